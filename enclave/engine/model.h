@@ -1,0 +1,107 @@
+// Model: a loaded, optimised graph that runs whole or one layer range at a time.
+//
+// Loading imports ONNX, infers shapes, folds constants, fuses BatchNorm and
+// activations into Conv/Gemm, and prepares one kernel per remaining node. Each
+// remaining node is a *layer*; the cut before layer k is the set of tensors
+// produced before k and read at or after k. A pipeline stage runs a layer
+// range [begin, end): it is handed the tensors live at cut `begin` and returns
+// those live at cut `end`. Running [0,k) then [k,n) gives bit-identical
+// results to running [0,n), for every k.
+#ifndef SERDAB_ENCLAVE_ENGINE_MODEL_H_
+#define SERDAB_ENCLAVE_ENGINE_MODEL_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "enclave/common/status.h"
+#include "enclave/engine/allocator.h"
+#include "enclave/engine/graph.h"
+#include "enclave/engine/kernel.h"
+#include "enclave/engine/tensor.h"
+#include "enclave/engine/thread_pool.h"
+
+namespace serdab::engine {
+
+struct ModelOptions {
+  int num_threads = 1;
+  // Use optimised kernels where they exist; reference kernels otherwise.
+  bool optimized_kernels = true;
+  // Where weights live, and where activations and scratch live. Null: heap.
+  Allocator* weight_allocator = nullptr;
+  Allocator* activation_allocator = nullptr;
+  // Apply BatchNorm and activation fusion (constant folding always runs).
+  bool fuse = true;
+};
+
+// One layer of the layer view (see partitioner/).
+struct LayerInfo {
+  int index = 0;
+  std::string name;     // the ONNX node's name (or a generated one)
+  std::string op_type;  // after fusion, e.g. "Conv"
+  std::string fused;    // what was fused into it, e.g. "BatchNormalization+Relu", or ""
+  std::vector<TensorInfo> outputs;
+  size_t weight_bytes = 0;  // bytes of constant inputs
+  int64_t flops = 0;
+};
+
+// The tensors live across the cut before layer `index` (index == num_layers:
+// the model's outputs).
+struct CutInfo {
+  int index = 0;
+  std::vector<int> values;  // value ids, in a stable order
+  std::vector<std::string> names;
+  std::vector<TensorInfo> infos;
+  size_t bytes = 0;
+};
+
+class Model {
+ public:
+  // Imports and prepares an ONNX file. Errors name the file and the problem.
+  static Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path,
+                                                 const ModelOptions& options = {});
+  // Prepares an already imported graph (constant folding, fusion, kernels).
+  static Result<std::unique_ptr<Model>> FromGraph(Graph graph, const ModelOptions& options = {});
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const Graph& graph() const { return graph_; }
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  const std::vector<LayerInfo>& layers() const { return layers_; }
+  // Cuts 0..num_layers(); cut 0 holds the model's inputs.
+  const std::vector<CutInfo>& cuts() const { return cuts_; }
+  size_t weight_bytes() const;
+  const ModelOptions& options() const { return options_; }
+
+  // Runs layers [begin, end). `inputs` are the tensors of cuts()[begin], in
+  // order; returns those of cuts()[end]. Types and shapes are checked. One Run
+  // at a time per Model; activation memory is reused between calls.
+  Result<std::vector<Tensor>> Run(int begin, int end, const std::vector<Tensor>& inputs);
+
+  // Runs the whole model.
+  Result<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) {
+    return Run(0, num_layers(), inputs);
+  }
+
+ private:
+  struct RangePlan;
+  explicit Model(const ModelOptions& options);
+  Status Prepare(Graph graph);
+  Result<RangePlan*> PlanFor(int begin, int end);
+
+  ModelOptions options_;
+  Graph graph_;
+  std::vector<std::unique_ptr<Kernel>> kernels_;  // one per layer
+  std::vector<LayerInfo> layers_;
+  std::vector<CutInfo> cuts_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::map<std::pair<int, int>, std::unique_ptr<RangePlan>> plans_;
+};
+
+}  // namespace serdab::engine
+
+#endif  // SERDAB_ENCLAVE_ENGINE_MODEL_H_

@@ -1,0 +1,30 @@
+// ONNX import: reads a .onnx file into a Graph.
+//
+// The importer checks the container (a parseable ModelProto with a graph and a
+// default-domain opset), decodes initializers and Constant attributes into
+// tensors, and names unnamed nodes. It does not know any op's semantics; the
+// kernels' Setup does, at Model load. Weight data is released from the
+// protobuf as soon as it has been copied, so peak memory stays near one copy
+// of the weights.
+#ifndef SERDAB_ENCLAVE_ENGINE_ONNX_IMPORTER_H_
+#define SERDAB_ENCLAVE_ENGINE_ONNX_IMPORTER_H_
+
+#include <string>
+
+#include "enclave/common/status.h"
+#include "enclave/engine/allocator.h"
+#include "enclave/engine/graph.h"
+
+namespace serdab::engine {
+
+// Weights are allocated from `weight_allocator` (the heap if null).
+Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocator = nullptr);
+
+// As ImportOnnxFile, from the serialized bytes of a ModelProto. `origin` names
+// the source in messages.
+Result<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& origin,
+                              Allocator* weight_allocator = nullptr);
+
+}  // namespace serdab::engine
+
+#endif  // SERDAB_ENCLAVE_ENGINE_ONNX_IMPORTER_H_

@@ -1,0 +1,23 @@
+#include "enclave/engine/ops/register_ops.h"
+
+namespace serdab::engine {
+
+void RegisterReferenceOps(OpRegistry* registry) {
+  RegisterActivationOps(registry);
+  RegisterBinaryOps(registry);
+  RegisterConvOps(registry);
+  RegisterMatMulOps(registry);
+  RegisterNormalizationOps(registry);
+  RegisterPoolingOps(registry);
+  RegisterShapeOps(registry);
+  RegisterResizeOps(registry);
+}
+
+void RegisterOptimizedOps(OpRegistry* registry) {
+  RegisterOptimizedConvOps(registry);
+  RegisterOptimizedMatMulOps(registry);
+  RegisterOptimizedElementwiseOps(registry);
+  RegisterOptimizedPoolingOps(registry);
+}
+
+}  // namespace serdab::engine
