@@ -1,0 +1,45 @@
+// serdab: the command-line client. Thin: each subcommand lives in its own file.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"infer", serdab::cli::RunInferCommand, "run an ONNX model on one raw float32 input"},
+    {"layers", serdab::cli::RunLayersCommand, "list a model's layers and the bytes at each cut"},
+    {"zoo", serdab::cli::RunZooCommand, "write a torchvision-architecture ONNX model"},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out, "usage: serdab <command> [flags]\n\ncommands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
+  std::fprintf(out, "\n'serdab <command> --help' describes a command's flags.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    PrintUsage(stdout);
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (name == c.name) return c.run(argc, argv);
+  }
+  std::fprintf(stderr, "serdab: unknown command '%s' (see serdab --help)\n", name.c_str());
+  return 2;
+}

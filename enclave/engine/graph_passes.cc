@@ -1,0 +1,351 @@
+#include "enclave/engine/graph_passes.h"
+
+#include <cmath>
+#include <limits>
+
+#include "enclave/engine/activation.h"
+#include "enclave/engine/kernel.h"
+#include "enclave/engine/thread_pool.h"
+
+namespace serdab::engine {
+namespace {
+
+KernelSetup MakeSetup(const Graph& graph, const Node& node) {
+  KernelSetup setup;
+  setup.node = &node;
+  setup.opset = graph.opset();
+  for (int in : node.inputs) setup.inputs.push_back(in == kNoValue ? nullptr : &graph.value(in));
+  return setup;
+}
+
+Status UnsupportedOp(const Graph& graph, const Node& node) {
+  return Status::Unimplemented("unsupported op '" + node.op_type + "' at node '" + node.name +
+                               "' (opset " + std::to_string(graph.opset()) + ")");
+}
+
+// Runs `node`'s reference kernel on its constant inputs and stores the results
+// as constants. Shape nodes only read their input's shape, which is known.
+Status Fold(Graph* graph, const Node& node, const Kernel& kernel, Allocator* allocator,
+            ThreadPool* pool) {
+  std::vector<Tensor> shape_only;  // placeholders carrying only a shape
+  shape_only.reserve(node.inputs.size());
+  KernelIO io;
+  io.pool = pool;
+  for (int in : node.inputs) {
+    if (in == kNoValue) {
+      io.inputs.push_back(nullptr);
+      continue;
+    }
+    const Value& v = graph->value(in);
+    if (v.is_constant()) {
+      io.inputs.push_back(&v.constant);
+    } else {
+      shape_only.push_back(Tensor::Wrap(v.info.dtype, v.info.shape, nullptr));
+      io.inputs.push_back(&shape_only.back());
+    }
+  }
+  std::vector<Tensor> outputs;
+  outputs.reserve(node.outputs.size());
+  for (int out : node.outputs) {
+    const TensorInfo& info = graph->value(out).info;
+    SERDAB_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(info.dtype, info.shape, allocator));
+    outputs.push_back(std::move(t));
+  }
+  for (Tensor& t : outputs) io.outputs.push_back(&t);
+  Tensor scratch;
+  if (kernel.ScratchBytes() > 0) {
+    SERDAB_ASSIGN_OR_RETURN(scratch,
+                            Tensor::Create(DataType::kFloat32,
+                                           {static_cast<int64_t>(kernel.ScratchBytes() + 3) / 4}));
+    io.scratch = scratch.raw();
+  }
+  SERDAB_RETURN_IF_ERROR(kernel.Run(io).WithContext("while folding constants"));
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    graph->value(node.outputs[i]).constant = std::move(outputs[i]);
+  }
+  return Status::Ok();
+}
+
+// The single node reading `value`, or -1 if it has other readers or is a graph output.
+int SoleConsumer(const Graph& graph, const std::vector<int>& uses, int value) {
+  if (uses[value] != 1) return -1;
+  for (int out : graph.outputs()) {
+    if (out == value) return -1;
+  }
+  const auto& nodes = graph.nodes();
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    for (int in : nodes[n].inputs) {
+      if (in == value) return static_cast<int>(n);
+    }
+  }
+  return -1;
+}
+
+void AppendFused(Node* node, const std::string& what) {
+  const std::string prev = node->attrs.GetString(kFusedAttr, "");
+  node->attrs.set(kFusedAttr, prev.empty() ? what : prev + "+" + what);
+}
+
+const Tensor* ConstantInput(const Graph& graph, const Node& node, size_t i) {
+  if (i >= node.inputs.size() || node.inputs[i] == kNoValue) return nullptr;
+  const Value& v = graph.value(node.inputs[i]);
+  return v.is_constant() ? &v.constant : nullptr;
+}
+
+// Reads a scalar Clip bound given as attribute (opset < 11) or input (>= 11).
+bool ClipBound(const Graph& graph, const Node& node, size_t input, const char* attr,
+               float fallback, float* out) {
+  if (graph.opset() < 11) {
+    *out = node.attrs.GetFloat(attr, fallback);
+    return true;
+  }
+  if (input >= node.inputs.size() || node.inputs[input] == kNoValue) {
+    *out = fallback;
+    return true;
+  }
+  const Tensor* t = ConstantInput(graph, node, input);
+  if (t == nullptr || t->dtype() != DataType::kFloat32 || t->num_elements() != 1) return false;
+  *out = t->data<float>()[0];
+  return true;
+}
+
+// The activation a standalone node computes, if it can become an epilogue.
+bool AsActivation(const Graph& graph, const Node& node, Activation* act) {
+  const std::string& op = node.op_type;
+  if (node.outputs.size() != 1) return false;
+  if (op == "Relu") {
+    act->kind = Activation::Kind::kRelu;
+  } else if (op == "LeakyRelu") {
+    act->kind = Activation::Kind::kLeakyRelu;
+    act->alpha = node.attrs.GetFloat("alpha", 0.01f);
+  } else if (op == "HardSigmoid") {
+    act->kind = Activation::Kind::kHardSigmoid;
+    act->alpha = node.attrs.GetFloat("alpha", 0.2f);
+    act->beta = node.attrs.GetFloat("beta", 0.5f);
+  } else if (op == "HardSwish") {
+    act->kind = Activation::Kind::kHardSwish;
+  } else if (op == "Sigmoid") {
+    act->kind = Activation::Kind::kSigmoid;
+  } else if (op == "Tanh") {
+    act->kind = Activation::Kind::kTanh;
+  } else if (op == "Clip") {
+    act->kind = Activation::Kind::kClip;
+    const float inf = std::numeric_limits<float>::infinity();
+    if (!ClipBound(graph, node, 1, "min", -inf, &act->alpha)) return false;
+    if (!ClipBound(graph, node, 2, "max", inf, &act->beta)) return false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool AcceptsEpilogue(const Node& node) {
+  return (node.op_type == "Conv" || node.op_type == "Gemm") && node.outputs.size() == 1 &&
+         !node.attrs.has(Activation::kAttrKind);
+}
+
+}  // namespace
+
+Status InferShapes(Graph* graph, Allocator* allocator) {
+  const OpRegistry& registry = OpRegistry::Builtin();
+  ThreadPool pool(1);
+  for (Node& node : graph->nodes()) {
+    std::unique_ptr<Kernel> kernel = registry.Create(node.op_type, KernelFlavor::kReference);
+    if (!kernel) return UnsupportedOp(*graph, node);
+    std::vector<TensorInfo> infos;
+    SERDAB_RETURN_IF_ERROR(kernel->Setup(MakeSetup(*graph, node), &infos));
+    if (infos.size() != node.outputs.size()) {
+      return Status::Unimplemented("node '" + node.name + "' (" + node.op_type + ") has " +
+                                   std::to_string(node.outputs.size()) +
+                                   " outputs; the engine supports " +
+                                   std::to_string(infos.size()));
+    }
+    bool foldable = node.op_type == "Shape";
+    if (!foldable) {
+      foldable = true;
+      for (int in : node.inputs) {
+        foldable = foldable && (in == kNoValue || graph->value(in).is_constant());
+      }
+    }
+    for (size_t i = 0; i < infos.size(); ++i) graph->value(node.outputs[i]).info = infos[i];
+    if (foldable) SERDAB_RETURN_IF_ERROR(Fold(graph, node, *kernel, allocator, &pool));
+  }
+  // Folded nodes are now dead: their outputs are constants nobody computes.
+  std::vector<Node> live;
+  for (Node& node : graph->nodes()) {
+    bool folded = !node.outputs.empty();
+    for (int out : node.outputs) folded = folded && graph->value(out).is_constant();
+    if (!folded) live.push_back(std::move(node));
+  }
+  graph->nodes() = std::move(live);
+  for (int out : graph->outputs()) {
+    if (graph->value(out).is_constant()) {
+      return Status::Unimplemented("model output '" + graph->value(out).name +
+                                   "' is a constant; such models are not supported");
+    }
+  }
+  graph->RemoveDeadCode();
+  return Status::Ok();
+}
+
+Status FuseBatchNorm(Graph* graph, Allocator* allocator) {
+  std::vector<int> uses = graph->UseCounts();
+  std::vector<int> producers = graph->Producers();
+  std::vector<bool> erase(graph->nodes().size(), false);
+  auto& nodes = graph->nodes();
+  for (size_t b = 0; b < nodes.size(); ++b) {
+    Node& bn = nodes[b];
+    if (bn.op_type != "BatchNormalization" || bn.outputs.size() != 1 || bn.inputs.size() != 5) {
+      continue;
+    }
+    const int conv_index = producers[bn.inputs[0]];
+    if (conv_index < 0 || uses[bn.inputs[0]] != 1) continue;
+    Node& conv = nodes[conv_index];
+    if (conv.op_type != "Conv" || conv.attrs.has(Activation::kAttrKind)) continue;
+    const Tensor* w = ConstantInput(*graph, conv, 1);
+    const Tensor* bias = ConstantInput(*graph, conv, 2);
+    const bool has_bias_input = conv.inputs.size() > 2 && conv.inputs[2] != kNoValue;
+    if (w == nullptr || (has_bias_input && bias == nullptr) || w->rank() < 2) continue;
+    const Tensor* params[4];
+    bool constant = true;
+    for (int i = 0; i < 4; ++i) {
+      params[i] = ConstantInput(*graph, bn, i + 1);
+      constant = constant && params[i] != nullptr && params[i]->dtype() == DataType::kFloat32;
+    }
+    const int64_t cout = w->dim(0);
+    if (!constant) continue;
+    bool sizes_ok = true;
+    for (const Tensor* p : params) sizes_ok = sizes_ok && p->num_elements() == cout;
+    if (!sizes_ok) continue;
+
+    const float eps = bn.attrs.GetFloat("epsilon", 1e-5f);
+    const float* gamma = params[0]->data<float>();
+    const float* beta = params[1]->data<float>();
+    const float* mean = params[2]->data<float>();
+    const float* var = params[3]->data<float>();
+    SERDAB_ASSIGN_OR_RETURN(Tensor new_w, Tensor::Create(DataType::kFloat32, w->shape(), allocator));
+    SERDAB_ASSIGN_OR_RETURN(Tensor new_b, Tensor::Create(DataType::kFloat32, {cout}, allocator));
+    const int64_t per_out = w->num_elements() / cout;
+    for (int64_t o = 0; o < cout; ++o) {
+      const float scale = gamma[o] / std::sqrt(var[o] + eps);
+      const float* src = w->data<float>() + o * per_out;
+      float* dst = new_w.data<float>() + o * per_out;
+      for (int64_t i = 0; i < per_out; ++i) dst[i] = src[i] * scale;
+      const float b0 = bias ? bias->data<float>()[o] : 0.f;
+      new_b.data<float>()[o] = (b0 - mean[o]) * scale + beta[o];
+    }
+    const int w_id = graph->AddValue(conv.name + ":bn_weight");
+    graph->value(w_id).info = new_w.info();
+    graph->value(w_id).constant = std::move(new_w);
+    const int b_id = graph->AddValue(conv.name + ":bn_bias");
+    graph->value(b_id).info = new_b.info();
+    graph->value(b_id).constant = std::move(new_b);
+    conv.inputs.resize(3);
+    conv.inputs[1] = w_id;
+    conv.inputs[2] = b_id;
+    conv.outputs[0] = bn.outputs[0];
+    AppendFused(&conv, "BatchNormalization");
+    erase[b] = true;
+  }
+  std::vector<Node> kept;
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    if (!erase[n]) kept.push_back(std::move(nodes[n]));
+  }
+  nodes = std::move(kept);
+  graph->RemoveDeadCode();
+  return Status::Ok();
+}
+
+Status FuseActivations(Graph* graph) {
+  auto& nodes = graph->nodes();
+  std::vector<int> uses = graph->UseCounts();
+  std::vector<bool> erase(nodes.size(), false);
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    if (erase[n] || !AcceptsEpilogue(nodes[n])) continue;
+    const int out = nodes[n].outputs[0];
+    bool is_graph_output = false;
+    for (int g : graph->outputs()) is_graph_output = is_graph_output || g == out;
+    if (is_graph_output) continue;
+
+    // Collect the readers of the Conv/Gemm output.
+    std::vector<int> readers;
+    for (size_t r = n + 1; r < nodes.size(); ++r) {
+      for (int in : nodes[r].inputs) {
+        if (in == out) {
+          readers.push_back(static_cast<int>(r));
+          break;
+        }
+      }
+    }
+    Activation act;
+    if (readers.size() == 1 && uses[out] == 1 && !erase[readers[0]] &&
+        AsActivation(*graph, nodes[readers[0]], &act) && nodes[readers[0]].inputs[0] == out) {
+      Node& a = nodes[readers[0]];
+      act.ToAttributes(&nodes[n].attrs);
+      AppendFused(&nodes[n], a.op_type);
+      nodes[n].outputs[0] = a.outputs[0];
+      erase[readers[0]] = true;
+      continue;
+    }
+    // x * sigmoid(x): one Sigmoid reading x, one Mul reading x and the Sigmoid.
+    if (readers.size() == 2 && uses[out] == 2) {
+      int sig = readers[0], mul = readers[1];
+      if (nodes[sig].op_type != "Sigmoid") std::swap(sig, mul);
+      const Node& s = nodes[sig];
+      const Node& m = nodes[mul];
+      if (s.op_type != "Sigmoid" || m.op_type != "Mul" || erase[sig] || erase[mul]) continue;
+      const int s_out = s.outputs[0];
+      if (SoleConsumer(*graph, uses, s_out) != mul || m.inputs.size() != 2) continue;
+      const bool operands = (m.inputs[0] == out && m.inputs[1] == s_out) ||
+                            (m.inputs[0] == s_out && m.inputs[1] == out);
+      if (!operands) continue;
+      act.kind = Activation::Kind::kSilu;
+      act.ToAttributes(&nodes[n].attrs);
+      AppendFused(&nodes[n], "Sigmoid+Mul");
+      nodes[n].outputs[0] = m.outputs[0];
+      erase[sig] = true;
+      erase[mul] = true;
+    }
+  }
+  std::vector<Node> kept;
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    if (!erase[n]) kept.push_back(std::move(nodes[n]));
+  }
+  nodes = std::move(kept);
+  graph->RemoveDeadCode();
+  return Status::Ok();
+}
+
+Status RemoveIdentities(Graph* graph) {
+  auto& nodes = graph->nodes();
+  std::vector<int> uses = graph->UseCounts();
+  std::vector<Node> kept;
+  for (Node& node : nodes) {
+    const bool passthrough =
+        (node.op_type == "Identity" || node.op_type == "Dropout") && !node.inputs.empty() &&
+        node.inputs[0] != kNoValue && (node.outputs.size() == 1 || uses[node.outputs[1]] == 0);
+    bool feeds_output = false;
+    for (int g : graph->outputs()) feeds_output = feeds_output || g == node.outputs[0];
+    // An Identity that names a graph output keeps that name alive; leave it.
+    if (passthrough && !feeds_output) {
+      graph->ReplaceUses(node.outputs[0], node.inputs[0]);
+      continue;
+    }
+    kept.push_back(std::move(node));
+  }
+  nodes = std::move(kept);
+  graph->RemoveDeadCode();
+  return Status::Ok();
+}
+
+Status OptimizeGraph(Graph* graph, bool fuse, Allocator* allocator) {
+  SERDAB_RETURN_IF_ERROR(InferShapes(graph, allocator));
+  SERDAB_RETURN_IF_ERROR(RemoveIdentities(graph));
+  if (fuse) {
+    SERDAB_RETURN_IF_ERROR(FuseBatchNorm(graph, allocator));
+    SERDAB_RETURN_IF_ERROR(FuseActivations(graph));
+  }
+  return Status::Ok();
+}
+
+}  // namespace serdab::engine

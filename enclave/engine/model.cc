@@ -1,0 +1,313 @@
+#include "enclave/engine/model.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "enclave/engine/graph_passes.h"
+#include "enclave/engine/onnx_importer.h"
+
+namespace serdab::engine {
+namespace {
+
+constexpr size_t Align(size_t n) {
+  return (n + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+}
+
+// Plans of recently run ranges are kept so that a pipeline stage, which runs
+// the same range on every frame, plans once; profilers that sweep many ranges
+// do not keep every arena alive.
+constexpr size_t kMaxCachedPlans = 8;
+
+struct Interval {
+  int first;  // node that writes the value
+  int last;   // last node that reads it
+  size_t bytes;
+  size_t offset = 0;
+};
+
+// Places values with overlapping lifetimes at disjoint offsets: largest first,
+// each at the lowest offset that fits between already placed overlapping
+// values (the greedy-by-size strategy of TFLite's arena planner). Returns the
+// arena size.
+size_t PlaceInArena(std::vector<Interval*>& values) {
+  std::stable_sort(values.begin(), values.end(),
+                   [](const Interval* a, const Interval* b) { return a->bytes > b->bytes; });
+  std::vector<const Interval*> placed;
+  size_t total = 0;
+  for (Interval* v : values) {
+    std::vector<const Interval*> overlapping;
+    for (const Interval* p : placed) {
+      if (p->first <= v->last && v->first <= p->last) overlapping.push_back(p);
+    }
+    std::sort(overlapping.begin(), overlapping.end(),
+              [](const Interval* a, const Interval* b) { return a->offset < b->offset; });
+    size_t offset = 0;
+    for (const Interval* p : overlapping) {
+      if (offset + v->bytes <= p->offset) break;
+      offset = std::max(offset, p->offset + Align(p->bytes));
+    }
+    v->offset = offset;
+    total = std::max(total, offset + Align(v->bytes));
+    placed.push_back(v);
+  }
+  return total;
+}
+
+}  // namespace
+
+// Everything needed to run one layer range repeatedly without allocating,
+// except for the range's outputs, which leave with the caller.
+struct Model::RangePlan {
+  int begin = 0;
+  int end = 0;
+  std::vector<int> input_values;   // cuts_[begin].values
+  std::vector<int> output_values;  // cuts_[end].values
+  std::vector<Tensor> slots;       // indexed by value id
+  std::vector<KernelIO> ios;       // one per layer in the range
+  Tensor arena;
+  Tensor scratch;
+  uint64_t last_used = 0;
+};
+
+Model::Model(const ModelOptions& options) : options_(options) {
+  if (options_.weight_allocator == nullptr) options_.weight_allocator = HeapAllocator();
+  if (options_.activation_allocator == nullptr) options_.activation_allocator = HeapAllocator();
+  options_.num_threads = std::max(1, options_.num_threads);
+}
+
+Model::~Model() = default;
+
+Result<std::unique_ptr<Model>> Model::LoadOnnx(const std::string& path,
+                                               const ModelOptions& options) {
+  SERDAB_ASSIGN_OR_RETURN(Graph graph, ImportOnnxFile(path, options.weight_allocator));
+  Result<std::unique_ptr<Model>> model = FromGraph(std::move(graph), options);
+  if (!model.ok()) return model.status().WithContext(path);
+  return model;
+}
+
+Result<std::unique_ptr<Model>> Model::FromGraph(Graph graph, const ModelOptions& options) {
+  std::unique_ptr<Model> model(new Model(options));
+  SERDAB_RETURN_IF_ERROR(model->Prepare(std::move(graph)));
+  return model;
+}
+
+size_t Model::weight_bytes() const {
+  size_t total = 0;
+  for (const LayerInfo& layer : layers_) total += layer.weight_bytes;
+  return total;
+}
+
+Status Model::Prepare(Graph graph) {
+  SERDAB_RETURN_IF_ERROR(OptimizeGraph(&graph, options_.fuse, options_.weight_allocator));
+  graph_ = std::move(graph);
+  pool_ = std::make_unique<ThreadPool>(options_.num_threads);
+
+  const OpRegistry& registry = OpRegistry::Builtin();
+  const KernelFlavor flavor =
+      options_.optimized_kernels ? KernelFlavor::kOptimized : KernelFlavor::kReference;
+  const auto& nodes = graph_.nodes();
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    const Node& node = nodes[n];
+    std::unique_ptr<Kernel> kernel = registry.Create(node.op_type, flavor);
+    KernelSetup setup;
+    setup.node = &node;
+    setup.opset = graph_.opset();
+    setup.num_threads = options_.num_threads;
+    LayerInfo layer;
+    layer.index = static_cast<int>(n);
+    layer.name = node.name;
+    layer.op_type = node.op_type;
+    layer.fused = node.attrs.GetString(kFusedAttr, "");
+    for (int in : node.inputs) {
+      setup.inputs.push_back(in == kNoValue ? nullptr : &graph_.value(in));
+      if (in != kNoValue && graph_.value(in).is_constant()) {
+        layer.weight_bytes += graph_.value(in).constant.bytes();
+      }
+    }
+    std::vector<TensorInfo> infos;
+    SERDAB_RETURN_IF_ERROR(kernel->Setup(setup, &infos));
+    for (size_t i = 0; i < infos.size(); ++i) {
+      const TensorInfo& inferred = graph_.value(node.outputs[i]).info;
+      if (infos[i].dtype != inferred.dtype || infos[i].shape != inferred.shape) {
+        return Status::Internal("node '" + node.name + "': the " +
+                                std::string(options_.optimized_kernels ? "optimised" : "reference") +
+                                " kernel computes output shape " + ShapeToString(infos[i].shape) +
+                                " but shape inference found " + ShapeToString(inferred.shape));
+      }
+    }
+    layer.outputs = std::move(infos);
+    layer.flops = kernel->Flops();
+    layers_.push_back(std::move(layer));
+    kernels_.push_back(std::move(kernel));
+  }
+
+  // Cuts: a value is live across the cut before layer k when it is produced
+  // before k (or is a model input) and read at or after k (or is a model output).
+  const int num_values = static_cast<int>(graph_.values().size());
+  std::vector<int> producer = graph_.Producers();
+  std::vector<int> last_reader(num_values, -1);
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    for (int in : nodes[n].inputs) {
+      if (in != kNoValue) last_reader[in] = static_cast<int>(n);
+    }
+  }
+  const int num_layers = static_cast<int>(nodes.size());
+  for (int out : graph_.outputs()) last_reader[out] = num_layers;
+  // Candidates in a stable order: inputs first, then by producing layer.
+  std::vector<int> order;
+  for (int in : graph_.inputs()) order.push_back(in);
+  for (const Node& node : nodes) {
+    for (int out : node.outputs) order.push_back(out);
+  }
+  cuts_.resize(num_layers + 1);
+  for (int k = 0; k <= num_layers; ++k) {
+    CutInfo& cut = cuts_[k];
+    cut.index = k;
+    if (k == 0) {
+      cut.values = graph_.inputs();
+    } else if (k == num_layers) {
+      cut.values = graph_.outputs();
+    } else {
+      for (int v : order) {
+        if (graph_.value(v).is_constant()) continue;
+        if (producer[v] < k && last_reader[v] >= k) cut.values.push_back(v);
+      }
+    }
+    for (int v : cut.values) {
+      cut.names.push_back(graph_.value(v).name);
+      cut.infos.push_back(graph_.value(v).info);
+      cut.bytes += graph_.value(v).info.bytes();
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Model::RangePlan*> Model::PlanFor(int begin, int end) {
+  auto it = plans_.find({begin, end});
+  if (it != plans_.end()) {
+    it->second->last_used = ++plan_clock_;
+    return it->second.get();
+  }
+  if (plans_.size() >= kMaxCachedPlans) {
+    auto oldest = std::min_element(plans_.begin(), plans_.end(), [](const auto& a, const auto& b) {
+      return a.second->last_used < b.second->last_used;
+    });
+    plans_.erase(oldest);
+  }
+
+  auto plan = std::make_unique<RangePlan>();
+  plan->begin = begin;
+  plan->end = end;
+  plan->input_values = cuts_[begin].values;
+  plan->output_values = cuts_[end].values;
+  const auto& nodes = graph_.nodes();
+  const int num_values = static_cast<int>(graph_.values().size());
+  plan->slots.resize(num_values);
+  for (int v = 0; v < num_values; ++v) {
+    if (graph_.value(v).is_constant()) plan->slots[v] = graph_.value(v).constant;
+  }
+
+  // Lifetimes of the values produced and consumed inside the range.
+  std::vector<bool> leaves(num_values, false);
+  for (int v : plan->output_values) leaves[v] = true;
+  std::vector<Interval> intervals(num_values, Interval{-1, -1, 0});
+  size_t scratch_bytes = 0;
+  for (int n = begin; n < end; ++n) {
+    for (int out : nodes[n].outputs) {
+      intervals[out].first = n;
+      intervals[out].last = n;  // written even if never read
+      intervals[out].bytes = graph_.value(out).info.bytes();
+    }
+    for (int in : nodes[n].inputs) {
+      if (in != kNoValue && intervals[in].first >= 0) intervals[in].last = n;
+    }
+    scratch_bytes = std::max(scratch_bytes, kernels_[n]->ScratchBytes());
+  }
+  std::vector<Interval*> arena_values;
+  for (int v = 0; v < num_values; ++v) {
+    if (intervals[v].first >= 0 && !leaves[v]) arena_values.push_back(&intervals[v]);
+  }
+  const size_t arena_bytes = PlaceInArena(arena_values);
+  Allocator* alloc = options_.activation_allocator;
+  SERDAB_ASSIGN_OR_RETURN(plan->arena,
+                          Tensor::Create(DataType::kFloat32,
+                                         {static_cast<int64_t>(arena_bytes / 4)}, alloc));
+  if (scratch_bytes > 0) {
+    SERDAB_ASSIGN_OR_RETURN(plan->scratch,
+                            Tensor::Create(DataType::kFloat32,
+                                           {static_cast<int64_t>(Align(scratch_bytes) / 4)}, alloc));
+  }
+  char* base = static_cast<char*>(plan->arena.raw());
+  for (int v = 0; v < num_values; ++v) {
+    if (intervals[v].first >= 0 && !leaves[v]) {
+      const TensorInfo& info = graph_.value(v).info;
+      plan->slots[v] = Tensor::Wrap(info.dtype, info.shape, base + intervals[v].offset);
+    }
+  }
+  for (int n = begin; n < end; ++n) {
+    KernelIO io;
+    io.pool = pool_.get();
+    io.scratch = plan->scratch.defined() ? plan->scratch.raw() : nullptr;
+    for (int in : nodes[n].inputs) io.inputs.push_back(in == kNoValue ? nullptr : &plan->slots[in]);
+    for (int out : nodes[n].outputs) io.outputs.push_back(&plan->slots[out]);
+    plan->ios.push_back(std::move(io));
+  }
+  plan->last_used = ++plan_clock_;
+  RangePlan* raw = plan.get();
+  plans_[{begin, end}] = std::move(plan);
+  return raw;
+}
+
+Result<std::vector<Tensor>> Model::Run(int begin, int end, const std::vector<Tensor>& inputs) {
+  if (begin < 0 || end > num_layers() || begin > end) {
+    return Status::OutOfRange("layer range [" + std::to_string(begin) + ", " +
+                              std::to_string(end) + ") is not within [0, " +
+                              std::to_string(num_layers()) + "]");
+  }
+  const CutInfo& in_cut = cuts_[begin];
+  if (inputs.size() != in_cut.values.size()) {
+    return Status::InvalidArgument("layer range starting at " + std::to_string(begin) + " takes " +
+                                   std::to_string(in_cut.values.size()) + " tensors, got " +
+                                   std::to_string(inputs.size()));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorInfo& want = in_cut.infos[i];
+    if (inputs[i].dtype() != want.dtype || inputs[i].shape() != want.shape) {
+      return Status::InvalidArgument(
+          "input '" + in_cut.names[i] + "' should be " + DataTypeName(want.dtype) + " " +
+          ShapeToString(want.shape) + " (" + std::to_string(want.bytes()) + " bytes), got " +
+          DataTypeName(inputs[i].dtype()) + " " + ShapeToString(inputs[i].shape()) + " (" +
+          std::to_string(inputs[i].bytes()) + " bytes)");
+    }
+  }
+  if (begin == end) return inputs;
+
+  SERDAB_ASSIGN_OR_RETURN(RangePlan * plan, PlanFor(begin, end));
+  for (size_t i = 0; i < inputs.size(); ++i) plan->slots[plan->input_values[i]] = inputs[i];
+  std::vector<Tensor> outputs;
+  for (int v : plan->output_values) {
+    const TensorInfo& info = graph_.value(v).info;
+    // An output that is also an input of the range passes straight through.
+    bool passthrough = false;
+    for (int in : plan->input_values) passthrough = passthrough || in == v;
+    if (!passthrough) {
+      SERDAB_ASSIGN_OR_RETURN(plan->slots[v], Tensor::Create(info.dtype, info.shape,
+                                                             options_.activation_allocator));
+    }
+  }
+  Status status;
+  for (int n = begin; n < end && status.ok(); ++n) {
+    status = kernels_[n]->Run(plan->ios[n - begin]);
+    if (!status.ok()) {
+      status = status.WithContext("layer " + std::to_string(n) + " ('" + layers_[n].name + "')");
+    }
+  }
+  for (int v : plan->output_values) outputs.push_back(plan->slots[v]);
+  // Drop references to caller-owned and returned tensors.
+  for (int v : plan->input_values) plan->slots[v] = Tensor();
+  for (int v : plan->output_values) plan->slots[v] = Tensor();
+  if (!status.ok()) return status;
+  return outputs;
+}
+
+}  // namespace serdab::engine

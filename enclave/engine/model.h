@@ -100,6 +100,7 @@ class Model {
   std::vector<CutInfo> cuts_;
   std::unique_ptr<ThreadPool> pool_;
   std::map<std::pair<int, int>, std::unique_ptr<RangePlan>> plans_;
+  uint64_t plan_clock_ = 0;  // orders plans by last use
 };
 
 }  // namespace serdab::engine

@@ -1,0 +1,38 @@
+// Graph passes: the rewrites between import and execution.
+//
+//   InferShapes      every value gets its type and shape (each op's kernel
+//                    Setup is the single source of shape rules); nodes whose
+//                    inputs are all constant, and Shape nodes, are evaluated
+//                    once here with the reference kernels and become constants.
+//   FuseBatchNorm    Conv -> BatchNormalization becomes one Conv with rescaled
+//                    weights and bias.
+//   FuseActivations  Conv/Gemm -> Relu | Clip | LeakyRelu | HardSigmoid |
+//                    HardSwish | Sigmoid | Tanh, and Conv/Gemm -> x*sigmoid(x),
+//                    become one Conv/Gemm with an activation epilogue.
+//   RemoveIdentities Identity and inference-mode Dropout disappear.
+//
+// Fused nodes record what was folded into them in the "serdab.fused"
+// attribute (e.g. "BatchNormalization+Relu") for the layer view.
+#ifndef SERDAB_ENCLAVE_ENGINE_GRAPH_PASSES_H_
+#define SERDAB_ENCLAVE_ENGINE_GRAPH_PASSES_H_
+
+#include "enclave/common/status.h"
+#include "enclave/engine/allocator.h"
+#include "enclave/engine/graph.h"
+
+namespace serdab::engine {
+
+inline constexpr const char* kFusedAttr = "serdab.fused";
+
+// Constants created by folding and fusion are allocated from `allocator`.
+Status InferShapes(Graph* graph, Allocator* allocator);
+Status FuseBatchNorm(Graph* graph, Allocator* allocator);
+Status FuseActivations(Graph* graph);
+Status RemoveIdentities(Graph* graph);
+
+// All of the above in order (fusion only when `fuse`), then dead code removal.
+Status OptimizeGraph(Graph* graph, bool fuse, Allocator* allocator);
+
+}  // namespace serdab::engine
+
+#endif  // SERDAB_ENCLAVE_ENGINE_GRAPH_PASSES_H_

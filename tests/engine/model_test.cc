@@ -1,0 +1,169 @@
+// Model: loading passes, the layer/cut view, and running layer ranges.
+#include "enclave/engine/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "cli/zoo/model_zoo.h"
+#include "enclave/engine/onnx_importer.h"
+
+namespace serdab::engine {
+namespace {
+
+std::unique_ptr<Model> ZooModel(const std::string& name, ModelOptions options = {}) {
+  Result<std::string> bytes = zoo::BuildModel(name, 3);
+  EXPECT_TRUE(bytes.ok()) << bytes.status().ToString();
+  Result<Graph> graph = ImportOnnxBytes(*bytes, name);
+  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
+  auto model = Model::FromGraph(std::move(graph).value(), options);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return std::move(model).value();
+}
+
+Tensor RandomInput(const Model& model, uint32_t seed) {
+  const TensorInfo& info = model.cuts().front().infos[0];
+  Tensor t = Tensor::Create(info.dtype, info.shape).value();
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist;
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+bool BitIdentical(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.raw(), b.raw(), a.bytes()) == 0;
+}
+
+// max|a-b| <= 1e-4 * max|b| + 1e-5, the tolerance we hold against PyTorch.
+void ExpectClose(const Tensor& a, const Tensor& b) {
+  ASSERT_EQ(a.shape(), b.shape());
+  float max_diff = 0, max_ref = 0;
+  for (int64_t i = 0; i < a.num_elements(); ++i) {
+    max_diff = std::max(max_diff, std::abs(a.data<float>()[i] - b.data<float>()[i]));
+    max_ref = std::max(max_ref, std::abs(b.data<float>()[i]));
+  }
+  EXPECT_LE(max_diff, 1e-4f * max_ref + 1e-5f) << "max|ref| " << max_ref;
+}
+
+// Every cut k: running [0,k) then [k,n) gives exactly the bits of [0,n).
+void CheckEveryCut(const std::string& name) {
+  ModelOptions options;
+  options.num_threads = 2;
+  std::unique_ptr<Model> model = ZooModel(name, options);
+  const Tensor input = RandomInput(*model, 11);
+  auto whole = model->Run({input});
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  const int n = model->num_layers();
+  for (int k = 1; k < n; ++k) {
+    auto head = model->Run(0, k, {input});
+    ASSERT_TRUE(head.ok()) << "cut " << k << ": " << head.status().ToString();
+    ASSERT_EQ(head->size(), model->cuts()[k].values.size());
+    auto tail = model->Run(k, n, *head);
+    ASSERT_TRUE(tail.ok()) << "cut " << k << ": " << tail.status().ToString();
+    ASSERT_TRUE(BitIdentical((*tail)[0], (*whole)[0])) << name << ": cut " << k << " differs";
+  }
+}
+
+TEST(ModelTest, EveryCutOfResnet18IsExact) { CheckEveryCut("resnet18"); }
+TEST(ModelTest, EveryCutOfMobilenetV2IsExact) { CheckEveryCut("mobilenet_v2"); }
+
+TEST(ModelTest, CutsOfAResidualNetworkHoldSeveralTensors) {
+  std::unique_ptr<Model> model = ZooModel("resnet18");
+  int multi = 0;
+  for (const CutInfo& cut : model->cuts()) {
+    size_t bytes = 0;
+    for (const TensorInfo& info : cut.infos) bytes += info.bytes();
+    EXPECT_EQ(bytes, cut.bytes);
+    if (cut.values.size() > 1) ++multi;
+  }
+  // Inside each of the 8 basic blocks the skip tensor is live beside the
+  // main path.
+  EXPECT_GE(multi, 8);
+  EXPECT_EQ(model->cuts().front().bytes, 3u * 224 * 224 * 4);
+  EXPECT_EQ(model->cuts().back().bytes, 1000u * 4);
+}
+
+TEST(ModelTest, FusesBatchNormAndActivationsIntoConvolutions) {
+  std::unique_ptr<Model> model = ZooModel("mobilenet_v2");
+  int convs = 0;
+  for (const LayerInfo& layer : model->layers()) {
+    EXPECT_NE(layer.op_type, "BatchNormalization") << layer.name;
+    EXPECT_NE(layer.op_type, "Clip") << layer.name;
+    if (layer.op_type == "Conv") {
+      ++convs;
+      EXPECT_EQ(layer.fused.rfind("BatchNormalization", 0), 0u) << layer.name;
+      EXPECT_GT(layer.flops, 0);
+      EXPECT_GT(layer.weight_bytes, 0u);
+    }
+  }
+  EXPECT_EQ(convs, 52);
+
+  std::unique_ptr<Model> effnet = ZooModel("efficientnet_b0");
+  int silu = 0;
+  for (const LayerInfo& layer : effnet->layers()) {
+    if (layer.fused.find("Sigmoid+Mul") != std::string::npos) ++silu;
+  }
+  // Every Conv+BN+SiLU of the stem, the blocks and the head, plus each
+  // squeeze-excitation's reduce conv.
+  EXPECT_GT(silu, 40);
+}
+
+TEST(ModelTest, FusionAndOptimisedKernelsAgreeWithThePlainGraph) {
+  for (const char* name : {"tiny", "efficientnet_b0"}) {
+    ModelOptions plain;
+    plain.fuse = false;
+    plain.optimized_kernels = false;
+    ModelOptions fast;
+    fast.num_threads = 2;
+    std::unique_ptr<Model> a = ZooModel(name, plain);
+    std::unique_ptr<Model> b = ZooModel(name, fast);
+    EXPECT_LT(b->num_layers(), a->num_layers());
+    const Tensor input = RandomInput(*a, 5);
+    auto ra = a->Run({input});
+    auto rb = b->Run({input});
+    ASSERT_TRUE(ra.ok() && rb.ok());
+    SCOPED_TRACE(name);
+    ExpectClose((*rb)[0], (*ra)[0]);
+  }
+}
+
+TEST(ModelTest, RepeatedRunsReuseMemoryWithoutCrossTalk) {
+  std::unique_ptr<Model> model = ZooModel("tiny");
+  const Tensor x1 = RandomInput(*model, 1);
+  const Tensor x2 = RandomInput(*model, 2);
+  auto a1 = model->Run({x1});
+  auto b = model->Run({x2});
+  auto a2 = model->Run({x1});
+  ASSERT_TRUE(a1.ok() && b.ok() && a2.ok());
+  EXPECT_TRUE(BitIdentical((*a1)[0], (*a2)[0]));
+  EXPECT_FALSE(BitIdentical((*a1)[0], (*b)[0]));
+}
+
+TEST(ModelTest, RunChecksItsArguments) {
+  std::unique_ptr<Model> model = ZooModel("tiny");
+  Tensor wrong = Tensor::Zeros(DataType::kFloat32, {1, 3, 16, 16}).value();
+  auto r = model->Run({wrong});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("should be float32 [1,3,32,32]"), std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(model->Run({}).ok());
+  EXPECT_EQ(model->Run(0, model->num_layers() + 1, {RandomInput(*model, 1)}).status().code(),
+            Status::Code::kOutOfRange);
+  EXPECT_EQ(model->Run(2, 1, {}).status().code(), Status::Code::kOutOfRange);
+}
+
+TEST(ModelTest, AnEmptyRangePassesItsInputsThrough) {
+  std::unique_ptr<Model> model = ZooModel("tiny");
+  auto head = model->Run(0, 3, {RandomInput(*model, 4)});
+  ASSERT_TRUE(head.ok());
+  auto same = model->Run(3, 3, *head);
+  ASSERT_TRUE(same.ok());
+  ASSERT_EQ(same->size(), head->size());
+  EXPECT_TRUE(BitIdentical((*same)[0], (*head)[0]));
+}
+
+}  // namespace
+}  // namespace serdab::engine
