@@ -295,7 +295,12 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, Allocator* allocator) {
       }
       node.inputs.push_back(id);
     }
-    for (const std::string& out : np.output()) {
+    // Trailing omitted optional outputs are simply not there; ones in the
+    // middle keep their position under a private name.
+    int num_outputs = np.output_size();
+    while (num_outputs > 0 && np.output(num_outputs - 1).empty()) --num_outputs;
+    for (int o = 0; o < num_outputs; ++o) {
+      const std::string& out = np.output(o);
       if (out.empty()) {
         // An omitted optional output: give it a private name so that the
         // kernel's output list keeps its positions.

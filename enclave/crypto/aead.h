@@ -1,0 +1,87 @@
+// Authenticated encryption with associated data (AEAD) over a 64-bit counter.
+//
+// Two algorithms, both from libsodium: AES-256-GCM where the CPU has AES-NI
+// and PCLMUL (libsodium offers it only there), XChaCha20-Poly1305 everywhere.
+// The caller supplies a 64-bit counter rather than a nonce; it is expanded
+// into the algorithm's nonce (little-endian in the first 8 bytes, zeros after).
+// A (key, counter) pair must never be used twice: SecureChannel uses a fresh
+// key per direction and a strictly increasing counter, sealing a fresh key per
+// blob.
+//
+// Output layout: ciphertext (same length as the plaintext) || 16-byte tag.
+#ifndef SERDAB_ENCLAVE_CRYPTO_AEAD_H_
+#define SERDAB_ENCLAVE_CRYPTO_AEAD_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "enclave/common/status.h"
+#include "enclave/crypto/bytes.h"
+
+namespace serdab::crypto {
+
+// The numeric values appear on the wire; never renumber.
+enum class AeadAlgorithm : uint8_t {
+  kAes256Gcm = 1,
+  kXChaCha20Poly1305 = 2,
+};
+
+// "aes-256-gcm" or "xchacha20-poly1305".
+std::string_view AeadName(AeadAlgorithm algorithm);
+
+// Whether this CPU and libsodium build can run `algorithm`.
+bool AeadAvailable(AeadAlgorithm algorithm);
+
+// AES-256-GCM when available (it is faster with AES-NI), else
+// XChaCha20-Poly1305.
+AeadAlgorithm PreferredAead();
+
+// Fails for a wire value that names no algorithm.
+Result<AeadAlgorithm> AeadFromWire(uint8_t value);
+
+inline constexpr size_t kAeadKeyBytes = 32;
+inline constexpr size_t kAeadTagBytes = 16;
+using AeadKey = SecretBytes<kAeadKeyBytes>;
+
+// A key bound to an algorithm. Seal and Open are const and thread-safe.
+class Aead {
+ public:
+  // Fails if `algorithm` is not available on this CPU.
+  static Result<Aead> Create(AeadAlgorithm algorithm, const AeadKey& key);
+
+  Aead(Aead&&) noexcept;
+  Aead& operator=(Aead&&) noexcept;
+  ~Aead();
+
+  AeadAlgorithm algorithm() const { return algorithm_; }
+
+  // Writes ciphertext || tag into `out`, which must hold exactly
+  // plaintext.size() + kAeadTagBytes bytes. `out` may not overlap the inputs.
+  Status Seal(uint64_t counter, ByteView associated_data, ByteView plaintext,
+              std::span<uint8_t> out) const;
+
+  // Verifies and decrypts ciphertext || tag into `out` (exactly
+  // ciphertext.size() - kAeadTagBytes bytes). On failure returns Corruption
+  // and leaves `out` zeroed: unauthenticated plaintext is never released.
+  Status Open(uint64_t counter, ByteView associated_data, ByteView ciphertext,
+              std::span<uint8_t> out) const;
+
+  // Convenience forms that allocate the output.
+  Result<Bytes> Seal(uint64_t counter, ByteView associated_data, ByteView plaintext) const;
+  Result<Bytes> Open(uint64_t counter, ByteView associated_data, ByteView ciphertext) const;
+
+ private:
+  struct AesState;  // libsodium's precomputed AES-GCM key schedule
+
+  Aead(AeadAlgorithm algorithm, const AeadKey& key);
+
+  AeadAlgorithm algorithm_;
+  AeadKey key_;                    // used by XChaCha20-Poly1305
+  std::unique_ptr<AesState> aes_;  // used by AES-256-GCM
+};
+
+}  // namespace serdab::crypto
+
+#endif  // SERDAB_ENCLAVE_CRYPTO_AEAD_H_

@@ -1,0 +1,151 @@
+#include "enclave/crypto/secure_channel.h"
+
+#include <array>
+#include <limits>
+
+namespace serdab::crypto {
+
+namespace {
+
+constexpr uint64_t kMaxCounter = std::numeric_limits<uint64_t>::max();
+constexpr size_t kAssociatedDataBytes = kChannelHeaderBytes + 8 + 4;
+
+constexpr std::array<std::string_view, 6> kRejectionNames = {
+    "none", "truncated", "bad_version", "algorithm_mismatch", "replayed", "auth_failed"};
+constexpr std::string_view kRejectedMarker = "message rejected (";
+
+Status Reject(ChannelRejection rejection, const std::string& detail) {
+  return Status::Corruption("secure channel " + std::string(kRejectedMarker) +
+                            std::string(ChannelRejectionName(rejection)) + "): " + detail);
+}
+
+void PutLittleEndian(uint64_t v, int n, uint8_t* out) {
+  for (int i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+uint64_t GetLittleEndian64(const uint8_t* in) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | in[i];
+  return v;
+}
+
+// The header as it is on the wire, followed by the stream id and hop.
+std::array<uint8_t, kAssociatedDataBytes> AssociatedData(const uint8_t* header, uint64_t stream_id,
+                                                         uint32_t hop) {
+  std::array<uint8_t, kAssociatedDataBytes> ad;
+  std::copy(header, header + kChannelHeaderBytes, ad.begin());
+  PutLittleEndian(stream_id, 8, ad.data() + kChannelHeaderBytes);
+  PutLittleEndian(hop, 4, ad.data() + kChannelHeaderBytes + 8);
+  return ad;
+}
+
+}  // namespace
+
+std::string_view ChannelRejectionName(ChannelRejection rejection) {
+  return kRejectionNames[static_cast<size_t>(rejection)];
+}
+
+ChannelRejection ChannelRejectionOf(const Status& status) {
+  const std::string& m = status.message();
+  size_t at = m.find(kRejectedMarker);
+  if (status.ok() || at == std::string::npos) return ChannelRejection::kNone;
+  at += kRejectedMarker.size();
+  size_t end = m.find(')', at);
+  if (end == std::string::npos) return ChannelRejection::kNone;
+  std::string_view name(m.data() + at, end - at);
+  for (size_t i = 1; i < kRejectionNames.size(); ++i) {
+    if (kRejectionNames[i] == name) return static_cast<ChannelRejection>(i);
+  }
+  return ChannelRejection::kNone;
+}
+
+Result<SecureChannel> SecureChannel::Create(ChannelRole role, const X25519SecretKey& our_secret,
+                                            const X25519PublicKey& peer_public, ByteView transcript,
+                                            AeadAlgorithm algorithm) {
+  SERDAB_RETURN_IF_ERROR(InitSodium());
+  SERDAB_ASSIGN_OR_RETURN(SecretBytes<32> shared, X25519SharedSecret(our_secret, peer_public));
+  const X25519PublicKey our_public = X25519PublicFromSecret(our_secret);
+  const bool initiator = role == ChannelRole::kInitiator;
+  const X25519PublicKey& initiator_public = initiator ? our_public : peer_public;
+  const X25519PublicKey& responder_public = initiator ? peer_public : our_public;
+  const uint8_t algorithm_id = static_cast<uint8_t>(algorithm);
+
+  SecretBytes<32> prk =
+      DeriveKey(shared.view(), "serdab.channel.v1",
+                {initiator_public, responder_public, transcript, ByteView(&algorithm_id, 1)});
+  AeadKey i2r = DeriveKey(prk.view(), "serdab.channel.i2r", {});
+  AeadKey r2i = DeriveKey(prk.view(), "serdab.channel.r2i", {});
+  SERDAB_ASSIGN_OR_RETURN(Aead tx, Aead::Create(algorithm, initiator ? i2r : r2i));
+  SERDAB_ASSIGN_OR_RETURN(Aead rx, Aead::Create(algorithm, initiator ? r2i : i2r));
+  return SecureChannel(std::move(tx), std::move(rx));
+}
+
+Status SecureChannel::Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, ByteView plaintext,
+                           Bytes* message) {
+  if (next_tx_counter_ == kMaxCounter) {
+    return Status::ResourceExhausted(
+        "secure channel has sent 2^64 - 1 messages; open a new channel");
+  }
+  const uint64_t counter = next_tx_counter_;
+  message->resize(plaintext.size() + kChannelOverheadBytes);
+  uint8_t* header = message->data();
+  header[0] = kChannelVersion;
+  header[1] = static_cast<uint8_t>(tx_.algorithm());
+  PutLittleEndian(counter, 8, header + 2);
+  PutLittleEndian(frame_seq, 8, header + 10);
+  const auto ad = AssociatedData(header, stream_id, hop);
+  SERDAB_RETURN_IF_ERROR(
+      tx_.Seal(counter, ad, plaintext,
+               std::span(message->data() + kChannelHeaderBytes, plaintext.size() + kAeadTagBytes)));
+  next_tx_counter_ = counter + 1;
+  return Status::Ok();
+}
+
+Result<OpenedMessage> SecureChannel::Open(uint64_t stream_id, uint32_t hop, ByteView message,
+                                          Bytes* plaintext) {
+  plaintext->clear();
+  if (message.size() < kChannelOverheadBytes) {
+    return Reject(ChannelRejection::kTruncated,
+                  std::to_string(message.size()) + " bytes, shorter than the " +
+                      std::to_string(kChannelOverheadBytes) + "-byte header and tag");
+  }
+  const uint8_t* header = message.data();
+  if (header[0] != kChannelVersion) {
+    return Reject(ChannelRejection::kBadVersion, "header version " + std::to_string(header[0]) +
+                                                     ", expected " +
+                                                     std::to_string(kChannelVersion));
+  }
+  if (header[1] != static_cast<uint8_t>(rx_.algorithm())) {
+    return Reject(ChannelRejection::kAlgorithmMismatch,
+                  "sealed with AEAD algorithm id " + std::to_string(header[1]) +
+                      ", this channel uses " + std::string(AeadName(rx_.algorithm())));
+  }
+  OpenedMessage opened;
+  opened.counter = GetLittleEndian64(header + 2);
+  opened.frame_seq = GetLittleEndian64(header + 10);
+  if (opened.counter < next_rx_counter_) {
+    return Reject(ChannelRejection::kReplayed, "counter " + std::to_string(opened.counter) +
+                                                   " is not above the last accepted counter " +
+                                                   std::to_string(next_rx_counter_ - 1) +
+                                                   " (replayed or reordered)");
+  }
+  // No sender ever uses the last counter (Seal refuses it), so a message that
+  // claims it is forged; refusing it keeps next_rx_counter_ from wrapping.
+  if (opened.counter == kMaxCounter) {
+    return Reject(ChannelRejection::kAuthFailed, "counter 2^64 - 1 is never sent");
+  }
+  const auto ad = AssociatedData(header, stream_id, hop);
+  plaintext->resize(message.size() - kChannelOverheadBytes);
+  Status s = rx_.Open(opened.counter, ad, message.subspan(kChannelHeaderBytes), *plaintext);
+  if (!s.ok()) {
+    plaintext->clear();
+    return Reject(ChannelRejection::kAuthFailed,
+                  "the message was modified, or was sealed for another stream, hop or "
+                  "channel (expected stream " +
+                      std::to_string(stream_id) + ", hop " + std::to_string(hop) + ")");
+  }
+  next_rx_counter_ = opened.counter + 1;
+  return opened;
+}
+
+}  // namespace serdab::crypto

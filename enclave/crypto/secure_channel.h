@@ -1,0 +1,116 @@
+// SecureChannel: an authenticated, encrypted, replay-protected message
+// channel between two parties that each hold an X25519 key, bound to the
+// attestation evidence that vouched for those keys.
+//
+// Key schedule. shared = X25519(our secret, peer public);
+//   prk  = BLAKE2b(shared, "serdab.channel.v1", initiator public,
+//                  responder public, transcript, algorithm)
+//   i2r  = BLAKE2b(prk, "serdab.channel.i2r"),  r2i = BLAKE2b(prk, "...r2i")
+// The initiator sends with i2r and receives with r2i; the responder the other
+// way round, so a message can never be reflected back to its sender. The
+// transcript is whatever bytes bind the channel to the attestation evidence
+// (the caller hashes the quote(s) in): both sides must pass the same bytes or
+// every message fails authentication. Mutual attestation between enclaves
+// binds both quotes; a client talking to an enclave binds the enclave's quote
+// only (the client's own key is ephemeral and unattested). The verified quote
+// binds the enclave's ephemeral X25519 public key (see attestation/quote.h).
+//
+// Message = header || ciphertext || 16-byte tag, with the 18-byte header
+//   u8 version (1) | u8 AEAD algorithm | u64 counter | u64 frame_seq
+// (little-endian), and associated data
+//   header || u64 stream_id || u32 hop.
+// The counter is the AEAD nonce: the sender's counter starts at 0 and goes up
+// by one per message. frame_seq is the application's frame number; it travels
+// in the clear (the untrusted host schedules by it) but is authenticated, and
+// Open returns it. stream_id and hop are not sent at all: the receiver names
+// the stream and hop it expects, so a message moved to another stream or hop
+// fails authentication.
+//
+// Replay and reordering. Open accepts a message only if its counter is
+// strictly greater than the last accepted one. Gaps are allowed: live video
+// drops frames between sender and receiver (and the untrusted host can always
+// drop), so what is guaranteed is that no message is accepted twice or after
+// a later one. A rejected message changes no state: the next valid message
+// still opens.
+//
+// Both parties must use the same AEAD algorithm (the handshake picks AES-GCM
+// only when both CPUs have it); the header names it so that a mismatch is
+// reported as such rather than as tampering.
+//
+// Thread safety: Seal and Open touch separate state and may run concurrently
+// with each other, but each must be called from one thread at a time.
+#ifndef SERDAB_ENCLAVE_CRYPTO_SECURE_CHANNEL_H_
+#define SERDAB_ENCLAVE_CRYPTO_SECURE_CHANNEL_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "enclave/common/status.h"
+#include "enclave/crypto/aead.h"
+#include "enclave/crypto/bytes.h"
+#include "enclave/crypto/keys.h"
+
+namespace serdab::crypto {
+
+enum class ChannelRole : uint8_t { kInitiator, kResponder };
+
+// Why Open rejected a message. Every rejection is Status::Corruption whose
+// message contains "message rejected (<name>)"; ChannelRejectionOf recovers
+// the reason from the Status (also after WithContext prefixes).
+enum class ChannelRejection {
+  kNone,               // not a channel rejection (OK, or another error)
+  kTruncated,          // "truncated": shorter than header + tag
+  kBadVersion,         // "bad_version": unknown header version
+  kAlgorithmMismatch,  // "algorithm_mismatch": sealed with another AEAD
+  kReplayed,           // "replayed": counter not above the last accepted
+  kAuthFailed,         // "auth_failed": tampered, forged, other stream/hop/key
+};
+
+std::string_view ChannelRejectionName(ChannelRejection rejection);
+ChannelRejection ChannelRejectionOf(const Status& status);
+
+inline constexpr uint8_t kChannelVersion = 1;
+inline constexpr size_t kChannelHeaderBytes = 18;
+inline constexpr size_t kChannelOverheadBytes = kChannelHeaderBytes + kAeadTagBytes;
+
+// What Open learned from an accepted message besides its plaintext.
+struct OpenedMessage {
+  uint64_t frame_seq = 0;
+  uint64_t counter = 0;
+};
+
+class SecureChannel {
+ public:
+  // Derives the per-direction keys. Fails if the peer key is a low-order
+  // point or `algorithm` is not available on this CPU.
+  static Result<SecureChannel> Create(ChannelRole role, const X25519SecretKey& our_secret,
+                                      const X25519PublicKey& peer_public, ByteView transcript,
+                                      AeadAlgorithm algorithm = PreferredAead());
+
+  AeadAlgorithm algorithm() const { return tx_.algorithm(); }
+
+  // Encrypts `plaintext` for (stream_id, frame_seq, hop) into `message`
+  // (resized to plaintext.size() + kChannelOverheadBytes; its capacity is
+  // reused). Fails only when the message counter is exhausted (after 2^64 - 1
+  // messages) or the plaintext exceeds the AEAD's size limit.
+  Status Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, ByteView plaintext,
+              Bytes* message);
+
+  // Verifies and decrypts a message expected on (stream_id, hop) into
+  // `plaintext`. On rejection `plaintext` is left empty and the channel's
+  // state is unchanged.
+  Result<OpenedMessage> Open(uint64_t stream_id, uint32_t hop, ByteView message, Bytes* plaintext);
+
+ private:
+  SecureChannel(Aead tx, Aead rx) : tx_(std::move(tx)), rx_(std::move(rx)) {}
+
+  Aead tx_;
+  Aead rx_;
+  uint64_t next_tx_counter_ = 0;
+  // Lowest counter Open accepts next.
+  uint64_t next_rx_counter_ = 0;
+};
+
+}  // namespace serdab::crypto
+
+#endif  // SERDAB_ENCLAVE_CRYPTO_SECURE_CHANNEL_H_

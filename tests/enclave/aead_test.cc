@@ -1,0 +1,259 @@
+// AEAD, key primitives and the byte codec under the trust formats.
+#include "enclave/crypto/aead.h"
+
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <vector>
+
+#include "enclave/crypto/bytes.h"
+#include "enclave/crypto/keys.h"
+
+namespace serdab::crypto {
+namespace {
+
+AeadKey TestKey(uint8_t seed) {
+  AeadKey key;
+  for (size_t i = 0; i < key.size(); ++i) key.data()[i] = static_cast<uint8_t>(seed + i);
+  return key;
+}
+
+Bytes Pattern(size_t n) {
+  Bytes b;
+  b.reserve(n);
+  for (size_t i = 0; i < n; ++i) b.push_back(static_cast<uint8_t>(i * 7 + 3));
+  return b;
+}
+
+std::vector<AeadAlgorithm> AvailableAlgorithms() {
+  std::vector<AeadAlgorithm> out = {AeadAlgorithm::kXChaCha20Poly1305};
+  if (AeadAvailable(AeadAlgorithm::kAes256Gcm)) out.push_back(AeadAlgorithm::kAes256Gcm);
+  return out;
+}
+
+class AeadTest : public ::testing::TestWithParam<AeadAlgorithm> {
+ protected:
+  Aead MakeAead(uint8_t seed = 1) {
+    auto aead = Aead::Create(GetParam(), TestKey(seed));
+    EXPECT_TRUE(aead.ok()) << aead.status().ToString();
+    return std::move(aead).value();
+  }
+};
+
+TEST_P(AeadTest, RoundTripsEverySize) {
+  Aead aead = MakeAead();
+  const Bytes ad = Pattern(13);
+  for (size_t n : {0, 1, 15, 16, 17, 1000, 65536 + 3}) {
+    const Bytes plain = Pattern(n);
+    auto sealed = aead.Seal(42, ad, plain);
+    ASSERT_TRUE(sealed.ok());
+    ASSERT_EQ(sealed->size(), n + kAeadTagBytes);
+    auto opened = aead.Open(42, ad, *sealed);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_EQ(*opened, plain);
+  }
+}
+
+TEST_P(AeadTest, EveryFlippedBitFailsAuthentication) {
+  Aead aead = MakeAead();
+  const Bytes plain = Pattern(24);
+  const Bytes sealed = aead.Seal(7, Pattern(5), plain).value();
+  for (size_t bit = 0; bit < sealed.size() * 8; ++bit) {
+    Bytes bad = sealed;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    auto opened = aead.Open(7, Pattern(5), bad);
+    ASSERT_FALSE(opened.ok()) << "bit " << bit;
+    EXPECT_EQ(opened.status().code(), Status::Code::kCorruption);
+  }
+}
+
+TEST_P(AeadTest, WrongCounterAdOrKeyFails) {
+  Aead aead = MakeAead();
+  const Bytes sealed = aead.Seal(7, Pattern(5), Pattern(100)).value();
+  EXPECT_FALSE(aead.Open(8, Pattern(5), sealed).ok());
+  EXPECT_FALSE(aead.Open(7, Pattern(6), sealed).ok());
+  EXPECT_FALSE(aead.Open(7, {}, sealed).ok());
+  EXPECT_FALSE(MakeAead(2).Open(7, Pattern(5), sealed).ok());
+  EXPECT_TRUE(aead.Open(7, Pattern(5), sealed).ok());
+}
+
+TEST_P(AeadTest, ShortCiphertextAndBadBuffersAreErrors) {
+  Aead aead = MakeAead();
+  for (size_t n = 0; n < kAeadTagBytes; ++n) {
+    auto opened = aead.Open(0, {}, Pattern(n));
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(opened.status().code(), Status::Code::kCorruption);
+  }
+  Bytes out(10);
+  EXPECT_EQ(aead.Seal(0, {}, Pattern(10), out).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(aead.Open(0, {}, Pattern(40), out).code(), Status::Code::kInvalidArgument);
+}
+
+TEST_P(AeadTest, FailedOpenReleasesNoPlaintext) {
+  Aead aead = MakeAead();
+  Bytes sealed = aead.Seal(3, {}, Pattern(64)).value();
+  sealed.back() ^= 1;
+  Bytes out(64, 0xAA);
+  EXPECT_FALSE(aead.Open(3, {}, sealed, out).ok());
+  EXPECT_EQ(out, Bytes(64, 0));
+}
+
+TEST_P(AeadTest, CounterIsTheNonce) {
+  // The documented expansion: counter little-endian in the first 8 bytes.
+  const uint64_t counter = 0x0102030405060708;
+  uint8_t nonce[24] = {};
+  for (int i = 0; i < 8; ++i) nonce[i] = static_cast<uint8_t>(counter >> (8 * i));
+  const AeadKey key = TestKey(9);
+  const Bytes plain = Pattern(33), ad = Pattern(4);
+  Bytes expected(plain.size() + kAeadTagBytes);
+  unsigned long long len = 0;
+  if (GetParam() == AeadAlgorithm::kAes256Gcm) {
+    crypto_aead_aes256gcm_encrypt(expected.data(), &len, plain.data(), plain.size(), ad.data(),
+                                  ad.size(), nullptr, nonce, key.data());
+  } else {
+    crypto_aead_xchacha20poly1305_ietf_encrypt(expected.data(), &len, plain.data(), plain.size(),
+                                               ad.data(), ad.size(), nullptr, nonce, key.data());
+  }
+  auto aead = Aead::Create(GetParam(), key);
+  ASSERT_TRUE(aead.ok());
+  EXPECT_EQ(aead->Seal(counter, ad, plain).value(), expected);
+  EXPECT_NE(aead->Seal(counter + 1, ad, plain).value(), expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, AeadTest, ::testing::ValuesIn(AvailableAlgorithms()),
+                         [](const auto& info) {
+                           return info.param == AeadAlgorithm::kAes256Gcm ? "Aes256Gcm"
+                                                                          : "XChaCha20Poly1305";
+                         });
+
+TEST(AeadSelectionTest, PrefersAesGcmOnlyWhereAvailable) {
+  ASSERT_TRUE(InitSodium().ok());
+  const bool aes = crypto_aead_aes256gcm_is_available() == 1;
+  EXPECT_EQ(PreferredAead(), aes ? AeadAlgorithm::kAes256Gcm : AeadAlgorithm::kXChaCha20Poly1305);
+  EXPECT_EQ(AeadAvailable(AeadAlgorithm::kAes256Gcm), aes);
+  EXPECT_TRUE(AeadAvailable(AeadAlgorithm::kXChaCha20Poly1305));
+  EXPECT_FALSE(AeadFromWire(0).ok());
+  EXPECT_FALSE(AeadFromWire(3).ok());
+  EXPECT_EQ(AeadFromWire(2).value(), AeadAlgorithm::kXChaCha20Poly1305);
+}
+
+TEST(KeysTest, X25519BothSidesAgree) {
+  auto a = X25519KeyPair::Generate().value();
+  auto b = X25519KeyPair::Generate().value();
+  EXPECT_EQ(X25519PublicFromSecret(a.secret_key), a.public_key);
+  auto ab = X25519SharedSecret(a.secret_key, b.public_key);
+  auto ba = X25519SharedSecret(b.secret_key, a.public_key);
+  ASSERT_TRUE(ab.ok() && ba.ok());
+  EXPECT_TRUE(ConstantTimeEqual(ab->view(), ba->view()));
+}
+
+TEST(KeysTest, X25519RefusesLowOrderPeerKey) {
+  auto a = X25519KeyPair::Generate().value();
+  X25519PublicKey zero{};
+  auto shared = X25519SharedSecret(a.secret_key, zero);
+  ASSERT_FALSE(shared.ok());
+  EXPECT_EQ(shared.status().code(), Status::Code::kPermissionDenied);
+}
+
+TEST(KeysTest, Ed25519SignaturesAreBoundToContextMessageAndKey) {
+  auto key = Ed25519KeyPair::Generate().value();
+  auto other = Ed25519KeyPair::Generate().value();
+  const Bytes msg = Pattern(50);
+  const Ed25519Signature sig = key.Sign("serdab.test.a", msg);
+  EXPECT_TRUE(Ed25519Verify(key.public_key(), "serdab.test.a", msg, sig));
+  EXPECT_FALSE(Ed25519Verify(key.public_key(), "serdab.test.b", msg, sig));
+  EXPECT_FALSE(Ed25519Verify(other.public_key(), "serdab.test.a", msg, sig));
+  Bytes changed = msg;
+  changed[0] ^= 1;
+  EXPECT_FALSE(Ed25519Verify(key.public_key(), "serdab.test.a", changed, sig));
+  // The seed reproduces the key pair (what is stored on disk).
+  auto again = Ed25519KeyPair::FromSeed(key.seed());
+  EXPECT_EQ(again.public_key(), key.public_key());
+  EXPECT_EQ(again.Sign("serdab.test.a", msg), sig);
+}
+
+TEST(KeysTest, Sha256KnownAnswer) {
+  EXPECT_EQ(HexEncode(Sha256(AsBytes("abc"))),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(KeysTest, LabelledHashesAndKeysSeparateDomainsAndFraming) {
+  const Bytes ab = {'a', 'b'}, c = {'c'}, a = {'a'}, bc = {'b', 'c'};
+  EXPECT_NE(Sha256Labeled("x", {ab, c}), Sha256Labeled("x", {a, bc}));
+  EXPECT_NE(Sha256Labeled("x", {ab}), Sha256Labeled("y", {ab}));
+  const AeadKey k = TestKey(1);
+  EXPECT_FALSE(ConstantTimeEqual(DeriveKey(k.view(), "x", {ab, c}).view(),
+                                 DeriveKey(k.view(), "x", {a, bc}).view()));
+  EXPECT_FALSE(
+      ConstantTimeEqual(DeriveKey(k.view(), "x", {}).view(), DeriveKey(k.view(), "y", {}).view()));
+  EXPECT_FALSE(ConstantTimeEqual(DeriveKey(k.view(), "x", {}).view(),
+                                 DeriveKey(TestKey(2).view(), "x", {}).view()));
+  EXPECT_TRUE(ConstantTimeEqual(DeriveKey(k.view(), "x", {ab}).view(),
+                                DeriveKey(k.view(), "x", {ab}).view()));
+  EXPECT_NE(Blake2b512Labeled("x", {ab}), Blake2b512Labeled("y", {ab}));
+}
+
+TEST(BytesTest, HexRoundTripAndErrors) {
+  const Bytes b = {0x00, 0x7f, 0xab, 0xff};
+  EXPECT_EQ(HexEncode(b), "007fabff");
+  EXPECT_EQ(HexDecode("007FABff").value(), b);
+  EXPECT_FALSE(HexDecode("abc").ok());
+  EXPECT_FALSE(HexDecode("zz").ok());
+  EXPECT_FALSE((HexDecodeArray<2>("abcdef", "key").ok()));
+  EXPECT_EQ((HexDecodeArray<2>("abcd", "key").value()), (ByteArray<2>{0xab, 0xcd}));
+}
+
+TEST(BytesTest, ConstantTimeEqual) {
+  EXPECT_TRUE(ConstantTimeEqual(Bytes{1, 2}, Bytes{1, 2}));
+  EXPECT_FALSE(ConstantTimeEqual(Bytes{1, 2}, Bytes{1, 3}));
+  EXPECT_FALSE(ConstantTimeEqual(Bytes{1, 2}, Bytes{1, 2, 3}));
+  EXPECT_TRUE(ConstantTimeEqual(Bytes{}, Bytes{}));
+}
+
+TEST(BytesTest, ReaderChecksEveryLengthAndNamesTheField) {
+  Writer w;
+  w.U8(1);
+  w.U16(0x0203);
+  w.U32(0x04050607);
+  w.U64(0x08090a0b0c0d0e0f);
+  w.LengthPrefixed(Bytes{9, 9, 9});
+  const Bytes wire = w.Take();
+  ASSERT_EQ(wire.size(), 1u + 2 + 4 + 8 + 4 + 3);
+
+  Reader r(wire, "test format");
+  EXPECT_EQ(r.U8("a").value(), 1);
+  EXPECT_EQ(r.U16("b").value(), 0x0203);
+  EXPECT_EQ(r.U32("c").value(), 0x04050607u);
+  EXPECT_EQ(r.U64("d").value(), 0x08090a0b0c0d0e0full);
+  auto e = r.LengthPrefixed("e", 3);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(Bytes(e->begin(), e->end()), Bytes({9, 9, 9}));
+  EXPECT_TRUE(r.ExpectEnd().ok());
+
+  Reader truncated(ByteView(wire).first(5), "test format");
+  ASSERT_TRUE(truncated.U8("a").ok());
+  ASSERT_TRUE(truncated.U16("b").ok());
+  auto c = truncated.U32("field_c");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(c.status().message().find("test format"), std::string::npos);
+  EXPECT_NE(c.status().message().find("field_c"), std::string::npos);
+
+  Reader limited(ByteView(wire).subspan(15), "test format");
+  EXPECT_FALSE(limited.LengthPrefixed("e", 2).ok());
+
+  Reader trailing(wire, "test format");
+  ASSERT_TRUE(trailing.U8("a").ok());
+  EXPECT_EQ(trailing.ExpectEnd().code(), Status::Code::kCorruption);
+}
+
+TEST(BytesTest, SecretBytesWipesOnDestruction) {
+  alignas(SecretBytes<16>) unsigned char storage[sizeof(SecretBytes<16>)];
+  auto* secret = new (storage) SecretBytes<16>();
+  for (size_t i = 0; i < 16; ++i) secret->data()[i] = 0x5a;
+  secret->~SecretBytes<16>();
+  for (unsigned char c : storage) EXPECT_EQ(c, 0);
+}
+
+}  // namespace
+}  // namespace serdab::crypto

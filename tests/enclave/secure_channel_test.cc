@@ -1,0 +1,396 @@
+// SecureChannel: tampering, replay, reordering, truncation and misrouting are
+// each rejected with their own reason, and the channel then still accepts the
+// next valid message. Also the attested handshakes that key it: mutual between
+// two enclaves, one-sided from a client to an enclave.
+#include "enclave/crypto/secure_channel.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <vector>
+
+#include "enclave/attestation/enclave_identity.h"
+#include "enclave/attestation/platform.h"
+#include "enclave/attestation/quote.h"
+#include "enclave/attestation/quote_verifier.h"
+
+namespace serdab::crypto {
+namespace {
+
+constexpr uint64_t kStream = 0x5eed;
+constexpr uint32_t kHop = 2;
+
+Bytes Pattern(size_t n, uint8_t salt = 0) {
+  Bytes b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(i * 13 + salt);
+  return b;
+}
+
+class SecureChannelTest : public ::testing::TestWithParam<AeadAlgorithm> {
+ protected:
+  void SetUp() override {
+    auto a = X25519KeyPair::Generate().value();
+    auto b = X25519KeyPair::Generate().value();
+    const Bytes transcript = Pattern(32, 1);
+    auto initiator = SecureChannel::Create(ChannelRole::kInitiator, a.secret_key, b.public_key,
+                                           transcript, GetParam());
+    auto responder = SecureChannel::Create(ChannelRole::kResponder, b.secret_key, a.public_key,
+                                           transcript, GetParam());
+    ASSERT_TRUE(initiator.ok()) << initiator.status().ToString();
+    ASSERT_TRUE(responder.ok()) << responder.status().ToString();
+    sender_.emplace(std::move(initiator).value());
+    receiver_.emplace(std::move(responder).value());
+  }
+
+  Bytes SealFrame(uint64_t frame_seq, size_t size = 40) {
+    Bytes message;
+    Status s = sender_->Seal(kStream, frame_seq, kHop, Pattern(size, frame_seq), &message);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return message;
+  }
+
+  // Opens `message` on (kStream, kHop) and checks it is frame `frame_seq`.
+  void ExpectOpens(const Bytes& message, uint64_t frame_seq, size_t size = 40) {
+    Bytes plain;
+    auto opened = receiver_->Open(kStream, kHop, message, &plain);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_EQ(opened->frame_seq, frame_seq);
+    EXPECT_EQ(plain, Pattern(size, frame_seq));
+  }
+
+  ChannelRejection Rejection(const Bytes& message, uint64_t stream = kStream, uint32_t hop = kHop) {
+    Bytes plain = {1, 2, 3};
+    auto opened = receiver_->Open(stream, hop, message, &plain);
+    if (opened.ok()) return ChannelRejection::kNone;
+    EXPECT_EQ(opened.status().code(), Status::Code::kCorruption);
+    EXPECT_TRUE(plain.empty()) << "a rejected message released plaintext";
+    return ChannelRejectionOf(opened.status());
+  }
+
+  std::optional<SecureChannel> sender_;
+  std::optional<SecureChannel> receiver_;
+};
+
+TEST_P(SecureChannelTest, RoundTripsBothDirections) {
+  for (uint64_t seq = 0; seq < 5; ++seq) ExpectOpens(SealFrame(seq * 10), seq * 10);
+  Bytes reply, plain;
+  ASSERT_TRUE(receiver_->Seal(kStream, 99, kHop + 1, Pattern(7), &reply).ok());
+  auto opened = sender_->Open(kStream, kHop + 1, reply, &plain);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->frame_seq, 99u);
+  EXPECT_EQ(opened->counter, 0u);
+  EXPECT_EQ(plain, Pattern(7));
+}
+
+TEST_P(SecureChannelTest, MessageLayout) {
+  Bytes empty;
+  ASSERT_TRUE(sender_->Seal(kStream, 0, kHop, {}, &empty).ok());
+  EXPECT_EQ(empty.size(), kChannelOverheadBytes);
+  const Bytes m = SealFrame(0x1122, 100);
+  ASSERT_EQ(m.size(), 100 + kChannelOverheadBytes);
+  EXPECT_EQ(m[0], kChannelVersion);
+  EXPECT_EQ(m[1], static_cast<uint8_t>(GetParam()));
+  EXPECT_EQ(m[2], 1);  // counter 1: the empty message above was counter 0
+  EXPECT_EQ(m[10], 0x22);
+  EXPECT_EQ(m[11], 0x11);
+}
+
+TEST_P(SecureChannelTest, FlippedBitAnywhereIsRejectedAndNextMessageOpens) {
+  ExpectOpens(SealFrame(0), 0);
+  for (size_t bit = 0; bit < (40 + kChannelOverheadBytes) * 8; ++bit) {
+    const uint64_t seq = bit + 1;
+    Bytes message = SealFrame(seq);
+    Bytes bad = message;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    const ChannelRejection why = Rejection(bad);
+    ASSERT_NE(why, ChannelRejection::kNone) << "bit " << bit << " flipped and still accepted";
+    const size_t byte = bit / 8;
+    if (byte == 0) {
+      EXPECT_EQ(why, ChannelRejection::kBadVersion);
+    } else if (byte == 1) {
+      EXPECT_EQ(why, ChannelRejection::kAlgorithmMismatch);
+    } else if (byte < 10) {
+      // A lowered counter is a replay; a raised one no longer authenticates.
+      EXPECT_TRUE(why == ChannelRejection::kReplayed || why == ChannelRejection::kAuthFailed);
+    } else {
+      EXPECT_EQ(why, ChannelRejection::kAuthFailed) << "bit " << bit;
+    }
+    ExpectOpens(message, seq);
+  }
+}
+
+TEST_P(SecureChannelTest, ReplayIsRejectedAndNextMessageOpens) {
+  const Bytes m0 = SealFrame(0);
+  ExpectOpens(m0, 0);
+  EXPECT_EQ(Rejection(m0), ChannelRejection::kReplayed);
+  EXPECT_EQ(Rejection(m0), ChannelRejection::kReplayed);
+  ExpectOpens(SealFrame(1), 1);
+  EXPECT_EQ(Rejection(m0), ChannelRejection::kReplayed);
+}
+
+TEST_P(SecureChannelTest, ReorderIsRejectedAndNextMessageOpens) {
+  const Bytes m0 = SealFrame(0), m1 = SealFrame(1), m2 = SealFrame(2);
+  ExpectOpens(m1, 1);
+  EXPECT_EQ(Rejection(m0), ChannelRejection::kReplayed);
+  ExpectOpens(m2, 2);
+  ExpectOpens(SealFrame(3), 3);
+}
+
+TEST_P(SecureChannelTest, DroppedMessagesAreAllowed) {
+  SealFrame(0);
+  SealFrame(1);
+  const Bytes m2 = SealFrame(2);
+  SealFrame(3);
+  const Bytes m4 = SealFrame(4);
+  ExpectOpens(m2, 2);
+  ExpectOpens(m4, 4);
+}
+
+TEST_P(SecureChannelTest, OtherStreamOrHopIsRejectedAndTheRightOneStillOpens) {
+  const Bytes m = SealFrame(0);
+  EXPECT_EQ(Rejection(m, kStream + 1, kHop), ChannelRejection::kAuthFailed);
+  EXPECT_EQ(Rejection(m, kStream, kHop + 1), ChannelRejection::kAuthFailed);
+  EXPECT_EQ(Rejection(m, kStream, kHop - 1), ChannelRejection::kAuthFailed);
+  // The rejections left no trace: the message opens where it belongs.
+  ExpectOpens(m, 0);
+  const Bytes next = SealFrame(1);
+  EXPECT_EQ(Rejection(next, kStream ^ (uint64_t{1} << 63), kHop), ChannelRejection::kAuthFailed);
+  ExpectOpens(next, 1);
+}
+
+TEST_P(SecureChannelTest, TruncatedOrExtendedIsRejectedAndNextMessageOpens) {
+  const Bytes m = SealFrame(0);
+  for (size_t len = 0; len < m.size(); ++len) {
+    const ChannelRejection why = Rejection(Bytes(m.begin(), m.begin() + len));
+    if (len < kChannelOverheadBytes) {
+      EXPECT_EQ(why, ChannelRejection::kTruncated) << "length " << len;
+    } else {
+      EXPECT_EQ(why, ChannelRejection::kAuthFailed) << "length " << len;
+    }
+  }
+  Bytes longer = m;
+  longer.push_back(0);
+  EXPECT_EQ(Rejection(longer), ChannelRejection::kAuthFailed);
+  ExpectOpens(m, 0);
+}
+
+TEST_P(SecureChannelTest, WrongVersionIsRejected) {
+  const Bytes m = SealFrame(0);
+  Bytes v2 = m;
+  v2[0] = kChannelVersion + 1;
+  EXPECT_EQ(Rejection(v2), ChannelRejection::kBadVersion);
+  ExpectOpens(m, 0);
+}
+
+TEST_P(SecureChannelTest, ReflectedMessageIsRejected) {
+  const Bytes m = SealFrame(0);
+  Bytes plain;
+  auto reflected = sender_->Open(kStream, kHop, m, &plain);
+  ASSERT_FALSE(reflected.ok());
+  EXPECT_EQ(ChannelRejectionOf(reflected.status()), ChannelRejection::kAuthFailed);
+}
+
+TEST_P(SecureChannelTest, RejectionReasonSurvivesContext) {
+  const Bytes m = SealFrame(0);
+  ExpectOpens(m, 0);
+  Bytes plain;
+  Status s = receiver_->Open(kStream, kHop, m, &plain).status().WithContext("worker 3, hop 2");
+  EXPECT_EQ(ChannelRejectionOf(s), ChannelRejection::kReplayed);
+  EXPECT_EQ(ChannelRejectionOf(Status::Ok()), ChannelRejection::kNone);
+  EXPECT_EQ(ChannelRejectionOf(Status::Corruption("unrelated")), ChannelRejection::kNone);
+  EXPECT_EQ(ChannelRejectionName(ChannelRejection::kAuthFailed), "auth_failed");
+}
+
+std::vector<AeadAlgorithm> AvailableAlgorithms() {
+  std::vector<AeadAlgorithm> out = {AeadAlgorithm::kXChaCha20Poly1305};
+  if (AeadAvailable(AeadAlgorithm::kAes256Gcm)) out.push_back(AeadAlgorithm::kAes256Gcm);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, SecureChannelTest, ::testing::ValuesIn(AvailableAlgorithms()),
+                         [](const auto& info) {
+                           return info.param == AeadAlgorithm::kAes256Gcm ? "Aes256Gcm"
+                                                                          : "XChaCha20Poly1305";
+                         });
+
+TEST(SecureChannelKeysTest, DifferentTranscriptsCannotTalk) {
+  auto a = X25519KeyPair::Generate().value();
+  auto b = X25519KeyPair::Generate().value();
+  auto sender =
+      SecureChannel::Create(ChannelRole::kInitiator, a.secret_key, b.public_key, Pattern(32, 1))
+          .value();
+  auto receiver =
+      SecureChannel::Create(ChannelRole::kResponder, b.secret_key, a.public_key, Pattern(32, 2))
+          .value();
+  Bytes m, plain;
+  ASSERT_TRUE(sender.Seal(1, 0, 0, Pattern(10), &m).ok());
+  auto opened = receiver.Open(1, 0, m, &plain);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(ChannelRejectionOf(opened.status()), ChannelRejection::kAuthFailed);
+}
+
+TEST(SecureChannelKeysTest, AlgorithmMismatchIsReportedAsSuch) {
+  if (!AeadAvailable(AeadAlgorithm::kAes256Gcm)) GTEST_SKIP() << "no AES-GCM on this CPU";
+  auto a = X25519KeyPair::Generate().value();
+  auto b = X25519KeyPair::Generate().value();
+  auto sender = SecureChannel::Create(ChannelRole::kInitiator, a.secret_key, b.public_key, {},
+                                      AeadAlgorithm::kAes256Gcm)
+                    .value();
+  auto receiver = SecureChannel::Create(ChannelRole::kResponder, b.secret_key, a.public_key, {},
+                                        AeadAlgorithm::kXChaCha20Poly1305)
+                      .value();
+  Bytes m, plain;
+  ASSERT_TRUE(sender.Seal(1, 0, 0, Pattern(10), &m).ok());
+  EXPECT_EQ(ChannelRejectionOf(receiver.Open(1, 0, m, &plain).status()),
+            ChannelRejection::kAlgorithmMismatch);
+}
+
+TEST(SecureChannelKeysTest, LowOrderPeerKeyIsRefused) {
+  auto a = X25519KeyPair::Generate().value();
+  auto channel =
+      SecureChannel::Create(ChannelRole::kInitiator, a.secret_key, X25519PublicKey{}, {});
+  EXPECT_FALSE(channel.ok());
+}
+
+// ---------------------------------------------------------------------------
+// Attested handshakes, as the worker and client run them.
+
+using attestation::ChannelTranscript;
+using attestation::DeploymentRoot;
+using attestation::EnclaveIdentity;
+using attestation::MakeReportData;
+using attestation::Nonce;
+using attestation::PlatformCertificate;
+using attestation::PlatformKey;
+using attestation::QuotePolicy;
+using attestation::QuoteVerifier;
+
+// One sim enclave on one certified platform.
+struct SimEnclave {
+  PlatformKey platform;
+  PlatformCertificate certificate;
+  EnclaveIdentity identity;
+  X25519KeyPair ephemeral;
+
+  static SimEnclave Start(const DeploymentRoot& root, const std::string& host,
+                          const Ed25519KeyPair& signer, const Bytes& code) {
+    auto platform = PlatformKey::Generate().value();
+    auto cert = attestation::IssuePlatformCertificate(root, platform.public_key(), host, 1700000000)
+                    .value();
+    const auto mrenclave = attestation::Measure(code, Pattern(16));
+    auto signature =
+        attestation::SignEnclave(signer, mrenclave, 3, attestation::kAttributeSimulation).value();
+    auto identity = attestation::VerifyEnclaveSignature(signature, mrenclave).value();
+    return SimEnclave{std::move(platform), std::move(cert), identity,
+                      X25519KeyPair::Generate().value()};
+  }
+
+  // The quote answering a verifier's nonce.
+  Bytes Quote(const Nonce& nonce) const {
+    auto quote = attestation::SignQuote(platform, certificate, identity,
+                                        MakeReportData(nonce, ephemeral.public_key));
+    EXPECT_TRUE(quote.ok());
+    return attestation::SerializeQuote(*quote);
+  }
+};
+
+class AttestedChannelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_.emplace(DeploymentRoot::Generate().value());
+    signer_.emplace(Ed25519KeyPair::Generate().value());
+    QuotePolicy policy;
+    policy.allowed_mrsigners = {attestation::SignerOf(signer_->public_key())};
+    policy.min_svn = 3;
+    policy.allow_simulation = true;
+    verifier_.emplace(QuoteVerifier::Create(root_->public_key(), policy).value());
+  }
+
+  std::optional<DeploymentRoot> root_;
+  std::optional<Ed25519KeyPair> signer_;
+  std::optional<QuoteVerifier> verifier_;
+};
+
+TEST_F(AttestedChannelTest, MutualBetweenTwoEnclaves) {
+  // Stage 1 (edge box) hands its activations to stage 2 (cloud box); each
+  // attests the other before either sends a byte of data.
+  SimEnclave a = SimEnclave::Start(*root_, "edge-1", *signer_, Pattern(1000, 1));
+  SimEnclave b = SimEnclave::Start(*root_, "cloud-7", *signer_, Pattern(1000, 2));
+  const Nonce nonce_from_a = attestation::NewNonce().value();
+  const Nonce nonce_from_b = attestation::NewNonce().value();
+  const Bytes quote_a = a.Quote(nonce_from_b);
+  const Bytes quote_b = b.Quote(nonce_from_a);
+
+  auto b_seen_by_a = verifier_->Verify(quote_b, nonce_from_a, b.ephemeral.public_key);
+  auto a_seen_by_b = verifier_->Verify(quote_a, nonce_from_b, a.ephemeral.public_key);
+  ASSERT_TRUE(b_seen_by_a.ok()) << b_seen_by_a.status().ToString();
+  ASSERT_TRUE(a_seen_by_b.ok()) << a_seen_by_b.status().ToString();
+  EXPECT_EQ(b_seen_by_a->platform_id, "cloud-7");
+
+  const auto transcript = ChannelTranscript(quote_a, quote_b);
+  auto at_a = SecureChannel::Create(ChannelRole::kInitiator, a.ephemeral.secret_key,
+                                    b_seen_by_a->ephemeral_key, transcript)
+                  .value();
+  auto at_b = SecureChannel::Create(ChannelRole::kResponder, b.ephemeral.secret_key,
+                                    a_seen_by_b->ephemeral_key, transcript)
+                  .value();
+  Bytes message, plain;
+  for (uint64_t frame = 0; frame < 3; ++frame) {
+    ASSERT_TRUE(at_a.Seal(kStream, frame, 1, Pattern(4096, frame), &message).ok());
+    auto opened = at_b.Open(kStream, 1, message, &plain);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_EQ(plain, Pattern(4096, frame));
+  }
+  ASSERT_TRUE(at_b.Seal(kStream, 2, 2, Pattern(5), &message).ok());
+  ASSERT_TRUE(at_a.Open(kStream, 2, message, &plain).ok());
+
+  // A relay that swaps in another quote (say, from an old session) ends up
+  // with a different transcript, and nothing authenticates.
+  const Bytes stale_quote_b = b.Quote(attestation::NewNonce().value());
+  auto spoofed =
+      SecureChannel::Create(ChannelRole::kResponder, b.ephemeral.secret_key, a.ephemeral.public_key,
+                            ChannelTranscript(quote_a, stale_quote_b))
+          .value();
+  ASSERT_TRUE(at_a.Seal(kStream, 3, 1, Pattern(8), &message).ok());
+  EXPECT_EQ(ChannelRejectionOf(spoofed.Open(kStream, 1, message, &plain).status()),
+            ChannelRejection::kAuthFailed);
+}
+
+TEST_F(AttestedChannelTest, OneSidedClientToEnclave) {
+  SimEnclave head = SimEnclave::Start(*root_, "edge-1", *signer_, Pattern(1000, 1));
+  // The client sends a nonce; the enclave answers with a quote binding it and
+  // its ephemeral key; the client verifies and keys the channel with its own
+  // (unattested) ephemeral key.
+  const Nonce nonce = attestation::NewNonce().value();
+  const Bytes quote = head.Quote(nonce);
+  auto verified = verifier_->Verify(quote, nonce, head.ephemeral.public_key);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+
+  auto client_key = X25519KeyPair::Generate().value();
+  const auto transcript = ChannelTranscript({}, quote);
+  auto client = SecureChannel::Create(ChannelRole::kInitiator, client_key.secret_key,
+                                      verified->ephemeral_key, transcript)
+                    .value();
+  auto enclave = SecureChannel::Create(ChannelRole::kResponder, head.ephemeral.secret_key,
+                                       client_key.public_key, transcript)
+                     .value();
+
+  Bytes frame, result, plain;
+  ASSERT_TRUE(client.Seal(kStream, 17, 0, Pattern(3 * 224 * 224), &frame).ok());
+  auto opened = enclave.Open(kStream, 0, frame, &plain);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(opened->frame_seq, 17u);
+  ASSERT_TRUE(enclave.Seal(kStream, 17, 5, Pattern(40), &result).ok());
+  ASSERT_TRUE(client.Open(kStream, 5, result, &plain).ok());
+  EXPECT_EQ(plain, Pattern(40));
+
+  // A man in the middle who presents his own key with the genuine quote is
+  // caught by the verifier: the quote binds the enclave's key.
+  auto mitm = X25519KeyPair::Generate().value();
+  auto refused = verifier_->Verify(quote, nonce, mitm.public_key);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(attestation::RejectionOf(refused.status()), attestation::QuoteRejection::kStaleNonce);
+}
+
+}  // namespace
+}  // namespace serdab::crypto
