@@ -1,38 +1,55 @@
 // serdab infer: runs a model on a raw float32 input file and writes the raw
 // float32 output; with --repeat, also reports the median time per run.
+//
+// --enclave sim runs the model inside a sim enclave, the way a deployment
+// does: the CLI plays host, model owner and camera client at once. It
+// attests the enclave, provisions the model over the attested channel and
+// sends the input encrypted; the enclave's host side only ever handles
+// ciphertext.
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/enclave_client.h"
 #include "cli/flags.h"
+#include "enclave/attestation/enclave_identity.h"
+#include "enclave/attestation/platform.h"
+#include "enclave/boundary.h"
 #include "enclave/engine/model.h"
+#include "enclave/engine/onnx_importer.h"
 
 namespace serdab::cli {
 namespace {
 
 using engine::DataType;
 using engine::Tensor;
+using RunFn = std::function<Result<std::vector<Tensor>>(const std::vector<Tensor>&)>;
 
-Result<Tensor> ReadInput(const std::string& path, const engine::CutInfo& inputs) {
-  if (inputs.values.size() != 1) {
-    return Status::Unimplemented("the model has " + std::to_string(inputs.values.size()) +
-                                 " inputs; serdab infer feeds exactly one");
-  }
-  const engine::TensorInfo& info = inputs.infos[0];
+Result<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError(path + ": cannot open " + what);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Result<Tensor> ReadInput(const std::string& path, const engine::TensorInfo& info,
+                         const std::string& name) {
   if (info.dtype != DataType::kFloat32) {
-    return Status::Unimplemented("model input '" + inputs.names[0] + "' is " +
+    return Status::Unimplemented("model input '" + name + "' is " +
                                  engine::DataTypeName(info.dtype) + "; serdab infer feeds float32");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError(path + ": cannot open input file");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  SERDAB_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path, "input file"));
   if (bytes.size() != info.bytes()) {
     return Status::InvalidArgument(path + ": input file holds " + std::to_string(bytes.size()) +
-                                   " bytes, but model input '" + inputs.names[0] + "' " +
+                                   " bytes, but model input '" + name + "' " +
                                    engine::ShapeToString(info.shape) + " float32 needs " +
                                    std::to_string(info.bytes()) + " bytes");
   }
@@ -42,6 +59,10 @@ Result<Tensor> ReadInput(const std::string& path, const engine::CutInfo& inputs)
 }
 
 Status WriteOutput(const std::string& path, const Tensor& t) {
+  if (t.dtype() != DataType::kFloat32) {
+    return Status::Unimplemented(std::string("the model's first output is ") +
+                                 engine::DataTypeName(t.dtype()) + "; serdab infer writes float32");
+  }
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -55,59 +76,216 @@ Status WriteOutput(const std::string& path, const Tensor& t) {
   return Status::Ok();
 }
 
+// Runs `run` once for the result, then `repeat` more times timed.
+Result<std::vector<Tensor>> RunAndTime(const RunFn& run, const Tensor& input, int64_t repeat,
+                                       int64_t threads) {
+  SERDAB_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, run({input}));
+  if (repeat <= 0) return outputs;
+  std::vector<double> ms;
+  for (int64_t r = 0; r < repeat; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    SERDAB_RETURN_IF_ERROR(run({input}).status());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  const double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
+  std::printf("runs: %lld\nthreads: %lld\nmin_ms: %.3f\nmedian_ms: %.3f\n",
+              static_cast<long long>(repeat), static_cast<long long>(threads), ms.front(), median);
+  return outputs;
+}
+
+// A throwaway root and certified platform in a temporary directory, for
+// local runs that were not given a deployment's own.
+class EphemeralPlatform {
+ public:
+  static Result<std::unique_ptr<EphemeralPlatform>> Create() {
+    char tmpl[] = "/tmp/serdab-platform-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) return Status::IoError("cannot create a temporary directory");
+    std::unique_ptr<EphemeralPlatform> p(new EphemeralPlatform(tmpl));
+    SERDAB_ASSIGN_OR_RETURN(attestation::DeploymentRoot root,
+                            attestation::DeploymentRoot::Generate());
+    SERDAB_RETURN_IF_ERROR(root.Save(p->ca_dir()));
+    SERDAB_ASSIGN_OR_RETURN(attestation::PlatformKey platform,
+                            attestation::PlatformKey::Generate());
+    SERDAB_RETURN_IF_ERROR(platform.Save(p->platform_dir()));
+    SERDAB_ASSIGN_OR_RETURN(attestation::PlatformCertificate cert,
+                            attestation::IssuePlatformCertificate(root, platform.public_key(),
+                                                                  "local", 0));
+    SERDAB_RETURN_IF_ERROR(
+        attestation::SavePlatformCertificate(cert, p->platform_dir() + "/platform.cert"));
+    return p;
+  }
+  ~EphemeralPlatform() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  std::string ca_dir() const { return dir_ + "/ca"; }
+  std::string platform_dir() const { return dir_ + "/platform"; }
+
+ private:
+  explicit EphemeralPlatform(std::string dir) : dir_(std::move(dir)) {
+    std::filesystem::create_directory(ca_dir());
+    std::filesystem::create_directory(platform_dir());
+  }
+  std::string dir_;
+};
+
+// The measurement the client expects: the enclave image this CLI is linked
+// against, with the configuration it asked for.
+Result<attestation::Measurement> ExpectedMeasurement(const std::string& config_text) {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&serdab_ecall_create), &info) == 0 ||
+      info.dli_fname == nullptr) {
+    return Status::Internal("cannot locate the enclave image");
+  }
+  SERDAB_ASSIGN_OR_RETURN(std::string image, ReadFile(info.dli_fname, "enclave image"));
+  auto bytes = [](const std::string& s) {
+    return crypto::ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  return attestation::Measure(bytes(image), bytes(config_text));
+}
+
+struct EnclaveOptions {
+  double epc_mib = 93.5;
+  std::string profile = "sgx1";
+  std::string ca_dir;
+  std::string platform_dir;
+  bool stats = false;
+};
+
+int RunInEnclave(const std::string& model_path, const std::string& input_path,
+                 const std::string& output_path, int64_t threads, int64_t repeat,
+                 const EnclaveOptions& opts) {
+  const char* cmd = "infer";
+  if (opts.ca_dir.empty() != opts.platform_dir.empty()) {
+    return ReportError(cmd, Status::InvalidArgument("--ca and --platform go together"), true);
+  }
+  std::unique_ptr<EphemeralPlatform> ephemeral;
+  std::string ca_dir = opts.ca_dir, platform_dir = opts.platform_dir;
+  if (ca_dir.empty()) {
+    auto p = EphemeralPlatform::Create();
+    if (!p.ok()) return ReportError(cmd, p.status());
+    ephemeral = std::move(p).value();
+    ca_dir = ephemeral->ca_dir();
+    platform_dir = ephemeral->platform_dir();
+  }
+  auto model_bytes = ReadFile(model_path, "model");
+  if (!model_bytes.ok()) return ReportError(cmd, model_bytes.status());
+  // The client reads the model's declared input to encode the frame.
+  engine::TensorInfo input_info;
+  std::string input_name;
+  {
+    auto graph = engine::ImportOnnxBytes(*model_bytes, model_path);
+    if (!graph.ok()) return ReportError(cmd, graph.status());
+    if (graph->inputs().size() != 1) {
+      return ReportError(cmd, Status::Unimplemented("serdab infer feeds models with one input"));
+    }
+    input_info = graph->value(graph->inputs()[0]).info;
+    input_name = graph->value(graph->inputs()[0]).name;
+  }
+  auto input = ReadInput(input_path, input_info, input_name);
+  if (!input.ok()) return ReportError(cmd, input.status());
+
+  char config[128];
+  std::snprintf(config, sizeof(config), "epc_mib = %.17g\ncost_profile = %s\n", opts.epc_mib,
+                opts.profile.c_str());
+  auto host = worker::EnclaveHost::Create(config, platform_dir);
+  if (!host.ok()) return ReportError(cmd, host.status());
+  auto root = attestation::LoadRootPublicKey(ca_dir + "/" + attestation::kRootPublicKeyFile);
+  if (!root.ok()) return ReportError(cmd, root.status());
+  auto expected = ExpectedMeasurement(config);
+  if (!expected.ok()) return ReportError(cmd, expected.status());
+  attestation::QuotePolicy policy;
+  policy.allowed_mrenclaves = {*expected};
+  policy.allow_simulation = true;
+  policy.allow_debug = true;  // a local, unsigned enclave
+  auto verifier = attestation::QuoteVerifier::Create(*root, policy);
+  if (!verifier.ok()) return ReportError(cmd, verifier.status());
+  auto client = EnclaveClient::Attest(host->get(), *verifier);
+  if (!client.ok()) return ReportError(cmd, client.status());
+  const crypto::Bytes model(model_bytes->begin(), model_bytes->end());
+  model_bytes->clear();
+  model_bytes->shrink_to_fit();
+  if (auto p = (*client)->Provision(model, 0, -1, static_cast<int>(threads)); !p.ok()) {
+    return ReportError(cmd, p.status());
+  }
+  RunFn run = [&](const std::vector<Tensor>& in) { return (*client)->Infer(in); };
+  auto outputs = RunAndTime(run, *input, repeat, threads);
+  if (!outputs.ok()) return ReportError(cmd, outputs.status());
+  if (opts.stats) {
+    auto json = (*host)->StatsJson();
+    if (!json.ok()) return ReportError(cmd, json.status());
+    std::fprintf(stderr, "%s\n", json->c_str());
+  }
+  if (Status s = WriteOutput(output_path, outputs->front()); !s.ok()) return ReportError(cmd, s);
+  std::printf("output: %s float32 (enclave) -> %s\n",
+              engine::ShapeToString(outputs->front().shape()).c_str(), output_path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int RunInferCommand(int argc, char** argv) {
-  std::string model_path, input_path, output_path;
+  std::string model_path, input_path, output_path, enclave = "none";
   int64_t threads = 1, repeat = 0;
-  FlagParser flags("infer",
-                   "Runs an ONNX model on one input. Input and output files are raw little-endian\n"
-                   "float32 in the model's first input and output shapes.");
+  EnclaveOptions eopts;
+  FlagParser flags(
+      "infer",
+      "Runs an ONNX model on one input. Input and output files are raw little-endian\n"
+      "float32 in the model's first input and output shapes.\n\n"
+      "With --enclave sim the model runs inside a simulated SGX enclave: it is attested,\n"
+      "provisioned over an encrypted channel, its weights and activations live in an\n"
+      "EPC of --epc-mib MiB that pages when full, and the frame travels encrypted.\n"
+      "Without --ca/--platform a throwaway root and platform certificate are made.");
   flags.AddString("model", &model_path, "ONNX model file", true);
   flags.AddString("input", &input_path, "raw float32 input file", true);
   flags.AddString("output", &output_path, "where to write the raw float32 output", true);
   flags.AddInt("threads", &threads, "worker threads", 1, 256);
   flags.AddInt("repeat", &repeat, "also time this many runs and print median_ms", 0, 1000000);
+  flags.AddString("enclave", &enclave, "none | sim");
+  flags.AddDouble("epc-mib", &eopts.epc_mib, "sim enclave: resident EPC budget in MiB");
+  flags.AddString("enclave-profile", &eopts.profile,
+                  "sim enclave: sgx1 (calibrated SGX1 paging and ECALL costs) | none");
+  flags.AddString("ca", &eopts.ca_dir, "sim enclave: deployment root directory (serdab ca init)");
+  flags.AddString("platform", &eopts.platform_dir,
+                  "sim enclave: this host's platform directory (serdab ca issue-platform)");
+  flags.AddBool("stats", &eopts.stats, "sim enclave: print the enclave's counters as JSON on stderr");
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("infer", s, true);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
     return 0;
+  }
+  if (enclave == "sim") {
+    return RunInEnclave(model_path, input_path, output_path, threads, repeat, eopts);
+  }
+  if (enclave != "none") {
+    return ReportError("infer", Status::InvalidArgument("--enclave: expected none or sim, got '" +
+                                                        enclave + "'"),
+                       true);
   }
 
   engine::ModelOptions options;
   options.num_threads = static_cast<int>(threads);
   auto model = engine::Model::LoadOnnx(model_path, options);
   if (!model.ok()) return ReportError("infer", model.status());
-  auto input = ReadInput(input_path, (*model)->cuts().front());
+  const engine::CutInfo& inputs = (*model)->cuts().front();
+  if (inputs.values.size() != 1) {
+    return ReportError("infer", Status::Unimplemented("the model has " +
+                                                      std::to_string(inputs.values.size()) +
+                                                      " inputs; serdab infer feeds exactly one"));
+  }
+  auto input = ReadInput(input_path, inputs.infos[0], inputs.names[0]);
   if (!input.ok()) return ReportError("infer", input.status());
-
-  auto outputs = (*model)->Run({*input});
+  RunFn run = [&](const std::vector<Tensor>& in) { return (*model)->Run(in); };
+  auto outputs = RunAndTime(run, *input, repeat, threads);
   if (!outputs.ok()) return ReportError("infer", outputs.status());
-  if (repeat > 0) {
-    std::vector<double> ms;
-    for (int64_t r = 0; r < repeat; ++r) {
-      const auto start = std::chrono::steady_clock::now();
-      auto again = (*model)->Run({*input});
-      const auto stop = std::chrono::steady_clock::now();
-      if (!again.ok()) return ReportError("infer", again.status());
-      ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
-    }
-    std::sort(ms.begin(), ms.end());
-    const double median = ms.size() % 2 ? ms[ms.size() / 2]
-                                        : (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]) / 2;
-    std::printf("runs: %lld\nthreads: %lld\nmin_ms: %.3f\nmedian_ms: %.3f\n",
-                static_cast<long long>(repeat), static_cast<long long>(threads), ms.front(),
-                median);
+  if (Status s = WriteOutput(output_path, outputs->front()); !s.ok()) {
+    return ReportError("infer", s);
   }
-  const Tensor& out = outputs->front();
-  if (out.dtype() != DataType::kFloat32) {
-    return ReportError("infer", Status::Unimplemented("the model's first output is " +
-                                                      std::string(engine::DataTypeName(out.dtype())) +
-                                                      "; serdab infer writes float32"));
-  }
-  if (Status s = WriteOutput(output_path, out); !s.ok()) return ReportError("infer", s);
   std::printf("output: %s %s float32 -> %s\n", (*model)->cuts().back().names[0].c_str(),
-              engine::ShapeToString(out.shape()).c_str(), output_path.c_str());
+              engine::ShapeToString(outputs->front().shape()).c_str(), output_path.c_str());
   return 0;
 }
 

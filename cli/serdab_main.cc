@@ -17,6 +17,7 @@ constexpr Command kCommands[] = {
     {"infer", serdab::cli::RunInferCommand, "run an ONNX model on one raw float32 input"},
     {"layers", serdab::cli::RunLayersCommand, "list a model's layers and the bytes at each cut"},
     {"zoo", serdab::cli::RunZooCommand, "write a torchvision-architecture ONNX model"},
+    {"ca", serdab::cli::RunCaCommand, "manage the deployment root and platform certificates"},
 };
 
 void PrintUsage(FILE* out) {

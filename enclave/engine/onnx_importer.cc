@@ -377,7 +377,7 @@ Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocato
   return graph;
 }
 
-Result<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& origin,
+Result<Graph> ImportOnnxBytes(std::string_view bytes, const std::string& origin,
                               Allocator* weight_allocator) {
   if (bytes.empty()) {
     return Status::InvalidArgument(origin + ": not an ONNX model: it is empty");

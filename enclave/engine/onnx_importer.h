@@ -10,6 +10,7 @@
 #define SERDAB_ENCLAVE_ENGINE_ONNX_IMPORTER_H_
 
 #include <string>
+#include <string_view>
 
 #include "enclave/common/status.h"
 #include "enclave/engine/allocator.h"
@@ -22,7 +23,7 @@ Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocato
 
 // As ImportOnnxFile, from the serialized bytes of a ModelProto. `origin` names
 // the source in messages.
-Result<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& origin,
+Result<Graph> ImportOnnxBytes(std::string_view bytes, const std::string& origin,
                               Allocator* weight_allocator = nullptr);
 
 }  // namespace serdab::engine

@@ -1,0 +1,108 @@
+// The enclave boundary: the ECALL surface, and the only door between the
+// untrusted host (worker/, cli/) and the trusted enclave (enclave/).
+//
+// Like an SGX EDL file, it passes only bytes, sizes, handles and status
+// codes. Frames, features, weights and keys cross it only as authenticated
+// ciphertext, sealed blobs or public attestation evidence. The trusted side is
+// built as its own shared object (libserdab_enclave.so) that exports nothing
+// but these functions; its bytes are what the enclave's measurement covers.
+//
+// Conventions
+//   * Every call returns a serdab_status (0 = OK; the other values mirror
+//     serdab::Status::Code). On failure serdab_ecall_last_error() returns a
+//     one-line message for the calling thread; messages never contain secrets.
+//   * Outputs go to a caller buffer (out, out_capacity); *out_size receives
+//     the size written, or the size needed when the buffer is too small, in
+//     which case the call returns SERDAB_BUFFER_TOO_SMALL and has no effect
+//     beyond the ECALL it counts.
+//   * Each call is one ECALL: counted in the enclave's stats and charged the
+//     cost profile's cycles per ECALL (sgx1: 8,600, after HotCalls, ISCA
+//     2017), spun on the calling thread.
+#ifndef SERDAB_ENCLAVE_BOUNDARY_H_
+#define SERDAB_ENCLAVE_BOUNDARY_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t serdab_status;
+#define SERDAB_OK 0
+#define SERDAB_BUFFER_TOO_SMALL 5 /* = Status::Code::kOutOfRange */
+
+typedef uint64_t serdab_enclave;  // 0 is never a valid handle
+typedef uint64_t serdab_session;  // 0 is never a valid session
+
+// Creates an enclave. `config` is the enclave configuration text (one
+// "key = value" per line; see enclave/runtime/enclave_config.h), part of the
+// measurement. `platform_dir` holds this host's platform key and certificate
+// (serdab ca issue-platform); in the sim backend it stands in for the quoting
+// enclave. `sigstruct` (optional, may be null) is the developer's signature
+// over the measurement; without one the enclave runs with the debug
+// attribute and an all-zero signer, like an unsigned development enclave.
+serdab_status serdab_ecall_create(const uint8_t* config, size_t config_size,
+                                  const char* platform_dir, const uint8_t* sigstruct,
+                                  size_t sigstruct_size, serdab_enclave* enclave);
+serdab_status serdab_ecall_destroy(serdab_enclave enclave);
+
+// A fresh nonce the enclave remembers, for a peer enclave's quote to answer.
+serdab_status serdab_ecall_challenge(serdab_enclave enclave, uint8_t* out, size_t out_capacity,
+                                     size_t* out_size);
+
+// Attestation evidence for a verifier's nonce: the quote (identity, platform
+// chain, report data binding the nonce and a fresh ephemeral X25519 key) and
+// that key. The enclave keeps the key's secret half for one session.
+serdab_status serdab_ecall_get_quote(serdab_enclave enclave, const uint8_t* nonce,
+                                     size_t nonce_size, uint8_t* out, size_t out_capacity,
+                                     size_t* out_size);
+
+// Opens a session from a session request: a client's key answering this
+// enclave's evidence (one-sided), or a peer enclave's evidence answering this
+// enclave's challenge (mutual; the peer must pass this enclave's peer policy).
+// See enclave/attestation/evidence.h for the request format.
+serdab_status serdab_ecall_open_session(serdab_enclave enclave, const uint8_t* request,
+                                        size_t request_size, serdab_session* session);
+serdab_status serdab_ecall_close_session(serdab_enclave enclave, serdab_session session);
+
+// Provisions a partition: `message` is a session message (stream 0, hop 0)
+// whose plaintext is a ProvisionRequest (model bytes and layer range). With
+// seal_policy 0 (bind to the measurement) or 1 (bind to the signer), the
+// partition is also sealed to this enclave into `out`, so the host can store
+// it and restore it with serdab_ecall_unseal_partition after a restart,
+// without the model owner; seal_policy -1 seals nothing. Size `out` at
+// message_size + 4096 bytes.
+serdab_status serdab_ecall_provision(serdab_enclave enclave, serdab_session session,
+                                     const uint8_t* message, size_t message_size,
+                                     int32_t seal_policy, uint8_t* out, size_t out_capacity,
+                                     size_t* out_size);
+serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave, const uint8_t* blob,
+                                            size_t blob_size);
+
+// Runs the provisioned layer range on one frame: opens `message` from
+// `in_session` (stream, in_hop), runs the layers, seals the result to
+// `out_session` (stream, out_hop) with the same frame sequence number. The
+// output size is checked before the input is opened, so a too-small buffer
+// leaves the session untouched and the call can be repeated.
+serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_session,
+                                   uint32_t in_hop, serdab_session out_session, uint32_t out_hop,
+                                   uint64_t stream_id, const uint8_t* message,
+                                   size_t message_size, uint8_t* out, size_t out_capacity,
+                                   size_t* out_size);
+
+// The enclave's identity and counters as one JSON object: page_faults,
+// evictions, bytes_paged_in, bytes_paged_out, ecalls, cycles_charged,
+// pager_ns, ...
+serdab_status serdab_ecall_stats(serdab_enclave enclave, uint8_t* out, size_t out_capacity,
+                                 size_t* out_size);
+
+// The calling thread's last error message (NUL-terminated, truncated to fit).
+// Not an ECALL: it reads host-visible state only.
+const char* serdab_ecall_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // SERDAB_ENCLAVE_BOUNDARY_H_

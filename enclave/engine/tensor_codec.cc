@@ -1,0 +1,122 @@
+#include "enclave/engine/tensor_codec.h"
+
+#include <cstring>
+#include <string>
+
+namespace serdab::engine {
+namespace {
+
+constexpr uint16_t kVersion = 1;
+constexpr int kMaxRank = 8;
+constexpr uint32_t kMaxTensors = 1024;
+
+template <typename T>
+void Put(std::vector<uint8_t>* out, T v) {
+  const size_t at = out->size();
+  out->resize(at + sizeof(T));
+  std::memcpy(out->data() + at, &v, sizeof(T));  // little-endian hosts only (x86-64, arm64)
+}
+
+class Cursor {
+ public:
+  explicit Cursor(std::span<const uint8_t> bytes) : bytes_(bytes) {}
+  template <typename T>
+  Status Get(const char* field, T* v) {
+    if (bytes_.size() - at_ < sizeof(T)) return Truncated(field);
+    std::memcpy(v, bytes_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return Status::Ok();
+  }
+  Status Copy(const char* field, void* dst, size_t n) {
+    if (bytes_.size() - at_ < n) return Truncated(field);
+    if (n > 0) std::memcpy(dst, bytes_.data() + at_, n);
+    at_ += n;
+    return Status::Ok();
+  }
+  size_t remaining() const { return bytes_.size() - at_; }
+
+ private:
+  Status Truncated(const char* field) const {
+    return Status::Corruption(std::string("tensor message truncated at ") + field + " (offset " +
+                              std::to_string(at_) + " of " + std::to_string(bytes_.size()) + ")");
+  }
+  std::span<const uint8_t> bytes_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+size_t EncodedTensorsSize(const std::vector<Tensor>& tensors) {
+  size_t n = 2 + 4;
+  for (const Tensor& t : tensors) n += 2 + 8 * t.shape().size() + t.bytes();
+  return n;
+}
+
+void EncodeTensors(const std::vector<Tensor>& tensors, std::vector<uint8_t>* out) {
+  out->reserve(out->size() + EncodedTensorsSize(tensors));
+  Put<uint16_t>(out, kVersion);
+  Put<uint32_t>(out, static_cast<uint32_t>(tensors.size()));
+  for (const Tensor& t : tensors) {
+    Put<uint8_t>(out, static_cast<uint8_t>(t.dtype()));
+    Put<uint8_t>(out, static_cast<uint8_t>(t.rank()));
+    for (int64_t d : t.shape()) Put<int64_t>(out, d);
+    const size_t at = out->size();
+    out->resize(at + t.bytes());
+    if (t.bytes() > 0) std::memcpy(out->data() + at, t.raw(), t.bytes());
+  }
+}
+
+Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes, Allocator* allocator) {
+  Cursor c(bytes);
+  uint16_t version;
+  uint32_t count;
+  SERDAB_RETURN_IF_ERROR(c.Get("version", &version));
+  if (version != kVersion) {
+    return Status::Corruption("tensor message version " + std::to_string(version) +
+                              " is not supported (expected " + std::to_string(kVersion) + ")");
+  }
+  SERDAB_RETURN_IF_ERROR(c.Get("count", &count));
+  if (count > kMaxTensors) {
+    return Status::Corruption("tensor message claims " + std::to_string(count) + " tensors");
+  }
+  std::vector<Tensor> tensors;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint8_t dtype, rank;
+    SERDAB_RETURN_IF_ERROR(c.Get("dtype", &dtype));
+    SERDAB_RETURN_IF_ERROR(c.Get("rank", &rank));
+    const DataType type = static_cast<DataType>(dtype);
+    if (type != DataType::kFloat32 && type != DataType::kInt64) {
+      return Status::Corruption("tensor " + std::to_string(i) + " has unknown dtype " +
+                                std::to_string(dtype));
+    }
+    if (rank > kMaxRank) {
+      return Status::Corruption("tensor " + std::to_string(i) + " has rank " +
+                                std::to_string(rank));
+    }
+    Shape shape(rank);
+    uint64_t elements = 1;
+    for (int d = 0; d < rank; ++d) {
+      SERDAB_RETURN_IF_ERROR(c.Get("dim", &shape[d]));
+      // Bound each product by what the message could hold, so no overflow
+      // and no huge allocation for a lying header.
+      if (shape[d] < 0 || (shape[d] > 0 && elements > c.remaining() / shape[d] + 1)) {
+        return Status::Corruption("tensor " + std::to_string(i) + " has an impossible shape");
+      }
+      elements *= static_cast<uint64_t>(shape[d]);
+    }
+    if (elements * ElementSize(type) > c.remaining()) {
+      return Status::Corruption("tensor message truncated in tensor " + std::to_string(i) +
+                                " data");
+    }
+    SERDAB_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(type, std::move(shape), allocator));
+    SERDAB_RETURN_IF_ERROR(c.Copy("data", t.raw(), t.bytes()));
+    tensors.push_back(std::move(t));
+  }
+  if (c.remaining() != 0) {
+    return Status::Corruption("tensor message has " + std::to_string(c.remaining()) +
+                              " trailing bytes");
+  }
+  return tensors;
+}
+
+}  // namespace serdab::engine

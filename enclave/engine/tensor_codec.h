@@ -1,0 +1,28 @@
+// Tensor codec: the byte form of the tensors live across a cut, i.e. the
+// plaintext of one frame message between pipeline stages (and of the
+// client's input and result). Versioned and length-checked: a decoder never
+// reads past its input and names the field at fault.
+//
+//   u16 version | u32 count | count x (u8 dtype | u8 rank | rank x i64 dim | data)
+#ifndef SERDAB_ENCLAVE_ENGINE_TENSOR_CODEC_H_
+#define SERDAB_ENCLAVE_ENGINE_TENSOR_CODEC_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "enclave/common/status.h"
+#include "enclave/engine/tensor.h"
+
+namespace serdab::engine {
+
+size_t EncodedTensorsSize(const std::vector<Tensor>& tensors);
+// Appends the encoding to `out`.
+void EncodeTensors(const std::vector<Tensor>& tensors, std::vector<uint8_t>* out);
+// Decodes into tensors allocated from `allocator` (the heap if null).
+Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes,
+                                          Allocator* allocator = nullptr);
+
+}  // namespace serdab::engine
+
+#endif  // SERDAB_ENCLAVE_ENGINE_TENSOR_CODEC_H_

@@ -1,0 +1,114 @@
+#include "worker/enclave_host.h"
+
+#include "enclave/boundary.h"
+
+namespace serdab::worker {
+namespace {
+
+Status FromEcall(serdab_status code, const char* what) {
+  if (code == SERDAB_OK) return Status::Ok();
+  return Status(static_cast<Status::Code>(code),
+                std::string(what) + ": " + serdab_ecall_last_error());
+}
+
+// Calls `ecall(out, capacity, &size)` and repeats once with a buffer of the
+// size the enclave asked for.
+template <typename Ecall>
+Result<Bytes> CallWithOutput(const char* what, size_t initial, Ecall ecall) {
+  Bytes out(initial);
+  size_t size = 0;
+  serdab_status code = ecall(out.data(), out.size(), &size);
+  if (code == SERDAB_BUFFER_TOO_SMALL && size > out.size()) {
+    out.resize(size);
+    code = ecall(out.data(), out.size(), &size);
+  }
+  SERDAB_RETURN_IF_ERROR(FromEcall(code, what));
+  out.resize(size);
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EnclaveHost>> EnclaveHost::Create(const std::string& config_text,
+                                                         const std::string& platform_dir,
+                                                         ByteView sigstruct) {
+  serdab_enclave handle = 0;
+  SERDAB_RETURN_IF_ERROR(FromEcall(
+      serdab_ecall_create(reinterpret_cast<const uint8_t*>(config_text.data()), config_text.size(),
+                          platform_dir.c_str(), sigstruct.empty() ? nullptr : sigstruct.data(),
+                          sigstruct.size(), &handle),
+      "create enclave"));
+  return std::unique_ptr<EnclaveHost>(new EnclaveHost(handle));
+}
+
+EnclaveHost::~EnclaveHost() { serdab_ecall_destroy(handle_); }
+
+Result<Bytes> EnclaveHost::Challenge() {
+  return CallWithOutput("challenge", 64, [&](uint8_t* out, size_t cap, size_t* size) {
+    return serdab_ecall_challenge(handle_, out, cap, size);
+  });
+}
+
+Result<Bytes> EnclaveHost::GetQuote(ByteView nonce) {
+  return CallWithOutput("get quote", 4096, [&](uint8_t* out, size_t cap, size_t* size) {
+    return serdab_ecall_get_quote(handle_, nonce.data(), nonce.size(), out, cap, size);
+  });
+}
+
+Result<uint64_t> EnclaveHost::OpenSession(ByteView request) {
+  serdab_session session = 0;
+  SERDAB_RETURN_IF_ERROR(FromEcall(
+      serdab_ecall_open_session(handle_, request.data(), request.size(), &session),
+      "open session"));
+  return session;
+}
+
+Status EnclaveHost::CloseSession(uint64_t session) {
+  return FromEcall(serdab_ecall_close_session(handle_, session), "close session");
+}
+
+Result<Bytes> EnclaveHost::Provision(uint64_t session, ByteView message, int32_t seal_policy) {
+  if (seal_policy < 0) {
+    SERDAB_RETURN_IF_ERROR(FromEcall(serdab_ecall_provision(handle_, session, message.data(),
+                                                            message.size(), -1, nullptr, 0,
+                                                            nullptr),
+                                     "provision"));
+    return Bytes();
+  }
+  // Provisioning consumes the message, so the sealed blob's buffer must be
+  // big enough the first time: the plaintext plus sealing overhead.
+  Bytes out(message.size() + 4096);
+  size_t size = 0;
+  SERDAB_RETURN_IF_ERROR(FromEcall(serdab_ecall_provision(handle_, session, message.data(),
+                                                          message.size(), seal_policy, out.data(),
+                                                          out.size(), &size),
+                                   "provision"));
+  out.resize(size);
+  return out;
+}
+
+Status EnclaveHost::UnsealPartition(ByteView blob) {
+  return FromEcall(serdab_ecall_unseal_partition(handle_, blob.data(), blob.size()),
+                   "unseal partition");
+}
+
+Result<Bytes> EnclaveHost::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
+                                   uint32_t out_hop, uint64_t stream_id, ByteView message) {
+  Result<Bytes> out =
+      CallWithOutput("process", process_capacity_, [&](uint8_t* buf, size_t cap, size_t* size) {
+        return serdab_ecall_process(handle_, in_session, in_hop, out_session, out_hop, stream_id,
+                                    message.data(), message.size(), buf, cap, size);
+      });
+  if (out.ok()) process_capacity_ = std::max(process_capacity_, out->size());
+  return out;
+}
+
+Result<std::string> EnclaveHost::StatsJson() {
+  SERDAB_ASSIGN_OR_RETURN(Bytes json,
+                          CallWithOutput("stats", 4096, [&](uint8_t* out, size_t cap, size_t* size) {
+                            return serdab_ecall_stats(handle_, out, cap, size);
+                          }));
+  return std::string(json.begin(), json.end());
+}
+
+}  // namespace serdab::worker

@@ -1,0 +1,55 @@
+// EnclaveHost: the untrusted host's handle on one enclave.
+//
+// A thin, owning wrapper over the ECALLs of enclave/boundary.h that turns
+// status codes into Status values and sizes output buffers. Everything it
+// passes or receives is ciphertext, sealed data or public attestation
+// evidence: the host never sees a frame, a feature map or a weight.
+#ifndef SERDAB_WORKER_ENCLAVE_HOST_H_
+#define SERDAB_WORKER_ENCLAVE_HOST_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "enclave/common/status.h"
+
+namespace serdab::worker {
+
+using Bytes = std::vector<uint8_t>;
+using ByteView = std::span<const uint8_t>;
+
+class EnclaveHost {
+ public:
+  // Loads an enclave with `config_text` (see enclave/runtime/enclave_config.h)
+  // on the platform whose key and certificate are in `platform_dir`.
+  static Result<std::unique_ptr<EnclaveHost>> Create(const std::string& config_text,
+                                                     const std::string& platform_dir,
+                                                     ByteView sigstruct = {});
+  ~EnclaveHost();
+  EnclaveHost(const EnclaveHost&) = delete;
+  EnclaveHost& operator=(const EnclaveHost&) = delete;
+
+  Result<Bytes> Challenge();
+  Result<Bytes> GetQuote(ByteView nonce);
+  Result<uint64_t> OpenSession(ByteView request);
+  Status CloseSession(uint64_t session);
+  // Returns the sealed partition for seal_policy 0 or 1, else an empty blob.
+  Result<Bytes> Provision(uint64_t session, ByteView message, int32_t seal_policy = -1);
+  Status UnsealPartition(ByteView blob);
+  Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
+                        uint32_t out_hop, uint64_t stream_id, ByteView message);
+  // The enclave's identity and counters as JSON.
+  Result<std::string> StatsJson();
+
+ private:
+  explicit EnclaveHost(uint64_t handle) : handle_(handle) {}
+
+  uint64_t handle_;
+  size_t process_capacity_ = 64 * 1024;  // grows to the largest result seen
+};
+
+}  // namespace serdab::worker
+
+#endif  // SERDAB_WORKER_ENCLAVE_HOST_H_
