@@ -15,6 +15,8 @@
 
 namespace serdab::engine {
 
+struct KernelSetup;
+
 struct Activation {
   enum class Kind {
     kNone,
@@ -42,6 +44,11 @@ struct Activation {
   void ToAttributes(Attributes* attrs) const;
   static const char* KindName(Kind kind);
 };
+
+// Reads an activation node (Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid,
+// HardSwish, Tanh) into the Activation it computes, checking its inputs and
+// attributes; used by the activation kernels and by the fusion pass alike.
+Result<Activation> ActivationFromNode(const KernelSetup& setup);
 
 // data[i] = f(data[i]) for i in [0, n). Vectorised; the single implementation
 // used by fused epilogues and the optimised standalone kernels.

@@ -1,7 +1,6 @@
 #include "enclave/engine/graph_passes.h"
 
 #include <cmath>
-#include <limits>
 
 #include "enclave/engine/activation.h"
 #include "enclave/engine/kernel.h"
@@ -92,50 +91,12 @@ const Tensor* ConstantInput(const Graph& graph, const Node& node, size_t i) {
   return v.is_constant() ? &v.constant : nullptr;
 }
 
-// Reads a scalar Clip bound given as attribute (opset < 11) or input (>= 11).
-bool ClipBound(const Graph& graph, const Node& node, size_t input, const char* attr,
-               float fallback, float* out) {
-  if (graph.opset() < 11) {
-    *out = node.attrs.GetFloat(attr, fallback);
-    return true;
-  }
-  if (input >= node.inputs.size() || node.inputs[input] == kNoValue) {
-    *out = fallback;
-    return true;
-  }
-  const Tensor* t = ConstantInput(graph, node, input);
-  if (t == nullptr || t->dtype() != DataType::kFloat32 || t->num_elements() != 1) return false;
-  *out = t->data<float>()[0];
-  return true;
-}
-
 // The activation a standalone node computes, if it can become an epilogue.
 bool AsActivation(const Graph& graph, const Node& node, Activation* act) {
-  const std::string& op = node.op_type;
-  if (node.outputs.size() != 1) return false;
-  if (op == "Relu") {
-    act->kind = Activation::Kind::kRelu;
-  } else if (op == "LeakyRelu") {
-    act->kind = Activation::Kind::kLeakyRelu;
-    act->alpha = node.attrs.GetFloat("alpha", 0.01f);
-  } else if (op == "HardSigmoid") {
-    act->kind = Activation::Kind::kHardSigmoid;
-    act->alpha = node.attrs.GetFloat("alpha", 0.2f);
-    act->beta = node.attrs.GetFloat("beta", 0.5f);
-  } else if (op == "HardSwish") {
-    act->kind = Activation::Kind::kHardSwish;
-  } else if (op == "Sigmoid") {
-    act->kind = Activation::Kind::kSigmoid;
-  } else if (op == "Tanh") {
-    act->kind = Activation::Kind::kTanh;
-  } else if (op == "Clip") {
-    act->kind = Activation::Kind::kClip;
-    const float inf = std::numeric_limits<float>::infinity();
-    if (!ClipBound(graph, node, 1, "min", -inf, &act->alpha)) return false;
-    if (!ClipBound(graph, node, 2, "max", inf, &act->beta)) return false;
-  } else {
-    return false;
-  }
+  const KernelSetup setup = MakeSetup(graph, node);
+  Result<Activation> parsed = ActivationFromNode(setup);
+  if (!parsed.ok()) return false;
+  *act = *parsed;
   return true;
 }
 
@@ -279,7 +240,7 @@ Status FuseActivations(Graph* graph) {
     }
     Activation act;
     if (readers.size() == 1 && uses[out] == 1 && !erase[readers[0]] &&
-        AsActivation(*graph, nodes[readers[0]], &act) && nodes[readers[0]].inputs[0] == out) {
+        nodes[readers[0]].inputs[0] == out && AsActivation(*graph, nodes[readers[0]], &act)) {
       Node& a = nodes[readers[0]];
       act.ToAttributes(&nodes[n].attrs);
       AppendFused(&nodes[n], a.op_type);

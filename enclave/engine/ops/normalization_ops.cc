@@ -1,0 +1,168 @@
+// BatchNormalization (inference form) and Softmax.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "enclave/engine/kernel.h"
+#include "enclave/engine/ops/register_ops.h"
+
+namespace serdab::engine {
+namespace {
+
+// y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (dimension 1).
+// The graph passes usually fold it into the preceding Conv; this kernel runs
+// the ones that remain.
+class BatchNormKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    const Node& node = setup.n();
+    if (setup.num_inputs() != 5) {
+      return setup.Error("expects 5 inputs (X, scale, B, mean, var), got " +
+                         std::to_string(setup.num_inputs()));
+    }
+    for (int i = 0; i < 5; ++i) {
+      if (!setup.has_input(i)) return setup.Error("input " + std::to_string(i) + " is missing");
+      if (setup.info(i).dtype != DataType::kFloat32) {
+        return setup.Unsupported("input " + std::to_string(i) + " of type " +
+                                 DataTypeName(setup.info(i).dtype) + "; only float32 is supported");
+      }
+    }
+    if (node.outputs.size() != 1) {
+      return setup.Unsupported("training-mode outputs (running mean/var) are not supported");
+    }
+    SERDAB_RETURN_IF_ERROR(
+        node.attrs.CheckKinds(node.name, {"spatial", "training_mode"}, {}, {"epsilon"}));
+    if (node.attrs.GetInt("training_mode", 0) != 0) {
+      return setup.Unsupported("training_mode=1 is not supported");
+    }
+    if (setup.opset < 9 && node.attrs.GetInt("spatial", 1) != 1) {
+      return setup.Unsupported("spatial=0 (per-activation statistics) is not supported");
+    }
+    epsilon_ = node.attrs.GetFloat("epsilon", 1e-5f);
+
+    const Shape& x = setup.info(0).shape;
+    if (x.size() < 2) {
+      return setup.Error("input X must have at least 2 dimensions, got " + ShapeToString(x));
+    }
+    channels_ = x[1];
+    for (int i = 1; i < 5; ++i) {
+      if (NumElements(setup.info(i).shape) != channels_ || setup.info(i).shape.size() != 1) {
+        return setup.Error("input " + std::to_string(i) + " has shape " +
+                           ShapeToString(setup.info(i).shape) + ", expected [" +
+                           std::to_string(channels_) + "]");
+      }
+    }
+    batch_ = x[0];
+    spatial_ = 1;
+    for (size_t d = 2; d < x.size(); ++d) spatial_ *= x[d];
+    outputs->assign(1, setup.info(0));
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    const float* x = io.inputs[0]->data<float>();
+    const float* scale = io.inputs[1]->data<float>();
+    const float* bias = io.inputs[2]->data<float>();
+    const float* mean = io.inputs[3]->data<float>();
+    const float* var = io.inputs[4]->data<float>();
+    float* y = io.outputs[0]->data<float>();
+    for (int64_t n = 0; n < batch_; ++n) {
+      for (int64_t c = 0; c < channels_; ++c) {
+        const float a = scale[c] / std::sqrt(var[c] + epsilon_);
+        const float b = bias[c] - mean[c] * a;
+        const int64_t base = (n * channels_ + c) * spatial_;
+        for (int64_t i = 0; i < spatial_; ++i) y[base + i] = x[base + i] * a + b;
+      }
+    }
+    return Status::Ok();
+  }
+
+  int64_t Flops() const override { return 2 * batch_ * channels_ * spatial_; }
+
+ private:
+  float epsilon_ = 1e-5f;
+  int64_t batch_ = 0;
+  int64_t channels_ = 0;
+  int64_t spatial_ = 0;
+};
+
+// Softmax over a [outer, n, inner] view of the input. Before opset 13 the
+// input is coerced to 2-D at `axis` (n is everything from axis on, inner = 1);
+// from 13 on it normalises along the single dimension `axis`.
+class SoftmaxKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    const Node& node = setup.n();
+    if (setup.num_inputs() != 1 || !setup.has_input(0)) return setup.Error("expects 1 input");
+    if (node.outputs.size() != 1) return setup.Error("expects 1 output");
+    if (setup.info(0).dtype != DataType::kFloat32) {
+      return setup.Unsupported(std::string("input of type ") + DataTypeName(setup.info(0).dtype) +
+                               "; only float32 is supported");
+    }
+    SERDAB_RETURN_IF_ERROR(node.attrs.CheckKinds(node.name, {"axis"}));
+    const Shape& shape = setup.info(0).shape;
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    int64_t axis = node.attrs.GetInt("axis", setup.opset < 13 ? 1 : -1);
+    if (axis < -rank || axis >= rank) {
+      return setup.Error("axis " + std::to_string(axis) + " is out of range for shape " +
+                         ShapeToString(shape));
+    }
+    if (axis < 0) axis += rank;
+    outer_ = 1;
+    n_ = 1;
+    inner_ = 1;
+    for (int64_t d = 0; d < rank; ++d) {
+      if (d < axis) {
+        outer_ *= shape[d];
+      } else if (d == axis || setup.opset < 13) {
+        n_ *= shape[d];
+      } else {
+        inner_ *= shape[d];
+      }
+    }
+    outputs->assign(1, setup.info(0));
+    return Status::Ok();
+  }
+
+  // Subtracts the maximum before exp so that large inputs do not overflow.
+  Status Run(const KernelIO& io) const override {
+    const float* x = io.inputs[0]->data<float>();
+    float* y = io.outputs[0]->data<float>();
+    if (n_ == 0) return Status::Ok();
+    for (int64_t o = 0; o < outer_; ++o) {
+      for (int64_t i = 0; i < inner_; ++i) {
+        const float* xs = x + o * n_ * inner_ + i;
+        float* ys = y + o * n_ * inner_ + i;
+        float max = xs[0];
+        for (int64_t k = 1; k < n_; ++k) max = std::max(max, xs[k * inner_]);
+        float sum = 0.f;
+        for (int64_t k = 0; k < n_; ++k) {
+          ys[k * inner_] = std::exp(xs[k * inner_] - max);
+          sum += ys[k * inner_];
+        }
+        const float inv = 1.f / sum;
+        for (int64_t k = 0; k < n_; ++k) ys[k * inner_] *= inv;
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Per element: subtract, exp, add to the sum, scale.
+  int64_t Flops() const override { return 4 * outer_ * n_ * inner_; }
+
+ private:
+  int64_t outer_ = 0;
+  int64_t n_ = 0;
+  int64_t inner_ = 0;
+};
+
+}  // namespace
+
+void RegisterNormalizationOps(OpRegistry* registry) {
+  RegisterKernel<BatchNormKernel>(registry, "BatchNormalization", KernelFlavor::kReference);
+  RegisterKernel<SoftmaxKernel>(registry, "Softmax", KernelFlavor::kReference);
+}
+
+}  // namespace serdab::engine

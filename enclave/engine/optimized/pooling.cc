@@ -1,0 +1,255 @@
+// Optimised MaxPool, AveragePool, GlobalAveragePool and ReduceMean.
+//
+// MaxPool and AveragePool run planes (one N, C pair each) in parallel and are
+// separable: for each output row, the row taps are first combined column by
+// column into a buffer the width of the input (contiguous, so it vectorises),
+// then each output takes its column taps from that buffer. MaxPool gives the
+// reference's values exactly; AveragePool adds in a different order (within
+// float rounding of the reference). GlobalAveragePool and ReduceMean share
+// their summation code with the reference and give identical results.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "enclave/engine/allocator.h"
+#include "enclave/engine/kernel.h"
+#include "enclave/engine/ops/pool_params.h"
+#include "enclave/engine/ops/register_ops.h"
+#include "enclave/engine/thread_pool.h"
+
+namespace serdab::engine {
+namespace {
+
+// Elements per chunk for loops over small planes or blocks.
+constexpr int64_t kGrain = 16 * 1024;
+
+// Chunks of whole blocks of `block` elements, at least kGrain elements each.
+int64_t BlockGrain(int64_t block) {
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(block, 1));
+}
+
+class FastPoolKernel : public Kernel {
+ public:
+  explicit FastPoolKernel(PoolKind kind) : kind_(kind) {}
+
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    SERDAB_RETURN_IF_ERROR(ParsePoolParams(setup, kind_, &p_));
+    max_chunks_ = std::max(1, setup.num_threads);
+    row_floats_ = (p_.in_w + kTensorAlignment / sizeof(float) - 1) /
+                  (kTensorAlignment / sizeof(float)) * (kTensorAlignment / sizeof(float));
+    full_begin_ = p_.out_w;
+    full_end_ = p_.out_w;
+    for (int64_t ow = 0; ow < p_.out_w; ++ow) {
+      if (p_.cols[ow].first_tap == 0 && p_.cols[ow].end_tap == p_.kernel_w) {
+        full_begin_ = std::min(full_begin_, ow);
+        full_end_ = ow + 1;
+      }
+    }
+    auto count = [&](const PoolWindow& w) {
+      return static_cast<float>(p_.count_include_pad ? w.padded_size : w.taps());
+    };
+    row_counts_.clear();
+    col_counts_.clear();
+    for (const PoolWindow& w : p_.rows) row_counts_.push_back(count(w));
+    for (const PoolWindow& w : p_.cols) col_counts_.push_back(count(w));
+    outputs->assign(1, TensorInfo{DataType::kFloat32, {p_.batch, p_.channels, p_.out_h, p_.out_w}});
+    return Status::Ok();
+  }
+
+  // Each chunk of planes gets its own row buffer in scratch, so the loop runs
+  // over chunk indices rather than planes.
+  Status Run(const KernelIO& io) const override {
+    const float* x = io.inputs[0]->data<float>();
+    float* y = io.outputs[0]->data<float>();
+    float* scratch = static_cast<float*>(io.scratch);
+    const int threads = std::min(io.pool->num_threads(), max_chunks_);
+    const int64_t chunks = ThreadPool::NumChunks(p_.planes(), 1, threads);
+    io.pool->ParallelFor(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+      for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+        int64_t begin, end;
+        ThreadPool::ChunkRange(p_.planes(), chunks, chunk, &begin, &end);
+        float* row = scratch + chunk * row_floats_;
+        for (int64_t plane = begin; plane < end; ++plane) {
+          const float* in = x + plane * p_.in_h * p_.in_w;
+          float* out = y + plane * p_.out_h * p_.out_w;
+          if (kind_ == PoolKind::kMax) {
+            MaxPlane(in, out, row);
+          } else {
+            AveragePlane(in, out, row);
+          }
+        }
+      }
+    });
+    return Status::Ok();
+  }
+
+  int64_t Flops() const override { return p_.Flops(); }
+
+  size_t ScratchBytes() const override {
+    return static_cast<size_t>(max_chunks_) * row_floats_ * sizeof(float);
+  }
+
+ private:
+  // Combines the row taps of output row `oh` column by column into `row`.
+  template <typename Combine>
+  void CombineRows(const float* in, int64_t oh, float* row, Combine combine) const {
+    const int64_t w = p_.in_w;
+    const PoolWindow& r = p_.rows[oh];
+    const float* first = in + (r.start + r.first_tap * p_.dilation_h) * w;
+    std::copy(first, first + w, row);
+    for (int64_t i = r.first_tap + 1; i < r.end_tap; ++i) {
+      const float* src = in + (r.start + i * p_.dilation_h) * w;
+      for (int64_t k = 0; k < w; ++k) row[k] = combine(row[k], src[k]);
+    }
+  }
+
+  // dst[ow] = the column taps of `row` combined, for every output column.
+  template <typename Combine>
+  void CombineColumns(const float* row, float* dst, Combine combine) const {
+    auto edge = [&](int64_t ow) {
+      const PoolWindow& c = p_.cols[ow];
+      float v = row[c.start + c.first_tap * p_.dilation_w];
+      for (int64_t j = c.first_tap + 1; j < c.end_tap; ++j) {
+        v = combine(v, row[c.start + j * p_.dilation_w]);
+      }
+      dst[ow] = v;
+    };
+    for (int64_t ow = 0; ow < full_begin_; ++ow) edge(ow);
+    for (int64_t ow = full_end_; ow < p_.out_w; ++ow) edge(ow);
+    if (full_begin_ >= full_end_) return;
+    // Columns whose taps all lie in the input: tap by tap, so that neighbouring
+    // outputs are independent and the loop vectorises.
+    const int64_t n = full_end_ - full_begin_;
+    const float* base = row + p_.cols[full_begin_].start;
+    float* out = dst + full_begin_;
+    // A compile-time stride lets the compiler vectorise with shuffles.
+    if (p_.stride_w == 1) {
+      InteriorColumns<1>(base, out, n, combine);
+    } else if (p_.stride_w == 2) {
+      InteriorColumns<2>(base, out, n, combine);
+    } else {
+      InteriorColumns<0>(base, out, n, combine);
+    }
+  }
+
+  // out[k] = the taps of output column k combined, where column k's first tap
+  // is base[k * stride]. kStride is the stride, or 0 for p_.stride_w.
+  template <int kStride, typename Combine>
+  void InteriorColumns(const float* __restrict base, float* __restrict out, int64_t n,
+                       Combine combine) const {
+    const int64_t stride = kStride != 0 ? kStride : p_.stride_w;
+    for (int64_t k = 0; k < n; ++k) out[k] = base[k * stride];
+    for (int64_t j = 1; j < p_.kernel_w; ++j) {
+      const float* __restrict tap = base + j * p_.dilation_w;
+      for (int64_t k = 0; k < n; ++k) out[k] = combine(out[k], tap[k * stride]);
+    }
+  }
+
+  void MaxPlane(const float* in, float* out, float* row) const {
+    auto max = [](float a, float b) { return std::max(a, b); };
+    for (int64_t oh = 0; oh < p_.out_h; ++oh) {
+      CombineRows(in, oh, row, max);
+      CombineColumns(row, out + oh * p_.out_w, max);
+    }
+  }
+
+  void AveragePlane(const float* in, float* out, float* row) const {
+    auto add = [](float a, float b) { return a + b; };
+    for (int64_t oh = 0; oh < p_.out_h; ++oh) {
+      CombineRows(in, oh, row, add);
+      float* dst = out + oh * p_.out_w;
+      CombineColumns(row, dst, add);
+      const float row_count = row_counts_[oh];
+      const float* __restrict col_counts = col_counts_.data();
+      for (int64_t ow = 0; ow < p_.out_w; ++ow) dst[ow] /= row_count * col_counts[ow];
+    }
+  }
+
+  PoolKind kind_;
+  PoolParams p_;
+  int max_chunks_ = 1;
+  int64_t row_floats_ = 0;  // in_w rounded up to whole cache lines
+  // Output columns [full_begin_, full_end_) have every tap inside the input.
+  int64_t full_begin_ = 0;
+  int64_t full_end_ = 0;
+  // AveragePool's divisor for (oh, ow) is row_counts_[oh] * col_counts_[ow]
+  // (small integers, so the float product equals PoolParams::Divisor).
+  std::vector<float> row_counts_;
+  std::vector<float> col_counts_;
+};
+
+class FastMaxPoolKernel final : public FastPoolKernel {
+ public:
+  FastMaxPoolKernel() : FastPoolKernel(PoolKind::kMax) {}
+};
+
+class FastAveragePoolKernel final : public FastPoolKernel {
+ public:
+  FastAveragePoolKernel() : FastPoolKernel(PoolKind::kAverage) {}
+};
+
+class FastGlobalAveragePoolKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    TensorInfo out;
+    SERDAB_RETURN_IF_ERROR(ParseGlobalPoolParams(setup, &p_, &out));
+    outputs->assign(1, out);
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    const float* x = io.inputs[0]->data<float>();
+    float* y = io.outputs[0]->data<float>();
+    io.pool->ParallelFor(p_.planes, BlockGrain(p_.plane_size), [&](int64_t begin, int64_t end) {
+      MeanOfBlocks(x, p_.plane_size, y, begin, end);
+    });
+    return Status::Ok();
+  }
+
+  int64_t Flops() const override { return p_.planes * p_.plane_size; }
+
+ private:
+  GlobalPoolParams p_;
+};
+
+// Parallel when each output is the mean of one contiguous block (the common
+// "mean over H, W" form); other axis sets run the reference loop.
+class FastReduceMeanKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    TensorInfo out;
+    SERDAB_RETURN_IF_ERROR(ParseReduceMeanParams(setup, &p_, &out));
+    outputs->assign(1, out);
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    const float* x = io.inputs[0]->data<float>();
+    float* y = io.outputs[0]->data<float>();
+    if (!p_.trailing()) {
+      ReduceMeanGeneral(p_, x, y);
+      return Status::Ok();
+    }
+    io.pool->ParallelFor(p_.out_elements, BlockGrain(p_.count), [&](int64_t begin, int64_t end) {
+      MeanOfBlocks(x, p_.count, y, begin, end);
+    });
+    return Status::Ok();
+  }
+
+  int64_t Flops() const override { return p_.out_elements * p_.count; }
+
+ private:
+  ReduceMeanParams p_;
+};
+
+}  // namespace
+
+void RegisterOptimizedPoolingOps(OpRegistry* registry) {
+  RegisterKernel<FastMaxPoolKernel>(registry, "MaxPool", KernelFlavor::kOptimized);
+  RegisterKernel<FastAveragePoolKernel>(registry, "AveragePool", KernelFlavor::kOptimized);
+  RegisterKernel<FastGlobalAveragePoolKernel>(registry, "GlobalAveragePool",
+                                              KernelFlavor::kOptimized);
+  RegisterKernel<FastReduceMeanKernel>(registry, "ReduceMean", KernelFlavor::kOptimized);
+}
+
+}  // namespace serdab::engine
