@@ -1,0 +1,514 @@
+#include "enclave/epc/epc_heap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "enclave/epc/cycle_clock.h"
+#include "enclave/epc/fault_router.h"
+
+namespace serdab::epc {
+namespace {
+
+constexpr int kReadWrite = PROT_READ | PROT_WRITE;
+
+// Mappings the rest of the process may need on top of every heap's worst case.
+constexpr uint64_t kOtherMappings = 8192;
+std::atomic<uint64_t> g_reserved_mappings{0};
+
+uint64_t MaxMapCount() {
+  uint64_t value = 65530;  // the kernel default
+  if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+    unsigned long long v = 0;  // NOLINT(runtime/int): scanf's type
+    if (std::fscanf(f, "%llu", &v) == 1) value = v;
+    std::fclose(f);
+  }
+  return value;
+}
+
+// A message built without allocating and written with write(2): usable from
+// the fault handler, where stdio and malloc are off limits.
+class FatalMessage {
+ public:
+  FatalMessage& operator<<(const char* s) {
+    while (*s != '\0' && length_ < sizeof(buffer_) - 1) buffer_[length_++] = *s++;
+    return *this;
+  }
+  FatalMessage& operator<<(uint64_t v) {
+    char digits[20];
+    int n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (n > 0 && length_ < sizeof(buffer_) - 1) buffer_[length_++] = digits[--n];
+    return *this;
+  }
+  [[noreturn]] void Abort() {
+    buffer_[length_++] = '\n';
+    size_t written = 0;
+    while (written < length_) {
+      const ssize_t n = write(STDERR_FILENO, buffer_ + written, length_ - written);
+      if (n <= 0) break;
+      written += static_cast<size_t>(n);
+    }
+    std::abort();
+  }
+
+ private:
+  char buffer_[512];
+  size_t length_ = 0;
+};
+
+[[noreturn]] void PagerFailure(const char* call, uint64_t page, int err) {
+  FatalMessage m;
+  m << "serdab epc: pager failure: " << call << " on page " << page
+    << " failed: " << strerrordesc_np(err);
+  if (err == ENOMEM) m << " (too many mappings? raise vm.max_map_count or lower epc_bytes)";
+  m.Abort();
+}
+
+[[noreturn]] void IntegrityViolation(uint64_t page, uint64_t version) {
+  FatalMessage m;
+  m << "serdab epc: integrity violation: page " << page << " (version " << version
+    << ") failed authentication at page-in: the host tampered with or rolled back "
+       "its sealed copy; the enclave is lost";
+  m.Abort();
+}
+
+}  // namespace
+
+EpcHeap::EpcHeap(const EpcConfig& config)
+    : config_(config),
+      num_pages_((config.heap_bytes + kPageBytes - 1) / kPageBytes),
+      ranges_(num_pages_) {}
+
+Result<std::unique_ptr<EpcHeap>> EpcHeap::Create(const EpcConfig& config) {
+  std::unique_ptr<EpcHeap> heap(new EpcHeap(config));
+  SERDAB_RETURN_IF_ERROR(heap->Init());
+  return heap;
+}
+
+Status EpcHeap::Init() {
+  if (num_pages_ == 0) return Status::InvalidArgument("EPC heap_bytes must be positive");
+  if (num_pages_ >= kNoPage) {
+    return Status::InvalidArgument("EPC heap_bytes " + std::to_string(config_.heap_bytes) +
+                                   " is too large (at most 2^32 - 2 pages of 4 KiB)");
+  }
+  if (config_.epc_bytes < kMinEpcBytes) {
+    return Status::InvalidArgument(
+        "epc_bytes " + std::to_string(config_.epc_bytes) + " is below the minimum of " +
+        std::to_string(kMinEpcBytes) +
+        " (64 pages): one instruction can need up to 16 pages resident at once");
+  }
+  epc_pages_ = std::min<uint64_t>(config_.epc_bytes / kPageBytes, num_pages_);
+
+  // Worst case: every resident page isolated in the enclave view, which
+  // splits it into 2 * epc_pages + 1 mappings; plus the alias view, the
+  // backing store, the tags and the metadata.
+  const uint64_t mappings = 2 * epc_pages_ + 5;
+  const uint64_t limit = MaxMapCount();
+  const uint64_t before = g_reserved_mappings.fetch_add(mappings);
+  if (before + mappings + kOtherMappings > limit) {
+    g_reserved_mappings.fetch_sub(mappings);
+    return Status::ResourceExhausted(
+        "an EPC budget of " + std::to_string(epc_pages_) + " pages may need up to " +
+        std::to_string(mappings) + " memory mappings, and live heaps already reserve " +
+        std::to_string(before) + " of vm.max_map_count = " + std::to_string(limit) +
+        ": lower epc_bytes or raise vm.max_map_count");
+  }
+  reserved_mappings_ = mappings;
+
+  SERDAB_ASSIGN_OR_RETURN(cipher_, PageCipher::Create());
+  CyclesPerSecond();  // calibrate now, never in the fault handler
+
+  const size_t bytes = num_pages_ * kPageBytes;
+  auto map_error = [](const char* what) {
+    return Status::ResourceExhausted(std::string("EPC heap: cannot map the ") + what + ": " +
+                                     std::strerror(errno));
+  };
+  memfd_ = memfd_create("serdab-epc", MFD_CLOEXEC);
+  if (memfd_ < 0) return map_error("memfd (memfd_create)");
+  if (ftruncate(memfd_, static_cast<off_t>(bytes)) != 0) return map_error("memfd (ftruncate)");
+  void* p = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, memfd_, 0);
+  if (p == MAP_FAILED) return map_error("enclave view");
+  enclave_ = static_cast<uint8_t*>(p);
+  p = mmap(nullptr, bytes, kReadWrite, MAP_SHARED | MAP_NORESERVE, memfd_, 0);
+  if (p == MAP_FAILED) return map_error("pager view");
+  alias_ = static_cast<uint8_t*>(p);
+  // Paging is per 4 KiB page; a transparent huge page would make one touch
+  // resident 2 MiB. (Advice only: "force" in shmem_enabled overrides it.)
+  madvise(enclave_, bytes, MADV_NOHUGEPAGE);
+  madvise(alias_, bytes, MADV_NOHUGEPAGE);
+  // Untrusted backing store and trusted metadata: reserved, committed only
+  // where touched, and zero-filled (so every page starts kAbsent, version 0).
+  const int anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  p = mmap(nullptr, bytes, kReadWrite, anon, -1, 0);
+  if (p == MAP_FAILED) return map_error("backing store");
+  backing_ = static_cast<uint8_t*>(p);
+  p = mmap(nullptr, num_pages_ * PageCipher::kTagBytes, kReadWrite, anon, -1, 0);
+  if (p == MAP_FAILED) return map_error("backing store tags");
+  tags_ = static_cast<uint8_t*>(p);
+  p = mmap(nullptr, num_pages_ * sizeof(PageMeta), kReadWrite, anon, -1, 0);
+  if (p == MAP_FAILED) return map_error("page metadata");
+  meta_ = static_cast<PageMeta*>(p);
+
+  frames_ = std::make_unique<uint32_t[]>(epc_pages_);
+  free_frames_ = std::make_unique<uint32_t[]>(epc_pages_);
+  for (uint64_t f = 0; f < epc_pages_; ++f) {
+    frames_[f] = kNoPage;
+    free_frames_[f] = static_cast<uint32_t>(epc_pages_ - 1 - f);  // frame 0 on top
+  }
+  free_frame_count_ = epc_pages_;
+  front_hand_ = epc_pages_ / 2;
+
+  SERDAB_ASSIGN_OR_RETURN(fault_region_, RegisterFaultRegion(enclave_, bytes, &OnFault, this));
+  CalibrateFaultOverhead();
+  return Status::Ok();
+}
+
+EpcHeap::~EpcHeap() {
+  if (fault_region_ >= 0) UnregisterFaultRegion(fault_region_);
+  const size_t bytes = num_pages_ * kPageBytes;
+  if (enclave_ != nullptr) munmap(enclave_, bytes);
+  if (alias_ != nullptr) munmap(alias_, bytes);
+  if (backing_ != nullptr) munmap(backing_, bytes);
+  if (tags_ != nullptr) munmap(tags_, num_pages_ * PageCipher::kTagBytes);
+  if (meta_ != nullptr) munmap(meta_, num_pages_ * sizeof(PageMeta));
+  if (memfd_ >= 0) close(memfd_);
+  g_reserved_mappings.fetch_sub(reserved_mappings_);
+}
+
+// The handler sees the signal, not the fault: the kernel's delivery and
+// sigreturn, and the minor fault when the instruction re-executes, happen
+// outside its clock. Measure them once, on page 0 (not yet allocated), and add
+// them to every swap's raw cost. Each probe is set up like a page-in: the page
+// already exists in the memfd (written through the alias view, as a page-in
+// decrypts into it), so the retry only maps it.
+void EpcHeap::CalibrateFaultOverhead() {
+  volatile uint8_t* probe = enclave_;
+  uint64_t best = std::numeric_limits<uint64_t>::max();
+  for (int i = 0; i < 16; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(pager_mu_);
+      alias_page(0)[0] = 0;
+    }
+    const uint64_t start = ReadCycles();
+    (void)*probe;
+    const uint64_t total = ReadCycles() - start;
+    std::lock_guard<std::mutex> lock(pager_mu_);
+    if (total > last_handler_cycles_) best = std::min(best, total - last_handler_cycles_);
+    DropPagesLocked(0, 1);
+  }
+  fault_overhead_cycles_ = best == std::numeric_limits<uint64_t>::max() ? 0 : best;
+  ResetStats();
+}
+
+void EpcHeap::OnFault(void* heap, uintptr_t address) {
+  EpcHeap* self = static_cast<EpcHeap*>(heap);
+  self->HandleFault((address - reinterpret_cast<uintptr_t>(self->enclave_)) / kPageBytes);
+}
+
+void EpcHeap::HandleFault(uint64_t page) {
+  const uint64_t start_ns = MonotonicNanos();
+  bool swapped = false;
+  uint64_t raw = 0;
+  {
+    std::lock_guard<std::mutex> lock(pager_mu_);
+    const uint64_t start = ReadCycles();
+    PageMeta& meta = meta_[page];
+    switch (meta.state) {
+      case kHot:  // another thread brought it in while this one waited
+        counters_.spurious_faults.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case kCold:
+        ProtectLocked(page, 1, kReadWrite);
+        meta.state = kHot;
+        counters_.reference_faults.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case kAbsent:
+      case kEvicted:
+        swapped = PageInLocked(page);
+        break;
+    }
+    raw = ReadCycles() - start;
+    last_handler_cycles_ = raw;
+  }
+  counters_.pager_ns.fetch_add(MonotonicNanos() - start_ns, std::memory_order_relaxed);
+  if (!swapped) return;
+  raw += fault_overhead_cycles_;
+  counters_.swaps.fetch_add(1, std::memory_order_relaxed);
+  counters_.raw_swap_cycles.fetch_add(raw, std::memory_order_relaxed);
+  // Outside the lock: the modelled EWB/ELDU and enclave exit stall this
+  // thread; serialisation between faulting threads is the real lock's.
+  const uint64_t target = config_.profile.page_swap_cycles;
+  if (target > raw) {
+    SpinCycles(target - raw);
+    counters_.swap_cycles_charged.fetch_add(target - raw, std::memory_order_relaxed);
+  }
+}
+
+bool EpcHeap::PageInLocked(uint64_t page) {
+  bool evicted = false;
+  const uint32_t frame = TakeFrameLocked(&evicted);
+  PageMeta& meta = meta_[page];
+  const bool sealed = meta.state == kEvicted;
+  if (sealed) {
+    // Copy first, then open in place: the host cannot change bytes between
+    // the MAC check and the decryption.
+    uint8_t* dst = alias_page(page);
+    uint8_t tag[PageCipher::kTagBytes];
+    std::memcpy(tag, tags_ + page * PageCipher::kTagBytes, sizeof(tag));
+    std::memcpy(dst, backing_ + page * kPageBytes, kPageBytes);
+    if (!cipher_->Open(static_cast<uint32_t>(page), meta.version, dst, kPageBytes, tag)) {
+      IntegrityViolation(page, meta.version);
+    }
+    counters_.pages_in.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.zero_fills.fetch_add(1, std::memory_order_relaxed);  // a memfd hole reads as 0
+  }
+  ProtectLocked(page, 1, kReadWrite);
+  meta.state = kHot;
+  meta.frame = frame;
+  frames_[frame] = static_cast<uint32_t>(page);
+  ++resident_;
+  counters_.resident_pages.store(resident_, std::memory_order_relaxed);
+  if (resident_ > counters_.peak_resident_pages.load(std::memory_order_relaxed)) {
+    counters_.peak_resident_pages.store(resident_, std::memory_order_relaxed);
+  }
+  counters_.page_faults.fetch_add(1, std::memory_order_relaxed);
+  return evicted || sealed;
+}
+
+uint32_t EpcHeap::TakeFrameLocked(bool* evicted) {
+  if (free_frame_count_ > 0) return free_frames_[--free_frame_count_];
+  // Two-handed CLOCK. The front hand clears reference bits (hot -> cold);
+  // the back hand, half a revolution behind, evicts the first page still
+  // cold, i.e. not touched since the front hand passed it. The back hand
+  // meets a page the front hand cooled in this very call within `spread`
+  // steps, so the loop ends.
+  for (;;) {
+    const uint32_t ahead = frames_[front_hand_];
+    if (ahead != kNoPage && meta_[ahead].state == kHot) {
+      ProtectLocked(ahead, 1, PROT_NONE);
+      meta_[ahead].state = kCold;
+    }
+    front_hand_ = front_hand_ + 1 == epc_pages_ ? 0 : front_hand_ + 1;
+    const uint64_t frame = back_hand_;
+    back_hand_ = back_hand_ + 1 == epc_pages_ ? 0 : back_hand_ + 1;
+    const uint32_t page = frames_[frame];
+    if (page != kNoPage && meta_[page].state == kCold) {
+      *evicted = true;
+      return EvictLocked(page);
+    }
+  }
+}
+
+uint32_t EpcHeap::EvictLocked(uint64_t page) {
+  PageMeta& meta = meta_[page];
+  // Close the page before reading it: once mprotect returns, no thread can
+  // write it while it is being sealed.
+  if (meta.state == kHot) ProtectLocked(page, 1, PROT_NONE);
+  uint8_t* src = alias_page(page);
+  uint8_t tag[PageCipher::kTagBytes];
+  ++meta.version;
+  cipher_->Seal(static_cast<uint32_t>(page), meta.version, src, kPageBytes, tag);
+  std::memcpy(backing_ + page * kPageBytes, src, kPageBytes);
+  std::memcpy(tags_ + page * PageCipher::kTagBytes, tag, sizeof(tag));
+  PunchLocked(page, 1);
+  meta.state = kEvicted;
+  const uint32_t frame = meta.frame;
+  frames_[frame] = kNoPage;
+  meta.frame = kNoPage;
+  --resident_;
+  counters_.resident_pages.store(resident_, std::memory_order_relaxed);
+  counters_.evictions.fetch_add(1, std::memory_order_relaxed);
+  return frame;
+}
+
+void EpcHeap::DropPagesLocked(uint64_t first, uint64_t count) {
+  uint64_t dropped = 0;
+  for (uint64_t page = first; page < first + count; ++page) {
+    PageMeta& meta = meta_[page];
+    if (meta.state == kHot || meta.state == kCold) {
+      frames_[meta.frame] = kNoPage;
+      free_frames_[free_frame_count_++] = meta.frame;
+      meta.frame = kNoPage;
+      ++dropped;
+    }
+    // The version survives: a later seal of this page must not reuse a nonce.
+    meta.state = kAbsent;
+  }
+  ProtectLocked(first, count, PROT_NONE);
+  PunchLocked(first, count);
+  madvise(backing_ + first * kPageBytes, count * kPageBytes, MADV_DONTNEED);
+  resident_ -= dropped;
+  counters_.resident_pages.store(resident_, std::memory_order_relaxed);
+  counters_.pages_dropped.fetch_add(dropped, std::memory_order_relaxed);
+}
+
+void EpcHeap::ProtectLocked(uint64_t first, uint64_t count, int prot) {
+  if (mprotect(enclave_page(first), count * kPageBytes, prot) != 0) {
+    PagerFailure("mprotect", first, errno);
+  }
+}
+
+void EpcHeap::PunchLocked(uint64_t first, uint64_t count) {
+  if (fallocate(memfd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                static_cast<off_t>(first * kPageBytes),
+                static_cast<off_t>(count * kPageBytes)) != 0) {
+    PagerFailure("fallocate(PUNCH_HOLE)", first, errno);
+  }
+}
+
+void* EpcHeap::Allocate(size_t bytes) {
+  std::lock_guard<std::mutex> lock(alloc_mu_);
+  std::optional<uint64_t> offset = ranges_.Allocate(bytes);
+  return offset ? enclave_ + *offset : nullptr;
+}
+
+void EpcHeap::Deallocate(void* ptr, size_t /*bytes: the heap keeps its own sizes*/) {
+  if (ptr == nullptr) return;
+  if (!Contains(ptr)) {
+    FatalMessage m;
+    m << "serdab epc: Deallocate of a pointer outside the EPC heap";
+    m.Abort();
+  }
+  std::lock_guard<std::mutex> alloc_lock(alloc_mu_);
+  const uint64_t offset = static_cast<uint64_t>(static_cast<uint8_t*>(ptr) - enclave_);
+  std::optional<RangeAllocator::PageRange> freed = ranges_.Free(offset);
+  if (!freed) {
+    FatalMessage m;
+    m << "serdab epc: Deallocate of heap offset " << offset
+      << ", which is not a live allocation (double free?)";
+    m.Abort();
+  }
+  if (freed->count == 0) return;
+  std::lock_guard<std::mutex> pager_lock(pager_mu_);
+  DropPagesLocked(freed->first, freed->count);
+}
+
+void EpcHeap::RecordEcall() {
+  counters_.ecalls.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t cycles = config_.profile.ecall_cycles;
+  if (cycles == 0) return;
+  SpinCycles(cycles);
+  counters_.ecall_cycles_charged.fetch_add(cycles, std::memory_order_relaxed);
+}
+
+EpcStats EpcHeap::Stats() const {
+  auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  EpcStats s;
+  s.profile = config_.profile.name;
+  s.cipher = cipher_->name();
+  s.heap_bytes = num_pages_ * kPageBytes;
+  s.epc_pages = epc_pages_;
+  s.cycles_per_second = CyclesPerSecond();
+  s.fault_overhead_cycles = fault_overhead_cycles_;
+  s.page_faults = get(counters_.page_faults);
+  s.pages_in = get(counters_.pages_in);
+  s.zero_fills = get(counters_.zero_fills);
+  s.reference_faults = get(counters_.reference_faults);
+  s.spurious_faults = get(counters_.spurious_faults);
+  s.evictions = get(counters_.evictions);
+  s.pages_dropped = get(counters_.pages_dropped);
+  s.resident_pages = get(counters_.resident_pages);
+  s.peak_resident_pages = get(counters_.peak_resident_pages);
+  s.swaps = get(counters_.swaps);
+  s.raw_swap_cycles = get(counters_.raw_swap_cycles);
+  s.swap_cycles_charged = get(counters_.swap_cycles_charged);
+  s.ecalls = get(counters_.ecalls);
+  s.ecall_cycles_charged = get(counters_.ecall_cycles_charged);
+  s.pager_ns = get(counters_.pager_ns);
+  return s;
+}
+
+void EpcHeap::ResetStats() {
+  std::lock_guard<std::mutex> lock(pager_mu_);
+  for (std::atomic<uint64_t>* c :
+       {&counters_.page_faults, &counters_.pages_in, &counters_.zero_fills,
+        &counters_.reference_faults, &counters_.spurious_faults, &counters_.evictions,
+        &counters_.pages_dropped, &counters_.swaps, &counters_.raw_swap_cycles,
+        &counters_.swap_cycles_charged, &counters_.ecalls, &counters_.ecall_cycles_charged,
+        &counters_.pager_ns}) {
+    c->store(0, std::memory_order_relaxed);
+  }
+  counters_.peak_resident_pages.store(resident_, std::memory_order_relaxed);
+}
+
+bool EpcHeap::Contains(const void* ptr) const {
+  const uint8_t* p = static_cast<const uint8_t*>(ptr);
+  return p >= enclave_ && p < enclave_ + num_pages_ * kPageBytes;
+}
+
+bool EpcHeap::IsResident(const void* ptr) const {
+  if (!Contains(ptr)) return false;
+  std::lock_guard<std::mutex> lock(pager_mu_);
+  const PageState state = meta_[(static_cast<const uint8_t*>(ptr) - enclave_) / kPageBytes].state;
+  return state == kHot || state == kCold;
+}
+
+size_t EpcHeap::PhysicalBytes() const {
+  struct stat st;
+  if (fstat(memfd_, &st) != 0) return 0;
+  return static_cast<size_t>(st.st_blocks) * 512;
+}
+
+Status EpcHeap::Evict(const void* ptr) {
+  if (!Contains(ptr)) return Status::InvalidArgument("Evict: pointer is outside the EPC heap");
+  std::lock_guard<std::mutex> lock(pager_mu_);
+  const uint64_t page = (static_cast<const uint8_t*>(ptr) - enclave_) / kPageBytes;
+  const PageState state = meta_[page].state;
+  if (state == kHot || state == kCold) free_frames_[free_frame_count_++] = EvictLocked(page);
+  return Status::Ok();
+}
+
+Result<uint64_t> EpcHeap::EvictedPageOf(const void* ptr) const {
+  if (!Contains(ptr)) return Status::InvalidArgument("pointer is outside the EPC heap");
+  const uint64_t page = (static_cast<const uint8_t*>(ptr) - enclave_) / kPageBytes;
+  if (meta_[page].state != kEvicted) {
+    return Status::FailedPrecondition("page " + std::to_string(page) +
+                                      " is not evicted: the host only holds sealed pages");
+  }
+  return page;
+}
+
+Status EpcHeap::HostTamper(const void* ptr) {
+  std::lock_guard<std::mutex> lock(pager_mu_);
+  SERDAB_ASSIGN_OR_RETURN(const uint64_t page, EvictedPageOf(ptr));
+  backing_[page * kPageBytes + kPageBytes / 2] ^= 0x01;
+  return Status::Ok();
+}
+
+Result<SealedPage> EpcHeap::HostCopySealedPage(const void* ptr) const {
+  std::lock_guard<std::mutex> lock(pager_mu_);
+  SERDAB_ASSIGN_OR_RETURN(const uint64_t page, EvictedPageOf(ptr));
+  SealedPage sealed;
+  const uint8_t* src = backing_ + page * kPageBytes;
+  sealed.ciphertext.assign(src, src + kPageBytes);
+  std::memcpy(sealed.tag, tags_ + page * PageCipher::kTagBytes, PageCipher::kTagBytes);
+  return sealed;
+}
+
+Status EpcHeap::HostReplaceSealedPage(const void* ptr, const SealedPage& sealed) {
+  if (sealed.ciphertext.size() != kPageBytes) {
+    return Status::InvalidArgument("a sealed page holds " + std::to_string(kPageBytes) +
+                                   " bytes, not " + std::to_string(sealed.ciphertext.size()));
+  }
+  std::lock_guard<std::mutex> lock(pager_mu_);
+  SERDAB_ASSIGN_OR_RETURN(const uint64_t page, EvictedPageOf(ptr));
+  std::memcpy(backing_ + page * kPageBytes, sealed.ciphertext.data(), kPageBytes);
+  std::memcpy(tags_ + page * PageCipher::kTagBytes, sealed.tag, PageCipher::kTagBytes);
+  return Status::Ok();
+}
+
+}  // namespace serdab::epc

@@ -1,0 +1,73 @@
+// EpcStats: a snapshot of one EPC heap's paging and boundary counters.
+//
+// Vocabulary:
+//   page fault      a fault that made a non-resident page resident: either a
+//                   page-in (decrypt + verify from the backing store) or a
+//                   zero fill (first touch, or first touch after a free).
+//   reference fault a fault on a page that was resident but that the clock
+//                   hand had marked cold; it only re-enables access (the
+//                   software stand-in for the hardware accessed bit).
+//   spurious fault  a fault on a page another thread made accessible while
+//                   this one waited for the pager.
+//   swap            a page fault that evicted a page or paged one in: what
+//                   SGX pays EWB/ELDU for, and what the cost profile charges.
+//   dropped page    a resident page released because its memory was freed
+//                   (it is neither written back nor counted as an eviction).
+//
+// Invariants once the heap is quiescent:
+//   page_faults == pages_in + zero_fills
+//   resident_pages == page_faults - evictions - pages_dropped
+//   pages_in <= evictions, peak_resident_pages <= epc_pages
+#ifndef SERDAB_ENCLAVE_EPC_EPC_STATS_H_
+#define SERDAB_ENCLAVE_EPC_EPC_STATS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace serdab::epc {
+
+struct EpcStats {
+  static constexpr uint64_t kPageBytes = 4096;
+
+  // Configuration.
+  std::string profile;  // cost profile name
+  std::string cipher;   // page AEAD
+  uint64_t heap_bytes = 0;
+  uint64_t epc_pages = 0;  // resident budget
+  double cycles_per_second = 0;
+  // Signal delivery, sigreturn and the re-executed access's minor fault, for
+  // one fault, measured at Create: part of every swap's raw cost but outside
+  // the handler's own clock.
+  uint64_t fault_overhead_cycles = 0;
+
+  // Faults.
+  uint64_t page_faults = 0;
+  uint64_t pages_in = 0;
+  uint64_t zero_fills = 0;
+  uint64_t reference_faults = 0;
+  uint64_t spurious_faults = 0;
+  uint64_t evictions = 0;
+  uint64_t pages_dropped = 0;
+  uint64_t resident_pages = 0;
+  uint64_t peak_resident_pages = 0;
+
+  // Cost.
+  uint64_t swaps = 0;
+  uint64_t raw_swap_cycles = 0;      // measured: handler time + fault_overhead_cycles
+  uint64_t swap_cycles_charged = 0;  // added by the cost profile
+  uint64_t ecalls = 0;
+  uint64_t ecall_cycles_charged = 0;  // added by the cost profile
+  uint64_t pager_ns = 0;              // wall time in the fault handler, charges excluded
+
+  uint64_t bytes_paged_in() const { return pages_in * kPageBytes; }
+  uint64_t bytes_paged_out() const { return evictions * kPageBytes; }
+  uint64_t cycles_charged() const { return swap_cycles_charged + ecall_cycles_charged; }
+
+  // One JSON object with every field above (derived ones included).
+  std::string ToJson() const;
+};
+
+}  // namespace serdab::epc
+
+#endif  // SERDAB_ENCLAVE_EPC_EPC_STATS_H_
