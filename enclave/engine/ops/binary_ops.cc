@@ -1,7 +1,8 @@
-// Add, Sub, Mul, Div with numpy broadcasting, on float32 and int64 (int64
+// Add, Sub, Mul, Div, Pow with numpy broadcasting, on float32 and int64 (int64
 // tensors carry shape arithmetic). The element loops live in broadcast.h and
 // are shared with the optimised kernels, which only split the output across
 // threads.
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,6 +44,20 @@ struct DivOp {
   }
 };
 
+struct PowOp {
+  float operator()(float a, float b) const { return std::pow(a, b); }
+  // Integer power by squaring; a negative exponent truncates toward zero like
+  // integer division (only 1 and -1 keep a non-zero result).
+  int64_t operator()(int64_t a, int64_t b) const {
+    if (b < 0) return a == 1 ? 1 : a == -1 ? (b % 2 ? -1 : 1) : 0;
+    uint64_t result = 1, base = static_cast<uint64_t>(a);
+    for (; b > 0; b >>= 1, base *= base) {
+      if (b & 1) result *= base;
+    }
+    return Wrap(result);
+  }
+};
+
 template <typename T>
 void RunTyped(BinaryOpKind kind, const BroadcastPlan& plan, const T* a, const T* b, T* out,
               int64_t begin, int64_t end) {
@@ -55,6 +70,8 @@ void RunTyped(BinaryOpKind kind, const BroadcastPlan& plan, const T* a, const T*
       return BinaryRange(plan, a, b, out, begin, end, MulOp{});
     case BinaryOpKind::kDiv:
       return BinaryRange(plan, a, b, out, begin, end, DivOp{});
+    case BinaryOpKind::kPow:
+      return BinaryRange(plan, a, b, out, begin, end, PowOp{});
   }
 }
 
@@ -187,6 +204,7 @@ void RegisterBinaryOps(OpRegistry* registry) {
   RegisterKernel<BinaryKernel<BinaryOpKind::kSub>>(registry, "Sub", KernelFlavor::kReference);
   RegisterKernel<BinaryKernel<BinaryOpKind::kMul>>(registry, "Mul", KernelFlavor::kReference);
   RegisterKernel<BinaryKernel<BinaryOpKind::kDiv>>(registry, "Div", KernelFlavor::kReference);
+  RegisterKernel<BinaryKernel<BinaryOpKind::kPow>>(registry, "Pow", KernelFlavor::kReference);
 }
 
 }  // namespace serdab::engine

@@ -100,9 +100,9 @@ void BinaryRange(const BroadcastPlan& plan, const T* a, const T* b, T* out, int6
   }
 }
 
-enum class BinaryOpKind { kAdd, kSub, kMul, kDiv };
+enum class BinaryOpKind { kAdd, kSub, kMul, kDiv, kPow };
 
-// Setup shared by both flavours of Add/Sub/Mul/Div: checks the inputs and
+// Setup shared by both flavours of Add/Sub/Mul/Div/Pow: checks the inputs and
 // fills the plan and the output info.
 Status SetupBinaryOp(const KernelSetup& setup, BroadcastPlan* plan, TensorInfo* output);
 

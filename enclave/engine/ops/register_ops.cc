@@ -5,6 +5,7 @@ namespace serdab::engine {
 void RegisterReferenceOps(OpRegistry* registry) {
   RegisterActivationOps(registry);
   RegisterBinaryOps(registry);
+  RegisterUnaryOps(registry);
   RegisterConvOps(registry);
   RegisterMatMulOps(registry);
   RegisterNormalizationOps(registry);

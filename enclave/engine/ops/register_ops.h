@@ -10,7 +10,8 @@ namespace serdab::engine {
 
 // Reference kernels (enclave/engine/ops/*.cc).
 void RegisterActivationOps(OpRegistry* registry);   // Relu, Clip, Sigmoid, ...
-void RegisterBinaryOps(OpRegistry* registry);       // Add, Sub, Mul, Div
+void RegisterBinaryOps(OpRegistry* registry);       // Add, Sub, Mul, Div, Pow
+void RegisterUnaryOps(OpRegistry* registry);        // Exp, Log, Sqrt, Neg, Abs, Reciprocal
 void RegisterConvOps(OpRegistry* registry);         // Conv
 void RegisterMatMulOps(OpRegistry* registry);       // Gemm, MatMul
 void RegisterNormalizationOps(OpRegistry* registry);  // BatchNormalization, Softmax

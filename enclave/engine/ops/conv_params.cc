@@ -1,0 +1,158 @@
+#include "enclave/engine/ops/conv_params.h"
+
+#include <string>
+#include <vector>
+
+namespace serdab::engine {
+namespace {
+
+// Total padding that keeps out = ceil(in / stride) (auto_pad SAME_*).
+int64_t SamePadding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation) {
+  const int64_t out = (in + stride - 1) / stride;
+  const int64_t needed = (out - 1) * stride + (kernel - 1) * dilation + 1 - in;
+  return needed > 0 ? needed : 0;
+}
+
+// A two-element INTS attribute (strides, dilations) with every value >= 1.
+Result<std::vector<int64_t>> PositivePair(const KernelSetup& setup, const char* name) {
+  std::vector<int64_t> v = setup.n().attrs.GetInts(name, {1, 1});
+  if (v.size() != 2) {
+    return setup.Error(std::string(name) + " has " + std::to_string(v.size()) +
+                       " values, expected 2 for a 2-D convolution");
+  }
+  for (int64_t x : v) {
+    if (x < 1) return setup.Error(std::string(name) + " must be >= 1, got " + std::to_string(x));
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
+  const Attributes& attrs = setup.n().attrs;
+  SERDAB_RETURN_IF_ERROR(attrs.CheckKinds(setup.n().name, {"group"},
+                                          {"kernel_shape", "strides", "pads", "dilations"}, {},
+                                          {"auto_pad"}));
+  if (setup.num_inputs() < 2 || setup.num_inputs() > 3 || !setup.has_input(0) ||
+      !setup.has_input(1)) {
+    return setup.Error("expects inputs X, W and an optional B, got " +
+                       std::to_string(setup.num_inputs()) + " inputs");
+  }
+  const TensorInfo& x = setup.info(0);
+  const TensorInfo& w = setup.info(1);
+  if (x.shape.size() == 3 || x.shape.size() == 5) {
+    return setup.Unsupported("only 2-D convolutions are supported, input X has rank " +
+                             std::to_string(x.shape.size()));
+  }
+  if (x.shape.size() != 4) {
+    return setup.Error("input X must have rank 4 [N,C,H,W], got " + ShapeToString(x.shape));
+  }
+  if (x.dtype != DataType::kFloat32 || w.dtype != DataType::kFloat32) {
+    return setup.Error(std::string("inputs must be float32, got X ") + DataTypeName(x.dtype) +
+                       " and W " + DataTypeName(w.dtype));
+  }
+  if (w.shape.size() != 4) {
+    return setup.Error("weight W must have rank 4 [M,C/group,kh,kw], got " +
+                       ShapeToString(w.shape));
+  }
+  for (int i = 1; i < 4; ++i) {
+    if (x.shape[i] < 1)
+      return setup.Error("input X has an empty dimension: " + ShapeToString(x.shape));
+    if (w.shape[i] < 1)
+      return setup.Error("weight W has an empty dimension: " + ShapeToString(w.shape));
+  }
+
+  ConvParams p;
+  p.batch = x.shape[0];
+  p.in_channels = x.shape[1];
+  p.in_h = x.shape[2];
+  p.in_w = x.shape[3];
+  p.out_channels = w.shape[0];
+  p.kernel_h = w.shape[2];
+  p.kernel_w = w.shape[3];
+  p.group = attrs.GetInt("group", 1);
+  if (p.group < 1) return setup.Error("group must be >= 1, got " + std::to_string(p.group));
+  if (p.in_channels % p.group != 0) {
+    return setup.Error("input channels " + std::to_string(p.in_channels) +
+                       " not divisible by group " + std::to_string(p.group));
+  }
+  if (p.out_channels % p.group != 0) {
+    return setup.Error("output channels " + std::to_string(p.out_channels) +
+                       " not divisible by group " + std::to_string(p.group));
+  }
+  if (w.shape[1] != p.in_channels / p.group) {
+    return setup.Error("weight shape " + ShapeToString(w.shape) +
+                       " does not match input channels " + std::to_string(p.in_channels) +
+                       " / group " + std::to_string(p.group) + " = " +
+                       std::to_string(p.in_channels / p.group));
+  }
+  if (attrs.has("kernel_shape")) {
+    const std::vector<int64_t> ks = attrs.GetInts("kernel_shape");
+    if (ks.size() != 2 || ks[0] != p.kernel_h || ks[1] != p.kernel_w) {
+      return setup.Error("kernel_shape " + ShapeToString(ks) + " does not match weight shape " +
+                         ShapeToString(w.shape));
+    }
+  }
+  if (setup.has_input(2)) {
+    const TensorInfo& b = setup.info(2);
+    if (b.dtype != DataType::kFloat32 || b.shape != Shape{p.out_channels}) {
+      return setup.Error("bias B must be float32 [" + std::to_string(p.out_channels) + "], got " +
+                         DataTypeName(b.dtype) + " " + ShapeToString(b.shape));
+    }
+    p.has_bias = true;
+  }
+
+  SERDAB_ASSIGN_OR_RETURN(std::vector<int64_t> strides, PositivePair(setup, "strides"));
+  SERDAB_ASSIGN_OR_RETURN(std::vector<int64_t> dilations, PositivePair(setup, "dilations"));
+  p.stride_h = strides[0];
+  p.stride_w = strides[1];
+  p.dilation_h = dilations[0];
+  p.dilation_w = dilations[1];
+
+  const std::string auto_pad = attrs.GetString("auto_pad", "NOTSET");
+  if (auto_pad == "NOTSET") {
+    const std::vector<int64_t> pads = attrs.GetInts("pads", {0, 0, 0, 0});
+    if (pads.size() != 4) {
+      return setup.Error("pads has " + std::to_string(pads.size()) +
+                         " values, expected 4 for a 2-D convolution");
+    }
+    for (int64_t v : pads) {
+      if (v < 0) return setup.Error("pads must be >= 0, got " + ShapeToString(pads));
+    }
+    p.pad_top = pads[0];
+    p.pad_left = pads[1];
+    p.pad_bottom = pads[2];
+    p.pad_right = pads[3];
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    const int64_t total_h = SamePadding(p.in_h, p.kernel_h, p.stride_h, p.dilation_h);
+    const int64_t total_w = SamePadding(p.in_w, p.kernel_w, p.stride_w, p.dilation_w);
+    // SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning.
+    const bool upper = auto_pad == "SAME_UPPER";
+    p.pad_top = upper ? total_h / 2 : total_h - total_h / 2;
+    p.pad_left = upper ? total_w / 2 : total_w - total_w / 2;
+    p.pad_bottom = total_h - p.pad_top;
+    p.pad_right = total_w - p.pad_left;
+  } else if (auto_pad != "VALID") {
+    return setup.Error("auto_pad '" + auto_pad +
+                       "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+  }
+
+  const int64_t span_h = (p.kernel_h - 1) * p.dilation_h + 1;
+  const int64_t span_w = (p.kernel_w - 1) * p.dilation_w + 1;
+  const int64_t padded_h = p.in_h + p.pad_top + p.pad_bottom;
+  const int64_t padded_w = p.in_w + p.pad_left + p.pad_right;
+  if (padded_h < span_h || padded_w < span_w) {
+    return setup.Error("kernel " + std::to_string(span_h) + "x" + std::to_string(span_w) +
+                       " (with dilation) is larger than the padded input " +
+                       std::to_string(padded_h) + "x" + std::to_string(padded_w));
+  }
+  p.out_h = (padded_h - span_h) / p.stride_h + 1;
+  p.out_w = (padded_w - span_w) / p.stride_w + 1;
+
+  Result<Activation> act = Activation::FromAttributes(attrs);
+  if (!act.ok()) return setup.Error(act.status().message());
+  p.activation = *act;
+  return p;
+}
+
+}  // namespace serdab::engine

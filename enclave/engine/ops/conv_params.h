@@ -1,0 +1,54 @@
+// ConvParams: the geometry of one 2-D NCHW convolution, parsed once from a
+// Conv node's attributes and input shapes and shared by the reference and the
+// optimised Conv kernels, so both agree on every shape and error message.
+#ifndef SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_
+#define SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_
+
+#include <cstdint>
+
+#include "enclave/common/status.h"
+#include "enclave/engine/activation.h"
+#include "enclave/engine/kernel.h"
+#include "enclave/engine/tensor.h"
+
+namespace serdab::engine {
+
+struct ConvParams {
+  int64_t batch = 0;
+  int64_t in_channels = 0;
+  int64_t in_h = 0;
+  int64_t in_w = 0;
+  int64_t out_channels = 0;
+  int64_t kernel_h = 0;
+  int64_t kernel_w = 0;
+  int64_t stride_h = 1;
+  int64_t stride_w = 1;
+  int64_t dilation_h = 1;
+  int64_t dilation_w = 1;
+  // Zero padding before (top, left) and after (bottom, right) the input.
+  int64_t pad_top = 0;
+  int64_t pad_left = 0;
+  int64_t pad_bottom = 0;
+  int64_t pad_right = 0;
+  int64_t group = 1;
+  int64_t out_h = 0;
+  int64_t out_w = 0;
+  bool has_bias = false;
+  Activation activation;  // fused by the graph passes; kNone when absent
+
+  int64_t in_channels_per_group() const { return in_channels / group; }
+  int64_t out_channels_per_group() const { return out_channels / group; }
+  // Multiply-adds per output element: the length of each dot product.
+  int64_t reduction_size() const { return in_channels_per_group() * kernel_h * kernel_w; }
+  Shape output_shape() const { return {batch, out_channels, out_h, out_w}; }
+  int64_t Flops() const { return 2 * batch * out_channels * out_h * out_w * reduction_size(); }
+};
+
+// Parses and validates a Conv node: inputs X [N,C,H,W], W [M,C/group,kh,kw]
+// and optional B [M]. Malformed models get setup.Error; 1-D and 3-D
+// convolutions get setup.Unsupported.
+Result<ConvParams> ParseConvParams(const KernelSetup& setup);
+
+}  // namespace serdab::engine
+
+#endif  // SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_

@@ -1,0 +1,858 @@
+// Optimised Conv.
+//
+// Every convolution is computed as an implicit GEMM: output rows are output
+// channels (A = the ONNX weight [M, C/g*kh*kw], read in place, so a run-time
+// weight works too), and columns are output pixels. The input is first
+// rearranged into "phase planes": the zero-padded input split by stride
+// phase, so that for every tap (c, ky, kx) the inputs of consecutive output
+// pixels along a row are consecutive floats. Flattening each plane row-major,
+// tap t of output position q = oy * wq + ox reads plane_data[offset[t] + q],
+// and a GEMM tile of 48 positions loads each B row with three plain vector
+// loads, with no im2col buffer. Positions with ox >= out_w (the plane is wider
+// than the output) are computed and dropped. A stride-1 convolution without
+// padding reads the input itself (a 1x1 convolution is then a plain GEMM
+// W x X). Bias and activation are applied per block while it is in cache.
+//
+// Three ways to schedule it:
+// - whole image: planes for the whole input, then work units of (group,
+//   block of output channels, block of columns) spread over the threads;
+// - bands, when the planes would not fit in cache: each chunk of work builds
+//   the planes of its own bands of output rows in its own scratch slice and
+//   computes them at once;
+// - small maps (7x7, 14x14) with many output channels: the pixel columns are
+//   packed densely from the planes, and a few leftover columns past a
+//   multiple of 16 are dot products rather than a mostly empty tile.
+//
+// Depthwise convolutions (one input channel per group) use a direct kernel
+// vectorised along the output row that reads the input in place.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "enclave/engine/activation.h"
+#include "enclave/engine/ops/conv_params.h"
+#include "enclave/engine/ops/register_ops.h"
+#include "enclave/engine/optimized/sgemm.h"
+#include "enclave/engine/thread_pool.h"
+
+namespace serdab::engine {
+namespace {
+
+// GEMM tiles per work unit along the output positions: one unit keeps an
+// A panel (8 rows of the weight) in cache across this many tiles.
+constexpr int64_t kTilesPerUnit = 4;
+// Aim for at least this many work units per thread, to even out the chunks.
+constexpr int64_t kUnitsPerThread = 4;
+// Planes larger than this are built band by band (see RunBands), each band's
+// planes taking about kBandBytes, so that they never travel to memory.
+constexpr int64_t kBandModeBytes = 2 << 20;
+constexpr int64_t kBandBytes = 512 << 10;
+// Small output maps with enough output channels are computed on compact pixel
+// columns packed from the planes, so that tiles do not compute the planes'
+// dropped positions (up to 22% of a 7x7 map's 3x3 planes).
+constexpr int64_t kPackedMaxPixels = 256;
+constexpr int64_t kPackedMinChannels = 64;
+// When the pixel columns end with this few past a multiple of 16, those
+// columns are dot products (GemmDot) rather than a mostly empty tile.
+constexpr int64_t kMaxDotColumns = 6;
+
+// The padded input split by stride phase. Plane (c, a, b) holds padded input
+// rows a, a + sh, ... and columns b, b + sw, ...; only phases that some tap
+// reads are stored.
+struct PhasePlanes {
+  bool use_input = false;  // stride 1 and no padding: read the input directly
+  int64_t hq = 0;
+  int64_t wq = 0;
+  std::vector<int> phase_index;  // [a * sw + b] -> index among stored phases, or -1
+  int64_t phases = 0;
+  int64_t plane_size() const { return hq * wq; }
+  int64_t channel_stride() const { return phases * plane_size(); }
+};
+
+PhasePlanes MakePhasePlanes(const ConvParams& p) {
+  PhasePlanes pp;
+  const int64_t padded_h = p.in_h + p.pad_top + p.pad_bottom;
+  const int64_t padded_w = p.in_w + p.pad_left + p.pad_right;
+  pp.use_input = p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 && p.pad_left == 0 &&
+                 p.pad_bottom == 0 && p.pad_right == 0;
+  pp.hq = (padded_h + p.stride_h - 1) / p.stride_h;
+  pp.wq = (padded_w + p.stride_w - 1) / p.stride_w;
+  pp.phase_index.assign(p.stride_h * p.stride_w, -1);
+  for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
+    for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+      const int64_t phase =
+          (ky * p.dilation_h % p.stride_h) * p.stride_w + kx * p.dilation_w % p.stride_w;
+      if (pp.phase_index[phase] < 0) pp.phase_index[phase] = static_cast<int>(pp.phases++);
+    }
+  }
+  return pp;
+}
+
+// Offset of tap (c, ky, kx) from the start of channel 0's planes, for an
+// output at plane position 0.
+int64_t TapOffset(const ConvParams& p, const PhasePlanes& pp, int64_t c, int64_t ky, int64_t kx) {
+  const int64_t dy = ky * p.dilation_h;
+  const int64_t dx = kx * p.dilation_w;
+  const int64_t phase = pp.phase_index[(dy % p.stride_h) * p.stride_w + dx % p.stride_w];
+  return c * pp.channel_stride() + phase * pp.plane_size() + (dy / p.stride_h) * pp.wq +
+         dx / p.stride_w;
+}
+
+// Bits [lo, hi) of a 32-bit mask, clamped to [0, width).
+uint32_t LaneMask(int64_t lo, int64_t hi, int64_t width) {
+  lo = std::max<int64_t>(lo, 0);
+  hi = std::min(hi, width);
+  if (hi <= lo) return 0;
+  const uint64_t bits = ((uint64_t{1} << (hi - lo)) - 1) << lo;
+  return static_cast<uint32_t>(bits);
+}
+
+// dst[i] = src[2 * i] for i < count, reading nothing at or past src[avail].
+void GatherEven(const float* src, int64_t count, int64_t avail, float* dst) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (; i + 16 <= count && 2 * i + 32 <= avail; i += 16) {
+    const __m512 lo = _mm512_loadu_ps(src + 2 * i);
+    const __m512 hi = _mm512_loadu_ps(src + 2 * i + 16);
+    _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(lo, even, hi));
+  }
+  if (i < count) {
+    const uint32_t load = LaneMask(0, avail - 2 * i, 32);
+    const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(load), src + 2 * i);
+    const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(load >> 16), src + 2 * i + 16);
+    const __mmask16 store = static_cast<__mmask16>(LaneMask(0, count - i, 16));
+    _mm512_mask_storeu_ps(dst + i, store, _mm512_permutex2var_ps(lo, even, hi));
+  }
+#else
+  for (; i < count; ++i) dst[i] = src[2 * i];
+#endif
+}
+
+// Writes rows [first_row, first_row + pp.hq) of the phase planes of one
+// input channel (all of them when first_row is 0 and pp.hq the full height).
+void BuildPlanes(const ConvParams& p, const PhasePlanes& pp, int64_t first_row,
+                 const float* channel, float* planes) {
+  const int64_t sh = p.stride_h, sw = p.stride_w;
+  for (int64_t a = 0; a < sh; ++a) {
+    for (int64_t b = 0; b < sw; ++b) {
+      const int index = pp.phase_index[a * sw + b];
+      if (index < 0) continue;
+      float* dst = planes + index * pp.plane_size();
+      // Plane column xq reads input column xq * sw + b - pad_left: the valid
+      // ones are [x_lo, x_hi).
+      const int64_t x_lo = std::min(pp.wq, std::max<int64_t>(0, (p.pad_left - b + sw - 1) / sw));
+      const int64_t x_hi = std::max(x_lo, std::min(pp.wq, (p.in_w + p.pad_left - b + sw - 1) / sw));
+      const int64_t shift = b - p.pad_left;
+      for (int64_t r = 0; r < pp.hq; ++r) {
+        float* row = dst + r * pp.wq;
+        const int64_t iy = (first_row + r) * sh + a - p.pad_top;
+        if (iy < 0 || iy >= p.in_h) {
+          std::memset(row, 0, pp.wq * sizeof(float));
+          continue;
+        }
+        const float* in_row = channel + iy * p.in_w;
+        std::memset(row, 0, x_lo * sizeof(float));
+        if (sw == 1) {
+          std::memcpy(row + x_lo, in_row + x_lo + shift, (x_hi - x_lo) * sizeof(float));
+        } else if (sw == 2) {
+          const int64_t first = 2 * x_lo + shift;
+          GatherEven(in_row + first, x_hi - x_lo, p.in_w - first, row + x_lo);
+        } else {
+          for (int64_t xq = x_lo; xq < x_hi; ++xq) row[xq] = in_row[xq * sw + shift];
+        }
+        std::memset(row + x_hi, 0, (pp.wq - x_hi) * sizeof(float));
+      }
+    }
+  }
+}
+
+// Index in the compact output row-major [out_h, out_w] of plane position q,
+// or of the next valid position when q is a dropped one.
+int64_t CompactIndex(const ConvParams& p, int64_t wq, int64_t q) {
+  return (q / wq) * p.out_w + std::min(q % wq, p.out_w);
+}
+
+// Masks of the plane positions that are output pixels (column < out_w), per
+// 16 positions, for positions [0, count).
+std::vector<uint16_t> PixelMasks(int64_t count, int64_t wq, int64_t out_w) {
+  std::vector<uint16_t> masks((count + 15) / 16, 0);
+  for (int64_t q = 0; q < count; ++q) {
+    if (q % wq < out_w) masks[q / 16] |= static_cast<uint16_t>(1u << (q % 16));
+  }
+  return masks;
+}
+
+// dst[0, pixels) = the values of src at the pixel positions, in order.
+void CompressPixels(const float* src, const std::vector<uint16_t>& masks, float* dst) {
+  for (size_t c = 0; c < masks.size(); ++c) {
+#if defined(__AVX512F__)
+    // The register form of vcompressps: the memory form is slow on Zen 4.
+    const __mmask16 m = masks[c];
+    const __m512 v = _mm512_maskz_compress_ps(m, _mm512_maskz_loadu_ps(m, src + 16 * c));
+    const int n = __builtin_popcount(m);
+    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n) - 1), v);
+    dst += n;
+#else
+    for (int l = 0; l < 16; ++l) {
+      if (masks[c] & (1u << l)) *dst++ = src[16 * c + l];
+    }
+#endif
+  }
+}
+
+// Depthwise geometry, fixed at Setup. Output rows are computed 16 columns
+// (one vector) at a time; for vector block b and kernel column kx, lane l
+// reads input column col[b * kw + kx] + l * stride_w of the tap's input row,
+// and mask[b * kw + kx] says which lanes (for stride 2: which of the 32
+// loaded input columns) lie inside the row. Lanes outside read nothing and
+// count as zero padding, so the input needs no padded copy.
+struct DepthwisePlan {
+  int64_t blocks = 0;
+  std::vector<int64_t> col;
+  std::vector<uint32_t> mask;
+};
+
+DepthwisePlan MakeDepthwisePlan(const ConvParams& p) {
+  DepthwisePlan plan;
+  plan.blocks = (p.out_w + 15) / 16;
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+      const int64_t col = b * 16 * p.stride_w - p.pad_left + kx * p.dilation_w;
+      uint32_t mask = 0;
+      if (p.stride_w <= 2) {
+        // Contiguous loads of 16 (stride 1) or 32 (stride 2) input columns.
+        mask = LaneMask(-col, p.in_w - col, 16 * p.stride_w);
+      } else {
+        for (int64_t l = 0; l < 16; ++l) {
+          const int64_t c = col + l * p.stride_w;
+          if (c >= 0 && c < p.in_w) mask |= 1u << l;
+        }
+      }
+      plan.col.push_back(col);
+      plan.mask.push_back(mask);
+    }
+  }
+  return plan;
+}
+
+#if defined(__AVX512F__)
+
+// 16 output lanes of one tap: input columns col + l * SW of `row`.
+template <int SW>
+inline __m512 LoadTap(const float* row, int64_t col, uint32_t mask, int64_t stride) {
+  if constexpr (SW == 1) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), row + col);
+  } else if constexpr (SW == 2) {
+    const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), row + col);
+    const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask >> 16), row + col + 16);
+    const __m512i even =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_ps(lo, even, hi);
+  } else {
+    const __m512i index =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32(static_cast<int>(stride)));
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), static_cast<__mmask16>(mask), index,
+                                    row + col, 4);
+  }
+}
+
+// NB vector blocks of one output row, starting at block b0. The loops over
+// blocks are unrolled explicitly so that GCC keeps the accumulators in
+// registers (left alone, it spills them after every FMA).
+template <int SW, int NB>
+inline void DepthwiseBlocks(const ConvParams& p, const DepthwisePlan& plan, const float* in,
+                            const float* w, float bias, int64_t oy, int64_t b0, float* out_row) {
+  const int64_t kh = p.kernel_h, kw = p.kernel_w, in_h = p.in_h, in_w = p.in_w;
+  const int64_t stride_w = p.stride_w, dilation_h = p.dilation_h;
+  const int64_t iy0 = oy * p.stride_h - p.pad_top;
+  const int64_t* col = plan.col.data() + b0 * kw;
+  const uint32_t* mask = plan.mask.data() + b0 * kw;
+  __m512 acc[NB];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_set1_ps(bias);
+  for (int64_t ky = 0; ky < kh; ++ky) {
+    const int64_t iy = iy0 + ky * dilation_h;
+    if (iy < 0 || iy >= in_h) continue;
+    const float* row = in + iy * in_w;
+    const float* wk = w + ky * kw;
+    for (int64_t kx = 0; kx < kw; ++kx) {
+      const __m512 wv = _mm512_set1_ps(wk[kx]);
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) {
+        const __m512 x = LoadTap<SW>(row, col[b * kw + kx], mask[b * kw + kx], stride_w);
+        acc[b] = _mm512_fmadd_ps(wv, x, acc[b]);
+      }
+    }
+  }
+  const int64_t out_w = p.out_w;
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const int64_t ox = (b0 + b) * 16;
+    const int64_t lanes = std::min<int64_t>(16, out_w - ox);
+    _mm512_mask_storeu_ps(out_row + ox, static_cast<__mmask16>((1u << lanes) - 1), acc[b]);
+  }
+}
+
+// One depthwise output channel from its input channel, any kernel size.
+template <int SW>
+void DepthwiseChannel(const ConvParams& p, const DepthwisePlan& plan, const float* in,
+                      const float* w, float bias, float* out) {
+  for (int64_t oy = 0; oy < p.out_h; ++oy) {
+    float* out_row = out + oy * p.out_w;
+    int64_t b = 0;
+    for (; b + 4 <= plan.blocks; b += 4) {
+      DepthwiseBlocks<SW, 4>(p, plan, in, w, bias, oy, b, out_row);
+    }
+    switch (plan.blocks - b) {
+      case 3:
+        DepthwiseBlocks<SW, 3>(p, plan, in, w, bias, oy, b, out_row);
+        break;
+      case 2:
+        DepthwiseBlocks<SW, 2>(p, plan, in, w, bias, oy, b, out_row);
+        break;
+      case 1:
+        DepthwiseBlocks<SW, 1>(p, plan, in, w, bias, oy, b, out_row);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// The fast path for kernel width 3 or 5 and stride 1 or 2 (MobileNet,
+// EfficientNet): the channel is first copied into a zero-padded buffer of
+// `padded_w` floats per row, so every tap is a plain load at a fixed offset.
+// NB vector blocks of one output row, starting at block b0.
+template <int SW, int KW, int NB>
+inline void PaddedBlocks(const ConvParams& p, const float* padded, int64_t padded_w, const float* w,
+                         float bias, int64_t oy, int64_t b0, float* out_row) {
+  const int64_t kh = p.kernel_h, dilation_w = p.dilation_w;
+  const float* rows = padded + oy * p.stride_h * padded_w + b0 * 16 * SW;
+  const int64_t row_step = p.dilation_h * padded_w;
+  __m512 acc[NB];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_set1_ps(bias);
+  for (int64_t ky = 0; ky < kh; ++ky) {
+    const float* row = rows + ky * row_step;
+    const float* wk = w + ky * KW;
+#pragma GCC unroll 5
+    for (int kx = 0; kx < KW; ++kx) {
+      const __m512 wv = _mm512_set1_ps(wk[kx]);
+      const float* r = row + kx * dilation_w;
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) {
+        __m512 x;
+        if constexpr (SW == 1) {
+          x = _mm512_loadu_ps(r + 16 * b);
+        } else {
+          const __m512i even =
+              _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+          x = _mm512_permutex2var_ps(_mm512_loadu_ps(r + 32 * b), even,
+                                     _mm512_loadu_ps(r + 32 * b + 16));
+        }
+        acc[b] = _mm512_fmadd_ps(wv, x, acc[b]);
+      }
+    }
+  }
+  const int64_t out_w = p.out_w;
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const int64_t ox = (b0 + b) * 16;
+    const int64_t lanes = std::min<int64_t>(16, out_w - ox);
+    _mm512_mask_storeu_ps(out_row + ox, static_cast<__mmask16>((1u << lanes) - 1), acc[b]);
+  }
+}
+
+// Two output rows (oy, oy + 1) at once for a square KxK kernel with equal
+// strides and no dilation: each input row loaded serves both rows' windows,
+// and the K*K weights stay in registers (wv).
+template <int S, int K, int NB>
+inline void PaddedRowPair(const float* padded, int64_t padded_w, const __m512* wv, float bias,
+                          int64_t oy, int64_t b0, int64_t out_w, float* out_row) {
+  const float* base = padded + oy * S * padded_w + b0 * 16 * S;
+  __m512 acc0[NB], acc1[NB];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) acc0[b] = acc1[b] = _mm512_set1_ps(bias);
+#pragma GCC unroll 7
+  for (int i = 0; i < K + S; ++i) {
+    const float* row = base + i * padded_w;
+#pragma GCC unroll 5
+    for (int kx = 0; kx < K; ++kx) {
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) {
+        __m512 x;
+        if constexpr (S == 1) {
+          x = _mm512_loadu_ps(row + kx + 16 * b);
+        } else {
+          const __m512i even =
+              _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+          x = _mm512_permutex2var_ps(_mm512_loadu_ps(row + kx + 32 * b), even,
+                                     _mm512_loadu_ps(row + kx + 32 * b + 16));
+        }
+        if (i < K) acc0[b] = _mm512_fmadd_ps(wv[i * K + kx], x, acc0[b]);
+        if (i >= S && i - S < K) acc1[b] = _mm512_fmadd_ps(wv[(i - S) * K + kx], x, acc1[b]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const int64_t ox = (b0 + b) * 16;
+    const __mmask16 mask = static_cast<__mmask16>((1u << std::min<int64_t>(16, out_w - ox)) - 1);
+    _mm512_mask_storeu_ps(out_row + ox, mask, acc0[b]);
+    _mm512_mask_storeu_ps(out_row + out_w + ox, mask, acc1[b]);
+  }
+}
+
+template <int SW, int KW>
+void PaddedChannel(const ConvParams& p, const float* padded, int64_t padded_w, const float* w,
+                   float bias, float* out) {
+  const int64_t blocks = (p.out_w + 15) / 16;
+  int64_t oy = 0;
+  if (p.kernel_h == KW && p.stride_h == SW && p.dilation_h == 1 && p.dilation_w == 1) {
+    __m512 wv[KW * KW];
+    for (int t = 0; t < KW * KW; ++t) wv[t] = _mm512_set1_ps(w[t]);
+    for (; oy + 2 <= p.out_h; oy += 2) {
+      float* out_row = out + oy * p.out_w;
+      int64_t b = 0;
+      for (; b + 2 <= blocks; b += 2) {
+        PaddedRowPair<SW, KW, 2>(padded, padded_w, wv, bias, oy, b, p.out_w, out_row);
+      }
+      if (b < blocks) PaddedRowPair<SW, KW, 1>(padded, padded_w, wv, bias, oy, b, p.out_w, out_row);
+    }
+  }
+  for (; oy < p.out_h; ++oy) {
+    float* out_row = out + oy * p.out_w;
+    int64_t b = 0;
+    for (; b + 4 <= blocks; b += 4) {
+      PaddedBlocks<SW, KW, 4>(p, padded, padded_w, w, bias, oy, b, out_row);
+    }
+    switch (blocks - b) {
+      case 3:
+        PaddedBlocks<SW, KW, 3>(p, padded, padded_w, w, bias, oy, b, out_row);
+        break;
+      case 2:
+        PaddedBlocks<SW, KW, 2>(p, padded, padded_w, w, bias, oy, b, out_row);
+        break;
+      case 1:
+        PaddedBlocks<SW, KW, 1>(p, padded, padded_w, w, bias, oy, b, out_row);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// Copies one input channel into the interior of a padded buffer whose
+// borders are already zero.
+void FillPadded(const ConvParams& p, const float* in, int64_t padded_w, float* padded) {
+  const __mmask16 tail = static_cast<__mmask16>(LaneMask(0, p.in_w % 16, 16));
+  for (int64_t y = 0; y < p.in_h; ++y) {
+    const float* src = in + y * p.in_w;
+    float* dst = padded + (p.pad_top + y) * padded_w + p.pad_left;
+    int64_t x = 0;
+    for (; x + 16 <= p.in_w; x += 16) _mm512_storeu_ps(dst + x, _mm512_loadu_ps(src + x));
+    if (tail != 0) _mm512_mask_storeu_ps(dst + x, tail, _mm512_maskz_loadu_ps(tail, src + x));
+  }
+}
+
+#else
+
+template <int SW>
+void DepthwiseChannel(const ConvParams& p, const DepthwisePlan& plan, const float* in,
+                      const float* w, float bias, float* out) {
+  for (int64_t oy = 0; oy < p.out_h; ++oy) {
+    for (int64_t ox = 0; ox < p.out_w; ++ox) {
+      float acc = bias;
+      for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
+        const int64_t iy = oy * p.stride_h - p.pad_top + ky * p.dilation_h;
+        if (iy < 0 || iy >= p.in_h) continue;
+        for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+          const int64_t ix = ox * p.stride_w - p.pad_left + kx * p.dilation_w;
+          if (ix >= 0 && ix < p.in_w) acc += w[ky * p.kernel_w + kx] * in[iy * p.in_w + ix];
+        }
+      }
+      out[oy * p.out_w + ox] = acc;
+    }
+  }
+}
+
+#endif  // __AVX512F__
+
+class ConvOptimized : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    SERDAB_ASSIGN_OR_RETURN(p_, ParseConvParams(setup));
+    outputs->push_back({DataType::kFloat32, p_.output_shape()});
+    const int threads = std::max(1, setup.num_threads);
+    depthwise_ = p_.in_channels_per_group() == 1;
+    if (depthwise_) {
+      depthwise_plan_ = MakeDepthwisePlan(p_);
+      depthwise_chunks_ = ThreadPool::NumChunks(p_.out_channels, 1, threads);
+#if defined(__AVX512F__)
+      padded_path_ = (p_.kernel_w == 3 || p_.kernel_w == 5) && p_.stride_w <= 2;
+#endif
+      if (padded_path_) {
+        // Wide enough for every load of every output block, garbage lanes
+        // of the last block included; a multiple of 16 so that rows start
+        // on cache lines.
+        const int64_t blocks = (p_.out_w + 15) / 16;
+        padded_w_ = std::max(p_.in_w + p_.pad_left + p_.pad_right,
+                             blocks * 16 * p_.stride_w + (p_.kernel_w - 1) * p_.dilation_w);
+        padded_w_ = (padded_w_ + 15) / 16 * 16;
+        padded_h_ = p_.in_h + p_.pad_top + p_.pad_bottom;
+      }
+      return Status::Ok();
+    }
+    layout_ = MakePhasePlanes(p_);
+    const int64_t plane_bytes = p_.in_channels * layout_.channel_stride() * sizeof(float);
+    band_mode_ = !layout_.use_input && plane_bytes > kBandModeBytes;
+    if (band_mode_) {
+      // Bands of output rows: enough that each band's planes stay in cache,
+      // and a multiple of the thread count for balance.
+      const int64_t halo = (p_.kernel_h - 1) * p_.dilation_h / p_.stride_h;
+      const int64_t row_bytes = p_.in_channels * layout_.phases * layout_.wq * sizeof(float);
+      const int64_t rows_fit = std::max<int64_t>(1, kBandBytes / row_bytes - halo);
+      int64_t bands = std::max<int64_t>((p_.out_h + rows_fit - 1) / rows_fit, 2 * threads);
+      bands = std::min(p_.out_h, (bands + threads - 1) / threads * threads);
+      bands_ = bands;
+      layout_.hq = (p_.out_h + bands - 1) / bands + halo;
+      band_chunks_ = ThreadPool::NumChunks(bands_, 1, threads);
+    }
+    // The tile kernel takes 32-bit offsets into one group's planes.
+    const int64_t group_span = p_.in_channels_per_group() * layout_.channel_stride();
+    if (group_span > std::numeric_limits<int32_t>::max()) {
+      return setup.Unsupported("input too large for the optimised Conv: " +
+                               ShapeToString(setup.info(0).shape));
+    }
+    offsets_.reserve(p_.reduction_size());
+    for (int64_t c = 0; c < p_.in_channels_per_group(); ++c) {
+      for (int64_t ky = 0; ky < p_.kernel_h; ++ky) {
+        for (int64_t kx = 0; kx < p_.kernel_w; ++kx) {
+          offsets_.push_back(static_cast<int32_t>(TapOffset(p_, layout_, c, ky, kx)));
+        }
+      }
+    }
+    if (band_mode_) return Status::Ok();
+    positions_ = (p_.out_h - 1) * layout_.wq + p_.out_w;
+    const int64_t pixels = p_.out_h * p_.out_w;
+    const bool compact = layout_.wq == p_.out_w;
+    packed_ =
+        !compact && pixels <= kPackedMaxPixels && p_.out_channels_per_group() >= kPackedMinChannels;
+    columns_ = compact || packed_ ? pixels : positions_;
+    dot_columns_ = (compact || packed_) && columns_ % 16 <= kMaxDotColumns ? columns_ % 16 : 0;
+    tile_columns_ = columns_ - dot_columns_;
+    packed_stride_ = (tile_columns_ + 15) / 16 * 16;
+    if (packed_) pixel_masks_ = PixelMasks(positions_, layout_.wq, p_.out_w);
+    const int64_t tiles = (tile_columns_ + kGemmNr - 1) / kGemmNr;
+    position_blocks_ = std::max<int64_t>(1, (tiles + kTilesPerUnit - 1) / kTilesPerUnit);
+    // Few position blocks (small images): split the output channels too.
+    const int64_t m_tiles = (p_.out_channels_per_group() + kGemmMr - 1) / kGemmMr;
+    const int64_t wanted = kUnitsPerThread * threads;
+    const int64_t units = p_.group * position_blocks_;
+    m_blocks_ = units >= wanted ? 1 : std::min(m_tiles, (wanted + units - 1) / units);
+    m_block_tiles_ = (m_tiles + m_blocks_ - 1) / m_blocks_;
+    m_blocks_ = (m_tiles + m_block_tiles_ - 1) / m_block_tiles_;
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    const float* x = io.inputs[0]->data<float>();
+    const float* w = io.inputs[1]->data<float>();
+    const float* bias =
+        p_.has_bias && io.inputs[2] != nullptr ? io.inputs[2]->data<float>() : nullptr;
+    float* y = io.outputs[0]->data<float>();
+    const int64_t in_image = p_.in_channels * p_.in_h * p_.in_w;
+    const int64_t out_image = p_.out_channels * p_.out_h * p_.out_w;
+    for (int64_t n = 0; n < p_.batch; ++n) {
+      const float* image = x + n * in_image;
+      float* out = y + n * out_image;
+      if (depthwise_) {
+        RunDepthwise(io, image, w, bias, out);
+      } else if (band_mode_) {
+        RunBands(io, image, w, bias, out);
+      } else {
+        RunWhole(io, image, w, bias, out);
+      }
+    }
+    return Status::Ok();
+  }
+
+  int64_t Flops() const override { return p_.Flops(); }
+
+  size_t ScratchBytes() const override {
+    if (depthwise_) return depthwise_chunks_ * PaddedFloats() * sizeof(float);
+    if (band_mode_) return band_chunks_ * PlaneFloats() * sizeof(float);
+    return (PlaneFloats() + PackedFloats() + DotFloats()) * sizeof(float);
+  }
+
+ private:
+  int64_t PaddedFloats() const { return padded_path_ ? padded_h_ * padded_w_ : 0; }
+  int64_t PlaneFloats() const {
+    return layout_.use_input ? 0 : p_.in_channels * layout_.channel_stride();
+  }
+  int64_t PackedFloats() const {
+    return packed_ ? p_.group * p_.reduction_size() * packed_stride_ : 0;
+  }
+  int64_t DotFloats() const { return p_.group * p_.reduction_size() * dot_columns_; }
+
+  // Planes for the whole image (unless the input is read directly), the
+  // packed columns and dot-product columns if any, then units of (group,
+  // block of output channels, block of columns).
+  void RunWhole(const KernelIO& io, const float* image, const float* w, const float* bias,
+                float* out) const {
+    const float* src = image;
+    float* planes = static_cast<float*>(io.scratch);
+    if (!layout_.use_input) {
+      io.pool->ParallelFor(p_.in_channels, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t c = begin; c < end; ++c) {
+          BuildPlanes(p_, layout_, 0, image + c * p_.in_h * p_.in_w,
+                      planes + c * layout_.channel_stride());
+        }
+      });
+      src = planes;
+    }
+    const int64_t kg = p_.reduction_size();
+    const int64_t group_stride = p_.in_channels_per_group() * layout_.channel_stride();
+    float* packed = planes + PlaneFloats();
+    float* dots = packed + PackedFloats();
+    if (packed_ || dot_columns_ > 0) {
+      // One row of B (a tap) at a time: its tile columns packed densely, its
+      // dot columns transposed so that each is a contiguous vector over taps.
+      io.pool->ParallelFor(p_.group * kg, 64, [&](int64_t begin, int64_t end) {
+        float row[kPackedMaxPixels + 16];
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t g = r / kg, k = r % kg;
+          const float* tap = src + g * group_stride + offsets_[k];
+          const float* pixels = tap;
+          if (packed_) {
+            CompressPixels(tap, pixel_masks_, row);
+            float* dst = packed + r * packed_stride_;
+            std::memcpy(dst, row, tile_columns_ * sizeof(float));
+            std::memset(dst + tile_columns_, 0, (packed_stride_ - tile_columns_) * sizeof(float));
+            pixels = row;
+          }
+          for (int64_t j = 0; j < dot_columns_; ++j) {
+            dots[(g * dot_columns_ + j) * kg + k] = pixels[tile_columns_ + j];
+          }
+        }
+      });
+    }
+    const int64_t mg = p_.out_channels_per_group();
+    const int64_t units = p_.group * m_blocks_ * position_blocks_;
+    // Units are ordered column-major so that a chunk of consecutive units
+    // shares the same input columns.
+    io.pool->ParallelFor(units, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t u = begin; u < end; ++u) {
+        const int64_t g = u / (m_blocks_ * position_blocks_);
+        const int64_t pb = u / m_blocks_ % position_blocks_;
+        const int64_t mb = u % m_blocks_;
+        const int64_t m_begin = g * mg + mb * m_block_tiles_ * kGemmMr;
+        const int64_t m_end = std::min(g * mg + mg, m_begin + m_block_tiles_ * kGemmMr);
+        const int64_t q_begin = pb * kTilesPerUnit * kGemmNr;
+        const bool last = pb + 1 == position_blocks_;
+        const int64_t q_end = last ? tile_columns_ : q_begin + kTilesPerUnit * kGemmNr;
+        BlockSource source;
+        if (packed_) {
+          source.b.data = packed + g * kg * packed_stride_;
+          source.b.stride = packed_stride_;
+          source.wq = p_.out_w;
+        } else {
+          source.b.data = src + g * group_stride;
+          source.b.offsets = offsets_.data();
+          source.wq = layout_.wq;
+        }
+        if (last && dot_columns_ > 0) source.dots = dots + g * dot_columns_ * kg;
+        ComputeBlock(source, m_begin, m_end, q_begin, q_end, 0, w, bias, out);
+      }
+    });
+  }
+
+  // Each chunk of bands builds the planes of its own bands of output rows
+  // in its own slice of scratch, while they are in cache, and computes them.
+  void RunBands(const KernelIO& io, const float* image, const float* w, const float* bias,
+                float* out) const {
+    const int64_t planes_floats = PlaneFloats();
+    const int64_t mg = p_.out_channels_per_group();
+    io.pool->ParallelFor(band_chunks_, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+      for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+        float* planes = static_cast<float*>(io.scratch) + chunk * planes_floats;
+        int64_t band_begin, band_end;
+        ThreadPool::ChunkRange(bands_, band_chunks_, chunk, &band_begin, &band_end);
+        for (int64_t band = band_begin; band < band_end; ++band) {
+          int64_t oy_begin, oy_end;
+          ThreadPool::ChunkRange(p_.out_h, bands_, band, &oy_begin, &oy_end);
+          for (int64_t c = 0; c < p_.in_channels; ++c) {
+            BuildPlanes(p_, layout_, oy_begin, image + c * p_.in_h * p_.in_w,
+                        planes + c * layout_.channel_stride());
+          }
+          const int64_t positions = (oy_end - oy_begin - 1) * layout_.wq + p_.out_w;
+          for (int64_t g = 0; g < p_.group; ++g) {
+            BlockSource source;
+            source.b.data = planes + g * p_.in_channels_per_group() * layout_.channel_stride();
+            source.b.offsets = offsets_.data();
+            source.wq = layout_.wq;
+            ComputeBlock(source, g * mg, (g + 1) * mg, 0, positions, oy_begin * p_.out_w, w, bias,
+                         out);
+          }
+        }
+      }
+    });
+  }
+
+  // Where one group's B columns come from.
+  struct BlockSource {
+    GemmB b;                      // B at column 0
+    int64_t wq = 0;               // columns per output row: out_w, or the planes' width
+    const float* dots = nullptr;  // dot columns [dot_columns_][K], after tile_columns_
+  };
+
+  // Output channels [m_begin, m_end) (of one group) at columns [q_begin,
+  // q_end) of `source`, whose column 0 is output pixel pixel_base, then the
+  // dot columns if source.dots is set. Applies the bias and the activation.
+  void ComputeBlock(const BlockSource& source, int64_t m_begin, int64_t m_end, int64_t q_begin,
+                    int64_t q_end, int64_t pixel_base, const float* w, const float* bias,
+                    float* out) const {
+    const int64_t kg = p_.reduction_size();
+    const int64_t hw = p_.out_h * p_.out_w;
+    const int64_t wq = source.wq;
+    const bool compact = wq == p_.out_w;
+    GemmB b = source.b;
+    float* base = out + pixel_base;
+    alignas(64) float tile[kGemmMr * kGemmNr];
+    for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
+      const int64_t rows = std::min(kGemmMr, m_end - m);
+      const float* a = w + m * kg;
+      const float* row_bias = bias != nullptr ? bias + m : nullptr;
+      const GemmInit init = bias != nullptr ? GemmInit::kRowBias : GemmInit::kZero;
+      for (int64_t q = q_begin; q < q_end; q += kGemmNr) {
+        const int64_t cols = std::min(kGemmNr, q_end - q);
+        b.data = source.b.data + q;
+        if (compact) {
+          GemmTile(rows, cols, kg, a, kg, b, base + m * hw + q, hw, init, row_bias);
+          continue;
+        }
+        GemmTile(rows, cols, kg, a, kg, b, tile, kGemmNr, init, row_bias);
+        // Copy the positions that are real output pixels, row by row.
+        for (int64_t s = q; s < q + cols;) {
+          const int64_t ox = s % wq;
+          const int64_t run = std::min(wq - ox, q + cols - s);
+          const int64_t valid = std::min(run, p_.out_w - ox);
+          if (valid > 0) {
+            const int64_t dst = (s / wq) * p_.out_w + ox;
+            for (int64_t i = 0; i < rows; ++i) {
+              std::memcpy(base + (m + i) * hw + dst, tile + i * kGemmNr + (s - q),
+                          valid * sizeof(float));
+            }
+          }
+          s += run;
+        }
+      }
+      if (source.dots != nullptr) {
+        GemmDot(rows, dot_columns_, kg, a, kg, source.dots, kg, base + m * hw + q_end, hw,
+                row_bias);
+      }
+    }
+    if (!p_.activation.is_none()) {
+      const int64_t c_begin = CompactIndex(p_, wq, q_begin);
+      const int64_t c_end =
+          CompactIndex(p_, wq, q_end) + (source.dots != nullptr ? dot_columns_ : 0);
+      for (int64_t m = m_begin; m < m_end; ++m) {
+        ApplyActivation(p_.activation, base + m * hw + c_begin, c_end - c_begin);
+      }
+    }
+  }
+
+  // Channels split into chunks; with the fast path, chunk c pads its input
+  // channels into scratch slice c, whose borders it zeroes once.
+  void RunDepthwise(const KernelIO& io, const float* image, const float* w, const float* bias,
+                    float* out) const {
+    const int64_t in_plane = p_.in_h * p_.in_w;
+    const int64_t out_plane = p_.out_h * p_.out_w;
+    const int64_t taps = p_.kernel_h * p_.kernel_w;
+    const int64_t multiplier = p_.out_channels / p_.in_channels;
+    io.pool->ParallelFor(depthwise_chunks_, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+      for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+        int64_t begin, end;
+        ThreadPool::ChunkRange(p_.out_channels, depthwise_chunks_, chunk, &begin, &end);
+        float* padded = static_cast<float*>(io.scratch) + chunk * PaddedFloats();
+        if (padded_path_) std::memset(padded, 0, PaddedFloats() * sizeof(float));
+        int64_t filled = -1;
+        for (int64_t m = begin; m < end; ++m) {
+          const int64_t c = m / multiplier;
+          const float* in = image + c * in_plane;
+          const float b = bias != nullptr ? bias[m] : 0.f;
+          const float* wm = w + m * taps;
+          float* om = out + m * out_plane;
+          if (padded_path_) {
+            if (c != filled) FillPadded(p_, in, padded_w_, padded);
+            filled = c;
+            RunPadded(padded, wm, b, om);
+          } else if (p_.stride_w == 1) {
+            DepthwiseChannel<1>(p_, depthwise_plan_, in, wm, b, om);
+          } else if (p_.stride_w == 2) {
+            DepthwiseChannel<2>(p_, depthwise_plan_, in, wm, b, om);
+          } else {
+            DepthwiseChannel<0>(p_, depthwise_plan_, in, wm, b, om);
+          }
+          ApplyActivation(p_.activation, om, out_plane);
+        }
+      }
+    });
+  }
+
+  void RunPadded(const float* padded, const float* w, float bias, float* out) const {
+#if defined(__AVX512F__)
+    const bool s1 = p_.stride_w == 1;
+    if (p_.kernel_w == 3) {
+      s1 ? PaddedChannel<1, 3>(p_, padded, padded_w_, w, bias, out)
+         : PaddedChannel<2, 3>(p_, padded, padded_w_, w, bias, out);
+    } else {
+      s1 ? PaddedChannel<1, 5>(p_, padded, padded_w_, w, bias, out)
+         : PaddedChannel<2, 5>(p_, padded, padded_w_, w, bias, out);
+    }
+#endif
+  }
+
+  ConvParams p_;
+  bool depthwise_ = false;
+  DepthwisePlan depthwise_plan_;
+  int64_t depthwise_chunks_ = 0;
+  bool padded_path_ = false;  // kernel width 3 or 5, stride 1 or 2
+  int64_t padded_w_ = 0;
+  int64_t padded_h_ = 0;
+  // GEMM: the planes' layout (in band mode, one band's) and the offset of
+  // each row of B (tap) in a group's planes.
+  PhasePlanes layout_;
+  std::vector<int32_t> offsets_;
+  // Whole-image mode. GEMM columns are plane positions, or output pixels when
+  // the planes are as wide as the output or the pixels are packed.
+  int64_t positions_ = 0;  // plane positions up to the last output pixel
+  bool packed_ = false;
+  std::vector<uint16_t> pixel_masks_;  // packed: which positions are pixels
+  int64_t columns_ = 0;
+  int64_t tile_columns_ = 0;  // the columns computed by tiles
+  int64_t dot_columns_ = 0;   // the rest, by dot products
+  int64_t packed_stride_ = 0;
+  int64_t position_blocks_ = 0;
+  int64_t m_blocks_ = 1;
+  int64_t m_block_tiles_ = 1;
+  // Band mode.
+  bool band_mode_ = false;
+  int64_t bands_ = 0;
+  int64_t band_chunks_ = 0;
+};
+
+}  // namespace
+
+void RegisterOptimizedConvOps(OpRegistry* registry) {
+  RegisterKernel<ConvOptimized>(registry, "Conv", KernelFlavor::kOptimized);
+}
+
+}  // namespace serdab::engine

@@ -1,0 +1,183 @@
+#include "enclave/engine/optimized/sgemm.h"
+
+#include <algorithm>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace serdab::engine {
+namespace {
+
+#if defined(__AVX512F__)
+
+// MR rows x NV vectors of 16 columns, all accumulators in registers (8 x 3 =
+// 24 of the 32 zmm registers). Each step of k loads NV vectors of B and
+// broadcasts MR values of A, so every B load feeds MR FMAs and every A value
+// NV of them. Only the last vector is masked: `mask` has its valid lanes.
+template <int MR, int NV, bool kOffsets>
+void Tile(int64_t k, const float* __restrict a, int64_t lda, const float* __restrict b,
+          const int32_t* __restrict offsets, int64_t stride, float* __restrict c, int64_t ldc,
+          GemmInit init, const float* __restrict row_bias, __mmask16 mask) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      if (init == GemmInit::kLoadC) {
+        acc[i][v] = v + 1 < NV ? _mm512_loadu_ps(c + i * ldc + 16 * v)
+                               : _mm512_maskz_loadu_ps(mask, c + i * ldc + 16 * v);
+      } else if (init == GemmInit::kRowBias) {
+        acc[i][v] = _mm512_set1_ps(row_bias[i]);
+      } else {
+        acc[i][v] = _mm512_setzero_ps();
+      }
+    }
+  }
+  const float* ar[MR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) ar[i] = a + i * lda;
+
+  for (int64_t t = 0; t < k; ++t) {
+    const float* bt = kOffsets ? b + offsets[t] : b + t * stride;
+    __m512 bv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v + 1 < NV; ++v) bv[v] = _mm512_loadu_ps(bt + 16 * v);
+    bv[NV - 1] = _mm512_maskz_loadu_ps(mask, bt + 16 * (NV - 1));
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_set1_ps(ar[i][t]);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 3
+    for (int v = 0; v + 1 < NV; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+    _mm512_mask_storeu_ps(c + i * ldc + 16 * (NV - 1), mask, acc[i][NV - 1]);
+  }
+}
+
+using TileFn = void (*)(int64_t, const float*, int64_t, const float*, const int32_t*, int64_t,
+                        float*, int64_t, GemmInit, const float*, __mmask16);
+
+template <int MR, bool kOffsets>
+constexpr TileFn kRow[3] = {Tile<MR, 1, kOffsets>, Tile<MR, 2, kOffsets>, Tile<MR, 3, kOffsets>};
+
+template <bool kOffsets>
+constexpr const TileFn* kTable[kGemmMr] = {kRow<1, kOffsets>, kRow<2, kOffsets>, kRow<3, kOffsets>,
+                                           kRow<4, kOffsets>, kRow<5, kOffsets>, kRow<6, kOffsets>,
+                                           kRow<7, kOffsets>, kRow<8, kOffsets>};
+
+// Written with zero-masked shuffles: _mm512_reduce_add_ps, the unmasked
+// shuffles and the 512->128 cast start from an undefined register, which
+// GCC 12 flags with -Wuninitialized.
+float HorizontalSum(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));
+  return _mm512_cvtss_f32(v);
+}
+
+// out[j] = dot(a, bt + j * ldbt) for j < JN: the JN rows share each load of a.
+template <int JN>
+void DotRows(int64_t k, const float* a, const float* bt, int64_t ldbt, float* out) {
+  __m512 acc[JN];
+#pragma GCC unroll 4
+  for (int j = 0; j < JN; ++j) acc[j] = _mm512_setzero_ps();
+  int64_t t = 0;
+  for (; t + 16 <= k; t += 16) {
+    const __m512 av = _mm512_loadu_ps(a + t);
+#pragma GCC unroll 4
+    for (int j = 0; j < JN; ++j) {
+      acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(bt + j * ldbt + t), acc[j]);
+    }
+  }
+  if (t < k) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << (k - t)) - 1);
+    const __m512 av = _mm512_maskz_loadu_ps(mask, a + t);
+#pragma GCC unroll 4
+    for (int j = 0; j < JN; ++j) {
+      acc[j] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, bt + j * ldbt + t), acc[j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < JN; ++j) out[j] = HorizontalSum(acc[j]);
+}
+
+#else
+
+template <int JN>
+void DotRows(int64_t k, const float* a, const float* bt, int64_t ldbt, float* out) {
+  for (int j = 0; j < JN; ++j) {
+    float acc = 0.f;
+    for (int64_t t = 0; t < k; ++t) acc += a[t] * bt[j * ldbt + t];
+    out[j] = acc;
+  }
+}
+
+#endif  // __AVX512F__
+
+}  // namespace
+
+void GemmDot(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bt,
+             int64_t ldbt, float* c, int64_t ldc, const float* row_bias) {
+  float dots[4];
+  for (int64_t j = 0; j < n;) {
+    const int64_t jn = std::min<int64_t>(4, n - j);
+    for (int64_t i = 0; i < m; ++i) {
+      const float* ai = a + i * lda;
+      const float* b = bt + j * ldbt;
+      switch (jn) {
+        case 4:
+          DotRows<4>(k, ai, b, ldbt, dots);
+          break;
+        case 3:
+          DotRows<3>(k, ai, b, ldbt, dots);
+          break;
+        case 2:
+          DotRows<2>(k, ai, b, ldbt, dots);
+          break;
+        default:
+          DotRows<1>(k, ai, b, ldbt, dots);
+          break;
+      }
+      const float init = row_bias != nullptr ? row_bias[i] : 0.f;
+      for (int64_t jj = 0; jj < jn; ++jj) c[i * ldc + j + jj] = init + dots[jj];
+    }
+    j += jn;
+  }
+}
+
+void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const GemmB& b,
+              float* c, int64_t ldc, GemmInit init, const float* row_bias) {
+  if (m <= 0 || n <= 0) return;
+#if defined(__AVX512F__)
+  const int64_t nv = (n + 15) / 16;
+  const int64_t tail = n - 16 * (nv - 1);
+  const __mmask16 mask = static_cast<__mmask16>((1u << tail) - 1);
+  const TileFn fn =
+      b.offsets != nullptr ? kTable<true>[m - 1][nv - 1] : kTable<false>[m - 1][nv - 1];
+  fn(k, a, lda, b.data, b.offsets, b.stride, c, ldc, init, row_bias, mask);
+#else
+  // Portable fallback: the same arithmetic, left to the auto-vectoriser.
+  for (int64_t i = 0; i < m; ++i) {
+    float acc[kGemmNr];
+    for (int64_t j = 0; j < n; ++j) {
+      acc[j] = init == GemmInit::kLoadC     ? c[i * ldc + j]
+               : init == GemmInit::kRowBias ? row_bias[i]
+                                            : 0.f;
+    }
+    for (int64_t t = 0; t < k; ++t) {
+      const float* bt = b.offsets != nullptr ? b.data + b.offsets[t] : b.data + t * b.stride;
+      const float av = a[i * lda + t];
+      for (int64_t j = 0; j < n; ++j) acc[j] += av * bt[j];
+    }
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = acc[j];
+  }
+#endif
+}
+
+}  // namespace serdab::engine

@@ -1,0 +1,49 @@
+// Single-precision GEMM micro-tiles shared by the optimised Conv, Gemm and
+// MatMul kernels.
+//
+// A tile computes C[0:m, 0:n] (m <= kGemmMr, n <= kGemmNr) = init + A * B with
+// A row-major and read in place (the ONNX Conv weight [M, C/g*kh*kw] and the
+// Gemm/MatMul A are used without repacking), and each row of B read as one
+// contiguous run of n floats wherever the caller says it is. The caller splits
+// the work across threads; a tile is single threaded.
+#ifndef SERDAB_ENCLAVE_ENGINE_OPTIMIZED_SGEMM_H_
+#define SERDAB_ENCLAVE_ENGINE_OPTIMIZED_SGEMM_H_
+
+#include <cstdint>
+
+namespace serdab::engine {
+
+inline constexpr int64_t kGemmMr = 8;   // rows of C per tile
+inline constexpr int64_t kGemmNr = 48;  // columns of C per tile: three AVX-512 vectors
+
+// Where row k of B starts: data + offsets[k] when offsets is set (a Conv's
+// taps gathered from its input), else data + k * stride.
+struct GemmB {
+  const float* data = nullptr;
+  const int32_t* offsets = nullptr;
+  int64_t stride = 0;
+};
+
+// How a tile's accumulators start.
+enum class GemmInit {
+  kZero,
+  kRowBias,  // init[i] for row i (a Conv bias)
+  kLoadC,    // the tile's current contents (accumulating over blocks of k)
+};
+
+// C[i*ldc + j] = init + sum_{t<k} a[i*lda + t] * B_t[j], for i < m, j < n.
+// B_t is the B row for t, and column j reads B_t[j]; lanes past n are neither
+// loaded nor stored.
+void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const GemmB& b,
+              float* c, int64_t ldc, GemmInit init, const float* row_bias);
+
+// C[i*ldc + j] = (row_bias ? row_bias[i] : 0) + sum_{t<k} a[i*lda + t] * bt[j*ldbt + t]
+// for i < m, j < n: dot products of contiguous rows, vectorised along k. For
+// the few columns that a 16-lane tile would mostly waste, and for
+// matrix-vector products.
+void GemmDot(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bt,
+             int64_t ldbt, float* c, int64_t ldc, const float* row_bias);
+
+}  // namespace serdab::engine
+
+#endif  // SERDAB_ENCLAVE_ENGINE_OPTIMIZED_SGEMM_H_

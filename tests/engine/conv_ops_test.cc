@@ -1,0 +1,444 @@
+// Conv: hand-checked cases for the reference kernel (both flavours where the
+// numbers are exact), shape and error checks, and the optimised kernel against
+// the reference on many random configurations.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "enclave/engine/activation.h"
+#include "tests/engine/kernel_test_util.h"
+
+namespace serdab::engine {
+namespace {
+
+using testing::Const;
+using testing::ExpectTensorEqual;
+using testing::ExpectTensorNear;
+using testing::FloatTensor;
+using testing::In;
+using testing::MakeAttrs;
+using testing::NoInput;
+using testing::RandomFloatTensor;
+using testing::RunKernel;
+using testing::SetupKernel;
+using testing::TestInput;
+
+constexpr KernelFlavor kFlavors[] = {KernelFlavor::kReference, KernelFlavor::kOptimized};
+
+std::string FlavorName(KernelFlavor f) {
+  return f == KernelFlavor::kReference ? "reference" : "optimized";
+}
+
+// 1..n as a [1,1,h,w] image.
+Tensor Ramp(int64_t h, int64_t w) {
+  std::vector<float> v(h * w);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i + 1);
+  return FloatTensor({1, 1, h, w}, v);
+}
+
+Tensor Ones(Shape shape) { return FloatTensor(shape, std::vector<float>(NumElements(shape), 1.f)); }
+
+// Runs Conv in both flavours and checks the result against `expected`.
+void ExpectConv(const Attributes& attrs, const std::vector<TestInput>& inputs,
+                const Tensor& expected, float tol = 1e-5f) {
+  for (KernelFlavor flavor : kFlavors) {
+    SCOPED_TRACE(FlavorName(flavor));
+    auto out = RunKernel("Conv", flavor, attrs, inputs);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ExpectTensorNear((*out)[0], expected, tol, tol);
+  }
+}
+
+TEST(ConvTest, PadsOne) {
+  // A 3x3 box filter over 1..9 with one pixel of zero padding.
+  ExpectConv(MakeAttrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}}),
+             {In(Ramp(3, 3)), Const(Ones({1, 1, 3, 3}))},
+             FloatTensor({1, 1, 3, 3}, {12, 21, 16, 27, 45, 33, 24, 39, 28}));
+}
+
+TEST(ConvTest, StrideTwoWithPads) {
+  ExpectConv(MakeAttrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}},
+                        {"strides", std::vector<int64_t>{2, 2}}}),
+             {In(Ramp(3, 3)), Const(Ones({1, 1, 3, 3}))},
+             FloatTensor({1, 1, 2, 2}, {12, 16, 24, 28}));
+}
+
+TEST(ConvTest, AsymmetricPadsAndStrides) {
+  // pads top 0, left 1, bottom 1, right 0; stride 1 down, 2 across; 2x2 ones.
+  ExpectConv(MakeAttrs({{"pads", std::vector<int64_t>{0, 1, 1, 0}},
+                        {"strides", std::vector<int64_t>{1, 2}}}),
+             {In(Ramp(3, 3)), Const(Ones({1, 1, 2, 2}))},
+             FloatTensor({1, 1, 3, 2}, {5, 16, 11, 28, 7, 17}));
+}
+
+TEST(ConvTest, Dilation) {
+  // Taps at rows and columns {0, 2, 4} of a 5x5 ramp 0..24: 108.
+  std::vector<float> v(25);
+  for (int i = 0; i < 25; ++i) v[i] = static_cast<float>(i);
+  ExpectConv(MakeAttrs({{"dilations", std::vector<int64_t>{2, 2}}}),
+             {In(FloatTensor({1, 1, 5, 5}, v)), Const(Ones({1, 1, 3, 3}))},
+             FloatTensor({1, 1, 1, 1}, {108}));
+}
+
+TEST(ConvTest, GroupsAndBias) {
+  // Two groups of one channel each: out0 = 2 * in0 + 1, out1 = 3 * in1 - 1.
+  ExpectConv(MakeAttrs({{"group", int64_t{2}}}),
+             {In(FloatTensor({1, 2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8})),
+              Const(FloatTensor({2, 1, 1, 1}, {2, 3})), Const(FloatTensor({2}, {1, -1}))},
+             FloatTensor({1, 2, 2, 2}, {3, 5, 7, 9, 14, 17, 20, 23}));
+}
+
+TEST(ConvTest, TwoGroupsOfTwoChannels) {
+  // Group 0 sums channels 0 and 1, group 1 takes channel 2 minus channel 3.
+  ExpectConv(MakeAttrs({{"group", int64_t{2}}}),
+             {In(FloatTensor({1, 4, 1, 2}, {1, 2, 10, 20, 100, 200, 1000, 2000})),
+              Const(FloatTensor({2, 2, 1, 1}, {1, 1, 1, -1}))},
+             FloatTensor({1, 2, 1, 2}, {11, 22, -900, -1800}));
+}
+
+TEST(ConvTest, AutoPadSameUpper) {
+  // Total padding 1: SAME_UPPER puts it after the input.
+  ExpectConv(MakeAttrs({{"auto_pad", std::string("SAME_UPPER")}}),
+             {In(Ramp(3, 3)), Const(Ones({1, 1, 2, 2}))},
+             FloatTensor({1, 1, 3, 3}, {12, 16, 9, 24, 28, 15, 15, 17, 9}));
+}
+
+TEST(ConvTest, AutoPadSameLower) {
+  ExpectConv(MakeAttrs({{"auto_pad", std::string("SAME_LOWER")}}),
+             {In(Ramp(3, 3)), Const(Ones({1, 1, 2, 2}))},
+             FloatTensor({1, 1, 3, 3}, {1, 3, 5, 5, 12, 16, 11, 24, 28}));
+}
+
+TEST(ConvTest, AutoPadSameUpperStrided) {
+  // out = ceil(5 / 2) = 3; total padding (3-1)*2 + 3 - 5 = 2, one each side.
+  auto setup = SetupKernel(
+      "Conv", KernelFlavor::kReference,
+      MakeAttrs({{"auto_pad", std::string("SAME_UPPER")}, {"strides", std::vector<int64_t>{2, 2}}}),
+      {In(Ramp(5, 5)), Const(Ones({1, 1, 3, 3}))});
+  ASSERT_TRUE(setup.ok()) << setup.status().ToString();
+  EXPECT_EQ(setup->outputs[0].shape, (Shape{1, 1, 3, 3}));
+  // Centre output (1, 1) sums input rows 1..3, columns 1..3 of the 1..25 ramp.
+  ExpectConv(
+      MakeAttrs({{"auto_pad", std::string("SAME_UPPER")}, {"strides", std::vector<int64_t>{2, 2}}}),
+      {In(Ramp(5, 5)), Const(Ones({1, 1, 3, 3}))},
+      FloatTensor({1, 1, 3, 3}, {16, 33, 28, 69, 117, 87, 76, 123, 88}));
+}
+
+TEST(ConvTest, AutoPadValid) {
+  ExpectConv(MakeAttrs({{"auto_pad", std::string("VALID")}, {"pads", std::vector<int64_t>{}}}),
+             {In(Ramp(3, 3)), Const(Ones({1, 1, 2, 2}))},
+             FloatTensor({1, 1, 2, 2}, {12, 16, 24, 28}));
+}
+
+TEST(ConvTest, MultiChannelWithBiasAndBatch) {
+  // Two images, two input channels, 1x1 kernel: a per-pixel linear map.
+  ExpectConv({},
+             {In(FloatTensor({2, 2, 1, 2}, {1, 2, 3, 4, 5, 6, 7, 8})),
+              Const(FloatTensor({3, 2, 1, 1}, {1, 0, 0, 1, 1, -1})),
+              Const(FloatTensor({3}, {0.5f, 0, -1}))},
+             FloatTensor({2, 3, 1, 2}, {1.5f, 2.5f, 3, 4, -3, -3, 5.5f, 6.5f, 7, 8, -3, -3}));
+}
+
+TEST(ConvTest, RunTimeWeightAndBias) {
+  // The weight and bias are graph inputs, not initializers.
+  ExpectConv(MakeAttrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}}),
+             {In(Ramp(3, 3)), In(Ones({1, 1, 3, 3})), In(FloatTensor({1}, {-45}))},
+             FloatTensor({1, 1, 3, 3}, {-33, -24, -29, -18, 0, -12, -21, -6, -17}));
+}
+
+struct ActivationCase {
+  std::string name;
+  float alpha, beta;
+  std::vector<float> expected;  // for inputs -2, -0.5, 0.5, 2
+};
+
+TEST(ConvTest, FusedActivations) {
+  const std::vector<ActivationCase> cases = {
+      {"none", 0, 0, {-2, -0.5f, 0.5f, 2}},
+      {"relu", 0, 0, {0, 0, 0.5f, 2}},
+      {"clip", -1, 1, {-1, -0.5f, 0.5f, 1}},
+      {"leaky_relu", 0.1f, 0, {-0.2f, -0.05f, 0.5f, 2}},
+      {"sigmoid", 0, 0, {0.11920292f, 0.37754067f, 0.62245933f, 0.88079708f}},
+      {"silu", 0, 0, {-0.23840584f, -0.18877033f, 0.31122967f, 1.76159416f}},
+      {"hard_sigmoid", 0.2f, 0.5f, {0.1f, 0.4f, 0.6f, 0.9f}},
+      {"hard_swish", 0, 0, {-0.33333333f, -0.20833333f, 0.29166667f, 1.66666667f}},
+      {"tanh", 0, 0, {-0.96402758f, -0.46211716f, 0.46211716f, 0.96402758f}},
+  };
+  for (const ActivationCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    Attributes attrs = MakeAttrs({{Activation::kAttrKind, c.name},
+                                  {Activation::kAttrAlpha, c.alpha},
+                                  {Activation::kAttrBeta, c.beta}});
+    // A 1x1 conv with weight 1 and bias -0.5 yields -2, -0.5, 0.5, 2.
+    ExpectConv(attrs,
+               {In(FloatTensor({1, 1, 2, 2}, {-1.5f, 0, 1, 2.5f})),
+                Const(FloatTensor({1, 1, 1, 1}, {1})), Const(FloatTensor({1}, {-0.5f}))},
+               FloatTensor({1, 1, 2, 2}, c.expected), 2e-6f);
+  }
+}
+
+TEST(ConvTest, ShapeAndFlops) {
+  auto kut = SetupKernel("Conv", KernelFlavor::kOptimized,
+                         MakeAttrs({{"pads", std::vector<int64_t>{3, 3, 3, 3}},
+                                    {"strides", std::vector<int64_t>{2, 2}},
+                                    {"kernel_shape", std::vector<int64_t>{7, 7}}}),
+                         {In(Tensor::Create(DataType::kFloat32, {1, 3, 224, 224}).value()),
+                          Const(Tensor::Create(DataType::kFloat32, {64, 3, 7, 7}).value())});
+  ASSERT_TRUE(kut.ok()) << kut.status().ToString();
+  EXPECT_EQ(kut->outputs[0].shape, (Shape{1, 64, 112, 112}));
+  EXPECT_EQ(kut->kernel->Flops(), int64_t{2} * 64 * 112 * 112 * 3 * 49);
+}
+
+Status SetupStatus(const Attributes& attrs, Shape x, Shape w) {
+  auto kut = SetupKernel("Conv", KernelFlavor::kOptimized, attrs,
+                         {In(Tensor::Create(DataType::kFloat32, x).value()),
+                          Const(Tensor::Create(DataType::kFloat32, w).value())});
+  return kut.ok() ? Status::Ok() : kut.status();
+}
+
+TEST(ConvTest, RejectsBadModels) {
+  Status s = SetupStatus(MakeAttrs({{"group", int64_t{3}}}), {1, 64, 8, 8}, {3, 21, 3, 3});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("input channels 64 not divisible by group 3"), std::string::npos)
+      << s.message();
+
+  s = SetupStatus({}, {1, 8, 8, 8}, {4, 4, 3, 3});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("does not match input channels"), std::string::npos) << s.message();
+
+  s = SetupStatus(MakeAttrs({{"kernel_shape", std::vector<int64_t>{5, 5}}}), {1, 3, 8, 8},
+                  {4, 3, 3, 3});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.message();
+
+  s = SetupStatus(MakeAttrs({{"auto_pad", std::string("SAME")}}), {1, 3, 8, 8}, {4, 3, 3, 3});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.message();
+
+  s = SetupStatus(MakeAttrs({{"strides", std::vector<int64_t>{0, 1}}}), {1, 3, 8, 8}, {4, 3, 3, 3});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.message();
+
+  s = SetupStatus({}, {1, 3, 2, 2}, {4, 3, 3, 3});  // kernel larger than the input
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.message();
+
+  s = SetupStatus(MakeAttrs({{"serdab.activation", std::string("gelu")}}), {1, 3, 8, 8},
+                  {4, 3, 3, 3});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.message();
+}
+
+TEST(ConvTest, OneAndThreeDimensionalAreUnsupported) {
+  EXPECT_EQ(SetupStatus({}, {1, 3, 16}, {4, 3, 3}).code(), Status::Code::kUnimplemented);
+  EXPECT_EQ(SetupStatus({}, {1, 3, 8, 8, 8}, {4, 3, 3, 3, 3}).code(), Status::Code::kUnimplemented);
+}
+
+// --- Optimised against reference ---------------------------------------------
+
+struct RandomConv {
+  int64_t batch, cin, cout, h, w, kh, kw, sh, sw, dh, dw, group;
+  std::vector<int64_t> pads;  // top, left, bottom, right
+  std::string auto_pad = "NOTSET";
+  bool bias = true;
+  bool const_weight = true;
+  std::string activation = "none";
+  int threads = 1;
+
+  std::string ToString() const {
+    std::string s = "x[" + std::to_string(batch) + "," + std::to_string(cin) + "," +
+                    std::to_string(h) + "," + std::to_string(w) + "] cout=" + std::to_string(cout) +
+                    " k=" + std::to_string(kh) + "x" + std::to_string(kw) +
+                    " s=" + std::to_string(sh) + "," + std::to_string(sw) +
+                    " d=" + std::to_string(dh) + "," + std::to_string(dw) +
+                    " g=" + std::to_string(group) + " pads=" + ShapeToString(pads) + " " +
+                    auto_pad + (bias ? " bias" : "") + (const_weight ? "" : " runtime-weight") +
+                    " act=" + activation + " threads=" + std::to_string(threads);
+    return s;
+  }
+};
+
+// max|opt - ref| <= 1e-4 * max|ref| + 1e-5: GEMM reassociation changes the
+// rounding, never more than that.
+void ExpectClose(const Tensor& opt, const Tensor& ref) {
+  ASSERT_EQ(opt.shape(), ref.shape());
+  float max_ref = 0.f, max_diff = 0.f;
+  for (int64_t i = 0; i < ref.num_elements(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(ref.data<float>()[i]));
+    const float d = std::fabs(opt.data<float>()[i] - ref.data<float>()[i]);
+    ASSERT_FALSE(std::isnan(d)) << "element " << i << " is NaN";
+    max_diff = std::max(max_diff, d);
+  }
+  EXPECT_LE(max_diff, 1e-4f * max_ref + 1e-5f) << "max|ref| = " << max_ref;
+}
+
+void CheckAgainstReference(const RandomConv& c, std::mt19937* rng) {
+  SCOPED_TRACE(c.ToString());
+  Attributes attrs = MakeAttrs({{"strides", std::vector<int64_t>{c.sh, c.sw}},
+                                {"dilations", std::vector<int64_t>{c.dh, c.dw}},
+                                {"group", c.group},
+                                {"auto_pad", c.auto_pad}});
+  if (c.auto_pad == "NOTSET") attrs.set("pads", c.pads);
+  Activation act;
+  if (c.activation == "clip") {
+    act = {Activation::Kind::kClip, -0.5f, 0.7f};
+  } else if (c.activation == "leaky_relu") {
+    act = {Activation::Kind::kLeakyRelu, 0.1f, 0.f};
+  } else if (c.activation == "hard_sigmoid") {
+    act = {Activation::Kind::kHardSigmoid, 0.2f, 0.5f};
+  } else {
+    for (auto kind :
+         {Activation::Kind::kNone, Activation::Kind::kRelu, Activation::Kind::kSigmoid,
+          Activation::Kind::kSilu, Activation::Kind::kHardSwish, Activation::Kind::kTanh}) {
+      if (c.activation == Activation::KindName(kind)) act.kind = kind;
+    }
+  }
+  act.ToAttributes(&attrs);
+
+  Tensor x = RandomFloatTensor({c.batch, c.cin, c.h, c.w}, rng);
+  Tensor w = RandomFloatTensor({c.cout, c.cin / c.group, c.kh, c.kw}, rng);
+  std::vector<TestInput> inputs = {In(x), c.const_weight ? Const(w) : In(w)};
+  if (c.bias) inputs.push_back(Const(RandomFloatTensor({c.cout}, rng)));
+
+  auto ref = RunKernel("Conv", KernelFlavor::kReference, attrs, inputs);
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  auto opt = RunKernel("Conv", KernelFlavor::kOptimized, attrs, inputs, 13, c.threads);
+  ASSERT_TRUE(opt.ok()) << opt.status().ToString();
+  ExpectClose((*opt)[0], (*ref)[0]);
+  // Same thread count, same bits.
+  auto again = RunKernel("Conv", KernelFlavor::kOptimized, attrs, inputs, 13, c.threads);
+  ASSERT_TRUE(again.ok());
+  ExpectTensorEqual((*again)[0], (*opt)[0]);
+}
+
+RandomConv Make(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k, int64_t s, int64_t pad,
+                int64_t group = 1) {
+  RandomConv c{1, cin, cout, h, w, k, k, s, s, 1, 1, group, {pad, pad, pad, pad}};
+  return c;
+}
+
+// The layer shapes the models need, at reduced channel counts.
+TEST(ConvOptimizedTest, ModelShapedLayers) {
+  std::mt19937 rng(1);
+  std::vector<RandomConv> cases = {
+      Make(3, 16, 32, 32, 7, 2, 3),       // ResNet stem
+      Make(16, 24, 14, 14, 1, 1, 0),      // 1x1
+      Make(16, 24, 14, 14, 1, 2, 0),      // 1x1 stride 2 (downsample)
+      Make(16, 16, 14, 14, 3, 1, 1),      // 3x3
+      Make(16, 20, 15, 15, 3, 2, 1),      // 3x3 stride 2, odd size
+      Make(24, 24, 7, 7, 3, 1, 1),        // 7x7 map: wide planes
+      Make(3, 8, 33, 31, 3, 2, 1),        // MobileNet stem
+      Make(24, 24, 16, 16, 3, 1, 1, 24),  // depthwise 3x3
+      Make(24, 24, 17, 17, 3, 2, 1, 24),  // depthwise 3x3 stride 2
+      Make(40, 40, 14, 14, 5, 1, 2, 40),  // depthwise 5x5
+      Make(40, 40, 15, 15, 5, 2, 2, 40),  // depthwise 5x5 stride 2
+      Make(8, 16, 9, 9, 3, 1, 1, 8),      // depthwise, multiplier 2
+      Make(16, 32, 12, 12, 3, 1, 1, 4),   // grouped
+      Make(8, 4, 1, 1, 1, 1, 0),          // squeeze-excite reduce: one pixel
+      Make(4, 8, 1, 1, 1, 1, 0),          // squeeze-excite expand
+      Make(5, 70, 9, 7, 1, 1, 0),         // rows not a multiple of the tile
+  };
+  cases[1].activation = "relu";
+  cases[3].activation = "clip";
+  cases[7].activation = "hard_swish";
+  cases[9].activation = "silu";
+  cases[13].activation = "silu";
+  cases[14].activation = "sigmoid";
+  for (size_t i = 0; i < cases.size(); ++i) {
+    for (int threads : {1, 2, 3}) {
+      RandomConv c = cases[i];
+      c.threads = threads;
+      c.bias = i % 3 != 2;
+      CheckAgainstReference(c, &rng);
+    }
+  }
+}
+
+TEST(ConvOptimizedTest, RandomConfigurations) {
+  std::mt19937 rng(7);
+  auto pick = [&](std::vector<int64_t> v) {
+    return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng)];
+  };
+  const std::vector<std::string> activations = {"none",         "relu",       "clip",
+                                                "leaky_relu",   "sigmoid",    "silu",
+                                                "hard_sigmoid", "hard_swish", "tanh"};
+  int checked = 0;
+  while (checked < 80) {
+    RandomConv c;
+    c.batch = pick({1, 1, 1, 2});
+    const int64_t kind = pick({0, 1, 2});  // dense, depthwise, grouped
+    c.kh = pick({1, 2, 3, 3, 5, 7});
+    c.kw = pick({0, 1}) ? c.kh : pick({1, 3, 5});
+    c.sh = pick({1, 1, 2, 3});
+    c.sw = pick({0, 1}) ? c.sh : pick({1, 2});
+    c.dh = pick({1, 1, 1, 2});
+    c.dw = pick({1, 1, 2});
+    c.h = pick({1, 2, 5, 7, 8, 13, 16, 23});
+    c.w = pick({1, 3, 7, 9, 14, 16, 31});
+    if (kind == 1) {
+      c.cin = pick({1, 3, 8, 17});
+      c.group = c.cin;
+      c.cout = c.cin * pick({1, 1, 2});
+    } else if (kind == 2) {
+      c.group = pick({2, 3});
+      c.cin = c.group * pick({1, 2, 5});
+      c.cout = c.group * pick({1, 3, 8});
+    } else {
+      c.group = 1;
+      c.cin = pick({1, 3, 4, 16, 37});
+      c.cout = pick({1, 5, 8, 16, 24, 50});
+    }
+    c.pads = {pick({0, 1, 2}), pick({0, 1, 3}), pick({0, 1, 2}), pick({0, 2})};
+    c.auto_pad = pick({0, 0, 0, 1, 2, 3}) == 0
+                     ? "NOTSET"
+                     : std::vector<std::string>{"NOTSET", "SAME_UPPER", "SAME_LOWER",
+                                                "VALID"}[pick({1, 2, 3})];
+    c.bias = pick({0, 1});
+    c.const_weight = pick({0, 1, 1, 1});
+    c.activation = activations[pick({0, 1, 2, 3, 4, 5, 6, 7, 8})];
+    c.threads = static_cast<int>(pick({1, 2, 3}));
+    // Skip configurations whose kernel does not fit the (padded) input.
+    const bool explicit_pads = c.auto_pad == "NOTSET";
+    const bool valid = c.auto_pad == "VALID";
+    const int64_t ph = explicit_pads ? c.pads[0] + c.pads[2] : 0;
+    const int64_t pw = explicit_pads ? c.pads[1] + c.pads[3] : 0;
+    const int64_t span_h = (c.kh - 1) * c.dh + 1, span_w = (c.kw - 1) * c.dw + 1;
+    if ((explicit_pads || valid) && (c.h + ph < span_h || c.w + pw < span_w)) continue;
+    CheckAgainstReference(c, &rng);
+    if (::testing::Test::HasFatalFailure()) return;
+    ++checked;
+  }
+}
+
+TEST(ConvOptimizedTest, LargerLayers) {
+  // Enough channels and pixels for several work units per thread and the
+  // channel-block split.
+  std::mt19937 rng(3);
+  std::vector<RandomConv> cases = {
+      Make(64, 64, 28, 28, 3, 1, 1),
+      Make(128, 96, 7, 7, 3, 1, 1),
+      Make(96, 200, 14, 14, 1, 1, 0),
+      Make(32, 64, 56, 56, 1, 1, 0),
+      Make(64, 64, 30, 30, 3, 2, 1),
+      Make(144, 144, 28, 28, 3, 1, 1, 144),
+      Make(32, 32, 50, 50, 3, 1, 1, 32),  // depthwise, four vector blocks a row
+      Make(24, 24, 61, 61, 5, 2, 2, 24),  // depthwise 5x5 stride 2, odd row count
+      Make(3, 32, 64, 64, 3, 2, 1),
+      // Small maps with many output channels: packed pixel columns, the
+      // last few as dot products.
+      Make(32, 64, 14, 14, 3, 1, 1),
+      Make(24, 128, 9, 9, 5, 1, 2, 2),
+      Make(40, 72, 15, 15, 3, 2, 1),
+      Make(16, 64, 6, 6, 3, 1, 0),
+      // Planes over 2 MB: built band by band.
+      Make(64, 16, 100, 100, 3, 1, 1),
+      Make(48, 8, 121, 121, 3, 2, 1),
+  };
+  for (RandomConv c : cases) {
+    c.threads = 2;
+    c.activation = "relu";
+    CheckAgainstReference(c, &rng);
+  }
+}
+
+}  // namespace
+}  // namespace serdab::engine
