@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 SERDAB := $(BUILD)/bin/serdab
 
-.PHONY: deps configure build test demo bench format clean
+.PHONY: deps configure build test tsan demo bench format clean
 
 deps:
 	./scripts/install-deps.sh
@@ -17,6 +17,14 @@ build: configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 1800
+
+# The concurrent parts (EPC pager, thread pool, kernels on several threads)
+# under ThreadSanitizer.
+tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSERDAB_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS) --target enclave_tests engine_tests
+	build-tsan/bin/enclave_tests --gtest_filter='Epc*:*Stress*' --gtest_brief=1
+	build-tsan/bin/engine_tests --gtest_filter='ThreadPool*:ModelTest.EveryCut*' --gtest_brief=1
 
 demo: build
 	./scripts/demo.sh $(BUILD)

@@ -1,0 +1,98 @@
+// A placement problem and its answer: which contiguous layers run on which workers.
+//
+// A placement is a pipeline of stages. Each stage runs layers [begin, end) on one worker, or
+// on two workers taking alternate frames (a replicated stage). Stages take workers in the
+// cluster's order: every worker of a later stage comes after every worker of an earlier
+// one, and any worker may be skipped. The two replicas of a stage are neighbours in that
+// order (workers j and j + 1), so a tier lists the workers it is willing to pair side by side.
+#ifndef SERDAB_PARTITIONER_PLACEMENT_H_
+#define SERDAB_PARTITIONER_PLACEMENT_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "partitioner/profile.h"
+
+namespace serdab::partitioner {
+
+enum class Objective {
+  kThroughput,  // minimise the slowest stage or link (ms per frame), i.e. maximise fps
+  kLatency,     // minimise the time from a frame entering the pipeline to its result
+};
+
+std::string_view ObjectiveName(Objective objective);
+
+struct Problem {
+  ModelProfile model;
+  Cluster cluster;
+  Objective objective = Objective::kThroughput;
+  int max_stages = 0;      // 0: no limit beyond the number of workers
+  int privacy_layers = 0;  // layers [0, privacy_layers) run only in enclaves
+  bool allow_paging = true;
+  // Every placement must return a frame within this many ms. Under the throughput objective
+  // the solver maximises fps among the placements that meet it.
+  std::optional<double> latency_slo_ms;
+  bool allow_replication = false;
+};
+
+// What the caller asks for: a stage's layer range and its worker indices (one, or two
+// neighbours when replicated).
+struct StagePlan {
+  int begin = 0;
+  int end = 0;
+  std::vector<int> workers;
+};
+
+// The cost of running layers [begin, end) on one worker for one frame.
+struct StageCost {
+  double compute_ms = 0;
+  double paging_ms = 0;  // EPC page swaps when the working set exceeds the EPC
+  double crypto_ms = 0;  // opening the stage's input and sealing its output
+  double ecall_ms = 0;   // enclave transitions
+  int64_t working_set_bytes = 0;
+  int64_t swapped_pages = 0;  // per frame: each over-committed page leaves and comes back
+
+  double total_ms() const { return compute_ms + paging_ms + crypto_ms + ecall_ms; }
+};
+
+struct PlannedStage {
+  int begin = 0;
+  int end = 0;
+  std::vector<int> workers;
+  std::vector<StageCost> costs;  // one per worker
+  double time_ms = 0;            // the slowest replica: what a frame waits here
+  double effective_ms = 0;       // time_ms / replicas: how often the stage accepts a frame
+};
+
+// One hop of the pipeline: between two stages, or between the client and a stage. A hop
+// into or out of a replicated stage is two links, each carrying every other frame.
+struct PlannedLink {
+  int from_stage = -1;  // -1: the client
+  int to_stage = -1;    // -1: the client
+  int cut = 0;
+  int64_t bytes = 0;
+  std::vector<double> link_ms;  // per physical link
+  double time_ms = 0;           // the slowest of them
+  double effective_ms = 0;      // time_ms / links
+};
+
+struct Placement {
+  Objective objective = Objective::kThroughput;
+  std::vector<PlannedStage> stages;
+  std::vector<PlannedLink> links;  // in pipeline order
+  double bottleneck_ms = 0;        // the largest effective_ms of any stage or link
+  std::string bottleneck;          // what it is, e.g. "stage 2" or "link stage 1 -> stage 2"
+  double latency_ms = 0;           // the sum of every time_ms along the pipeline
+  double fps = 0;                  // 1000 / bottleneck_ms; infinite when nothing costs time
+
+  // What the objective minimises: bottleneck_ms or latency_ms.
+  double objective_value() const {
+    return objective == Objective::kThroughput ? bottleneck_ms : latency_ms;
+  }
+};
+
+}  // namespace serdab::partitioner
+
+#endif  // SERDAB_PARTITIONER_PLACEMENT_H_

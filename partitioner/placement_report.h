@@ -1,0 +1,22 @@
+// Placements for people (a table) and for programs (JSON).
+#ifndef SERDAB_PARTITIONER_PLACEMENT_REPORT_H_
+#define SERDAB_PARTITIONER_PLACEMENT_REPORT_H_
+
+#include <string>
+
+#include "partitioner/placement.h"
+
+namespace serdab::partitioner {
+
+// A fixed-width table: a summary line (fps, latency, bottleneck), then one row per stage and
+// per link in pipeline order with the cost components in ms; the bottleneck row is marked.
+// A replicated stage shows its slower replica's components.
+std::string FormatPlacementTable(const Problem& problem, const Placement& placement);
+
+// The same as a JSON object; times in ms, sizes in bytes, worker and layer names spelled out.
+// Infinite fps is written as null.
+std::string PlacementToJson(const Problem& problem, const Placement& placement);
+
+}  // namespace serdab::partitioner
+
+#endif  // SERDAB_PARTITIONER_PLACEMENT_REPORT_H_

@@ -1,0 +1,679 @@
+#include "partitioner/placement_solver.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "partitioner/cost_model.h"
+
+namespace serdab::partitioner {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The largest float not above v >= 0. Rounding up can only give a positive float (or
+// infinity), whose predecessor is the bit pattern one below.
+float FloatBelow(double v) {
+  const float f = static_cast<float>(v);
+  return f > v ? std::bit_cast<float>(std::bit_cast<uint32_t>(f) - 1) : f;
+}
+
+std::string FormatMs(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f ms", ms);
+  return buf;
+}
+
+// The large tables of the last programme on this thread, kept for the next one: a 300 x 16
+// problem needs about 11 MiB, and fresh pages fault in at a cost comparable to the solve
+// (re-planning and the relaxations behind an infeasibility message solve repeatedly).
+struct TableCache {
+  std::vector<double> stage;
+  std::vector<float> stage_floor;
+  std::vector<double> hop;
+};
+thread_local TableCache table_cache;
+
+// The dynamic programme over (cut, worker group, stage count), with every stage and link
+// cost tabulated once per problem.
+class PlacementDp {
+ public:
+  struct Solution {
+    double value = 0;
+    double bottleneck = 0;  // from the tables, so it compares exactly with Candidates()
+    std::vector<StagePlan> plan;
+  };
+
+  explicit PlacementDp(const Problem& problem);
+  ~PlacementDp();
+  PlacementDp(const PlacementDp&) = delete;
+  PlacementDp& operator=(const PlacementDp&) = delete;
+
+  // The lowest latency among placements whose every stage and link accepts a frame within
+  // `bound` ms (effective time <= bound), if it is at most `cap` (kInf: no bound, no cap).
+  // The cap prunes: prefixes already slower than it are dropped.
+  std::optional<Solution> MinLatency(double bound, double cap) const {
+    return Run<true>(bound, cap);
+  }
+  // The lowest bottleneck.
+  std::optional<Solution> MinBottleneck() const { return Run<false>(kInf, kInf); }
+
+  // Every effective stage or link time strictly between lo and hi: the bottleneck values a
+  // placement can have in that range.
+  std::vector<double> Candidates(double lo, double hi) const;
+
+ private:
+  // Worker group g = j * replicas_ + r: worker j alone (r = 0) or workers j - 1 and j (r = 1).
+  // replicas_ is 1 or 2, so shifts and masks stand in for division (these run in the
+  // innermost loops).
+  int GroupLast(int g) const { return g >> rep_shift_; }
+  int GroupSize(int g) const { return 1 + (g & rep_shift_); }
+  int GroupFirst(int g) const { return GroupLast(g) - (g & rep_shift_); }
+  bool GroupValid(int g) const { return GroupFirst(g) >= 0; }
+  // The effective time of something shared by `count` (1 or 2) replicas: t / count, written
+  // as a product because halving is exact either way.
+  static double Spread(double t, int count) { return count == 2 ? t * 0.5 : t; }
+
+  // Offset of stage [b, e) in one worker's triangular table.
+  size_t StageIndex(int j, int b, int e) const {
+    const size_t row = static_cast<size_t>(b) * n_ - static_cast<size_t>(b) * (b - 1) / 2;
+    return j * per_worker_ + row + (e - b - 1);
+  }
+  // The slowest physical link of a hop between two sets of endpoints (group members; index
+  // workers_ is the client), given every endpoint pair's link time at this cut.
+  double HopTime(const std::vector<double>& pair_ms, const std::vector<int>& senders,
+                 const std::vector<int>& receivers) const;
+  std::vector<int> Members(int g) const;
+  // How often group g accepts a frame when it runs [b, e).
+  double StageEffective(int g, int b, int e) const {
+    const double t1 = stage_[StageIndex(GroupLast(g), b, e)];
+    return GroupSize(g) == 2 ? Spread(std::max(stage_[StageIndex(GroupLast(g) - 1, b, e)], t1), 2)
+                             : t1;
+  }
+
+  template <bool kLatency>
+  std::optional<Solution> Run(double bound, double cap) const;
+
+  int n_;
+  int workers_;
+  int replicas_;   // 2 when replication is allowed
+  int rep_shift_;  // log2(replicas_)
+  int groups_;
+  bool has_client_;
+  bool track_stages_;  // whether max_stages binds, so the stage count is part of the state
+  int stage_counts_;   // K
+  size_t per_worker_;
+  // stage_[StageIndex(j, b, e)]: the total time of [b, e) on worker j, kInf where privacy or
+  // the EPC without paging forbids it. stage_floor_: its suffix minimum over e (rounded down
+  // to a float, to halve the memory), a lower bound that only grows with e, so a bounded
+  // search can stop a row early.
+  std::vector<double> stage_;
+  std::vector<float> stage_floor_;
+  // hop_[(b * groups_ + a) * groups_ + c]: time of the hop from group a to group c at cut b.
+  std::vector<double> hop_;
+  std::vector<double> client_in_;   // per group, cut 0
+  std::vector<double> client_out_;  // per group, cut n
+};
+
+PlacementDp::PlacementDp(const Problem& problem)
+    : n_(problem.model.num_layers()),
+      workers_(problem.cluster.num_workers()),
+      replicas_(problem.allow_replication ? 2 : 1),
+      rep_shift_(problem.allow_replication ? 1 : 0),
+      groups_(workers_ * replicas_),
+      has_client_(!problem.cluster.client.empty()),
+      track_stages_(problem.max_stages > 0 && problem.max_stages < workers_),
+      stage_counts_(track_stages_ ? problem.max_stages : 1),
+      per_worker_(static_cast<size_t>(n_) * (n_ + 1) / 2) {
+  const ModelProfile& model = problem.model;
+  stage_ = std::move(table_cache.stage);
+  stage_floor_ = std::move(table_cache.stage_floor);
+  hop_ = std::move(table_cache.hop);
+  stage_.assign(per_worker_ * workers_, kInf);
+  stage_floor_.assign(per_worker_ * workers_, std::numeric_limits<float>::infinity());
+  for (int j = 0; j < workers_; ++j) {
+    const WorkerProfile& worker = problem.cluster.workers[j];
+    const std::vector<double> layer_ms = WorkerLayerTimesMs(model, worker);
+    for (int b = 0; b < n_; ++b) {
+      if (b < problem.privacy_layers && !worker.is_enclave()) continue;
+      double* row = &stage_[StageIndex(j, b, b + 1)];
+      StageCostAccumulator acc(model, worker, layer_ms.data(), b);
+      for (int e = b + 1; e <= n_; ++e) {
+        acc.Extend();
+        if (!problem.allow_paging && acc.Pages()) continue;
+        row[e - b - 1] = acc.TotalMs();
+      }
+      float* floor = &stage_floor_[StageIndex(j, b, b + 1)];
+      double running = kInf;
+      for (int e = n_; e > b; --e) {
+        running = std::min(running, row[e - b - 1]);
+        floor[e - b - 1] = FloatBelow(running);
+      }
+    }
+  }
+
+  const int endpoints = workers_ + 1;
+  std::vector<std::optional<ResolvedLink>> links(static_cast<size_t>(endpoints) * endpoints);
+  auto name = [&](int a) -> const std::string& {
+    return a == workers_ ? problem.cluster.client : problem.cluster.workers[a].name;
+  };
+  for (int a = 0; a < endpoints; ++a) {
+    for (int c = 0; c < endpoints; ++c) {
+      if (a == c || ((a == workers_ || c == workers_) && !has_client_)) continue;
+      links[a * endpoints + c] = FindLink(problem.cluster, name(a), name(c));
+    }
+  }
+  std::vector<double> pair_ms(links.size());
+  auto time_pairs = [&](int64_t bytes) {
+    for (size_t i = 0; i < links.size(); ++i) {
+      pair_ms[i] = links[i] ? LinkTimeMs(bytes, *links[i]) : kInf;
+    }
+  };
+
+  hop_.assign(static_cast<size_t>(n_) * groups_ * groups_, kInf);
+  std::vector<std::vector<int>> members(groups_);
+  for (int g = 0; g < groups_; ++g) {
+    if (GroupValid(g)) members[g] = Members(g);
+  }
+  for (int b = 1; b < n_; ++b) {
+    time_pairs(model.cut_bytes[b]);
+    for (int a = 0; a < groups_; ++a) {
+      if (!GroupValid(a)) continue;
+      for (int c = 0; c < groups_; ++c) {
+        if (!GroupValid(c) || GroupFirst(c) <= GroupLast(a)) continue;
+        hop_[(static_cast<size_t>(b) * groups_ + a) * groups_ + c] =
+            HopTime(pair_ms, members[a], members[c]);
+      }
+    }
+  }
+  client_in_.assign(groups_, kInf);
+  client_out_.assign(groups_, kInf);
+  if (has_client_) {
+    const std::vector<int> client = {workers_};
+    for (int pass = 0; pass < 2; ++pass) {
+      time_pairs(model.cut_bytes[pass == 0 ? 0 : n_]);
+      for (int g = 0; g < groups_; ++g) {
+        if (!GroupValid(g)) continue;
+        if (pass == 0) {
+          client_in_[g] = HopTime(pair_ms, client, members[g]);
+        } else {
+          client_out_[g] = HopTime(pair_ms, members[g], client);
+        }
+      }
+    }
+  }
+}
+
+PlacementDp::~PlacementDp() {
+  table_cache.stage = std::move(stage_);
+  table_cache.stage_floor = std::move(stage_floor_);
+  table_cache.hop = std::move(hop_);
+}
+
+std::vector<int> PlacementDp::Members(int g) const {
+  std::vector<int> members;
+  for (int j = GroupFirst(g); j <= GroupLast(g); ++j) members.push_back(j);
+  return members;
+}
+
+double PlacementDp::HopTime(const std::vector<double>& pair_ms, const std::vector<int>& senders,
+                            const std::vector<int>& receivers) const {
+  // The same pairing as EvaluatePlacement: replica k feeds replica k, a single end serves both.
+  const size_t count = std::max(senders.size(), receivers.size());
+  double time = 0;
+  for (size_t k = 0; k < count; ++k) {
+    const int a = senders[senders.size() == 1 ? 0 : k];
+    const int c = receivers[receivers.size() == 1 ? 0 : k];
+    time = std::max(time, pair_ms[a * (workers_ + 1) + c]);
+  }
+  return time;
+}
+
+template <bool kLatency>
+std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) const {
+  const int G = groups_;
+  const int K = stage_counts_;
+  const int k_shift = track_stages_ ? 1 : 0;
+  // Stage counts are padded to a multiple of 4 (with infinities) so that the stage loop can
+  // update four at a time with fixed-width, vectorisable code.
+  const int S = track_stages_ ? (K + 3) / 4 * 4 : 1;
+  // f at (g, e, k): the stage loop walks e for a fixed g, so e is the outer index within a
+  // group. No argmins are stored: the hot loops only take minima, and the path is found
+  // afterwards by recomputing the same values (see the reconstruction below).
+  std::vector<double> f(static_cast<size_t>(n_ + 1) * G * S, kInf);
+  std::vector<double> g(static_cast<size_t>(G) * S);
+  auto fi = [&](int e, int grp, int k) {
+    return (static_cast<size_t>(grp) * (n_ + 1) + e) * S + k;
+  };
+  // Adds a stage or link of total time t and effective time eff to a prefix value; one over
+  // the bound is as good as absent.
+  auto combine = [bound](double prefix, double t, double eff) {
+    if (eff > bound) return kInf;
+    return kLatency ? prefix + t : std::max(prefix, eff);
+  };
+  // The best complete placement so far, or just above the cap: a bound that prunes every
+  // prefix that cannot beat it (branch and bound; every value only grows along a path).
+  double best = std::nextafter(cap, kInf);
+  int best_group = -1;
+  int best_k = -1;
+  auto hop_eff = [&](int b, int a, int c) {
+    return Spread(hop_[(static_cast<size_t>(b) * G + a) * G + c],
+                  std::max(GroupSize(a), GroupSize(c)));
+  };
+  // The pipeline's start: the hop from the client into group c, if the client is modelled.
+  auto g_start = [&](int c) {
+    return has_client_ ? combine(0, client_in_[c], Spread(client_in_[c], GroupSize(c))) : 0.0;
+  };
+  // g at cut b: the best prefix ending at b, extended by the hop into each group.
+  auto compute_g = [&](int b) {
+    std::fill(g.begin(), g.end(), kInf);
+    if (b == 0) {
+      for (int c = 0; c < G; ++c) {
+        if (GroupValid(c)) g[c * S] = g_start(c);
+      }
+      return;
+    }
+    for (int a = 0; a < G; ++a) {
+      if (!GroupValid(a)) continue;
+      const double* fa = &f[fi(b, a, 0)];
+      // Prefixes that are already no better than a complete placement lead nowhere.
+      if (*std::min_element(fa, fa + K) >= best) continue;
+      const double* hops = &hop_[(static_cast<size_t>(b) * G + a) * G];
+      const int size_a = GroupSize(a);
+      for (int c = (GroupLast(a) + 1) * replicas_; c < G; ++c) {
+        const double t = hops[c];
+        const double eff = Spread(t, std::max(size_a, GroupSize(c)));
+        if (eff > bound) continue;  // combine() would give infinity
+        double* gc = &g[c * S];
+        for (int k = k_shift; k < K; ++k) {
+          gc[k] = std::min(gc[k], kLatency ? fa[k - k_shift] + t : std::max(fa[k - k_shift], eff));
+        }
+      }
+    }
+  };
+  // One entry of g, recomputed the same way (the minimum of the same doubles).
+  auto g_value = [&](int b, int c, int k) {
+    if (b == 0) return k == 0 ? g_start(c) : kInf;
+    double v = kInf;
+    if (k < k_shift) return v;
+    for (int a = 0; a < G; ++a) {
+      if (!GroupValid(a) || GroupLast(a) >= GroupFirst(c)) continue;
+      v = std::min(v, combine(f[fi(b, a, k - k_shift)],
+                              hop_[(static_cast<size_t>(b) * G + a) * G + c], hop_eff(b, a, c)));
+    }
+    return v;
+  };
+  auto complete = [&](int c, int k) {
+    const double v = f[fi(n_, c, k)];
+    return has_client_ ? combine(v, client_out_[c], Spread(client_out_[c], GroupSize(c))) : v;
+  };
+
+  for (int b = 0; b < n_; ++b) {
+    compute_g(b);
+    // Relaxes every stage [b, e) on group c for kWidth stage counts at a time (1, or 4 when
+    // counts are tracked); only minima inside, so no branch mispredicts.
+    auto relax_row = [&](int c, auto pair_tag, auto width_tag) {
+      constexpr bool kPair = decltype(pair_tag)::value;
+      constexpr int kWidth = decltype(width_tag)::value;
+      const int j = GroupLast(c);
+      const double* t1 = &stage_[StageIndex(j, b, b + 1)];
+      const float* f1 = &stage_floor_[StageIndex(j, b, b + 1)];
+      const double* t0 = kPair ? &stage_[StageIndex(j - 1, b, b + 1)] : t1;
+      const float* f0 = kPair ? &stage_floor_[StageIndex(j - 1, b, b + 1)] : f1;
+      for (int k0 = 0; k0 < K; k0 += kWidth) {
+        const double* gk = &g[c * S + k0];
+        const double g_min = *std::min_element(gk, gk + kWidth);
+        if (g_min >= best) continue;
+        double* fk = &f[fi(0, c, k0)];
+        int e = b + 1;
+        for (; e <= n_; ++e) {
+          // Lower bounds on this stage and every longer one from the same start: once they
+          // break the bound or cannot beat the best complete placement so far, stop. (An
+          // infeasible rest of the row has an infinite floor and stops here too.)
+          const int o = e - b - 1;
+          const double floor_t = kPair ? std::max(f0[o], f1[o]) : f1[o];  // exact in double
+          const double floor_eff = kPair ? Spread(floor_t, 2) : floor_t;
+          if (floor_eff > bound ||
+              (kLatency ? g_min + floor_t : std::max(g_min, floor_eff)) >= best) {
+            break;
+          }
+          const double t = kPair ? std::max(t0[o], t1[o]) : t1[o];
+          const double eff = kPair ? Spread(t, 2) : t;
+          // combine(gk[q], t, eff) with the bound test hoisted out of the q loop.
+          const double add = eff > bound ? kInf : (kLatency ? t : eff);
+          double* fe = fk + static_cast<size_t>(e) * S;
+          for (int q = 0; q < kWidth; ++q) {
+            fe[q] = std::min(fe[q], kLatency ? gk[q] + add : std::max(gk[q], add));
+          }
+        }
+        if (e <= n_) continue;
+        for (int k = k0; k < std::min(k0 + kWidth, K); ++k) {
+          const double v = complete(c, k);
+          if (v < best) {
+            best = v;
+            best_group = c;
+            best_k = k;
+          }
+        }
+      }
+    };
+    for (int c = 0; c < G; ++c) {
+      const bool pair = GroupSize(c) == 2;
+      if (S == 1) {
+        pair ? relax_row(c, std::true_type{}, std::integral_constant<int, 1>{})
+             : relax_row(c, std::false_type{}, std::integral_constant<int, 1>{});
+      } else {
+        pair ? relax_row(c, std::true_type{}, std::integral_constant<int, 4>{})
+             : relax_row(c, std::false_type{}, std::integral_constant<int, 4>{});
+      }
+    }
+  }
+  if (best_group < 0) return std::nullopt;
+
+  // Reconstruction: f[b] is final once cut b is reached, so recomputing g at b and the stage
+  // values gives the very doubles the programme minimised over; the predecessor is any one
+  // whose value matches exactly.
+  Solution solution;
+  solution.value = best;
+  int e = n_;
+  int c = best_group;
+  int k = best_k;
+  if (has_client_) solution.bottleneck = Spread(client_out_[c], GroupSize(c));
+  while (true) {
+    const double target = f[fi(e, c, k)];
+    int b = e - 1;
+    double g_target = kInf;
+    for (; b >= 0; --b) {
+      const double t = GroupSize(c) == 2 ? std::max(stage_[StageIndex(GroupLast(c) - 1, b, e)],
+                                                    stage_[StageIndex(GroupLast(c), b, e)])
+                                         : stage_[StageIndex(GroupLast(c), b, e)];
+      g_target = g_value(b, c, k);
+      if (combine(g_target, t, StageEffective(c, b, e)) == target) break;
+    }
+    if (b < 0) return std::nullopt;  // unreachable: the programme's own values
+    solution.plan.push_back(StagePlan{b, e, Members(c)});
+    solution.bottleneck = std::max(solution.bottleneck, StageEffective(c, b, e));
+    if (b == 0) break;
+    int a = 0;
+    for (; a < G; ++a) {
+      if (!GroupValid(a) || GroupLast(a) >= GroupFirst(c)) continue;
+      const double t = hop_[(static_cast<size_t>(b) * G + a) * G + c];
+      if (combine(f[fi(b, a, k - k_shift)], t, hop_eff(b, a, c)) == g_target) break;
+    }
+    if (a == G) return std::nullopt;  // unreachable, as above
+    solution.bottleneck = std::max(solution.bottleneck, hop_eff(b, a, c));
+    c = a;
+    k -= k_shift;
+    e = b;
+  }
+  if (has_client_) {
+    solution.bottleneck = std::max(solution.bottleneck, Spread(client_in_[c], GroupSize(c)));
+  }
+  std::reverse(solution.plan.begin(), solution.plan.end());
+  return solution;
+}
+
+std::vector<double> PlacementDp::Candidates(double lo, double hi) const {
+  std::vector<double> out;
+  auto take = [&](double v) {
+    if (v > lo && v < hi) out.push_back(v);
+  };
+  for (int c = 0; c < groups_; ++c) {
+    if (!GroupValid(c)) continue;
+    const int j = GroupLast(c);
+    const bool pair = GroupSize(c) == 2;
+    for (int b = 0; b < n_; ++b) {
+      const double* t1 = &stage_[StageIndex(j, b, b + 1)];
+      const float* f1 = &stage_floor_[StageIndex(j, b, b + 1)];
+      const double* t0 = pair ? &stage_[StageIndex(j - 1, b, b + 1)] : t1;
+      const float* f0 = pair ? &stage_floor_[StageIndex(j - 1, b, b + 1)] : f1;
+      for (int o = 0; o < n_ - b; ++o) {
+        if (pair) {
+          // The floors bound the rest of the row from below.
+          if (Spread(std::max(f0[o], f1[o]), 2) >= hi) break;
+          take(Spread(std::max(t0[o], t1[o]), 2));
+        } else {
+          if (f1[o] >= hi) break;
+          take(t1[o]);
+        }
+      }
+    }
+    if (has_client_) {
+      take(Spread(client_in_[c], GroupSize(c)));
+      take(Spread(client_out_[c], GroupSize(c)));
+    }
+  }
+  for (int b = 1; b < n_; ++b) {
+    for (int a = 0; a < groups_; ++a) {
+      if (!GroupValid(a)) continue;
+      for (int c = 0; c < groups_; ++c) {
+        if (!GroupValid(c)) continue;
+        take(Spread(hop_[(static_cast<size_t>(b) * groups_ + a) * groups_ + c],
+                    std::max(GroupSize(a), GroupSize(c))));
+      }
+    }
+  }
+  return out;
+}
+
+// The optimum, nullopt when no placement meets every constraint, or Internal when the
+// programme and the cost model disagree (a bug).
+Result<std::optional<Placement>> SolveExact(const Problem& problem) {
+  const PlacementDp dp(problem);
+  const double slo = problem.latency_slo_ms.value_or(kInf);
+  std::optional<PlacementDp::Solution> solution;
+  if (problem.objective == Objective::kLatency) {
+    solution = dp.MinLatency(kInf, slo);
+  } else {
+    const std::optional<PlacementDp::Solution> fastest = dp.MinBottleneck();
+    if (!fastest) return std::optional<Placement>();
+    solution = dp.MinLatency(fastest->value, slo);
+    if (!solution) {
+      // Search bottleneck values in (fastest, hi): hi is the bottleneck of the placement with
+      // the lowest latency, which meets the SLO if any placement does.
+      solution = dp.MinLatency(kInf, slo);
+      if (!solution) return std::optional<Placement>();
+      double hi = solution->bottleneck;
+      std::vector<double> candidates = dp.Candidates(fastest->value, hi);
+      while (!candidates.empty()) {
+        const auto mid = candidates.begin() + candidates.size() / 2;
+        std::nth_element(candidates.begin(), mid, candidates.end());
+        const double c = *mid;
+        std::optional<PlacementDp::Solution> trial = dp.MinLatency(c, slo);
+        if (trial) {
+          // hi <= c, so c and everything above it goes.
+          hi = trial->bottleneck;
+          solution = std::move(trial);
+          candidates.erase(
+              std::remove_if(candidates.begin(), mid + 1, [hi](double v) { return v >= hi; }),
+              candidates.end());
+        } else {
+          candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
+                                          [c](double v) { return v <= c; }),
+                           candidates.end());
+        }
+      }
+    }
+  }
+  if (!solution) return std::optional<Placement>();
+  SERDAB_ASSIGN_OR_RETURN(Placement placement, EvaluatePlacement(problem, solution->plan));
+  // Every answer comes from MinLatency, so its value is the placement's latency.
+  const double value = placement.latency_ms;
+  if (std::abs(value - solution->value) > 1e-9 * std::max(1.0, std::abs(value))) {
+    return Status::Internal("placement solver: the programme predicted " +
+                            std::to_string(solution->value) + " but the cost model gives " +
+                            std::to_string(value));
+  }
+  return std::optional<Placement>(std::move(placement));
+}
+
+// Checks that show an instance infeasible before any search, with the most specific message.
+Status QuickInfeasibility(const Problem& problem) {
+  const Cluster& cluster = problem.cluster;
+  int64_t largest_epc = 0;
+  int enclaves = 0;
+  for (const WorkerProfile& w : cluster.workers) {
+    if (!w.is_enclave()) continue;
+    ++enclaves;
+    largest_epc = std::max(largest_epc, w.epc_bytes);
+  }
+  const bool has_outside = enclaves < cluster.num_workers();
+  if (problem.privacy_layers > 0 && enclaves == 0) {
+    return Status::FailedPrecondition("privacy requires the first " +
+                                      std::to_string(problem.privacy_layers) +
+                                      " layers in enclaves but no enclave worker is available");
+  }
+  if (problem.allow_paging) return Status::Ok();
+  for (int i = 0; i < problem.model.num_layers(); ++i) {
+    const bool outside_allowed = has_outside && i >= problem.privacy_layers;
+    if (outside_allowed) continue;
+    const LayerProfile& layer = problem.model.layers[i];
+    // Every stage holding the layer needs at least its weights and peak activations.
+    const int64_t need = layer.weight_bytes + layer.activation_bytes;
+    if (need <= largest_epc) continue;
+    std::string message = "layer " + std::to_string(i) + " '" + layer.name + "' needs " +
+                          FormatBytes(need) +
+                          " of weights and activations but the largest EPC is " +
+                          FormatBytes(largest_epc) + " and paging is disallowed";
+    if (has_outside) {
+      message += " (it is before the privacy cut at layer " +
+                 std::to_string(problem.privacy_layers) + ", so it must run in an enclave)";
+    }
+    return Status::FailedPrecondition(message);
+  }
+  return Status::Ok();
+}
+
+Result<bool> Feasible(const Problem& problem) {
+  SERDAB_ASSIGN_OR_RETURN(const std::optional<Placement> placement, SolveExact(problem));
+  return placement.has_value();
+}
+
+// Names the constraint that makes an infeasible problem infeasible: the first whose
+// relaxation alone admits a placement, or all of them when only relaxing several would.
+Status Diagnose(const Problem& problem) {
+  std::vector<std::string> active;
+  if (problem.latency_slo_ms) {
+    Problem relaxed = problem;
+    relaxed.latency_slo_ms.reset();
+    relaxed.objective = Objective::kLatency;
+    SERDAB_ASSIGN_OR_RETURN(const std::optional<Placement> best, SolveExact(relaxed));
+    if (best) {
+      return Status::FailedPrecondition("no placement meets the latency SLO of " +
+                                        FormatMs(*problem.latency_slo_ms) +
+                                        " (best: " + FormatMs(best->latency_ms) + ")");
+    }
+    active.push_back("the latency SLO of " + FormatMs(*problem.latency_slo_ms));
+  }
+  if (problem.max_stages > 0 && problem.max_stages < problem.cluster.num_workers()) {
+    for (int k = problem.max_stages + 1; k <= problem.cluster.num_workers(); ++k) {
+      Problem relaxed = problem;
+      relaxed.max_stages = k;
+      SERDAB_ASSIGN_OR_RETURN(const bool feasible, Feasible(relaxed));
+      if (feasible) {
+        return Status::FailedPrecondition(
+            "max_stages " + std::to_string(problem.max_stages) +
+            " cannot hold the model: every placement that meets the other constraints needs at "
+            "least " +
+            std::to_string(k) + " stages" +
+            (problem.allow_paging ? ""
+                                  : " (paging is disallowed, so each stage must fit its EPC)"));
+      }
+    }
+    active.push_back("max_stages " + std::to_string(problem.max_stages));
+  }
+  if (!problem.cluster.default_link) {
+    Problem relaxed = problem;
+    relaxed.cluster.default_link = DefaultLink{std::numeric_limits<double>::max(), 0};
+    relaxed.objective = Objective::kLatency;
+    SERDAB_ASSIGN_OR_RETURN(const std::optional<Placement> best, SolveExact(relaxed));
+    if (best) {
+      const Result<Placement> why = EvaluatePlacement(problem, [&] {
+        std::vector<StagePlan> plan;
+        for (const PlannedStage& s : best->stages) plan.push_back({s.begin, s.end, s.workers});
+        return plan;
+      }());
+      return Status::FailedPrecondition(
+          "every placement that meets the other constraints needs a link the cluster lacks" +
+          (why.ok() ? std::string() : " (" + why.status().message() + ")") +
+          "; add the link or a default link");
+    }
+    active.push_back("the links present (no default link)");
+  }
+  if (!problem.allow_paging) {
+    Problem relaxed = problem;
+    relaxed.allow_paging = true;
+    SERDAB_ASSIGN_OR_RETURN(const bool feasible, Feasible(relaxed));
+    int64_t total_epc = 0;
+    int enclaves = 0;
+    for (const WorkerProfile& w : problem.cluster.workers) {
+      if (w.is_enclave()) {
+        total_epc += w.epc_bytes;
+        ++enclaves;
+      }
+    }
+    if (feasible) {
+      return Status::FailedPrecondition(
+          "the model does not fit the EPC without paging: no placement on the " +
+          std::to_string(enclaves) + " enclave worker(s) (" + FormatBytes(total_epc) +
+          " of EPC in all) keeps every stage's working set within its EPC under the other "
+          "constraints; allow paging or add enclave workers");
+    }
+    active.push_back("the EPC with paging disallowed");
+  }
+  if (problem.privacy_layers > 0) {
+    Problem relaxed = problem;
+    relaxed.privacy_layers = 0;
+    SERDAB_ASSIGN_OR_RETURN(const bool feasible, Feasible(relaxed));
+    if (feasible) {
+      return Status::FailedPrecondition(
+          "privacy requires the first " + std::to_string(problem.privacy_layers) +
+          " layers in enclaves, but no placement of them on the enclave workers meets the other "
+          "constraints");
+    }
+    active.push_back("privacy (the first " + std::to_string(problem.privacy_layers) +
+                     " layers in enclaves)");
+  }
+  std::string message = "no placement meets these constraints together:";
+  for (size_t i = 0; i < active.size(); ++i) message += (i ? "; " : " ") + active[i];
+  return Status::FailedPrecondition(message);
+}
+
+}  // namespace
+
+Status ValidateProblem(const Problem& problem) {
+  SERDAB_RETURN_IF_ERROR(ValidateModel(problem.model));
+  SERDAB_RETURN_IF_ERROR(ValidateCluster(problem.cluster, problem.model));
+  if (problem.cluster.workers.empty()) {
+    return Status::FailedPrecondition("the cluster has no workers");
+  }
+  if (problem.max_stages < 0)
+    return Status::InvalidArgument("max_stages must be >= 0 (0: no limit)");
+  if (problem.privacy_layers < 0 || problem.privacy_layers > problem.model.num_layers()) {
+    return Status::InvalidArgument("privacy_layers is " + std::to_string(problem.privacy_layers) +
+                                   " but must be between 0 and the model's " +
+                                   std::to_string(problem.model.num_layers()) + " layers");
+  }
+  if (problem.latency_slo_ms &&
+      !(std::isfinite(*problem.latency_slo_ms) && *problem.latency_slo_ms > 0)) {
+    return Status::InvalidArgument("latency_slo_ms must be finite and > 0");
+  }
+  return Status::Ok();
+}
+
+Result<Placement> Solve(const Problem& problem) {
+  SERDAB_RETURN_IF_ERROR(ValidateProblem(problem));
+  SERDAB_RETURN_IF_ERROR(QuickInfeasibility(problem));
+  SERDAB_ASSIGN_OR_RETURN(std::optional<Placement> placement, SolveExact(problem));
+  if (placement) return std::move(*placement);
+  return Diagnose(problem);
+}
+
+}  // namespace serdab::partitioner

@@ -1,0 +1,44 @@
+// The exact placement solver.
+//
+// Workers are taken in the cluster's order, so a placement is a path through (cut, worker)
+// pairs and dynamic programming finds the best one exactly:
+//   f[e][B][k] = the best value for layers [0, e) with k stages, the last on worker group B
+//   (one worker, or two neighbours for a replicated stage), and
+//   g[b][B][k] = the best value of a prefix ending at cut b, extended by the link into B.
+// Splitting every transition into "link into B" (g) and "stage on B" (f) keeps one pass at
+// O(n * G^2 * K + n^2 * G * K) for n layers, G groups and K stage counts (K is 1 when
+// max_stages does not bind). Every stage and link cost is tabulated once per solve; rows of
+// stages are cut short by branch and bound (a stage's cost never falls as it grows, in the
+// suffix-minimum sense, and no prefix that cannot beat the best complete placement is
+// extended). The path is rebuilt afterwards by recomputing the same values, so the inner
+// loops only take minima.
+//
+// Latency sums stage and link times; throughput takes their maximum (the bottleneck). Both
+// decompose over the path, so both are exact. The throughput answer is refined to the lowest
+// latency among the placements with the optimal bottleneck. With a latency SLO, throughput is
+// searched over bottleneck values: feasible(c) = "the lowest latency with every stage and link
+// at most c meets the SLO" is monotone in c, and the optimum is one of the stage or link
+// costs, so a binary search over those candidates (selected with nth_element, no full sort)
+// stays exact.
+//
+// Solve time (bench/partitioner_bench.cc, 300 layers x 16 workers): 4-10 ms, up to about
+// 21 ms with replication and a binding SLO.
+#ifndef SERDAB_PARTITIONER_PLACEMENT_SOLVER_H_
+#define SERDAB_PARTITIONER_PLACEMENT_SOLVER_H_
+
+#include "enclave/common/status.h"
+#include "partitioner/placement.h"
+
+namespace serdab::partitioner {
+
+// The best placement for the problem's objective under all of its constraints.
+// InvalidArgument for malformed profiles or parameters; FailedPrecondition, naming the
+// constraint that cannot be met, when no placement exists.
+Result<Placement> Solve(const Problem& problem);
+
+// Checks the problem's profiles and parameters.
+Status ValidateProblem(const Problem& problem);
+
+}  // namespace serdab::partitioner
+
+#endif  // SERDAB_PARTITIONER_PLACEMENT_SOLVER_H_

@@ -1,0 +1,177 @@
+#include "partitioner/cost_model.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/partitioner/test_profiles.h"
+
+namespace serdab::partitioner {
+namespace {
+
+using testing::Enclave;
+using testing::FreeLinks;
+using testing::kMiB;
+using testing::UniformModel;
+
+TEST(CostModelTest, StageComponents) {
+  ModelProfile model = UniformModel(3, 2.0, /*weight=*/kMiB, /*activation=*/kMiB / 2,
+                                    /*cut=*/1000000);
+  model.layers[1].activation_bytes = kMiB;
+  WorkerProfile w = Enclave("e", 2 * kMiB);
+  w.page_swap_ns = 10000;
+  w.ecall_ns = 50000;
+  w.aead_bytes_per_s = 1e9;
+  const std::vector<double> times = WorkerLayerTimesMs(model, w);
+  const StageCost cost = ComputeStageCost(model, w, times, 0, 3);
+  EXPECT_DOUBLE_EQ(cost.compute_ms, 6.0);
+  // 3 MiB of weights + the largest activation (1 MiB) + input and output cuts.
+  EXPECT_EQ(cost.working_set_bytes, 3 * kMiB + kMiB + 2000000);
+  // Everything over the 2 MiB EPC leaves and comes back once per frame.
+  const int64_t over = cost.working_set_bytes - 2 * kMiB;
+  EXPECT_EQ(cost.swapped_pages, 2 * ((over + 4095) / 4096));
+  EXPECT_DOUBLE_EQ(cost.paging_ms, static_cast<double>(cost.swapped_pages) * 0.01);
+  EXPECT_DOUBLE_EQ(cost.crypto_ms, 2.0);  // 2e6 bytes at 1e9 B/s
+  EXPECT_DOUBLE_EQ(cost.ecall_ms, 0.05);
+  EXPECT_DOUBLE_EQ(cost.total_ms(),
+                   cost.compute_ms + cost.paging_ms + cost.crypto_ms + cost.ecall_ms);
+}
+
+TEST(CostModelTest, NoPagingWhenTheWorkingSetFits) {
+  const ModelProfile model = UniformModel(2, 1.0, kMiB);
+  WorkerProfile w = Enclave("e", 2 * kMiB);
+  w.page_swap_ns = 1e6;
+  const StageCost cost = ComputeStageCost(model, w, WorkerLayerTimesMs(model, w), 0, 2);
+  EXPECT_EQ(cost.working_set_bytes, 2 * kMiB);
+  EXPECT_EQ(cost.swapped_pages, 0);
+  EXPECT_EQ(cost.paging_ms, 0);
+}
+
+TEST(CostModelTest, AcceleratorsPayNoPagingOrTransitions) {
+  ModelProfile model = UniformModel(2, 4.0, 100 * kMiB);
+  model.layers[0].native_ms = 1.0;
+  model.layers[1].native_ms = 3.0;
+  WorkerProfile w = testing::Accelerator("gpu", 2.0);
+  w.ecall_ns = 1e6;
+  const StageCost cost = ComputeStageCost(model, w, WorkerLayerTimesMs(model, w), 0, 2);
+  EXPECT_DOUBLE_EQ(cost.compute_ms, 2.0);  // native times, twice as fast
+  EXPECT_EQ(cost.paging_ms, 0);
+  EXPECT_EQ(cost.ecall_ms, 0);
+}
+
+TEST(CostModelTest, MeasuredLayerTimesOverrideTheReference) {
+  const ModelProfile model = UniformModel(2, 4.0);
+  WorkerProfile w = Enclave("e");
+  w.speed_factor = 100;
+  w.layer_ms = {1.5, 2.5};
+  EXPECT_EQ(WorkerLayerTimesMs(model, w), (std::vector<double>{1.5, 2.5}));
+}
+
+TEST(CostModelTest, LinkTime) {
+  EXPECT_DOUBLE_EQ(LinkTimeMs(1000000, ResolvedLink{1e8, 4.0}), 12.0);  // 10 ms + rtt / 2
+}
+
+TEST(CostModelTest, LinksAreSymmetricUnlessBothDirectionsAreGiven) {
+  Cluster cluster;
+  cluster.links = {{"a", "b", 1e6, 1}, {"c", "d", 1e6, 1}, {"d", "c", 2e6, 3}};
+  ASSERT_TRUE(FindLink(cluster, "b", "a"));
+  EXPECT_EQ(FindLink(cluster, "b", "a")->bandwidth_bytes_per_s, 1e6);
+  EXPECT_EQ(FindLink(cluster, "d", "c")->rtt_ms, 3);
+  EXPECT_EQ(FindLink(cluster, "c", "d")->rtt_ms, 1);
+  EXPECT_FALSE(FindLink(cluster, "a", "c"));
+  cluster.default_link = DefaultLink{5e6, 2};
+  EXPECT_EQ(FindLink(cluster, "a", "c")->bandwidth_bytes_per_s, 5e6);
+}
+
+TEST(CostModelTest, EvaluateReplicatedPipeline) {
+  Problem p = FreeLinks(UniformModel(4, 10.0, 0, 0, 1000));
+  p.cluster.workers = {Enclave("a"), Enclave("b"), Enclave("c")};
+  p.cluster.default_link.reset();
+  p.cluster.client = "cam";
+  p.cluster.links = {{"cam", "a", 1e6, 0},
+                     {"a", "b", 1e6, 0},
+                     {"a", "c", 1e6, 2},
+                     {"b", "cam", 1e6, 0},
+                     {"c", "cam", 1e6, 0}};
+  p.allow_replication = true;
+  // [0,1) on a, then [1,4) replicated on b and c.
+  Result<Placement> r = EvaluatePlacement(p, {{0, 1, {0}}, {1, 4, {1, 2}}});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->stages.size(), 2u);
+  // Crypto at 1e18 B/s adds picoseconds, hence the tolerance.
+  EXPECT_NEAR(r->stages[1].time_ms, 30.0, 1e-9);
+  EXPECT_NEAR(r->stages[1].effective_ms, 15.0, 1e-9);
+  ASSERT_EQ(r->links.size(), 3u);
+  // a -> {b, c}: 1 ms of bytes each, plus c's 1 ms half round trip; each carries half.
+  EXPECT_DOUBLE_EQ(r->links[1].time_ms, 2.0);
+  EXPECT_DOUBLE_EQ(r->links[1].effective_ms, 1.0);
+  EXPECT_NEAR(r->bottleneck_ms, 15.0, 1e-9);
+  EXPECT_EQ(r->bottleneck, "stage 1");
+  EXPECT_NEAR(r->latency_ms, 1 + 10 + 2 + 30 + 1, 1e-9);
+  EXPECT_NEAR(r->fps, 1000.0 / 15.0, 1e-6);
+}
+
+TEST(CostModelTest, EvaluateRejectsBrokenPlans) {
+  Problem p = FreeLinks(UniformModel(4, 1.0, 10 * kMiB));
+  p.cluster.workers = {Enclave("a", 15 * kMiB), Enclave("b"), testing::Accelerator("g", 1)};
+  auto message = [&](std::vector<StagePlan> plan) {
+    return EvaluatePlacement(p, plan).status().message();
+  };
+  EXPECT_NE(message({{0, 2, {0}}, {3, 4, {1}}}).find("must start at layer 2"), std::string::npos);
+  EXPECT_NE(message({{0, 2, {1}}, {2, 4, {0}}}).find("does not come after"), std::string::npos);
+  EXPECT_NE(message({{0, 4, {0, 1}}}).find("replication is disallowed"), std::string::npos);
+  p.privacy_layers = 3;
+  EXPECT_NE(message({{0, 2, {1}}, {2, 4, {2}}}).find("privacy requires the first 3 layers"),
+            std::string::npos);
+  p.allow_paging = false;
+  EXPECT_EQ(message({{0, 2, {0}}, {2, 4, {1}}}),
+            "stage 0 needs 20.0 MiB for layers [0, 2) on worker 'a' whose EPC is 15.0 MiB, and "
+            "paging is disallowed");
+  p.max_stages = 1;
+  EXPECT_NE(message({{0, 1, {0}}, {1, 4, {1}}}).find("max_stages is 1"), std::string::npos);
+  p.max_stages = 0;
+  p.cluster.default_link.reset();
+  EXPECT_EQ(message({{0, 1, {0}}, {1, 4, {1}}}),
+            "there is no link from 'a' to 'b' (needed by stage 0 -> stage 1) and the cluster has "
+            "no default link");
+}
+
+TEST(CostModelTest, ValidationNamesTheField) {
+  Problem p = FreeLinks(UniformModel(2, 1.0));
+  p.cluster.workers = {Enclave("a")};
+  p.model.cut_bytes.pop_back();
+  EXPECT_EQ(ValidateModel(p.model).message(),
+            "model profile 'uniform': cut_bytes has 2 entries, expected one per cut: 3");
+  p.model = UniformModel(2, 1.0);
+  p.model.layers[1].enclave_ms = -1;
+  EXPECT_NE(ValidateModel(p.model).message().find("layer 1 'l1'"), std::string::npos);
+  p.model = UniformModel(2, 1.0);
+  p.cluster.workers[0].epc_bytes = 0;
+  EXPECT_EQ(ValidateCluster(p.cluster, p.model).message(), "worker 'a': epc_bytes must be > 0");
+  p.cluster.workers = {Enclave("a"), Enclave("a")};
+  EXPECT_EQ(ValidateCluster(p.cluster, p.model).message(), "worker name 'a' appears twice");
+  p.cluster.workers = {Enclave("a")};
+  p.cluster.links = {{"a", "nowhere", 1, 0}};
+  EXPECT_NE(ValidateCluster(p.cluster, p.model).message().find("'nowhere' is neither a worker"),
+            std::string::npos);
+  p.cluster.links.clear();
+  p.cluster.workers[0].layer_ms = {1.0};
+  EXPECT_NE(ValidateCluster(p.cluster, p.model).message().find("layer_ms has 1 entries"),
+            std::string::npos);
+}
+
+TEST(CostModelTest, CacheKeyCombinesModelAndWorker) {
+  ModelProfile model = UniformModel(1, 1.0);
+  model.sha256 = "abc";
+  WorkerProfile w = Enclave("a");
+  w.fingerprint = "sgx1-93MiB";
+  EXPECT_EQ(CacheKey(model, w), "abc/sgx1-93MiB");
+}
+
+TEST(CostModelTest, FormatBytes) {
+  EXPECT_EQ(FormatBytes(512), "512 B");
+  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
+  EXPECT_EQ(FormatBytes(static_cast<int64_t>(93.5 * kMiB)), "93.5 MiB");
+  EXPECT_EQ(FormatBytes(int64_t{3} << 30), "3.0 GiB");
+}
+
+}  // namespace
+}  // namespace serdab::partitioner

@@ -1,0 +1,262 @@
+#include "partitioner/placement_solver.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/partitioner/test_profiles.h"
+
+namespace serdab::partitioner {
+namespace {
+
+using testing::Accelerator;
+using testing::Enclave;
+using testing::FreeLinks;
+using testing::kMiB;
+using testing::UniformModel;
+
+std::vector<std::pair<int, int>> Ranges(const Placement& p) {
+  std::vector<std::pair<int, int>> ranges;
+  for (const PlannedStage& s : p.stages) ranges.push_back({s.begin, s.end});
+  return ranges;
+}
+
+TEST(PlacementSolverTest, ThroughputSplitsTheModelEvenly) {
+  Problem p = FreeLinks(UniformModel(4, 10.0));
+  p.cluster.workers = {Enclave("a"), Enclave("b")};
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(Ranges(*r), (std::vector<std::pair<int, int>>{{0, 2}, {2, 4}}));
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 20.0);
+  EXPECT_DOUBLE_EQ(r->fps, 50.0);
+  EXPECT_DOUBLE_EQ(r->latency_ms, 40.0);
+}
+
+TEST(PlacementSolverTest, LatencyAvoidsHopsThatCostTime) {
+  Problem p = FreeLinks(UniformModel(4, 10.0));
+  p.cluster.workers = {Enclave("a"), Enclave("b")};
+  p.cluster.default_link = DefaultLink{1e9, 10.0};  // 5 ms per hop
+  p.objective = Objective::kLatency;
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->stages.size(), 1u);
+  EXPECT_DOUBLE_EQ(r->latency_ms, 40.0);
+
+  p.objective = Objective::kThroughput;
+  r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stages.size(), 2u);
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 20.0);
+  EXPECT_DOUBLE_EQ(r->latency_ms, 45.0);
+}
+
+TEST(PlacementSolverTest, ThroughputTiesGoToTheLowerLatency) {
+  Problem p = FreeLinks(UniformModel(3, 1.0));
+  p.model.layers[0].enclave_ms = 10.0;
+  p.cluster.workers = {Enclave("a"), Enclave("b"), Enclave("c")};
+  p.cluster.default_link = DefaultLink{1e9, 2.0};  // 1 ms per hop
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  // Two stages and three both run at 10 ms per frame; two is 1 ms quicker.
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 10.0);
+  EXPECT_EQ(Ranges(*r), (std::vector<std::pair<int, int>>{{0, 1}, {1, 3}}));
+  EXPECT_DOUBLE_EQ(r->latency_ms, 13.0);
+}
+
+TEST(PlacementSolverTest, PrivacyKeepsEarlyLayersInEnclaves) {
+  Problem p = FreeLinks(UniformModel(4, 10.0));
+  p.cluster.workers = {Enclave("e"), Accelerator("gpu", 10.0)};
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stages.size(), 1u);
+  EXPECT_EQ(r->stages[0].workers, std::vector<int>{1});
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 4.0);
+
+  p.privacy_layers = 2;
+  r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Ranges(*r), (std::vector<std::pair<int, int>>{{0, 2}, {2, 4}}));
+  EXPECT_EQ(r->stages[0].workers, std::vector<int>{0});
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 20.0);
+  EXPECT_EQ(r->bottleneck, "stage 0");
+}
+
+TEST(PlacementSolverTest, ReplicationHalvesASlowStage) {
+  Problem p = FreeLinks(UniformModel(1, 20.0));
+  p.cluster.workers = {Enclave("a"), Enclave("b")};
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 20.0);
+
+  p.allow_replication = true;
+  r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->stages.size(), 1u);
+  EXPECT_EQ(r->stages[0].workers, (std::vector<int>{0, 1}));
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 10.0);
+  EXPECT_DOUBLE_EQ(r->fps, 100.0);
+  EXPECT_DOUBLE_EQ(r->latency_ms, 20.0);
+}
+
+TEST(PlacementSolverTest, LatencySloTradesThroughput) {
+  Problem p = FreeLinks(UniformModel(4, 10.0));
+  p.cluster.workers = {Enclave("a"), Enclave("b")};
+  p.cluster.default_link = DefaultLink{1e9, 20.0};  // 10 ms per hop
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 20.0);
+  EXPECT_DOUBLE_EQ(r->latency_ms, 50.0);
+
+  p.latency_slo_ms = 45.0;
+  r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stages.size(), 1u);
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 40.0);
+  EXPECT_DOUBLE_EQ(r->latency_ms, 40.0);
+
+  p.latency_slo_ms = 50.0;  // met exactly by the split
+  r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 20.0);
+}
+
+TEST(PlacementSolverTest, MaxStagesLimitsThePipeline) {
+  Problem p = FreeLinks(UniformModel(6, 10.0));
+  p.cluster.workers = {Enclave("a"), Enclave("b"), Enclave("c")};
+  EXPECT_DOUBLE_EQ(Solve(p)->bottleneck_ms, 20.0);
+  p.max_stages = 2;
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stages.size(), 2u);
+  EXPECT_DOUBLE_EQ(r->bottleneck_ms, 30.0);
+}
+
+TEST(PlacementSolverTest, PagingIsWeighedAgainstSplitting) {
+  // Two 60 MiB layers: one 93.5 MiB enclave pages, two do not.
+  Problem p = FreeLinks(UniformModel(2, 1.0, 60 * kMiB));
+  p.cluster.workers = {Enclave("a", static_cast<int64_t>(93.5 * kMiB)),
+                       Enclave("b", static_cast<int64_t>(93.5 * kMiB))};
+  for (WorkerProfile& w : p.cluster.workers) w.page_swap_ns = 40000;
+  p.objective = Objective::kLatency;
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stages.size(), 2u);
+  EXPECT_DOUBLE_EQ(r->latency_ms, 2.0);
+
+  // With a slow link the single enclave wins despite paging 26.5 MiB each way.
+  p.cluster.default_link = DefaultLink{1e9, 10000.0};
+  r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->stages.size(), 1u);
+  EXPECT_EQ(r->stages[0].costs[0].swapped_pages, 2 * (int64_t{265} * kMiB / 10 / 4096));
+  EXPECT_GT(r->stages[0].costs[0].paging_ms, 500.0);
+}
+
+TEST(PlacementSolverErrorsTest, LayerLargerThanEveryEpc) {
+  Problem p = FreeLinks(UniformModel(3, 1.0, kMiB));
+  p.model.layers[1].name = "features.28";
+  p.model.layers[1].weight_bytes = 400 * kMiB;
+  p.model.layers[1].activation_bytes = 11 * kMiB;
+  p.cluster.workers = {Enclave("a", static_cast<int64_t>(93.5 * kMiB)), Enclave("b", 64 * kMiB)};
+  p.allow_paging = false;
+  Result<Placement> r = Solve(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(r.status().message(),
+            "layer 1 'features.28' needs 411.0 MiB of weights and activations but the largest "
+            "EPC is 93.5 MiB and paging is disallowed");
+
+  // An accelerator could run it, but not before the privacy cut.
+  p.cluster.workers.push_back(Accelerator("gpu", 5));
+  EXPECT_TRUE(Solve(p).ok());
+  p.privacy_layers = 2;
+  EXPECT_EQ(Solve(p).status().message(),
+            "layer 1 'features.28' needs 411.0 MiB of weights and activations but the largest "
+            "EPC is 93.5 MiB and paging is disallowed (it is before the privacy cut at layer 2, "
+            "so it must run in an enclave)");
+}
+
+TEST(PlacementSolverErrorsTest, PrivacyWithoutEnclaves) {
+  Problem p = FreeLinks(UniformModel(6, 1.0));
+  p.cluster.workers = {Accelerator("gpu", 5)};
+  p.privacy_layers = 4;
+  EXPECT_EQ(Solve(p).status().message(),
+            "privacy requires the first 4 layers in enclaves but no enclave worker is available");
+}
+
+TEST(PlacementSolverErrorsTest, UnreachableSlo) {
+  Problem p = FreeLinks(UniformModel(4, 10.0));
+  p.cluster.workers = {Enclave("a"), Enclave("b")};
+  p.latency_slo_ms = 30.0;
+  EXPECT_EQ(Solve(p).status().message(),
+            "no placement meets the latency SLO of 30.0 ms (best: 40.0 ms)");
+  p.objective = Objective::kLatency;
+  EXPECT_EQ(Solve(p).status().message(),
+            "no placement meets the latency SLO of 30.0 ms (best: 40.0 ms)");
+}
+
+TEST(PlacementSolverErrorsTest, TooFewStages) {
+  Problem p = FreeLinks(UniformModel(3, 1.0, 60 * kMiB));
+  p.cluster.workers = {Enclave("a", 93 * kMiB), Enclave("b", 93 * kMiB), Enclave("c", 93 * kMiB)};
+  p.allow_paging = false;
+  p.max_stages = 2;
+  EXPECT_EQ(Solve(p).status().message(),
+            "max_stages 2 cannot hold the model: every placement that meets the other "
+            "constraints needs at least 3 stages (paging is disallowed, so each stage must fit "
+            "its EPC)");
+}
+
+TEST(PlacementSolverErrorsTest, MissingLink) {
+  Problem p = FreeLinks(UniformModel(2, 1.0, 60 * kMiB));
+  p.cluster.workers = {Enclave("a", 93 * kMiB), Enclave("b", 93 * kMiB)};
+  p.cluster.default_link.reset();
+  p.allow_paging = false;
+  EXPECT_EQ(Solve(p).status().message(),
+            "every placement that meets the other constraints needs a link the cluster lacks "
+            "(there is no link from 'a' to 'b' (needed by stage 0 -> stage 1) and the cluster "
+            "has no default link); add the link or a default link");
+  p.cluster.links = {{"b", "a", 1e9, 1}};
+  EXPECT_TRUE(Solve(p).ok());
+}
+
+TEST(PlacementSolverErrorsTest, ModelDoesNotFitWithoutPaging) {
+  Problem p = FreeLinks(UniformModel(3, 1.0, 60 * kMiB));
+  p.cluster.workers = {Enclave("a", 93 * kMiB), Enclave("b", 93 * kMiB)};
+  p.allow_paging = false;
+  EXPECT_EQ(Solve(p).status().message(),
+            "the model does not fit the EPC without paging: no placement on the 2 enclave "
+            "worker(s) (186.0 MiB of EPC in all) keeps every stage's working set within its EPC "
+            "under the other constraints; allow paging or add enclave workers");
+}
+
+TEST(PlacementSolverErrorsTest, PrivacyIsTheBindingConstraint) {
+  // Both layers fit the enclave only with paging, which breaks the SLO; the accelerator
+  // could take the second layer if privacy allowed it.
+  Problem p = FreeLinks(UniformModel(2, 10.0, 60 * kMiB));
+  p.cluster.workers = {Enclave("e", 100 * kMiB), Accelerator("gpu", 10)};
+  p.cluster.workers[0].page_swap_ns = 1e6;
+  p.latency_slo_ms = 100;
+  p.privacy_layers = 2;
+  p.allow_paging = false;
+  EXPECT_EQ(Solve(p).status().message(),
+            "privacy requires the first 2 layers in enclaves, but no placement of them on the "
+            "enclave workers meets the other constraints");
+  p.privacy_layers = 1;
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->latency_ms, 11.0);
+}
+
+TEST(PlacementSolverErrorsTest, InvalidParameters) {
+  Problem p = FreeLinks(UniformModel(2, 1.0));
+  p.cluster.workers = {Enclave("a")};
+  p.privacy_layers = 3;
+  EXPECT_EQ(Solve(p).status().code(), Status::Code::kInvalidArgument);
+  p.privacy_layers = 0;
+  p.latency_slo_ms = -1;
+  EXPECT_EQ(Solve(p).status().message(), "latency_slo_ms must be finite and > 0");
+  p.latency_slo_ms.reset();
+  p.cluster.workers.clear();
+  EXPECT_EQ(Solve(p).status().message(), "the cluster has no workers");
+}
+
+}  // namespace
+}  // namespace serdab::partitioner
