@@ -36,8 +36,8 @@ double MedianMs(int frames, Fn fn) {
   for (int i = 0; i < frames; ++i) {
     const auto start = std::chrono::steady_clock::now();
     fn();
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
@@ -78,7 +78,8 @@ int Main(int argc, char** argv) {
   auto root = attestation::DeploymentRoot::Generate().value();
   auto platform = attestation::PlatformKey::Generate().value();
   if (Status s = platform.Save(dir); !s.ok()) Die(s, "platform");
-  auto cert = attestation::IssuePlatformCertificate(root, platform.public_key(), "bench", 0).value();
+  auto cert =
+      attestation::IssuePlatformCertificate(root, platform.public_key(), "bench", 0).value();
   if (Status s = attestation::SavePlatformCertificate(cert, dir + "/platform.cert"); !s.ok()) {
     Die(s, "certificate");
   }
@@ -88,8 +89,9 @@ int Main(int argc, char** argv) {
   policy.allow_debug = true;
   auto verifier = attestation::QuoteVerifier::Create(root.public_key(), policy).value();
 
-  std::printf("| model | weights MiB | native ms | enclave profile | enclave ms | ratio enclave/native "
-              "| faults/frame | evictions/frame |\n|---|---:|---:|---|---:|---:|---:|---:|\n");
+  std::printf(
+      "| model | weights MiB | native ms | enclave profile | enclave ms | ratio enclave/native "
+      "| faults/frame | evictions/frame |\n|---|---:|---:|---|---:|---:|---:|---:|\n");
   for (const std::string& name : models) {
     std::fprintf(stderr, "[%s] building\n", name.c_str());
     auto built = zoo::BuildModel(name, 1);
@@ -124,14 +126,16 @@ int Main(int argc, char** argv) {
       if (!host.ok()) Die(host.status(), "enclave");
       auto client = cli::EnclaveClient::Attest(host->get(), verifier);
       if (!client.ok()) Die(client.status(), "attest");
-      if (auto p = (*client)->Provision(bytes, 0, -1, threads); !p.ok()) Die(p.status(), "provision");
+      if (auto p = (*client)->Provision(bytes, 0, -1, threads); !p.ok())
+        Die(p.status(), "provision");
       (*client)->Infer({input}).value();  // warm-up: first touches are not paging
       const std::string before = (*host)->StatsJson().value();
       const double ms = MedianMs(frames, [&] { (*client)->Infer({input}).value(); });
       const std::string after = (*host)->StatsJson().value();
       const double faults =
           (Counter(after, "page_faults") - Counter(before, "page_faults")) / frames;
-      const double evictions = (Counter(after, "evictions") - Counter(before, "evictions")) / frames;
+      const double evictions =
+          (Counter(after, "evictions") - Counter(before, "evictions")) / frames;
       std::printf("| %s | %.1f | %.2f | %s | %.2f | %.2f | %.0f | %.0f |\n", name.c_str(),
                   weight_mib, native_ms, profile, ms, ms / native_ms, faults, evictions);
       std::fflush(stdout);

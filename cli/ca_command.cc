@@ -97,8 +97,9 @@ int RunCaCommand(int argc, char** argv) {
         "  issue-platform   certify a host's platform key with the root\n");
     return 0;
   }
-  return ReportError("ca", Status::InvalidArgument("expected 'init' or 'issue-platform' (see "
-                                                   "serdab ca --help)"),
+  return ReportError("ca",
+                     Status::InvalidArgument("expected 'init' or 'issue-platform' (see "
+                                             "serdab ca --help)"),
                      true);
 }
 

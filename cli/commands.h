@@ -14,6 +14,8 @@ int RunInferCommand(int argc, char** argv);
 int RunLayersCommand(int argc, char** argv);
 int RunZooCommand(int argc, char** argv);
 int RunCaCommand(int argc, char** argv);
+int RunProfileCommand(int argc, char** argv);
+int RunPlanCommand(int argc, char** argv);
 
 // Prints "serdab <command>: <message>" on stderr and returns the exit code
 // for `status` (2 for usage errors, 1 otherwise).

@@ -38,7 +38,9 @@ class EnclaveClient {
  private:
   EnclaveClient(worker::EnclaveHost* host, attestation::VerifiedQuote verified,
                 crypto::SecureChannel channel, uint64_t session)
-      : host_(host), verified_(std::move(verified)), channel_(std::move(channel)),
+      : host_(host),
+        verified_(std::move(verified)),
+        channel_(std::move(channel)),
         session_(session) {}
 
   static constexpr uint64_t kStreamId = 1;

@@ -10,8 +10,8 @@ FlagParser::FlagParser(std::string command, std::string summary)
 
 void FlagParser::AddString(const std::string& name, std::string* target, const std::string& help,
                            bool required) {
-  flags_.push_back({name, Kind::kString, target, help, required, false, 0, 0,
-                    target->empty() ? "" : *target});
+  flags_.push_back(
+      {name, Kind::kString, target, help, required, false, 0, 0, target->empty() ? "" : *target});
 }
 
 void FlagParser::AddInt(const std::string& name, int64_t* target, const std::string& help,

@@ -6,24 +6,17 @@
 // attests the enclave, provisions the model over the attested channel and
 // sends the input encrypted; the enclave's host side only ever handles
 // ciphertext.
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/enclave_client.h"
 #include "cli/flags.h"
-#include "enclave/attestation/enclave_identity.h"
-#include "enclave/attestation/platform.h"
-#include "enclave/boundary.h"
+#include "cli/local_enclave.h"
 #include "enclave/engine/model.h"
 #include "enclave/engine/onnx_importer.h"
 
@@ -85,8 +78,8 @@ Result<std::vector<Tensor>> RunAndTime(const RunFn& run, const Tensor& input, in
   for (int64_t r = 0; r < repeat; ++r) {
     const auto start = std::chrono::steady_clock::now();
     SERDAB_RETURN_IF_ERROR(run({input}).status());
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
   }
   std::sort(ms.begin(), ms.end());
   const size_t n = ms.size();
@@ -94,57 +87,6 @@ Result<std::vector<Tensor>> RunAndTime(const RunFn& run, const Tensor& input, in
   std::printf("runs: %lld\nthreads: %lld\nmin_ms: %.3f\nmedian_ms: %.3f\n",
               static_cast<long long>(repeat), static_cast<long long>(threads), ms.front(), median);
   return outputs;
-}
-
-// A throwaway root and certified platform in a temporary directory, for
-// local runs that were not given a deployment's own.
-class EphemeralPlatform {
- public:
-  static Result<std::unique_ptr<EphemeralPlatform>> Create() {
-    char tmpl[] = "/tmp/serdab-platform-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) return Status::IoError("cannot create a temporary directory");
-    std::unique_ptr<EphemeralPlatform> p(new EphemeralPlatform(tmpl));
-    SERDAB_ASSIGN_OR_RETURN(attestation::DeploymentRoot root,
-                            attestation::DeploymentRoot::Generate());
-    SERDAB_RETURN_IF_ERROR(root.Save(p->ca_dir()));
-    SERDAB_ASSIGN_OR_RETURN(attestation::PlatformKey platform,
-                            attestation::PlatformKey::Generate());
-    SERDAB_RETURN_IF_ERROR(platform.Save(p->platform_dir()));
-    SERDAB_ASSIGN_OR_RETURN(attestation::PlatformCertificate cert,
-                            attestation::IssuePlatformCertificate(root, platform.public_key(),
-                                                                  "local", 0));
-    SERDAB_RETURN_IF_ERROR(
-        attestation::SavePlatformCertificate(cert, p->platform_dir() + "/platform.cert"));
-    return p;
-  }
-  ~EphemeralPlatform() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  std::string ca_dir() const { return dir_ + "/ca"; }
-  std::string platform_dir() const { return dir_ + "/platform"; }
-
- private:
-  explicit EphemeralPlatform(std::string dir) : dir_(std::move(dir)) {
-    std::filesystem::create_directory(ca_dir());
-    std::filesystem::create_directory(platform_dir());
-  }
-  std::string dir_;
-};
-
-// The measurement the client expects: the enclave image this CLI is linked
-// against, with the configuration it asked for.
-Result<attestation::Measurement> ExpectedMeasurement(const std::string& config_text) {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&serdab_ecall_create), &info) == 0 ||
-      info.dli_fname == nullptr) {
-    return Status::Internal("cannot locate the enclave image");
-  }
-  SERDAB_ASSIGN_OR_RETURN(std::string image, ReadFile(info.dli_fname, "enclave image"));
-  auto bytes = [](const std::string& s) {
-    return crypto::ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  };
-  return attestation::Measure(bytes(image), bytes(config_text));
 }
 
 struct EnclaveOptions {
@@ -159,18 +101,6 @@ int RunInEnclave(const std::string& model_path, const std::string& input_path,
                  const std::string& output_path, int64_t threads, int64_t repeat,
                  const EnclaveOptions& opts) {
   const char* cmd = "infer";
-  if (opts.ca_dir.empty() != opts.platform_dir.empty()) {
-    return ReportError(cmd, Status::InvalidArgument("--ca and --platform go together"), true);
-  }
-  std::unique_ptr<EphemeralPlatform> ephemeral;
-  std::string ca_dir = opts.ca_dir, platform_dir = opts.platform_dir;
-  if (ca_dir.empty()) {
-    auto p = EphemeralPlatform::Create();
-    if (!p.ok()) return ReportError(cmd, p.status());
-    ephemeral = std::move(p).value();
-    ca_dir = ephemeral->ca_dir();
-    platform_dir = ephemeral->platform_dir();
-  }
   auto model_bytes = ReadFile(model_path, "model");
   if (!model_bytes.ok()) return ReportError(cmd, model_bytes.status());
   // The client reads the model's declared input to encode the frame.
@@ -188,34 +118,25 @@ int RunInEnclave(const std::string& model_path, const std::string& input_path,
   auto input = ReadInput(input_path, input_info, input_name);
   if (!input.ok()) return ReportError(cmd, input.status());
 
-  char config[128];
-  std::snprintf(config, sizeof(config), "epc_mib = %.17g\ncost_profile = %s\n", opts.epc_mib,
-                opts.profile.c_str());
-  auto host = worker::EnclaveHost::Create(config, platform_dir);
-  if (!host.ok()) return ReportError(cmd, host.status());
-  auto root = attestation::LoadRootPublicKey(ca_dir + "/" + attestation::kRootPublicKeyFile);
-  if (!root.ok()) return ReportError(cmd, root.status());
-  auto expected = ExpectedMeasurement(config);
-  if (!expected.ok()) return ReportError(cmd, expected.status());
-  attestation::QuotePolicy policy;
-  policy.allowed_mrenclaves = {*expected};
-  policy.allow_simulation = true;
-  policy.allow_debug = true;  // a local, unsigned enclave
-  auto verifier = attestation::QuoteVerifier::Create(*root, policy);
-  if (!verifier.ok()) return ReportError(cmd, verifier.status());
-  auto client = EnclaveClient::Attest(host->get(), *verifier);
-  if (!client.ok()) return ReportError(cmd, client.status());
+  LocalEnclaveOptions lopts;
+  lopts.epc_mib = opts.epc_mib;
+  lopts.cost_profile = opts.profile;
+  lopts.ca_dir = opts.ca_dir;
+  lopts.platform_dir = opts.platform_dir;
+  auto enclave = LocalEnclave::Start(lopts);
+  if (!enclave.ok()) return ReportError(cmd, enclave.status());
+  EnclaveClient& client = (*enclave)->client();
   const crypto::Bytes model(model_bytes->begin(), model_bytes->end());
   model_bytes->clear();
   model_bytes->shrink_to_fit();
-  if (auto p = (*client)->Provision(model, 0, -1, static_cast<int>(threads)); !p.ok()) {
+  if (auto p = client.Provision(model, 0, -1, static_cast<int>(threads)); !p.ok()) {
     return ReportError(cmd, p.status());
   }
-  RunFn run = [&](const std::vector<Tensor>& in) { return (*client)->Infer(in); };
+  RunFn run = [&](const std::vector<Tensor>& in) { return client.Infer(in); };
   auto outputs = RunAndTime(run, *input, repeat, threads);
   if (!outputs.ok()) return ReportError(cmd, outputs.status());
   if (opts.stats) {
-    auto json = (*host)->StatsJson();
+    auto json = (*enclave)->host().StatsJson();
     if (!json.ok()) return ReportError(cmd, json.status());
     std::fprintf(stderr, "%s\n", json->c_str());
   }
@@ -251,7 +172,8 @@ int RunInferCommand(int argc, char** argv) {
   flags.AddString("ca", &eopts.ca_dir, "sim enclave: deployment root directory (serdab ca init)");
   flags.AddString("platform", &eopts.platform_dir,
                   "sim enclave: this host's platform directory (serdab ca issue-platform)");
-  flags.AddBool("stats", &eopts.stats, "sim enclave: print the enclave's counters as JSON on stderr");
+  flags.AddBool("stats", &eopts.stats,
+                "sim enclave: print the enclave's counters as JSON on stderr");
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("infer", s, true);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -261,9 +183,9 @@ int RunInferCommand(int argc, char** argv) {
     return RunInEnclave(model_path, input_path, output_path, threads, repeat, eopts);
   }
   if (enclave != "none") {
-    return ReportError("infer", Status::InvalidArgument("--enclave: expected none or sim, got '" +
-                                                        enclave + "'"),
-                       true);
+    return ReportError(
+        "infer", Status::InvalidArgument("--enclave: expected none or sim, got '" + enclave + "'"),
+        true);
   }
 
   engine::ModelOptions options;
@@ -272,9 +194,9 @@ int RunInferCommand(int argc, char** argv) {
   if (!model.ok()) return ReportError("infer", model.status());
   const engine::CutInfo& inputs = (*model)->cuts().front();
   if (inputs.values.size() != 1) {
-    return ReportError("infer", Status::Unimplemented("the model has " +
-                                                      std::to_string(inputs.values.size()) +
-                                                      " inputs; serdab infer feeds exactly one"));
+    return ReportError(
+        "infer", Status::Unimplemented("the model has " + std::to_string(inputs.values.size()) +
+                                       " inputs; serdab infer feeds exactly one"));
   }
   auto input = ReadInput(input_path, inputs.infos[0], inputs.names[0]);
   if (!input.ok()) return ReportError("infer", input.status());

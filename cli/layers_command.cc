@@ -38,14 +38,16 @@ void PrintJson(const engine::Model& model) {
   std::printf("{\"layers\":[");
   for (const engine::LayerInfo& l : model.layers()) {
     const engine::CutInfo& cut = model.cuts()[l.index];
-    std::printf("%s\n{\"index\":%d,\"name\":\"%s\",\"op\":\"%s\",\"fused\":\"%s\",", l.index ? "," : "",
-                l.index, JsonEscape(l.name).c_str(), l.op_type.c_str(), l.fused.c_str());
+    std::printf("%s\n{\"index\":%d,\"name\":\"%s\",\"op\":\"%s\",\"fused\":\"%s\",",
+                l.index ? "," : "", l.index, JsonEscape(l.name).c_str(), l.op_type.c_str(),
+                l.fused.c_str());
     std::printf("\"output_shapes\":[");
     for (size_t i = 0; i < l.outputs.size(); ++i) {
       std::printf("%s%s", i ? "," : "", JsonShape(l.outputs[i].shape).c_str());
     }
-    std::printf("],\"weight_bytes\":%zu,\"flops\":%lld,\"cut_bytes_before\":%zu,\"cut_tensors_before\":[",
-                l.weight_bytes, static_cast<long long>(l.flops), cut.bytes);
+    std::printf(
+        "],\"weight_bytes\":%zu,\"flops\":%lld,\"cut_bytes_before\":%zu,\"cut_tensors_before\":[",
+        l.weight_bytes, static_cast<long long>(l.flops), cut.bytes);
     for (size_t i = 0; i < cut.names.size(); ++i) {
       std::printf("%s\"%s\"", i ? "," : "", JsonEscape(cut.names[i]).c_str());
     }

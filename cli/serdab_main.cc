@@ -17,6 +17,8 @@ constexpr Command kCommands[] = {
     {"infer", serdab::cli::RunInferCommand, "run an ONNX model on one raw float32 input"},
     {"layers", serdab::cli::RunLayersCommand, "list a model's layers and the bytes at each cut"},
     {"zoo", serdab::cli::RunZooCommand, "write a torchvision-architecture ONNX model"},
+    {"profile", serdab::cli::RunProfileCommand, "measure a model's layers for placement"},
+    {"plan", serdab::cli::RunPlanCommand, "solve a pipelined placement over a cluster"},
     {"ca", serdab::cli::RunCaCommand, "manage the deployment root and platform certificates"},
 };
 

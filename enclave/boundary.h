@@ -87,9 +87,17 @@ serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave, const uint8_
 // leaves the session untouched and the call can be repeated.
 serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_session,
                                    uint32_t in_hop, serdab_session out_session, uint32_t out_hop,
-                                   uint64_t stream_id, const uint8_t* message,
-                                   size_t message_size, uint8_t* out, size_t out_capacity,
-                                   size_t* out_size);
+                                   uint64_t stream_id, const uint8_t* message, size_t message_size,
+                                   uint8_t* out, size_t out_capacity, size_t* out_size);
+
+// Profiles the provisioned partition for the placement solver: times each
+// layer alone on synthetic inputs generated inside the enclave (median of
+// `repeats` runs after one warm-up), then measures this enclave's page swap
+// cost by streaming twice its EPC through the heap. Returns JSON
+// {"begin":b,"end":e,"layer_ms":[...],"page_swap_ns":x,"ecall_ns":y}. Only
+// timings leave: no frame or weight data.
+serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats, uint8_t* out,
+                                   size_t out_capacity, size_t* out_size);
 
 // The enclave's identity and counters as one JSON object: page_faults,
 // evictions, bytes_paged_in, bytes_paged_out, ecalls, cycles_charged,

@@ -57,9 +57,9 @@ Result<Bytes> EnclaveHost::GetQuote(ByteView nonce) {
 
 Result<uint64_t> EnclaveHost::OpenSession(ByteView request) {
   serdab_session session = 0;
-  SERDAB_RETURN_IF_ERROR(FromEcall(
-      serdab_ecall_open_session(handle_, request.data(), request.size(), &session),
-      "open session"));
+  SERDAB_RETURN_IF_ERROR(
+      FromEcall(serdab_ecall_open_session(handle_, request.data(), request.size(), &session),
+                "open session"));
   return session;
 }
 
@@ -69,20 +69,20 @@ Status EnclaveHost::CloseSession(uint64_t session) {
 
 Result<Bytes> EnclaveHost::Provision(uint64_t session, ByteView message, int32_t seal_policy) {
   if (seal_policy < 0) {
-    SERDAB_RETURN_IF_ERROR(FromEcall(serdab_ecall_provision(handle_, session, message.data(),
-                                                            message.size(), -1, nullptr, 0,
-                                                            nullptr),
-                                     "provision"));
+    SERDAB_RETURN_IF_ERROR(
+        FromEcall(serdab_ecall_provision(handle_, session, message.data(), message.size(), -1,
+                                         nullptr, 0, nullptr),
+                  "provision"));
     return Bytes();
   }
   // Provisioning consumes the message, so the sealed blob's buffer must be
   // big enough the first time: the plaintext plus sealing overhead.
   Bytes out(message.size() + 4096);
   size_t size = 0;
-  SERDAB_RETURN_IF_ERROR(FromEcall(serdab_ecall_provision(handle_, session, message.data(),
-                                                          message.size(), seal_policy, out.data(),
-                                                          out.size(), &size),
-                                   "provision"));
+  SERDAB_RETURN_IF_ERROR(
+      FromEcall(serdab_ecall_provision(handle_, session, message.data(), message.size(),
+                                       seal_policy, out.data(), out.size(), &size),
+                "provision"));
   out.resize(size);
   return out;
 }
@@ -103,11 +103,19 @@ Result<Bytes> EnclaveHost::Process(uint64_t in_session, uint32_t in_hop, uint64_
   return out;
 }
 
+Result<std::string> EnclaveHost::Profile(uint32_t repeats) {
+  SERDAB_ASSIGN_OR_RETURN(
+      Bytes json, CallWithOutput("profile", 64 * 1024, [&](uint8_t* out, size_t cap, size_t* size) {
+        return serdab_ecall_profile(handle_, repeats, out, cap, size);
+      }));
+  return std::string(json.begin(), json.end());
+}
+
 Result<std::string> EnclaveHost::StatsJson() {
-  SERDAB_ASSIGN_OR_RETURN(Bytes json,
-                          CallWithOutput("stats", 4096, [&](uint8_t* out, size_t cap, size_t* size) {
-                            return serdab_ecall_stats(handle_, out, cap, size);
-                          }));
+  SERDAB_ASSIGN_OR_RETURN(
+      Bytes json, CallWithOutput("stats", 4096, [&](uint8_t* out, size_t cap, size_t* size) {
+        return serdab_ecall_stats(handle_, out, cap, size);
+      }));
   return std::string(json.begin(), json.end());
 }
 

@@ -40,6 +40,9 @@ class EnclaveHost {
   Status UnsealPartition(ByteView blob);
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                         uint32_t out_hop, uint64_t stream_id, ByteView message);
+  // Per-layer times of the provisioned partition and the page swap cost, as
+  // JSON (see serdab_ecall_profile).
+  Result<std::string> Profile(uint32_t repeats);
   // The enclave's identity and counters as JSON.
   Result<std::string> StatsJson();
 

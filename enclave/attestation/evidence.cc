@@ -70,7 +70,8 @@ Result<SessionRequest> ParseSessionRequest(crypto::ByteView bytes) {
   if (s.kind == SessionRequest::Kind::kClient) {
     SERDAB_ASSIGN_OR_RETURN(s.client_key, r.Array<32>("client_key"));
   } else {
-    SERDAB_ASSIGN_OR_RETURN(crypto::ByteView peer, r.LengthPrefixed("peer_evidence", kMaxQuoteBytes));
+    SERDAB_ASSIGN_OR_RETURN(crypto::ByteView peer,
+                            r.LengthPrefixed("peer_evidence", kMaxQuoteBytes));
     s.peer_evidence.assign(peer.begin(), peer.end());
     SERDAB_ASSIGN_OR_RETURN(crypto::ByteView challenge,
                             r.LengthPrefixed("challenge", kMaxChallengeBytes));

@@ -49,14 +49,13 @@ Status Attributes::CheckKinds(const std::string& node, const std::vector<std::st
                               const std::vector<std::string>& int_lists,
                               const std::vector<std::string>& floats,
                               const std::vector<std::string>& strings) const {
-  auto check = [&](const std::vector<std::string>& names, auto tag,
-                   const char* kind) -> Status {
+  auto check = [&](const std::vector<std::string>& names, auto tag, const char* kind) -> Status {
     using T = decltype(tag);
     for (const std::string& n : names) {
       auto it = values_.find(n);
       if (it != values_.end() && !std::holds_alternative<T>(it->second)) {
-        return Status::InvalidArgument("node '" + node + "': attribute '" + n +
-                                       "' should be " + kind);
+        return Status::InvalidArgument("node '" + node + "': attribute '" + n + "' should be " +
+                                       kind);
       }
     }
     return Status::Ok();

@@ -21,8 +21,8 @@ namespace serdab::engine {
 
 // One ONNX attribute value. Tensor-valued attributes (Constant's `value`) are
 // decoded into a Tensor by the importer.
-using AttributeValue = std::variant<int64_t, float, std::string, std::vector<int64_t>,
-                                    std::vector<float>, Tensor>;
+using AttributeValue =
+    std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<float>, Tensor>;
 
 class Attributes {
  public:

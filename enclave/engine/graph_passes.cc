@@ -53,9 +53,9 @@ Status Fold(Graph* graph, const Node& node, const Kernel& kernel, Allocator* all
   for (Tensor& t : outputs) io.outputs.push_back(&t);
   Tensor scratch;
   if (kernel.ScratchBytes() > 0) {
-    SERDAB_ASSIGN_OR_RETURN(scratch,
-                            Tensor::Create(DataType::kFloat32,
-                                           {static_cast<int64_t>(kernel.ScratchBytes() + 3) / 4}));
+    SERDAB_ASSIGN_OR_RETURN(
+        scratch,
+        Tensor::Create(DataType::kFloat32, {static_cast<int64_t>(kernel.ScratchBytes() + 3) / 4}));
     io.scratch = scratch.raw();
   }
   SERDAB_RETURN_IF_ERROR(kernel.Run(io).WithContext("while folding constants"));
@@ -118,8 +118,7 @@ Status InferShapes(Graph* graph, Allocator* allocator) {
     if (infos.size() != node.outputs.size()) {
       return Status::Unimplemented("node '" + node.name + "' (" + node.op_type + ") has " +
                                    std::to_string(node.outputs.size()) +
-                                   " outputs; the engine supports " +
-                                   std::to_string(infos.size()));
+                                   " outputs; the engine supports " + std::to_string(infos.size()));
     }
     bool foldable = node.op_type == "Shape";
     if (!foldable) {
@@ -184,7 +183,8 @@ Status FuseBatchNorm(Graph* graph, Allocator* allocator) {
     const float* beta = params[1]->data<float>();
     const float* mean = params[2]->data<float>();
     const float* var = params[3]->data<float>();
-    SERDAB_ASSIGN_OR_RETURN(Tensor new_w, Tensor::Create(DataType::kFloat32, w->shape(), allocator));
+    SERDAB_ASSIGN_OR_RETURN(Tensor new_w,
+                            Tensor::Create(DataType::kFloat32, w->shape(), allocator));
     SERDAB_ASSIGN_OR_RETURN(Tensor new_b, Tensor::Create(DataType::kFloat32, {cout}, allocator));
     const int64_t per_out = w->num_elements() / cout;
     for (int64_t o = 0; o < cout; ++o) {
@@ -282,9 +282,9 @@ Status RemoveIdentities(Graph* graph) {
   std::vector<int> uses = graph->UseCounts();
   std::vector<Node> kept;
   for (Node& node : nodes) {
-    const bool passthrough =
-        (node.op_type == "Identity" || node.op_type == "Dropout") && !node.inputs.empty() &&
-        node.inputs[0] != kNoValue && (node.outputs.size() == 1 || uses[node.outputs[1]] == 0);
+    const bool passthrough = (node.op_type == "Identity" || node.op_type == "Dropout") &&
+                             !node.inputs.empty() && node.inputs[0] != kNoValue &&
+                             (node.outputs.size() == 1 || uses[node.outputs[1]] == 0);
     bool feeds_output = false;
     for (int g : graph->outputs()) feeds_output = feeds_output || g == node.outputs[0];
     // An Identity that names a graph output keeps that name alive; leave it.

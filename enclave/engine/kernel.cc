@@ -23,13 +23,11 @@ const OpRegistry& OpRegistry::Builtin() {
   return *registry;
 }
 
-void OpRegistry::Register(const std::string& op_type, KernelFlavor flavor,
-                          KernelFactory factory) {
+void OpRegistry::Register(const std::string& op_type, KernelFlavor flavor, KernelFactory factory) {
   (flavor == KernelFlavor::kReference ? reference_ : optimized_)[op_type] = factory;
 }
 
-std::unique_ptr<Kernel> OpRegistry::Create(const std::string& op_type,
-                                           KernelFlavor flavor) const {
+std::unique_ptr<Kernel> OpRegistry::Create(const std::string& op_type, KernelFlavor flavor) const {
   if (flavor == KernelFlavor::kOptimized) {
     auto it = optimized_.find(op_type);
     if (it != optimized_.end()) return it->second();

@@ -100,9 +100,8 @@ class OpRegistry {
 // factory that default-constructs `KernelClass`.
 template <typename KernelClass>
 void RegisterKernel(OpRegistry* registry, const std::string& op_type, KernelFlavor flavor) {
-  registry->Register(op_type, flavor, []() -> std::unique_ptr<Kernel> {
-    return std::make_unique<KernelClass>();
-  });
+  registry->Register(op_type, flavor,
+                     []() -> std::unique_ptr<Kernel> { return std::make_unique<KernelClass>(); });
 }
 
 }  // namespace serdab::engine

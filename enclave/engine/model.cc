@@ -60,10 +60,11 @@ size_t PlaceInArena(std::vector<Interval*>& values) {
 struct Model::RangePlan {
   int begin = 0;
   int end = 0;
-  std::vector<int> input_values;   // cuts_[begin].values
-  std::vector<int> output_values;  // cuts_[end].values
-  std::vector<Tensor> slots;       // indexed by value id
-  std::vector<KernelIO> ios;       // one per layer in the range
+  std::vector<int> input_values;       // cuts_[begin].values
+  std::vector<int> output_values;      // cuts_[end].values
+  std::vector<Tensor> slots;           // indexed by value id
+  std::map<int, Tensor> output_cache;  // the range's outputs, reused when released
+  std::vector<KernelIO> ios;           // one per layer in the range
   Tensor arena;
   Tensor scratch;
   uint64_t last_used = 0;
@@ -98,9 +99,22 @@ size_t Model::weight_bytes() const {
 }
 
 Status Model::Prepare(Graph graph) {
-  SERDAB_RETURN_IF_ERROR(OptimizeGraph(&graph, options_.fuse, options_.weight_allocator));
+  // A partition's weights move to weight_allocator afterwards, and only
+  // those of its layers: the passes work on the heap meanwhile.
+  Allocator* pass_allocator = options_.partition ? HeapAllocator() : options_.weight_allocator;
+  SERDAB_RETURN_IF_ERROR(OptimizeGraph(&graph, options_.fuse, pass_allocator));
   graph_ = std::move(graph);
   pool_ = std::make_unique<ThreadPool>(options_.num_threads);
+
+  const int total = static_cast<int>(graph_.nodes().size());
+  kept_begin_ = options_.partition ? options_.keep_begin : 0;
+  kept_end_ = options_.partition && options_.keep_end >= 0 ? options_.keep_end : total;
+  if (kept_begin_ < 0 || kept_begin_ > kept_end_ || kept_end_ > total) {
+    return Status::OutOfRange("kept layers [" + std::to_string(kept_begin_) + ", " +
+                              std::to_string(kept_end_) + ") are not within the model's " +
+                              std::to_string(total) + " layers");
+  }
+  if (options_.partition) SERDAB_RETURN_IF_ERROR(KeepWeightsOfRange());
 
   const OpRegistry& registry = OpRegistry::Builtin();
   const KernelFlavor flavor =
@@ -120,19 +134,33 @@ Status Model::Prepare(Graph graph) {
     layer.fused = node.attrs.GetString(kFusedAttr, "");
     for (int in : node.inputs) {
       setup.inputs.push_back(in == kNoValue ? nullptr : &graph_.value(in));
-      if (in != kNoValue && graph_.value(in).is_constant()) {
-        layer.weight_bytes += graph_.value(in).constant.bytes();
+      if (in != kNoValue && (graph_.value(in).is_constant() || released_.count(in))) {
+        layer.weight_bytes += graph_.value(in).info.bytes();
       }
+    }
+    for (int in : node.inputs) {
+      if (in != kNoValue && !graph_.value(in).is_constant() && !released_.count(in)) {
+        layer.activation_bytes += graph_.value(in).info.bytes();
+      }
+    }
+    for (int out : node.outputs) layer.activation_bytes += graph_.value(out).info.bytes();
+    if (static_cast<int>(n) < kept_begin_ || static_cast<int>(n) >= kept_end_) {
+      // Outside the kept range: described, never run.
+      for (int out : node.outputs) layer.outputs.push_back(graph_.value(out).info);
+      layers_.push_back(std::move(layer));
+      kernels_.push_back(nullptr);
+      continue;
     }
     std::vector<TensorInfo> infos;
     SERDAB_RETURN_IF_ERROR(kernel->Setup(setup, &infos));
     for (size_t i = 0; i < infos.size(); ++i) {
       const TensorInfo& inferred = graph_.value(node.outputs[i]).info;
       if (infos[i].dtype != inferred.dtype || infos[i].shape != inferred.shape) {
-        return Status::Internal("node '" + node.name + "': the " +
-                                std::string(options_.optimized_kernels ? "optimised" : "reference") +
-                                " kernel computes output shape " + ShapeToString(infos[i].shape) +
-                                " but shape inference found " + ShapeToString(inferred.shape));
+        return Status::Internal(
+            "node '" + node.name + "': the " +
+            std::string(options_.optimized_kernels ? "optimised" : "reference") +
+            " kernel computes output shape " + ShapeToString(infos[i].shape) +
+            " but shape inference found " + ShapeToString(inferred.shape));
       }
     }
     layer.outputs = std::move(infos);
@@ -169,7 +197,7 @@ Status Model::Prepare(Graph graph) {
       cut.values = graph_.outputs();
     } else {
       for (int v : order) {
-        if (graph_.value(v).is_constant()) continue;
+        if (graph_.value(v).is_constant() || released_.count(v)) continue;
         if (producer[v] < k && last_reader[v] >= k) cut.values.push_back(v);
       }
     }
@@ -178,6 +206,27 @@ Status Model::Prepare(Graph graph) {
       cut.infos.push_back(graph_.value(v).info);
       cut.bytes += graph_.value(v).info.bytes();
     }
+  }
+  return Status::Ok();
+}
+
+Status Model::KeepWeightsOfRange() {
+  const auto& nodes = graph_.nodes();
+  std::vector<bool> used(graph_.values().size(), false);
+  for (int n = kept_begin_; n < kept_end_; ++n) {
+    for (int in : nodes[n].inputs) {
+      if (in != kNoValue) used[in] = true;
+    }
+  }
+  for (size_t v = 0; v < used.size(); ++v) {
+    Value& value = graph_.value(static_cast<int>(v));
+    if (!value.is_constant()) continue;
+    if (!used[v]) {
+      value.constant = Tensor();  // released; the info stays for the layer view
+      released_.insert(static_cast<int>(v));
+      continue;
+    }
+    SERDAB_ASSIGN_OR_RETURN(value.constant, value.constant.Clone(options_.weight_allocator));
   }
   return Status::Ok();
 }
@@ -229,13 +278,13 @@ Result<Model::RangePlan*> Model::PlanFor(int begin, int end) {
   }
   const size_t arena_bytes = PlaceInArena(arena_values);
   Allocator* alloc = options_.activation_allocator;
-  SERDAB_ASSIGN_OR_RETURN(plan->arena,
-                          Tensor::Create(DataType::kFloat32,
-                                         {static_cast<int64_t>(arena_bytes / 4)}, alloc));
+  SERDAB_ASSIGN_OR_RETURN(
+      plan->arena,
+      Tensor::Create(DataType::kFloat32, {static_cast<int64_t>(arena_bytes / 4)}, alloc));
   if (scratch_bytes > 0) {
-    SERDAB_ASSIGN_OR_RETURN(plan->scratch,
-                            Tensor::Create(DataType::kFloat32,
-                                           {static_cast<int64_t>(Align(scratch_bytes) / 4)}, alloc));
+    SERDAB_ASSIGN_OR_RETURN(
+        plan->scratch, Tensor::Create(DataType::kFloat32,
+                                      {static_cast<int64_t>(Align(scratch_bytes) / 4)}, alloc));
   }
   char* base = static_cast<char*>(plan->arena.raw());
   for (int v = 0; v < num_values; ++v) {
@@ -260,9 +309,14 @@ Result<Model::RangePlan*> Model::PlanFor(int begin, int end) {
 
 Result<std::vector<Tensor>> Model::Run(int begin, int end, const std::vector<Tensor>& inputs) {
   if (begin < 0 || end > num_layers() || begin > end) {
-    return Status::OutOfRange("layer range [" + std::to_string(begin) + ", " +
-                              std::to_string(end) + ") is not within [0, " +
-                              std::to_string(num_layers()) + "]");
+    return Status::OutOfRange("layer range [" + std::to_string(begin) + ", " + std::to_string(end) +
+                              ") is not within [0, " + std::to_string(num_layers()) + "]");
+  }
+  if (begin < end && (begin < kept_begin_ || end > kept_end_)) {
+    return Status::FailedPrecondition("layers [" + std::to_string(begin) + ", " +
+                                      std::to_string(end) + ") are outside the kept range [" +
+                                      std::to_string(kept_begin_) + ", " +
+                                      std::to_string(kept_end_) + ")");
   }
   const CutInfo& in_cut = cuts_[begin];
   if (inputs.size() != in_cut.values.size()) {
@@ -290,10 +344,16 @@ Result<std::vector<Tensor>> Model::Run(int begin, int end, const std::vector<Ten
     // An output that is also an input of the range passes straight through.
     bool passthrough = false;
     for (int in : plan->input_values) passthrough = passthrough || in == v;
-    if (!passthrough) {
-      SERDAB_ASSIGN_OR_RETURN(plan->slots[v], Tensor::Create(info.dtype, info.shape,
-                                                             options_.activation_allocator));
+    if (passthrough) continue;
+    // Reuse last call's output buffer once the caller has let go of it, so a
+    // stage's steady state allocates nothing (and, in an enclave, takes no
+    // first-touch faults on fresh pages).
+    Tensor& cached = plan->output_cache[v];
+    if (!cached.unique_owner()) {
+      SERDAB_ASSIGN_OR_RETURN(
+          cached, Tensor::Create(info.dtype, info.shape, options_.activation_allocator));
     }
+    plan->slots[v] = cached;
   }
   Status status;
   for (int n = begin; n < end && status.ok(); ++n) {

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,14 @@ struct ModelOptions {
   Allocator* activation_allocator = nullptr;
   // Apply BatchNorm and activation fusion (constant folding always runs).
   bool fuse = true;
+  // Partition mode: keep only the weights of layers [keep_begin, keep_end)
+  // (keep_end -1: to the last layer), moved into weight_allocator; the other
+  // layers' weights are released and those layers cannot run. A pipeline
+  // stage holds just its partition this way. Off: every weight stays where
+  // import put it.
+  bool partition = false;
+  int keep_begin = 0;
+  int keep_end = -1;
 };
 
 // One layer of the layer view (see partitioner/).
@@ -43,8 +52,9 @@ struct LayerInfo {
   std::string op_type;  // after fusion, e.g. "Conv"
   std::string fused;    // what was fused into it, e.g. "BatchNormalization+Relu", or ""
   std::vector<TensorInfo> outputs;
-  size_t weight_bytes = 0;  // bytes of constant inputs
-  int64_t flops = 0;
+  size_t weight_bytes = 0;      // bytes of constant inputs
+  int64_t flops = 0;            // 0 for layers outside a kept range
+  size_t activation_bytes = 0;  // non-constant input and output bytes
 };
 
 // The tensors live across the cut before layer `index` (index == num_layers:
@@ -77,9 +87,13 @@ class Model {
   size_t weight_bytes() const;
   const ModelOptions& options() const { return options_; }
 
-  // Runs layers [begin, end). `inputs` are the tensors of cuts()[begin], in
-  // order; returns those of cuts()[end]. Types and shapes are checked. One Run
-  // at a time per Model; activation memory is reused between calls.
+  // The layers whose weights are held (all, unless ModelOptions kept a range).
+  int kept_begin() const { return kept_begin_; }
+  int kept_end() const { return kept_end_; }
+
+  // Runs layers [begin, end), which must lie in the kept range. `inputs` are
+  // the tensors of cuts()[begin], in order; returns those of cuts()[end]. Types and shapes are
+  // checked. One Run at a time per Model; activation memory is reused between calls.
   Result<std::vector<Tensor>> Run(int begin, int end, const std::vector<Tensor>& inputs);
 
   // Runs the whole model.
@@ -92,6 +106,7 @@ class Model {
   explicit Model(const ModelOptions& options);
   Status Prepare(Graph graph);
   Result<RangePlan*> PlanFor(int begin, int end);
+  Status KeepWeightsOfRange();
 
   ModelOptions options_;
   Graph graph_;
@@ -101,6 +116,9 @@ class Model {
   std::unique_ptr<ThreadPool> pool_;
   std::map<std::pair<int, int>, std::unique_ptr<RangePlan>> plans_;
   uint64_t plan_clock_ = 0;  // orders plans by last use
+  int kept_begin_ = 0;
+  int kept_end_ = 0;
+  std::set<int> released_;  // constants dropped outside the kept range
 };
 
 }  // namespace serdab::engine

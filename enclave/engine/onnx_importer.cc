@@ -126,15 +126,16 @@ int64_t TypedFieldSize(const onnx::TensorProto& t) {
 // Decodes a TensorProto and releases its data from the proto.
 Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, Allocator* allocator) {
   if (t->data_location() == onnx::TensorProto::EXTERNAL || t->external_data_size() > 0) {
-    return Status::Unimplemented(what + " keeps its data in an external file; re-export the model "
+    return Status::Unimplemented(what +
+                                 " keeps its data in an external file; re-export the model "
                                  "with the weights inside the .onnx file");
   }
   SourceType type;
   if (!MapTensorType(t->data_type(), &type)) {
-    return Status::Unimplemented(what + " has element type " +
-                                 onnx::TensorProto::DataType_Name(
-                                     static_cast<onnx::TensorProto::DataType>(t->data_type())) +
-                                 ", which the engine does not support");
+    return Status::Unimplemented(
+        what + " has element type " +
+        onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(t->data_type())) +
+        ", which the engine does not support");
   }
   Shape shape(t->dims().begin(), t->dims().end());
   for (int64_t d : shape) {
@@ -155,7 +156,8 @@ Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, Alloc
       std::memcpy(tensor.raw(), p, expected);
     } else if (type.engine == DataType::kFloat32) {
       float* out = tensor.data<float>();
-      for (int64_t i = 0; i < count; ++i) out[i] = ReadRaw<float>(p + i * type.raw_size, t->data_type());
+      for (int64_t i = 0; i < count; ++i)
+        out[i] = ReadRaw<float>(p + i * type.raw_size, t->data_type());
     } else {
       int64_t* out = tensor.data<int64_t>();
       for (int64_t i = 0; i < count; ++i) {
@@ -217,12 +219,14 @@ Result<AttributeValue> DecodeAttribute(onnx::AttributeProto* a, const std::strin
       return AttributeValue(std::vector<float>(a->floats().begin(), a->floats().end()));
     case onnx::AttributeProto::TENSOR: {
       SERDAB_ASSIGN_OR_RETURN(
-          Tensor t, DecodeTensor(a->mutable_t(),
-                                 "attribute '" + a->name() + "' of node '" + node + "'", allocator));
+          Tensor t,
+          DecodeTensor(a->mutable_t(), "attribute '" + a->name() + "' of node '" + node + "'",
+                       allocator));
       return AttributeValue(std::move(t));
     }
     default:
-      return Status::Unimplemented("node '" + node + "': attribute '" + a->name() + "' is of type " +
+      return Status::Unimplemented("node '" + node + "': attribute '" + a->name() +
+                                   "' is of type " +
                                    onnx::AttributeProto::AttributeType_Name(a->type()) +
                                    ", which the engine does not support");
   }
@@ -236,7 +240,8 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, Allocator* allocator) {
   }
   // IR version 3 models predate opset_import and mean opset 1.
   if (opset == 0 && model->opset_import_size() == 0) opset = 1;
-  if (opset == 0) return Status::Unimplemented("the model imports no default-domain (ai.onnx) opset");
+  if (opset == 0)
+    return Status::Unimplemented("the model imports no default-domain (ai.onnx) opset");
   graph.set_opset(opset);
 
   onnx::GraphProto* g = model->mutable_graph();
@@ -304,12 +309,13 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, Allocator* allocator) {
       if (out.empty()) {
         // An omitted optional output: give it a private name so that the
         // kernel's output list keeps its positions.
-        node.outputs.push_back(graph.AddValue(node.name + ":unused" +
-                                              std::to_string(node.outputs.size())));
+        node.outputs.push_back(
+            graph.AddValue(node.name + ":unused" + std::to_string(node.outputs.size())));
         continue;
       }
       if (graph.FindValue(out) != kNoValue) {
-        return Status::Corruption("value '" + out + "' is produced twice (node '" + node.name + "')");
+        return Status::Corruption("value '" + out + "' is produced twice (node '" + node.name +
+                                  "')");
       }
       node.outputs.push_back(graph.AddValue(out));
     }
@@ -361,7 +367,8 @@ Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocato
   }
   if (st.st_size > INT_MAX) {
     ::close(fd);
-    return Status::Unimplemented(path + ": models over 2 GiB need external data, which is not "
+    return Status::Unimplemented(path +
+                                 ": models over 2 GiB need external data, which is not "
                                  "supported");
   }
   onnx::ModelProto model;

@@ -54,7 +54,8 @@ std::vector<int64_t> Strides(const Shape& shape) {
 Result<Tensor> Tensor::Create(DataType dtype, Shape shape, Allocator* allocator) {
   if (ElementSize(dtype) == 0) return Status::InvalidArgument("tensor of undefined data type");
   for (int64_t d : shape) {
-    if (d < 0) return Status::InvalidArgument("negative dimension in shape " + ShapeToString(shape));
+    if (d < 0)
+      return Status::InvalidArgument("negative dimension in shape " + ShapeToString(shape));
   }
   if (allocator == nullptr) allocator = HeapAllocator();
   Tensor t;
@@ -67,7 +68,8 @@ Result<Tensor> Tensor::Create(DataType dtype, Shape shape, Allocator* allocator)
                                      " bytes from the " + allocator->name() + " allocator");
   }
   t.data_ = p;
-  t.storage_ = std::shared_ptr<void>(p, [allocator, bytes](void* q) { allocator->Deallocate(q, bytes); });
+  t.storage_ =
+      std::shared_ptr<void>(p, [allocator, bytes](void* q) { allocator->Deallocate(q, bytes); });
   return t;
 }
 

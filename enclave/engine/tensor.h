@@ -64,6 +64,8 @@ class Tensor {
   TensorInfo info() const { return {dtype_, shape_}; }
 
   void* raw() const { return data_; }
+  // True when this is the only reference to an owned buffer.
+  bool unique_owner() const { return storage_ != nullptr && storage_.use_count() == 1; }
   template <typename T>
   T* data() const {
     return static_cast<T*>(data_);

@@ -77,14 +77,13 @@ class Registry {
 
 // Looks the enclave up and counts the ECALL; on failure returns from the
 // calling function with the error code.
-#define SERDAB_ENTER(var, handle)                                        \
-  auto var##_found = Registry::Get().Find(handle);                       \
-  if (!var##_found.ok()) return Fail(var##_found.status());              \
-  std::shared_ptr<SimEnclave> var = std::move(var##_found).value();      \
+#define SERDAB_ENTER(var, handle)                                   \
+  auto var##_found = Registry::Get().Find(handle);                  \
+  if (!var##_found.ok()) return Fail(var##_found.status());         \
+  std::shared_ptr<SimEnclave> var = std::move(var##_found).value(); \
   var->RecordEcall()
 
-serdab_status CopyOut(const crypto::Bytes& bytes, uint8_t* out, size_t capacity,
-                      size_t* out_size) {
+serdab_status CopyOut(const crypto::Bytes& bytes, uint8_t* out, size_t capacity, size_t* out_size) {
   *out_size = bytes.size();
   if (bytes.size() > capacity || (out == nullptr && !bytes.empty())) {
     return Fail(Status::OutOfRange("output needs " + std::to_string(bytes.size()) +
@@ -149,9 +148,8 @@ SERDAB_ECALL serdab_status serdab_ecall_get_quote(serdab_enclave enclave, const 
   return CopyOut(*evidence, out, out_capacity, out_size);
 }
 
-SERDAB_ECALL serdab_status serdab_ecall_open_session(serdab_enclave enclave,
-                                                     const uint8_t* request, size_t request_size,
-                                                     serdab_session* session) {
+SERDAB_ECALL serdab_status serdab_ecall_open_session(serdab_enclave enclave, const uint8_t* request,
+                                                     size_t request_size, serdab_session* session) {
   SERDAB_ENTER(e, enclave);
   auto id = e->OpenSession(View(request, request_size));
   if (!id.ok()) return Fail(id.status());
@@ -171,8 +169,8 @@ SERDAB_ECALL serdab_status serdab_ecall_provision(serdab_enclave enclave, serdab
                                                   int32_t seal_policy, uint8_t* out,
                                                   size_t out_capacity, size_t* out_size) {
   SERDAB_ENTER(e, enclave);
-  auto sealed = e->Provision(session, View(message, message_size), seal_policy,
-                             out ? out_capacity : 0);
+  auto sealed =
+      e->Provision(session, View(message, message_size), seal_policy, out ? out_capacity : 0);
   if (!sealed.ok()) return Fail(sealed.status());
   if (out_size == nullptr) return SERDAB_OK;
   return CopyOut(*sealed, out, out_capacity, out_size);
@@ -196,6 +194,15 @@ SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_s
   Status s = e->Process(in_session, in_hop, out_session, out_hop, stream_id,
                         View(message, message_size), out, out ? out_capacity : 0, out_size);
   return s.ok() ? SERDAB_OK : Fail(s);
+}
+
+SERDAB_ECALL serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats,
+                                                uint8_t* out, size_t out_capacity,
+                                                size_t* out_size) {
+  SERDAB_ENTER(e, enclave);
+  auto json = e->Profile(repeats);
+  if (!json.ok()) return Fail(json.status());
+  return CopyOut(crypto::Bytes(json->begin(), json->end()), out, out_capacity, out_size);
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_stats(serdab_enclave enclave, uint8_t* out,

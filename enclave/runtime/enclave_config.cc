@@ -8,7 +8,8 @@ namespace {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -30,8 +31,8 @@ Result<EnclaveConfig> EnclaveConfig::Parse(std::string_view text) {
     const std::string where = "enclave config line " + std::to_string(line_no);
     const size_t eq = line.find('=');
     if (eq == std::string_view::npos) {
-      return Status::InvalidArgument(where + ": expected 'key = value', got '" +
-                                     std::string(line) + "'");
+      return Status::InvalidArgument(where + ": expected 'key = value', got '" + std::string(line) +
+                                     "'");
     }
     const std::string key(Trim(line.substr(0, eq)));
     const std::string value(Trim(line.substr(eq + 1)));

@@ -1,6 +1,10 @@
 #include "enclave/runtime/sim_enclave.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <random>
 
 #include "enclave/attestation/evidence.h"
 #include "enclave/attestation/quote.h"
@@ -140,9 +144,9 @@ Result<uint64_t> SimEnclave::OpenSession(crypto::ByteView request_bytes) {
                                .status()
                                .WithContext("peer enclave"));
     const bool initiator = request.role == crypto::ChannelRole::kInitiator;
-    const auto transcript =
-        initiator ? attestation::ChannelTranscript(pending->second.quote, peer.quote)
-                  : attestation::ChannelTranscript(peer.quote, pending->second.quote);
+    const auto transcript = initiator
+                                ? attestation::ChannelTranscript(pending->second.quote, peer.quote)
+                                : attestation::ChannelTranscript(peer.quote, pending->second.quote);
     channel = crypto::SecureChannel::Create(request.role, pending->second.key.secret_key,
                                             peer.ephemeral_key, transcript, request.algorithm);
   }
@@ -171,26 +175,25 @@ Status SimEnclave::LoadPartition(crypto::ByteView plaintext) {
   SERDAB_ASSIGN_OR_RETURN(attestation::ProvisionRequest request,
                           attestation::ParseProvisionRequest(plaintext));
   model_.reset();
+  // The whole model is decoded once, transiently; only the partition's
+  // weights move into the EPC, so the enclave holds just its stage.
+  const std::string_view model_bytes(reinterpret_cast<const char*>(request.model.data()),
+                                     request.model.size());
+  SERDAB_ASSIGN_OR_RETURN(engine::Graph graph,
+                          engine::ImportOnnxBytes(model_bytes, "provisioned model"));
+  std::vector<uint8_t>().swap(request.model);
   engine::ModelOptions options;
   options.num_threads = std::max(1, request.threads);
   options.weight_allocator = heap_.get();
   options.activation_allocator = heap_.get();
-  const std::string_view model_bytes(reinterpret_cast<const char*>(request.model.data()),
-                                     request.model.size());
-  SERDAB_ASSIGN_OR_RETURN(engine::Graph graph,
-                          engine::ImportOnnxBytes(model_bytes, "provisioned model", heap_.get()));
-  std::vector<uint8_t>().swap(request.model);  // the graph holds the weights now
-  SERDAB_ASSIGN_OR_RETURN(model_, engine::Model::FromGraph(std::move(graph), options));
-  const int n = model_->num_layers();
-  const int end = request.end < 0 ? n : request.end;
-  if (request.begin < 0 || request.begin > end || end > n) {
-    model_.reset();
-    return Status::OutOfRange("partition [" + std::to_string(request.begin) + ", " +
-                              std::to_string(end) + ") is not within the model's " +
-                              std::to_string(n) + " layers");
-  }
-  begin_ = request.begin;
-  end_ = end;
+  options.partition = true;
+  options.keep_begin = request.begin;
+  options.keep_end = request.end;
+  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<engine::Model> model,
+                          engine::Model::FromGraph(std::move(graph), options));
+  model_ = std::move(model);
+  begin_ = model_->kept_begin();
+  end_ = model_->kept_end();
   return Status::Ok();
 }
 
@@ -206,11 +209,11 @@ Result<crypto::Bytes> SimEnclave::Provision(uint64_t session, crypto::ByteView m
       channel->Open(kProvisionStream, kProvisionHop, message, &plaintext).status());
   crypto::Bytes sealed;
   if (seal_policy >= 0) {
-    const auto policy = seal_policy == 0 ? attestation::SealPolicy::kMrEnclave
-                                         : attestation::SealPolicy::kMrSigner;
-    SERDAB_ASSIGN_OR_RETURN(sealed, attestation::Seal(platform_->sealing_secret(), identity_,
-                                                      policy, plaintext,
-                                                      AsBytes(kPartitionSealLabel)));
+    const auto policy =
+        seal_policy == 0 ? attestation::SealPolicy::kMrEnclave : attestation::SealPolicy::kMrSigner;
+    SERDAB_ASSIGN_OR_RETURN(
+        sealed, attestation::Seal(platform_->sealing_secret(), identity_, policy, plaintext,
+                                  AsBytes(kPartitionSealLabel)));
     if (sealed.size() > seal_capacity) {
       return Status::OutOfRange("the sealed partition needs " + std::to_string(sealed.size()) +
                                 " bytes, the buffer holds " + std::to_string(seal_capacity));
@@ -245,8 +248,7 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_se
                           in->Open(stream_id, in_hop, message, &plaintext));
   SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> inputs,
                           engine::DecodeTensors(plaintext, heap_.get()));
-  SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs,
-                          model_->Run(begin_, end_, inputs));
+  SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs, model_->Run(begin_, end_, inputs));
   plaintext.clear();
   engine::EncodeTensors(outputs, &plaintext);
   crypto::Bytes sealed;
@@ -256,14 +258,75 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_se
   return Status::Ok();
 }
 
+Result<std::string> SimEnclave::Profile(uint32_t repeats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!model_) return Status::FailedPrecondition("no partition has been provisioned");
+  repeats = std::clamp<uint32_t>(repeats, 1, 1000);
+  std::vector<engine::Tensor> current;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist;
+  for (const engine::TensorInfo& info : model_->cuts()[begin_].infos) {
+    SERDAB_ASSIGN_OR_RETURN(engine::Tensor t,
+                            engine::Tensor::Zeros(info.dtype, info.shape, heap_.get()));
+    if (info.dtype == engine::DataType::kFloat32) {
+      for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = dist(rng);
+    }
+    current.push_back(std::move(t));
+  }
+  std::string json = "{\"begin\":" + std::to_string(begin_) + ",\"end\":" + std::to_string(end_) +
+                     ",\"layer_ms\":[";
+  for (int k = begin_; k < end_; ++k) {
+    std::vector<double> ms;
+    std::vector<engine::Tensor> next;
+    for (uint32_t r = 0; r <= repeats; ++r) {
+      next.clear();  // hand the output buffers back for reuse
+      const auto start = std::chrono::steady_clock::now();
+      SERDAB_ASSIGN_OR_RETURN(next, model_->Run(k, k + 1, current));
+      const auto stop = std::chrono::steady_clock::now();
+      if (r > 0) ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%s%.6f", k > begin_ ? "," : "", ms[ms.size() / 2]);
+    json += buf;
+    current = std::move(next);
+  }
+  current.clear();
+
+  // Page swap cost: stream 2x the EPC through the heap twice, so the second
+  // pass evicts and reloads every page.
+  const epc::EpcStats before = heap_->Stats();
+  const size_t bytes = 2 * config_.epc_bytes();
+  void* region = heap_->Allocate(bytes);
+  if (region == nullptr) return Status::ResourceExhausted("cannot map 2x the EPC to profile it");
+  volatile uint8_t* p = static_cast<uint8_t*>(region);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t off = 0; off < bytes; off += epc::kPageBytes)
+      p[off] = static_cast<uint8_t>(off + pass);
+  }
+  heap_->Deallocate(region, bytes);
+  const epc::EpcStats after = heap_->Stats();
+  const double swaps = static_cast<double>(after.swaps - before.swaps);
+  const double cycles =
+      static_cast<double>((after.raw_swap_cycles - before.raw_swap_cycles) +
+                          (after.swap_cycles_charged - before.swap_cycles_charged));
+  const double ns_per_cycle = after.cycles_per_second > 0 ? 1e9 / after.cycles_per_second : 0;
+  const double swap_ns = swaps > 0 ? cycles / swaps * ns_per_cycle : 0;
+  const epc::CostProfile& profile = heap_->config().profile;
+  char tail[160];
+  std::snprintf(tail, sizeof(tail), "],\"page_swap_ns\":%.1f,\"ecall_ns\":%.1f}", swap_ns,
+                static_cast<double>(profile.ecall_cycles) * ns_per_cycle);
+  return json + tail;
+}
+
 std::string SimEnclave::StatsJson() {
   std::lock_guard<std::mutex> lock(mu_);
   std::string json = heap_->Stats().ToJson();
   std::string head = "{\"mrenclave\":\"" + crypto::HexEncode(identity_.mrenclave) +
                      "\",\"mrsigner\":\"" + crypto::HexEncode(identity_.mrsigner) +
                      "\",\"isv_svn\":" + std::to_string(identity_.isv_svn) +
-                     ",\"debug\":" + (identity_.debug() ? "true" : "false") +
-                     ",\"layers\":[" + std::to_string(begin_) + "," + std::to_string(end_) + "],";
+                     ",\"debug\":" + (identity_.debug() ? "true" : "false") + ",\"layers\":[" +
+                     std::to_string(begin_) + "," + std::to_string(end_) + "],";
   // Splice the heap's counters into one object.
   return head + json.substr(json.find('{') + 1);
 }

@@ -55,6 +55,8 @@ class SimEnclave {
   Status Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session, uint32_t out_hop,
                  uint64_t stream_id, crypto::ByteView message, uint8_t* out, size_t capacity,
                  size_t* out_size);
+  // See serdab_ecall_profile.
+  Result<std::string> Profile(uint32_t repeats);
   std::string StatsJson();
 
  private:
@@ -75,7 +77,7 @@ class SimEnclave {
   std::unique_ptr<epc::EpcHeap> heap_;
 
   std::map<crypto::X25519PublicKey, PendingKey> pending_;  // evidence keys not yet used
-  std::map<crypto::Bytes, bool> challenges_;                // nonces issued, not yet answered
+  std::map<crypto::Bytes, bool> challenges_;               // nonces issued, not yet answered
   std::map<uint64_t, std::unique_ptr<crypto::SecureChannel>> sessions_;
   uint64_t next_session_ = 1;
 

@@ -35,7 +35,8 @@ class Deployment {
     auto platform = attestation::PlatformKey::Generate().value();
     EXPECT_TRUE(platform.Save(platform_dir()).ok());
     auto cert = attestation::IssuePlatformCertificate(*root_, platform.public_key(), "test", 0);
-    EXPECT_TRUE(attestation::SavePlatformCertificate(*cert, platform_dir() + "/platform.cert").ok());
+    EXPECT_TRUE(
+        attestation::SavePlatformCertificate(*cert, platform_dir() + "/platform.cert").ok());
   }
   ~Deployment() { std::filesystem::remove_all(dir_); }
 
@@ -158,12 +159,10 @@ RawSession OpenRaw(worker::EnclaveHost* host, const Deployment& d) {
   request.algorithm = crypto::PreferredAead();
   request.evidence_key = evidence.ephemeral_key;
   request.client_key = ours.public_key;
-  const uint64_t session =
-      host->OpenSession(attestation::SerializeSessionRequest(request)).value();
-  auto channel = crypto::SecureChannel::Create(crypto::ChannelRole::kInitiator, ours.secret_key,
-                                               evidence.ephemeral_key,
-                                               attestation::ChannelTranscript({}, evidence.quote),
-                                               request.algorithm)
+  const uint64_t session = host->OpenSession(attestation::SerializeSessionRequest(request)).value();
+  auto channel = crypto::SecureChannel::Create(
+                     crypto::ChannelRole::kInitiator, ours.secret_key, evidence.ephemeral_key,
+                     attestation::ChannelTranscript({}, evidence.quote), request.algorithm)
                      .value();
   return RawSession{session, std::move(channel)};
 }
@@ -211,8 +210,7 @@ TEST(BoundaryTest, HostTamperingAndReplayAreDroppedAndTheStreamGoesOn) {
                         static_cast<const uint8_t*>(out[0].raw()) + 16),
             reply->end());
 
-  EXPECT_EQ(host->Process(99, 0, s.session, 1, 1, frame0).status().code(),
-            Status::Code::kNotFound);
+  EXPECT_EQ(host->Process(99, 0, s.session, 1, 1, frame0).status().code(), Status::Code::kNotFound);
   // A later frame still goes through.
   auto next = host->Process(s.session, 0, s.session, 1, 1, SealTensors(&s, 1, 1, 0, {x}));
   EXPECT_TRUE(next.ok()) << next.status().ToString();
@@ -300,7 +298,8 @@ TEST(BoundaryTest, TwoEnclavePipelineMatchesTheWholeModel) {
     p.begin = begin;
     p.end = end;
     crypto::Bytes message;
-    ASSERT_TRUE(raw->channel.Seal(0, 0, 0, attestation::SerializeProvisionRequest(p), &message).ok());
+    ASSERT_TRUE(
+        raw->channel.Seal(0, 0, 0, attestation::SerializeProvisionRequest(p), &message).ok());
     ASSERT_TRUE(host->Provision(raw->session, message).ok());
   }
   const Tensor x = RandomInput({1, 3, 32, 32}, 4);
@@ -329,9 +328,8 @@ TEST(BoundaryTest, MutualSessionsRefuseAnotherMeasurementAndUnissuedChallenges) 
   auto evidence = e2->GetQuote(crypto::Bytes(32, 7)).value();  // a nonce e1 never issued
   attestation::SessionRequest r;
   r.kind = attestation::SessionRequest::Kind::kPeer;
-  r.evidence_key = attestation::ParseEvidence(e1->GetQuote(crypto::Bytes(32, 1)).value())
-                       .value()
-                       .ephemeral_key;
+  r.evidence_key =
+      attestation::ParseEvidence(e1->GetQuote(crypto::Bytes(32, 1)).value()).value().ephemeral_key;
   r.peer_evidence = evidence;
   r.challenge = crypto::Bytes(32, 7);
   auto opened = e1->OpenSession(attestation::SerializeSessionRequest(r));

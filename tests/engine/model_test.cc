@@ -167,3 +167,55 @@ TEST(ModelTest, AnEmptyRangePassesItsInputsThrough) {
 
 }  // namespace
 }  // namespace serdab::engine
+
+namespace serdab::engine {
+namespace {
+
+// Counts the bytes live in it, to see where a partition's weights went.
+class CountingAllocator final : public Allocator {
+ public:
+  void* Allocate(size_t bytes) override {
+    live_ += bytes;
+    return HeapAllocator()->Allocate(bytes);
+  }
+  void Deallocate(void* p, size_t bytes) override {
+    live_ -= bytes;
+    HeapAllocator()->Deallocate(p, bytes);
+  }
+  const char* name() const override { return "counting"; }
+  size_t live() const { return live_; }
+
+ private:
+  size_t live_ = 0;
+};
+
+TEST(ModelTest, APartitionHoldsOnlyItsOwnWeights) {
+  std::unique_ptr<Model> whole = ZooModel("resnet18");
+  const int begin = 10, end = 20;
+  size_t expected = 0;
+  for (int k = begin; k < end; ++k) expected += whole->layers()[k].weight_bytes;
+
+  CountingAllocator weights;
+  ModelOptions options;
+  options.partition = true;
+  options.keep_begin = begin;
+  options.keep_end = end;
+  options.weight_allocator = &weights;
+  std::unique_ptr<Model> part = ZooModel("resnet18", options);
+  EXPECT_EQ(weights.live(), expected);
+  EXPECT_LT(expected, whole->weight_bytes() / 2);
+  // The layer view still describes the whole model.
+  EXPECT_EQ(part->weight_bytes(), whole->weight_bytes());
+
+  const Tensor x = RandomInput(*whole, 9);
+  auto head = whole->Run(0, begin, {x});
+  ASSERT_TRUE(head.ok());
+  auto expect = whole->Run(begin, end, *head);
+  auto got = part->Run(begin, end, *head);
+  ASSERT_TRUE(expect.ok() && got.ok()) << got.status().ToString();
+  for (size_t i = 0; i < got->size(); ++i) EXPECT_TRUE(BitIdentical((*got)[i], (*expect)[i]));
+  EXPECT_EQ(part->Run(0, begin, {x}).status().code(), Status::Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace serdab::engine

@@ -78,8 +78,8 @@ TEST(OnnxImporterTest, RefusesTruncatedModelsAtEveryLength) {
   // Cutting anywhere must fail cleanly: in the middle of a field, of a weight,
   // or exactly between two top-level fields (which leaves a parseable proto
   // missing its tail, caught by the graph checks).
-  for (size_t len : {size_t{1}, size_t{7}, bytes->size() / 3, bytes->size() / 2,
-                     bytes->size() - 1}) {
+  for (size_t len :
+       {size_t{1}, size_t{7}, bytes->size() / 3, bytes->size() / 2, bytes->size() - 1}) {
     Result<Graph> g = ImportOnnxBytes(bytes->substr(0, len), "cut.onnx");
     Status s = g.ok() ? Model::FromGraph(std::move(g).value()).status() : g.status();
     EXPECT_FALSE(s.ok()) << "length " << len;

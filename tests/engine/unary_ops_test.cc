@@ -13,12 +13,12 @@ TEST(UnaryOpsTest, ComputeTheirFunctions) {
     const char* op;
     float (*fn)(float);
   };
-  for (const Case& c : {Case{"Exp", [](float v) { return std::exp(v); }},
-                        Case{"Log", [](float v) { return std::log(v); }},
-                        Case{"Sqrt", [](float v) { return std::sqrt(v); }},
-                        Case{"Neg", [](float v) { return -v; }},
-                        Case{"Abs", [](float v) { return std::fabs(v); }},
-                        Case{"Reciprocal", [](float v) { return 1.f / v; }}}) {
+  for (const Case& c :
+       {Case{"Exp", [](float v) { return std::exp(v); }},
+        Case{"Log", [](float v) { return std::log(v); }},
+        Case{"Sqrt", [](float v) { return std::sqrt(v); }}, Case{"Neg", [](float v) { return -v; }},
+        Case{"Abs", [](float v) { return std::fabs(v); }},
+        Case{"Reciprocal", [](float v) { return 1.f / v; }}}) {
     auto out = RunKernel(c.op, KernelFlavor::kReference, MakeAttrs(), {In(FloatTensor({3}, x))});
     ASSERT_TRUE(out.ok()) << c.op << ": " << out.status().ToString();
     for (int i = 0; i < 3; ++i) EXPECT_EQ((*out)[0].data<float>()[i], c.fn(x[i])) << c.op;
@@ -32,8 +32,9 @@ TEST(UnaryOpsTest, RefusesInt64) {
 }
 
 TEST(PowTest, BroadcastsFloatAndInt64) {
-  auto f = RunKernel("Pow", KernelFlavor::kReference, MakeAttrs(),
-                     {In(FloatTensor({2, 2}, {1.f, 2.f, 3.f, 4.f})), Const(FloatTensor({}, {2.f}))});
+  auto f =
+      RunKernel("Pow", KernelFlavor::kReference, MakeAttrs(),
+                {In(FloatTensor({2, 2}, {1.f, 2.f, 3.f, 4.f})), Const(FloatTensor({}, {2.f}))});
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   ExpectTensorEqual((*f)[0], FloatTensor({2, 2}, {1.f, 4.f, 9.f, 16.f}));
   auto i = RunKernel("Pow", KernelFlavor::kReference, MakeAttrs(),

@@ -47,7 +47,7 @@ namespace {
 // A panel (8 rows of the weight) in cache across this many tiles.
 constexpr int64_t kTilesPerUnit = 4;
 // Aim for at least this many work units per thread, to even out the chunks.
-constexpr int64_t kUnitsPerThread = 4;
+constexpr int64_t kUnitsPerThread = 16;
 // Planes larger than this are built band by band (see RunBands), each band's
 // planes taking about kBandBytes, so that they never travel to memory.
 constexpr int64_t kBandModeBytes = 2 << 20;

@@ -1,0 +1,187 @@
+#include "cli/layer_profiler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "enclave/crypto/aead.h"
+#include "enclave/crypto/keys.h"
+#include "enclave/engine/model.h"
+
+namespace serdab::cli {
+namespace {
+
+using engine::Tensor;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Reads a number after `"key":` in the enclave's JSON.
+Result<double> JsonNumber(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) return Status::Corruption("profile reply has no " + key);
+  return std::stod(json.substr(at + key.size() + 3));
+}
+
+Result<std::vector<double>> JsonArray(const std::string& json, const std::string& key) {
+  size_t at = json.find("\"" + key + "\":[");
+  if (at == std::string::npos) return Status::Corruption("profile reply has no " + key);
+  at += key.size() + 4;
+  std::vector<double> values;
+  while (at < json.size() && json[at] != ']') {
+    size_t used = 0;
+    values.push_back(std::stod(json.substr(at), &used));
+    at += used;
+    if (at < json.size() && json[at] == ',') ++at;
+  }
+  return values;
+}
+
+Result<double> AeadBytesPerSecond() {
+  crypto::AeadKey key{};
+  SERDAB_ASSIGN_OR_RETURN(crypto::Aead aead, crypto::Aead::Create(crypto::PreferredAead(), key));
+  const crypto::Bytes plain(1 << 20, 0x5a);
+  std::vector<double> seconds;
+  for (int i = 0; i < 9; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    SERDAB_RETURN_IF_ERROR(aead.Seal(i, {}, plain).status());
+    seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return plain.size() / Median(seconds);
+}
+
+}  // namespace
+
+Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerOptions& options) {
+  auto say = [&](const std::string& line) {
+    if (options.progress) options.progress(line);
+  };
+  std::ifstream in(onnx_path, std::ios::binary);
+  if (!in) return Status::IoError(onnx_path + ": cannot open model");
+  const crypto::Bytes file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  engine::ModelOptions model_options;
+  model_options.num_threads = options.threads;
+  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<engine::Model> model,
+                          engine::Model::LoadOnnx(onnx_path, model_options));
+  const int n = model->num_layers();
+  ProfileResult result;
+  partitioner::ModelProfile& profile = result.model;
+  profile.name = std::filesystem::path(onnx_path).stem().string();
+  profile.sha256 = crypto::HexEncode(crypto::Sha256(file));
+  for (const engine::CutInfo& cut : model->cuts()) {
+    profile.cut_bytes.push_back(static_cast<int64_t>(cut.bytes));
+  }
+
+  // Native: each layer alone on its real inputs, median of the repeats.
+  std::vector<Tensor> current;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist;
+  for (const engine::TensorInfo& info : model->cuts().front().infos) {
+    SERDAB_ASSIGN_OR_RETURN(Tensor t, Tensor::Zeros(info.dtype, info.shape));
+    if (info.dtype == engine::DataType::kFloat32) {
+      for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = dist(rng);
+    }
+    current.push_back(std::move(t));
+  }
+  for (int k = 0; k < n; ++k) {
+    const engine::LayerInfo& layer = model->layers()[k];
+    std::vector<double> ms;
+    std::vector<Tensor> next;
+    for (int r = 0; r <= options.repeats; ++r) {
+      next.clear();  // hand the output buffers back for reuse
+      const auto start = std::chrono::steady_clock::now();
+      SERDAB_ASSIGN_OR_RETURN(next, model->Run(k, k + 1, current));
+      if (r > 0) {
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
+      }
+    }
+    current = std::move(next);
+    partitioner::LayerProfile lp;
+    lp.name = layer.name;
+    lp.native_ms = Median(ms);
+    lp.enclave_ms = lp.native_ms;
+    lp.weight_bytes = static_cast<int64_t>(layer.weight_bytes);
+    lp.activation_bytes = static_cast<int64_t>(layer.activation_bytes);
+    profile.layers.push_back(lp);
+    if ((k + 1) % 10 == 0 || k + 1 == n) {
+      say("native layers " + std::to_string(k + 1) + "/" + std::to_string(n));
+    }
+  }
+  current.clear();
+
+  partitioner::WorkerProfile& worker = result.worker;
+  worker.name = "this-host";
+  worker.threads = options.threads;
+  SERDAB_ASSIGN_OR_RETURN(worker.aead_bytes_per_s, AeadBytesPerSecond());
+  if (!options.enclave) {
+    worker.kind = partitioner::WorkerKind::kNative;
+    return result;
+  }
+
+  // Enclave: ranges whose weights and largest activations fit half the EPC.
+  const int64_t epc = static_cast<int64_t>(options.enclave_options.epc_mib * 1024 * 1024);
+  worker.kind = partitioner::WorkerKind::kEnclave;
+  worker.epc_bytes = epc;
+  std::vector<bool> timed(n, false);
+  std::vector<double> swap_ns;
+  int begin = 0;
+  while (begin < n) {
+    int end = begin;
+    int64_t weights = 0, activations = 0;
+    while (end < n) {
+      const auto& l = profile.layers[end];
+      const int64_t w = weights + l.weight_bytes;
+      const int64_t a = std::max(activations, l.activation_bytes);
+      if (end > begin && w + a > epc / 2) break;
+      weights = w;
+      activations = a;
+      ++end;
+    }
+    const bool fits = weights + activations <= epc / 2;
+    say("enclave layers [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+        std::to_string(n) + (fits ? "" : " (larger than the EPC: scaled from native)"));
+    SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<LocalEnclave> enclave,
+                            LocalEnclave::Start(options.enclave_options));
+    SERDAB_RETURN_IF_ERROR(enclave->client().Provision(file, begin, end, options.threads).status());
+    SERDAB_ASSIGN_OR_RETURN(std::string json, enclave->host().Profile(options.repeats));
+    SERDAB_ASSIGN_OR_RETURN(std::vector<double> layer_ms, JsonArray(json, "layer_ms"));
+    if (static_cast<int>(layer_ms.size()) != end - begin) {
+      return Status::Corruption("the enclave profiled " + std::to_string(layer_ms.size()) +
+                                " layers of " + std::to_string(end - begin));
+    }
+    if (fits) {
+      for (int k = begin; k < end; ++k) {
+        profile.layers[k].enclave_ms = layer_ms[k - begin];
+        timed[k] = true;
+      }
+    }
+    SERDAB_ASSIGN_OR_RETURN(double swap, JsonNumber(json, "page_swap_ns"));
+    SERDAB_ASSIGN_OR_RETURN(worker.ecall_ns, JsonNumber(json, "ecall_ns"));
+    swap_ns.push_back(swap);
+    begin = end;
+  }
+  worker.page_swap_ns = Median(swap_ns);
+  // Layers that could not be timed resident: native time x the typical ratio.
+  std::vector<double> ratios;
+  for (int k = 0; k < n; ++k) {
+    if (timed[k] && profile.layers[k].native_ms > 0.05) {
+      ratios.push_back(profile.layers[k].enclave_ms / profile.layers[k].native_ms);
+    }
+  }
+  const double ratio = ratios.empty() ? 1.0 : Median(ratios);
+  for (int k = 0; k < n; ++k) {
+    if (!timed[k]) profile.layers[k].enclave_ms = profile.layers[k].native_ms * ratio;
+  }
+  return result;
+}
+
+}  // namespace serdab::cli

@@ -1,0 +1,40 @@
+// LayerProfiler: measures a model's layers for the placement solver.
+//
+// Native times come from the engine on this machine, one layer at a time on
+// the tensors the previous layer produced. With an enclave, the model is
+// provisioned to sim enclaves one small layer range at a time — each range's
+// weights fit in half the EPC, so profiling does not thrash the EPC — and each
+// enclave times its layers itself (serdab_ecall_profile). A layer whose own
+// working set exceeds the EPC cannot be timed without paging; its enclave time
+// is its native time scaled by the median enclave/native ratio of the others,
+// and the cost model adds its paging from the measured swap cost.
+#ifndef SERDAB_CLI_LAYER_PROFILER_H_
+#define SERDAB_CLI_LAYER_PROFILER_H_
+
+#include <functional>
+#include <string>
+
+#include "cli/local_enclave.h"
+#include "partitioner/profile.h"
+
+namespace serdab::cli {
+
+struct ProfilerOptions {
+  int threads = 2;
+  int repeats = 5;
+  bool enclave = false;
+  LocalEnclaveOptions enclave_options;
+  // Progress lines for long runs ("native 12/40"); may be empty.
+  std::function<void(const std::string&)> progress;
+};
+
+struct ProfileResult {
+  partitioner::ModelProfile model;
+  partitioner::WorkerProfile worker;  // this machine, as a cluster entry
+};
+
+Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerOptions& options);
+
+}  // namespace serdab::cli
+
+#endif  // SERDAB_CLI_LAYER_PROFILER_H_

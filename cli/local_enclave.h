@@ -1,0 +1,44 @@
+// LocalEnclave: a sim enclave on this machine with the CLI as its host, model
+// owner and client at once (serdab infer --enclave sim, serdab profile).
+//
+// Without a deployment's own root and platform directories it makes a
+// throwaway root and platform certificate in a temporary directory, removed
+// with the object. The client side verifies the quote against that root and
+// against the measurement of the enclave image this binary loads.
+#ifndef SERDAB_CLI_LOCAL_ENCLAVE_H_
+#define SERDAB_CLI_LOCAL_ENCLAVE_H_
+
+#include <memory>
+#include <string>
+
+#include "cli/enclave_client.h"
+#include "worker/enclave_host.h"
+
+namespace serdab::cli {
+
+struct LocalEnclaveOptions {
+  double epc_mib = 93.5;
+  std::string cost_profile = "sgx1";
+  std::string ca_dir;  // with platform_dir, or both empty for a throwaway pair
+  std::string platform_dir;
+};
+
+class LocalEnclave {
+ public:
+  static Result<std::unique_ptr<LocalEnclave>> Start(const LocalEnclaveOptions& options);
+  ~LocalEnclave();
+
+  worker::EnclaveHost& host() { return *host_; }
+  EnclaveClient& client() { return *client_; }
+
+ private:
+  LocalEnclave() = default;
+
+  std::string temp_dir_;  // removed on destruction when set
+  std::unique_ptr<worker::EnclaveHost> host_;
+  std::unique_ptr<EnclaveClient> client_;
+};
+
+}  // namespace serdab::cli
+
+#endif  // SERDAB_CLI_LOCAL_ENCLAVE_H_

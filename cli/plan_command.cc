@@ -1,0 +1,119 @@
+// serdab plan: the best pipelined placement of a model over a cluster, with
+// the baselines it is compared to.
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/layer_profiler.h"
+#include "partitioner/baselines.h"
+#include "partitioner/placement_report.h"
+#include "partitioner/placement_solver.h"
+#include "partitioner/profile_io.h"
+
+namespace serdab::cli {
+
+int RunPlanCommand(int argc, char** argv) {
+  std::string model_path, profile_path, cluster_path, objective = "throughput";
+  int64_t max_stages = 0, privacy = 0;
+  double slo_ms = 0;
+  bool json = false, no_paging = false, replication = false;
+  FlagParser flags(
+      "plan",
+      "Solves the placement of a model's layers over a cluster's workers: contiguous\n"
+      "layer ranges on workers in the cluster's order, maximising throughput or\n"
+      "minimising latency under EPC, privacy, stage-count and latency constraints.\n"
+      "Prints the stages with predicted times, the bottleneck, fps and latency, and the\n"
+      "same predictions for three baselines (one enclave, equal-layer split, greedy\n"
+      "EPC fill). Layer times come from --profile (serdab profile); without one the\n"
+      "model is profiled natively now.");
+  flags.AddString("model", &model_path, "ONNX model file (profiled when --profile is absent)");
+  flags.AddString("profile", &profile_path, "model profile from serdab profile");
+  flags.AddString("cluster", &cluster_path, "cluster file (see deploy/examples/cluster.yaml)",
+                  true);
+  flags.AddString("objective", &objective, "throughput | latency");
+  flags.AddInt("max-stages", &max_stages, "at most this many stages (0: no limit)", 0, 1024);
+  flags.AddInt("privacy-layers", &privacy, "the first N layers run only in enclaves", 0, 1 << 20);
+  flags.AddDouble("slo-ms", &slo_ms, "latency SLO in ms (0: none)");
+  flags.AddBool("no-paging", &no_paging, "every stage must fit its EPC");
+  flags.AddBool("replication", &replication, "allow a stage on two neighbouring workers");
+  flags.AddBool("json", &json, "print JSON");
+  if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("plan", s, true);
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return 0;
+  }
+  partitioner::Problem problem;
+  if (objective == "throughput") {
+    problem.objective = partitioner::Objective::kThroughput;
+  } else if (objective == "latency") {
+    problem.objective = partitioner::Objective::kLatency;
+  } else {
+    return ReportError("plan",
+                       Status::InvalidArgument("--objective: expected throughput or "
+                                               "latency, got '" +
+                                               objective + "'"),
+                       true);
+  }
+  if (profile_path.empty() && model_path.empty()) {
+    return ReportError("plan", Status::InvalidArgument("give --profile or --model"), true);
+  }
+  if (!profile_path.empty()) {
+    auto profile = partitioner::LoadModelProfile(profile_path);
+    if (!profile.ok()) return ReportError("plan", profile.status());
+    problem.model = std::move(profile).value();
+  } else {
+    std::fprintf(stderr,
+                 "plan: no --profile; timing %s natively (serdab profile --enclave sim "
+                 "gives in-enclave times)\n",
+                 model_path.c_str());
+    ProfilerOptions options;
+    options.repeats = 3;
+    options.progress = [](const std::string& line) {
+      std::fprintf(stderr, "profile: %s\n", line.c_str());
+    };
+    auto result = ProfileModel(model_path, options);
+    if (!result.ok()) return ReportError("plan", result.status());
+    problem.model = std::move(result->model);
+  }
+  auto cluster = partitioner::LoadCluster(cluster_path);
+  if (!cluster.ok()) return ReportError("plan", cluster.status());
+  problem.cluster = std::move(cluster).value();
+  problem.max_stages = static_cast<int>(max_stages);
+  problem.privacy_layers = static_cast<int>(privacy);
+  problem.allow_paging = !no_paging;
+  problem.allow_replication = replication;
+  if (slo_ms > 0) problem.latency_slo_ms = slo_ms;
+
+  auto placement = partitioner::Solve(problem);
+  if (!placement.ok()) return ReportError("plan", placement.status());
+  if (json) {
+    std::printf("%s\n", partitioner::PlacementToJson(problem, *placement).c_str());
+    return 0;
+  }
+  std::printf("%s", partitioner::FormatPlacementTable(problem, *placement).c_str());
+  std::printf("\n%-22s %12s %12s %18s\n", "baseline", "fps", "latency ms", "plan speedup");
+  struct Baseline {
+    const char* name;
+    Result<partitioner::Placement> placement;
+  };
+  Baseline baselines[] = {
+      {"one enclave", partitioner::OneEnclaveBaseline(problem)},
+      {"equal-layer split", partitioner::EqualSplitBaseline(problem)},
+      {"greedy EPC fill", partitioner::GreedyEpcFillBaseline(problem)},
+  };
+  for (const Baseline& b : baselines) {
+    if (!b.placement.ok()) {
+      std::printf("%-22s %s\n", b.name, b.placement.status().message().c_str());
+      continue;
+    }
+    const double speedup = problem.objective == partitioner::Objective::kThroughput
+                               ? placement->fps / b.placement->fps
+                               : b.placement->latency_ms / placement->latency_ms;
+    std::printf("%-22s %12.2f %12.2f %17.2fx\n", b.name, b.placement->fps, b.placement->latency_ms,
+                speedup);
+  }
+  return 0;
+}
+
+}  // namespace serdab::cli
