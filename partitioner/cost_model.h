@@ -91,9 +91,15 @@ class StageCostAccumulator {
     return static_cast<double>(InOutBytes()) / worker_.aead_bytes_per_s * 1e3;
   }
   double EcallMs() const { return worker_.ecall_ns * 1e-6; }
+  // A stage touches its working set in the same order every frame, and the
+  // EPC pager's CLOCK evicts the oldest pages first, so once the working set
+  // exceeds the EPC every page misses once per frame (one swap: evict a
+  // victim, load the page). Measured on the sim enclave: resnet50 (101 MB
+  // working set, 93.5 MiB EPC) swaps ~25,800 pages per frame, i.e. all of it,
+  // not just the 8 MB excess.
   int64_t SwappedPages(int64_t working_set) const {
     if (working_set <= worker_.epc_bytes) return 0;
-    return 2 * ((working_set - worker_.epc_bytes + kPageBytes - 1) / kPageBytes);
+    return (working_set + kPageBytes - 1) / kPageBytes;
   }
   double PagingMs(int64_t swapped_pages) const {
     return static_cast<double>(swapped_pages) * worker_.page_swap_ns * 1e-6;

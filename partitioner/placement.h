@@ -52,7 +52,7 @@ struct StageCost {
   double crypto_ms = 0;  // opening the stage's input and sealing its output
   double ecall_ms = 0;   // enclave transitions
   int64_t working_set_bytes = 0;
-  int64_t swapped_pages = 0;  // per frame: each over-committed page leaves and comes back
+  int64_t swapped_pages = 0;  // per frame: every page of an over-committed working set
 
   double total_ms() const { return compute_ms + paging_ms + crypto_ms + ecall_ms; }
 };

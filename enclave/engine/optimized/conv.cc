@@ -47,7 +47,7 @@ namespace {
 // A panel (8 rows of the weight) in cache across this many tiles.
 constexpr int64_t kTilesPerUnit = 4;
 // Aim for at least this many work units per thread, to even out the chunks.
-constexpr int64_t kUnitsPerThread = 16;
+constexpr int64_t kUnitsPerThread = 8;
 // Planes larger than this are built band by band (see RunBands), each band's
 // planes taking about kBandBytes, so that they never travel to memory.
 constexpr int64_t kBandModeBytes = 2 << 20;
@@ -176,6 +176,21 @@ void BuildPlanes(const ConvParams& p, const PhasePlanes& pp, int64_t first_row,
 // or of the next valid position when q is a dropped one.
 int64_t CompactIndex(const ConvParams& p, int64_t wq, int64_t q) {
   return (q / wq) * p.out_w + std::min(q % wq, p.out_w);
+}
+
+// dst[0, n) = src[0, n) for n <= kGemmNr: a tile row segment, copied inline
+// (a libc call per segment costs more than the copy).
+inline void CopySegment(const float* src, int64_t n, float* dst) {
+#if defined(__AVX512F__)
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+  }
+#else
+  std::memcpy(dst, src, n * sizeof(float));
+#endif
 }
 
 // Masks of the plane positions that are output pixels (column < out_w), per
@@ -747,8 +762,7 @@ class ConvOptimized : public Kernel {
           if (valid > 0) {
             const int64_t dst = (s / wq) * p_.out_w + ox;
             for (int64_t i = 0; i < rows; ++i) {
-              std::memcpy(base + (m + i) * hw + dst, tile + i * kGemmNr + (s - q),
-                          valid * sizeof(float));
+              CopySegment(tile + i * kGemmNr + (s - q), valid, base + (m + i) * hw + dst);
             }
           }
           s += run;
