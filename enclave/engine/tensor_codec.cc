@@ -119,4 +119,36 @@ Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes, Alloca
   return tensors;
 }
 
+Status DecodeTensorsInto(std::span<const uint8_t> bytes, std::vector<Tensor>* tensors) {
+  // Checking the header against the expected layout first means a message
+  // for another cut is refused before any byte is copied.
+  size_t expected = 2 + 4;
+  for (const Tensor& t : *tensors) expected += 2 + 8 * t.shape().size() + t.bytes();
+  if (bytes.size() != expected) {
+    return Status::Corruption("tensor message holds " + std::to_string(bytes.size()) +
+                              " bytes, the stage's input needs " + std::to_string(expected));
+  }
+  std::vector<uint8_t> header;
+  Put<uint16_t>(&header, kVersion);
+  Put<uint32_t>(&header, static_cast<uint32_t>(tensors->size()));
+  if (std::memcmp(bytes.data(), header.data(), header.size()) != 0) {
+    return Status::Corruption("tensor message header does not match the stage's input");
+  }
+  size_t at = header.size();
+  for (Tensor& t : *tensors) {
+    header.clear();
+    Put<uint8_t>(&header, static_cast<uint8_t>(t.dtype()));
+    Put<uint8_t>(&header, static_cast<uint8_t>(t.rank()));
+    for (int64_t d : t.shape()) Put<int64_t>(&header, d);
+    if (std::memcmp(bytes.data() + at, header.data(), header.size()) != 0) {
+      return Status::Corruption("tensor message: a tensor's type or shape does not match the "
+                                "stage's input");
+    }
+    at += header.size();
+    if (t.bytes() > 0) std::memcpy(t.raw(), bytes.data() + at, t.bytes());
+    at += t.bytes();
+  }
+  return Status::Ok();
+}
+
 }  // namespace serdab::engine

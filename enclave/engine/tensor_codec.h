@@ -23,6 +23,10 @@ void EncodeTensors(const std::vector<Tensor>& tensors, std::vector<uint8_t>* out
 Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes,
                                           Allocator* allocator = nullptr);
 
+// Decodes into `tensors`, whose types and shapes the message must match
+// exactly: a stage decodes every frame into the same buffers.
+Status DecodeTensorsInto(std::span<const uint8_t> bytes, std::vector<Tensor>* tensors);
+
 }  // namespace serdab::engine
 
 #endif  // SERDAB_ENCLAVE_ENGINE_TENSOR_CODEC_H_

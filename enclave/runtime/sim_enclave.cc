@@ -79,6 +79,7 @@ Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(crypto::ByteView code,
 
 SimEnclave::~SimEnclave() {
   // The model's tensors live in the heap: release them before it goes.
+  inputs_.clear();
   model_.reset();
 }
 
@@ -191,6 +192,12 @@ Status SimEnclave::LoadPartition(crypto::ByteView plaintext) {
   options.keep_end = request.end;
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<engine::Model> model,
                           engine::Model::FromGraph(std::move(graph), options));
+  inputs_.clear();
+  for (const engine::TensorInfo& info : model->cuts()[model->kept_begin()].infos) {
+    SERDAB_ASSIGN_OR_RETURN(engine::Tensor t,
+                            engine::Tensor::Create(info.dtype, info.shape, heap_.get()));
+    inputs_.push_back(std::move(t));
+  }
   model_ = std::move(model);
   begin_ = model_->kept_begin();
   end_ = model_->kept_end();
@@ -246,9 +253,9 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_se
   crypto::Bytes plaintext;
   SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
                           in->Open(stream_id, in_hop, message, &plaintext));
-  SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> inputs,
-                          engine::DecodeTensors(plaintext, heap_.get()));
-  SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs, model_->Run(begin_, end_, inputs));
+  SERDAB_RETURN_IF_ERROR(engine::DecodeTensorsInto(plaintext, &inputs_));
+  SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs,
+                          model_->Run(begin_, end_, inputs_));
   plaintext.clear();
   engine::EncodeTensors(outputs, &plaintext);
   crypto::Bytes sealed;

@@ -82,6 +82,7 @@ class SimEnclave {
   uint64_t next_session_ = 1;
 
   std::unique_ptr<engine::Model> model_;
+  std::vector<engine::Tensor> inputs_;  // the partition's input, reused every frame
   int begin_ = 0;
   int end_ = 0;
 };

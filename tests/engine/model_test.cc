@@ -9,6 +9,7 @@
 
 #include "cli/zoo/model_zoo.h"
 #include "enclave/engine/onnx_importer.h"
+#include "enclave/engine/tensor_codec.h"
 
 namespace serdab::engine {
 namespace {
@@ -215,6 +216,41 @@ TEST(ModelTest, APartitionHoldsOnlyItsOwnWeights) {
   ASSERT_TRUE(expect.ok() && got.ok()) << got.status().ToString();
   for (size_t i = 0; i < got->size(); ++i) EXPECT_TRUE(BitIdentical((*got)[i], (*expect)[i]));
   EXPECT_EQ(part->Run(0, begin, {x}).status().code(), Status::Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace serdab::engine
+
+namespace serdab::engine {
+namespace {
+
+TEST(TensorCodecTest, RoundTripsAndRefusesMismatchedOrTruncatedMessages) {
+  std::vector<Tensor> tensors = {Tensor::Zeros(DataType::kFloat32, {2, 3}).value(),
+                                 Tensor::Zeros(DataType::kInt64, {4}).value()};
+  for (int i = 0; i < 6; ++i) tensors[0].data<float>()[i] = 0.5f * i;
+  for (int i = 0; i < 4; ++i) tensors[1].data<int64_t>()[i] = -i;
+  std::vector<uint8_t> bytes;
+  EncodeTensors(tensors, &bytes);
+  EXPECT_EQ(bytes.size(), EncodedTensorsSize(tensors));
+  auto decoded = DecodeTensors(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  for (size_t i = 0; i < tensors.size(); ++i) EXPECT_TRUE(BitIdentical((*decoded)[i], tensors[i]));
+
+  std::vector<Tensor> into = {Tensor::Zeros(DataType::kFloat32, {2, 3}).value(),
+                              Tensor::Zeros(DataType::kInt64, {4}).value()};
+  ASSERT_TRUE(DecodeTensorsInto(bytes, &into).ok());
+  EXPECT_TRUE(BitIdentical(into[0], tensors[0]));
+  std::vector<Tensor> other = {Tensor::Zeros(DataType::kFloat32, {3, 2}).value(),
+                               Tensor::Zeros(DataType::kInt64, {4}).value()};
+  EXPECT_EQ(DecodeTensorsInto(bytes, &other).code(), Status::Code::kCorruption);
+  for (size_t len = 0; len < bytes.size(); len += 7) {
+    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + len);
+    EXPECT_FALSE(DecodeTensors(cut).ok()) << len;
+    EXPECT_FALSE(DecodeTensorsInto(cut, &into).ok()) << len;
+  }
+  std::vector<uint8_t> lying = bytes;
+  lying[8] = 0x7f;  // the first tensor's first dimension, now absurd
+  EXPECT_FALSE(DecodeTensors(lying).ok());
 }
 
 }  // namespace

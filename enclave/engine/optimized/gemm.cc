@@ -71,7 +71,7 @@ class GemmOptimized : public Kernel {
   Status Run(const KernelIO& io) const override {
     const float* a = io.inputs[0]->data<float>();
     const float* b = io.inputs[1]->data<float>();
-    const float* c = p_.has_c && p_.beta != 0.f ? io.inputs[2]->data<float>() : nullptr;
+    const float* c = p_.has_c ? io.inputs[2]->data<float>() : nullptr;
     float* y = io.outputs[0]->data<float>();
     if (p_.m == 0 || p_.n == 0) return Status::Ok();
     if (p_.trans_a) {
