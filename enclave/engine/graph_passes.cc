@@ -100,6 +100,17 @@ bool AsActivation(const Graph& graph, const Node& node, Activation* act) {
   return true;
 }
 
+// Drops the nodes marked in `erase` (their outputs were rewired to the fused
+// node), then whatever became dead.
+void EraseNodes(Graph* graph, const std::vector<bool>& erase) {
+  std::vector<Node> kept;
+  for (size_t n = 0; n < graph->nodes().size(); ++n) {
+    if (!erase[n]) kept.push_back(std::move(graph->nodes()[n]));
+  }
+  graph->nodes() = std::move(kept);
+  graph->RemoveDeadCode();
+}
+
 bool AcceptsEpilogue(const Node& node) {
   return (node.op_type == "Conv" || node.op_type == "Gemm") && node.outputs.size() == 1 &&
          !node.attrs.has(Activation::kAttrKind);
@@ -208,12 +219,7 @@ Status FuseBatchNorm(Graph* graph, Allocator* allocator) {
     AppendFused(&conv, "BatchNormalization");
     erase[b] = true;
   }
-  std::vector<Node> kept;
-  for (size_t n = 0; n < nodes.size(); ++n) {
-    if (!erase[n]) kept.push_back(std::move(nodes[n]));
-  }
-  nodes = std::move(kept);
-  graph->RemoveDeadCode();
+  EraseNodes(graph, erase);
   return Status::Ok();
 }
 
@@ -268,12 +274,7 @@ Status FuseActivations(Graph* graph) {
       erase[mul] = true;
     }
   }
-  std::vector<Node> kept;
-  for (size_t n = 0; n < nodes.size(); ++n) {
-    if (!erase[n]) kept.push_back(std::move(nodes[n]));
-  }
-  nodes = std::move(kept);
-  graph->RemoveDeadCode();
+  EraseNodes(graph, erase);
   return Status::Ok();
 }
 
