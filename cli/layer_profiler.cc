@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <thread>
 
 #include "enclave/crypto/aead.h"
 #include "enclave/crypto/keys.h"
 #include "enclave/engine/model.h"
+#include "partitioner/profile_io.h"
 
 namespace serdab::cli {
 namespace {
@@ -56,7 +60,67 @@ Result<double> AeadBytesPerSecond() {
   return plain.size() / Median(seconds);
 }
 
+std::string CachePath(const std::string& dir, const std::string& key) {
+  std::string name = key;
+  std::replace(name.begin(), name.end(), '/', '-');
+  return dir + "/" + name + ".yaml";
+}
+
+// The worker entry is cached beside the model profile, as a one-worker
+// cluster file.
+std::string WorkerCachePath(const std::string& dir, const std::string& key) {
+  return CachePath(dir, key + "/worker");
+}
+
+Status StoreInCache(const ProfilerOptions& options, const std::string& key,
+                    const ProfileResult& result) {
+  if (options.cache_dir.empty()) return Status::Ok();
+  std::error_code ec;
+  std::filesystem::create_directories(options.cache_dir, ec);
+  if (ec)
+    return Status::IoError(options.cache_dir +
+                           ": cannot create the profile cache: " + ec.message());
+  partitioner::Cluster one;
+  one.workers = {result.worker};
+  SERDAB_RETURN_IF_ERROR(partitioner::SaveCluster(one, WorkerCachePath(options.cache_dir, key)));
+  return partitioner::SaveModelProfile(result.model, CachePath(options.cache_dir, key));
+}
+
 }  // namespace
+
+std::string DefaultProfileCacheDir() {
+  if (const char* dir = std::getenv("SERDAB_CACHE"); dir && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return std::string(xdg) + "/serdab/profiles";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.cache/serdab/profiles";
+}
+
+std::string MachineFingerprint(const ProfilerOptions& options) {
+  std::string cpu = "unknown-cpu";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  std::string text = cpu + "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
+                     "|threads=" + std::to_string(options.threads) +
+                     "|repeats=" + std::to_string(options.repeats);
+  if (options.enclave) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "|sim epc_mib=%.17g profile=%s",
+                  options.enclave_options.epc_mib, options.enclave_options.cost_profile.c_str());
+    text += buf;
+  } else {
+    text += "|native";
+  }
+  const crypto::Sha256Digest digest =
+      crypto::Sha256(crypto::ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  return crypto::HexEncode(digest).substr(0, 16);
+}
 
 Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerOptions& options) {
   auto say = [&](const std::string& line) {
@@ -66,6 +130,18 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
   if (!in) return Status::IoError(onnx_path + ": cannot open model");
   const crypto::Bytes file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 
+  const std::string sha256 = crypto::HexEncode(crypto::Sha256(file));
+  const std::string fingerprint = MachineFingerprint(options);
+  const std::string key = sha256 + "/" + fingerprint;
+  if (!options.cache_dir.empty()) {
+    auto cached = partitioner::LoadModelProfile(CachePath(options.cache_dir, key));
+    auto cluster = partitioner::LoadCluster(WorkerCachePath(options.cache_dir, key));
+    if (cached.ok() && cluster.ok() && cluster->workers.size() == 1 && cached->sha256 == sha256) {
+      say("using the cached profile " + CachePath(options.cache_dir, key));
+      return ProfileResult{std::move(cached).value(), cluster->workers[0], true};
+    }
+  }
+
   engine::ModelOptions model_options;
   model_options.num_threads = options.threads;
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<engine::Model> model,
@@ -74,7 +150,7 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
   ProfileResult result;
   partitioner::ModelProfile& profile = result.model;
   profile.name = std::filesystem::path(onnx_path).stem().string();
-  profile.sha256 = crypto::HexEncode(crypto::Sha256(file));
+  profile.sha256 = sha256;
   for (const engine::CutInfo& cut : model->cuts()) {
     profile.cut_bytes.push_back(static_cast<int64_t>(cut.bytes));
   }
@@ -120,10 +196,12 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
 
   partitioner::WorkerProfile& worker = result.worker;
   worker.name = "this-host";
+  worker.fingerprint = fingerprint;
   worker.threads = options.threads;
   SERDAB_ASSIGN_OR_RETURN(worker.aead_bytes_per_s, AeadBytesPerSecond());
   if (!options.enclave) {
     worker.kind = partitioner::WorkerKind::kNative;
+    SERDAB_RETURN_IF_ERROR(StoreInCache(options, key, result));
     return result;
   }
 
@@ -181,6 +259,7 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
   for (int k = 0; k < n; ++k) {
     if (!timed[k]) profile.layers[k].enclave_ms = profile.layers[k].native_ms * ratio;
   }
+  SERDAB_RETURN_IF_ERROR(StoreInCache(options, key, result));
   return result;
 }
 

@@ -26,11 +26,23 @@ struct ProfilerOptions {
   LocalEnclaveOptions enclave_options;
   // Progress lines for long runs ("native 12/40"); may be empty.
   std::function<void(const std::string&)> progress;
+  // Where profiles are cached under partitioner::CacheKey (the model's sha256
+  // and this machine's fingerprint); empty: no cache.
+  std::string cache_dir;
 };
+
+// $SERDAB_CACHE, else $XDG_CACHE_HOME/serdab/profiles, else
+// ~/.cache/serdab/profiles.
+std::string DefaultProfileCacheDir();
+
+// What identifies this machine and setting for caching: CPU model, cores,
+// threads, and the enclave's EPC and cost profile.
+std::string MachineFingerprint(const ProfilerOptions& options);
 
 struct ProfileResult {
   partitioner::ModelProfile model;
   partitioner::WorkerProfile worker;  // this machine, as a cluster entry
+  bool from_cache = false;
 };
 
 Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerOptions& options);

@@ -69,6 +69,7 @@ int RunPlanCommand(int argc, char** argv) {
                  model_path.c_str());
     ProfilerOptions options;
     options.repeats = 3;
+    options.cache_dir = DefaultProfileCacheDir();
     options.progress = [](const std::string& line) {
       std::fprintf(stderr, "profile: %s\n", line.c_str());
     };

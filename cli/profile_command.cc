@@ -21,7 +21,9 @@ int RunProfileCommand(int argc, char** argv) {
       "time, weight and activation bytes, and the bytes live at every cut. With\n"
       "--enclave sim the layers are timed inside sim enclaves, a few layers at a time\n"
       "so that each range fits half the EPC, and this machine's page swap, ECALL and\n"
-      "AEAD costs are measured and printed as a cluster worker entry.");
+      "AEAD costs are measured and printed as a cluster worker entry. Profiles are\n"
+      "cached by model sha256 and machine fingerprint ($SERDAB_CACHE, else\n"
+      "~/.cache/serdab/profiles); --no-cache measures again.");
   flags.AddString("model", &model_path, "ONNX model file", true);
   flags.AddString("out", &out, "where to write the profile (YAML)", true);
   flags.AddInt("threads", &threads, "worker threads", 1, 256);
@@ -30,6 +32,9 @@ int RunProfileCommand(int argc, char** argv) {
   flags.AddDouble("epc-mib", &options.enclave_options.epc_mib, "sim enclave: EPC budget in MiB");
   flags.AddString("enclave-profile", &options.enclave_options.cost_profile,
                   "sim enclave: sgx1 | none");
+  bool no_cache = false;
+  flags.AddBool("no-cache", &no_cache,
+                "measure again even if this model was profiled here with the same settings");
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("profile", s, true);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -43,6 +48,7 @@ int RunProfileCommand(int argc, char** argv) {
   options.threads = static_cast<int>(threads);
   options.repeats = static_cast<int>(repeat);
   options.enclave = enclave == "sim";
+  options.cache_dir = no_cache ? "" : DefaultProfileCacheDir();
   options.progress = [](const std::string& line) {
     std::fprintf(stderr, "profile: %s\n", line.c_str());
   };

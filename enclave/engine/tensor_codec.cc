@@ -141,8 +141,9 @@ Status DecodeTensorsInto(std::span<const uint8_t> bytes, std::vector<Tensor>* te
     Put<uint8_t>(&header, static_cast<uint8_t>(t.rank()));
     for (int64_t d : t.shape()) Put<int64_t>(&header, d);
     if (std::memcmp(bytes.data() + at, header.data(), header.size()) != 0) {
-      return Status::Corruption("tensor message: a tensor's type or shape does not match the "
-                                "stage's input");
+      return Status::Corruption(
+          "tensor message: a tensor's type or shape does not match the "
+          "stage's input");
     }
     at += header.size();
     if (t.bytes() > 0) std::memcpy(t.raw(), bytes.data() + at, t.bytes());

@@ -254,8 +254,7 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_se
   SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
                           in->Open(stream_id, in_hop, message, &plaintext));
   SERDAB_RETURN_IF_ERROR(engine::DecodeTensorsInto(plaintext, &inputs_));
-  SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs,
-                          model_->Run(begin_, end_, inputs_));
+  SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs, model_->Run(begin_, end_, inputs_));
   plaintext.clear();
   engine::EncodeTensors(outputs, &plaintext);
   crypto::Bytes sealed;

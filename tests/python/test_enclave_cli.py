@@ -60,12 +60,18 @@ def test_infer_refuses_a_platform_from_another_root():
 
 def test_profile_and_plan():
     with st.temp_dir() as tmp:
+        os.environ["SERDAB_CACHE"] = os.path.join(tmp, "cache")
         model = os.path.join(tmp, "resnet18.onnx")
         st.serdab_zoo("resnet18", model)
         profile = os.path.join(tmp, "resnet18.yaml")
         r = st.serdab_ok(["profile", "--model", model, "--out", profile, "--enclave", "sim",
                           "--repeat", "1"], timeout=600)
         assert "kind: enclave" in r.stdout and "page_swap_ns" in r.stdout, r.describe()
+        again = st.serdab_ok(["profile", "--model", model, "--out", profile + ".2", "--enclave",
+                              "sim", "--repeat", "1"])
+        assert "using the cached profile" in again.stderr, again.describe()
+        with open(profile) as a, open(profile + ".2") as b:
+            assert a.read() == b.read(), "the cached profile differs from the measured one"
         r = st.serdab_ok(["plan", "--profile", profile, "--cluster", EXAMPLE_CLUSTER,
                           "--privacy-layers", "4"])
         assert "placement of 'resnet18' for throughput" in r.stdout, r.describe()
@@ -79,6 +85,7 @@ def test_profile_and_plan():
 
 def test_plan_names_an_impossible_constraint():
     with st.temp_dir() as tmp:
+        os.environ["SERDAB_CACHE"] = os.path.join(tmp, "cache")
         model = os.path.join(tmp, "tiny.onnx")
         st.serdab_zoo("tiny", model)
         cluster = os.path.join(tmp, "cluster.yaml")
