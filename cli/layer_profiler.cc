@@ -12,6 +12,7 @@
 
 #include "enclave/crypto/aead.h"
 #include "enclave/crypto/keys.h"
+#include "enclave/engine/layer_timer.h"
 #include "enclave/engine/model.h"
 #include "partitioner/profile_io.h"
 
@@ -168,22 +169,13 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
   }
   for (int k = 0; k < n; ++k) {
     const engine::LayerInfo& layer = model->layers()[k];
-    std::vector<double> ms;
     std::vector<Tensor> next;
-    for (int r = 0; r <= options.repeats; ++r) {
-      next.clear();  // hand the output buffers back for reuse
-      const auto start = std::chrono::steady_clock::now();
-      SERDAB_ASSIGN_OR_RETURN(next, model->Run(k, k + 1, current));
-      if (r > 0) {
-        ms.push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                .count());
-      }
-    }
+    SERDAB_ASSIGN_OR_RETURN(const double layer_ms,
+                            engine::TimeLayerMs(model.get(), k, current, options.repeats, &next));
     current = std::move(next);
     partitioner::LayerProfile lp;
     lp.name = layer.name;
-    lp.native_ms = Median(ms);
+    lp.native_ms = layer_ms;
     lp.enclave_ms = lp.native_ms;
     lp.weight_bytes = static_cast<int64_t>(layer.weight_bytes);
     lp.activation_bytes = static_cast<int64_t>(layer.activation_bytes);

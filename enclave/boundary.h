@@ -91,9 +91,10 @@ serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_ses
                                    uint8_t* out, size_t out_capacity, size_t* out_size);
 
 // Profiles the provisioned partition for the placement solver: times each
-// layer alone on synthetic inputs generated inside the enclave (median of
-// `repeats` runs after one warm-up), then measures this enclave's page swap
-// cost by streaming twice its EPC through the heap. Returns JSON
+// layer alone on synthetic inputs generated inside the enclave (median of at
+// least `repeats` runs, more until 40 ms accumulate, after two warm-ups; see
+// engine/layer_timer.h), then measures this enclave's page swap cost by
+// streaming twice its EPC through the heap. Returns JSON
 // {"begin":b,"end":e,"layer_ms":[...],"page_swap_ns":x,"ecall_ns":y}. Only
 // timings leave: no frame or weight data.
 serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats, uint8_t* out,

@@ -10,6 +10,7 @@
 #include "enclave/attestation/quote.h"
 #include "enclave/attestation/quote_verifier.h"
 #include "enclave/attestation/sealing.h"
+#include "enclave/engine/layer_timer.h"
 #include "enclave/engine/onnx_importer.h"
 #include "enclave/engine/tensor_codec.h"
 
@@ -282,18 +283,12 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats) {
   std::string json = "{\"begin\":" + std::to_string(begin_) + ",\"end\":" + std::to_string(end_) +
                      ",\"layer_ms\":[";
   for (int k = begin_; k < end_; ++k) {
-    std::vector<double> ms;
     std::vector<engine::Tensor> next;
-    for (uint32_t r = 0; r <= repeats; ++r) {
-      next.clear();  // hand the output buffers back for reuse
-      const auto start = std::chrono::steady_clock::now();
-      SERDAB_ASSIGN_OR_RETURN(next, model_->Run(k, k + 1, current));
-      const auto stop = std::chrono::steady_clock::now();
-      if (r > 0) ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
-    }
-    std::sort(ms.begin(), ms.end());
+    SERDAB_ASSIGN_OR_RETURN(
+        const double layer_ms,
+        engine::TimeLayerMs(model_.get(), k, current, static_cast<int>(repeats), &next));
     char buf[32];
-    std::snprintf(buf, sizeof(buf), "%s%.6f", k > begin_ ? "," : "", ms[ms.size() / 2]);
+    std::snprintf(buf, sizeof(buf), "%s%.6f", k > begin_ ? "," : "", layer_ms);
     json += buf;
     current = std::move(next);
   }

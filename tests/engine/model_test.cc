@@ -8,6 +8,7 @@
 #include <random>
 
 #include "cli/zoo/model_zoo.h"
+#include "enclave/engine/layer_timer.h"
 #include "enclave/engine/onnx_importer.h"
 #include "enclave/engine/tensor_codec.h"
 
@@ -251,6 +252,26 @@ TEST(TensorCodecTest, RoundTripsAndRefusesMismatchedOrTruncatedMessages) {
   std::vector<uint8_t> lying = bytes;
   lying[8] = 0x7f;  // the first tensor's first dimension, now absurd
   EXPECT_FALSE(DecodeTensors(lying).ok());
+}
+
+}  // namespace
+}  // namespace serdab::engine
+
+namespace serdab::engine {
+namespace {
+
+TEST(LayerTimerTest, TimesALayerAndHandsOnItsOutputs) {
+  std::unique_ptr<Model> model = ZooModel("tiny");
+  const Tensor x = RandomInput(*model, 6);
+  std::vector<Tensor> out;
+  auto ms = TimeLayerMs(model.get(), 0, {x}, 3, &out);
+  ASSERT_TRUE(ms.ok()) << ms.status().ToString();
+  EXPECT_GT(*ms, 0.0);
+  auto expected = model->Run(0, 1, {x});
+  ASSERT_TRUE(expected.ok());
+  ASSERT_EQ(out.size(), expected->size());
+  EXPECT_TRUE(BitIdentical(out[0], (*expected)[0]));
+  EXPECT_FALSE(TimeLayerMs(model.get(), 1, {x}, 3, &out).ok());  // wrong inputs for layer 1
 }
 
 }  // namespace
