@@ -18,11 +18,11 @@ class Status {
  public:
   enum class Code : int {
     kOk = 0,
-    kInvalidArgument = 1,   // bad input: a file, a flag, a shape
-    kNotFound = 2,          // a named thing does not exist
-    kUnimplemented = 3,     // valid, but not supported by this build
-    kCorruption = 4,        // data failed an integrity or format check
-    kOutOfRange = 5,        // an index or size past a limit
+    kInvalidArgument = 1,  // bad input: a file, a flag, a shape
+    kNotFound = 2,         // a named thing does not exist
+    kUnimplemented = 3,    // valid, but not supported by this build
+    kCorruption = 4,       // data failed an integrity or format check
+    kOutOfRange = 5,       // an index or size past a limit
     kFailedPrecondition = 6,
     kPermissionDenied = 7,  // a policy refused it
     kResourceExhausted = 8,
@@ -70,7 +70,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result constructed from an OK Status");
   }
@@ -97,9 +97,9 @@ class Result {
 #define SERDAB_CONCAT(a, b) SERDAB_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define SERDAB_RETURN_IF_ERROR(expr)           \
-  do {                                         \
-    ::serdab::Status serdab_status_ = (expr);  \
+#define SERDAB_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::serdab::Status serdab_status_ = (expr);        \
     if (!serdab_status_.ok()) return serdab_status_; \
   } while (0)
 

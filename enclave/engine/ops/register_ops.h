@@ -9,15 +9,15 @@
 namespace serdab::engine {
 
 // Reference kernels (enclave/engine/ops/*.cc).
-void RegisterActivationOps(OpRegistry* registry);   // Relu, Clip, Sigmoid, ...
-void RegisterBinaryOps(OpRegistry* registry);       // Add, Sub, Mul, Div, Pow
-void RegisterUnaryOps(OpRegistry* registry);        // Exp, Log, Sqrt, Neg, Abs, Reciprocal
-void RegisterConvOps(OpRegistry* registry);         // Conv
-void RegisterMatMulOps(OpRegistry* registry);       // Gemm, MatMul
+void RegisterActivationOps(OpRegistry* registry);     // Relu, Clip, Sigmoid, ...
+void RegisterBinaryOps(OpRegistry* registry);         // Add, Sub, Mul, Div, Pow
+void RegisterUnaryOps(OpRegistry* registry);          // Exp, Log, Sqrt, Neg, Abs, Reciprocal
+void RegisterConvOps(OpRegistry* registry);           // Conv
+void RegisterMatMulOps(OpRegistry* registry);         // Gemm, MatMul
 void RegisterNormalizationOps(OpRegistry* registry);  // BatchNormalization, Softmax
-void RegisterPoolingOps(OpRegistry* registry);      // MaxPool, AveragePool, Global*, ReduceMean
-void RegisterShapeOps(OpRegistry* registry);        // Reshape, Flatten, Transpose, Concat, ...
-void RegisterResizeOps(OpRegistry* registry);       // Resize, Upsample, Pad
+void RegisterPoolingOps(OpRegistry* registry);        // MaxPool, AveragePool, Global*, ReduceMean
+void RegisterShapeOps(OpRegistry* registry);          // Reshape, Flatten, Transpose, Concat, ...
+void RegisterResizeOps(OpRegistry* registry);         // Resize, Upsample, Pad
 
 // Calls every Register*Ops above.
 void RegisterReferenceOps(OpRegistry* registry);
