@@ -14,6 +14,33 @@ const T* Find(const std::map<std::string, AttributeValue>& values, const std::st
 
 }  // namespace
 
+Result<uint64_t> CheckedTensorBytes(DataType dtype, const Shape& shape, const TensorLimits& limits,
+                                    const std::string& what) {
+  int64_t elements = 1;
+  bool overflow = false;
+  for (int64_t d : shape) {
+    if (d < 0) {
+      return Status::InvalidArgument(what + " has a negative dimension in shape " +
+                                     ShapeToString(shape));
+    }
+    overflow = overflow || __builtin_mul_overflow(elements, d, &elements);
+  }
+  uint64_t bytes = 0;
+  overflow = overflow || __builtin_mul_overflow(static_cast<uint64_t>(elements),
+                                                uint64_t{ElementSize(dtype)}, &bytes);
+  if (overflow) {
+    return Status::InvalidArgument(what + " of shape " + ShapeToString(shape) +
+                                   " has more elements than 64 bits can count");
+  }
+  if (bytes > limits.max_tensor_bytes) {
+    return Status::InvalidArgument(
+        what + " of shape " + ShapeToString(shape) + " (" + DataTypeName(dtype) + ") needs " +
+        std::to_string(bytes) + " bytes, over the limit of " +
+        std::to_string(limits.max_tensor_bytes) + " bytes for one tensor");
+  }
+  return bytes;
+}
+
 int64_t Attributes::GetInt(const std::string& name, int64_t fallback) const {
   const int64_t* v = Find<int64_t>(values_, name);
   return v ? *v : fallback;

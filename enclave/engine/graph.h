@@ -54,6 +54,22 @@ class Attributes {
 
 inline constexpr int kNoValue = -1;  // an omitted optional input
 
+// How much memory a model may make the engine allocate while it is imported and
+// prepared. A model is untrusted input whose declared dimensions are chosen by
+// its author: without a bound, a few hundred bytes could ask for exabytes.
+struct TensorLimits {
+  // Any one tensor: a weight, a folded constant, or an inferred activation.
+  uint64_t max_tensor_bytes = uint64_t{2} << 30;
+  // All constants together: weights as decoded plus those folding creates.
+  uint64_t max_total_bytes = uint64_t{4} << 30;
+};
+
+// The bytes of a tensor of `dtype` and `shape`, or InvalidArgument naming
+// `what` if a dimension is negative, the size overflows, or it exceeds
+// limits.max_tensor_bytes.
+Result<uint64_t> CheckedTensorBytes(DataType dtype, const Shape& shape, const TensorLimits& limits,
+                                    const std::string& what);
+
 struct Value {
   std::string name;
   TensorInfo info;  // filled by shape inference
@@ -91,6 +107,10 @@ class Graph {
   int opset() const { return opset_; }
   void set_opset(int opset) { opset_ = opset; }
 
+  // The bounds the graph was imported under; the passes hold folding to them.
+  const TensorLimits& limits() const { return limits_; }
+  void set_limits(const TensorLimits& limits) { limits_ = limits; }
+
   // For each value id: the index of the node producing it, or -1 (graph input
   // or constant).
   std::vector<int> Producers() const;
@@ -111,6 +131,7 @@ class Graph {
   std::vector<int> outputs_;
   std::map<std::string, int> value_ids_;
   int opset_ = 0;
+  TensorLimits limits_;
 };
 
 }  // namespace serdab::engine

@@ -24,8 +24,28 @@ Status UnsupportedOp(const Graph& graph, const Node& node) {
 
 // Runs `node`'s reference kernel on its constant inputs and stores the results
 // as constants. Shape nodes only read their input's shape, which is known.
+// `constant_bytes` counts the graph's constants against
+// limits().max_total_bytes: folding allocates from shapes the model chose
+// (ConstantOfShape, Expand, Pad, Resize...), so it is held to the import's bound.
 Status Fold(Graph* graph, const Node& node, const Kernel& kernel, Allocator* allocator,
-            ThreadPool* pool) {
+            ThreadPool* pool, uint64_t* constant_bytes) {
+  const TensorLimits& limits = graph->limits();
+  uint64_t bytes = 0;
+  for (int out : node.outputs) bytes += graph->value(out).info.bytes();
+  if (*constant_bytes + bytes > limits.max_total_bytes) {
+    return Status::InvalidArgument("node '" + node.name + "' (" + node.op_type + ") folds to " +
+                                   std::to_string(bytes) +
+                                   " bytes of constants, which takes the model's constants over "
+                                   "the limit of " +
+                                   std::to_string(limits.max_total_bytes) + " bytes in total");
+  }
+  if (kernel.ScratchBytes() > limits.max_tensor_bytes) {
+    return Status::InvalidArgument(
+        "node '" + node.name + "' (" + node.op_type + ") needs " +
+        std::to_string(kernel.ScratchBytes()) + " bytes of scratch to fold, over the limit of " +
+        std::to_string(limits.max_tensor_bytes) + " bytes for one tensor");
+  }
+  *constant_bytes += bytes;
   std::vector<Tensor> shape_only;  // placeholders carrying only a shape
   shape_only.reserve(node.inputs.size());
   KernelIO io;
@@ -121,6 +141,10 @@ bool AcceptsEpilogue(const Node& node) {
 Status InferShapes(Graph* graph, Allocator* allocator) {
   const OpRegistry& registry = OpRegistry::Builtin();
   ThreadPool pool(1);
+  uint64_t constant_bytes = 0;
+  for (const Value& v : graph->values()) {
+    if (v.is_constant()) constant_bytes += v.constant.bytes();
+  }
   for (Node& node : graph->nodes()) {
     std::unique_ptr<Kernel> kernel = registry.Create(node.op_type, KernelFlavor::kReference);
     if (!kernel) return UnsupportedOp(*graph, node);
@@ -138,8 +162,18 @@ Status InferShapes(Graph* graph, Allocator* allocator) {
         foldable = foldable && (in == kNoValue || graph->value(in).is_constant());
       }
     }
-    for (size_t i = 0; i < infos.size(); ++i) graph->value(node.outputs[i]).info = infos[i];
-    if (foldable) SERDAB_RETURN_IF_ERROR(Fold(graph, node, *kernel, allocator, &pool));
+    for (size_t i = 0; i < infos.size(); ++i) {
+      // Every later Setup, and the executor's arena, sizes from these shapes.
+      Value& out = graph->value(node.outputs[i]);
+      SERDAB_RETURN_IF_ERROR(CheckedTensorBytes(infos[i].dtype, infos[i].shape, graph->limits(),
+                                                "node '" + node.name + "' (" + node.op_type +
+                                                    ") output '" + out.name + "'")
+                                 .status());
+      out.info = infos[i];
+    }
+    if (foldable) {
+      SERDAB_RETURN_IF_ERROR(Fold(graph, node, *kernel, allocator, &pool, &constant_bytes));
+    }
   }
   // Folded nodes are now dead: their outputs are constants nobody computes.
   std::vector<Node> live;

@@ -4,6 +4,8 @@
 //                    Setup is the single source of shape rules); nodes whose
 //                    inputs are all constant, and Shape nodes, are evaluated
 //                    once here with the reference kernels and become constants.
+//                    Every shape and constant is held to the graph's
+//                    TensorLimits: a model's shapes are its author's choice.
 //   FuseBatchNorm    Conv -> BatchNormalization becomes one Conv with rescaled
 //                    weights and bias.
 //   FuseActivations  Conv/Gemm -> Relu | Clip | LeakyRelu | HardSigmoid |

@@ -103,28 +103,93 @@ Out ReadRaw(const char* p, int32_t onnx_type) {
   }
 }
 
-template <typename Out>
-void FillFromTypedField(const onnx::TensorProto& t, Out* out) {
-  if (t.float_data_size() > 0) {
-    for (int i = 0; i < t.float_data_size(); ++i) out[i] = static_cast<Out>(t.float_data(i));
-  } else if (t.double_data_size() > 0) {
-    for (int i = 0; i < t.double_data_size(); ++i) out[i] = static_cast<Out>(t.double_data(i));
-  } else if (t.int64_data_size() > 0) {
-    for (int i = 0; i < t.int64_data_size(); ++i) out[i] = static_cast<Out>(t.int64_data(i));
-  } else if (t.int32_data_size() > 0) {
-    for (int i = 0; i < t.int32_data_size(); ++i) out[i] = static_cast<Out>(t.int32_data(i));
-  } else {
-    for (int i = 0; i < t.uint64_data_size(); ++i) out[i] = static_cast<Out>(t.uint64_data(i));
+// The repeated field in which ONNX keeps a tensor's values when it has no
+// raw_data: one per element type. Reading only that one means a value is never
+// converted from a type the tensor does not declare (a float into an int64 is
+// undefined behaviour when out of range).
+enum class TypedField { kFloat, kDouble, kInt64, kInt32, kUint64 };
+
+TypedField TypedFieldFor(int32_t onnx_type) {
+  switch (onnx_type) {
+    case onnx::TensorProto::FLOAT:
+      return TypedField::kFloat;
+    case onnx::TensorProto::DOUBLE:
+      return TypedField::kDouble;
+    case onnx::TensorProto::INT64:
+      return TypedField::kInt64;
+    case onnx::TensorProto::UINT32:
+    case onnx::TensorProto::UINT64:
+      return TypedField::kUint64;
+    default:  // the narrow integer types and BOOL
+      return TypedField::kInt32;
   }
 }
 
-int64_t TypedFieldSize(const onnx::TensorProto& t) {
-  return t.float_data_size() + t.double_data_size() + t.int64_data_size() + t.int32_data_size() +
-         t.uint64_data_size();
+int64_t TypedFieldSize(const onnx::TensorProto& t, TypedField field) {
+  switch (field) {
+    case TypedField::kFloat:
+      return t.float_data_size();
+    case TypedField::kDouble:
+      return t.double_data_size();
+    case TypedField::kInt64:
+      return t.int64_data_size();
+    case TypedField::kInt32:
+      return t.int32_data_size();
+    case TypedField::kUint64:
+      return t.uint64_data_size();
+  }
+  return 0;
 }
 
-// Decodes a TensorProto and releases its data from the proto.
-Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, Allocator* allocator) {
+template <typename Out>
+void FillFromTypedField(const onnx::TensorProto& t, TypedField field, Out* out) {
+  switch (field) {
+    case TypedField::kFloat:
+      for (int i = 0; i < t.float_data_size(); ++i) out[i] = static_cast<Out>(t.float_data(i));
+      break;
+    case TypedField::kDouble:
+      for (int i = 0; i < t.double_data_size(); ++i) out[i] = static_cast<Out>(t.double_data(i));
+      break;
+    case TypedField::kInt64:
+      for (int i = 0; i < t.int64_data_size(); ++i) out[i] = static_cast<Out>(t.int64_data(i));
+      break;
+    case TypedField::kInt32:
+      for (int i = 0; i < t.int32_data_size(); ++i) out[i] = static_cast<Out>(t.int32_data(i));
+      break;
+    case TypedField::kUint64:
+      for (int i = 0; i < t.uint64_data_size(); ++i) out[i] = static_cast<Out>(t.uint64_data(i));
+      break;
+  }
+}
+
+// What the model's constants have claimed of TensorLimits::max_total_bytes.
+class TensorBudget {
+ public:
+  explicit TensorBudget(const TensorLimits& limits) : limits_(limits) {}
+
+  const TensorLimits& limits() const { return limits_; }
+
+  Status Claim(uint64_t bytes, const std::string& what) {
+    if (bytes > limits_.max_total_bytes - used_) {
+      return Status::InvalidArgument(what + " needs " + std::to_string(bytes) +
+                                     " bytes, which takes the model's constants over the "
+                                     "limit of " +
+                                     std::to_string(limits_.max_total_bytes) + " bytes in total");
+    }
+    used_ += bytes;
+    return Status::Ok();
+  }
+
+ private:
+  const TensorLimits& limits_;
+  uint64_t used_ = 0;
+};
+
+// Decodes a TensorProto and releases its data from the proto. The declared
+// shape must be within the limits and match the data actually present before
+// anything is allocated: dims are the model author's claim, data is what came.
+Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, TensorBudget* budget,
+                            Allocator* allocator) {
   if (t->data_location() == onnx::TensorProto::EXTERNAL || t->external_data_size() > 0) {
     return Status::Unimplemented(what +
                                  " keeps its data in an external file; re-export the model "
@@ -138,22 +203,38 @@ Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, Alloc
         ", which the engine does not support");
   }
   Shape shape(t->dims().begin(), t->dims().end());
-  for (int64_t d : shape) {
-    if (d < 0) return Status::Corruption(what + " has a negative dimension");
-  }
+  SERDAB_ASSIGN_OR_RETURN(const uint64_t bytes,
+                          CheckedTensorBytes(type.engine, shape, budget->limits(), what));
   const int64_t count = NumElements(shape);
-  SERDAB_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(type.engine, shape, allocator));
+  const TypedField field = TypedFieldFor(t->data_type());
   if (t->has_raw_data()) {
-    const std::string& raw = t->raw_data();
-    const uint64_t expected = static_cast<uint64_t>(count) * type.raw_size;
-    if (raw.size() != expected) {
+    uint64_t expected = 0;
+    if (__builtin_mul_overflow(static_cast<uint64_t>(count), type.raw_size, &expected) ||
+        t->raw_data().size() != expected) {
       return Status::Corruption(what + " of shape " + ShapeToString(shape) + " should hold " +
                                 std::to_string(expected) + " bytes but holds " +
-                                std::to_string(raw.size()) + " (truncated or corrupt file?)");
+                                std::to_string(t->raw_data().size()) +
+                                " (truncated or corrupt file?)");
     }
-    const char* p = raw.data();
+  } else {
+    const int64_t values = t->float_data_size() + t->double_data_size() + t->int64_data_size() +
+                           t->int32_data_size() + t->uint64_data_size();
+    if (TypedFieldSize(*t, field) != values) {
+      return Status::Corruption(what + " keeps values in a typed field that its element type " +
+                                "does not use");
+    }
+    if (values != count) {
+      return Status::Corruption(what + " of shape " + ShapeToString(shape) + " should hold " +
+                                std::to_string(count) + " values but holds " +
+                                std::to_string(values));
+    }
+  }
+  SERDAB_RETURN_IF_ERROR(budget->Claim(bytes, what));
+  SERDAB_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(type.engine, shape, allocator));
+  if (t->has_raw_data()) {
+    const char* p = t->raw_data().data();
     if (type.engine == DataType::kFloat32 && type.raw_size == 4) {
-      std::memcpy(tensor.raw(), p, expected);
+      std::memcpy(tensor.raw(), p, bytes);
     } else if (type.engine == DataType::kFloat32) {
       float* out = tensor.data<float>();
       for (int64_t i = 0; i < count; ++i)
@@ -167,15 +248,10 @@ Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, Alloc
     // Free the protobuf's copy now so that peak memory holds the weights once.
     std::string().swap(*t->mutable_raw_data());
   } else {
-    if (TypedFieldSize(*t) != count) {
-      return Status::Corruption(what + " of shape " + ShapeToString(shape) + " should hold " +
-                                std::to_string(count) + " values but holds " +
-                                std::to_string(TypedFieldSize(*t)));
-    }
     if (type.engine == DataType::kFloat32) {
-      FillFromTypedField(*t, tensor.data<float>());
+      FillFromTypedField(*t, field, tensor.data<float>());
     } else {
-      FillFromTypedField(*t, tensor.data<int64_t>());
+      FillFromTypedField(*t, field, tensor.data<int64_t>());
     }
     t->clear_float_data();
     t->clear_double_data();
@@ -186,7 +262,7 @@ Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, Alloc
   return tensor;
 }
 
-Result<TensorInfo> DecodeValueInfo(const onnx::ValueInfoProto& vi) {
+Result<TensorInfo> DecodeValueInfo(const onnx::ValueInfoProto& vi, const TensorLimits& limits) {
   const std::string what = "graph input '" + vi.name() + "'";
   if (!vi.type().has_tensor_type()) return Status::Unimplemented(what + " is not a tensor");
   const auto& tt = vi.type().tensor_type();
@@ -201,11 +277,13 @@ Result<TensorInfo> DecodeValueInfo(const onnx::ValueInfoProto& vi) {
     // runs one frame at a time with static shapes.
     info.shape.push_back(dim.has_dim_value() && dim.dim_value() > 0 ? dim.dim_value() : 1);
   }
+  // Activations are sized from this shape, so it is held to the same bound.
+  SERDAB_RETURN_IF_ERROR(CheckedTensorBytes(info.dtype, info.shape, limits, what).status());
   return info;
 }
 
 Result<AttributeValue> DecodeAttribute(onnx::AttributeProto* a, const std::string& node,
-                                       Allocator* allocator) {
+                                       TensorBudget* budget, Allocator* allocator) {
   switch (a->type()) {
     case onnx::AttributeProto::INT:
       return AttributeValue(static_cast<int64_t>(a->i()));
@@ -221,7 +299,7 @@ Result<AttributeValue> DecodeAttribute(onnx::AttributeProto* a, const std::strin
       SERDAB_ASSIGN_OR_RETURN(
           Tensor t,
           DecodeTensor(a->mutable_t(), "attribute '" + a->name() + "' of node '" + node + "'",
-                       allocator));
+                       budget, allocator));
       return AttributeValue(std::move(t));
     }
     default:
@@ -232,8 +310,11 @@ Result<AttributeValue> DecodeAttribute(onnx::AttributeProto* a, const std::strin
   }
 }
 
-Result<Graph> BuildGraph(onnx::ModelProto* model, Allocator* allocator) {
+Result<Graph> BuildGraph(onnx::ModelProto* model, const TensorLimits& limits,
+                         Allocator* allocator) {
   Graph graph;
+  graph.set_limits(limits);
+  TensorBudget budget(limits);
   int opset = 0;
   for (const auto& imp : model->opset_import()) {
     if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = static_cast<int>(imp.version());
@@ -252,8 +333,9 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, Allocator* allocator) {
       return Status::Corruption("initializer '" + init.name() + "' is defined twice");
     }
     const int id = graph.AddValue(init.name());
-    SERDAB_ASSIGN_OR_RETURN(graph.value(id).constant,
-                            DecodeTensor(&init, "initializer '" + init.name() + "'", allocator));
+    SERDAB_ASSIGN_OR_RETURN(
+        graph.value(id).constant,
+        DecodeTensor(&init, "initializer '" + init.name() + "'", &budget, allocator));
     graph.value(id).info = graph.value(id).constant.info();
     initializer_names.insert(init.name());
   }
@@ -265,7 +347,7 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, Allocator* allocator) {
     if (graph.FindValue(in.name()) != kNoValue) {
       return Status::Corruption("graph input '" + in.name() + "' is declared twice");
     }
-    SERDAB_ASSIGN_OR_RETURN(TensorInfo info, DecodeValueInfo(in));
+    SERDAB_ASSIGN_OR_RETURN(TensorInfo info, DecodeValueInfo(in, limits));
     const int id = graph.AddValue(in.name());
     graph.value(id).info = std::move(info);
     graph.inputs().push_back(id);
@@ -320,7 +402,7 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, Allocator* allocator) {
       node.outputs.push_back(graph.AddValue(out));
     }
     for (onnx::AttributeProto& a : *np.mutable_attribute()) {
-      SERDAB_ASSIGN_OR_RETURN(AttributeValue v, DecodeAttribute(&a, node.name, allocator));
+      SERDAB_ASSIGN_OR_RETURN(AttributeValue v, DecodeAttribute(&a, node.name, &budget, allocator));
       node.attrs.set(a.name(), std::move(v));
     }
     graph.nodes().push_back(std::move(node));
@@ -353,7 +435,8 @@ Status ParseModel(ZeroCopyInputStream* stream, onnx::ModelProto* model) {
 
 }  // namespace
 
-Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocator) {
+Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocator,
+                             const TensorLimits& limits) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::IoError(path + ": cannot open: " + std::strerror(errno));
   struct stat st;
@@ -379,20 +462,20 @@ Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocato
     parsed = ParseModel(&stream, &model);
   }
   if (!parsed.ok()) return parsed.WithContext(path);
-  Result<Graph> graph = BuildGraph(&model, weight_allocator);
+  Result<Graph> graph = BuildGraph(&model, limits, weight_allocator);
   if (!graph.ok()) return graph.status().WithContext(path);
   return graph;
 }
 
 Result<Graph> ImportOnnxBytes(std::string_view bytes, const std::string& origin,
-                              Allocator* weight_allocator) {
+                              Allocator* weight_allocator, const TensorLimits& limits) {
   if (bytes.empty()) {
     return Status::InvalidArgument(origin + ": not an ONNX model: it is empty");
   }
   onnx::ModelProto model;
   google::protobuf::io::ArrayInputStream stream(bytes.data(), static_cast<int>(bytes.size()));
   SERDAB_RETURN_IF_ERROR(ParseModel(&stream, &model).WithContext(origin));
-  Result<Graph> graph = BuildGraph(&model, weight_allocator);
+  Result<Graph> graph = BuildGraph(&model, limits, weight_allocator);
   if (!graph.ok()) return graph.status().WithContext(origin);
   return graph;
 }

@@ -155,5 +155,170 @@ TEST(OnnxImporterTest, ConvertsTypedIntegerData) {
   EXPECT_EQ((*model)->cuts().back().infos[0].shape, (Shape{1, 48}));
 }
 
+// A model whose declared dims ask for far more than the file holds must be
+// refused before anything is allocated for it: one line naming the tensor and
+// what was expected, never std::bad_alloc.
+Status LoadWithLimits(const onnx::ModelProto& m, const TensorLimits& limits) {
+  Result<Graph> graph = ImportOnnxBytes(m.SerializeAsString(), "evil.onnx", nullptr, limits);
+  if (!graph.ok()) return graph.status();
+  return Model::FromGraph(std::move(graph).value()).status();
+}
+
+void ExpectRefused(const Status& s, std::initializer_list<const char*> words) {
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message().find('\n'), std::string::npos) << s.message();
+  for (const char* w : words) EXPECT_NE(s.message().find(w), std::string::npos) << s.message();
+}
+
+TEST(OnnxImporterTest, RefusesAHugeInitializerWithNoData) {
+  onnx::ModelProto m = ConvModel();
+  onnx::TensorProto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_dims();
+  for (int64_t d : {int64_t{1} << 20, int64_t{1} << 20, int64_t{1} << 20}) w->add_dims(d);
+  w->clear_raw_data();
+  ExpectRefused(Load(m), {"initializer 'w'", "[1048576,1048576,1048576]", "limit"});
+}
+
+TEST(OnnxImporterTest, RefusesDimsWhoseProductOverflows) {
+  onnx::ModelProto m = ConvModel();
+  onnx::TensorProto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_dims();
+  for (int64_t d : {int64_t{1} << 40, int64_t{1} << 40, int64_t{0}}) w->add_dims(d);
+  ExpectRefused(Load(m), {"initializer 'w'", "64 bits"});
+}
+
+TEST(OnnxImporterTest, RefusesNegativeDims) {
+  onnx::ModelProto m = ConvModel();
+  m.mutable_graph()->mutable_initializer(0)->set_dims(0, -3);
+  ExpectRefused(Load(m), {"initializer 'w'", "negative"});
+}
+
+TEST(OnnxImporterTest, RefusesDimsLargerThanTheDataPresent) {
+  onnx::ModelProto m = ConvModel();
+  m.mutable_graph()->mutable_initializer(0)->set_dims(0, 3000000);  // 24 MB declared, 24 B given
+  ExpectRefused(Load(m), {"initializer 'w'", "should hold 24000000 bytes", "holds 24"});
+
+  onnx::ModelProto typed = ConvModel();
+  onnx::TensorProto* w = typed.mutable_graph()->mutable_initializer(0);
+  w->clear_raw_data();
+  w->set_dims(0, 3000000);
+  for (int i = 0; i < 6; ++i) w->add_float_data(1.f);
+  ExpectRefused(Load(typed), {"initializer 'w'", "should hold 6000000 values", "holds 6"});
+}
+
+TEST(OnnxImporterTest, RefusesValuesInAFieldTheTypeDoesNotUse) {
+  onnx::ModelProto m = ConvModel();
+  onnx::TensorProto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_raw_data();
+  w->set_data_type(onnx::TensorProto::INT64);
+  for (int i = 0; i < 6; ++i) w->add_float_data(1e30f);  // no int64 can hold it
+  ExpectRefused(Load(m), {"initializer 'w'", "typed field"});
+}
+
+TEST(OnnxImporterTest, RefusesAHugeConstantAttribute) {
+  onnx::ModelProto m = ConvModel();
+  onnx::GraphProto* g = m.mutable_graph();
+  onnx::NodeProto* constant = g->add_node();
+  constant->set_op_type("Constant");
+  constant->set_name("big");
+  constant->add_output("unused");
+  onnx::AttributeProto* value = constant->add_attribute();
+  value->set_name("value");
+  value->set_type(onnx::AttributeProto::TENSOR);
+  value->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {int64_t{1} << 30, int64_t{1} << 30}) value->mutable_t()->add_dims(d);
+  ExpectRefused(Load(m), {"attribute 'value' of node 'big'", "limit"});
+}
+
+TEST(OnnxImporterTest, RefusesAHugeDeclaredInputShape) {
+  onnx::ModelProto m = ConvModel();
+  auto* shape = m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type();
+  shape->mutable_shape()->mutable_dim(2)->set_dim_value(int64_t{1} << 20);
+  shape->mutable_shape()->mutable_dim(3)->set_dim_value(int64_t{1} << 20);
+  ExpectRefused(Load(m), {"graph input 'x'", "limit"});
+}
+
+TEST(OnnxImporterTest, HoldsEachTensorAndTheTotalToTheGivenLimits) {
+  const onnx::ModelProto m = ConvModel();  // one 24-byte weight
+  EXPECT_TRUE(LoadWithLimits(m, {.max_tensor_bytes = 256, .max_total_bytes = 24}).ok());
+  ExpectRefused(LoadWithLimits(m, {.max_tensor_bytes = 16, .max_total_bytes = 1024}),
+                {"initializer 'w'", "limit of 16 bytes for one tensor"});
+
+  onnx::ModelProto two = ConvModel();
+  *two.mutable_graph()->add_initializer() = two.graph().initializer(0);
+  two.mutable_graph()->mutable_initializer(1)->set_name("w2");
+  ExpectRefused(LoadWithLimits(two, {.max_tensor_bytes = 256, .max_total_bytes = 40}),
+                {"initializer 'w2'", "limit of 40 bytes in total"});
+}
+
+// A model of `x` [1, n] -> Add(x, folded) -> y, where `folded` comes from
+// `node`, which reads the int64 initializer `shape`.
+onnx::ModelProto FoldingModel(const std::string& op, std::vector<int64_t> shape_values) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto* g = m.mutable_graph();
+  onnx::ValueInfoProto* x = g->add_input();
+  x->set_name("x");
+  auto* tt = x->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_value(1);
+  tt->mutable_shape()->add_dim()->set_dim_value(1);
+  g->add_output()->set_name("y");
+  onnx::TensorProto* shape = g->add_initializer();
+  shape->set_name("shape");
+  shape->set_data_type(onnx::TensorProto::INT64);
+  shape->add_dims(static_cast<int64_t>(shape_values.size()));
+  for (int64_t v : shape_values) shape->add_int64_data(v);
+  onnx::NodeProto* node = g->add_node();
+  node->set_op_type(op);
+  node->set_name("evil");
+  if (op == "Expand") node->add_input("x");
+  node->add_input("shape");
+  node->add_output("folded");
+  onnx::NodeProto* add = g->add_node();
+  add->set_op_type("Add");
+  add->add_input("x");
+  add->add_input("folded");
+  add->add_output("y");
+  return m;
+}
+
+TEST(OnnxImporterTest, ShapeInferenceRefusesHugeConstantOfShape) {
+  ExpectRefused(Load(FoldingModel("ConstantOfShape", {1 << 20, 1 << 20, 1 << 20})),
+                {"node 'evil' (ConstantOfShape)", "[1048576,1048576,1048576]", "limit"});
+  ExpectRefused(Load(FoldingModel("ConstantOfShape", {int64_t{1} << 62, 4})),
+                {"node 'evil' (ConstantOfShape)", "64 bits"});
+}
+
+TEST(OnnxImporterTest, ShapeInferenceRefusesHugeExpand) {
+  // Not foldable (x is an input): the bound protects the activations' sizes.
+  ExpectRefused(Load(FoldingModel("Expand", {1 << 20, 1 << 20, 1 << 20})),
+                {"node 'evil' (Expand)", "limit"});
+}
+
+TEST(OnnxImporterTest, FoldingIsHeldToTheTotalLimit) {
+  // Each folded tensor is within the per-tensor limit, but not the total.
+  const TensorLimits limits{.max_tensor_bytes = 1 << 20, .max_total_bytes = 1 << 20};
+  EXPECT_TRUE(LoadWithLimits(FoldingModel("ConstantOfShape", {1, 1000}), limits).ok());
+  ExpectRefused(LoadWithLimits(FoldingModel("ConstantOfShape", {1, 300000}), limits),
+                {"node 'evil' (ConstantOfShape)", "limit of 1048576 bytes"});
+  onnx::ModelProto twice = FoldingModel("ConstantOfShape", {1, 100000});  // 400 kB each
+  onnx::GraphProto* g = twice.mutable_graph();
+  for (int i = 0; i < 2; ++i) {
+    onnx::NodeProto* more = g->add_node();
+    *more = g->node(0);
+    more->set_name("evil" + std::to_string(i + 2));
+    more->set_output(0, "folded" + std::to_string(i + 2));
+    onnx::NodeProto* add = g->add_node();
+    add->set_op_type("Add");
+    add->add_input(i == 0 ? "y" : "y2");
+    add->add_input(more->output(0));
+    add->add_output(i == 0 ? "y2" : "y3");
+  }
+  g->mutable_output(0)->set_name("y3");
+  ExpectRefused(LoadWithLimits(twice, limits), {"node 'evil3'", "in total"});
+}
+
 }  // namespace
 }  // namespace serdab::engine
