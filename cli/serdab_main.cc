@@ -1,6 +1,9 @@
 // serdab: the command-line client. Thin: each subcommand lives in its own file.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <string>
 
 #include "cli/commands.h"
@@ -22,6 +25,11 @@ constexpr Command kCommands[] = {
     {"ca", serdab::cli::RunCaCommand, "manage the deployment root and platform certificates"},
 };
 
+std::string OneLine(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
 void PrintUsage(FILE* out) {
   std::fprintf(out, "usage: serdab <command> [flags]\n\ncommands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
@@ -41,7 +49,20 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const Command& c : kCommands) {
-    if (name == c.name) return c.run(argc, argv);
+    if (name != c.name) continue;
+    // Errors are Status values; an exception reaching here is a bug or an
+    // exhausted heap. Either way the contract holds: one line and exit 1,
+    // never an abort.
+    try {
+      return c.run(argc, argv);
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "serdab: error: %s: out of memory\n", c.name);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "serdab: error: %s: %s\n", c.name, OneLine(e.what()).c_str());
+    } catch (...) {
+      std::fprintf(stderr, "serdab: error: %s: unexpected exception\n", c.name);
+    }
+    return 1;
   }
   std::fprintf(stderr, "serdab: unknown command '%s' (see serdab --help)\n", name.c_str());
   return 2;

@@ -56,13 +56,14 @@ def write_input(tmp, nbytes=INPUT_BYTES):
     return path
 
 
-def expect_error(args, *keywords):
-    """Runs serdab expecting a clean failure: exit status 1..127 (not a
-    signal, not a shell's 128+N), exactly one non-empty line on stderr, and
-    every keyword (case-insensitive) in that line."""
+def expect_error(args, *keywords, exit_codes=range(1, 128)):
+    """Runs serdab expecting a clean failure: an exit status in exit_codes (by
+    default 1..127: not a signal, not a shell's 128+N), exactly one non-empty
+    line on stderr, and every keyword (case-insensitive) in that line."""
     result = st.run_serdab(args, timeout=TIMEOUT_S)
-    if not 0 < result.returncode < 128:
-        raise AssertionError("expected a clean error exit (1..127)\n" + result.describe())
+    if result.returncode not in exit_codes:
+        raise AssertionError(f"expected a clean error exit ({exit_codes})\n" +
+                             result.describe())
     message = result.stderr.strip("\n")
     if not message or "\n" in message:
         raise AssertionError("expected exactly one line on stderr\n" + result.describe())
@@ -159,6 +160,27 @@ def test_unsupported_real_op():
         expect_error(infer_args(model, write_input(tmp, 6 * 4 * 4),
                                 os.path.join(tmp, "y.bin")),
                      "NonMaxSuppression", "nms_node")
+
+
+def test_huge_declared_tensor():
+    """An initializer whose dims claim ~4 PiB but which holds no data: refused
+    with one line naming it, never std::bad_alloc and SIGABRT."""
+    with st.temp_dir() as tmp:
+        weight = TensorProto()
+        weight.name = "huge.weight"
+        weight.data_type = TensorProto.FLOAT
+        weight.dims.extend([1 << 20, 1 << 20, 1 << 10, 1, 1])
+        weight.raw_data = b""
+        nodes = [helper.make_node("Conv", ["input", "huge.weight"], ["output"], name="conv")]
+        model = save_model(
+            nodes, os.path.join(tmp, "huge.onnx"),
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, INPUT_SHAPE)],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
+            [weight])
+        expect_error(["layers", "--model", model], "huge.onnx", "huge.weight", "limit",
+                     exit_codes=(1, 2))
+        expect_error(infer_args(model, write_input(tmp), os.path.join(tmp, "y.bin")),
+                     "huge.weight", exit_codes=(1, 2))
 
 
 def test_wrong_input_size():
