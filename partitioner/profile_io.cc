@@ -4,14 +4,39 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
+#include <limits>
 #include <set>
 #include <sstream>
 
 namespace serdab::partitioner {
 namespace {
+
+// The values a numeric field accepts: finite, at least (or, with
+// `exclusive_min`, more than) `min`, and at most `max`. Byte counts stop at
+// 2^50 (1 PiB) so that the cost model's sums over thousands of layers stay far
+// from int64 overflow; thread counts at 1024, far past any machine's.
+struct Range {
+  double min;
+  bool exclusive_min;
+  double max;
+  const char* expected;
+
+  bool Contains(double v) const {
+    return std::isfinite(v) && (exclusive_min ? v > min : v >= min) && v <= max;
+  }
+};
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+constexpr double kMaxBytes = static_cast<double>(int64_t{1} << 50);
+constexpr Range kPositive{0, true, kInfinity, "a finite number > 0"};
+constexpr Range kNonNegative{0, false, kInfinity, "a finite number >= 0"};
+constexpr Range kBytes{0, false, kMaxBytes, "a byte count from 0 to 2^50"};
+constexpr Range kPositiveBytes{1, false, kMaxBytes, "a byte count from 1 to 2^50"};
+constexpr Range kThreads{1, false, 1024, "an integer from 1 to 1024"};
 
 // Reads typed fields from parsed YAML, turning yaml-cpp's exceptions into Status values
 // (no exception leaves this file) and naming where each problem is.
@@ -59,9 +84,22 @@ class Reader {
     return Convert(node, name, out);
   }
 
+  // As Get, for a number that must lie in `range`.
+  template <typename T>
+  Status Get(const YAML::Node& map, const char* key, const std::string& field, bool required,
+             const Range& range, T* out) const {
+    const YAML::Node node = map[key];
+    const std::string name = Join(field, key);
+    if (!node.IsDefined() || node.IsNull()) {
+      return required ? Error(map, name, "missing") : Status::Ok();
+    }
+    return Convert(node, name, range, out);
+  }
+
+  // Reads a list of numbers, each of which must lie in `range`.
   template <typename T>
   Status GetList(const YAML::Node& map, const char* key, const std::string& field, bool required,
-                 std::vector<T>* out) const {
+                 const Range& range, std::vector<T>* out) const {
     const YAML::Node node = map[key];
     const std::string name = Join(field, key);
     if (!node.IsDefined() || node.IsNull()) {
@@ -71,7 +109,7 @@ class Reader {
     out->clear();
     for (size_t i = 0; i < node.size(); ++i) {
       T value{};
-      SERDAB_RETURN_IF_ERROR(Convert(node[i], name + "[" + std::to_string(i) + "]", &value));
+      SERDAB_RETURN_IF_ERROR(Convert(node[i], name + "[" + std::to_string(i) + "]", range, &value));
       out->push_back(value);
     }
     return Status::Ok();
@@ -90,6 +128,17 @@ class Reader {
     } catch (const YAML::Exception&) {
       return Error(node, field,
                    std::string("expected ") + Expected<T>() + ", got '" + node.Scalar() + "'");
+    }
+    return Status::Ok();
+  }
+
+  template <typename T>
+  Status Convert(const YAML::Node& node, const std::string& field, const Range& range,
+                 T* out) const {
+    SERDAB_RETURN_IF_ERROR(Convert(node, field, out));
+    if (!range.Contains(static_cast<double>(*out))) {
+      return Error(node, field,
+                   std::string("expected ") + range.expected + ", got '" + node.Scalar() + "'");
     }
     return Status::Ok();
   }
@@ -168,13 +217,14 @@ Result<ModelProfile> ParseModelProfile(std::string_view yaml, std::string_view s
         node, field, {"name", "enclave_ms", "native_ms", "weight_bytes", "activation_bytes"}));
     LayerProfile layer;
     SERDAB_RETURN_IF_ERROR(r.Get(node, "name", field, true, &layer.name));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "enclave_ms", field, true, &layer.enclave_ms));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "native_ms", field, true, &layer.native_ms));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "weight_bytes", field, true, &layer.weight_bytes));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "activation_bytes", field, true, &layer.activation_bytes));
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "enclave_ms", field, true, kNonNegative, &layer.enclave_ms));
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "native_ms", field, true, kNonNegative, &layer.native_ms));
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "weight_bytes", field, true, kBytes, &layer.weight_bytes));
+    SERDAB_RETURN_IF_ERROR(
+        r.Get(node, "activation_bytes", field, true, kBytes, &layer.activation_bytes));
     model.layers.push_back(std::move(layer));
   }
-  SERDAB_RETURN_IF_ERROR(r.GetList(root, "cut_bytes", "", true, &model.cut_bytes));
+  SERDAB_RETURN_IF_ERROR(r.GetList(root, "cut_bytes", "", true, kBytes, &model.cut_bytes));
   if (model.cut_bytes.size() != model.layers.size() + 1) {
     return r.Error(root["cut_bytes"], "cut_bytes",
                    "expected " + std::to_string(model.layers.size() + 1) +
@@ -196,8 +246,9 @@ Result<Cluster> ParseCluster(std::string_view yaml, std::string_view source) {
         r.CheckMap(default_link, "default_link", {"bandwidth_bytes_per_s", "rtt_ms"}));
     DefaultLink link;
     SERDAB_RETURN_IF_ERROR(r.Get(default_link, "bandwidth_bytes_per_s", "default_link", true,
-                                 &link.bandwidth_bytes_per_s));
-    SERDAB_RETURN_IF_ERROR(r.Get(default_link, "rtt_ms", "default_link", true, &link.rtt_ms));
+                                 kPositive, &link.bandwidth_bytes_per_s));
+    SERDAB_RETURN_IF_ERROR(
+        r.Get(default_link, "rtt_ms", "default_link", true, kNonNegative, &link.rtt_ms));
     cluster.default_link = link;
   }
   const YAML::Node workers = root["workers"];
@@ -219,13 +270,18 @@ Result<Cluster> ParseCluster(std::string_view yaml, std::string_view source) {
     Result<WorkerKind> parsed = ParseWorkerKind(kind);
     if (!parsed.ok()) return r.Error(node["kind"], field + ".kind", parsed.status().message());
     w.kind = *parsed;
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "epc_bytes", field, w.is_enclave(), &w.epc_bytes));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "page_swap_ns", field, w.is_enclave(), &w.page_swap_ns));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "ecall_ns", field, w.is_enclave(), &w.ecall_ns));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "aead_bytes_per_s", field, true, &w.aead_bytes_per_s));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "threads", field, false, &w.threads));
-    SERDAB_RETURN_IF_ERROR(r.Get(node, "speed_factor", field, false, &w.speed_factor));
-    SERDAB_RETURN_IF_ERROR(r.GetList(node, "layer_ms", field, false, &w.layer_ms));
+    // Other kinds have no EPC; their written form carries epc_bytes: 0.
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "epc_bytes", field, w.is_enclave(),
+                                 w.is_enclave() ? kPositiveBytes : kBytes, &w.epc_bytes));
+    SERDAB_RETURN_IF_ERROR(
+        r.Get(node, "page_swap_ns", field, w.is_enclave(), kNonNegative, &w.page_swap_ns));
+    SERDAB_RETURN_IF_ERROR(
+        r.Get(node, "ecall_ns", field, w.is_enclave(), kNonNegative, &w.ecall_ns));
+    SERDAB_RETURN_IF_ERROR(
+        r.Get(node, "aead_bytes_per_s", field, true, kPositive, &w.aead_bytes_per_s));
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "threads", field, false, kThreads, &w.threads));
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "speed_factor", field, false, kPositive, &w.speed_factor));
+    SERDAB_RETURN_IF_ERROR(r.GetList(node, "layer_ms", field, false, kNonNegative, &w.layer_ms));
     cluster.workers.push_back(std::move(w));
   }
   const YAML::Node links = root["links"];
@@ -239,9 +295,9 @@ Result<Cluster> ParseCluster(std::string_view yaml, std::string_view source) {
       LinkProfile link;
       SERDAB_RETURN_IF_ERROR(r.Get(node, "from", field, true, &link.from));
       SERDAB_RETURN_IF_ERROR(r.Get(node, "to", field, true, &link.to));
-      SERDAB_RETURN_IF_ERROR(
-          r.Get(node, "bandwidth_bytes_per_s", field, true, &link.bandwidth_bytes_per_s));
-      SERDAB_RETURN_IF_ERROR(r.Get(node, "rtt_ms", field, true, &link.rtt_ms));
+      SERDAB_RETURN_IF_ERROR(r.Get(node, "bandwidth_bytes_per_s", field, true, kPositive,
+                                   &link.bandwidth_bytes_per_s));
+      SERDAB_RETURN_IF_ERROR(r.Get(node, "rtt_ms", field, true, kNonNegative, &link.rtt_ms));
       cluster.links.push_back(std::move(link));
     }
   }

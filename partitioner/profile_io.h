@@ -21,7 +21,9 @@
 //
 // Every error names the file, line and column, the field, and what was expected; unknown
 // fields are errors (a misspelt field would otherwise be silently ignored). Loading checks
-// the syntax and types; ValidateModel and ValidateCluster check the values.
+// the syntax, the types and each number's range (times and latencies finite and >= 0,
+// rates and speed factors > 0, byte counts up to 2^50 and EPC sizes > 0, threads 1..1024);
+// ValidateModel and ValidateCluster check how fields relate (names, links, list lengths).
 #ifndef SERDAB_PARTITIONER_PROFILE_IO_H_
 #define SERDAB_PARTITIONER_PROFILE_IO_H_
 

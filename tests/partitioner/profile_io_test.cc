@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <string>
+#include <utility>
 
 #include "tests/partitioner/test_profiles.h"
 
@@ -122,6 +124,85 @@ TEST(ProfileIoTest, ErrorsNameFileLineAndField) {
 
   EXPECT_EQ(ParseCluster("workers: [\n", "c.yaml").status().code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(LoadCluster("/nonexistent/c.yaml").status().code(), Status::Code::kIoError);
+}
+
+// Every number in a profile or cluster file is range-checked where it is read,
+// so that the error can say where it is.
+TEST(ProfileIoTest, RefusesOutOfRangeNumbersWithTheirPosition) {
+  auto worker_error = [](const std::string& fields) {
+    return ParseCluster("workers:\n  - {name: e, kind: enclave, " + fields + "}\n", "c.yaml")
+        .status()
+        .message();
+  };
+  const std::string ok = "epc_bytes: 1000, page_swap_ns: 1, ecall_ns: 1, aead_bytes_per_s: 1e9";
+  EXPECT_EQ(worker_error(ok + ", threads: 1024, speed_factor: 0.5, layer_ms: [0, 2]"), "");
+  EXPECT_EQ(worker_error(ok + ", threads: -3"),
+            "c.yaml:2:109: field 'workers[0].threads': expected an integer from 1 to 1024, got "
+            "'-3'");
+
+  const std::pair<std::string, std::string> bad[] = {
+      {ok + ", threads: 0", "'workers[0].threads': expected an integer from 1 to 1024"},
+      {ok + ", threads: 1025", "'workers[0].threads'"},
+      {ok + ", speed_factor: 0", "'workers[0].speed_factor': expected a finite number > 0"},
+      {ok + ", speed_factor: .nan", "'workers[0].speed_factor'"},
+      {ok + ", layer_ms: [1, -0.5]", "'workers[0].layer_ms[1]': expected a finite number >= 0"},
+      {"epc_bytes: 0, page_swap_ns: 1, ecall_ns: 1, aead_bytes_per_s: 1e9",
+       "'workers[0].epc_bytes': expected a byte count from 1 to 2^50"},
+      {"epc_bytes: -1, page_swap_ns: 1, ecall_ns: 1, aead_bytes_per_s: 1e9",
+       "'workers[0].epc_bytes'"},
+      {"epc_bytes: 9000000000000000000, page_swap_ns: 1, ecall_ns: 1, aead_bytes_per_s: 1e9",
+       "'workers[0].epc_bytes'"},
+      {"epc_bytes: 1000, page_swap_ns: -1, ecall_ns: 1, aead_bytes_per_s: 1e9",
+       "'workers[0].page_swap_ns': expected a finite number >= 0"},
+      {"epc_bytes: 1000, page_swap_ns: 1, ecall_ns: .inf, aead_bytes_per_s: 1e9",
+       "'workers[0].ecall_ns'"},
+      {"epc_bytes: 1000, page_swap_ns: 1, ecall_ns: 1, aead_bytes_per_s: 0",
+       "'workers[0].aead_bytes_per_s': expected a finite number > 0"},
+  };
+  for (const auto& [fields, expected] : bad) {
+    const std::string message = worker_error(fields);
+    EXPECT_EQ(message.rfind("c.yaml:2:", 0), 0u) << message;
+    EXPECT_NE(message.find(expected), std::string::npos) << message;
+  }
+
+  const std::string two_workers =
+      "workers:\n"
+      "  - {name: a, kind: native, aead_bytes_per_s: 1e9}\n"
+      "  - {name: b, kind: native, aead_bytes_per_s: 1e9}\n";
+  EXPECT_EQ(ParseCluster(two_workers +
+                             "links:\n  - {from: a, to: b, bandwidth_bytes_per_s: -5, rtt_ms: 1}\n",
+                         "c.yaml")
+                .status()
+                .message(),
+            "c.yaml:5:45: field 'links[0].bandwidth_bytes_per_s': expected a finite number > 0, "
+            "got '-5'");
+  EXPECT_EQ(ParseCluster(two_workers +
+                             "links:\n  - {from: a, to: b, bandwidth_bytes_per_s: 1, rtt_ms: -1}\n",
+                         "c.yaml")
+                .status()
+                .message(),
+            "c.yaml:5:56: field 'links[0].rtt_ms': expected a finite number >= 0, got '-1'");
+  EXPECT_EQ(
+      ParseCluster(two_workers + "default_link: {bandwidth_bytes_per_s: 0, rtt_ms: 1}\n", "c.yaml")
+          .status()
+          .message(),
+      "c.yaml:4:39: field 'default_link.bandwidth_bytes_per_s': expected a finite number "
+      "> 0, got '0'");
+
+  const char* model =
+      "model: m\n"
+      "layers:\n"
+      "  - {name: a, enclave_ms: -1, native_ms: 1, weight_bytes: 0, activation_bytes: 0}\n"
+      "cut_bytes: [0, 0]\n";
+  EXPECT_EQ(ParseModelProfile(model, "m.yaml").status().message(),
+            "m.yaml:3:27: field 'layers[0].enclave_ms': expected a finite number >= 0, got '-1'");
+  const char* cuts =
+      "model: m\n"
+      "layers:\n"
+      "  - {name: a, enclave_ms: 1, native_ms: 1, weight_bytes: 0, activation_bytes: 0}\n"
+      "cut_bytes: [0, -4]\n";
+  EXPECT_EQ(ParseModelProfile(cuts, "m.yaml").status().message(),
+            "m.yaml:4:16: field 'cut_bytes[1]': expected a byte count from 0 to 2^50, got '-4'");
 }
 
 TEST(ProfileIoTest, AcceleratorsNeedNoEnclaveFields) {
