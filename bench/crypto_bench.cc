@@ -126,13 +126,12 @@ void BM_QuoteSignVerify(benchmark::State& state) {
   policy.allowed_mrenclaves = {identity.mrenclave};
   policy.allow_simulation = true;
   auto verifier = attestation::QuoteVerifier::Create(root.public_key(), policy).value();
-  auto ephemeral = X25519KeyPair::Generate().value();
+  const attestation::QuoteBinding binding{X25519KeyPair::Generate().value().public_key};
   for (auto _ : state) {
     const attestation::Nonce nonce = attestation::NewNonce().value();
     auto quote = attestation::SignQuote(platform, cert, identity,
-                                        attestation::MakeReportData(nonce, ephemeral.public_key));
-    auto verified =
-        verifier.Verify(attestation::SerializeQuote(*quote), nonce, ephemeral.public_key);
+                                        attestation::MakeReportData(nonce, binding));
+    auto verified = verifier.Verify(attestation::SerializeQuote(*quote), nonce, binding);
     if (!verified.ok()) state.SkipWithError(verified.status().ToString().c_str());
   }
 }

@@ -124,10 +124,13 @@ int Main(int argc, char** argv) {
       const std::string config = std::string("epc_mib = 93.5\ncost_profile = ") + profile + "\n";
       auto host = worker::EnclaveHost::Create(config, dir);
       if (!host.ok()) Die(host.status(), "enclave");
-      auto client = cli::EnclaveClient::Attest(host->get(), verifier);
+      const auto owner = crypto::Ed25519KeyPair::Generate().value();
+      auto client = cli::EnclaveClient::Attest(host->get(), verifier, owner, owner.public_key());
       if (!client.ok()) Die(client.status(), "attest");
-      if (auto p = (*client)->Provision(bytes, 0, -1, threads); !p.ok())
-        Die(p.status(), "provision");
+      cli::PartitionSpec spec;
+      spec.threads = threads;
+      spec.routes = (*client)->SelfRoutes();
+      if (auto p = (*client)->Provision(bytes, spec); !p.ok()) Die(p.status(), "provision");
       (*client)->Infer({input}).value();  // warm-up: first touches are not paging
       const std::string before = (*host)->StatsJson().value();
       const double ms = MedianMs(frames, [&] { (*client)->Infer({input}).value(); });

@@ -1,48 +1,92 @@
 #include "cli/enclave_client.h"
 
-#include "enclave/attestation/evidence.h"
 #include "enclave/attestation/quote.h"
 #include "enclave/engine/tensor_codec.h"
 
 namespace serdab::cli {
 
 Result<std::unique_ptr<EnclaveClient>> EnclaveClient::Attest(
-    worker::EnclaveHost* host, const attestation::QuoteVerifier& verifier) {
+    worker::EnclaveHost* host, const attestation::QuoteVerifier& verifier,
+    const crypto::Ed25519KeyPair& identity, const crypto::Ed25519PublicKey& owner) {
   SERDAB_ASSIGN_OR_RETURN(attestation::Nonce nonce, attestation::NewNonce());
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes evidence_bytes, host->GetQuote(nonce));
   SERDAB_ASSIGN_OR_RETURN(attestation::Evidence evidence,
                           attestation::ParseEvidence(evidence_bytes));
   SERDAB_ASSIGN_OR_RETURN(attestation::VerifiedQuote verified,
-                          verifier.Verify(evidence.quote, nonce, evidence.ephemeral_key));
+                          verifier.Verify(evidence.quote, nonce, evidence.binding));
+  const crypto::Ed25519PublicKey& actual = verified.binding.owner;
+  const bool claimable = owner == identity.public_key() && actual == crypto::Ed25519PublicKey{};
+  if (actual != owner && !claimable) {
+    return Status::PermissionDenied(
+        actual == crypto::Ed25519PublicKey{}
+            ? "the enclave has no owner yet: its owner has not provisioned it"
+            : "the enclave belongs to owner " + crypto::HexEncode(actual) + ", not " +
+                  crypto::HexEncode(owner) + " (was it claimed by its host?)");
+  }
   SERDAB_ASSIGN_OR_RETURN(crypto::X25519KeyPair ours, crypto::X25519KeyPair::Generate());
   attestation::SessionRequest request;
   request.kind = attestation::SessionRequest::Kind::kClient;
   request.algorithm = crypto::PreferredAead();
-  request.evidence_key = evidence.ephemeral_key;
+  request.evidence_key = evidence.binding.ephemeral_key;
   request.client_key = ours.public_key;
+  request.client_identity = identity.public_key();
+  const auto transcript = attestation::ChannelTranscript({}, evidence.quote);
+  request.client_signature = identity.Sign(
+      attestation::kClientSessionContext,
+      attestation::ClientSessionStatement(transcript, request.evidence_key, request.client_key));
   SERDAB_ASSIGN_OR_RETURN(uint64_t session,
                           host->OpenSession(attestation::SerializeSessionRequest(request)));
-  const auto transcript = attestation::ChannelTranscript({}, evidence.quote);
   SERDAB_ASSIGN_OR_RETURN(
       crypto::SecureChannel channel,
       crypto::SecureChannel::Create(crypto::ChannelRole::kInitiator, ours.secret_key,
-                                    verified.ephemeral_key, transcript, request.algorithm));
-  return std::unique_ptr<EnclaveClient>(
-      new EnclaveClient(host, std::move(verified), std::move(channel), session));
+                                    verified.binding.ephemeral_key, transcript, request.algorithm));
+  return std::unique_ptr<EnclaveClient>(new EnclaveClient(
+      host, std::move(verified), std::move(channel), session, identity.public_key()));
 }
 
-Result<crypto::Bytes> EnclaveClient::Provision(const crypto::Bytes& model, int begin, int end,
-                                               int threads, int32_t seal_policy) {
-  attestation::ProvisionRequest request;
-  request.model = model;
-  request.begin = begin;
-  request.end = end;
-  request.threads = threads;
-  crypto::Bytes plaintext = attestation::SerializeProvisionRequest(request);
-  request.model.clear();
+attestation::Principal EnclaveClient::principal() const {
+  return {attestation::Principal::Kind::kClient, identity_};
+}
+
+attestation::Principal EnclaveClient::enclave_principal() const {
+  return {attestation::Principal::Kind::kEnclave, verified_.binding.instance};
+}
+
+std::vector<attestation::Route> EnclaveClient::SelfRoutes() const {
+  return {attestation::Route{principal(), principal(), 0}};
+}
+
+Result<crypto::Bytes> EnclaveClient::SendOwnerCommand(const attestation::OwnerCommand& command) {
+  crypto::Bytes plaintext = attestation::SerializeOwnerCommand(command);
   crypto::Bytes message;
-  SERDAB_RETURN_IF_ERROR(channel_.Seal(0, 0, 0, plaintext, &message));
-  return host_->Provision(session_, message, seal_policy);
+  Status sealed = channel_.Seal(0, 0, 0, plaintext, &message);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  SERDAB_RETURN_IF_ERROR(sealed);
+  return host_->Provision(session_, message);
+}
+
+Result<crypto::Bytes> EnclaveClient::Provision(const crypto::Bytes& model,
+                                               const PartitionSpec& spec) {
+  attestation::OwnerCommand command;
+  command.kind = attestation::OwnerCommand::Kind::kProvision;
+  command.partition_version = spec.version;
+  command.routes = spec.routes;
+  command.begin = spec.begin;
+  command.end = spec.end;
+  command.threads = spec.threads;
+  command.seal = spec.seal;
+  command.model = model;
+  auto sealed = SendOwnerCommand(command);
+  crypto::SecureWipe(command.model.data(), command.model.size());
+  return sealed;
+}
+
+Status EnclaveClient::SetRoutes(uint64_t version, std::vector<attestation::Route> routes) {
+  attestation::OwnerCommand command;
+  command.kind = attestation::OwnerCommand::Kind::kSetRoutes;
+  command.partition_version = version;
+  command.routes = std::move(routes);
+  return SendOwnerCommand(command).status();
 }
 
 Result<std::vector<engine::Tensor>> EnclaveClient::Infer(
@@ -51,16 +95,21 @@ Result<std::vector<engine::Tensor>> EnclaveClient::Infer(
   engine::EncodeTensors(inputs, &plaintext);
   crypto::Bytes message;
   const uint64_t frame = next_frame_++;
-  SERDAB_RETURN_IF_ERROR(channel_.Seal(kStreamId, frame, kToEnclaveHop, plaintext, &message));
+  Status sealed = channel_.Seal(kStreamId, frame, kToEnclaveHop, plaintext, &message);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  SERDAB_RETURN_IF_ERROR(sealed);
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes reply, host_->Process(session_, kToEnclaveHop, session_,
                                                               kFromEnclaveHop, kStreamId, message));
   SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
                           channel_.Open(kStreamId, kFromEnclaveHop, reply, &plaintext));
   if (opened.frame_seq != frame) {
+    crypto::SecureWipe(plaintext.data(), plaintext.size());
     return Status::Corruption("the enclave answered frame " + std::to_string(opened.frame_seq) +
                               " for frame " + std::to_string(frame));
   }
-  return engine::DecodeTensors(plaintext);
+  auto outputs = engine::DecodeTensors(plaintext);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  return outputs;
 }
 
 }  // namespace serdab::cli

@@ -1,10 +1,13 @@
-// EnclaveClient: the trusted end of a one-sided session with an enclave — a
-// camera client or a model owner.
+// EnclaveClient: the trusted end of a session with an enclave — a camera
+// client, a model owner, or (later) the coordinator enclave acting as owner.
 //
 // Attest() sends a fresh nonce through the (untrusted) host, verifies the
-// enclave's quote against the deployment's root and policy, and opens a
-// channel bound to that quote. From then on the client provisions a
-// partition and sends frames; the host carries only ciphertext.
+// enclave's quote against the deployment's root and policy and that the
+// enclave belongs to the owner the client expects, and opens a channel bound
+// to that quote, signed with the client's long-term identity so that the
+// enclave knows who it talks to. The owner then provisions a partition and
+// declares routes; clients send frames along those routes. The host carries
+// only ciphertext.
 #ifndef SERDAB_CLI_ENCLAVE_CLIENT_H_
 #define SERDAB_CLI_ENCLAVE_CLIENT_H_
 
@@ -12,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "enclave/attestation/evidence.h"
 #include "enclave/attestation/quote_verifier.h"
 #include "enclave/crypto/secure_channel.h"
 #include "enclave/engine/tensor.h"
@@ -19,17 +23,42 @@
 
 namespace serdab::cli {
 
+// What an owner provisions: a layer range of its model and the routes frames
+// may take through it.
+struct PartitionSpec {
+  int begin = 0;
+  int end = -1;  // -1: to the last layer
+  int threads = 1;
+  attestation::PartitionSeal seal = attestation::PartitionSeal::kNone;
+  uint64_t version = 1;
+  std::vector<attestation::Route> routes;
+};
+
 class EnclaveClient {
  public:
+  // `owner` is the owner the enclave must have. A client that is the owner
+  // passes its own identity's public key, and then also accepts an enclave
+  // with no owner yet (it becomes the owner by provisioning). PermissionDenied
+  // if the enclave belongs to anyone else: it may have been claimed by its
+  // host, and must not see this client's model or frames.
   static Result<std::unique_ptr<EnclaveClient>> Attest(worker::EnclaveHost* host,
-                                                       const attestation::QuoteVerifier& verifier);
+                                                       const attestation::QuoteVerifier& verifier,
+                                                       const crypto::Ed25519KeyPair& identity,
+                                                       const crypto::Ed25519PublicKey& owner);
 
   const attestation::VerifiedQuote& enclave() const { return verified_; }
+  uint64_t session() const { return session_; }
+  // This client as the enclave knows it, and the enclave as a peer knows it.
+  attestation::Principal principal() const;
+  attestation::Principal enclave_principal() const;
+  // The route a client that runs the enclave for itself needs: frames from
+  // it, results back to it, on any stream.
+  std::vector<attestation::Route> SelfRoutes() const;
 
-  // Sends the model and the layer range the enclave runs. seal_policy as in
-  // EnclaveHost::Provision; returns the sealed partition (or nothing).
-  Result<crypto::Bytes> Provision(const crypto::Bytes& model, int begin, int end, int threads,
-                                  int32_t seal_policy = -1);
+  // Owner commands. Provision returns the sealed partition when spec.seal
+  // asks for one.
+  Result<crypto::Bytes> Provision(const crypto::Bytes& model, const PartitionSpec& spec);
+  Status SetRoutes(uint64_t version, std::vector<attestation::Route> routes);
 
   // Encrypts one frame's tensors, has the enclave run its partition, and
   // decrypts the result.
@@ -37,11 +66,15 @@ class EnclaveClient {
 
  private:
   EnclaveClient(worker::EnclaveHost* host, attestation::VerifiedQuote verified,
-                crypto::SecureChannel channel, uint64_t session)
+                crypto::SecureChannel channel, uint64_t session,
+                const crypto::Ed25519PublicKey& identity)
       : host_(host),
         verified_(std::move(verified)),
         channel_(std::move(channel)),
-        session_(session) {}
+        session_(session),
+        identity_(identity) {}
+
+  Result<crypto::Bytes> SendOwnerCommand(const attestation::OwnerCommand& command);
 
   static constexpr uint64_t kStreamId = 1;
   static constexpr uint32_t kToEnclaveHop = 0;
@@ -51,6 +84,7 @@ class EnclaveClient {
   attestation::VerifiedQuote verified_;
   crypto::SecureChannel channel_;
   uint64_t session_;
+  crypto::Ed25519PublicKey identity_;
   uint64_t next_frame_ = 0;
 };
 

@@ -129,7 +129,10 @@ int RunInEnclave(const std::string& model_path, const std::string& input_path,
   const crypto::Bytes model(model_bytes->begin(), model_bytes->end());
   model_bytes->clear();
   model_bytes->shrink_to_fit();
-  if (auto p = client.Provision(model, 0, -1, static_cast<int>(threads)); !p.ok()) {
+  PartitionSpec spec;
+  spec.threads = static_cast<int>(threads);
+  spec.routes = client.SelfRoutes();
+  if (auto p = client.Provision(model, spec); !p.ok()) {
     return ReportError(cmd, p.status());
   }
   RunFn run = [&](const std::vector<Tensor>& in) { return client.Infer(in); };

@@ -221,7 +221,8 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
         std::to_string(n) + (fits ? "" : " (larger than the EPC: scaled from native)"));
     SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<LocalEnclave> enclave,
                             LocalEnclave::Start(options.enclave_options));
-    SERDAB_RETURN_IF_ERROR(enclave->client().Provision(file, begin, end, options.threads).status());
+    PartitionSpec spec{begin, end, options.threads};
+    SERDAB_RETURN_IF_ERROR(enclave->client().Provision(file, spec).status());
     SERDAB_ASSIGN_OR_RETURN(std::string json, enclave->host().Profile(options.repeats));
     SERDAB_ASSIGN_OR_RETURN(std::vector<double> layer_ms, JsonArray(json, "layer_ms"));
     if (static_cast<int>(layer_ms.size()) != end - begin) {

@@ -1,16 +1,13 @@
 #include "cli/local_enclave.h"
 
-#include <dlfcn.h>
 #include <stdlib.h>
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "enclave/attestation/enclave_identity.h"
+#include "enclave/attestation/enclave_image.h"
 #include "enclave/attestation/platform.h"
-#include "enclave/boundary.h"
 
 namespace serdab::cli {
 namespace {
@@ -31,24 +28,15 @@ Status MakeThrowawayPlatform(const std::string& ca_dir, const std::string& platf
   return attestation::SavePlatformCertificate(cert, platform_dir + "/platform.cert");
 }
 
-// The measurement the client expects: the enclave image this binary loads,
-// with the configuration it asked for.
-Result<attestation::Measurement> ExpectedMeasurement(const std::string& config_text) {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&serdab_ecall_create), &info) == 0 ||
-      info.dli_fname == nullptr) {
-    return Status::Internal("cannot locate the enclave image");
-  }
-  std::ifstream in(info.dli_fname, std::ios::binary);
-  if (!in) return Status::IoError(std::string(info.dli_fname) + ": cannot read the enclave image");
-  const std::string image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto bytes = [](const std::string& s) {
-    return crypto::ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  };
-  return attestation::Measure(bytes(image), bytes(config_text));
-}
-
 }  // namespace
+
+Result<attestation::Measurement> ExpectedMeasurement(const std::string& config_text) {
+  SERDAB_ASSIGN_OR_RETURN(std::string path, worker::EnclaveHost::ImagePath());
+  SERDAB_ASSIGN_OR_RETURN(crypto::Sha256Digest image, attestation::ImageDigestOfFile(path));
+  return attestation::Measure(
+      image,
+      crypto::ByteView(reinterpret_cast<const uint8_t*>(config_text.data()), config_text.size()));
+}
 
 Result<std::unique_ptr<LocalEnclave>> LocalEnclave::Start(const LocalEnclaveOptions& options) {
   if (options.ca_dir.empty() != options.platform_dir.empty()) {
@@ -78,7 +66,10 @@ Result<std::unique_ptr<LocalEnclave>> LocalEnclave::Start(const LocalEnclaveOpti
   policy.allow_debug = true;  // a local, unsigned enclave
   SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
                           attestation::QuoteVerifier::Create(root, policy));
-  SERDAB_ASSIGN_OR_RETURN(local->client_, EnclaveClient::Attest(local->host_.get(), verifier));
+  // The CLI owns the enclave it starts, with an identity of its own.
+  SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair owner, crypto::Ed25519KeyPair::Generate());
+  SERDAB_ASSIGN_OR_RETURN(local->client_, EnclaveClient::Attest(local->host_.get(), verifier, owner,
+                                                                owner.public_key()));
   return local;
 }
 

@@ -4,7 +4,8 @@
 // Without a deployment's own root and platform directories it makes a
 // throwaway root and platform certificate in a temporary directory, removed
 // with the object. The client side verifies the quote against that root and
-// against the measurement of the enclave image this binary loads.
+// against the measurement of the enclave image this binary loads. The CLI is
+// the enclave's owner, with a throwaway identity.
 #ifndef SERDAB_CLI_LOCAL_ENCLAVE_H_
 #define SERDAB_CLI_LOCAL_ENCLAVE_H_
 
@@ -22,6 +23,10 @@ struct LocalEnclaveOptions {
   std::string ca_dir;  // with platform_dir, or both empty for a throwaway pair
   std::string platform_dir;
 };
+
+// The measurement of the enclave image this process loads, with
+// `config_text`: what a verifier of such an enclave expects.
+Result<attestation::Measurement> ExpectedMeasurement(const std::string& config_text);
 
 class LocalEnclave {
  public:

@@ -18,6 +18,16 @@
 //   * Each call is one ECALL: counted in the enclave's stats and charged the
 //     cost profile's cycles per ECALL (sgx1: 8,600, after HotCalls, ISCA
 //     2017), spun on the calling thread.
+//   * Every pointer is the host's and is checked the way SGX's edger8r
+//     checks them (sgx_is_outside_enclave): a buffer that touches enclave
+//     memory (an enclave's EPC heap, the pager's view of it, its page
+//     metadata, or the enclave image) is refused with InvalidArgument before
+//     anything reads or writes it. Inputs are copied into the enclave before
+//     they are parsed or decrypted, so the host cannot change them midway.
+//   * No C++ exception crosses this boundary; an ECALL that runs out of
+//     memory fails with ResourceExhausted and leaves the enclave as it was.
+//   * Who may provision an enclave and where its results may go is decided
+//     by its owner, not by the host: see enclave/attestation/evidence.h.
 #ifndef SERDAB_ENCLAVE_BOUNDARY_H_
 #define SERDAB_ENCLAVE_BOUNDARY_H_
 
@@ -66,25 +76,30 @@ serdab_status serdab_ecall_open_session(serdab_enclave enclave, const uint8_t* r
                                         size_t request_size, serdab_session* session);
 serdab_status serdab_ecall_close_session(serdab_enclave enclave, serdab_session session);
 
-// Provisions a partition: `message` is a session message (stream 0, hop 0)
-// whose plaintext is a ProvisionRequest (model bytes and layer range). With
-// seal_policy 0 (bind to the measurement) or 1 (bind to the signer), the
-// partition is also sealed to this enclave into `out`, so the host can store
-// it and restore it with serdab_ecall_unseal_partition after a restart,
-// without the model owner; seal_policy -1 seals nothing. Size `out` at
-// message_size + 4096 bytes.
+// Runs an owner command: `message` is a session message (stream 0, hop 0)
+// whose plaintext is an OwnerCommand (attestation/evidence.h): provision a
+// partition (model bytes, layer range, routes, version), or replace the
+// routes. The first client to provision becomes the enclave's owner; any
+// other client is refused. When the owner asks for it, the partition is also
+// sealed to this enclave into `out`, so the host can store it and restore it
+// with serdab_ecall_unseal_partition after a restart without the model being
+// sent again; otherwise *out_size is 0. Size `out` at message_size + 4096.
 serdab_status serdab_ecall_provision(serdab_enclave enclave, serdab_session session,
-                                     const uint8_t* message, size_t message_size,
-                                     int32_t seal_policy, uint8_t* out, size_t out_capacity,
-                                     size_t* out_size);
+                                     const uint8_t* message, size_t message_size, uint8_t* out,
+                                     size_t out_capacity, size_t* out_size);
+// Restores a sealed partition and its owner. The enclave processes no frame
+// until the owner re-issues its routes for this partition's version.
 serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave, const uint8_t* blob,
                                             size_t blob_size);
 
 // Runs the provisioned layer range on one frame: opens `message` from
 // `in_session` (stream, in_hop), runs the layers, seals the result to
 // `out_session` (stream, out_hop) with the same frame sequence number. The
-// output size is checked before the input is opened, so a too-small buffer
-// leaves the session untouched and the call can be repeated.
+// owner must have routed `stream` from in_session's principal to
+// out_session's (PermissionDenied otherwise, before anything is decrypted).
+// The output size is checked before the input is opened, so a too-small
+// buffer leaves the session untouched and the call can be repeated; a frame
+// that fails is not counted as received and changes nothing.
 serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_session,
                                    uint32_t in_hop, serdab_session out_session, uint32_t out_hop,
                                    uint64_t stream_id, const uint8_t* message, size_t message_size,
@@ -100,9 +115,11 @@ serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_ses
 serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats, uint8_t* out,
                                    size_t out_capacity, size_t* out_size);
 
-// The enclave's identity and counters as one JSON object: page_faults,
-// evictions, bytes_paged_in, bytes_paged_out, ecalls, cycles_charged,
-// pager_ns, ...
+// The enclave's identity and counters as one JSON object: backend ("sim"),
+// protects_data_from_host (false for sim: its host can forge quotes and
+// unseal), mrenclave, instance, owner, partition_version, routes,
+// page_faults, evictions, bytes_paged_in, bytes_paged_out, ecalls,
+// cycles_charged, pager_ns, ...
 serdab_status serdab_ecall_stats(serdab_enclave enclave, uint8_t* out, size_t out_capacity,
                                  size_t* out_size);
 

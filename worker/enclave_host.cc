@@ -1,5 +1,7 @@
 #include "worker/enclave_host.h"
 
+#include <dlfcn.h>
+
 #include "enclave/boundary.h"
 
 namespace serdab::worker {
@@ -67,21 +69,14 @@ Status EnclaveHost::CloseSession(uint64_t session) {
   return FromEcall(serdab_ecall_close_session(handle_, session), "close session");
 }
 
-Result<Bytes> EnclaveHost::Provision(uint64_t session, ByteView message, int32_t seal_policy) {
-  if (seal_policy < 0) {
-    SERDAB_RETURN_IF_ERROR(
-        FromEcall(serdab_ecall_provision(handle_, session, message.data(), message.size(), -1,
-                                         nullptr, 0, nullptr),
-                  "provision"));
-    return Bytes();
-  }
-  // Provisioning consumes the message, so the sealed blob's buffer must be
-  // big enough the first time: the plaintext plus sealing overhead.
+Result<Bytes> EnclaveHost::Provision(uint64_t session, ByteView message) {
+  // A command is consumed when it runs, so the buffer for a sealed partition
+  // must be big enough the first time: the plaintext plus sealing overhead.
   Bytes out(message.size() + 4096);
   size_t size = 0;
   SERDAB_RETURN_IF_ERROR(
-      FromEcall(serdab_ecall_provision(handle_, session, message.data(), message.size(),
-                                       seal_policy, out.data(), out.size(), &size),
+      FromEcall(serdab_ecall_provision(handle_, session, message.data(), message.size(), out.data(),
+                                       out.size(), &size),
                 "provision"));
   out.resize(size);
   return out;
@@ -117,6 +112,15 @@ Result<std::string> EnclaveHost::StatsJson() {
         return serdab_ecall_stats(handle_, out, cap, size);
       }));
   return std::string(json.begin(), json.end());
+}
+
+Result<std::string> EnclaveHost::ImagePath() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&serdab_ecall_create), &info) == 0 ||
+      info.dli_fname == nullptr) {
+    return Status::Internal("cannot locate the enclave image this process loaded");
+  }
+  return std::string(info.dli_fname);
 }
 
 }  // namespace serdab::worker

@@ -35,8 +35,9 @@ class EnclaveHost {
   Result<Bytes> GetQuote(ByteView nonce);
   Result<uint64_t> OpenSession(ByteView request);
   Status CloseSession(uint64_t session);
-  // Returns the sealed partition for seal_policy 0 or 1, else an empty blob.
-  Result<Bytes> Provision(uint64_t session, ByteView message, int32_t seal_policy = -1);
+  // Runs an owner command; returns the sealed partition when the owner asked
+  // for one, else an empty blob.
+  Result<Bytes> Provision(uint64_t session, ByteView message);
   Status UnsealPartition(ByteView blob);
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                         uint32_t out_hop, uint64_t stream_id, ByteView message);
@@ -45,6 +46,14 @@ class EnclaveHost {
   Result<std::string> Profile(uint32_t repeats);
   // The enclave's identity and counters as JSON.
   Result<std::string> StatsJson();
+
+  // The raw handle, for a caller that needs the ECALLs of enclave/boundary.h
+  // directly (tests that play a hostile host).
+  uint64_t handle() const { return handle_; }
+
+  // The path of the enclave image this process loaded, for a verifier that
+  // predicts its measurement (attestation/enclave_image.h).
+  static Result<std::string> ImagePath();
 
  private:
   explicit EnclaveHost(uint64_t handle) : handle_(handle) {}

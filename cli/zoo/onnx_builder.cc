@@ -1,6 +1,6 @@
 #include "cli/zoo/onnx_builder.h"
 
-#include <onnx/onnx_pb.h>
+#include <onnx/onnx.pb.h>
 
 #include <bit>
 #include <climits>

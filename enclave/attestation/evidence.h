@@ -1,21 +1,45 @@
-// The messages of Serdab's attestation protocol, as they cross the enclave
-// boundary and the network. Every format is versioned and length-checked.
+// The messages of Serdab's attestation and provisioning protocol, as they
+// cross the enclave boundary and the network. Every format is versioned and
+// length-checked; parse errors name the field, never a value parsed from the
+// bytes (they come from the untrusted host).
 //
 //   Evidence        enclave -> verifier: a quote for the verifier's nonce and
-//                   the ephemeral X25519 key its report data binds.
+//                   the keys its report data binds (QuoteBinding): a fresh
+//                   ephemeral X25519 key, the enclave's instance id and its
+//                   owner (all zero while it has none).
 //   SessionRequest  verifier -> enclave: how to open a SecureChannel.
-//                   kClient: an unattested client (camera, model owner) that
+//                   kClient: a client (camera, model owner, coordinator) that
 //                     verified the enclave's Evidence answers with its own
-//                     X25519 key; the enclave is the responder.
+//                     X25519 key, and signs the session with its long-term
+//                     Ed25519 identity, so the enclave knows who it talks to;
+//                     the enclave is the responder.
 //                   kPeer: another enclave's Evidence, answering a challenge
-//                     nonce this enclave issued; mutual, both attested.
-//   ProvisionRequest model owner -> enclave, inside a channel: a partition.
+//                     nonce this enclave issued; mutual, both attested, the
+//                     peer known by its instance id.
+//   OwnerCommand    owner -> enclave, inside the owner's session (stream 0,
+//                   hop 0): provision a partition, or replace the routes.
+//
+// Who may do what (enforced in enclave/runtime/sim_enclave.cc):
+//   * The first client session that provisions a partition makes its
+//     identity the enclave's owner, for the enclave's lifetime. Only the
+//     owner may provision again or change routes. Quotes report the owner,
+//     so a camera client refuses an enclave owned by anyone but its
+//     deployment's coordinator, and the coordinator refuses an enclave that
+//     someone else (the host) claimed first: that enclave never holds a
+//     weight or sees a frame of theirs.
+//   * A frame is processed only along a route the owner declared: input
+//     from a session of principal `from`, result sealed to a session of
+//     principal `to`, on `stream_id` (0: any stream but 0, which carries
+//     owner commands). A host that names any other pair of sessions gets an
+//     error, and nothing is decrypted.
 #ifndef SERDAB_ENCLAVE_ATTESTATION_EVIDENCE_H_
 #define SERDAB_ENCLAVE_ATTESTATION_EVIDENCE_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "enclave/attestation/quote.h"
 #include "enclave/common/status.h"
 #include "enclave/crypto/aead.h"
 #include "enclave/crypto/bytes.h"
@@ -26,10 +50,18 @@ namespace serdab::attestation {
 
 struct Evidence {
   crypto::Bytes quote;  // SerializeQuote output
-  crypto::X25519PublicKey ephemeral_key{};
+  QuoteBinding binding;
 };
 crypto::Bytes SerializeEvidence(const Evidence& evidence);
 Result<Evidence> ParseEvidence(crypto::ByteView bytes);
+
+// What a client signs to open a session as its identity: the channel
+// transcript (which hashes the enclave's fresh quote) and both X25519 keys,
+// so the signature cannot be replayed to another session or enclave.
+crypto::Bytes ClientSessionStatement(const crypto::Sha256Digest& transcript,
+                                     const crypto::X25519PublicKey& evidence_key,
+                                     const crypto::X25519PublicKey& client_key);
+inline constexpr std::string_view kClientSessionContext = "serdab.client-session.v1";
 
 struct SessionRequest {
   enum class Kind : uint8_t { kClient = 1, kPeer = 2 };
@@ -37,8 +69,11 @@ struct SessionRequest {
   crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kXChaCha20Poly1305;
   // Which of this enclave's evidence keys the session uses.
   crypto::X25519PublicKey evidence_key{};
-  // kClient: the client's X25519 key.
+  // kClient: the client's X25519 key, its Ed25519 identity, and the
+  // identity's signature over ClientSessionStatement(...).
   crypto::X25519PublicKey client_key{};
+  crypto::Ed25519PublicKey client_identity{};
+  crypto::Ed25519Signature client_signature{};
   // kPeer: the peer's evidence, the nonce this enclave issued for it, and this
   // enclave's role in the channel.
   crypto::Bytes peer_evidence;
@@ -48,15 +83,63 @@ struct SessionRequest {
 crypto::Bytes SerializeSessionRequest(const SessionRequest& request);
 Result<SessionRequest> ParseSessionRequest(crypto::ByteView bytes);
 
-// A partition: the model's ONNX bytes and the layer range this enclave runs.
-struct ProvisionRequest {
-  crypto::Bytes model;
+// Who is at the other end of a session: a client, by its Ed25519 identity,
+// or a peer enclave, by its instance id.
+struct Principal {
+  enum class Kind : uint8_t { kClient = 1, kEnclave = 2 };
+  Kind kind = Kind::kClient;
+  crypto::ByteArray<32> key{};
+  bool operator==(const Principal&) const = default;
+};
+std::string DescribePrincipal(const Principal& principal);  // "client 1a2b3c4d…"
+
+// "Frames of `stream_id` from `from` may be processed, with the result sealed
+// to `to`". stream_id 0 matches every stream except 0.
+struct Route {
+  Principal from;
+  Principal to;
+  uint64_t stream_id = 0;
+  bool operator==(const Route&) const = default;
+};
+
+// How the enclave seals a provisioned partition for the host to keep. The
+// owner chooses, not the host. Numeric values are on the wire.
+enum class PartitionSeal : uint8_t { kNone = 0, kMrEnclave = 1, kMrSigner = 2 };
+
+// Limits the enclave enforces on an owner's command.
+inline constexpr int32_t kMaxPartitionThreads = 64;
+inline constexpr size_t kMaxRoutes = 4096;
+
+struct OwnerCommand {
+  enum class Kind : uint8_t { kProvision = 1, kSetRoutes = 2 };
+  Kind kind = Kind::kProvision;
+  // The owner's version of this enclave's partition. A provision may not go
+  // below the version the enclave holds; kSetRoutes names the version it
+  // expects the enclave to hold, and fails if it holds another (a sealed
+  // partition rolled back by the host is caught there).
+  uint64_t partition_version = 0;
+  std::vector<Route> routes;  // replaces the enclave's routes
+  // kProvision only: the layer range, engine threads (1..kMaxPartitionThreads),
+  // how to seal the partition, and the model's ONNX bytes.
   int32_t begin = 0;
   int32_t end = -1;  // -1: to the last layer
   int32_t threads = 1;
+  PartitionSeal seal = PartitionSeal::kNone;
+  crypto::Bytes model;
 };
-crypto::Bytes SerializeProvisionRequest(const ProvisionRequest& request);
-Result<ProvisionRequest> ParseProvisionRequest(crypto::ByteView bytes);
+crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command);
+Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes);
+
+// What a sealed partition holds: the owner it belongs to, the version, and
+// the provision command without its routes (routes name sessions and peers
+// of one enclave lifetime; the owner re-issues them after a restore, which
+// also confirms the version).
+struct SealedPartition {
+  crypto::Ed25519PublicKey owner{};
+  OwnerCommand command;
+};
+crypto::Bytes SerializeSealedPartition(const SealedPartition& partition);
+Result<SealedPartition> ParseSealedPartition(crypto::ByteView bytes);
 
 }  // namespace serdab::attestation
 

@@ -199,6 +199,7 @@ crypto::Bytes CertificateBody(const PlatformCertificate& c) {
   crypto::Writer w;
   w.Raw(kCertificateMagic);
   w.U16(c.version);
+  w.U8(static_cast<uint8_t>(c.type));
   w.Raw(c.platform_key);
   w.LengthPrefixed(crypto::AsBytes(c.platform_id));
   w.U64(c.issued_unix);
@@ -206,6 +207,17 @@ crypto::Bytes CertificateBody(const PlatformCertificate& c) {
 }
 
 }  // namespace
+
+std::string_view PlatformTypeName(PlatformType type) {
+  return type == PlatformType::kSgx ? "sgx" : "sim";
+}
+
+Result<PlatformType> ParsePlatformType(std::string_view name) {
+  if (name == "sim") return PlatformType::kSim;
+  if (name == "sgx") return PlatformType::kSgx;
+  return Status::InvalidArgument("platform type '" + std::string(name) +
+                                 "' is not one of: sim, sgx");
+}
 
 Result<DeploymentRoot> DeploymentRoot::Generate() {
   SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair key, crypto::Ed25519KeyPair::Generate());
@@ -277,9 +289,10 @@ Result<crypto::Ed25519PublicKey> LoadPlatformPublicKey(const std::string& path) 
 Result<PlatformCertificate> IssuePlatformCertificate(const DeploymentRoot& root,
                                                      const crypto::Ed25519PublicKey& platform_key,
                                                      const std::string& platform_id,
-                                                     uint64_t issued_unix) {
+                                                     uint64_t issued_unix, PlatformType type) {
   SERDAB_RETURN_IF_ERROR(CheckPlatformId(platform_id));
   PlatformCertificate cert;
+  cert.type = type;
   cert.platform_key = platform_key;
   cert.platform_id = platform_id;
   cert.issued_unix = issued_unix;
@@ -314,10 +327,17 @@ Result<PlatformCertificate> ParsePlatformCertificate(crypto::ByteView bytes) {
   }
   SERDAB_ASSIGN_OR_RETURN(cert.version, r.U16("version"));
   if (cert.version != kPlatformCertificateVersion) {
-    return Status::Corruption("platform certificate: unsupported version " +
-                              std::to_string(cert.version) + ", expected " +
-                              std::to_string(kPlatformCertificateVersion));
+    return Status::Corruption(
+        "platform certificate: unsupported version, expected " +
+        std::to_string(kPlatformCertificateVersion) +
+        " (certificates without a platform type must be re-issued: serdab ca issue-platform)");
   }
+  SERDAB_ASSIGN_OR_RETURN(uint8_t type, r.U8("type"));
+  if (type != static_cast<uint8_t>(PlatformType::kSim) &&
+      type != static_cast<uint8_t>(PlatformType::kSgx)) {
+    return Status::Corruption("platform certificate: unknown platform type");
+  }
+  cert.type = static_cast<PlatformType>(type);
   SERDAB_ASSIGN_OR_RETURN(cert.platform_key, r.Array<32>("platform_key"));
   SERDAB_ASSIGN_OR_RETURN(crypto::ByteView id,
                           r.LengthPrefixed("platform_id", kMaxPlatformIdBytes));

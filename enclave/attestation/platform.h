@@ -80,17 +80,30 @@ class PlatformKey {
 Result<crypto::Ed25519PublicKey> LoadRootPublicKey(const std::string& path);
 Result<crypto::Ed25519PublicKey> LoadPlatformPublicKey(const std::string& path);
 
-inline constexpr uint16_t kPlatformCertificateVersion = 1;
+inline constexpr uint16_t kPlatformCertificateVersion = 2;
 inline constexpr size_t kMaxPlatformIdBytes = 255;
 
-// The root's statement "this key is platform <platform_id>".
+// What kind of TEE a platform is, as the root certifies it. The numeric
+// values appear in certificates; never renumber.
+//   kSim  the software TEE: the host holds the platform key, so it can forge
+//         quotes and derive sealing keys. A sim enclave protects nothing from
+//         its own host; verifiers refuse sim platforms unless their policy
+//         allows simulation, whatever a quote claims.
+//   kSgx  a host whose enclaves run on SGX hardware. The sim backend refuses
+//         to run on a platform certified as kSgx.
+enum class PlatformType : uint8_t { kSim = 1, kSgx = 2 };
+std::string_view PlatformTypeName(PlatformType type);  // "sim", "sgx"
+Result<PlatformType> ParsePlatformType(std::string_view name);
+
+// The root's statement "this key is platform <platform_id>, of this type".
 //
-// Wire form (little-endian): "SDPC" | u16 version | platform_key[32] |
-// u32 len + platform_id | u64 issued_unix | root_signature[64], where the
-// signature covers every byte before it under context
-// "serdab.platform-certificate.v1".
+// Wire form (little-endian): "SDPC" | u16 version (2) | u8 type |
+// platform_key[32] | u32 len + platform_id | u64 issued_unix |
+// root_signature[64], where the signature covers every byte before it under
+// context "serdab.platform-certificate.v1". Version 1 (no type) is refused.
 struct PlatformCertificate {
   uint16_t version = kPlatformCertificateVersion;
+  PlatformType type = PlatformType::kSim;
   crypto::Ed25519PublicKey platform_key{};
   std::string platform_id;  // 1..255 printable ASCII characters
   uint64_t issued_unix = 0;
@@ -101,7 +114,8 @@ struct PlatformCertificate {
 Result<PlatformCertificate> IssuePlatformCertificate(const DeploymentRoot& root,
                                                      const crypto::Ed25519PublicKey& platform_key,
                                                      const std::string& platform_id,
-                                                     uint64_t issued_unix);
+                                                     uint64_t issued_unix,
+                                                     PlatformType type = PlatformType::kSim);
 
 // Checks the root's signature: PermissionDenied if it does not verify.
 Status VerifyPlatformCertificate(const PlatformCertificate& certificate,

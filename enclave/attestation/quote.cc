@@ -30,8 +30,9 @@ Result<Nonce> NewNonce() {
   return nonce;
 }
 
-ReportData MakeReportData(crypto::ByteView nonce, const crypto::X25519PublicKey& ephemeral_key) {
-  return crypto::Blake2b512Labeled("serdab.report-data.v1", {nonce, ephemeral_key});
+ReportData MakeReportData(crypto::ByteView nonce, const QuoteBinding& binding) {
+  return crypto::Blake2b512Labeled("serdab.report-data.v2",
+                                   {nonce, binding.ephemeral_key, binding.instance, binding.owner});
 }
 
 Result<Quote> SignQuote(const PlatformKey& platform, const PlatformCertificate& certificate,

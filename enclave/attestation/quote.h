@@ -4,11 +4,12 @@
 // PCK certificate chain).
 //
 // Freshness and key binding: the enclave puts
-//   report_data = BLAKE2b-512("serdab.report-data.v1", verifier nonce,
-//                             enclave's ephemeral X25519 public key)
-// into its quote, so a verifier that sent the nonce knows the quote is new and
-// that the X25519 key belongs to the enclave. A SecureChannel keyed with that
-// X25519 key and bound to ChannelTranscript(...) is then bound to the quote.
+//   report_data = BLAKE2b-512("serdab.report-data.v2", verifier nonce,
+//                             ephemeral X25519 public key, instance id, owner)
+// into its quote (see QuoteBinding), so a verifier that sent the nonce knows
+// the quote is new, that the X25519 key belongs to the enclave, which enclave
+// instance it is and who owns it. A SecureChannel keyed with that X25519 key
+// and bound to ChannelTranscript(...) is then bound to the quote.
 //
 // Wire form (little-endian), every length checked on parse:
 //   "SDQT" | u16 version | identity (74 bytes, enclave_identity.h) |
@@ -37,7 +38,19 @@ inline constexpr size_t kNonceBytes = 32;
 using Nonce = crypto::ByteArray<kNonceBytes>;
 Result<Nonce> NewNonce();
 
-ReportData MakeReportData(crypto::ByteView nonce, const crypto::X25519PublicKey& ephemeral_key);
+// A random identifier each enclave instance draws when it is created: how an
+// owner names a peer enclave in its routes (see evidence.h).
+inline constexpr size_t kInstanceIdBytes = 32;
+using InstanceId = crypto::ByteArray<kInstanceIdBytes>;
+
+// What a quote's report data binds besides the verifier's nonce.
+struct QuoteBinding {
+  crypto::X25519PublicKey ephemeral_key{};  // the key a session with it uses
+  InstanceId instance{};                    // which enclave instance answered
+  crypto::Ed25519PublicKey owner{};         // its owner; all zero: none yet
+};
+
+ReportData MakeReportData(crypto::ByteView nonce, const QuoteBinding& binding);
 
 struct Quote {
   uint16_t version = kQuoteVersion;

@@ -54,11 +54,16 @@ Result<QuoteVerifier> QuoteVerifier::Create(const crypto::Ed25519PublicKey& root
         "attestation policy allows no enclave: list measurements and/or signers, or allow any "
         "enclave explicitly");
   }
+  if (Contains(policy.allowed_mrsigners, Measurement{})) {
+    return Status::InvalidArgument(
+        "attestation policy lists the all-zero signer, which every unsigned enclave has: sign "
+        "the enclave (serdab enclave sign) and list that signer, or list measurements");
+  }
   return QuoteVerifier(root_public_key, std::move(policy));
 }
 
 Result<VerifiedQuote> QuoteVerifier::Verify(crypto::ByteView quote_bytes, crypto::ByteView nonce,
-                                            const crypto::X25519PublicKey& ephemeral_key) const {
+                                            const QuoteBinding& binding) const {
   if (nonce.size() < kMinNonceBytes) {
     return Status::InvalidArgument("attestation nonce of " + std::to_string(nonce.size()) +
                                    " bytes is too short for freshness; use at least " +
@@ -78,11 +83,16 @@ Result<VerifiedQuote> QuoteVerifier::Verify(crypto::ByteView quote_bytes, crypto
     return Reject(QuoteRejection::kBadSignature, "the signature of platform '" + cert.platform_id +
                                                      "' over the quote does not verify");
   }
-  if (!crypto::ConstantTimeEqual(quote.report_data, MakeReportData(nonce, ephemeral_key))) {
+  if (!crypto::ConstantTimeEqual(quote.report_data, MakeReportData(nonce, binding))) {
     return Reject(QuoteRejection::kStaleNonce,
-                  "report data does not bind this verifier's nonce and the presented key " +
-                      crypto::HexEncode(ephemeral_key) +
-                      " (an old or replayed quote, or a substituted key)");
+                  "report data does not bind this verifier's nonce and the presented keys (an "
+                  "old or replayed quote, or a substituted key or owner)");
+  }
+  if (cert.type == PlatformType::kSim && !policy_.allow_simulation) {
+    return Reject(QuoteRejection::kSimulationRefused,
+                  "platform '" + cert.platform_id +
+                      "' is certified as a sim platform, whose host can forge any quote, and the "
+                      "policy does not allow simulation");
   }
 
   const EnclaveIdentity& id = quote.identity;
@@ -116,8 +126,9 @@ Result<VerifiedQuote> QuoteVerifier::Verify(crypto::ByteView quote_bytes, crypto
   VerifiedQuote verified;
   verified.identity = id;
   verified.platform_id = cert.platform_id;
+  verified.platform_type = cert.type;
   verified.platform_key = cert.platform_key;
-  verified.ephemeral_key = ephemeral_key;
+  verified.binding = binding;
   return verified;
 }
 

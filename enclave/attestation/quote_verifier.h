@@ -7,13 +7,21 @@
 //   2. its platform certificate is signed by the root    untrusted_platform
 //   3. the quote is signed by the certified platform key bad_signature
 //   4. report_data == MakeReportData(our nonce, the      stale_nonce
-//      ephemeral key the peer claims)
-//   5. mrenclave is allowed (if the policy lists any)    unknown_measurement
-//   6. mrsigner is allowed (if the policy lists any)     wrong_signer
-//   7. isv_svn >= min_svn                                svn_too_low
-//   8. simulation attribute allowed                      simulation_refused
-//   9. debug attribute allowed                           debug_refused
+//      keys the peer claims)
+//   5. the certificate's platform type is not sim, or    simulation_refused
+//      the policy allows simulation
+//   6. mrenclave is allowed (if the policy lists any)    unknown_measurement
+//   7. mrsigner is allowed (if the policy lists any)     wrong_signer
+//   8. isv_svn >= min_svn                                svn_too_low
+//   9. simulation attribute allowed                      simulation_refused
+//  10. debug attribute allowed                           debug_refused
 // When the policy lists both measurements and signers, both must match.
+//
+// Check 5 is what makes simulation visible: on a sim platform the host holds
+// the platform key and can sign a quote with any identity and any attributes,
+// so the quote's own simulation bit proves nothing. The root's certificate
+// says what the platform is, and a policy that refuses simulation refuses
+// every sim platform.
 //
 // A rejection is a Status whose message contains "quote rejected (<name>)":
 // Corruption for `malformed`, PermissionDenied for the rest. RejectionOf()
@@ -54,7 +62,8 @@ QuoteRejection RejectionOf(const Status& status);
 struct QuotePolicy {
   // Empty list: any value. At least one list must be non-empty unless
   // allow_any_enclave says otherwise, so that an unfinished policy can never
-  // silently trust every enclave.
+  // silently trust every enclave. The all-zero signer (every unsigned
+  // enclave's) may not be listed: it would mean "any unsigned enclave".
   std::vector<Measurement> allowed_mrenclaves;
   std::vector<Measurement> allowed_mrsigners;
   bool allow_any_enclave = false;
@@ -67,8 +76,9 @@ struct QuotePolicy {
 struct VerifiedQuote {
   EnclaveIdentity identity;
   std::string platform_id;
+  PlatformType platform_type = PlatformType::kSim;
   crypto::Ed25519PublicKey platform_key{};
-  crypto::X25519PublicKey ephemeral_key{};  // now known to belong to the enclave
+  QuoteBinding binding;  // now known to belong to the enclave
 };
 
 // Verifiers need at least this much nonce for freshness to mean anything.
@@ -77,17 +87,17 @@ inline constexpr size_t kMinNonceBytes = 16;
 class QuoteVerifier {
  public:
   // InvalidArgument if the policy lists no measurement and no signer and does
-  // not set allow_any_enclave.
+  // not set allow_any_enclave, or lists the all-zero signer.
   static Result<QuoteVerifier> Create(const crypto::Ed25519PublicKey& root_public_key,
                                       QuotePolicy policy);
 
   const QuotePolicy& policy() const { return policy_; }
 
   // `nonce` is the one this verifier sent (at least kMinNonceBytes;
-  // InvalidArgument otherwise); `ephemeral_key` is the X25519 key the peer
-  // presented with the quote. Thread-safe.
+  // InvalidArgument otherwise); `binding` holds the keys the peer presented
+  // with the quote (see attestation/evidence.h). Thread-safe.
   Result<VerifiedQuote> Verify(crypto::ByteView quote, crypto::ByteView nonce,
-                               const crypto::X25519PublicKey& ephemeral_key) const;
+                               const QuoteBinding& binding) const;
 
  private:
   QuoteVerifier(const crypto::Ed25519PublicKey& root, QuotePolicy policy)

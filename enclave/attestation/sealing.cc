@@ -36,14 +36,14 @@ Result<SealHeader> DecodeHeader(crypto::Reader* r) {
   }
   SERDAB_ASSIGN_OR_RETURN(uint16_t version, r->U16("version"));
   if (version != kSealedBlobVersion) {
-    return Status::Corruption("sealed blob: unsupported version " + std::to_string(version) +
-                              ", expected " + std::to_string(kSealedBlobVersion));
+    return Status::Corruption("sealed blob: unsupported version, expected " +
+                              std::to_string(kSealedBlobVersion));
   }
   SealHeader h;
   SERDAB_ASSIGN_OR_RETURN(uint8_t policy, r->U8("policy"));
   if (policy != static_cast<uint8_t>(SealPolicy::kMrEnclave) &&
       policy != static_cast<uint8_t>(SealPolicy::kMrSigner)) {
-    return Status::Corruption("sealed blob: unknown policy " + std::to_string(policy));
+    return Status::Corruption("sealed blob: unknown policy");
   }
   h.policy = static_cast<SealPolicy>(policy);
   SERDAB_ASSIGN_OR_RETURN(uint8_t algorithm, r->U8("algorithm"));
@@ -66,6 +66,18 @@ crypto::AeadKey SealKey(const SealingSecret& secret, const EnclaveIdentity& self
                            {crypto::ByteView(&policy, 1), bound, numbers.bytes(), h.key_id});
 }
 
+// Every unsigned enclave has the all-zero signer, so a key bound to it would
+// open for any unsigned enclave on the platform.
+Status CheckSignerPolicy(SealPolicy policy, const EnclaveIdentity& self) {
+  if (policy == SealPolicy::kMrSigner && self.mrsigner == Measurement{}) {
+    return Status::FailedPrecondition(
+        "sealing to the signer needs a signed enclave: an unsigned enclave's all-zero signer is "
+        "shared by every unsigned enclave (sign it with serdab enclave sign, or seal to the "
+        "measurement)");
+  }
+  return Status::Ok();
+}
+
 crypto::Bytes AssociatedData(crypto::ByteView header, crypto::ByteView additional_data) {
   crypto::Writer w;
   w.Raw(header);
@@ -78,6 +90,7 @@ crypto::Bytes AssociatedData(crypto::ByteView header, crypto::ByteView additiona
 Result<crypto::Bytes> Seal(const SealingSecret& secret, const EnclaveIdentity& self,
                            SealPolicy policy, crypto::ByteView plaintext,
                            crypto::ByteView additional_data) {
+  SERDAB_RETURN_IF_ERROR(CheckSignerPolicy(policy, self));
   SealHeader h;
   h.policy = policy;
   h.algorithm = crypto::PreferredAead();
@@ -99,10 +112,11 @@ Result<crypto::Bytes> Unseal(const SealingSecret& secret, const EnclaveIdentity&
                              crypto::ByteView blob, crypto::ByteView additional_data) {
   crypto::Reader r(blob, "sealed blob");
   SERDAB_ASSIGN_OR_RETURN(SealHeader h, DecodeHeader(&r));
+  SERDAB_RETURN_IF_ERROR(CheckSignerPolicy(h.policy, self));
   if (h.isv_svn > self.isv_svn) {
-    return Status::PermissionDenied("sealed blob was sealed by security version " +
-                                    std::to_string(h.isv_svn) + "; this enclave is version " +
-                                    std::to_string(self.isv_svn));
+    return Status::PermissionDenied(
+        "sealed blob was sealed by a later security version than this enclave's " +
+        std::to_string(self.isv_svn));
   }
   SERDAB_ASSIGN_OR_RETURN(crypto::Aead aead,
                           crypto::Aead::Create(h.algorithm, SealKey(secret, self, h)));

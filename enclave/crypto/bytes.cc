@@ -54,10 +54,7 @@ Result<Bytes> HexDecode(std::string_view hex) {
 
 Result<ByteView> Reader::Take(std::string_view field, size_t n) {
   if (n > remaining()) {
-    return Status::Corruption(format_ + " is truncated at field '" + std::string(field) +
-                              "' (offset " + std::to_string(offset_) + "): needs " +
-                              std::to_string(n) + " bytes, " + std::to_string(remaining()) +
-                              " left");
+    return Status::Corruption(format_ + " is truncated at field '" + std::string(field) + "'");
   }
   ByteView out = input_.subspan(offset_, n);
   offset_ += n;
@@ -97,9 +94,8 @@ Status Reader::Raw(std::string_view field, std::span<uint8_t> out) {
 Result<ByteView> Reader::LengthPrefixed(std::string_view field, size_t max_size) {
   SERDAB_ASSIGN_OR_RETURN(uint32_t size, U32(field));
   if (size > max_size) {
-    return Status::Corruption(format_ + ": field '" + std::string(field) + "' claims " +
-                              std::to_string(size) + " bytes, more than the limit of " +
-                              std::to_string(max_size));
+    return Status::Corruption(format_ + ": field '" + std::string(field) +
+                              "' claims more bytes than the limit of " + std::to_string(max_size));
   }
   return Take(field, size);
 }
@@ -112,8 +108,7 @@ ByteView Reader::Rest() {
 
 Status Reader::ExpectEnd() const {
   if (remaining() != 0) {
-    return Status::Corruption(format_ + " has " + std::to_string(remaining()) +
-                              " unexpected trailing bytes after offset " + std::to_string(offset_));
+    return Status::Corruption(format_ + " has unexpected trailing bytes");
   }
   return Status::Ok();
 }

@@ -101,7 +101,9 @@ class Writer {
 };
 
 // Reads what Writer wrote. `format` names the whole input in errors
-// ("quote", "platform certificate"); each read names its field.
+// ("quote", "platform certificate"); each read names its field. Errors never
+// contain a value or length read from the input: inputs come from the
+// untrusted host, and an error that echoed them would be a read oracle.
 class Reader {
  public:
   Reader(ByteView input, std::string format) : input_(input), format_(std::move(format)) {}

@@ -103,31 +103,37 @@ Status SecureChannel::Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
 
 Result<OpenedMessage> SecureChannel::Open(uint64_t stream_id, uint32_t hop, ByteView message,
                                           Bytes* plaintext) {
+  SERDAB_ASSIGN_OR_RETURN(OpenedMessage opened, OpenPending(stream_id, hop, message, plaintext));
+  Accept(opened);
+  return opened;
+}
+
+// Rejections say what was wrong, never the header's values: the message comes
+// from the untrusted host.
+Result<OpenedMessage> SecureChannel::OpenPending(uint64_t stream_id, uint32_t hop, ByteView message,
+                                                 Bytes* plaintext) const {
   plaintext->clear();
   if (message.size() < kChannelOverheadBytes) {
-    return Reject(ChannelRejection::kTruncated,
-                  std::to_string(message.size()) + " bytes, shorter than the " +
-                      std::to_string(kChannelOverheadBytes) + "-byte header and tag");
+    return Reject(
+        ChannelRejection::kTruncated,
+        "shorter than the " + std::to_string(kChannelOverheadBytes) + "-byte header and tag");
   }
   const uint8_t* header = message.data();
   if (header[0] != kChannelVersion) {
-    return Reject(ChannelRejection::kBadVersion, "header version " + std::to_string(header[0]) +
-                                                     ", expected " +
-                                                     std::to_string(kChannelVersion));
+    return Reject(ChannelRejection::kBadVersion,
+                  "unknown header version, expected " + std::to_string(kChannelVersion));
   }
   if (header[1] != static_cast<uint8_t>(rx_.algorithm())) {
     return Reject(ChannelRejection::kAlgorithmMismatch,
-                  "sealed with AEAD algorithm id " + std::to_string(header[1]) +
-                      ", this channel uses " + std::string(AeadName(rx_.algorithm())));
+                  "sealed with another AEAD algorithm than this channel's " +
+                      std::string(AeadName(rx_.algorithm())));
   }
   OpenedMessage opened;
   opened.counter = GetLittleEndian64(header + 2);
   opened.frame_seq = GetLittleEndian64(header + 10);
   if (opened.counter < next_rx_counter_) {
-    return Reject(ChannelRejection::kReplayed, "counter " + std::to_string(opened.counter) +
-                                                   " is not above the last accepted counter " +
-                                                   std::to_string(next_rx_counter_ - 1) +
-                                                   " (replayed or reordered)");
+    return Reject(ChannelRejection::kReplayed,
+                  "its counter is not above the last accepted one (replayed or reordered)");
   }
   // No sender ever uses the last counter (Seal refuses it), so a message that
   // claims it is forged; refusing it keeps next_rx_counter_ from wrapping.
@@ -144,8 +150,11 @@ Result<OpenedMessage> SecureChannel::Open(uint64_t stream_id, uint32_t hop, Byte
                   "channel (expected stream " +
                       std::to_string(stream_id) + ", hop " + std::to_string(hop) + ")");
   }
-  next_rx_counter_ = opened.counter + 1;
   return opened;
+}
+
+void SecureChannel::Accept(const OpenedMessage& opened) {
+  if (opened.counter >= next_rx_counter_) next_rx_counter_ = opened.counter + 1;
 }
 
 }  // namespace serdab::crypto

@@ -101,6 +101,14 @@ class SecureChannel {
   // state is unchanged.
   Result<OpenedMessage> Open(uint64_t stream_id, uint32_t hop, ByteView message, Bytes* plaintext);
 
+  // Open in two steps, for a receiver whose handling of a message can still
+  // fail after it authenticates: OpenPending verifies and decrypts without
+  // moving the replay window; Accept(opened) then moves it. A message that is
+  // never accepted can be opened again, and is accepted at most once.
+  Result<OpenedMessage> OpenPending(uint64_t stream_id, uint32_t hop, ByteView message,
+                                    Bytes* plaintext) const;
+  void Accept(const OpenedMessage& opened);
+
  private:
   SecureChannel(Aead tx, Aead rx) : tx_(std::move(tx)), rx_(std::move(rx)) {}
 

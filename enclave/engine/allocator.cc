@@ -1,5 +1,7 @@
 #include "enclave/engine/allocator.h"
 
+#include <string.h>
+
 #include <cstdlib>
 
 namespace serdab::engine {
@@ -13,7 +15,12 @@ class Heap final : public Allocator {
     if (rounded == 0) rounded = kTensorAlignment;
     return std::aligned_alloc(kTensorAlignment, rounded);
   }
-  void Deallocate(void* ptr, size_t) override { std::free(ptr); }
+  // Freed tensors are wiped: in an enclave they held weights or features,
+  // and this heap is the host's memory.
+  void Deallocate(void* ptr, size_t bytes) override {
+    if (ptr != nullptr) explicit_bzero(ptr, bytes);
+    std::free(ptr);
+  }
   const char* name() const override { return "heap"; }
 };
 

@@ -450,6 +450,17 @@ bool EpcHeap::Contains(const void* ptr) const {
   return p >= enclave_ && p < enclave_ + num_pages_ * kPageBytes;
 }
 
+bool EpcHeap::OverlapsTrusted(const void* ptr, size_t bytes) const {
+  const auto p = reinterpret_cast<uintptr_t>(ptr);
+  auto overlaps = [&](const void* region, size_t size) {
+    const auto r = reinterpret_cast<uintptr_t>(region);
+    return region != nullptr && p < r + size && r < p + bytes;
+  };
+  const size_t heap_bytes = num_pages_ * kPageBytes;
+  return overlaps(enclave_, heap_bytes) || overlaps(alias_, heap_bytes) ||
+         overlaps(meta_, num_pages_ * sizeof(PageMeta));
+}
+
 bool EpcHeap::IsResident(const void* ptr) const {
   if (!Contains(ptr)) return false;
   std::lock_guard<std::mutex> lock(pager_mu_);

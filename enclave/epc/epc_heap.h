@@ -151,6 +151,10 @@ class EpcHeap final : public engine::Allocator {
   const EpcConfig& config() const { return config_; }
   size_t epc_pages() const { return epc_pages_; }
   bool Contains(const void* ptr) const;
+  // Whether [ptr, ptr + bytes) touches memory the enclave trusts: the heap,
+  // the pager's view of it, or the page metadata. ECALLs refuse host buffers
+  // that do (SGX's sgx_is_outside_enclave check).
+  bool OverlapsTrusted(const void* ptr, size_t bytes) const;
   bool IsResident(const void* ptr) const;
   // Physical memory the heap holds right now, as the kernel accounts it for
   // the memfd (at most epc_bytes plus pages being filled at that instant).

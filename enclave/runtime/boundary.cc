@@ -1,17 +1,16 @@
-// The trusted side of enclave/boundary.h: decodes each ECALL's arguments,
-// finds the enclave, and turns Status into a status code plus a message.
+// The trusted side of enclave/boundary.h: checks and copies in each ECALL's
+// arguments, finds the enclave, and turns Status into a status code plus a
+// message. No exception leaves this file.
 #include "enclave/boundary.h"
 
-#include <dlfcn.h>
-
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 
+#include "enclave/attestation/enclave_image.h"
 #include "enclave/runtime/sim_enclave.h"
 
 #define SERDAB_ECALL extern "C" __attribute__((visibility("default")))
@@ -26,22 +25,25 @@ serdab_status Fail(const Status& status) {
   return static_cast<serdab_status>(status.code());
 }
 
-// The bytes of the object this code was loaded from: the enclave image whose
-// hash is the measurement. Read once.
-Result<crypto::Bytes> EnclaveImage() {
-  static std::mutex mu;
-  static crypto::Bytes image;
-  std::lock_guard<std::mutex> lock(mu);
-  if (!image.empty()) return image;
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&serdab_ecall_create), &info) == 0 ||
-      info.dli_fname == nullptr) {
-    return Status::Internal("cannot locate the enclave image to measure it");
-  }
-  std::ifstream in(info.dli_fname, std::ios::binary);
-  if (!in) return Status::IoError(std::string(info.dli_fname) + ": cannot read the enclave image");
-  image.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return image;
+// The image is measured once, as it was mapped, before any of its own
+// constructors run (priority 101 is the first a program may use): SGX, too,
+// measures pages as they are added, before the enclave runs. Plain globals in
+// .bss, so no constructor of theirs runs after this one.
+crypto::Sha256Digest image_digest;
+bool image_measured;
+uintptr_t image_begin;
+uintptr_t image_end;
+
+__attribute__((constructor(101))) void MeasureImageAtLoad() {
+  // This function is hidden: no other object can interpose it, so its address
+  // is inside the enclave image.
+  const void* self = reinterpret_cast<const void*>(&MeasureImageAtLoad);
+  auto loaded = attestation::MeasureLoadedObject(self);
+  if (!loaded.ok()) return;
+  image_digest = loaded->digest;
+  image_begin = loaded->begin;
+  image_end = loaded->end;
+  image_measured = true;
 }
 
 class Registry {
@@ -68,12 +70,100 @@ class Registry {
     std::lock_guard<std::mutex> lock(mu_);
     return enclaves_.erase(id) != 0;
   }
+  // Whether [p, p + n) touches any enclave's trusted memory.
+  bool OverlapsAnyEnclave(uintptr_t p, size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, e] : enclaves_) {
+      if (e->OverlapsTrusted(reinterpret_cast<const void*>(p), n)) return true;
+    }
+    return false;
+  }
 
  private:
   std::mutex mu_;
   std::map<serdab_enclave, std::shared_ptr<SimEnclave>> enclaves_;
   serdab_enclave next_ = 1;
 };
+
+// sgx_is_outside_enclave: a host buffer must not wrap around the address
+// space or touch the image or any enclave's trusted memory. A null pointer
+// is allowed only for an empty buffer.
+Status CheckOutside(const void* ptr, size_t size, const char* what) {
+  if (size == 0) return Status::Ok();
+  const auto p = reinterpret_cast<uintptr_t>(ptr);
+  if (ptr == nullptr) return Status::InvalidArgument(std::string(what) + " is null");
+  if (p + size < p) return Status::InvalidArgument(std::string(what) + " wraps around memory");
+  const bool in_image = p < image_end && image_begin < p + size;
+  if (in_image || Registry::Get().OverlapsAnyEnclave(p, size)) {
+    return Status::InvalidArgument(std::string(what) + " points into enclave memory");
+  }
+  return Status::Ok();
+}
+
+// Copies a host input into enclave memory after checking it.
+Result<crypto::Bytes> CopyIn(const uint8_t* ptr, size_t size, const char* what) {
+  SERDAB_RETURN_IF_ERROR(CheckOutside(ptr, size, what));
+  return crypto::Bytes(ptr, ptr + size);
+}
+
+// A NUL-terminated host string of at most 4095 characters, checked byte by
+// byte as it is read.
+Result<std::string> CopyInString(const char* s, const char* what) {
+  constexpr size_t kMaxString = 4096;
+  std::string out;
+  for (size_t i = 0; i < kMaxString; ++i) {
+    SERDAB_RETURN_IF_ERROR(CheckOutside(s + i, 1, what));
+    if (s[i] == '\0') return out;
+    out.push_back(s[i]);
+  }
+  return Status::InvalidArgument(std::string(what) + " is longer than 4095 characters");
+}
+
+template <typename T>
+Status CheckOutputSlot(T* slot, const char* what) {
+  if (slot == nullptr) return Status::InvalidArgument(std::string(what) + " is null");
+  return CheckOutside(slot, sizeof(T), what);
+}
+
+serdab_status CopyOut(const crypto::Bytes& bytes, uint8_t* out, size_t capacity, size_t* out_size) {
+  *out_size = bytes.size();
+  if (bytes.size() > capacity) {
+    return Fail(Status::OutOfRange("output needs " + std::to_string(bytes.size()) +
+                                   " bytes, the buffer holds " + std::to_string(capacity)));
+  }
+  if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
+  return SERDAB_OK;
+}
+
+// Runs one ECALL body: no exception leaves the enclave.
+template <typename Body>
+serdab_status Guard(Body&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return Fail(Status::ResourceExhausted("the enclave ran out of memory"));
+  } catch (const std::exception& e) {
+    return Fail(Status::Internal(std::string("the enclave failed: ") + e.what()));
+  } catch (...) {
+    return Fail(Status::Internal("the enclave failed with an unknown exception"));
+  }
+}
+
+}  // namespace
+}  // namespace serdab::enclave
+
+using serdab::Status;
+using serdab::enclave::CheckOutputSlot;
+using serdab::enclave::CheckOutside;
+using serdab::enclave::CopyIn;
+using serdab::enclave::CopyInString;
+using serdab::enclave::CopyOut;
+using serdab::enclave::Fail;
+using serdab::enclave::Guard;
+using serdab::enclave::last_error;
+using serdab::enclave::Registry;
+using serdab::enclave::SimEnclave;
+namespace crypto = serdab::crypto;
 
 // Looks the enclave up and counts the ECALL; on failure returns from the
 // calling function with the error code.
@@ -83,104 +173,129 @@ class Registry {
   std::shared_ptr<SimEnclave> var = std::move(var##_found).value(); \
   var->RecordEcall()
 
-serdab_status CopyOut(const crypto::Bytes& bytes, uint8_t* out, size_t capacity, size_t* out_size) {
-  *out_size = bytes.size();
-  if (bytes.size() > capacity || (out == nullptr && !bytes.empty())) {
-    return Fail(Status::OutOfRange("output needs " + std::to_string(bytes.size()) +
-                                   " bytes, the buffer holds " + std::to_string(capacity)));
-  }
-  if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
-  return SERDAB_OK;
-}
+// Returns from the calling function with the error code if `expr` fails.
+#define SERDAB_CHECK(expr)                             \
+  do {                                                 \
+    Status check_status = (expr);                      \
+    if (!check_status.ok()) return Fail(check_status); \
+  } while (0)
 
-crypto::ByteView View(const uint8_t* p, size_t n) { return {p, p ? n : 0}; }
-
-}  // namespace
-}  // namespace serdab::enclave
-
-using serdab::Status;
-using serdab::enclave::CopyOut;
-using serdab::enclave::EnclaveImage;
-using serdab::enclave::Fail;
-using serdab::enclave::last_error;
-using serdab::enclave::Registry;
-using serdab::enclave::SimEnclave;
-using serdab::enclave::View;
-namespace crypto = serdab::crypto;
+// Checks an output buffer and its size slot.
+#define SERDAB_CHECK_OUT(out, capacity, out_size)      \
+  SERDAB_CHECK(CheckOutputSlot(out_size, "out_size")); \
+  SERDAB_CHECK(CheckOutside(out, capacity, "out"))
 
 SERDAB_ECALL serdab_status serdab_ecall_create(const uint8_t* config, size_t config_size,
                                                const char* platform_dir, const uint8_t* sigstruct,
                                                size_t sigstruct_size, serdab_enclave* enclave) {
-  if (enclave == nullptr || platform_dir == nullptr) {
-    return Fail(Status::InvalidArgument("create: enclave and platform_dir must not be null"));
-  }
-  auto image = EnclaveImage();
-  if (!image.ok()) return Fail(image.status());
-  const std::string_view text(reinterpret_cast<const char*>(config), config ? config_size : 0);
-  auto e = SimEnclave::Create(*image, text, platform_dir, View(sigstruct, sigstruct_size));
-  if (!e.ok()) return Fail(e.status());
-  (*e)->RecordEcall();
-  *enclave = Registry::Get().Add(std::move(e).value());
-  return SERDAB_OK;
+  return Guard([&]() -> serdab_status {
+    SERDAB_CHECK(CheckOutputSlot(enclave, "enclave"));
+    if (platform_dir == nullptr) {
+      return Fail(Status::InvalidArgument("create: platform_dir must not be null"));
+    }
+    if (!serdab::enclave::image_measured) {
+      return Fail(Status::Internal("the enclave image could not be measured when it was loaded"));
+    }
+    auto text = CopyIn(config, config_size, "config");
+    if (!text.ok()) return Fail(text.status());
+    auto dir = CopyInString(platform_dir, "platform_dir");
+    if (!dir.ok()) return Fail(dir.status());
+    auto signature = CopyIn(sigstruct, sigstruct_size, "sigstruct");
+    if (!signature.ok()) return Fail(signature.status());
+    const std::string_view config_text(reinterpret_cast<const char*>(text->data()), text->size());
+    auto e = SimEnclave::Create(serdab::enclave::image_digest, config_text, *dir, *signature);
+    if (!e.ok()) return Fail(e.status());
+    (*e)->RecordEcall();
+    *enclave = Registry::Get().Add(std::move(e).value());
+    return SERDAB_OK;
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_destroy(serdab_enclave enclave) {
-  if (!Registry::Get().Remove(enclave)) {
-    return Fail(Status::NotFound("no enclave " + std::to_string(enclave)));
-  }
-  return SERDAB_OK;
+  return Guard([&]() -> serdab_status {
+    if (!Registry::Get().Remove(enclave)) {
+      return Fail(Status::NotFound("no enclave " + std::to_string(enclave)));
+    }
+    return SERDAB_OK;
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_challenge(serdab_enclave enclave, uint8_t* out,
                                                   size_t out_capacity, size_t* out_size) {
-  SERDAB_ENTER(e, enclave);
-  auto nonce = e->Challenge();
-  if (!nonce.ok()) return Fail(nonce.status());
-  return CopyOut(*nonce, out, out_capacity, out_size);
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    SERDAB_CHECK_OUT(out, out_capacity, out_size);
+    auto nonce = e->Challenge();
+    if (!nonce.ok()) return Fail(nonce.status());
+    return CopyOut(*nonce, out, out_capacity, out_size);
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_get_quote(serdab_enclave enclave, const uint8_t* nonce,
                                                   size_t nonce_size, uint8_t* out,
                                                   size_t out_capacity, size_t* out_size) {
-  SERDAB_ENTER(e, enclave);
-  auto evidence = e->GetQuote(View(nonce, nonce_size));
-  if (!evidence.ok()) return Fail(evidence.status());
-  return CopyOut(*evidence, out, out_capacity, out_size);
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    SERDAB_CHECK_OUT(out, out_capacity, out_size);
+    auto in = CopyIn(nonce, nonce_size, "nonce");
+    if (!in.ok()) return Fail(in.status());
+    auto evidence = e->GetQuote(*in);
+    if (!evidence.ok()) return Fail(evidence.status());
+    return CopyOut(*evidence, out, out_capacity, out_size);
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_open_session(serdab_enclave enclave, const uint8_t* request,
                                                      size_t request_size, serdab_session* session) {
-  SERDAB_ENTER(e, enclave);
-  auto id = e->OpenSession(View(request, request_size));
-  if (!id.ok()) return Fail(id.status());
-  *session = *id;
-  return SERDAB_OK;
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    SERDAB_CHECK(CheckOutputSlot(session, "session"));
+    auto in = CopyIn(request, request_size, "request");
+    if (!in.ok()) return Fail(in.status());
+    auto id = e->OpenSession(*in);
+    if (!id.ok()) return Fail(id.status());
+    *session = *id;
+    return SERDAB_OK;
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_close_session(serdab_enclave enclave,
                                                       serdab_session session) {
-  SERDAB_ENTER(e, enclave);
-  Status s = e->CloseSession(session);
-  return s.ok() ? SERDAB_OK : Fail(s);
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    Status s = e->CloseSession(session);
+    return s.ok() ? SERDAB_OK : Fail(s);
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_provision(serdab_enclave enclave, serdab_session session,
                                                   const uint8_t* message, size_t message_size,
-                                                  int32_t seal_policy, uint8_t* out,
-                                                  size_t out_capacity, size_t* out_size) {
-  SERDAB_ENTER(e, enclave);
-  auto sealed =
-      e->Provision(session, View(message, message_size), seal_policy, out ? out_capacity : 0);
-  if (!sealed.ok()) return Fail(sealed.status());
-  if (out_size == nullptr) return SERDAB_OK;
-  return CopyOut(*sealed, out, out_capacity, out_size);
+                                                  uint8_t* out, size_t out_capacity,
+                                                  size_t* out_size) {
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    SERDAB_CHECK_OUT(out, out_capacity, out_size);
+    auto in = CopyIn(message, message_size, "message");
+    if (!in.ok()) return Fail(in.status());
+    size_t needed = 0;
+    auto sealed = e->RunOwnerCommand(session, *in, out_capacity, &needed);
+    if (!sealed.ok()) {
+      *out_size = needed;
+      return Fail(sealed.status());
+    }
+    return CopyOut(*sealed, out, out_capacity, out_size);
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave,
                                                          const uint8_t* blob, size_t blob_size) {
-  SERDAB_ENTER(e, enclave);
-  Status s = e->UnsealPartition(View(blob, blob_size));
-  return s.ok() ? SERDAB_OK : Fail(s);
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    auto in = CopyIn(blob, blob_size, "blob");
+    if (!in.ok()) return Fail(in.status());
+    Status s = e->UnsealPartition(*in);
+    return s.ok() ? SERDAB_OK : Fail(s);
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_session,
@@ -189,27 +304,37 @@ SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_s
                                                 const uint8_t* message, size_t message_size,
                                                 uint8_t* out, size_t out_capacity,
                                                 size_t* out_size) {
-  SERDAB_ENTER(e, enclave);
-  if (out_size == nullptr) return Fail(Status::InvalidArgument("process: out_size is null"));
-  Status s = e->Process(in_session, in_hop, out_session, out_hop, stream_id,
-                        View(message, message_size), out, out ? out_capacity : 0, out_size);
-  return s.ok() ? SERDAB_OK : Fail(s);
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    SERDAB_CHECK_OUT(out, out_capacity, out_size);
+    auto in = CopyIn(message, message_size, "message");
+    if (!in.ok()) return Fail(in.status());
+    Status s = e->Process(in_session, in_hop, out_session, out_hop, stream_id, *in, out,
+                          out_capacity, out_size);
+    return s.ok() ? SERDAB_OK : Fail(s);
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats,
                                                 uint8_t* out, size_t out_capacity,
                                                 size_t* out_size) {
-  SERDAB_ENTER(e, enclave);
-  auto json = e->Profile(repeats);
-  if (!json.ok()) return Fail(json.status());
-  return CopyOut(crypto::Bytes(json->begin(), json->end()), out, out_capacity, out_size);
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    SERDAB_CHECK_OUT(out, out_capacity, out_size);
+    auto json = e->Profile(repeats);
+    if (!json.ok()) return Fail(json.status());
+    return CopyOut(crypto::Bytes(json->begin(), json->end()), out, out_capacity, out_size);
+  });
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_stats(serdab_enclave enclave, uint8_t* out,
                                               size_t out_capacity, size_t* out_size) {
-  SERDAB_ENTER(e, enclave);
-  const std::string json = e->StatsJson();
-  return CopyOut(crypto::Bytes(json.begin(), json.end()), out, out_capacity, out_size);
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    SERDAB_CHECK_OUT(out, out_capacity, out_size);
+    const std::string json = e->StatsJson();
+    return CopyOut(crypto::Bytes(json.begin(), json.end()), out, out_capacity, out_size);
+  });
 }
 
 SERDAB_ECALL const char* serdab_ecall_last_error(void) { return last_error.c_str(); }

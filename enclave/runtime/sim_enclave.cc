@@ -26,7 +26,7 @@ constexpr uint64_t kProvisionStream = 0;
 constexpr uint32_t kProvisionHop = 0;
 
 // The additional data bound into a sealed partition.
-constexpr std::string_view kPartitionSealLabel = "serdab.partition.v1";
+constexpr std::string_view kPartitionSealLabel = "serdab.partition.v2";
 
 size_t EncodedSize(const engine::CutInfo& cut) {
   size_t n = 2 + 4;
@@ -40,14 +40,15 @@ crypto::ByteView AsBytes(std::string_view s) {
 
 }  // namespace
 
-Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(crypto::ByteView code,
+Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(const crypto::Sha256Digest& image_digest,
                                                        std::string_view config_text,
                                                        const std::string& platform_dir,
                                                        crypto::ByteView sigstruct) {
   std::unique_ptr<SimEnclave> e(new SimEnclave);
   SERDAB_ASSIGN_OR_RETURN(e->config_, EnclaveConfig::Parse(config_text));
 
-  const attestation::Measurement measured = attestation::Measure(code, AsBytes(config_text));
+  const attestation::Measurement measured =
+      attestation::Measure(image_digest, AsBytes(config_text));
   if (sigstruct.empty()) {
     e->identity_.mrenclave = measured;
     e->identity_.isv_svn = e->config_.isv_svn;
@@ -59,6 +60,7 @@ Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(crypto::ByteView code,
     if (e->config_.debug) e->identity_.attributes |= attestation::kAttributeDebug;
   }
   e->identity_.attributes |= attestation::kAttributeSimulation;
+  SERDAB_RETURN_IF_ERROR(crypto::RandomBytes(e->instance_));
 
   SERDAB_ASSIGN_OR_RETURN(attestation::PlatformKey platform,
                           attestation::PlatformKey::Load(platform_dir));
@@ -68,6 +70,12 @@ Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(crypto::ByteView code,
   if (e->certificate_.platform_key != e->platform_->public_key()) {
     return Status::FailedPrecondition(platform_dir +
                                       ": platform.cert certifies another platform key");
+  }
+  if (e->certificate_.type != attestation::PlatformType::kSim) {
+    return Status::FailedPrecondition(
+        platform_dir +
+        ": platform.cert certifies a hardware platform, and the sim backend "
+        "runs only on platforms certified as sim");
   }
 
   epc::EpcConfig epc;
@@ -79,9 +87,13 @@ Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(crypto::ByteView code,
 }
 
 SimEnclave::~SimEnclave() {
-  // The model's tensors live in the heap: release them before it goes.
-  inputs_.clear();
-  model_.reset();
+  // The partition's tensors live in the heap: release them before it goes.
+  partition_.reset();
+  crypto::SecureWipe(plaintext_.data(), plaintext_.capacity());
+}
+
+bool SimEnclave::OverlapsTrusted(const void* ptr, size_t bytes) const {
+  return heap_->OverlapsTrusted(ptr, bytes);
 }
 
 void SimEnclave::RecordEcall() { heap_->RecordEcall(); }
@@ -98,15 +110,69 @@ Result<crypto::Bytes> SimEnclave::Challenge() {
 Result<crypto::Bytes> SimEnclave::GetQuote(crypto::ByteView nonce) {
   std::lock_guard<std::mutex> lock(mu_);
   SERDAB_ASSIGN_OR_RETURN(crypto::X25519KeyPair key, crypto::X25519KeyPair::Generate());
-  const attestation::ReportData report = attestation::MakeReportData(nonce, key.public_key);
+  attestation::Evidence evidence;
+  evidence.binding.ephemeral_key = key.public_key;
+  evidence.binding.instance = instance_;
+  if (owner_) evidence.binding.owner = *owner_;
+  const attestation::ReportData report = attestation::MakeReportData(nonce, evidence.binding);
   SERDAB_ASSIGN_OR_RETURN(attestation::Quote quote,
                           attestation::SignQuote(*platform_, certificate_, identity_, report));
-  attestation::Evidence evidence;
   evidence.quote = attestation::SerializeQuote(quote);
-  evidence.ephemeral_key = key.public_key;
   if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
   pending_[key.public_key] = PendingKey{std::move(key), evidence.quote};
   return attestation::SerializeEvidence(evidence);
+}
+
+bool SimEnclave::Routed(const attestation::Principal& principal) const {
+  return std::any_of(routes_.begin(), routes_.end(), [&](const attestation::Route& r) {
+    return r.from == principal || r.to == principal;
+  });
+}
+
+Result<SimEnclave::Session> SimEnclave::OpenPeerSession(const attestation::SessionRequest& request,
+                                                        const PendingKey& pending) {
+  if (challenges_.erase(request.challenge) == 0) {
+    return Status::PermissionDenied(
+        "peer evidence answers a challenge this enclave did not issue (or already used)");
+  }
+  if (!config_.peer_root) {
+    return Status::FailedPrecondition(
+        "mutual sessions need peer_root in the enclave config (the deployment root key)");
+  }
+  if (!owner_) {
+    return Status::FailedPrecondition(
+        "this enclave has no owner yet: its owner provisions it and names its peers first");
+  }
+  // Which measurements may be peers is the owner's decision, made when it
+  // attested them and named their instances in this enclave's routes.
+  attestation::QuotePolicy policy;
+  policy.allow_any_enclave = true;
+  policy.allow_simulation = true;
+  policy.allow_debug = identity_.debug();
+  SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
+                          attestation::QuoteVerifier::Create(*config_.peer_root, policy));
+  SERDAB_ASSIGN_OR_RETURN(attestation::Evidence peer,
+                          attestation::ParseEvidence(request.peer_evidence));
+  SERDAB_RETURN_IF_ERROR(verifier.Verify(peer.quote, request.challenge, peer.binding)
+                             .status()
+                             .WithContext("peer enclave"));
+  if (peer.binding.owner != *owner_) {
+    return Status::PermissionDenied("the peer enclave has another owner than this enclave");
+  }
+  const attestation::Principal principal{attestation::Principal::Kind::kEnclave,
+                                         peer.binding.instance};
+  if (!Routed(principal)) {
+    return Status::PermissionDenied("the owner has not routed this enclave to peer " +
+                                    attestation::DescribePrincipal(principal));
+  }
+  const bool initiator = request.role == crypto::ChannelRole::kInitiator;
+  const auto transcript = initiator ? attestation::ChannelTranscript(pending.quote, peer.quote)
+                                    : attestation::ChannelTranscript(peer.quote, pending.quote);
+  SERDAB_ASSIGN_OR_RETURN(
+      crypto::SecureChannel channel,
+      crypto::SecureChannel::Create(request.role, pending.key.secret_key,
+                                    peer.binding.ephemeral_key, transcript, request.algorithm));
+  return Session{std::move(channel), principal};
 }
 
 Result<uint64_t> SimEnclave::OpenSession(crypto::ByteView request_bytes) {
@@ -118,44 +184,30 @@ Result<uint64_t> SimEnclave::OpenSession(crypto::ByteView request_bytes) {
     return Status::FailedPrecondition(
         "session request names an evidence key this enclave did not issue (or already used)");
   }
-  Result<crypto::SecureChannel> channel = Status::Internal("unset");
+  std::optional<Session> session;
   if (request.kind == attestation::SessionRequest::Kind::kClient) {
     const auto transcript = attestation::ChannelTranscript({}, pending->second.quote);
-    channel = crypto::SecureChannel::Create(crypto::ChannelRole::kResponder,
-                                            pending->second.key.secret_key, request.client_key,
-                                            transcript, request.algorithm);
-  } else {
-    if (challenges_.erase(request.challenge) == 0) {
+    const crypto::Bytes statement =
+        attestation::ClientSessionStatement(transcript, request.evidence_key, request.client_key);
+    if (!crypto::Ed25519Verify(request.client_identity, attestation::kClientSessionContext,
+                               statement, request.client_signature)) {
       return Status::PermissionDenied(
-          "peer evidence answers a challenge this enclave did not issue (or already used)");
+          "the client's signature over the session does not verify for the identity it names");
     }
-    if (!config_.peer_root) {
-      return Status::FailedPrecondition(
-          "mutual sessions need peer_root in the enclave config (the deployment root key)");
-    }
-    attestation::QuotePolicy policy;
-    policy.allowed_mrenclaves = {identity_.mrenclave};
-    policy.min_svn = identity_.isv_svn;
-    policy.allow_simulation = true;
-    policy.allow_debug = identity_.debug();
-    SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
-                            attestation::QuoteVerifier::Create(*config_.peer_root, policy));
-    SERDAB_ASSIGN_OR_RETURN(attestation::Evidence peer,
-                            attestation::ParseEvidence(request.peer_evidence));
-    SERDAB_RETURN_IF_ERROR(verifier.Verify(peer.quote, request.challenge, peer.ephemeral_key)
-                               .status()
-                               .WithContext("peer enclave"));
-    const bool initiator = request.role == crypto::ChannelRole::kInitiator;
-    const auto transcript = initiator
-                                ? attestation::ChannelTranscript(pending->second.quote, peer.quote)
-                                : attestation::ChannelTranscript(peer.quote, pending->second.quote);
-    channel = crypto::SecureChannel::Create(request.role, pending->second.key.secret_key,
-                                            peer.ephemeral_key, transcript, request.algorithm);
+    SERDAB_ASSIGN_OR_RETURN(crypto::SecureChannel channel,
+                            crypto::SecureChannel::Create(
+                                crypto::ChannelRole::kResponder, pending->second.key.secret_key,
+                                request.client_key, transcript, request.algorithm));
+    session.emplace(Session{
+        std::move(channel),
+        attestation::Principal{attestation::Principal::Kind::kClient, request.client_identity}});
+  } else {
+    SERDAB_ASSIGN_OR_RETURN(Session peer, OpenPeerSession(request, pending->second));
+    session.emplace(std::move(peer));
   }
-  if (!channel.ok()) return channel.status();
   pending_.erase(pending);
   const uint64_t id = next_session_++;
-  sessions_[id] = std::make_unique<crypto::SecureChannel>(std::move(channel).value());
+  sessions_.emplace(id, std::move(*session));
   return id;
 }
 
@@ -167,67 +219,112 @@ Status SimEnclave::CloseSession(uint64_t session) {
   return Status::Ok();
 }
 
-Result<crypto::SecureChannel*> SimEnclave::FindSession(uint64_t session) {
+Result<SimEnclave::Session*> SimEnclave::FindSession(uint64_t session) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return Status::NotFound("no session " + std::to_string(session));
-  return it->second.get();
+  return &it->second;
 }
 
-Status SimEnclave::LoadPartition(crypto::ByteView plaintext) {
-  SERDAB_ASSIGN_OR_RETURN(attestation::ProvisionRequest request,
-                          attestation::ParseProvisionRequest(plaintext));
-  model_.reset();
+Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::OwnerCommand& command) {
   // The whole model is decoded once, transiently; only the partition's
   // weights move into the EPC, so the enclave holds just its stage.
-  const std::string_view model_bytes(reinterpret_cast<const char*>(request.model.data()),
-                                     request.model.size());
+  const std::string_view model_bytes(reinterpret_cast<const char*>(command.model.data()),
+                                     command.model.size());
   SERDAB_ASSIGN_OR_RETURN(engine::Graph graph,
                           engine::ImportOnnxBytes(model_bytes, "provisioned model"));
-  std::vector<uint8_t>().swap(request.model);
   engine::ModelOptions options;
-  options.num_threads = std::max(1, request.threads);
+  options.num_threads = command.threads;
   options.weight_allocator = heap_.get();
   options.activation_allocator = heap_.get();
   options.partition = true;
-  options.keep_begin = request.begin;
-  options.keep_end = request.end;
-  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<engine::Model> model,
-                          engine::Model::FromGraph(std::move(graph), options));
-  inputs_.clear();
-  for (const engine::TensorInfo& info : model->cuts()[model->kept_begin()].infos) {
+  options.keep_begin = command.begin;
+  options.keep_end = command.end;
+  Partition p;
+  SERDAB_ASSIGN_OR_RETURN(p.model, engine::Model::FromGraph(std::move(graph), options));
+  for (const engine::TensorInfo& info : p.model->cuts()[p.model->kept_begin()].infos) {
     SERDAB_ASSIGN_OR_RETURN(engine::Tensor t,
                             engine::Tensor::Create(info.dtype, info.shape, heap_.get()));
-    inputs_.push_back(std::move(t));
+    p.inputs.push_back(std::move(t));
   }
-  model_ = std::move(model);
-  begin_ = model_->kept_begin();
-  end_ = model_->kept_end();
-  return Status::Ok();
+  p.begin = p.model->kept_begin();
+  p.end = p.model->kept_end();
+  p.version = command.partition_version;
+  return p;
 }
 
-Result<crypto::Bytes> SimEnclave::Provision(uint64_t session, crypto::ByteView message,
-                                            int32_t seal_policy, size_t seal_capacity) {
+Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::ByteView message,
+                                                  size_t seal_capacity, size_t* needed) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (seal_policy < -1 || seal_policy > 1) {
-    return Status::InvalidArgument("seal_policy must be -1 (none), 0 (measurement) or 1 (signer)");
+  *needed = 0;
+  SERDAB_ASSIGN_OR_RETURN(Session * session, FindSession(session_id));
+  if (session->principal.kind != attestation::Principal::Kind::kClient) {
+    return Status::PermissionDenied("a peer enclave's session cannot command this enclave");
   }
-  SERDAB_ASSIGN_OR_RETURN(crypto::SecureChannel * channel, FindSession(session));
+  if (owner_ && session->principal.key != *owner_) {
+    return Status::PermissionDenied(
+        "only this enclave's owner may provision it or change its routes, and the session's "
+        "client is not the owner");
+  }
   crypto::Bytes plaintext;
-  SERDAB_RETURN_IF_ERROR(
-      channel->Open(kProvisionStream, kProvisionHop, message, &plaintext).status());
+  SERDAB_ASSIGN_OR_RETURN(
+      crypto::OpenedMessage opened,
+      session->channel.OpenPending(kProvisionStream, kProvisionHop, message, &plaintext));
+  auto parsed = attestation::ParseOwnerCommand(plaintext);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  if (!parsed.ok()) return parsed.status();
+  attestation::OwnerCommand& command = *parsed;
+
+  if (command.kind == attestation::OwnerCommand::Kind::kSetRoutes) {
+    if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
+    if (partition_->version != command.partition_version) {
+      return Status::FailedPrecondition(
+          "the enclave holds partition version " + std::to_string(partition_->version) +
+          ", not the owner's version " + std::to_string(command.partition_version) +
+          " (a rolled-back sealed partition?): provision it again");
+    }
+    routes_ = std::move(command.routes);
+    session->channel.Accept(opened);
+    return crypto::Bytes();
+  }
+
+  if (partition_ && command.partition_version < partition_->version) {
+    return Status::FailedPrecondition("the owner's partition version " +
+                                      std::to_string(command.partition_version) +
+                                      " is older than the version " +
+                                      std::to_string(partition_->version) + " this enclave holds");
+  }
   crypto::Bytes sealed;
-  if (seal_policy >= 0) {
-    const auto policy =
-        seal_policy == 0 ? attestation::SealPolicy::kMrEnclave : attestation::SealPolicy::kMrSigner;
-    SERDAB_ASSIGN_OR_RETURN(
-        sealed, attestation::Seal(platform_->sealing_secret(), identity_, policy, plaintext,
-                                  AsBytes(kPartitionSealLabel)));
+  if (command.seal != attestation::PartitionSeal::kNone) {
+    attestation::SealedPartition partition{session->principal.key, {}};
+    partition.command.partition_version = command.partition_version;
+    partition.command.begin = command.begin;
+    partition.command.end = command.end;
+    partition.command.threads = command.threads;
+    partition.command.seal = command.seal;
+    partition.command.model = std::move(command.model);
+    crypto::Bytes payload = attestation::SerializeSealedPartition(partition);
+    command.model = std::move(partition.command.model);
+    const auto policy = command.seal == attestation::PartitionSeal::kMrEnclave
+                            ? attestation::SealPolicy::kMrEnclave
+                            : attestation::SealPolicy::kMrSigner;
+    auto blob = attestation::Seal(platform_->sealing_secret(), identity_, policy, payload,
+                                  AsBytes(kPartitionSealLabel));
+    crypto::SecureWipe(payload.data(), payload.size());
+    if (!blob.ok()) return blob.status();
+    sealed = std::move(blob).value();
     if (sealed.size() > seal_capacity) {
+      *needed = sealed.size();
       return Status::OutOfRange("the sealed partition needs " + std::to_string(sealed.size()) +
                                 " bytes, the buffer holds " + std::to_string(seal_capacity));
     }
   }
-  SERDAB_RETURN_IF_ERROR(LoadPartition(plaintext));
+  auto built = BuildPartition(command);
+  crypto::SecureWipe(command.model.data(), command.model.size());
+  if (!built.ok()) return built.status();
+  partition_ = std::move(built).value();
+  owner_ = session->principal.key;
+  routes_ = std::move(command.routes);
+  session->channel.Accept(opened);
   return sealed;
 }
 
@@ -236,43 +333,88 @@ Status SimEnclave::UnsealPartition(crypto::ByteView blob) {
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes plaintext,
                           attestation::Unseal(platform_->sealing_secret(), identity_, blob,
                                               AsBytes(kPartitionSealLabel)));
-  return LoadPartition(plaintext);
+  auto parsed = attestation::ParseSealedPartition(plaintext);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  if (!parsed.ok()) return parsed.status();
+  attestation::SealedPartition& sealed = *parsed;
+  if (owner_ && sealed.owner != *owner_) {
+    crypto::SecureWipe(sealed.command.model.data(), sealed.command.model.size());
+    return Status::PermissionDenied("the sealed partition belongs to another owner");
+  }
+  if (partition_ && sealed.command.partition_version < partition_->version) {
+    crypto::SecureWipe(sealed.command.model.data(), sealed.command.model.size());
+    return Status::FailedPrecondition(
+        "the sealed partition is version " + std::to_string(sealed.command.partition_version) +
+        ", older than the version " + std::to_string(partition_->version) +
+        " this enclave holds (rolled back)");
+  }
+  auto built = BuildPartition(sealed.command);
+  crypto::SecureWipe(sealed.command.model.data(), sealed.command.model.size());
+  if (!built.ok()) return built.status();
+  partition_ = std::move(built).value();
+  owner_ = sealed.owner;
+  // Routes name sessions of the enclave's previous life; the owner re-issues
+  // them, and by naming the version it expects, confirms this is not a
+  // rolled-back partition.
+  routes_.clear();
+  return Status::Ok();
 }
 
 Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                            uint32_t out_hop, uint64_t stream_id, crypto::ByteView message,
                            uint8_t* out, size_t capacity, size_t* out_size) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!model_) return Status::FailedPrecondition("no partition has been provisioned");
-  SERDAB_ASSIGN_OR_RETURN(crypto::SecureChannel * in, FindSession(in_session));
-  SERDAB_ASSIGN_OR_RETURN(crypto::SecureChannel * to, FindSession(out_session));
-  const size_t needed = EncodedSize(model_->cuts()[end_]) + crypto::kChannelOverheadBytes;
+  if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
+  if (stream_id == kProvisionStream) {
+    return Status::InvalidArgument("stream 0 carries owner commands, not frames");
+  }
+  SERDAB_ASSIGN_OR_RETURN(Session * in, FindSession(in_session));
+  SERDAB_ASSIGN_OR_RETURN(Session * to, FindSession(out_session));
+  const bool routed = std::any_of(routes_.begin(), routes_.end(), [&](const auto& r) {
+    return r.from == in->principal && r.to == to->principal &&
+           (r.stream_id == 0 || r.stream_id == stream_id);
+  });
+  if (!routed) {
+    return Status::PermissionDenied("the owner has not routed stream " + std::to_string(stream_id) +
+                                    " from " + attestation::DescribePrincipal(in->principal) +
+                                    " to " + attestation::DescribePrincipal(to->principal));
+  }
+  const size_t needed =
+      EncodedSize(partition_->model->cuts()[partition_->end]) + crypto::kChannelOverheadBytes;
   *out_size = needed;
   if (capacity < needed) {
     return Status::OutOfRange("the result needs " + std::to_string(needed) + " bytes");
   }
-  crypto::Bytes plaintext;
   SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
-                          in->Open(stream_id, in_hop, message, &plaintext));
-  SERDAB_RETURN_IF_ERROR(engine::DecodeTensorsInto(plaintext, &inputs_));
-  SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs, model_->Run(begin_, end_, inputs_));
-  plaintext.clear();
-  engine::EncodeTensors(outputs, &plaintext);
+                          in->channel.OpenPending(stream_id, in_hop, message, &plaintext_));
+  Status decoded = engine::DecodeTensorsInto(plaintext_, &partition_->inputs);
+  crypto::SecureWipe(plaintext_.data(), plaintext_.size());
+  SERDAB_RETURN_IF_ERROR(decoded);
+  SERDAB_ASSIGN_OR_RETURN(
+      std::vector<engine::Tensor> outputs,
+      partition_->model->Run(partition_->begin, partition_->end, partition_->inputs));
+  plaintext_.clear();
+  engine::EncodeTensors(outputs, &plaintext_);
   crypto::Bytes sealed;
-  SERDAB_RETURN_IF_ERROR(to->Seal(stream_id, opened.frame_seq, out_hop, plaintext, &sealed));
+  Status s = to->channel.Seal(stream_id, opened.frame_seq, out_hop, plaintext_, &sealed);
+  crypto::SecureWipe(plaintext_.data(), plaintext_.size());
+  SERDAB_RETURN_IF_ERROR(s);
   if (sealed.size() != needed) return Status::Internal("result size differs from its estimate");
+  in->channel.Accept(opened);
   std::copy(sealed.begin(), sealed.end(), out);
   return Status::Ok();
 }
 
 Result<std::string> SimEnclave::Profile(uint32_t repeats) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!model_) return Status::FailedPrecondition("no partition has been provisioned");
+  if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
+  engine::Model* model = partition_->model.get();
+  const int begin = partition_->begin, end = partition_->end;
   repeats = std::clamp<uint32_t>(repeats, 1, 1000);
   std::vector<engine::Tensor> current;
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
-  for (const engine::TensorInfo& info : model_->cuts()[begin_].infos) {
+  for (const engine::TensorInfo& info : model->cuts()[begin].infos) {
     SERDAB_ASSIGN_OR_RETURN(engine::Tensor t,
                             engine::Tensor::Zeros(info.dtype, info.shape, heap_.get()));
     if (info.dtype == engine::DataType::kFloat32) {
@@ -280,15 +422,15 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats) {
     }
     current.push_back(std::move(t));
   }
-  std::string json = "{\"begin\":" + std::to_string(begin_) + ",\"end\":" + std::to_string(end_) +
-                     ",\"layer_ms\":[";
-  for (int k = begin_; k < end_; ++k) {
+  std::string json =
+      "{\"begin\":" + std::to_string(begin) + ",\"end\":" + std::to_string(end) + ",\"layer_ms\":[";
+  for (int k = begin; k < end; ++k) {
     std::vector<engine::Tensor> next;
     SERDAB_ASSIGN_OR_RETURN(
         const double layer_ms,
-        engine::TimeLayerMs(model_.get(), k, current, static_cast<int>(repeats), &next));
+        engine::TimeLayerMs(model, k, current, static_cast<int>(repeats), &next));
     char buf[32];
-    std::snprintf(buf, sizeof(buf), "%s%.6f", k > begin_ ? "," : "", layer_ms);
+    std::snprintf(buf, sizeof(buf), "%s%.6f", k > begin ? "," : "", layer_ms);
     json += buf;
     current = std::move(next);
   }
@@ -323,11 +465,21 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats) {
 std::string SimEnclave::StatsJson() {
   std::lock_guard<std::mutex> lock(mu_);
   std::string json = heap_->Stats().ToJson();
-  std::string head = "{\"mrenclave\":\"" + crypto::HexEncode(identity_.mrenclave) +
-                     "\",\"mrsigner\":\"" + crypto::HexEncode(identity_.mrsigner) +
-                     "\",\"isv_svn\":" + std::to_string(identity_.isv_svn) +
-                     ",\"debug\":" + (identity_.debug() ? "true" : "false") + ",\"layers\":[" +
-                     std::to_string(begin_) + "," + std::to_string(end_) + "],";
+  const int begin = partition_ ? partition_->begin : 0;
+  const int end = partition_ ? partition_->end : 0;
+  // "protects_data_from_host": a sim enclave's host holds the platform key,
+  // so it can forge quotes and unseal: say so wherever the enclave is shown.
+  std::string head =
+      "{\"backend\":\"sim\",\"protects_data_from_host\":false,\"mrenclave\":\"" +
+      crypto::HexEncode(identity_.mrenclave) + "\",\"mrsigner\":\"" +
+      crypto::HexEncode(identity_.mrsigner) +
+      "\",\"isv_svn\":" + std::to_string(identity_.isv_svn) +
+      ",\"debug\":" + (identity_.debug() ? "true" : "false") + ",\"instance\":\"" +
+      crypto::HexEncode(instance_) + "\",\"owner\":\"" +
+      (owner_ ? crypto::HexEncode(*owner_) : std::string()) +
+      "\",\"partition_version\":" + std::to_string(partition_ ? partition_->version : 0) +
+      ",\"routes\":" + std::to_string(routes_.size()) + ",\"layers\":[" + std::to_string(begin) +
+      "," + std::to_string(end) + "],";
   // Splice the heap's counters into one object.
   return head + json.substr(json.find('{') + 1);
 }

@@ -7,6 +7,14 @@
 // here is reachable from the host except through boundary.cc, which passes
 // bytes in and out.
 //
+// Who may do what is the session model of attestation/evidence.h: every
+// session knows its principal (a client's signed identity, or a peer
+// enclave's attested instance id); the first client to provision becomes the
+// owner; only the owner provisions and routes; frames move only along the
+// owner's routes. Failed commands and frames leave the enclave as it was: a
+// new partition is built before it replaces the old one, and a frame's
+// message counter advances only once its result is sealed.
+//
 // Thread safety: every public method takes the enclave's lock; ECALLs into
 // one enclave are serialised, as a pipeline stage handles one frame at a
 // time. (The engine still runs each frame on its own worker threads.)
@@ -17,9 +25,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "enclave/attestation/enclave_identity.h"
+#include "enclave/attestation/evidence.h"
 #include "enclave/attestation/platform.h"
 #include "enclave/crypto/secure_channel.h"
 #include "enclave/engine/model.h"
@@ -30,14 +41,17 @@ namespace serdab::enclave {
 
 class SimEnclave {
  public:
-  // `code` is the bytes of the enclave image (what the measurement covers).
-  static Result<std::unique_ptr<SimEnclave>> Create(crypto::ByteView code,
+  // `image_digest` is the code identity of the enclave image as loaded
+  // (attestation/enclave_image.h); with the config text it makes MRENCLAVE.
+  static Result<std::unique_ptr<SimEnclave>> Create(const crypto::Sha256Digest& image_digest,
                                                     std::string_view config_text,
                                                     const std::string& platform_dir,
                                                     crypto::ByteView sigstruct);
   ~SimEnclave();
 
   const attestation::EnclaveIdentity& identity() const { return identity_; }
+  // Whether [ptr, ptr + bytes) touches this enclave's trusted memory.
+  bool OverlapsTrusted(const void* ptr, size_t bytes) const;
 
   // Counts one ECALL and charges its cost (called first by every ECALL).
   void RecordEcall();
@@ -46,9 +60,12 @@ class SimEnclave {
   Result<crypto::Bytes> GetQuote(crypto::ByteView nonce);
   Result<uint64_t> OpenSession(crypto::ByteView request);
   Status CloseSession(uint64_t session);
-  // Returns the sealed partition when seal_policy is 0 or 1, else empty.
-  Result<crypto::Bytes> Provision(uint64_t session, crypto::ByteView message, int32_t seal_policy,
-                                  size_t seal_capacity);
+  // Runs an owner command (attestation/evidence.h) arriving on `session`.
+  // Returns the sealed partition when the owner asked for one, else empty;
+  // OutOfRange with *needed set, before any state changes, when it would not
+  // fit in `seal_capacity`.
+  Result<crypto::Bytes> RunOwnerCommand(uint64_t session, crypto::ByteView message,
+                                        size_t seal_capacity, size_t* needed);
   Status UnsealPartition(crypto::ByteView blob);
   // Needed output bytes are returned as OutOfRange with *needed set before
   // any state changes.
@@ -64,27 +81,45 @@ class SimEnclave {
     crypto::X25519KeyPair key;
     crypto::Bytes quote;
   };
+  struct Session {
+    crypto::SecureChannel channel;
+    attestation::Principal principal;
+  };
+  // A provisioned layer range and the buffers its frames are decoded into.
+  struct Partition {
+    std::unique_ptr<engine::Model> model;
+    std::vector<engine::Tensor> inputs;  // reused every frame
+    int begin = 0;
+    int end = 0;
+    uint64_t version = 0;
+  };
 
   SimEnclave() = default;
-  Status LoadPartition(crypto::ByteView provision_plaintext);
-  Result<crypto::SecureChannel*> FindSession(uint64_t session);
+  Result<Partition> BuildPartition(const attestation::OwnerCommand& command);
+  Result<Session*> FindSession(uint64_t session);
+  bool Routed(const attestation::Principal& principal) const;
+  Result<Session> OpenPeerSession(const attestation::SessionRequest& request,
+                                  const PendingKey& pending);
 
   std::mutex mu_;
   EnclaveConfig config_;
   attestation::EnclaveIdentity identity_;
+  attestation::InstanceId instance_{};
   std::unique_ptr<attestation::PlatformKey> platform_;
   attestation::PlatformCertificate certificate_;
   std::unique_ptr<epc::EpcHeap> heap_;
 
   std::map<crypto::X25519PublicKey, PendingKey> pending_;  // evidence keys not yet used
   std::map<crypto::Bytes, bool> challenges_;               // nonces issued, not yet answered
-  std::map<uint64_t, std::unique_ptr<crypto::SecureChannel>> sessions_;
+  std::map<uint64_t, Session> sessions_;
   uint64_t next_session_ = 1;
 
-  std::unique_ptr<engine::Model> model_;
-  std::vector<engine::Tensor> inputs_;  // the partition's input, reused every frame
-  int begin_ = 0;
-  int end_ = 0;
+  // Set by the first provision, or by a sealed partition; never changes after.
+  std::optional<crypto::Ed25519PublicKey> owner_;
+  std::vector<attestation::Route> routes_;
+  std::optional<Partition> partition_;
+  // Frame plaintext, reused and wiped after every frame.
+  crypto::Bytes plaintext_;
 };
 
 }  // namespace serdab::enclave

@@ -38,6 +38,9 @@ class QuoteTest : public ::testing::Test {
     signer_.emplace(Ed25519KeyPair::Generate().value());
     identity_ = Identity(Pattern(5000), /*svn=*/4, /*attributes=*/0);
     ephemeral_.emplace(X25519KeyPair::Generate().value());
+    binding_.ephemeral_key = ephemeral_->public_key;
+    binding_.instance = InstanceId{7, 7, 7};
+    binding_.owner = Ed25519KeyPair::Generate().value().public_key();
     nonce_ = NewNonce().value();
     policy_.allowed_mrenclaves = {identity_.mrenclave};
     policy_.allowed_mrsigners = {SignerOf(signer_->public_key())};
@@ -53,8 +56,7 @@ class QuoteTest : public ::testing::Test {
   }
 
   Bytes MakeQuote(const EnclaveIdentity& identity) {
-    auto quote =
-        SignQuote(*platform_, cert_, identity, MakeReportData(nonce_, ephemeral_->public_key));
+    auto quote = SignQuote(*platform_, cert_, identity, MakeReportData(nonce_, binding_));
     EXPECT_TRUE(quote.ok()) << quote.status().ToString();
     return SerializeQuote(*quote);
   }
@@ -64,7 +66,7 @@ class QuoteTest : public ::testing::Test {
   Result<VerifiedQuote> Verify(const Bytes& quote, const QuotePolicy& policy) {
     auto verifier = QuoteVerifier::Create(root_->public_key(), policy);
     EXPECT_TRUE(verifier.ok()) << verifier.status().ToString();
-    return verifier->Verify(quote, nonce_, ephemeral_->public_key);
+    return verifier->Verify(quote, nonce_, binding_);
   }
 
   // Verifies and returns the rejection reason (kNone if accepted), checking
@@ -88,6 +90,7 @@ class QuoteTest : public ::testing::Test {
   std::optional<Ed25519KeyPair> signer_;
   EnclaveIdentity identity_;
   std::optional<X25519KeyPair> ephemeral_;
+  QuoteBinding binding_;
   Nonce nonce_;
   QuotePolicy policy_;
 };
@@ -102,7 +105,9 @@ TEST_F(QuoteTest, AcceptsAValidQuote) {
   EXPECT_FALSE(verified->identity.debug());
   EXPECT_EQ(verified->platform_id, "edge-1");
   EXPECT_EQ(verified->platform_key, platform_->public_key());
-  EXPECT_EQ(verified->ephemeral_key, ephemeral_->public_key);
+  EXPECT_EQ(verified->binding.ephemeral_key, ephemeral_->public_key);
+  EXPECT_EQ(verified->binding.owner, binding_.owner);
+  EXPECT_EQ(verified->platform_type, PlatformType::kSim);
 }
 
 TEST_F(QuoteTest, QuoteRoundTripsThroughTheWire) {
@@ -188,10 +193,62 @@ TEST_F(QuoteTest, StaleNonceIsRejected) {
 TEST_F(QuoteTest, SubstitutedEphemeralKeyIsRejected) {
   const Bytes quote = MakeQuote();
   auto verifier = QuoteVerifier::Create(root_->public_key(), policy_).value();
-  auto other = X25519KeyPair::Generate().value();
-  auto verified = verifier.Verify(quote, nonce_, other.public_key);
+  QuoteBinding other = binding_;
+  other.ephemeral_key = X25519KeyPair::Generate().value().public_key;
+  auto verified = verifier.Verify(quote, nonce_, other);
   ASSERT_FALSE(verified.ok());
   EXPECT_EQ(RejectionOf(verified.status()), QuoteRejection::kStaleNonce);
+}
+
+// A host that claimed an enclave cannot present it as its victim's: the quote
+// binds the owner and the instance.
+TEST_F(QuoteTest, SubstitutedOwnerOrInstanceIsRejected) {
+  const Bytes quote = MakeQuote();
+  auto verifier = QuoteVerifier::Create(root_->public_key(), policy_).value();
+  QuoteBinding owner = binding_;
+  owner.owner = Ed25519KeyPair::Generate().value().public_key();
+  EXPECT_EQ(RejectionOf(verifier.Verify(quote, nonce_, owner).status()),
+            QuoteRejection::kStaleNonce);
+  QuoteBinding instance = binding_;
+  instance.instance[0] ^= 1;
+  EXPECT_EQ(RejectionOf(verifier.Verify(quote, nonce_, instance).status()),
+            QuoteRejection::kStaleNonce);
+}
+
+// The sim host holds the platform key: it signs a quote with the simulation
+// and debug bits cleared. The root's certificate says the platform is sim,
+// and that is what a policy that refuses simulation refuses.
+TEST_F(QuoteTest, ForgedQuoteFromASimPlatformIsRefusedWhateverItClaims) {
+  Quote quote = ParseQuote(MakeQuote()).value();
+  quote.identity.attributes = 0;  // "hardware, production"
+  Bytes body = SerializeQuote(quote);
+  body.resize(body.size() - quote.platform_signature.size());
+  quote.platform_signature = platform_->signing_key().Sign("serdab.quote.v1", body);
+  const Bytes forged = SerializeQuote(quote);
+  ASSERT_TRUE(QuoteSignatureValid(ParseQuote(forged).value()));
+
+  QuotePolicy strict = policy_;
+  strict.allow_simulation = false;
+  EXPECT_EQ(Rejection(forged, strict), QuoteRejection::kSimulationRefused);
+  // Only a platform the root certified as hardware passes that policy.
+  cert_ = IssuePlatformCertificate(*root_, platform_->public_key(), "edge-1", 1700000000,
+                                   PlatformType::kSgx)
+              .value();
+  quote.platform_certificate = cert_;
+  body = SerializeQuote(quote);
+  body.resize(body.size() - quote.platform_signature.size());
+  quote.platform_signature = platform_->signing_key().Sign("serdab.quote.v1", body);
+  EXPECT_EQ(Rejection(SerializeQuote(quote), strict), QuoteRejection::kNone);
+}
+
+TEST_F(QuoteTest, PolicyPinningTheUnsignedSignerIsRefused) {
+  QuotePolicy zero;
+  zero.allowed_mrsigners = {Measurement{}};
+  zero.allow_simulation = true;
+  auto verifier = QuoteVerifier::Create(root_->public_key(), zero);
+  ASSERT_FALSE(verifier.ok());
+  EXPECT_EQ(verifier.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(verifier.status().message().find("all-zero signer"), std::string::npos);
 }
 
 TEST_F(QuoteTest, PlatformNotCertifiedByTheRootIsRejected) {
@@ -294,8 +351,7 @@ TEST_F(QuoteTest, PolicyMustNameSomething) {
 
 TEST_F(QuoteTest, ShortNonceIsACallerError) {
   auto verifier = QuoteVerifier::Create(root_->public_key(), policy_).value();
-  auto verified =
-      verifier.Verify(MakeQuote(), crypto::ByteView(nonce_).first(8), ephemeral_->public_key);
+  auto verified = verifier.Verify(MakeQuote(), crypto::ByteView(nonce_).first(8), binding_);
   EXPECT_EQ(verified.status().code(), Status::Code::kInvalidArgument);
 }
 

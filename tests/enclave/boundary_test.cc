@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "cli/enclave_client.h"
@@ -91,6 +93,8 @@ bool SameBits(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.bytes()) == 0;
 }
 
+crypto::Ed25519KeyPair NewIdentity() { return crypto::Ed25519KeyPair::Generate().value(); }
+
 std::unique_ptr<worker::EnclaveHost> NewEnclave(const Deployment& d, const std::string& config) {
   auto host = worker::EnclaveHost::Create(config, d.platform_dir());
   EXPECT_TRUE(host.ok()) << host.status().ToString();
@@ -100,10 +104,14 @@ std::unique_ptr<worker::EnclaveHost> NewEnclave(const Deployment& d, const std::
 // The enclave runs `name` and must give exactly the native engine's bits.
 std::string RunInEnclaveAndCompare(const Deployment& d, const std::string& name, double epc_mib) {
   auto host = NewEnclave(d, d.Config(epc_mib));
-  auto client = cli::EnclaveClient::Attest(host.get(), d.Verifier());
+  const auto owner = NewIdentity();
+  auto client = cli::EnclaveClient::Attest(host.get(), d.Verifier(), owner, owner.public_key());
   EXPECT_TRUE(client.ok()) << client.status().ToString();
   const crypto::Bytes model = ZooBytes(name);
-  EXPECT_TRUE((*client)->Provision(model, 0, -1, 2).ok());
+  cli::PartitionSpec spec;
+  spec.threads = 2;
+  spec.routes = (*client)->SelfRoutes();
+  EXPECT_TRUE((*client)->Provision(model, spec).ok());
   const Tensor x = RandomInput({1, 3, 224, 224}, 1);
   auto out = (*client)->Infer({x});
   EXPECT_TRUE(out.ok()) << out.status().ToString();
@@ -130,7 +138,8 @@ TEST(BoundaryTest, ClientRefusesAnEnclaveOutsideItsPolicy) {
   policy.allow_simulation = true;
   policy.allow_debug = true;
   auto verifier = attestation::QuoteVerifier::Create(d.root(), policy).value();
-  auto client = cli::EnclaveClient::Attest(host.get(), verifier);
+  const auto owner = NewIdentity();
+  auto client = cli::EnclaveClient::Attest(host.get(), verifier, owner, owner.public_key());
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(attestation::RejectionOf(client.status()), QuoteRejection::kUnknownMeasurement);
 
@@ -139,7 +148,7 @@ TEST(BoundaryTest, ClientRefusesAnEnclaveOutsideItsPolicy) {
   production.allow_any_enclave = true;
   production.allow_simulation = false;
   auto strict = attestation::QuoteVerifier::Create(d.root(), production).value();
-  client = cli::EnclaveClient::Attest(host.get(), strict);
+  client = cli::EnclaveClient::Attest(host.get(), strict, owner, owner.public_key());
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(attestation::RejectionOf(client.status()), QuoteRejection::kSimulationRefused);
 }
@@ -148,23 +157,47 @@ TEST(BoundaryTest, ClientRefusesAnEnclaveOutsideItsPolicy) {
 struct RawSession {
   uint64_t session = 0;
   crypto::SecureChannel channel;
+  attestation::Principal principal;  // the client, as the enclave knows it
+  attestation::Principal enclave;    // the enclave, as its peers know it
 };
 
-RawSession OpenRaw(worker::EnclaveHost* host, const Deployment& d) {
+// Opens a client session as `identity`; `signer` signs it (the identity's own
+// key unless a test forges the signature).
+Result<RawSession> TryOpenRaw(worker::EnclaveHost* host, const Deployment& d,
+                              const crypto::Ed25519KeyPair& identity,
+                              const crypto::Ed25519KeyPair* signer = nullptr) {
   const attestation::Nonce nonce = attestation::NewNonce().value();
-  auto evidence = attestation::ParseEvidence(host->GetQuote(nonce).value()).value();
-  EXPECT_TRUE(d.Verifier().Verify(evidence.quote, nonce, evidence.ephemeral_key).ok());
+  SERDAB_ASSIGN_OR_RETURN(crypto::Bytes evidence_bytes, host->GetQuote(nonce));
+  auto evidence = attestation::ParseEvidence(evidence_bytes).value();
+  EXPECT_TRUE(d.Verifier().Verify(evidence.quote, nonce, evidence.binding).ok());
   auto ours = crypto::X25519KeyPair::Generate().value();
   attestation::SessionRequest request;
   request.algorithm = crypto::PreferredAead();
-  request.evidence_key = evidence.ephemeral_key;
+  request.evidence_key = evidence.binding.ephemeral_key;
   request.client_key = ours.public_key;
-  const uint64_t session = host->OpenSession(attestation::SerializeSessionRequest(request)).value();
-  auto channel = crypto::SecureChannel::Create(
-                     crypto::ChannelRole::kInitiator, ours.secret_key, evidence.ephemeral_key,
-                     attestation::ChannelTranscript({}, evidence.quote), request.algorithm)
-                     .value();
-  return RawSession{session, std::move(channel)};
+  request.client_identity = identity.public_key();
+  const auto transcript = attestation::ChannelTranscript({}, evidence.quote);
+  request.client_signature = (signer ? *signer : identity)
+                                 .Sign(attestation::kClientSessionContext,
+                                       attestation::ClientSessionStatement(
+                                           transcript, request.evidence_key, request.client_key));
+  SERDAB_ASSIGN_OR_RETURN(uint64_t session,
+                          host->OpenSession(attestation::SerializeSessionRequest(request)));
+  auto channel =
+      crypto::SecureChannel::Create(crypto::ChannelRole::kInitiator, ours.secret_key,
+                                    evidence.binding.ephemeral_key, transcript, request.algorithm)
+          .value();
+  return RawSession{session,
+                    std::move(channel),
+                    {attestation::Principal::Kind::kClient, identity.public_key()},
+                    {attestation::Principal::Kind::kEnclave, evidence.binding.instance}};
+}
+
+RawSession OpenRaw(worker::EnclaveHost* host, const Deployment& d,
+                   const crypto::Ed25519KeyPair& identity) {
+  auto raw = TryOpenRaw(host, d, identity);
+  EXPECT_TRUE(raw.ok()) << raw.status().ToString();
+  return std::move(raw).value();
 }
 
 crypto::Bytes SealTensors(RawSession* s, uint64_t stream, uint64_t seq, uint32_t hop,
@@ -175,16 +208,64 @@ crypto::Bytes SealTensors(RawSession* s, uint64_t stream, uint64_t seq, uint32_t
   return message;
 }
 
+attestation::OwnerCommand ProvisionCommand(const crypto::Bytes& model,
+                                           std::vector<attestation::Route> routes,
+                                           uint64_t version = 1, int begin = 0, int end = -1) {
+  attestation::OwnerCommand c;
+  c.kind = attestation::OwnerCommand::Kind::kProvision;
+  c.partition_version = version;
+  c.routes = std::move(routes);
+  c.begin = begin;
+  c.end = end;
+  c.model = model;
+  return c;
+}
+
+Result<crypto::Bytes> SendCommand(worker::EnclaveHost* host, RawSession* s,
+                                  const attestation::OwnerCommand& command) {
+  crypto::Bytes message;
+  SERDAB_RETURN_IF_ERROR(
+      s->channel.Seal(0, 0, 0, attestation::SerializeOwnerCommand(command), &message));
+  return host->Provision(s->session, message);
+}
+
+std::vector<attestation::Route> SelfRoute(const RawSession& s) {
+  return {attestation::Route{s.principal, s.principal, 0}};
+}
+
+// Runs one frame from `s` back to `s` on stream 1 and decodes the result.
+Result<std::vector<Tensor>> RoundTrip(worker::EnclaveHost* host, RawSession* s, uint64_t seq,
+                                      const Tensor& x) {
+  SERDAB_ASSIGN_OR_RETURN(crypto::Bytes reply, host->Process(s->session, 0, s->session, 1, 1,
+                                                             SealTensors(s, 1, seq, 0, {x})));
+  crypto::Bytes plain;
+  SERDAB_RETURN_IF_ERROR(s->channel.Open(1, 1, reply, &plain).status());
+  return engine::DecodeTensors(plain);
+}
+
+// A provisioned enclave: `owner` runs the tiny model for itself.
+struct Provisioned {
+  std::unique_ptr<worker::EnclaveHost> host;
+  crypto::Ed25519KeyPair identity;
+  RawSession owner;
+  crypto::Bytes model;
+};
+
+Provisioned ProvisionTiny(const Deployment& d) {
+  auto host = NewEnclave(d, d.Config());
+  auto identity = NewIdentity();
+  RawSession owner = OpenRaw(host.get(), d, identity);
+  crypto::Bytes model = ZooBytes("tiny");
+  auto sealed = SendCommand(host.get(), &owner, ProvisionCommand(model, SelfRoute(owner)));
+  EXPECT_TRUE(sealed.ok()) << sealed.status().ToString();
+  return Provisioned{std::move(host), std::move(identity), std::move(owner), std::move(model)};
+}
+
 TEST(BoundaryTest, HostTamperingAndReplayAreDroppedAndTheStreamGoesOn) {
   Deployment d;
-  auto host = NewEnclave(d, d.Config());
-  RawSession s = OpenRaw(host.get(), d);
-  const crypto::Bytes model = ZooBytes("tiny");
-  attestation::ProvisionRequest p;
-  p.model = model;
-  crypto::Bytes message;
-  ASSERT_TRUE(s.channel.Seal(0, 0, 0, attestation::SerializeProvisionRequest(p), &message).ok());
-  ASSERT_TRUE(host->Provision(s.session, message).ok());
+  Provisioned p = ProvisionTiny(d);
+  RawSession& s = p.owner;
+  worker::EnclaveHost* host = p.host.get();
 
   const Tensor x = RandomInput({1, 3, 32, 32}, 2);
   const crypto::Bytes frame0 = SealTensors(&s, 1, 0, 0, {x});
@@ -204,7 +285,7 @@ TEST(BoundaryTest, HostTamperingAndReplayAreDroppedAndTheStreamGoesOn) {
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   EXPECT_EQ(opened->frame_seq, 0u);
   auto out = engine::DecodeTensors(plain).value();
-  EXPECT_TRUE(SameBits(out[0], Native(model, 1, 0, -1, {x})[0]));
+  EXPECT_TRUE(SameBits(out[0], Native(p.model, 1, 0, -1, {x})[0]));
   // The host sees the reply only as ciphertext: the result's bytes are not in it.
   EXPECT_EQ(std::search(reply->begin(), reply->end(), static_cast<const uint8_t*>(out[0].raw()),
                         static_cast<const uint8_t*>(out[0].raw()) + 16),
@@ -219,7 +300,7 @@ TEST(BoundaryTest, HostTamperingAndReplayAreDroppedAndTheStreamGoesOn) {
 TEST(BoundaryTest, RefusesWorkBeforeProvisioningAndUnknownSessions) {
   Deployment d;
   auto host = NewEnclave(d, d.Config());
-  RawSession s = OpenRaw(host.get(), d);
+  RawSession s = OpenRaw(host.get(), d, NewIdentity());
   auto r = host->Process(s.session, 0, s.session, 1, 1, crypto::Bytes(64));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
@@ -227,24 +308,231 @@ TEST(BoundaryTest, RefusesWorkBeforeProvisioningAndUnknownSessions) {
   EXPECT_FALSE(host->OpenSession(crypto::Bytes{1, 0, 1}).ok());
 }
 
-TEST(BoundaryTest, SealedPartitionsOpenOnlyInTheSameEnclave) {
+// Finding 1: the host opens sessions of its own and names whatever sessions
+// it likes in provision and process. Each attempt is refused, nothing is
+// decrypted for it, and the owner's stream goes on.
+TEST(BoundaryTest, HostCannotReprovisionRerouteOrProbeAnOwnedEnclave) {
+  Deployment d;
+  Provisioned p = ProvisionTiny(d);
+  worker::EnclaveHost* host = p.host.get();
+  RawSession attacker = OpenRaw(host, d, NewIdentity());
+
+  // Re-provisioning (an identity model, say) as anyone but the owner.
+  auto reprovision = SendCommand(host, &attacker, ProvisionCommand(p.model, SelfRoute(attacker)));
+  ASSERT_FALSE(reprovision.ok());
+  EXPECT_EQ(reprovision.status().code(), Status::Code::kPermissionDenied);
+  attestation::OwnerCommand routes;
+  routes.kind = attestation::OwnerCommand::Kind::kSetRoutes;
+  routes.partition_version = 1;
+  routes.routes = SelfRoute(attacker);
+  EXPECT_EQ(SendCommand(host, &attacker, routes).status().code(), Status::Code::kPermissionDenied);
+
+  const Tensor x = RandomInput({1, 3, 32, 32}, 5);
+  // The victim's frame, with the result routed to the attacker's session.
+  const crypto::Bytes victim_frame = SealTensors(&p.owner, 1, 0, 0, {x});
+  auto stolen = host->Process(p.owner.session, 0, attacker.session, 1, 1, victim_frame);
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.status().code(), Status::Code::kPermissionDenied) << stolen.status().ToString();
+  // Chosen inputs from the attacker's session, to the attacker or the owner.
+  const crypto::Bytes chosen = SealTensors(&attacker, 1, 0, 0, {x});
+  EXPECT_EQ(host->Process(attacker.session, 0, attacker.session, 1, 1, chosen).status().code(),
+            Status::Code::kPermissionDenied);
+  EXPECT_EQ(host->Process(attacker.session, 0, p.owner.session, 1, 1, chosen).status().code(),
+            Status::Code::kPermissionDenied);
+  // Stream 0 carries owner commands only.
+  EXPECT_EQ(host->Process(p.owner.session, 0, p.owner.session, 1, 0, victim_frame).status().code(),
+            Status::Code::kInvalidArgument);
+
+  // None of it consumed the victim's frame or changed the model.
+  auto reply = host->Process(p.owner.session, 0, p.owner.session, 1, 1, victim_frame);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  crypto::Bytes plain;
+  ASSERT_TRUE(p.owner.channel.Open(1, 1, *reply, &plain).ok());
+  EXPECT_TRUE(SameBits(engine::DecodeTensors(plain).value()[0], Native(p.model, 1, 0, -1, {x})[0]));
+}
+
+// Finding 1: a session claims an identity only with that identity's key.
+TEST(BoundaryTest, ASessionCannotClaimAnotherClientsIdentity) {
+  Deployment d;
+  Provisioned p = ProvisionTiny(d);
+  const auto forger = NewIdentity();
+  auto forged = TryOpenRaw(p.host.get(), d, p.identity, &forger);
+  ASSERT_FALSE(forged.ok());
+  EXPECT_EQ(forged.status().code(), Status::Code::kPermissionDenied);
+}
+
+// Finding 1: the host claims a fresh enclave before its owner does. The quote
+// says who owns it, so the real owner and its cameras refuse it, and it never
+// sees their model or frames.
+TEST(BoundaryTest, AnEnclaveClaimedByItsHostIsRefusedByTheRealOwnerAndItsClients) {
+  Deployment d;
+  auto host = NewEnclave(d, d.Config());
+  RawSession squatter = OpenRaw(host.get(), d, NewIdentity());
+  ASSERT_TRUE(
+      SendCommand(host.get(), &squatter, ProvisionCommand(ZooBytes("tiny"), SelfRoute(squatter)))
+          .ok());
+  const auto owner = NewIdentity();
+  auto as_owner = cli::EnclaveClient::Attest(host.get(), d.Verifier(), owner, owner.public_key());
+  ASSERT_FALSE(as_owner.ok());
+  EXPECT_EQ(as_owner.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(as_owner.status().message().find("claimed by its host"), std::string::npos);
+  auto camera =
+      cli::EnclaveClient::Attest(host.get(), d.Verifier(), NewIdentity(), owner.public_key());
+  ASSERT_FALSE(camera.ok());
+  EXPECT_EQ(camera.status().code(), Status::Code::kPermissionDenied);
+
+  // A camera refuses an enclave that has no owner yet as well.
+  auto fresh = NewEnclave(d, d.Config());
+  auto early =
+      cli::EnclaveClient::Attest(fresh.get(), d.Verifier(), NewIdentity(), owner.public_key());
+  EXPECT_EQ(early.status().code(), Status::Code::kPermissionDenied);
+}
+
+// Finding 3: ECALL buffers that point into enclave memory. Reading them
+// would make error messages a read oracle on the EPC; writing them would
+// overwrite enclave memory.
+struct Mapping {
+  uint8_t* begin = nullptr;
+  size_t size = 0;
+};
+
+std::vector<Mapping> MappingsNamed(const std::string& needle) {
+  std::vector<Mapping> out;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find(needle) == std::string::npos) continue;
+    unsigned long long begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx", &begin, &end) == 2) {
+      out.push_back({reinterpret_cast<uint8_t*>(begin), static_cast<size_t>(end - begin)});
+    }
+  }
+  return out;
+}
+
+TEST(BoundaryTest, BuffersInsideEnclaveMemoryAreRefused) {
+  Deployment d;
+  Provisioned p = ProvisionTiny(d);
+  const auto epc = MappingsNamed("serdab-epc");
+  const auto image = MappingsNamed("libserdab_enclave.so");
+  ASSERT_FALSE(epc.empty());
+  ASSERT_FALSE(image.empty());
+  const uint64_t handle = p.host->handle();
+  for (const Mapping& m : {epc.front(), epc.back(), image.front(), image.back()}) {
+    size_t size = 0;
+    uint64_t session = 0;
+    // Inputs read from enclave memory.
+    EXPECT_EQ(serdab_ecall_open_session(handle, m.begin + 64, 40, &session),
+              static_cast<int>(Status::Code::kInvalidArgument));
+    EXPECT_NE(std::string(serdab_ecall_last_error()).find("enclave memory"), std::string::npos);
+    EXPECT_EQ(serdab_ecall_process(handle, p.owner.session, 0, p.owner.session, 1, 1, m.begin, 4096,
+                                   nullptr, 0, &size),
+              static_cast<int>(Status::Code::kInvalidArgument));
+    EXPECT_EQ(serdab_ecall_unseal_partition(handle, m.begin, 4096),
+              static_cast<int>(Status::Code::kInvalidArgument));
+    // Outputs written into enclave memory, and a buffer that straddles it.
+    EXPECT_EQ(serdab_ecall_stats(handle, m.begin, 4096, &size),
+              static_cast<int>(Status::Code::kInvalidArgument));
+    EXPECT_EQ(serdab_ecall_stats(handle, m.begin - 16, 64, &size),
+              static_cast<int>(Status::Code::kInvalidArgument));
+    EXPECT_EQ(serdab_ecall_challenge(handle, nullptr, 0, reinterpret_cast<size_t*>(m.begin)),
+              static_cast<int>(Status::Code::kInvalidArgument));
+  }
+  // A buffer that wraps around the address space.
+  size_t size = 0;
+  uint8_t byte = 0;
+  EXPECT_EQ(serdab_ecall_stats(handle, &byte, SIZE_MAX, &size),
+            static_cast<int>(Status::Code::kInvalidArgument));
+  // The enclave still works.
+  EXPECT_TRUE(RoundTrip(p.host.get(), &p.owner, 0, RandomInput({1, 3, 32, 32}, 6)).ok());
+}
+
+TEST(BoundaryTest, ErrorsDoNotEchoUntrustedBytes) {
+  Deployment d;
+  auto host = NewEnclave(d, d.Config());
+  // A session request whose version and kind bytes carry "secrets" 0xbeef and 0x7b.
+  const crypto::Bytes request = {0xef, 0xbe, 0x7b};
+  auto opened = host->OpenSession(request);
+  ASSERT_FALSE(opened.ok());
+  for (const char* leak : {"48879", "beef", "123", "7b"}) {
+    EXPECT_EQ(opened.status().message().find(leak), std::string::npos) << opened.status().message();
+  }
+}
+
+// Finding 5: absurd values from the owner or the model are errors, not
+// crashes, and leave the enclave as it was (finding 9).
+TEST(BoundaryTest, AbsurdThreadCountsAndBadModelsFailCleanlyAndKeepThePartition) {
+  Deployment d;
+  Provisioned p = ProvisionTiny(d);
+  auto command = ProvisionCommand(p.model, SelfRoute(p.owner), 2);
+  command.threads = 2147483647;
+  auto threads = SendCommand(p.host.get(), &p.owner, command);
+  ASSERT_FALSE(threads.ok());
+  EXPECT_EQ(threads.status().code(), Status::Code::kInvalidArgument) << threads.status().ToString();
+
+  crypto::Bytes garbage(4096, 0x42);
+  auto bad = SendCommand(p.host.get(), &p.owner, ProvisionCommand(garbage, SelfRoute(p.owner), 2));
+  ASSERT_FALSE(bad.ok());
+  // The old partition still serves frames, exactly.
+  const Tensor x = RandomInput({1, 3, 32, 32}, 7);
+  auto out = RoundTrip(p.host.get(), &p.owner, 0, x);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(SameBits((*out)[0], Native(p.model, 1, 0, -1, {x})[0]));
+  EXPECT_NE(p.host->StatsJson().value().find("\"partition_version\":1,"), std::string::npos);
+}
+
+// Finding 9: a frame that authenticates but fails (here: the wrong shape) is
+// not counted as received, so an earlier frame still opens after it.
+TEST(BoundaryTest, AFailedFrameDoesNotAdvanceTheReceiveCounter) {
+  Deployment d;
+  Provisioned p = ProvisionTiny(d);
+  const Tensor x = RandomInput({1, 3, 32, 32}, 8);
+  const crypto::Bytes good = SealTensors(&p.owner, 1, 0, 0, {x});  // counter 0
+  const crypto::Bytes wrong = SealTensors(&p.owner, 1, 1, 0, {RandomInput({1, 3}, 9)});  // 1
+  EXPECT_FALSE(p.host->Process(p.owner.session, 0, p.owner.session, 1, 1, wrong).ok());
+  auto reply = p.host->Process(p.owner.session, 0, p.owner.session, 1, 1, good);
+  EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+}
+
+// Finding 7: an unsigned enclave's signer is all zero, shared by every
+// unsigned enclave; sealing to it is refused.
+TEST(BoundaryTest, UnsignedEnclavesCannotSealToTheirSigner) {
+  Deployment d;
+  auto host = NewEnclave(d, d.Config());
+  RawSession s = OpenRaw(host.get(), d, NewIdentity());
+  auto command = ProvisionCommand(ZooBytes("tiny"), SelfRoute(s));
+  command.seal = attestation::PartitionSeal::kMrSigner;
+  auto sealed = SendCommand(host.get(), &s, command);
+  ASSERT_FALSE(sealed.ok());
+  EXPECT_EQ(sealed.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(sealed.status().message().find("signed enclave"), std::string::npos);
+}
+
+TEST(BoundaryTest, SealedPartitionsOpenOnlyInTheSameEnclaveAndForTheSameOwner) {
   Deployment d;
   const crypto::Bytes model = ZooBytes("tiny");
+  const auto owner = NewIdentity();
   crypto::Bytes blob;
   {
     auto host = NewEnclave(d, d.Config());
-    auto client = cli::EnclaveClient::Attest(host.get(), d.Verifier()).value();
-    auto sealed = client->Provision(model, 0, -1, 1, /*seal_policy=*/0);
+    RawSession s = OpenRaw(host.get(), d, owner);
+    auto command = ProvisionCommand(model, SelfRoute(s), 3);
+    command.seal = attestation::PartitionSeal::kMrEnclave;
+    auto sealed = SendCommand(host.get(), &s, command);
     ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
     blob = *sealed;
     ASSERT_FALSE(blob.empty());
   }
-  // A restarted enclave with the same code and config restores it.
+  // A restarted enclave with the same code and config restores it, and with
+  // it its owner: no frame moves until the owner re-issues its routes.
   auto again = NewEnclave(d, d.Config());
   ASSERT_TRUE(again->UnsealPartition(blob).ok());
-  auto client = cli::EnclaveClient::Attest(again.get(), d.Verifier()).value();
+  auto client = cli::EnclaveClient::Attest(again.get(), d.Verifier(), owner, owner.public_key());
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
   const Tensor x = RandomInput({1, 3, 32, 32}, 3);
-  auto out = client->Infer({x});
+  EXPECT_EQ((*client)->Infer({x}).status().code(), Status::Code::kPermissionDenied);
+  ASSERT_TRUE((*client)->SetRoutes(3, (*client)->SelfRoutes()).ok());
+  auto out = (*client)->Infer({x});
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_TRUE(SameBits((*out)[0], Native(model, 1, 0, -1, {x})[0]));
 
@@ -254,6 +542,37 @@ TEST(BoundaryTest, SealedPartitionsOpenOnlyInTheSameEnclave) {
   crypto::Bytes tampered = blob;
   tampered[tampered.size() - 20] ^= 0x80;
   EXPECT_FALSE(again->UnsealPartition(tampered).ok());
+  // An enclave someone else owns does not take the owner's partition.
+  Provisioned squatted = ProvisionTiny(d);
+  EXPECT_EQ(squatted.host->UnsealPartition(blob).code(), Status::Code::kPermissionDenied);
+}
+
+// Finding 8: the host keeps an old sealed partition and restores it after the
+// owner provisioned a newer one.
+TEST(BoundaryTest, RolledBackSealedPartitionsAreCaught) {
+  Deployment d;
+  const auto owner = NewIdentity();
+  auto host = NewEnclave(d, d.Config());
+  RawSession s = OpenRaw(host.get(), d, owner);
+  std::vector<crypto::Bytes> blobs;
+  for (uint64_t version : {1, 2}) {
+    auto command = ProvisionCommand(ZooBytes("tiny"), SelfRoute(s), version);
+    command.seal = attestation::PartitionSeal::kMrEnclave;
+    blobs.push_back(SendCommand(host.get(), &s, command).value());
+  }
+  // In the running enclave: refused outright.
+  EXPECT_EQ(host->UnsealPartition(blobs[0]).code(), Status::Code::kFailedPrecondition);
+  // In a restarted one it loads, but the owner's routes name version 2, so
+  // it never serves a frame.
+  auto restarted = NewEnclave(d, d.Config());
+  ASSERT_TRUE(restarted->UnsealPartition(blobs[0]).ok());
+  auto client =
+      cli::EnclaveClient::Attest(restarted.get(), d.Verifier(), owner, owner.public_key());
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  Status routed = (*client)->SetRoutes(2, (*client)->SelfRoutes());
+  EXPECT_EQ(routed.code(), Status::Code::kFailedPrecondition) << routed.ToString();
+  EXPECT_NE(routed.message().find("rolled-back"), std::string::npos);
+  EXPECT_FALSE((*client)->Infer({RandomInput({1, 3, 32, 32}, 1)}).ok());
 }
 
 // Opens a mutual session between two enclaves through their hosts.
@@ -266,12 +585,12 @@ Status Connect(worker::EnclaveHost* a, worker::EnclaveHost* b, uint64_t* a_sessi
   attestation::SessionRequest ra;
   ra.kind = attestation::SessionRequest::Kind::kPeer;
   ra.algorithm = crypto::AeadAlgorithm::kXChaCha20Poly1305;
-  ra.evidence_key = attestation::ParseEvidence(ea).value().ephemeral_key;
+  ra.evidence_key = attestation::ParseEvidence(ea).value().binding.ephemeral_key;
   ra.peer_evidence = eb;
   ra.challenge = na;
   ra.role = crypto::ChannelRole::kInitiator;
   attestation::SessionRequest rb = ra;
-  rb.evidence_key = attestation::ParseEvidence(eb).value().ephemeral_key;
+  rb.evidence_key = attestation::ParseEvidence(eb).value().binding.ephemeral_key;
   rb.peer_evidence = ea;
   rb.challenge = nb;
   rb.role = crypto::ChannelRole::kResponder;
@@ -284,29 +603,31 @@ TEST(BoundaryTest, TwoEnclavePipelineMatchesTheWholeModel) {
   Deployment d;
   auto e1 = NewEnclave(d, d.Config(16, true));
   auto e2 = NewEnclave(d, d.Config(16, true));
+  const auto owner = NewIdentity();
+  const auto camera = NewIdentity();
+  RawSession o1 = OpenRaw(e1.get(), d, owner);
+  RawSession o2 = OpenRaw(e2.get(), d, owner);
+  RawSession c1 = OpenRaw(e1.get(), d, camera);  // the camera into enclave 1
+  RawSession c2 = OpenRaw(e2.get(), d, camera);  // the result out of enclave 2
+  const crypto::Bytes model = ZooBytes("tiny");
+  const int cut = 5;
+  ASSERT_TRUE(SendCommand(e1.get(), &o1,
+                          ProvisionCommand(model, {{c1.principal, o2.enclave, 7}}, 1, 0, cut))
+                  .ok());
+  ASSERT_TRUE(SendCommand(e2.get(), &o2,
+                          ProvisionCommand(model, {{o1.enclave, c2.principal, 7}}, 1, cut, -1))
+                  .ok());
   uint64_t s12 = 0, s21 = 0;
   ASSERT_TRUE(Connect(e1.get(), e2.get(), &s12, &s21).ok());
 
-  const crypto::Bytes model = ZooBytes("tiny");
-  RawSession c1 = OpenRaw(e1.get(), d);  // the camera into enclave 1
-  RawSession c2 = OpenRaw(e2.get(), d);  // the result out of enclave 2
-  const int cut = 5;
-  for (auto [host, raw, begin, end] :
-       {std::tuple{e1.get(), &c1, 0, cut}, std::tuple{e2.get(), &c2, cut, -1}}) {
-    attestation::ProvisionRequest p;
-    p.model = model;
-    p.begin = begin;
-    p.end = end;
-    crypto::Bytes message;
-    ASSERT_TRUE(
-        raw->channel.Seal(0, 0, 0, attestation::SerializeProvisionRequest(p), &message).ok());
-    ASSERT_TRUE(host->Provision(raw->session, message).ok());
-  }
   const Tensor x = RandomInput({1, 3, 32, 32}, 4);
   auto mid = e1->Process(c1.session, 0, s12, 1, 7, SealTensors(&c1, 7, 0, 0, {x}));
   ASSERT_TRUE(mid.ok()) << mid.status().ToString();
   // The host cannot feed enclave 1's output anywhere but hop 1 of stream 7.
   EXPECT_FALSE(e2->Process(s21, 2, c2.session, 2, 7, *mid).ok());
+  // Nor send the feature map back to the camera from enclave 2 on another stream.
+  EXPECT_EQ(e2->Process(s21, 1, c2.session, 2, 8, *mid).status().code(),
+            Status::Code::kPermissionDenied);
   auto last = e2->Process(s21, 1, c2.session, 2, 7, *mid);
   ASSERT_TRUE(last.ok()) << last.status().ToString();
   crypto::Bytes plain;
@@ -315,24 +636,39 @@ TEST(BoundaryTest, TwoEnclavePipelineMatchesTheWholeModel) {
   EXPECT_TRUE(SameBits(out[0], Native(model, 1, 0, -1, {x})[0]));
 }
 
-TEST(BoundaryTest, MutualSessionsRefuseAnotherMeasurementAndUnissuedChallenges) {
+TEST(BoundaryTest, MutualSessionsNeedTheOwnersRouteAndAnIssuedChallenge) {
   Deployment d;
+  const auto owner = NewIdentity();
   auto e1 = NewEnclave(d, d.Config(16, true));
-  auto other = NewEnclave(d, d.Config(12, true));  // different config, different MRENCLAVE
-  uint64_t a = 0, b = 0;
-  Status s = Connect(e1.get(), other.get(), &a, &b);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(attestation::RejectionOf(s), QuoteRejection::kUnknownMeasurement) << s.ToString();
-
   auto e2 = NewEnclave(d, d.Config(16, true));
+  RawSession o1 = OpenRaw(e1.get(), d, owner);
+  RawSession o2 = OpenRaw(e2.get(), d, owner);
+  const crypto::Bytes model = ZooBytes("tiny");
+  // e1 is routed to e2, but e2 to no peer: e2 refuses the session.
+  ASSERT_TRUE(
+      SendCommand(e1.get(), &o1, ProvisionCommand(model, {{o1.principal, o2.enclave, 0}})).ok());
+  ASSERT_TRUE(SendCommand(e2.get(), &o2, ProvisionCommand(model, SelfRoute(o2))).ok());
+  uint64_t a = 0, b = 0;
+  Status s = Connect(e1.get(), e2.get(), &a, &b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied) << s.ToString();
+  // An enclave of another owner is refused even when routed.
+  auto rogue = NewEnclave(d, d.Config(16, true));
+  RawSession r = OpenRaw(rogue.get(), d, NewIdentity());
+  ASSERT_TRUE(
+      SendCommand(rogue.get(), &r, ProvisionCommand(model, {{o1.enclave, r.principal, 0}})).ok());
+  s = Connect(e1.get(), rogue.get(), &a, &b);
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied) << s.ToString();
+
   auto evidence = e2->GetQuote(crypto::Bytes(32, 7)).value();  // a nonce e1 never issued
-  attestation::SessionRequest r;
-  r.kind = attestation::SessionRequest::Kind::kPeer;
-  r.evidence_key =
-      attestation::ParseEvidence(e1->GetQuote(crypto::Bytes(32, 1)).value()).value().ephemeral_key;
-  r.peer_evidence = evidence;
-  r.challenge = crypto::Bytes(32, 7);
-  auto opened = e1->OpenSession(attestation::SerializeSessionRequest(r));
+  attestation::SessionRequest req;
+  req.kind = attestation::SessionRequest::Kind::kPeer;
+  req.evidence_key = attestation::ParseEvidence(e1->GetQuote(crypto::Bytes(32, 1)).value())
+                         .value()
+                         .binding.ephemeral_key;
+  req.peer_evidence = evidence;
+  req.challenge = crypto::Bytes(32, 7);
+  auto opened = e1->OpenSession(attestation::SerializeSessionRequest(req));
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), Status::Code::kPermissionDenied);
 }

@@ -288,7 +288,7 @@ struct SimEnclave {
   // The quote answering a verifier's nonce.
   Bytes Quote(const Nonce& nonce) const {
     auto quote = attestation::SignQuote(platform, certificate, identity,
-                                        MakeReportData(nonce, ephemeral.public_key));
+                                        MakeReportData(nonce, {ephemeral.public_key}));
     EXPECT_TRUE(quote.ok());
     return attestation::SerializeQuote(*quote);
   }
@@ -321,18 +321,18 @@ TEST_F(AttestedChannelTest, MutualBetweenTwoEnclaves) {
   const Bytes quote_a = a.Quote(nonce_from_b);
   const Bytes quote_b = b.Quote(nonce_from_a);
 
-  auto b_seen_by_a = verifier_->Verify(quote_b, nonce_from_a, b.ephemeral.public_key);
-  auto a_seen_by_b = verifier_->Verify(quote_a, nonce_from_b, a.ephemeral.public_key);
+  auto b_seen_by_a = verifier_->Verify(quote_b, nonce_from_a, {b.ephemeral.public_key});
+  auto a_seen_by_b = verifier_->Verify(quote_a, nonce_from_b, {a.ephemeral.public_key});
   ASSERT_TRUE(b_seen_by_a.ok()) << b_seen_by_a.status().ToString();
   ASSERT_TRUE(a_seen_by_b.ok()) << a_seen_by_b.status().ToString();
   EXPECT_EQ(b_seen_by_a->platform_id, "cloud-7");
 
   const auto transcript = ChannelTranscript(quote_a, quote_b);
   auto at_a = SecureChannel::Create(ChannelRole::kInitiator, a.ephemeral.secret_key,
-                                    b_seen_by_a->ephemeral_key, transcript)
+                                    b_seen_by_a->binding.ephemeral_key, transcript)
                   .value();
   auto at_b = SecureChannel::Create(ChannelRole::kResponder, b.ephemeral.secret_key,
-                                    a_seen_by_b->ephemeral_key, transcript)
+                                    a_seen_by_b->binding.ephemeral_key, transcript)
                   .value();
   Bytes message, plain;
   for (uint64_t frame = 0; frame < 3; ++frame) {
@@ -363,13 +363,13 @@ TEST_F(AttestedChannelTest, OneSidedClientToEnclave) {
   // (unattested) ephemeral key.
   const Nonce nonce = attestation::NewNonce().value();
   const Bytes quote = head.Quote(nonce);
-  auto verified = verifier_->Verify(quote, nonce, head.ephemeral.public_key);
+  auto verified = verifier_->Verify(quote, nonce, {head.ephemeral.public_key});
   ASSERT_TRUE(verified.ok()) << verified.status().ToString();
 
   auto client_key = X25519KeyPair::Generate().value();
   const auto transcript = ChannelTranscript({}, quote);
   auto client = SecureChannel::Create(ChannelRole::kInitiator, client_key.secret_key,
-                                      verified->ephemeral_key, transcript)
+                                      verified->binding.ephemeral_key, transcript)
                     .value();
   auto enclave = SecureChannel::Create(ChannelRole::kResponder, head.ephemeral.secret_key,
                                        client_key.public_key, transcript)
@@ -387,7 +387,7 @@ TEST_F(AttestedChannelTest, OneSidedClientToEnclave) {
   // A man in the middle who presents his own key with the genuine quote is
   // caught by the verifier: the quote binds the enclave's key.
   auto mitm = X25519KeyPair::Generate().value();
-  auto refused = verifier_->Verify(quote, nonce, mitm.public_key);
+  auto refused = verifier_->Verify(quote, nonce, {mitm.public_key});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(attestation::RejectionOf(refused.status()), attestation::QuoteRejection::kStaleNonce);
 }

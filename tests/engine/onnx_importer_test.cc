@@ -3,7 +3,7 @@
 #include "enclave/engine/onnx_importer.h"
 
 #include <gtest/gtest.h>
-#include <onnx/onnx_pb.h>
+#include <onnx/onnx.pb.h>
 
 #include <cstring>
 #include <string>
