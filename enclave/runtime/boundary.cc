@@ -11,6 +11,7 @@
 #include <string>
 
 #include "enclave/attestation/enclave_image.h"
+#include "enclave/runtime/enclave_entropy.h"
 #include "enclave/runtime/sim_enclave.h"
 
 #define SERDAB_ECALL extern "C" __attribute__((visibility("default")))
@@ -39,11 +40,13 @@ __attribute__((constructor(101))) void MeasureImageAtLoad() {
   // is inside the enclave image.
   const void* self = reinterpret_cast<const void*>(&MeasureImageAtLoad);
   auto loaded = attestation::MeasureLoadedObject(self);
-  if (!loaded.ok()) return;
-  image_digest = loaded->digest;
-  image_begin = loaded->begin;
-  image_end = loaded->end;
-  image_measured = true;
+  if (loaded.ok()) {
+    image_digest = loaded->digest;
+    image_begin = loaded->begin;
+    image_end = loaded->end;
+    image_measured = true;
+  }
+  InstallEnclaveEntropy();
 }
 
 class Registry {
