@@ -1,6 +1,7 @@
 // serdab ca: the deployment's root of trust for the sim backend.
 //   ca init --out DIR                      a new root key pair (root.key, root.pub)
-//   ca issue-platform --ca DIR --out DIR   a platform key and its certificate
+//   ca issue-platform --ca DIR --out DIR [--type sim|sgx]
+//                                          a platform key and its certificate
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -43,7 +44,7 @@ int Init(int argc, char** argv) {
 }
 
 int IssuePlatform(int argc, char** argv) {
-  std::string ca, out, id = "platform";
+  std::string ca, out, id = "platform", type_name = "sim";
   FlagParser flags("ca issue-platform",
                    "Certifies a host's platform key with the deployment root. Creates the\n"
                    "platform key in DIR if DIR has none (platform.key, mode 0600; platform.pub)\n"
@@ -51,6 +52,10 @@ int IssuePlatform(int argc, char** argv) {
   flags.AddString("ca", &ca, "directory of the root key pair (serdab ca init)", true);
   flags.AddString("out", &out, "the platform's directory", true);
   flags.AddString("id", &id, "platform id recorded in the certificate");
+  flags.AddString("type", &type_name,
+                  "sim (the software TEE, whose host can forge quotes and unseal: policies\n"
+                  "that refuse simulation refuse it) | sgx (a host whose enclaves run on SGX\n"
+                  "hardware; the sim backend refuses to run on it)");
   if (Status s = flags.Parse(argc, argv, 3); !s.ok()) {
     return ReportError("ca issue-platform", s, true);
   }
@@ -58,6 +63,9 @@ int IssuePlatform(int argc, char** argv) {
     std::printf("%s", flags.Usage().c_str());
     return 0;
   }
+  auto type = attestation::ParsePlatformType(type_name);
+  if (!type.ok())
+    return ReportError("ca issue-platform", type.status().WithContext("--type"), true);
   auto root = attestation::DeploymentRoot::Load(ca);
   if (!root.ok()) return ReportError("ca issue-platform", root.status());
   if (Status s = MakeDir(out); !s.ok()) return ReportError("ca issue-platform", s);
@@ -71,14 +79,15 @@ int IssuePlatform(int argc, char** argv) {
     if (!platform.ok()) return ReportError("ca issue-platform", platform.status());
     if (Status s = platform->Save(out); !s.ok()) return ReportError("ca issue-platform", s);
   }
-  auto cert = attestation::IssuePlatformCertificate(*root, platform->public_key(), id,
-                                                    static_cast<uint64_t>(std::time(nullptr)));
+  auto cert = attestation::IssuePlatformCertificate(
+      *root, platform->public_key(), id, static_cast<uint64_t>(std::time(nullptr)), *type);
   if (!cert.ok()) return ReportError("ca issue-platform", cert.status());
   const std::string cert_path = out + "/platform.cert";
   if (Status s = attestation::SavePlatformCertificate(*cert, cert_path); !s.ok()) {
     return ReportError("ca issue-platform", s);
   }
-  std::printf("platform '%s' key %s\ncertified by root %s\nwritten to %s\n", id.c_str(),
+  std::printf("platform '%s' (%s) key %s\ncertified by root %s\nwritten to %s\n", id.c_str(),
+              std::string(attestation::PlatformTypeName(*type)).c_str(),
               crypto::HexEncode(platform->public_key()).c_str(),
               crypto::HexEncode(root->public_key()).c_str(), cert_path.c_str());
   return 0;

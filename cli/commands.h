@@ -14,6 +14,7 @@ int RunInferCommand(int argc, char** argv);
 int RunLayersCommand(int argc, char** argv);
 int RunZooCommand(int argc, char** argv);
 int RunCaCommand(int argc, char** argv);
+int RunEnclaveCommand(int argc, char** argv);
 int RunProfileCommand(int argc, char** argv);
 int RunPlanCommand(int argc, char** argv);
 

@@ -94,6 +94,7 @@ struct EnclaveOptions {
   std::string profile = "sgx1";
   std::string ca_dir;
   std::string platform_dir;
+  std::string signature;
   bool stats = false;
 };
 
@@ -123,6 +124,7 @@ int RunInEnclave(const std::string& model_path, const std::string& input_path,
   lopts.cost_profile = opts.profile;
   lopts.ca_dir = opts.ca_dir;
   lopts.platform_dir = opts.platform_dir;
+  lopts.signature_path = opts.signature;
   auto enclave = LocalEnclave::Start(lopts);
   if (!enclave.ok()) return ReportError(cmd, enclave.status());
   EnclaveClient& client = (*enclave)->client();
@@ -175,6 +177,8 @@ int RunInferCommand(int argc, char** argv) {
   flags.AddString("ca", &eopts.ca_dir, "sim enclave: deployment root directory (serdab ca init)");
   flags.AddString("platform", &eopts.platform_dir,
                   "sim enclave: this host's platform directory (serdab ca issue-platform)");
+  flags.AddString("enclave-signature", &eopts.signature,
+                  "sim enclave: the developer's signature over it (serdab enclave sign)");
   flags.AddBool("stats", &eopts.stats,
                 "sim enclave: print the enclave's counters as JSON on stderr");
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("infer", s, true);

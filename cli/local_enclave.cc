@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "enclave/attestation/enclave_identity.h"
 #include "enclave/attestation/enclave_image.h"
@@ -30,6 +32,24 @@ Status MakeThrowawayPlatform(const std::string& ca_dir, const std::string& platf
 
 }  // namespace
 
+std::string LocalEnclaveConfig(double epc_mib, const std::string& cost_profile) {
+  char config[128];
+  std::snprintf(config, sizeof(config), "epc_mib = %.17g\ncost_profile = %s\n", epc_mib,
+                cost_profile.c_str());
+  return config;
+}
+
+Result<crypto::Bytes> ReadSmallFile(const std::string& path) {
+  constexpr std::streamoff kMaxBytes = 1 << 20;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError(path + ": cannot read");
+  crypto::Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (static_cast<std::streamoff>(bytes.size()) > kMaxBytes) {
+    return Status::InvalidArgument(path + ": larger than 1 MiB");
+  }
+  return bytes;
+}
+
 Result<attestation::Measurement> ExpectedMeasurement(const std::string& config_text) {
   SERDAB_ASSIGN_OR_RETURN(std::string path, worker::EnclaveHost::ImagePath());
   SERDAB_ASSIGN_OR_RETURN(crypto::Sha256Digest image, attestation::ImageDigestOfFile(path));
@@ -52,10 +72,13 @@ Result<std::unique_ptr<LocalEnclave>> LocalEnclave::Start(const LocalEnclaveOpti
     platform_dir = local->temp_dir_ + "/platform";
     SERDAB_RETURN_IF_ERROR(MakeThrowawayPlatform(ca_dir, platform_dir));
   }
-  char config[128];
-  std::snprintf(config, sizeof(config), "epc_mib = %.17g\ncost_profile = %s\n", options.epc_mib,
-                options.cost_profile.c_str());
-  SERDAB_ASSIGN_OR_RETURN(local->host_, worker::EnclaveHost::Create(config, platform_dir));
+  const std::string config = LocalEnclaveConfig(options.epc_mib, options.cost_profile);
+  crypto::Bytes signature;
+  if (!options.signature_path.empty()) {
+    SERDAB_ASSIGN_OR_RETURN(signature, ReadSmallFile(options.signature_path));
+  }
+  SERDAB_ASSIGN_OR_RETURN(local->host_,
+                          worker::EnclaveHost::Create(config, platform_dir, signature));
   SERDAB_ASSIGN_OR_RETURN(
       crypto::Ed25519PublicKey root,
       attestation::LoadRootPublicKey(ca_dir + "/" + attestation::kRootPublicKeyFile));

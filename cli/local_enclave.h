@@ -22,7 +22,16 @@ struct LocalEnclaveOptions {
   std::string cost_profile = "sgx1";
   std::string ca_dir;  // with platform_dir, or both empty for a throwaway pair
   std::string platform_dir;
+  std::string signature_path;  // serdab enclave sign; empty: an unsigned (debug) enclave
 };
+
+// The enclave configuration text for an EPC size and cost profile: what
+// `serdab infer --enclave sim` creates, and what `serdab enclave sign`
+// signs when given the same flags.
+std::string LocalEnclaveConfig(double epc_mib, const std::string& cost_profile);
+
+// A file of at most 1 MiB (keys, signatures, configs).
+Result<crypto::Bytes> ReadSmallFile(const std::string& path);
 
 // The measurement of the enclave image this process loads, with
 // `config_text`: what a verifier of such an enclave expects.

@@ -23,6 +23,7 @@ constexpr Command kCommands[] = {
     {"profile", serdab::cli::RunProfileCommand, "measure a model's layers for placement"},
     {"plan", serdab::cli::RunPlanCommand, "solve a pipelined placement over a cluster"},
     {"ca", serdab::cli::RunCaCommand, "manage the deployment root and platform certificates"},
+    {"enclave", serdab::cli::RunEnclaveCommand, "measure or sign the enclave image"},
 };
 
 std::string OneLine(std::string text) {

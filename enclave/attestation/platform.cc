@@ -19,6 +19,8 @@ constexpr std::string_view kRootSecretKind = "serdab-root-secret-key";
 constexpr std::string_view kRootPublicKind = "serdab-root-public-key";
 constexpr std::string_view kPlatformSecretKind = "serdab-platform-secret-key";
 constexpr std::string_view kPlatformPublicKind = "serdab-platform-public-key";
+constexpr std::string_view kSignerSecretKind = "serdab-signer-secret-key";
+constexpr std::string_view kSignerPublicKind = "serdab-signer-public-key";
 // Key files are one short line; certificates a few hundred bytes.
 constexpr size_t kMaxKeyFileBytes = 1024;
 constexpr size_t kMaxCertificateFileBytes = 4096;
@@ -206,6 +208,30 @@ crypto::Bytes CertificateBody(const PlatformCertificate& c) {
   return w.Take();
 }
 
+// An Ed25519 key pair kept as DIR/<secret_file> (0600) and DIR/<public_file>.
+Result<crypto::Ed25519KeyPair> LoadKeyPair(const std::string& dir, const char* secret_file,
+                                           std::string_view secret_kind, const char* public_file,
+                                           std::string_view public_kind) {
+  const std::string secret_path = JoinPath(dir, secret_file);
+  crypto::Ed25519Seed seed;
+  SERDAB_RETURN_IF_ERROR(
+      ReadKeyFile(secret_path, secret_kind, /*secret=*/true, std::span(seed.data(), seed.size())));
+  crypto::Ed25519KeyPair key = crypto::Ed25519KeyPair::FromSeed(seed);
+  SERDAB_RETURN_IF_ERROR(CheckPublicKeyMatches(JoinPath(dir, public_file), public_kind,
+                                               key.public_key(), secret_path));
+  return key;
+}
+
+Status SaveKeyPair(const crypto::Ed25519KeyPair& key, const std::string& dir,
+                   const char* secret_file, std::string_view secret_kind, const char* public_file,
+                   std::string_view public_kind) {
+  SERDAB_RETURN_IF_ERROR(EnsureDirectory(dir));
+  SERDAB_RETURN_IF_ERROR(
+      WriteKeyFile(JoinPath(dir, secret_file), secret_kind, key.seed().view(), /*secret=*/true));
+  return WriteKeyFile(JoinPath(dir, public_file), public_kind, key.public_key(),
+                      /*secret=*/false);
+}
+
 }  // namespace
 
 std::string_view PlatformTypeName(PlatformType type) {
@@ -225,22 +251,32 @@ Result<DeploymentRoot> DeploymentRoot::Generate() {
 }
 
 Result<DeploymentRoot> DeploymentRoot::Load(const std::string& dir) {
-  const std::string secret_path = JoinPath(dir, kRootSecretKeyFile);
-  crypto::Ed25519Seed seed;
-  SERDAB_RETURN_IF_ERROR(ReadKeyFile(secret_path, kRootSecretKind, /*secret=*/true,
-                                     std::span(seed.data(), seed.size())));
-  DeploymentRoot root(crypto::Ed25519KeyPair::FromSeed(seed));
-  SERDAB_RETURN_IF_ERROR(CheckPublicKeyMatches(JoinPath(dir, kRootPublicKeyFile), kRootPublicKind,
-                                               root.public_key(), secret_path));
-  return root;
+  SERDAB_ASSIGN_OR_RETURN(
+      crypto::Ed25519KeyPair key,
+      LoadKeyPair(dir, kRootSecretKeyFile, kRootSecretKind, kRootPublicKeyFile, kRootPublicKind));
+  return DeploymentRoot(std::move(key));
 }
 
 Status DeploymentRoot::Save(const std::string& dir) const {
-  SERDAB_RETURN_IF_ERROR(EnsureDirectory(dir));
-  SERDAB_RETURN_IF_ERROR(WriteKeyFile(JoinPath(dir, kRootSecretKeyFile), kRootSecretKind,
-                                      key_.seed().view(), /*secret=*/true));
-  return WriteKeyFile(JoinPath(dir, kRootPublicKeyFile), kRootPublicKind, key_.public_key(),
-                      /*secret=*/false);
+  return SaveKeyPair(key_, dir, kRootSecretKeyFile, kRootSecretKind, kRootPublicKeyFile,
+                     kRootPublicKind);
+}
+
+Result<EnclaveSigner> EnclaveSigner::Generate() {
+  SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair key, crypto::Ed25519KeyPair::Generate());
+  return EnclaveSigner(std::move(key));
+}
+
+Result<EnclaveSigner> EnclaveSigner::Load(const std::string& dir) {
+  SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair key,
+                          LoadKeyPair(dir, kSignerSecretKeyFile, kSignerSecretKind,
+                                      kSignerPublicKeyFile, kSignerPublicKind));
+  return EnclaveSigner(std::move(key));
+}
+
+Status EnclaveSigner::Save(const std::string& dir) const {
+  return SaveKeyPair(key_, dir, kSignerSecretKeyFile, kSignerSecretKind, kSignerPublicKeyFile,
+                     kSignerPublicKind);
 }
 
 Result<PlatformKey> PlatformKey::Generate() {

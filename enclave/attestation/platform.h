@@ -12,6 +12,8 @@
 //   root.pub         serdab-root-public-key      Ed25519 key
 //   platform.key     serdab-platform-secret-key  seed || sealing  mode 0600
 //   platform.pub     serdab-platform-public-key  Ed25519 key
+//   signer.key       serdab-signer-secret-key    Ed25519 seed     mode 0600
+//   signer.pub       serdab-signer-public-key    Ed25519 key
 //   *.cert           binary PlatformCertificate (below)
 // Secret key files are created with mode 0600 and never overwritten; loading
 // one that group or others can access is an error, as with ssh keys.
@@ -31,6 +33,8 @@ inline constexpr char kRootSecretKeyFile[] = "root.key";
 inline constexpr char kRootPublicKeyFile[] = "root.pub";
 inline constexpr char kPlatformSecretKeyFile[] = "platform.key";
 inline constexpr char kPlatformPublicKeyFile[] = "platform.pub";
+inline constexpr char kSignerSecretKeyFile[] = "signer.key";
+inline constexpr char kSignerPublicKeyFile[] = "signer.pub";
 
 inline constexpr size_t kSealingSecretBytes = 32;
 using SealingSecret = crypto::SecretBytes<kSealingSecretBytes>;
@@ -50,6 +54,24 @@ class DeploymentRoot {
 
  private:
   explicit DeploymentRoot(crypto::Ed25519KeyPair key) : key_(std::move(key)) {}
+
+  crypto::Ed25519KeyPair key_;
+};
+
+// An enclave developer's signing key (SGX's SIGSTRUCT key): what gives an
+// enclave a signer identity (MRSIGNER) other than the all-zero one that every
+// unsigned enclave shares. Files signer.key (0600) and signer.pub.
+class EnclaveSigner {
+ public:
+  static Result<EnclaveSigner> Generate();
+  static Result<EnclaveSigner> Load(const std::string& dir);
+  // Fails if DIR/signer.key already exists.
+  Status Save(const std::string& dir) const;
+
+  const crypto::Ed25519KeyPair& signing_key() const { return key_; }
+
+ private:
+  explicit EnclaveSigner(crypto::Ed25519KeyPair key) : key_(std::move(key)) {}
 
   crypto::Ed25519KeyPair key_;
 };

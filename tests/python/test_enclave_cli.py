@@ -58,6 +58,48 @@ def test_infer_refuses_a_platform_from_another_root():
         assert len(r.stderr.strip().splitlines()) == 1, r.describe()
 
 
+def test_signed_enclave_and_platform_types():
+    with st.temp_dir() as tmp:
+        ca, platform = os.path.join(tmp, "ca"), os.path.join(tmp, "platform")
+        st.serdab_ok(["ca", "init", "--out", ca])
+        r = st.serdab_ok(["ca", "issue-platform", "--ca", ca, "--out", platform])
+        assert "(sim)" in r.stdout, r.describe()
+        signer = os.path.join(tmp, "signer")
+        st.serdab_ok(["enclave", "keygen", "--out", signer])
+        assert stat.S_IMODE(os.stat(os.path.join(signer, "signer.key")).st_mode) == 0o600
+        sig = os.path.join(tmp, "enclave.sig")
+        signed = st.serdab_ok(["enclave", "sign", "--key", signer, "--epc-mib", "16", "--svn",
+                               "3", "--out", sig])
+        measured = st.serdab_ok(["enclave", "measure", "--epc-mib", "16"])
+        mrenclave = measured.stdout.split()[1]
+        assert f"mrenclave {mrenclave}" in signed.stdout, (signed.describe(), measured.describe())
+
+        model = os.path.join(tmp, "tiny.onnx")
+        st.serdab_zoo("tiny", model, seed=3)
+        st.write_tensor(os.path.join(tmp, "x.bin"), st.random_input([1, 3, 32, 32], seed=4))
+        common = ["infer", "--model", model, "--input", os.path.join(tmp, "x.bin"), "--output",
+                  os.path.join(tmp, "y.bin"), "--enclave", "sim", "--ca", ca]
+        r = st.serdab_ok(common + ["--platform", platform, "--epc-mib", "16",
+                                   "--enclave-signature", sig, "--stats"])
+        stats = json.loads(r.stderr.strip().splitlines()[-1])
+        assert stats["mrenclave"] == mrenclave and stats["isv_svn"] == 3, stats
+        assert stats["mrsigner"] != "0" * 64 and not stats["debug"], stats
+        assert stats["backend"] == "sim" and stats["protects_data_from_host"] is False, stats
+
+        # The signature covers the configuration: another EPC size is refused.
+        r = st.run_serdab(common + ["--platform", platform, "--epc-mib", "24",
+                                    "--enclave-signature", sig])
+        assert r.returncode == 1 and "since it was signed" in r.stderr, r.describe()
+        # A platform certified as hardware does not run the sim backend.
+        hw = os.path.join(tmp, "hw")
+        r = st.serdab_ok(["ca", "issue-platform", "--ca", ca, "--out", hw, "--type", "sgx"])
+        assert "(sgx)" in r.stdout, r.describe()
+        r = st.run_serdab(common + ["--platform", hw])
+        assert r.returncode == 1 and "certified as sim" in r.stderr, r.describe()
+        r = st.run_serdab(["ca", "issue-platform", "--ca", ca, "--out", hw, "--type", "tdx"])
+        assert r.returncode == 2 and "--type" in r.stderr, r.describe()
+
+
 def test_profile_and_plan():
     with st.temp_dir() as tmp:
         os.environ["SERDAB_CACHE"] = os.path.join(tmp, "cache")
