@@ -183,6 +183,13 @@ namespace crypto = serdab::crypto;
     if (!check_status.ok()) return Fail(check_status); \
   } while (0)
 
+// Copies a host input into a new crypto::Bytes `var`; on failure returns
+// from the calling function with the error code.
+#define SERDAB_COPY_IN(var, ptr, size, what)                  \
+  auto var##_copied = CopyIn(ptr, size, what);                \
+  if (!var##_copied.ok()) return Fail(var##_copied.status()); \
+  crypto::Bytes var = std::move(var##_copied).value()
+
 // Checks an output buffer and its size slot.
 #define SERDAB_CHECK_OUT(out, capacity, out_size)      \
   SERDAB_CHECK(CheckOutputSlot(out_size, "out_size")); \
@@ -199,14 +206,12 @@ SERDAB_ECALL serdab_status serdab_ecall_create(const uint8_t* config, size_t con
     if (!serdab::enclave::image_measured) {
       return Fail(Status::Internal("the enclave image could not be measured when it was loaded"));
     }
-    auto text = CopyIn(config, config_size, "config");
-    if (!text.ok()) return Fail(text.status());
+    SERDAB_COPY_IN(text, config, config_size, "config");
     auto dir = CopyInString(platform_dir, "platform_dir");
     if (!dir.ok()) return Fail(dir.status());
-    auto signature = CopyIn(sigstruct, sigstruct_size, "sigstruct");
-    if (!signature.ok()) return Fail(signature.status());
-    const std::string_view config_text(reinterpret_cast<const char*>(text->data()), text->size());
-    auto e = SimEnclave::Create(serdab::enclave::image_digest, config_text, *dir, *signature);
+    SERDAB_COPY_IN(signature, sigstruct, sigstruct_size, "sigstruct");
+    const std::string_view config_text(reinterpret_cast<const char*>(text.data()), text.size());
+    auto e = SimEnclave::Create(serdab::enclave::image_digest, config_text, *dir, signature);
     if (!e.ok()) return Fail(e.status());
     (*e)->RecordEcall();
     *enclave = Registry::Get().Add(std::move(e).value());
@@ -240,9 +245,8 @@ SERDAB_ECALL serdab_status serdab_ecall_get_quote(serdab_enclave enclave, const 
   return Guard([&]() -> serdab_status {
     SERDAB_ENTER(e, enclave);
     SERDAB_CHECK_OUT(out, out_capacity, out_size);
-    auto in = CopyIn(nonce, nonce_size, "nonce");
-    if (!in.ok()) return Fail(in.status());
-    auto evidence = e->GetQuote(*in);
+    SERDAB_COPY_IN(in, nonce, nonce_size, "nonce");
+    auto evidence = e->GetQuote(in);
     if (!evidence.ok()) return Fail(evidence.status());
     return CopyOut(*evidence, out, out_capacity, out_size);
   });
@@ -253,9 +257,8 @@ SERDAB_ECALL serdab_status serdab_ecall_open_session(serdab_enclave enclave, con
   return Guard([&]() -> serdab_status {
     SERDAB_ENTER(e, enclave);
     SERDAB_CHECK(CheckOutputSlot(session, "session"));
-    auto in = CopyIn(request, request_size, "request");
-    if (!in.ok()) return Fail(in.status());
-    auto id = e->OpenSession(*in);
+    SERDAB_COPY_IN(in, request, request_size, "request");
+    auto id = e->OpenSession(in);
     if (!id.ok()) return Fail(id.status());
     *session = *id;
     return SERDAB_OK;
@@ -278,10 +281,9 @@ SERDAB_ECALL serdab_status serdab_ecall_provision(serdab_enclave enclave, serdab
   return Guard([&]() -> serdab_status {
     SERDAB_ENTER(e, enclave);
     SERDAB_CHECK_OUT(out, out_capacity, out_size);
-    auto in = CopyIn(message, message_size, "message");
-    if (!in.ok()) return Fail(in.status());
+    SERDAB_COPY_IN(in, message, message_size, "message");
     size_t needed = 0;
-    auto sealed = e->RunOwnerCommand(session, *in, out_capacity, &needed);
+    auto sealed = e->RunOwnerCommand(session, in, out_capacity, &needed);
     if (!sealed.ok()) {
       *out_size = needed;
       return Fail(sealed.status());
@@ -294,9 +296,8 @@ SERDAB_ECALL serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave,
                                                          const uint8_t* blob, size_t blob_size) {
   return Guard([&]() -> serdab_status {
     SERDAB_ENTER(e, enclave);
-    auto in = CopyIn(blob, blob_size, "blob");
-    if (!in.ok()) return Fail(in.status());
-    Status s = e->UnsealPartition(*in);
+    SERDAB_COPY_IN(in, blob, blob_size, "blob");
+    Status s = e->UnsealPartition(in);
     return s.ok() ? SERDAB_OK : Fail(s);
   });
 }
@@ -310,9 +311,8 @@ SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_s
   return Guard([&]() -> serdab_status {
     SERDAB_ENTER(e, enclave);
     SERDAB_CHECK_OUT(out, out_capacity, out_size);
-    auto in = CopyIn(message, message_size, "message");
-    if (!in.ok()) return Fail(in.status());
-    Status s = e->Process(in_session, in_hop, out_session, out_hop, stream_id, *in, out,
+    SERDAB_COPY_IN(in, message, message_size, "message");
+    Status s = e->Process(in_session, in_hop, out_session, out_hop, stream_id, in, out,
                           out_capacity, out_size);
     return s.ok() ? SERDAB_OK : Fail(s);
   });

@@ -19,6 +19,7 @@
 #include "enclave/engine/model.h"
 #include "enclave/engine/onnx_importer.h"
 #include "enclave/engine/tensor_codec.h"
+#include "tests/enclave/test_platform.h"
 #include "worker/enclave_host.h"
 
 namespace serdab {
@@ -27,33 +28,8 @@ namespace {
 using attestation::QuoteRejection;
 using engine::Tensor;
 
-class Deployment {
+class Deployment : public TestPlatform {
  public:
-  Deployment() {
-    char tmpl[] = "/tmp/serdab-boundary-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    root_ = std::make_unique<attestation::DeploymentRoot>(
-        attestation::DeploymentRoot::Generate().value());
-    auto platform = attestation::PlatformKey::Generate().value();
-    EXPECT_TRUE(platform.Save(platform_dir()).ok());
-    auto cert = attestation::IssuePlatformCertificate(*root_, platform.public_key(), "test", 0);
-    EXPECT_TRUE(
-        attestation::SavePlatformCertificate(*cert, platform_dir() + "/platform.cert").ok());
-  }
-  ~Deployment() { std::filesystem::remove_all(dir_); }
-
-  std::string platform_dir() const { return dir_; }
-  const crypto::Ed25519PublicKey& root() const { return root_->public_key(); }
-
-  // A verifier that trusts any measurement from this deployment's platforms.
-  attestation::QuoteVerifier Verifier() const {
-    attestation::QuotePolicy policy;
-    policy.allow_any_enclave = true;
-    policy.allow_simulation = true;
-    policy.allow_debug = true;
-    return attestation::QuoteVerifier::Create(root(), policy).value();
-  }
-
   // Small EPCs: each enclave's worst case needs two memory mappings per EPC
   // page, and several enclaves share this process's vm.max_map_count.
   std::string Config(double epc_mib = 16, bool with_peer_root = false) const {
@@ -61,10 +37,6 @@ class Deployment {
     if (with_peer_root) text += "peer_root = " + crypto::HexEncode(root()) + "\n";
     return text;
   }
-
- private:
-  std::string dir_;
-  std::unique_ptr<attestation::DeploymentRoot> root_;
 };
 
 crypto::Bytes ZooBytes(const std::string& name) {

@@ -27,6 +27,7 @@
 #include "cli/zoo/model_zoo.h"
 #include "enclave/attestation/platform.h"
 #include "enclave/crypto/bytes.h"
+#include "tests/enclave/test_platform.h"
 #include "worker/enclave_host.h"
 
 namespace serdab {
@@ -158,19 +159,9 @@ class PlaintextResidueTest : public ::testing::Test {
     // no unmapping of large blocks), where their bytes stay readable.
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    char tmpl[] = "/tmp/serdab-residue-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    auto root = attestation::DeploymentRoot::Generate().value();
-    root_ = root.public_key();
-    auto platform = attestation::PlatformKey::Generate().value();
-    ASSERT_TRUE(platform.Save(dir_).ok());
-    auto cert = attestation::IssuePlatformCertificate(root, platform.public_key(), "test", 0);
-    ASSERT_TRUE(attestation::SavePlatformCertificate(*cert, dir_ + "/platform.cert").ok());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::string dir_;
-  crypto::Ed25519PublicKey root_{};
+  TestPlatform platform_;
 };
 
 TEST_F(PlaintextResidueTest, NoWeightOrFrameBytesAreLeftInHostMemory) {
@@ -179,12 +170,10 @@ TEST_F(PlaintextResidueTest, NoWeightOrFrameBytesAreLeftInHostMemory) {
   ASSERT_GT(model.size(), offset + kRun);
   const MaskedRun weights = MaskedRun::Of(model.data() + offset);
 
-  auto host = worker::EnclaveHost::Create("epc_mib = 48\ncost_profile = none\n", dir_).value();
-  attestation::QuotePolicy policy;
-  policy.allow_any_enclave = true;
-  policy.allow_simulation = true;
-  policy.allow_debug = true;
-  auto verifier = attestation::QuoteVerifier::Create(root_, policy).value();
+  auto host =
+      worker::EnclaveHost::Create("epc_mib = 48\ncost_profile = none\n", platform_.platform_dir())
+          .value();
+  auto verifier = platform_.Verifier();
   const auto owner = crypto::Ed25519KeyPair::Generate().value();
   auto client = cli::EnclaveClient::Attest(host.get(), verifier, owner, owner.public_key()).value();
   cli::PartitionSpec spec;
