@@ -216,12 +216,13 @@ Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes) {
   return c;
 }
 
-crypto::Bytes SerializeSealedPartition(const SealedPartition& partition) {
+crypto::Bytes SerializeSealedPartition(const crypto::Ed25519PublicKey& owner,
+                                       const OwnerCommand& command) {
   crypto::Writer w;
   w.U16(kSealedPartitionVersion);
-  w.Raw(partition.owner);
-  w.U64(partition.command.partition_version);
-  WriteProvisionFields(partition.command, &w);
+  w.Raw(owner);
+  w.U64(command.partition_version);
+  WriteProvisionFields(command, &w);
   return w.Take();
 }
 

@@ -138,7 +138,9 @@ struct SealedPartition {
   crypto::Ed25519PublicKey owner{};
   OwnerCommand command;
 };
-crypto::Bytes SerializeSealedPartition(const SealedPartition& partition);
+// The routes of `command` are not serialised.
+crypto::Bytes SerializeSealedPartition(const crypto::Ed25519PublicKey& owner,
+                                       const OwnerCommand& command);
 Result<SealedPartition> ParseSealedPartition(crypto::ByteView bytes);
 
 }  // namespace serdab::attestation

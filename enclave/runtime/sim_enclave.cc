@@ -89,7 +89,6 @@ Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(const crypto::Sha256Diges
 SimEnclave::~SimEnclave() {
   // The partition's tensors live in the heap: release them before it goes.
   partition_.reset();
-  crypto::SecureWipe(plaintext_.data(), plaintext_.capacity());
 }
 
 bool SimEnclave::OverlapsTrusted(const void* ptr, size_t bytes) const {
@@ -252,6 +251,8 @@ Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::Owne
   return p;
 }
 
+// Buffers that are freed need no explicit wipe: the image's operator delete
+// wipes every block (runtime/wiping_allocator.cc). Reused ones are wiped.
 Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::ByteView message,
                                                   size_t seal_capacity, size_t* needed) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -269,10 +270,8 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
   SERDAB_ASSIGN_OR_RETURN(
       crypto::OpenedMessage opened,
       session->channel.OpenPending(kProvisionStream, kProvisionHop, message, &plaintext));
-  auto parsed = attestation::ParseOwnerCommand(plaintext);
-  crypto::SecureWipe(plaintext.data(), plaintext.size());
-  if (!parsed.ok()) return parsed.status();
-  attestation::OwnerCommand& command = *parsed;
+  SERDAB_ASSIGN_OR_RETURN(attestation::OwnerCommand command,
+                          attestation::ParseOwnerCommand(plaintext));
 
   if (command.kind == attestation::OwnerCommand::Kind::kSetRoutes) {
     if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
@@ -295,33 +294,21 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
   }
   crypto::Bytes sealed;
   if (command.seal != attestation::PartitionSeal::kNone) {
-    attestation::SealedPartition partition{session->principal.key, {}};
-    partition.command.partition_version = command.partition_version;
-    partition.command.begin = command.begin;
-    partition.command.end = command.end;
-    partition.command.threads = command.threads;
-    partition.command.seal = command.seal;
-    partition.command.model = std::move(command.model);
-    crypto::Bytes payload = attestation::SerializeSealedPartition(partition);
-    command.model = std::move(partition.command.model);
+    crypto::Bytes payload = attestation::SerializeSealedPartition(session->principal.key, command);
     const auto policy = command.seal == attestation::PartitionSeal::kMrEnclave
                             ? attestation::SealPolicy::kMrEnclave
                             : attestation::SealPolicy::kMrSigner;
-    auto blob = attestation::Seal(platform_->sealing_secret(), identity_, policy, payload,
-                                  AsBytes(kPartitionSealLabel));
-    crypto::SecureWipe(payload.data(), payload.size());
-    if (!blob.ok()) return blob.status();
-    sealed = std::move(blob).value();
+    SERDAB_ASSIGN_OR_RETURN(
+        sealed, attestation::Seal(platform_->sealing_secret(), identity_, policy, payload,
+                                  AsBytes(kPartitionSealLabel)));
     if (sealed.size() > seal_capacity) {
       *needed = sealed.size();
       return Status::OutOfRange("the sealed partition needs " + std::to_string(sealed.size()) +
                                 " bytes, the buffer holds " + std::to_string(seal_capacity));
     }
   }
-  auto built = BuildPartition(command);
-  crypto::SecureWipe(command.model.data(), command.model.size());
-  if (!built.ok()) return built.status();
-  partition_ = std::move(built).value();
+  SERDAB_ASSIGN_OR_RETURN(Partition partition, BuildPartition(command));
+  partition_ = std::move(partition);
   owner_ = session->principal.key;
   routes_ = std::move(command.routes);
   session->channel.Accept(opened);
@@ -333,25 +320,19 @@ Status SimEnclave::UnsealPartition(crypto::ByteView blob) {
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes plaintext,
                           attestation::Unseal(platform_->sealing_secret(), identity_, blob,
                                               AsBytes(kPartitionSealLabel)));
-  auto parsed = attestation::ParseSealedPartition(plaintext);
-  crypto::SecureWipe(plaintext.data(), plaintext.size());
-  if (!parsed.ok()) return parsed.status();
-  attestation::SealedPartition& sealed = *parsed;
+  SERDAB_ASSIGN_OR_RETURN(attestation::SealedPartition sealed,
+                          attestation::ParseSealedPartition(plaintext));
   if (owner_ && sealed.owner != *owner_) {
-    crypto::SecureWipe(sealed.command.model.data(), sealed.command.model.size());
     return Status::PermissionDenied("the sealed partition belongs to another owner");
   }
   if (partition_ && sealed.command.partition_version < partition_->version) {
-    crypto::SecureWipe(sealed.command.model.data(), sealed.command.model.size());
     return Status::FailedPrecondition(
         "the sealed partition is version " + std::to_string(sealed.command.partition_version) +
         ", older than the version " + std::to_string(partition_->version) +
         " this enclave holds (rolled back)");
   }
-  auto built = BuildPartition(sealed.command);
-  crypto::SecureWipe(sealed.command.model.data(), sealed.command.model.size());
-  if (!built.ok()) return built.status();
-  partition_ = std::move(built).value();
+  SERDAB_ASSIGN_OR_RETURN(Partition partition, BuildPartition(sealed.command));
+  partition_ = std::move(partition);
   owner_ = sealed.owner;
   // Routes name sessions of the enclave's previous life; the owner re-issues
   // them, and by naming the version it expects, confirms this is not a
