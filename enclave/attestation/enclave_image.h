@@ -17,9 +17,10 @@
 // for byte. ImageDigestFromFile computes the same digest from the file, which
 // is how a verifier predicts an enclave's measurement.
 //
-// The enclave links libstdc++, libsodium and protobuf statically, with their
-// symbols bound locally, so the digest covers all trusted code but the C
-// library (which an SGX enclave would replace with its own).
+// The enclave links libstdc++ and libsodium statically, with their symbols
+// bound locally, and parses ONNX without protobuf, so the digest covers all
+// trusted code but the C library (which an SGX enclave would replace with its
+// own).
 #ifndef SERDAB_ENCLAVE_ATTESTATION_ENCLAVE_IMAGE_H_
 #define SERDAB_ENCLAVE_ATTESTATION_ENCLAVE_IMAGE_H_
 

@@ -1,10 +1,7 @@
 #include "enclave/engine/onnx_importer.h"
 
 #include <fcntl.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <onnx/onnx.pb.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,11 +10,13 @@
 #include <cstring>
 #include <set>
 
+#include "enclave/engine/onnx_wire.h"
+
 namespace serdab::engine {
 namespace {
 
-using google::protobuf::io::CodedInputStream;
-using google::protobuf::io::ZeroCopyInputStream;
+using onnx_wire::AttributeProto;
+using onnx_wire::TensorProto;
 
 // The element types we accept and the engine type each becomes. The engine
 // computes in float32, with int64 for indices and shape arithmetic.
@@ -28,27 +27,27 @@ struct SourceType {
 
 bool MapTensorType(int32_t onnx_type, SourceType* out) {
   switch (onnx_type) {
-    case onnx::TensorProto::FLOAT:
+    case TensorProto::kFloat:
       *out = {DataType::kFloat32, 4};
       return true;
-    case onnx::TensorProto::DOUBLE:
+    case TensorProto::kDouble:
       *out = {DataType::kFloat32, 8};
       return true;
-    case onnx::TensorProto::INT64:
-    case onnx::TensorProto::UINT64:
+    case TensorProto::kInt64:
+    case TensorProto::kUint64:
       *out = {DataType::kInt64, 8};
       return true;
-    case onnx::TensorProto::INT32:
-    case onnx::TensorProto::UINT32:
+    case TensorProto::kInt32:
+    case TensorProto::kUint32:
       *out = {DataType::kInt64, 4};
       return true;
-    case onnx::TensorProto::INT16:
-    case onnx::TensorProto::UINT16:
+    case TensorProto::kInt16:
+    case TensorProto::kUint16:
       *out = {DataType::kInt64, 2};
       return true;
-    case onnx::TensorProto::INT8:
-    case onnx::TensorProto::UINT8:
-    case onnx::TensorProto::BOOL:
+    case TensorProto::kInt8:
+    case TensorProto::kUint8:
+    case TensorProto::kBool:
       *out = {DataType::kInt64, 1};
       return true;
     default:
@@ -60,43 +59,43 @@ bool MapTensorType(int32_t onnx_type, SourceType* out) {
 template <typename Out>
 Out ReadRaw(const char* p, int32_t onnx_type) {
   switch (onnx_type) {
-    case onnx::TensorProto::FLOAT: {
+    case TensorProto::kFloat: {
       float v;
       std::memcpy(&v, p, 4);
       return static_cast<Out>(v);
     }
-    case onnx::TensorProto::DOUBLE: {
+    case TensorProto::kDouble: {
       double v;
       std::memcpy(&v, p, 8);
       return static_cast<Out>(v);
     }
-    case onnx::TensorProto::INT64:
-    case onnx::TensorProto::UINT64: {
+    case TensorProto::kInt64:
+    case TensorProto::kUint64: {
       int64_t v;
       std::memcpy(&v, p, 8);
       return static_cast<Out>(v);
     }
-    case onnx::TensorProto::INT32: {
+    case TensorProto::kInt32: {
       int32_t v;
       std::memcpy(&v, p, 4);
       return static_cast<Out>(v);
     }
-    case onnx::TensorProto::UINT32: {
+    case TensorProto::kUint32: {
       uint32_t v;
       std::memcpy(&v, p, 4);
       return static_cast<Out>(v);
     }
-    case onnx::TensorProto::INT16: {
+    case TensorProto::kInt16: {
       int16_t v;
       std::memcpy(&v, p, 2);
       return static_cast<Out>(v);
     }
-    case onnx::TensorProto::UINT16: {
+    case TensorProto::kUint16: {
       uint16_t v;
       std::memcpy(&v, p, 2);
       return static_cast<Out>(v);
     }
-    case onnx::TensorProto::INT8:
+    case TensorProto::kInt8:
       return static_cast<Out>(static_cast<int8_t>(*p));
     default:  // UINT8, BOOL
       return static_cast<Out>(static_cast<uint8_t>(*p));
@@ -111,55 +110,69 @@ enum class TypedField { kFloat, kDouble, kInt64, kInt32, kUint64 };
 
 TypedField TypedFieldFor(int32_t onnx_type) {
   switch (onnx_type) {
-    case onnx::TensorProto::FLOAT:
+    case TensorProto::kFloat:
       return TypedField::kFloat;
-    case onnx::TensorProto::DOUBLE:
+    case TensorProto::kDouble:
       return TypedField::kDouble;
-    case onnx::TensorProto::INT64:
+    case TensorProto::kInt64:
       return TypedField::kInt64;
-    case onnx::TensorProto::UINT32:
-    case onnx::TensorProto::UINT64:
+    case TensorProto::kUint32:
+    case TensorProto::kUint64:
       return TypedField::kUint64;
     default:  // the narrow integer types and BOOL
       return TypedField::kInt32;
   }
 }
 
-int64_t TypedFieldSize(const onnx::TensorProto& t, TypedField field) {
+size_t TypedFieldSize(const TensorProto& t, TypedField field) {
   switch (field) {
     case TypedField::kFloat:
-      return t.float_data_size();
+      return t.float_data.size();
     case TypedField::kDouble:
-      return t.double_data_size();
+      return t.double_data.size();
     case TypedField::kInt64:
-      return t.int64_data_size();
+      return t.int64_data.size();
     case TypedField::kInt32:
-      return t.int32_data_size();
+      return t.int32_data.size();
     case TypedField::kUint64:
-      return t.uint64_data_size();
+      return t.uint64_data.size();
   }
   return 0;
 }
 
+template <typename In, typename Out>
+void Convert(const std::vector<In>& in, Out* out) {
+  for (size_t i = 0; i < in.size(); ++i) out[i] = static_cast<Out>(in[i]);
+}
+
 template <typename Out>
-void FillFromTypedField(const onnx::TensorProto& t, TypedField field, Out* out) {
+void FillFromTypedField(const TensorProto& t, TypedField field, Out* out) {
   switch (field) {
     case TypedField::kFloat:
-      for (int i = 0; i < t.float_data_size(); ++i) out[i] = static_cast<Out>(t.float_data(i));
+      Convert(t.float_data, out);
       break;
     case TypedField::kDouble:
-      for (int i = 0; i < t.double_data_size(); ++i) out[i] = static_cast<Out>(t.double_data(i));
+      Convert(t.double_data, out);
       break;
     case TypedField::kInt64:
-      for (int i = 0; i < t.int64_data_size(); ++i) out[i] = static_cast<Out>(t.int64_data(i));
+      Convert(t.int64_data, out);
       break;
     case TypedField::kInt32:
-      for (int i = 0; i < t.int32_data_size(); ++i) out[i] = static_cast<Out>(t.int32_data(i));
+      Convert(t.int32_data, out);
       break;
     case TypedField::kUint64:
-      for (int i = 0; i < t.uint64_data_size(); ++i) out[i] = static_cast<Out>(t.uint64_data(i));
+      Convert(t.uint64_data, out);
       break;
   }
+}
+
+// Frees the typed values once copied, so that peak memory holds them once.
+void ReleaseTypedFields(TensorProto* t) {
+  std::vector<float>().swap(t->float_data);
+  std::vector<double>().swap(t->double_data);
+  std::vector<int64_t>().swap(t->int64_data);
+  std::vector<int32_t>().swap(t->int32_data);
+  std::vector<uint64_t>().swap(t->uint64_data);
 }
 
 // What the model's constants have claimed of TensorLimits::max_total_bytes.
@@ -185,45 +198,46 @@ class TensorBudget {
   uint64_t used_ = 0;
 };
 
-// Decodes a TensorProto and releases its data from the proto. The declared
-// shape must be within the limits and match the data actually present before
+// Decodes a TensorProto and releases its typed values. The declared shape
+// must be within the limits and match the data actually present before
 // anything is allocated: dims are the model author's claim, data is what came.
-Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, TensorBudget* budget,
+Result<Tensor> DecodeTensor(TensorProto* t, const std::string& what, TensorBudget* budget,
                             Allocator* allocator) {
-  if (t->data_location() == onnx::TensorProto::EXTERNAL || t->external_data_size() > 0) {
+  if (t->data_location == TensorProto::kExternal || t->has_external_data) {
     return Status::Unimplemented(what +
                                  " keeps its data in an external file; re-export the model "
                                  "with the weights inside the .onnx file");
   }
   SourceType type;
-  if (!MapTensorType(t->data_type(), &type)) {
-    return Status::Unimplemented(
-        what + " has element type " +
-        onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(t->data_type())) +
-        ", which the engine does not support");
+  if (!MapTensorType(t->data_type, &type)) {
+    const char* name = onnx_wire::DataTypeName(t->data_type);
+    return Status::Unimplemented(what + " has " +
+                                 (name != nullptr ? std::string("element type ") + name
+                                                  : "an element type ONNX does not define") +
+                                 ", which the engine does not support");
   }
-  Shape shape(t->dims().begin(), t->dims().end());
+  Shape shape(t->dims.begin(), t->dims.end());
   SERDAB_ASSIGN_OR_RETURN(const uint64_t bytes,
                           CheckedTensorBytes(type.engine, shape, budget->limits(), what));
   const int64_t count = NumElements(shape);
-  const TypedField field = TypedFieldFor(t->data_type());
-  if (t->has_raw_data()) {
+  const TypedField field = TypedFieldFor(t->data_type);
+  if (t->has_raw_data) {
     uint64_t expected = 0;
     if (__builtin_mul_overflow(static_cast<uint64_t>(count), type.raw_size, &expected) ||
-        t->raw_data().size() != expected) {
+        t->raw_data.size() != expected) {
       return Status::Corruption(what + " of shape " + ShapeToString(shape) + " should hold " +
                                 std::to_string(expected) + " bytes but holds " +
-                                std::to_string(t->raw_data().size()) +
+                                std::to_string(t->raw_data.size()) +
                                 " (truncated or corrupt file?)");
     }
   } else {
-    const int64_t values = t->float_data_size() + t->double_data_size() + t->int64_data_size() +
-                           t->int32_data_size() + t->uint64_data_size();
+    const size_t values = t->float_data.size() + t->double_data.size() + t->int64_data.size() +
+                          t->int32_data.size() + t->uint64_data.size();
     if (TypedFieldSize(*t, field) != values) {
       return Status::Corruption(what + " keeps values in a typed field that its element type " +
                                 "does not use");
     }
-    if (values != count) {
+    if (values != static_cast<uint64_t>(count)) {
       return Status::Corruption(what + " of shape " + ShapeToString(shape) + " should hold " +
                                 std::to_string(count) + " values but holds " +
                                 std::to_string(values));
@@ -231,124 +245,197 @@ Result<Tensor> DecodeTensor(onnx::TensorProto* t, const std::string& what, Tenso
   }
   SERDAB_RETURN_IF_ERROR(budget->Claim(bytes, what));
   SERDAB_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(type.engine, shape, allocator));
-  if (t->has_raw_data()) {
-    const char* p = t->raw_data().data();
+  if (t->has_raw_data) {
+    const char* p = t->raw_data.data();
     if (type.engine == DataType::kFloat32 && type.raw_size == 4) {
       std::memcpy(tensor.raw(), p, bytes);
     } else if (type.engine == DataType::kFloat32) {
       float* out = tensor.data<float>();
       for (int64_t i = 0; i < count; ++i)
-        out[i] = ReadRaw<float>(p + i * type.raw_size, t->data_type());
+        out[i] = ReadRaw<float>(p + i * type.raw_size, t->data_type);
     } else {
       int64_t* out = tensor.data<int64_t>();
       for (int64_t i = 0; i < count; ++i) {
-        out[i] = ReadRaw<int64_t>(p + i * type.raw_size, t->data_type());
+        out[i] = ReadRaw<int64_t>(p + i * type.raw_size, t->data_type);
       }
     }
-    // Free the protobuf's copy now so that peak memory holds the weights once.
-    std::string().swap(*t->mutable_raw_data());
   } else {
     if (type.engine == DataType::kFloat32) {
       FillFromTypedField(*t, field, tensor.data<float>());
     } else {
       FillFromTypedField(*t, field, tensor.data<int64_t>());
     }
-    t->clear_float_data();
-    t->clear_double_data();
-    t->clear_int64_data();
-    t->clear_int32_data();
-    t->clear_uint64_data();
+    ReleaseTypedFields(t);
   }
   return tensor;
 }
 
-Result<TensorInfo> DecodeValueInfo(const onnx::ValueInfoProto& vi, const TensorLimits& limits) {
-  const std::string what = "graph input '" + vi.name() + "'";
-  if (!vi.type().has_tensor_type()) return Status::Unimplemented(what + " is not a tensor");
-  const auto& tt = vi.type().tensor_type();
+Result<TensorInfo> DecodeValueInfo(const onnx_wire::ValueInfoProto& vi,
+                                   const TensorLimits& limits) {
+  const std::string what = "graph input '" + std::string(vi.name) + "'";
+  if (!vi.type.has_tensor_type) return Status::Unimplemented(what + " is not a tensor");
+  const auto& tt = vi.type.tensor_type;
   SourceType type;
-  if (!MapTensorType(tt.elem_type(), &type)) {
+  if (!MapTensorType(tt.elem_type, &type)) {
     return Status::Unimplemented(what + " has an element type the engine does not support");
   }
-  if (!tt.has_shape()) return Status::Unimplemented(what + " has no declared shape");
+  if (!tt.has_shape) return Status::Unimplemented(what + " has no declared shape");
   TensorInfo info{type.engine, {}};
-  for (const auto& dim : tt.shape().dim()) {
+  for (const auto& dim : tt.shape.dim) {
     // Symbolic dimensions (a dynamic batch axis) are bound to 1: the engine
     // runs one frame at a time with static shapes.
-    info.shape.push_back(dim.has_dim_value() && dim.dim_value() > 0 ? dim.dim_value() : 1);
+    info.shape.push_back(dim.has_dim_value && dim.dim_value > 0 ? dim.dim_value : 1);
   }
   // Activations are sized from this shape, so it is held to the same bound.
   SERDAB_RETURN_IF_ERROR(CheckedTensorBytes(info.dtype, info.shape, limits, what).status());
   return info;
 }
 
-Result<AttributeValue> DecodeAttribute(onnx::AttributeProto* a, const std::string& node,
+Result<AttributeValue> DecodeAttribute(AttributeProto* a, const std::string& node,
                                        TensorBudget* budget, Allocator* allocator) {
-  switch (a->type()) {
-    case onnx::AttributeProto::INT:
-      return AttributeValue(static_cast<int64_t>(a->i()));
-    case onnx::AttributeProto::FLOAT:
-      return AttributeValue(a->f());
-    case onnx::AttributeProto::STRING:
-      return AttributeValue(a->s());
-    case onnx::AttributeProto::INTS:
-      return AttributeValue(std::vector<int64_t>(a->ints().begin(), a->ints().end()));
-    case onnx::AttributeProto::FLOATS:
-      return AttributeValue(std::vector<float>(a->floats().begin(), a->floats().end()));
-    case onnx::AttributeProto::TENSOR: {
+  const std::string name(a->name);
+  // The decoder skips subgraphs unread (onnx_wire.h), so an attribute that
+  // holds one is refused whatever its type says.
+  if (a->has_graph) {
+    return Status::Unimplemented("node '" + node + "': attribute '" + name +
+                                 "' holds a subgraph (control flow such as If or Loop), which "
+                                 "the engine does not support");
+  }
+  switch (a->type) {
+    case AttributeProto::kInt:
+      return AttributeValue(a->i);
+    case AttributeProto::kFloat:
+      return AttributeValue(a->f);
+    case AttributeProto::kString:
+      return AttributeValue(std::string(a->s));
+    case AttributeProto::kInts:
+      return AttributeValue(std::move(a->ints));
+    case AttributeProto::kFloats:
+      return AttributeValue(std::move(a->floats));
+    case AttributeProto::kTensor: {
       SERDAB_ASSIGN_OR_RETURN(
-          Tensor t,
-          DecodeTensor(a->mutable_t(), "attribute '" + a->name() + "' of node '" + node + "'",
-                       budget, allocator));
+          Tensor t, DecodeTensor(&a->t, "attribute '" + name + "' of node '" + node + "'", budget,
+                                 allocator));
       return AttributeValue(std::move(t));
     }
     default:
-      return Status::Unimplemented("node '" + node + "': attribute '" + a->name() +
-                                   "' is of type " +
-                                   onnx::AttributeProto::AttributeType_Name(a->type()) +
+      return Status::Unimplemented("node '" + node + "': attribute '" + name + "' is of type " +
+                                   onnx_wire::AttributeTypeName(a->type) +
                                    ", which the engine does not support");
   }
 }
 
-Result<Graph> BuildGraph(onnx::ModelProto* model, const TensorLimits& limits,
-                         Allocator* allocator) {
+// A model file read into private anonymous memory. The whole pages of each
+// weight are handed back to the kernel once it has been copied into its
+// tensor, so that importing a file peaks near one copy of the weights.
+class ModelFile {
+ public:
+  ModelFile() = default;
+  ModelFile(const ModelFile&) = delete;
+  ModelFile& operator=(const ModelFile&) = delete;
+  ~ModelFile() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+  }
+
+  Status Read(const std::string& path);
+  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
+
+  // `part` lies within bytes() and is not read again.
+  void Release(std::string_view part) {
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(part.data()) + page - 1) & ~(page - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(part.data()) + part.size()) & ~(page - 1);
+    // Only an optimisation: if it fails, the pages are freed with the rest.
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+Status ModelFile::Read(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError(std::string("cannot open: ") + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::IoError("not a regular file");
+  }
+  if (st.st_size == 0) {
+    ::close(fd);
+    return Status::InvalidArgument("not an ONNX model: the file is empty");
+  }
+  if (st.st_size > INT_MAX) {
+    ::close(fd);
+    return Status::Unimplemented("models over 2 GiB need external data, which is not supported");
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED) {
+    ::close(fd);
+    return Status::ResourceExhausted("cannot map " + std::to_string(size) + " bytes to read it");
+  }
+  data_ = data;
+  size_ = size;
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::read(fd, static_cast<char*>(data) + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = errno;
+      ::close(fd);
+      return Status::IoError(n == 0 ? std::string("the file shrank while it was read")
+                                    : std::string("cannot read: ") + std::strerror(error));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+// Builds the graph of `model`. If `file` holds the model's bytes, each
+// initializer's raw_data is released from it once copied.
+Result<Graph> BuildGraph(onnx_wire::ModelProto* model, const TensorLimits& limits,
+                         Allocator* allocator, ModelFile* file) {
   Graph graph;
   graph.set_limits(limits);
   TensorBudget budget(limits);
   int opset = 0;
-  for (const auto& imp : model->opset_import()) {
-    if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = static_cast<int>(imp.version());
+  for (const auto& imp : model->opset_import) {
+    if (imp.domain.empty() || imp.domain == "ai.onnx") opset = static_cast<int>(imp.version);
   }
   // IR version 3 models predate opset_import and mean opset 1.
-  if (opset == 0 && model->opset_import_size() == 0) opset = 1;
+  if (opset == 0 && model->opset_import.empty()) opset = 1;
   if (opset == 0)
     return Status::Unimplemented("the model imports no default-domain (ai.onnx) opset");
   graph.set_opset(opset);
 
-  onnx::GraphProto* g = model->mutable_graph();
-  std::set<std::string> initializer_names;
-  for (onnx::TensorProto& init : *g->mutable_initializer()) {
-    if (init.name().empty()) return Status::Corruption("an initializer has no name");
-    if (graph.FindValue(init.name()) != kNoValue) {
-      return Status::Corruption("initializer '" + init.name() + "' is defined twice");
+  onnx_wire::GraphProto* g = &model->graph;
+  std::set<std::string_view> initializer_names;
+  for (TensorProto& init : g->initializer) {
+    const std::string name(init.name);
+    if (name.empty()) return Status::Corruption("an initializer has no name");
+    if (graph.FindValue(name) != kNoValue) {
+      return Status::Corruption("initializer '" + name + "' is defined twice");
     }
-    const int id = graph.AddValue(init.name());
-    SERDAB_ASSIGN_OR_RETURN(
-        graph.value(id).constant,
-        DecodeTensor(&init, "initializer '" + init.name() + "'", &budget, allocator));
+    const int id = graph.AddValue(name);
+    SERDAB_ASSIGN_OR_RETURN(graph.value(id).constant,
+                            DecodeTensor(&init, "initializer '" + name + "'", &budget, allocator));
     graph.value(id).info = graph.value(id).constant.info();
-    initializer_names.insert(init.name());
+    initializer_names.insert(init.name);
+    if (file != nullptr && init.has_raw_data) file->Release(init.raw_data);
   }
-  g->clear_initializer();
 
-  for (const auto& in : g->input()) {
+  for (const auto& in : g->input) {
     // Before IR version 4, initializers are also listed as graph inputs.
-    if (initializer_names.count(in.name())) continue;
-    if (graph.FindValue(in.name()) != kNoValue) {
-      return Status::Corruption("graph input '" + in.name() + "' is declared twice");
+    if (initializer_names.count(in.name)) continue;
+    const std::string name(in.name);
+    if (graph.FindValue(name) != kNoValue) {
+      return Status::Corruption("graph input '" + name + "' is declared twice");
     }
     SERDAB_ASSIGN_OR_RETURN(TensorInfo info, DecodeValueInfo(in, limits));
-    const int id = graph.AddValue(in.name());
+    const int id = graph.AddValue(name);
     graph.value(id).info = std::move(info);
     graph.inputs().push_back(id);
   }
@@ -356,38 +443,38 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, const TensorLimits& limits,
 
   std::set<std::string> node_names;
   int index = 0;
-  for (onnx::NodeProto& np : *g->mutable_node()) {
+  for (onnx_wire::NodeProto& np : g->node) {
     Node node;
-    node.op_type = np.op_type();
-    node.name = np.name();
+    node.op_type = std::string(np.op_type);
+    node.name = std::string(np.name);
     if (node.name.empty() || node_names.count(node.name)) {
       node.name = (node.name.empty() ? node.op_type : node.name) + "_" + std::to_string(index);
     }
     ++index;
     node_names.insert(node.name);
-    if (!np.domain().empty() && np.domain() != "ai.onnx") {
-      return Status::Unimplemented("unsupported op '" + np.domain() + "::" + np.op_type() +
-                                   "' at node '" + node.name +
+    if (!np.domain.empty() && np.domain != "ai.onnx") {
+      return Status::Unimplemented("unsupported op '" + std::string(np.domain) +
+                                   "::" + node.op_type + "' at node '" + node.name +
                                    "': only the default ONNX domain is supported");
     }
-    for (const std::string& in : np.input()) {
+    for (std::string_view in : np.input) {
       if (in.empty()) {
         node.inputs.push_back(kNoValue);
         continue;
       }
-      const int id = graph.FindValue(in);
+      const int id = graph.FindValue(std::string(in));
       if (id == kNoValue) {
-        return Status::Corruption("node '" + node.name + "' reads '" + in +
+        return Status::Corruption("node '" + node.name + "' reads '" + std::string(in) +
                                   "', which no earlier node, input or initializer defines");
       }
       node.inputs.push_back(id);
     }
     // Trailing omitted optional outputs are simply not there; ones in the
     // middle keep their position under a private name.
-    int num_outputs = np.output_size();
-    while (num_outputs > 0 && np.output(num_outputs - 1).empty()) --num_outputs;
-    for (int o = 0; o < num_outputs; ++o) {
-      const std::string& out = np.output(o);
+    size_t num_outputs = np.output.size();
+    while (num_outputs > 0 && np.output[num_outputs - 1].empty()) --num_outputs;
+    for (size_t o = 0; o < num_outputs; ++o) {
+      const std::string out(np.output[o]);
       if (out.empty()) {
         // An omitted optional output: give it a private name so that the
         // kernel's output list keeps its positions.
@@ -401,18 +488,19 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, const TensorLimits& limits,
       }
       node.outputs.push_back(graph.AddValue(out));
     }
-    for (onnx::AttributeProto& a : *np.mutable_attribute()) {
+    for (AttributeProto& a : np.attribute) {
       SERDAB_ASSIGN_OR_RETURN(AttributeValue v, DecodeAttribute(&a, node.name, &budget, allocator));
-      node.attrs.set(a.name(), std::move(v));
+      node.attrs.set(std::string(a.name), std::move(v));
     }
     graph.nodes().push_back(std::move(node));
   }
   if (graph.nodes().empty()) return Status::InvalidArgument("the model's graph has no nodes");
 
-  for (const auto& out : g->output()) {
-    const int id = graph.FindValue(out.name());
+  for (const auto& out : g->output) {
+    const std::string name(out.name);
+    const int id = graph.FindValue(name);
     if (id == kNoValue) {
-      return Status::Corruption("graph output '" + out.name() + "' is not produced by any node");
+      return Status::Corruption("graph output '" + name + "' is not produced by any node");
     }
     graph.outputs().push_back(id);
   }
@@ -420,49 +508,26 @@ Result<Graph> BuildGraph(onnx::ModelProto* model, const TensorLimits& limits,
   return graph;
 }
 
-Status ParseModel(ZeroCopyInputStream* stream, onnx::ModelProto* model) {
-  CodedInputStream coded(stream);
-  coded.SetTotalBytesLimit(INT_MAX);
-  if (!model->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-    return Status::InvalidArgument(
-        "not a valid ONNX model: the protobuf does not parse (truncated or not an .onnx file)");
+// Decodes `bytes` (not empty) and builds its graph; `file` as for BuildGraph.
+Result<Graph> Import(std::string_view bytes, const TensorLimits& limits, Allocator* allocator,
+                     ModelFile* file) {
+  if (bytes.size() > INT_MAX) {
+    return Status::Unimplemented("models over 2 GiB need external data, which is not supported");
   }
-  if (!model->has_graph() || model->ir_version() <= 0) {
+  SERDAB_ASSIGN_OR_RETURN(onnx_wire::ModelProto model, onnx_wire::DecodeModel(bytes));
+  if (!model.has_graph || model.ir_version <= 0) {
     return Status::InvalidArgument("not an ONNX model: no graph or no IR version");
   }
-  return Status::Ok();
+  return BuildGraph(&model, limits, allocator, file);
 }
 
 }  // namespace
 
 Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocator,
                              const TensorLimits& limits) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IoError(path + ": cannot open: " + std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::IoError(path + ": not a regular file");
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
-    return Status::InvalidArgument(path + ": not an ONNX model: the file is empty");
-  }
-  if (st.st_size > INT_MAX) {
-    ::close(fd);
-    return Status::Unimplemented(path +
-                                 ": models over 2 GiB need external data, which is not "
-                                 "supported");
-  }
-  onnx::ModelProto model;
-  Status parsed;
-  {
-    google::protobuf::io::FileInputStream stream(fd);
-    stream.SetCloseOnDelete(true);
-    parsed = ParseModel(&stream, &model);
-  }
-  if (!parsed.ok()) return parsed.WithContext(path);
-  Result<Graph> graph = BuildGraph(&model, limits, weight_allocator);
+  ModelFile file;
+  SERDAB_RETURN_IF_ERROR(file.Read(path).WithContext(path));
+  Result<Graph> graph = Import(file.bytes(), limits, weight_allocator, &file);
   if (!graph.ok()) return graph.status().WithContext(path);
   return graph;
 }
@@ -472,10 +537,7 @@ Result<Graph> ImportOnnxBytes(std::string_view bytes, const std::string& origin,
   if (bytes.empty()) {
     return Status::InvalidArgument(origin + ": not an ONNX model: it is empty");
   }
-  onnx::ModelProto model;
-  google::protobuf::io::ArrayInputStream stream(bytes.data(), static_cast<int>(bytes.size()));
-  SERDAB_RETURN_IF_ERROR(ParseModel(&stream, &model).WithContext(origin));
-  Result<Graph> graph = BuildGraph(&model, limits, weight_allocator);
+  Result<Graph> graph = Import(bytes, limits, weight_allocator, nullptr);
   if (!graph.ok()) return graph.status().WithContext(origin);
   return graph;
 }

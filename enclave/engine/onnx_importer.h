@@ -3,9 +3,11 @@
 // The importer checks the container (a parseable ModelProto with a graph and a
 // default-domain opset), decodes initializers and Constant attributes into
 // tensors, and names unnamed nodes. It does not know any op's semantics; the
-// kernels' Setup does, at Model load. Weight data is released from the
-// protobuf as soon as it has been copied, so peak memory stays near one copy
-// of the weights.
+// kernels' Setup does, at Model load. The model is decoded by onnx_wire.h,
+// which leaves weights where they are in the input: each is copied once,
+// straight into its tensor. ImportOnnxFile releases each weight's memory as
+// soon as it has been copied, so peak memory stays near one copy of the
+// weights.
 //
 // A model is untrusted input. Every tensor is held to `limits` (graph.h)
 // before anything is allocated for it: each initializer and Constant must

@@ -69,7 +69,7 @@ struct TensorProto {
   std::vector<uint64_t> uint64_data;
   // external_data has an entry (its contents are not decoded).
   bool has_external_data = false;
-  int32_t data_location = kDefault;
+  int32_t data_location = kDefault;  // only values onnx.proto defines are kept
 };
 
 // onnx.proto's name of a TensorProto.DataType ("FLOAT"); nullptr if it
@@ -123,7 +123,7 @@ struct AttributeProto {
   };
 
   std::string_view name;
-  int32_t type = kUndefined;
+  int32_t type = kUndefined;  // only values onnx.proto defines are kept
   float f = 0;
   int64_t i = 0;
   std::string_view s;

@@ -320,5 +320,32 @@ TEST(OnnxImporterTest, FoldingIsHeldToTheTotalLimit) {
   ExpectRefused(LoadWithLimits(twice, limits), {"node 'evil3'", "in total"});
 }
 
+// Subgraphs are skipped unread by the decoder, so an attribute holding one is
+// refused, whatever type it claims and however deep the graphs nest.
+TEST(OnnxImporterTest, RefusesSubgraphsWhateverTheAttributeTypeSays) {
+  for (auto type : {onnx::AttributeProto::GRAPH, onnx::AttributeProto::INT}) {
+    onnx::ModelProto m = ConvModel();
+    onnx::AttributeProto* a = m.mutable_graph()->mutable_node(0)->add_attribute();
+    a->set_name("then_branch");
+    a->set_type(type);
+    a->mutable_g()->add_node()->set_op_type("Identity");
+    ExpectRefused(Load(m), {"node 'conv'", "'then_branch'", "subgraph"});
+  }
+}
+
+TEST(OnnxImporterTest, RefusesDeeplyNestedSubgraphs) {
+  onnx::ModelProto m = ConvModel();
+  onnx::NodeProto* node = m.mutable_graph()->add_node();
+  node->set_name("outer_if");
+  for (int depth = 0; depth < 300; ++depth) {  // protobuf's own parser stops at 100
+    node->set_op_type("If");
+    onnx::AttributeProto* a = node->add_attribute();
+    a->set_name("then_branch");
+    a->set_type(onnx::AttributeProto::GRAPH);
+    node = a->mutable_g()->add_node();
+  }
+  ExpectRefused(Load(m), {"node 'outer_if'", "subgraph"});
+}
+
 }  // namespace
 }  // namespace serdab::engine
