@@ -371,7 +371,10 @@ Status ModelFile::Read(const std::string& path) {
     return Status::Unimplemented("models over 2 GiB need external data, which is not supported");
   }
   const size_t size = static_cast<size_t>(st.st_size);
-  void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // Every page is written at once by read(): faulting them all in up front
+  // is cheaper than one fault at a time (measured: half the time in a VM).
+  void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (data == MAP_FAILED) {
     ::close(fd);
     return Status::ResourceExhausted("cannot map " + std::to_string(size) + " bytes to read it");
