@@ -2,12 +2,12 @@
 // code frees is wiped first.
 //
 // A sim enclave's transient buffers (a decrypted provision message, the
-// protobuf strings an ONNX model is parsed into, a frame's plaintext) live
-// in the process heap, which the host reads; on SGX they would be in the
-// EPC. Wiping on free means no plaintext outlives its use there. The enclave
-// links libstdc++ and protobuf statically with symbols bound locally, so
-// these definitions serve every allocation the trusted code makes and none
-// of the host's.
+// graph an ONNX model is decoded into, a frame's plaintext) live in the
+// process heap, which the host reads; on SGX they would be in the EPC.
+// Wiping on free means no plaintext outlives its use there. The image links
+// its C++ runtime statically and exports nothing but the ECALLs
+// (runtime/exports.map), so these definitions serve every allocation the
+// trusted code makes and none of the host's.
 #include <malloc.h>
 #include <sodium.h>
 
