@@ -6,7 +6,7 @@
 namespace serdab::cli {
 
 Result<std::unique_ptr<EnclaveClient>> EnclaveClient::Attest(
-    worker::EnclaveHost* host, const attestation::QuoteVerifier& verifier,
+    worker::EnclaveEndpoint* host, const attestation::QuoteVerifier& verifier,
     const crypto::Ed25519KeyPair& identity, const crypto::Ed25519PublicKey& owner) {
   SERDAB_ASSIGN_OR_RETURN(attestation::Nonce nonce, attestation::NewNonce());
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes evidence_bytes, host->GetQuote(nonce));

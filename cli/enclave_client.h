@@ -19,7 +19,7 @@
 #include "enclave/attestation/quote_verifier.h"
 #include "enclave/crypto/secure_channel.h"
 #include "enclave/engine/tensor.h"
-#include "worker/enclave_host.h"
+#include "worker/enclave_endpoint.h"
 
 namespace serdab::cli {
 
@@ -41,7 +41,7 @@ class EnclaveClient {
   // with no owner yet (it becomes the owner by provisioning). PermissionDenied
   // if the enclave belongs to anyone else: it may have been claimed by its
   // host, and must not see this client's model or frames.
-  static Result<std::unique_ptr<EnclaveClient>> Attest(worker::EnclaveHost* host,
+  static Result<std::unique_ptr<EnclaveClient>> Attest(worker::EnclaveEndpoint* host,
                                                        const attestation::QuoteVerifier& verifier,
                                                        const crypto::Ed25519KeyPair& identity,
                                                        const crypto::Ed25519PublicKey& owner);
@@ -65,7 +65,7 @@ class EnclaveClient {
   Result<std::vector<engine::Tensor>> Infer(const std::vector<engine::Tensor>& inputs);
 
  private:
-  EnclaveClient(worker::EnclaveHost* host, attestation::VerifiedQuote verified,
+  EnclaveClient(worker::EnclaveEndpoint* host, attestation::VerifiedQuote verified,
                 crypto::SecureChannel channel, uint64_t session,
                 const crypto::Ed25519PublicKey& identity)
       : host_(host),
@@ -80,7 +80,7 @@ class EnclaveClient {
   static constexpr uint32_t kToEnclaveHop = 0;
   static constexpr uint32_t kFromEnclaveHop = 1;
 
-  worker::EnclaveHost* host_;
+  worker::EnclaveEndpoint* host_;
   attestation::VerifiedQuote verified_;
   crypto::SecureChannel channel_;
   uint64_t session_;

@@ -14,33 +14,31 @@
 #include <vector>
 
 #include "enclave/common/status.h"
+#include "worker/enclave_endpoint.h"
 
 namespace serdab::worker {
 
-using Bytes = std::vector<uint8_t>;
-using ByteView = std::span<const uint8_t>;
-
-class EnclaveHost {
+class EnclaveHost final : public EnclaveEndpoint {
  public:
   // Loads an enclave with `config_text` (see enclave/runtime/enclave_config.h)
   // on the platform whose key and certificate are in `platform_dir`.
   static Result<std::unique_ptr<EnclaveHost>> Create(const std::string& config_text,
                                                      const std::string& platform_dir,
                                                      ByteView sigstruct = {});
-  ~EnclaveHost();
+  ~EnclaveHost() override;
   EnclaveHost(const EnclaveHost&) = delete;
   EnclaveHost& operator=(const EnclaveHost&) = delete;
 
-  Result<Bytes> Challenge();
-  Result<Bytes> GetQuote(ByteView nonce);
-  Result<uint64_t> OpenSession(ByteView request);
+  Result<Bytes> Challenge() override;
+  Result<Bytes> GetQuote(ByteView nonce) override;
+  Result<uint64_t> OpenSession(ByteView request) override;
   Status CloseSession(uint64_t session);
   // Runs an owner command; returns the sealed partition when the owner asked
   // for one, else an empty blob.
-  Result<Bytes> Provision(uint64_t session, ByteView message);
+  Result<Bytes> Provision(uint64_t session, ByteView message) override;
   Status UnsealPartition(ByteView blob);
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
-                        uint32_t out_hop, uint64_t stream_id, ByteView message);
+                        uint32_t out_hop, uint64_t stream_id, ByteView message) override;
   // Per-layer times of the provisioned partition and the page swap cost, as
   // JSON (see serdab_ecall_profile).
   Result<std::string> Profile(uint32_t repeats);

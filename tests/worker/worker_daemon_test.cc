@@ -1,0 +1,195 @@
+// serdab-worker as a user runs it: a real process on a free loopback port,
+// driven over real gRPC. A model owner attests one of its enclaves through
+// the daemon, provisions a sealed partition and runs a frame; the daemon is
+// stopped with SIGTERM and started again, and restores the partition from
+// its state directory without the model being sent again.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "cli/enclave_client.h"
+#include "cli/zoo/model_zoo.h"
+#include "enclave/engine/model.h"
+#include "enclave/engine/onnx_importer.h"
+#include "tests/enclave/test_platform.h"
+#include "worker/remote_enclave.h"
+
+namespace serdab {
+namespace {
+
+constexpr char kConfig[] = "epc_mib = 16\ncost_profile = none\n";
+
+// One serdab-worker process; killed on destruction if still running, so a
+// failing test never leaves it behind.
+class WorkerProcess {
+ public:
+  WorkerProcess(const std::string& platform_dir, const std::string& state_dir)
+      : port_file_(state_dir + ".port") {
+    std::filesystem::remove(port_file_);
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl(SERDAB_WORKER_BIN, "serdab-worker", "--platform", platform_dir.c_str(), "--state-dir",
+            state_dir.c_str(), "--insecure", "--listen", "127.0.0.1:0", "--port-file",
+            port_file_.c_str(), "--log-level", "warn", nullptr);
+      _exit(127);
+    }
+    // Bounded wait for the daemon to serve.
+    for (int i = 0; i < 300 && port_ == 0; ++i) {
+      std::ifstream in(port_file_);
+      if (!(in >> port_)) {
+        port_ = 0;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(1 << 30);
+    args.SetMaxSendMessageSize(1 << 30);
+    stub_ = v1::Worker::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials(), args));
+  }
+  ~WorkerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  bool serving() const { return port_ != 0; }
+  std::shared_ptr<v1::Worker::Stub> stub() const { return stub_; }
+
+  // SIGTERM, then the exit status (-1 if it did not exit cleanly in 30 s).
+  int Stop() {
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 300; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return -1;
+  }
+
+ private:
+  std::string port_file_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::shared_ptr<v1::Worker::Stub> stub_;
+};
+
+engine::Tensor RandomInput(uint32_t seed) {
+  auto t = engine::Tensor::Create(engine::DataType::kFloat32, {1, 3, 32, 32}).value();
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist;
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+bool SameAsNative(const crypto::Bytes& model, const engine::Tensor& x, const engine::Tensor& y) {
+  const std::string_view bytes(reinterpret_cast<const char*>(model.data()), model.size());
+  auto m = engine::Model::FromGraph(engine::ImportOnnxBytes(bytes, "m").value(), {}).value();
+  const engine::Tensor native = m->Run({x}).value()[0];
+  return native.shape() == y.shape() && std::memcmp(native.raw(), y.raw(), y.bytes()) == 0;
+}
+
+class WorkerDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/serdab-worker-state-XXXXXX";
+    state_dir_ = ::mkdtemp(tmpl);
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(state_dir_);
+    std::filesystem::remove(state_dir_ + ".port");
+  }
+
+  TestPlatform platform_;
+  std::string state_dir_;
+};
+
+TEST_F(WorkerDaemonTest, ProvisionsOverGrpcAndRestoresItsPartitionAfterARestart) {
+  const std::string zoo = zoo::BuildModel("tiny", 4).value();
+  const crypto::Bytes model(zoo.begin(), zoo.end());
+  const auto owner = crypto::Ed25519KeyPair::Generate().value();
+  const engine::Tensor x = RandomInput(9);
+  std::string name;
+  {
+    WorkerProcess worker(platform_.platform_dir(), state_dir_);
+    ASSERT_TRUE(worker.serving());
+    grpc::ClientContext context;
+    v1::CreateEnclaveRequest create;
+    create.set_config(kConfig);
+    v1::CreateEnclaveResponse created;
+    ASSERT_TRUE(worker.stub()->CreateEnclave(&context, create, &created).ok());
+    name = created.enclave();
+    EXPECT_EQ(created.mrenclave().size(), 64u);
+
+    worker::RemoteEnclave endpoint(worker.stub(), name);
+    auto client =
+        cli::EnclaveClient::Attest(&endpoint, platform_.Verifier(), owner, owner.public_key());
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    cli::PartitionSpec spec;
+    spec.seal = attestation::PartitionSeal::kMrEnclave;
+    spec.routes = (*client)->SelfRoutes();
+    ASSERT_TRUE((*client)->Provision(model, spec).ok());
+    auto y = (*client)->Infer({x});
+    ASSERT_TRUE(y.ok()) << y.status().ToString();
+    EXPECT_TRUE(SameAsNative(model, x, (*y)[0]));
+    EXPECT_EQ(worker.Stop(), 0) << "SIGTERM should stop the daemon cleanly";
+  }
+  EXPECT_TRUE(std::filesystem::exists(state_dir_ + "/enclaves/" + name + "/partition.sealed"));
+
+  WorkerProcess worker(platform_.platform_dir(), state_dir_);
+  ASSERT_TRUE(worker.serving());
+  grpc::ClientContext context;
+  v1::ListEnclavesResponse list;
+  ASSERT_TRUE(worker.stub()->ListEnclaves(&context, {}, &list).ok());
+  ASSERT_EQ(list.enclaves_size(), 1);
+  EXPECT_EQ(list.enclaves(0).enclave(), name);
+  EXPECT_TRUE(list.enclaves(0).restored());
+
+  // The owner re-issues its routes for the version it expects; the model is
+  // not sent again.
+  worker::RemoteEnclave endpoint(worker.stub(), name);
+  auto client =
+      cli::EnclaveClient::Attest(&endpoint, platform_.Verifier(), owner, owner.public_key());
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  ASSERT_TRUE((*client)->SetRoutes(1, (*client)->SelfRoutes()).ok());
+  auto y = (*client)->Infer({x});
+  ASSERT_TRUE(y.ok()) << y.status().ToString();
+  EXPECT_TRUE(SameAsNative(model, x, (*y)[0]));
+
+  // Anyone else, through the same daemon, is refused by the enclave.
+  const auto stranger = crypto::Ed25519KeyPair::Generate().value();
+  auto other =
+      cli::EnclaveClient::Attest(&endpoint, platform_.Verifier(), stranger, stranger.public_key());
+  EXPECT_EQ(other.status().code(), Status::Code::kPermissionDenied);
+}
+
+TEST_F(WorkerDaemonTest, PlaintextServingIsRefusedOffLoopback) {
+  for (const char* listen : {"0.0.0.0:0", "10.1.2.3:7700"}) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      execl(SERDAB_WORKER_BIN, "serdab-worker", "--platform", platform_.platform_dir().c_str(),
+            "--state-dir", state_dir_.c_str(), "--insecure", "--listen", listen, nullptr);
+      _exit(127);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 1) << listen;
+  }
+}
+
+}  // namespace
+}  // namespace serdab

@@ -1,0 +1,51 @@
+// serdab-worker: the daemon on each edge box that hosts sim enclaves and
+// relays ciphertext to them. Thin: flags here, everything else in
+// worker/worker_daemon.h.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "worker/worker_daemon.h"
+
+int main(int argc, char** argv) {
+  serdab::worker::DaemonOptions options;
+  std::string log_level = "info";
+  CLI::App app{
+      "serdab-worker: hosts sim enclaves on this machine and serves them over gRPC.\n"
+      "Enclaves and the sealed partitions their owners provisioned are kept in\n"
+      "--state-dir and restored at start-up. A sim enclave protects nothing from\n"
+      "this machine's administrator (see SECURITY.md)."};
+  app.add_option("--platform", options.worker.platform_dir,
+                 "this host's platform directory (serdab ca issue-platform)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--state-dir", options.worker.state_dir,
+                 "where enclaves and sealed partitions are kept")
+      ->required();
+  app.add_option("--listen", options.listen, "host:port to serve on (port 0: any free port)")
+      ->capture_default_str();
+  app.add_flag("--insecure", options.insecure,
+               "serve plaintext gRPC (loopback addresses only; mTLS is not available yet)");
+  app.add_option("--port-file", options.port_file, "write the bound port here once serving");
+  app.add_option("--max-enclaves", options.worker.max_enclaves, "enclaves this worker hosts")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  try {
+    serdab::Status s = serdab::worker::RunWorkerDaemon(options);
+    if (!s.ok()) {
+      spdlog::error("{}", s.message());
+      return 1;
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::critical("serdab-worker failed: {}", e.what());
+    return 1;
+  }
+}
