@@ -91,24 +91,25 @@ Status EnclaveClient::SetRoutes(uint64_t version, std::vector<attestation::Route
 
 Result<std::vector<engine::Tensor>> EnclaveClient::Infer(
     const std::vector<engine::Tensor>& inputs) {
-  crypto::Bytes plaintext;
-  engine::EncodeTensors(inputs, &plaintext);
-  crypto::Bytes message;
+  // The buffers are reused frame after frame (a fresh one would be mapped and
+  // faulted in every time); the plaintext is wiped after each use.
+  frame_plaintext_.clear();
+  engine::EncodeTensors(inputs, &frame_plaintext_);
   const uint64_t frame = next_frame_++;
-  Status sealed = channel_.Seal(kStreamId, frame, kToEnclaveHop, plaintext, &message);
-  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  Status sealed = channel_.Seal(kStreamId, frame, kToEnclaveHop, frame_plaintext_, &frame_message_);
+  crypto::SecureWipe(frame_plaintext_.data(), frame_plaintext_.size());
   SERDAB_RETURN_IF_ERROR(sealed);
-  SERDAB_ASSIGN_OR_RETURN(crypto::Bytes reply, host_->Process(session_, kToEnclaveHop, session_,
-                                                              kFromEnclaveHop, kStreamId, message));
+  SERDAB_ASSIGN_OR_RETURN(crypto::Bytes reply,
+                          host_->Process(session_, kToEnclaveHop, session_, kFromEnclaveHop,
+                                         kStreamId, frame_message_));
   SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
-                          channel_.Open(kStreamId, kFromEnclaveHop, reply, &plaintext));
-  if (opened.frame_seq != frame) {
-    crypto::SecureWipe(plaintext.data(), plaintext.size());
-    return Status::Corruption("the enclave answered frame " + std::to_string(opened.frame_seq) +
-                              " for frame " + std::to_string(frame));
-  }
-  auto outputs = engine::DecodeTensors(plaintext);
-  crypto::SecureWipe(plaintext.data(), plaintext.size());
+                          channel_.Open(kStreamId, kFromEnclaveHop, reply, &frame_plaintext_));
+  auto outputs = opened.frame_seq == frame
+                     ? engine::DecodeTensors(frame_plaintext_)
+                     : Result<std::vector<engine::Tensor>>(Status::Corruption(
+                           "the enclave answered frame " + std::to_string(opened.frame_seq) +
+                           " for frame " + std::to_string(frame)));
+  crypto::SecureWipe(frame_plaintext_.data(), frame_plaintext_.size());
   return outputs;
 }
 

@@ -86,6 +86,8 @@ class EnclaveClient {
   uint64_t session_;
   crypto::Ed25519PublicKey identity_;
   uint64_t next_frame_ = 0;
+  crypto::Bytes frame_plaintext_;  // wiped after every frame
+  crypto::Bytes frame_message_;
 };
 
 }  // namespace serdab::cli

@@ -376,13 +376,12 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_se
       partition_->model->Run(partition_->begin, partition_->end, partition_->inputs));
   plaintext_.clear();
   engine::EncodeTensors(outputs, &plaintext_);
-  crypto::Bytes sealed;
-  Status s = to->channel.Seal(stream_id, opened.frame_seq, out_hop, plaintext_, &sealed);
+  Status s = to->channel.Seal(stream_id, opened.frame_seq, out_hop, plaintext_, &sealed_);
   crypto::SecureWipe(plaintext_.data(), plaintext_.size());
   SERDAB_RETURN_IF_ERROR(s);
-  if (sealed.size() != needed) return Status::Internal("result size differs from its estimate");
+  if (sealed_.size() != needed) return Status::Internal("result size differs from its estimate");
   in->channel.Accept(opened);
-  std::copy(sealed.begin(), sealed.end(), out);
+  std::copy(sealed_.begin(), sealed_.end(), out);
   return Status::Ok();
 }
 

@@ -118,8 +118,10 @@ class SimEnclave {
   std::optional<crypto::Ed25519PublicKey> owner_;
   std::vector<attestation::Route> routes_;
   std::optional<Partition> partition_;
-  // Frame plaintext, reused and wiped after every frame.
+  // Frame plaintext, reused and wiped after every frame, and the sealed
+  // result, reused.
   crypto::Bytes plaintext_;
+  crypto::Bytes sealed_;
 };
 
 }  // namespace serdab::enclave
