@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 SERDAB := $(BUILD)/bin/serdab
 
-.PHONY: deps configure build test tsan demo bench format clean
+.PHONY: deps configure build test tsan fuzz demo bench format clean
 
 deps:
 	./scripts/install-deps.sh
@@ -25,6 +25,15 @@ tsan: deps
 	cmake --build build-tsan -j $(JOBS) --target enclave_tests engine_tests
 	build-tsan/bin/enclave_tests --gtest_filter='Epc*:*Stress*' --gtest_brief=1
 	build-tsan/bin/engine_tests --gtest_filter='ThreadPool*:ModelTest.EveryCut*' --gtest_brief=1
+
+# Every parser of untrusted bytes under libFuzzer with AddressSanitizer and
+# UndefinedBehaviorSanitizer, FUZZ_SECONDS each (see tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSERDAB_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 demo: build
 	./scripts/demo.sh $(BUILD)
