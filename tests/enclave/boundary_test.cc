@@ -11,6 +11,8 @@
 #include <fstream>
 #include <random>
 
+#include <onnx/onnx.pb.h>
+
 #include "cli/enclave_client.h"
 #include "cli/zoo/model_zoo.h"
 #include "enclave/attestation/evidence.h"
@@ -445,6 +447,29 @@ TEST(BoundaryTest, AbsurdThreadCountsAndBadModelsFailCleanlyAndKeepThePartition)
   crypto::Bytes garbage(4096, 0x42);
   auto bad = SendCommand(p.host.get(), &p.owner, ProvisionCommand(garbage, SelfRoute(p.owner), 2));
   ASSERT_FALSE(bad.ok());
+  // A model that declares a 2^40-element weight and carries 16 bytes of it
+  // (this threw std::bad_alloc inside the enclave).
+  onnx::ModelProto huge;
+  huge.set_ir_version(8);
+  huge.add_opset_import()->set_version(13);
+  onnx::GraphProto* graph = huge.mutable_graph();
+  onnx::TensorProto* w = graph->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(int64_t{1} << 20);
+  w->add_dims(int64_t{1} << 20);
+  w->set_raw_data(std::string(16, '\1'));
+  onnx::NodeProto* relu = graph->add_node();
+  relu->set_op_type("Relu");
+  relu->add_input("w");
+  relu->add_output("y");
+  graph->add_output()->set_name("y");
+  const std::string huge_bytes = huge.SerializeAsString();
+  auto refused = SendCommand(
+      p.host.get(), &p.owner,
+      ProvisionCommand(crypto::Bytes(huge_bytes.begin(), huge_bytes.end()), SelfRoute(p.owner), 2));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().code(), Status::Code::kInternal) << refused.status().ToString();
   // The old partition still serves frames, exactly.
   const Tensor x = RandomInput({1, 3, 32, 32}, 7);
   auto out = RoundTrip(p.host.get(), &p.owner, 0, x);
