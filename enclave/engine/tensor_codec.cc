@@ -1,5 +1,6 @@
 #include "enclave/engine/tensor_codec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -94,17 +95,22 @@ Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes, Alloca
                                 std::to_string(rank));
     }
     Shape shape(rank);
-    uint64_t elements = 1;
+    uint64_t elements = 1;  // of the nonzero dimensions
+    bool empty = false;
     for (int d = 0; d < rank; ++d) {
       SERDAB_RETURN_IF_ERROR(c.Get("dim", &shape[d]));
-      // Bound each product by what the message could hold, so no overflow
-      // and no huge allocation for a lying header.
-      if (shape[d] < 0 || (shape[d] > 0 && elements > c.remaining() / shape[d] + 1)) {
+      // Every element takes ElementSize bytes of what is left, so the
+      // product of the nonzero dimensions is bounded by that: it cannot
+      // overflow, nothing huge is allocated for a lying header, and an empty
+      // dimension hides no huge one.
+      if (shape[d] < 0 || static_cast<uint64_t>(shape[d]) >
+                              std::max<uint64_t>(1, c.remaining() / ElementSize(type) / elements)) {
         return Status::Corruption("tensor " + std::to_string(i) + " has an impossible shape");
       }
-      elements *= static_cast<uint64_t>(shape[d]);
+      empty = empty || shape[d] == 0;
+      if (shape[d] > 0) elements *= static_cast<uint64_t>(shape[d]);
     }
-    if (elements * ElementSize(type) > c.remaining()) {
+    if (!empty && elements * ElementSize(type) > c.remaining()) {
       return Status::Corruption("tensor message truncated in tensor " + std::to_string(i) +
                                 " data");
     }

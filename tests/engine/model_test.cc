@@ -252,6 +252,12 @@ TEST(TensorCodecTest, RoundTripsAndRefusesMismatchedOrTruncatedMessages) {
   std::vector<uint8_t> lying = bytes;
   lying[8] = 0x7f;  // the first tensor's first dimension, now absurd
   EXPECT_FALSE(DecodeTensors(lying).ok());
+
+  // One int64 tensor of shape [2^62 + 2] with 16 bytes of data: its byte
+  // count wraps to 16 (found by tensor_codec_fuzz).
+  std::vector<uint8_t> wrapping = {1, 0, 1, 0, 0, 0, 7, 1, 2, 0, 0, 0, 0, 0, 0, 0x40};
+  wrapping.resize(wrapping.size() + 16);
+  EXPECT_EQ(DecodeTensors(wrapping).status().code(), Status::Code::kCorruption);
 }
 
 }  // namespace
