@@ -16,17 +16,21 @@ const T* Find(const std::map<std::string, AttributeValue>& values, const std::st
 
 Result<uint64_t> CheckedTensorBytes(DataType dtype, const Shape& shape, const TensorLimits& limits,
                                     const std::string& what) {
-  int64_t elements = 1;
+  // Zero dimensions are skipped: an empty dimension must not hide a huge one
+  // from code that sizes something per index of each dimension.
+  int64_t spanned = 1;
+  bool empty = false;
   bool overflow = false;
   for (int64_t d : shape) {
     if (d < 0) {
       return Status::InvalidArgument(what + " has a negative dimension in shape " +
                                      ShapeToString(shape));
     }
-    overflow = overflow || __builtin_mul_overflow(elements, d, &elements);
+    empty = empty || d == 0;
+    overflow = overflow || (d > 0 && __builtin_mul_overflow(spanned, d, &spanned));
   }
   uint64_t bytes = 0;
-  overflow = overflow || __builtin_mul_overflow(static_cast<uint64_t>(elements),
+  overflow = overflow || __builtin_mul_overflow(static_cast<uint64_t>(spanned),
                                                 uint64_t{ElementSize(dtype)}, &bytes);
   if (overflow) {
     return Status::InvalidArgument(what + " of shape " + ShapeToString(shape) +
@@ -34,11 +38,12 @@ Result<uint64_t> CheckedTensorBytes(DataType dtype, const Shape& shape, const Te
   }
   if (bytes > limits.max_tensor_bytes) {
     return Status::InvalidArgument(
-        what + " of shape " + ShapeToString(shape) + " (" + DataTypeName(dtype) + ") needs " +
-        std::to_string(bytes) + " bytes, over the limit of " +
-        std::to_string(limits.max_tensor_bytes) + " bytes for one tensor");
+        what + " of shape " + ShapeToString(shape) + " (" + DataTypeName(dtype) + ") " +
+        (empty ? "is empty but its other dimensions span " : "needs ") + std::to_string(bytes) +
+        " bytes, over the limit of " + std::to_string(limits.max_tensor_bytes) +
+        " bytes for one tensor");
   }
-  return bytes;
+  return empty ? 0 : bytes;
 }
 
 int64_t Attributes::GetInt(const std::string& name, int64_t fallback) const {

@@ -66,7 +66,8 @@ struct TensorLimits {
 
 // The bytes of a tensor of `dtype` and `shape`, or InvalidArgument naming
 // `what` if a dimension is negative, the size overflows, or it exceeds
-// limits.max_tensor_bytes.
+// limits.max_tensor_bytes. An empty tensor's nonzero dimensions are held to
+// the same bound, so that no dimension anywhere exceeds it.
 Result<uint64_t> CheckedTensorBytes(DataType dtype, const Shape& shape, const TensorLimits& limits,
                                     const std::string& what);
 

@@ -13,6 +13,7 @@ KernelSetup MakeSetup(const Graph& graph, const Node& node) {
   KernelSetup setup;
   setup.node = &node;
   setup.opset = graph.opset();
+  setup.limits = graph.limits();
   for (int in : node.inputs) setup.inputs.push_back(in == kNoValue ? nullptr : &graph.value(in));
   return setup;
 }

@@ -13,6 +13,12 @@ Status KernelSetup::Unsupported(const std::string& message) const {
                                std::to_string(opset) + "): " + message);
 }
 
+Status KernelSetup::CheckSize(DataType dtype, const Shape& shape, const std::string& what) const {
+  return CheckedTensorBytes(dtype, shape, limits,
+                            "node '" + node->name + "' (" + node->op_type + "): " + what)
+      .status();
+}
+
 const OpRegistry& OpRegistry::Builtin() {
   static const OpRegistry* registry = [] {
     auto* r = new OpRegistry;

@@ -30,6 +30,7 @@ struct KernelSetup {
   std::vector<const Value*> inputs;
   int opset = 0;        // the model's default-domain opset
   int num_threads = 1;  // threads Run will be given
+  TensorLimits limits;  // the graph's (graph.h)
 
   const Node& n() const { return *node; }
   int num_inputs() const { return static_cast<int>(inputs.size()); }
@@ -43,6 +44,10 @@ struct KernelSetup {
   Status Error(const std::string& message) const;
   // As Error, but Unimplemented: valid ONNX that this engine does not support.
   Status Unsupported(const std::string& message) const;
+  // InvalidArgument unless a tensor of `dtype` and `shape` fits `limits`. A
+  // Setup that builds tables sized by an output's dimensions (which the model
+  // chose) checks that output, named `what`, first.
+  Status CheckSize(DataType dtype, const Shape& shape, const std::string& what) const;
 };
 
 // What a kernel sees when it runs on one frame.

@@ -127,6 +127,7 @@ Status Model::Prepare(Graph graph) {
     setup.node = &node;
     setup.opset = graph_.opset();
     setup.num_threads = options_.num_threads;
+    setup.limits = graph_.limits();
     LayerInfo layer;
     layer.index = static_cast<int>(n);
     layer.name = node.name;

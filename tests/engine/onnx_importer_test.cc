@@ -6,6 +6,7 @@
 #include <onnx/onnx.pb.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "cli/zoo/model_zoo.h"
@@ -251,8 +252,9 @@ TEST(OnnxImporterTest, HoldsEachTensorAndTheTotalToTheGivenLimits) {
                 {"initializer 'w2'", "limit of 40 bytes in total"});
 }
 
-// A model of `x` [1, n] -> Add(x, folded) -> y, where `folded` comes from
-// `node`, which reads the int64 initializer `shape`.
+// A model of `x` [1, 1] -> Add(x, folded) -> y, where `folded` comes from
+// node 'evil' of type `op`, which reads x (unless it is ConstantOfShape) and
+// the int64 initializer `shape`.
 onnx::ModelProto FoldingModel(const std::string& op, std::vector<int64_t> shape_values) {
   onnx::ModelProto m;
   m.set_ir_version(8);
@@ -273,7 +275,7 @@ onnx::ModelProto FoldingModel(const std::string& op, std::vector<int64_t> shape_
   onnx::NodeProto* node = g->add_node();
   node->set_op_type(op);
   node->set_name("evil");
-  if (op == "Expand") node->add_input("x");
+  if (op != "ConstantOfShape") node->add_input("x");
   node->add_input("shape");
   node->add_output("folded");
   onnx::NodeProto* add = g->add_node();
@@ -295,6 +297,17 @@ TEST(OnnxImporterTest, ShapeInferenceRefusesHugeExpand) {
   // Not foldable (x is an input): the bound protects the activations' sizes.
   ExpectRefused(Load(FoldingModel("Expand", {1 << 20, 1 << 20, 1 << 20})),
                 {"node 'evil' (Expand)", "limit"});
+}
+
+// Kernels that build per-index tables in Setup check the output first (a
+// 365-byte model used to spin building 2^40-entry Pad maps; onnx_import_fuzz).
+TEST(OnnxImporterTest, ShapeInferenceRefusesHugePadsBeforeBuildingTables) {
+  ExpectRefused(Load(FoldingModel("Pad", {0, int64_t{1} << 40, 0, 0})),
+                {"node 'evil' (Pad)", "limit"});
+  ExpectRefused(Load(FoldingModel("Pad", {0, std::numeric_limits<int64_t>::max(), 0, 1})),
+                {"node 'evil' (Pad)", "overflow"});
+  ExpectRefused(Load(FoldingModel("Pad", {0, std::numeric_limits<int64_t>::min(), 0, 1})),
+                {"node 'evil' (Pad)", "crop"});
 }
 
 TEST(OnnxImporterTest, FoldingIsHeldToTheTotalLimit) {

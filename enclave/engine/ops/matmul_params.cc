@@ -122,7 +122,9 @@ Result<MatMulParams> ParseMatMulParams(const KernelSetup& setup) {
   }
 
   // Offsets of each output batch matrix's operands, walking the batch index
-  // like an odometer; a broadcast axis does not advance its operand.
+  // like an odometer; a broadcast axis does not advance its operand. Two
+  // offsets per batch matrix: the batch must fit the limits first.
+  SERDAB_RETURN_IF_ERROR(setup.CheckSize(DataType::kInt64, batch, "batch of matrices"));
   const int64_t count = NumElements(batch);
   const std::vector<int64_t> a_strides = Strides(a_batch);
   const std::vector<int64_t> b_strides = Strides(b_batch);

@@ -260,6 +260,9 @@ Status ParsePoolParams(const KernelSetup& setup, PoolKind kind, PoolParams* p) {
                                     p->dilation_h, &pads[0], &pads[2], &p->out_h));
   SERDAB_RETURN_IF_ERROR(AxisOutput(setup, auto_pad, ceil_mode, p->in_w, p->kernel_w, p->stride_w,
                                     p->dilation_w, &pads[1], &pads[3], &p->out_w));
+  // One window per output row and column: the output must fit the limits first.
+  SERDAB_RETURN_IF_ERROR(
+      setup.CheckSize(DataType::kFloat32, {p->batch, p->channels, p->out_h, p->out_w}, "output"));
   p->rows.clear();
   p->cols.clear();
   for (int64_t o = 0; o < p->out_h; ++o) {

@@ -133,9 +133,14 @@ struct ResizePlan {
 
 // Output sizes floor(in * scale), the ONNX rule for scales.
 Shape ScaledShape(const Shape& in, const std::vector<float>& scales) {
+  // The scales are the model's: a NaN or negative size becomes -1 and a huge
+  // one 2^62 (converting either to int64 would be undefined), both refused
+  // when the plan is checked.
+  constexpr double kHuge = static_cast<double>(int64_t{1} << 62);
   Shape out(in.size());
   for (size_t d = 0; d < in.size(); ++d) {
-    out[d] = static_cast<int64_t>(std::floor(static_cast<double>(in[d]) * scales[d]));
+    const double size = std::floor(static_cast<double>(in[d]) * scales[d]);
+    out[d] = size >= 0 ? static_cast<int64_t>(std::min(size, kHuge)) : -1;
   }
   return out;
 }
@@ -181,6 +186,8 @@ class InterpolateKernel : public Kernel {
                            std::to_string(in.shape[d]) + " to " + std::to_string(plan.out[d]));
       }
     }
+    // The coordinate tables hold one entry per output index.
+    SERDAB_RETURN_IF_ERROR(setup.CheckSize(in.dtype, plan.out, "resized output"));
     mode_ = plan.mode;
     in_shape_ = in.shape;
     out_shape_ = plan.out;
@@ -501,17 +508,28 @@ class PadKernel final : public Kernel {
       end[axes[i]] = pads[i + axes.size()];
     }
 
+    // The maps below hold one entry per output index, and the pads are the
+    // model's: they are bounded, and the output must fit the limits, before
+    // anything is computed from them.
     out_.assign(rank, 0);
+    for (int d = 0; d < rank; ++d) {
+      const int64_t n = in.shape[d];
+      if (begin[d] < -n || end[d] < -n || __builtin_add_overflow(n, begin[d], &out_[d]) ||
+          __builtin_add_overflow(out_[d], end[d], &out_[d]) || out_[d] < 0) {
+        return setup.Error("pads " + ShapeToString(pads) + " crop more than dimension " +
+                           std::to_string(d) + " of size " + std::to_string(n) + " or overflow it");
+      }
+    }
+    SERDAB_RETURN_IF_ERROR(setup.CheckSize(in.dtype, out_, "padded output"));
     maps_.assign(rank, {});
     for (int d = 0; d < rank; ++d) {
       const int64_t n = in.shape[d];
-      out_[d] = n + begin[d] + end[d];
       // The input range [lo, lo + kept) that survives cropping, padded by
       // `before` and the rest of the output.
       const int64_t lo = std::max<int64_t>(0, -begin[d]);
       const int64_t kept = n - lo - std::max<int64_t>(0, -end[d]);
       const int64_t before = std::max<int64_t>(0, begin[d]);
-      if (out_[d] < 0 || kept < 0) {
+      if (kept < 0) {
         return setup.Error("pads " + ShapeToString(pads) + " crop more than dimension " +
                            std::to_string(d) + " of size " + std::to_string(n));
       }

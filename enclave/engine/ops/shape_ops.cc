@@ -522,11 +522,14 @@ class SplitKernel final : public Kernel {
                          std::to_string(num_outputs) + " outputs");
     }
     int64_t total = 0;
+    bool fits = true;
     for (int64_t s : split) {
       if (s < 0) return setup.Error("split " + ShapeToString(split) + " has a negative size");
-      total += s;
+      // Compared before adding, so that no sum of the model's sizes overflows.
+      fits = fits && s <= dim - total;
+      if (fits) total += s;
     }
-    if (total != dim) {
+    if (!fits || total != dim) {
       return setup.Error("split " + ShapeToString(split) + " does not add up to axis " +
                          std::to_string(axis) + "'s size " + std::to_string(dim));
     }
