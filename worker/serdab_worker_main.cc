@@ -26,8 +26,11 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--listen", options.listen, "host:port to serve on (port 0: any free port)")
       ->capture_default_str();
+  app.add_option("--tls-dir", options.tls_dir,
+                 "mutual TLS: node.crt, node.key and ca.crt (serdab ca issue-node)")
+      ->check(CLI::ExistingDirectory);
   app.add_flag("--insecure", options.insecure,
-               "serve plaintext gRPC (loopback addresses only; mTLS is not available yet)");
+               "serve plaintext gRPC instead (development; loopback addresses only)");
   app.add_option("--port-file", options.port_file, "write the bound port here once serving");
   app.add_option("--max-enclaves", options.worker.max_enclaves, "enclaves this worker hosts")
       ->capture_default_str()

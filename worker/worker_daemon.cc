@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "worker/node_certificates.h"
 #include "worker/worker_service.h"
 
 namespace serdab::worker {
@@ -26,20 +27,30 @@ bool IsLoopbackAddress(const std::string& listen) {
 }
 
 Status RunWorkerDaemon(const DaemonOptions& options) {
-  if (!options.insecure) {
-    return Status::FailedPrecondition(
-        "mutual TLS is not available yet: start with --insecure on a loopback address");
-  }
-  if (!IsLoopbackAddress(options.listen)) {
-    return Status::InvalidArgument("--insecure refuses the non-loopback address " + options.listen);
-  }
-  // Block the stop signals before any thread starts, so that only the
-  // waiter below receives them.
+  // Block the stop signals before any thread starts (gRPC starts some as
+  // soon as credentials are made), so that only the waiter below gets them.
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  if (options.insecure == !options.tls_dir.empty()) {
+    return Status::InvalidArgument(
+        "give either --tls-dir (mutual TLS, serdab ca issue-node) or --insecure (plaintext, "
+        "loopback only)");
+  }
+  if (options.insecure && !IsLoopbackAddress(options.listen)) {
+    return Status::InvalidArgument("--insecure refuses the non-loopback address " + options.listen);
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_dir.empty()) {
+    SERDAB_ASSIGN_OR_RETURN(TlsFiles tls, LoadTlsFiles(options.tls_dir, "node"));
+    grpc::SslServerCredentialsOptions ssl(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = tls.ca_certificate;
+    ssl.pem_key_cert_pairs.push_back({tls.private_key, tls.certificate});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
 
   std::vector<std::string> warnings;
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<WorkerCore> core,
@@ -50,11 +61,11 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
                  e.restored ? " (partition restored from disk)" : "");
   }
 
-  WorkerService service(core.get());
+  WorkerService service(core.get(), /*authenticate=*/!options.insecure);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, credentials, &port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(&service);
@@ -62,8 +73,8 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
   if (server == nullptr || port == 0) {
     return Status::IoError("cannot listen on " + options.listen);
   }
-  spdlog::info("serving the Worker service on {} (port {}), insecure loopback", options.listen,
-               port);
+  spdlog::info("serving the Worker service on {} (port {}), {}", options.listen, port,
+               options.insecure ? "plaintext on loopback" : "mutual TLS");
   if (!options.port_file.empty()) {
     std::ofstream(options.port_file) << port << "\n";
   }

@@ -14,8 +14,11 @@ namespace serdab::worker {
 struct DaemonOptions {
   WorkerOptions worker;
   std::string listen = "127.0.0.1:7700";  // host:port; port 0 picks a free one
-  // Plaintext gRPC. Until mTLS (serdab ca issue-node) lands this is the only
-  // transport, and it is refused on anything but a loopback address.
+  // Mutual TLS: DIR/node.crt, DIR/node.key and DIR/ca.crt (serdab ca
+  // issue-node). Clients must present a certificate from the same CA.
+  std::string tls_dir;
+  // Plaintext gRPC instead, for development: refused on anything but a
+  // loopback address.
   bool insecure = false;
   std::string port_file;  // written with the bound port once serving
 };

@@ -15,12 +15,14 @@
 #include <fstream>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "cli/enclave_client.h"
 #include "cli/zoo/model_zoo.h"
 #include "enclave/engine/model.h"
 #include "enclave/engine/onnx_importer.h"
 #include "tests/enclave/test_platform.h"
+#include "worker/node_certificates.h"
 #include "worker/remote_enclave.h"
 
 namespace serdab {
@@ -32,14 +34,26 @@ constexpr char kConfig[] = "epc_mib = 16\ncost_profile = none\n";
 // failing test never leaves it behind.
 class WorkerProcess {
  public:
-  WorkerProcess(const std::string& platform_dir, const std::string& state_dir)
+  // Plaintext on loopback, or mutual TLS with the node certificate in
+  // `tls_dir`.
+  WorkerProcess(const std::string& platform_dir, const std::string& state_dir,
+                const std::string& tls_dir = "")
       : port_file_(state_dir + ".port") {
     std::filesystem::remove(port_file_);
+    std::vector<std::string> args = {"serdab-worker", "--platform",  platform_dir,  "--state-dir",
+                                     state_dir,       "--listen",    "127.0.0.1:0", "--port-file",
+                                     port_file_,      "--log-level", "warn"};
+    if (tls_dir.empty()) {
+      args.push_back("--insecure");
+    } else {
+      args.insert(args.end(), {"--tls-dir", tls_dir});
+    }
     pid_ = fork();
     if (pid_ == 0) {
-      execl(SERDAB_WORKER_BIN, "serdab-worker", "--platform", platform_dir.c_str(), "--state-dir",
-            state_dir.c_str(), "--insecure", "--listen", "127.0.0.1:0", "--port-file",
-            port_file_.c_str(), "--log-level", "warn", nullptr);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(SERDAB_WORKER_BIN, argv.data());
       _exit(127);
     }
     // Bounded wait for the daemon to serve.
@@ -50,11 +64,11 @@ class WorkerProcess {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(1 << 30);
-    args.SetMaxSendMessageSize(1 << 30);
+    grpc::ChannelArguments channel_args;
+    channel_args.SetMaxReceiveMessageSize(1 << 30);
+    channel_args.SetMaxSendMessageSize(1 << 30);
     stub_ = v1::Worker::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials(), args));
+        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials(), channel_args));
   }
   ~WorkerProcess() {
     if (pid_ > 0) {
@@ -64,6 +78,7 @@ class WorkerProcess {
   }
 
   bool serving() const { return port_ != 0; }
+  int port() const { return port_; }
   std::shared_ptr<v1::Worker::Stub> stub() const { return stub_; }
 
   // SIGTERM, then the exit status (-1 if it did not exit cleanly in 30 s).
@@ -174,6 +189,85 @@ TEST_F(WorkerDaemonTest, ProvisionsOverGrpcAndRestoresItsPartitionAfterARestart)
   auto other =
       cli::EnclaveClient::Attest(&endpoint, platform_.Verifier(), stranger, stranger.public_key());
   EXPECT_EQ(other.status().code(), Status::Code::kPermissionDenied);
+}
+
+// A channel to the worker as the holder of DIR/<stem>.crt.
+std::unique_ptr<v1::Worker::Stub> StubAs(int port, const std::string& dir,
+                                         const std::string& stem) {
+  const worker::TlsFiles tls = worker::LoadTlsFiles(dir, stem).value();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = tls.ca_certificate;
+  ssl.pem_private_key = tls.private_key;
+  ssl.pem_cert_chain = tls.certificate;
+  return v1::Worker::NewStub(
+      grpc::CreateChannel("localhost:" + std::to_string(port), grpc::SslCredentials(ssl)));
+}
+
+grpc::StatusCode ListCode(v1::Worker::StubInterface* stub) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ListEnclavesResponse list;
+  return stub->ListEnclaves(&context, {}, &list).error_code();
+}
+
+grpc::StatusCode CreateCode(v1::Worker::StubInterface* stub) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::CreateEnclaveRequest create;
+  create.set_config(kConfig);
+  v1::CreateEnclaveResponse created;
+  return stub->CreateEnclave(&context, create, &created).error_code();
+}
+
+TEST_F(WorkerDaemonTest, MutualTlsAdmitsOnlyCertificatesOfItsCaAndChecksRoles) {
+  const std::string pki = state_dir_ + "-pki";
+  const std::string other = state_dir_ + "-other";
+  std::filesystem::create_directories(pki);
+  std::filesystem::create_directories(other);
+  ASSERT_TRUE(worker::CreateCertificateAuthority(pki, "test deployment", 1).ok());
+  ASSERT_TRUE(worker::CreateCertificateAuthority(other, "another deployment", 1).ok());
+  auto issue = [](const std::string& ca, const std::string& name, worker::Role role,
+                  const std::string& out, const std::string& stem) {
+    worker::CertificateRequest r;
+    r.name = name;
+    r.role = role;
+    r.hosts = {"localhost", "127.0.0.1"};
+    return worker::IssueCertificate(ca, r, out, stem);
+  };
+  ASSERT_TRUE(issue(pki, "edge-1", worker::Role::kWorker, pki + "/edge-1", "node").ok());
+  ASSERT_TRUE(issue(pki, "orch", worker::Role::kOrchestrator, pki + "/orch", "node").ok());
+  ASSERT_TRUE(issue(pki, "vera", worker::Role::kViewer, pki + "/vera", "user").ok());
+  ASSERT_TRUE(issue(pki, "edge-2", worker::Role::kWorker, pki + "/edge-2", "node").ok());
+  ASSERT_TRUE(issue(other, "mallory", worker::Role::kAdmin, other + "/mallory", "user").ok());
+
+  WorkerProcess worker(platform_.platform_dir(), state_dir_, pki + "/edge-1");
+  ASSERT_TRUE(worker.serving());
+  const int port = worker.port();
+  auto orchestrator = StubAs(port, pki + "/orch", "node");
+  EXPECT_EQ(CreateCode(orchestrator.get()), grpc::StatusCode::OK);
+  EXPECT_EQ(ListCode(orchestrator.get()), grpc::StatusCode::OK);
+  // A viewer reads, and may not change anything.
+  auto viewer = StubAs(port, pki + "/vera", "user");
+  EXPECT_EQ(ListCode(viewer.get()), grpc::StatusCode::OK);
+  EXPECT_EQ(CreateCode(viewer.get()), grpc::StatusCode::PERMISSION_DENIED);
+  // Another worker's certificate is not a client of this one.
+  auto peer = StubAs(port, pki + "/edge-2", "node");
+  EXPECT_EQ(ListCode(peer.get()), grpc::StatusCode::PERMISSION_DENIED);
+  // A certificate from another deployment's CA does not get through the
+  // handshake, nor does a client with no certificate or no TLS at all.
+  auto stranger = StubAs(port, other + "/mallory", "user");
+  EXPECT_EQ(ListCode(stranger.get()), grpc::StatusCode::UNAVAILABLE);
+  grpc::SslCredentialsOptions anonymous;
+  anonymous.pem_root_certs = worker::LoadTlsFiles(pki + "/vera", "user")->ca_certificate;
+  auto no_cert = v1::Worker::NewStub(
+      grpc::CreateChannel("localhost:" + std::to_string(port), grpc::SslCredentials(anonymous)));
+  EXPECT_EQ(ListCode(no_cert.get()), grpc::StatusCode::UNAVAILABLE);
+  auto plaintext = v1::Worker::NewStub(
+      grpc::CreateChannel("localhost:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(ListCode(plaintext.get()), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(worker.Stop(), 0);
+  std::filesystem::remove_all(pki);
+  std::filesystem::remove_all(other);
 }
 
 TEST_F(WorkerDaemonTest, PlaintextServingIsRefusedOffLoopback) {
