@@ -210,6 +210,8 @@ void EpcHeap::CalibrateFaultOverhead() {
     DropPagesLocked(0, 1);
   }
   fault_overhead_cycles_ = best == std::numeric_limits<uint64_t>::max() ? 0 : best;
+  fault_overhead_ns_ =
+      static_cast<uint64_t>(static_cast<double>(fault_overhead_cycles_) * 1e9 / CyclesPerSecond());
   ResetStats();
 }
 
@@ -220,7 +222,10 @@ void EpcHeap::OnFault(void* heap, uintptr_t address) {
 
 void EpcHeap::HandleFault(uint64_t page) {
   const uint64_t start_ns = MonotonicNanos();
+  // The stall began when the access faulted: signal delivery ran first.
+  EnterPager(start_ns - fault_overhead_ns_);
   bool swapped = false;
+  bool first_touch = false;
   uint64_t raw = 0;
   {
     std::lock_guard<std::mutex> lock(pager_mu_);
@@ -236,6 +241,9 @@ void EpcHeap::HandleFault(uint64_t page) {
         counters_.reference_faults.fetch_add(1, std::memory_order_relaxed);
         break;
       case kAbsent:
+        swapped = PageInLocked(page);
+        first_touch = !swapped;
+        break;
       case kEvicted:
         swapped = PageInLocked(page);
         break;
@@ -244,17 +252,48 @@ void EpcHeap::HandleFault(uint64_t page) {
     last_handler_cycles_ = raw;
   }
   counters_.pager_ns.fetch_add(MonotonicNanos() - start_ns, std::memory_order_relaxed);
-  if (!swapped) return;
   raw += fault_overhead_cycles_;
-  counters_.swaps.fetch_add(1, std::memory_order_relaxed);
-  counters_.raw_swap_cycles.fetch_add(raw, std::memory_order_relaxed);
-  // Outside the lock: the modelled EWB/ELDU and enclave exit stall this
-  // thread; serialisation between faulting threads is the real lock's.
-  const uint64_t target = config_.profile.page_swap_cycles;
+  uint64_t target = 0;
+  if (swapped) {
+    counters_.swaps.fetch_add(1, std::memory_order_relaxed);
+    counters_.raw_swap_cycles.fetch_add(raw, std::memory_order_relaxed);
+    target = config_.profile.page_swap_cycles;
+  } else if (first_touch) {
+    counters_.first_touches.fetch_add(1, std::memory_order_relaxed);
+    target = config_.profile.first_touch_cycles;
+  }
+  // Outside the lock: the modelled EWB/ELDU (or EAUG) and enclave exit stall
+  // this thread; serialisation between faulting threads is the real lock's.
   if (target > raw) {
     SpinCycles(target - raw);
-    counters_.swap_cycles_charged.fetch_add(target - raw, std::memory_order_relaxed);
+    std::atomic<uint64_t>& charged =
+        swapped ? counters_.swap_cycles_charged : counters_.first_touch_cycles_charged;
+    charged.fetch_add(target - raw, std::memory_order_relaxed);
   }
+  LeavePager(MonotonicNanos());
+}
+
+void EpcHeap::EnterPager(uint64_t now_ns) {
+  while (stall_lock_.test_and_set(std::memory_order_acquire)) {
+  }
+  // A backdated start may reach into the last stall counted (a fault right
+  // after another) or before the counters' reset: count neither twice.
+  if (threads_in_pager_++ == 0) {
+    stall_since_ns_ =
+        std::max({now_ns, stall_until_ns_, counters_.since_ns.load(std::memory_order_relaxed)});
+  }
+  stall_lock_.clear(std::memory_order_release);
+}
+
+void EpcHeap::LeavePager(uint64_t now_ns) {
+  while (stall_lock_.test_and_set(std::memory_order_acquire)) {
+  }
+  // ResetStats may have moved stall_since_ns_ past a reading taken earlier.
+  if (--threads_in_pager_ == 0 && now_ns > stall_since_ns_) {
+    counters_.stall_ns.fetch_add(now_ns - stall_since_ns_, std::memory_order_relaxed);
+    stall_until_ns_ = now_ns;
+  }
+  stall_lock_.clear(std::memory_order_release);
 }
 
 bool EpcHeap::PageInLocked(uint64_t page) {
@@ -409,6 +448,12 @@ EpcStats EpcHeap::Stats() const {
   auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
   EpcStats s;
   s.profile = config_.profile.name;
+  s.has_target = config_.profile.has_target;
+  s.target_epc_bytes = config_.profile.epc_bytes;
+  s.swap_price_cycles = config_.profile.page_swap_cycles;
+  s.first_touch_price_cycles = config_.profile.first_touch_cycles;
+  s.ecall_price_cycles = config_.profile.ecall_cycles;
+  s.memory_overhead = config_.profile.memory_overhead;
   s.cipher = cipher_->name();
   s.heap_bytes = num_pages_ * kPageBytes;
   s.epc_pages = epc_pages_;
@@ -429,6 +474,30 @@ EpcStats EpcHeap::Stats() const {
   s.ecalls = get(counters_.ecalls);
   s.ecall_cycles_charged = get(counters_.ecall_cycles_charged);
   s.pager_ns = get(counters_.pager_ns);
+  s.first_touches = get(counters_.first_touches);
+  s.first_touch_cycles_charged = get(counters_.first_touch_cycles_charged);
+  s.stall_ns = get(counters_.stall_ns);
+
+  // The two clocks. The stall covers every fault from its signal delivery
+  // on, and the charges spun on the faulting thread; the ECALL charges are
+  // spun on the calling thread, outside it.
+  const CostProfile& profile = config_.profile;
+  const double ns_per_cycle = 1e9 / s.cycles_per_second;
+  s.wall_ns = MonotonicNanos() - get(counters_.since_ns);
+  s.emulation_ns = s.stall_ns + static_cast<uint64_t>(static_cast<double>(s.ecall_cycles_charged) *
+                                                      ns_per_cycle);
+  s.priced_ns =
+      static_cast<uint64_t>(static_cast<double>(s.swaps * profile.page_swap_cycles +
+                                                s.first_touches * profile.first_touch_cycles +
+                                                s.ecalls * profile.ecall_cycles) *
+                            ns_per_cycle);
+  if (profile.has_target) {
+    const double work = static_cast<double>(s.wall_ns) - static_cast<double>(s.emulation_ns);
+    s.tee_ns = static_cast<uint64_t>(std::max(0.0, work * (1 + profile.memory_overhead)) +
+                                     static_cast<double>(s.priced_ns));
+  } else {
+    s.tee_ns = s.wall_ns;
+  }
   return s;
 }
 
@@ -439,9 +508,17 @@ void EpcHeap::ResetStats() {
         &counters_.reference_faults, &counters_.spurious_faults, &counters_.evictions,
         &counters_.pages_dropped, &counters_.swaps, &counters_.raw_swap_cycles,
         &counters_.swap_cycles_charged, &counters_.ecalls, &counters_.ecall_cycles_charged,
-        &counters_.pager_ns}) {
+        &counters_.pager_ns, &counters_.first_touches, &counters_.first_touch_cycles_charged,
+        &counters_.stall_ns}) {
     c->store(0, std::memory_order_relaxed);
   }
+  const uint64_t now = MonotonicNanos();
+  counters_.since_ns.store(now, std::memory_order_relaxed);
+  while (stall_lock_.test_and_set(std::memory_order_acquire)) {
+  }
+  // A thread still in the handler is counted from now on.
+  stall_since_ns_ = now;
+  stall_lock_.clear(std::memory_order_release);
   counters_.peak_resident_pages.store(resident_, std::memory_order_relaxed);
 }
 

@@ -47,7 +47,15 @@
 // Cost: a swap is a fault that evicted a page or paged one in. Its raw cost
 // (the handler's own time plus the signal overhead calibrated at Create) is
 // counted, and the cost profile tops it up to profile.page_swap_cycles by
-// spinning on the faulting thread after the pager lock is released.
+// spinning on the faulting thread after the pager lock is released (a first
+// touch that evicts nothing likewise, to profile.first_touch_cycles).
+//
+// Two clocks (epc_stats.h): besides wall time the heap keeps the wall time
+// during which at least one thread was stalled on a fault: from the fault
+// (the handler's entry less the calibrated signal overhead) until it
+// returns, waiting for the pager lock, paging or spinning a charge. That and
+// the ECALL spins are the emulation's own time; the TEE-equivalent clock
+// replaces them with the profile's prices.
 //
 // Integrity: a page that fails to open at page-in (the host changed the
 // ciphertext or tag, or replayed an older seal of the page) means the enclave
@@ -194,6 +202,11 @@ class EpcHeap final : public engine::Allocator {
 
   static void OnFault(void* heap, uintptr_t address);
   void HandleFault(uint64_t page);
+  // Bracket a thread's stall on a fault; the union of those intervals over
+  // all threads accumulates in counters_.stall_ns.
+  // Async-signal-safe (a spin lock, never held across anything that faults).
+  void EnterPager(uint64_t now_ns);
+  void LeavePager(uint64_t now_ns);
 
   // All *Locked functions require pager_mu_.
   bool PageInLocked(uint64_t page);
@@ -235,7 +248,14 @@ class EpcHeap final : public engine::Allocator {
   std::mutex alloc_mu_;
   RangeAllocator ranges_;
 
+  // Stall tracking, guarded by stall_lock_.
+  std::atomic_flag stall_lock_ = ATOMIC_FLAG_INIT;
+  uint32_t threads_in_pager_ = 0;
+  uint64_t stall_since_ns_ = 0;  // start of the stall being counted
+  uint64_t stall_until_ns_ = 0;  // end of the last stall counted
+
   uint64_t fault_overhead_cycles_ = 0;
+  uint64_t fault_overhead_ns_ = 0;  // the same, in wall time
   struct Counters {
     std::atomic<uint64_t> page_faults{0};
     std::atomic<uint64_t> pages_in{0};
@@ -252,6 +272,10 @@ class EpcHeap final : public engine::Allocator {
     std::atomic<uint64_t> ecalls{0};
     std::atomic<uint64_t> ecall_cycles_charged{0};
     std::atomic<uint64_t> pager_ns{0};
+    std::atomic<uint64_t> first_touches{0};
+    std::atomic<uint64_t> first_touch_cycles_charged{0};
+    std::atomic<uint64_t> stall_ns{0};
+    std::atomic<uint64_t> since_ns{0};  // when the counters were last reset
   };
   Counters counters_;
 };

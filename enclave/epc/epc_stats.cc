@@ -22,6 +22,16 @@ std::string EpcStats::ToJson() const {
   std::snprintf(rate, sizeof(rate), "%.0f", cycles_per_second);
   out += ",\"cycles_per_second\":";
   out += rate;
+  out += ",\"has_target\":";
+  out += has_target ? "true" : "false";
+  AddField(&out, "target_epc_bytes", target_epc_bytes);
+  AddField(&out, "swap_price_cycles", swap_price_cycles);
+  AddField(&out, "first_touch_price_cycles", first_touch_price_cycles);
+  AddField(&out, "ecall_price_cycles", ecall_price_cycles);
+  char overhead[32];
+  std::snprintf(overhead, sizeof(overhead), "%.4f", memory_overhead);
+  out += ",\"memory_overhead\":";
+  out += overhead;
   AddField(&out, "heap_bytes", heap_bytes);
   AddField(&out, "epc_pages", epc_pages);
   AddField(&out, "epc_bytes", epc_pages * kPageBytes);
@@ -44,6 +54,13 @@ std::string EpcStats::ToJson() const {
   AddField(&out, "ecall_cycles_charged", ecall_cycles_charged);
   AddField(&out, "cycles_charged", cycles_charged());
   AddField(&out, "pager_ns", pager_ns);
+  AddField(&out, "first_touches", first_touches);
+  AddField(&out, "first_touch_cycles_charged", first_touch_cycles_charged);
+  AddField(&out, "stall_ns", stall_ns);
+  AddField(&out, "wall_ns", wall_ns);
+  AddField(&out, "emulation_ns", emulation_ns);
+  AddField(&out, "priced_ns", priced_ns);
+  AddField(&out, "tee_ns", tee_ns);
   return out + "}";
 }
 

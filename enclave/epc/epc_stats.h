@@ -13,6 +13,30 @@
 //                   SGX pays EWB/ELDU for, and what the cost profile charges.
 //   dropped page    a resident page released because its memory was freed
 //                   (it is neither written back nor counted as an eviction).
+//   first touch     a zero fill that evicted nothing: free on SGX1 (the page
+//                   was committed at build), an EAUG on SGX2.
+//
+// Two clocks, both since the counters were last reset:
+//   wall_ns       monotonic time on the host.
+//   emulation_ns  the part of it the emulation spent paging instead of the
+//                 target: stall_ns, the wall time during which at least one
+//                 thread was stalled on a fault (from its signal delivery,
+//                 calibrated, through waiting for the pager lock, paging and
+//                 spinning a charge), plus the ECALL charges spun. A union
+//                 over threads, not a sum: two threads queued on the pager
+//                 stall a frame once, not twice; and the target's swaps are
+//                 priced as serialised too (the SGX driver pages under one
+//                 lock).
+//   priced_ns     what the target pays for the same events: swaps x
+//                 page_swap_cycles + first touches x first_touch_cycles +
+//                 ECALLs x ecall_cycles.
+//   tee_ns        the TEE-equivalent time: (wall_ns - emulation_ns) x
+//                 (1 + memory_overhead) + priced_ns; wall_ns when the profile
+//                 has no target ("none").
+// Every term is a sum of events, so the difference of two snapshots taken
+// around a piece of work is that work's time on each clock (the multiplied
+// term up to rounding). Measure around the work: idle time between snapshots
+// counts as compute on both clocks.
 //
 // Invariants once the heap is quiescent:
 //   page_faults == pages_in + zero_fills
@@ -32,7 +56,15 @@ struct EpcStats {
 
   // Configuration.
   std::string profile;  // cost profile name
-  std::string cipher;   // page AEAD
+  // The profile's target and prices (cost_profile.h), so that a reader of the
+  // stats can price events without linking the EPC library.
+  bool has_target = false;
+  uint64_t target_epc_bytes = 0;  // 0: no limit
+  uint64_t swap_price_cycles = 0;
+  uint64_t first_touch_price_cycles = 0;
+  uint64_t ecall_price_cycles = 0;
+  double memory_overhead = 0;
+  std::string cipher;  // page AEAD
   uint64_t heap_bytes = 0;
   uint64_t epc_pages = 0;  // resident budget
   double cycles_per_second = 0;
@@ -58,11 +90,22 @@ struct EpcStats {
   uint64_t swap_cycles_charged = 0;  // added by the cost profile
   uint64_t ecalls = 0;
   uint64_t ecall_cycles_charged = 0;  // added by the cost profile
-  uint64_t pager_ns = 0;              // wall time in the fault handler, charges excluded
+  uint64_t pager_ns = 0;  // thread time in the fault handler, lock waits included, charges not
+  uint64_t first_touches = 0;
+  uint64_t first_touch_cycles_charged = 0;  // added by the cost profile
+  uint64_t stall_ns = 0;                    // wall time with at least one thread stalled on a fault
+
+  // Clocks (see above).
+  uint64_t wall_ns = 0;
+  uint64_t emulation_ns = 0;
+  uint64_t priced_ns = 0;
+  uint64_t tee_ns = 0;
 
   uint64_t bytes_paged_in() const { return pages_in * kPageBytes; }
   uint64_t bytes_paged_out() const { return evictions * kPageBytes; }
-  uint64_t cycles_charged() const { return swap_cycles_charged + ecall_cycles_charged; }
+  uint64_t cycles_charged() const {
+    return swap_cycles_charged + first_touch_cycles_charged + ecall_cycles_charged;
+  }
 
   // One JSON object with every field above (derived ones included).
   std::string ToJson() const;
