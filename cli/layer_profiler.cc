@@ -21,6 +21,10 @@ namespace {
 
 using engine::Tensor;
 
+// The EPC a worker without one is given: larger than any working set (2^50
+// bytes, the most a profile may hold), so the cost model never pages.
+constexpr int64_t kNoEpcLimit = int64_t{1} << 50;
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -45,6 +49,35 @@ Result<std::vector<double>> JsonArray(const std::string& json, const std::string
     if (at < json.size() && json[at] == ',') ++at;
   }
   return values;
+}
+
+// The target TEE the enclave's cost profile models, as its stats state it
+// (epc_stats.h): the prices that turn the emulation's timings into the
+// target's.
+struct Target {
+  std::string name;
+  bool modelled = false;  // false for "none": timings are the host's
+  int64_t epc_bytes = 0;  // 0: no limit
+  double page_swap_ns = 0;
+  double memory_overhead = 0;
+};
+
+Result<Target> ReadTarget(const std::string& stats_json) {
+  Target t;
+  const size_t at = stats_json.find("\"profile\":\"");
+  if (at == std::string::npos) return Status::Corruption("enclave stats have no profile");
+  const size_t begin = at + 11;
+  t.name = stats_json.substr(begin, stats_json.find('"', begin) - begin);
+  t.modelled = stats_json.find("\"has_target\":true") != std::string::npos;
+  SERDAB_ASSIGN_OR_RETURN(const double cycles_per_second,
+                          JsonNumber(stats_json, "cycles_per_second"));
+  SERDAB_ASSIGN_OR_RETURN(const double swap_cycles, JsonNumber(stats_json, "swap_price_cycles"));
+  SERDAB_ASSIGN_OR_RETURN(const double epc, JsonNumber(stats_json, "target_epc_bytes"));
+  SERDAB_ASSIGN_OR_RETURN(t.memory_overhead, JsonNumber(stats_json, "memory_overhead"));
+  if (cycles_per_second <= 0) return Status::Corruption("enclave stats: no cycle rate");
+  t.page_swap_ns = swap_cycles * 1e9 / cycles_per_second;
+  t.epc_bytes = static_cast<int64_t>(epc);
+  return t;
 }
 
 Result<double> AeadBytesPerSecond() {
@@ -109,7 +142,7 @@ std::string MachineFingerprint(const ProfilerOptions& options) {
   }
   std::string text = cpu + "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
                      "|threads=" + std::to_string(options.threads) +
-                     "|repeats=" + std::to_string(options.repeats);
+                     "|repeats=" + std::to_string(options.repeats) + "|clock=tee";
   if (options.enclave) {
     char buf[96];
     std::snprintf(buf, sizeof(buf), "|sim epc_mib=%.17g profile=%s",
@@ -203,6 +236,7 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
   worker.epc_bytes = epc;
   std::vector<bool> timed(n, false);
   std::vector<double> swap_ns;
+  Target target;
   int begin = 0;
   while (begin < n) {
     int end = begin;
@@ -221,6 +255,10 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
         std::to_string(n) + (fits ? "" : " (larger than the EPC: scaled from native)"));
     SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<LocalEnclave> enclave,
                             LocalEnclave::Start(options.enclave_options));
+    if (begin == 0) {
+      SERDAB_ASSIGN_OR_RETURN(const std::string stats, enclave->host().StatsJson());
+      SERDAB_ASSIGN_OR_RETURN(target, ReadTarget(stats));
+    }
     PartitionSpec spec{begin, end, options.threads};
     SERDAB_RETURN_IF_ERROR(enclave->client().Provision(file, spec).status());
     SERDAB_ASSIGN_OR_RETURN(std::string json, enclave->host().Profile(options.repeats));
@@ -230,8 +268,11 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
                                 " layers of " + std::to_string(end - begin));
     }
     if (fits) {
+      // Resident layers page nothing, so the target differs from the host
+      // only by its memory encryption.
       for (int k = begin; k < end; ++k) {
-        profile.layers[k].enclave_ms = layer_ms[k - begin];
+        profile.layers[k].enclave_wall_ms = layer_ms[k - begin];
+        profile.layers[k].enclave_ms = layer_ms[k - begin] * (1 + target.memory_overhead);
         timed[k] = true;
       }
     }
@@ -241,6 +282,22 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
     begin = end;
   }
   worker.page_swap_ns = Median(swap_ns);
+  if (target.modelled) {
+    // Predict the target, not this host: its swap price (the same the
+    // enclave's TEE-equivalent clock charges) and its EPC, where that is
+    // larger than the host can emulate (sgx2) or unlimited (a VM-level TEE).
+    say("page swap: " + std::to_string(static_cast<int64_t>(worker.page_swap_ns)) +
+        " ns on this host, " + std::to_string(static_cast<int64_t>(target.page_swap_ns)) +
+        " ns on " + target.name);
+    worker.page_swap_ns = target.page_swap_ns;
+    if (target.epc_bytes == 0) {
+      worker.epc_bytes = kNoEpcLimit;
+    } else if (target.epc_bytes > worker.epc_bytes) {
+      worker.epc_bytes = target.epc_bytes;
+    }
+    worker.target = target.name;
+    profile.target = target.name;
+  }
   // Layers that could not be timed resident: native time x the typical ratio.
   std::vector<double> ratios;
   for (int k = 0; k < n; ++k) {
@@ -250,7 +307,9 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
   }
   const double ratio = ratios.empty() ? 1.0 : Median(ratios);
   for (int k = 0; k < n; ++k) {
-    if (!timed[k]) profile.layers[k].enclave_ms = profile.layers[k].native_ms * ratio;
+    if (timed[k]) continue;
+    profile.layers[k].enclave_ms = profile.layers[k].native_ms * ratio;
+    profile.layers[k].enclave_wall_ms = profile.layers[k].enclave_ms / (1 + target.memory_overhead);
   }
   SERDAB_RETURN_IF_ERROR(StoreInCache(options, key, result));
   return result;

@@ -8,6 +8,14 @@
 // working set exceeds the EPC cannot be timed without paging; its enclave time
 // is its native time scaled by the median enclave/native ratio of the others,
 // and the cost model adds its paging from the measured swap cost.
+//
+// With a cost profile that models a target TEE (sgx1, sgx2, tdx, sev-snp),
+// the profile predicts the target rather than this host: enclave layer times
+// are TEE-equivalent (the wall time the layer took, resident, plus the
+// target's memory-encryption overhead; the wall time is kept beside it), the
+// worker's page swap cost is the target's price (the one the enclave's
+// TEE-equivalent clock charges, epc_stats.h), its EPC the target's where the
+// host cannot emulate it, and both name the target.
 #ifndef SERDAB_CLI_LAYER_PROFILER_H_
 #define SERDAB_CLI_LAYER_PROFILER_H_
 

@@ -12,6 +12,27 @@
 #include "partitioner/profile_io.h"
 
 namespace serdab::cli {
+namespace {
+
+// Which TEE the prediction is for: the target the profile's enclave layer
+// times stand for, and each enclave worker's, so that a plan never silently
+// mixes one target's times with another's costs.
+std::string DescribeTargets(const partitioner::Problem& problem) {
+  auto or_host = [](const std::string& target) {
+    return target.empty() ? std::string("this host's wall time") : target;
+  };
+  std::string line = "target: enclave layer times " + or_host(problem.model.target) + "; workers";
+  const char* sep = " ";
+  for (const partitioner::WorkerProfile& w : problem.cluster.workers) {
+    line += sep + w.name + " " +
+            (w.is_enclave() ? or_host(w.target)
+                            : std::string(partitioner::WorkerKindName(w.kind)) + " (no TEE)");
+    sep = ", ";
+  }
+  return line + "\n";
+}
+
+}  // namespace
 
 int RunPlanCommand(int argc, char** argv) {
   std::string model_path, profile_path, cluster_path, objective = "throughput";
@@ -26,7 +47,8 @@ int RunPlanCommand(int argc, char** argv) {
       "Prints the stages with predicted times, the bottleneck, fps and latency, and the\n"
       "same predictions for three baselines (one enclave, equal-layer split, greedy\n"
       "EPC fill). Layer times come from --profile (serdab profile); without one the\n"
-      "model is profiled natively now.");
+      "model is profiled natively now. The first line names the TEE the prediction is\n"
+      "for: the target of the profile's layer times and of each enclave worker.");
   flags.AddString("model", &model_path, "ONNX model file (profiled when --profile is absent)");
   flags.AddString("profile", &profile_path, "model profile from serdab profile");
   flags.AddString("cluster", &cluster_path, "cluster file (see deploy/examples/cluster.yaml)",
@@ -92,6 +114,7 @@ int RunPlanCommand(int argc, char** argv) {
     std::printf("%s\n", partitioner::PlacementToJson(problem, *placement).c_str());
     return 0;
   }
+  std::printf("%s", DescribeTargets(problem).c_str());
   std::printf("%s", partitioner::FormatPlacementTable(problem, *placement).c_str());
   std::printf("\n%-22s %12s %12s %18s\n", "baseline", "fps", "latency ms", "plan speedup");
   struct Baseline {

@@ -31,7 +31,8 @@ int RunProfileCommand(int argc, char** argv) {
   flags.AddString("enclave", &enclave, "none | sim");
   flags.AddDouble("epc-mib", &options.enclave_options.epc_mib, "sim enclave: EPC budget in MiB");
   flags.AddString("enclave-profile", &options.enclave_options.cost_profile,
-                  "sim enclave: sgx1 | none");
+                  "sim enclave: the target TEE, sgx1 | sgx2 | tdx | sev-snp (times are "
+                  "TEE-equivalent on it), or none (this host's wall time)");
   bool no_cache = false;
   flags.AddBool("no-cache", &no_cache,
                 "measure again even if this model was profiled here with the same settings");
@@ -63,14 +64,16 @@ int RunProfileCommand(int argc, char** argv) {
     in_enclave += l.enclave_ms;
   }
   const partitioner::WorkerProfile& w = result->worker;
-  std::printf("wrote %s: %d layers, %.2f ms native, %.2f ms in the enclave (resident)\n",
-              out.c_str(), result->model.num_layers(), native, in_enclave);
+  const std::string& target = result->model.target;
+  std::printf("wrote %s: %d layers, %.2f ms native, %.2f ms in the enclave (resident%s)\n",
+              out.c_str(), result->model.num_layers(), native, in_enclave,
+              target.empty() ? "" : (", " + target + "-equivalent").c_str());
   std::printf(
-      "this machine as a cluster worker:\n  - {name: %s, kind: %s, epc_bytes: %lld, "
+      "this machine as a cluster worker:\n  - {name: %s, %skind: %s, epc_bytes: %lld, "
       "page_swap_ns: %.0f, ecall_ns: %.0f, aead_bytes_per_s: %.3g, threads: %d}\n",
-      w.name.c_str(), std::string(partitioner::WorkerKindName(w.kind)).c_str(),
-      static_cast<long long>(w.epc_bytes), w.page_swap_ns, w.ecall_ns, w.aead_bytes_per_s,
-      w.threads);
+      w.name.c_str(), w.target.empty() ? "" : ("target: " + w.target + ", ").c_str(),
+      std::string(partitioner::WorkerKindName(w.kind)).c_str(), static_cast<long long>(w.epc_bytes),
+      w.page_swap_ns, w.ecall_ns, w.aead_bytes_per_s, w.threads);
   return 0;
 }
 

@@ -4,11 +4,12 @@
 //   compute = the sum of the worker's layer times.
 //   working set = weights of [b, e) + the largest activation of any of its layers + the bytes
 //     live at cut b (its input) + at cut e (its output).
-//   paging (enclaves only) = when the working set exceeds the EPC by X bytes, ceil(X / 4 KiB)
-//     pages do not fit. A frame walks every layer's weights once, so each of those pages is
-//     evicted and brought back once per frame: 2 * ceil(X / 4 KiB) swaps x page_swap_ns. The
-//     pager is assumed to keep the rest resident (the best a pager can do for a cyclic scan);
-//     page_swap_ns is measured on the worker, which calibrates the rest.
+//   paging (enclaves only) = when the working set exceeds the EPC, every page of it is
+//     swapped once per frame (see SwappedPages): ceil(working set / 4 KiB) swaps x
+//     page_swap_ns. A swap is what the EPC heap counts as one (epc_stats.h: a fault that
+//     evicted a page or paged one in), and page_swap_ns, for a worker profiled with a target
+//     cost profile, is the price the heap's TEE-equivalent clock charges per swap; so the
+//     prediction is in the same units as the enclave's tee_ns, not the host's wall time.
 //   crypto = (input + output bytes) / the worker's AEAD rate. Every hop is an encrypted
 //     channel, so every stage opens its input and seals its output, accelerators included
 //     (after the privacy cut they compute on plaintext, but the data still travels sealed).

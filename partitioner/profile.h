@@ -28,15 +28,22 @@ inline constexpr int64_t kPageBytes = 4096;
 
 struct LayerProfile {
   std::string name;
-  double enclave_ms = 0;  // median time inside an enclave, with everything resident
-  double native_ms = 0;   // median time outside any enclave
+  // Median time inside an enclave, with everything resident. With a target
+  // (ModelProfile::target) this is TEE-equivalent time on the target, and
+  // enclave_wall_ms the wall time the host took; otherwise both are wall time.
+  double enclave_ms = 0;
+  double native_ms = 0;  // median time outside any enclave
   int64_t weight_bytes = 0;
   int64_t activation_bytes = 0;  // peak working activations while the layer runs
+  double enclave_wall_ms = 0;    // 0: not recorded (profiles from before targets)
 };
 
 struct ModelProfile {
   std::string name;
   std::string sha256;
+  // The TEE the enclave times stand for (an enclave cost profile: sgx1, sgx2,
+  // tdx, sev-snp); empty when they are the host's own wall times.
+  std::string target;
   std::vector<LayerProfile> layers;
   std::vector<int64_t> cut_bytes;  // layers.size() + 1 entries
 
@@ -55,6 +62,10 @@ Result<WorkerKind> ParseWorkerKind(std::string_view name);
 struct WorkerProfile {
   std::string name;
   std::string fingerprint;  // identifies the machine (CPU, EPC, backend) for caching
+  // Enclaves: the TEE whose costs epc_bytes, page_swap_ns and ecall_ns are
+  // (an enclave cost profile name); empty when they were measured on the host
+  // as is. Informational: the planner reports it.
+  std::string target;
   WorkerKind kind = WorkerKind::kEnclave;
   int64_t epc_bytes = 0;        // usable EPC; enclaves only
   double page_swap_ns = 0;      // one 4 KiB page moved out of or into the EPC (encrypt + MAC, or

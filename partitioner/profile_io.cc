@@ -202,10 +202,12 @@ YAML::Emitter& operator<<(YAML::Emitter& out, const std::vector<double>& values)
 Result<ModelProfile> ParseModelProfile(std::string_view yaml, std::string_view source) {
   SERDAB_ASSIGN_OR_RETURN(const YAML::Node root, ParseYaml(yaml, source));
   const Reader r(source);
-  SERDAB_RETURN_IF_ERROR(r.CheckMap(root, "", {"model", "sha256", "layers", "cut_bytes"}));
+  SERDAB_RETURN_IF_ERROR(
+      r.CheckMap(root, "", {"model", "sha256", "layers", "cut_bytes", "target"}));
   ModelProfile model;
   SERDAB_RETURN_IF_ERROR(r.Get(root, "model", "", true, &model.name));
   SERDAB_RETURN_IF_ERROR(r.Get(root, "sha256", "", false, &model.sha256));
+  SERDAB_RETURN_IF_ERROR(r.Get(root, "target", "", false, &model.target));
   const YAML::Node layers = root["layers"];
   if (!layers.IsDefined() || !layers.IsSequence()) {
     return r.Error(layers.IsDefined() ? layers : root, "layers", "expected a list of layers");
@@ -213,11 +215,14 @@ Result<ModelProfile> ParseModelProfile(std::string_view yaml, std::string_view s
   for (size_t i = 0; i < layers.size(); ++i) {
     const YAML::Node node = layers[i];
     const std::string field = "layers[" + std::to_string(i) + "]";
-    SERDAB_RETURN_IF_ERROR(r.CheckMap(
-        node, field, {"name", "enclave_ms", "native_ms", "weight_bytes", "activation_bytes"}));
+    SERDAB_RETURN_IF_ERROR(r.CheckMap(node, field,
+                                      {"name", "enclave_ms", "enclave_wall_ms", "native_ms",
+                                       "weight_bytes", "activation_bytes"}));
     LayerProfile layer;
     SERDAB_RETURN_IF_ERROR(r.Get(node, "name", field, true, &layer.name));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "enclave_ms", field, true, kNonNegative, &layer.enclave_ms));
+    SERDAB_RETURN_IF_ERROR(
+        r.Get(node, "enclave_wall_ms", field, false, kNonNegative, &layer.enclave_wall_ms));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "native_ms", field, true, kNonNegative, &layer.native_ms));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "weight_bytes", field, true, kBytes, &layer.weight_bytes));
     SERDAB_RETURN_IF_ERROR(
@@ -261,11 +266,12 @@ Result<Cluster> ParseCluster(std::string_view yaml, std::string_view source) {
     SERDAB_RETURN_IF_ERROR(
         r.CheckMap(node, field,
                    {"name", "fingerprint", "kind", "epc_bytes", "page_swap_ns", "ecall_ns",
-                    "aead_bytes_per_s", "threads", "speed_factor", "layer_ms"}));
+                    "aead_bytes_per_s", "threads", "speed_factor", "layer_ms", "target"}));
     WorkerProfile w;
     std::string kind = "enclave";
     SERDAB_RETURN_IF_ERROR(r.Get(node, "name", field, true, &w.name));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "fingerprint", field, false, &w.fingerprint));
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "target", field, false, &w.target));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "kind", field, true, &kind));
     Result<WorkerKind> parsed = ParseWorkerKind(kind);
     if (!parsed.ok()) return r.Error(node["kind"], field + ".kind", parsed.status().message());
@@ -309,11 +315,15 @@ std::string ModelProfileToYaml(const ModelProfile& model) {
   out << YAML::BeginMap;
   out << YAML::Key << "model" << YAML::Value << model.name;
   out << YAML::Key << "sha256" << YAML::Value << YAML::DoubleQuoted << model.sha256;
+  if (!model.target.empty()) out << YAML::Key << "target" << YAML::Value << model.target;
   out << YAML::Key << "layers" << YAML::Value << YAML::BeginSeq;
   for (const LayerProfile& layer : model.layers) {
     out << YAML::Flow << YAML::BeginMap;
     out << YAML::Key << "name" << YAML::Value << layer.name;
     out << YAML::Key << "enclave_ms" << YAML::Value << Num(layer.enclave_ms);
+    if (layer.enclave_wall_ms > 0) {
+      out << YAML::Key << "enclave_wall_ms" << YAML::Value << Num(layer.enclave_wall_ms);
+    }
     out << YAML::Key << "native_ms" << YAML::Value << Num(layer.native_ms);
     out << YAML::Key << "weight_bytes" << YAML::Value << layer.weight_bytes;
     out << YAML::Key << "activation_bytes" << YAML::Value << layer.activation_bytes;
@@ -341,6 +351,7 @@ std::string ClusterToYaml(const Cluster& cluster) {
     out << YAML::BeginMap;
     out << YAML::Key << "name" << YAML::Value << w.name;
     out << YAML::Key << "fingerprint" << YAML::Value << w.fingerprint;
+    if (!w.target.empty()) out << YAML::Key << "target" << YAML::Value << w.target;
     out << YAML::Key << "kind" << YAML::Value << std::string(WorkerKindName(w.kind));
     out << YAML::Key << "epc_bytes" << YAML::Value << w.epc_bytes;
     out << YAML::Key << "page_swap_ns" << YAML::Value << Num(w.page_swap_ns);

@@ -44,6 +44,28 @@ TEST(CostModelTest, NoPagingWhenTheWorkingSetFits) {
   EXPECT_EQ(cost.paging_ms, 0);
 }
 
+TEST(CostModelTest, PagingIsEveryPageSwappedAtTheTargetsPrice) {
+  // One frame streams a working set larger than the EPC: the EPC heap counts
+  // a swap per page (tests/enclave/epc_cost_test.cc, ClocksAreDifferencesOfSnapshots), and
+  // its TEE-equivalent clock charges each at the target's price. The model predicts the same.
+  const ModelProfile model = UniformModel(4, 1.0, 132 * kMiB);
+  const double sgx1_swap_ns = 40000 / 2.596;  // 40,000 cycles at 2.596 GHz
+  WorkerProfile sgx1 = Enclave("sgx1", 98041856);
+  sgx1.page_swap_ns = sgx1_swap_ns;
+  WorkerProfile sgx2 = Enclave("sgx2", int64_t{64} << 30);
+  sgx2.page_swap_ns = sgx1_swap_ns;
+  WorkerProfile tdx = Enclave("tdx", int64_t{1} << 50);  // no EPC: never pages
+  const StageCost on_sgx1 = ComputeStageCost(model, sgx1, WorkerLayerTimesMs(model, sgx1), 0, 4);
+  EXPECT_EQ(on_sgx1.swapped_pages, 4 * 132 * kMiB / 4096);
+  EXPECT_DOUBLE_EQ(on_sgx1.paging_ms,
+                   static_cast<double>(on_sgx1.swapped_pages) * sgx1_swap_ns * 1e-6);
+  for (const WorkerProfile& big : {sgx2, tdx}) {
+    const StageCost cost = ComputeStageCost(model, big, WorkerLayerTimesMs(model, big), 0, 4);
+    EXPECT_EQ(cost.swapped_pages, 0) << big.name;
+    EXPECT_EQ(cost.paging_ms, 0) << big.name;
+  }
+}
+
 TEST(CostModelTest, AcceleratorsPayNoPagingOrTransitions) {
   ModelProfile model = UniformModel(2, 4.0, 100 * kMiB);
   model.layers[0].native_ms = 1.0;

@@ -16,7 +16,9 @@ ModelProfile SampleModel() {
   ModelProfile model = testing::UniformModel(3, 1.0 / 3, 1234567, 89, 42);
   model.name = "vgg-ish";
   model.sha256 = "0123abcd";
+  model.target = "sgx1";
   model.layers[2].native_ms = 0.1;
+  model.layers[1].enclave_wall_ms = 2.0 / 3;
   model.cut_bytes[0] = 602112;
   return model;
 }
@@ -26,6 +28,7 @@ Cluster SampleCluster() {
   cluster.client = "camera";
   cluster.default_link = DefaultLink{1.25e8, 0.7};
   WorkerProfile edge = testing::Enclave("edge-1", 98041856);
+  edge.target = "sgx1";
   edge.page_swap_ns = 40000.5;
   edge.ecall_ns = 8000;
   edge.aead_bytes_per_s = 2.1e9;
@@ -42,10 +45,12 @@ TEST(ProfileIoTest, ModelRoundTripsExactly) {
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(back->name, model.name);
   EXPECT_EQ(back->sha256, model.sha256);
+  EXPECT_EQ(back->target, "sgx1");
   ASSERT_EQ(back->layers.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(back->layers[i].name, model.layers[i].name);
     EXPECT_EQ(back->layers[i].enclave_ms, model.layers[i].enclave_ms);
+    EXPECT_EQ(back->layers[i].enclave_wall_ms, model.layers[i].enclave_wall_ms);
     EXPECT_EQ(back->layers[i].native_ms, model.layers[i].native_ms);
     EXPECT_EQ(back->layers[i].weight_bytes, model.layers[i].weight_bytes);
     EXPECT_EQ(back->layers[i].activation_bytes, model.layers[i].activation_bytes);
@@ -67,12 +72,14 @@ TEST(ProfileIoTest, ClusterRoundTripsThroughAFile) {
   ASSERT_EQ(back->workers.size(), 2u);
   const WorkerProfile& edge = back->workers[0];
   EXPECT_EQ(edge.kind, WorkerKind::kEnclave);
+  EXPECT_EQ(edge.target, "sgx1");
   EXPECT_EQ(edge.epc_bytes, 98041856);
   EXPECT_EQ(edge.page_swap_ns, 40000.5);
   EXPECT_EQ(edge.aead_bytes_per_s, 2.1e9);
   EXPECT_EQ(edge.threads, 4);
   EXPECT_EQ(edge.layer_ms, cluster.workers[0].layer_ms);
   EXPECT_EQ(back->workers[1].kind, WorkerKind::kAccelerator);
+  EXPECT_TRUE(back->workers[1].target.empty());
   EXPECT_EQ(back->workers[1].speed_factor, 12.5);
   ASSERT_EQ(back->links.size(), 2u);
   EXPECT_EQ(back->links[1].from, "camera");
