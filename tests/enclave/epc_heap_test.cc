@@ -43,10 +43,10 @@ TEST(CostProfileTest, ParsesKnownNamesAndRejectsOthers) {
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->page_swap_cycles, 0u);
   EXPECT_EQ(none->ecall_cycles, 0u);
-  Result<CostProfile> bad = CostProfile::Parse("sgx2");
+  Result<CostProfile> bad = CostProfile::Parse("sgx3");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("'sgx2'"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("'sgx3'"), std::string::npos);
   EXPECT_NE(bad.status().message().find("sgx1"), std::string::npos);
 }
 
