@@ -29,7 +29,8 @@ struct ConfigFlags {
   void Add(FlagParser* flags) {
     flags->AddString("config", &path, "enclave configuration file (key = value lines)");
     flags->AddDouble("epc-mib", &epc_mib, "without --config: resident EPC budget in MiB");
-    flags->AddString("enclave-profile", &profile, "without --config: sgx1 | none");
+    flags->AddString("enclave-profile", &profile,
+                     "without --config: the target TEE, sgx1 | sgx2 | tdx | sev-snp | none");
   }
   Result<std::string> Text() const {
     if (path.empty()) return LocalEnclaveConfig(epc_mib, profile);

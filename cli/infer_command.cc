@@ -173,7 +173,7 @@ int RunInferCommand(int argc, char** argv) {
   flags.AddString("enclave", &enclave, "none | sim");
   flags.AddDouble("epc-mib", &eopts.epc_mib, "sim enclave: resident EPC budget in MiB");
   flags.AddString("enclave-profile", &eopts.profile,
-                  "sim enclave: sgx1 (calibrated SGX1 paging and ECALL costs) | none");
+                  "sim enclave: target TEE to price, sgx1 | sgx2 | tdx | sev-snp | none");
   flags.AddString("ca", &eopts.ca_dir, "sim enclave: deployment root directory (serdab ca init)");
   flags.AddString("platform", &eopts.platform_dir,
                   "sim enclave: this host's platform directory (serdab ca issue-platform)");

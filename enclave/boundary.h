@@ -119,7 +119,8 @@ serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats, uin
 // protects_data_from_host (false for sim: its host can forge quotes and
 // unseal), mrenclave, instance, owner, partition_version, routes,
 // page_faults, evictions, bytes_paged_in, bytes_paged_out, ecalls,
-// cycles_charged, pager_ns, ...
+// cycles_charged, pager_ns, and the two clocks wall_ns and tee_ns (the time
+// the target TEE would have taken; enclave/epc/epc_stats.h), ...
 serdab_status serdab_ecall_stats(serdab_enclave enclave, uint8_t* out, size_t out_capacity,
                                  size_t* out_size);
 

@@ -5,8 +5,9 @@
 // '#' starts a comment. Keys:
 //   epc_mib         resident EPC budget in MiB (default 93.5, SGX1's usable EPC)
 //   heap_mib        virtual size of the enclave heap in MiB (default 4096)
-//   cost_profile    sgx1 | none (default sgx1): calibrated cycles per page swap
-//                   and per ECALL
+//   cost_profile    sgx1 | sgx2 | tdx | sev-snp | none (default sgx1): the
+//                   target TEE, priced per page swap, first touch and ECALL
+//                   (enclave/epc/cost_profile.h)
 //   isv_svn         security version when the enclave is unsigned (default 0)
 //   debug           true | false (default false; unsigned enclaves are debug)
 //   peer_root       hex Ed25519 public key of the deployment root that peer
