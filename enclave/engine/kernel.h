@@ -50,6 +50,11 @@ struct KernelSetup {
   Status CheckSize(DataType dtype, const Shape& shape, const std::string& what) const;
 };
 
+// Window geometry (strides, dilations, pads of convolutions and pooling) above
+// this is refused: the model chose it, and bounded so, the product of two such
+// values plus a dimension within TensorLimits cannot overflow int64.
+inline constexpr int64_t kMaxWindowGeometry = int64_t{1} << 31;
+
 // What a kernel sees when it runs on one frame.
 struct KernelIO {
   std::vector<const Tensor*> inputs;  // nullptr for omitted optional inputs

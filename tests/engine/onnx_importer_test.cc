@@ -310,6 +310,34 @@ TEST(OnnxImporterTest, ShapeInferenceRefusesHugePadsBeforeBuildingTables) {
                 {"node 'evil' (Pad)", "crop"});
 }
 
+// Strides, dilations and pads are the model's: values whose products would
+// overflow int64 are refused rather than computed with.
+TEST(OnnxImporterTest, RefusesWindowGeometryThatWouldOverflow) {
+  auto with_ints = [](const std::string& op, const char* name, std::vector<int64_t> values) {
+    onnx::ModelProto m = ConvModel();
+    onnx::NodeProto* node = m.mutable_graph()->mutable_node(0);
+    node->set_op_type(op);
+    if (op != "Conv") {
+      node->mutable_input()->RemoveLast();
+      onnx::AttributeProto* kernel = node->add_attribute();
+      kernel->set_name("kernel_shape");
+      kernel->set_type(onnx::AttributeProto::INTS);
+      for (int64_t k : {3, 3}) kernel->add_ints(k);
+    }
+    onnx::AttributeProto* a = node->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t v : values) a->add_ints(v);
+    return m;
+  };
+  constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+  for (const std::string op : {"Conv", "MaxPool", "AveragePool"}) {
+    ExpectRefused(Load(with_ints(op, "dilations", {int64_t{1} << 62, 1})), {"'conv'", "2^31"});
+    ExpectRefused(Load(with_ints(op, "pads", {kHuge, 0, 0, 0})), {"'conv'", "2^31"});
+    ExpectRefused(Load(with_ints(op, "strides", {kHuge, 1})), {"'conv'", "2^31"});
+  }
+}
+
 TEST(OnnxImporterTest, FoldingIsHeldToTheTotalLimit) {
   // Each folded tensor is within the per-tensor limit, but not the total.
   const TensorLimits limits{.max_tensor_bytes = 1 << 20, .max_total_bytes = 1 << 20};

@@ -13,7 +13,8 @@ int64_t SamePadding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation
   return needed > 0 ? needed : 0;
 }
 
-// A two-element INTS attribute (strides, dilations) with every value >= 1.
+// A two-element INTS attribute (strides, dilations) with every value in
+// [1, kMaxWindowGeometry].
 Result<std::vector<int64_t>> PositivePair(const KernelSetup& setup, const char* name) {
   std::vector<int64_t> v = setup.n().attrs.GetInts(name, {1, 1});
   if (v.size() != 2) {
@@ -21,7 +22,9 @@ Result<std::vector<int64_t>> PositivePair(const KernelSetup& setup, const char* 
                        " values, expected 2 for a 2-D convolution");
   }
   for (int64_t x : v) {
-    if (x < 1) return setup.Error(std::string(name) + " must be >= 1, got " + std::to_string(x));
+    if (x < 1 || x > kMaxWindowGeometry) {
+      return setup.Error(std::string(name) + " must be in [1, 2^31], got " + std::to_string(x));
+    }
   }
   return v;
 }
@@ -117,7 +120,9 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
                          " values, expected 4 for a 2-D convolution");
     }
     for (int64_t v : pads) {
-      if (v < 0) return setup.Error("pads must be >= 0, got " + ShapeToString(pads));
+      if (v < 0 || v > kMaxWindowGeometry) {
+        return setup.Error("pads must be in [0, 2^31], got " + ShapeToString(pads));
+      }
     }
     p.pad_top = pads[0];
     p.pad_left = pads[1];

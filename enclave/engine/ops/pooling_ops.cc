@@ -233,12 +233,14 @@ Status ParsePoolParams(const KernelSetup& setup, PoolKind kind, PoolParams* p) {
     return setup.Error("unknown auto_pad '" + auto_pad + "'");
   }
   for (int i = 0; i < 2; ++i) {
-    if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1) {
-      return setup.Error("kernel_shape, strides and dilations must be positive");
+    for (int64_t v : {kernel[i], strides[i], dilations[i]}) {
+      if (v < 1 || v > kMaxWindowGeometry) {
+        return setup.Error("kernel_shape, strides and dilations must be in [1, 2^31]");
+      }
     }
   }
   for (int64_t pad : pads) {
-    if (pad < 0) return setup.Error("pads must not be negative");
+    if (pad < 0 || pad > kMaxWindowGeometry) return setup.Error("pads must be in [0, 2^31]");
   }
   if (kind == PoolKind::kAverage && (dilations[0] != 1 || dilations[1] != 1)) {
     return setup.Unsupported("AveragePool with dilations");
