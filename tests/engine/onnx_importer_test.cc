@@ -338,6 +338,12 @@ TEST(OnnxImporterTest, RefusesWindowGeometryThatWouldOverflow) {
   }
 }
 
+TEST(OnnxImporterTest, RefusesAReshapeWhoseSizesOverflow) {
+  // Found by onnx_import_fuzz: the product of the target sizes overflowed.
+  ExpectRefused(Load(FoldingModel("Reshape", {3, int64_t{1} << 62, -1})),
+                {"node 'evil' (Reshape)", "more elements"});
+}
+
 TEST(OnnxImporterTest, FoldingIsHeldToTheTotalLimit) {
   // Each folded tensor is within the per-tensor limit, but not the total.
   const TensorLimits limits{.max_tensor_bytes = 1 << 20, .max_total_bytes = 1 << 20};

@@ -238,7 +238,11 @@ class ReshapeKernel final : public ViewKernel {
       } else {
         out[i] = d;
       }
-      known *= out[i];
+      // A product that overflows cannot match the input's element count.
+      if (__builtin_mul_overflow(known, out[i], &known)) {
+        return setup.Error("shape " + ShapeToString(target) +
+                           " has more elements than input shape " + ShapeToString(in));
+      }
     }
     if (infer >= 0) {
       if (allow_zero && std::count(target.begin(), target.end(), 0) > 0) {
