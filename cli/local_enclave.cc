@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include "enclave/attestation/enclave_identity.h"
 #include "enclave/attestation/enclave_image.h"
@@ -40,13 +39,16 @@ std::string LocalEnclaveConfig(double epc_mib, const std::string& cost_profile) 
 }
 
 Result<crypto::Bytes> ReadSmallFile(const std::string& path) {
-  constexpr std::streamoff kMaxBytes = 1 << 20;
+  constexpr size_t kMaxBytes = 1 << 20;
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::IoError(path + ": cannot read");
-  crypto::Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (static_cast<std::streamoff>(bytes.size()) > kMaxBytes) {
-    return Status::InvalidArgument(path + ": larger than 1 MiB");
-  }
+  // Reads one byte past the limit, never the whole of a file that is too
+  // large (or endless, like a device).
+  crypto::Bytes bytes(kMaxBytes + 1);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (in.bad()) return Status::IoError(path + ": cannot read");
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  if (bytes.size() > kMaxBytes) return Status::InvalidArgument(path + ": larger than 1 MiB");
   return bytes;
 }
 
