@@ -92,13 +92,15 @@ Status EnclaveClient::SetRoutes(uint64_t version, std::vector<attestation::Route
 Result<std::vector<engine::Tensor>> EnclaveClient::Infer(
     const std::vector<engine::Tensor>& inputs) {
   // The buffers are reused frame after frame (a fresh one would be mapped and
-  // faulted in every time); the plaintext is wiped after each use.
-  frame_plaintext_.clear();
-  engine::EncodeTensors(inputs, &frame_plaintext_);
+  // faulted in every time). The frame is encoded straight into its message
+  // and sealed in place; the result's plaintext is wiped after each use.
+  engine::EncodeTensorsTo(inputs, crypto::SecureChannel::PrepareMessage(
+                                      engine::EncodedTensorsSize(inputs), &frame_message_));
   const uint64_t frame = next_frame_++;
-  Status sealed = channel_.Seal(kStreamId, frame, kToEnclaveHop, frame_plaintext_, &frame_message_);
-  crypto::SecureWipe(frame_plaintext_.data(), frame_plaintext_.size());
-  SERDAB_RETURN_IF_ERROR(sealed);
+  if (Status s = channel_.SealInPlace(kStreamId, frame, kToEnclaveHop, &frame_message_); !s.ok()) {
+    crypto::SecureWipe(frame_message_.data(), frame_message_.size());
+    return s;
+  }
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes reply,
                           host_->Process(session_, kToEnclaveHop, session_, kFromEnclaveHop,
                                          kStreamId, frame_message_));

@@ -1,7 +1,7 @@
 // Authenticated encryption with associated data (AEAD) over a 64-bit counter.
 //
-// Two algorithms, both from libsodium: AES-256-GCM where the CPU has AES-NI
-// and PCLMUL (libsodium offers it only there), XChaCha20-Poly1305 everywhere.
+// Two algorithms: AES-256-GCM (OpenSSL's libcrypto) where the CPU has AES-NI
+// and PCLMUL, XChaCha20-Poly1305 (libsodium) everywhere.
 // The caller supplies a 64-bit counter rather than a nonce; it is expanded
 // into the algorithm's nonce (little-endian in the first 8 bytes, zeros after).
 // A (key, counter) pair must never be used twice: SecureChannel uses a fresh
@@ -31,7 +31,8 @@ enum class AeadAlgorithm : uint8_t {
 // "aes-256-gcm" or "xchacha20-poly1305".
 std::string_view AeadName(AeadAlgorithm algorithm);
 
-// Whether this CPU and libsodium build can run `algorithm`.
+// Whether this CPU can run `algorithm` fast and in constant time (AES-GCM
+// needs AES-NI and PCLMUL).
 bool AeadAvailable(AeadAlgorithm algorithm);
 
 // AES-256-GCM when available (it is faster with AES-NI), else
@@ -58,13 +59,18 @@ class Aead {
   AeadAlgorithm algorithm() const { return algorithm_; }
 
   // Writes ciphertext || tag into `out`, which must hold exactly
-  // plaintext.size() + kAeadTagBytes bytes. `out` may not overlap the inputs.
+  // plaintext.size() + kAeadTagBytes bytes. `out` may start where
+  // `plaintext` starts (sealing in place) but may not overlap it otherwise,
+  // nor overlap `associated_data`.
   Status Seal(uint64_t counter, ByteView associated_data, ByteView plaintext,
               std::span<uint8_t> out) const;
 
   // Verifies and decrypts ciphertext || tag into `out` (exactly
   // ciphertext.size() - kAeadTagBytes bytes). On failure returns Corruption
   // and leaves `out` zeroed: unauthenticated plaintext is never released.
+  // `out` may start where `ciphertext` starts (opening in place) but may not
+  // overlap it otherwise. Ciphertext is read more than once, so it must be
+  // memory no one else writes while Open runs.
   Status Open(uint64_t counter, ByteView associated_data, ByteView ciphertext,
               std::span<uint8_t> out) const;
 
@@ -73,7 +79,7 @@ class Aead {
   Result<Bytes> Open(uint64_t counter, ByteView associated_data, ByteView ciphertext) const;
 
  private:
-  struct AesState;  // libsodium's precomputed AES-GCM key schedule
+  struct AesState;  // libcrypto's keyed AES-GCM context
 
   Aead(AeadAlgorithm algorithm, const AeadKey& key);
 

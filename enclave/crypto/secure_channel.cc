@@ -80,23 +80,46 @@ Result<SecureChannel> SecureChannel::Create(ChannelRole role, const X25519Secret
   return SecureChannel(std::move(tx), std::move(rx));
 }
 
-Status SecureChannel::Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, ByteView plaintext,
-                           Bytes* message) {
+Result<uint64_t> SecureChannel::WriteHeader(uint64_t frame_seq, uint8_t* header) const {
   if (next_tx_counter_ == kMaxCounter) {
     return Status::ResourceExhausted(
         "secure channel has sent 2^64 - 1 messages; open a new channel");
   }
-  const uint64_t counter = next_tx_counter_;
-  message->resize(plaintext.size() + kChannelOverheadBytes);
-  uint8_t* header = message->data();
   header[0] = kChannelVersion;
   header[1] = static_cast<uint8_t>(tx_.algorithm());
-  PutLittleEndian(counter, 8, header + 2);
+  PutLittleEndian(next_tx_counter_, 8, header + 2);
   PutLittleEndian(frame_seq, 8, header + 10);
-  const auto ad = AssociatedData(header, stream_id, hop);
+  return next_tx_counter_;
+}
+
+Status SecureChannel::Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, ByteView plaintext,
+                           Bytes* message) {
+  message->resize(plaintext.size() + kChannelOverheadBytes);
+  SERDAB_ASSIGN_OR_RETURN(const uint64_t counter, WriteHeader(frame_seq, message->data()));
+  const auto ad = AssociatedData(message->data(), stream_id, hop);
   SERDAB_RETURN_IF_ERROR(
       tx_.Seal(counter, ad, plaintext,
                std::span(message->data() + kChannelHeaderBytes, plaintext.size() + kAeadTagBytes)));
+  next_tx_counter_ = counter + 1;
+  return Status::Ok();
+}
+
+std::span<uint8_t> SecureChannel::PrepareMessage(size_t plaintext_size, Bytes* message) {
+  message->resize(plaintext_size + kChannelOverheadBytes);
+  return std::span(message->data() + kChannelHeaderBytes, plaintext_size);
+}
+
+Status SecureChannel::SealInPlace(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
+                                  Bytes* message) {
+  if (message->size() < kChannelOverheadBytes) {
+    return Status::InvalidArgument("SealInPlace needs a message sized by PrepareMessage");
+  }
+  SERDAB_ASSIGN_OR_RETURN(const uint64_t counter, WriteHeader(frame_seq, message->data()));
+  const auto ad = AssociatedData(message->data(), stream_id, hop);
+  const size_t plaintext_size = message->size() - kChannelOverheadBytes;
+  uint8_t* body = message->data() + kChannelHeaderBytes;
+  SERDAB_RETURN_IF_ERROR(tx_.Seal(counter, ad, ByteView(body, plaintext_size),
+                                  std::span(body, plaintext_size + kAeadTagBytes)));
   next_tx_counter_ = counter + 1;
   return Status::Ok();
 }
@@ -110,9 +133,7 @@ Result<OpenedMessage> SecureChannel::Open(uint64_t stream_id, uint32_t hop, Byte
 
 // Rejections say what was wrong, never the header's values: the message comes
 // from the untrusted host.
-Result<OpenedMessage> SecureChannel::OpenPending(uint64_t stream_id, uint32_t hop, ByteView message,
-                                                 Bytes* plaintext) const {
-  plaintext->clear();
+Result<OpenedMessage> SecureChannel::CheckHeader(ByteView message) const {
   if (message.size() < kChannelOverheadBytes) {
     return Reject(
         ChannelRejection::kTruncated,
@@ -140,16 +161,45 @@ Result<OpenedMessage> SecureChannel::OpenPending(uint64_t stream_id, uint32_t ho
   if (opened.counter == kMaxCounter) {
     return Reject(ChannelRejection::kAuthFailed, "counter 2^64 - 1 is never sent");
   }
-  const auto ad = AssociatedData(header, stream_id, hop);
+  return opened;
+}
+
+namespace {
+
+Status AuthFailed(uint64_t stream_id, uint32_t hop) {
+  return Reject(ChannelRejection::kAuthFailed,
+                "the message was modified, or was sealed for another stream, hop or "
+                "channel (expected stream " +
+                    std::to_string(stream_id) + ", hop " + std::to_string(hop) + ")");
+}
+
+}  // namespace
+
+Result<OpenedMessage> SecureChannel::OpenPending(uint64_t stream_id, uint32_t hop, ByteView message,
+                                                 Bytes* plaintext) const {
+  plaintext->clear();
+  SERDAB_ASSIGN_OR_RETURN(OpenedMessage opened, CheckHeader(message));
+  const auto ad = AssociatedData(message.data(), stream_id, hop);
   plaintext->resize(message.size() - kChannelOverheadBytes);
-  Status s = rx_.Open(opened.counter, ad, message.subspan(kChannelHeaderBytes), *plaintext);
-  if (!s.ok()) {
+  if (!rx_.Open(opened.counter, ad, message.subspan(kChannelHeaderBytes), *plaintext).ok()) {
     plaintext->clear();
-    return Reject(ChannelRejection::kAuthFailed,
-                  "the message was modified, or was sealed for another stream, hop or "
-                  "channel (expected stream " +
-                      std::to_string(stream_id) + ", hop " + std::to_string(hop) + ")");
+    return AuthFailed(stream_id, hop);
   }
+  return opened;
+}
+
+Result<OpenedMessage> SecureChannel::OpenPendingInPlace(uint64_t stream_id, uint32_t hop,
+                                                        std::span<uint8_t> message,
+                                                        std::span<uint8_t>* plaintext) const {
+  *plaintext = {};
+  SERDAB_ASSIGN_OR_RETURN(OpenedMessage opened, CheckHeader(message));
+  const auto ad = AssociatedData(message.data(), stream_id, hop);
+  const std::span<uint8_t> body =
+      message.subspan(kChannelHeaderBytes, message.size() - kChannelOverheadBytes);
+  if (!rx_.Open(opened.counter, ad, message.subspan(kChannelHeaderBytes), body).ok()) {
+    return AuthFailed(stream_id, hop);
+  }
+  *plaintext = body;
   return opened;
 }
 

@@ -43,6 +43,7 @@
 #define SERDAB_ENCLAVE_CRYPTO_SECURE_CHANNEL_H_
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "enclave/common/status.h"
@@ -96,6 +97,14 @@ class SecureChannel {
   Status Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, ByteView plaintext,
               Bytes* message);
 
+  // Sealing in place, for frames too large to copy twice: PrepareMessage
+  // sizes `message` for a plaintext of `plaintext_size` bytes and returns the
+  // region the caller writes the plaintext into; SealInPlace then encrypts
+  // that region where it lies. Until SealInPlace succeeds `message` holds
+  // plaintext: wipe it if it is not sent.
+  static std::span<uint8_t> PrepareMessage(size_t plaintext_size, Bytes* message);
+  Status SealInPlace(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, Bytes* message);
+
   // Verifies and decrypts a message expected on (stream_id, hop) into
   // `plaintext`. On rejection `plaintext` is left empty and the channel's
   // state is unchanged.
@@ -107,10 +116,23 @@ class SecureChannel {
   // never accepted can be opened again, and is accepted at most once.
   Result<OpenedMessage> OpenPending(uint64_t stream_id, uint32_t hop, ByteView message,
                                     Bytes* plaintext) const;
+  // OpenPending that decrypts `message` where it lies and points *plaintext
+  // into it. `message` must be the receiver's own copy (never memory another
+  // party can write: it is read twice). On rejection *plaintext is empty and
+  // `message` holds no plaintext.
+  Result<OpenedMessage> OpenPendingInPlace(uint64_t stream_id, uint32_t hop,
+                                           std::span<uint8_t> message,
+                                           std::span<uint8_t>* plaintext) const;
   void Accept(const OpenedMessage& opened);
 
  private:
   SecureChannel(Aead tx, Aead rx) : tx_(std::move(tx)), rx_(std::move(rx)) {}
+
+  // Writes the header of the next message into `header` and returns its
+  // counter; fails when the counters are exhausted.
+  Result<uint64_t> WriteHeader(uint64_t frame_seq, uint8_t* header) const;
+  // The checks before decryption: size, version, algorithm, replay.
+  Result<OpenedMessage> CheckHeader(ByteView message) const;
 
   Aead tx_;
   Aead rx_;

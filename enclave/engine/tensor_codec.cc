@@ -12,10 +12,9 @@ constexpr int kMaxRank = 8;
 constexpr uint32_t kMaxTensors = 1024;
 
 template <typename T>
-void Put(std::vector<uint8_t>* out, T v) {
-  const size_t at = out->size();
-  out->resize(at + sizeof(T));
-  std::memcpy(out->data() + at, &v, sizeof(T));  // little-endian hosts only (x86-64, arm64)
+uint8_t* Put(uint8_t* out, T v) {
+  std::memcpy(out, &v, sizeof(T));  // little-endian hosts only (x86-64, arm64)
+  return out + sizeof(T);
 }
 
 class Cursor {
@@ -54,16 +53,21 @@ size_t EncodedTensorsSize(const std::vector<Tensor>& tensors) {
 }
 
 void EncodeTensors(const std::vector<Tensor>& tensors, std::vector<uint8_t>* out) {
-  out->reserve(out->size() + EncodedTensorsSize(tensors));
-  Put<uint16_t>(out, kVersion);
-  Put<uint32_t>(out, static_cast<uint32_t>(tensors.size()));
+  const size_t at = out->size();
+  out->resize(at + EncodedTensorsSize(tensors));
+  EncodeTensorsTo(tensors, std::span(*out).subspan(at));
+}
+
+void EncodeTensorsTo(const std::vector<Tensor>& tensors, std::span<uint8_t> out) {
+  uint8_t* at = out.data();
+  at = Put<uint16_t>(at, kVersion);
+  at = Put<uint32_t>(at, static_cast<uint32_t>(tensors.size()));
   for (const Tensor& t : tensors) {
-    Put<uint8_t>(out, static_cast<uint8_t>(t.dtype()));
-    Put<uint8_t>(out, static_cast<uint8_t>(t.rank()));
-    for (int64_t d : t.shape()) Put<int64_t>(out, d);
-    const size_t at = out->size();
-    out->resize(at + t.bytes());
-    if (t.bytes() > 0) std::memcpy(out->data() + at, t.raw(), t.bytes());
+    at = Put<uint8_t>(at, static_cast<uint8_t>(t.dtype()));
+    at = Put<uint8_t>(at, static_cast<uint8_t>(t.rank()));
+    for (int64_t d : t.shape()) at = Put<int64_t>(at, d);
+    if (t.bytes() > 0) std::memcpy(at, t.raw(), t.bytes());
+    at += t.bytes();
   }
 }
 
@@ -134,24 +138,28 @@ Status DecodeTensorsInto(std::span<const uint8_t> bytes, std::vector<Tensor>* te
     return Status::Corruption("tensor message holds " + std::to_string(bytes.size()) +
                               " bytes, the stage's input needs " + std::to_string(expected));
   }
-  std::vector<uint8_t> header;
-  Put<uint16_t>(&header, kVersion);
-  Put<uint32_t>(&header, static_cast<uint32_t>(tensors->size()));
-  if (std::memcmp(bytes.data(), header.data(), header.size()) != 0) {
+  // The longest header: dtype, rank and kMaxRank dims.
+  uint8_t header[2 + 8 * kMaxRank];
+  uint8_t* end =
+      Put<uint32_t>(Put<uint16_t>(header, kVersion), static_cast<uint32_t>(tensors->size()));
+  if (std::memcmp(bytes.data(), header, end - header) != 0) {
     return Status::Corruption("tensor message header does not match the stage's input");
   }
-  size_t at = header.size();
+  size_t at = end - header;
   for (Tensor& t : *tensors) {
-    header.clear();
-    Put<uint8_t>(&header, static_cast<uint8_t>(t.dtype()));
-    Put<uint8_t>(&header, static_cast<uint8_t>(t.rank()));
-    for (int64_t d : t.shape()) Put<int64_t>(&header, d);
-    if (std::memcmp(bytes.data() + at, header.data(), header.size()) != 0) {
+    if (t.rank() > kMaxRank) {
+      return Status::InvalidArgument("the stage's input has rank " + std::to_string(t.rank()) +
+                                     ", above the codec's " + std::to_string(kMaxRank));
+    }
+    end = Put<uint8_t>(Put<uint8_t>(header, static_cast<uint8_t>(t.dtype())),
+                       static_cast<uint8_t>(t.rank()));
+    for (int64_t d : t.shape()) end = Put<int64_t>(end, d);
+    if (std::memcmp(bytes.data() + at, header, end - header) != 0) {
       return Status::Corruption(
           "tensor message: a tensor's type or shape does not match the "
           "stage's input");
     }
-    at += header.size();
+    at += end - header;
     if (t.bytes() > 0) std::memcpy(t.raw(), bytes.data() + at, t.bytes());
     at += t.bytes();
   }

@@ -19,6 +19,10 @@ namespace serdab::engine {
 size_t EncodedTensorsSize(const std::vector<Tensor>& tensors);
 // Appends the encoding to `out`.
 void EncodeTensors(const std::vector<Tensor>& tensors, std::vector<uint8_t>* out);
+// Writes the encoding into `out`, which must hold exactly
+// EncodedTensorsSize(tensors) bytes (e.g. SecureChannel::PrepareMessage's
+// region, so a frame is encoded straight into its message).
+void EncodeTensorsTo(const std::vector<Tensor>& tensors, std::span<uint8_t> out);
 // Decodes into tensors allocated from `allocator` (the heap if null).
 Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes,
                                           Allocator* allocator = nullptr);

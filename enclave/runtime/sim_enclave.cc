@@ -6,6 +6,8 @@
 #include <ctime>
 #include <random>
 
+#include <openssl/crypto.h>
+
 #include "enclave/attestation/evidence.h"
 #include "enclave/attestation/quote.h"
 #include "enclave/attestation/quote_verifier.h"
@@ -39,11 +41,41 @@ crypto::ByteView AsBytes(std::string_view s) {
 }
 
 }  // namespace
+}  // namespace serdab::enclave
+
+// The image's own libcrypto's view of the CPU (its copy is linked in
+// statically; the word holds CPUID leaf 1's ECX).
+extern "C" unsigned int OPENSSL_ia32cap_P[];
+
+namespace serdab::enclave {
+namespace {
+
+// libcrypto picks its AES code from CPUID masked by the OPENSSL_ia32cap
+// environment variable, which in an enclave is the host's. Masking AES-NI
+// would put AES-GCM on a table-based path whose cache timing leaks keys, so
+// an enclave whose libcrypto lost AES-NI or PCLMUL on a CPU that has them
+// refuses to start.
+Status CheckLibcryptoUsesAesNi() {
+  if (!crypto::AeadAvailable(crypto::AeadAlgorithm::kAes256Gcm)) return Status::Ok();
+  if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, nullptr) != 1) {
+    return Status::Internal("libcrypto failed to initialise");
+  }
+  constexpr unsigned kAesNi = 1u << 25, kPclmul = 1u << 1;
+  if ((OPENSSL_ia32cap_P[1] & (kAesNi | kPclmul)) != (kAesNi | kPclmul)) {
+    return Status::FailedPrecondition(
+        "libcrypto runs without AES-NI or PCLMUL on a CPU that has them (the host's "
+        "OPENSSL_ia32cap masks them); refusing table-based AES, whose timing leaks keys");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(const crypto::Sha256Digest& image_digest,
                                                        std::string_view config_text,
                                                        const std::string& platform_dir,
                                                        crypto::ByteView sigstruct) {
+  SERDAB_RETURN_IF_ERROR(CheckLibcryptoUsesAesNi());
   std::unique_ptr<SimEnclave> e(new SimEnclave);
   SERDAB_ASSIGN_OR_RETURN(e->config_, EnclaveConfig::Parse(config_text));
 
@@ -342,7 +374,7 @@ Status SimEnclave::UnsealPartition(crypto::ByteView blob) {
 }
 
 Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
-                           uint32_t out_hop, uint64_t stream_id, crypto::ByteView message,
+                           uint32_t out_hop, uint64_t stream_id, std::span<uint8_t> message,
                            uint8_t* out, size_t capacity, size_t* out_size) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
@@ -366,19 +398,25 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_se
   if (capacity < needed) {
     return Status::OutOfRange("the result needs " + std::to_string(needed) + " bytes");
   }
+  // The frame is opened where the boundary copied it, decoded into the
+  // stage's input and wiped; the result is encoded straight into its message
+  // and sealed there. No other copy of either plaintext is made.
+  std::span<uint8_t> plaintext;
   SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
-                          in->channel.OpenPending(stream_id, in_hop, message, &plaintext_));
-  Status decoded = engine::DecodeTensorsInto(plaintext_, &partition_->inputs);
-  crypto::SecureWipe(plaintext_.data(), plaintext_.size());
+                          in->channel.OpenPendingInPlace(stream_id, in_hop, message, &plaintext));
+  Status decoded = engine::DecodeTensorsInto(plaintext, &partition_->inputs);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
   SERDAB_RETURN_IF_ERROR(decoded);
   SERDAB_ASSIGN_OR_RETURN(
       std::vector<engine::Tensor> outputs,
       partition_->model->Run(partition_->begin, partition_->end, partition_->inputs));
-  plaintext_.clear();
-  engine::EncodeTensors(outputs, &plaintext_);
-  Status s = to->channel.Seal(stream_id, opened.frame_seq, out_hop, plaintext_, &sealed_);
-  crypto::SecureWipe(plaintext_.data(), plaintext_.size());
-  SERDAB_RETURN_IF_ERROR(s);
+  const std::span<uint8_t> result =
+      crypto::SecureChannel::PrepareMessage(engine::EncodedTensorsSize(outputs), &sealed_);
+  engine::EncodeTensorsTo(outputs, result);
+  if (Status s = to->channel.SealInPlace(stream_id, opened.frame_seq, out_hop, &sealed_); !s.ok()) {
+    crypto::SecureWipe(sealed_.data(), sealed_.size());
+    return s;
+  }
   if (sealed_.size() != needed) return Status::Internal("result size differs from its estimate");
   in->channel.Accept(opened);
   std::copy(sealed_.begin(), sealed_.end(), out);

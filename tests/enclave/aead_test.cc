@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "enclave/crypto/bytes.h"
@@ -125,6 +126,53 @@ INSTANTIATE_TEST_SUITE_P(Algorithms, AeadTest, ::testing::ValuesIn(AvailableAlgo
                            return info.param == AeadAlgorithm::kAes256Gcm ? "Aes256Gcm"
                                                                           : "XChaCha20Poly1305";
                          });
+
+// AES-256-GCM comes from libcrypto; libsodium's independent implementation
+// must read what it writes and write what it reads (the wire format and
+// sealed files predate the switch).
+TEST(AeadInteropTest, AesGcmMatchesLibsodiumBothWays) {
+  ASSERT_TRUE(InitSodium().ok());
+  if (crypto_aead_aes256gcm_is_available() != 1) GTEST_SKIP() << "no AES-GCM on this CPU";
+  const AeadKey key = TestKey(9);
+  Aead aead = Aead::Create(AeadAlgorithm::kAes256Gcm, key).value();
+  const Bytes ad = Pattern(29);
+  for (size_t n : {0, 1, 16, 255, 65536 + 7}) {
+    const Bytes plain = Pattern(n);
+    uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = {0x2a};  // counter 42, little-endian
+    Bytes ours = aead.Seal(42, ad, plain).value();
+    Bytes theirs(n + kAeadTagBytes);
+    unsigned long long theirs_size = 0;
+    ASSERT_EQ(crypto_aead_aes256gcm_encrypt(theirs.data(), &theirs_size, plain.data(), n, ad.data(),
+                                            ad.size(), nullptr, nonce, key.data()),
+              0);
+    EXPECT_EQ(ours, theirs) << n << " bytes";
+    Bytes opened(n);
+    unsigned long long opened_size = 0;
+    EXPECT_EQ(crypto_aead_aes256gcm_decrypt(opened.data(), &opened_size, nullptr, ours.data(),
+                                            ours.size(), ad.data(), ad.size(), nonce, key.data()),
+              0);
+    EXPECT_EQ(opened, plain);
+  }
+}
+
+TEST_P(AeadTest, SealsAndOpensInPlace) {
+  Aead aead = MakeAead();
+  const Bytes ad = Pattern(3);
+  const Bytes plain = Pattern(5000);
+  const Bytes sealed = aead.Seal(5, ad, plain).value();
+  Bytes buffer = plain;
+  buffer.resize(plain.size() + kAeadTagBytes);
+  ASSERT_TRUE(aead.Seal(5, ad, std::span(buffer.data(), plain.size()), buffer).ok());
+  EXPECT_EQ(buffer, sealed);
+  ASSERT_TRUE(aead.Open(5, ad, buffer, std::span(buffer.data(), plain.size())).ok());
+  EXPECT_EQ(Bytes(buffer.begin(), buffer.begin() + plain.size()), plain);
+  Bytes tampered = sealed;
+  tampered[10] ^= 1;
+  EXPECT_FALSE(aead.Open(5, ad, tampered, std::span(tampered.data(), plain.size())).ok());
+  EXPECT_TRUE(std::all_of(tampered.begin(), tampered.begin() + plain.size(), [](uint8_t b) {
+    return b == 0;
+  })) << "a failed in-place open must leave zeros, not unauthenticated plaintext";
+}
 
 TEST(AeadSelectionTest, PrefersAesGcmOnlyWhereAvailable) {
   ASSERT_TRUE(InitSodium().ok());

@@ -4,7 +4,9 @@
 //     (so a symbol lookup inside the copy finds the genuine object), must
 //     report its own measurement, not the genuine one's;
 //   * an LD_PRELOADed randombytes_buf/getrandom must not make the enclave's
-//     ephemeral keys predictable.
+//     ephemeral keys predictable;
+//   * an OPENSSL_ia32cap that hides AES-NI from the image's libcrypto must
+//     not put the enclave's AES-GCM on a table-based, timing-leaky path.
 #include "enclave/attestation/enclave_image.h"
 
 #include <dlfcn.h>
@@ -22,6 +24,7 @@
 #include "enclave/attestation/evidence.h"
 #include "enclave/attestation/platform.h"
 #include "enclave/boundary.h"
+#include "enclave/crypto/aead.h"
 #include "tests/enclave/test_platform.h"
 #include "worker/enclave_host.h"
 
@@ -143,6 +146,32 @@ TEST_F(EnclaveImageTest, PreloadedEntropyDoesNotReachTheEnclave) {
     setenv("SERDAB_ENTROPY_CHILD", dir_.c_str(), 1);
     execl("/proc/self/exe", "enclave_tests",
           "--gtest_filter=EnclaveImageTest.PreloadedEntropyDoesNotReachTheEnclave", nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's checks failed (see its output above)";
+}
+
+TEST_F(EnclaveImageTest, AnEnclaveRefusesToStartWhenTheHostHidesAesNi) {
+  if (std::getenv("SERDAB_AESNI_CHILD") != nullptr) {
+    auto host = worker::EnclaveHost::Create(kConfig, dir_);
+    ASSERT_FALSE(host.ok()) << "an enclave started with AES-NI hidden from its libcrypto";
+    EXPECT_NE(host.status().message().find("OPENSSL_ia32cap"), std::string::npos)
+        << host.status().ToString();
+    return;
+  }
+  if (!crypto::AeadAvailable(crypto::AeadAlgorithm::kAes256Gcm)) {
+    GTEST_SKIP() << "no AES-NI on this CPU: enclaves use XChaCha20-Poly1305";
+  }
+  ASSERT_TRUE(worker::EnclaveHost::Create(kConfig, dir_).ok()) << "the unmasked control fails";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setenv("OPENSSL_ia32cap", "~0x0200000000000000", 1);  // clears AES-NI (bit 57)
+    setenv("SERDAB_AESNI_CHILD", "1", 1);
+    execl("/proc/self/exe", "enclave_tests",
+          "--gtest_filter=EnclaveImageTest.AnEnclaveRefusesToStartWhenTheHostHidesAesNi", nullptr);
     _exit(127);
   }
   int status = 0;

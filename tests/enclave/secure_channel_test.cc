@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -80,6 +81,58 @@ TEST_P(SecureChannelTest, RoundTripsBothDirections) {
   EXPECT_EQ(opened->frame_seq, 99u);
   EXPECT_EQ(opened->counter, 0u);
   EXPECT_EQ(plain, Pattern(7));
+}
+
+// Sealing in place (the frame encoded straight into its message) and opening
+// in place (the enclave's copy decrypted where it lies) are the same wire
+// format as the copying forms, and keep their guarantees.
+TEST_P(SecureChannelTest, InPlaceFormsMatchTheCopyingForms) {
+  const Bytes plain = Pattern(70000, 7);
+  Bytes message;
+  std::span<uint8_t> region = SecureChannel::PrepareMessage(plain.size(), &message);
+  ASSERT_EQ(region.size(), plain.size());
+  std::copy(plain.begin(), plain.end(), region.begin());
+  ASSERT_TRUE(sender_->SealInPlace(kStream, 7, kHop, &message).ok());
+  ASSERT_EQ(message.size(), plain.size() + kChannelOverheadBytes);
+  ExpectOpens(message, 7, plain.size());
+
+  Bytes second = SealFrame(8, plain.size());
+  std::span<uint8_t> opened_plain;
+  auto opened = receiver_->OpenPendingInPlace(kStream, kHop, second, &opened_plain);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->frame_seq, 8u);
+  EXPECT_EQ(Bytes(opened_plain.begin(), opened_plain.end()), Pattern(plain.size(), 8));
+  EXPECT_EQ(opened_plain.data(), second.data() + kChannelHeaderBytes);
+  receiver_->Accept(*opened);
+  EXPECT_EQ(Rejection(SealFrame(8, 10)), ChannelRejection::kNone);
+}
+
+TEST_P(SecureChannelTest, InPlaceOpenOfATamperedOrReplayedMessageReleasesNothing) {
+  const Bytes good = SealFrame(1, 4096);
+  for (size_t at : {kChannelHeaderBytes + 5, good.size() - 1}) {
+    Bytes bad = good;
+    bad[at] ^= 0x40;
+    std::span<uint8_t> plain(bad.data(), 1);
+    auto opened = receiver_->OpenPendingInPlace(kStream, kHop, bad, &plain);
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(ChannelRejectionOf(opened.status()), ChannelRejection::kAuthFailed);
+    EXPECT_TRUE(plain.empty());
+    const Bytes expected_plain = Pattern(4096, 1);
+    EXPECT_EQ(
+        std::search(bad.begin(), bad.end(), expected_plain.begin(), expected_plain.begin() + 64),
+        bad.end())
+        << "a rejected in-place open left plaintext in the buffer";
+  }
+  Bytes copy = good;
+  std::span<uint8_t> plain;
+  auto opened = receiver_->OpenPendingInPlace(kStream, kHop, copy, &plain);
+  ASSERT_TRUE(opened.ok());
+  receiver_->Accept(*opened);
+  Bytes replay = good;
+  EXPECT_EQ(
+      ChannelRejectionOf(receiver_->OpenPendingInPlace(kStream, kHop, replay, &plain).status()),
+      ChannelRejection::kReplayed);
+  EXPECT_EQ(replay, good) << "a replay was decrypted";
 }
 
 TEST_P(SecureChannelTest, MessageLayout) {

@@ -233,6 +233,9 @@ TEST(TensorCodecTest, RoundTripsAndRefusesMismatchedOrTruncatedMessages) {
   std::vector<uint8_t> bytes;
   EncodeTensors(tensors, &bytes);
   EXPECT_EQ(bytes.size(), EncodedTensorsSize(tensors));
+  std::vector<uint8_t> in_place(EncodedTensorsSize(tensors), 0xAA);
+  EncodeTensorsTo(tensors, in_place);
+  EXPECT_EQ(in_place, bytes) << "encoding into a region differs from appending";
   auto decoded = DecodeTensors(bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   for (size_t i = 0; i < tensors.size(); ++i) EXPECT_TRUE(BitIdentical((*decoded)[i], tensors[i]));
