@@ -4,9 +4,15 @@
 #ifndef SERDAB_CLI_COMMANDS_H_
 #define SERDAB_CLI_COMMANDS_H_
 
+#include <optional>
 #include <string>
 
 #include "enclave/common/status.h"
+
+namespace CLI {
+class App;
+class Validator;
+}  // namespace CLI
 
 namespace serdab::cli {
 
@@ -21,6 +27,17 @@ int RunPlanCommand(int argc, char** argv);
 // Prints "serdab <command>: <message>" on stderr and returns the exit code
 // for `status` (2 for usage errors, 1 otherwise).
 int ReportError(const std::string& command, const Status& status, bool usage = false);
+
+// Parses a command's flags, argv[2..argc) (argv[1] names the command), into
+// `app`, whose name is the command's. Returns std::nullopt when the command
+// should run; otherwise the exit code, after printing the help of the
+// (sub)command on stdout (0) or the usage error as one line on stderr (2).
+std::optional<int> ParseFlags(CLI::App& app, int argc, char** argv);
+
+// A transform for integer flags, ahead of their CLI::Range: admits decimal
+// integers only and drops leading zeros, since CLI11 alone reads "010" as
+// octal 8, "0x10" as hex, and takes an int64 overflow as the largest value.
+CLI::Validator DecimalInteger();
 
 }  // namespace serdab::cli
 

@@ -6,6 +6,7 @@
 // attests the enclave, provisions the model over the attested channel and
 // sends the input encrypted; the enclave's host side only ever handles
 // ciphertext.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -15,7 +16,6 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/flags.h"
 #include "cli/local_enclave.h"
 #include "enclave/engine/model.h"
 #include "enclave/engine/onnx_importer.h"
@@ -157,42 +157,43 @@ int RunInferCommand(int argc, char** argv) {
   std::string model_path, input_path, output_path, enclave = "none";
   int64_t threads = 1, repeat = 0;
   EnclaveOptions eopts;
-  FlagParser flags(
-      "infer",
+  CLI::App app{
       "Runs an ONNX model on one input. Input and output files are raw little-endian\n"
       "float32 in the model's first input and output shapes.\n\n"
       "With --enclave sim the model runs inside a simulated SGX enclave: it is attested,\n"
       "provisioned over an encrypted channel, its weights and activations live in an\n"
       "EPC of --epc-mib MiB that pages when full, and the frame travels encrypted.\n"
-      "Without --ca/--platform a throwaway root and platform certificate are made.");
-  flags.AddString("model", &model_path, "ONNX model file", true);
-  flags.AddString("input", &input_path, "raw float32 input file", true);
-  flags.AddString("output", &output_path, "where to write the raw float32 output", true);
-  flags.AddInt("threads", &threads, "worker threads", 1, 256);
-  flags.AddInt("repeat", &repeat, "also time this many runs and print median_ms", 0, 1000000);
-  flags.AddString("enclave", &enclave, "none | sim");
-  flags.AddDouble("epc-mib", &eopts.epc_mib, "sim enclave: resident EPC budget in MiB");
-  flags.AddString("enclave-profile", &eopts.profile,
-                  "sim enclave: target TEE to price, sgx1 | sgx2 | tdx | sev-snp | none");
-  flags.AddString("ca", &eopts.ca_dir, "sim enclave: deployment root directory (serdab ca init)");
-  flags.AddString("platform", &eopts.platform_dir,
-                  "sim enclave: this host's platform directory (serdab ca issue-platform)");
-  flags.AddString("enclave-signature", &eopts.signature,
-                  "sim enclave: the developer's signature over it (serdab enclave sign)");
-  flags.AddBool("stats", &eopts.stats,
-                "sim enclave: print the enclave's counters as JSON on stderr");
-  if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("infer", s, true);
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Usage().c_str());
-    return 0;
-  }
+      "Without --ca/--platform a throwaway root and platform certificate are made.",
+      "infer"};
+  app.add_option("--model", model_path, "ONNX model file")->required();
+  app.add_option("--input", input_path, "raw float32 input file")->required();
+  app.add_option("--output", output_path, "where to write the raw float32 output")->required();
+  app.add_option("--threads", threads, "worker threads")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(1, 256));
+  app.add_option("--repeat", repeat, "also time this many runs and print median_ms")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--enclave", enclave, "where the model runs")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "sim"}));
+  app.add_option("--epc-mib", eopts.epc_mib, "sim enclave: resident EPC budget in MiB")
+      ->capture_default_str();
+  app.add_option("--enclave-profile", eopts.profile,
+                 "sim enclave: target TEE to price, sgx1 | sgx2 | tdx | sev-snp | none")
+      ->capture_default_str();
+  app.add_option("--ca", eopts.ca_dir, "sim enclave: deployment root directory (serdab ca init)");
+  app.add_option("--platform", eopts.platform_dir,
+                 "sim enclave: this host's platform directory (serdab ca issue-platform)");
+  app.add_option("--enclave-signature", eopts.signature,
+                 "sim enclave: the developer's signature over it (serdab enclave sign)");
+  app.add_flag("--stats", eopts.stats,
+               "sim enclave: print the enclave's counters as JSON on stderr");
+  if (auto rc = ParseFlags(app, argc, argv)) return *rc;
   if (enclave == "sim") {
     return RunInEnclave(model_path, input_path, output_path, threads, repeat, eopts);
-  }
-  if (enclave != "none") {
-    return ReportError(
-        "infer", Status::InvalidArgument("--enclave: expected none or sim, got '" + enclave + "'"),
-        true);
   }
 
   engine::ModelOptions options;

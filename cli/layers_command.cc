@@ -1,9 +1,9 @@
 // serdab layers: the layer view the partitioner plans with.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
 #include "cli/commands.h"
-#include "cli/flags.h"
 #include "enclave/engine/model.h"
 
 namespace serdab::cli {
@@ -77,17 +77,14 @@ void PrintTable(const engine::Model& model) {
 int RunLayersCommand(int argc, char** argv) {
   std::string model_path;
   bool json = false;
-  FlagParser flags("layers",
-                   "Lists the layers of a model after constant folding and fusion: index, name,\n"
-                   "op, output shape, weight MiB, MFLOPs and the bytes live across the cut before\n"
-                   "each layer (the data a pipeline stage starting there receives).");
-  flags.AddString("model", &model_path, "ONNX model file", true);
-  flags.AddBool("json", &json, "print JSON instead of a table");
-  if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("layers", s, true);
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Usage().c_str());
-    return 0;
-  }
+  CLI::App app{
+      "Lists the layers of a model after constant folding and fusion: index, name,\n"
+      "op, output shape, weight MiB, MFLOPs and the bytes live across the cut before\n"
+      "each layer (the data a pipeline stage starting there receives).",
+      "layers"};
+  app.add_option("--model", model_path, "ONNX model file")->required();
+  app.add_flag("--json", json, "print JSON instead of a table");
+  if (auto rc = ParseFlags(app, argc, argv)) return *rc;
   auto model = engine::Model::LoadOnnx(model_path);
   if (!model.ok()) return ReportError("layers", model.status());
   if (json) {

@@ -1,10 +1,10 @@
 // serdab plan: the best pipelined placement of a model over a cluster, with
 // the baselines it is compared to.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
 #include "cli/commands.h"
-#include "cli/flags.h"
 #include "cli/layer_profiler.h"
 #include "partitioner/baselines.h"
 #include "partitioner/placement_report.h"
@@ -36,11 +36,10 @@ std::string DescribeTargets(const partitioner::Problem& problem) {
 
 int RunPlanCommand(int argc, char** argv) {
   std::string model_path, profile_path, cluster_path, objective = "throughput";
-  int64_t max_stages = 0, privacy = 0;
+  partitioner::Problem problem;
   double slo_ms = 0;
-  bool json = false, no_paging = false, replication = false;
-  FlagParser flags(
-      "plan",
+  bool json = false, no_paging = false;
+  CLI::App app{
       "Solves the placement of a model's layers over a cluster's workers: contiguous\n"
       "layer ranges on workers in the cluster's order, maximising throughput or\n"
       "minimising latency under EPC, privacy, stage-count and latency constraints.\n"
@@ -48,35 +47,33 @@ int RunPlanCommand(int argc, char** argv) {
       "same predictions for three baselines (one enclave, equal-layer split, greedy\n"
       "EPC fill). Layer times come from --profile (serdab profile); without one the\n"
       "model is profiled natively now. The first line names the TEE the prediction is\n"
-      "for: the target of the profile's layer times and of each enclave worker.");
-  flags.AddString("model", &model_path, "ONNX model file (profiled when --profile is absent)");
-  flags.AddString("profile", &profile_path, "model profile from serdab profile");
-  flags.AddString("cluster", &cluster_path, "cluster file (see deploy/examples/cluster.yaml)",
-                  true);
-  flags.AddString("objective", &objective, "throughput | latency");
-  flags.AddInt("max-stages", &max_stages, "at most this many stages (0: no limit)", 0, 1024);
-  flags.AddInt("privacy-layers", &privacy, "the first N layers run only in enclaves", 0, 1 << 20);
-  flags.AddDouble("slo-ms", &slo_ms, "latency SLO in ms (0: none)");
-  flags.AddBool("no-paging", &no_paging, "every stage must fit its EPC");
-  flags.AddBool("replication", &replication, "allow a stage on two neighbouring workers");
-  flags.AddBool("json", &json, "print JSON");
-  if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("plan", s, true);
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Usage().c_str());
-    return 0;
-  }
-  partitioner::Problem problem;
-  if (objective == "throughput") {
-    problem.objective = partitioner::Objective::kThroughput;
-  } else if (objective == "latency") {
-    problem.objective = partitioner::Objective::kLatency;
-  } else {
-    return ReportError("plan",
-                       Status::InvalidArgument("--objective: expected throughput or "
-                                               "latency, got '" +
-                                               objective + "'"),
-                       true);
-  }
+      "for: the target of the profile's layer times and of each enclave worker.",
+      "plan"};
+  app.add_option("--model", model_path, "ONNX model file (profiled when --profile is absent)");
+  app.add_option("--profile", profile_path, "model profile from serdab profile");
+  app.add_option("--cluster", cluster_path, "cluster file (see deploy/examples/cluster.yaml)")
+      ->required();
+  app.add_option("--objective", objective, "what the placement optimises")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"throughput", "latency"}));
+  app.add_option("--max-stages", problem.max_stages, "at most this many stages (0: no limit)")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--privacy-layers", problem.privacy_layers,
+                 "the first N layers run only in enclaves")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--slo-ms", slo_ms, "latency SLO in ms (0: none)")->capture_default_str();
+  app.add_flag("--no-paging", no_paging, "every stage must fit its EPC");
+  app.add_flag("--replication", problem.allow_replication,
+               "allow a stage on two neighbouring workers");
+  app.add_flag("--json", json, "print JSON");
+  if (auto rc = ParseFlags(app, argc, argv)) return *rc;
+  problem.objective = objective == "latency" ? partitioner::Objective::kLatency
+                                             : partitioner::Objective::kThroughput;
+  // One of the two is required, which CLI11 cannot say, so checked here.
   if (profile_path.empty() && model_path.empty()) {
     return ReportError("plan", Status::InvalidArgument("give --profile or --model"), true);
   }
@@ -102,10 +99,7 @@ int RunPlanCommand(int argc, char** argv) {
   auto cluster = partitioner::LoadCluster(cluster_path);
   if (!cluster.ok()) return ReportError("plan", cluster.status());
   problem.cluster = std::move(cluster).value();
-  problem.max_stages = static_cast<int>(max_stages);
-  problem.privacy_layers = static_cast<int>(privacy);
   problem.allow_paging = !no_paging;
-  problem.allow_replication = replication;
   if (slo_ms > 0) problem.latency_slo_ms = slo_ms;
 
   auto placement = partitioner::Solve(problem);

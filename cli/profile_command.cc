@@ -1,10 +1,10 @@
 // serdab profile: measures a model's layers on this machine (and in a sim
 // enclave) and writes the model profile the placement solver reads.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
 #include "cli/commands.h"
-#include "cli/flags.h"
 #include "cli/layer_profiler.h"
 #include "partitioner/profile_io.h"
 
@@ -12,10 +12,9 @@ namespace serdab::cli {
 
 int RunProfileCommand(int argc, char** argv) {
   std::string model_path, out, enclave = "none";
-  int64_t threads = 2, repeat = 5;
   ProfilerOptions options;
-  FlagParser flags(
-      "profile",
+  bool no_cache = false;
+  CLI::App app{
       "Measures every layer of a model (median of --repeat runs, one layer at a time)\n"
       "and writes a model profile for serdab plan: per layer the native and in-enclave\n"
       "time, weight and activation bytes, and the bytes live at every cut. With\n"
@@ -23,31 +22,30 @@ int RunProfileCommand(int argc, char** argv) {
       "so that each range fits half the EPC, and this machine's page swap, ECALL and\n"
       "AEAD costs are measured and printed as a cluster worker entry. Profiles are\n"
       "cached by model sha256 and machine fingerprint ($SERDAB_CACHE, else\n"
-      "~/.cache/serdab/profiles); --no-cache measures again.");
-  flags.AddString("model", &model_path, "ONNX model file", true);
-  flags.AddString("out", &out, "where to write the profile (YAML)", true);
-  flags.AddInt("threads", &threads, "worker threads", 1, 256);
-  flags.AddInt("repeat", &repeat, "timed runs per layer", 1, 1000);
-  flags.AddString("enclave", &enclave, "none | sim");
-  flags.AddDouble("epc-mib", &options.enclave_options.epc_mib, "sim enclave: EPC budget in MiB");
-  flags.AddString("enclave-profile", &options.enclave_options.cost_profile,
-                  "sim enclave: the target TEE, sgx1 | sgx2 | tdx | sev-snp (times are "
-                  "TEE-equivalent on it), or none (this host's wall time)");
-  bool no_cache = false;
-  flags.AddBool("no-cache", &no_cache,
-                "measure again even if this model was profiled here with the same settings");
-  if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("profile", s, true);
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Usage().c_str());
-    return 0;
-  }
-  if (enclave != "none" && enclave != "sim") {
-    return ReportError(
-        "profile",
-        Status::InvalidArgument("--enclave: expected none or sim, got '" + enclave + "'"), true);
-  }
-  options.threads = static_cast<int>(threads);
-  options.repeats = static_cast<int>(repeat);
+      "~/.cache/serdab/profiles); --no-cache measures again.",
+      "profile"};
+  app.add_option("--model", model_path, "ONNX model file")->required();
+  app.add_option("--out", out, "where to write the profile (YAML)")->required();
+  app.add_option("--threads", options.threads, "worker threads")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(1, 256));
+  app.add_option("--repeat", options.repeats, "timed runs per layer")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--enclave", enclave, "where the layers are timed")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "sim"}));
+  app.add_option("--epc-mib", options.enclave_options.epc_mib, "sim enclave: EPC budget in MiB")
+      ->capture_default_str();
+  app.add_option("--enclave-profile", options.enclave_options.cost_profile,
+                 "sim enclave: the target TEE, sgx1 | sgx2 | tdx | sev-snp (times are "
+                 "TEE-equivalent on it), or none (this host's wall time)")
+      ->capture_default_str();
+  app.add_flag("--no-cache", no_cache,
+               "measure again even if this model was profiled here with the same settings");
+  if (auto rc = ParseFlags(app, argc, argv)) return *rc;
   options.enclave = enclave == "sim";
   options.cache_dir = no_cache ? "" : DefaultProfileCacheDir();
   options.progress = [](const std::string& line) {

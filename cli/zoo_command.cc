@@ -1,10 +1,11 @@
 // serdab zoo: writes a model with a torchvision architecture and seeded
 // random weights, for tests, benchmarks and demos without downloads.
+#include <CLI/CLI.hpp>
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include "cli/commands.h"
-#include "cli/flags.h"
 #include "cli/zoo/model_zoo.h"
 
 namespace serdab::cli {
@@ -13,27 +14,29 @@ int RunZooCommand(int argc, char** argv) {
   std::string name, out;
   int64_t seed = 0;
   bool list = false;
-  std::string summary =
-      "Writes an ONNX model (opset 13) whose architecture is identical to torchvision's,\n"
-      "with deterministic random weights: the same seed gives the same bytes.\n\nmodels:\n";
+  std::string models = "models:\n";
   for (const std::string& n : zoo::ModelNames()) {
-    summary += "  " + n + std::string(n.size() < 16 ? 16 - n.size() : 1, ' ') +
-               zoo::DescribeModel(n) + "\n";
+    models += "  " + n + std::string(n.size() < 16 ? 16 - n.size() : 1, ' ') +
+              zoo::DescribeModel(n) + "\n";
   }
-  FlagParser flags("zoo", summary);
-  flags.AddString("name", &name, "model name (see the list above)");
-  flags.AddString("out", &out, "output .onnx file");
-  flags.AddInt("seed", &seed, "weight seed", 0);
-  flags.AddBool("list", &list, "print the model names and exit");
-  if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return ReportError("zoo", s, true);
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Usage().c_str());
-    return 0;
-  }
+  CLI::App app{
+      "Writes an ONNX model (opset 13) whose architecture is identical to torchvision's,\n"
+      "with deterministic random weights: the same seed gives the same bytes.",
+      "zoo"};
+  app.footer(models);
+  app.add_option("--name", name, "model name (see the list below)");
+  app.add_option("--out", out, "output .onnx file");
+  app.add_option("--seed", seed, "weight seed")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
+  app.add_flag("--list", list, "print the model names and exit");
+  if (auto rc = ParseFlags(app, argc, argv)) return *rc;
   if (list) {
     for (const std::string& n : zoo::ModelNames()) std::printf("%s\n", n.c_str());
     return 0;
   }
+  // Required unless --list, which CLI11 cannot say, so checked here.
   if (name.empty() || out.empty()) {
     return ReportError("zoo", Status::InvalidArgument("--name and --out are required"), true);
   }

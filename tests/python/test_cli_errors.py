@@ -220,6 +220,77 @@ def test_bad_command_lines():
                      "no_such_net")
 
 
+def test_usage_errors_exit_2():
+    """A bad command line is a usage error: exit status 2 and one line that
+    names the (sub)command and the flag or argument at fault."""
+    with st.temp_dir() as tmp:
+        model = conv_relu_model(os.path.join(tmp, "ok.onnx"))
+        x = write_input(tmp)
+        y = os.path.join(tmp, "y.bin")
+        infer = ["infer", "--model", model, "--input", x, "--output", y]
+        cases = [
+            (infer + ["--threads", "0"], "serdab infer:", "--threads", "0"),
+            (infer + ["--threads=257"], "--threads", "257"),
+            (infer + ["--threads", "0x10"], "--threads", "0x10"),
+            (infer + ["--repeat", "99999999999999999999"], "--repeat"),
+            (infer + ["--enclave", "tee"], "--enclave", "tee"),
+            (infer + ["--epc-mib", "lots"], "--epc-mib", "lots"),
+            (infer + ["stray"], "stray"),
+            (["infer", "--modle", model], "--modle"),
+            (["layers"], "--model"),
+            (["zoo", "--name", "tiny", "--out", os.path.join(tmp, "z.onnx"), "--seed", "-1"],
+             "--seed", "-1"),
+            (["zoo", "--seed", "3"], "--name", "--out"),
+            (["profile", "--model", model, "--out", y, "--repeat", "0"], "--repeat"),
+            (["plan", "--cluster", y, "--objective", "fastest"], "--objective", "fastest"),
+            (["plan", "--cluster", y, "--max-stages", "1025"], "--max-stages", "1025"),
+            (["ca"], "serdab ca:", "subcommand"),
+            (["ca", "frobnicate"], "frobnicate"),
+            (["ca", "init"], "serdab ca init:", "--out"),
+            (["ca", "init", "--ot", tmp], "--ot"),
+            (["ca", "issue-node", "--ca", tmp, "--name", "n", "--role", "admin", "--out", tmp],
+             "serdab ca issue-node:", "--role", "admin"),
+            (["ca", "issue-user", "--ca", tmp, "--name", "n", "--role", "viewer", "--out", tmp,
+              "--days", "3651"], "serdab ca issue-user:", "--days", "3651"),
+            (["enclave", "sign", "--key", tmp, "--out", y, "--svn", "65536"],
+             "serdab enclave sign:", "--svn", "65536"),
+            (["enclave", "measure", "--epc-mib"], "--epc-mib"),
+        ]
+        for args, *keywords in cases:
+            expect_error(args, *keywords, exit_codes=(2,))
+
+
+def test_flag_forms():
+    """--name value and --name=value are the same; integers are decimal even
+    with leading zeros."""
+    with st.temp_dir() as tmp:
+        paths = [os.path.join(tmp, f"{i}.onnx") for i in range(3)]
+        st.serdab_ok(["zoo", "--name", "tiny", "--out", paths[0], "--seed", "10"])
+        st.serdab_ok(["zoo", "--name=tiny", f"--out={paths[1]}", "--seed=10"])
+        st.serdab_ok(["zoo", "--name", "tiny", "--out", paths[2], "--seed", "010"])
+        contents = []
+        for path in paths:
+            with open(path, "rb") as f:
+                contents.append(f.read())
+        assert contents[0] == contents[1] == contents[2], "the flag forms wrote different models"
+
+
+def test_help_on_stdout():
+    """--help on every command and subcommand prints its flags on stdout and
+    exits 0."""
+    for command in (["infer"], ["layers"], ["zoo"], ["profile"], ["plan"], ["ca"],
+                    ["ca", "init"], ["ca", "issue-platform"], ["ca", "issue-node"],
+                    ["ca", "issue-user"], ["enclave"], ["enclave", "keygen"],
+                    ["enclave", "measure"], ["enclave", "sign"]):
+        result = st.run_serdab(command + ["--help"], timeout=TIMEOUT_S)
+        name = "serdab " + " ".join(command)
+        if result.returncode != 0 or result.stderr or name not in result.stdout:
+            raise AssertionError(f"expected the help of '{name}' on stdout, exit 0\n" +
+                                 result.describe())
+        if "--help" not in result.stdout:
+            raise AssertionError(f"'{name} --help' lists no flags\n" + result.describe())
+
+
 def test_no_arguments_is_an_error():
     result = st.run_serdab([], timeout=TIMEOUT_S)
     if not 0 < result.returncode < 128:
