@@ -4,32 +4,17 @@
 
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstring>
 #include <fstream>
-#include <initializer_list>
 #include <limits>
-#include <set>
-#include <sstream>
+
+#include "partitioner/yaml_reader.h"
 
 namespace serdab::partitioner {
 namespace {
 
-// The values a numeric field accepts: finite, at least (or, with
-// `exclusive_min`, more than) `min`, and at most `max`. Byte counts stop at
-// 2^50 (1 PiB) so that the cost model's sums over thousands of layers stay far
-// from int64 overflow; thread counts at 1024, far past any machine's.
-struct Range {
-  double min;
-  bool exclusive_min;
-  double max;
-  const char* expected;
-
-  bool Contains(double v) const {
-    return std::isfinite(v) && (exclusive_min ? v > min : v >= min) && v <= max;
-  }
-};
-
+// Byte counts stop at 2^50 (1 PiB) so that the cost model's sums over thousands of layers
+// stay far from int64 overflow; thread counts at 1024, far past any machine's.
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 constexpr double kMaxBytes = static_cast<double>(int64_t{1} << 50);
 constexpr Range kPositive{0, true, kInfinity, "a finite number > 0"};
@@ -37,143 +22,6 @@ constexpr Range kNonNegative{0, false, kInfinity, "a finite number >= 0"};
 constexpr Range kBytes{0, false, kMaxBytes, "a byte count from 0 to 2^50"};
 constexpr Range kPositiveBytes{1, false, kMaxBytes, "a byte count from 1 to 2^50"};
 constexpr Range kThreads{1, false, 1024, "an integer from 1 to 1024"};
-
-// Reads typed fields from parsed YAML, turning yaml-cpp's exceptions into Status values
-// (no exception leaves this file) and naming where each problem is.
-class Reader {
- public:
-  explicit Reader(std::string_view source) : source_(source) {}
-
-  Status Error(const YAML::Node& node, const std::string& field, const std::string& what) const {
-    std::string where = source_;
-    const YAML::Mark mark = node.Mark();
-    if (!mark.is_null()) {
-      where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    return Status::InvalidArgument(where + ": field '" + field + "': " + what);
-  }
-
-  // `node` must be a map whose keys are all in `allowed`.
-  Status CheckMap(const YAML::Node& node, const std::string& field,
-                  std::initializer_list<const char*> allowed) const {
-    if (!node.IsMap()) return Error(node, field, "expected a map");
-    for (const auto& entry : node) {
-      const std::string key = entry.first.Scalar();
-      bool known = false;
-      for (const char* name : allowed) known = known || key == name;
-      if (!known) {
-        std::string expected;
-        for (const char* name : allowed)
-          expected += (expected.empty() ? "" : ", ") + std::string(name);
-        return Error(entry.first, Join(field, key),
-                     "unknown field (expected one of: " + expected + ")");
-      }
-    }
-    return Status::Ok();
-  }
-
-  // Reads map[key] into *out; a missing key is an error when `required`, else leaves *out.
-  template <typename T>
-  Status Get(const YAML::Node& map, const char* key, const std::string& field, bool required,
-             T* out) const {
-    const YAML::Node node = map[key];
-    const std::string name = Join(field, key);
-    if (!node.IsDefined() || node.IsNull()) {
-      return required ? Error(map, name, "missing") : Status::Ok();
-    }
-    return Convert(node, name, out);
-  }
-
-  // As Get, for a number that must lie in `range`.
-  template <typename T>
-  Status Get(const YAML::Node& map, const char* key, const std::string& field, bool required,
-             const Range& range, T* out) const {
-    const YAML::Node node = map[key];
-    const std::string name = Join(field, key);
-    if (!node.IsDefined() || node.IsNull()) {
-      return required ? Error(map, name, "missing") : Status::Ok();
-    }
-    return Convert(node, name, range, out);
-  }
-
-  // Reads a list of numbers, each of which must lie in `range`.
-  template <typename T>
-  Status GetList(const YAML::Node& map, const char* key, const std::string& field, bool required,
-                 const Range& range, std::vector<T>* out) const {
-    const YAML::Node node = map[key];
-    const std::string name = Join(field, key);
-    if (!node.IsDefined() || node.IsNull()) {
-      return required ? Error(map, name, "missing") : Status::Ok();
-    }
-    if (!node.IsSequence()) return Error(node, name, "expected a list");
-    out->clear();
-    for (size_t i = 0; i < node.size(); ++i) {
-      T value{};
-      SERDAB_RETURN_IF_ERROR(Convert(node[i], name + "[" + std::to_string(i) + "]", range, &value));
-      out->push_back(value);
-    }
-    return Status::Ok();
-  }
-
-  static std::string Join(const std::string& field, const std::string& key) {
-    return field.empty() ? key : field + "." + key;
-  }
-
- private:
-  template <typename T>
-  Status Convert(const YAML::Node& node, const std::string& field, T* out) const {
-    if (!node.IsScalar()) return Error(node, field, std::string("expected ") + Expected<T>());
-    try {
-      *out = node.as<T>();
-    } catch (const YAML::Exception&) {
-      return Error(node, field,
-                   std::string("expected ") + Expected<T>() + ", got '" + node.Scalar() + "'");
-    }
-    return Status::Ok();
-  }
-
-  template <typename T>
-  Status Convert(const YAML::Node& node, const std::string& field, const Range& range,
-                 T* out) const {
-    SERDAB_RETURN_IF_ERROR(Convert(node, field, out));
-    if (!range.Contains(static_cast<double>(*out))) {
-      return Error(node, field,
-                   std::string("expected ") + range.expected + ", got '" + node.Scalar() + "'");
-    }
-    return Status::Ok();
-  }
-
-  template <typename T>
-  static const char* Expected() {
-    if constexpr (std::is_same_v<T, std::string>) {
-      return "a string";
-    } else if constexpr (std::is_integral_v<T>) {
-      return "an integer";
-    } else {
-      return "a number";
-    }
-  }
-
-  std::string source_;
-};
-
-Result<YAML::Node> ParseYaml(std::string_view yaml, std::string_view source) {
-  try {
-    return YAML::Load(std::string(yaml));
-  } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument(std::string(source) + ":" + std::to_string(e.mark.line + 1) +
-                                   ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError("cannot open '" + path + "': " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Status::IoError("cannot read '" + path + "'");
-  return text.str();
-}
 
 Status WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -380,12 +228,12 @@ std::string ClusterToYaml(const Cluster& cluster) {
 }
 
 Result<ModelProfile> LoadModelProfile(const std::string& path) {
-  SERDAB_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+  SERDAB_ASSIGN_OR_RETURN(const std::string text, ReadTextFile(path));
   return ParseModelProfile(text, path);
 }
 
 Result<Cluster> LoadCluster(const std::string& path) {
-  SERDAB_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+  SERDAB_ASSIGN_OR_RETURN(const std::string text, ReadTextFile(path));
   return ParseCluster(text, path);
 }
 

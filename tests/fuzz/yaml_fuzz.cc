@@ -1,13 +1,38 @@
-// Fuzzes the YAML readers of model profiles and cluster files (written by
-// hand, so anything may be in them). What parses must also validate without
-// crashing, and must survive a write and a re-read.
+// Fuzzes the YAML readers of model profiles, cluster files and deployment plans (written
+// by hand, so anything may be in them). What parses must also validate without crashing,
+// and must survive a write and a re-read; a plan's canonical JSON must read back to the
+// same text. A refused plan's error must be one line naming this file.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "orchestrator/deployment_plan.h"
 #include "partitioner/profile.h"
 #include "partitioner/profile_io.h"
+
+namespace {
+
+void FuzzPlans(std::string_view yaml) {
+  using namespace serdab::orchestrator;
+  serdab::Result<std::vector<DeploymentPlan>> plans = ParseDeploymentPlans(yaml, "fuzz.yaml");
+  if (!plans.ok()) {
+    const std::string& message = plans.status().message();
+    if (message.rfind("fuzz.yaml:", 0) != 0 || message.find('\n') != std::string::npos) {
+      std::abort();
+    }
+    return;
+  }
+  for (const DeploymentPlan& plan : *plans) {
+    const std::string json = CanonicalPlanJson(plan);
+    serdab::Result<DeploymentPlan> back = DeploymentPlanFromJson(json);
+    if (!back.ok() || CanonicalPlanJson(*back) != json) std::abort();
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace serdab::partitioner;
@@ -26,5 +51,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)ValidateCluster(*cluster, two_layers);
     if (!ParseCluster(ClusterToYaml(*cluster), "again.yaml").ok()) std::abort();
   }
+  FuzzPlans(yaml);
   return 0;
 }
