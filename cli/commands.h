@@ -23,6 +23,12 @@ int RunCaCommand(int argc, char** argv);
 int RunEnclaveCommand(int argc, char** argv);
 int RunProfileCommand(int argc, char** argv);
 int RunPlanCommand(int argc, char** argv);
+// Commands that talk to an orchestrator (cluster_commands.cc).
+int RunApplyCommand(int argc, char** argv);
+int RunGetCommand(int argc, char** argv);
+int RunDescribeCommand(int argc, char** argv);
+int RunDeleteCommand(int argc, char** argv);
+int RunWatchCommand(int argc, char** argv);
 
 // Prints "serdab <command>: <message>" on stderr and returns the exit code
 // for `status` (2 for usage errors, 1 otherwise).

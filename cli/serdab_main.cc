@@ -24,6 +24,11 @@ constexpr Command kCommands[] = {
     {"plan", serdab::cli::RunPlanCommand, "solve a pipelined placement over a cluster"},
     {"ca", serdab::cli::RunCaCommand, "manage the deployment root and platform certificates"},
     {"enclave", serdab::cli::RunEnclaveCommand, "measure or sign the enclave image"},
+    {"apply", serdab::cli::RunApplyCommand, "apply deployment plans to an orchestrator"},
+    {"get", serdab::cli::RunGetCommand, "list an orchestrator's workers or deployments"},
+    {"describe", serdab::cli::RunDescribeCommand, "show a deployment in detail"},
+    {"delete", serdab::cli::RunDeleteCommand, "delete a deployment"},
+    {"watch", serdab::cli::RunWatchCommand, "follow an orchestrator's events"},
 };
 
 std::string OneLine(std::string text) {

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang-format clang libclang-rt-14-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
-  libeigen3-dev libsodium-dev libssl-dev libyaml-cpp-dev libspdlog-dev
+  libeigen3-dev libsodium-dev libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc libcli11-dev nlohmann-json3-dev libsystemd-dev systemd
   python3 python3-numpy python3-onnx python3-torch python3-torchvision

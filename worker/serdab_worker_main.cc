@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "worker/worker_daemon.h"
 
@@ -24,22 +26,53 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", options.worker.state_dir,
                  "where enclaves and sealed partitions are kept")
       ->required();
-  app.add_option("--listen", options.listen, "host:port to serve on (port 0: any free port)")
+  app.add_option("--listen", options.listen.listen, "host:port to serve on (port 0: any free port)")
       ->capture_default_str();
-  app.add_option("--tls-dir", options.tls_dir,
+  app.add_option("--tls-dir", options.listen.tls_dir,
                  "mutual TLS: node.crt, node.key and ca.crt (serdab ca issue-node)")
       ->check(CLI::ExistingDirectory);
-  app.add_flag("--insecure", options.insecure,
+  app.add_flag("--insecure", options.listen.insecure,
                "serve plaintext gRPC instead (development; loopback addresses only)");
-  app.add_option("--port-file", options.port_file, "write the bound port here once serving");
+  app.add_option("--port-file", options.listen.port_file, "write the bound port here once serving");
   app.add_option("--max-enclaves", options.worker.max_enclaves, "enclaves this worker hosts")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  std::vector<std::string> labels;
+  double epc_mib = 93.5;
+  auto* orchestrator =
+      app.add_option("--orchestrator", options.link.orchestrator,
+                     "host:port of the orchestrator to register with and heartbeat to");
+  app.add_option("--advertise", options.link.advertise,
+                 "host:port the orchestrator reaches this worker at (default: the --listen "
+                 "host and the bound port)")
+      ->needs(orchestrator);
+  app.add_option("--label", labels,
+                 "a label for plans to select this worker by, KEY=VALUE "
+                 "(repeatable), e.g. --label tier=edge --label site=home")
+      ->needs(orchestrator)
+      ->check([](const std::string& v) {
+        const size_t eq = v.find('=');
+        return eq == std::string::npos || eq == 0 || eq + 1 == v.size()
+                   ? std::string("expected KEY=VALUE")
+                   : std::string();
+      });
+  app.add_option("--name", options.link.name,
+                 "the name to register under with --insecure (with TLS it is the "
+                 "certificate's)")
+      ->needs(orchestrator);
+  app.add_option("--epc-mib", epc_mib, "the EPC an enclave here gets, reported as capacity")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1048576.0));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  for (const std::string& label : labels) {
+    const size_t eq = label.find('=');
+    options.link.labels[label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  options.link.capacity.set_epc_bytes(static_cast<uint64_t>(epc_mib * 1048576.0));
   try {
     serdab::Status s = serdab::worker::RunWorkerDaemon(options);
     if (!s.ok()) {

@@ -1,15 +1,14 @@
 #include "worker/worker_daemon.h"
 
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
-#include <fstream>
+#include <unistd.h>
+#include <algorithm>
+#include <csignal>
 #include <thread>
 
-#include "worker/node_certificates.h"
+#include "enclave/crypto/aead.h"
+#include "worker/grpc_daemon.h"
 #include "worker/worker_service.h"
 
 namespace serdab::worker {
@@ -20,37 +19,9 @@ constexpr int kMaxMessageBytes = 1 << 30;
 
 }  // namespace
 
-bool IsLoopbackAddress(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  const std::string host = listen.substr(0, colon);
-  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
-
 Status RunWorkerDaemon(const DaemonOptions& options) {
-  // Block the stop signals before any thread starts (gRPC starts some as
-  // soon as credentials are made), so that only the waiter below gets them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  if (options.insecure == !options.tls_dir.empty()) {
-    return Status::InvalidArgument(
-        "give either --tls-dir (mutual TLS, serdab ca issue-node) or --insecure (plaintext, "
-        "loopback only)");
-  }
-  if (options.insecure && !IsLoopbackAddress(options.listen)) {
-    return Status::InvalidArgument("--insecure refuses the non-loopback address " + options.listen);
-  }
-  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
-  if (!options.tls_dir.empty()) {
-    SERDAB_ASSIGN_OR_RETURN(TlsFiles tls, LoadTlsFiles(options.tls_dir, "node"));
-    grpc::SslServerCredentialsOptions ssl(
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_root_certs = tls.ca_certificate;
-    ssl.pem_key_cert_pairs.push_back({tls.private_key, tls.certificate});
-    credentials = grpc::SslServerCredentials(ssl);
-  }
+  const sigset_t stop = BlockStopSignals();
+  SERDAB_RETURN_IF_ERROR(MakeServerCredentials(options.listen).status());
 
   std::vector<std::string> warnings;
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<WorkerCore> core,
@@ -61,35 +32,44 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
                  e.restored ? " (partition restored from disk)" : "");
   }
 
-  WorkerService service(core.get(), /*authenticate=*/!options.insecure);
-  grpc::EnableDefaultHealthCheckService(true);
+  WorkerService service(core.get(), /*authenticate=*/!options.listen.insecure);
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(options.listen, credentials, &port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    return Status::IoError("cannot listen on " + options.listen);
-  }
-  spdlog::info("serving the Worker service on {} (port {}), {}", options.listen, port,
-               options.insecure ? "plaintext on loopback" : "mutual TLS");
-  if (!options.port_file.empty()) {
-    std::ofstream(options.port_file) << port << "\n";
-  }
-  sd_notify(0, "READY=1");
-
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&stop, &sig);
-    spdlog::info("signal {}: shutting down", sig);
-    sd_notify(0, "STOPPING=1");
-    server->Shutdown();
-  });
-  server->Wait();
-  waiter.join();
-  return Status::Ok();
+  std::unique_ptr<OrchestratorLink> link;
+  Status link_status;
+  Status served = ServeUntilSignal(
+      &builder, options.listen, stop, "Worker",
+      [&](int port) {
+        if (options.link.orchestrator.empty()) return;
+        OrchestratorLinkOptions link_options = options.link;
+        link_options.tls_dir = options.listen.tls_dir;
+        if (link_options.advertise.empty()) {
+          // A wildcard listener is reached at the machine's name.
+          const std::string& listen = options.listen.listen;
+          std::string host = listen.substr(0, listen.rfind(':'));
+          if (host.empty() || host == "0.0.0.0" || host == "[::]") {
+            char name[256] = {};
+            ::gethostname(name, sizeof(name) - 1);
+            host = name;
+          }
+          link_options.advertise = host + ":" + std::to_string(port);
+        }
+        link_options.capacity.set_threads(std::max(1u, std::thread::hardware_concurrency()));
+        link_options.capacity.set_aes_ni(crypto::AeadAvailable(crypto::AeadAlgorithm::kAes256Gcm));
+        link_options.capacity.set_max_enclaves(options.worker.max_enclaves);
+        auto started = OrchestratorLink::Start(std::move(link_options));
+        if (started.ok()) {
+          link = std::move(started).value();
+        } else {
+          link_status = started.status();
+          ::kill(::getpid(), SIGTERM);  // process-directed, so the signal waiter gets it
+        }
+      },
+      nullptr);
+  SERDAB_RETURN_IF_ERROR(link_status);
+  return served;
 }
 
 }  // namespace serdab::worker

@@ -7,27 +7,24 @@
 #include <string>
 
 #include "enclave/common/status.h"
+#include "worker/grpc_daemon.h"
+#include "worker/orchestrator_link.h"
 #include "worker/worker_core.h"
 
 namespace serdab::worker {
 
 struct DaemonOptions {
   WorkerOptions worker;
-  std::string listen = "127.0.0.1:7700";  // host:port; port 0 picks a free one
-  // Mutual TLS: DIR/node.crt, DIR/node.key and DIR/ca.crt (serdab ca
-  // issue-node). Clients must present a certificate from the same CA.
-  std::string tls_dir;
-  // Plaintext gRPC instead, for development: refused on anything but a
-  // loopback address.
-  bool insecure = false;
-  std::string port_file;  // written with the bound port once serving
+  ListenOptions listen{.listen = "127.0.0.1:7700"};
+  // Registration with an orchestrator (orchestrator_link.h); none when
+  // link.orchestrator is empty. The daemon fills in the TLS directory, the
+  // address to advertise (when empty: the listen host and bound port) and
+  // the capacity's threads, AES-NI and enclave count.
+  OrchestratorLinkOptions link;
 };
 
 // Runs until SIGTERM or SIGINT. Returns the reason it could not run.
 Status RunWorkerDaemon(const DaemonOptions& options);
-
-// Whether `listen` names a loopback address (127.0.0.0/8, [::1], localhost).
-bool IsLoopbackAddress(const std::string& listen);
 
 }  // namespace serdab::worker
 

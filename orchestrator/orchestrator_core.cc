@@ -1,0 +1,225 @@
+#include "orchestrator/orchestrator_core.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include "orchestrator/deployment_plan.h"
+
+namespace serdab::orchestrator {
+namespace {
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Sets condition `type`, keeping its change time when nothing changed.
+void SetCondition(std::vector<ConditionRecord>* conditions, const std::string& type,
+                  const std::string& status, const std::string& reason, const std::string& message,
+                  int64_t now) {
+  for (ConditionRecord& c : *conditions) {
+    if (c.type != type) continue;
+    if (c.status != status) c.changed_ms = now;
+    c.status = status;
+    c.reason = reason;
+    c.message = message;
+    return;
+  }
+  conditions->push_back({type, status, reason, message, now});
+}
+
+}  // namespace
+
+Result<std::unique_ptr<OrchestratorCore>> OrchestratorCore::Open(const OrchestratorOptions& options,
+                                                                 Clock clock) {
+  if (options.state_dir.empty()) return Status::InvalidArgument("no state directory given");
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  if (ec) {
+    return Status::IoError("cannot create the state directory '" + options.state_dir +
+                           "': " + ec.message());
+  }
+  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store,
+                          StateStore::Open(options.state_dir + "/orchestrator.db"));
+  std::unique_ptr<OrchestratorCore> core(new OrchestratorCore(
+      options, std::move(store), clock != nullptr ? std::move(clock) : Clock(SystemNowMs)));
+  SERDAB_ASSIGN_OR_RETURN(core->last_event_, core->store_->LastEventId());
+  return core;
+}
+
+Status OrchestratorCore::AddEvent(const std::string& kind, const std::string& object,
+                                  const std::string& reason, const std::string& message) {
+  EventRecord event;
+  event.unix_ms = clock_();
+  event.kind = kind;
+  event.object = object;
+  event.reason = reason;
+  event.message = message;
+  SERDAB_ASSIGN_OR_RETURN(EventRecord stored, store_->AddEvent(std::move(event)));
+  {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    last_event_ = std::max(last_event_, stored.id);
+  }
+  events_cv_.notify_all();
+  return Status::Ok();
+}
+
+Status OrchestratorCore::RegisterWorker(const WorkerRegistration& r) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_ASSIGN_OR_RETURN(std::optional<WorkerRecord> known, store_->GetWorker(r.name));
+  const int64_t now = clock_();
+  WorkerRecord w;
+  w.name = r.name;
+  w.address = r.address;
+  w.labels = r.labels;
+  w.capacity_json = r.capacity_json;
+  w.platform_key = r.platform_key;
+  w.registered_ms = now;
+  w.last_heartbeat_ms = now;
+  w.ready = true;
+  SERDAB_RETURN_IF_ERROR(store_->PutWorker(w));
+  return AddEvent("Worker", r.name, known ? "Reregistered" : "Registered",
+                  "worker " + r.name + " at " + r.address + " is Ready");
+}
+
+Result<bool> OrchestratorCore::Heartbeat(const std::string& name) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_ASSIGN_OR_RETURN(std::optional<WorkerRecord> w, store_->GetWorker(name));
+  if (!w) return false;
+  const bool was_ready = w->ready;
+  w->last_heartbeat_ms = clock_();
+  w->ready = true;
+  SERDAB_RETURN_IF_ERROR(store_->PutWorker(*w));
+  if (!was_ready) {
+    SERDAB_RETURN_IF_ERROR(AddEvent("Worker", name, "Ready", "heartbeats resumed"));
+  }
+  return true;
+}
+
+Result<std::vector<WorkerRecord>> OrchestratorCore::ListWorkers() { return store_->ListWorkers(); }
+
+Status OrchestratorCore::CheckLiveness() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, store_->ListWorkers());
+  const int64_t now = clock_();
+  const int64_t timeout = options_.heartbeat_timeout.count();
+  for (WorkerRecord& w : workers) {
+    if (!w.ready || now - w.last_heartbeat_ms <= timeout) continue;
+    w.ready = false;
+    SERDAB_RETURN_IF_ERROR(store_->PutWorker(w));
+    SERDAB_RETURN_IF_ERROR(
+        AddEvent("Worker", w.name, "NotReady",
+                 "no heartbeat for " + std::to_string((now - w.last_heartbeat_ms) / 1000) + " s"));
+  }
+  return Status::Ok();
+}
+
+Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const std::string& source,
+                                            size_t document, bool dry_run) {
+  SERDAB_ASSIGN_OR_RETURN(std::vector<DeploymentPlan> plans,
+                          ParseDeploymentPlans(plan_yaml, source));
+  if (document >= plans.size()) {
+    return Status::InvalidArgument(source + ": holds " + std::to_string(plans.size()) +
+                                   " plans, no plan number " + std::to_string(document + 1));
+  }
+  const DeploymentPlan& plan = plans[document];
+
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, store_->ListWorkers());
+  ApplyResult result;
+  result.name = plan.name;
+  std::map<std::string, Labels> ready_labels;
+  for (const WorkerRecord& w : workers) {
+    if (w.ready) ready_labels[w.name] = w.labels;
+  }
+  result.matching_workers = OrderWorkers(plan, ready_labels);
+  if (result.matching_workers.empty()) {
+    size_t ready = 0;
+    for (const WorkerRecord& w : workers) ready += w.ready ? 1 : 0;
+    return PlanFieldError(plan, "workers.selector",
+                          "no Ready worker matches the selector with a tier in workers.order (" +
+                              std::to_string(ready) + " of " + std::to_string(workers.size()) +
+                              " registered workers are Ready)");
+  }
+
+  const std::string digest = PlanDigest(plan);
+  SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> existing,
+                          store_->GetDeployment(plan.name));
+  if (existing && existing->plan_digest == digest) {
+    result.result = "unchanged";
+    result.generation = existing->generation;
+    return result;
+  }
+  result.result = existing ? "configured" : "created";
+  result.generation = existing ? existing->generation + 1 : 1;
+  if (dry_run) return result;
+
+  const int64_t now = clock_();
+  DeploymentRecord d = existing ? *existing : DeploymentRecord{};
+  d.name = plan.name;
+  d.plan_json = CanonicalPlanJson(plan);
+  d.plan_digest = digest;
+  d.generation = result.generation;
+  d.phase = "Pending";
+  if (!existing) d.created_ms = now;
+  d.updated_ms = now;
+  SetCondition(&d.conditions, "Accepted", "True", "Validated",
+               "generation " + std::to_string(d.generation) + " stored", now);
+  SetCondition(&d.conditions, "WorkersAvailable", "True", "SelectorMatches",
+               std::to_string(result.matching_workers.size()) + " Ready workers match", now);
+  SetCondition(&d.conditions, "Ready", "False", "AwaitingPlacement",
+               "not yet placed and provisioned", now);
+  SERDAB_RETURN_IF_ERROR(store_->PutDeployment(d));
+  SERDAB_RETURN_IF_ERROR(AddEvent(
+      "Deployment", d.name, existing ? "Configured" : "Created",
+      "generation " + std::to_string(d.generation) + " (plan " + digest.substr(0, 12) + ")"));
+  return result;
+}
+
+Result<DeploymentView> OrchestratorCore::GetDeployment(const std::string& name) {
+  SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> d, store_->GetDeployment(name));
+  if (!d) return Status::NotFound("no deployment named '" + name + "'");
+  DeploymentView view;
+  view.record = std::move(*d);
+  SERDAB_ASSIGN_OR_RETURN(view.recent_events, store_->EventsFor("Deployment", name, 20));
+  return view;
+}
+
+Result<std::vector<DeploymentView>> OrchestratorCore::ListDeployments() {
+  SERDAB_ASSIGN_OR_RETURN(std::vector<DeploymentRecord> records, store_->ListDeployments());
+  std::vector<DeploymentView> out;
+  for (DeploymentRecord& r : records) out.push_back({std::move(r), {}});
+  return out;
+}
+
+Status OrchestratorCore::DeleteDeployment(const std::string& name) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_RETURN_IF_ERROR(store_->DeleteDeployment(name));
+  return AddEvent("Deployment", name, "Deleted", "deployment deleted");
+}
+
+Result<std::vector<EventRecord>> OrchestratorCore::WaitForEvents(uint64_t after,
+                                                                 std::chrono::milliseconds wait) {
+  {
+    std::unique_lock<std::mutex> lock(events_mu_);
+    events_cv_.wait_for(lock, wait, [&] { return shutdown_ || last_event_ > after; });
+  }
+  return store_->EventsAfter(after, 1000);
+}
+
+bool OrchestratorCore::shutting_down() {
+  std::lock_guard<std::mutex> lock(events_mu_);
+  return shutdown_;
+}
+
+void OrchestratorCore::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    shutdown_ = true;
+  }
+  events_cv_.notify_all();
+}
+
+}  // namespace serdab::orchestrator

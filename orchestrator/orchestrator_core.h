@@ -1,0 +1,115 @@
+// OrchestratorCore: the orchestrator's logic with no gRPC in it (the
+// Orchestrator service in orchestrator_service.h is a thin layer over it):
+// the worker registry with liveness, deployments as desired state, and the
+// event log, all kept in a StateStore so that a restarted orchestrator
+// resumes where it stopped.
+//
+// Callers are identified before they reach the core: a worker's name comes
+// from its verified certificate, never from what it claims in a request.
+//
+// Thread-safe.
+#ifndef SERDAB_ORCHESTRATOR_ORCHESTRATOR_CORE_H_
+#define SERDAB_ORCHESTRATOR_ORCHESTRATOR_CORE_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "enclave/common/status.h"
+#include "orchestrator/state_store.h"
+
+namespace serdab::orchestrator {
+
+struct OrchestratorOptions {
+  std::string state_dir;  // holds orchestrator.db
+  // A worker is NotReady once this long has passed since its last heartbeat.
+  std::chrono::milliseconds heartbeat_timeout{10000};
+  // What workers are told to heartbeat at.
+  std::chrono::milliseconds heartbeat_interval{2000};
+};
+
+struct WorkerRegistration {
+  std::string name;  // from the caller's certificate
+  std::string address;
+  std::map<std::string, std::string> labels;
+  std::string capacity_json;
+  std::string platform_key;  // from the caller's certificate
+};
+
+struct ApplyResult {
+  std::string name;
+  std::string result;  // "created", "configured", "unchanged"
+  uint64_t generation = 0;
+  std::vector<std::string> matching_workers;  // in tier order
+};
+
+struct DeploymentView {
+  DeploymentRecord record;
+  std::vector<EventRecord> recent_events;
+};
+
+class OrchestratorCore {
+ public:
+  using Clock = std::function<int64_t()>;  // unix milliseconds
+
+  // Opens STATE/orchestrator.db (creating the directory if needed). `clock`
+  // defaults to the system clock; tests pass their own.
+  static Result<std::unique_ptr<OrchestratorCore>> Open(const OrchestratorOptions& options,
+                                                        Clock clock = nullptr);
+
+  const OrchestratorOptions& options() const { return options_; }
+
+  // Workers.
+  Status RegisterWorker(const WorkerRegistration& registration);
+  // False when `name` never registered (the worker should register).
+  Result<bool> Heartbeat(const std::string& name);
+  Result<std::vector<WorkerRecord>> ListWorkers();
+  // Marks workers whose heartbeat is overdue NotReady (one event each).
+  // The daemon calls it periodically.
+  Status CheckLiveness();
+
+  // Deployments. Applies plan number `document` of the file text
+  // `plan_yaml`; errors name `source`, line, column and field. A dry run
+  // validates and reports, storing nothing.
+  Result<ApplyResult> Apply(const std::string& plan_yaml, const std::string& source,
+                            size_t document, bool dry_run);
+  Result<DeploymentView> GetDeployment(const std::string& name);
+  Result<std::vector<DeploymentView>> ListDeployments();
+  Status DeleteDeployment(const std::string& name);
+
+  // Events with id > `after`; waits up to `wait` for one when there are
+  // none yet. Returns early (possibly empty) after Shutdown().
+  Result<std::vector<EventRecord>> WaitForEvents(uint64_t after, std::chrono::milliseconds wait);
+  // Wakes every WaitForEvents; later calls return at once.
+  void Shutdown();
+  bool shutting_down();
+
+ private:
+  OrchestratorCore(OrchestratorOptions options, std::unique_ptr<StateStore> store, Clock clock)
+      : options_(std::move(options)), store_(std::move(store)), clock_(std::move(clock)) {}
+  Status AddEvent(const std::string& kind, const std::string& object, const std::string& reason,
+                  const std::string& message);
+
+  const OrchestratorOptions options_;
+  std::unique_ptr<StateStore> store_;
+  const Clock clock_;
+
+  // Serialises read-modify-write of records (the store's own lock covers
+  // single statements only).
+  std::mutex state_mu_;
+
+  std::mutex events_mu_;
+  std::condition_variable events_cv_;
+  uint64_t last_event_ = 0;
+  bool shutdown_ = false;
+};
+
+}  // namespace serdab::orchestrator
+
+#endif  // SERDAB_ORCHESTRATOR_ORCHESTRATOR_CORE_H_

@@ -1,0 +1,53 @@
+#include "orchestrator/orchestrator_daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "orchestrator/orchestrator_service.h"
+
+namespace serdab::orchestrator {
+
+Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
+  const sigset_t stop = worker::BlockStopSignals();
+  SERDAB_RETURN_IF_ERROR(worker::MakeServerCredentials(options.listen).status());
+  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<OrchestratorCore> core,
+                          OrchestratorCore::Open(options.core));
+  spdlog::info("state in {}/orchestrator.db", options.core.state_dir);
+
+  // Liveness: a worker whose heartbeats stop becomes NotReady within
+  // heartbeat_timeout plus half an interval.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread liveness([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, options.core.heartbeat_interval / 2, [&] { return stopping; })) {
+      if (Status s = core->CheckLiveness(); !s.ok()) spdlog::error("{}", s.message());
+    }
+  });
+
+  OrchestratorService service(core.get(), /*authenticate=*/!options.listen.insecure);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  Status served =
+      worker::ServeUntilSignal(&builder, options.listen, stop, "Orchestrator", nullptr, [&] {
+        core->Shutdown();
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          stopping = true;
+        }
+        cv.notify_all();
+      });
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  liveness.join();
+  return served;
+}
+
+}  // namespace serdab::orchestrator

@@ -1,0 +1,108 @@
+// StateStore: the orchestrator's desired and observed state in one SQLite
+// database file (WAL journal, synchronous=FULL, so that a kill -9 loses no
+// committed change). Workers, deployments and the event log; every write is
+// one transaction. The schema is versioned: opening a database written by a
+// newer schema is refused, an older one is migrated.
+//
+// Nothing secret is stored here in the clear: plans name models and
+// policies, never weights or keys (the coordinator's sealed blobs, when
+// stored, are sealed).
+//
+// Thread-safe (one connection behind a mutex).
+#ifndef SERDAB_ORCHESTRATOR_STATE_STORE_H_
+#define SERDAB_ORCHESTRATOR_STATE_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "enclave/common/status.h"
+
+struct sqlite3;
+
+namespace serdab::orchestrator {
+
+struct WorkerRecord {
+  std::string name;
+  std::string address;
+  std::map<std::string, std::string> labels;
+  std::string capacity_json;  // the registration's capacity, as JSON
+  std::string platform_key;   // hex, from its certificate
+  int64_t registered_ms = 0;
+  int64_t last_heartbeat_ms = 0;
+  bool ready = false;  // as last recorded by the liveness check
+};
+
+struct ConditionRecord {
+  std::string type;
+  std::string status;  // "True", "False", "Unknown"
+  std::string reason;
+  std::string message;
+  int64_t changed_ms = 0;
+};
+
+struct DeploymentRecord {
+  std::string name;
+  std::string plan_json;
+  std::string plan_digest;
+  uint64_t generation = 0;
+  std::string phase;  // "Pending", "Ready", "Failed"
+  std::vector<ConditionRecord> conditions;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+struct EventRecord {
+  uint64_t id = 0;
+  int64_t unix_ms = 0;
+  std::string kind;  // "Worker", "Deployment"
+  std::string object;
+  std::string reason;
+  std::string message;
+};
+
+class StateStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens or creates the database at `path`.
+  static Result<std::unique_ptr<StateStore>> Open(const std::string& path);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  Status PutWorker(const WorkerRecord& worker);
+  Result<std::optional<WorkerRecord>> GetWorker(const std::string& name);
+  Result<std::vector<WorkerRecord>> ListWorkers();
+
+  Status PutDeployment(const DeploymentRecord& deployment);
+  Result<std::optional<DeploymentRecord>> GetDeployment(const std::string& name);
+  Result<std::vector<DeploymentRecord>> ListDeployments();
+  // NotFound if there is no such deployment.
+  Status DeleteDeployment(const std::string& name);
+
+  // Appends an event and returns it with its id.
+  Result<EventRecord> AddEvent(EventRecord event);
+  // Events with id > `after`, oldest first, at most `limit`.
+  Result<std::vector<EventRecord>> EventsAfter(uint64_t after, int limit);
+  // The id of the newest event; 0 when there is none.
+  Result<uint64_t> LastEventId();
+  // The last `limit` events about `object`, oldest first.
+  Result<std::vector<EventRecord>> EventsFor(const std::string& kind, const std::string& object,
+                                             int limit);
+
+ private:
+  explicit StateStore(sqlite3* db) : db_(db) {}
+  Status Migrate();
+
+  std::mutex mu_;
+  sqlite3* db_;
+};
+
+}  // namespace serdab::orchestrator
+
+#endif  // SERDAB_ORCHESTRATOR_STATE_STORE_H_

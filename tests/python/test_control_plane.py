@@ -1,0 +1,333 @@
+"""The control plane end to end: a real serdab-orchestrator and three real
+serdab-worker daemons on loopback ports, talking gRPC over mutual TLS, driven
+through the serdab CLI as a user would.
+
+Covers registration and liveness, who may do what (admin, viewer, a
+certificate from another root), apply/get/describe/delete/watch, plan errors
+(file:line:col and field, nothing stored), and state surviving a kill -9 of
+the orchestrator."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import serdab_testing as st  # noqa: E402
+
+HEARTBEAT_MS = 300
+TIMEOUT_MS = 1500
+WAIT_S = 30
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE_PLAN = os.path.join(REPO, "deploy", "examples", "plan.yaml")
+
+
+def binary(name):
+    return os.path.join(st.bin_dir(), name)
+
+
+def wait_for(what, predicate, timeout=WAIT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Cluster:
+    """A CA, an orchestrator and workers in a temporary directory. Every
+    process it starts is stopped by pid when the block ends, even on failure."""
+
+    WORKERS = [("edge-1", "edge"), ("edge-2", "edge"), ("cloud-1", "cloud")]
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="serdab-cp-")
+        self.dir = self.tmp.name
+        self.procs = {}
+        self.orchestrator_port = 0
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def __enter__(self):
+        st.serdab_ok(["ca", "init", "--out", self.path("root")])
+        st.serdab_ok(["ca", "issue-node", "--ca", self.path("root"), "--name", "orch",
+                      "--role", "orchestrator", "--out", self.path("orch"),
+                      "--host", "127.0.0.1"])
+        for name, _ in self.WORKERS:
+            st.serdab_ok(["ca", "issue-platform", "--ca", self.path("root"),
+                          "--out", self.path("plat-" + name), "--id", name])
+            st.serdab_ok(["ca", "issue-node", "--ca", self.path("root"), "--name", name,
+                          "--role", "worker", "--out", self.path("tls-" + name),
+                          "--host", "127.0.0.1", "--platform", self.path("plat-" + name)])
+        st.serdab_ok(["ca", "issue-user", "--ca", self.path("root"), "--name", "alice",
+                      "--role", "admin", "--out", self.path("admin")])
+        st.serdab_ok(["ca", "issue-user", "--ca", self.path("root"), "--name", "bob",
+                      "--role", "viewer", "--out", self.path("viewer")])
+        self.start_orchestrator()
+        for name, tier in self.WORKERS:
+            self.start_worker(name, tier)
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+        self.tmp.cleanup()
+
+    def _start(self, key, argv):
+        log = open(self.path(key + ".log"), "ab")
+        self.procs[key] = subprocess.Popen([str(a) for a in argv], stdout=log, stderr=log)
+        log.close()
+
+    def _port(self, key):
+        port_file = self.path(key + ".port")
+
+        def read():
+            if self.procs[key].poll() is not None:
+                raise AssertionError(f"{key} exited ({self.procs[key].returncode}):\n" +
+                                     open(self.path(key + ".log")).read()[-3000:])
+            try:
+                text = open(port_file).read().strip()
+                return int(text) if text else 0
+            except FileNotFoundError:
+                return 0
+        return wait_for(f"{key} to serve", read)
+
+    def start_orchestrator(self):
+        port_file = self.path("orchestrator.port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        self._start("orchestrator", [
+            binary("serdab-orchestrator"), "--state-dir", self.path("orchestrator-state"),
+            "--tls-dir", self.path("orch"),
+            "--listen", f"127.0.0.1:{self.orchestrator_port}", "--port-file", port_file,
+            "--heartbeat-interval-ms", HEARTBEAT_MS, "--heartbeat-timeout-ms", TIMEOUT_MS])
+        self.orchestrator_port = self._port("orchestrator")
+
+    def start_worker(self, name, tier):
+        port_file = self.path(name + ".port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        self._start(name, [
+            binary("serdab-worker"), "--platform", self.path("plat-" + name),
+            "--state-dir", self.path("state-" + name), "--tls-dir", self.path("tls-" + name),
+            "--listen", "127.0.0.1:0", "--port-file", port_file,
+            "--orchestrator", f"127.0.0.1:{self.orchestrator_port}",
+            "--label", f"tier={tier}", "--label", "site=home"])
+        self._port(name)
+
+    def kill(self, key):
+        proc = self.procs[key]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def cli(self, args, user="admin"):
+        return st.run_serdab(list(args) + [
+            "--orchestrator", f"127.0.0.1:{self.orchestrator_port}",
+            "--credentials", self.path(user)], timeout=120)
+
+    def cli_ok(self, args, user="admin"):
+        return st.check_ok(self.cli(args, user))
+
+    def workers(self):
+        reply = json.loads(self.cli_ok(["get", "workers", "-o", "json"], "viewer").stdout)
+        return {w["name"]: w for w in reply.get("workers", [])}
+
+    def deployments(self):
+        reply = json.loads(self.cli_ok(["get", "deployments", "-o", "json"], "viewer").stdout)
+        return {d["name"]: d for d in reply.get("deployments", [])}
+
+    def wait_ready(self, names):
+        wait_for(f"workers {names} Ready", lambda: all(
+            self.workers().get(n, {}).get("state") == "Ready" for n in names))
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def plan_text(name="lobby", selector="{site: home}", max_stages=3, extra=""):
+    return f"""apiVersion: serdab/v1
+kind: Deployment
+metadata: {{name: {name}}}
+model: {{zoo: resnet50}}
+workers:
+  selector: {selector}
+  order: [edge, cloud]
+placement: {{max_stages: {max_stages}}}
+attestation: {{allow_simulation: true, any_measurement: true}}
+{extra}"""
+
+
+def expect_failure(result, *needles):
+    if not 0 < result.returncode < 128:
+        raise AssertionError("expected a clean failure\n" + result.describe())
+    lines = result.stderr.strip().splitlines()
+    if len(lines) != 1:
+        raise AssertionError("expected one line on stderr\n" + result.describe())
+    for needle in needles:
+        if needle not in lines[0]:
+            raise AssertionError(f"{needle!r} not in the error\n" + result.describe())
+
+
+def test_workers_register_heartbeat_and_roles():
+    with Cluster() as c:
+        c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        workers = c.workers()
+        assert workers["edge-1"]["labels"] == {"tier": "edge", "site": "home"}, workers
+        assert workers["cloud-1"]["capacity"]["epc_bytes"] == str(98041856), workers
+        assert len(workers["edge-2"]["platform_key"]) == 64, workers
+        table = c.cli_ok(["get", "workers", "-o", "wide"], "viewer").stdout
+        assert "edge-2" in table and "Ready" in table and "AES-NI" in table, table
+
+        # A viewer reads but may not apply.
+        plan = write(c.path("plan.yaml"), plan_text())
+        expect_failure(c.cli(["apply", "-f", plan], "viewer"), "viewer 'bob'", "admins only")
+        assert c.deployments() == {}
+
+        # A certificate from another deployment root gets no connection at all.
+        st.serdab_ok(["ca", "init", "--out", c.path("other-root")])
+        st.serdab_ok(["ca", "issue-user", "--ca", c.path("other-root"), "--name", "mallory",
+                      "--role", "admin", "--out", c.path("other-admin")])
+        result = c.cli(["get", "workers"], "other-admin")
+        expect_failure(result)
+        result = c.cli(["apply", "-f", plan], "other-admin")
+        expect_failure(result)
+        assert c.deployments() == {}
+
+        # A worker that stops heartbeating becomes NotReady, and Ready again
+        # once it is back.
+        c.kill("edge-2")
+        wait_for("edge-2 NotReady", lambda: c.workers()["edge-2"]["state"] == "NotReady")
+        assert c.workers()["edge-1"]["state"] == "Ready"
+        c.start_worker("edge-2", "edge")
+        c.wait_ready(["edge-2"])
+        assert c.workers()["edge-2"]["state"] == "Ready"
+
+
+def test_apply_get_describe_delete():
+    with Cluster() as c:
+        c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        plan = write(c.path("plan.yaml"), plan_text())
+        out = c.cli_ok(["apply", "-f", plan, "--dry-run"]).stdout
+        assert "lobby would be created" in out and "edge-1, edge-2, cloud-1" in out, out
+        assert c.deployments() == {}, "a dry run stored something"
+
+        assert "lobby created" in c.cli_ok(["apply", "-f", plan]).stdout
+        assert "lobby unchanged" in c.cli_ok(["apply", "-f", plan]).stdout
+        # Comments and formatting are not changes.
+        write(plan, "# the lobby\n" + plan_text().replace("{max_stages: 3}",
+                                                            "{max_stages: 3, objective: throughput}"))
+        assert "lobby unchanged" in c.cli_ok(["apply", "-f", plan]).stdout
+        write(plan, plan_text(max_stages=2))
+        out = c.cli_ok(["apply", "-f", plan]).stdout
+        assert "lobby configured" in out and "generation 2" in out, out
+
+        d = c.deployments()["lobby"]
+        assert d["generation"] == "2" and d["phase"] == "Pending", d
+        described = c.cli_ok(["describe", "deployment", "lobby"], "viewer").stdout
+        for needle in ["Name:         lobby", "Generation:   2", "Accepted", "Max stages:   2",
+                       "Created", "Configured", "zoo resnet50"]:
+            assert needle in described, (needle, described)
+
+        # Two plans in one file are applied in order.
+        two = write(c.path("two.yaml"), plan_text("door-a") + "---\n" + plan_text("door-b"))
+        out = c.cli_ok(["apply", "-f", two]).stdout
+        assert "door-a created" in out and "door-b created" in out, out
+        assert set(c.deployments()) == {"lobby", "door-a", "door-b"}
+
+        expect_failure(c.cli(["delete", "deployment", "lobby"], "viewer"), "admins only")
+        assert "deleted" in c.cli_ok(["delete", "deployment", "lobby"]).stdout
+        expect_failure(c.cli(["delete", "deployment", "lobby"]), "no deployment named 'lobby'")
+        expect_failure(c.cli(["describe", "deployment", "lobby"], "viewer"), "lobby")
+        assert set(c.deployments()) == {"door-a", "door-b"}
+
+        # The event log tells the story, to a viewer, with ids to resume from.
+        watch = subprocess.Popen(
+            [st.serdab_binary(), "watch", "--orchestrator", f"127.0.0.1:{c.orchestrator_port}",
+             "--credentials", c.path("viewer")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(1.5)
+            c.cli_ok(["delete", "deployment", "door-a"])
+            time.sleep(1.5)
+        finally:
+            watch.send_signal(signal.SIGINT)
+            out, _ = watch.communicate(timeout=30)
+        text = out.decode()
+        for needle in ["Registered", "Created", "Configured", "Deleted", "door-a"]:
+            assert needle in text, (needle, text)
+
+
+# Each malformed plan, the field its one-line error must name and the
+# location (file:line:col) it must point at.
+MALFORMED = [
+    ("bad-yaml", "apiVersion: serdab/v1\nkind: [Deployment\n", None, ":3:1"),
+    ("unknown-top-level", plan_text(extra="replicas: 3\n"), "replicas", ":10:1"),
+    ("unknown-nested", plan_text().replace("{max_stages: 3}", "{max_stages: 3, objetive: x}"),
+     "placement.objetive", ":8:"),
+    ("wrong-type", plan_text().replace("{max_stages: 3}", '{max_stages: "three"}'),
+     "placement.max_stages", ":8:"),
+    ("missing-model", plan_text().replace("model: {zoo: resnet50}\n", ""), "model", ":1:1"),
+    ("zoo-and-path", plan_text().replace("{zoo: resnet50}", "{zoo: resnet50, path: m.onnx}"),
+     "model", ":4:"),
+    ("bad-api-version", plan_text().replace("serdab/v1", "serdab/v9"), "apiVersion", ":1:"),
+    ("bad-kind", plan_text().replace("kind: Deployment", "kind: Pod"), "kind", ":2:"),
+    ("stages-out-of-range", plan_text(max_stages=40), "placement.max_stages", ":8:"),
+    ("negative-fps", plan_text(extra="streams: [{name: a, source: x, fps: -1}]\n"),
+     "streams[0].fps", ":10:"),
+    ("bad-overload", plan_text(extra="streams: [{name: a, source: x, fps: 5, on_overload: x}]\n"),
+     "streams[0].on_overload", ":10:"),
+    ("bad-name", plan_text(name="Lobby_1"), "metadata.name", ":3:"),
+    ("bad-measurement", plan_text().replace("any_measurement: true", "measurements: [abc]"),
+     "attestation.measurements[0]", ":9:"),
+    ("no-matching-workers", plan_text(selector="{site: office}"), "workers.selector", ":6:"),
+    ("empty-file", "", None, "empty-file.yaml"),
+]
+
+
+def test_plan_errors_are_located_and_store_nothing():
+    with Cluster() as c:
+        c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        good = write(c.path("good.yaml"), plan_text())
+        c.cli_ok(["apply", "-f", good])
+        before = c.deployments()
+        for name, text, field, where in MALFORMED:
+            path = write(c.path(name + ".yaml"), text)
+            result = c.cli(["apply", "-f", path])
+            needles = [os.path.basename(path) + (where if where.startswith(":") else "")]
+            if field is not None:
+                needles.append(f"field '{field}'")
+            try:
+                expect_failure(result, *needles)
+            except AssertionError as e:
+                raise AssertionError(f"plan {name}: {e}") from None
+        assert c.deployments() == before, "a malformed plan changed the orchestrator's state"
+
+
+def test_state_survives_kill_9_of_the_orchestrator():
+    with Cluster() as c:
+        c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        c.cli_ok(["apply", "-f", write(c.path("plan.yaml"), plan_text())])
+        described = c.cli_ok(["describe", "deployment", "lobby"], "viewer").stdout
+        c.kill("orchestrator")
+        c.start_orchestrator()
+        again = c.cli_ok(["describe", "deployment", "lobby"], "viewer").stdout
+        assert again == described, (described, again)
+        # The workers' links retried while it was down; they are Ready again
+        # without being restarted.
+        c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        assert "lobby unchanged" in c.cli_ok(["apply", "-f", c.path("plan.yaml")]).stdout
+
+
+if __name__ == "__main__":
+    st.run_tests(globals())
