@@ -4,7 +4,7 @@
 // For each model: native ms/frame and, in alternating blocks of frames, the
 // same model in a sim enclave (attested, provisioned, frames encrypted both
 // ways, one ECALL per frame; the enclave's time is the client's whole frame:
-// encode and seal, the ECALL, open and decode)
+// seal the input tensors, the ECALL, open and decode the result)
 // with an EPC of 93.5 MiB under each cost profile (default `none` and
 // `sgx1`), with both of the enclave's clocks per frame (epc_stats.h): wall
 // time, and TEE-equivalent time, the wall time with the emulation's paging

@@ -92,15 +92,12 @@ Status EnclaveClient::SetRoutes(uint64_t version, std::vector<attestation::Route
 Result<std::vector<engine::Tensor>> EnclaveClient::Infer(
     const std::vector<engine::Tensor>& inputs) {
   // The buffers are reused frame after frame (a fresh one would be mapped and
-  // faulted in every time). The frame is encoded straight into its message
-  // and sealed in place; the result's plaintext is wiped after each use.
-  engine::EncodeTensorsTo(inputs, crypto::SecureChannel::PrepareMessage(
-                                      engine::EncodedTensorsSize(inputs), &frame_message_));
+  // faulted in every time). The frame is sealed from the input tensors where
+  // they lie; the result's plaintext is wiped after each use.
   const uint64_t frame = next_frame_++;
-  if (Status s = channel_.SealInPlace(kStreamId, frame, kToEnclaveHop, &frame_message_); !s.ok()) {
-    crypto::SecureWipe(frame_message_.data(), frame_message_.size());
-    return s;
-  }
+  SERDAB_RETURN_IF_ERROR(channel_.SealParts(kStreamId, frame, kToEnclaveHop,
+                                            engine::EncodedTensorParts(inputs, &frame_headers_),
+                                            &frame_message_));
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes reply,
                           host_->Process(session_, kToEnclaveHop, session_, kFromEnclaveHop,
                                          kStreamId, frame_message_));

@@ -87,6 +87,7 @@ class EnclaveClient {
   crypto::Ed25519PublicKey identity_;
   uint64_t next_frame_ = 0;
   crypto::Bytes frame_plaintext_;  // wiped after every frame
+  crypto::Bytes frame_headers_;    // the input message's headers (no secrets)
   crypto::Bytes frame_message_;
 };
 

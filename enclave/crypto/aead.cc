@@ -230,6 +230,93 @@ Status Aead::Open(uint64_t counter, ByteView associated_data, ByteView ciphertex
   return Status::Ok();
 }
 
+namespace {
+
+template <typename Span>
+size_t TotalSize(std::span<const Span> parts) {
+  size_t n = 0;
+  for (const Span& part : parts) n += part.size();
+  return n;
+}
+
+void WipeParts(std::span<const std::span<uint8_t>> parts) {
+  for (const std::span<uint8_t>& part : parts) SecureWipe(part.data(), part.size());
+}
+
+}  // namespace
+
+Status Aead::SealParts(uint64_t counter, ByteView associated_data, std::span<const ByteView> parts,
+                       std::span<uint8_t> out) const {
+  const size_t plain_size = TotalSize(parts);
+  if (algorithm_ != AeadAlgorithm::kAes256Gcm) {
+    Bytes gathered;
+    gathered.reserve(plain_size);
+    for (const ByteView& part : parts) gathered.insert(gathered.end(), part.begin(), part.end());
+    Status s = Seal(counter, associated_data, gathered, out);
+    SecureWipe(gathered.data(), gathered.size());
+    return s;
+  }
+  if (plain_size > MaxMessageBytes(algorithm_)) {
+    return Status::OutOfRange("AEAD plaintext of " + std::to_string(plain_size) +
+                              " bytes exceeds the " + std::string(AeadName(algorithm_)) + " limit");
+  }
+  if (out.size() != plain_size + kAeadTagBytes) {
+    return Status::InvalidArgument("AEAD seal output buffer holds " + std::to_string(out.size()) +
+                                   " bytes, needs " + std::to_string(plain_size + kAeadTagBytes));
+  }
+  const NonceBuffer nonce = NonceFromCounter(counter);
+  GcmMessage message(aes_->keyed, /*encrypt=*/true, nonce.data(), associated_data);
+  size_t at = 0;
+  bool ok = true;
+  for (const ByteView& part : parts) {
+    ok = ok && message.Update(part.data(), part.size(), out.data() + at);
+    at += part.size();
+  }
+  if (!ok || !message.SealTag(out.data() + plain_size)) {
+    SecureWipe(out.data(), out.size());
+    return Status::Internal("aes-256-gcm seal failed in libcrypto");
+  }
+  return Status::Ok();
+}
+
+Status Aead::OpenParts(uint64_t counter, ByteView associated_data, ByteView ciphertext,
+                       std::span<const std::span<uint8_t>> parts) const {
+  if (ciphertext.size() < kAeadTagBytes) return ShorterThanTag(ciphertext.size());
+  const size_t plain_size = ciphertext.size() - kAeadTagBytes;
+  if (TotalSize(parts) != plain_size) {
+    return Status::InvalidArgument("AEAD open output parts hold " +
+                                   std::to_string(TotalSize(parts)) + " bytes, needs " +
+                                   std::to_string(plain_size));
+  }
+  if (algorithm_ != AeadAlgorithm::kAes256Gcm) {
+    Bytes opened(plain_size);
+    Status s = Open(counter, associated_data, ciphertext, opened);
+    size_t at = 0;
+    for (const std::span<uint8_t>& part : parts) {
+      if (s.ok()) std::copy_n(opened.begin() + at, part.size(), part.begin());
+      at += part.size();
+    }
+    SecureWipe(opened.data(), opened.size());
+    if (!s.ok()) WipeParts(parts);
+    return s;
+  }
+  const NonceBuffer nonce = NonceFromCounter(counter);
+  // GCM decrypts before it verifies: the parts hold unauthenticated
+  // plaintext until CheckTag, and are wiped if the tag is wrong.
+  GcmMessage message(aes_->keyed, /*encrypt=*/false, nonce.data(), associated_data);
+  size_t at = 0;
+  bool ok = true;
+  for (const std::span<uint8_t>& part : parts) {
+    ok = ok && message.Update(ciphertext.data() + at, part.size(), part.data());
+    at += part.size();
+  }
+  if (!ok || !message.CheckTag(ciphertext.data() + plain_size)) {
+    WipeParts(parts);
+    return Status::Corruption(std::string(AeadName(algorithm_)) + " authentication failed");
+  }
+  return Status::Ok();
+}
+
 Result<Bytes> Aead::Seal(uint64_t counter, ByteView associated_data, ByteView plaintext) const {
   Bytes out(plaintext.size() + kAeadTagBytes);
   SERDAB_RETURN_IF_ERROR(Seal(counter, associated_data, plaintext, out));

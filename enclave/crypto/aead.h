@@ -74,6 +74,18 @@ class Aead {
   Status Open(uint64_t counter, ByteView associated_data, ByteView ciphertext,
               std::span<uint8_t> out) const;
 
+  // Gather and scatter forms, for a frame whose plaintext lies in several
+  // buffers (message headers and tensor data): the plaintext is the
+  // concatenation of `parts`. Sealing reads the parts where they are;
+  // opening writes them where they belong, so no whole-message plaintext
+  // copy exists. On failure every part is left zeroed. AES-256-GCM streams
+  // them; XChaCha20-Poly1305, which libsodium seals in one call, gathers
+  // them into a scratch buffer that is wiped after.
+  Status SealParts(uint64_t counter, ByteView associated_data, std::span<const ByteView> parts,
+                   std::span<uint8_t> out) const;
+  Status OpenParts(uint64_t counter, ByteView associated_data, ByteView ciphertext,
+                   std::span<const std::span<uint8_t>> parts) const;
+
   // Convenience forms that allocate the output.
   Result<Bytes> Seal(uint64_t counter, ByteView associated_data, ByteView plaintext) const;
   Result<Bytes> Open(uint64_t counter, ByteView associated_data, ByteView ciphertext) const;

@@ -104,22 +104,16 @@ Status SecureChannel::Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
   return Status::Ok();
 }
 
-std::span<uint8_t> SecureChannel::PrepareMessage(size_t plaintext_size, Bytes* message) {
+Status SecureChannel::SealParts(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
+                                std::span<const ByteView> parts, Bytes* message) {
+  size_t plaintext_size = 0;
+  for (const ByteView& part : parts) plaintext_size += part.size();
   message->resize(plaintext_size + kChannelOverheadBytes);
-  return std::span(message->data() + kChannelHeaderBytes, plaintext_size);
-}
-
-Status SecureChannel::SealInPlace(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
-                                  Bytes* message) {
-  if (message->size() < kChannelOverheadBytes) {
-    return Status::InvalidArgument("SealInPlace needs a message sized by PrepareMessage");
-  }
   SERDAB_ASSIGN_OR_RETURN(const uint64_t counter, WriteHeader(frame_seq, message->data()));
   const auto ad = AssociatedData(message->data(), stream_id, hop);
-  const size_t plaintext_size = message->size() - kChannelOverheadBytes;
-  uint8_t* body = message->data() + kChannelHeaderBytes;
-  SERDAB_RETURN_IF_ERROR(tx_.Seal(counter, ad, ByteView(body, plaintext_size),
-                                  std::span(body, plaintext_size + kAeadTagBytes)));
+  SERDAB_RETURN_IF_ERROR(tx_.SealParts(
+      counter, ad, parts,
+      std::span(message->data() + kChannelHeaderBytes, plaintext_size + kAeadTagBytes)));
   next_tx_counter_ = counter + 1;
   return Status::Ok();
 }
@@ -188,18 +182,15 @@ Result<OpenedMessage> SecureChannel::OpenPending(uint64_t stream_id, uint32_t ho
   return opened;
 }
 
-Result<OpenedMessage> SecureChannel::OpenPendingInPlace(uint64_t stream_id, uint32_t hop,
-                                                        std::span<uint8_t> message,
-                                                        std::span<uint8_t>* plaintext) const {
-  *plaintext = {};
+Result<OpenedMessage> SecureChannel::OpenPendingParts(
+    uint64_t stream_id, uint32_t hop, ByteView message,
+    std::span<const std::span<uint8_t>> parts) const {
   SERDAB_ASSIGN_OR_RETURN(OpenedMessage opened, CheckHeader(message));
   const auto ad = AssociatedData(message.data(), stream_id, hop);
-  const std::span<uint8_t> body =
-      message.subspan(kChannelHeaderBytes, message.size() - kChannelOverheadBytes);
-  if (!rx_.Open(opened.counter, ad, message.subspan(kChannelHeaderBytes), body).ok()) {
+  if (!rx_.OpenParts(opened.counter, ad, message.subspan(kChannelHeaderBytes), parts).ok()) {
+    for (const std::span<uint8_t>& part : parts) SecureWipe(part.data(), part.size());
     return AuthFailed(stream_id, hop);
   }
-  *plaintext = body;
   return opened;
 }
 

@@ -97,13 +97,10 @@ class SecureChannel {
   Status Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, ByteView plaintext,
               Bytes* message);
 
-  // Sealing in place, for frames too large to copy twice: PrepareMessage
-  // sizes `message` for a plaintext of `plaintext_size` bytes and returns the
-  // region the caller writes the plaintext into; SealInPlace then encrypts
-  // that region where it lies. Until SealInPlace succeeds `message` holds
-  // plaintext: wipe it if it is not sent.
-  static std::span<uint8_t> PrepareMessage(size_t plaintext_size, Bytes* message);
-  Status SealInPlace(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, Bytes* message);
+  // Seal of a plaintext in several buffers (Aead::SealParts): a frame's
+  // tensors are sealed from where they lie, with no encoded copy.
+  Status SealParts(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
+                   std::span<const ByteView> parts, Bytes* message);
 
   // Verifies and decrypts a message expected on (stream_id, hop) into
   // `plaintext`. On rejection `plaintext` is left empty and the channel's
@@ -116,13 +113,13 @@ class SecureChannel {
   // never accepted can be opened again, and is accepted at most once.
   Result<OpenedMessage> OpenPending(uint64_t stream_id, uint32_t hop, ByteView message,
                                     Bytes* plaintext) const;
-  // OpenPending that decrypts `message` where it lies and points *plaintext
-  // into it. `message` must be the receiver's own copy (never memory another
-  // party can write: it is read twice). On rejection *plaintext is empty and
-  // `message` holds no plaintext.
-  Result<OpenedMessage> OpenPendingInPlace(uint64_t stream_id, uint32_t hop,
-                                           std::span<uint8_t> message,
-                                           std::span<uint8_t>* plaintext) const;
+  // OpenPending that decrypts into `parts` (Aead::OpenParts), whose sizes
+  // must add up to the plaintext's: a frame goes straight into the stage's
+  // input tensors. `message` must be the receiver's own copy (never memory
+  // another party can write: it is read more than once). On rejection every
+  // part is zeroed.
+  Result<OpenedMessage> OpenPendingParts(uint64_t stream_id, uint32_t hop, ByteView message,
+                                         std::span<const std::span<uint8_t>> parts) const;
   void Accept(const OpenedMessage& opened);
 
  private:

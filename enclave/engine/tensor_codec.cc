@@ -53,13 +53,9 @@ size_t EncodedTensorsSize(const std::vector<Tensor>& tensors) {
 }
 
 void EncodeTensors(const std::vector<Tensor>& tensors, std::vector<uint8_t>* out) {
-  const size_t at = out->size();
-  out->resize(at + EncodedTensorsSize(tensors));
-  EncodeTensorsTo(tensors, std::span(*out).subspan(at));
-}
-
-void EncodeTensorsTo(const std::vector<Tensor>& tensors, std::span<uint8_t> out) {
-  uint8_t* at = out.data();
+  const size_t begin = out->size();
+  out->resize(begin + EncodedTensorsSize(tensors));
+  uint8_t* at = out->data() + begin;
   at = Put<uint16_t>(at, kVersion);
   at = Put<uint32_t>(at, static_cast<uint32_t>(tensors.size()));
   for (const Tensor& t : tensors) {
@@ -69,6 +65,75 @@ void EncodeTensorsTo(const std::vector<Tensor>& tensors, std::span<uint8_t> out)
     if (t.bytes() > 0) std::memcpy(at, t.raw(), t.bytes());
     at += t.bytes();
   }
+}
+
+namespace {
+
+// Writes the message's headers for `tensors` into *headers: the first
+// segment is the version, the count and tensor 0's header; segment i > 0 is
+// tensor i's. (*ends)[i] is where segment i ends.
+void WriteHeaders(const std::vector<Tensor>& tensors, std::vector<uint8_t>* headers,
+                  std::vector<size_t>* ends) {
+  size_t size = 2 + 4;
+  for (const Tensor& t : tensors) size += 2 + 8 * t.shape().size();
+  headers->resize(size);
+  ends->clear();
+  uint8_t* at = Put<uint32_t>(Put<uint16_t>(headers->data(), kVersion),
+                              static_cast<uint32_t>(tensors.size()));
+  for (const Tensor& t : tensors) {
+    at = Put<uint8_t>(Put<uint8_t>(at, static_cast<uint8_t>(t.dtype())),
+                      static_cast<uint8_t>(t.rank()));
+    for (int64_t d : t.shape()) at = Put<int64_t>(at, d);
+    ends->push_back(at - headers->data());
+  }
+  if (tensors.empty()) ends->push_back(size);
+}
+
+}  // namespace
+
+std::vector<std::span<const uint8_t>> EncodedTensorParts(const std::vector<Tensor>& tensors,
+                                                         std::vector<uint8_t>* headers) {
+  std::vector<size_t> ends;
+  WriteHeaders(tensors, headers, &ends);
+  std::vector<std::span<const uint8_t>> parts;
+  size_t begin = 0;
+  for (size_t i = 0; i < ends.size(); ++i) {
+    parts.emplace_back(headers->data() + begin, ends[i] - begin);
+    begin = ends[i];
+    if (i < tensors.size()) {
+      parts.emplace_back(static_cast<const uint8_t*>(tensors[i].raw()), tensors[i].bytes());
+    }
+  }
+  return parts;
+}
+
+std::vector<std::span<uint8_t>> TensorDestinationParts(std::vector<Tensor>* tensors,
+                                                       std::vector<uint8_t>* headers) {
+  std::vector<size_t> ends;
+  WriteHeaders(*tensors, headers, &ends);
+  std::vector<std::span<uint8_t>> parts;
+  size_t begin = 0;
+  for (size_t i = 0; i < ends.size(); ++i) {
+    parts.emplace_back(headers->data() + begin, ends[i] - begin);
+    begin = ends[i];
+    if (i < tensors->size()) {
+      Tensor& t = (*tensors)[i];
+      parts.emplace_back(static_cast<uint8_t*>(t.raw()), t.bytes());
+    }
+  }
+  return parts;
+}
+
+Status CheckOpenedHeaders(std::span<const uint8_t> headers, const std::vector<Tensor>& tensors) {
+  std::vector<uint8_t> expected;
+  std::vector<size_t> ends;
+  WriteHeaders(tensors, &expected, &ends);
+  if (headers.size() != expected.size() ||
+      std::memcmp(headers.data(), expected.data(), expected.size()) != 0) {
+    return Status::Corruption(
+        "tensor message: the version, count, types or shapes do not match the stage's input");
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes, Allocator* allocator) {
@@ -127,43 +192,6 @@ Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes, Alloca
                               " trailing bytes");
   }
   return tensors;
-}
-
-Status DecodeTensorsInto(std::span<const uint8_t> bytes, std::vector<Tensor>* tensors) {
-  // Checking the header against the expected layout first means a message
-  // for another cut is refused before any byte is copied.
-  size_t expected = 2 + 4;
-  for (const Tensor& t : *tensors) expected += 2 + 8 * t.shape().size() + t.bytes();
-  if (bytes.size() != expected) {
-    return Status::Corruption("tensor message holds " + std::to_string(bytes.size()) +
-                              " bytes, the stage's input needs " + std::to_string(expected));
-  }
-  // The longest header: dtype, rank and kMaxRank dims.
-  uint8_t header[2 + 8 * kMaxRank];
-  uint8_t* end =
-      Put<uint32_t>(Put<uint16_t>(header, kVersion), static_cast<uint32_t>(tensors->size()));
-  if (std::memcmp(bytes.data(), header, end - header) != 0) {
-    return Status::Corruption("tensor message header does not match the stage's input");
-  }
-  size_t at = end - header;
-  for (Tensor& t : *tensors) {
-    if (t.rank() > kMaxRank) {
-      return Status::InvalidArgument("the stage's input has rank " + std::to_string(t.rank()) +
-                                     ", above the codec's " + std::to_string(kMaxRank));
-    }
-    end = Put<uint8_t>(Put<uint8_t>(header, static_cast<uint8_t>(t.dtype())),
-                       static_cast<uint8_t>(t.rank()));
-    for (int64_t d : t.shape()) end = Put<int64_t>(end, d);
-    if (std::memcmp(bytes.data() + at, header, end - header) != 0) {
-      return Status::Corruption(
-          "tensor message: a tensor's type or shape does not match the "
-          "stage's input");
-    }
-    at += end - header;
-    if (t.bytes() > 0) std::memcpy(t.raw(), bytes.data() + at, t.bytes());
-    at += t.bytes();
-  }
-  return Status::Ok();
 }
 
 }  // namespace serdab::engine

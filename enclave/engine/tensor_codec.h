@@ -19,17 +19,23 @@ namespace serdab::engine {
 size_t EncodedTensorsSize(const std::vector<Tensor>& tensors);
 // Appends the encoding to `out`.
 void EncodeTensors(const std::vector<Tensor>& tensors, std::vector<uint8_t>* out);
-// Writes the encoding into `out`, which must hold exactly
-// EncodedTensorsSize(tensors) bytes (e.g. SecureChannel::PrepareMessage's
-// region, so a frame is encoded straight into its message).
-void EncodeTensorsTo(const std::vector<Tensor>& tensors, std::span<uint8_t> out);
 // Decodes into tensors allocated from `allocator` (the heap if null).
 Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes,
                                           Allocator* allocator = nullptr);
 
-// Decodes into `tensors`, whose types and shapes the message must match
-// exactly: a stage decodes every frame into the same buffers.
-Status DecodeTensorsInto(std::span<const uint8_t> bytes, std::vector<Tensor>* tensors);
+// The encoding of `tensors` as parts to seal from where they lie
+// (SecureChannel::SealParts): the headers, written into *headers, and each
+// tensor's data in place. The parts point into *headers and the tensors.
+std::vector<std::span<const uint8_t>> EncodedTensorParts(const std::vector<Tensor>& tensors,
+                                                         std::vector<uint8_t>* headers);
+
+// Where a message for `tensors` (with exactly their types and shapes) is
+// opened to (SecureChannel::OpenPendingParts): header regions in *headers,
+// and each tensor's data buffer. After opening, CheckOpenedHeaders says
+// whether the headers are the ones expected.
+std::vector<std::span<uint8_t>> TensorDestinationParts(std::vector<Tensor>* tensors,
+                                                       std::vector<uint8_t>* headers);
+Status CheckOpenedHeaders(std::span<const uint8_t> headers, const std::vector<Tensor>& tensors);
 
 }  // namespace serdab::engine
 

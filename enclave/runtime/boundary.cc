@@ -313,9 +313,8 @@ SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_s
     SERDAB_CHECK_OUT(out, out_capacity, out_size);
     SERDAB_CHECK(CheckOutside(message, message_size, "message"));
     // Frames arrive at video rate: the copy reuses one buffer per thread
-    // rather than mapping and faulting in a fresh one for every frame.
-    // Process opens the frame in it and wipes it after, so between ECALLs it
-    // holds ciphertext or zeros.
+    // rather than mapping and faulting in a fresh one for every frame. It
+    // holds ciphertext only.
     static thread_local crypto::Bytes in;
     in.assign(message, message + message_size);
     Status s = e->Process(in_session, in_hop, out_session, out_hop, stream_id, in, out,

@@ -374,7 +374,7 @@ Status SimEnclave::UnsealPartition(crypto::ByteView blob) {
 }
 
 Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
-                           uint32_t out_hop, uint64_t stream_id, std::span<uint8_t> message,
+                           uint32_t out_hop, uint64_t stream_id, crypto::ByteView message,
                            uint8_t* out, size_t capacity, size_t* out_size) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
@@ -398,25 +398,30 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_se
   if (capacity < needed) {
     return Status::OutOfRange("the result needs " + std::to_string(needed) + " bytes");
   }
-  // The frame is opened where the boundary copied it, decoded into the
-  // stage's input and wiped; the result is encoded straight into its message
-  // and sealed there. No other copy of either plaintext is made.
-  std::span<uint8_t> plaintext;
+  // The frame is opened from the boundary's copy straight into the stage's
+  // input tensors (its headers into a small buffer, checked after), and the
+  // result is sealed from the output tensors where they lie: no other copy
+  // of either plaintext is made.
+  const size_t frame_size =
+      EncodedSize(partition_->model->cuts()[partition_->begin]) + crypto::kChannelOverheadBytes;
+  if (message.size() != frame_size) {
+    return Status::Corruption("the frame message holds " + std::to_string(message.size()) +
+                              " bytes; this stage's input takes " + std::to_string(frame_size));
+  }
+  const std::vector<std::span<uint8_t>> parts =
+      engine::TensorDestinationParts(&partition_->inputs, &frame_headers_);
   SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
-                          in->channel.OpenPendingInPlace(stream_id, in_hop, message, &plaintext));
-  Status decoded = engine::DecodeTensorsInto(plaintext, &partition_->inputs);
-  crypto::SecureWipe(plaintext.data(), plaintext.size());
-  SERDAB_RETURN_IF_ERROR(decoded);
+                          in->channel.OpenPendingParts(stream_id, in_hop, message, parts));
+  if (Status s = engine::CheckOpenedHeaders(frame_headers_, partition_->inputs); !s.ok()) {
+    for (const std::span<uint8_t>& part : parts) crypto::SecureWipe(part.data(), part.size());
+    return s;
+  }
   SERDAB_ASSIGN_OR_RETURN(
       std::vector<engine::Tensor> outputs,
       partition_->model->Run(partition_->begin, partition_->end, partition_->inputs));
-  const std::span<uint8_t> result =
-      crypto::SecureChannel::PrepareMessage(engine::EncodedTensorsSize(outputs), &sealed_);
-  engine::EncodeTensorsTo(outputs, result);
-  if (Status s = to->channel.SealInPlace(stream_id, opened.frame_seq, out_hop, &sealed_); !s.ok()) {
-    crypto::SecureWipe(sealed_.data(), sealed_.size());
-    return s;
-  }
+  SERDAB_RETURN_IF_ERROR(to->channel.SealParts(stream_id, opened.frame_seq, out_hop,
+                                               engine::EncodedTensorParts(outputs, &frame_headers_),
+                                               &sealed_));
   if (sealed_.size() != needed) return Status::Internal("result size differs from its estimate");
   in->channel.Accept(opened);
   std::copy(sealed_.begin(), sealed_.end(), out);

@@ -68,10 +68,10 @@ class SimEnclave {
                                         size_t seal_capacity, size_t* needed);
   Status UnsealPartition(crypto::ByteView blob);
   // Needed output bytes are returned as OutOfRange with *needed set before
-  // any state changes. `message` is the enclave's own copy of the frame; it
-  // is opened in place and left holding no plaintext.
+  // any state changes. `message` must be the enclave's own copy of the
+  // frame: it is read more than once.
   Status Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session, uint32_t out_hop,
-                 uint64_t stream_id, std::span<uint8_t> message, uint8_t* out, size_t capacity,
+                 uint64_t stream_id, crypto::ByteView message, uint8_t* out, size_t capacity,
                  size_t* out_size);
   // See serdab_ecall_profile.
   Result<std::string> Profile(uint32_t repeats);
@@ -119,8 +119,9 @@ class SimEnclave {
   std::optional<crypto::Ed25519PublicKey> owner_;
   std::vector<attestation::Route> routes_;
   std::optional<Partition> partition_;
-  // A frame's result message, reused: the result is encoded into it and
-  // sealed in place.
+  // A frame's message headers and its sealed result, reused frame after
+  // frame.
+  crypto::Bytes frame_headers_;
   crypto::Bytes sealed_;
 };
 
