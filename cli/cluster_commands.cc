@@ -318,6 +318,15 @@ int RunDescribeCommand(int argc, char** argv) {
                 p.attestation.measurements.size(),
                 p.attestation.any_measurement ? ", any measurement" : "");
   }
+  std::printf("Workers:\n");
+  if (d.attestations().empty()) std::printf("  <not attested yet>\n");
+  rows = {{"  WORKER", "ENCLAVE", "ATTESTED", "MRENCLAVE", "PLATFORM", "REASON"}};
+  for (const v1::WorkerAttestation& a : d.attestations()) {
+    rows.push_back({"  " + a.worker(), a.enclave(), a.attested() ? "yes" : "no",
+                    a.mrenclave().empty() ? "-" : a.mrenclave().substr(0, 16),
+                    a.platform().empty() ? "-" : a.platform(), a.attested() ? "-" : a.reason()});
+  }
+  if (rows.size() > 1) PrintTable(rows);
   std::printf("Events:\n");
   if (d.recent_events().empty()) std::printf("  <none>\n");
   rows = {{"  TIME", "REASON", "MESSAGE"}};

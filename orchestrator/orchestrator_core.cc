@@ -200,6 +200,52 @@ Status OrchestratorCore::DeleteDeployment(const std::string& name) {
   return AddEvent("Deployment", name, "Deleted", "deployment deleted");
 }
 
+Status OrchestratorCore::RecordAttestations(const std::string& name, uint64_t generation,
+                                            std::vector<AttestationRecord> attestations) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> d, store_->GetDeployment(name));
+  if (!d || d->generation != generation) return Status::Ok();  // deleted or re-applied since
+  const int64_t now = clock_();
+  std::map<std::string, AttestationRecord> before;
+  for (const AttestationRecord& a : d->attestations) before[a.worker] = a;
+  size_t attested = 0;
+  std::string refused;
+  for (AttestationRecord& a : attestations) {
+    a.checked_ms = now;
+    if (a.attested) {
+      ++attested;
+    } else {
+      refused += (refused.empty() ? "" : "; ") + a.worker + ": " + a.reason;
+    }
+    const auto old = before.find(a.worker);
+    if (old != before.end() && old->second.attested == a.attested &&
+        old->second.reason == a.reason && d->attested_generation == generation) {
+      continue;
+    }
+    SERDAB_RETURN_IF_ERROR(
+        a.attested ? AddEvent("Deployment", name, "Attested",
+                              "worker " + a.worker + ", enclave " + a.enclave + " (mrenclave " +
+                                  a.mrenclave.substr(0, 16) + ", platform " + a.platform + ")")
+                   : AddEvent("Deployment", name, "AttestationFailed",
+                              "worker " + a.worker + " gets no partition: " + a.reason));
+  }
+  const std::string summary =
+      std::to_string(attested) + " of " + std::to_string(attestations.size()) + " workers attested";
+  SetCondition(&d->conditions, "WorkersAttested",
+               attested == attestations.size() ? "True" : "False",
+               attested == attestations.size() ? "QuotesVerified" : "QuotesRefused",
+               refused.empty() ? summary : summary + "; " + refused, now);
+  SetCondition(&d->conditions, "Ready", "False",
+               attested > 0 ? "AwaitingProvisioning" : "NoAttestedWorker",
+               attested > 0 ? "attested; not yet placed and provisioned"
+                            : "no matching worker's enclave passed attestation",
+               now);
+  d->attestations = std::move(attestations);
+  d->attested_generation = generation;
+  d->updated_ms = now;
+  return store_->PutDeployment(*d);
+}
+
 Result<std::vector<EventRecord>> OrchestratorCore::WaitForEvents(uint64_t after,
                                                                  std::chrono::milliseconds wait) {
   {

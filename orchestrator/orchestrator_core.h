@@ -82,6 +82,11 @@ class OrchestratorCore {
   Result<DeploymentView> GetDeployment(const std::string& name);
   Result<std::vector<DeploymentView>> ListDeployments();
   Status DeleteDeployment(const std::string& name);
+  // Stores the reconciler's attestation of `name`'s workers for
+  // `generation` (ignored if the deployment changed since), sets its
+  // conditions and records an event for each worker whose verdict changed.
+  Status RecordAttestations(const std::string& name, uint64_t generation,
+                            std::vector<AttestationRecord> attestations);
 
   // Events with id > `after`; waits up to `wait` for one when there are
   // none yet. Returns early (possibly empty) after Shutdown().

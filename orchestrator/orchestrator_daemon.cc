@@ -6,16 +6,23 @@
 #include <mutex>
 #include <thread>
 
+#include "enclave/attestation/platform.h"
 #include "orchestrator/orchestrator_service.h"
+#include "orchestrator/reconciler.h"
 
 namespace serdab::orchestrator {
 
 Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
   const sigset_t stop = worker::BlockStopSignals();
   SERDAB_RETURN_IF_ERROR(worker::MakeServerCredentials(options.listen).status());
+  ReconcilerOptions reconciler_options;
+  SERDAB_ASSIGN_OR_RETURN(reconciler_options.root,
+                          attestation::LoadRootPublicKey(options.root_public_key));
+  reconciler_options.tls_dir = options.listen.tls_dir;
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<OrchestratorCore> core,
                           OrchestratorCore::Open(options.core));
   spdlog::info("state in {}/orchestrator.db", options.core.state_dir);
+  Reconciler reconciler(core.get(), reconciler_options);
 
   // Liveness: a worker whose heartbeats stop becomes NotReady within
   // heartbeat_timeout plus half an interval.
@@ -26,6 +33,14 @@ Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
     std::unique_lock<std::mutex> lock(mu);
     while (!cv.wait_for(lock, options.core.heartbeat_interval / 2, [&] { return stopping; })) {
       if (Status s = core->CheckLiveness(); !s.ok()) spdlog::error("{}", s.message());
+    }
+  });
+  std::thread reconciling([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, options.reconcile_interval, [&] { return stopping; })) {
+      lock.unlock();
+      if (Status s = reconciler.ReconcileAll(); !s.ok()) spdlog::error("{}", s.message());
+      lock.lock();
     }
   });
 
@@ -47,6 +62,7 @@ Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
   }
   cv.notify_all();
   liveness.join();
+  reconciling.join();
   return served;
 }
 

@@ -1,7 +1,8 @@
 // The serdab-orchestrator daemon's lifecycle: open the core (its state
 // database), serve the Orchestrator and grpc.health.v1 services, check
 // worker liveness in the background, tell systemd it is ready, and shut
-// down cleanly on SIGTERM or SIGINT.
+// down cleanly on SIGTERM or SIGINT. A reconciler (reconciler.h) runs in
+// the background and calls workers with the orchestrator's own certificate.
 #ifndef SERDAB_ORCHESTRATOR_ORCHESTRATOR_DAEMON_H_
 #define SERDAB_ORCHESTRATOR_ORCHESTRATOR_DAEMON_H_
 
@@ -14,6 +15,11 @@ namespace serdab::orchestrator {
 struct OrchestratorDaemonOptions {
   OrchestratorOptions core;
   worker::ListenOptions listen{.listen = "127.0.0.1:7600"};
+  // The deployment root's public key file (root.pub of `serdab ca init`):
+  // workers' platforms must chain to it.
+  std::string root_public_key;
+  // How often the reconciler looks at every deployment.
+  std::chrono::milliseconds reconcile_interval{1000};
 };
 
 // Runs until SIGTERM or SIGINT. Returns the reason it could not run.

@@ -56,6 +56,16 @@ void Fill(const DeploymentView& view, v1::DeploymentStatus* out) {
   out->set_created_unix_ms(d.created_ms);
   out->set_updated_unix_ms(d.updated_ms);
   for (const EventRecord& e : view.recent_events) Fill(e, out->add_recent_events());
+  for (const AttestationRecord& a : d.attestations) {
+    v1::WorkerAttestation* w = out->add_attestations();
+    w->set_worker(a.worker);
+    w->set_enclave(a.enclave);
+    w->set_mrenclave(a.mrenclave);
+    w->set_platform(a.platform);
+    w->set_attested(a.attested);
+    w->set_reason(a.reason);
+    w->set_checked_unix_ms(a.checked_ms);
+  }
 }
 
 }  // namespace

@@ -17,6 +17,11 @@ int main(int argc, char** argv) {
       "deployments users apply (serdab apply) in its state database (--state-dir)."};
   app.add_option("--state-dir", options.core.state_dir, "where orchestrator.db is kept")
       ->required();
+  app.add_option("--root", options.root_public_key,
+                 "the deployment root's public key, root.pub of serdab ca init (workers' "
+                 "platforms must chain to it)")
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("--listen", options.listen.listen, "host:port to serve on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--tls-dir", options.listen.tls_dir,

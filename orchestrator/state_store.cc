@@ -108,6 +108,23 @@ Result<DeploymentRecord> ReadDeployment(const Statement& row) {
   }
   d.created_ms = row.Int(6);
   d.updated_ms = row.Int(7);
+  SERDAB_ASSIGN_OR_RETURN(json attestations, ParseStored(row.Text(8), "attestations of " + d.name));
+  if (!attestations.is_array()) {
+    return Status::Corruption("state database: attestations of " + d.name);
+  }
+  for (const json& a : attestations) {
+    if (!a.is_object()) return Status::Corruption("state database: attestations of " + d.name);
+    AttestationRecord r;
+    r.worker = a.value("worker", "");
+    r.enclave = a.value("enclave", "");
+    r.mrenclave = a.value("mrenclave", "");
+    r.platform = a.value("platform", "");
+    r.attested = a.value("attested", false);
+    r.reason = a.value("reason", "");
+    r.checked_ms = a.value("checked_ms", int64_t{0});
+    d.attestations.push_back(std::move(r));
+  }
+  d.attested_generation = static_cast<uint64_t>(row.Int(9));
   return d;
 }
 
@@ -125,7 +142,8 @@ EventRecord ReadEvent(const Statement& row) {
 constexpr char kWorkerColumns[] =
     "name, address, labels, capacity, platform_key, registered_ms, last_heartbeat_ms, ready";
 constexpr char kDeploymentColumns[] =
-    "name, plan, digest, generation, phase, conditions, created_ms, updated_ms";
+    "name, plan, digest, generation, phase, conditions, created_ms, updated_ms, attestations, "
+    "attested_generation";
 
 }  // namespace
 
@@ -163,8 +181,26 @@ Status StateStore::Migrate() {
         ", newer than this orchestrator's " + std::to_string(kSchemaVersion) +
         "; run the newer orchestrator");
   }
-  if (version == kSchemaVersion) return Status::Ok();
-  // Version 0 -> 1: the first schema.
+  if (version == 0) {
+    SERDAB_RETURN_IF_ERROR(CreateSchemaVersion1());
+    version = 1;
+  }
+  if (version == 1) {
+    // Version 1 -> 2: each deployment's worker attestations.
+    SERDAB_RETURN_IF_ERROR(Exec(db_,
+                                "BEGIN IMMEDIATE;"
+                                "ALTER TABLE deployments ADD COLUMN attestations TEXT NOT NULL "
+                                "DEFAULT '[]';"
+                                "ALTER TABLE deployments ADD COLUMN attested_generation INTEGER "
+                                "NOT NULL DEFAULT 0;"
+                                "PRAGMA user_version = 2;"
+                                "COMMIT;",
+                                "migrate the schema to version 2"));
+  }
+  return Status::Ok();
+}
+
+Status StateStore::CreateSchemaVersion1() {
   return Exec(db_,
               "BEGIN IMMEDIATE;"
               "CREATE TABLE workers ("
@@ -233,6 +269,16 @@ Result<std::vector<WorkerRecord>> StateStore::ListWorkers() {
 
 Status StateStore::PutDeployment(const DeploymentRecord& d) {
   std::lock_guard<std::mutex> lock(mu_);
+  json attestations = json::array();
+  for (const AttestationRecord& a : d.attestations) {
+    attestations.push_back({{"worker", a.worker},
+                            {"enclave", a.enclave},
+                            {"mrenclave", a.mrenclave},
+                            {"platform", a.platform},
+                            {"attested", a.attested},
+                            {"reason", a.reason},
+                            {"checked_ms", a.checked_ms}});
+  }
   json conditions = json::array();
   for (const ConditionRecord& c : d.conditions) {
     conditions.push_back({{"type", c.type},
@@ -242,7 +288,7 @@ Status StateStore::PutDeployment(const DeploymentRecord& d) {
                           {"changed_ms", c.changed_ms}});
   }
   Statement stmt(db_, (std::string("INSERT OR REPLACE INTO deployments (") + kDeploymentColumns +
-                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
                           .c_str());
   if (!stmt.ok()) return SqlError(db_, "store deployment");
   stmt.Bind(1, d.name);
@@ -253,6 +299,8 @@ Status StateStore::PutDeployment(const DeploymentRecord& d) {
   stmt.Bind(6, conditions.dump());
   stmt.Bind(7, d.created_ms);
   stmt.Bind(8, d.updated_ms);
+  stmt.Bind(9, attestations.dump());
+  stmt.Bind(10, static_cast<int64_t>(d.attested_generation));
   return Run(db_, stmt, "store deployment " + d.name);
 }
 

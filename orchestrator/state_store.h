@@ -45,6 +45,16 @@ struct ConditionRecord {
   int64_t changed_ms = 0;
 };
 
+struct AttestationRecord {
+  std::string worker;
+  std::string enclave;
+  std::string mrenclave;
+  std::string platform;
+  bool attested = false;
+  std::string reason;
+  int64_t checked_ms = 0;
+};
+
 struct DeploymentRecord {
   std::string name;
   std::string plan_json;
@@ -52,6 +62,8 @@ struct DeploymentRecord {
   uint64_t generation = 0;
   std::string phase;  // "Pending", "Ready", "Failed"
   std::vector<ConditionRecord> conditions;
+  std::vector<AttestationRecord> attestations;
+  uint64_t attested_generation = 0;  // the generation `attestations` were made for
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
 };
@@ -67,7 +79,7 @@ struct EventRecord {
 
 class StateStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the database at `path`.
   static Result<std::unique_ptr<StateStore>> Open(const std::string& path);
@@ -98,6 +110,7 @@ class StateStore {
  private:
   explicit StateStore(sqlite3* db) : db_(db) {}
   Status Migrate();
+  Status CreateSchemaVersion1();
 
   std::mutex mu_;
   sqlite3* db_;

@@ -145,6 +145,37 @@ TEST(StateStoreTest, RefusesADatabaseFromANewerSchema) {
   EXPECT_NE(reopened.status().message().find("newer"), std::string::npos);
 }
 
+TEST(StateStoreTest, MigratesADatabaseFromSchemaVersion1) {
+  TempDir dir;
+  const std::string path = dir.path() + "/orchestrator.db";
+  {
+    auto store = StateStore::Open(path).value();
+    DeploymentRecord d;
+    d.name = "lobby";
+    d.plan_json = "{}";
+    d.generation = 3;
+    d.phase = "Pending";
+    ASSERT_TRUE(store->PutDeployment(d).ok());
+  }
+  // Back to what version 1 wrote.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE deployments DROP COLUMN attestations;"
+                         "ALTER TABLE deployments DROP COLUMN attested_generation;"
+                         "PRAGMA user_version = 1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = StateStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto d = (*store)->GetDeployment("lobby").value();
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->generation, 3u);
+  EXPECT_TRUE(d->attestations.empty());
+  EXPECT_EQ(d->attested_generation, 0u);
+}
+
 // The service on a real mutual-TLS listener, with certificates from a fresh CA.
 class OrchestratorServiceTest : public ::testing::Test {
  protected:

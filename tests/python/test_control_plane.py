@@ -107,7 +107,7 @@ class Cluster:
             os.remove(port_file)
         self._start("orchestrator", [
             binary("serdab-orchestrator"), "--state-dir", self.path("orchestrator-state"),
-            "--tls-dir", self.path("orch"),
+            "--tls-dir", self.path("orch"), "--root", self.path("root", "root.pub"),
             "--listen", f"127.0.0.1:{self.orchestrator_port}", "--port-file", port_file,
             "--heartbeat-interval-ms", HEARTBEAT_MS, "--heartbeat-timeout-ms", TIMEOUT_MS])
         self.orchestrator_port = self._port("orchestrator")
@@ -156,7 +156,8 @@ def write(path, text):
     return path
 
 
-def plan_text(name="lobby", selector="{site: home}", max_stages=3, extra=""):
+def plan_text(name="lobby", selector="{site: home}", max_stages=3, extra="",
+              attestation="{allow_simulation: true, any_measurement: true}"):
     return f"""apiVersion: serdab/v1
 kind: Deployment
 metadata: {{name: {name}}}
@@ -165,8 +166,13 @@ workers:
   selector: {selector}
   order: [edge, cloud]
 placement: {{max_stages: {max_stages}}}
-attestation: {{allow_simulation: true, any_measurement: true}}
+attestation: {attestation}
 {extra}"""
+
+
+def measurement(epc_mib="93.5"):
+    out = st.serdab_ok(["enclave", "measure", "--epc-mib", epc_mib]).stdout
+    return out.split()[1]
 
 
 def expect_failure(result, *needles):
@@ -300,7 +306,10 @@ def test_plan_errors_are_located_and_store_nothing():
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
         good = write(c.path("good.yaml"), plan_text())
         c.cli_ok(["apply", "-f", good])
-        before = c.deployments()
+
+        def desired():
+            return {n: (d["generation"], d["plan_digest"]) for n, d in c.deployments().items()}
+        before = desired()
         for name, text, field, where in MALFORMED:
             path = write(c.path(name + ".yaml"), text)
             result = c.cli(["apply", "-f", path])
@@ -311,17 +320,91 @@ def test_plan_errors_are_located_and_store_nothing():
                 expect_failure(result, *needles)
             except AssertionError as e:
                 raise AssertionError(f"plan {name}: {e}") from None
-        assert c.deployments() == before, "a malformed plan changed the orchestrator's state"
+        assert desired() == before, "a malformed plan changed the orchestrator's state"
+
+
+def attestations(c, name):
+    d = c.deployments().get(name, {})
+    return {a["worker"]: a for a in d.get("attestations", [])}, d
+
+
+def test_workers_are_attested_against_the_plan_and_the_root():
+    with Cluster() as c:
+        # A fourth box whose TLS certificate is from the deployment's CA (so
+        # it can register) but whose platform is certified by another root.
+        st.serdab_ok(["ca", "init", "--out", c.path("other-root")])
+        st.serdab_ok(["ca", "issue-platform", "--ca", c.path("other-root"),
+                      "--out", c.path("plat-rogue"), "--id", "rogue"])
+        st.serdab_ok(["ca", "issue-node", "--ca", c.path("root"), "--name", "rogue",
+                      "--role", "worker", "--out", c.path("tls-rogue"), "--host", "127.0.0.1",
+                      "--platform", c.path("plat-rogue")])
+        c.start_worker("rogue", "edge")
+        names = ["edge-1", "edge-2", "cloud-1", "rogue"]
+        c.wait_ready(names)
+
+        good = measurement()
+        # The workers run unsigned enclaves, which are debug enclaves.
+        attestation = f'{{allow_simulation: true, allow_debug: true, measurements: ["{good}"]}}'
+        c.cli_ok(["apply", "-f", write(c.path("plan.yaml"), plan_text(attestation=attestation))])
+        verdicts, d = wait_for("all four workers checked",
+                               lambda: (lambda v: v if len(v[0]) == 4 else None)(
+                                   attestations(c, "lobby")))
+        for name in ["edge-1", "edge-2", "cloud-1"]:
+            assert verdicts[name]["attested"], verdicts[name]
+            assert verdicts[name]["mrenclave"] == good, verdicts[name]
+            assert verdicts[name]["platform"] == name, verdicts[name]
+        assert not verdicts["rogue"].get("attested"), verdicts["rogue"]
+        assert "platform" in verdicts["rogue"]["reason"], verdicts["rogue"]
+        conditions = {x["type"]: x for x in d["conditions"]}
+        assert conditions["WorkersAttested"]["status"] == "False", conditions
+        assert "rogue" in conditions["WorkersAttested"]["message"], conditions
+        described = c.cli_ok(["describe", "deployment", "lobby"], "viewer").stdout
+        assert "AttestationFailed" in described and "gets no partition" in described, described
+
+        # A plan that lists another measurement trusts none of them.
+        other = "ab" * 32
+        attestation = f'{{allow_simulation: true, allow_debug: true, measurements: ["{other}"]}}'
+        c.cli_ok(["apply", "-f", write(c.path("plan.yaml"), plan_text(attestation=attestation))])
+
+        def refused():
+            v, dep = attestations(c, "lobby")
+            if dep.get("generation") != "2" or len(v) != 4:
+                return None
+            return (v, dep) if not any(a.get("attested") for a in v.values()) else None
+        verdicts, d = wait_for("every worker refused", refused)
+        assert "measurement" in verdicts["edge-1"]["reason"], verdicts["edge-1"]
+        ready = {x["type"]: x for x in d["conditions"]}["Ready"]
+        assert ready["reason"] == "NoAttestedWorker", ready
+
+        # And a plan that refuses simulation refuses these sim platforms.
+        attestation = f'{{allow_simulation: false, allow_debug: true, measurements: ["{good}"]}}'
+        c.cli_ok(["apply", "-f", write(c.path("plan.yaml"), plan_text(attestation=attestation))])
+
+        def refused_sim():
+            v, dep = attestations(c, "lobby")
+            return v if dep.get("generation") == "3" and len(v) == 4 else None
+        verdicts = wait_for("simulation refused", refused_sim)
+        assert not verdicts["edge-1"].get("attested"), verdicts["edge-1"]
+        assert "sim" in verdicts["edge-1"]["reason"], verdicts["edge-1"]
 
 
 def test_state_survives_kill_9_of_the_orchestrator():
     with Cluster() as c:
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
         c.cli_ok(["apply", "-f", write(c.path("plan.yaml"), plan_text())])
-        described = c.cli_ok(["describe", "deployment", "lobby"], "viewer").stdout
+        wait_for("the workers attested", lambda: len(attestations(c, "lobby")[0]) == 3)
+
+        # What the user applied, and what was found, as describe shows it
+        # (events and attestation times may move on after the restart).
+        def summary():
+            text = c.cli_ok(["describe", "deployment", "lobby"], "viewer").stdout
+            keys = ("Name:", "Generation:", "Phase:", "Plan digest:", "Created:", "Model:",
+                    "Tiers:", "Max stages:", "Attestation:", "  edge-", "  cloud-")
+            return [line for line in text.splitlines() if line.startswith(keys)]
+        described = summary()
         c.kill("orchestrator")
         c.start_orchestrator()
-        again = c.cli_ok(["describe", "deployment", "lobby"], "viewer").stdout
+        again = summary()
         assert again == described, (described, again)
         # The workers' links retried while it was down; they are Ready again
         # without being restarted.

@@ -1,0 +1,67 @@
+// Reconciler: drives each deployment toward its plan, a step at a time, as
+// Kubernetes controllers do; the daemon runs it in a loop. This version
+// attests. For a deployment whose generation, or whose set of matching Ready
+// workers, changed since it last looked, it makes sure each matching worker
+// runs an enclave for the deployment (named after it, with the worker's EPC
+// size), fetches that enclave's quote for a fresh nonce, and verifies it
+// against the plan's attestation policy and the deployment root. A worker
+// whose quote does not verify (a measurement the plan does not list, a
+// platform not certified by this root, simulation or debug where the plan
+// refuses them) is recorded as getting no partition, with the reason, in the
+// deployment's status and events.
+//
+// The verdicts are for status: quotes are public, and the party that will
+// hand out partitions (the coordinator enclave) verifies them itself.
+// Placement and provisioning are the next step; until then a deployment's
+// Ready condition stays False.
+#ifndef SERDAB_ORCHESTRATOR_RECONCILER_H_
+#define SERDAB_ORCHESTRATOR_RECONCILER_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "enclave/common/status.h"
+#include "enclave/crypto/keys.h"
+#include "orchestrator/orchestrator_core.h"
+#include "serdab/v1/worker.grpc.pb.h"
+
+namespace serdab::orchestrator {
+
+struct DeploymentPlan;
+
+struct ReconcilerOptions {
+  // The deployment root's public key (root.pub of `serdab ca init`), which
+  // every worker's platform certificate must chain to.
+  crypto::Ed25519PublicKey root{};
+  // The orchestrator's node certificate (node.crt, node.key, ca.crt), to
+  // call workers with; empty: plaintext, loopback workers only.
+  std::string tls_dir;
+};
+
+class Reconciler {
+ public:
+  Reconciler(OrchestratorCore* core, ReconcilerOptions options)
+      : core_(core), options_(std::move(options)) {}
+
+  // One pass over every deployment. Errors reaching a worker are recorded
+  // in the deployment's status, not returned; what is returned is a failure
+  // of the orchestrator's own state.
+  Status ReconcileAll();
+
+ private:
+  Status Reconcile(const DeploymentRecord& deployment, const std::vector<WorkerRecord>& workers);
+  AttestationRecord Attest(const WorkerRecord& worker, const std::string& enclave,
+                           const DeploymentPlan& plan);
+  Result<std::shared_ptr<v1::Worker::StubInterface>> Stub(const std::string& address);
+
+  OrchestratorCore* core_;
+  const ReconcilerOptions options_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<v1::Worker::StubInterface>> stubs_;  // by address
+};
+
+}  // namespace serdab::orchestrator
+
+#endif  // SERDAB_ORCHESTRATOR_RECONCILER_H_
