@@ -147,6 +147,10 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
   const std::string digest = PlanDigest(plan);
   SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> existing,
                           store_->GetDeployment(plan.name));
+  if (existing && existing->phase == kPhaseDeleting) {
+    return Status::FailedPrecondition("deployment '" + plan.name +
+                                      "' is being deleted; apply it again once it is gone");
+  }
   if (existing && existing->plan_digest == digest) {
     result.result = "unchanged";
     result.generation = existing->generation;
@@ -196,15 +200,51 @@ Result<std::vector<DeploymentView>> OrchestratorCore::ListDeployments() {
 
 Status OrchestratorCore::DeleteDeployment(const std::string& name) {
   std::lock_guard<std::mutex> lock(state_mu_);
-  SERDAB_RETURN_IF_ERROR(store_->DeleteDeployment(name));
-  return AddEvent("Deployment", name, "Deleted", "deployment deleted");
+  SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> d, store_->GetDeployment(name));
+  if (!d) return Status::NotFound("no deployment named '" + name + "'");
+  if (d->phase == kPhaseDeleting) {
+    return Status::FailedPrecondition("deployment '" + name + "' is already being deleted");
+  }
+  if (d->attestations.empty()) {
+    SERDAB_RETURN_IF_ERROR(store_->DeleteDeployment(name));
+    return AddEvent("Deployment", name, "Deleted", "deployment deleted");
+  }
+  const int64_t now = clock_();
+  d->phase = kPhaseDeleting;
+  d->updated_ms = now;
+  SetCondition(&d->conditions, "Ready", "False", "Deleting",
+               "destroying its enclaves on " + std::to_string(d->attestations.size()) + " workers",
+               now);
+  SERDAB_RETURN_IF_ERROR(store_->PutDeployment(*d));
+  return AddEvent(
+      "Deployment", name, "Deleting",
+      "destroying its enclaves on " + std::to_string(d->attestations.size()) + " workers");
+}
+
+Status OrchestratorCore::FinishDeletion(const std::string& name,
+                                        const std::vector<std::string>& pending) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> d, store_->GetDeployment(name));
+  if (!d || d->phase != kPhaseDeleting) return Status::Ok();
+  if (pending.empty()) {
+    SERDAB_RETURN_IF_ERROR(store_->DeleteDeployment(name));
+    return AddEvent("Deployment", name, "Deleted",
+                    "its enclaves are destroyed; deployment deleted");
+  }
+  std::string waiting;
+  for (const std::string& w : pending) waiting += (waiting.empty() ? "" : ", ") + w;
+  const int64_t now = clock_();
+  SetCondition(&d->conditions, "Ready", "False", "Deleting",
+               "waiting for workers " + waiting + " to destroy its enclave", now);
+  return store_->PutDeployment(*d);
 }
 
 Status OrchestratorCore::RecordAttestations(const std::string& name, uint64_t generation,
                                             std::vector<AttestationRecord> attestations) {
   std::lock_guard<std::mutex> lock(state_mu_);
   SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> d, store_->GetDeployment(name));
-  if (!d || d->generation != generation) return Status::Ok();  // deleted or re-applied since
+  // Deleted, being deleted or re-applied since.
+  if (!d || d->phase == kPhaseDeleting || d->generation != generation) return Status::Ok();
   const int64_t now = clock_();
   std::map<std::string, AttestationRecord> before;
   for (const AttestationRecord& a : d->attestations) before[a.worker] = a;

@@ -26,6 +26,9 @@
 
 namespace serdab::orchestrator {
 
+// The phase of a deployment whose enclaves are being destroyed.
+inline constexpr char kPhaseDeleting[] = "Deleting";
+
 struct OrchestratorOptions {
   std::string state_dir;  // holds orchestrator.db
   // A worker is NotReady once this long has passed since its last heartbeat.
@@ -81,7 +84,13 @@ class OrchestratorCore {
                             size_t document, bool dry_run);
   Result<DeploymentView> GetDeployment(const std::string& name);
   Result<std::vector<DeploymentView>> ListDeployments();
+  // A deployment with enclaves on workers turns Deleting until the
+  // reconciler has destroyed them (FinishDeletion); one without is removed
+  // at once.
   Status DeleteDeployment(const std::string& name);
+  // Removes a Deleting deployment once `pending` (workers whose enclave is
+  // not destroyed yet) is empty; otherwise says whom it waits for.
+  Status FinishDeletion(const std::string& name, const std::vector<std::string>& pending);
   // Stores the reconciler's attestation of `name`'s workers for
   // `generation` (ignored if the deployment changed since), sets its
   // conditions and records an event for each worker whose verdict changed.

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -160,11 +161,40 @@ Status Reconciler::Reconcile(const DeploymentRecord& deployment,
   return core_->RecordAttestations(deployment.name, deployment.generation, std::move(records));
 }
 
+Status Reconciler::Finalize(const DeploymentRecord& deployment,
+                            const std::vector<WorkerRecord>& workers) {
+  std::vector<std::string> pending;
+  for (const AttestationRecord& a : deployment.attestations) {
+    const auto w = std::find_if(workers.begin(), workers.end(),
+                                [&](const WorkerRecord& r) { return r.name == a.worker; });
+    if (w == workers.end()) continue;  // unregistered: nothing left to ask
+    auto stub = w->ready ? Stub(w->address)
+                         : Result<std::shared_ptr<v1::Worker::StubInterface>>(
+                               Status::FailedPrecondition("NotReady"));
+    if (!stub.ok()) {
+      pending.push_back(a.worker);
+      continue;
+    }
+    v1::EnclaveRef ref;
+    ref.set_enclave(a.enclave);
+    v1::DestroyEnclaveResponse response;
+    const grpc::Status status = (*stub)->DestroyEnclave(Context().get(), ref, &response);
+    if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      spdlog::warn("deployment {}: worker {} did not destroy enclave {}: {}", deployment.name,
+                   a.worker, a.enclave, status.error_message());
+      pending.push_back(a.worker);
+    }
+  }
+  return core_->FinishDeletion(deployment.name, pending);
+}
+
 Status Reconciler::ReconcileAll() {
   SERDAB_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, core_->ListWorkers());
   SERDAB_ASSIGN_OR_RETURN(std::vector<DeploymentView> deployments, core_->ListDeployments());
   for (const DeploymentView& d : deployments) {
-    if (Status s = Reconcile(d.record, workers); !s.ok()) {
+    Status s = d.record.phase == kPhaseDeleting ? Finalize(d.record, workers)
+                                                : Reconcile(d.record, workers);
+    if (!s.ok()) {
       spdlog::error("deployment {}: {}", d.record.name, s.message());
     }
   }

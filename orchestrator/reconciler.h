@@ -52,6 +52,8 @@ class Reconciler {
 
  private:
   Status Reconcile(const DeploymentRecord& deployment, const std::vector<WorkerRecord>& workers);
+  // Destroys a Deleting deployment's enclaves on its workers.
+  Status Finalize(const DeploymentRecord& deployment, const std::vector<WorkerRecord>& workers);
   AttestationRecord Attest(const WorkerRecord& worker, const std::string& enclave,
                            const DeploymentPlan& plan);
   Result<std::shared_ptr<v1::Worker::StubInterface>> Stub(const std::string& address);

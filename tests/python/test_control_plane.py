@@ -20,6 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serdab_testing as st  # noqa: E402
 
 HEARTBEAT_MS = 300
+# Small enclaves, so that a worker process hosts several within the default
+# vm.max_map_count (each EPC page the emulation pages is a mapping).
+EPC_MIB = "16"
 TIMEOUT_MS = 1500
 WAIT_S = 30
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -121,7 +124,7 @@ class Cluster:
             "--state-dir", self.path("state-" + name), "--tls-dir", self.path("tls-" + name),
             "--listen", "127.0.0.1:0", "--port-file", port_file,
             "--orchestrator", f"127.0.0.1:{self.orchestrator_port}",
-            "--label", f"tier={tier}", "--label", "site=home"])
+            "--label", f"tier={tier}", "--label", "site=home", "--epc-mib", EPC_MIB])
         self._port(name)
 
     def kill(self, key):
@@ -157,7 +160,7 @@ def write(path, text):
 
 
 def plan_text(name="lobby", selector="{site: home}", max_stages=3, extra="",
-              attestation="{allow_simulation: true, any_measurement: true}"):
+              attestation="{allow_simulation: true, allow_debug: true, any_measurement: true}"):
     return f"""apiVersion: serdab/v1
 kind: Deployment
 metadata: {{name: {name}}}
@@ -170,7 +173,7 @@ attestation: {attestation}
 {extra}"""
 
 
-def measurement(epc_mib="93.5"):
+def measurement(epc_mib=EPC_MIB):
     out = st.serdab_ok(["enclave", "measure", "--epc-mib", epc_mib]).stdout
     return out.split()[1]
 
@@ -191,7 +194,7 @@ def test_workers_register_heartbeat_and_roles():
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
         workers = c.workers()
         assert workers["edge-1"]["labels"] == {"tier": "edge", "site": "home"}, workers
-        assert workers["cloud-1"]["capacity"]["epc_bytes"] == str(98041856), workers
+        assert workers["cloud-1"]["capacity"]["epc_bytes"] == str(16 << 20), workers
         assert len(workers["edge-2"]["platform_key"]) == 64, workers
         table = c.cli_ok(["get", "workers", "-o", "wide"], "viewer").stdout
         assert "edge-2" in table and "Ready" in table and "AES-NI" in table, table
@@ -253,7 +256,16 @@ def test_apply_get_describe_delete():
         assert set(c.deployments()) == {"lobby", "door-a", "door-b"}
 
         expect_failure(c.cli(["delete", "deployment", "lobby"], "viewer"), "admins only")
+        wait_for("lobby's enclaves", lambda: all(
+            os.path.isdir(c.path("state-" + w, "enclaves", "lobby")) for w in
+            ["edge-1", "edge-2", "cloud-1"]))
         assert "deleted" in c.cli_ok(["delete", "deployment", "lobby"]).stdout
+        # Its enclaves are destroyed on every worker before it is gone.
+        wait_for("lobby gone", lambda: "lobby" not in c.deployments())
+        for w in ["edge-1", "edge-2", "cloud-1"]:
+            assert not os.path.exists(c.path("state-" + w, "enclaves", "lobby")), w
+        wait_for("door-a's enclave, untouched",
+                 lambda: os.path.isdir(c.path("state-edge-1", "enclaves", "door-a")))
         expect_failure(c.cli(["delete", "deployment", "lobby"]), "no deployment named 'lobby'")
         expect_failure(c.cli(["describe", "deployment", "lobby"], "viewer"), "lobby")
         assert set(c.deployments()) == {"door-a", "door-b"}
@@ -265,12 +277,13 @@ def test_apply_get_describe_delete():
         try:
             time.sleep(1.5)
             c.cli_ok(["delete", "deployment", "door-a"])
-            time.sleep(1.5)
+            wait_for("door-a gone", lambda: "door-a" not in c.deployments())
         finally:
             watch.send_signal(signal.SIGINT)
             out, _ = watch.communicate(timeout=30)
         text = out.decode()
-        for needle in ["Registered", "Created", "Configured", "Deleted", "door-a"]:
+        for needle in ["Registered", "Created", "Configured", "Attested", "Deleting", "Deleted",
+                       "door-a"]:
             assert needle in text, (needle, text)
 
 
