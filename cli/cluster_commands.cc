@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "cli/cli_config.h"
@@ -116,6 +117,25 @@ Result<std::string> Render(const google::protobuf::Message& message, const std::
   return std::string(out.c_str()) + "\n";
 }
 
+// Adds the connection flags, parses the command line and connects. Returns
+// the exit code when the command should stop (help, a usage error, a
+// connection that cannot be set up), else fills *connection.
+std::optional<int> ParseAndConnect(CLI::App& app, ConnectionFlags& flags, int argc, char** argv,
+                                   Connection* connection) {
+  AddConnectionFlags(&app, &flags);
+  if (auto code = ParseFlags(app, argc, argv)) return code;
+  auto connected = Connect(flags);
+  if (!connected.ok()) return ReportError(app.get_name(), connected.status(), /*usage=*/true);
+  *connection = std::move(connected).value();
+  return std::nullopt;
+}
+
+// `describe deployment NAME`, `delete deployment NAME`.
+void AddDeploymentArguments(CLI::App& app, std::string* kind, std::string* name) {
+  app.add_option("kind", *kind, "deployment")->required()->check(CLI::IsMember({"deployment"}));
+  app.add_option("name", *name, "the deployment's name")->required();
+}
+
 int Failed(const std::string& command, const Connection& connection, const grpc::Status& status,
            const std::string& what) {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
@@ -204,17 +224,15 @@ int RunGetCommand(int argc, char** argv) {
   app.add_option("-o,--output", output, "table, wide, json or yaml")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "wide", "json", "yaml"}));
-  AddConnectionFlags(&app, &flags);
-  if (auto code = ParseFlags(app, argc, argv)) return *code;
-  auto connection = Connect(flags);
-  if (!connection.ok()) return ReportError(cmd, connection.status(), /*usage=*/true);
-  v1::Orchestrator::Stub* stub = connection->stub.get();
+  Connection connection;
+  if (auto code = ParseAndConnect(app, flags, argc, argv, &connection)) return *code;
+  v1::Orchestrator::Stub* stub = connection.stub.get();
   const bool wide = output == "wide";
 
   if (kind == "workers") {
     v1::ListWorkersResponse response;
     grpc::Status status = stub->ListWorkers(Context().get(), {}, &response);
-    if (!status.ok()) return Failed(cmd, *connection, status, "list workers");
+    if (!status.ok()) return Failed(cmd, connection, status, "list workers");
     if (output == "json" || output == "yaml") {
       auto text = Render(response, output);
       if (!text.ok()) return ReportError(cmd, text.status());
@@ -246,7 +264,7 @@ int RunGetCommand(int argc, char** argv) {
 
   v1::ListDeploymentsResponse response;
   grpc::Status status = stub->ListDeployments(Context().get(), {}, &response);
-  if (!status.ok()) return Failed(cmd, *connection, status, "list deployments");
+  if (!status.ok()) return Failed(cmd, connection, status, "list deployments");
   if (output == "json" || output == "yaml") {
     auto text = Render(response, output);
     if (!text.ok()) return ReportError(cmd, text.status());
@@ -279,18 +297,15 @@ int RunDescribeCommand(int argc, char** argv) {
   CLI::App app{"Shows a deployment: its conditions, plan and recent events.", "describe"};
   ConnectionFlags flags;
   std::string kind, name;
-  app.add_option("kind", kind, "deployment")->required()->check(CLI::IsMember({"deployment"}));
-  app.add_option("name", name, "the deployment's name")->required();
-  AddConnectionFlags(&app, &flags);
-  if (auto code = ParseFlags(app, argc, argv)) return *code;
-  auto connection = Connect(flags);
-  if (!connection.ok()) return ReportError(cmd, connection.status(), /*usage=*/true);
-  v1::Orchestrator::Stub* stub = connection->stub.get();
+  AddDeploymentArguments(app, &kind, &name);
+  Connection connection;
+  if (auto code = ParseAndConnect(app, flags, argc, argv, &connection)) return *code;
+  v1::Orchestrator::Stub* stub = connection.stub.get();
   v1::GetDeploymentRequest request;
   request.set_name(name);
   v1::DeploymentStatus d;
   grpc::Status status = stub->GetDeployment(Context().get(), request, &d);
-  if (!status.ok()) return Failed(cmd, *connection, status, "describe deployment " + name);
+  if (!status.ok()) return Failed(cmd, connection, status, "describe deployment " + name);
 
   std::printf("Name:         %s\n", d.name().c_str());
   std::printf("Generation:   %llu\n", static_cast<unsigned long long>(d.generation()));
@@ -342,18 +357,15 @@ int RunDeleteCommand(int argc, char** argv) {
   CLI::App app{"Deletes a deployment.", "delete"};
   ConnectionFlags flags;
   std::string kind, name;
-  app.add_option("kind", kind, "deployment")->required()->check(CLI::IsMember({"deployment"}));
-  app.add_option("name", name, "the deployment's name")->required();
-  AddConnectionFlags(&app, &flags);
-  if (auto code = ParseFlags(app, argc, argv)) return *code;
-  auto connection = Connect(flags);
-  if (!connection.ok()) return ReportError(cmd, connection.status(), /*usage=*/true);
-  v1::Orchestrator::Stub* stub = connection->stub.get();
+  AddDeploymentArguments(app, &kind, &name);
+  Connection connection;
+  if (auto code = ParseAndConnect(app, flags, argc, argv, &connection)) return *code;
+  v1::Orchestrator::Stub* stub = connection.stub.get();
   v1::DeleteDeploymentRequest request;
   request.set_name(name);
   v1::DeleteDeploymentResponse response;
   grpc::Status status = stub->DeleteDeployment(Context().get(), request, &response);
-  if (!status.ok()) return Failed(cmd, *connection, status, "delete deployment " + name);
+  if (!status.ok()) return Failed(cmd, connection, status, "delete deployment " + name);
   std::printf("deployment/%s deleted\n", name.c_str());
   return 0;
 }
@@ -364,11 +376,9 @@ int RunWatchCommand(int argc, char** argv) {
   ConnectionFlags flags;
   uint64_t since = 0;
   app.add_option("--since", since, "start after this event id (default: the recent history)");
-  AddConnectionFlags(&app, &flags);
-  if (auto code = ParseFlags(app, argc, argv)) return *code;
-  auto connection = Connect(flags);
-  if (!connection.ok()) return ReportError(cmd, connection.status(), /*usage=*/true);
-  v1::Orchestrator::Stub* stub = connection->stub.get();
+  Connection connection;
+  if (auto code = ParseAndConnect(app, flags, argc, argv, &connection)) return *code;
+  v1::Orchestrator::Stub* stub = connection.stub.get();
   grpc::ClientContext context;  // no deadline: a watch lasts until interrupted
   v1::WatchRequest request;
   request.set_since(since);
@@ -381,7 +391,7 @@ int RunWatchCommand(int argc, char** argv) {
     std::fflush(stdout);
   }
   grpc::Status status = reader->Finish();
-  if (!status.ok()) return Failed(cmd, *connection, status, "watch");
+  if (!status.ok()) return Failed(cmd, connection, status, "watch");
   return 0;
 }
 

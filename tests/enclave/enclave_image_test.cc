@@ -19,6 +19,8 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/local_enclave.h"
 #include "enclave/attestation/evidence.h"
@@ -135,23 +137,37 @@ void CheckEntropyUnderPreload(const std::string& dir) {
   EXPECT_NE(q1.binding.instance, q3.binding.instance);
 }
 
+// Runs this test binary again, filtered to `test`, with `env` set: for an
+// attack that must be in place before the process starts (a preloaded
+// library, an environment the image reads at load). The child finds its
+// half of the test by the environment; true when all its checks passed.
+::testing::AssertionResult RunChildTest(
+    const char* test, const std::vector<std::pair<const char*, std::string>>& env) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    for (const auto& [name, value] : env) setenv(name, value.c_str(), 1);
+    const std::string filter = std::string("--gtest_filter=EnclaveImageTest.") + test;
+    execl("/proc/self/exe", "enclave_tests", filter.c_str(), nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+    return ::testing::AssertionFailure() << "the child did not exit normally";
+  }
+  if (WEXITSTATUS(status) != 0) {
+    return ::testing::AssertionFailure() << "the child's checks failed (see its output above)";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST_F(EnclaveImageTest, PreloadedEntropyDoesNotReachTheEnclave) {
   if (const char* child = std::getenv("SERDAB_ENTROPY_CHILD")) {
     CheckEntropyUnderPreload(child);
     return;
   }
-  const pid_t pid = fork();
-  if (pid == 0) {
-    setenv("LD_PRELOAD", SERDAB_FAKE_ENTROPY_LIB, 1);
-    setenv("SERDAB_ENTROPY_CHILD", dir_.c_str(), 1);
-    execl("/proc/self/exe", "enclave_tests",
-          "--gtest_filter=EnclaveImageTest.PreloadedEntropyDoesNotReachTheEnclave", nullptr);
-    _exit(127);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's checks failed (see its output above)";
+  EXPECT_TRUE(
+      RunChildTest("PreloadedEntropyDoesNotReachTheEnclave",
+                   {{"LD_PRELOAD", SERDAB_FAKE_ENTROPY_LIB}, {"SERDAB_ENTROPY_CHILD", dir_}}));
 }
 
 TEST_F(EnclaveImageTest, AnEnclaveRefusesToStartWhenTheHostHidesAesNi) {
@@ -166,18 +182,9 @@ TEST_F(EnclaveImageTest, AnEnclaveRefusesToStartWhenTheHostHidesAesNi) {
     GTEST_SKIP() << "no AES-NI on this CPU: enclaves use XChaCha20-Poly1305";
   }
   ASSERT_TRUE(worker::EnclaveHost::Create(kConfig, dir_).ok()) << "the unmasked control fails";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    setenv("OPENSSL_ia32cap", "~0x0200000000000000", 1);  // clears AES-NI (bit 57)
-    setenv("SERDAB_AESNI_CHILD", "1", 1);
-    execl("/proc/self/exe", "enclave_tests",
-          "--gtest_filter=EnclaveImageTest.AnEnclaveRefusesToStartWhenTheHostHidesAesNi", nullptr);
-    _exit(127);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's checks failed (see its output above)";
+  EXPECT_TRUE(RunChildTest("AnEnclaveRefusesToStartWhenTheHostHidesAesNi",
+                           {{"OPENSSL_ia32cap", "~0x0200000000000000"},  // clears AES-NI (bit 57)
+                            {"SERDAB_AESNI_CHILD", "1"}}));
 }
 
 }  // namespace

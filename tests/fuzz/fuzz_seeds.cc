@@ -194,7 +194,38 @@ Status WriteYaml(const SeedWriter& w) {
   gpu.speed_factor = 20;
   cluster.workers = {edge, gpu};
   cluster.links = {{"edge", "gpu", 6.25e6, 20}, {"camera", "edge", 1.25e8, 0.2}};
-  return w.Write("yaml_fuzz", "cluster.yaml", ClusterToYaml(cluster));
+  SERDAB_RETURN_IF_ERROR(w.Write("yaml_fuzz", "cluster.yaml", ClusterToYaml(cluster)));
+
+  // Two deployment plans in one file, every section of the format used.
+  constexpr char kPlans[] = R"(apiVersion: serdab/v1
+kind: Deployment
+metadata: {name: lobby, labels: {team: vision}}
+model: {zoo: resnet50, seed: 1, input: {shape: [1, 3, 224, 224]}}
+preprocess: {resize: [224, 224], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
+workers: {selector: {site: home}, order: [edge, cloud]}
+placement:
+  objective: throughput
+  slo: {min_fps: 10, max_latency_ms: 500}
+  max_stages: 3
+  allow_paging: false
+  privacy: {min_enclave_layers: 4}
+attestation:
+  allow_simulation: true
+  allow_debug: true
+  measurements: ["3b1f6c2a9d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8"]
+  min_svn: 1
+streams:
+  - {name: front-door, source: "rtsp://cam/1", fps: 15, on_overload: drop_oldest}
+---
+apiVersion: serdab/v1
+kind: Deployment
+metadata: {name: door}
+model: {path: models/door.onnx, sha256: "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff"}
+workers: {order: [edge]}
+placement: {objective: latency}
+attestation: {any_measurement: true}
+)";
+  return w.Write("yaml_fuzz", "plans.yaml", std::string_view(kPlans));
 }
 
 }  // namespace
