@@ -149,6 +149,20 @@ Status Reconciler::Reconcile(const DeploymentRecord& deployment,
                        attested_set == std::set<std::string>(matching.begin(), matching.end());
   if (current) return Status::Ok();
 
+  // A Ready worker the plan no longer selects loses the deployment's
+  // enclave. (One that is NotReady keeps it until it matches again; the
+  // worker restores it at start-up.)
+  for (const AttestationRecord& a : deployment.attestations) {
+    const auto w = by_name.find(a.worker);
+    if (w == by_name.end() || !w->second->ready ||
+        std::find(matching.begin(), matching.end(), a.worker) != matching.end()) {
+      continue;
+    }
+    if (Status s = DestroyEnclave(*w->second, a.enclave); !s.ok()) {
+      spdlog::warn("deployment {}: {}", deployment.name, s.message());
+    }
+  }
+
   std::vector<AttestationRecord> records;
   for (const std::string& name : matching) {
     AttestationRecord record = Attest(*by_name[name], deployment.name, plan);
@@ -161,6 +175,17 @@ Status Reconciler::Reconcile(const DeploymentRecord& deployment,
   return core_->RecordAttestations(deployment.name, deployment.generation, std::move(records));
 }
 
+Status Reconciler::DestroyEnclave(const WorkerRecord& worker, const std::string& enclave) {
+  if (!worker.ready) return Status::FailedPrecondition("worker " + worker.name + " is NotReady");
+  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<v1::Worker::StubInterface> stub, Stub(worker.address));
+  v1::EnclaveRef ref;
+  ref.set_enclave(enclave);
+  v1::DestroyEnclaveResponse response;
+  const grpc::Status status = stub->DestroyEnclave(Context().get(), ref, &response);
+  if (status.ok() || status.error_code() == grpc::StatusCode::NOT_FOUND) return Status::Ok();
+  return worker::FromGrpc(status, "worker " + worker.name + ": destroy enclave " + enclave);
+}
+
 Status Reconciler::Finalize(const DeploymentRecord& deployment,
                             const std::vector<WorkerRecord>& workers) {
   std::vector<std::string> pending;
@@ -168,20 +193,8 @@ Status Reconciler::Finalize(const DeploymentRecord& deployment,
     const auto w = std::find_if(workers.begin(), workers.end(),
                                 [&](const WorkerRecord& r) { return r.name == a.worker; });
     if (w == workers.end()) continue;  // unregistered: nothing left to ask
-    auto stub = w->ready ? Stub(w->address)
-                         : Result<std::shared_ptr<v1::Worker::StubInterface>>(
-                               Status::FailedPrecondition("NotReady"));
-    if (!stub.ok()) {
-      pending.push_back(a.worker);
-      continue;
-    }
-    v1::EnclaveRef ref;
-    ref.set_enclave(a.enclave);
-    v1::DestroyEnclaveResponse response;
-    const grpc::Status status = (*stub)->DestroyEnclave(Context().get(), ref, &response);
-    if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
-      spdlog::warn("deployment {}: worker {} did not destroy enclave {}: {}", deployment.name,
-                   a.worker, a.enclave, status.error_message());
+    if (Status s = DestroyEnclave(*w, a.enclave); !s.ok()) {
+      spdlog::warn("deployment {}: {}", deployment.name, s.message());
       pending.push_back(a.worker);
     }
   }

@@ -52,6 +52,8 @@ class Reconciler {
 
  private:
   Status Reconcile(const DeploymentRecord& deployment, const std::vector<WorkerRecord>& workers);
+  // Destroys a deployment's enclave on a Ready worker (gone already: OK).
+  Status DestroyEnclave(const WorkerRecord& worker, const std::string& enclave);
   // Destroys a Deleting deployment's enclaves on its workers.
   Status Finalize(const DeploymentRecord& deployment, const std::vector<WorkerRecord>& workers);
   AttestationRecord Attest(const WorkerRecord& worker, const std::string& enclave,

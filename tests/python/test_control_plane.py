@@ -159,7 +159,7 @@ def write(path, text):
     return path
 
 
-def plan_text(name="lobby", selector="{site: home}", max_stages=3, extra="",
+def plan_text(name="lobby", selector="{site: home}", max_stages=3, extra="", order="[edge, cloud]",
               attestation="{allow_simulation: true, allow_debug: true, any_measurement: true}"):
     return f"""apiVersion: serdab/v1
 kind: Deployment
@@ -167,7 +167,7 @@ metadata: {{name: {name}}}
 model: {{zoo: resnet50}}
 workers:
   selector: {selector}
-  order: [edge, cloud]
+  order: {order}
 placement: {{max_stages: {max_stages}}}
 attestation: {attestation}
 {extra}"""
@@ -399,6 +399,14 @@ def test_workers_are_attested_against_the_plan_and_the_root():
         verdicts = wait_for("simulation refused", refused_sim)
         assert not verdicts["edge-1"].get("attested"), verdicts["edge-1"]
         assert "sim" in verdicts["edge-1"]["reason"], verdicts["edge-1"]
+
+        # A worker the plan stops selecting loses the deployment's enclave.
+        assert os.path.isdir(c.path("state-cloud-1", "enclaves", "lobby"))
+        c.cli_ok(["apply", "-f", write(c.path("plan.yaml"), plan_text(order="[edge]"))])
+        wait_for("cloud-1's enclave destroyed",
+                 lambda: not os.path.exists(c.path("state-cloud-1", "enclaves", "lobby")))
+        wait_for("the edge workers only", lambda: set(attestations(c, "lobby")[0]) ==
+                 {"edge-1", "edge-2", "rogue"})
 
 
 def test_state_survives_kill_9_of_the_orchestrator():
