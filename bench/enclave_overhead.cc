@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
@@ -48,15 +49,21 @@ std::vector<std::string> SplitList(const char* list) {
   return out;
 }
 
-// A counter from the enclave's stats JSON.
-double Counter(const std::string& json, const std::string& key) {
-  const size_t at = json.find("\"" + key + "\":");
-  return at == std::string::npos ? -1 : std::stod(json.substr(at + key.size() + 3));
-}
-
 void Die(const Status& s, const char* what) {
   std::fprintf(stderr, "enclave_overhead: %s: %s\n", what, s.ToString().c_str());
   std::exit(1);
+}
+
+nlohmann::json ParseStats(const std::string& text) {
+  nlohmann::json stats = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!stats.is_object()) Die(Status::Corruption("not a JSON object"), "enclave stats");
+  return stats;
+}
+
+// A counter from the enclave's stats (-1 when absent).
+double Counter(const nlohmann::json& stats, const char* key) {
+  const auto it = stats.find(key);
+  return it != stats.end() && it->is_number() ? it->get<double>() : -1;
 }
 
 void Usage() {
@@ -167,7 +174,11 @@ int Main(int argc, char** argv) {
           const std::string before = (*host)->StatsJson().value();
           (*client)->Infer({input}).value();
           const std::string after = (*host)->StatsJson().value();
-          auto delta = [&](const char* key) { return Counter(after, key) - Counter(before, key); };
+          // Parsed only now, so that parsing is not in the frame's enclave time.
+          const nlohmann::json stats_before = ParseStats(before), stats_after = ParseStats(after);
+          auto delta = [&](const char* key) {
+            return Counter(stats_after, key) - Counter(stats_before, key);
+          };
           wall_ms.push_back(delta("wall_ns") * 1e-6);
           tee_ms.push_back(delta("tee_ns") * 1e-6);
           share.push_back(delta("emulation_ns") / delta("wall_ns"));

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -30,23 +31,33 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// Reads a number after `"key":` in the enclave's JSON.
-Result<double> JsonNumber(const std::string& json, const std::string& key) {
-  const size_t at = json.find("\"" + key + "\":");
-  if (at == std::string::npos) return Status::Corruption("profile reply has no " + key);
-  return std::stod(json.substr(at + key.size() + 3));
+// The enclave's JSON replies come through the untrusted host: a malformed one
+// is a Status naming `what`, never an exception.
+Result<nlohmann::json> ParseReply(const std::string& text, const std::string& what) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return Status::Corruption(what + ": not a JSON object");
+  return json;
 }
 
-Result<std::vector<double>> JsonArray(const std::string& json, const std::string& key) {
-  size_t at = json.find("\"" + key + "\":[");
-  if (at == std::string::npos) return Status::Corruption("profile reply has no " + key);
-  at += key.size() + 4;
+Result<double> JsonNumber(const nlohmann::json& json, const std::string& what,
+                          const std::string& key) {
+  const auto it = json.find(key);
+  if (it == json.end() || !it->is_number()) {
+    return Status::Corruption(what + ": no number '" + key + "'");
+  }
+  return it->get<double>();
+}
+
+Result<std::vector<double>> JsonNumbers(const nlohmann::json& json, const std::string& what,
+                                        const std::string& key) {
+  const auto it = json.find(key);
+  if (it == json.end() || !it->is_array()) {
+    return Status::Corruption(what + ": no array '" + key + "'");
+  }
   std::vector<double> values;
-  while (at < json.size() && json[at] != ']') {
-    size_t used = 0;
-    values.push_back(std::stod(json.substr(at), &used));
-    at += used;
-    if (at < json.size() && json[at] == ',') ++at;
+  for (const nlohmann::json& v : *it) {
+    if (!v.is_number()) return Status::Corruption(what + ": '" + key + "' holds a non-number");
+    values.push_back(v.get<double>());
   }
   return values;
 }
@@ -63,17 +74,21 @@ struct Target {
 };
 
 Result<Target> ReadTarget(const std::string& stats_json) {
+  const std::string what = "enclave stats";
+  SERDAB_ASSIGN_OR_RETURN(const nlohmann::json stats, ParseReply(stats_json, what));
   Target t;
-  const size_t at = stats_json.find("\"profile\":\"");
-  if (at == std::string::npos) return Status::Corruption("enclave stats have no profile");
-  const size_t begin = at + 11;
-  t.name = stats_json.substr(begin, stats_json.find('"', begin) - begin);
-  t.modelled = stats_json.find("\"has_target\":true") != std::string::npos;
+  const auto profile = stats.find("profile");
+  if (profile == stats.end() || !profile->is_string()) {
+    return Status::Corruption(what + ": no string 'profile'");
+  }
+  t.name = profile->get<std::string>();
+  const auto has_target = stats.find("has_target");
+  t.modelled = has_target != stats.end() && *has_target == true;
   SERDAB_ASSIGN_OR_RETURN(const double cycles_per_second,
-                          JsonNumber(stats_json, "cycles_per_second"));
-  SERDAB_ASSIGN_OR_RETURN(const double swap_cycles, JsonNumber(stats_json, "swap_price_cycles"));
-  SERDAB_ASSIGN_OR_RETURN(const double epc, JsonNumber(stats_json, "target_epc_bytes"));
-  SERDAB_ASSIGN_OR_RETURN(t.memory_overhead, JsonNumber(stats_json, "memory_overhead"));
+                          JsonNumber(stats, what, "cycles_per_second"));
+  SERDAB_ASSIGN_OR_RETURN(const double swap_cycles, JsonNumber(stats, what, "swap_price_cycles"));
+  SERDAB_ASSIGN_OR_RETURN(const double epc, JsonNumber(stats, what, "target_epc_bytes"));
+  SERDAB_ASSIGN_OR_RETURN(t.memory_overhead, JsonNumber(stats, what, "memory_overhead"));
   if (cycles_per_second <= 0) return Status::Corruption("enclave stats: no cycle rate");
   t.page_swap_ns = swap_cycles * 1e9 / cycles_per_second;
   t.epc_bytes = static_cast<int64_t>(epc);
@@ -261,8 +276,10 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
     }
     PartitionSpec spec{begin, end, options.threads};
     SERDAB_RETURN_IF_ERROR(enclave->client().Provision(file, spec).status());
-    SERDAB_ASSIGN_OR_RETURN(std::string json, enclave->host().Profile(options.repeats));
-    SERDAB_ASSIGN_OR_RETURN(std::vector<double> layer_ms, JsonArray(json, "layer_ms"));
+    const std::string what = "profile reply";
+    SERDAB_ASSIGN_OR_RETURN(const std::string reply, enclave->host().Profile(options.repeats));
+    SERDAB_ASSIGN_OR_RETURN(const nlohmann::json json, ParseReply(reply, what));
+    SERDAB_ASSIGN_OR_RETURN(std::vector<double> layer_ms, JsonNumbers(json, what, "layer_ms"));
     if (static_cast<int>(layer_ms.size()) != end - begin) {
       return Status::Corruption("the enclave profiled " + std::to_string(layer_ms.size()) +
                                 " layers of " + std::to_string(end - begin));
@@ -276,8 +293,8 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
         timed[k] = true;
       }
     }
-    SERDAB_ASSIGN_OR_RETURN(double swap, JsonNumber(json, "page_swap_ns"));
-    SERDAB_ASSIGN_OR_RETURN(worker.ecall_ns, JsonNumber(json, "ecall_ns"));
+    SERDAB_ASSIGN_OR_RETURN(double swap, JsonNumber(json, what, "page_swap_ns"));
+    SERDAB_ASSIGN_OR_RETURN(worker.ecall_ns, JsonNumber(json, what, "ecall_ns"));
     swap_ns.push_back(swap);
     begin = end;
   }

@@ -1,6 +1,7 @@
 // serdab layers: the layer view the partitioner plans with.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli/commands.h"
@@ -11,50 +12,32 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string JsonShape(const engine::Shape& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 void PrintJson(const engine::Model& model) {
-  std::printf("{\"layers\":[");
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (const engine::LayerInfo& l : model.layers()) {
     const engine::CutInfo& cut = model.cuts()[l.index];
-    std::printf("%s\n{\"index\":%d,\"name\":\"%s\",\"op\":\"%s\",\"fused\":\"%s\",",
-                l.index ? "," : "", l.index, JsonEscape(l.name).c_str(), l.op_type.c_str(),
-                l.fused.c_str());
-    std::printf("\"output_shapes\":[");
-    for (size_t i = 0; i < l.outputs.size(); ++i) {
-      std::printf("%s%s", i ? "," : "", JsonShape(l.outputs[i].shape).c_str());
-    }
-    std::printf(
-        "],\"weight_bytes\":%zu,\"flops\":%lld,\"cut_bytes_before\":%zu,\"cut_tensors_before\":[",
-        l.weight_bytes, static_cast<long long>(l.flops), cut.bytes);
-    for (size_t i = 0; i < cut.names.size(); ++i) {
-      std::printf("%s\"%s\"", i ? "," : "", JsonEscape(cut.names[i]).c_str());
-    }
-    std::printf("]}");
+    nlohmann::ordered_json output_shapes = nlohmann::ordered_json::array();
+    for (const engine::TensorInfo& output : l.outputs) output_shapes.push_back(output.shape);
+    layers.push_back(nlohmann::ordered_json{
+        {"index", l.index},
+        {"name", l.name},
+        {"op", l.op_type},
+        {"fused", l.fused},
+        {"output_shapes", std::move(output_shapes)},
+        {"weight_bytes", l.weight_bytes},
+        {"flops", l.flops},
+        {"cut_bytes_before", cut.bytes},
+        {"cut_tensors_before", cut.names},
+    });
   }
-  const engine::CutInfo& last = model.cuts().back();
-  std::printf("\n],\"output_bytes\":%zu,\"weight_bytes\":%zu}\n", last.bytes, model.weight_bytes());
+  const nlohmann::ordered_json json = {
+      {"layers", std::move(layers)},
+      {"output_bytes", model.cuts().back().bytes},
+      {"weight_bytes", model.weight_bytes()},
+  };
+  // Names come from the model file: invalid UTF-8 in them is replaced, not fatal.
+  std::printf("%s\n",
+              json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
 }
 
 void PrintTable(const engine::Model& model) {

@@ -2,7 +2,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <string_view>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 namespace serdab::partitioner {
@@ -47,34 +48,15 @@ bool IsBottleneck(const Placement& placement, double effective_ms) {
   return effective_ms == placement.bottleneck_ms;
 }
 
-void AppendJsonString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          *out += Printf("\\u%04x", static_cast<unsigned>(c));
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
+// Ten significant digits, as the report has always been written (the nearest
+// double to that decimal, which the JSON writer prints as the decimal); null
+// for an infinite fps.
+nlohmann::ordered_json JsonNumber(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  char digits[32];
+  std::snprintf(digits, sizeof(digits), "%.10g", v);
+  return std::strtod(digits, nullptr);
 }
-
-std::string JsonNumber(double v) { return std::isfinite(v) ? Printf("%.10g", v) : "null"; }
 
 }  // namespace
 
@@ -115,66 +97,64 @@ std::string FormatPlacementTable(const Problem& problem, const Placement& placem
 }
 
 std::string PlacementToJson(const Problem& problem, const Placement& placement) {
+  using nlohmann::ordered_json;
   const ModelProfile& model = problem.model;
-  std::string out = "{\"model\": ";
-  AppendJsonString(model.name, &out);
-  out += ", \"model_sha256\": ";
-  AppendJsonString(model.sha256, &out);
-  out += ", \"objective\": ";
-  AppendJsonString(ObjectiveName(placement.objective), &out);
-  out += ", \"fps\": " + JsonNumber(placement.fps);
-  out += ", \"latency_ms\": " + JsonNumber(placement.latency_ms);
-  out += ", \"bottleneck_ms\": " + JsonNumber(placement.bottleneck_ms);
-  out += ", \"bottleneck\": ";
-  AppendJsonString(placement.bottleneck, &out);
-  out += ", \"stages\": [";
+  ordered_json stages = ordered_json::array();
   for (size_t s = 0; s < placement.stages.size(); ++s) {
     const PlannedStage& stage = placement.stages[s];
-    out += s ? ", " : "";
-    out += Printf("{\"index\": %zu, \"begin\": %d, \"end\": %d, \"first_layer\": ", s, stage.begin,
-                  stage.end);
-    AppendJsonString(model.layers[stage.begin].name, &out);
-    out += ", \"last_layer\": ";
-    AppendJsonString(model.layers[stage.end - 1].name, &out);
-    out += ", \"time_ms\": " + JsonNumber(stage.time_ms);
-    out += ", \"effective_ms\": " + JsonNumber(stage.effective_ms);
-    out += ", \"replicas\": [";
+    ordered_json replicas = ordered_json::array();
     for (size_t r = 0; r < stage.workers.size(); ++r) {
       const StageCost& c = stage.costs[r];
-      out += r ? ", " : "";
-      out += "{\"worker\": ";
-      AppendJsonString(problem.cluster.workers[stage.workers[r]].name, &out);
-      out += ", \"compute_ms\": " + JsonNumber(c.compute_ms);
-      out += ", \"paging_ms\": " + JsonNumber(c.paging_ms);
-      out += ", \"crypto_ms\": " + JsonNumber(c.crypto_ms);
-      out += ", \"ecall_ms\": " + JsonNumber(c.ecall_ms);
-      out += ", \"total_ms\": " + JsonNumber(c.total_ms());
-      out += Printf(", \"working_set_bytes\": %lld, \"swapped_pages\": %lld}",
-                    static_cast<long long>(c.working_set_bytes),
-                    static_cast<long long>(c.swapped_pages));
+      replicas.push_back(ordered_json{
+          {"worker", problem.cluster.workers[stage.workers[r]].name},
+          {"compute_ms", JsonNumber(c.compute_ms)},
+          {"paging_ms", JsonNumber(c.paging_ms)},
+          {"crypto_ms", JsonNumber(c.crypto_ms)},
+          {"ecall_ms", JsonNumber(c.ecall_ms)},
+          {"total_ms", JsonNumber(c.total_ms())},
+          {"working_set_bytes", c.working_set_bytes},
+          {"swapped_pages", c.swapped_pages},
+      });
     }
-    out += "]}";
+    stages.push_back(ordered_json{
+        {"index", s},
+        {"begin", stage.begin},
+        {"end", stage.end},
+        {"first_layer", model.layers[stage.begin].name},
+        {"last_layer", model.layers[stage.end - 1].name},
+        {"time_ms", JsonNumber(stage.time_ms)},
+        {"effective_ms", JsonNumber(stage.effective_ms)},
+        {"replicas", std::move(replicas)},
+    });
   }
-  out += "], \"links\": [";
-  for (size_t i = 0; i < placement.links.size(); ++i) {
-    const PlannedLink& link = placement.links[i];
-    out += i ? ", " : "";
-    out += "{\"from\": ";
-    AppendJsonString(link.from_stage < 0 ? "client" : "stage " + std::to_string(link.from_stage),
-                     &out);
-    out += ", \"to\": ";
-    AppendJsonString(link.to_stage < 0 ? "client" : "stage " + std::to_string(link.to_stage), &out);
-    out += Printf(", \"cut\": %d, \"bytes\": %lld", link.cut, static_cast<long long>(link.bytes));
-    out += ", \"time_ms\": " + JsonNumber(link.time_ms);
-    out += ", \"effective_ms\": " + JsonNumber(link.effective_ms);
-    out += ", \"link_ms\": [";
-    for (size_t k = 0; k < link.link_ms.size(); ++k) {
-      out += (k ? ", " : "") + JsonNumber(link.link_ms[k]);
-    }
-    out += "]}";
+  ordered_json links = ordered_json::array();
+  for (const PlannedLink& link : placement.links) {
+    ordered_json link_ms = ordered_json::array();
+    for (double ms : link.link_ms) link_ms.push_back(JsonNumber(ms));
+    links.push_back(ordered_json{
+        {"from", link.from_stage < 0 ? "client" : "stage " + std::to_string(link.from_stage)},
+        {"to", link.to_stage < 0 ? "client" : "stage " + std::to_string(link.to_stage)},
+        {"cut", link.cut},
+        {"bytes", link.bytes},
+        {"time_ms", JsonNumber(link.time_ms)},
+        {"effective_ms", JsonNumber(link.effective_ms)},
+        {"link_ms", std::move(link_ms)},
+    });
   }
-  out += "]}";
-  return out;
+  const ordered_json json = {
+      {"model", model.name},
+      {"model_sha256", model.sha256},
+      {"objective", ObjectiveName(placement.objective)},
+      {"fps", JsonNumber(placement.fps)},
+      {"latency_ms", JsonNumber(placement.latency_ms)},
+      {"bottleneck_ms", JsonNumber(placement.bottleneck_ms)},
+      {"bottleneck", placement.bottleneck},
+      {"stages", std::move(stages)},
+      {"links", std::move(links)},
+  };
+  // Names come from profile and cluster files: invalid UTF-8 in them is
+  // replaced, not fatal.
+  return json.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
 }  // namespace serdab::partitioner

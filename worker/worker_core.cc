@@ -103,9 +103,15 @@ Result<std::shared_ptr<WorkerCore::Hosted>> WorkerCore::Start(const std::string&
   auto hosted = std::make_shared<Hosted>();
   SERDAB_ASSIGN_OR_RETURN(hosted->host,
                           EnclaveHost::Create(config, options_.platform_dir, signature));
-  SERDAB_ASSIGN_OR_RETURN(std::string stats, hosted->host->StatsJson());
+  SERDAB_ASSIGN_OR_RETURN(std::string stats_json, hosted->host->StatsJson());
+  // Malformed stats from the enclave are an error, not an exception.
+  const nlohmann::json stats =
+      nlohmann::json::parse(stats_json, nullptr, /*allow_exceptions=*/false);
+  if (!stats.is_object()) return Status::Corruption("enclave stats: not a JSON object");
+  const auto mrenclave = stats.find("mrenclave");
   hosted->info.name = name;
-  hosted->info.mrenclave = nlohmann::json::parse(stats).value("mrenclave", "");
+  hosted->info.mrenclave =
+      mrenclave != stats.end() && mrenclave->is_string() ? mrenclave->get<std::string>() : "";
   return hosted;
 }
 

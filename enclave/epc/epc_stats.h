@@ -47,6 +47,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace serdab::epc {
@@ -108,6 +109,8 @@ struct EpcStats {
   }
 
   // One JSON object with every field above (derived ones included).
+  nlohmann::ordered_json ToJsonObject() const;
+  // The same object on one line.
   std::string ToJson() const;
 };
 

@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
+#include <cmath>
 #include <ctime>
 #include <random>
 
 #include <openssl/crypto.h>
+#include <nlohmann/json.hpp>
 
 #include "enclave/attestation/evidence.h"
 #include "enclave/attestation/quote.h"
@@ -34,6 +35,15 @@ size_t EncodedSize(const engine::CutInfo& cut) {
   size_t n = 2 + 4;
   for (const engine::TensorInfo& info : cut.infos) n += 2 + 8 * info.shape.size() + info.bytes();
   return n;
+}
+
+// Rounded to 1/scale: the precision the host has always been sent.
+double Rounded(double v, double scale) { return std::round(v * scale) / scale; }
+
+// One line of JSON. Invalid UTF-8 (none is expected) is replaced rather than
+// thrown on: this runs inside ECALLs.
+std::string Dump(const nlohmann::ordered_json& json) {
+  return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 crypto::ByteView AsBytes(std::string_view s) {
@@ -445,16 +455,12 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats) {
     }
     current.push_back(std::move(t));
   }
-  std::string json =
-      "{\"begin\":" + std::to_string(begin) + ",\"end\":" + std::to_string(end) + ",\"layer_ms\":[";
+  nlohmann::ordered_json layer_ms = nlohmann::ordered_json::array();
   for (int k = begin; k < end; ++k) {
     std::vector<engine::Tensor> next;
     SERDAB_ASSIGN_OR_RETURN(
-        const double layer_ms,
-        engine::TimeLayerMs(model, k, current, static_cast<int>(repeats), &next));
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%s%.6f", k > begin ? "," : "", layer_ms);
-    json += buf;
+        const double ms, engine::TimeLayerMs(model, k, current, static_cast<int>(repeats), &next));
+    layer_ms.push_back(Rounded(ms, 1e6));
     current = std::move(next);
   }
   current.clear();
@@ -479,32 +485,37 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats) {
   const double ns_per_cycle = after.cycles_per_second > 0 ? 1e9 / after.cycles_per_second : 0;
   const double swap_ns = swaps > 0 ? cycles / swaps * ns_per_cycle : 0;
   const epc::CostProfile& profile = heap_->config().profile;
-  char tail[160];
-  std::snprintf(tail, sizeof(tail), "],\"page_swap_ns\":%.1f,\"ecall_ns\":%.1f}", swap_ns,
-                static_cast<double>(profile.ecall_cycles) * ns_per_cycle);
-  return json + tail;
+  return Dump({
+      {"begin", begin},
+      {"end", end},
+      {"layer_ms", std::move(layer_ms)},
+      {"page_swap_ns", Rounded(swap_ns, 10)},
+      {"ecall_ns", Rounded(static_cast<double>(profile.ecall_cycles) * ns_per_cycle, 10)},
+  });
 }
 
 std::string SimEnclave::StatsJson() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string json = heap_->Stats().ToJson();
   const int begin = partition_ ? partition_->begin : 0;
   const int end = partition_ ? partition_->end : 0;
   // "protects_data_from_host": a sim enclave's host holds the platform key,
   // so it can forge quotes and unseal: say so wherever the enclave is shown.
-  std::string head =
-      "{\"backend\":\"sim\",\"protects_data_from_host\":false,\"mrenclave\":\"" +
-      crypto::HexEncode(identity_.mrenclave) + "\",\"mrsigner\":\"" +
-      crypto::HexEncode(identity_.mrsigner) +
-      "\",\"isv_svn\":" + std::to_string(identity_.isv_svn) +
-      ",\"debug\":" + (identity_.debug() ? "true" : "false") + ",\"instance\":\"" +
-      crypto::HexEncode(instance_) + "\",\"owner\":\"" +
-      (owner_ ? crypto::HexEncode(*owner_) : std::string()) +
-      "\",\"partition_version\":" + std::to_string(partition_ ? partition_->version : 0) +
-      ",\"routes\":" + std::to_string(routes_.size()) + ",\"layers\":[" + std::to_string(begin) +
-      "," + std::to_string(end) + "],";
-  // Splice the heap's counters into one object.
-  return head + json.substr(json.find('{') + 1);
+  nlohmann::ordered_json json = {
+      {"backend", "sim"},
+      {"protects_data_from_host", false},
+      {"mrenclave", crypto::HexEncode(identity_.mrenclave)},
+      {"mrsigner", crypto::HexEncode(identity_.mrsigner)},
+      {"isv_svn", identity_.isv_svn},
+      {"debug", identity_.debug()},
+      {"instance", crypto::HexEncode(instance_)},
+      {"owner", owner_ ? crypto::HexEncode(*owner_) : std::string()},
+      {"partition_version", partition_ ? partition_->version : 0},
+      {"routes", routes_.size()},
+      {"layers", {begin, end}},
+  };
+  // The heap's counters follow, in the same object.
+  json.update(heap_->Stats().ToJsonObject());
+  return Dump(json);
 }
 
 }  // namespace serdab::enclave
