@@ -13,8 +13,9 @@ int main(int argc, char** argv) {
   int64_t heartbeat_timeout_ms = options.core.heartbeat_timeout.count();
   int64_t heartbeat_interval_ms = options.core.heartbeat_interval.count();
   CLI::App app{
-      "serdab-orchestrator: registers worker daemons, tracks their liveness and keeps the\n"
-      "deployments users apply (serdab apply) in its state database (--state-dir)."};
+      "serdab-orchestrator: registers worker daemons and tracks their liveness, keeps the\n"
+      "deployments users apply (serdab apply) in its state database (--state-dir), and\n"
+      "attests an enclave for each deployment on every worker its plan selects."};
   app.add_option("--state-dir", options.core.state_dir, "where orchestrator.db is kept")
       ->required();
   app.add_option("--root", options.root_public_key,
