@@ -199,11 +199,12 @@ int RunApplyCommand(int argc, char** argv) {
     v1::ApplyResponse response;
     grpc::Status status = stub->Apply(Context().get(), request, &response);
     if (!status.ok()) return Failed(cmd, *connection, status, "apply " + (*plans)[i].name);
-    const std::string result = dry_run && response.result() != "unchanged"
-                                   ? "would be " + response.result() + " (dry run)"
-                                   : response.result();
-    std::printf("deployment/%s %s (generation %llu; workers: ", response.name().c_str(),
-                result.c_str(), static_cast<unsigned long long>(response.generation()));
+    const bool changes = response.result() != "unchanged";
+    const std::string result =
+        dry_run && changes ? "would be " + response.result() : response.result();
+    std::printf("deployment/%s %s (%sgeneration %llu; workers: ", response.name().c_str(),
+                result.c_str(), dry_run ? "dry run; " : "",
+                static_cast<unsigned long long>(response.generation()));
     for (int w = 0; w < response.matching_workers_size(); ++w) {
       std::printf("%s%s", w == 0 ? "" : ", ", response.matching_workers(w).c_str());
     }

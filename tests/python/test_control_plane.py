@@ -229,7 +229,7 @@ def test_apply_get_describe_delete():
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
         plan = write(c.path("plan.yaml"), plan_text())
         out = c.cli_ok(["apply", "-f", plan, "--dry-run"]).stdout
-        assert "lobby would be created" in out and "edge-1, edge-2, cloud-1" in out, out
+        assert "lobby would be created (dry run;" in out and "edge-1, edge-2, cloud-1" in out, out
         assert c.deployments() == {}, "a dry run stored something"
 
         assert "lobby created" in c.cli_ok(["apply", "-f", plan]).stdout
