@@ -21,6 +21,7 @@ namespace serdab::orchestrator {
 namespace {
 
 constexpr auto kCallTimeout = std::chrono::seconds(10);
+constexpr int64_t kRetryMs = 30000;
 // Enclaves run this cost profile unless a plan says otherwise; it is part of
 // the measurement (`serdab enclave measure --epc-mib N` prints the same).
 constexpr char kCostProfile[] = "sgx1";
@@ -145,9 +146,17 @@ Status Reconciler::Reconcile(const DeploymentRecord& deployment,
   const std::vector<std::string> matching = OrderWorkers(plan, ready_labels);
   std::set<std::string> attested_set;
   for (const AttestationRecord& a : deployment.attestations) attested_set.insert(a.worker);
+  // Refusals are retried now and then: a worker that could not be reached
+  // or had no room may since have recovered.
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const bool retry = std::any_of(
+      deployment.attestations.begin(), deployment.attestations.end(),
+      [&](const AttestationRecord& a) { return !a.attested && now_ms - a.checked_ms > kRetryMs; });
   const bool current = deployment.attested_generation == deployment.generation &&
                        attested_set == std::set<std::string>(matching.begin(), matching.end());
-  if (current) return Status::Ok();
+  if (current && !retry) return Status::Ok();
 
   // A Ready worker the plan no longer selects loses the deployment's
   // enclave. (One that is NotReady keeps it until it matches again; the

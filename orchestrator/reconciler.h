@@ -8,7 +8,7 @@
 // whose quote does not verify (a measurement the plan does not list, a
 // platform not certified by this root, simulation or debug where the plan
 // refuses them) is recorded as getting no partition, with the reason, in the
-// deployment's status and events.
+// deployment's status and events; refusals are retried every 30 s.
 //
 // The verdicts are for status: quotes are public, and the party that will
 // hand out partitions (the coordinator enclave) verifies them itself.
