@@ -409,6 +409,41 @@ def test_workers_are_attested_against_the_plan_and_the_root():
                  {"edge-1", "edge-2", "rogue"})
 
 
+def weight_samples(model_path, count=32, size=64):
+    """Runs of `size` bytes from the model's largest initializers: what a
+    leak of the weights would contain."""
+    import onnx  # noqa: E402 (only this test needs it)
+    from onnx import numpy_helper
+    model = onnx.load(model_path)
+    arrays = sorted((numpy_helper.to_array(t) for t in model.graph.initializer),
+                    key=lambda a: a.nbytes, reverse=True)[:4]
+    samples = []
+    for a in arrays:
+        data = a.tobytes()
+        step = max(size, len(data) // (count // len(arrays)))
+        samples += [data[i:i + size] for i in range(0, len(data) - size, step)]
+    return samples
+
+
+def test_no_weight_bytes_reach_the_orchestrators_state_or_logs():
+    with Cluster() as c:
+        c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        plan = plan_text().replace("{zoo: resnet50}", "{zoo: resnet18, seed: 1}")
+        c.cli_ok(["apply", "-f", write(c.path("plan.yaml"), plan)])
+        wait_for("the workers attested", lambda: len(attestations(c, "lobby")[0]) == 3)
+        model = st.serdab_zoo("resnet18", c.path("resnet18.onnx"), seed=1)
+        samples = weight_samples(model)
+        assert len(samples) >= 16, len(samples)
+        files = [c.path("orchestrator.log")] + [
+            os.path.join(c.path("orchestrator-state"), f)
+            for f in os.listdir(c.path("orchestrator-state"))]
+        for path in files:
+            with open(path, "rb") as f:
+                data = f.read()
+            for sample in samples:
+                assert sample not in data, f"{path} holds weight bytes"
+
+
 def test_state_survives_kill_9_of_the_orchestrator():
     with Cluster() as c:
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
