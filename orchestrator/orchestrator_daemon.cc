@@ -14,7 +14,9 @@ namespace serdab::orchestrator {
 
 Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
   const sigset_t stop = worker::BlockStopSignals();
-  SERDAB_RETURN_IF_ERROR(worker::MakeServerCredentials(options.listen).status());
+  // Credentials first, so that bad TLS flags fail before any state opens.
+  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                          worker::MakeServerCredentials(options.listen));
   ReconcilerOptions reconciler_options;
   SERDAB_ASSIGN_OR_RETURN(reconciler_options.root,
                           attestation::LoadRootPublicKey(options.root_public_key));
@@ -47,15 +49,15 @@ Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
   OrchestratorService service(core.get(), /*authenticate=*/!options.listen.insecure);
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
-  Status served =
-      worker::ServeUntilSignal(&builder, options.listen, stop, "Orchestrator", nullptr, [&] {
-        core->Shutdown();
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          stopping = true;
-        }
-        cv.notify_all();
-      });
+  Status served = worker::ServeUntilSignal(&builder, options.listen, credentials, stop,
+                                           "Orchestrator", nullptr, [&] {
+                                             core->Shutdown();
+                                             {
+                                               std::lock_guard<std::mutex> lock(mu);
+                                               stopping = true;
+                                             }
+                                             cv.notify_all();
+                                           });
   {
     std::lock_guard<std::mutex> lock(mu);
     stopping = true;

@@ -76,7 +76,7 @@ Result<std::shared_ptr<v1::Worker::StubInterface>> Reconciler::Stub(const std::s
 }
 
 AttestationRecord Reconciler::Attest(const WorkerRecord& worker, const std::string& enclave,
-                                     const DeploymentPlan& plan) {
+                                     const attestation::QuoteVerifier& verifier) {
   AttestationRecord record;
   record.worker = worker.name;
   record.enclave = enclave;
@@ -110,10 +110,6 @@ AttestationRecord Reconciler::Attest(const WorkerRecord& worker, const std::stri
     record.mrenclave = created.mrenclave();
   }
 
-  auto policy = PolicyOf(plan);
-  if (!policy.ok()) return fail(policy.status().message());
-  auto verifier = attestation::QuoteVerifier::Create(options_.root, *policy);
-  if (!verifier.ok()) return fail(verifier.status().message());
   auto nonce = attestation::NewNonce();
   if (!nonce.ok()) return fail(nonce.status().message());
   v1::GetQuoteRequest quote_request;
@@ -126,7 +122,7 @@ AttestationRecord Reconciler::Attest(const WorkerRecord& worker, const std::stri
   auto evidence = attestation::ParseEvidence(
       crypto::ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
   if (!evidence.ok()) return fail("unreadable evidence: " + evidence.status().message());
-  auto verified = verifier->Verify(evidence->quote, *nonce, evidence->binding);
+  auto verified = verifier.Verify(evidence->quote, *nonce, evidence->binding);
   if (!verified.ok()) return fail("quote refused: " + verified.status().message());
   record.mrenclave = crypto::HexEncode(verified->identity.mrenclave);
   record.platform = verified->platform_id;
@@ -172,9 +168,13 @@ Status Reconciler::Reconcile(const DeploymentRecord& deployment,
     }
   }
 
+  // The plan was validated when it was applied, so its policy builds.
+  SERDAB_ASSIGN_OR_RETURN(attestation::QuotePolicy policy, PolicyOf(plan));
+  SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
+                          attestation::QuoteVerifier::Create(options_.root, policy));
   std::vector<AttestationRecord> records;
   for (const std::string& name : matching) {
-    AttestationRecord record = Attest(*by_name[name], deployment.name, plan);
+    AttestationRecord record = Attest(*by_name[name], deployment.name, verifier);
     if (!record.attested) {
       spdlog::warn("deployment {}: worker {} gets no partition: {}", deployment.name, name,
                    record.reason);

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 
+#include "enclave/attestation/quote_verifier.h"
 #include "enclave/common/status.h"
 #include "enclave/crypto/keys.h"
 #include "orchestrator/orchestrator_core.h"
@@ -57,7 +58,7 @@ class Reconciler {
   // Destroys a Deleting deployment's enclaves on its workers.
   Status Finalize(const DeploymentRecord& deployment, const std::vector<WorkerRecord>& workers);
   AttestationRecord Attest(const WorkerRecord& worker, const std::string& enclave,
-                           const DeploymentPlan& plan);
+                           const attestation::QuoteVerifier& verifier);
   Result<std::shared_ptr<v1::Worker::StubInterface>> Stub(const std::string& address);
 
   OrchestratorCore* core_;

@@ -73,11 +73,10 @@ Result<PeerIdentity> VerifiedPeer(const grpc::ServerContext& context) {
 }
 
 Status ServeUntilSignal(grpc::ServerBuilder* builder, const ListenOptions& options,
-                        const sigset_t& stop, const std::string& service_name,
+                        std::shared_ptr<grpc::ServerCredentials> credentials, const sigset_t& stop,
+                        const std::string& service_name,
                         const std::function<void(int port)>& on_serving,
                         const std::function<void()>& on_stop) {
-  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
-                          MakeServerCredentials(options));
   grpc::EnableDefaultHealthCheckService(true);
   int port = 0;
   builder->AddListeningPort(options.listen, credentials, &port);

@@ -52,12 +52,14 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(const s
 // the connection carries none (a plaintext listener).
 Result<PeerIdentity> VerifiedPeer(const grpc::ServerContext& context);
 
-// Adds the listener and the health service to `builder`, starts it, writes
-// the port file, runs `on_serving` with the bound port, tells systemd
-// READY=1, and serves until SIGTERM or SIGINT (from `stop`); then runs
-// `on_stop` and shuts the server down. Either callback may be empty.
+// Adds the listener (with `credentials`, from MakeServerCredentials) and the
+// health service to `builder`, starts it, writes the port file, runs
+// `on_serving` with the bound port, tells systemd READY=1, and serves until
+// SIGTERM or SIGINT (from `stop`); then runs `on_stop` and shuts the server
+// down. Either callback may be empty.
 Status ServeUntilSignal(grpc::ServerBuilder* builder, const ListenOptions& options,
-                        const sigset_t& stop, const std::string& service_name,
+                        std::shared_ptr<grpc::ServerCredentials> credentials, const sigset_t& stop,
+                        const std::string& service_name,
                         const std::function<void(int port)>& on_serving,
                         const std::function<void()>& on_stop);
 

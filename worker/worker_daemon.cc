@@ -21,7 +21,9 @@ constexpr int kMaxMessageBytes = 1 << 30;
 
 Status RunWorkerDaemon(const DaemonOptions& options) {
   const sigset_t stop = BlockStopSignals();
-  SERDAB_RETURN_IF_ERROR(MakeServerCredentials(options.listen).status());
+  // Credentials first, so that bad TLS flags fail before any state opens.
+  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                          MakeServerCredentials(options.listen));
 
   std::vector<std::string> warnings;
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<WorkerCore> core,
@@ -40,7 +42,7 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
   std::unique_ptr<OrchestratorLink> link;
   Status link_status;
   Status served = ServeUntilSignal(
-      &builder, options.listen, stop, "Worker",
+      &builder, options.listen, credentials, stop, "Worker",
       [&](int port) {
         if (options.link.orchestrator.empty()) return;
         OrchestratorLinkOptions link_options = options.link;
