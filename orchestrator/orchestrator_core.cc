@@ -46,6 +46,11 @@ Result<std::unique_ptr<OrchestratorCore>> OrchestratorCore::Open(const Orchestra
   std::unique_ptr<OrchestratorCore> core(new OrchestratorCore(
       options, std::move(store), clock != nullptr ? std::move(clock) : Clock(SystemNowMs)));
   SERDAB_ASSIGN_OR_RETURN(core->last_event_, core->store_->LastEventId());
+  // A restarted orchestrator gives every worker one timeout to check in:
+  // the heartbeat times it held in memory are gone.
+  SERDAB_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, core->store_->ListWorkers());
+  const int64_t now = core->clock_();
+  for (const WorkerRecord& w : workers) core->liveness_[w.name] = {now, w.ready};
   return core;
 }
 
@@ -80,38 +85,54 @@ Status OrchestratorCore::RegisterWorker(const WorkerRegistration& r) {
   w.last_heartbeat_ms = now;
   w.ready = true;
   SERDAB_RETURN_IF_ERROR(store_->PutWorker(w));
+  liveness_[r.name] = {now, true};
   return AddEvent("Worker", r.name, known ? "Reregistered" : "Registered",
                   "worker " + r.name + " at " + r.address + " is Ready");
 }
 
+// Heartbeats touch only memory; the database is written when a worker's
+// readiness changes, so a cluster's heartbeats cost no disk syncs.
 Result<bool> OrchestratorCore::Heartbeat(const std::string& name) {
   std::lock_guard<std::mutex> lock(state_mu_);
+  const auto it = liveness_.find(name);
+  if (it == liveness_.end()) return false;
+  it->second.last_heartbeat_ms = clock_();
+  if (it->second.ready) return true;
   SERDAB_ASSIGN_OR_RETURN(std::optional<WorkerRecord> w, store_->GetWorker(name));
   if (!w) return false;
-  const bool was_ready = w->ready;
-  w->last_heartbeat_ms = clock_();
+  w->last_heartbeat_ms = it->second.last_heartbeat_ms;
   w->ready = true;
   SERDAB_RETURN_IF_ERROR(store_->PutWorker(*w));
-  if (!was_ready) {
-    SERDAB_RETURN_IF_ERROR(AddEvent("Worker", name, "Ready", "heartbeats resumed"));
-  }
+  it->second.ready = true;
+  SERDAB_RETURN_IF_ERROR(AddEvent("Worker", name, "Ready", "heartbeats resumed"));
   return true;
 }
 
-Result<std::vector<WorkerRecord>> OrchestratorCore::ListWorkers() { return store_->ListWorkers(); }
+Result<std::vector<WorkerRecord>> OrchestratorCore::ListWorkers() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, store_->ListWorkers());
+  for (WorkerRecord& w : workers) {
+    const auto it = liveness_.find(w.name);
+    if (it != liveness_.end()) w.last_heartbeat_ms = it->second.last_heartbeat_ms;
+  }
+  return workers;
+}
 
 Status OrchestratorCore::CheckLiveness() {
   std::lock_guard<std::mutex> lock(state_mu_);
-  SERDAB_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, store_->ListWorkers());
   const int64_t now = clock_();
   const int64_t timeout = options_.heartbeat_timeout.count();
-  for (WorkerRecord& w : workers) {
-    if (!w.ready || now - w.last_heartbeat_ms <= timeout) continue;
-    w.ready = false;
-    SERDAB_RETURN_IF_ERROR(store_->PutWorker(w));
-    SERDAB_RETURN_IF_ERROR(
-        AddEvent("Worker", w.name, "NotReady",
-                 "no heartbeat for " + std::to_string((now - w.last_heartbeat_ms) / 1000) + " s"));
+  for (auto& [name, liveness] : liveness_) {
+    if (!liveness.ready || now - liveness.last_heartbeat_ms <= timeout) continue;
+    SERDAB_ASSIGN_OR_RETURN(std::optional<WorkerRecord> w, store_->GetWorker(name));
+    if (!w) continue;
+    w->ready = false;
+    w->last_heartbeat_ms = liveness.last_heartbeat_ms;
+    SERDAB_RETURN_IF_ERROR(store_->PutWorker(*w));
+    liveness.ready = false;
+    SERDAB_RETURN_IF_ERROR(AddEvent(
+        "Worker", name, "NotReady",
+        "no heartbeat for " + std::to_string((now - liveness.last_heartbeat_ms) / 1000) + " s"));
   }
   return Status::Ok();
 }

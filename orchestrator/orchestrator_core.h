@@ -115,8 +115,15 @@ class OrchestratorCore {
   const Clock clock_;
 
   // Serialises read-modify-write of records (the store's own lock covers
-  // single statements only).
+  // single statements only), and guards liveness_.
   std::mutex state_mu_;
+  // Every registered worker's last heartbeat and readiness. Readiness is
+  // also in the store; heartbeat times live only here.
+  struct Liveness {
+    int64_t last_heartbeat_ms = 0;
+    bool ready = false;
+  };
+  std::map<std::string, Liveness> liveness_;
 
   std::mutex events_mu_;
   std::condition_variable events_cv_;
