@@ -34,7 +34,7 @@ struct WorkerRecord {
   std::string platform_key;   // hex, from its certificate
   int64_t registered_ms = 0;
   int64_t last_heartbeat_ms = 0;  // stored as of its last readiness change
-  bool ready = false;  // as last recorded by the liveness check
+  bool ready = false;             // as last recorded by the liveness check
 };
 
 struct ConditionRecord {
