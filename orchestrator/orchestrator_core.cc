@@ -73,7 +73,7 @@ Status OrchestratorCore::AddEvent(const std::string& kind, const std::string& ob
 
 Status OrchestratorCore::RegisterWorker(const WorkerRegistration& r) {
   std::lock_guard<std::mutex> lock(state_mu_);
-  SERDAB_ASSIGN_OR_RETURN(std::optional<WorkerRecord> known, store_->GetWorker(r.name));
+  const bool known = liveness_.count(r.name) > 0;  // every stored worker is in liveness_
   const int64_t now = clock_();
   WorkerRecord w;
   w.name = r.name;
