@@ -75,6 +75,7 @@ Result<crypto::Bytes> EnclaveClient::Provision(const crypto::Bytes& model,
   command.end = spec.end;
   command.threads = spec.threads;
   command.seal = spec.seal;
+  command.synthetic_weights = spec.synthetic_weights;
   command.model = model;
   auto sealed = SendOwnerCommand(command);
   crypto::SecureWipe(command.model.data(), command.model.size());

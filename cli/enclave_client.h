@@ -32,6 +32,9 @@ struct PartitionSpec {
   attestation::PartitionSeal seal = attestation::PartitionSeal::kNone;
   uint64_t version = 1;
   std::vector<attestation::Route> routes;
+  // The model is architecture-only (engine::ArchitectureOnly) and the enclave
+  // synthesizes its weights, for profiling; seal must then be kNone.
+  bool synthetic_weights = false;
 };
 
 class EnclaveClient {

@@ -5,7 +5,7 @@ namespace {
 
 constexpr uint16_t kEvidenceVersion = 2;
 constexpr uint16_t kSessionRequestVersion = 2;
-constexpr uint16_t kOwnerCommandVersion = 2;
+constexpr uint16_t kOwnerCommandVersion = 3;
 constexpr uint16_t kSealedPartitionVersion = 1;
 constexpr size_t kMaxQuoteBytes = 64 * 1024;
 constexpr size_t kMaxChallengeBytes = 256;
@@ -185,7 +185,11 @@ crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command) {
     WritePrincipal(route.to, &w);
     w.U64(route.stream_id);
   }
-  if (command.kind == OwnerCommand::Kind::kProvision) WriteProvisionFields(command, &w);
+  if (command.kind == OwnerCommand::Kind::kProvision) {
+    // Not a provision field: a sealed partition is never synthetic.
+    w.U8(command.synthetic_weights ? 1 : 0);
+    WriteProvisionFields(command, &w);
+  }
   return w.Take();
 }
 
@@ -210,7 +214,14 @@ Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes) {
     SERDAB_ASSIGN_OR_RETURN(route.stream_id, r.U64("stream_id"));
   }
   if (c.kind == OwnerCommand::Kind::kProvision) {
+    SERDAB_ASSIGN_OR_RETURN(uint8_t synthetic, r.U8("synthetic_weights"));
+    if (synthetic > 1) return Status::Corruption("provision: synthetic_weights is not 0 or 1");
+    c.synthetic_weights = synthetic == 1;
     SERDAB_RETURN_IF_ERROR(ReadProvisionFields(&r, &c));
+    if (c.synthetic_weights && c.seal != PartitionSeal::kNone) {
+      return Status::InvalidArgument(
+          "provision: a partition with synthetic weights (for profiling) cannot be sealed");
+    }
   }
   SERDAB_RETURN_IF_ERROR(r.ExpectEnd());
   return c;

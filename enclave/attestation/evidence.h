@@ -126,6 +126,11 @@ struct OwnerCommand {
   int32_t threads = 1;
   PartitionSeal seal = PartitionSeal::kNone;
   crypto::Bytes model;
+  // kProvision only: the model is architecture-only (engine::ArchitectureOnly)
+  // and the enclave fills its weights with synthetic values, for profiling
+  // before the real weights are entrusted to it. Such a partition cannot be
+  // sealed: a command that asks for both is refused as InvalidArgument.
+  bool synthetic_weights = false;
 };
 crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command);
 Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes);

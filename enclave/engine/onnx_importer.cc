@@ -5,10 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <cstring>
+#include <map>
 #include <set>
+#include <vector>
 
 #include "enclave/engine/onnx_wire.h"
 
@@ -175,6 +179,49 @@ void ReleaseTypedFields(TensorProto* t) {
   std::vector<uint64_t>().swap(t->uint64_data);
 }
 
+bool IsFloatingPoint(int32_t onnx_type) {
+  return onnx_type == TensorProto::kFloat || onnx_type == TensorProto::kDouble ||
+         onnx_type == TensorProto::kFloat16 || onnx_type == TensorProto::kBfloat16;
+}
+
+// SplitMix64: a small generator whose output depends only on its seed, on
+// every platform.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in (0, 1) on a grid of 2^24 points offset by half a step, so
+  // that 2u - 1 is never zero.
+  float Unit() { return (static_cast<float>(Next() >> 40) + 0.5f) * 0x1p-24f; }
+
+ private:
+  uint64_t state_;
+};
+
+uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
+  return h;
+}
+
+// The values ImportOptions::synthesize_absent_weights gives a weight.
+void FillSynthetic(const std::string& seed_name, const Shape& shape, float* out) {
+  SplitMix64 rng(Fnv1a(seed_name));
+  const int64_t count = NumElements(shape);
+  if (shape.size() >= 2) {
+    const int64_t fan_in = count / shape[0];
+    const float bound = std::sqrt(6.0f / static_cast<float>(fan_in));
+    for (int64_t i = 0; i < count; ++i) out[i] = bound * (2 * rng.Unit() - 1);
+  } else {
+    for (int64_t i = 0; i < count; ++i) out[i] = 0.5f + rng.Unit();
+  }
+}
+
 // What the model's constants have claimed of TensorLimits::max_total_bytes.
 class TensorBudget {
  public:
@@ -201,8 +248,9 @@ class TensorBudget {
 // Decodes a TensorProto and releases its typed values. The declared shape
 // must be within the limits and match the data actually present before
 // anything is allocated: dims are the model author's claim, data is what came.
+// A tensor with no data at all is synthesized if `options` say so.
 Result<Tensor> DecodeTensor(TensorProto* t, const std::string& what, TensorBudget* budget,
-                            Allocator* allocator) {
+                            Allocator* allocator, const ImportOptions& options) {
   if (t->data_location == TensorProto::kExternal || t->has_external_data) {
     return Status::Unimplemented(what +
                                  " keeps its data in an external file; re-export the model "
@@ -221,6 +269,24 @@ Result<Tensor> DecodeTensor(TensorProto* t, const std::string& what, TensorBudge
                           CheckedTensorBytes(type.engine, shape, budget->limits(), what));
   const int64_t count = NumElements(shape);
   const TypedField field = TypedFieldFor(t->data_type);
+  const size_t values = t->float_data.size() + t->double_data.size() + t->int64_data.size() +
+                        t->int32_data.size() + t->uint64_data.size();
+  if (!t->has_raw_data && values == 0 && count > 0) {
+    if (!options.synthesize_absent_weights) {
+      return Status::InvalidArgument(what + " of shape " + ShapeToString(shape) +
+                                     " carries no data (an architecture-only model? its "
+                                     "weights are synthesized only for profiling)");
+    }
+    if (type.engine != DataType::kFloat32) {
+      return Status::InvalidArgument(what +
+                                     " carries no data, and only floating-point "
+                                     "weights are synthesized");
+    }
+    SERDAB_RETURN_IF_ERROR(budget->Claim(bytes, what));
+    SERDAB_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(type.engine, shape, allocator));
+    FillSynthetic(what, shape, tensor.data<float>());
+    return tensor;
+  }
   if (t->has_raw_data) {
     uint64_t expected = 0;
     if (__builtin_mul_overflow(static_cast<uint64_t>(count), type.raw_size, &expected) ||
@@ -231,8 +297,6 @@ Result<Tensor> DecodeTensor(TensorProto* t, const std::string& what, TensorBudge
                                 " (truncated or corrupt file?)");
     }
   } else {
-    const size_t values = t->float_data.size() + t->double_data.size() + t->int64_data.size() +
-                          t->int32_data.size() + t->uint64_data.size();
     if (TypedFieldSize(*t, field) != values) {
       return Status::Corruption(what + " keeps values in a typed field that its element type " +
                                 "does not use");
@@ -292,7 +356,8 @@ Result<TensorInfo> DecodeValueInfo(const onnx_wire::ValueInfoProto& vi,
 }
 
 Result<AttributeValue> DecodeAttribute(AttributeProto* a, const std::string& node,
-                                       TensorBudget* budget, Allocator* allocator) {
+                                       TensorBudget* budget, Allocator* allocator,
+                                       const ImportOptions& options) {
   const std::string name(a->name);
   // The decoder skips subgraphs unread (onnx_wire.h), so an attribute that
   // holds one is refused whatever its type says.
@@ -315,7 +380,7 @@ Result<AttributeValue> DecodeAttribute(AttributeProto* a, const std::string& nod
     case AttributeProto::kTensor: {
       SERDAB_ASSIGN_OR_RETURN(
           Tensor t, DecodeTensor(&a->t, "attribute '" + name + "' of node '" + node + "'", budget,
-                                 allocator));
+                                 allocator, options));
       return AttributeValue(std::move(t));
     }
     default:
@@ -400,7 +465,7 @@ Status ModelFile::Read(const std::string& path) {
 // Builds the graph of `model`. If `file` holds the model's bytes, each
 // initializer's raw_data is released from it once copied.
 Result<Graph> BuildGraph(onnx_wire::ModelProto* model, const TensorLimits& limits,
-                         Allocator* allocator, ModelFile* file) {
+                         Allocator* allocator, const ImportOptions& options, ModelFile* file) {
   Graph graph;
   graph.set_limits(limits);
   TensorBudget budget(limits);
@@ -423,8 +488,9 @@ Result<Graph> BuildGraph(onnx_wire::ModelProto* model, const TensorLimits& limit
       return Status::Corruption("initializer '" + name + "' is defined twice");
     }
     const int id = graph.AddValue(name);
-    SERDAB_ASSIGN_OR_RETURN(graph.value(id).constant,
-                            DecodeTensor(&init, "initializer '" + name + "'", &budget, allocator));
+    SERDAB_ASSIGN_OR_RETURN(
+        graph.value(id).constant,
+        DecodeTensor(&init, "initializer '" + name + "'", &budget, allocator, options));
     graph.value(id).info = graph.value(id).constant.info();
     initializer_names.insert(init.name);
     if (file != nullptr && init.has_raw_data) file->Release(init.raw_data);
@@ -492,7 +558,8 @@ Result<Graph> BuildGraph(onnx_wire::ModelProto* model, const TensorLimits& limit
       node.outputs.push_back(graph.AddValue(out));
     }
     for (AttributeProto& a : np.attribute) {
-      SERDAB_ASSIGN_OR_RETURN(AttributeValue v, DecodeAttribute(&a, node.name, &budget, allocator));
+      SERDAB_ASSIGN_OR_RETURN(AttributeValue v,
+                              DecodeAttribute(&a, node.name, &budget, allocator, options));
       node.attrs.set(std::string(a.name), std::move(v));
     }
     graph.nodes().push_back(std::move(node));
@@ -513,7 +580,7 @@ Result<Graph> BuildGraph(onnx_wire::ModelProto* model, const TensorLimits& limit
 
 // Decodes `bytes` (not empty) and builds its graph; `file` as for BuildGraph.
 Result<Graph> Import(std::string_view bytes, const TensorLimits& limits, Allocator* allocator,
-                     ModelFile* file) {
+                     const ImportOptions& options, ModelFile* file) {
   if (bytes.size() > INT_MAX) {
     return Status::Unimplemented("models over 2 GiB need external data, which is not supported");
   }
@@ -521,28 +588,119 @@ Result<Graph> Import(std::string_view bytes, const TensorLimits& limits, Allocat
   if (!model.has_graph || model.ir_version <= 0) {
     return Status::InvalidArgument("not an ONNX model: no graph or no IR version");
   }
-  return BuildGraph(&model, limits, allocator, file);
+  return BuildGraph(&model, limits, allocator, options, file);
+}
+
+// The inputs of `op` that its kernel reads as constants at load time (see
+// ArchitectureOnly).
+std::vector<size_t> LoadTimeInputs(std::string_view op) {
+  static const std::map<std::string_view, std::vector<size_t>> kInputs = {
+      {"Clip", {1, 2}},
+      {"ConstantOfShape", {0}},
+      {"Dropout", {2}},
+      {"Expand", {1}},
+      {"Pad", {1, 2, 3}},
+      // Not read at load time, but it decides whether the result is finite.
+      {"Pow", {1}},
+      {"ReduceMean", {1}},
+      {"Reshape", {1}},
+      {"Resize", {1, 2, 3}},
+      {"Slice", {1, 2, 3, 4}},
+      {"Split", {1}},
+      {"Squeeze", {1}},
+      {"Unsqueeze", {1}},
+      {"Upsample", {1}},
+  };
+  auto it = kInputs.find(op);
+  return it == kInputs.end() ? std::vector<size_t>() : it->second;
+}
+
+// The values of `g` whose data some kernel needs at load time: the load-time
+// inputs, and every constant folded into one of them.
+std::set<std::string_view> ValuesNeededAtLoad(const onnx_wire::GraphProto& g) {
+  // Constants as InferShapes folds them: initializers, then the outputs of
+  // Shape and of every node whose inputs are all constants.
+  std::set<std::string_view> constant;
+  for (const TensorProto& init : g.initializer) constant.insert(init.name);
+  std::map<std::string_view, const onnx_wire::NodeProto*> producer;
+  for (const onnx_wire::NodeProto& node : g.node) {
+    const bool folded = node.op_type == "Shape" ||
+                        std::all_of(node.input.begin(), node.input.end(), [&](std::string_view in) {
+                          return in.empty() || constant.count(in) > 0;
+                        });
+    for (std::string_view out : node.output) {
+      producer[out] = &node;
+      if (folded) constant.insert(out);
+    }
+  }
+  std::vector<std::string_view> pending;
+  for (const onnx_wire::NodeProto& node : g.node) {
+    for (size_t i : LoadTimeInputs(node.op_type)) {
+      if (i < node.input.size()) pending.push_back(node.input[i]);
+    }
+  }
+  std::set<std::string_view> needed;
+  while (!pending.empty()) {
+    const std::string_view value = pending.back();
+    pending.pop_back();
+    if (value.empty() || constant.count(value) == 0 || !needed.insert(value).second) continue;
+    auto it = producer.find(value);
+    // Shape reads only its input's shape, which stays.
+    if (it == producer.end() || it->second->op_type == "Shape") continue;
+    pending.insert(pending.end(), it->second->input.begin(), it->second->input.end());
+  }
+  return needed;
+}
+
+// A Constant node whose value is a floating-point tensor.
+bool IsFloatingPointConstant(const onnx_wire::NodeProto& node) {
+  if (node.op_type != "Constant" || node.output.size() != 1) return false;
+  bool any = false;
+  for (const AttributeProto& a : node.attribute) {
+    if (a.type != AttributeProto::kTensor) continue;
+    if (!IsFloatingPoint(a.t.data_type)) return false;
+    any = true;
+  }
+  return any;
 }
 
 }  // namespace
 
 Result<Graph> ImportOnnxFile(const std::string& path, Allocator* weight_allocator,
-                             const TensorLimits& limits) {
+                             const TensorLimits& limits, const ImportOptions& options) {
   ModelFile file;
   SERDAB_RETURN_IF_ERROR(file.Read(path).WithContext(path));
-  Result<Graph> graph = Import(file.bytes(), limits, weight_allocator, &file);
+  Result<Graph> graph = Import(file.bytes(), limits, weight_allocator, options, &file);
   if (!graph.ok()) return graph.status().WithContext(path);
   return graph;
 }
 
 Result<Graph> ImportOnnxBytes(std::string_view bytes, const std::string& origin,
-                              Allocator* weight_allocator, const TensorLimits& limits) {
+                              Allocator* weight_allocator, const TensorLimits& limits,
+                              const ImportOptions& options) {
   if (bytes.empty()) {
     return Status::InvalidArgument(origin + ": not an ONNX model: it is empty");
   }
-  Result<Graph> graph = Import(bytes, limits, weight_allocator, nullptr);
+  Result<Graph> graph = Import(bytes, limits, weight_allocator, options, nullptr);
   if (!graph.ok()) return graph.status().WithContext(origin);
   return graph;
+}
+
+Result<std::string> ArchitectureOnly(std::string_view onnx, uint64_t* removed_bytes) {
+  SERDAB_ASSIGN_OR_RETURN(const onnx_wire::ModelProto model, onnx_wire::DecodeModel(onnx));
+  if (!model.has_graph || model.ir_version <= 0) {
+    return Status::InvalidArgument("not an ONNX model: no graph or no IR version");
+  }
+  const onnx_wire::GraphProto& g = model.graph;
+  const std::set<std::string_view> needed = ValuesNeededAtLoad(g);
+  onnx_wire::TensorSelection weights;
+  for (const TensorProto& init : g.initializer) {
+    weights.initializer.push_back(IsFloatingPoint(init.data_type) && needed.count(init.name) == 0);
+  }
+  for (const onnx_wire::NodeProto& node : g.node) {
+    weights.node.push_back(IsFloatingPointConstant(node) && needed.count(node.output[0]) == 0);
+  }
+  return onnx_wire::StripTensorData(onnx, weights, removed_bytes);
 }
 
 }  // namespace serdab::engine

@@ -35,6 +35,7 @@ class Reader {
   explicit Reader(std::string_view bytes) : p_(bytes.data()), end_(bytes.data() + bytes.size()) {}
 
   bool done() const { return p_ == end_; }
+  const char* position() const { return p_; }
 
   // As protobuf: at most ten bytes, and bits past the 64th are dropped.
   Status Varint(const char* where, uint64_t* v) {
@@ -522,6 +523,138 @@ Status DecodeModelFields(Reader* r, ModelProto* m) {
   return Status::Ok();
 }
 
+// Re-encoding, for StripTensorData.
+
+void AppendVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// One field of a message, as it lies in the input.
+struct Field {
+  Tag tag;
+  std::string_view key;      // the tag's bytes
+  std::string_view whole;    // the tag and the value
+  std::string_view payload;  // a length-delimited value's contents
+};
+
+// Calls `visit` on each field of `message`, in order.
+template <typename Visit>
+Status ForEachField(std::string_view message, const char* where, Visit visit) {
+  Reader r(message);
+  while (!r.done()) {
+    Field f;
+    const char* start = r.position();
+    SERDAB_RETURN_IF_ERROR(r.ReadTag(where, &f.tag));
+    const char* value = r.position();
+    SERDAB_RETURN_IF_ERROR(f.tag.wire_type == kLengthDelimited
+                               ? r.LengthDelimited(where, &f.payload)
+                               : r.Skip(f.tag, where));
+    f.key = std::string_view(start, static_cast<size_t>(value - start));
+    f.whole = std::string_view(start, static_cast<size_t>(r.position() - start));
+    SERDAB_RETURN_IF_ERROR(visit(f));
+  }
+  return Status::Ok();
+}
+
+// A length-delimited field under its own key, with new contents.
+void AppendField(const Field& f, std::string_view contents, std::string* out) {
+  out->append(f.key);
+  AppendVarint(contents.size(), out);
+  out->append(contents);
+}
+
+struct StripState {
+  const TensorSelection& selection;
+  size_t initializer = 0;  // index of the next GraphProto.initializer
+  size_t node = 0;         // index of the next GraphProto.node
+  uint64_t removed = 0;
+};
+
+bool Selected(const std::vector<bool>& selection, size_t index) {
+  return index < selection.size() && selection[index];
+}
+
+// TensorProto's fields that hold or locate its values: float_data,
+// int32_data, string_data, int64_data, raw_data, double_data, uint64_data,
+// external_data and data_location.
+bool IsDataField(uint32_t field) {
+  switch (field) {
+    case 4:
+    case 5:
+    case 6:
+    case 7:
+    case 9:
+    case 10:
+    case 11:
+    case 13:
+    case 14:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status StripTensor(std::string_view tensor, StripState* state, std::string* out) {
+  return ForEachField(tensor, "TensorProto", [&](const Field& f) {
+    if (IsDataField(f.tag.field)) {
+      state->removed += f.whole.size();
+    } else {
+      out->append(f.whole);
+    }
+    return Status::Ok();
+  });
+}
+
+Status StripAttribute(std::string_view attribute, StripState* state, std::string* out) {
+  return ForEachField(attribute, "AttributeProto", [&](const Field& f) {
+    if (f.tag.field != 5 || f.tag.wire_type != kLengthDelimited) {
+      out->append(f.whole);
+      return Status::Ok();
+    }
+    std::string tensor;
+    SERDAB_RETURN_IF_ERROR(StripTensor(f.payload, state, &tensor));
+    AppendField(f, tensor, out);
+    return Status::Ok();
+  });
+}
+
+Status StripNode(std::string_view node, StripState* state, std::string* out) {
+  return ForEachField(node, "NodeProto", [&](const Field& f) {
+    if (f.tag.field != 5 || f.tag.wire_type != kLengthDelimited) {
+      out->append(f.whole);
+      return Status::Ok();
+    }
+    std::string attribute;
+    SERDAB_RETURN_IF_ERROR(StripAttribute(f.payload, state, &attribute));
+    AppendField(f, attribute, out);
+    return Status::Ok();
+  });
+}
+
+// Initializers and nodes are counted as DecodeGraph counts them: a field of
+// another wire type is skipped there, so it is not counted here.
+Status StripGraph(std::string_view graph, StripState* state, std::string* out) {
+  return ForEachField(graph, "GraphProto", [&](const Field& f) {
+    const bool message = f.tag.wire_type == kLengthDelimited;
+    std::string contents;
+    if (message && f.tag.field == 5 &&
+        Selected(state->selection.initializer, state->initializer++)) {
+      SERDAB_RETURN_IF_ERROR(StripTensor(f.payload, state, &contents));
+    } else if (message && f.tag.field == 1 && Selected(state->selection.node, state->node++)) {
+      SERDAB_RETURN_IF_ERROR(StripNode(f.payload, state, &contents));
+    } else {
+      out->append(f.whole);
+      return Status::Ok();
+    }
+    AppendField(f, contents, out);
+    return Status::Ok();
+  });
+}
+
 }  // namespace
 
 const char* DataTypeName(int32_t data_type) {
@@ -547,6 +680,25 @@ Result<ModelProto> DecodeModel(std::string_view bytes) {
   Reader r(bytes);
   SERDAB_RETURN_IF_ERROR(DecodeModelFields(&r, &model));
   return model;
+}
+
+Result<std::string> StripTensorData(std::string_view bytes, const TensorSelection& selection,
+                                    uint64_t* removed) {
+  StripState state{selection};
+  std::string out;
+  out.reserve(bytes.size());
+  SERDAB_RETURN_IF_ERROR(ForEachField(bytes, "ModelProto", [&](const Field& f) {
+    if (f.tag.field != 7 || f.tag.wire_type != kLengthDelimited) {
+      out.append(f.whole);
+      return Status::Ok();
+    }
+    std::string graph;
+    SERDAB_RETURN_IF_ERROR(StripGraph(f.payload, &state, &graph));
+    AppendField(f, graph, &out);
+    return Status::Ok();
+  }));
+  if (removed != nullptr) *removed = state.removed;
+  return out;
 }
 
 }  // namespace serdab::engine::onnx_wire

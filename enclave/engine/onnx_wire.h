@@ -22,10 +22,14 @@
 // Strings and raw_data are views into the decoded bytes: a ModelProto must
 // not outlive them. Weights are then never copied before the importer copies
 // them into their tensors.
+//
+// The one encoder, StripTensorData, copies a model field by field and leaves
+// out the data of chosen tensors (for ArchitectureOnly, onnx_importer.h).
 #ifndef SERDAB_ENCLAVE_ENGINE_ONNX_WIRE_H_
 #define SERDAB_ENCLAVE_ENGINE_ONNX_WIRE_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -169,6 +173,24 @@ struct ModelProto {
 // Decodes `bytes` as a serialized ModelProto: InvalidArgument, naming the
 // message and field, if they are not one. The result views `bytes`.
 Result<ModelProto> DecodeModel(std::string_view bytes);
+
+// The tensors StripTensorData empties, by their index in DecodeModel's
+// GraphProto.initializer and GraphProto.node. A selected node loses the data
+// of every tensor attribute (AttributeProto.t) it has. Indices past the end
+// are not selected.
+struct TensorSelection {
+  std::vector<bool> initializer;
+  std::vector<bool> node;
+};
+
+// Re-encodes `bytes`, a ModelProto, with the selected tensors' data fields
+// removed (raw_data, every typed value field, external_data and
+// data_location): name, data_type, dims and any other field stay. Every other
+// byte is copied as it is; only the length prefixes of the messages that
+// enclose a selected tensor are written anew. `*removed` (if not null) gets
+// the number of bytes of the fields removed. Errors as DecodeModel's.
+Result<std::string> StripTensorData(std::string_view bytes, const TensorSelection& selection,
+                                    uint64_t* removed = nullptr);
 
 }  // namespace serdab::engine::onnx_wire
 

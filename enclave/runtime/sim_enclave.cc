@@ -271,8 +271,11 @@ Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::Owne
   // weights move into the EPC, so the enclave holds just its stage.
   const std::string_view model_bytes(reinterpret_cast<const char*>(command.model.data()),
                                      command.model.size());
-  SERDAB_ASSIGN_OR_RETURN(engine::Graph graph,
-                          engine::ImportOnnxBytes(model_bytes, "provisioned model"));
+  engine::ImportOptions import;
+  import.synthesize_absent_weights = command.synthetic_weights;
+  SERDAB_ASSIGN_OR_RETURN(
+      engine::Graph graph,
+      engine::ImportOnnxBytes(model_bytes, "provisioned model", nullptr, {}, import));
   engine::ModelOptions options;
   options.num_threads = command.threads;
   options.weight_allocator = heap_.get();
@@ -290,6 +293,7 @@ Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::Owne
   p.begin = p.model->kept_begin();
   p.end = p.model->kept_end();
   p.version = command.partition_version;
+  p.synthetic_weights = command.synthetic_weights;
   return p;
 }
 
@@ -512,6 +516,7 @@ std::string SimEnclave::StatsJson() {
       {"partition_version", partition_ ? partition_->version : 0},
       {"routes", routes_.size()},
       {"layers", {begin, end}},
+      {"synthetic_weights", partition_ && partition_->synthetic_weights},
   };
   // The heap's counters follow, in the same object.
   json.update(heap_->Stats().ToJsonObject());

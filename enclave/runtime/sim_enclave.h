@@ -93,6 +93,9 @@ class SimEnclave {
     int begin = 0;
     int end = 0;
     uint64_t version = 0;
+    // Built from an architecture-only model with synthetic weights (for
+    // profiling): its results mean nothing.
+    bool synthetic_weights = false;
   };
 
   SimEnclave() = default;

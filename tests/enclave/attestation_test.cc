@@ -12,6 +12,7 @@
 #include <string>
 
 #include "enclave/attestation/enclave_identity.h"
+#include "enclave/attestation/evidence.h"
 #include "enclave/attestation/platform.h"
 #include "enclave/attestation/quote.h"
 #include "enclave/attestation/quote_verifier.h"
@@ -388,6 +389,83 @@ TEST(EnclaveIdentityTest, EnclaveSignatureChecksSignerAndMeasurement) {
   const Bytes wire = SerializeEnclaveSignature(sig);
   for (size_t len = 0; len < wire.size(); ++len) {
     ASSERT_FALSE(ParseEnclaveSignature(crypto::ByteView(wire).first(len)).ok());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Owner commands.
+
+OwnerCommand SyntheticProvision() {
+  OwnerCommand c;
+  c.kind = OwnerCommand::Kind::kProvision;
+  c.partition_version = 7;
+  c.routes.push_back(Route{Principal{Principal::Kind::kClient, {1}},
+                           Principal{Principal::Kind::kEnclave, {2}}, 5});
+  c.begin = 3;
+  c.end = 9;
+  c.threads = 2;
+  c.model = Pattern(300);
+  c.synthetic_weights = true;
+  return c;
+}
+
+TEST(OwnerCommandTest, ProvisionRoundTripsWithAndWithoutSyntheticWeights) {
+  for (bool synthetic : {true, false}) {
+    OwnerCommand c = SyntheticProvision();
+    c.synthetic_weights = synthetic;
+    auto parsed = ParseOwnerCommand(SerializeOwnerCommand(c));
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    EXPECT_EQ(parsed->kind, c.kind);
+    EXPECT_EQ(parsed->partition_version, c.partition_version);
+    EXPECT_EQ(parsed->routes, c.routes);
+    EXPECT_EQ(parsed->begin, c.begin);
+    EXPECT_EQ(parsed->end, c.end);
+    EXPECT_EQ(parsed->threads, c.threads);
+    EXPECT_EQ(parsed->seal, c.seal);
+    EXPECT_EQ(parsed->model, c.model);
+    EXPECT_EQ(parsed->synthetic_weights, synthetic);
+  }
+}
+
+TEST(OwnerCommandTest, TruncatedOrGarbledCommandsAreRefused) {
+  const Bytes wire = SerializeOwnerCommand(SyntheticProvision());
+  for (size_t len = 0; len < wire.size(); ++len) {
+    ASSERT_FALSE(ParseOwnerCommand(crypto::ByteView(wire).first(len)).ok()) << len;
+  }
+  Bytes longer = wire;
+  longer.push_back(0);
+  EXPECT_FALSE(ParseOwnerCommand(longer).ok());
+  Bytes old_version = wire;
+  old_version[0] = 2;
+  EXPECT_EQ(ParseOwnerCommand(old_version).status().code(), Status::Code::kCorruption);
+  // The flag follows the version, kind, partition version and routes.
+  const size_t flag = 2 + 1 + 8 + 4 + (1 + 32) * 2 + 8;
+  ASSERT_EQ(wire[flag], 1);
+  Bytes garbled = wire;
+  garbled[flag] = 2;
+  auto refused = ParseOwnerCommand(garbled);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("synthetic_weights"), std::string::npos)
+      << refused.status().ToString();
+  // Never a crash, whichever byte is flipped.
+  for (size_t i = 0; i < wire.size(); ++i) {
+    Bytes flipped = wire;
+    flipped[i] ^= 0x80;
+    (void)ParseOwnerCommand(flipped);
+  }
+}
+
+TEST(OwnerCommandTest, SyntheticWeightsCannotBeSealed) {
+  for (PartitionSeal seal : {PartitionSeal::kMrEnclave, PartitionSeal::kMrSigner}) {
+    OwnerCommand c = SyntheticProvision();
+    c.seal = seal;
+    auto refused = ParseOwnerCommand(SerializeOwnerCommand(c));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find("synthetic weights"), std::string::npos)
+        << refused.status().ToString();
+    c.synthetic_weights = false;
+    EXPECT_TRUE(ParseOwnerCommand(SerializeOwnerCommand(c)).ok());
   }
 }
 

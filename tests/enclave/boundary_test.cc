@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -668,6 +669,48 @@ TEST(BoundaryTest, MutualSessionsNeedTheOwnersRouteAndAnIssuedChallenge) {
   auto opened = e1->OpenSession(attestation::SerializeSessionRequest(req));
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), Status::Code::kPermissionDenied);
+}
+
+// Weights never leave the owner to be profiled: the enclave times an
+// architecture-only model with synthetic weights, and only when told to.
+TEST(BoundaryTest, ProfilesAnArchitectureOnlyModelWithSyntheticWeights) {
+  Deployment d;
+  const std::string real = zoo::BuildModel("tiny", 5).value();
+  const std::string arch = engine::ArchitectureOnly(real).value();
+  const crypto::Bytes model(arch.begin(), arch.end());
+  auto host = NewEnclave(d, d.Config());
+  const auto owner = NewIdentity();
+  auto client = cli::EnclaveClient::Attest(host.get(), d.Verifier(), owner, owner.public_key());
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  cli::PartitionSpec spec;
+  spec.routes = (*client)->SelfRoutes();
+
+  auto refused = (*client)->Provision(model, spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("initializer '"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("carries no data"), std::string::npos);
+  EXPECT_FALSE(host->Profile(1).ok());
+  EXPECT_NE(host->StatsJson().value().find("\"synthetic_weights\":false"), std::string::npos);
+
+  spec.synthetic_weights = true;
+  spec.seal = attestation::PartitionSeal::kMrEnclave;
+  auto sealed = (*client)->Provision(model, spec);
+  ASSERT_FALSE(sealed.ok());
+  EXPECT_EQ(sealed.status().code(), Status::Code::kInvalidArgument);
+
+  spec.seal = attestation::PartitionSeal::kNone;
+  auto provisioned = (*client)->Provision(model, spec);
+  ASSERT_TRUE(provisioned.ok()) << provisioned.status().ToString();
+  auto profile = host->Profile(2);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  const std::string_view ms = std::string_view(*profile).substr(profile->find("\"layer_ms\":["));
+  const size_t layers = std::count(ms.begin(), ms.begin() + ms.find(']'), ',') + 1;
+  std::string_view real_view(real);
+  auto native = engine::Model::FromGraph(engine::ImportOnnxBytes(real_view, "m").value()).value();
+  EXPECT_EQ(layers, static_cast<size_t>(native->num_layers())) << *profile;
+  EXPECT_NE(host->StatsJson().value().find("\"synthetic_weights\":true"), std::string::npos);
 }
 
 TEST(BoundaryTest, CountsEcallsAndChargesTheSgx1Profile) {

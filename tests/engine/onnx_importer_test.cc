@@ -5,9 +5,14 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx.pb.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cli/zoo/model_zoo.h"
 #include "enclave/engine/model.h"
@@ -392,6 +397,222 @@ TEST(OnnxImporterTest, RefusesDeeplyNestedSubgraphs) {
     node = a->mutable_g()->add_node();
   }
   ExpectRefused(Load(m), {"node 'outer_if'", "subgraph"});
+}
+
+// Architecture-only models: the weights' data is removed, the rest kept, and
+// an import that synthesizes absent weights gives the same model to time.
+
+std::unique_ptr<Model> LoadBytes(const std::string& bytes, const ImportOptions& options) {
+  Result<Graph> graph = ImportOnnxBytes(bytes, "model.onnx", nullptr, {}, options);
+  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
+  if (!graph.ok()) return nullptr;
+  auto model = Model::FromGraph(std::move(graph).value());
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? std::move(model).value() : nullptr;
+}
+
+ImportOptions Synthesize() {
+  ImportOptions options;
+  options.synthesize_absent_weights = true;
+  return options;
+}
+
+// Whether `haystack` holds a run of `run` bytes of some weight's raw_data.
+// Any such run holds 16 bytes starting at a 4-byte-aligned offset of the
+// weight, so only those are looked up, then each hit is checked in full.
+bool SharesAWeightRun(const std::string& haystack, const onnx::ModelProto& original, size_t run) {
+  constexpr size_t kKey = 16;
+  std::multimap<std::string_view, size_t> keys;
+  for (size_t i = 0; i + kKey <= haystack.size(); ++i) keys.emplace(haystack.substr(i, kKey), i);
+  for (const onnx::TensorProto& init : original.graph().initializer()) {
+    const std::string_view raw = init.raw_data();
+    for (size_t o = 0; o + kKey <= raw.size(); o += 4) {
+      auto [first, last] = keys.equal_range(raw.substr(o, kKey));
+      for (auto it = first; it != last; ++it) {
+        for (size_t back = 0; back <= std::min(o, run - kKey); ++back) {
+          const size_t at = it->second;
+          if (at < back || at - back + run > haystack.size() || o - back + run > raw.size()) {
+            continue;
+          }
+          if (haystack.compare(at - back, run, raw.substr(o - back, run)) == 0) return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+TEST(OnnxImporterTest, ArchitectureOnlyModelsKeepLayersCutsAndShapesButNoWeights) {
+  for (const char* name : {"tiny", "resnet18", "mobilenet_v2", "efficientnet_b0"}) {
+    SCOPED_TRACE(name);
+    Result<std::string> bytes = zoo::BuildModel(name, 2);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    uint64_t removed = 0;
+    Result<std::string> arch = ArchitectureOnly(*bytes, &removed);
+    ASSERT_TRUE(arch.ok()) << arch.status().ToString();
+    EXPECT_LT(arch->size() * 20, bytes->size());
+    // Only the enclosing messages' length prefixes shrink besides.
+    EXPECT_LE(removed, bytes->size() - arch->size());
+    EXPECT_GT(removed, (bytes->size() - arch->size()) / 100 * 99);
+
+    onnx::ModelProto original;
+    ASSERT_TRUE(original.ParseFromString(*bytes));
+    onnx::ModelProto stripped;
+    ASSERT_TRUE(stripped.ParseFromString(*arch));
+    ASSERT_EQ(stripped.graph().initializer_size(), original.graph().initializer_size());
+    for (int i = 0; i < original.graph().initializer_size(); ++i) {
+      const onnx::TensorProto& a = original.graph().initializer(i);
+      const onnx::TensorProto& b = stripped.graph().initializer(i);
+      EXPECT_EQ(b.name(), a.name());
+      EXPECT_EQ(b.data_type(), a.data_type());
+      EXPECT_EQ(std::vector<int64_t>(b.dims().begin(), b.dims().end()),
+                std::vector<int64_t>(a.dims().begin(), a.dims().end()));
+    }
+    EXPECT_FALSE(SharesAWeightRun(*arch, original, 64));
+
+    std::unique_ptr<Model> real = LoadBytes(*bytes, {});
+    std::unique_ptr<Model> synthetic = LoadBytes(*arch, Synthesize());
+    ASSERT_TRUE(real && synthetic);
+    EXPECT_EQ(synthetic->weight_bytes(), real->weight_bytes());
+    ASSERT_EQ(synthetic->num_layers(), real->num_layers());
+    for (int k = 0; k < real->num_layers(); ++k) {
+      const LayerInfo& a = real->layers()[k];
+      const LayerInfo& b = synthetic->layers()[k];
+      EXPECT_EQ(b.name, a.name);
+      EXPECT_EQ(b.op_type, a.op_type);
+      EXPECT_EQ(b.fused, a.fused);
+      EXPECT_EQ(b.weight_bytes, a.weight_bytes);
+      EXPECT_EQ(b.flops, a.flops);
+      ASSERT_EQ(b.outputs.size(), a.outputs.size());
+      for (size_t o = 0; o < a.outputs.size(); ++o) {
+        EXPECT_EQ(b.outputs[o].shape, a.outputs[o].shape) << a.name;
+      }
+    }
+    ASSERT_EQ(synthetic->cuts().size(), real->cuts().size());
+    for (size_t c = 0; c < real->cuts().size(); ++c) {
+      EXPECT_EQ(synthetic->cuts()[c].names, real->cuts()[c].names);
+      EXPECT_EQ(synthetic->cuts()[c].bytes, real->cuts()[c].bytes);
+    }
+  }
+}
+
+TEST(OnnxImporterTest, AnArchitectureOnlyModelNeedsSynthesisAndNamesAnInitializer) {
+  Result<std::string> bytes = zoo::BuildModel("tiny", 2);
+  ASSERT_TRUE(bytes.ok());
+  Result<std::string> arch = ArchitectureOnly(*bytes);
+  ASSERT_TRUE(arch.ok()) << arch.status().ToString();
+  Result<Graph> graph = ImportOnnxBytes(*arch, "arch.onnx");
+  ASSERT_FALSE(graph.ok());
+  EXPECT_EQ(graph.status().code(), Status::Code::kInvalidArgument);
+  ExpectRefused(graph.status(), {"arch.onnx", "initializer '", "carries no data"});
+}
+
+TEST(OnnxImporterTest, SyntheticWeightsAreDeterministicFiniteAndNormal) {
+  Result<std::string> bytes = zoo::BuildModel("mobilenet_v2", 2);
+  ASSERT_TRUE(bytes.ok());
+  Result<std::string> arch = ArchitectureOnly(*bytes);
+  ASSERT_TRUE(arch.ok()) << arch.status().ToString();
+
+  Result<Graph> graph = ImportOnnxBytes(*arch, "arch.onnx", nullptr, {}, Synthesize());
+  ASSERT_TRUE(graph.ok()) << graph.status().ToString();
+  for (const Value& v : graph->values()) {
+    if (!v.is_constant() || v.constant.dtype() != DataType::kFloat32) continue;
+    const float* p = v.constant.data<float>();
+    for (int64_t i = 0; i < v.constant.num_elements(); ++i) {
+      ASSERT_TRUE(std::isnormal(p[i])) << v.name << "[" << i << "] = " << p[i];
+    }
+  }
+
+  std::unique_ptr<Model> a = LoadBytes(*arch, Synthesize());
+  std::unique_ptr<Model> b = LoadBytes(*arch, Synthesize());
+  ASSERT_TRUE(a && b);
+  Tensor x = Tensor::Create(DataType::kFloat32, a->cuts()[0].infos[0].shape).value();
+  for (int64_t i = 0; i < x.num_elements(); ++i) {
+    x.data<float>()[i] = static_cast<float>(i % 255) / 127.f - 1.f;
+  }
+  auto ya = a->Run({x});
+  auto yb = b->Run({x});
+  ASSERT_TRUE(ya.ok() && yb.ok());
+  const Tensor& out = (*ya)[0];
+  ASSERT_EQ(out.bytes(), (*yb)[0].bytes());
+  EXPECT_EQ(std::memcmp(out.raw(), (*yb)[0].raw(), out.bytes()), 0);
+  float lo = out.data<float>()[0], hi = lo;
+  for (int64_t i = 0; i < out.num_elements(); ++i) {
+    ASSERT_TRUE(std::isfinite(out.data<float>()[i])) << i;
+    lo = std::min(lo, out.data<float>()[i]);
+    hi = std::max(hi, out.data<float>()[i]);
+  }
+  EXPECT_LT(lo, hi);  // not a constant output
+}
+
+// Conv's weight and a Constant node's float value are weights; the constants
+// Resize, Clip and a folded Reshape read are not, and keep their data.
+TEST(OnnxImporterTest, ArchitectureOnlyKeepsTheConstantsKernelsRead) {
+  onnx::ModelProto m = ConvModel();
+  onnx::GraphProto* g = m.mutable_graph();
+  g->mutable_node(0)->set_output(0, "conv_out");
+  auto add_float = [&](const std::string& name, std::vector<float> values) {
+    onnx::TensorProto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    if (values.size() != 1) t->add_dims(static_cast<int64_t>(values.size()));
+    for (float v : values) t->add_float_data(v);
+  };
+  add_float("lo", {0.f});
+  add_float("hi", {6.f});
+  add_float("scales", {1.f, 1.f, 2.f, 2.f});
+  add_float("flat", {1.f, -1.f});  // cast to the shape a Reshape reads
+  auto add_node = [&](const std::string& op, std::vector<std::string> in, const std::string& out) {
+    onnx::NodeProto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(out);
+    for (const std::string& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  onnx::NodeProto* k = add_node("Constant", {}, "k");
+  onnx::AttributeProto* value = k->add_attribute();
+  value->set_name("value");
+  value->set_type(onnx::AttributeProto::TENSOR);
+  value->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
+  value->mutable_t()->add_dims(3);
+  value->mutable_t()->add_dims(1);
+  value->mutable_t()->add_dims(1);
+  for (float v : {2.f, 3.f, 4.f}) value->mutable_t()->add_float_data(v);
+  add_node("Mul", {"conv_out", "k"}, "scaled");
+  add_node("Clip", {"scaled", "lo", "hi"}, "clipped");
+  add_node("Resize", {"clipped", "", "scales"}, "resized");
+  add_node("Cast", {"flat"}, "shape")->add_attribute()->set_name("to");
+  g->mutable_node(g->node_size() - 1)->mutable_attribute(0)->set_type(onnx::AttributeProto::INT);
+  g->mutable_node(g->node_size() - 1)->mutable_attribute(0)->set_i(onnx::TensorProto::INT64);
+  add_node("Reshape", {"resized", "shape"}, "y");
+  g->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  const std::string bytes = m.SerializeAsString();
+
+  Result<std::string> arch = ArchitectureOnly(bytes);
+  ASSERT_TRUE(arch.ok()) << arch.status().ToString();
+  onnx::ModelProto stripped;
+  ASSERT_TRUE(stripped.ParseFromString(*arch));
+  for (const onnx::TensorProto& t : stripped.graph().initializer()) {
+    const bool data = !t.raw_data().empty() || t.float_data_size() > 0;
+    EXPECT_EQ(data, t.name() != "w") << t.name();
+  }
+  EXPECT_EQ(stripped.graph().node(1).attribute(0).t().float_data_size(), 0);
+  EXPECT_EQ(stripped.graph().node(1).attribute(0).t().dims_size(), 3);
+
+  std::unique_ptr<Model> real = LoadBytes(bytes, {});
+  std::unique_ptr<Model> synthetic = LoadBytes(*arch, Synthesize());
+  ASSERT_TRUE(real && synthetic);
+  EXPECT_EQ(real->cuts().back().infos[0].shape, (Shape{1, 192}));
+  EXPECT_EQ(synthetic->cuts().back().infos[0].shape, real->cuts().back().infos[0].shape);
+}
+
+TEST(OnnxImporterTest, ArchitectureOnlyRefusesWhatIsNotAModel) {
+  EXPECT_FALSE(ArchitectureOnly("").ok());
+  EXPECT_FALSE(ArchitectureOnly("this is not an onnx file, just some words\n").ok());
+  Result<std::string> bytes = zoo::BuildModel("tiny", 1);
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_FALSE(ArchitectureOnly(bytes->substr(0, bytes->size() / 2)).ok());
 }
 
 }  // namespace
