@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,11 @@ CLI::App* AddIssueCertificate(CLI::App& ca, bool node, CertificateFlags* flags) 
              "attestation identity."
            : "Issues a user's client certificate for mutual TLS: DIR/user.crt,\n"
              "DIR/user.key (mode 0600) and DIR/ca.crt. An admin may change the\n"
-             "cluster; a viewer may only read it.");
+             "cluster; a viewer may only read it. Also writes DIR/root.pub (the\n"
+             "attestation root, against which serdab apply verifies the coordinator\n"
+             "enclave) and, unless DIR has one, the user's model owner key\n"
+             "DIR/owner.key (0600) and owner.pub: only its holder may replace the\n"
+             "models of the deployments it applied.");
   issue->add_option("--ca", flags->ca, "the deployment root directory (serdab ca init)")
       ->required();
   issue->add_option("--name", flags->name, node ? "the node's name" : "the user's name")
@@ -118,6 +123,21 @@ int IssueCertificate(const CertificateFlags& flags, bool node) {
   if (Status s = worker::IssueCertificate(flags.ca, request, flags.out, node ? "node" : "user");
       !s.ok()) {
     return ReportError(cmd, s);
+  }
+  if (!node) {
+    std::error_code ec;
+    std::filesystem::copy_file(flags.ca + "/" + attestation::kRootPublicKeyFile,
+                               flags.out + "/" + attestation::kRootPublicKeyFile,
+                               std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) {
+      return ReportError(cmd, Status::IoError(flags.out + "/" + attestation::kRootPublicKeyFile +
+                                              ": cannot copy the root: " + ec.message()));
+    }
+    if (!std::filesystem::exists(flags.out + "/" + attestation::kOwnerSecretKeyFile)) {
+      auto owner = attestation::ModelOwnerKey::Generate();
+      Status saved = owner.ok() ? owner->Save(flags.out) : owner.status();
+      if (!saved.ok()) return ReportError(cmd, saved);
+    }
   }
   std::printf("%s '%s' (%s) written to %s/%s.crt and %s.key\n", node ? "node" : "user",
               flags.name.c_str(), flags.role.c_str(), flags.out.c_str(), node ? "node" : "user",

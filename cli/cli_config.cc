@@ -25,21 +25,28 @@ Result<ClusterConnection> ResolveClusterConnection(const std::string& config_pat
     const partitioner::Reader reader(path);
     if (!root.IsNull()) {
       SERDAB_RETURN_IF_ERROR(
-          reader.CheckMap(root, "", {"orchestrator", "credentials", "insecure"}));
+          reader.CheckMap(root, "", {"orchestrator", "credentials", "insecure", "root", "owner"}));
       SERDAB_RETURN_IF_ERROR(reader.CheckUniqueKeys(root, ""));
       SERDAB_RETURN_IF_ERROR(reader.Get(root, "orchestrator", "", false, &c.orchestrator));
       SERDAB_RETURN_IF_ERROR(reader.Get(root, "credentials", "", false, &c.credentials));
       SERDAB_RETURN_IF_ERROR(reader.Get(root, "insecure", "", false, &c.insecure));
-      // A relative credentials directory is relative to the config file.
-      if (!c.credentials.empty() && std::filesystem::path(c.credentials).is_relative()) {
-        c.credentials =
-            (std::filesystem::path(path).parent_path() / c.credentials).lexically_normal();
+      SERDAB_RETURN_IF_ERROR(reader.Get(root, "root", "", false, &c.root));
+      SERDAB_RETURN_IF_ERROR(reader.Get(root, "owner", "", false, &c.owner_dir));
+      // Relative paths are relative to the config file.
+      for (std::string* p : {&c.credentials, &c.root, &c.owner_dir}) {
+        if (!p->empty() && std::filesystem::path(*p).is_relative()) {
+          *p = (std::filesystem::path(path).parent_path() / *p).lexically_normal();
+        }
       }
     }
   }
   if (!flags.orchestrator.empty()) c.orchestrator = flags.orchestrator;
   if (!flags.credentials.empty()) c.credentials = flags.credentials;
   if (flags.insecure) c.insecure = true;
+  if (!flags.root.empty()) c.root = flags.root;
+  if (!flags.owner_dir.empty()) c.owner_dir = flags.owner_dir;
+  if (c.root.empty() && !c.credentials.empty()) c.root = c.credentials + "/root.pub";
+  if (c.owner_dir.empty()) c.owner_dir = c.credentials;
   if (c.orchestrator.empty()) {
     return Status::InvalidArgument(
         "no orchestrator: give --orchestrator HOST:PORT or set 'orchestrator' in "

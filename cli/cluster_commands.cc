@@ -1,5 +1,5 @@
 // The commands that talk to an orchestrator, kubectl-style:
-//   serdab apply -f plan.yaml [--dry-run]
+//   serdab apply -f plan.yaml [--dry-run] [--wait [--timeout S]]
 //   serdab get workers|deployments [-o table|wide|json|yaml]
 //   serdab describe deployment NAME
 //   serdab delete deployment NAME
@@ -9,18 +9,30 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "cli/cli_config.h"
 #include "cli/commands.h"
+#include "cli/enclave_client.h"
+#include "cli/local_enclave.h"
+#include "cli/zoo/model_zoo.h"
+#include "enclave/attestation/coordination.h"
+#include "enclave/attestation/platform.h"
+#include "enclave/crypto/keys.h"
+#include "enclave/engine/onnx_importer.h"
 #include "orchestrator/deployment_plan.h"
 #include "partitioner/yaml_reader.h"
 #include "serdab/v1/orchestrator.grpc.pb.h"
@@ -31,6 +43,8 @@ namespace serdab::cli {
 namespace {
 
 constexpr auto kCallTimeout = std::chrono::seconds(30);
+// An apply profiles a new model on the workers before it answers.
+constexpr auto kApplyTimeout = std::chrono::minutes(15);
 
 struct ConnectionFlags {
   std::string config;
@@ -52,6 +66,7 @@ void AddConnectionFlags(CLI::App* app, ConnectionFlags* flags) {
 struct Connection {
   std::string address;
   std::unique_ptr<v1::Orchestrator::Stub> stub;
+  ClusterConnection resolved;
 };
 
 Result<Connection> Connect(const ConnectionFlags& flags) {
@@ -62,8 +77,12 @@ Result<Connection> Connect(const ConnectionFlags& flags) {
                           ResolveClusterConnection(flags.config, flags.connection));
   SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
                           worker::MakeChannelCredentials(c.orchestrator, c.credentials, "user"));
-  return Connection{c.orchestrator,
-                    v1::Orchestrator::NewStub(grpc::CreateChannel(c.orchestrator, credentials))};
+  grpc::ChannelArguments args;
+  // An apply carries the model, sealed for the coordinator.
+  args.SetMaxSendMessageSize(1 << 30);
+  return Connection{
+      c.orchestrator,
+      v1::Orchestrator::NewStub(grpc::CreateCustomChannel(c.orchestrator, credentials, args)), c};
 }
 
 std::unique_ptr<grpc::ClientContext> Context() {
@@ -165,19 +184,192 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   for (const auto& row : rows) PrintRow(row, widths);
 }
 
+// The model a plan names: a zoo model built with its seed, or an ONNX file
+// (relative to the plan file), checked against the plan's sha256.
+Result<crypto::Bytes> LoadPlanModel(const orchestrator::DeploymentPlan& plan,
+                                    const std::string& plan_file) {
+  crypto::Bytes bytes;
+  if (!plan.model.zoo.empty()) {
+    SERDAB_ASSIGN_OR_RETURN(std::string built, zoo::BuildModel(plan.model.zoo, plan.model.seed));
+    bytes.assign(built.begin(), built.end());
+  } else {
+    std::filesystem::path path(plan.model.path);
+    if (path.is_relative()) path = std::filesystem::path(plan_file).parent_path() / path;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return orchestrator::PlanFieldError(plan, "model.path",
+                                          "cannot read the model file " + path.string());
+    }
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string sha256 = crypto::HexEncode(crypto::Sha256(bytes));
+  if (!plan.model.sha256.empty() && plan.model.sha256 != sha256) {
+    return orchestrator::PlanFieldError(plan, "model.sha256",
+                                        "the model's SHA-256 is " + sha256 + ", not this one");
+  }
+  return bytes;
+}
+
+// The orchestrator's coordinator enclave, as an owner reaches it: its quote
+// and a session with it, relayed by the (untrusted) orchestrator.
+class CoordinatorEndpoint final : public worker::EnclaveEndpoint {
+ public:
+  explicit CoordinatorEndpoint(v1::Orchestrator::Stub* stub) : stub_(stub) {}
+
+  Result<worker::Bytes> Challenge() override { return Unsupported(); }
+  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override {
+    v1::CoordinatorQuoteRequest request;
+    request.set_nonce(std::string(nonce.begin(), nonce.end()));
+    v1::CoordinatorQuoteResponse response;
+    SERDAB_RETURN_IF_ERROR(worker::FromGrpc(
+        stub_->CoordinatorQuote(Context().get(), request, &response), "coordinator quote"));
+    return worker::Bytes(response.evidence().begin(), response.evidence().end());
+  }
+  Result<uint64_t> OpenSession(worker::ByteView bytes) override {
+    v1::CoordinatorSessionRequest request;
+    request.set_request(std::string(bytes.begin(), bytes.end()));
+    v1::CoordinatorSessionResponse response;
+    SERDAB_RETURN_IF_ERROR(worker::FromGrpc(
+        stub_->CoordinatorSession(Context().get(), request, &response), "coordinator session"));
+    return response.session();
+  }
+  Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override { return Unsupported(); }
+  Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
+                                worker::ByteView) override {
+    return Unsupported();
+  }
+
+ private:
+  static Status Unsupported() {
+    return Status::Unimplemented("the coordinator takes grants, not partitions or frames");
+  }
+  v1::Orchestrator::Stub* stub_;
+};
+
+// Attests the coordinator enclave (its measurement must be this build's
+// coordinator's, its platform certified by the deployment root, simulation
+// and debug as the plan allows them) and seals the plan's grant, with the
+// model, in a session signed by the owner key.
+Status SealGrant(const orchestrator::DeploymentPlan& plan, const crypto::Bytes& model,
+                 const ClusterConnection& resolved, v1::Orchestrator::Stub* stub,
+                 v1::ApplyRequest* request) {
+  if (resolved.root.empty() || resolved.owner_dir.empty()) {
+    return Status::InvalidArgument(
+        "no attestation root or owner key: give --root ROOT.PUB and --owner DIR, or credentials "
+        "from serdab ca issue-user (which holds both)");
+  }
+  SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519PublicKey root,
+                          attestation::LoadRootPublicKey(resolved.root));
+  SERDAB_ASSIGN_OR_RETURN(attestation::ModelOwnerKey owner,
+                          attestation::ModelOwnerKey::Load(resolved.owner_dir));
+  SERDAB_ASSIGN_OR_RETURN(attestation::Measurement coordinator,
+                          ExpectedMeasurement(CoordinatorEnclaveConfig()));
+  attestation::QuotePolicy policy;
+  policy.allowed_mrenclaves = {coordinator};
+  policy.allow_simulation = plan.attestation.allow_simulation;
+  policy.allow_debug = plan.attestation.allow_debug;
+  SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
+                          attestation::QuoteVerifier::Create(root, policy));
+  CoordinatorEndpoint endpoint(stub);
+  auto client = EnclaveClient::Attest(&endpoint, verifier, owner.key(), owner.key().public_key());
+  if (!client.ok()) return client.status().WithContext("the coordinator enclave");
+  SERDAB_ASSIGN_OR_RETURN(attestation::QuotePolicy workers, orchestrator::WorkerQuotePolicy(plan));
+  attestation::DeploymentGrant grant;
+  grant.deployment = plan.name;
+  grant.root = root;
+  grant.workers = std::move(workers);
+  grant.model = model;
+  crypto::Bytes plaintext = attestation::SerializeDeploymentGrant(grant);
+  crypto::SecureWipe(grant.model.data(), grant.model.size());
+  auto message = (*client)->SealOwnerMessage(plaintext);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  if (!message.ok()) return message.status();
+  request->set_coordinator_session((*client)->session());
+  request->set_grant(std::string(message->begin(), message->end()));
+  return Status::Ok();
+}
+
+// Follows a deployment's events until it is Ready (0), or a rollout fails
+// or the time runs out (1).
+int WaitUntilReady(const std::string& cmd, const Connection& connection, const std::string& name,
+                   int timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  uint64_t last_event = 0;
+  bool first = true;
+  while (true) {
+    v1::GetDeploymentRequest request;
+    request.set_name(name);
+    v1::DeploymentStatus status;
+    grpc::Status rpc = connection.stub->GetDeployment(Context().get(), request, &status);
+    if (!rpc.ok()) return Failed(cmd, connection, rpc, "get deployment " + name);
+    for (const v1::Event& e : status.recent_events()) {
+      if (e.id() <= last_event) continue;
+      last_event = e.id();
+      // The history before this apply is not progress.
+      if (!first) {
+        std::printf("deployment/%s: %s: %s\n", name.c_str(), e.reason().c_str(),
+                    e.message().c_str());
+      }
+    }
+    first = false;
+    std::fflush(stdout);
+    std::string reason;
+    for (const v1::Condition& c : status.conditions()) {
+      if (c.type() == "Ready") reason = c.reason();
+    }
+    if (status.phase() == "Ready") {
+      std::printf("deployment/%s Ready: %d stages, predicted %.1f fps\n", name.c_str(),
+                  status.stages_size(), status.predicted_fps());
+      return 0;
+    }
+    if (reason == "PlacementFailed" || reason == "ProvisionFailed" || reason == "WiringFailed" ||
+        reason == "NoAttestedWorker") {
+      std::string message;
+      for (const v1::Condition& c : status.conditions()) {
+        if (c.type() == "Ready") message = c.message();
+      }
+      return ReportError(cmd, Status::FailedPrecondition("deployment " + name + " is not Ready (" +
+                                                         reason + "): " + message));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return ReportError(cmd,
+                         Status::FailedPrecondition("deployment " + name + " is not Ready after " +
+                                                    std::to_string(timeout_s) + " s"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
 }  // namespace
 
 int RunApplyCommand(int argc, char** argv) {
   const std::string cmd = "apply";
   CLI::App app{
       "Applies the deployment plans in a YAML file (apiVersion serdab/v1, kind Deployment;\n"
-      "see deploy/examples/plan.yaml). Re-applying an unchanged plan changes nothing.",
+      "see deploy/examples/plan.yaml). The model's architecture (no weights) goes to the\n"
+      "orchestrator, which profiles it on the matching workers and places it; the model\n"
+      "itself goes only to the orchestrator's coordinator enclave, sealed in a session\n"
+      "with it after its quote verified against the deployment root and this build's\n"
+      "coordinator measurement. Re-applying an unchanged plan changes nothing.",
       "apply"};
   ConnectionFlags flags;
   std::string file;
   bool dry_run = false;
+  bool wait = false;
+  int timeout_s = 600;
   app.add_option("-f,--file", file, "the plan file")->required();
-  app.add_flag("--dry-run", dry_run, "validate against the cluster and report, change nothing");
+  app.add_flag("--dry-run", dry_run,
+               "validate and place against the cluster and print the placement, change nothing");
+  app.add_flag("--wait", wait,
+               "show progress until every deployment is Ready, or fail with the reason");
+  app.add_option("--timeout", timeout_s, "seconds --wait waits at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--root", flags.connection.root,
+                 "the attestation root's root.pub (default: in the credentials directory)");
+  app.add_option("--owner", flags.connection.owner_dir,
+                 "the directory of the model owner key owner.key (default: the credentials "
+                 "directory)");
   AddConnectionFlags(&app, &flags);
   if (auto code = ParseFlags(app, argc, argv)) return *code;
 
@@ -189,16 +381,38 @@ int RunApplyCommand(int argc, char** argv) {
   if (!plans.ok()) return ReportError(cmd, plans.status());
   auto connection = Connect(flags);
   if (!connection.ok()) return ReportError(cmd, connection.status(), /*usage=*/true);
-  v1::Orchestrator::Stub* stub = connection->stub.get();
   for (size_t i = 0; i < plans->size(); ++i) {
+    const orchestrator::DeploymentPlan& plan = (*plans)[i];
+    auto model = LoadPlanModel(plan, file);
+    if (!model.ok()) return ReportError(cmd, model.status());
     v1::ApplyRequest request;
     request.set_plan_yaml(*text);
     request.set_source(file);
     request.set_document(static_cast<uint32_t>(i));
     request.set_dry_run(dry_run);
+    request.set_model_sha256(crypto::HexEncode(crypto::Sha256(*model)));
+    auto architecture = engine::ArchitectureOnly(
+        std::string_view(reinterpret_cast<const char*>(model->data()), model->size()));
+    if (!architecture.ok()) return ReportError(cmd, architecture.status());
+    request.set_architecture(std::move(*architecture));
+    if (!dry_run) {
+      if (Status s =
+              SealGrant(plan, *model, connection->resolved, connection->stub.get(), &request);
+          !s.ok()) {
+        return ReportError(cmd, s);
+      }
+    }
+    crypto::SecureWipe(model->data(), model->size());
+    // Progress for people: errors stay one line on stderr for scripts.
+    if (wait || isatty(STDERR_FILENO)) {
+      std::fprintf(stderr, "deployment/%s: profiling and placing on the cluster...\n",
+                   plan.name.c_str());
+    }
     v1::ApplyResponse response;
-    grpc::Status status = stub->Apply(Context().get(), request, &response);
-    if (!status.ok()) return Failed(cmd, *connection, status, "apply " + (*plans)[i].name);
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + kApplyTimeout);
+    grpc::Status status = connection->stub->Apply(context.get(), request, &response);
+    if (!status.ok()) return Failed(cmd, *connection, status, "apply " + plan.name);
     const bool changes = response.result() != "unchanged";
     const std::string result =
         dry_run && changes ? "would be " + response.result() : response.result();
@@ -209,6 +423,15 @@ int RunApplyCommand(int argc, char** argv) {
       std::printf("%s%s", w == 0 ? "" : ", ", response.matching_workers(w).c_str());
     }
     std::printf(")\n");
+    if (dry_run && !response.placement().empty()) {
+      std::printf("%s", response.placement().c_str());
+      std::printf("predicted: %.1f fps, %.1f ms per frame\n", response.predicted_fps(),
+                  response.predicted_latency_ms());
+    }
+  }
+  if (!wait || dry_run) return 0;
+  for (const orchestrator::DeploymentPlan& plan : *plans) {
+    if (int code = WaitUntilReady(cmd, *connection, plan.name, timeout_s); code != 0) return code;
   }
   return 0;
 }
@@ -295,7 +518,11 @@ int RunGetCommand(int argc, char** argv) {
 
 int RunDescribeCommand(int argc, char** argv) {
   const std::string cmd = "describe";
-  CLI::App app{"Shows a deployment: its conditions, plan and recent events.", "describe"};
+  CLI::App app{
+      "Shows a deployment: its conditions, plan, stages (worker, layers, the enclave the\n"
+      "coordinator attested and provisioned, predicted time), the last rollout's timings,\n"
+      "each worker's attestation and recent events.",
+      "describe"};
   ConnectionFlags flags;
   std::string kind, name;
   AddDeploymentArguments(app, &kind, &name);
@@ -333,6 +560,31 @@ int RunDescribeCommand(int argc, char** argv) {
                 p.attestation.allow_simulation ? "simulation allowed" : "hardware only",
                 p.attestation.measurements.size(),
                 p.attestation.any_measurement ? ", any measurement" : "");
+  }
+  if (!d.coordinator_mrenclave().empty()) {
+    std::printf("Coordinator:  enclave %s\n", d.coordinator_mrenclave().c_str());
+  }
+  std::printf("Stages:");
+  if (d.stages().empty()) {
+    std::printf("\n  <not placed yet>\n");
+  } else {
+    std::printf("       rollout %llu, predicted %.1f fps, %.1f ms per frame\n",
+                static_cast<unsigned long long>(d.rollout()), d.predicted_fps(),
+                d.predicted_latency_ms());
+    rows = {{"  STAGE", "WORKER", "ENCLAVE", "LAYERS", "PREDICTED", "STATE", "MRENCLAVE"}};
+    for (const v1::Stage& s : d.stages()) {
+      char predicted[32];
+      std::snprintf(predicted, sizeof(predicted), "%.2f ms", s.predicted_ms());
+      const std::string layers = "[" + std::to_string(s.begin()) + ", " +
+                                 (s.end() < 0 ? std::string("end") : std::to_string(s.end())) + ")";
+      rows.push_back({"  " + std::to_string(s.index()), s.worker(), s.enclave(), layers, predicted,
+                      s.state() + (s.message().empty() ? "" : ": " + s.message()),
+                      s.mrenclave().empty() ? "-" : s.mrenclave().substr(0, 16)});
+    }
+    PrintTable(rows);
+    const v1::RolloutTimings& t = d.timings();
+    std::printf("Rollout:      profile %.0f ms, solve %.1f ms, attest %.0f ms, provision %.0f ms\n",
+                t.profile_ms(), t.solve_ms(), t.attest_ms(), t.provision_ms());
   }
   std::printf("Workers:\n");
   if (d.attestations().empty()) std::printf("  <not attested yet>\n");

@@ -56,13 +56,18 @@ std::vector<attestation::Route> EnclaveClient::SelfRoutes() const {
   return {attestation::Route{principal(), principal(), 0}};
 }
 
+Result<crypto::Bytes> EnclaveClient::SealOwnerMessage(crypto::ByteView plaintext) {
+  crypto::Bytes message;
+  SERDAB_RETURN_IF_ERROR(channel_.Seal(0, 0, 0, plaintext, &message));
+  return message;
+}
+
 Result<crypto::Bytes> EnclaveClient::SendOwnerCommand(const attestation::OwnerCommand& command) {
   crypto::Bytes plaintext = attestation::SerializeOwnerCommand(command);
-  crypto::Bytes message;
-  Status sealed = channel_.Seal(0, 0, 0, plaintext, &message);
+  auto message = SealOwnerMessage(plaintext);
   crypto::SecureWipe(plaintext.data(), plaintext.size());
-  SERDAB_RETURN_IF_ERROR(sealed);
-  return host_->Provision(session_, message);
+  if (!message.ok()) return message.status();
+  return host_->Provision(session_, *message);
 }
 
 Result<crypto::Bytes> EnclaveClient::Provision(const crypto::Bytes& model,

@@ -63,6 +63,10 @@ class EnclaveClient {
   Result<crypto::Bytes> Provision(const crypto::Bytes& model, const PartitionSpec& spec);
   Status SetRoutes(uint64_t version, std::vector<attestation::Route> routes);
 
+  // Seals `plaintext` in this session as an owner message (stream 0, hop 0):
+  // what carries a grant to the coordinator enclave.
+  Result<crypto::Bytes> SealOwnerMessage(crypto::ByteView plaintext);
+
   // Encrypts one frame's tensors, has the enclave run its partition, and
   // decrypts the result.
   Result<std::vector<engine::Tensor>> Infer(const std::vector<engine::Tensor>& inputs);

@@ -15,7 +15,9 @@
 #include "enclave/crypto/keys.h"
 #include "enclave/engine/layer_timer.h"
 #include "enclave/engine/model.h"
+#include "enclave/engine/onnx_importer.h"
 #include "partitioner/profile_io.h"
+#include "worker/cpu_info.h"
 
 namespace serdab::cli {
 namespace {
@@ -135,7 +137,126 @@ Status StoreInCache(const ProfilerOptions& options, const std::string& key,
   return partitioner::SaveModelProfile(result.model, CachePath(options.cache_dir, key));
 }
 
+// Profiles in LocalEnclaves, a fresh one per range.
+class LocalProfilingEnclave final : public ProfilingEnclave {
+ public:
+  LocalProfilingEnclave(const ProfilerOptions& options, const crypto::Bytes& model)
+      : options_(options), model_(model) {}
+
+  Result<std::string> Stats() override {
+    if (!enclave_) {
+      SERDAB_ASSIGN_OR_RETURN(enclave_, LocalEnclave::Start(options_.enclave_options));
+    }
+    return enclave_->host().StatsJson();
+  }
+  Status Provision(int begin, int end) override {
+    enclave_.reset();
+    SERDAB_ASSIGN_OR_RETURN(enclave_, LocalEnclave::Start(options_.enclave_options));
+    PartitionSpec spec{begin, end, options_.threads};
+    spec.synthetic_weights = options_.synthetic_weights;
+    return enclave_->client().Provision(model_, spec).status();
+  }
+  Result<std::string> Profile(int repeats, bool measure_paging) override {
+    if (!enclave_) return Status::FailedPrecondition("nothing provisioned to profile");
+    return enclave_->host().Profile(repeats, measure_paging);
+  }
+
+ private:
+  const ProfilerOptions& options_;
+  const crypto::Bytes& model_;
+  std::unique_ptr<LocalEnclave> enclave_;
+};
+
 }  // namespace
+
+Status ProfileInEnclaves(ProfilingEnclave* enclave, int repeats,
+                         const std::function<void(const std::string&)>& progress,
+                         partitioner::ModelProfile* model, partitioner::WorkerProfile* worker) {
+  auto say = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  partitioner::ModelProfile& profile = *model;
+  const int n = profile.num_layers();
+  const int64_t epc = worker->epc_bytes;
+  std::vector<bool> timed(n, false);
+  std::vector<double> swap_ns;
+  SERDAB_ASSIGN_OR_RETURN(const std::string stats, enclave->Stats());
+  SERDAB_ASSIGN_OR_RETURN(const Target target, ReadTarget(stats));
+  int begin = 0;
+  while (begin < n) {
+    int end = begin;
+    int64_t weights = 0, activations = 0;
+    while (end < n) {
+      const auto& l = profile.layers[end];
+      const int64_t w = weights + l.weight_bytes;
+      const int64_t a = std::max(activations, l.activation_bytes);
+      if (end > begin && w + a > epc / 2) break;
+      weights = w;
+      activations = a;
+      ++end;
+    }
+    const bool fits = weights + activations <= epc / 2;
+    say("enclave layers [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+        std::to_string(n) + (fits ? "" : " (larger than the EPC: scaled from native)"));
+    SERDAB_RETURN_IF_ERROR(enclave->Provision(begin, end));
+    const std::string what = "profile reply";
+    // The swap cost is the enclave's, not the layers': measured once.
+    const bool measure_paging = swap_ns.empty();
+    SERDAB_ASSIGN_OR_RETURN(const std::string reply, enclave->Profile(repeats, measure_paging));
+    SERDAB_ASSIGN_OR_RETURN(const nlohmann::json json, ParseReply(reply, what));
+    SERDAB_ASSIGN_OR_RETURN(std::vector<double> layer_ms, JsonNumbers(json, what, "layer_ms"));
+    if (static_cast<int>(layer_ms.size()) != end - begin) {
+      return Status::Corruption("the enclave profiled " + std::to_string(layer_ms.size()) +
+                                " layers of " + std::to_string(end - begin));
+    }
+    if (fits) {
+      // Resident layers page nothing, so the target differs from the host
+      // only by its memory encryption.
+      for (int k = begin; k < end; ++k) {
+        profile.layers[k].enclave_wall_ms = layer_ms[k - begin];
+        profile.layers[k].enclave_ms = layer_ms[k - begin] * (1 + target.memory_overhead);
+        timed[k] = true;
+      }
+    }
+    if (measure_paging) {
+      SERDAB_ASSIGN_OR_RETURN(double swap, JsonNumber(json, what, "page_swap_ns"));
+      swap_ns.push_back(swap);
+    }
+    SERDAB_ASSIGN_OR_RETURN(worker->ecall_ns, JsonNumber(json, what, "ecall_ns"));
+    begin = end;
+  }
+  worker->page_swap_ns = Median(swap_ns);
+  if (target.modelled) {
+    // Predict the target, not this host: its swap price (the same the
+    // enclave's TEE-equivalent clock charges) and its EPC, where that is
+    // larger than the host can emulate (sgx2) or unlimited (a VM-level TEE).
+    say("page swap: " + std::to_string(static_cast<int64_t>(worker->page_swap_ns)) +
+        " ns on this host, " + std::to_string(static_cast<int64_t>(target.page_swap_ns)) +
+        " ns on " + target.name);
+    worker->page_swap_ns = target.page_swap_ns;
+    if (target.epc_bytes == 0) {
+      worker->epc_bytes = kNoEpcLimit;
+    } else if (target.epc_bytes > worker->epc_bytes) {
+      worker->epc_bytes = target.epc_bytes;
+    }
+    worker->target = target.name;
+    profile.target = target.name;
+  }
+  // Layers that could not be timed resident: native time x the typical ratio.
+  std::vector<double> ratios;
+  for (int k = 0; k < n; ++k) {
+    if (timed[k] && profile.layers[k].native_ms > 0.05) {
+      ratios.push_back(profile.layers[k].enclave_ms / profile.layers[k].native_ms);
+    }
+  }
+  const double ratio = ratios.empty() ? 1.0 : Median(ratios);
+  for (int k = 0; k < n; ++k) {
+    if (timed[k]) continue;
+    profile.layers[k].enclave_ms = profile.layers[k].native_ms * ratio;
+    profile.layers[k].enclave_wall_ms = profile.layers[k].enclave_ms / (1 + target.memory_overhead);
+  }
+  return Status::Ok();
+}
 
 std::string DefaultProfileCacheDir() {
   if (const char* dir = std::getenv("SERDAB_CACHE"); dir && *dir) return dir;
@@ -147,15 +268,8 @@ std::string DefaultProfileCacheDir() {
 }
 
 std::string MachineFingerprint(const ProfilerOptions& options) {
-  std::string cpu = "unknown-cpu";
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  std::string text = cpu + "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
+  std::string text = worker::CpuModelName() +
+                     "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
                      "|threads=" + std::to_string(options.threads) +
                      "|repeats=" + std::to_string(options.repeats) + "|clock=tee";
   if (options.enclave) {
@@ -172,12 +286,17 @@ std::string MachineFingerprint(const ProfilerOptions& options) {
 }
 
 Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerOptions& options) {
-  auto say = [&](const std::string& line) {
-    if (options.progress) options.progress(line);
-  };
   std::ifstream in(onnx_path, std::ios::binary);
   if (!in) return Status::IoError(onnx_path + ": cannot open model");
   const crypto::Bytes file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return ProfileModelBytes(file, std::filesystem::path(onnx_path).stem().string(), options);
+}
+
+Result<ProfileResult> ProfileModelBytes(const crypto::Bytes& file, const std::string& name,
+                                        const ProfilerOptions& options) {
+  auto say = [&](const std::string& line) {
+    if (options.progress) options.progress(line);
+  };
 
   const std::string sha256 = crypto::HexEncode(crypto::Sha256(file));
   const std::string fingerprint = MachineFingerprint(options);
@@ -193,12 +312,19 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
 
   engine::ModelOptions model_options;
   model_options.num_threads = options.threads;
+  engine::ImportOptions import_options;
+  import_options.synthesize_absent_weights = options.synthetic_weights;
+  SERDAB_ASSIGN_OR_RETURN(
+      engine::Graph graph,
+      engine::ImportOnnxBytes(
+          std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), name, nullptr,
+          {}, import_options));
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<engine::Model> model,
-                          engine::Model::LoadOnnx(onnx_path, model_options));
+                          engine::Model::FromGraph(std::move(graph), model_options));
   const int n = model->num_layers();
   ProfileResult result;
   partitioner::ModelProfile& profile = result.model;
-  profile.name = std::filesystem::path(onnx_path).stem().string();
+  profile.name = name;
   profile.sha256 = sha256;
   for (const engine::CutInfo& cut : model->cuts()) {
     profile.cut_bytes.push_back(static_cast<int64_t>(cut.bytes));
@@ -246,88 +372,11 @@ Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerO
   }
 
   // Enclave: ranges whose weights and largest activations fit half the EPC.
-  const int64_t epc = static_cast<int64_t>(options.enclave_options.epc_mib * 1024 * 1024);
   worker.kind = partitioner::WorkerKind::kEnclave;
-  worker.epc_bytes = epc;
-  std::vector<bool> timed(n, false);
-  std::vector<double> swap_ns;
-  Target target;
-  int begin = 0;
-  while (begin < n) {
-    int end = begin;
-    int64_t weights = 0, activations = 0;
-    while (end < n) {
-      const auto& l = profile.layers[end];
-      const int64_t w = weights + l.weight_bytes;
-      const int64_t a = std::max(activations, l.activation_bytes);
-      if (end > begin && w + a > epc / 2) break;
-      weights = w;
-      activations = a;
-      ++end;
-    }
-    const bool fits = weights + activations <= epc / 2;
-    say("enclave layers [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
-        std::to_string(n) + (fits ? "" : " (larger than the EPC: scaled from native)"));
-    SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<LocalEnclave> enclave,
-                            LocalEnclave::Start(options.enclave_options));
-    if (begin == 0) {
-      SERDAB_ASSIGN_OR_RETURN(const std::string stats, enclave->host().StatsJson());
-      SERDAB_ASSIGN_OR_RETURN(target, ReadTarget(stats));
-    }
-    PartitionSpec spec{begin, end, options.threads};
-    SERDAB_RETURN_IF_ERROR(enclave->client().Provision(file, spec).status());
-    const std::string what = "profile reply";
-    SERDAB_ASSIGN_OR_RETURN(const std::string reply, enclave->host().Profile(options.repeats));
-    SERDAB_ASSIGN_OR_RETURN(const nlohmann::json json, ParseReply(reply, what));
-    SERDAB_ASSIGN_OR_RETURN(std::vector<double> layer_ms, JsonNumbers(json, what, "layer_ms"));
-    if (static_cast<int>(layer_ms.size()) != end - begin) {
-      return Status::Corruption("the enclave profiled " + std::to_string(layer_ms.size()) +
-                                " layers of " + std::to_string(end - begin));
-    }
-    if (fits) {
-      // Resident layers page nothing, so the target differs from the host
-      // only by its memory encryption.
-      for (int k = begin; k < end; ++k) {
-        profile.layers[k].enclave_wall_ms = layer_ms[k - begin];
-        profile.layers[k].enclave_ms = layer_ms[k - begin] * (1 + target.memory_overhead);
-        timed[k] = true;
-      }
-    }
-    SERDAB_ASSIGN_OR_RETURN(double swap, JsonNumber(json, what, "page_swap_ns"));
-    SERDAB_ASSIGN_OR_RETURN(worker.ecall_ns, JsonNumber(json, what, "ecall_ns"));
-    swap_ns.push_back(swap);
-    begin = end;
-  }
-  worker.page_swap_ns = Median(swap_ns);
-  if (target.modelled) {
-    // Predict the target, not this host: its swap price (the same the
-    // enclave's TEE-equivalent clock charges) and its EPC, where that is
-    // larger than the host can emulate (sgx2) or unlimited (a VM-level TEE).
-    say("page swap: " + std::to_string(static_cast<int64_t>(worker.page_swap_ns)) +
-        " ns on this host, " + std::to_string(static_cast<int64_t>(target.page_swap_ns)) +
-        " ns on " + target.name);
-    worker.page_swap_ns = target.page_swap_ns;
-    if (target.epc_bytes == 0) {
-      worker.epc_bytes = kNoEpcLimit;
-    } else if (target.epc_bytes > worker.epc_bytes) {
-      worker.epc_bytes = target.epc_bytes;
-    }
-    worker.target = target.name;
-    profile.target = target.name;
-  }
-  // Layers that could not be timed resident: native time x the typical ratio.
-  std::vector<double> ratios;
-  for (int k = 0; k < n; ++k) {
-    if (timed[k] && profile.layers[k].native_ms > 0.05) {
-      ratios.push_back(profile.layers[k].enclave_ms / profile.layers[k].native_ms);
-    }
-  }
-  const double ratio = ratios.empty() ? 1.0 : Median(ratios);
-  for (int k = 0; k < n; ++k) {
-    if (timed[k]) continue;
-    profile.layers[k].enclave_ms = profile.layers[k].native_ms * ratio;
-    profile.layers[k].enclave_wall_ms = profile.layers[k].enclave_ms / (1 + target.memory_overhead);
-  }
+  worker.epc_bytes = static_cast<int64_t>(options.enclave_options.epc_mib * 1024 * 1024);
+  LocalProfilingEnclave enclave(options, file);
+  SERDAB_RETURN_IF_ERROR(
+      ProfileInEnclaves(&enclave, options.repeats, options.progress, &profile, &worker));
   SERDAB_RETURN_IF_ERROR(StoreInCache(options, key, result));
   return result;
 }

@@ -22,6 +22,8 @@
 #include <functional>
 #include <string>
 
+#include "enclave/crypto/bytes.h"
+
 #include "cli/local_enclave.h"
 #include "partitioner/profile.h"
 
@@ -37,6 +39,9 @@ struct ProfilerOptions {
   // Where profiles are cached under partitioner::CacheKey (the model's sha256
   // and this machine's fingerprint); empty: no cache.
   std::string cache_dir;
+  // The model is architecture-only (engine::ArchitectureOnly): its weights
+  // are filled with synthetic values of the same shapes.
+  bool synthetic_weights = false;
 };
 
 // $SERDAB_CACHE, else $XDG_CACHE_HOME/serdab/profiles, else
@@ -54,6 +59,34 @@ struct ProfileResult {
 };
 
 Result<ProfileResult> ProfileModel(const std::string& onnx_path, const ProfilerOptions& options);
+// As ProfileModel, for a model in memory; `name` names the profile.
+Result<ProfileResult> ProfileModelBytes(const crypto::Bytes& onnx, const std::string& name,
+                                        const ProfilerOptions& options);
+
+// Where enclave profiling runs: a LocalEnclave here, or a worker daemon's
+// enclave (the orchestrator's profiler). Each Provision starts from a fresh
+// enclave, so the ranges profiled before do not crowd its EPC.
+class ProfilingEnclave {
+ public:
+  virtual ~ProfilingEnclave() = default;
+  // The stats JSON of serdab_ecall_stats for an enclave of this kind.
+  virtual Result<std::string> Stats() = 0;
+  // Provisions layers [begin, end) of the model into a fresh enclave.
+  virtual Status Provision(int begin, int end) = 0;
+  // serdab_ecall_profile of the enclave last provisioned.
+  virtual Result<std::string> Profile(int repeats, bool measure_paging) = 0;
+};
+
+// Times every layer of `model` inside enclaves, in ranges whose weights and
+// largest activations fit half of `worker->epc_bytes`, and sets each layer's
+// enclave_ms and enclave_wall_ms and the worker's page swap and ECALL costs
+// (with a modelled target TEE: the target's). A layer too large to time
+// resident gets its native time scaled by the median enclave/native ratio of
+// the others. `model` must hold the layers' native_ms, weight_bytes and
+// activation_bytes.
+Status ProfileInEnclaves(ProfilingEnclave* enclave, int repeats,
+                         const std::function<void(const std::string&)>& progress,
+                         partitioner::ModelProfile* model, partitioner::WorkerProfile* worker);
 
 }  // namespace serdab::cli
 

@@ -52,6 +52,11 @@ Result<crypto::Bytes> ReadSmallFile(const std::string& path) {
   return bytes;
 }
 
+std::string CoordinatorEnclaveConfig() {
+  // The coordinator holds grants, no partition: a small EPC suffices.
+  return LocalEnclaveConfig(16, "none") + "role = coordinator\n";
+}
+
 Result<attestation::Measurement> ExpectedMeasurement(const std::string& config_text) {
   SERDAB_ASSIGN_OR_RETURN(std::string path, worker::EnclaveHost::ImagePath());
   SERDAB_ASSIGN_OR_RETURN(crypto::Sha256Digest image, attestation::ImageDigestOfFile(path));

@@ -29,6 +29,10 @@ struct LocalEnclaveOptions {
 // `serdab infer --enclave sim` creates, and what `serdab enclave sign`
 // signs when given the same flags.
 std::string LocalEnclaveConfig(double epc_mib, const std::string& cost_profile);
+// The configuration of the orchestrator's coordinator enclave
+// (enclave/runtime/coordinator.h): part of its measurement, so that a model
+// owner predicts the coordinator's MRENCLAVE from the same build.
+std::string CoordinatorEnclaveConfig();
 
 // A file of at most 1 MiB (keys, signatures, configs).
 Result<crypto::Bytes> ReadSmallFile(const std::string& path);

@@ -108,12 +108,24 @@ serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_ses
 // Profiles the provisioned partition for the placement solver: times each
 // layer alone on synthetic inputs generated inside the enclave (median of at
 // least `repeats` runs, more until 40 ms accumulate, after two warm-ups; see
-// engine/layer_timer.h), then measures this enclave's page swap cost by
-// streaming twice its EPC through the heap. Returns JSON
-// {"begin":b,"end":e,"layer_ms":[...],"page_swap_ns":x,"ecall_ns":y}. Only
-// timings leave: no frame or weight data.
-serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats, uint8_t* out,
-                                   size_t out_capacity, size_t* out_size);
+// engine/layer_timer.h), then, with SERDAB_PROFILE_PAGING in `flags`,
+// measures this enclave's page swap cost by streaming twice its EPC through
+// the heap (seconds on a large EPC). Returns JSON
+// {"begin":b,"end":e,"layer_ms":[...],"ecall_ns":y} plus "page_swap_ns":x
+// when measured. Only timings leave: no frame or weight data.
+#define SERDAB_PROFILE_PAGING 1u
+serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats, uint32_t flags,
+                                   uint8_t* out, size_t out_capacity, size_t* out_size);
+
+// One step of a coordinator enclave (config `role = coordinator`; see
+// enclave/runtime/coordinator.h): `request` is a CoordinatorRequest
+// (attestation/coordination.h) and the reply a list of byte strings, each
+// public or sealed for an enclave the coordinator attested. `session` is the
+// model owner's client session for a grant (kAdmit), else 0. A too-small
+// `out` changes nothing; repeat the call with *out_size bytes.
+serdab_status serdab_ecall_coordinate(serdab_enclave enclave, serdab_session session,
+                                      const uint8_t* request, size_t request_size, uint8_t* out,
+                                      size_t out_capacity, size_t* out_size);
 
 // The enclave's identity and counters as one JSON object: backend ("sim"),
 // protects_data_from_host (false for sim: its host can forge quotes and

@@ -746,4 +746,18 @@ std::vector<std::string> OrderWorkers(const DeploymentPlan& plan,
   return names;
 }
 
+Result<attestation::QuotePolicy> WorkerQuotePolicy(const DeploymentPlan& plan) {
+  attestation::QuotePolicy policy;
+  for (const std::string& hex : plan.attestation.measurements) {
+    SERDAB_ASSIGN_OR_RETURN(attestation::Measurement m,
+                            crypto::HexDecodeArray<32>(hex, "measurement"));
+    policy.allowed_mrenclaves.push_back(m);
+  }
+  policy.allow_any_enclave = plan.attestation.any_measurement;
+  policy.min_svn = static_cast<uint16_t>(plan.attestation.min_svn);
+  policy.allow_simulation = plan.attestation.allow_simulation;
+  policy.allow_debug = plan.attestation.allow_debug;
+  return policy;
+}
+
 }  // namespace serdab::orchestrator

@@ -74,6 +74,7 @@
 #include <string_view>
 #include <vector>
 
+#include "enclave/attestation/quote_verifier.h"
 #include "enclave/common/status.h"
 #include "partitioner/placement.h"
 
@@ -173,6 +174,10 @@ Result<std::vector<DeploymentPlan>> LoadDeploymentPlans(const std::string& path)
 // The location is the field's, else its nearest enclosing field's that has one, else the
 // document's; a plan without a source (read from JSON) is named "deployment 'NAME'".
 Status PlanFieldError(const DeploymentPlan& plan, std::string_view field, std::string_view what);
+
+// The policy the plan's attestation section sets for the worker enclaves
+// that may receive a partition.
+Result<attestation::QuotePolicy> WorkerQuotePolicy(const DeploymentPlan& plan);
 
 // A JSON object that holds every field of the plan, defaults included, and no source
 // location: two plans that mean the same have the same text, whatever their formatting,

@@ -1,13 +1,21 @@
 #include "orchestrator/orchestrator_core.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <system_error>
 
+#include "enclave/crypto/keys.h"
+#include "orchestrator/coordinator_host.h"
 #include "orchestrator/deployment_plan.h"
+#include "orchestrator/deployment_planner.h"
+#include "partitioner/placement_report.h"
+#include "worker/state_files.h"
 
 namespace serdab::orchestrator {
 namespace {
+
+double FiniteOr(double v, double fallback) { return std::isfinite(v) ? v : fallback; }
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -138,7 +146,8 @@ Status OrchestratorCore::CheckLiveness() {
 }
 
 Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const std::string& source,
-                                            size_t document, bool dry_run) {
+                                            size_t document, bool dry_run,
+                                            const ModelInputs& model) {
   SERDAB_ASSIGN_OR_RETURN(std::vector<DeploymentPlan> plans,
                           ParseDeploymentPlans(plan_yaml, source));
   if (document >= plans.size()) {
@@ -147,7 +156,7 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
   }
   const DeploymentPlan& plan = plans[document];
 
-  std::lock_guard<std::mutex> lock(state_mu_);
+  std::unique_lock<std::mutex> lock(state_mu_);
   SERDAB_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, store_->ListWorkers());
   ApplyResult result;
   result.name = plan.name;
@@ -165,6 +174,48 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
                               " registered workers are Ready)");
   }
 
+  std::string architecture_sha256;
+  double profile_ms = 0, solve_ms = 0;
+  if (planner_ != nullptr) {
+    if (model.architecture.empty() || model.model_sha256.empty()) {
+      return Status::InvalidArgument(
+          "the request carries no model architecture (serdab apply sends the model's)");
+    }
+    if (!dry_run && coordinator_ != nullptr && model.grant.empty()) {
+      return Status::InvalidArgument(
+          "the request carries no grant for the coordinator (serdab apply seals the model in "
+          "an attested session with it)");
+    }
+    architecture_sha256 = crypto::HexEncode(crypto::Sha256(model.architecture));
+    // Profiling takes seconds on a new model: the lock waits for nobody.
+    std::vector<WorkerRecord> matching;
+    for (const std::string& name : result.matching_workers) {
+      for (const WorkerRecord& w : workers) {
+        if (w.name == name) matching.push_back(w);
+      }
+    }
+    lock.unlock();
+    auto planned = planner_->Plan(plan, model.architecture, matching);
+    lock.lock();
+    if (!planned.ok()) return planned.status();
+    profile_ms = planned->profile_ms;
+    solve_ms = planned->solve_ms;
+    const int layers = planned->problem.model.num_layers();
+    for (const partitioner::PlannedStage& stage : planned->placement.stages) {
+      StageRecord record;
+      record.worker = planned->workers[stage.workers[0]];
+      record.enclave = plan.name;
+      record.begin = stage.begin;
+      record.end = stage.end == layers ? -1 : stage.end;
+      record.predicted_ms = stage.time_ms;
+      record.state = "Planned";
+      result.stages.push_back(record);
+    }
+    result.predicted_fps = FiniteOr(planned->placement.fps, 0);
+    result.predicted_latency_ms = planned->placement.latency_ms;
+    result.placement_table =
+        partitioner::FormatPlacementTable(planned->problem, planned->placement);
+  }
   const std::string digest = PlanDigest(plan);
   SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> existing,
                           store_->GetDeployment(plan.name));
@@ -172,18 +223,45 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
     return Status::FailedPrecondition("deployment '" + plan.name +
                                       "' is being deleted; apply it again once it is gone");
   }
-  if (existing && existing->plan_digest == digest) {
+  const bool model_changed = existing && existing->model_sha256 != model.model_sha256;
+  if (existing && existing->plan_digest == digest && !model_changed) {
     result.result = "unchanged";
     result.generation = existing->generation;
+    if (!dry_run && coordinator_ != nullptr && !model.grant.empty() &&
+        !coordinator_->HasGrant(plan.name)) {
+      SERDAB_RETURN_IF_ERROR(
+          coordinator_->Admit(plan.name, model.coordinator_session, model.grant));
+    }
     return result;
   }
   result.result = existing ? "configured" : "created";
   result.generation = existing ? existing->generation + 1 : 1;
   if (dry_run) return result;
 
+  if (planner_ != nullptr) {
+    const std::filesystem::path dir = std::filesystem::path(options_.state_dir) / "architectures";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    SERDAB_RETURN_IF_ERROR(
+        worker::WriteFileAtomically(dir / (architecture_sha256 + ".onnx"), model.architecture));
+  }
+  if (coordinator_ != nullptr) {
+    SERDAB_RETURN_IF_ERROR(coordinator_->Admit(plan.name, model.coordinator_session, model.grant)
+                               .WithContext("the coordinator refused the model"));
+  }
+
   const int64_t now = clock_();
   DeploymentRecord d = existing ? *existing : DeploymentRecord{};
   d.name = plan.name;
+  d.architecture_sha256 = architecture_sha256;
+  d.model_sha256 = model.model_sha256;
+  // The new generation's rollout starts here: the reconciler adds its steps
+  // to the profiling and solving this apply did.
+  d.rollout.generation = 0;
+  d.rollout.ready_ms = 0;
+  d.rollout.started_ms = now;
+  d.rollout.profile_ms = profile_ms;
+  d.rollout.solve_ms = solve_ms;
   d.plan_json = CanonicalPlanJson(plan);
   d.plan_digest = digest;
   d.generation = result.generation;
@@ -201,6 +279,26 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
       "Deployment", d.name, existing ? "Configured" : "Created",
       "generation " + std::to_string(d.generation) + " (plan " + digest.substr(0, 12) + ")"));
   return result;
+}
+
+Result<std::vector<uint8_t>> OrchestratorCore::ReadArchitecture(const std::string& sha256) {
+  return worker::ReadFileBytes(std::filesystem::path(options_.state_dir) / "architectures" /
+                               (sha256 + ".onnx"));
+}
+
+Status OrchestratorCore::RecordRollout(const std::string& name, uint64_t generation,
+                                       RolloutRecord rollout, bool ready, const std::string& reason,
+                                       const std::string& message) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> d, store_->GetDeployment(name));
+  if (!d || d->phase == kPhaseDeleting || d->generation != generation) return Status::Ok();
+  const int64_t now = clock_();
+  d->rollout = std::move(rollout);
+  d->phase = ready ? "Ready" : "Pending";
+  d->updated_ms = now;
+  SetCondition(&d->conditions, "Ready", ready ? "True" : "False", reason, message, now);
+  SERDAB_RETURN_IF_ERROR(store_->PutDeployment(*d));
+  return AddEvent("Deployment", name, reason, message);
 }
 
 Result<DeploymentView> OrchestratorCore::GetDeployment(const std::string& name) {
@@ -296,11 +394,16 @@ Status OrchestratorCore::RecordAttestations(const std::string& name, uint64_t ge
                attested == attestations.size() ? "True" : "False",
                attested == attestations.size() ? "QuotesVerified" : "QuotesRefused",
                refused.empty() ? summary : summary + "; " + refused, now);
-  SetCondition(&d->conditions, "Ready", "False",
-               attested > 0 ? "AwaitingProvisioning" : "NoAttestedWorker",
-               attested > 0 ? "attested; not yet placed and provisioned"
-                            : "no matching worker's enclave passed attestation",
-               now);
+  // A deployment rolled out for this generation stays as its rollout left
+  // it: the reconciler re-places it if the attested workers changed.
+  const bool rolled_out = d->rollout.generation == generation && d->rollout.ready_ms != 0;
+  if (!rolled_out) {
+    SetCondition(&d->conditions, "Ready", "False",
+                 attested > 0 ? "AwaitingProvisioning" : "NoAttestedWorker",
+                 attested > 0 ? "attested; not yet placed and provisioned"
+                              : "no matching worker's enclave passed attestation (" + refused + ")",
+                 now);
+  }
   d->attestations = std::move(attestations);
   d->attested_generation = generation;
   d->updated_ms = now;

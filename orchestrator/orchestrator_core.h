@@ -26,6 +26,9 @@
 
 namespace serdab::orchestrator {
 
+class CoordinatorHost;
+class DeploymentPlanner;
+
 // The phase of a deployment whose enclaves are being destroyed.
 inline constexpr char kPhaseDeleting[] = "Deleting";
 
@@ -45,11 +48,26 @@ struct WorkerRegistration {
   std::string platform_key;  // from the caller's certificate
 };
 
+// What `serdab apply` sends besides the plan: the model's architecture (no
+// weights) to profile, and the model itself, sealed for the coordinator
+// enclave in the owner's session with it.
+struct ModelInputs {
+  std::vector<uint8_t> architecture;
+  std::string model_sha256;
+  uint64_t coordinator_session = 0;
+  std::vector<uint8_t> grant;
+};
+
 struct ApplyResult {
   std::string name;
   std::string result;  // "created", "configured", "unchanged"
   uint64_t generation = 0;
   std::vector<std::string> matching_workers;  // in tier order
+  // The placement the plan gets now (with a planner attached).
+  std::vector<StageRecord> stages;
+  double predicted_fps = 0;
+  double predicted_latency_ms = 0;
+  std::string placement_table;
 };
 
 struct DeploymentView {
@@ -77,11 +95,29 @@ class OrchestratorCore {
   // The daemon calls it periodically.
   Status CheckLiveness();
 
+  // Attaches what places plans and holds their models. Without them, Apply
+  // validates and stores plans but places nothing (core tests).
+  void Attach(DeploymentPlanner* planner, CoordinatorHost* coordinator) {
+    planner_ = planner;
+    coordinator_ = coordinator;
+  }
+  DeploymentPlanner* planner() const { return planner_; }
+  CoordinatorHost* coordinator() const { return coordinator_; }
+
   // Deployments. Applies plan number `document` of the file text
-  // `plan_yaml`; errors name `source`, line, column and field. A dry run
-  // validates and reports, storing nothing.
+  // `plan_yaml`; errors name `source`, line, column and field. With a
+  // planner attached, the plan is placed on its matching Ready workers
+  // first (profiling `model.architecture` there) and refused when no
+  // placement satisfies it; then the model's grant goes to the coordinator.
+  // A dry run validates, places and reports, storing nothing.
   Result<ApplyResult> Apply(const std::string& plan_yaml, const std::string& source,
-                            size_t document, bool dry_run);
+                            size_t document, bool dry_run, const ModelInputs& model = {});
+  // The architecture file of a deployment (STATE/architectures/SHA.onnx).
+  Result<std::vector<uint8_t>> ReadArchitecture(const std::string& sha256);
+  // Stores a rollout of `name` (ignored if the deployment changed since
+  // `generation`), sets its Ready condition and phase, and records an event.
+  Status RecordRollout(const std::string& name, uint64_t generation, RolloutRecord rollout,
+                       bool ready, const std::string& reason, const std::string& message);
   Result<DeploymentView> GetDeployment(const std::string& name);
   Result<std::vector<DeploymentView>> ListDeployments();
   // A deployment with enclaves on workers turns Deleting until the
@@ -112,6 +148,8 @@ class OrchestratorCore {
 
   const OrchestratorOptions options_;
   std::unique_ptr<StateStore> store_;
+  DeploymentPlanner* planner_ = nullptr;
+  CoordinatorHost* coordinator_ = nullptr;
   const Clock clock_;
 
   // Serialises read-modify-write of records (the store's own lock covers

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "enclave/attestation/platform.h"
+#include "orchestrator/coordinator_host.h"
+#include "orchestrator/deployment_planner.h"
 #include "orchestrator/orchestrator_service.h"
 #include "orchestrator/reconciler.h"
 
@@ -21,10 +23,25 @@ Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
   SERDAB_ASSIGN_OR_RETURN(reconciler_options.root,
                           attestation::LoadRootPublicKey(options.root_public_key));
   reconciler_options.tls_dir = options.listen.tls_dir;
+  // The coordinator first: unsealing its grants takes a while, and the
+  // workers' liveness grace starts when the core opens.
+  std::vector<std::string> warnings;
+  SERDAB_ASSIGN_OR_RETURN(
+      std::unique_ptr<CoordinatorHost> coordinator,
+      CoordinatorHost::Start(options.platform_dir, options.core.state_dir, &warnings));
+  for (const std::string& w : warnings) spdlog::warn("coordinator: {}", w);
+  spdlog::info("coordinator enclave {} (identity {})", coordinator->mrenclave(),
+               coordinator->identity().substr(0, 16));
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<OrchestratorCore> core,
                           OrchestratorCore::Open(options.core));
   spdlog::info("state in {}/orchestrator.db", options.core.state_dir);
   Reconciler reconciler(core.get(), reconciler_options);
+  PlannerOptions planner_options;
+  planner_options.cache_dir = options.core.state_dir + "/profiles";
+  planner_options.repeats = options.profile_repeats;
+  planner_options.progress = [](const std::string& line) { spdlog::info("planner: {}", line); };
+  DeploymentPlanner planner(&reconciler, planner_options);
+  core->Attach(&planner, coordinator.get());
 
   // Liveness: a worker whose heartbeats stop becomes NotReady within
   // heartbeat_timeout plus half an interval.
@@ -49,6 +66,8 @@ Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
   OrchestratorService service(core.get(), /*authenticate=*/!options.listen.insecure);
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
+  // An apply carries the model sealed for the coordinator.
+  builder.SetMaxReceiveMessageSize(1 << 30);
   Status served = worker::ServeUntilSignal(&builder, options.listen, credentials, stop,
                                            "Orchestrator", nullptr, [&] {
                                              core->Shutdown();

@@ -1,8 +1,10 @@
 // The serdab-orchestrator daemon's lifecycle: open the core (its state
 // database), serve the Orchestrator and grpc.health.v1 services, check
 // worker liveness in the background, tell systemd it is ready, and shut
-// down cleanly on SIGTERM or SIGINT. A reconciler (reconciler.h) runs in
-// the background and calls workers with the orchestrator's own certificate.
+// down cleanly on SIGTERM or SIGINT. It starts the coordinator enclave
+// (coordinator_host.h) and the planner (deployment_planner.h, profiles
+// cached in STATE/profiles); a reconciler (reconciler.h) runs in the
+// background and calls workers with the orchestrator's own certificate.
 #ifndef SERDAB_ORCHESTRATOR_ORCHESTRATOR_DAEMON_H_
 #define SERDAB_ORCHESTRATOR_ORCHESTRATOR_DAEMON_H_
 
@@ -18,6 +20,9 @@ struct OrchestratorDaemonOptions {
   // The deployment root's public key file (root.pub of `serdab ca init`):
   // workers' platforms must chain to it.
   std::string root_public_key;
+  // This box's platform key and certificate, for the coordinator enclave.
+  std::string platform_dir;
+  int profile_repeats = 3;
   // How often the reconciler looks at every deployment.
   std::chrono::milliseconds reconcile_interval{1000};
 };

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "orchestrator/coordinator_host.h"
 #include "worker/grpc_daemon.h"
 #include "worker/rpc_status.h"
 
@@ -38,6 +39,18 @@ void Fill(const EventRecord& e, v1::Event* out) {
   out->set_message(e.message);
 }
 
+void Fill(const StageRecord& s, uint32_t index, v1::Stage* out) {
+  out->set_index(index);
+  out->set_worker(s.worker);
+  out->set_enclave(s.enclave);
+  out->set_begin(s.begin);
+  out->set_end(s.end);
+  out->set_predicted_ms(s.predicted_ms);
+  out->set_mrenclave(s.mrenclave);
+  out->set_state(s.state);
+  out->set_message(s.message);
+}
+
 void Fill(const DeploymentView& view, v1::DeploymentStatus* out) {
   const DeploymentRecord& d = view.record;
   out->set_name(d.name);
@@ -66,6 +79,20 @@ void Fill(const DeploymentView& view, v1::DeploymentStatus* out) {
     w->set_reason(a.reason);
     w->set_checked_unix_ms(a.checked_ms);
   }
+  const RolloutRecord& r = d.rollout;
+  for (size_t i = 0; i < r.stages.size(); ++i) {
+    Fill(r.stages[i], static_cast<uint32_t>(i), out->add_stages());
+  }
+  out->set_predicted_fps(r.predicted_fps);
+  out->set_predicted_latency_ms(r.predicted_latency_ms);
+  out->set_rollout(r.version);
+  v1::RolloutTimings* t = out->mutable_timings();
+  t->set_profile_ms(r.profile_ms);
+  t->set_solve_ms(r.solve_ms);
+  t->set_attest_ms(r.attest_ms);
+  t->set_provision_ms(r.provision_ms);
+  t->set_started_unix_ms(r.started_ms);
+  t->set_ready_unix_ms(r.ready_ms);
 }
 
 }  // namespace
@@ -143,18 +170,59 @@ grpc::Status OrchestratorService::ListWorkers(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status OrchestratorService::CoordinatorQuote(grpc::ServerContext* context,
+                                                   const v1::CoordinatorQuoteRequest* request,
+                                                   v1::CoordinatorQuoteResponse* response) {
+  if (grpc::Status denied = AuthorizeUser(*context, Access::kWrite); !denied.ok()) return denied;
+  if (core_->coordinator() == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this orchestrator runs no coordinator");
+  }
+  const std::string& nonce = request->nonce();
+  auto evidence = core_->coordinator()->GetQuote(
+      worker::ByteView(reinterpret_cast<const uint8_t*>(nonce.data()), nonce.size()));
+  if (!evidence.ok()) return ToGrpc(evidence.status());
+  response->set_evidence(std::string(evidence->begin(), evidence->end()));
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorService::CoordinatorSession(grpc::ServerContext* context,
+                                                     const v1::CoordinatorSessionRequest* request,
+                                                     v1::CoordinatorSessionResponse* response) {
+  if (grpc::Status denied = AuthorizeUser(*context, Access::kWrite); !denied.ok()) return denied;
+  if (core_->coordinator() == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this orchestrator runs no coordinator");
+  }
+  const std::string& bytes = request->request();
+  auto session = core_->coordinator()->OpenSession(
+      worker::ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  if (!session.ok()) return ToGrpc(session.status());
+  response->set_session(*session);
+  return grpc::Status::OK;
+}
+
 grpc::Status OrchestratorService::Apply(grpc::ServerContext* context,
                                         const v1::ApplyRequest* request,
                                         v1::ApplyResponse* response) {
   if (grpc::Status denied = AuthorizeUser(*context, Access::kWrite); !denied.ok()) return denied;
+  ModelInputs model;
+  model.architecture.assign(request->architecture().begin(), request->architecture().end());
+  model.model_sha256 = request->model_sha256();
+  model.coordinator_session = request->coordinator_session();
+  model.grant.assign(request->grant().begin(), request->grant().end());
   auto result =
       core_->Apply(request->plan_yaml(), request->source().empty() ? "<plan>" : request->source(),
-                   request->document(), request->dry_run());
+                   request->document(), request->dry_run(), model);
   if (!result.ok()) return ToGrpc(result.status());
   response->set_name(result->name);
   response->set_result(result->result);
   response->set_generation(result->generation);
   for (const std::string& w : result->matching_workers) response->add_matching_workers(w);
+  for (size_t i = 0; i < result->stages.size(); ++i) {
+    Fill(result->stages[i], static_cast<uint32_t>(i), response->add_stages());
+  }
+  response->set_predicted_fps(result->predicted_fps);
+  response->set_predicted_latency_ms(result->predicted_latency_ms);
+  response->set_placement(result->placement_table);
   return grpc::Status::OK;
 }
 
@@ -165,6 +233,9 @@ grpc::Status OrchestratorService::GetDeployment(grpc::ServerContext* context,
   auto view = core_->GetDeployment(request->name());
   if (!view.ok()) return ToGrpc(view.status());
   Fill(*view, response);
+  if (core_->coordinator() != nullptr) {
+    response->set_coordinator_mrenclave(core_->coordinator()->mrenclave());
+  }
   return grpc::Status::OK;
 }
 

@@ -26,6 +26,12 @@ class OrchestratorService final : public v1::Orchestrator::Service {
                          v1::HeartbeatResponse* response) override;
   grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
                            v1::ListWorkersResponse* response) override;
+  grpc::Status CoordinatorQuote(grpc::ServerContext* context,
+                                const v1::CoordinatorQuoteRequest* request,
+                                v1::CoordinatorQuoteResponse* response) override;
+  grpc::Status CoordinatorSession(grpc::ServerContext* context,
+                                  const v1::CoordinatorSessionRequest* request,
+                                  v1::CoordinatorSessionResponse* response) override;
   grpc::Status Apply(grpc::ServerContext* context, const v1::ApplyRequest* request,
                      v1::ApplyResponse* response) override;
   grpc::Status GetDeployment(grpc::ServerContext* context, const v1::GetDeploymentRequest* request,

@@ -6,15 +6,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <set>
 
+#include "cli/enclave_client.h"
 #include "cli/local_enclave.h"
 #include "enclave/attestation/evidence.h"
 #include "enclave/attestation/quote.h"
 #include "enclave/attestation/quote_verifier.h"
+#include "enclave/crypto/keys.h"
+#include "orchestrator/coordinator_host.h"
 #include "orchestrator/deployment_plan.h"
 #include "serdab/v1/orchestrator.pb.h"
 #include "worker/grpc_daemon.h"
+#include "worker/remote_enclave.h"
 #include "worker/rpc_status.h"
 
 namespace serdab::orchestrator {
@@ -30,20 +36,6 @@ std::unique_ptr<grpc::ClientContext> Context() {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   return context;
-}
-
-Result<attestation::QuotePolicy> PolicyOf(const DeploymentPlan& plan) {
-  attestation::QuotePolicy policy;
-  for (const std::string& hex : plan.attestation.measurements) {
-    SERDAB_ASSIGN_OR_RETURN(attestation::Measurement m,
-                            crypto::HexDecodeArray<32>(hex, "measurement"));
-    policy.allowed_mrenclaves.push_back(m);
-  }
-  policy.allow_any_enclave = plan.attestation.any_measurement;
-  policy.min_svn = static_cast<uint16_t>(plan.attestation.min_svn);
-  policy.allow_simulation = plan.attestation.allow_simulation;
-  policy.allow_debug = plan.attestation.allow_debug;
-  return policy;
 }
 
 // The enclave configuration a worker's enclave for a deployment runs with:
@@ -126,6 +118,7 @@ AttestationRecord Reconciler::Attest(const WorkerRecord& worker, const std::stri
   if (!verified.ok()) return fail("quote refused: " + verified.status().message());
   record.mrenclave = crypto::HexEncode(verified->identity.mrenclave);
   record.platform = verified->platform_id;
+  record.instance = crypto::HexEncode(verified->binding.instance);
   record.attested = true;
   return record;
 }
@@ -147,12 +140,18 @@ Status Reconciler::Reconcile(const DeploymentRecord& deployment,
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
+  // A worker that registered again since its check may have restarted, and
+  // restored its enclave as a new instance.
   const bool retry = std::any_of(
       deployment.attestations.begin(), deployment.attestations.end(),
-      [&](const AttestationRecord& a) { return !a.attested && now_ms - a.checked_ms > kRetryMs; });
+      [&](const AttestationRecord& a) {
+        const auto w = by_name.find(a.worker);
+        const bool reregistered = w != by_name.end() && w->second->registered_ms > a.checked_ms;
+        return reregistered || (!a.attested && now_ms - a.checked_ms > kRetryMs);
+      });
   const bool current = deployment.attested_generation == deployment.generation &&
                        attested_set == std::set<std::string>(matching.begin(), matching.end());
-  if (current && !retry) return Status::Ok();
+  if (current && !retry) return Rollout(deployment, plan, workers);
 
   // A Ready worker the plan no longer selects loses the deployment's
   // enclave. (One that is NotReady keeps it until it matches again; the
@@ -169,7 +168,7 @@ Status Reconciler::Reconcile(const DeploymentRecord& deployment,
   }
 
   // The plan was validated when it was applied, so its policy builds.
-  SERDAB_ASSIGN_OR_RETURN(attestation::QuotePolicy policy, PolicyOf(plan));
+  SERDAB_ASSIGN_OR_RETURN(attestation::QuotePolicy policy, WorkerQuotePolicy(plan));
   SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
                           attestation::QuoteVerifier::Create(options_.root, policy));
   std::vector<AttestationRecord> records;
@@ -181,7 +180,258 @@ Status Reconciler::Reconcile(const DeploymentRecord& deployment,
     }
     records.push_back(std::move(record));
   }
-  return core_->RecordAttestations(deployment.name, deployment.generation, std::move(records));
+  SERDAB_RETURN_IF_ERROR(
+      core_->RecordAttestations(deployment.name, deployment.generation, std::move(records)));
+  SERDAB_ASSIGN_OR_RETURN(DeploymentView updated, core_->GetDeployment(deployment.name));
+  return Rollout(updated.record, plan, workers);
+}
+
+Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentPlan& plan,
+                           const std::vector<WorkerRecord>& workers) {
+  DeploymentPlanner* planner = core_->planner();
+  CoordinatorHost* coordinator = core_->coordinator();
+  if (planner == nullptr || coordinator == nullptr || deployment.architecture_sha256.empty() ||
+      deployment.attested_generation != deployment.generation) {
+    return Status::Ok();
+  }
+  // The attested Ready workers, in the plan's tier order.
+  std::map<std::string, const WorkerRecord*> ready;
+  for (const WorkerRecord& w : workers) {
+    if (w.ready) ready[w.name] = &w;
+  }
+  std::vector<WorkerRecord> candidates;
+  std::vector<std::string> names;
+  for (const AttestationRecord& a : deployment.attestations) {
+    if (a.attested && ready.count(a.worker)) {
+      candidates.push_back(*ready[a.worker]);
+      names.push_back(a.worker);
+    }
+  }
+  const RolloutRecord& current = deployment.rollout;
+  // A stage is up while its worker is Ready and still runs the enclave
+  // instance the coordinator provisioned (a restarted worker restores its
+  // partition into a new instance, which its neighbours are not routed to).
+  std::map<std::string, std::string> instances;
+  for (const AttestationRecord& a : deployment.attestations) {
+    if (a.attested) instances[a.worker] = a.instance;
+  }
+  const bool stages_up =
+      !current.stages.empty() &&
+      std::all_of(current.stages.begin(), current.stages.end(), [&](const StageRecord& s) {
+        return ready.count(s.worker) && instances.count(s.worker) &&
+               instances[s.worker] == s.instance;
+      });
+  const bool rolled_out = current.generation == deployment.generation && current.ready_ms != 0;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (rolled_out && stages_up && current.candidates == names) {
+    // Nothing to do, unless its workers were away and are back (the
+    // enclaves kept their partitions and routes): Ready again.
+    return deployment.phase == "Ready"
+               ? Status::Ok()
+               : core_->RecordRollout(
+                     deployment.name, deployment.generation, current, true, "Ready",
+                     "every stage's worker is back; " + std::to_string(current.stages.size()) +
+                         " stages provisioned and wired");
+  }
+  if (candidates.empty()) {
+    // Keep the placement: its workers may come back as they were.
+    if (deployment.phase != "Ready") return Status::Ok();
+    return core_->RecordRollout(deployment.name, deployment.generation, current, false,
+                                "NoAttestedWorker",
+                                "no matching Ready worker has an enclave that passed attestation");
+  }
+  const bool retry = current.ready_ms == 0 && current.generation == deployment.generation &&
+                     now_ms - current.started_ms < kRetryMs && current.candidates == names;
+  if (retry) return Status::Ok();
+
+  RolloutRecord rollout;
+  rollout.version = current.version + 1;
+  rollout.generation = deployment.generation;
+  rollout.candidates = names;
+  rollout.started_ms = now_ms;
+  auto fail = [&](const std::string& reason, const std::string& message) {
+    spdlog::warn("deployment {}: {}", deployment.name, message);
+    return core_->RecordRollout(deployment.name, deployment.generation, rollout, false, reason,
+                                message);
+  };
+
+  const auto start = std::chrono::steady_clock::now();
+  SERDAB_ASSIGN_OR_RETURN(std::vector<uint8_t> architecture,
+                          core_->ReadArchitecture(deployment.architecture_sha256));
+  auto planned = planner->Plan(plan, architecture, candidates);
+  if (!planned.ok()) return fail("PlacementFailed", planned.status().message());
+  rollout.profile_ms = planned->profile_ms;
+  rollout.solve_ms = planned->solve_ms;
+  if (current.generation != deployment.generation && current.ready_ms == 0) {
+    // The first rollout of a generation: apply profiled and solved it first.
+    rollout.profile_ms += current.profile_ms;
+    rollout.solve_ms += current.solve_ms;
+    rollout.started_ms = current.started_ms;
+  }
+  rollout.predicted_fps = std::isfinite(planned->placement.fps) ? planned->placement.fps : 0;
+  rollout.predicted_latency_ms = planned->placement.latency_ms;
+  const int layers = planned->problem.model.num_layers();
+  for (const partitioner::PlannedStage& stage : planned->placement.stages) {
+    StageRecord record;
+    record.worker = planned->workers[stage.workers[0]];
+    record.enclave = deployment.name;
+    record.begin = stage.begin;
+    record.end = stage.end == layers ? -1 : stage.end;
+    record.predicted_ms = stage.time_ms;
+    record.state = "Planned";
+    rollout.stages.push_back(record);
+  }
+  SERDAB_RETURN_IF_ERROR(core_->RecordRollout(
+      deployment.name, deployment.generation, rollout, false, "Provisioning",
+      "placed on " + std::to_string(rollout.stages.size()) + " stages (rollout " +
+          std::to_string(rollout.version) + "); the coordinator is provisioning them"));
+
+  std::vector<std::unique_ptr<worker::RemoteEnclave>> endpoints;
+  std::vector<StageSession> sessions;
+  for (StageRecord& stage : rollout.stages) {
+    auto stub = Stub(ready[stage.worker]->address);
+    if (!stub.ok()) return fail("ProvisionFailed", stub.status().message());
+    endpoints.push_back(std::make_unique<worker::RemoteEnclave>(*stub, stage.enclave));
+    auto session = coordinator->ProvisionStage(
+        deployment.name, stage.worker + "/" + stage.enclave, endpoints.back().get(), stage.begin,
+        stage.end, WorkerThreads(*ready[stage.worker]), rollout.version);
+    if (!session.ok()) {
+      stage.state = "Failed";
+      stage.message = session.status().message();
+      return fail("ProvisionFailed", "stage on worker " + stage.worker + ": " + stage.message);
+    }
+    rollout.attest_ms += session->attest_ms;
+    rollout.provision_ms += session->provision_ms;
+    stage.mrenclave = session->mrenclave;
+    stage.instance = session->instance;
+    stage.state = "Provisioned";
+    sessions.push_back(std::move(*session));
+  }
+  const auto wire_start = std::chrono::steady_clock::now();
+  Status wired = coordinator->Wire(deployment.name, rollout.version, sessions);
+  if (!wired.ok()) return fail("WiringFailed", wired.message());
+  rollout.provision_ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wire_start)
+          .count();
+  rollout.ready_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  const double total_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  char message[256];
+  std::snprintf(message, sizeof(message),
+                "%zu stages provisioned and wired (rollout %llu) in %.0f ms; predicted %.1f fps",
+                rollout.stages.size(), static_cast<unsigned long long>(rollout.version), total_ms,
+                rollout.predicted_fps);
+  spdlog::info("deployment {}: {}", deployment.name, message);
+  return core_->RecordRollout(deployment.name, deployment.generation, std::move(rollout), true,
+                              "Ready", message);
+}
+
+namespace {
+
+// A profiling enclave on a worker: a fresh enclave per layer range, owned by
+// a throwaway identity, provisioned with the architecture only.
+class RemoteProfilingEnclave final : public cli::ProfilingEnclave {
+ public:
+  RemoteProfilingEnclave(std::shared_ptr<v1::Worker::StubInterface> stub, std::string config,
+                         const crypto::Bytes& architecture, int threads,
+                         attestation::QuoteVerifier verifier, crypto::Ed25519KeyPair identity,
+                         std::string name)
+      : stub_(std::move(stub)),
+        config_(std::move(config)),
+        architecture_(architecture),
+        threads_(threads),
+        verifier_(std::move(verifier)),
+        identity_(std::move(identity)),
+        name_(std::move(name)) {}
+  ~RemoteProfilingEnclave() override { Destroy(); }
+
+  Result<std::string> Stats() override {
+    if (!created_) SERDAB_RETURN_IF_ERROR(Create());
+    v1::EnclaveRef ref;
+    ref.set_enclave(name_);
+    v1::StatsResponse response;
+    SERDAB_RETURN_IF_ERROR(
+        worker::FromGrpc(stub_->Stats(Context().get(), ref, &response), "enclave stats"));
+    return response.json();
+  }
+  Status Provision(int begin, int end) override {
+    Destroy();
+    SERDAB_RETURN_IF_ERROR(Create());
+    worker::RemoteEnclave remote(stub_, name_);
+    SERDAB_ASSIGN_OR_RETURN(
+        std::unique_ptr<cli::EnclaveClient> client,
+        cli::EnclaveClient::Attest(&remote, verifier_, identity_, identity_.public_key()));
+    cli::PartitionSpec spec{begin, end, threads_};
+    spec.synthetic_weights = true;
+    return client->Provision(architecture_, spec).status();
+  }
+  Result<std::string> Profile(int repeats, bool measure_paging) override {
+    v1::ProfileRequest request;
+    request.set_enclave(name_);
+    request.set_repeats(static_cast<uint32_t>(repeats));
+    request.set_skip_paging(!measure_paging);
+    v1::ProfileResponse response;
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+    SERDAB_RETURN_IF_ERROR(
+        worker::FromGrpc(stub_->Profile(context.get(), request, &response), "profile"));
+    return response.json();
+  }
+
+ private:
+  Status Create() {
+    v1::CreateEnclaveRequest create;
+    create.set_enclave(name_);
+    create.set_config(config_);
+    v1::CreateEnclaveResponse created;
+    SERDAB_RETURN_IF_ERROR(worker::FromGrpc(stub_->CreateEnclave(Context().get(), create, &created),
+                                            "create a profiling enclave"));
+    created_ = true;
+    return Status::Ok();
+  }
+  void Destroy() {
+    if (!created_) return;
+    v1::EnclaveRef ref;
+    ref.set_enclave(name_);
+    v1::DestroyEnclaveResponse response;
+    (void)stub_->DestroyEnclave(Context().get(), ref, &response);
+    created_ = false;
+  }
+
+  std::shared_ptr<v1::Worker::StubInterface> stub_;
+  const std::string config_;
+  const crypto::Bytes& architecture_;
+  const int threads_;
+  const attestation::QuoteVerifier verifier_;
+  const crypto::Ed25519KeyPair identity_;
+  const std::string name_;
+  bool created_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<cli::ProfilingEnclave>> Reconciler::Start(const WorkerRecord& worker,
+                                                                 const crypto::Bytes& architecture,
+                                                                 int threads) {
+  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<v1::Worker::StubInterface> stub, Stub(worker.address));
+  // The profiling enclave holds no secret: any measurement, simulation and
+  // debug are fine, as long as its platform is the deployment's.
+  attestation::QuotePolicy policy;
+  policy.allow_any_enclave = true;
+  policy.allow_simulation = true;
+  policy.allow_debug = true;
+  SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
+                          attestation::QuoteVerifier::Create(options_.root, policy));
+  SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair identity, crypto::Ed25519KeyPair::Generate());
+  crypto::ByteArray<4> tag;
+  SERDAB_RETURN_IF_ERROR(crypto::RandomBytes(tag));
+  return std::unique_ptr<cli::ProfilingEnclave>(new RemoteProfilingEnclave(
+      std::move(stub), EnclaveConfigFor(worker), architecture, threads, std::move(verifier),
+      std::move(identity), "profile-" + crypto::HexEncode(tag)));
 }
 
 Status Reconciler::DestroyEnclave(const WorkerRecord& worker, const std::string& enclave) {

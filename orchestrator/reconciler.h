@@ -10,10 +10,19 @@
 // refuses them) is recorded as getting no partition, with the reason, in the
 // deployment's status and events; refusals are retried every 30 s.
 //
-// The verdicts are for status: quotes are public, and the party that will
-// hand out partitions (the coordinator enclave) verifies them itself.
-// Placement and provisioning are the next step; until then a deployment's
-// Ready condition stays False.
+// The verdicts are for status: quotes are public, and the party that hands
+// out partitions (the coordinator enclave) verifies them itself.
+//
+// Then it rolls the deployment out when its placement is stale (a new
+// generation, a stage whose worker is gone, or a change in the attested
+// workers it could use): it places the plan on the attested workers
+// (DeploymentPlanner, from cached profiles), and has the coordinator attest
+// each stage's enclave, provision its layer range and wire the stages in
+// order. The deployment is Ready once every stage is provisioned and wired;
+// a failed rollout is retried every 30 s.
+//
+// It is also the planner's ProfilingHost: profiling enclaves on workers,
+// provisioned with the architecture only, owned by a throwaway identity.
 #ifndef SERDAB_ORCHESTRATOR_RECONCILER_H_
 #define SERDAB_ORCHESTRATOR_RECONCILER_H_
 
@@ -25,6 +34,7 @@
 #include "enclave/attestation/quote_verifier.h"
 #include "enclave/common/status.h"
 #include "enclave/crypto/keys.h"
+#include "orchestrator/deployment_planner.h"
 #include "orchestrator/orchestrator_core.h"
 #include "serdab/v1/worker.grpc.pb.h"
 
@@ -41,7 +51,7 @@ struct ReconcilerOptions {
   std::string tls_dir;
 };
 
-class Reconciler {
+class Reconciler final : public ProfilingHost {
  public:
   Reconciler(OrchestratorCore* core, ReconcilerOptions options)
       : core_(core), options_(std::move(options)) {}
@@ -51,12 +61,19 @@ class Reconciler {
   // of the orchestrator's own state.
   Status ReconcileAll();
 
+  Result<std::unique_ptr<cli::ProfilingEnclave>> Start(const WorkerRecord& worker,
+                                                       const crypto::Bytes& architecture,
+                                                       int threads) override;
+
  private:
   Status Reconcile(const DeploymentRecord& deployment, const std::vector<WorkerRecord>& workers);
   // Destroys a deployment's enclave on a Ready worker (gone already: OK).
   Status DestroyEnclave(const WorkerRecord& worker, const std::string& enclave);
   // Destroys a Deleting deployment's enclaves on its workers.
   Status Finalize(const DeploymentRecord& deployment, const std::vector<WorkerRecord>& workers);
+  // Rolls `deployment` out when its placement is stale.
+  Status Rollout(const DeploymentRecord& deployment, const DeploymentPlan& plan,
+                 const std::vector<WorkerRecord>& workers);
   AttestationRecord Attest(const WorkerRecord& worker, const std::string& enclave,
                            const attestation::QuoteVerifier& verifier);
   Result<std::shared_ptr<v1::Worker::StubInterface>> Stub(const std::string& address);

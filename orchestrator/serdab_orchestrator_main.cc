@@ -14,8 +14,9 @@ int main(int argc, char** argv) {
   int64_t heartbeat_interval_ms = options.core.heartbeat_interval.count();
   CLI::App app{
       "serdab-orchestrator: registers worker daemons and tracks their liveness, keeps the\n"
-      "deployments users apply (serdab apply) in its state database (--state-dir), and\n"
-      "attests an enclave for each deployment on every worker its plan selects."};
+      "deployments users apply (serdab apply) in its state database (--state-dir), profiles\n"
+      "their architectures on the workers, places them, and has its coordinator enclave\n"
+      "(on this box's platform, --platform-dir) attest, provision and wire the stages."};
   app.add_option("--state-dir", options.core.state_dir, "where orchestrator.db is kept")
       ->required();
   app.add_option("--root", options.root_public_key,
@@ -23,6 +24,15 @@ int main(int argc, char** argv) {
                  "platforms must chain to it)")
       ->required()
       ->check(CLI::ExistingFile);
+  app.add_option("--platform-dir", options.platform_dir,
+                 "this box's platform key and certificate (serdab ca issue-platform), for the "
+                 "coordinator enclave")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--profile-repeats", options.profile_repeats,
+                 "timed runs per layer when profiling a model on a worker")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   app.add_option("--listen", options.listen.listen, "host:port to serve on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--tls-dir", options.listen.tls_dir,

@@ -119,12 +119,47 @@ Result<DeploymentRecord> ReadDeployment(const Statement& row) {
     r.enclave = a.value("enclave", "");
     r.mrenclave = a.value("mrenclave", "");
     r.platform = a.value("platform", "");
+    r.instance = a.value("instance", "");
     r.attested = a.value("attested", false);
     r.reason = a.value("reason", "");
     r.checked_ms = a.value("checked_ms", int64_t{0});
     d.attestations.push_back(std::move(r));
   }
   d.attested_generation = static_cast<uint64_t>(row.Int(9));
+  d.architecture_sha256 = row.Text(10);
+  d.model_sha256 = row.Text(11);
+  SERDAB_ASSIGN_OR_RETURN(json rollout, ParseStored(row.Text(12), "rollout of " + d.name));
+  if (!rollout.is_object()) return Status::Corruption("state database: rollout of " + d.name);
+  RolloutRecord& r = d.rollout;
+  r.version = rollout.value("version", uint64_t{0});
+  r.generation = rollout.value("generation", uint64_t{0});
+  r.predicted_fps = rollout.value("predicted_fps", 0.0);
+  r.predicted_latency_ms = rollout.value("predicted_latency_ms", 0.0);
+  r.profile_ms = rollout.value("profile_ms", 0.0);
+  r.solve_ms = rollout.value("solve_ms", 0.0);
+  r.attest_ms = rollout.value("attest_ms", 0.0);
+  r.provision_ms = rollout.value("provision_ms", 0.0);
+  r.started_ms = rollout.value("started_ms", int64_t{0});
+  r.ready_ms = rollout.value("ready_ms", int64_t{0});
+  r.candidates = rollout.value("candidates", std::vector<std::string>{});
+  const auto stages = rollout.find("stages");
+  if (stages != rollout.end()) {
+    if (!stages->is_array()) return Status::Corruption("state database: stages of " + d.name);
+    for (const json& st : *stages) {
+      if (!st.is_object()) return Status::Corruption("state database: stages of " + d.name);
+      StageRecord stage;
+      stage.worker = st.value("worker", "");
+      stage.enclave = st.value("enclave", "");
+      stage.begin = st.value("begin", 0);
+      stage.end = st.value("end", 0);
+      stage.predicted_ms = st.value("predicted_ms", 0.0);
+      stage.mrenclave = st.value("mrenclave", "");
+      stage.instance = st.value("instance", "");
+      stage.state = st.value("state", "");
+      stage.message = st.value("message", "");
+      r.stages.push_back(std::move(stage));
+    }
+  }
   return d;
 }
 
@@ -143,7 +178,7 @@ constexpr char kWorkerColumns[] =
     "name, address, labels, capacity, platform_key, registered_ms, last_heartbeat_ms, ready";
 constexpr char kDeploymentColumns[] =
     "name, plan, digest, generation, phase, conditions, created_ms, updated_ms, attestations, "
-    "attested_generation";
+    "attested_generation, architecture, model_sha256, rollout";
 
 }  // namespace
 
@@ -196,6 +231,21 @@ Status StateStore::Migrate() {
                                 "PRAGMA user_version = 2;"
                                 "COMMIT;",
                                 "migrate the schema to version 2"));
+    version = 2;
+  }
+  if (version == 2) {
+    // Version 2 -> 3: the model's architecture and the deployment's rollout.
+    SERDAB_RETURN_IF_ERROR(Exec(db_,
+                                "BEGIN IMMEDIATE;"
+                                "ALTER TABLE deployments ADD COLUMN architecture TEXT NOT NULL "
+                                "DEFAULT '';"
+                                "ALTER TABLE deployments ADD COLUMN model_sha256 TEXT NOT NULL "
+                                "DEFAULT '';"
+                                "ALTER TABLE deployments ADD COLUMN rollout TEXT NOT NULL "
+                                "DEFAULT '{}';"
+                                "PRAGMA user_version = 3;"
+                                "COMMIT;",
+                                "migrate the schema to version 3"));
   }
   return Status::Ok();
 }
@@ -275,6 +325,7 @@ Status StateStore::PutDeployment(const DeploymentRecord& d) {
                             {"enclave", a.enclave},
                             {"mrenclave", a.mrenclave},
                             {"platform", a.platform},
+                            {"instance", a.instance},
                             {"attested", a.attested},
                             {"reason", a.reason},
                             {"checked_ms", a.checked_ms}});
@@ -287,8 +338,33 @@ Status StateStore::PutDeployment(const DeploymentRecord& d) {
                           {"message", c.message},
                           {"changed_ms", c.changed_ms}});
   }
+  json stages = json::array();
+  for (const StageRecord& st : d.rollout.stages) {
+    stages.push_back({{"worker", st.worker},
+                      {"enclave", st.enclave},
+                      {"begin", st.begin},
+                      {"end", st.end},
+                      {"predicted_ms", st.predicted_ms},
+                      {"mrenclave", st.mrenclave},
+                      {"instance", st.instance},
+                      {"state", st.state},
+                      {"message", st.message}});
+  }
+  const RolloutRecord& r = d.rollout;
+  const json rollout = {{"version", r.version},
+                        {"generation", r.generation},
+                        {"candidates", r.candidates},
+                        {"stages", stages},
+                        {"predicted_fps", r.predicted_fps},
+                        {"predicted_latency_ms", r.predicted_latency_ms},
+                        {"profile_ms", r.profile_ms},
+                        {"solve_ms", r.solve_ms},
+                        {"attest_ms", r.attest_ms},
+                        {"provision_ms", r.provision_ms},
+                        {"started_ms", r.started_ms},
+                        {"ready_ms", r.ready_ms}};
   Statement stmt(db_, (std::string("INSERT OR REPLACE INTO deployments (") + kDeploymentColumns +
-                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
                           .c_str());
   if (!stmt.ok()) return SqlError(db_, "store deployment");
   stmt.Bind(1, d.name);
@@ -301,6 +377,9 @@ Status StateStore::PutDeployment(const DeploymentRecord& d) {
   stmt.Bind(8, d.updated_ms);
   stmt.Bind(9, attestations.dump());
   stmt.Bind(10, static_cast<int64_t>(d.attested_generation));
+  stmt.Bind(11, d.architecture_sha256);
+  stmt.Bind(12, d.model_sha256);
+  stmt.Bind(13, rollout.dump());
   return Run(db_, stmt, "store deployment " + d.name);
 }
 

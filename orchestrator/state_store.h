@@ -50,9 +50,40 @@ struct AttestationRecord {
   std::string enclave;
   std::string mrenclave;
   std::string platform;
+  std::string instance;  // hex instance id from the verified quote: a new one after a restart
   bool attested = false;
   std::string reason;
   int64_t checked_ms = 0;
+};
+
+// One stage of a rollout: layers [begin, end) of the model (end -1: to the
+// last) in `enclave` on `worker`.
+struct StageRecord {
+  std::string worker;
+  std::string enclave;
+  int begin = 0;
+  int end = 0;
+  double predicted_ms = 0;
+  std::string mrenclave;  // of the enclave the coordinator attested
+  std::string instance;   // and its instance id (hex)
+  std::string state;      // "Planned", "Provisioned", "Failed"
+  std::string message;
+};
+
+// The placement a deployment runs (or is being rolled out to).
+struct RolloutRecord {
+  uint64_t version = 0;                 // the partition version its stages hold; 0: none yet
+  uint64_t generation = 0;              // the deployment generation it realises
+  std::vector<std::string> candidates;  // the attested workers it was placed among
+  std::vector<StageRecord> stages;
+  double predicted_fps = 0;
+  double predicted_latency_ms = 0;
+  double profile_ms = 0;
+  double solve_ms = 0;
+  double attest_ms = 0;
+  double provision_ms = 0;
+  int64_t started_ms = 0;
+  int64_t ready_ms = 0;  // 0: not (yet) Ready
 };
 
 struct DeploymentRecord {
@@ -64,6 +95,11 @@ struct DeploymentRecord {
   std::vector<ConditionRecord> conditions;
   std::vector<AttestationRecord> attestations;
   uint64_t attested_generation = 0;  // the generation `attestations` were made for
+  // The model's architecture (STATE/architectures/<sha256>.onnx, no weights)
+  // and the whole model's SHA-256, as its owner applied it.
+  std::string architecture_sha256;
+  std::string model_sha256;
+  RolloutRecord rollout;
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
 };
@@ -79,7 +115,7 @@ struct EventRecord {
 
 class StateStore {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the database at `path`.
   static Result<std::unique_ptr<StateStore>> Open(const std::string& path);

@@ -55,11 +55,13 @@ wait_for_file() {  # FILE WHAT: the daemons write their port once serving
 }
 
 "$serdab" ca init --out "$work/root" >/dev/null
+"$serdab" ca issue-platform --ca "$work/root" --out "$work/orch-platform" --id orch >/dev/null
 "$serdab" ca issue-node --ca "$work/root" --name orch --role orchestrator --host 127.0.0.1 \
-  --out "$work/orch" >/dev/null
+  --platform "$work/orch-platform" --out "$work/orch" >/dev/null
 "$serdab" ca issue-user --ca "$work/root" --name demo --role admin --out "$work/admin" >/dev/null
 "$build/bin/serdab-orchestrator" --state-dir "$work/orch-state" --tls-dir "$work/orch" \
-  --root "$work/root/root.pub" --listen 127.0.0.1:0 --port-file "$work/orch.port" \
+  --root "$work/root/root.pub" --platform-dir "$work/orch-platform" \
+  --listen 127.0.0.1:0 --port-file "$work/orch.port" \
   --heartbeat-interval-ms 500 --heartbeat-timeout-ms 3000 >"$work/orchestrator.log" 2>&1 &
 pids+=($!)
 wait_for_file "$work/orch.port" orchestrator
@@ -102,16 +104,15 @@ attestation:
   measurements: ["$measurement"]
 YAML
 echo
-echo "\$ serdab apply -f lobby.yaml --dry-run && serdab apply -f lobby.yaml"
+echo "\$ serdab apply -f lobby.yaml --dry-run"
 "$serdab" apply -f "$work/lobby.yaml" --dry-run
-"$serdab" apply -f "$work/lobby.yaml"
-for _ in $(seq 1 100); do
-  [ "$("$serdab" get deployments -o json | grep -c '"attested": true')" -eq 3 ] && break
-  sleep 0.2
-done
+echo
+echo "\$ serdab apply -f lobby.yaml --wait"
+"$serdab" apply -f "$work/lobby.yaml" --wait
 echo
 echo "\$ serdab describe deployment lobby"
 "$serdab" describe deployment lobby
 echo
-echo "Each worker runs an attested enclave for 'lobby'. Placing and provisioning"
-echo "its stages, and streaming frames through them, are the next steps."
+echo "The coordinator enclave attested each stage's enclave and provisioned its"
+echo "layers; the stages are wired to each other. Streaming camera frames through"
+echo "them is the next step."

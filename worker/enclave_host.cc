@@ -82,6 +82,16 @@ Result<Bytes> EnclaveHost::Provision(uint64_t session, ByteView message) {
   return out;
 }
 
+Result<Bytes> EnclaveHost::Coordinate(uint64_t session, ByteView request) {
+  // A reply that does not fit changes nothing, so the call is repeated with
+  // the size the enclave asks for.
+  return CallWithOutput("coordinate", request.size() + 64 * 1024,
+                        [&](uint8_t* buf, size_t cap, size_t* size) {
+                          return serdab_ecall_coordinate(handle_, session, request.data(),
+                                                         request.size(), buf, cap, size);
+                        });
+}
+
 Status EnclaveHost::UnsealPartition(ByteView blob) {
   return FromEcall(serdab_ecall_unseal_partition(handle_, blob.data(), blob.size()),
                    "unseal partition");
@@ -98,10 +108,11 @@ Result<Bytes> EnclaveHost::Process(uint64_t in_session, uint32_t in_hop, uint64_
   return out;
 }
 
-Result<std::string> EnclaveHost::Profile(uint32_t repeats) {
+Result<std::string> EnclaveHost::Profile(uint32_t repeats, bool measure_paging) {
   SERDAB_ASSIGN_OR_RETURN(
       Bytes json, CallWithOutput("profile", 64 * 1024, [&](uint8_t* out, size_t cap, size_t* size) {
-        return serdab_ecall_profile(handle_, repeats, out, cap, size);
+        return serdab_ecall_profile(handle_, repeats, measure_paging ? SERDAB_PROFILE_PAGING : 0u,
+                                    out, cap, size);
       }));
   return std::string(json.begin(), json.end());
 }

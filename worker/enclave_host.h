@@ -39,11 +39,14 @@ class EnclaveHost final : public EnclaveEndpoint {
   Status UnsealPartition(ByteView blob);
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                         uint32_t out_hop, uint64_t stream_id, ByteView message) override;
-  // Per-layer times of the provisioned partition and the page swap cost, as
-  // JSON (see serdab_ecall_profile).
-  Result<std::string> Profile(uint32_t repeats);
+  // Per-layer times of the provisioned partition and, when asked, the page
+  // swap cost, as JSON (see serdab_ecall_profile).
+  Result<std::string> Profile(uint32_t repeats, bool measure_paging = true);
   // The enclave's identity and counters as JSON.
   Result<std::string> StatsJson();
+  // One step of a coordinator enclave (serdab_ecall_coordinate): `request`
+  // is a serialised CoordinatorRequest; returns the serialised reply.
+  Result<Bytes> Coordinate(uint64_t session, ByteView request);
 
   // The raw handle, for a caller that needs the ECALLs of enclave/boundary.h
   // directly (tests that play a hostile host).

@@ -39,7 +39,15 @@ Result<std::unique_ptr<OrchestratorLink>> OrchestratorLink::Start(OrchestratorLi
     }
     options.name = self.name;
   }
-  auto stub = v1::Orchestrator::NewStub(grpc::CreateChannel(options.orchestrator, credentials));
+  // A restarted orchestrator must hear from its workers within its
+  // heartbeat timeout: gRPC's reconnect backoff (up to two minutes by
+  // default) would make them look dead.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto stub =
+      v1::Orchestrator::NewStub(grpc::CreateCustomChannel(options.orchestrator, credentials, args));
   std::unique_ptr<OrchestratorLink> link(new OrchestratorLink(std::move(options)));
   link->thread_ = std::thread(&OrchestratorLink::Run, link.get(), std::move(stub));
   return link;
@@ -103,8 +111,13 @@ void OrchestratorLink::Run(std::unique_ptr<v1::Orchestrator::Stub> stub) {
       spdlog::warn("orchestrator {}: {} (retrying)", options_.orchestrator, last_error);
     }
     if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) registered = false;
-    if (!Sleep(backoff_ms)) return;
-    backoff_ms = std::min(kMaxBackoffMs, backoff_ms * 2);
+    // A registered worker keeps heartbeating at the interval, so that an
+    // orchestrator back from a restart sees it alive at once; registering
+    // backs off.
+    if (!registered) {
+      if (!Sleep(backoff_ms)) return;
+      backoff_ms = std::min(kMaxBackoffMs, backoff_ms * 2);
+    }
   } while (Sleep(registered ? interval_ms : 0));
 }
 

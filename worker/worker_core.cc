@@ -1,9 +1,9 @@
 #include "worker/worker_core.h"
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
+
+#include "worker/state_files.h"
 
 namespace serdab::worker {
 namespace {
@@ -21,30 +21,6 @@ Status CheckName(const std::string& name) {
   if (ok) return Status::Ok();
   return Status::InvalidArgument("enclave name '" + name +
                                  "': expected 1 to 63 characters of a-z, 0-9 and '-'");
-}
-
-Result<Bytes> ReadFileBytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError(path.string() + ": cannot read");
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Writes through a temporary file and a rename, so a crash leaves the old
-// file or the new one, never half of one.
-Status WriteFileAtomically(const fs::path& path, ByteView bytes) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out.write(reinterpret_cast<const char*>(bytes.data()),
-                   static_cast<std::streamsize>(bytes.size())) ||
-        !out.flush()) {
-      return Status::IoError(tmp.string() + ": cannot write");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::IoError(path.string() + ": cannot replace: " + ec.message());
-  return Status::Ok();
 }
 
 ByteView AsBytes(const std::string& s) {
@@ -207,9 +183,10 @@ Result<Bytes> WorkerCore::Process(const std::string& name, uint64_t in_session, 
   return e->host->Process(in_session, in_hop, out_session, out_hop, stream_id, message);
 }
 
-Result<std::string> WorkerCore::Profile(const std::string& name, uint32_t repeats) {
+Result<std::string> WorkerCore::Profile(const std::string& name, uint32_t repeats,
+                                        bool measure_paging) {
   SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<Hosted> e, Find(name));
-  return e->host->Profile(repeats);
+  return e->host->Profile(repeats, measure_paging);
 }
 
 Result<std::string> WorkerCore::Stats(const std::string& name) {

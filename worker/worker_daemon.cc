@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "enclave/crypto/aead.h"
+#include "worker/cpu_info.h"
 #include "worker/grpc_daemon.h"
 #include "worker/worker_service.h"
 
@@ -61,6 +62,7 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
         link_options.capacity.set_threads(std::max(1u, std::thread::hardware_concurrency()));
         link_options.capacity.set_aes_ni(crypto::AeadAvailable(crypto::AeadAlgorithm::kAes256Gcm));
         link_options.capacity.set_max_enclaves(options.worker.max_enclaves);
+        link_options.capacity.set_cpu_model(CpuModelName());
         auto started = OrchestratorLink::Start(std::move(link_options));
         if (started.ok()) {
           link = std::move(started).value();

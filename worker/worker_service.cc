@@ -108,7 +108,7 @@ grpc::Status WorkerService::Provision(grpc::ServerContext* context,
 grpc::Status WorkerService::Profile(grpc::ServerContext* context, const v1::ProfileRequest* request,
                                     v1::ProfileResponse* response) {
   if (grpc::Status denied = Authorize(context, Access::kWrite); !denied.ok()) return denied;
-  auto json = core_->Profile(request->enclave(), request->repeats());
+  auto json = core_->Profile(request->enclave(), request->repeats(), !request->skip_paging());
   if (!json.ok()) return ToGrpc(json.status());
   response->set_json(*json);
   return grpc::Status::OK;

@@ -21,6 +21,8 @@ constexpr std::string_view kPlatformSecretKind = "serdab-platform-secret-key";
 constexpr std::string_view kPlatformPublicKind = "serdab-platform-public-key";
 constexpr std::string_view kSignerSecretKind = "serdab-signer-secret-key";
 constexpr std::string_view kSignerPublicKind = "serdab-signer-public-key";
+constexpr std::string_view kOwnerSecretKind = "serdab-owner-secret-key";
+constexpr std::string_view kOwnerPublicKind = "serdab-owner-public-key";
 // Key files are one short line; certificates a few hundred bytes.
 constexpr size_t kMaxKeyFileBytes = 1024;
 constexpr size_t kMaxCertificateFileBytes = 4096;
@@ -277,6 +279,23 @@ Result<EnclaveSigner> EnclaveSigner::Load(const std::string& dir) {
 Status EnclaveSigner::Save(const std::string& dir) const {
   return SaveKeyPair(key_, dir, kSignerSecretKeyFile, kSignerSecretKind, kSignerPublicKeyFile,
                      kSignerPublicKind);
+}
+
+Result<ModelOwnerKey> ModelOwnerKey::Generate() {
+  SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair key, crypto::Ed25519KeyPair::Generate());
+  return ModelOwnerKey(std::move(key));
+}
+
+Result<ModelOwnerKey> ModelOwnerKey::Load(const std::string& dir) {
+  SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair key,
+                          LoadKeyPair(dir, kOwnerSecretKeyFile, kOwnerSecretKind,
+                                      kOwnerPublicKeyFile, kOwnerPublicKind));
+  return ModelOwnerKey(std::move(key));
+}
+
+Status ModelOwnerKey::Save(const std::string& dir) const {
+  return SaveKeyPair(key_, dir, kOwnerSecretKeyFile, kOwnerSecretKind, kOwnerPublicKeyFile,
+                     kOwnerPublicKind);
 }
 
 Result<PlatformKey> PlatformKey::Generate() {

@@ -35,6 +35,8 @@ inline constexpr char kPlatformSecretKeyFile[] = "platform.key";
 inline constexpr char kPlatformPublicKeyFile[] = "platform.pub";
 inline constexpr char kSignerSecretKeyFile[] = "signer.key";
 inline constexpr char kSignerPublicKeyFile[] = "signer.pub";
+inline constexpr char kOwnerSecretKeyFile[] = "owner.key";
+inline constexpr char kOwnerPublicKeyFile[] = "owner.pub";
 
 inline constexpr size_t kSealingSecretBytes = 32;
 using SealingSecret = crypto::SecretBytes<kSealingSecretBytes>;
@@ -54,6 +56,26 @@ class DeploymentRoot {
 
  private:
   explicit DeploymentRoot(crypto::Ed25519KeyPair key) : key_(std::move(key)) {}
+
+  crypto::Ed25519KeyPair key_;
+};
+
+// A model owner's identity: the Ed25519 key `serdab apply` signs its session
+// with the coordinator enclave with, so that only the same owner may replace
+// a deployment's model. Files owner.key (0600) and owner.pub, written by
+// `serdab ca issue-user` beside the user's certificate.
+class ModelOwnerKey {
+ public:
+  static Result<ModelOwnerKey> Generate();
+  // Reads DIR/owner.key and checks DIR/owner.pub matches it.
+  static Result<ModelOwnerKey> Load(const std::string& dir);
+  // Fails if DIR/owner.key already exists.
+  Status Save(const std::string& dir) const;
+
+  const crypto::Ed25519KeyPair& key() const { return key_; }
+
+ private:
+  explicit ModelOwnerKey(crypto::Ed25519KeyPair key) : key_(std::move(key)) {}
 
   crypto::Ed25519KeyPair key_;
 };

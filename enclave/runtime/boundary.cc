@@ -292,6 +292,24 @@ SERDAB_ECALL serdab_status serdab_ecall_provision(serdab_enclave enclave, serdab
   });
 }
 
+SERDAB_ECALL serdab_status serdab_ecall_coordinate(serdab_enclave enclave, serdab_session session,
+                                                   const uint8_t* request, size_t request_size,
+                                                   uint8_t* out, size_t out_capacity,
+                                                   size_t* out_size) {
+  return Guard([&]() -> serdab_status {
+    SERDAB_ENTER(e, enclave);
+    SERDAB_CHECK_OUT(out, out_capacity, out_size);
+    SERDAB_COPY_IN(in, request, request_size, "request");
+    size_t needed = 0;
+    auto reply = e->Coordinate(session, in, out_capacity, &needed);
+    if (!reply.ok()) {
+      *out_size = needed;
+      return Fail(reply.status());
+    }
+    return CopyOut(*reply, out, out_capacity, out_size);
+  });
+}
+
 SERDAB_ECALL serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave,
                                                          const uint8_t* blob, size_t blob_size) {
   return Guard([&]() -> serdab_status {
@@ -324,12 +342,12 @@ SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_s
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats,
-                                                uint8_t* out, size_t out_capacity,
+                                                uint32_t flags, uint8_t* out, size_t out_capacity,
                                                 size_t* out_size) {
   return Guard([&]() -> serdab_status {
     SERDAB_ENTER(e, enclave);
     SERDAB_CHECK_OUT(out, out_capacity, out_size);
-    auto json = e->Profile(repeats);
+    auto json = e->Profile(repeats, (flags & SERDAB_PROFILE_PAGING) != 0);
     if (!json.ok()) return Fail(json.status());
     return CopyOut(crypto::Bytes(json->begin(), json->end()), out, out_capacity, out_size);
   });

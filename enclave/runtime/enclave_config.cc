@@ -66,10 +66,13 @@ Result<EnclaveConfig> EnclaveConfig::Parse(std::string_view text) {
       crypto::Ed25519PublicKey k;
       std::copy(raw->begin(), raw->end(), k.begin());
       config.peer_root = k;
+    } else if (key == "role") {
+      if (value != "worker" && value != "coordinator") return bad("worker or coordinator");
+      config.coordinator = value == "coordinator";
     } else {
       return Status::InvalidArgument(where + ": unknown key '" + key +
                                      "' (expected epc_mib, heap_mib, cost_profile, isv_svn, "
-                                     "debug or peer_root)");
+                                     "debug, peer_root or role)");
     }
   }
   if (config.heap_mib < config.epc_mib) {
@@ -88,6 +91,7 @@ std::string EnclaveConfig::ToText() const {
                 debug ? "true" : "false");
   std::string text = buf;
   if (peer_root) text += "peer_root = " + crypto::HexEncode(*peer_root) + "\n";
+  if (coordinator) text += "role = coordinator\n";
   return text;
 }
 

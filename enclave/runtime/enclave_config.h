@@ -13,6 +13,9 @@
 //   peer_root       hex Ed25519 public key of the deployment root that peer
 //                   enclaves' platforms must chain to (needed for mutual
 //                   sessions; peers must also have this enclave's measurement)
+//   role            worker | coordinator (default worker): a coordinator runs
+//                   no partition; it provisions worker enclaves
+//                   (enclave/runtime/coordinator.h)
 #ifndef SERDAB_ENCLAVE_RUNTIME_ENCLAVE_CONFIG_H_
 #define SERDAB_ENCLAVE_RUNTIME_ENCLAVE_CONFIG_H_
 
@@ -33,6 +36,7 @@ struct EnclaveConfig {
   uint16_t isv_svn = 0;
   bool debug = false;
   std::optional<crypto::Ed25519PublicKey> peer_root;
+  bool coordinator = false;
 
   size_t epc_bytes() const { return static_cast<size_t>(epc_mib * 1024 * 1024); }
   size_t heap_bytes() const { return static_cast<size_t>(heap_mib * 1024 * 1024); }

@@ -125,6 +125,9 @@ Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(const crypto::Sha256Diges
   epc.epc_bytes = e->config_.epc_bytes();
   SERDAB_ASSIGN_OR_RETURN(epc.profile, epc::CostProfile::Parse(e->config_.cost_profile));
   SERDAB_ASSIGN_OR_RETURN(e->heap_, epc::EpcHeap::Create(epc));
+  if (e->config_.coordinator) {
+    e->coordinator_ = std::make_unique<Coordinator>(e->identity_, e->platform_->sealing_secret());
+  }
   return e;
 }
 
@@ -303,6 +306,7 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
                                                   size_t seal_capacity, size_t* needed) {
   std::lock_guard<std::mutex> lock(mu_);
   *needed = 0;
+  if (coordinator_) return Status::FailedPrecondition("a coordinator enclave runs no partition");
   SERDAB_ASSIGN_OR_RETURN(Session * session, FindSession(session_id));
   if (session->principal.kind != attestation::Principal::Kind::kClient) {
     return Status::PermissionDenied("a peer enclave's session cannot command this enclave");
@@ -363,6 +367,7 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
 
 Status SimEnclave::UnsealPartition(crypto::ByteView blob) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (coordinator_) return Status::FailedPrecondition("a coordinator enclave runs no partition");
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes plaintext,
                           attestation::Unseal(platform_->sealing_secret(), identity_, blob,
                                               AsBytes(kPartitionSealLabel)));
@@ -442,7 +447,25 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_se
   return Status::Ok();
 }
 
-Result<std::string> SimEnclave::Profile(uint32_t repeats) {
+Result<crypto::Bytes> SimEnclave::Coordinate(uint64_t session_id, crypto::ByteView request_bytes,
+                                             size_t capacity, size_t* needed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  *needed = 0;
+  if (!coordinator_) {
+    return Status::FailedPrecondition("this enclave is not a coordinator (role = coordinator)");
+  }
+  SERDAB_ASSIGN_OR_RETURN(attestation::CoordinatorRequest request,
+                          attestation::ParseCoordinatorRequest(request_bytes));
+  Coordinator::OwnerSession owner;
+  if (session_id != 0) {
+    SERDAB_ASSIGN_OR_RETURN(Session * session, FindSession(session_id));
+    owner.principal = session->principal;
+    owner.channel = &session->channel;
+  }
+  return coordinator_->Run(request, session_id != 0 ? &owner : nullptr, capacity, needed);
+}
+
+Result<std::string> SimEnclave::Profile(uint32_t repeats, bool measure_paging) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
   engine::Model* model = partition_->model.get();
@@ -468,6 +491,16 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats) {
     current = std::move(next);
   }
   current.clear();
+  const epc::CostProfile& profile = heap_->config().profile;
+  const double cycles_per_second = heap_->Stats().cycles_per_second;
+  const double ns_per_cycle = cycles_per_second > 0 ? 1e9 / cycles_per_second : 0;
+  nlohmann::ordered_json reply = {
+      {"begin", begin},
+      {"end", end},
+      {"layer_ms", std::move(layer_ms)},
+      {"ecall_ns", Rounded(static_cast<double>(profile.ecall_cycles) * ns_per_cycle, 10)},
+  };
+  if (!measure_paging) return Dump(reply);
 
   // Page swap cost: stream 2x the EPC through the heap twice, so the second
   // pass evicts and reloads every page.
@@ -486,16 +519,9 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats) {
   const double cycles =
       static_cast<double>((after.raw_swap_cycles - before.raw_swap_cycles) +
                           (after.swap_cycles_charged - before.swap_cycles_charged));
-  const double ns_per_cycle = after.cycles_per_second > 0 ? 1e9 / after.cycles_per_second : 0;
   const double swap_ns = swaps > 0 ? cycles / swaps * ns_per_cycle : 0;
-  const epc::CostProfile& profile = heap_->config().profile;
-  return Dump({
-      {"begin", begin},
-      {"end", end},
-      {"layer_ms", std::move(layer_ms)},
-      {"page_swap_ns", Rounded(swap_ns, 10)},
-      {"ecall_ns", Rounded(static_cast<double>(profile.ecall_cycles) * ns_per_cycle, 10)},
-  });
+  reply["page_swap_ns"] = Rounded(swap_ns, 10);
+  return Dump(reply);
 }
 
 std::string SimEnclave::StatsJson() {
@@ -517,7 +543,12 @@ std::string SimEnclave::StatsJson() {
       {"routes", routes_.size()},
       {"layers", {begin, end}},
       {"synthetic_weights", partition_ && partition_->synthetic_weights},
+      {"role", coordinator_ ? "coordinator" : "worker"},
   };
+  if (coordinator_) {
+    json["coordinator_identity"] = crypto::HexEncode(coordinator_->identity());
+    json["deployments"] = coordinator_->deployments();
+  }
   // The heap's counters follow, in the same object.
   json.update(heap_->Stats().ToJsonObject());
   return Dump(json);

@@ -35,6 +35,7 @@
 #include "enclave/crypto/secure_channel.h"
 #include "enclave/engine/model.h"
 #include "enclave/epc/epc_heap.h"
+#include "enclave/runtime/coordinator.h"
 #include "enclave/runtime/enclave_config.h"
 
 namespace serdab::enclave {
@@ -73,8 +74,14 @@ class SimEnclave {
   Status Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session, uint32_t out_hop,
                  uint64_t stream_id, crypto::ByteView message, uint8_t* out, size_t capacity,
                  size_t* out_size);
+  // A coordinator enclave's step (serdab_ecall_coordinate): `session` is the
+  // model owner's client session for a grant, else 0. FailedPrecondition in
+  // an enclave that is not a coordinator. A reply larger than `capacity` is
+  // OutOfRange with *needed set, and changes nothing.
+  Result<crypto::Bytes> Coordinate(uint64_t session, crypto::ByteView request, size_t capacity,
+                                   size_t* needed);
   // See serdab_ecall_profile.
-  Result<std::string> Profile(uint32_t repeats);
+  Result<std::string> Profile(uint32_t repeats, bool measure_paging);
   std::string StatsJson();
 
  private:
@@ -112,6 +119,9 @@ class SimEnclave {
   std::unique_ptr<attestation::PlatformKey> platform_;
   attestation::PlatformCertificate certificate_;
   std::unique_ptr<epc::EpcHeap> heap_;
+  // Set in an enclave whose config says role = coordinator; such an enclave
+  // holds no partition.
+  std::unique_ptr<Coordinator> coordinator_;
 
   std::map<crypto::X25519PublicKey, PendingKey> pending_;  // evidence keys not yet used
   std::map<crypto::Bytes, bool> challenges_;               // nonces issued, not yet answered

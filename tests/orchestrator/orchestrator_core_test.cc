@@ -145,7 +145,7 @@ TEST(StateStoreTest, RefusesADatabaseFromANewerSchema) {
   EXPECT_NE(reopened.status().message().find("newer"), std::string::npos);
 }
 
-TEST(StateStoreTest, MigratesADatabaseFromSchemaVersion1) {
+TEST(StateStoreTest, MigratesADatabaseFromSchemaVersion1ToTheLatest) {
   TempDir dir;
   const std::string path = dir.path() + "/orchestrator.db";
   {
@@ -163,6 +163,9 @@ TEST(StateStoreTest, MigratesADatabaseFromSchemaVersion1) {
   ASSERT_EQ(sqlite3_exec(db,
                          "ALTER TABLE deployments DROP COLUMN attestations;"
                          "ALTER TABLE deployments DROP COLUMN attested_generation;"
+                         "ALTER TABLE deployments DROP COLUMN architecture;"
+                         "ALTER TABLE deployments DROP COLUMN model_sha256;"
+                         "ALTER TABLE deployments DROP COLUMN rollout;"
                          "PRAGMA user_version = 1;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -174,6 +177,9 @@ TEST(StateStoreTest, MigratesADatabaseFromSchemaVersion1) {
   EXPECT_EQ(d->generation, 3u);
   EXPECT_TRUE(d->attestations.empty());
   EXPECT_EQ(d->attested_generation, 0u);
+  EXPECT_TRUE(d->architecture_sha256.empty());
+  EXPECT_EQ(d->rollout.version, 0u);
+  EXPECT_TRUE(d->rollout.stages.empty());
 }
 
 // The service on a real mutual-TLS listener, with certificates from a fresh CA.

@@ -1,0 +1,315 @@
+#include "enclave/runtime/coordinator.h"
+
+#include <memory>
+
+#include "enclave/attestation/quote.h"
+#include "enclave/attestation/quote_verifier.h"
+#include "enclave/attestation/sealing.h"
+
+namespace serdab::enclave {
+namespace {
+
+using attestation::CoordinatorRequest;
+
+// The additional data bound into the coordinator's sealed blobs.
+constexpr std::string_view kIdentitySealLabel = "serdab.coordinator.identity.v1";
+constexpr std::string_view kGrantSealLabel = "serdab.coordinator.grant.v1";
+constexpr size_t kMaxChallenges = 256;
+
+// Owner commands travel on stream 0, hop 0 (enclave/runtime/sim_enclave.cc).
+constexpr uint64_t kOwnerStream = 0;
+constexpr uint32_t kOwnerHop = 0;
+
+attestation::Principal EnclavePrincipal(const attestation::InstanceId& instance) {
+  return {attestation::Principal::Kind::kEnclave, instance};
+}
+
+}  // namespace
+
+crypto::Ed25519PublicKey Coordinator::identity() const {
+  return identity_ ? identity_->public_key() : crypto::Ed25519PublicKey{};
+}
+
+Result<Coordinator::Deployment*> Coordinator::Find(const std::string& name) {
+  auto it = deployments_.find(name);
+  if (it == deployments_.end()) {
+    return Status::NotFound("the coordinator holds no grant for this deployment");
+  }
+  return &it->second;
+}
+
+Result<crypto::Bytes> Coordinator::Run(const CoordinatorRequest& request, OwnerSession* owner,
+                                       size_t capacity, size_t* needed) {
+  *needed = 0;
+  if (request.kind != CoordinatorRequest::Kind::kInit && !identity_) {
+    return Status::FailedPrecondition("the coordinator has no identity yet (kInit first)");
+  }
+  Result<Step> step = Status::Internal("unhandled coordinator request");
+  switch (request.kind) {
+    case CoordinatorRequest::Kind::kInit:
+      step = Init(request);
+      break;
+    case CoordinatorRequest::Kind::kAdmit:
+      step = Admit(request, owner);
+      break;
+    case CoordinatorRequest::Kind::kRestore:
+      step = Restore(request);
+      break;
+    case CoordinatorRequest::Kind::kForget:
+      step = Step{{}, [this, name = request.deployment] { deployments_.erase(name); }};
+      break;
+    case CoordinatorRequest::Kind::kChallenge: {
+      SERDAB_ASSIGN_OR_RETURN(attestation::Nonce nonce, attestation::NewNonce());
+      step = Step{{crypto::Bytes(nonce.begin(), nonce.end())}, [this, nonce] {
+                    if (challenges_.size() >= kMaxChallenges)
+                      challenges_.erase(challenges_.begin());
+                    challenges_.insert(nonce);
+                  }};
+      break;
+    }
+    case CoordinatorRequest::Kind::kAttest:
+      step = Attest(request);
+      break;
+    case CoordinatorRequest::Kind::kProvision:
+      step = Provision(request);
+      break;
+    case CoordinatorRequest::Kind::kWire:
+      step = Wire(request);
+      break;
+  }
+  if (!step.ok()) return step.status();
+  crypto::Bytes reply = attestation::SerializeReplyParts(step->reply);
+  if (reply.size() > capacity) {
+    *needed = reply.size();
+    return Status::OutOfRange("the coordinator's reply needs " + std::to_string(reply.size()) +
+                              " bytes, the buffer holds " + std::to_string(capacity));
+  }
+  if (step->commit) step->commit();
+  return reply;
+}
+
+Result<Coordinator::Step> Coordinator::Init(const CoordinatorRequest& request) {
+  if (identity_) return Status::FailedPrecondition("the coordinator already has its identity");
+  std::optional<crypto::Ed25519KeyPair> key;
+  crypto::Bytes sealed = request.blob;
+  if (request.blob.empty()) {
+    SERDAB_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair fresh, crypto::Ed25519KeyPair::Generate());
+    SERDAB_ASSIGN_OR_RETURN(
+        sealed, attestation::Seal(sealing_, self_, attestation::SealPolicy::kMrEnclave,
+                                  fresh.seed().view(), crypto::AsBytes(kIdentitySealLabel)));
+    key.emplace(std::move(fresh));
+  } else {
+    SERDAB_ASSIGN_OR_RETURN(
+        crypto::Bytes seed_bytes,
+        attestation::Unseal(sealing_, self_, request.blob, crypto::AsBytes(kIdentitySealLabel)));
+    if (seed_bytes.size() != crypto::Ed25519Seed::size()) {
+      crypto::SecureWipe(seed_bytes.data(), seed_bytes.size());
+      return Status::Corruption("the sealed coordinator identity has the wrong size");
+    }
+    crypto::Ed25519Seed seed;
+    std::copy(seed_bytes.begin(), seed_bytes.end(), seed.data());
+    crypto::SecureWipe(seed_bytes.data(), seed_bytes.size());
+    key.emplace(crypto::Ed25519KeyPair::FromSeed(seed));
+  }
+  const crypto::Ed25519PublicKey pub = key->public_key();
+  // std::function needs copyable captures: the key travels in a shared_ptr.
+  auto shared = std::make_shared<crypto::Ed25519KeyPair>(std::move(*key));
+  return Step{{crypto::Bytes(pub.begin(), pub.end()), sealed},
+              [this, shared] { identity_.emplace(std::move(*shared)); }};
+}
+
+Result<Coordinator::Step> Coordinator::Admit(const CoordinatorRequest& request,
+                                             OwnerSession* owner) {
+  if (owner == nullptr || owner->channel == nullptr ||
+      owner->principal.kind != attestation::Principal::Kind::kClient) {
+    return Status::PermissionDenied("a grant must come in a model owner's client session");
+  }
+  crypto::Bytes plaintext;
+  SERDAB_ASSIGN_OR_RETURN(
+      crypto::OpenedMessage opened,
+      owner->channel->OpenPending(kOwnerStream, kOwnerHop, request.blob, &plaintext));
+  auto grant = attestation::ParseDeploymentGrant(plaintext);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  if (!grant.ok()) return grant.status();
+  if (grant->deployment != request.deployment) {
+    return Status::InvalidArgument("the owner's grant is for another deployment");
+  }
+  // The policy must be one a verifier accepts (not an empty one).
+  SERDAB_RETURN_IF_ERROR(attestation::QuoteVerifier::Create(grant->root, grant->workers)
+                             .status()
+                             .WithContext("the grant's worker policy"));
+  auto existing = deployments_.find(grant->deployment);
+  if (existing != deployments_.end() && existing->second.owner != owner->principal.key) {
+    return Status::PermissionDenied(
+        "this deployment belongs to another owner; only its owner may replace its model");
+  }
+  crypto::Writer payload;
+  payload.Raw(owner->principal.key);
+  payload.Raw(attestation::SerializeDeploymentGrant(*grant));
+  crypto::Bytes clear = payload.Take();
+  auto sealed = attestation::Seal(sealing_, self_, attestation::SealPolicy::kMrEnclave, clear,
+                                  crypto::AsBytes(kGrantSealLabel));
+  crypto::SecureWipe(clear.data(), clear.size());
+  if (!sealed.ok()) return sealed.status();
+  return Step{
+      {std::move(*sealed)},
+      [this, owner, opened, key = owner->principal.key, grant = std::move(*grant)]() mutable {
+        owner->channel->Accept(opened);
+        Deployment& d = deployments_[grant.deployment];
+        d.owner = key;
+        d.grant = std::move(grant);
+        // A new model or policy: every stage is provisioned again.
+        d.targets.clear();
+      }};
+}
+
+Result<Coordinator::Step> Coordinator::Restore(const CoordinatorRequest& request) {
+  SERDAB_ASSIGN_OR_RETURN(
+      crypto::Bytes clear,
+      attestation::Unseal(sealing_, self_, request.blob, crypto::AsBytes(kGrantSealLabel)));
+  crypto::Reader r(clear, "sealed grant");
+  auto owner = r.Array<32>("owner");
+  auto grant = owner.ok() ? attestation::ParseDeploymentGrant(r.Rest())
+                          : Result<attestation::DeploymentGrant>(owner.status());
+  crypto::SecureWipe(clear.data(), clear.size());
+  if (!grant.ok()) return grant.status();
+  const std::string name = grant->deployment;
+  return Step{{crypto::Bytes(name.begin(), name.end())},
+              [this, owner = *owner, grant = std::move(*grant)]() mutable {
+                Deployment& d = deployments_[grant.deployment];
+                d.owner = owner;
+                d.grant = std::move(grant);
+                d.targets.clear();
+              }};
+}
+
+Result<Coordinator::Step> Coordinator::Attest(const CoordinatorRequest& request) {
+  SERDAB_ASSIGN_OR_RETURN(Deployment * d, Find(request.deployment));
+  if (request.target.empty()) return Status::InvalidArgument("attest: no target named");
+  attestation::Nonce nonce{};
+  if (request.nonce.size() == nonce.size()) {
+    std::copy(request.nonce.begin(), request.nonce.end(), nonce.begin());
+  }
+  if (request.nonce.size() != nonce.size() || challenges_.count(nonce) == 0) {
+    return Status::PermissionDenied(
+        "the evidence answers a nonce this coordinator did not issue (or already used)");
+  }
+  SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
+                          attestation::QuoteVerifier::Create(d->grant.root, d->grant.workers));
+  SERDAB_ASSIGN_OR_RETURN(attestation::Evidence evidence, attestation::ParseEvidence(request.blob));
+  SERDAB_ASSIGN_OR_RETURN(attestation::VerifiedQuote verified,
+                          verifier.Verify(evidence.quote, request.nonce, evidence.binding));
+  const crypto::Ed25519PublicKey self = identity_->public_key();
+  if (verified.binding.owner != self && verified.binding.owner != crypto::Ed25519PublicKey{}) {
+    return Status::PermissionDenied(
+        "the enclave belongs to another owner (was it claimed by its host?)");
+  }
+  SERDAB_ASSIGN_OR_RETURN(crypto::X25519KeyPair ours, crypto::X25519KeyPair::Generate());
+  attestation::SessionRequest session;
+  session.kind = attestation::SessionRequest::Kind::kClient;
+  session.algorithm = crypto::PreferredAead();
+  session.evidence_key = verified.binding.ephemeral_key;
+  session.client_key = ours.public_key;
+  session.client_identity = self;
+  const auto transcript = attestation::ChannelTranscript({}, evidence.quote);
+  session.client_signature = identity_->Sign(
+      attestation::kClientSessionContext,
+      attestation::ClientSessionStatement(transcript, session.evidence_key, session.client_key));
+  SERDAB_ASSIGN_OR_RETURN(
+      crypto::SecureChannel channel,
+      crypto::SecureChannel::Create(crypto::ChannelRole::kInitiator, ours.secret_key,
+                                    verified.binding.ephemeral_key, transcript, session.algorithm));
+  auto shared = std::make_shared<crypto::SecureChannel>(std::move(channel));
+  return Step{
+      {attestation::SerializeSessionRequest(session)},
+      [this, d, shared, nonce, target = request.target, instance = verified.binding.instance] {
+        challenges_.erase(nonce);
+        // A new session to the target: what it was provisioned with
+        // before is its enclave's, and is provisioned again.
+        d->targets.insert_or_assign(target, Target{std::move(*shared), instance});
+      }};
+}
+
+Result<crypto::Bytes> Coordinator::SealOwnerCommand(Target* target,
+                                                    const attestation::OwnerCommand& command) {
+  crypto::Bytes plaintext = attestation::SerializeOwnerCommand(command);
+  crypto::Bytes message;
+  Status sealed = target->channel.Seal(kOwnerStream, 0, kOwnerHop, plaintext, &message);
+  crypto::SecureWipe(plaintext.data(), plaintext.size());
+  SERDAB_RETURN_IF_ERROR(sealed);
+  return message;
+}
+
+Result<Coordinator::Step> Coordinator::Provision(const CoordinatorRequest& request) {
+  SERDAB_ASSIGN_OR_RETURN(Deployment * d, Find(request.deployment));
+  auto it = d->targets.find(request.target);
+  if (it == d->targets.end()) {
+    return Status::FailedPrecondition("provision: the coordinator has not attested this target");
+  }
+  attestation::OwnerCommand command;
+  command.kind = attestation::OwnerCommand::Kind::kProvision;
+  command.partition_version = request.version;
+  command.begin = request.begin;
+  command.end = request.end;
+  command.threads = request.threads;
+  command.seal =
+      request.seal ? attestation::PartitionSeal::kMrEnclave : attestation::PartitionSeal::kNone;
+  if (command.threads < 1 || command.threads > attestation::kMaxPartitionThreads ||
+      command.begin < 0 || command.end < -1 || (command.end >= 0 && command.end <= command.begin)) {
+    return Status::InvalidArgument("provision: bad layer range or thread count");
+  }
+  command.model = d->grant.model;
+  auto message = SealOwnerCommand(&it->second, command);
+  crypto::SecureWipe(command.model.data(), command.model.size());
+  if (!message.ok()) return message.status();
+  return Step{{std::move(*message)}, [t = &it->second, request] {
+                t->provisioned = true;
+                t->begin = request.begin;
+                t->end = request.end;
+                t->version = request.version;
+              }};
+}
+
+Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
+  SERDAB_ASSIGN_OR_RETURN(Deployment * d, Find(request.deployment));
+  const std::vector<std::string>& names = request.targets;
+  if (names.empty()) return Status::InvalidArgument("wire: no stages");
+  std::vector<Target*> stages;
+  for (const std::string& name : names) {
+    auto it = d->targets.find(name);
+    if (it == d->targets.end() || !it->second.provisioned ||
+        it->second.version != request.version) {
+      return Status::FailedPrecondition("wire: a stage was not provisioned with this version");
+    }
+    if (std::find(stages.begin(), stages.end(), &it->second) != stages.end()) {
+      return Status::InvalidArgument("wire: a stage is named twice");
+    }
+    stages.push_back(&it->second);
+  }
+  // The stages must cover the model once, in order: the first from layer 0,
+  // each from where the previous ended, the last to the model's end.
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const int32_t want_begin = i == 0 ? 0 : stages[i - 1]->end;
+    const bool last = i + 1 == stages.size();
+    if (stages[i]->begin != want_begin || (last != (stages[i]->end == -1))) {
+      return Status::InvalidArgument(
+          "wire: the stages' layer ranges do not cover the model in order");
+    }
+  }
+  const attestation::Principal owner{attestation::Principal::Kind::kClient, d->owner};
+  std::vector<crypto::Bytes> messages;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    attestation::OwnerCommand command;
+    command.kind = attestation::OwnerCommand::Kind::kSetRoutes;
+    command.partition_version = request.version;
+    const attestation::Principal from = i == 0 ? owner : EnclavePrincipal(stages[i - 1]->instance);
+    const attestation::Principal to =
+        i + 1 == stages.size() ? owner : EnclavePrincipal(stages[i + 1]->instance);
+    command.routes.push_back(attestation::Route{from, to, 0});
+    SERDAB_ASSIGN_OR_RETURN(crypto::Bytes message, SealOwnerCommand(stages[i], command));
+    messages.push_back(std::move(message));
+  }
+  return Step{std::move(messages), nullptr};
+}
+
+}  // namespace serdab::enclave

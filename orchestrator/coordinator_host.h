@@ -1,0 +1,95 @@
+// CoordinatorHost: the orchestrator's untrusted half of the coordinator
+// enclave (enclave/runtime/coordinator.h). It starts the enclave, keeps what
+// the enclave seals (its identity, each deployment's grant) on disk and
+// gives it back after a restart, and relays a rollout's steps between the
+// coordinator and the worker enclaves. Everything it holds or passes is
+// public (nonces, quotes, session requests) or sealed: the model and the
+// data keys exist in the clear only inside enclaves.
+//
+// State directory layout (untrusted storage; the blobs are sealed to the
+// coordinator's MRENCLAVE on this platform):
+//   STATE/coordinator/identity.sealed
+//   STATE/coordinator/grants/<deployment>.sealed
+//
+// Thread-safe: calls are serialised (the enclave serialises its ECALLs too).
+#ifndef SERDAB_ORCHESTRATOR_COORDINATOR_HOST_H_
+#define SERDAB_ORCHESTRATOR_COORDINATOR_HOST_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "enclave/attestation/coordination.h"
+#include "enclave/common/status.h"
+#include "worker/enclave_endpoint.h"
+#include "worker/enclave_host.h"
+
+namespace serdab::orchestrator {
+
+// One worker enclave a rollout provisioned, and the coordinator's session
+// with it.
+struct StageSession {
+  std::string target;  // the coordinator's name for it: "worker/enclave"
+  worker::EnclaveEndpoint* enclave = nullptr;
+  uint64_t session = 0;
+  std::string mrenclave;    // hex, from the evidence the coordinator verified
+  std::string instance;     // hex, likewise
+  double attest_ms = 0;     // quote, verification and session
+  double provision_ms = 0;  // sealing and sending the partition, and building it there
+};
+
+class CoordinatorHost {
+ public:
+  // Starts the coordinator (configured as cli::CoordinatorEnclaveConfig) on
+  // the platform in `platform_dir` and restores
+  // its identity and grants from `state_dir` (a grant that no longer
+  // unseals is reported in `warnings` and left on disk).
+  static Result<std::unique_ptr<CoordinatorHost>> Start(const std::string& platform_dir,
+                                                        const std::string& state_dir,
+                                                        std::vector<std::string>* warnings);
+
+  // The coordinator's own evidence and sessions, for a model owner.
+  Result<worker::Bytes> GetQuote(worker::ByteView nonce);
+  Result<uint64_t> OpenSession(worker::ByteView request);
+  std::string mrenclave() const { return mrenclave_; }
+  std::string identity() const { return identity_; }  // hex Ed25519 public key
+
+  // Hands the owner's grant (a message in the owner's session `session`)
+  // to the coordinator and keeps the sealed grant. The session is closed
+  // either way.
+  Status Admit(const std::string& deployment, uint64_t session, worker::ByteView message);
+  bool HasGrant(const std::string& deployment);
+  // Drops a deployment's grant, in the enclave and on disk.
+  Status Forget(const std::string& deployment);
+
+  // Has the coordinator attest the worker enclave reached through
+  // `enclave`, open a session with it and provision layers [begin, end)
+  // (end -1: to the last) at `version`.
+  Result<StageSession> ProvisionStage(const std::string& deployment, const std::string& target,
+                                      worker::EnclaveEndpoint* enclave, int begin, int end,
+                                      int threads, uint64_t version);
+  // Routes the stages to each other, first to last (they must cover the
+  // model in order, all provisioned at `version`).
+  Status Wire(const std::string& deployment, uint64_t version,
+              const std::vector<StageSession>& stages);
+
+ private:
+  CoordinatorHost(std::unique_ptr<worker::EnclaveHost> enclave, std::string state_dir)
+      : enclave_(std::move(enclave)), state_dir_(std::move(state_dir)) {}
+  // Runs one coordinator request; `session` is the owner's for kAdmit.
+  Result<std::vector<worker::Bytes>> Run(const attestation::CoordinatorRequest& request,
+                                         uint64_t session = 0);
+  std::string GrantPath(const std::string& deployment) const;
+
+  std::mutex mu_;
+  std::unique_ptr<worker::EnclaveHost> enclave_;
+  const std::string state_dir_;
+  std::string mrenclave_;
+  std::string identity_;
+};
+
+}  // namespace serdab::orchestrator
+
+#endif  // SERDAB_ORCHESTRATOR_COORDINATOR_HOST_H_

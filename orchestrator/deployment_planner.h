@@ -1,0 +1,87 @@
+// DeploymentPlanner: turns a plan and the workers it matches into a
+// placement. It profiles the model's architecture (never its weights):
+// natively here for the layers' sizes and reference times, and inside an
+// enclave on one worker of each kind of machine (workers with the same CPU,
+// EPC and threads share a profile), where the enclave fills the weights with
+// synthetic values. Profiles are cached on disk under the architecture's
+// hash and the worker's fingerprint. Then it solves the placement
+// (partitioner/placement_solver.h) under the plan's objective, stage limit,
+// privacy cut, paging rule and SLO; a plan no placement satisfies is
+// refused with a PlanFieldError that names the field at fault.
+//
+// Workers are reached through `ProfilingHost`, so the planner can be tested
+// without gRPC.
+#ifndef SERDAB_ORCHESTRATOR_DEPLOYMENT_PLANNER_H_
+#define SERDAB_ORCHESTRATOR_DEPLOYMENT_PLANNER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/layer_profiler.h"
+#include "enclave/common/status.h"
+#include "orchestrator/deployment_plan.h"
+#include "orchestrator/state_store.h"
+#include "partitioner/placement.h"
+#include "partitioner/profile.h"
+
+namespace serdab::orchestrator {
+
+// Starts profiling enclaves on a worker.
+class ProfilingHost {
+ public:
+  virtual ~ProfilingHost() = default;
+  // An enclave session on `worker` that profiles `architecture`; destroying
+  // it destroys its enclaves.
+  virtual Result<std::unique_ptr<cli::ProfilingEnclave>> Start(const WorkerRecord& worker,
+                                                               const crypto::Bytes& architecture,
+                                                               int threads) = 0;
+};
+
+struct PlannerOptions {
+  std::string cache_dir;  // empty: no cache
+  int repeats = 3;
+  int native_threads = 2;
+  // The link assumed between workers (no probe yet): loopback-class by
+  // default.
+  double link_bandwidth_bytes_per_s = 1.25e9;
+  double link_rtt_ms = 0.2;
+  std::function<void(const std::string&)> progress;
+};
+
+struct PlannedDeployment {
+  partitioner::Problem problem;
+  partitioner::Placement placement;
+  std::vector<std::string> workers;  // problem.cluster's workers, by name
+  double profile_ms = 0;
+  double solve_ms = 0;
+};
+
+// What a worker's enclave profile is cached under: CPU, EPC, threads.
+std::string WorkerFingerprint(const WorkerRecord& worker);
+// The EPC and threads a worker's registration states.
+int64_t WorkerEpcBytes(const WorkerRecord& worker);
+int WorkerThreads(const WorkerRecord& worker);
+
+class DeploymentPlanner {
+ public:
+  DeploymentPlanner(ProfilingHost* host, PlannerOptions options)
+      : host_(host), options_(std::move(options)) {}
+
+  // `workers` are the plan's matching Ready workers in tier order.
+  Result<PlannedDeployment> Plan(const DeploymentPlan& plan, const crypto::Bytes& architecture,
+                                 const std::vector<WorkerRecord>& workers);
+
+ private:
+  Result<partitioner::WorkerProfile> ProfileWorker(const WorkerRecord& worker,
+                                                   const crypto::Bytes& architecture,
+                                                   const partitioner::ModelProfile& native);
+
+  ProfilingHost* host_;
+  const PlannerOptions options_;
+};
+
+}  // namespace serdab::orchestrator
+
+#endif  // SERDAB_ORCHESTRATOR_DEPLOYMENT_PLANNER_H_

@@ -1,0 +1,468 @@
+// The coordinator enclave and its host, in one process: a model owner hands
+// it a model over an attested session, it provisions and wires worker
+// enclaves, and a hostile host tries to make it provision the wrong enclave,
+// replay evidence, take over a deployment or read what it keeps.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/enclave_client.h"
+#include "cli/local_enclave.h"
+#include "cli/zoo/model_zoo.h"
+#include "enclave/attestation/coordination.h"
+#include "enclave/attestation/evidence.h"
+#include "enclave/attestation/platform.h"
+#include "enclave/engine/model.h"
+#include "enclave/engine/onnx_importer.h"
+#include "orchestrator/coordinator_host.h"
+#include "worker/enclave_host.h"
+
+namespace serdab::orchestrator {
+namespace {
+
+using attestation::CoordinatorRequest;
+
+// A deployment root and platforms it certifies, in a temporary directory.
+class Deployment {
+ public:
+  Deployment() : root_(attestation::DeploymentRoot::Generate().value()) {
+    char tmpl[] = "/tmp/serdab-coordinator-test-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+  }
+  ~Deployment() { std::filesystem::remove_all(dir_); }
+
+  const std::string& dir() const { return dir_; }
+  const crypto::Ed25519PublicKey& root() const { return root_.public_key(); }
+
+  // A platform directory certified by this root (or by `other`).
+  std::string Platform(const std::string& id, const attestation::DeploymentRoot* other = nullptr) {
+    const std::string out = dir_ + "/platform-" + id;
+    auto platform = attestation::PlatformKey::Generate().value();
+    EXPECT_TRUE(platform.Save(out).ok());
+    auto cert =
+        attestation::IssuePlatformCertificate(other ? *other : root_, platform.public_key(), id, 0);
+    EXPECT_TRUE(attestation::SavePlatformCertificate(*cert, out + "/platform.cert").ok());
+    return out;
+  }
+
+ private:
+  std::string dir_;
+  attestation::DeploymentRoot root_;
+};
+
+// The owner reaches the coordinator through its host, as over gRPC.
+class CoordinatorEndpoint final : public worker::EnclaveEndpoint {
+ public:
+  explicit CoordinatorEndpoint(CoordinatorHost* host) : host_(host) {}
+  Result<worker::Bytes> Challenge() override { return Status::Unimplemented("challenge"); }
+  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override { return host_->GetQuote(nonce); }
+  Result<uint64_t> OpenSession(worker::ByteView request) override {
+    return host_->OpenSession(request);
+  }
+  Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override {
+    return Status::Unimplemented("provision");
+  }
+  Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
+                                worker::ByteView) override {
+    return Status::Unimplemented("process");
+  }
+
+ private:
+  CoordinatorHost* host_;
+};
+
+// A worker's host that keeps a copy of every byte it relays.
+class RecordingEndpoint final : public worker::EnclaveEndpoint {
+ public:
+  explicit RecordingEndpoint(worker::EnclaveEndpoint* inner) : inner_(inner) {}
+  Result<worker::Bytes> Challenge() override { return Keep(inner_->Challenge()); }
+  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override {
+    Keep(nonce);
+    return Keep(inner_->GetQuote(nonce));
+  }
+  Result<uint64_t> OpenSession(worker::ByteView request) override {
+    Keep(request);
+    return inner_->OpenSession(request);
+  }
+  Result<worker::Bytes> Provision(uint64_t session, worker::ByteView message) override {
+    Keep(message);
+    return Keep(inner_->Provision(session, message));
+  }
+  Result<worker::Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
+                                uint32_t out_hop, uint64_t stream,
+                                worker::ByteView message) override {
+    Keep(message);
+    return Keep(inner_->Process(in_session, in_hop, out_session, out_hop, stream, message));
+  }
+  const std::vector<worker::Bytes>& seen() const { return seen_; }
+
+ private:
+  void Keep(worker::ByteView bytes) { seen_.emplace_back(bytes.begin(), bytes.end()); }
+  Result<worker::Bytes> Keep(Result<worker::Bytes> bytes) {
+    if (bytes.ok()) Keep(worker::ByteView(*bytes));
+    return bytes;
+  }
+
+  worker::EnclaveEndpoint* inner_;
+  std::vector<worker::Bytes> seen_;
+};
+
+attestation::QuotePolicy AnySimEnclave() {
+  attestation::QuotePolicy policy;
+  policy.allow_any_enclave = true;
+  policy.allow_simulation = true;
+  policy.allow_debug = true;
+  return policy;
+}
+
+std::string WorkerConfig() { return cli::LocalEnclaveConfig(16, "none"); }
+
+nlohmann::json Stats(worker::EnclaveHost* host) {
+  return nlohmann::json::parse(host->StatsJson().value());
+}
+
+bool Contains(const crypto::Bytes& haystack, const crypto::Bytes& needle) {
+  return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end()) !=
+         haystack.end();
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string text = zoo::BuildModel("tiny", 3).value();
+    model_.assign(text.begin(), text.end());
+    orchestrator_platform_ = deployment_.Platform("orchestrator");
+    Start();
+  }
+
+  void Start() {
+    host_.reset();
+    std::vector<std::string> warnings;
+    auto host =
+        CoordinatorHost::Start(orchestrator_platform_, deployment_.dir() + "/state", &warnings);
+    ASSERT_TRUE(host.ok()) << host.status().message();
+    host_ = std::move(*host);
+    warnings_ = warnings;
+  }
+
+  // The owner's side of `serdab apply`: attest the coordinator against this
+  // build's coordinator measurement, seal the grant in that session.
+  Status Admit(const std::string& name, const attestation::QuotePolicy& workers,
+               const crypto::Ed25519KeyPair& owner, crypto::Bytes* message_out = nullptr,
+               const std::string& grant_name = "") {
+    attestation::QuotePolicy policy;
+    policy.allowed_mrenclaves = {cli::ExpectedMeasurement(cli::CoordinatorEnclaveConfig()).value()};
+    policy.allow_simulation = true;
+    policy.allow_debug = true;
+    auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), policy).value();
+    CoordinatorEndpoint endpoint(host_.get());
+    SERDAB_ASSIGN_OR_RETURN(
+        std::unique_ptr<cli::EnclaveClient> client,
+        cli::EnclaveClient::Attest(&endpoint, verifier, owner, owner.public_key()));
+    attestation::DeploymentGrant grant;
+    grant.deployment = grant_name.empty() ? name : grant_name;
+    grant.root = deployment_.root();
+    grant.workers = workers;
+    grant.model = model_;
+    SERDAB_ASSIGN_OR_RETURN(crypto::Bytes message,
+                            client->SealOwnerMessage(attestation::SerializeDeploymentGrant(grant)));
+    if (message_out != nullptr) *message_out = message;
+    return host_->Admit(name, client->session(), message);
+  }
+
+  std::unique_ptr<worker::EnclaveHost> Worker(const std::string& platform) {
+    return worker::EnclaveHost::Create(WorkerConfig(), platform).value();
+  }
+
+  crypto::Bytes model_;
+  Deployment deployment_;
+  std::string orchestrator_platform_;
+  std::unique_ptr<CoordinatorHost> host_;
+  std::vector<std::string> warnings_;
+  crypto::Ed25519KeyPair owner_ = crypto::Ed25519KeyPair::Generate().value();
+};
+
+TEST_F(CoordinatorTest, ProvisionsAndWiresStagesThatItOwns) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  EXPECT_TRUE(host_->HasGrant("lobby"));
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  std::vector<StageSession> stages;
+  const std::vector<std::pair<int, int>> ranges = {{0, 3}, {3, 6}, {6, -1}};
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(i))));
+    auto stage =
+        host_->ProvisionStage("lobby", "w" + std::to_string(i) + "/lobby", workers.back().get(),
+                              ranges[i].first, ranges[i].second, 1, 1);
+    ASSERT_TRUE(stage.ok()) << stage.status().message();
+    EXPECT_EQ(stage->mrenclave, Stats(workers.back().get())["mrenclave"]);
+    stages.push_back(*stage);
+  }
+  ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
+  for (size_t i = 0; i < workers.size(); ++i) {
+    const nlohmann::json stats = Stats(workers[i].get());
+    EXPECT_EQ(stats["owner"], host_->identity());
+    EXPECT_EQ(stats["partition_version"], 1);
+    EXPECT_EQ(stats["routes"], 1);
+    EXPECT_EQ(stats["layers"][0], ranges[i].first);
+  }
+  // The owner's frames enter the first stage only, and go on to the second:
+  // not back to the owner, whatever sessions the host names.
+  const auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), AnySimEnclave());
+  auto client =
+      cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, crypto::Ed25519PublicKey{});
+  ASSERT_FALSE(client.ok());  // the enclave has an owner: the coordinator
+  crypto::Ed25519PublicKey coordinator;
+  std::copy_n(crypto::HexDecode(host_->identity())->begin(), 32, coordinator.begin());
+  client = cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, coordinator);
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  const std::string text = zoo::BuildModel("tiny", 3).value();
+  auto model = engine::Model::FromGraph(engine::ImportOnnxBytes(text, "tiny").value());
+  ASSERT_TRUE(model.ok());
+  std::vector<engine::Tensor> input;
+  for (const engine::TensorInfo& info : (*model)->cuts().front().infos) {
+    input.push_back(engine::Tensor::Zeros(info.dtype, info.shape).value());
+  }
+  auto self_routed = (*client)->Infer(input);
+  ASSERT_FALSE(self_routed.ok());
+  EXPECT_NE(self_routed.status().message().find("has not routed"), std::string::npos)
+      << self_routed.status().message();
+}
+
+TEST_F(CoordinatorTest, RefusesWorkersOutsideTheOwnersPolicy) {
+  attestation::QuotePolicy policy;
+  policy.allowed_mrenclaves = {attestation::Measurement{}};  // no real enclave has it
+  policy.allow_simulation = true;
+  policy.allow_debug = true;
+  ASSERT_TRUE(Admit("lobby", policy, owner_).ok());
+  auto worker = Worker(deployment_.Platform("w"));
+  auto stage = host_->ProvisionStage("lobby", "w/lobby", worker.get(), 0, -1, 1, 1);
+  ASSERT_FALSE(stage.ok());
+  EXPECT_NE(stage.status().message().find("measurement"), std::string::npos)
+      << stage.status().message();
+  EXPECT_EQ(Stats(worker.get())["owner"], "");
+
+  // Simulation refused by the policy: a sim enclave gets nothing either.
+  ASSERT_TRUE(Admit(
+                  "hall",
+                  [] {
+                    auto p = AnySimEnclave();
+                    p.allow_simulation = false;
+                    return p;
+                  }(),
+                  owner_)
+                  .ok());
+  EXPECT_FALSE(host_->ProvisionStage("hall", "w/hall", worker.get(), 0, -1, 1, 1).ok());
+  EXPECT_EQ(Stats(worker.get())["owner"], "");
+}
+
+TEST_F(CoordinatorTest, RefusesAPlatformFromAnotherRoot) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  const auto other = attestation::DeploymentRoot::Generate().value();
+  auto worker = Worker(deployment_.Platform("foreign", &other));
+  auto stage = host_->ProvisionStage("lobby", "foreign/lobby", worker.get(), 0, -1, 1, 1);
+  ASSERT_FALSE(stage.ok());
+  EXPECT_EQ(Stats(worker.get())["owner"], "");
+}
+
+TEST_F(CoordinatorTest, RefusesAnEnclaveItsHostClaimedFirst) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  auto worker = Worker(deployment_.Platform("w"));
+  // The host provisions its own model first, and becomes the owner.
+  const auto host_identity = crypto::Ed25519KeyPair::Generate().value();
+  const auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), AnySimEnclave());
+  auto claim = cli::EnclaveClient::Attest(worker.get(), *verifier, host_identity,
+                                          host_identity.public_key());
+  ASSERT_TRUE(claim.ok());
+  ASSERT_TRUE((*claim)->Provision(model_, cli::PartitionSpec{}).ok());
+  auto stage = host_->ProvisionStage("lobby", "w/lobby", worker.get(), 0, -1, 1, 2);
+  ASSERT_FALSE(stage.ok());
+  EXPECT_NE(stage.status().message().find("another owner"), std::string::npos)
+      << stage.status().message();
+}
+
+TEST_F(CoordinatorTest, AnotherOwnerCannotReplaceADeploymentsModel) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  const auto mallory = crypto::Ed25519KeyPair::Generate().value();
+  Status s = Admit("lobby", AnySimEnclave(), mallory);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied) << s.message();
+  // The owner may replace it.
+  EXPECT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  // A grant for another deployment than the host names is refused.
+  s = Admit("hall", AnySimEnclave(), owner_, nullptr, "lobby");
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.message();
+  EXPECT_FALSE(host_->HasGrant("hall"));
+}
+
+TEST_F(CoordinatorTest, TheHostHoldsOnlyCiphertextAndSealedBlobs) {
+  crypto::Bytes message;
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_, &message).ok());
+  // A run of the model's weights: bytes from the middle of the file that its
+  // architecture does not hold.
+  const crypto::Bytes weights(model_.begin() + model_.size() / 2,
+                              model_.begin() + model_.size() / 2 + 64);
+  const std::string architecture =
+      engine::ArchitectureOnly(
+          std::string_view(reinterpret_cast<const char*>(model_.data()), model_.size()))
+          .value();
+  ASSERT_FALSE(Contains(crypto::Bytes(architecture.begin(), architecture.end()), weights));
+  EXPECT_FALSE(Contains(message, weights));
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(deployment_.dir() + "/state")) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const crypto::Bytes bytes((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    EXPECT_FALSE(Contains(bytes, weights)) << entry.path();
+  }
+  // What the worker's host relays to provision and wire its stage.
+  auto worker = Worker(deployment_.Platform("w"));
+  RecordingEndpoint relay(worker.get());
+  auto stage = host_->ProvisionStage("lobby", "w/lobby", &relay, 0, -1, 1, 1);
+  ASSERT_TRUE(stage.ok()) << stage.status().message();
+  ASSERT_TRUE(host_->Wire("lobby", 1, {*stage}).ok());
+  size_t relayed = 0;
+  for (const worker::Bytes& bytes : relay.seen()) {
+    relayed += bytes.size();
+    EXPECT_FALSE(Contains(bytes, weights));
+  }
+  EXPECT_GT(relayed, model_.size());  // the partition went through, sealed
+}
+
+TEST_F(CoordinatorTest, ARestartedCoordinatorKeepsItsIdentityAndGrants) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  const std::string identity = host_->identity();
+  Start();
+  EXPECT_TRUE(warnings_.empty());
+  EXPECT_EQ(host_->identity(), identity);
+  EXPECT_TRUE(host_->HasGrant("lobby"));
+  auto worker = Worker(deployment_.Platform("w"));
+  auto stage = host_->ProvisionStage("lobby", "w/lobby", worker.get(), 0, -1, 1, 1);
+  ASSERT_TRUE(stage.ok()) << stage.status().message();
+  EXPECT_EQ(Stats(worker.get())["owner"], identity);
+
+  // A sealed grant the host modified does not come back.
+  const std::string grant = deployment_.dir() + "/state/coordinator/grants/lobby.sealed";
+  std::fstream f(grant, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(60);
+  f.put('\x5a');
+  f.close();
+  Start();
+  EXPECT_EQ(warnings_.size(), 1u);
+  EXPECT_FALSE(host_
+                   ->ProvisionStage("lobby", "w2/lobby", Worker(deployment_.Platform("w2")).get(),
+                                    0, -1, 1, 1)
+                   .ok());
+}
+
+TEST_F(CoordinatorTest, RefusesForgedStepsFromItsHost) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  // The coordinator enclave itself, driven directly as a hostile host would.
+  auto coordinator =
+      worker::EnclaveHost::Create(cli::CoordinatorEnclaveConfig(), orchestrator_platform_).value();
+  auto run = [&](const CoordinatorRequest& request) {
+    return coordinator->Coordinate(0, attestation::SerializeCoordinatorRequest(request));
+  };
+  CoordinatorRequest init;
+  init.kind = CoordinatorRequest::Kind::kInit;
+  ASSERT_TRUE(run(init).ok());
+  EXPECT_FALSE(run(init).ok());  // one identity per life
+
+  // The owner's grant reaches this coordinator too.
+  const auto policy =
+      attestation::QuotePolicy{{cli::ExpectedMeasurement(cli::CoordinatorEnclaveConfig()).value()},
+                               {},
+                               false,
+                               0,
+                               true,
+                               true};
+  auto owner_client = cli::EnclaveClient::Attest(
+      coordinator.get(), attestation::QuoteVerifier::Create(deployment_.root(), policy).value(),
+      owner_, owner_.public_key());
+  ASSERT_TRUE(owner_client.ok()) << owner_client.status().message();
+  attestation::DeploymentGrant grant{"lobby", deployment_.root(), AnySimEnclave(), model_};
+  CoordinatorRequest admit;
+  admit.kind = CoordinatorRequest::Kind::kAdmit;
+  admit.deployment = "lobby";
+  admit.blob =
+      (*owner_client)->SealOwnerMessage(attestation::SerializeDeploymentGrant(grant)).value();
+  ASSERT_TRUE(
+      coordinator
+          ->Coordinate((*owner_client)->session(), attestation::SerializeCoordinatorRequest(admit))
+          .ok());
+  // The host cannot send the grant again (replay), nor as the host.
+  EXPECT_FALSE(
+      coordinator
+          ->Coordinate((*owner_client)->session(), attestation::SerializeCoordinatorRequest(admit))
+          .ok());
+  EXPECT_FALSE(run(admit).ok());
+
+  auto worker = Worker(deployment_.Platform("w"));
+  CoordinatorRequest attest;
+  attest.kind = CoordinatorRequest::Kind::kAttest;
+  attest.deployment = "lobby";
+  attest.target = "w/lobby";
+  attest.nonce = crypto::Bytes(32, 7);  // not issued by the coordinator
+  attest.blob = worker->GetQuote(attest.nonce).value();
+  EXPECT_EQ(run(attest).status().code(), Status::Code::kPermissionDenied);
+  CoordinatorRequest challenge;
+  challenge.kind = CoordinatorRequest::Kind::kChallenge;
+  attest.nonce = attestation::ParseReplyParts(run(challenge).value()).value()[0];
+  attest.blob = worker->GetQuote(attest.nonce).value();
+  EXPECT_TRUE(run(attest).ok());
+  // The same evidence again: its nonce is spent.
+  EXPECT_EQ(run(attest).status().code(), Status::Code::kPermissionDenied);
+  // Evidence for one nonce does not answer another.
+  attest.nonce = attestation::ParseReplyParts(run(challenge).value()).value()[0];
+  EXPECT_FALSE(run(attest).ok());
+  // Provisioning a target it never attested is refused.
+  CoordinatorRequest provision;
+  provision.kind = CoordinatorRequest::Kind::kProvision;
+  provision.deployment = "lobby";
+  provision.target = "other/lobby";
+  provision.end = -1;
+  provision.version = 1;
+  EXPECT_EQ(run(provision).status().code(), Status::Code::kFailedPrecondition);
+
+  // Wiring stages out of order, or never provisioned, is refused (through
+  // the real host, which has the grant).
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  std::vector<StageSession> stages;
+  const std::vector<std::pair<int, int>> ranges = {{0, 4}, {4, -1}};
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    workers.push_back(Worker(deployment_.Platform("s" + std::to_string(i))));
+    stages.push_back(host_
+                         ->ProvisionStage("lobby", "s" + std::to_string(i) + "/lobby",
+                                          workers.back().get(), ranges[i].first, ranges[i].second,
+                                          1, 1)
+                         .value());
+  }
+  std::vector<StageSession> reversed(stages.rbegin(), stages.rend());
+  EXPECT_EQ(host_->Wire("lobby", 1, reversed).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(host_->Wire("lobby", 2, stages).code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(Stats(workers[0].get())["routes"], 0);
+  EXPECT_TRUE(host_->Wire("lobby", 1, stages).ok());
+
+  // Truncated or garbled requests are refused without effect.
+  crypto::Bytes bytes = attestation::SerializeCoordinatorRequest(init);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(coordinator->Coordinate(0, crypto::ByteView(bytes.data(), n)).ok()) << n;
+  }
+
+  // A worker enclave is no coordinator, and a coordinator runs no partition.
+  EXPECT_EQ(
+      workers[0]->Coordinate(0, attestation::SerializeCoordinatorRequest(init)).status().code(),
+      Status::Code::kFailedPrecondition);
+  EXPECT_FALSE(coordinator->Provision(1, crypto::Bytes(64, 0)).ok());
+}
+
+}  // namespace
+}  // namespace serdab::orchestrator
