@@ -20,7 +20,7 @@ import test_control_plane as cp  # noqa: E402
 
 
 def rollout(c, name):
-    d = cp.json.loads(c.cli_ok(["get", "deployments", "-o", "json"], "viewer").stdout)
+    d = json.loads(c.cli_ok(["get", "deployments", "-o", "json"], "viewer").stdout)
     return next(x for x in d["deployments"] if x["name"] == name)
 
 

@@ -110,6 +110,11 @@ Status CoordinatorHost::Admit(const std::string& deployment, uint64_t session,
   return worker::WriteFileAtomically(GrantPath(deployment), (*reply)[0]);
 }
 
+void CoordinatorHost::CloseSession(uint64_t session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  (void)enclave_->CloseSession(session);
+}
+
 bool CoordinatorHost::HasGrant(const std::string& deployment) {
   std::lock_guard<std::mutex> lock(mu_);
   std::error_code ec;

@@ -61,6 +61,8 @@ class CoordinatorHost {
   // either way.
   Status Admit(const std::string& deployment, uint64_t session, worker::ByteView message);
   bool HasGrant(const std::string& deployment);
+  // Closes an owner's session that brought nothing new (unknown: ignored).
+  void CloseSession(uint64_t session);
   // Drops a deployment's grant, in the enclave and on disk.
   Status Forget(const std::string& deployment);
 

@@ -227,10 +227,12 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
   if (existing && existing->plan_digest == digest && !model_changed) {
     result.result = "unchanged";
     result.generation = existing->generation;
-    if (!dry_run && coordinator_ != nullptr && !model.grant.empty() &&
-        !coordinator_->HasGrant(plan.name)) {
-      SERDAB_RETURN_IF_ERROR(
-          coordinator_->Admit(plan.name, model.coordinator_session, model.grant));
+    if (!dry_run && coordinator_ != nullptr && !model.grant.empty()) {
+      // The coordinator keeps the grant it has; one it lost is given again.
+      if (!coordinator_->HasGrant(plan.name)) {
+        SERDAB_RETURN_IF_ERROR(
+            coordinator_->Admit(plan.name, model.coordinator_session, model.grant));
+      }
     }
     return result;
   }

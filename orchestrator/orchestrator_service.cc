@@ -212,6 +212,11 @@ grpc::Status OrchestratorService::Apply(grpc::ServerContext* context,
   auto result =
       core_->Apply(request->plan_yaml(), request->source().empty() ? "<plan>" : request->source(),
                    request->document(), request->dry_run(), model);
+  // The owner's session with the coordinator carried one grant: closed
+  // whether the grant was taken, refused or not needed.
+  if (model.coordinator_session != 0 && core_->coordinator() != nullptr) {
+    core_->coordinator()->CloseSession(model.coordinator_session);
+  }
   if (!result.ok()) return ToGrpc(result.status());
   response->set_name(result->name);
   response->set_result(result->result);

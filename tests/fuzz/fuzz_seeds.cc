@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "enclave/attestation/coordination.h"
 #include "enclave/attestation/enclave_identity.h"
 #include "enclave/attestation/evidence.h"
 #include "enclave/attestation/platform.h"
@@ -129,8 +130,23 @@ Status WriteAttestation(const SeedWriter& w) {
               attestation::SerializeSessionRequest(attestation::SessionRequest{})));
   SERDAB_RETURN_IF_ERROR(w.Write("session_request_fuzz", "owner_command",
                                  attestation::SerializeOwnerCommand(attestation::OwnerCommand{})));
-  return w.Write("session_request_fuzz", "sealed_partition",
-                 attestation::SerializeSealedPartition({}, attestation::OwnerCommand{}));
+  SERDAB_RETURN_IF_ERROR(
+      w.Write("session_request_fuzz", "sealed_partition",
+              attestation::SerializeSealedPartition({}, attestation::OwnerCommand{})));
+  attestation::CoordinatorRequest wire;
+  wire.kind = attestation::CoordinatorRequest::Kind::kWire;
+  wire.deployment = "lobby";
+  wire.targets = {"edge-1/lobby", "cloud-1/lobby"};
+  SERDAB_RETURN_IF_ERROR(w.Write("session_request_fuzz", "coordinator_request",
+                                 attestation::SerializeCoordinatorRequest(wire)));
+  attestation::DeploymentGrant grant;
+  grant.deployment = "lobby";
+  grant.workers.allowed_mrenclaves = {Enclave().mrenclave};
+  grant.model = crypto::Bytes(16, 1);
+  SERDAB_RETURN_IF_ERROR(w.Write("session_request_fuzz", "deployment_grant",
+                                 attestation::SerializeDeploymentGrant(grant)));
+  return w.Write("session_request_fuzz", "coordinator_reply",
+                 attestation::SerializeReplyParts({crypto::Bytes(32, 2), crypto::Bytes(3, 4)}));
 }
 
 Status WriteSealed(const SeedWriter& w) {

@@ -132,6 +132,50 @@ TEST_F(OrchestratorCoreTest, ApplyStoresOnlyWhatChangedAndSurvivesAReopen) {
   EXPECT_EQ(core_->DeleteDeployment("lobby").code(), Status::Code::kNotFound);
 }
 
+TEST(StateStoreTest, KeepsARolloutAcrossReopening) {
+  TempDir dir;
+  const std::string path = dir.path() + "/orchestrator.db";
+  DeploymentRecord d;
+  d.name = "lobby";
+  d.plan_json = "{}";
+  d.generation = 2;
+  d.phase = "Ready";
+  d.architecture_sha256 = std::string(64, 'a');
+  d.model_sha256 = std::string(64, 'b');
+  d.attestations = {{"edge-1", "lobby", "m1", "edge-1", "i1", true, "", 5}};
+  d.rollout.version = 3;
+  d.rollout.generation = 2;
+  d.rollout.candidates = {"edge-1", "cloud-1"};
+  d.rollout.stages = {{"edge-1", "lobby", 0, 40, 10.5, "m1", "i1", "Provisioned", ""},
+                      {"cloud-1", "lobby", 40, -1, 11.25, "m2", "i2", "Provisioned", ""}};
+  d.rollout.predicted_fps = 88.9;
+  d.rollout.predicted_latency_ms = 21.75;
+  d.rollout.profile_ms = 1000;
+  d.rollout.solve_ms = 0.5;
+  d.rollout.attest_ms = 12;
+  d.rollout.provision_ms = 2000;
+  d.rollout.started_ms = 100;
+  d.rollout.ready_ms = 3200;
+  ASSERT_TRUE(StateStore::Open(path).value()->PutDeployment(d).ok());
+  const DeploymentRecord r = StateStore::Open(path).value()->GetDeployment("lobby").value().value();
+  EXPECT_EQ(r.architecture_sha256, d.architecture_sha256);
+  EXPECT_EQ(r.model_sha256, d.model_sha256);
+  EXPECT_EQ(r.attestations[0].instance, "i1");
+  EXPECT_EQ(r.rollout.version, 3u);
+  EXPECT_EQ(r.rollout.generation, 2u);
+  EXPECT_EQ(r.rollout.candidates, d.rollout.candidates);
+  ASSERT_EQ(r.rollout.stages.size(), 2u);
+  EXPECT_EQ(r.rollout.stages[1].worker, "cloud-1");
+  EXPECT_EQ(r.rollout.stages[1].begin, 40);
+  EXPECT_EQ(r.rollout.stages[1].end, -1);
+  EXPECT_EQ(r.rollout.stages[1].predicted_ms, 11.25);
+  EXPECT_EQ(r.rollout.stages[1].instance, "i2");
+  EXPECT_EQ(r.rollout.stages[0].state, "Provisioned");
+  EXPECT_EQ(r.rollout.predicted_fps, 88.9);
+  EXPECT_EQ(r.rollout.solve_ms, 0.5);
+  EXPECT_EQ(r.rollout.ready_ms, 3200);
+}
+
 TEST(StateStoreTest, RefusesADatabaseFromANewerSchema) {
   TempDir dir;
   const std::string path = dir.path() + "/orchestrator.db";
