@@ -133,15 +133,18 @@ Status CoordinatorHost::Forget(const std::string& deployment) {
   return Status::Ok();
 }
 
-Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployment,
-                                                     const std::string& target,
-                                                     worker::EnclaveEndpoint* enclave, int begin,
-                                                     int end, int threads, uint64_t version) {
-  std::lock_guard<std::mutex> lock(mu_);
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+Result<StageSession> CoordinatorHost::AttestStage(const std::string& deployment,
+                                                  const std::string& target,
+                                                  worker::EnclaveEndpoint* enclave) {
   const auto start = std::chrono::steady_clock::now();
-  auto ms_since = [](std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-  };
   CoordinatorRequest challenge;
   challenge.kind = CoordinatorRequest::Kind::kChallenge;
   SERDAB_ASSIGN_OR_RETURN(std::vector<worker::Bytes> nonce, Run(challenge));
@@ -160,17 +163,25 @@ Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployme
   stage.target = target;
   stage.enclave = enclave;
   SERDAB_ASSIGN_OR_RETURN(stage.session, enclave->OpenSession(request[0]));
-  // The coordinator verified the quote; the measurement is read here only
-  // to show it.
+  // The coordinator verified the quote; the measurement and instance are
+  // read here only to show them.
   if (auto parsed = attestation::ParseEvidence(evidence); parsed.ok()) {
     stage.instance = crypto::HexEncode(parsed->binding.instance);
     if (auto quote = attestation::ParseQuote(parsed->quote); quote.ok()) {
       stage.mrenclave = crypto::HexEncode(quote->identity.mrenclave);
     }
   }
+  stage.attest_ms = MsSince(start);
+  return stage;
+}
 
-  stage.attest_ms = ms_since(start);
-  const auto provision_start = std::chrono::steady_clock::now();
+Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployment,
+                                                     const std::string& target,
+                                                     worker::EnclaveEndpoint* enclave, int begin,
+                                                     int end, int threads, uint64_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SERDAB_ASSIGN_OR_RETURN(StageSession stage, AttestStage(deployment, target, enclave));
+  const auto start = std::chrono::steady_clock::now();
   CoordinatorRequest provision;
   provision.kind = CoordinatorRequest::Kind::kProvision;
   provision.deployment = deployment;
@@ -183,7 +194,24 @@ Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployme
   SERDAB_ASSIGN_OR_RETURN(std::vector<worker::Bytes> message, Run(provision));
   if (message.size() != 1) return Status::Corruption("coordinator: malformed provision reply");
   SERDAB_RETURN_IF_ERROR(enclave->Provision(stage.session, message[0]).status());
-  stage.provision_ms = ms_since(provision_start);
+  stage.provision_ms = MsSince(start);
+  return stage;
+}
+
+Result<StageSession> CoordinatorHost::AdoptStage(const std::string& deployment,
+                                                 const std::string& target,
+                                                 worker::EnclaveEndpoint* enclave, int begin,
+                                                 int end, uint64_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SERDAB_ASSIGN_OR_RETURN(StageSession stage, AttestStage(deployment, target, enclave));
+  CoordinatorRequest adopt;
+  adopt.kind = CoordinatorRequest::Kind::kAdopt;
+  adopt.deployment = deployment;
+  adopt.target = target;
+  adopt.begin = begin;
+  adopt.end = end;
+  adopt.version = version;
+  SERDAB_RETURN_IF_ERROR(Run(adopt).status());
   return stage;
 }
 

@@ -72,6 +72,12 @@ class CoordinatorHost {
   Result<StageSession> ProvisionStage(const std::string& deployment, const std::string& target,
                                       worker::EnclaveEndpoint* enclave, int begin, int end,
                                       int threads, uint64_t version);
+  // Has the coordinator attest an enclave that restored a partition its
+  // worker kept sealed (after the worker restarted), and take the host's
+  // word for its range and version: Wire then fails unless it holds them.
+  Result<StageSession> AdoptStage(const std::string& deployment, const std::string& target,
+                                  worker::EnclaveEndpoint* enclave, int begin, int end,
+                                  uint64_t version);
   // Routes the stages to each other, first to last (they must cover the
   // model in order, all provisioned at `version`).
   Status Wire(const std::string& deployment, uint64_t version,
@@ -84,6 +90,10 @@ class CoordinatorHost {
   Result<std::vector<worker::Bytes>> Run(const attestation::CoordinatorRequest& request,
                                          uint64_t session = 0);
   std::string GrantPath(const std::string& deployment) const;
+  // The coordinator's nonce, the enclave's quote, its verification and a
+  // session (mu_ held).
+  Result<StageSession> AttestStage(const std::string& deployment, const std::string& target,
+                                   worker::EnclaveEndpoint* enclave);
 
   std::mutex mu_;
   std::unique_ptr<worker::EnclaveHost> enclave_;

@@ -26,6 +26,8 @@ constexpr Range kPositive{0, true, kInfinity, "a finite number > 0"};
 constexpr Range kFps{0, true, 1000, "a number of frames per second > 0 and at most 1000"};
 constexpr Range kLatencyMs{0, true, 3.6e6, "a number of ms > 0 and at most 3600000 (an hour)"};
 constexpr Range kStages{1, false, kMaxPlanStages, "an integer from 1 to 16"};
+constexpr Range kBandwidthMbps{0, true, 1e6, "a number of Mbit/s > 0 and at most 1000000"};
+constexpr Range kRttMs{0, false, 60000, "a number of ms from 0 to 60000"};
 constexpr Range kLayers{0, false, 100000, "an integer from 0 to 100000"};
 constexpr Range kSvn{0, false, 65535, "an integer from 0 to 65535"};
 // 2^53: JSON readers that hold every number as a double still read the seed exactly.
@@ -303,9 +305,9 @@ class PlanParser {
 
   Status ParsePlacement(const YAML::Node& root) {
     YAML::Node placement;
-    SERDAB_RETURN_IF_ERROR(
-        Section(root, "placement", "", true, "a map, e.g. {objective: throughput, max_stages: 3}",
-                {"objective", "slo", "max_stages", "allow_paging", "privacy"}, &placement));
+    SERDAB_RETURN_IF_ERROR(Section(
+        root, "placement", "", true, "a map, e.g. {objective: throughput, max_stages: 3}",
+        {"objective", "slo", "max_stages", "allow_paging", "privacy", "network"}, &placement));
     PlacementSpec& spec = plan_->placement;
     SERDAB_RETURN_IF_ERROR(
         GetEnum(placement, "objective", "placement", kObjectives, &spec.objective));
@@ -325,6 +327,21 @@ class PlanParser {
     }
     SERDAB_RETURN_IF_ERROR(Get(placement, "max_stages", "placement", kStages, &spec.max_stages));
     SERDAB_RETURN_IF_ERROR(Get(placement, "allow_paging", "placement", &spec.allow_paging));
+    YAML::Node network;
+    SERDAB_RETURN_IF_ERROR(Section(placement, "network", "placement", false, "",
+                                   {"bandwidth_mbps", "rtt_ms"}, &network));
+    if (Present(network)) {
+      double value = 0;
+      if (Present(network["bandwidth_mbps"])) {
+        SERDAB_RETURN_IF_ERROR(
+            Get(network, "bandwidth_mbps", "placement.network", kBandwidthMbps, &value));
+        spec.link_bandwidth_mbps = value;
+      }
+      if (Present(network["rtt_ms"])) {
+        SERDAB_RETURN_IF_ERROR(Get(network, "rtt_ms", "placement.network", kRttMs, &value));
+        spec.link_rtt_ms = value;
+      }
+    }
     YAML::Node privacy;
     SERDAB_RETURN_IF_ERROR(
         Section(placement, "privacy", "placement", false, "", {"min_enclave_layers"}, &privacy));
@@ -663,6 +680,10 @@ std::string CanonicalPlanJson(const DeploymentPlan& plan) {
   placement["max_stages"] = plan.placement.max_stages;
   placement["allow_paging"] = plan.placement.allow_paging;
   placement["privacy"]["min_enclave_layers"] = plan.placement.min_enclave_layers;
+  if (plan.placement.link_bandwidth_mbps) {
+    placement["network"]["bandwidth_mbps"] = *plan.placement.link_bandwidth_mbps;
+  }
+  if (plan.placement.link_rtt_ms) placement["network"]["rtt_ms"] = *plan.placement.link_rtt_ms;
 
   const AttestationSpec& attestation = plan.attestation;
   json streams = json::array();

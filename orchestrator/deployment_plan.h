@@ -33,6 +33,10 @@
 //                                         #   exceeds its worker's EPC is refused
 //     privacy: {min_enclave_layers: 4}    # the first N layers run in enclaves; 0..100000,
 //                                         #   default 0
+//     network: {bandwidth_mbps: 100, rtt_ms: 2}  # optional: the link between any two
+//                                         #   workers (and the client), each optional:
+//                                         #   bandwidth in (0, 1e6] Mbit/s (default 10000),
+//                                         #   round trip in [0, 60000] ms (default 0.2)
 //   attestation:                          # required: the worker enclaves the plan trusts
 //     allow_simulation: false             # default false
 //     allow_debug: false                  # default false
@@ -130,6 +134,8 @@ struct PlacementSpec {
   int max_stages = kMaxPlanStages;
   bool allow_paging = true;
   int min_enclave_layers = 0;
+  std::optional<double> link_bandwidth_mbps;  // empty: the planner's default
+  std::optional<double> link_rtt_ms;
 };
 
 struct AttestationSpec {

@@ -124,8 +124,12 @@ Result<PlannedDeployment> DeploymentPlanner::Plan(const DeploymentPlan& plan,
     problem.cluster.workers.push_back(std::move(profile));
     out.workers.push_back(worker.name);
   }
-  problem.cluster.default_link =
-      partitioner::DefaultLink{options_.link_bandwidth_bytes_per_s, options_.link_rtt_ms};
+  // The links between workers are the plan's declared figures, else the
+  // planner's defaults (no probe measures them yet).
+  problem.cluster.default_link = partitioner::DefaultLink{
+      plan.placement.link_bandwidth_mbps ? *plan.placement.link_bandwidth_mbps * 1e6 / 8
+                                         : options_.link_bandwidth_bytes_per_s,
+      plan.placement.link_rtt_ms.value_or(options_.link_rtt_ms)};
   out.profile_ms = MsSince(profile_start);
 
   const auto solve_start = std::chrono::steady_clock::now();

@@ -49,6 +49,7 @@ void Fill(const StageRecord& s, uint32_t index, v1::Stage* out) {
   out->set_mrenclave(s.mrenclave);
   out->set_state(s.state);
   out->set_message(s.message);
+  out->set_instance(s.instance);
 }
 
 void Fill(const DeploymentView& view, v1::DeploymentStatus* out) {

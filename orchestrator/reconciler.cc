@@ -235,6 +235,19 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
                      "every stage's worker is back; " + std::to_string(current.stages.size()) +
                          " stages provisioned and wired");
   }
+  const bool stage_workers_back =
+      !current.stages.empty() &&
+      std::all_of(current.stages.begin(), current.stages.end(), [&](const StageRecord& s) {
+        return ready.count(s.worker) && instances.count(s.worker);
+      });
+  if (rolled_out && !stages_up && stage_workers_back && current.candidates == names) {
+    // A stage's worker restarted: its new enclave instance restored the
+    // partition it kept sealed. Wiring it again is enough; the model is
+    // sent again only if that fails.
+    Status s = Rewire(deployment, current, ready);
+    if (s.ok()) return s;
+    spdlog::warn("deployment {}: {}; provisioning again", deployment.name, s.message());
+  }
   if (candidates.empty()) {
     // Keep the placement: its workers may come back as they were.
     if (deployment.phase != "Ready") return Status::Ok();
@@ -328,6 +341,34 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
   spdlog::info("deployment {}: {}", deployment.name, message);
   return core_->RecordRollout(deployment.name, deployment.generation, std::move(rollout), true,
                               "Ready", message);
+}
+
+Status Reconciler::Rewire(const DeploymentRecord& deployment, const RolloutRecord& current,
+                          const std::map<std::string, const WorkerRecord*>& ready) {
+  CoordinatorHost* coordinator = core_->coordinator();
+  RolloutRecord rewired = current;
+  std::vector<std::unique_ptr<worker::RemoteEnclave>> endpoints;
+  std::vector<StageSession> sessions;
+  std::vector<std::string> restarted;
+  for (StageRecord& stage : rewired.stages) {
+    SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<v1::Worker::StubInterface> stub,
+                            Stub(ready.at(stage.worker)->address));
+    endpoints.push_back(std::make_unique<worker::RemoteEnclave>(stub, stage.enclave));
+    SERDAB_ASSIGN_OR_RETURN(
+        StageSession session,
+        coordinator->AdoptStage(deployment.name, stage.worker + "/" + stage.enclave,
+                                endpoints.back().get(), stage.begin, stage.end, current.version));
+    if (session.instance != stage.instance) restarted.push_back(stage.worker);
+    stage.instance = session.instance;
+    stage.mrenclave = session.mrenclave;
+    sessions.push_back(std::move(session));
+  }
+  SERDAB_RETURN_IF_ERROR(coordinator->Wire(deployment.name, current.version, sessions));
+  std::string who;
+  for (const std::string& w : restarted) who += (who.empty() ? "" : ", ") + w;
+  return core_->RecordRollout(
+      deployment.name, deployment.generation, std::move(rewired), true, "Rewired",
+      "restarted worker(s) " + who + " restored their partitions; the stages are wired again");
 }
 
 namespace {

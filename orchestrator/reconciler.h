@@ -1,24 +1,23 @@
 // Reconciler: drives each deployment toward its plan, a step at a time, as
-// Kubernetes controllers do; the daemon runs it in a loop. This version
-// attests. For a deployment whose generation, or whose set of matching Ready
-// workers, changed since it last looked, it makes sure each matching worker
-// runs an enclave for the deployment (named after it, with the worker's EPC
-// size), fetches that enclave's quote for a fresh nonce, and verifies it
-// against the plan's attestation policy and the deployment root. A worker
-// whose quote does not verify (a measurement the plan does not list, a
-// platform not certified by this root, simulation or debug where the plan
-// refuses them) is recorded as getting no partition, with the reason, in the
-// deployment's status and events; refusals are retried every 30 s.
+// Kubernetes controllers do; the daemon runs it in a loop. For a deployment whose generation, or
+// whose set of matching Ready workers, changed since it last looked, it makes sure each matching
+// worker runs an enclave for the deployment (named after it, with the worker's EPC size), fetches
+// that enclave's quote for a fresh nonce, and verifies it against the plan's attestation policy and
+// the deployment root. A worker whose quote does not verify (a measurement the plan does not list,
+// a platform not certified by this root, simulation or debug where the plan refuses them) is
+// recorded as getting no partition, with the reason, in the deployment's status and events;
+// refusals are retried every 30 s.
 //
 // The verdicts are for status: quotes are public, and the party that hands
 // out partitions (the coordinator enclave) verifies them itself.
 //
 // Then it rolls the deployment out when its placement is stale (a new
 // generation, a stage whose worker is gone, or a change in the attested
-// workers it could use): it places the plan on the attested workers
-// (DeploymentPlanner, from cached profiles), and has the coordinator attest
-// each stage's enclave, provision its layer range and wire the stages in
-// order. The deployment is Ready once every stage is provisioned and wired;
+// workers it could use); a stage whose worker restarted and restored its
+// sealed partition is only wired again. A rollout places the plan on the
+// attested workers (DeploymentPlanner, from cached profiles), and has the
+// coordinator attest each stage's enclave, provision its layer range and
+// wire the stages in order. The deployment is Ready once every stage is provisioned and wired;
 // a failed rollout is retried every 30 s.
 //
 // It is also the planner's ProfilingHost: profiling enclaves on workers,
@@ -74,6 +73,10 @@ class Reconciler final : public ProfilingHost {
   // Rolls `deployment` out when its placement is stale.
   Status Rollout(const DeploymentRecord& deployment, const DeploymentPlan& plan,
                  const std::vector<WorkerRecord>& workers);
+  // Wires the stages of `current` again, adopting the enclaves that
+  // restored their partitions after their worker restarted.
+  Status Rewire(const DeploymentRecord& deployment, const RolloutRecord& current,
+                const std::map<std::string, const WorkerRecord*>& ready);
   AttestationRecord Attest(const WorkerRecord& worker, const std::string& enclave,
                            const attestation::QuoteVerifier& verifier);
   Result<std::shared_ptr<v1::Worker::StubInterface>> Stub(const std::string& address);

@@ -127,7 +127,7 @@ Result<CoordinatorRequest> ParseCoordinatorRequest(crypto::ByteView bytes) {
   SERDAB_ASSIGN_OR_RETURN(uint16_t version, r.U16("version"));
   SERDAB_RETURN_IF_ERROR(CheckVersion(version, kRequestVersion, "coordinator request"));
   SERDAB_ASSIGN_OR_RETURN(uint8_t kind, r.U8("kind"));
-  if (kind < 1 || kind > static_cast<uint8_t>(CoordinatorRequest::Kind::kWire)) {
+  if (kind < 1 || kind > static_cast<uint8_t>(CoordinatorRequest::Kind::kAdopt)) {
     return Status::Corruption("coordinator request: unknown kind");
   }
   q.kind = static_cast<CoordinatorRequest::Kind>(kind);

@@ -22,6 +22,7 @@
 //   kAttest     [session request]         for the worker enclave's OpenSession
 //   kProvision  [owner command message]   for the worker enclave's Provision
 //   kWire       [owner command message, ...]  one per target, in order
+//   kAdopt      []
 #ifndef SERDAB_ENCLAVE_ATTESTATION_COORDINATION_H_
 #define SERDAB_ENCLAVE_ATTESTATION_COORDINATION_H_
 
@@ -63,6 +64,8 @@ struct CoordinatorRequest {
     kAttest = 6,     // deployment, target, nonce (from kChallenge), blob: the target's evidence
     kProvision = 7,  // deployment, target, begin, end, threads, version, seal
     kWire = 8,       // deployment, version, targets: the stages, first to last
+    kAdopt = 9,      // deployment, target, begin, end, version: an attested target
+                     // restored a partition sealed earlier; wiring checks the claim
   };
   Kind kind = Kind::kInit;
   std::string deployment;

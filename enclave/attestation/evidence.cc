@@ -5,7 +5,7 @@ namespace {
 
 constexpr uint16_t kEvidenceVersion = 2;
 constexpr uint16_t kSessionRequestVersion = 2;
-constexpr uint16_t kOwnerCommandVersion = 3;
+constexpr uint16_t kOwnerCommandVersion = 4;
 constexpr uint16_t kSealedPartitionVersion = 1;
 constexpr size_t kMaxQuoteBytes = 64 * 1024;
 constexpr size_t kMaxChallengeBytes = 256;
@@ -189,6 +189,10 @@ crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command) {
     // Not a provision field: a sealed partition is never synthetic.
     w.U8(command.synthetic_weights ? 1 : 0);
     WriteProvisionFields(command, &w);
+  } else {
+    w.U8(command.check_range ? 1 : 0);
+    w.U32(static_cast<uint32_t>(command.begin));
+    w.U32(static_cast<uint32_t>(command.end));
   }
   return w.Take();
 }
@@ -212,6 +216,15 @@ Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes) {
     SERDAB_ASSIGN_OR_RETURN(route.from, ReadPrincipal(&r));
     SERDAB_ASSIGN_OR_RETURN(route.to, ReadPrincipal(&r));
     SERDAB_ASSIGN_OR_RETURN(route.stream_id, r.U64("stream_id"));
+  }
+  if (c.kind == OwnerCommand::Kind::kSetRoutes) {
+    SERDAB_ASSIGN_OR_RETURN(uint8_t check, r.U8("check_range"));
+    if (check > 1) return Status::Corruption("set routes: check_range is not 0 or 1");
+    c.check_range = check == 1;
+    SERDAB_ASSIGN_OR_RETURN(uint32_t begin, r.U32("begin"));
+    SERDAB_ASSIGN_OR_RETURN(uint32_t end, r.U32("end"));
+    c.begin = static_cast<int32_t>(begin);
+    c.end = static_cast<int32_t>(end);
   }
   if (c.kind == OwnerCommand::Kind::kProvision) {
     SERDAB_ASSIGN_OR_RETURN(uint8_t synthetic, r.U8("synthetic_weights"));

@@ -119,8 +119,12 @@ struct OwnerCommand {
   // partition rolled back by the host is caught there).
   uint64_t partition_version = 0;
   std::vector<Route> routes;  // replaces the enclave's routes
-  // kProvision only: the layer range, engine threads (1..kMaxPartitionThreads),
-  // how to seal the partition, and the model's ONNX bytes.
+  // kProvision: the layer range, engine threads (1..kMaxPartitionThreads),
+  // how to seal the partition, and the model's ONNX bytes. kSetRoutes with
+  // check_range: the layer range the owner expects the enclave to hold (it
+  // fails if it holds another), so that a host cannot have a restored
+  // enclave routed into the wrong place of a pipeline.
+  bool check_range = false;
   int32_t begin = 0;
   int32_t end = -1;  // -1: to the last layer
   int32_t threads = 1;

@@ -76,6 +76,9 @@ Result<crypto::Bytes> Coordinator::Run(const CoordinatorRequest& request, OwnerS
     case CoordinatorRequest::Kind::kWire:
       step = Wire(request);
       break;
+    case CoordinatorRequest::Kind::kAdopt:
+      step = Adopt(request);
+      break;
   }
   if (!step.ok()) return step.status();
   crypto::Bytes reply = attestation::SerializeReplyParts(step->reply);
@@ -270,6 +273,25 @@ Result<Coordinator::Step> Coordinator::Provision(const CoordinatorRequest& reque
               }};
 }
 
+Result<Coordinator::Step> Coordinator::Adopt(const CoordinatorRequest& request) {
+  SERDAB_ASSIGN_OR_RETURN(Deployment * d, Find(request.deployment));
+  auto it = d->targets.find(request.target);
+  if (it == d->targets.end()) {
+    return Status::FailedPrecondition("adopt: the coordinator has not attested this target");
+  }
+  if (request.begin < 0 || request.end < -1 || (request.end >= 0 && request.end <= request.begin)) {
+    return Status::InvalidArgument("adopt: bad layer range");
+  }
+  // Taken on the host's word: the enclave refuses routes for any other
+  // version or range than it holds.
+  return Step{{}, [t = &it->second, request] {
+                t->provisioned = true;
+                t->begin = request.begin;
+                t->end = request.end;
+                t->version = request.version;
+              }};
+}
+
 Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
   SERDAB_ASSIGN_OR_RETURN(Deployment * d, Find(request.deployment));
   const std::vector<std::string>& names = request.targets;
@@ -302,6 +324,9 @@ Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
     attestation::OwnerCommand command;
     command.kind = attestation::OwnerCommand::Kind::kSetRoutes;
     command.partition_version = request.version;
+    command.check_range = true;
+    command.begin = stages[i]->begin;
+    command.end = stages[i]->end;
     const attestation::Principal from = i == 0 ? owner : EnclavePrincipal(stages[i - 1]->instance);
     const attestation::Principal to =
         i + 1 == stages.size() ? owner : EnclavePrincipal(stages[i + 1]->instance);

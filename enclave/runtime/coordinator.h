@@ -14,7 +14,13 @@
 //     root), opens a session to it, seals the enclave's layer range of the
 //     model into that session, and finally routes the stages to each other:
 //     the owner's frames enter the first stage, each stage sends only to the
-//     next, and the last returns results to the owner.
+//     next, and the last returns results to the owner. Each stage's routes
+//     name the version and layer range it must hold.
+//   * A worker that restarts restores its partition, sealed to its enclave,
+//     into a new enclave instance. The coordinator attests that instance and
+//     adopts it at the range and version the host says it holds; wiring it
+//     fails unless the enclave holds exactly those, so the model is not sent
+//     again.
 //
 // The host decides which step runs when, and may lie about everything it
 // passes; what it gets back is public (nonces, session requests) or sealed
@@ -91,6 +97,7 @@ class Coordinator {
   Result<Step> Attest(const attestation::CoordinatorRequest& request);
   Result<Step> Provision(const attestation::CoordinatorRequest& request);
   Result<Step> Wire(const attestation::CoordinatorRequest& request);
+  Result<Step> Adopt(const attestation::CoordinatorRequest& request);
   Result<Deployment*> Find(const std::string& name);
   Result<crypto::Bytes> SealOwnerCommand(Target* target, const attestation::OwnerCommand& command);
 

@@ -331,6 +331,15 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
           ", not the owner's version " + std::to_string(command.partition_version) +
           " (a rolled-back sealed partition?): provision it again");
     }
+    const int expected_end = command.end < 0 ? partition_->model->num_layers() : command.end;
+    if (command.check_range &&
+        (partition_->begin != command.begin || partition_->end != expected_end)) {
+      return Status::FailedPrecondition("the enclave holds layers [" +
+                                        std::to_string(partition_->begin) + ", " +
+                                        std::to_string(partition_->end) +
+                                        "), not the range the owner routes: provision it "
+                                        "again");
+    }
     routes_ = std::move(command.routes);
     session->channel.Accept(opened);
     return crypto::Bytes();

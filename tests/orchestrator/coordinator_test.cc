@@ -236,6 +236,52 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresStagesThatItOwns) {
       << self_routed.status().message();
 }
 
+TEST_F(CoordinatorTest, WiresARestoredStageOnlyAtTheRangeAndVersionItHolds) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  const std::string platform_a = deployment_.Platform("a");
+  const std::string platform_b = deployment_.Platform("b");
+  auto a = Worker(platform_a);
+  auto b = Worker(platform_b);
+  RecordingEndpoint relay_b(b.get());
+  auto stage_a = host_->ProvisionStage("lobby", "a/lobby", a.get(), 0, 4, 1, 7);
+  auto stage_b = host_->ProvisionStage("lobby", "b/lobby", &relay_b, 4, -1, 1, 7);
+  ASSERT_TRUE(stage_a.ok() && stage_b.ok());
+  // What b's enclave handed its host to keep: the partition, sealed to it.
+  const crypto::Bytes sealed = relay_b.seen().back();
+  ASSERT_TRUE(host_->Wire("lobby", 7, {*stage_a, *stage_b}).ok());
+  // Worker b restarts: a new enclave instance restores that partition.
+  b.reset();
+  b = Worker(platform_b);
+  ASSERT_TRUE(b->UnsealPartition(sealed).ok());
+  EXPECT_EQ(Stats(b.get())["routes"], 0);
+
+  // Adopted at another range or version than it holds, it is not wired.
+  auto wrong_range = host_->AdoptStage("lobby", "b/lobby", b.get(), 3, -1, 7);
+  ASSERT_TRUE(wrong_range.ok());
+  auto again_a = host_->AdoptStage("lobby", "a/lobby", a.get(), 0, 3, 7);
+  ASSERT_TRUE(again_a.ok());
+  Status wired = host_->Wire("lobby", 7, {*again_a, *wrong_range});
+  EXPECT_EQ(wired.code(), Status::Code::kFailedPrecondition) << wired.message();
+  auto wrong_version = host_->AdoptStage("lobby", "b/lobby", b.get(), 4, -1, 6);
+  again_a = host_->AdoptStage("lobby", "a/lobby", a.get(), 0, 4, 6);
+  ASSERT_TRUE(wrong_version.ok() && again_a.ok());
+  EXPECT_FALSE(host_->Wire("lobby", 6, {*again_a, *wrong_version}).ok());
+  EXPECT_EQ(Stats(b.get())["routes"], 0);
+
+  // At the range and version it holds, it is wired again without the model
+  // being sent: adopting sends nothing but a quote request and a session.
+  RecordingEndpoint relay_restored(b.get());
+  auto restored = host_->AdoptStage("lobby", "b/lobby", &relay_restored, 4, -1, 7);
+  again_a = host_->AdoptStage("lobby", "a/lobby", a.get(), 0, 4, 7);
+  ASSERT_TRUE(restored.ok() && again_a.ok());
+  size_t relayed = 0;
+  for (const worker::Bytes& bytes : relay_restored.seen()) relayed += bytes.size();
+  EXPECT_LT(relayed, 16u * 1024);
+  ASSERT_TRUE(host_->Wire("lobby", 7, {*again_a, *restored}).ok());
+  EXPECT_EQ(Stats(b.get())["routes"], 1);
+  EXPECT_EQ(Stats(b.get())["owner"], host_->identity());
+}
+
 TEST_F(CoordinatorTest, RefusesWorkersOutsideTheOwnersPolicy) {
   attestation::QuotePolicy policy;
   policy.allowed_mrenclaves = {attestation::Measurement{}};  // no real enclave has it

@@ -49,6 +49,7 @@ placement:
   max_stages: 3
   allow_paging: false
   privacy: {min_enclave_layers: 4}
+  network: {bandwidth_mbps: 100, rtt_ms: 2.5}
 attestation:
   allow_simulation: true
   allow_debug: true
@@ -128,6 +129,8 @@ TEST(DeploymentPlanTest, ParsesEveryField) {
   EXPECT_EQ(plan.preprocess->std, (std::vector<double>{0.229, 0.224, 0.225}));
   EXPECT_EQ(plan.placement.objective, partitioner::Objective::kLatency);
   EXPECT_FALSE(plan.placement.allow_paging);
+  EXPECT_EQ(plan.placement.link_bandwidth_mbps, 100.0);
+  EXPECT_EQ(plan.placement.link_rtt_ms, 2.5);
   EXPECT_TRUE(plan.attestation.allow_debug);
   EXPECT_EQ(plan.attestation.measurements, (std::vector<std::string>{kMeasurement}));
   EXPECT_EQ(plan.attestation.min_svn, 2);
@@ -221,6 +224,9 @@ workers:
     - cloud
   selector: {rack: r1, site: home}
 placement:
+  network:
+    rtt_ms: 2.50
+    bandwidth_mbps: 1e2
   privacy: {min_enclave_layers: 4}
   allow_paging: no
   max_stages: 3
@@ -273,6 +279,8 @@ TEST(DeploymentPlanTest, DigestChangesWithEveryField) {
       {"min_fps: 10", "min_fps: 11"},
       {"max_latency_ms: 500", "max_latency_ms: 501"},
       {"max_stages: 3", "max_stages: 4"},
+      {"bandwidth_mbps: 100", "bandwidth_mbps: 101"},
+      {"rtt_ms: 2.5", "rtt_ms: 3"},
       {"allow_paging: false", "allow_paging: true"},
       {"min_enclave_layers: 4", "min_enclave_layers: 5"},
       {"allow_simulation: true", "allow_simulation: false"},
@@ -351,6 +359,10 @@ std::vector<BadPlan> BadPlans() {
       bad("negative fps", "fps: 15", "fps: -5", "-5", "'streams[0].fps'", "> 0"),
       bad("zero min_fps", "max_stages: 3", "slo: {min_fps: 0}", "0}", "'placement.slo.min_fps'",
           "> 0"),
+      bad("zero bandwidth", "max_stages: 3", "network: {bandwidth_mbps: 0}", "0}",
+          "'placement.network.bandwidth_mbps'", "Mbit/s > 0"),
+      bad("unknown network field", "max_stages: 3", "network: {latency: 3}", "latency",
+          "'placement.network.latency'", "rtt_ms"),
       bad("bad on_overload", "fps: 15}", "fps: 15, on_overload: drop_all}", "drop_all",
           "'streams[0].on_overload'",
           "expected one of: drop_oldest, drop_newest, block; got 'drop_all'"),

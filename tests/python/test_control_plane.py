@@ -563,5 +563,29 @@ def test_resnet50_is_placed_provisioned_and_replaced_without_a_human():
         assert "edge-2" in [x["worker"] for x in d["stages"]], d
 
 
+def test_a_restarted_worker_is_wired_again_without_the_model():
+    with Cluster() as c:
+        c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        c.cli_ok(["apply", "-f", write(c.path("plan.yaml"), plan_text()), "--wait"])
+        before = c.deployments()["lobby"]
+        stage = next(x for x in before["stages"] if x["worker"] == "edge-1")
+        # A quick restart: the worker comes back before it is missed, and
+        # restores its enclave's partition from the sealed copy on its disk.
+        c.kill("edge-1")
+        c.start_worker("edge-1", "edge")
+
+        def rewired():
+            d = c.deployments()["lobby"]
+            s = next((x for x in d.get("stages", []) if x["worker"] == "edge-1"), None)
+            return d if (d["phase"] == "Ready" and s and s["instance"] != stage["instance"])\
+                else None
+        d = wait_for("edge-1's new enclave wired", rewired, timeout=120)
+        described = c.cli_ok(["describe", "deployment", "lobby"], "viewer").stdout
+        # Wired again in place: the same rollout, no partition sent again.
+        assert "Rewired" in described, described
+        assert d["rollout"] == before["rollout"], (before, d)
+        assert all(x["state"] == "Provisioned" for x in d["stages"]), d
+
+
 if __name__ == "__main__":
     st.run_tests(globals())
