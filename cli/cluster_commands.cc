@@ -155,16 +155,20 @@ void AddDeploymentArguments(CLI::App& app, std::string* kind, std::string* name)
   app.add_option("name", *name, "the deployment's name")->required();
 }
 
+// A failed call as a Status; an orchestrator that cannot be reached is
+// said so, with what to check.
+Status RpcError(const std::string& address, const grpc::Status& status, const std::string& what) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return Status::IoError(
+        "cannot reach the orchestrator at " + address +
+        " (is it running, and are the credentials from its CA?): " + status.error_message());
+  }
+  return worker::FromGrpc(status, what);
+}
+
 int Failed(const std::string& command, const Connection& connection, const grpc::Status& status,
            const std::string& what) {
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return ReportError(command,
-                       Status::IoError("cannot reach the orchestrator at " + connection.address +
-                                       " (is it running, and are the credentials "
-                                       "from its CA?): " +
-                                       status.error_message()));
-  }
-  return ReportError(command, worker::FromGrpc(status, what));
+  return ReportError(command, RpcError(connection.address, status, what));
 }
 
 void PrintRow(const std::vector<std::string>& cells, const std::vector<size_t>& widths) {
@@ -214,23 +218,26 @@ Result<crypto::Bytes> LoadPlanModel(const orchestrator::DeploymentPlan& plan,
 // and a session with it, relayed by the (untrusted) orchestrator.
 class CoordinatorEndpoint final : public worker::EnclaveEndpoint {
  public:
-  explicit CoordinatorEndpoint(v1::Orchestrator::Stub* stub) : stub_(stub) {}
+  CoordinatorEndpoint(v1::Orchestrator::Stub* stub, std::string address)
+      : stub_(stub), address_(std::move(address)) {}
 
   Result<worker::Bytes> Challenge() override { return Unsupported(); }
   Result<worker::Bytes> GetQuote(worker::ByteView nonce) override {
     v1::CoordinatorQuoteRequest request;
     request.set_nonce(std::string(nonce.begin(), nonce.end()));
     v1::CoordinatorQuoteResponse response;
-    SERDAB_RETURN_IF_ERROR(worker::FromGrpc(
-        stub_->CoordinatorQuote(Context().get(), request, &response), "coordinator quote"));
+    SERDAB_RETURN_IF_ERROR(RpcError(address_,
+                                    stub_->CoordinatorQuote(Context().get(), request, &response),
+                                    "coordinator quote"));
     return worker::Bytes(response.evidence().begin(), response.evidence().end());
   }
   Result<uint64_t> OpenSession(worker::ByteView bytes) override {
     v1::CoordinatorSessionRequest request;
     request.set_request(std::string(bytes.begin(), bytes.end()));
     v1::CoordinatorSessionResponse response;
-    SERDAB_RETURN_IF_ERROR(worker::FromGrpc(
-        stub_->CoordinatorSession(Context().get(), request, &response), "coordinator session"));
+    SERDAB_RETURN_IF_ERROR(RpcError(address_,
+                                    stub_->CoordinatorSession(Context().get(), request, &response),
+                                    "coordinator session"));
     return response.session();
   }
   Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override { return Unsupported(); }
@@ -244,6 +251,7 @@ class CoordinatorEndpoint final : public worker::EnclaveEndpoint {
     return Status::Unimplemented("the coordinator takes grants, not partitions or frames");
   }
   v1::Orchestrator::Stub* stub_;
+  const std::string address_;
 };
 
 // Attests the coordinator enclave (its measurement must be this build's
@@ -270,8 +278,9 @@ Status SealGrant(const orchestrator::DeploymentPlan& plan, const crypto::Bytes& 
   policy.allow_debug = plan.attestation.allow_debug;
   SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
                           attestation::QuoteVerifier::Create(root, policy));
-  CoordinatorEndpoint endpoint(stub);
+  CoordinatorEndpoint endpoint(stub, resolved.orchestrator);
   auto client = EnclaveClient::Attest(&endpoint, verifier, owner.key(), owner.key().public_key());
+  if (!client.ok() && client.status().code() == Status::Code::kIoError) return client.status();
   if (!client.ok()) return client.status().WithContext("the coordinator enclave");
   SERDAB_ASSIGN_OR_RETURN(attestation::QuotePolicy workers, orchestrator::WorkerQuotePolicy(plan));
   attestation::DeploymentGrant grant;
