@@ -509,10 +509,15 @@ int RunGetCommand(int argc, char** argv) {
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"NAME", "PHASE", "GENERATION", "AGE"});
+  rows.push_back({"NAME", "PHASE", "GENERATION", "STAGES", "PREDICTED-FPS", "AGE"});
   if (wide) rows.back().insert(rows.back().end(), {"READY-REASON", "PLAN"});
   for (const v1::DeploymentStatus& d : response.deployments()) {
-    rows.push_back({d.name(), d.phase(), std::to_string(d.generation()), Age(d.created_unix_ms())});
+    char fps[32] = "-";
+    if (d.stages_size() > 0) std::snprintf(fps, sizeof(fps), "%.1f", d.predicted_fps());
+    std::string workers;
+    for (const v1::Stage& s : d.stages()) workers += (workers.empty() ? "" : ",") + s.worker();
+    rows.push_back({d.name(), d.phase(), std::to_string(d.generation()),
+                    d.stages().empty() ? "-" : workers, fps, Age(d.created_unix_ms())});
     if (wide) {
       std::string reason = "-";
       for (const v1::Condition& c : d.conditions()) {
