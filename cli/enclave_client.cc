@@ -23,25 +23,11 @@ Result<std::unique_ptr<EnclaveClient>> EnclaveClient::Attest(
             : "the enclave belongs to owner " + crypto::HexEncode(actual) + ", not " +
                   crypto::HexEncode(owner) + " (was it claimed by its host?)");
   }
-  SERDAB_ASSIGN_OR_RETURN(crypto::X25519KeyPair ours, crypto::X25519KeyPair::Generate());
-  attestation::SessionRequest request;
-  request.kind = attestation::SessionRequest::Kind::kClient;
-  request.algorithm = crypto::PreferredAead();
-  request.evidence_key = evidence.binding.ephemeral_key;
-  request.client_key = ours.public_key;
-  request.client_identity = identity.public_key();
-  const auto transcript = attestation::ChannelTranscript({}, evidence.quote);
-  request.client_signature = identity.Sign(
-      attestation::kClientSessionContext,
-      attestation::ClientSessionStatement(transcript, request.evidence_key, request.client_key));
-  SERDAB_ASSIGN_OR_RETURN(uint64_t session,
-                          host->OpenSession(attestation::SerializeSessionRequest(request)));
-  SERDAB_ASSIGN_OR_RETURN(
-      crypto::SecureChannel channel,
-      crypto::SecureChannel::Create(crypto::ChannelRole::kInitiator, ours.secret_key,
-                                    verified.binding.ephemeral_key, transcript, request.algorithm));
+  SERDAB_ASSIGN_OR_RETURN(attestation::ClientSession client,
+                          attestation::OpenClientSession(evidence, identity));
+  SERDAB_ASSIGN_OR_RETURN(uint64_t session, host->OpenSession(client.request));
   return std::unique_ptr<EnclaveClient>(new EnclaveClient(
-      host, std::move(verified), std::move(channel), session, identity.public_key()));
+      host, std::move(verified), std::move(client.channel), session, identity.public_key()));
 }
 
 attestation::Principal EnclaveClient::principal() const {

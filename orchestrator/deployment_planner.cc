@@ -34,6 +34,23 @@ std::string Fixed(double v, int digits) {
 
 }  // namespace
 
+std::vector<StageRecord> PlannedStages(const PlannedDeployment& planned,
+                                       const std::string& enclave) {
+  const int layers = planned.problem.model.num_layers();
+  std::vector<StageRecord> stages;
+  for (const partitioner::PlannedStage& stage : planned.placement.stages) {
+    StageRecord record;
+    record.worker = planned.workers[stage.workers[0]];
+    record.enclave = enclave;
+    record.begin = stage.begin;
+    record.end = stage.end == layers ? -1 : stage.end;
+    record.predicted_ms = stage.time_ms;
+    record.state = "Planned";
+    stages.push_back(std::move(record));
+  }
+  return stages;
+}
+
 int64_t WorkerEpcBytes(const WorkerRecord& worker) {
   const v1::WorkerCapacity capacity = CapacityOf(worker);
   return capacity.epc_bytes() > 0 ? static_cast<int64_t>(capacity.epc_bytes())

@@ -58,6 +58,11 @@ struct PlannedDeployment {
   double solve_ms = 0;
 };
 
+// The placement's stages as records, state "Planned": layers [begin, end)
+// (end -1 for the last) in `enclave` on each stage's worker.
+std::vector<StageRecord> PlannedStages(const PlannedDeployment& planned,
+                                       const std::string& enclave);
+
 // What a worker's enclave profile is cached under: CPU, EPC, threads.
 std::string WorkerFingerprint(const WorkerRecord& worker);
 // The EPC and threads a worker's registration states.

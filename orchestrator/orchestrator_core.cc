@@ -200,17 +200,7 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
     if (!planned.ok()) return planned.status();
     profile_ms = planned->profile_ms;
     solve_ms = planned->solve_ms;
-    const int layers = planned->problem.model.num_layers();
-    for (const partitioner::PlannedStage& stage : planned->placement.stages) {
-      StageRecord record;
-      record.worker = planned->workers[stage.workers[0]];
-      record.enclave = plan.name;
-      record.begin = stage.begin;
-      record.end = stage.end == layers ? -1 : stage.end;
-      record.predicted_ms = stage.time_ms;
-      record.state = "Planned";
-      result.stages.push_back(record);
-    }
+    result.stages = PlannedStages(*planned, plan.name);
     result.predicted_fps = FiniteOr(planned->placement.fps, 0);
     result.predicted_latency_ms = planned->placement.latency_ms;
     result.placement_table =

@@ -285,17 +285,7 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
   }
   rollout.predicted_fps = std::isfinite(planned->placement.fps) ? planned->placement.fps : 0;
   rollout.predicted_latency_ms = planned->placement.latency_ms;
-  const int layers = planned->problem.model.num_layers();
-  for (const partitioner::PlannedStage& stage : planned->placement.stages) {
-    StageRecord record;
-    record.worker = planned->workers[stage.workers[0]];
-    record.enclave = deployment.name;
-    record.begin = stage.begin;
-    record.end = stage.end == layers ? -1 : stage.end;
-    record.predicted_ms = stage.time_ms;
-    record.state = "Planned";
-    rollout.stages.push_back(record);
-  }
+  rollout.stages = PlannedStages(*planned, deployment.name);
   SERDAB_RETURN_IF_ERROR(core_->RecordRollout(
       deployment.name, deployment.generation, rollout, false, "Provisioning",
       "placed on " + std::to_string(rollout.stages.size()) + " stages (rollout " +

@@ -168,6 +168,26 @@ Result<SessionRequest> ParseSessionRequest(crypto::ByteView bytes) {
   return s;
 }
 
+Result<ClientSession> OpenClientSession(const Evidence& evidence,
+                                        const crypto::Ed25519KeyPair& identity) {
+  SERDAB_ASSIGN_OR_RETURN(crypto::X25519KeyPair ours, crypto::X25519KeyPair::Generate());
+  SessionRequest request;
+  request.kind = SessionRequest::Kind::kClient;
+  request.algorithm = crypto::PreferredAead();
+  request.evidence_key = evidence.binding.ephemeral_key;
+  request.client_key = ours.public_key;
+  request.client_identity = identity.public_key();
+  const crypto::Sha256Digest transcript = ChannelTranscript({}, evidence.quote);
+  request.client_signature =
+      identity.Sign(kClientSessionContext,
+                    ClientSessionStatement(transcript, request.evidence_key, request.client_key));
+  SERDAB_ASSIGN_OR_RETURN(
+      crypto::SecureChannel channel,
+      crypto::SecureChannel::Create(crypto::ChannelRole::kInitiator, ours.secret_key,
+                                    evidence.binding.ephemeral_key, transcript, request.algorithm));
+  return ClientSession{SerializeSessionRequest(request), std::move(channel)};
+}
+
 std::string DescribePrincipal(const Principal& principal) {
   const std::string hex = crypto::HexEncode(principal.key);
   return std::string(principal.kind == Principal::Kind::kClient ? "client " : "enclave ") +

@@ -83,6 +83,16 @@ struct SessionRequest {
 crypto::Bytes SerializeSessionRequest(const SessionRequest& request);
 Result<SessionRequest> ParseSessionRequest(crypto::ByteView bytes);
 
+// A client's half of a kClient session with an enclave whose evidence it
+// has verified: the request to send through the host (signed with the
+// client's identity) and the channel, bound to that quote, it then talks on.
+struct ClientSession {
+  crypto::Bytes request;  // SerializeSessionRequest output
+  crypto::SecureChannel channel;
+};
+Result<ClientSession> OpenClientSession(const Evidence& evidence,
+                                        const crypto::Ed25519KeyPair& identity);
+
 // Who is at the other end of a session: a client, by its Ed25519 identity,
 // or a peer enclave, by its instance id.
 struct Principal {

@@ -207,24 +207,11 @@ Result<Coordinator::Step> Coordinator::Attest(const CoordinatorRequest& request)
     return Status::PermissionDenied(
         "the enclave belongs to another owner (was it claimed by its host?)");
   }
-  SERDAB_ASSIGN_OR_RETURN(crypto::X25519KeyPair ours, crypto::X25519KeyPair::Generate());
-  attestation::SessionRequest session;
-  session.kind = attestation::SessionRequest::Kind::kClient;
-  session.algorithm = crypto::PreferredAead();
-  session.evidence_key = verified.binding.ephemeral_key;
-  session.client_key = ours.public_key;
-  session.client_identity = self;
-  const auto transcript = attestation::ChannelTranscript({}, evidence.quote);
-  session.client_signature = identity_->Sign(
-      attestation::kClientSessionContext,
-      attestation::ClientSessionStatement(transcript, session.evidence_key, session.client_key));
-  SERDAB_ASSIGN_OR_RETURN(
-      crypto::SecureChannel channel,
-      crypto::SecureChannel::Create(crypto::ChannelRole::kInitiator, ours.secret_key,
-                                    verified.binding.ephemeral_key, transcript, session.algorithm));
-  auto shared = std::make_shared<crypto::SecureChannel>(std::move(channel));
+  SERDAB_ASSIGN_OR_RETURN(attestation::ClientSession session,
+                          attestation::OpenClientSession(evidence, *identity_));
+  auto shared = std::make_shared<crypto::SecureChannel>(std::move(session.channel));
   return Step{
-      {attestation::SerializeSessionRequest(session)},
+      {std::move(session.request)},
       [this, d, shared, nonce, target = request.target, instance = verified.binding.instance] {
         challenges_.erase(nonce);
         // A new session to the target: what it was provisioned with
