@@ -317,6 +317,8 @@ Status OrchestratorCore::DeleteDeployment(const std::string& name) {
     return Status::FailedPrecondition("deployment '" + name + "' is already being deleted");
   }
   if (d->attestations.empty()) {
+    // No enclave holds a partition: the coordinator drops the model now.
+    if (coordinator_ != nullptr) SERDAB_RETURN_IF_ERROR(coordinator_->Forget(name));
     SERDAB_RETURN_IF_ERROR(store_->DeleteDeployment(name));
     return AddEvent("Deployment", name, "Deleted", "deployment deleted");
   }

@@ -122,7 +122,8 @@ class OrchestratorCore {
   Result<std::vector<DeploymentView>> ListDeployments();
   // A deployment with enclaves on workers turns Deleting until the
   // reconciler has destroyed them (FinishDeletion); one without is removed
-  // at once.
+  // at once. Either way the coordinator forgets its model once no enclave
+  // holds a partition of it.
   Status DeleteDeployment(const std::string& name);
   // Removes a Deleting deployment once `pending` (workers whose enclave is
   // not destroyed yet) is empty; otherwise says whom it waits for.

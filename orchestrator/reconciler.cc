@@ -488,6 +488,10 @@ Status Reconciler::Finalize(const DeploymentRecord& deployment,
       pending.push_back(a.worker);
     }
   }
+  // Once no enclave holds a partition, the coordinator drops the model.
+  if (pending.empty() && core_->coordinator() != nullptr) {
+    SERDAB_RETURN_IF_ERROR(core_->coordinator()->Forget(deployment.name));
+  }
   return core_->FinishDeletion(deployment.name, pending);
 }
 

@@ -279,6 +279,10 @@ def test_apply_get_describe_delete():
         wait_for("lobby gone", lambda: "lobby" not in c.deployments())
         for w in ["edge-1", "edge-2", "cloud-1"]:
             assert not os.path.exists(c.path("state-" + w, "enclaves", "lobby")), w
+        # And the coordinator no longer keeps its model.
+        grants = c.path("orchestrator-state", "coordinator", "grants")
+        assert not os.path.exists(os.path.join(grants, "lobby.sealed")), os.listdir(grants)
+        assert os.path.exists(os.path.join(grants, "door-a.sealed")), os.listdir(grants)
         wait_for("door-a's enclave, untouched",
                  lambda: os.path.isdir(c.path("state-edge-1", "enclaves", "door-a")))
         expect_failure(c.cli(["delete", "deployment", "lobby"]), "no deployment named 'lobby'")
