@@ -150,8 +150,12 @@ class LocalProfilingEnclave final : public ProfilingEnclave {
     return enclave_->host().StatsJson();
   }
   Status Provision(int begin, int end) override {
-    enclave_.reset();
-    SERDAB_ASSIGN_OR_RETURN(enclave_, LocalEnclave::Start(options_.enclave_options));
+    // The enclave Stats() started is still empty: it takes the first range.
+    if (!enclave_ || provisioned_) {
+      enclave_.reset();
+      SERDAB_ASSIGN_OR_RETURN(enclave_, LocalEnclave::Start(options_.enclave_options));
+    }
+    provisioned_ = true;
     PartitionSpec spec{begin, end, options_.threads};
     spec.synthetic_weights = options_.synthetic_weights;
     return enclave_->client().Provision(model_, spec).status();
@@ -165,6 +169,7 @@ class LocalProfilingEnclave final : public ProfilingEnclave {
   const ProfilerOptions& options_;
   const crypto::Bytes& model_;
   std::unique_ptr<LocalEnclave> enclave_;
+  bool provisioned_ = false;
 };
 
 }  // namespace

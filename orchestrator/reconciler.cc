@@ -1,6 +1,5 @@
 #include "orchestrator/reconciler.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -41,13 +40,8 @@ std::unique_ptr<grpc::ClientContext> Context() {
 // The enclave configuration a worker's enclave for a deployment runs with:
 // the worker's EPC, the default cost profile.
 std::string EnclaveConfigFor(const WorkerRecord& worker) {
-  v1::WorkerCapacity capacity;
-  double epc_mib = 93.5;
-  if (google::protobuf::util::JsonStringToMessage(worker.capacity_json, &capacity).ok() &&
-      capacity.epc_bytes() > 0) {
-    epc_mib = static_cast<double>(capacity.epc_bytes()) / (1024.0 * 1024.0);
-  }
-  return cli::LocalEnclaveConfig(epc_mib, kCostProfile);
+  return cli::LocalEnclaveConfig(static_cast<double>(WorkerEpcBytes(worker)) / (1024.0 * 1024.0),
+                                 kCostProfile);
 }
 
 }  // namespace
@@ -390,8 +384,12 @@ class RemoteProfilingEnclave final : public cli::ProfilingEnclave {
     return response.json();
   }
   Status Provision(int begin, int end) override {
-    Destroy();
-    SERDAB_RETURN_IF_ERROR(Create());
+    // The enclave Stats() created is still empty: it takes the first range.
+    if (!created_ || provisioned_) {
+      Destroy();
+      SERDAB_RETURN_IF_ERROR(Create());
+    }
+    provisioned_ = true;
     worker::RemoteEnclave remote(stub_, name_);
     SERDAB_ASSIGN_OR_RETURN(
         std::unique_ptr<cli::EnclaveClient> client,
@@ -441,6 +439,7 @@ class RemoteProfilingEnclave final : public cli::ProfilingEnclave {
   const crypto::Ed25519KeyPair identity_;
   const std::string name_;
   bool created_ = false;
+  bool provisioned_ = false;
 };
 
 }  // namespace
