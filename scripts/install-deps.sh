@@ -11,6 +11,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc libcli11-dev nlohmann-json3-dev libsystemd-dev systemd
   python3 python3-numpy python3-onnx python3-torch python3-torchvision
+  libavformat-dev libavcodec-dev libswscale-dev libavdevice-dev libavutil-dev ffmpeg
+  gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp python3-gi gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 )
 
 missing=()
