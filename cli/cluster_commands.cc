@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "cli/cli_config.h"
+#include "cli/cluster_connection.h"
 #include "cli/commands.h"
 #include "cli/enclave_client.h"
 #include "cli/local_enclave.h"
@@ -42,54 +43,8 @@
 namespace serdab::cli {
 namespace {
 
-constexpr auto kCallTimeout = std::chrono::seconds(30);
 // An apply profiles a new model on the workers before it answers.
 constexpr auto kApplyTimeout = std::chrono::minutes(15);
-
-struct ConnectionFlags {
-  std::string config;
-  ClusterConnection connection;
-};
-
-void AddConnectionFlags(CLI::App* app, ConnectionFlags* flags) {
-  app->add_option("--config", flags->config,
-                  "the CLI config file (default: $SERDAB_CONFIG, else "
-                  "~/.config/serdab/config.yaml)");
-  app->add_option("--orchestrator", flags->connection.orchestrator,
-                  "host:port of the orchestrator (overrides the config file)");
-  app->add_option("--credentials", flags->connection.credentials,
-                  "directory with user.crt, user.key and ca.crt (serdab ca issue-user)");
-  app->add_flag("--insecure", flags->connection.insecure,
-                "plaintext gRPC to a loopback orchestrator (development)");
-}
-
-struct Connection {
-  std::string address;
-  std::unique_ptr<v1::Orchestrator::Stub> stub;
-  ClusterConnection resolved;
-};
-
-Result<Connection> Connect(const ConnectionFlags& flags) {
-  // gRPC's own log lines (a failed TLS handshake, say) would break the
-  // one-line error contract; the failure reaches the user as a status.
-  gpr_set_log_function([](gpr_log_func_args*) {});
-  SERDAB_ASSIGN_OR_RETURN(ClusterConnection c,
-                          ResolveClusterConnection(flags.config, flags.connection));
-  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
-                          worker::MakeChannelCredentials(c.orchestrator, c.credentials, "user"));
-  grpc::ChannelArguments args;
-  // An apply carries the model, sealed for the coordinator.
-  args.SetMaxSendMessageSize(1 << 30);
-  return Connection{
-      c.orchestrator,
-      v1::Orchestrator::NewStub(grpc::CreateCustomChannel(c.orchestrator, credentials, args)), c};
-}
-
-std::unique_ptr<grpc::ClientContext> Context() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-  return context;
-}
 
 std::string Age(int64_t unix_ms) {
   if (unix_ms <= 0) return "-";
@@ -155,17 +110,6 @@ void AddDeploymentArguments(CLI::App& app, std::string* kind, std::string* name)
   app.add_option("name", *name, "the deployment's name")->required();
 }
 
-// A failed call as a Status; an orchestrator that cannot be reached is
-// said so, with what to check.
-Status RpcError(const std::string& address, const grpc::Status& status, const std::string& what) {
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return Status::IoError(
-        "cannot reach the orchestrator at " + address +
-        " (is it running, and are the credentials from its CA?): " + status.error_message());
-  }
-  return worker::FromGrpc(status, what);
-}
-
 int Failed(const std::string& command, const Connection& connection, const grpc::Status& status,
            const std::string& what) {
   return ReportError(command, RpcError(connection.address, status, what));
@@ -214,46 +158,6 @@ Result<crypto::Bytes> LoadPlanModel(const orchestrator::DeploymentPlan& plan,
   return bytes;
 }
 
-// The orchestrator's coordinator enclave, as an owner reaches it: its quote
-// and a session with it, relayed by the (untrusted) orchestrator.
-class CoordinatorEndpoint final : public worker::EnclaveEndpoint {
- public:
-  CoordinatorEndpoint(v1::Orchestrator::Stub* stub, std::string address)
-      : stub_(stub), address_(std::move(address)) {}
-
-  Result<worker::Bytes> Challenge() override { return Unsupported(); }
-  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override {
-    v1::CoordinatorQuoteRequest request;
-    request.set_nonce(std::string(nonce.begin(), nonce.end()));
-    v1::CoordinatorQuoteResponse response;
-    SERDAB_RETURN_IF_ERROR(RpcError(address_,
-                                    stub_->CoordinatorQuote(Context().get(), request, &response),
-                                    "coordinator quote"));
-    return worker::Bytes(response.evidence().begin(), response.evidence().end());
-  }
-  Result<uint64_t> OpenSession(worker::ByteView bytes) override {
-    v1::CoordinatorSessionRequest request;
-    request.set_request(std::string(bytes.begin(), bytes.end()));
-    v1::CoordinatorSessionResponse response;
-    SERDAB_RETURN_IF_ERROR(RpcError(address_,
-                                    stub_->CoordinatorSession(Context().get(), request, &response),
-                                    "coordinator session"));
-    return response.session();
-  }
-  Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override { return Unsupported(); }
-  Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
-                                worker::ByteView) override {
-    return Unsupported();
-  }
-
- private:
-  static Status Unsupported() {
-    return Status::Unimplemented("the coordinator takes grants, not partitions or frames");
-  }
-  v1::Orchestrator::Stub* stub_;
-  const std::string address_;
-};
-
 // Attests the coordinator enclave (its measurement must be this build's
 // coordinator's, its platform certified by the deployment root, simulation
 // and debug as the plan allows them) and seals the plan's grant, with the
@@ -270,16 +174,11 @@ Status SealGrant(const orchestrator::DeploymentPlan& plan, const crypto::Bytes& 
                           attestation::LoadRootPublicKey(resolved.root));
   SERDAB_ASSIGN_OR_RETURN(attestation::ModelOwnerKey owner,
                           attestation::ModelOwnerKey::Load(resolved.owner_dir));
-  SERDAB_ASSIGN_OR_RETURN(attestation::Measurement coordinator,
-                          ExpectedMeasurement(CoordinatorEnclaveConfig()));
-  attestation::QuotePolicy policy;
-  policy.allowed_mrenclaves = {coordinator};
-  policy.allow_simulation = plan.attestation.allow_simulation;
-  policy.allow_debug = plan.attestation.allow_debug;
-  SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
-                          attestation::QuoteVerifier::Create(root, policy));
+  SERDAB_ASSIGN_OR_RETURN(
+      attestation::QuoteVerifier verifier,
+      CoordinatorVerifier(root, plan.attestation.allow_simulation, plan.attestation.allow_debug));
   CoordinatorEndpoint endpoint(stub, resolved.orchestrator);
-  auto client = EnclaveClient::Attest(&endpoint, verifier, owner.key(), owner.key().public_key());
+  auto client = EnclaveClient::AttestCoordinator(&endpoint, verifier, owner.key());
   if (!client.ok() && client.status().code() == Status::Code::kIoError) return client.status();
   if (!client.ok()) return client.status().WithContext("the coordinator enclave");
   SERDAB_ASSIGN_OR_RETURN(attestation::QuotePolicy workers, orchestrator::WorkerQuotePolicy(plan));
@@ -309,7 +208,7 @@ int WaitUntilReady(const std::string& cmd, const Connection& connection, const s
     v1::GetDeploymentRequest request;
     request.set_name(name);
     v1::DeploymentStatus status;
-    grpc::Status rpc = connection.stub->GetDeployment(Context().get(), request, &status);
+    grpc::Status rpc = connection.stub->GetDeployment(CallContext().get(), request, &status);
     if (!rpc.ok()) return Failed(cmd, connection, rpc, "get deployment " + name);
     for (const v1::Event& e : status.recent_events()) {
       if (e.id() <= last_event) continue;
@@ -464,7 +363,7 @@ int RunGetCommand(int argc, char** argv) {
 
   if (kind == "workers") {
     v1::ListWorkersResponse response;
-    grpc::Status status = stub->ListWorkers(Context().get(), {}, &response);
+    grpc::Status status = stub->ListWorkers(CallContext().get(), {}, &response);
     if (!status.ok()) return Failed(cmd, connection, status, "list workers");
     if (output == "json" || output == "yaml") {
       auto text = Render(response, output);
@@ -496,7 +395,7 @@ int RunGetCommand(int argc, char** argv) {
   }
 
   v1::ListDeploymentsResponse response;
-  grpc::Status status = stub->ListDeployments(Context().get(), {}, &response);
+  grpc::Status status = stub->ListDeployments(CallContext().get(), {}, &response);
   if (!status.ok()) return Failed(cmd, connection, status, "list deployments");
   if (output == "json" || output == "yaml") {
     auto text = Render(response, output);
@@ -546,7 +445,7 @@ int RunDescribeCommand(int argc, char** argv) {
   v1::GetDeploymentRequest request;
   request.set_name(name);
   v1::DeploymentStatus d;
-  grpc::Status status = stub->GetDeployment(Context().get(), request, &d);
+  grpc::Status status = stub->GetDeployment(CallContext().get(), request, &d);
   if (!status.ok()) return Failed(cmd, connection, status, "describe deployment " + name);
 
   std::printf("Name:         %s\n", d.name().c_str());
@@ -631,7 +530,7 @@ int RunDeleteCommand(int argc, char** argv) {
   v1::DeleteDeploymentRequest request;
   request.set_name(name);
   v1::DeleteDeploymentResponse response;
-  grpc::Status status = stub->DeleteDeployment(Context().get(), request, &response);
+  grpc::Status status = stub->DeleteDeployment(CallContext().get(), request, &response);
   if (!status.ok()) return Failed(cmd, connection, status, "delete deployment " + name);
   std::printf("deployment/%s deleted\n", name.c_str());
   return 0;

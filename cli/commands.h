@@ -29,6 +29,8 @@ int RunGetCommand(int argc, char** argv);
 int RunDescribeCommand(int argc, char** argv);
 int RunDeleteCommand(int argc, char** argv);
 int RunWatchCommand(int argc, char** argv);
+// serdab stream (stream_command.cc).
+int RunStreamCommand(int argc, char** argv);
 
 // Prints "serdab <command>: <message>" on stderr and returns the exit code
 // for `status` (2 for usage errors, 1 otherwise).

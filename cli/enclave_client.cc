@@ -5,29 +5,46 @@
 
 namespace serdab::cli {
 
-Result<std::unique_ptr<EnclaveClient>> EnclaveClient::Attest(
+Result<std::unique_ptr<EnclaveClient>> EnclaveClient::AttestAndOpen(
     worker::EnclaveEndpoint* host, const attestation::QuoteVerifier& verifier,
-    const crypto::Ed25519KeyPair& identity, const crypto::Ed25519PublicKey& owner) {
+    const crypto::Ed25519KeyPair& identity,
+    const std::function<Status(const crypto::Ed25519PublicKey&)>& check_owner) {
   SERDAB_ASSIGN_OR_RETURN(attestation::Nonce nonce, attestation::NewNonce());
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes evidence_bytes, host->GetQuote(nonce));
   SERDAB_ASSIGN_OR_RETURN(attestation::Evidence evidence,
                           attestation::ParseEvidence(evidence_bytes));
   SERDAB_ASSIGN_OR_RETURN(attestation::VerifiedQuote verified,
                           verifier.Verify(evidence.quote, nonce, evidence.binding));
-  const crypto::Ed25519PublicKey& actual = verified.binding.owner;
-  const bool claimable = owner == identity.public_key() && actual == crypto::Ed25519PublicKey{};
-  if (actual != owner && !claimable) {
-    return Status::PermissionDenied(
-        actual == crypto::Ed25519PublicKey{}
-            ? "the enclave has no owner yet: its owner has not provisioned it"
-            : "the enclave belongs to owner " + crypto::HexEncode(actual) + ", not " +
-                  crypto::HexEncode(owner) + " (was it claimed by its host?)");
-  }
+  SERDAB_RETURN_IF_ERROR(check_owner(verified.binding.owner));
   SERDAB_ASSIGN_OR_RETURN(attestation::ClientSession client,
                           attestation::OpenClientSession(evidence, identity));
   SERDAB_ASSIGN_OR_RETURN(uint64_t session, host->OpenSession(client.request));
   return std::unique_ptr<EnclaveClient>(new EnclaveClient(
       host, std::move(verified), std::move(client.channel), session, identity.public_key()));
+}
+
+Result<std::unique_ptr<EnclaveClient>> EnclaveClient::Attest(
+    worker::EnclaveEndpoint* host, const attestation::QuoteVerifier& verifier,
+    const crypto::Ed25519KeyPair& identity, const crypto::Ed25519PublicKey& owner) {
+  return AttestAndOpen(host, verifier, identity, [&](const crypto::Ed25519PublicKey& actual) {
+    const bool claimable = owner == identity.public_key() && actual == crypto::Ed25519PublicKey{};
+    if (actual == owner || claimable) return Status::Ok();
+    return Status::PermissionDenied(
+        actual == crypto::Ed25519PublicKey{}
+            ? "the enclave has no owner yet: its owner has not provisioned it"
+            : "the enclave belongs to owner " + crypto::HexEncode(actual) + ", not " +
+                  crypto::HexEncode(owner) + " (was it claimed by its host?)");
+  });
+}
+
+Result<std::unique_ptr<EnclaveClient>> EnclaveClient::AttestCoordinator(
+    worker::EnclaveEndpoint* host, const attestation::QuoteVerifier& verifier,
+    const crypto::Ed25519KeyPair& identity) {
+  return AttestAndOpen(host, verifier, identity, [](const crypto::Ed25519PublicKey& actual) {
+    if (actual != crypto::Ed25519PublicKey{}) return Status::Ok();
+    return Status::FailedPrecondition(
+        "the coordinator enclave has no identity yet (its orchestrator has not started it)");
+  });
 }
 
 attestation::Principal EnclaveClient::principal() const {

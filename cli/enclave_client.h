@@ -12,6 +12,7 @@
 #define SERDAB_CLI_ENCLAVE_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -49,6 +50,13 @@ class EnclaveClient {
                                                        const crypto::Ed25519KeyPair& identity,
                                                        const crypto::Ed25519PublicKey& owner);
 
+  // Attests a coordinator enclave (`verifier` must pin the coordinator's
+  // measurement). Its quote binds, in place of an owner, the identity it owns
+  // worker enclaves as: enclave().binding.owner.
+  static Result<std::unique_ptr<EnclaveClient>> AttestCoordinator(
+      worker::EnclaveEndpoint* host, const attestation::QuoteVerifier& verifier,
+      const crypto::Ed25519KeyPair& identity);
+
   const attestation::VerifiedQuote& enclave() const { return verified_; }
   uint64_t session() const { return session_; }
   // This client as the enclave knows it, and the enclave as a peer knows it.
@@ -71,6 +79,10 @@ class EnclaveClient {
   // decrypts the result.
   Result<std::vector<engine::Tensor>> Infer(const std::vector<engine::Tensor>& inputs);
 
+  // The session's channel, for a client that moves frames itself (the data
+  // plane: frames sealed to the first stage, results opened from the last).
+  crypto::SecureChannel* channel() { return &channel_; }
+
  private:
   EnclaveClient(worker::EnclaveEndpoint* host, attestation::VerifiedQuote verified,
                 crypto::SecureChannel channel, uint64_t session,
@@ -81,6 +93,12 @@ class EnclaveClient {
         session_(session),
         identity_(identity) {}
 
+  // Verifies the enclave's quote for a fresh nonce, has `check_owner`
+  // approve the owner it binds, and opens a session.
+  static Result<std::unique_ptr<EnclaveClient>> AttestAndOpen(
+      worker::EnclaveEndpoint* host, const attestation::QuoteVerifier& verifier,
+      const crypto::Ed25519KeyPair& identity,
+      const std::function<Status(const crypto::Ed25519PublicKey&)>& check_owner);
   Result<crypto::Bytes> SendOwnerCommand(const attestation::OwnerCommand& command);
 
   static constexpr uint64_t kStreamId = 1;

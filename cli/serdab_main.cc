@@ -29,6 +29,7 @@ constexpr Command kCommands[] = {
     {"describe", serdab::cli::RunDescribeCommand, "show a deployment in detail"},
     {"delete", serdab::cli::RunDeleteCommand, "delete a deployment"},
     {"watch", serdab::cli::RunWatchCommand, "follow an orchestrator's events"},
+    {"stream", serdab::cli::RunStreamCommand, "run cameras or videos through a deployment"},
 };
 
 std::string OneLine(std::string text) {

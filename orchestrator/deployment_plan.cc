@@ -45,6 +45,7 @@ constexpr std::pair<const char*, OverloadPolicy> kOverloadPolicies[] = {
     {"drop_oldest", OverloadPolicy::kDropOldest},
     {"drop_newest", OverloadPolicy::kDropNewest},
     {"block", OverloadPolicy::kBlock},
+    {"latest_only", OverloadPolicy::kLatestOnly},
 };
 
 bool IsDnsLabel(std::string_view s) {

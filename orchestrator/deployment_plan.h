@@ -102,9 +102,10 @@ enum class OverloadPolicy {
   kDropOldest,  // a frame arriving at a full pipeline evicts the oldest waiting one
   kDropNewest,  // ... is itself dropped
   kBlock,       // ... waits: the source is read no faster than the pipeline runs
+  kLatestOnly,  // ... replaces every waiting one: only the latest frame waits
 };
 
-// "drop_oldest", "drop_newest", "block".
+// "drop_oldest", "drop_newest", "block", "latest_only".
 std::string_view OverloadPolicyName(OverloadPolicy policy);
 
 struct ModelSpec {

@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-enclaves", options.worker.max_enclaves, "enclaves this worker hosts")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_option("--queue-depth", options.data_plane.queue_depth,
+                 "frames that may wait for each enclave on the data plane")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   std::vector<std::string> labels;
   double epc_mib = 93.5;
   auto* orchestrator =

@@ -9,7 +9,10 @@
 
 #include "enclave/crypto/aead.h"
 #include "worker/cpu_info.h"
+#include "worker/data_plane_core.h"
+#include "worker/data_plane_service.h"
 #include "worker/grpc_daemon.h"
+#include "worker/peer_link.h"
 #include "worker/worker_service.h"
 
 namespace serdab::worker {
@@ -36,10 +39,28 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
   }
 
   WorkerService service(core.get(), /*authenticate=*/!options.listen.insecure);
+  const std::string tls_dir = options.listen.tls_dir;
+  WorkerCore* worker = core.get();
+  DataPlaneCore data_plane(
+      worker,
+      [worker, tls_dir](const std::string& enclave, const std::vector<v1::PipeStage>& rest,
+                        uint32_t stage,
+                        size_t max_in_flight) -> Result<std::shared_ptr<NextStage>> {
+        SERDAB_ASSIGN_OR_RETURN(
+            std::shared_ptr<PeerLink> link,
+            PeerLink::Connect(worker, enclave, rest, stage, max_in_flight, tls_dir));
+        return std::shared_ptr<NextStage>(std::move(link));
+      },
+      options.data_plane);
+  DataPlaneService data_plane_service(&data_plane, worker, !options.listen.insecure);
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  builder.AddChannelArgument("grpc.http2.bdp_probe", 0);
+  builder.AddChannelArgument("grpc.http2.lookahead_bytes", 64 << 20);
+  builder.AddChannelArgument("grpc.http2.max_frame_size", 16 << 20);
   builder.RegisterService(&service);
+  builder.RegisterService(&data_plane_service);
   std::unique_ptr<OrchestratorLink> link;
   Status link_status;
   Status served = ServeUntilSignal(

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "enclave/common/status.h"
+#include "worker/data_plane_core.h"
 #include "worker/grpc_daemon.h"
 #include "worker/orchestrator_link.h"
 #include "worker/worker_core.h"
@@ -21,6 +22,8 @@ struct DaemonOptions {
   // address to advertise (when empty: the listen host and bound port) and
   // the capacity's threads, AES-NI and enclave count.
   OrchestratorLinkOptions link;
+  // The data plane's queues (data_plane_core.h).
+  DataPlaneOptions data_plane;
 };
 
 // Runs until SIGTERM or SIGINT. Returns the reason it could not run.

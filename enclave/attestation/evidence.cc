@@ -5,7 +5,7 @@ namespace {
 
 constexpr uint16_t kEvidenceVersion = 2;
 constexpr uint16_t kSessionRequestVersion = 2;
-constexpr uint16_t kOwnerCommandVersion = 4;
+constexpr uint16_t kOwnerCommandVersion = 5;
 constexpr uint16_t kSealedPartitionVersion = 1;
 constexpr size_t kMaxQuoteBytes = 64 * 1024;
 constexpr size_t kMaxChallengeBytes = 256;
@@ -213,6 +213,8 @@ crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command) {
     w.U8(command.check_range ? 1 : 0);
     w.U32(static_cast<uint32_t>(command.begin));
     w.U32(static_cast<uint32_t>(command.end));
+    w.U8(command.peer_root ? 1 : 0);
+    if (command.peer_root) w.Raw(*command.peer_root);
   }
   return w.Take();
 }
@@ -245,6 +247,11 @@ Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes) {
     SERDAB_ASSIGN_OR_RETURN(uint32_t end, r.U32("end"));
     c.begin = static_cast<int32_t>(begin);
     c.end = static_cast<int32_t>(end);
+    SERDAB_ASSIGN_OR_RETURN(uint8_t has_root, r.U8("has_peer_root"));
+    if (has_root > 1) return Status::Corruption("set routes: has_peer_root is not 0 or 1");
+    if (has_root == 1) {
+      SERDAB_ASSIGN_OR_RETURN(c.peer_root, r.Array<32>("peer_root"));
+    }
   }
   if (c.kind == OwnerCommand::Kind::kProvision) {
     SERDAB_ASSIGN_OR_RETURN(uint8_t synthetic, r.U8("synthetic_weights"));

@@ -36,6 +36,7 @@
 #define SERDAB_ENCLAVE_ATTESTATION_EVIDENCE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,11 @@ struct OwnerCommand {
   // before the real weights are entrusted to it. Such a partition cannot be
   // sealed: a command that asks for both is refused as InvalidArgument.
   bool synthetic_weights = false;
+  // kSetRoutes only: the deployment root the peer enclaves named in the
+  // routes chain to. Mutual sessions with them need a root; an enclave whose
+  // configuration has no peer_root takes the owner's (the owner attested the
+  // peers against it), and one whose configuration has one refuses another.
+  std::optional<crypto::Ed25519PublicKey> peer_root;
 };
 crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command);
 Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes);

@@ -318,6 +318,9 @@ Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
     const attestation::Principal to =
         i + 1 == stages.size() ? owner : EnclavePrincipal(stages[i + 1]->instance);
     command.routes.push_back(attestation::Route{from, to, 0});
+    // Adjacent stages open mutual sessions; the peers chain to the root the
+    // coordinator attested them against.
+    command.peer_root = d->grant.root;
     SERDAB_ASSIGN_OR_RETURN(crypto::Bytes message, SealOwnerCommand(stages[i], command));
     messages.push_back(std::move(message));
   }

@@ -88,6 +88,7 @@ Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(const crypto::Sha256Diges
   SERDAB_RETURN_IF_ERROR(CheckLibcryptoUsesAesNi());
   std::unique_ptr<SimEnclave> e(new SimEnclave);
   SERDAB_ASSIGN_OR_RETURN(e->config_, EnclaveConfig::Parse(config_text));
+  e->peer_root_ = e->config_.peer_root;
 
   const attestation::Measurement measured =
       attestation::Measure(image_digest, AsBytes(config_text));
@@ -158,6 +159,10 @@ Result<crypto::Bytes> SimEnclave::GetQuote(crypto::ByteView nonce) {
   evidence.binding.ephemeral_key = key.public_key;
   evidence.binding.instance = instance_;
   if (owner_) evidence.binding.owner = *owner_;
+  // A coordinator has no owner: its quote binds the identity it owns worker
+  // enclaves as, so that a client that attests it learns which owner the
+  // deployment's enclaves must have.
+  if (coordinator_) evidence.binding.owner = coordinator_->identity();
   const attestation::ReportData report = attestation::MakeReportData(nonce, evidence.binding);
   SERDAB_ASSIGN_OR_RETURN(attestation::Quote quote,
                           attestation::SignQuote(*platform_, certificate_, identity_, report));
@@ -179,9 +184,10 @@ Result<SimEnclave::Session> SimEnclave::OpenPeerSession(const attestation::Sessi
     return Status::PermissionDenied(
         "peer evidence answers a challenge this enclave did not issue (or already used)");
   }
-  if (!config_.peer_root) {
+  if (!peer_root_) {
     return Status::FailedPrecondition(
-        "mutual sessions need peer_root in the enclave config (the deployment root key)");
+        "mutual sessions need a peer root: peer_root in the enclave config, or from the owner's "
+        "routes");
   }
   if (!owner_) {
     return Status::FailedPrecondition(
@@ -194,7 +200,7 @@ Result<SimEnclave::Session> SimEnclave::OpenPeerSession(const attestation::Sessi
   policy.allow_simulation = true;
   policy.allow_debug = identity_.debug();
   SERDAB_ASSIGN_OR_RETURN(attestation::QuoteVerifier verifier,
-                          attestation::QuoteVerifier::Create(*config_.peer_root, policy));
+                          attestation::QuoteVerifier::Create(*peer_root_, policy));
   SERDAB_ASSIGN_OR_RETURN(attestation::Evidence peer,
                           attestation::ParseEvidence(request.peer_evidence));
   SERDAB_RETURN_IF_ERROR(verifier.Verify(peer.quote, request.challenge, peer.binding)
@@ -340,7 +346,12 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
                                         "), not the range the owner routes: provision it "
                                         "again");
     }
+    if (command.peer_root && config_.peer_root && *command.peer_root != *config_.peer_root) {
+      return Status::PermissionDenied(
+          "the owner names another peer root than this enclave's configuration");
+    }
     routes_ = std::move(command.routes);
+    if (!config_.peer_root && command.peer_root) peer_root_ = command.peer_root;
     session->channel.Accept(opened);
     return crypto::Bytes();
   }

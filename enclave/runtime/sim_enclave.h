@@ -131,6 +131,8 @@ class SimEnclave {
   // Set by the first provision, or by a sealed partition; never changes after.
   std::optional<crypto::Ed25519PublicKey> owner_;
   std::vector<attestation::Route> routes_;
+  // The root peer enclaves chain to: the configuration's, else the owner's.
+  std::optional<crypto::Ed25519PublicKey> peer_root_;
   std::optional<Partition> partition_;
   // A frame's message headers and its sealed result, reused frame after
   // frame.

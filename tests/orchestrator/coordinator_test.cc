@@ -166,7 +166,7 @@ class CoordinatorTest : public ::testing::Test {
     CoordinatorEndpoint endpoint(host_.get());
     SERDAB_ASSIGN_OR_RETURN(
         std::unique_ptr<cli::EnclaveClient> client,
-        cli::EnclaveClient::Attest(&endpoint, verifier, owner, owner.public_key()));
+        cli::EnclaveClient::AttestCoordinator(&endpoint, verifier, owner));
     attestation::DeploymentGrant grant;
     grant.deployment = grant_name.empty() ? name : grant_name;
     grant.root = deployment_.root();

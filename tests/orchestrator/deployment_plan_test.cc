@@ -365,7 +365,7 @@ std::vector<BadPlan> BadPlans() {
           "'placement.network.latency'", "rtt_ms"),
       bad("bad on_overload", "fps: 15}", "fps: 15, on_overload: drop_all}", "drop_all",
           "'streams[0].on_overload'",
-          "expected one of: drop_oldest, drop_newest, block; got 'drop_all'"),
+          "expected one of: drop_oldest, drop_newest, block, latest_only; got 'drop_all'"),
       bad("bad objective", "objective: throughput", "objective: fast", "fast",
           "'placement.objective'", "expected one of: throughput, latency; got 'fast'"),
       bad("duplicate stream names", "fps: 15}",

@@ -1,0 +1,534 @@
+#include "cli/stream_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "cli/enclave_client.h"
+#include "enclave/crypto/bytes.h"
+#include "enclave/engine/tensor_codec.h"
+#include "serdab/v1/data_plane.grpc.pb.h"
+#include "worker/grpc_daemon.h"
+#include "worker/peer_link.h"
+#include "worker/rpc_status.h"
+
+namespace serdab::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kCallTimeout = std::chrono::seconds(10);
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds timeout = kCallTimeout) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + timeout);
+  return context;
+}
+
+// One enclave of a worker, reached through the worker's data plane: what a
+// camera client needs to attest it and open a session with it.
+class DataPlaneEnclave final : public worker::EnclaveEndpoint {
+ public:
+  DataPlaneEnclave(std::shared_ptr<v1::DataPlane::Stub> stub, std::string address,
+                   std::string enclave)
+      : stub_(std::move(stub)), address_(std::move(address)), enclave_(std::move(enclave)) {}
+
+  Result<worker::Bytes> Challenge() override { return Unsupported(); }
+  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override {
+    v1::GetQuoteRequest request;
+    request.set_enclave(enclave_);
+    request.set_nonce(std::string(nonce.begin(), nonce.end()));
+    v1::GetQuoteResponse response;
+    SERDAB_RETURN_IF_ERROR(
+        worker::FromGrpc(stub_->GetQuote(Context().get(), request, &response), Where("quote")));
+    return worker::Bytes(response.evidence().begin(), response.evidence().end());
+  }
+  Result<uint64_t> OpenSession(worker::ByteView bytes) override {
+    v1::OpenSessionRequest request;
+    request.set_enclave(enclave_);
+    request.set_request(std::string(bytes.begin(), bytes.end()));
+    v1::OpenSessionResponse response;
+    SERDAB_RETURN_IF_ERROR(worker::FromGrpc(stub_->OpenSession(Context().get(), request, &response),
+                                            Where("session")));
+    return response.session();
+  }
+  Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override { return Unsupported(); }
+  Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
+                                worker::ByteView) override {
+    return Unsupported();
+  }
+  // Best effort: the worker may be gone.
+  void Close(uint64_t session) {
+    v1::CloseSessionRequest request;
+    request.set_enclave(enclave_);
+    request.set_session(session);
+    v1::CloseSessionResponse response;
+    (void)stub_->CloseSession(Context(std::chrono::seconds(2)).get(), request, &response);
+  }
+
+ private:
+  std::string Where(const std::string& what) const {
+    return what + " from enclave " + enclave_ + " at " + address_;
+  }
+  static Status Unsupported() {
+    return Status::Unimplemented("the data plane relays frames, not owner commands");
+  }
+  std::shared_ptr<v1::DataPlane::Stub> stub_;
+  const std::string address_;
+  const std::string enclave_;
+};
+
+// A session with one enclave of the pipeline, and the endpoint it came from.
+struct Attached {
+  std::unique_ptr<DataPlaneEnclave> endpoint;
+  std::unique_ptr<EnclaveClient> client;
+  ~Attached() {
+    if (endpoint && client) endpoint->Close(client->session());
+  }
+};
+
+}  // namespace
+
+class StreamClient::Impl {
+ public:
+  Impl(StreamClientOptions options, OnResult on_result, OnEvent on_event)
+      : options_(std::move(options)),
+        on_result_(std::move(on_result)),
+        on_event_(std::move(on_event)) {}
+
+  ~Impl() { Stop(); }
+
+  Status Start() {
+    SERDAB_ASSIGN_OR_RETURN(pipeline_, options_.resolve(false));
+    SERDAB_RETURN_IF_ERROR(OpenPipe());
+    sender_ = std::thread([this] { SendLoop(); });
+    return Status::Ok();
+  }
+
+  Status AddStream(uint64_t id, OverloadPolicy policy, size_t queue) {
+    if (id == 0) return Status::InvalidArgument("stream 0 carries owner commands, not frames");
+    auto stream = std::make_unique<Stream>();
+    stream->id = id;
+    stream->policy = policy;
+    stream->queue = queue == 0 ? 1 : queue;
+    SERDAB_RETURN_IF_ERROR(Attach(stream.get()));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (streams_.count(id) != 0) return Status::InvalidArgument("stream ids must be unique");
+    streams_[id] = std::move(stream);
+    return Status::Ok();
+  }
+
+  Status Submit(uint64_t id, FrameMeta meta, std::vector<engine::Tensor> inputs) {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return Status::NotFound("no stream " + std::to_string(id));
+    Stream& s = *it->second;
+    s.counters.in++;
+    if (s.policy == OverloadPolicy::kBlock) {
+      changed_.wait(lock,
+                    [&] { return !failure_.ok() || stopping_ || s.waiting.size() < s.queue; });
+      if (!failure_.ok()) return failure_;
+      if (stopping_) return Status::FailedPrecondition("the stream client stopped");
+    } else if (s.policy == OverloadPolicy::kLatestOnly) {
+      s.counters.dropped += s.waiting.size();
+      s.waiting.clear();
+    } else if (s.policy == OverloadPolicy::kDropNewest && s.waiting.size() >= s.queue) {
+      s.counters.dropped++;
+      return Status::Ok();
+    } else if (s.waiting.size() >= s.queue) {
+      s.waiting.pop_front();
+      s.counters.dropped++;
+    }
+    if (!failure_.ok()) return failure_;
+    s.waiting.push_back(Frame{meta, std::move(inputs)});
+    changed_.notify_all();
+    return Status::Ok();
+  }
+
+  void EndStream(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = streams_.find(id);
+    if (it != streams_.end()) it->second->ended = true;
+    changed_.notify_all();
+  }
+
+  Status Finish() {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [&] {
+      if (!failure_.ok()) return true;
+      if (!in_flight_.empty()) return false;
+      for (const auto& [id, s] : streams_) {
+        if (!s->ended || !s->waiting.empty()) return false;
+      }
+      return true;
+    });
+    return failure_;
+  }
+
+  StreamCounters Counters(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = streams_.find(id);
+    return it == streams_.end() ? StreamCounters{} : it->second->counters;
+  }
+
+  const Pipeline& pipeline() const { return pipeline_; }
+
+ private:
+  struct Frame {
+    FrameMeta meta;
+    std::vector<engine::Tensor> inputs;
+  };
+  struct Stream {
+    uint64_t id = 0;
+    OverloadPolicy policy = OverloadPolicy::kDropOldest;
+    size_t queue = 2;
+    std::deque<Frame> waiting;
+    std::unique_ptr<Attached> head;  // frames are sealed to it
+    std::unique_ptr<Attached> tail;  // results come from it
+    StreamCounters counters;
+    bool ended = false;
+  };
+  struct InFlight {
+    uint64_t stream = 0;
+    Frame frame;
+  };
+  using PipeStream = grpc::ClientReaderWriter<v1::PipeRequest, v1::PipeReply>;
+
+  std::shared_ptr<v1::DataPlane::Stub> StubFor(const std::string& address) {
+    auto it = stubs_.find(address);
+    if (it != stubs_.end()) return it->second;
+    auto credentials = worker::MakeChannelCredentials(address, options_.tls_dir, "user");
+    if (!credentials.ok()) return nullptr;
+    auto stub = std::shared_ptr<v1::DataPlane::Stub>(v1::DataPlane::NewStub(
+        grpc::CreateCustomChannel(address, *credentials, worker::DataPlaneChannelArguments())));
+    stubs_[address] = stub;
+    return stub;
+  }
+
+  Result<std::unique_ptr<Attached>> AttachTo(const PipelineStage& stage) {
+    SERDAB_RETURN_IF_ERROR(
+        worker::MakeChannelCredentials(stage.address, options_.tls_dir, "user").status());
+    auto attached = std::make_unique<Attached>();
+    attached->endpoint =
+        std::make_unique<DataPlaneEnclave>(StubFor(stage.address), stage.address, stage.enclave);
+    SERDAB_ASSIGN_OR_RETURN(attached->client,
+                            EnclaveClient::Attest(attached->endpoint.get(), *options_.verifier,
+                                                  *options_.identity, pipeline_.coordinator));
+    if (crypto::HexEncode(attached->client->enclave().binding.instance) != stage.instance) {
+      return Status::PermissionDenied("enclave " + stage.enclave + " at " + stage.address +
+                                      " is not the instance the coordinator provisioned");
+    }
+    return attached;
+  }
+
+  // Opens the stream's sessions with the first and last enclaves.
+  Status Attach(Stream* stream) {
+    SERDAB_ASSIGN_OR_RETURN(stream->head, AttachTo(pipeline_.stages.front()));
+    SERDAB_ASSIGN_OR_RETURN(stream->tail, AttachTo(pipeline_.stages.back()));
+    return Status::Ok();
+  }
+
+  Status OpenPipe() {
+    const PipelineStage& first = pipeline_.stages.front();
+    std::shared_ptr<v1::DataPlane::Stub> stub = StubFor(first.address);
+    if (!stub) {
+      return worker::MakeChannelCredentials(first.address, options_.tls_dir, "user").status();
+    }
+    pipe_context_ = std::make_unique<grpc::ClientContext>();
+    pipe_ = stub->Pipe(pipe_context_.get());
+    v1::PipeRequest open;
+    for (const PipelineStage& s : pipeline_.stages) {
+      v1::PipeStage* stage = open.mutable_open()->add_stages();
+      stage->set_address(s.address);
+      stage->set_enclave(s.enclave);
+    }
+    open.mutable_open()->set_first_stage(0);
+    if (!pipe_->Write(open)) {
+      return worker::FromGrpc(pipe_->Finish(), "opening the pipe to " + first.address);
+    }
+    max_in_flight_ = options_.max_in_flight != 0
+                         ? options_.max_in_flight
+                         : pipeline_.stage_capacity * pipeline_.stages.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pipe_broken_ = false;
+    }
+    reader_ = std::thread([this, pipe = pipe_.get()] { ReadLoop(pipe); });
+    return Status::Ok();
+  }
+
+  // Closes the pipe and waits for its reader.
+  void ClosePipe() {
+    if (pipe_context_) pipe_context_->TryCancel();
+    if (reader_.joinable()) reader_.join();
+    if (pipe_) (void)pipe_->Finish();
+    pipe_.reset();
+    pipe_context_.reset();
+  }
+
+  void SendLoop() {
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mu_);
+      Stream* next = nullptr;
+      changed_.wait(lock, [&] {
+        if (stopping_ || !failure_.ok() || pipe_broken_) return true;
+        if (in_flight_.size() >= max_in_flight_) return false;
+        next = NextStream();
+        return next != nullptr;
+      });
+      if (stopping_ || !failure_.ok()) return;
+      if (pipe_broken_) {
+        lock.unlock();
+        Recover();
+        continue;
+      }
+      const uint64_t id = next_id_++;
+      InFlight& f = in_flight_[id];
+      f.stream = next->id;
+      f.frame = std::move(next->waiting.front());
+      next->waiting.pop_front();
+      changed_.notify_all();  // room in the stream's queue
+      EnclaveClient* head = next->head->client.get();
+      const uint64_t tail_session = next->tail->client->session();
+      lock.unlock();
+      // Only this thread seals to head sessions, in the order the pipe
+      // carries the messages.
+      v1::PipeRequest request;
+      v1::Frame* frame = request.mutable_frame();
+      frame->set_id(id);
+      frame->set_stream(f.stream);
+      frame->set_in_session(head->session());
+      frame->set_tail_session(tail_session);
+      Status sealed = head->channel()->SealParts(
+          f.stream, f.frame.meta.frame, 0, engine::EncodedTensorParts(f.frame.inputs, &headers_),
+          &message_);
+      if (!sealed.ok()) {
+        Fail(sealed);
+        return;
+      }
+      frame->set_payload(std::string(message_.begin(), message_.end()));
+      if (!pipe_->Write(request)) {
+        std::lock_guard<std::mutex> relock(mu_);
+        pipe_broken_ = true;
+      }
+    }
+  }
+
+  // Round-robin over the streams with a frame waiting; called locked.
+  Stream* NextStream() {
+    if (streams_.empty()) return nullptr;
+    auto it = streams_.upper_bound(last_served_);
+    for (size_t i = 0; i < streams_.size(); ++i, ++it) {
+      if (it == streams_.end()) it = streams_.begin();
+      if (!it->second->waiting.empty()) {
+        last_served_ = it->first;
+        return it->second.get();
+      }
+    }
+    return nullptr;
+  }
+
+  void ReadLoop(PipeStream* pipe) {
+    v1::PipeReply reply;
+    crypto::Bytes plaintext;
+    while (pipe->Read(&reply)) {
+      InFlight f;
+      Stream* stream = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = in_flight_.find(reply.id());
+        if (it == in_flight_.end()) continue;
+        if (reply.outcome() == v1::PipeReply::UNAVAILABLE) {
+          // The frame stays in flight; recovery sends it again.
+          pipe_broken_ = true;
+          changed_.notify_all();
+          Event(it->second.stream,
+                "stage " + std::to_string(reply.failed_stage()) + " lost: " + reply.error());
+          break;
+        }
+        f = std::move(it->second);
+        in_flight_.erase(it);
+        stream = streams_[f.stream].get();
+      }
+      if (reply.outcome() == v1::PipeReply::RESULT) {
+        Deliver(stream, std::move(f), reply, &plaintext);
+      } else {
+        Count(stream, &StreamCounters::rejected);
+        Event(f.stream, "frame " + std::to_string(f.frame.meta.frame) + " rejected at stage " +
+                            std::to_string(reply.failed_stage()) + ": " + reply.error());
+      }
+      changed_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    pipe_broken_ = true;
+    changed_.notify_all();
+  }
+
+  void Deliver(Stream* stream, InFlight f, const v1::PipeReply& reply, crypto::Bytes* plaintext) {
+    const uint32_t hop = static_cast<uint32_t>(pipeline_.stages.size());
+    crypto::ByteView message(reinterpret_cast<const uint8_t*>(reply.result().data()),
+                             reply.result().size());
+    auto opened = stream->tail->client->channel()->Open(f.stream, hop, message, plaintext);
+    Result<std::vector<engine::Tensor>> outputs =
+        !opened.ok() ? Result<std::vector<engine::Tensor>>(opened.status())
+        : opened->frame_seq != f.frame.meta.frame
+            ? Result<std::vector<engine::Tensor>>(Status::Corruption("result for another frame"))
+            : engine::DecodeTensors(*plaintext);
+    crypto::SecureWipe(plaintext->data(), plaintext->size());
+    if (!outputs.ok()) {
+      Count(stream, &StreamCounters::rejected);
+      Event(f.stream, "result of frame " + std::to_string(f.frame.meta.frame) +
+                          " rejected: " + outputs.status().ToString());
+      return;
+    }
+    Count(stream, &StreamCounters::out);
+    StreamResult result;
+    result.stream = f.stream;
+    result.meta = f.frame.meta;
+    result.latency_ms = static_cast<double>(NowNs() - f.frame.meta.captured_ns) / 1e6;
+    result.outputs = std::move(outputs).value();
+    result.stage_ms.assign(reply.stage_ms().begin(), reply.stage_ms().end());
+    result.queue_ms.assign(reply.queue_ms().begin(), reply.queue_ms().end());
+    on_result_(std::move(result));
+  }
+
+  // A stage was lost: close the pipe, put the unanswered frames back (or
+  // count them dropped), find the re-placed pipeline, attest it, reopen.
+  void Recover() {
+    ClosePipe();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // In reverse, so that each goes in front of the frames after it.
+      for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it) {
+        Stream& s = *streams_[it->second.stream];
+        if (s.policy == OverloadPolicy::kBlock) {
+          s.counters.resent++;
+          s.waiting.push_front(std::move(it->second.frame));
+        } else {
+          s.counters.dropped++;
+        }
+      }
+      in_flight_.clear();
+    }
+    const auto deadline =
+        Clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(options_.recover_timeout_s * 1000));
+    Status last;
+    while (Clock::now() < deadline) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+      }
+      last = Reconnect();
+      if (last.ok()) {
+        Event(0, "pipeline recovered: " + std::to_string(pipeline_.stages.size()) +
+                     " stages, rollout " + std::to_string(pipeline_.rollout));
+        return;
+      }
+      Event(0, "waiting for the deployment to be re-placed: " + last.ToString());
+      std::unique_lock<std::mutex> lock(mu_);
+      changed_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    }
+    Fail(Status::FailedPrecondition("the pipeline was not recovered within " +
+                                    std::to_string(options_.recover_timeout_s) +
+                                    " s: " + last.ToString()));
+  }
+
+  Status Reconnect() {
+    SERDAB_ASSIGN_OR_RETURN(Pipeline pipeline, options_.resolve(true));
+    pipeline_ = std::move(pipeline);
+    std::vector<Stream*> streams;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [id, s] : streams_) streams.push_back(s.get());
+    }
+    for (Stream* s : streams) SERDAB_RETURN_IF_ERROR(Attach(s));
+    return OpenPipe();
+  }
+
+  void Count(Stream* stream, uint64_t StreamCounters::*counter) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream->counters.*counter += 1;
+  }
+
+  void Event(uint64_t stream, const std::string& what) {
+    if (on_event_) on_event_(stream, what);
+  }
+
+  void Fail(const Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failure_.ok()) failure_ = status;
+    changed_.notify_all();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+      changed_.notify_all();
+    }
+    if (sender_.joinable()) sender_.join();
+    ClosePipe();
+    std::lock_guard<std::mutex> lock(mu_);
+    streams_.clear();
+  }
+
+  StreamClientOptions options_;
+  OnResult on_result_;
+  OnEvent on_event_;
+  Pipeline pipeline_;  // replaced only by the sender, while no reader runs
+  std::map<std::string, std::shared_ptr<v1::DataPlane::Stub>> stubs_;
+
+  std::unique_ptr<grpc::ClientContext> pipe_context_;
+  std::unique_ptr<PipeStream> pipe_;
+  std::thread reader_;
+  std::thread sender_;
+  size_t max_in_flight_ = 1;
+  crypto::Bytes headers_;
+  crypto::Bytes message_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<uint64_t, std::unique_ptr<Stream>> streams_;
+  std::map<uint64_t, InFlight> in_flight_;
+  uint64_t next_id_ = 1;
+  uint64_t last_served_ = 0;
+  bool pipe_broken_ = false;
+  bool stopping_ = false;
+  Status failure_;
+};
+
+StreamClient::StreamClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StreamClient::~StreamClient() = default;
+
+Result<std::unique_ptr<StreamClient>> StreamClient::Start(StreamClientOptions options,
+                                                          OnResult on_result, OnEvent on_event) {
+  if (options.identity == nullptr || options.verifier == nullptr || !options.resolve) {
+    return Status::InvalidArgument("a stream client needs an identity, a verifier and a resolver");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(on_result), std::move(on_event));
+  SERDAB_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<StreamClient>(new StreamClient(std::move(impl)));
+}
+
+Status StreamClient::AddStream(uint64_t id, OverloadPolicy policy, size_t queue) {
+  return impl_->AddStream(id, policy, queue);
+}
+Status StreamClient::Submit(uint64_t stream, FrameMeta meta, std::vector<engine::Tensor> inputs) {
+  return impl_->Submit(stream, meta, std::move(inputs));
+}
+void StreamClient::EndStream(uint64_t stream) { impl_->EndStream(stream); }
+Status StreamClient::Finish() { return impl_->Finish(); }
+StreamCounters StreamClient::Counters(uint64_t stream) { return impl_->Counters(stream); }
+const Pipeline& StreamClient::pipeline() const { return impl_->pipeline(); }
+
+}  // namespace serdab::cli

@@ -1,0 +1,571 @@
+// serdab stream: runs camera streams through a Ready deployment.
+//
+//   serdab stream -f plan.yaml                      # the plan's streams:
+//   serdab stream --deployment lobby --source video.mp4 --source rtsp://cam/1
+//
+// Each source is decoded and preprocessed on its own thread
+// (cli/ingest/camera_reader.h), sealed to the first stage's enclave, and its
+// results come back from the last stage's enclave (cli/stream_client.h). One
+// JSON line per result goes to stdout or --output; a status line on a
+// terminal shows each camera's progress, and a summary closes the run.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/cluster_connection.h"
+#include "cli/commands.h"
+#include "cli/deployment_pipeline.h"
+#include "cli/ingest/camera_reader.h"
+#include "cli/stream_client.h"
+#include "enclave/attestation/platform.h"
+#include "orchestrator/deployment_plan.h"
+#include "partitioner/yaml_reader.h"
+
+namespace serdab::cli {
+namespace {
+
+constexpr char kCommand[] = "stream";
+
+struct Flags {
+  ConnectionFlags connection;
+  std::string plan_file;
+  std::string deployment;
+  std::vector<std::string> sources;
+  std::string policy;
+  bool realtime = false;
+  bool loop = false;
+  int64_t frames = 0;
+  std::string output;
+  int top_k = 5;
+  std::string labels;
+  std::string status = "auto";
+  double watchdog_s = 20;
+  size_t queue = 2;
+  double recover_timeout_s = 120;
+  std::string save_inputs;
+};
+
+// One camera: its reader, its stream in the client, and what it measured.
+struct Camera {
+  uint64_t id = 0;
+  std::string name;
+  std::string source;
+  OverloadPolicy policy = OverloadPolicy::kDropOldest;
+  std::unique_ptr<ingest::CameraReader> reader;
+  std::mutex mu;
+  std::vector<double> latencies_ms;  // every result's
+  std::vector<double> stage_ms_sum;  // per stage
+  uint64_t results = 0;
+  int64_t first_result_ns = 0;
+  int64_t last_result_ns = 0;
+  uint64_t events = 0;
+  double longest_gap_s = 0;
+};
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t i = static_cast<size_t>(std::ceil(p * static_cast<double>(values.size()))) - 1;
+  return values[std::min(i, values.size() - 1)];
+}
+
+Result<std::vector<std::string>> ReadLabels(const std::string& path) {
+  std::vector<std::string> labels;
+  if (path.empty()) return labels;
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read the labels file " + path);
+  for (std::string line; std::getline(in, line);) labels.push_back(line);
+  return labels;
+}
+
+Result<orchestrator::DeploymentPlan> PlanFromFile(const Flags& flags) {
+  SERDAB_ASSIGN_OR_RETURN(std::string text, partitioner::ReadTextFile(flags.plan_file));
+  SERDAB_ASSIGN_OR_RETURN(std::vector<orchestrator::DeploymentPlan> plans,
+                          orchestrator::ParseDeploymentPlans(text, flags.plan_file));
+  for (orchestrator::DeploymentPlan& plan : plans) {
+    if (flags.deployment.empty() ? plans.size() == 1 : plan.name == flags.deployment) {
+      return std::move(plan);
+    }
+  }
+  return Status::InvalidArgument(
+      flags.deployment.empty()
+          ? flags.plan_file + " holds several deployments: name one with --deployment"
+          : flags.plan_file + " holds no deployment named " + flags.deployment);
+}
+
+// The preprocessing the plan asks for, for a model whose input is
+// 1x3xHxW.
+Result<ingest::PreprocessOptions> Preprocessing(const orchestrator::DeploymentPlan& plan) {
+  ingest::PreprocessOptions options;
+  const std::vector<int64_t>& shape = plan.model.input_shape;
+  if (plan.preprocess && plan.preprocess->resize.size() == 2) {
+    options.height = static_cast<int>(plan.preprocess->resize[0]);
+    options.width = static_cast<int>(plan.preprocess->resize[1]);
+  } else if (shape.size() == 4) {
+    options.height = static_cast<int>(shape[2]);
+    options.width = static_cast<int>(shape[3]);
+  } else {
+    return orchestrator::PlanFieldError(
+        plan, "preprocess", "the frame size is unknown: give preprocess.resize or model.input");
+  }
+  if (shape.size() == 4 &&
+      (shape[0] != 1 || shape[1] != 3 || shape[2] != options.height || shape[3] != options.width)) {
+    return orchestrator::PlanFieldError(plan, "preprocess.resize",
+                                        "frames are resized to " + std::to_string(options.height) +
+                                            "x" + std::to_string(options.width) +
+                                            ", and the model takes 1x3xHxW inputs of that size");
+  }
+  if (plan.preprocess) {
+    for (size_t c = 0; c < 3 && c < plan.preprocess->mean.size(); ++c) {
+      options.mean[c] = static_cast<float>(plan.preprocess->mean[c]);
+    }
+    for (size_t c = 0; c < 3 && c < plan.preprocess->std.size(); ++c) {
+      options.std[c] = static_cast<float>(plan.preprocess->std[c]);
+    }
+  }
+  return options;
+}
+
+// The top k classes of a classifier's first output, with softmax scores.
+nlohmann::json TopK(const engine::Tensor& logits, int k, const std::vector<std::string>& labels) {
+  const int64_t n = logits.num_elements();
+  const float* x = logits.data<float>();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  const size_t top = static_cast<size_t>(std::min<int64_t>(k, n));
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
+                    [&](int64_t a, int64_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); });
+  const float max = n > 0 ? x[order[0]] : 0.f;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i] - max));
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t i = 0; i < top; ++i) {
+    nlohmann::json entry = {{"class", order[i]},
+                            {"score", std::exp(static_cast<double>(x[order[i]] - max)) / sum}};
+    if (static_cast<size_t>(order[i]) < labels.size()) {
+      entry["label"] = labels[static_cast<size_t>(order[i])];
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+Status SaveInput(const std::string& dir, const std::string& camera, int64_t frame,
+                 const std::vector<float>& tensor) {
+  const std::string path = dir + "/" + camera + "-" + std::to_string(frame) + ".f32";
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(tensor.data()),
+            static_cast<std::streamsize>(tensor.size() * sizeof(float)));
+  if (!out) return Status::IoError("cannot write " + path);
+  return Status::Ok();
+}
+
+// Prints the per-camera status line on a terminal, twice a second.
+class StatusLine {
+ public:
+  StatusLine(std::vector<Camera*> cameras, StreamClient* client)
+      : cameras_(std::move(cameras)), client_(client) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~StatusLine() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  void Loop() {
+    std::map<uint64_t, std::pair<uint64_t, uint64_t>> last;
+    auto then = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stop_; })) {
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - then).count();
+      then = now;
+      std::string line;
+      for (Camera* c : cameras_) {
+        const StreamCounters n = client_->Counters(c->id);
+        std::vector<double> recent;
+        {
+          std::lock_guard<std::mutex> camera_lock(c->mu);
+          const size_t from = c->latencies_ms.size() > 100 ? c->latencies_ms.size() - 100 : 0;
+          recent.assign(c->latencies_ms.begin() + static_cast<std::ptrdiff_t>(from),
+                        c->latencies_ms.end());
+        }
+        auto& [in, out] = last[c->id];
+        char part[256];
+        std::snprintf(part, sizeof(part),
+                      "%s%s: in %.1f fps, out %.1f fps, dropped %llu, p50 %.0f ms, p99 %.0f ms",
+                      line.empty() ? "" : " | ", c->name.c_str(),
+                      static_cast<double>(n.in - in) / dt, static_cast<double>(n.out - out) / dt,
+                      static_cast<unsigned long long>(n.dropped + n.rejected),
+                      Percentile(recent, 0.5), Percentile(recent, 0.99));
+        in = n.in;
+        out = n.out;
+        line += part;
+      }
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      std::fflush(stderr);
+    }
+  }
+
+  std::vector<Camera*> cameras_;
+  StreamClient* client_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+void PrintSummary(const std::vector<std::unique_ptr<Camera>>& cameras, StreamClient* client,
+                  const v1::DeploymentStatus& deployment) {
+  std::fprintf(stderr, "\nserdab stream: summary (deployment %s, %d stages, rollout %llu)\n",
+               deployment.name().c_str(), deployment.stages_size(),
+               static_cast<unsigned long long>(deployment.rollout()));
+  std::vector<double> stage_sum(static_cast<size_t>(deployment.stages_size()), 0);
+  uint64_t results = 0;
+  for (const auto& c : cameras) {
+    const StreamCounters n = client->Counters(c->id);
+    std::lock_guard<std::mutex> lock(c->mu);
+    const double seconds =
+        c->results > 1 ? static_cast<double>(c->last_result_ns - c->first_result_ns) / 1e9 : 0;
+    std::fprintf(stderr,
+                 "  %-16s in %llu  out %llu  dropped %llu  rejected %llu  resent %llu  "
+                 "%.2f fps  latency p50 %.1f ms  p99 %.1f ms  (%s)\n",
+                 c->name.c_str(), static_cast<unsigned long long>(n.in),
+                 static_cast<unsigned long long>(n.out), static_cast<unsigned long long>(n.dropped),
+                 static_cast<unsigned long long>(n.rejected),
+                 static_cast<unsigned long long>(n.resent),
+                 seconds > 0 ? static_cast<double>(c->results - 1) / seconds : 0,
+                 Percentile(c->latencies_ms, 0.5), Percentile(c->latencies_ms, 0.99),
+                 OverloadPolicyName(c->policy).data());
+    for (size_t i = 0; i < c->stage_ms_sum.size() && i < stage_sum.size(); ++i) {
+      stage_sum[i] += c->stage_ms_sum[i];
+    }
+    results += c->results;
+  }
+  if (results == 0) return;
+  std::fprintf(stderr, "  stage  worker          layers        predicted ms  measured ms  error\n");
+  for (int i = 0; i < deployment.stages_size(); ++i) {
+    const v1::Stage& s = deployment.stages(i);
+    const double measured = stage_sum[static_cast<size_t>(i)] / static_cast<double>(results);
+    const double error =
+        s.predicted_ms() > 0 ? 100.0 * (measured - s.predicted_ms()) / s.predicted_ms() : 0;
+    const std::string layers = "[" + std::to_string(s.begin()) + ", " +
+                               (s.end() < 0 ? std::string("end") : std::to_string(s.end())) + ")";
+    std::fprintf(stderr, "  %-5d  %-14s  %-12s  %12.1f  %11.1f  %+.0f%%\n", i, s.worker().c_str(),
+                 layers.c_str(), s.predicted_ms(), measured, error);
+  }
+}
+
+int Run(const Flags& flags) {
+  if (flags.plan_file.empty() && flags.deployment.empty()) {
+    return ReportError(kCommand, Status::InvalidArgument("give -f PLAN or --deployment NAME"),
+                       true);
+  }
+  auto connection = Connect(flags.connection);
+  if (!connection.ok()) return ReportError(kCommand, connection.status());
+  if (connection->resolved.root.empty() || connection->resolved.owner_dir.empty()) {
+    return ReportError(
+        kCommand, Status::InvalidArgument("no attestation root or owner key: use credentials from "
+                                          "serdab ca issue-user (which hold both)"));
+  }
+  auto root = attestation::LoadRootPublicKey(connection->resolved.root);
+  if (!root.ok()) return ReportError(kCommand, root.status());
+  auto owner = attestation::ModelOwnerKey::Load(connection->resolved.owner_dir);
+  if (!owner.ok()) return ReportError(kCommand, owner.status());
+
+  // The plan: the user's file, or the one the orchestrator stores.
+  orchestrator::DeploymentPlan plan;
+  if (!flags.plan_file.empty()) {
+    auto parsed = PlanFromFile(flags);
+    if (!parsed.ok()) return ReportError(kCommand, parsed.status());
+    plan = std::move(parsed).value();
+  } else {
+    v1::GetDeploymentRequest request;
+    request.set_name(flags.deployment);
+    v1::DeploymentStatus stored;
+    Status got = RpcError(connection->address,
+                          connection->stub->GetDeployment(CallContext().get(), request, &stored),
+                          "deployment " + flags.deployment);
+    if (!got.ok()) return ReportError(kCommand, got);
+    auto parsed = orchestrator::DeploymentPlanFromJson(stored.plan_json());
+    if (!parsed.ok()) return ReportError(kCommand, parsed.status());
+    plan = std::move(parsed).value();
+  }
+  auto preprocess = Preprocessing(plan);
+  if (!preprocess.ok()) return ReportError(kCommand, preprocess.status());
+  auto labels = ReadLabels(flags.labels);
+  if (!labels.ok()) return ReportError(kCommand, labels.status());
+
+  // The cameras: --source flags, else the plan's streams.
+  std::vector<std::unique_ptr<Camera>> cameras;
+  auto policy_for = [&](bool live,
+                        std::optional<OverloadPolicy> planned) -> Result<OverloadPolicy> {
+    if (!flags.policy.empty()) {
+      for (OverloadPolicy p : {OverloadPolicy::kDropOldest, OverloadPolicy::kDropNewest,
+                               OverloadPolicy::kBlock, OverloadPolicy::kLatestOnly}) {
+        if (flags.policy == OverloadPolicyName(p)) return p;
+      }
+      return Status::InvalidArgument(
+          "--policy must be drop_oldest, drop_newest, block or "
+          "latest_only, not '" +
+          flags.policy + "'");
+    }
+    if (planned) return *planned;
+    return live ? OverloadPolicy::kDropOldest : OverloadPolicy::kBlock;
+  };
+  ingest::ReaderOptions reader_options;
+  reader_options.preprocess = *preprocess;
+  reader_options.loop = flags.loop;
+  reader_options.realtime = flags.realtime;
+  reader_options.watchdog_seconds = flags.watchdog_s;
+  auto add_camera = [&](const std::string& name, const std::string& source,
+                        std::optional<OverloadPolicy> planned) -> Status {
+    auto camera = std::make_unique<Camera>();
+    camera->id = cameras.size() + 1;
+    camera->name = name;
+    camera->source = source;
+    SERDAB_ASSIGN_OR_RETURN(camera->reader, ingest::CameraReader::Open(source, reader_options));
+    SERDAB_ASSIGN_OR_RETURN(camera->policy, policy_for(camera->reader->source().live(), planned));
+    cameras.push_back(std::move(camera));
+    return Status::Ok();
+  };
+  if (!flags.sources.empty()) {
+    for (size_t i = 0; i < flags.sources.size(); ++i) {
+      Status s = add_camera("cam" + std::to_string(i + 1), flags.sources[i], std::nullopt);
+      if (!s.ok()) return ReportError(kCommand, s);
+    }
+  } else {
+    for (const orchestrator::StreamSpec& spec : plan.streams) {
+      Status s = add_camera(spec.name, spec.source, spec.on_overload);
+      if (!s.ok()) return ReportError(kCommand, s);
+    }
+  }
+  if (cameras.empty()) {
+    return ReportError(
+        kCommand, Status::InvalidArgument("no source: give --source URL or a plan with streams"),
+        true);
+  }
+
+  auto policy = orchestrator::WorkerQuotePolicy(plan);
+  if (!policy.ok()) return ReportError(kCommand, policy.status());
+  // The first and last enclaves must be owned by the deployment's
+  // coordinator, which attested them against this policy when it
+  // provisioned them; the client checks the same policy again.
+  auto verifier = attestation::QuoteVerifier::Create(*root, *policy);
+  if (!verifier.ok()) return ReportError(kCommand, verifier.status());
+
+  PipelineQuery query;
+  query.deployment = plan.name;
+  query.root = *root;
+  query.allow_simulation = plan.attestation.allow_simulation;
+  query.allow_debug = plan.attestation.allow_debug;
+  v1::DeploymentStatus deployment;
+  std::mutex deployment_mu;
+
+  std::FILE* out = stdout;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
+  if (!flags.output.empty()) {
+    file.reset(std::fopen(flags.output.c_str(), "w"));
+    if (!file) return ReportError(kCommand, Status::IoError("cannot write " + flags.output));
+    out = file.get();
+  }
+  std::mutex out_mu;
+  std::map<uint64_t, Camera*> by_id;
+  for (auto& c : cameras) by_id[c->id] = c.get();
+
+  StreamClientOptions options;
+  options.tls_dir = connection->resolved.insecure ? "" : connection->resolved.credentials;
+  options.identity = &owner->key();
+  options.verifier = &*verifier;
+  options.recover_timeout_s = flags.recover_timeout_s;
+  options.resolve = [&](bool after_failure) -> Result<Pipeline> {
+    v1::DeploymentStatus status;
+    SERDAB_ASSIGN_OR_RETURN(Pipeline pipeline, ResolvePipeline(&*connection, query, &status));
+    std::lock_guard<std::mutex> lock(deployment_mu);
+    if (after_failure && status.rollout() == deployment.rollout()) {
+      // Still the placement that lost a stage: wait for the re-placement.
+      bool all_provisioned = true;
+      for (const v1::Stage& s : status.stages()) all_provisioned &= s.state() == "Provisioned";
+      if (!all_provisioned) return Status::FailedPrecondition("the deployment is being re-placed");
+    }
+    deployment = std::move(status);
+    return pipeline;
+  };
+  auto on_result = [&](StreamResult r) {
+    Camera* c = by_id[r.stream];
+    {
+      std::lock_guard<std::mutex> lock(c->mu);
+      c->latencies_ms.push_back(r.latency_ms);
+      if (c->stage_ms_sum.size() < r.stage_ms.size()) c->stage_ms_sum.resize(r.stage_ms.size());
+      for (size_t i = 0; i < r.stage_ms.size(); ++i) c->stage_ms_sum[i] += r.stage_ms[i];
+      const int64_t now = NowNs();
+      if (c->results++ == 0) c->first_result_ns = now;
+      c->last_result_ns = now;
+    }
+    nlohmann::json line = {{"stream", c->name},
+                           {"frame", r.meta.frame},
+                           {"pts", r.meta.source_time_s},
+                           {"latency_ms", r.latency_ms},
+                           {"stage_ms", r.stage_ms}};
+    if (!r.outputs.empty() && r.outputs[0].dtype() == engine::DataType::kFloat32) {
+      line["top"] = TopK(r.outputs[0], flags.top_k, *labels);
+    }
+    std::lock_guard<std::mutex> lock(out_mu);
+    std::fprintf(out, "%s\n", line.dump().c_str());
+    std::fflush(out);
+  };
+  auto on_event = [&](uint64_t stream, const std::string& what) {
+    auto it = by_id.find(stream);
+    std::lock_guard<std::mutex> lock(out_mu);
+    std::fprintf(stderr, "\r\033[Kserdab stream: %s: %s\n",
+                 it == by_id.end() ? "pipeline" : it->second->name.c_str(), what.c_str());
+  };
+  auto client = StreamClient::Start(std::move(options), on_result, on_event);
+  if (!client.ok()) return ReportError(kCommand, client.status());
+  for (auto& c : cameras) {
+    Status added = (*client)->AddStream(c->id, c->policy, flags.queue);
+    if (!added.ok()) return ReportError(kCommand, added.WithContext(c->name));
+  }
+
+  std::atomic<bool> failed{false};
+  for (auto& c : cameras) {
+    Camera* camera = c.get();
+    camera->reader->Start(
+        [&, camera](ingest::Frame frame) {
+          if (flags.frames > 0 && frame.number >= flags.frames) {
+            return;
+          }
+          if (!flags.save_inputs.empty()) {
+            (void)SaveInput(flags.save_inputs, camera->name, frame.number, frame.tensor);
+          }
+          auto tensor = engine::Tensor::Create(engine::DataType::kFloat32,
+                                               {frame.shape.begin(), frame.shape.end()});
+          if (!tensor.ok()) return;
+          std::copy(frame.tensor.begin(), frame.tensor.end(), tensor->data<float>());
+          std::vector<engine::Tensor> inputs;
+          inputs.push_back(std::move(tensor).value());
+          FrameMeta meta;
+          meta.frame = static_cast<uint64_t>(frame.number);
+          meta.source_time_s = frame.pts_seconds;
+          meta.captured_ns = NowNs();
+          if (!(*client)->Submit(camera->id, meta, std::move(inputs)).ok()) failed = true;
+        },
+        [&, camera](const ingest::Event& e) {
+          {
+            std::lock_guard<std::mutex> lock(camera->mu);
+            camera->events++;
+            if (e.kind == ingest::EventKind::kResumed) {
+              camera->longest_gap_s = std::max(camera->longest_gap_s, e.seconds);
+            }
+          }
+          std::lock_guard<std::mutex> lock(out_mu);
+          std::fprintf(stderr, "\r\033[Kserdab stream: %s: %s: %s\n", camera->name.c_str(),
+                       ingest::EventKindName(e.kind), e.message.c_str());
+        });
+  }
+
+  const bool show_status =
+      flags.status == "on" || (flags.status == "auto" && ::isatty(STDERR_FILENO));
+  std::vector<Camera*> raw;
+  for (auto& c : cameras) raw.push_back(c.get());
+  std::unique_ptr<StatusLine> status_line;
+  if (show_status) status_line = std::make_unique<StatusLine>(raw, client->get());
+
+  Status outcome;
+  for (auto& c : cameras) {
+    Status ended = c->reader->Wait();
+    if (!ended.ok() && outcome.ok()) outcome = ended.WithContext(c->name);
+    (*client)->EndStream(c->id);
+  }
+  Status finished = (*client)->Finish();
+  status_line.reset();
+  if (outcome.ok()) outcome = finished;
+  if (failed && outcome.ok()) outcome = Status::Internal("frames could not be queued");
+  {
+    std::lock_guard<std::mutex> lock(deployment_mu);
+    PrintSummary(cameras, client->get(), deployment);
+  }
+  if (!outcome.ok()) return ReportError(kCommand, outcome);
+  return 0;
+}
+
+}  // namespace
+
+int RunStreamCommand(int argc, char** argv) {
+  CLI::App app(
+      "Streams cameras or video files through a Ready deployment: frames are decoded and "
+      "preprocessed here, sealed to the deployment's first enclave, and the results come back "
+      "from its last enclave as JSON lines (stream, frame, pts, latency_ms, stage_ms, top). "
+      "Sources: video files (mp4, mkv, avi), rtsp://, http:// MJPEG, /dev/videoN, or a directory "
+      "of images. Files get every frame processed (policy block); live cameras drop the oldest "
+      "frame when the pipeline is behind (drop_oldest).",
+      std::string("serdab ") + kCommand);
+  Flags flags;
+  AddConnectionFlags(&app, &flags.connection);
+  app.add_option("-f,--file", flags.plan_file,
+                 "the deployment's plan: its attestation policy, preprocessing and streams");
+  app.add_option("--deployment", flags.deployment,
+                 "the deployment (default: the plan's only one); without -f, the plan the "
+                 "orchestrator stores is used");
+  app.add_option("--source", flags.sources,
+                 "a camera or file; repeat for several (default: the plan's streams)");
+  app.add_option("--policy", flags.policy,
+                 "when the pipeline is behind: drop_oldest, drop_newest, block or latest_only "
+                 "(default: block for files, drop_oldest for cameras, or the plan's)");
+  app.add_flag("--realtime", flags.realtime, "feed files at their own frame rate");
+  app.add_flag("--loop", flags.loop, "play files again from the start when they end");
+  app.add_option("--frames", flags.frames, "stop each source after this many frames (0: no limit)")
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  app.add_option("-o,--output", flags.output, "write the JSON lines here instead of stdout");
+  app.add_option("--top-k", flags.top_k, "classes per result")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--labels", flags.labels, "class names, one per line, in class order");
+  app.add_option("--status", flags.status, "the live status line on stderr: auto, on or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  app.add_option("--watchdog", flags.watchdog_s,
+                 "reconnect a camera that sent no frame for this many seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  app.add_option("--queue", flags.queue, "frames that may wait per stream")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--recover-timeout", flags.recover_timeout_s,
+                 "how long to wait for a lost stage's deployment to be re-placed (s)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 3600.0));
+  app.add_option("--save-inputs", flags.save_inputs,
+                 "also write each preprocessed frame here as raw float32 (for checks)");
+  if (auto code = ParseFlags(app, argc, argv)) return *code;
+  return Run(flags);
+}
+
+}  // namespace serdab::cli

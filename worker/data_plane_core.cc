@@ -1,0 +1,198 @@
+#include "worker/data_plane_core.h"
+
+#include <chrono>
+#include <utility>
+
+namespace serdab::worker {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+ByteView View(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// An enclave that refuses a message (it fails authentication, is replayed,
+// has the wrong size, or is not routed) has dropped that frame for good;
+// anything else (no such session, no partition, out of memory) may pass once
+// the deployment is re-placed and the frame is sent again.
+bool Rejected(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kCorruption:
+    case Status::Code::kPermissionDenied:
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+class DataPlaneCore::Pipe {
+ public:
+  Pipe(std::string enclave, uint32_t stage, std::shared_ptr<StageRunner> runner,
+       std::shared_ptr<NextStage> next, Reply reply)
+      : enclave(std::move(enclave)),
+        stage(stage),
+        runner(std::move(runner)),
+        next(std::move(next)),
+        reply_(std::move(reply)) {}
+
+  void Deliver(v1::PipeReply reply) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reply_) reply_(std::move(reply));
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reply_ = nullptr;
+  }
+
+  const std::string enclave;
+  const uint32_t stage;
+  const std::shared_ptr<StageRunner> runner;
+  const std::shared_ptr<NextStage> next;  // null at the last stage
+
+ private:
+  std::mutex mu_;
+  Reply reply_;
+};
+
+DataPlaneCore::DataPlaneCore(WorkerCore* core, Connector connector, DataPlaneOptions options)
+    : core_(core), connector_(std::move(connector)), options_(options) {}
+
+DataPlaneCore::~DataPlaneCore() {
+  // Runners first: their queued jobs may still send on the links.
+  std::map<std::string, std::shared_ptr<StageRunner>> runners;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    runners.swap(runners_);
+  }
+  runners.clear();
+  std::lock_guard<std::mutex> lock(links_mu_);
+  links_.clear();
+}
+
+std::shared_ptr<StageRunner> DataPlaneCore::Runner(const std::string& enclave) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<StageRunner>& runner = runners_[enclave];
+  if (!runner) runner = std::make_shared<StageRunner>(options_.queue_depth);
+  return runner;
+}
+
+Result<std::shared_ptr<NextStage>> DataPlaneCore::Link(const std::string& enclave,
+                                                       const std::vector<v1::PipeStage>& rest,
+                                                       uint32_t stage) {
+  std::lock_guard<std::mutex> lock(links_mu_);
+  const LinkKey key{enclave, rest.front().address(), rest.front().enclave(), stage};
+  auto it = links_.find(key);
+  if (it != links_.end() && !it->second->broken()) return it->second;
+  // Room for every frame the stages after this one can hold: each runs one
+  // and queues queue_depth.
+  const size_t max_in_flight = (options_.queue_depth + 1) * rest.size();
+  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<NextStage> link,
+                          connector_(enclave, rest, stage, max_in_flight));
+  links_[key] = link;
+  return link;
+}
+
+Result<std::shared_ptr<DataPlaneCore::Pipe>> DataPlaneCore::Open(const v1::PipeOpen& open,
+                                                                 Reply reply) {
+  if (open.stages().empty()) return Status::InvalidArgument("the pipe names no stage");
+  if (open.stages().size() > 64) return Status::InvalidArgument("the pipe names over 64 stages");
+  const std::string& enclave = open.stages(0).enclave();
+  bool hosted = false;
+  for (const EnclaveInfo& info : core_->List()) hosted = hosted || info.name == enclave;
+  if (!hosted) return Status::NotFound("this worker runs no enclave '" + enclave + "'");
+  std::shared_ptr<NextStage> next;
+  if (open.stages().size() > 1) {
+    const std::vector<v1::PipeStage> rest(open.stages().begin() + 1, open.stages().end());
+    SERDAB_ASSIGN_OR_RETURN(next, Link(enclave, rest, open.first_stage() + 1));
+  }
+  return std::make_shared<Pipe>(enclave, open.first_stage(), Runner(enclave), std::move(next),
+                                std::move(reply));
+}
+
+bool DataPlaneCore::Submit(const std::shared_ptr<Pipe>& pipe, v1::Frame* frame,
+                           std::function<void()> on_room) {
+  const int64_t queued = NowNs();
+  // The job owns the frame only once the runner took it: a refused push
+  // leaves *frame to the caller.
+  auto job = std::make_shared<v1::Frame>();
+  job->Swap(frame);
+  const bool pushed = pipe->runner->TryPush([this, pipe, job, queued] { Run(pipe, *job, queued); },
+                                            std::move(on_room));
+  if (!pushed) {
+    frame->Swap(job.get());
+    return false;
+  }
+  counters_.frames_in++;
+  counters_.bytes_in += job->payload().size();
+  return true;
+}
+
+void DataPlaneCore::Close(const std::shared_ptr<Pipe>& pipe) { pipe->Close(); }
+
+std::map<std::string, size_t> DataPlaneCore::QueueDepths() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, size_t> depths;
+  for (const auto& [name, runner] : runners_) depths[name] = runner->queued();
+  return depths;
+}
+
+void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, v1::Frame& frame, int64_t queued_ns) {
+  const int64_t started = NowNs();
+  const double queue_ms = static_cast<double>(started - queued_ns) / 1e6;
+  const uint64_t out_session = pipe->next ? pipe->next->out_session() : frame.tail_session();
+  Result<Bytes> output = core_->Process(pipe->enclave, frame.in_session(), pipe->stage, out_session,
+                                        pipe->stage + 1, frame.stream(), View(frame.payload()));
+  const int64_t busy = NowNs() - started;
+  counters_.busy_ns += static_cast<uint64_t>(busy);
+  const double stage_ms = static_cast<double>(busy) / 1e6;
+  v1::PipeReply reply;
+  reply.set_id(frame.id());
+  if (!output.ok()) {
+    const bool rejected = Rejected(output.status());
+    (rejected ? counters_.frames_rejected : counters_.frames_lost)++;
+    reply.set_outcome(rejected ? v1::PipeReply::REJECTED : v1::PipeReply::UNAVAILABLE);
+    reply.set_failed_stage(pipe->stage);
+    reply.set_error(output.status().ToString());
+    pipe->Deliver(std::move(reply));
+    return;
+  }
+  counters_.frames_out++;
+  counters_.bytes_out += output->size();
+  if (!pipe->next) {
+    reply.set_outcome(v1::PipeReply::RESULT);
+    reply.set_result(std::string(output->begin(), output->end()));
+    reply.add_stage_ms(stage_ms);
+    reply.add_queue_ms(queue_ms);
+    pipe->Deliver(std::move(reply));
+    return;
+  }
+  v1::Frame onward;
+  onward.set_stream(frame.stream());
+  onward.set_tail_session(frame.tail_session());
+  onward.set_payload(std::string(output->begin(), output->end()));
+  pipe->next->Send(std::move(onward),
+                   [pipe, id = frame.id(), stage_ms, queue_ms](v1::PipeReply downstream) {
+                     v1::PipeReply r;
+                     r.set_id(id);
+                     r.set_outcome(downstream.outcome());
+                     r.set_result(std::move(*downstream.mutable_result()));
+                     r.set_failed_stage(downstream.failed_stage());
+                     r.set_error(std::move(*downstream.mutable_error()));
+                     r.add_stage_ms(stage_ms);
+                     r.add_queue_ms(queue_ms);
+                     for (double ms : downstream.stage_ms()) r.add_stage_ms(ms);
+                     for (double ms : downstream.queue_ms()) r.add_queue_ms(ms);
+                     pipe->Deliver(std::move(r));
+                   });
+}
+
+}  // namespace serdab::worker

@@ -1,0 +1,112 @@
+// DataPlaneCore: a worker's data plane with no gRPC in it (the DataPlane
+// service in data_plane_service.h is a thin layer over it).
+//
+// A pipe is what one upstream party (a camera client or the previous stage's
+// worker) opened to this worker: the stages from this worker's enclave to the
+// last. Its frames queue on the enclave's StageRunner (bounded, shared by
+// every pipe into that enclave), run through the enclave with one process
+// ECALL, and then either come back as the result (last stage) or go on to the
+// next stage over a NextStage link shared by every pipe that takes the same
+// hop, so that the hop's session sees its messages in order. Every frame gets
+// exactly one reply, in the order the pipe's frames were queued.
+//
+// The worker only relays ciphertext: the enclave opens the frame from the
+// session it arrived on and seals its output to the next enclave's session
+// (or the client's), and refuses any pair of sessions its owner did not
+// route.
+//
+// Thread-safe.
+#ifndef SERDAB_WORKER_DATA_PLANE_CORE_H_
+#define SERDAB_WORKER_DATA_PLANE_CORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "enclave/common/status.h"
+#include "serdab/v1/data_plane.pb.h"
+#include "worker/next_stage.h"
+#include "worker/stage_runner.h"
+#include "worker/worker_core.h"
+
+namespace serdab::worker {
+
+struct DataPlaneOptions {
+  // Frames that may wait for each enclave (besides the one it runs).
+  size_t queue_depth = 2;
+};
+
+// Counters for metrics and tests, per worker.
+struct DataPlaneCounters {
+  std::atomic<uint64_t> frames_in{0};        // queued on a stage
+  std::atomic<uint64_t> frames_out{0};       // processed by this worker's enclave
+  std::atomic<uint64_t> frames_rejected{0};  // refused by this worker's enclave
+  std::atomic<uint64_t> frames_lost{0};      // failed for another reason
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> busy_ns{0};  // time in process ECALLs
+};
+
+class DataPlaneCore {
+ public:
+  // Opens the link from `local_enclave` to rest[0], whose stage index is
+  // `stage`, allowing `max_in_flight` frames on it.
+  using Connector = std::function<Result<std::shared_ptr<NextStage>>(
+      const std::string& local_enclave, const std::vector<v1::PipeStage>& rest, uint32_t stage,
+      size_t max_in_flight)>;
+
+  DataPlaneCore(WorkerCore* core, Connector connector, DataPlaneOptions options);
+  ~DataPlaneCore();
+  DataPlaneCore(const DataPlaneCore&) = delete;
+  DataPlaneCore& operator=(const DataPlaneCore&) = delete;
+
+  class Pipe;
+  using Reply = std::function<void(v1::PipeReply)>;
+
+  // Opens a pipe. `reply` receives every frame's reply, in order, on the
+  // core's threads; it must not block for long. InvalidArgument for a bad
+  // open message, NotFound for an enclave this worker does not run, and the
+  // link's error when the next stage cannot be reached or attested.
+  Result<std::shared_ptr<Pipe>> Open(const v1::PipeOpen& open, Reply reply);
+
+  // Queues `frame` (moved from) on the pipe's stage. False when the stage's
+  // queue is full: the frame is untouched, and `on_room` runs once there is
+  // room (then submit again).
+  bool Submit(const std::shared_ptr<Pipe>& pipe, v1::Frame* frame, std::function<void()> on_room);
+
+  // Drops the pipe's reply function: its upstream party is gone. Frames
+  // already queued still run, so the sessions they use stay in step.
+  void Close(const std::shared_ptr<Pipe>& pipe);
+
+  const DataPlaneCounters& counters() const { return counters_; }
+  // Frames waiting per enclave.
+  std::map<std::string, size_t> QueueDepths();
+
+ private:
+  using LinkKey = std::tuple<std::string, std::string, std::string, uint32_t>;
+
+  std::shared_ptr<StageRunner> Runner(const std::string& enclave);
+  Result<std::shared_ptr<NextStage>> Link(const std::string& enclave,
+                                          const std::vector<v1::PipeStage>& rest, uint32_t stage);
+  void Run(const std::shared_ptr<Pipe>& pipe, v1::Frame& frame, int64_t queued_ns);
+
+  WorkerCore* core_;
+  const Connector connector_;
+  const DataPlaneOptions options_;
+  DataPlaneCounters counters_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<StageRunner>> runners_;
+  // Held while a link is opened, so that pipes taking the same hop share one.
+  std::mutex links_mu_;
+  std::map<LinkKey, std::shared_ptr<NextStage>> links_;
+};
+
+}  // namespace serdab::worker
+
+#endif  // SERDAB_WORKER_DATA_PLANE_CORE_H_

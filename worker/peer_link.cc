@@ -1,0 +1,234 @@
+#include "worker/peer_link.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <utility>
+
+#include "enclave/attestation/evidence.h"
+#include "enclave/crypto/aead.h"
+#include "worker/grpc_daemon.h"
+#include "worker/rpc_status.h"
+
+namespace serdab::worker {
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+
+ByteView View(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+std::string ToString(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
+
+void Deadline(grpc::ClientContext* context) {
+  context->set_deadline(std::chrono::system_clock::now() + kHandshakeTimeout);
+}
+
+}  // namespace
+
+grpc::ChannelArguments DataPlaneChannelArguments() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxDataPlaneMessage);
+  args.SetMaxSendMessageSize(kMaxDataPlaneMessage);
+  args.SetInt("grpc.http2.bdp_probe", 0);
+  args.SetInt("grpc.http2.lookahead_bytes", 64 << 20);
+  args.SetInt("grpc.http2.max_frame_size", 16 << 20);
+  // Reconnects after a worker restarts are quick, not minutes apart.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return args;
+}
+
+Result<std::shared_ptr<PeerLink>> PeerLink::Connect(WorkerCore* core,
+                                                    const std::string& local_enclave,
+                                                    const std::vector<v1::PipeStage>& rest,
+                                                    uint32_t stage, size_t max_in_flight,
+                                                    const std::string& tls_dir) {
+  const v1::PipeStage& next = rest.front();
+  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                          MakeChannelCredentials(next.address(), tls_dir, "node"));
+  std::shared_ptr<PeerLink> link(new PeerLink(core, local_enclave, stage, max_in_flight));
+  link->remote_address_ = next.address();
+  link->stub_ = v1::DataPlane::NewStub(
+      grpc::CreateCustomChannel(next.address(), credentials, DataPlaneChannelArguments()));
+  SERDAB_RETURN_IF_ERROR(link->Handshake(next.enclave())
+                             .WithContext("stage " + std::to_string(stage) + " (" + next.address() +
+                                          "/" + next.enclave() + ")"));
+
+  link->stream_ = link->stub_->Pipe(&link->context_);
+  v1::PipeRequest open;
+  for (const v1::PipeStage& s : rest) *open.mutable_open()->add_stages() = s;
+  open.mutable_open()->set_first_stage(stage);
+  if (!link->stream_->Write(open)) {
+    const grpc::Status status = link->stream_->Finish();
+    return FromGrpc(status,
+                    "opening the pipe to stage " + std::to_string(stage) + " at " + next.address());
+  }
+  PeerLink* raw = link.get();
+  link->reader_ = std::thread([raw] { raw->ReadReplies(); });
+  return link;
+}
+
+Status PeerLink::Handshake(const std::string& remote_enclave) {
+  // Both enclaves challenge each other and answer with quotes bound to fresh
+  // keys; each opens its half from the other's evidence.
+  SERDAB_ASSIGN_OR_RETURN(Bytes local_challenge, core_->Challenge(local_enclave_));
+  v1::EnclaveRef ref;
+  ref.set_enclave(remote_enclave);
+  v1::ChallengeResponse remote_challenge;
+  {
+    grpc::ClientContext context;
+    Deadline(&context);
+    SERDAB_RETURN_IF_ERROR(
+        FromGrpc(stub_->Challenge(&context, ref, &remote_challenge), "challenge"));
+  }
+  v1::GetQuoteRequest quote_request;
+  quote_request.set_enclave(remote_enclave);
+  quote_request.set_nonce(ToString(local_challenge));
+  v1::GetQuoteResponse remote_quote;
+  {
+    grpc::ClientContext context;
+    Deadline(&context);
+    SERDAB_RETURN_IF_ERROR(
+        FromGrpc(stub_->GetQuote(&context, quote_request, &remote_quote), "quote"));
+  }
+  SERDAB_ASSIGN_OR_RETURN(Bytes local_evidence,
+                          core_->GetQuote(local_enclave_, View(remote_challenge.nonce())));
+  SERDAB_ASSIGN_OR_RETURN(attestation::Evidence local, attestation::ParseEvidence(local_evidence));
+  SERDAB_ASSIGN_OR_RETURN(attestation::Evidence remote,
+                          attestation::ParseEvidence(View(remote_quote.evidence())));
+
+  attestation::SessionRequest ours;
+  ours.kind = attestation::SessionRequest::Kind::kPeer;
+  ours.algorithm = crypto::PreferredAead();
+  ours.evidence_key = local.binding.ephemeral_key;
+  ours.peer_evidence.assign(remote_quote.evidence().begin(), remote_quote.evidence().end());
+  ours.challenge = local_challenge;
+  ours.role = crypto::ChannelRole::kInitiator;
+  Result<uint64_t> local_session =
+      core_->OpenSession(local_enclave_, attestation::SerializeSessionRequest(ours));
+  if (!local_session.ok()) {
+    return local_session.status().WithContext("this worker's enclave refused the next enclave");
+  }
+  local_session_ = *local_session;
+
+  attestation::SessionRequest theirs;
+  theirs.kind = attestation::SessionRequest::Kind::kPeer;
+  theirs.algorithm = ours.algorithm;
+  theirs.evidence_key = remote.binding.ephemeral_key;
+  theirs.peer_evidence = std::move(local_evidence);
+  theirs.challenge.assign(remote_challenge.nonce().begin(), remote_challenge.nonce().end());
+  theirs.role = crypto::ChannelRole::kResponder;
+  v1::OpenSessionRequest open;
+  open.set_enclave(remote_enclave);
+  open.set_request(ToString(attestation::SerializeSessionRequest(theirs)));
+  v1::OpenSessionResponse opened;
+  grpc::ClientContext context;
+  Deadline(&context);
+  Status status = FromGrpc(stub_->OpenSession(&context, open, &opened),
+                           "the next enclave refused this worker's enclave");
+  if (!status.ok()) {
+    (void)core_->CloseSession(local_enclave_, local_session_);
+    return status;
+  }
+  remote_session_ = opened.session();
+  return Status::Ok();
+}
+
+PeerLink::~PeerLink() {
+  context_.TryCancel();
+  if (reader_.joinable()) {
+    // The last reference may be dropped by a reply callback on the reader
+    // itself, which then finishes on its own.
+    if (reader_.get_id() == std::this_thread::get_id()) {
+      reader_.detach();
+    } else {
+      reader_.join();
+    }
+  }
+  (void)core_->CloseSession(local_enclave_, local_session_);
+}
+
+bool PeerLink::broken() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return broken_;
+}
+
+void PeerLink::Send(v1::Frame frame, Done done) {
+  uint64_t id = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    room_.wait(lock, [&] { return broken_ || in_flight_.size() < max_in_flight_; });
+    if (broken_) {
+      const std::string why = broken_why_;
+      lock.unlock();
+      v1::PipeReply reply;
+      reply.set_outcome(v1::PipeReply::UNAVAILABLE);
+      reply.set_failed_stage(stage_);
+      reply.set_error(why);
+      done(std::move(reply));
+      return;
+    }
+    id = next_id_++;
+    in_flight_.emplace(id, std::move(done));
+  }
+  frame.set_id(id);
+  frame.set_in_session(remote_session_);
+  v1::PipeRequest request;
+  *request.mutable_frame() = std::move(frame);
+  bool written = false;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    written = !finished_ && stream_->Write(request);
+  }
+  if (!written)
+    Break("the pipe to stage " + std::to_string(stage_) + " at " + remote_address_ + " closed");
+}
+
+void PeerLink::ReadReplies() {
+  v1::PipeReply reply;
+  while (stream_->Read(&reply)) {
+    Done done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = in_flight_.find(reply.id());
+      if (it == in_flight_.end()) continue;  // not ours: the next worker is confused
+      done = std::move(it->second);
+      in_flight_.erase(it);
+    }
+    room_.notify_all();
+    done(std::move(reply));
+  }
+  grpc::Status status;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    finished_ = true;
+    status = stream_->Finish();
+  }
+  Break("stage " + std::to_string(stage_) + " at " + remote_address_ +
+        " is unreachable: " + (status.ok() ? "the pipe ended" : status.error_message()));
+}
+
+void PeerLink::Break(const std::string& why) {
+  std::map<uint64_t, Done> lost;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!broken_) {
+      broken_ = true;
+      broken_why_ = why;
+      spdlog::warn("data plane: {}", why);
+    }
+    lost.swap(in_flight_);
+  }
+  room_.notify_all();
+  for (auto& [id, done] : lost) {
+    v1::PipeReply reply;
+    reply.set_id(id);
+    reply.set_outcome(v1::PipeReply::UNAVAILABLE);
+    reply.set_failed_stage(stage_);
+    reply.set_error(why);
+    done(std::move(reply));
+  }
+}
+
+}  // namespace serdab::worker
