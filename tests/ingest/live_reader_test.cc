@@ -181,6 +181,34 @@ TEST(IngestLiveReader, WatchdogGivesUpOnASilentServer) {
   EXPECT_LT(took, 6.0);
 }
 
+TEST(IngestLiveReader, StopInterruptsABlockedConnect) {
+  // A listener that never answers: the reader blocks inside libavformat.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 8), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string url = "rtsp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/cam";
+
+  ReaderOptions options = LiveOptions();
+  options.watchdog_seconds = 60;
+  auto reader = CameraReader::Open(url, options);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  ReaderProbe probe;
+  (*reader)->Start(probe.Frames(), probe.Events());
+  // Nothing arrives: the reader is blocked waiting for the server's answer.
+  EXPECT_FALSE(probe.WaitFor([](const auto&, const auto& events) { return !events.empty(); },
+                             milliseconds(500)));
+  const auto start = std::chrono::steady_clock::now();
+  (*reader)->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(500));
+  EXPECT_TRUE((*reader)->Wait().ok());
+  close(fd);
+}
+
 TEST(IngestLiveReader, UnreachableUrlRetriesWithBackoffThenGivesUp) {
   const std::string url = "rtsp://127.0.0.1:" + std::to_string(testing::FreePort()) + "/x";
   ReaderOptions options = LiveOptions();
