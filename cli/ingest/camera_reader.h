@@ -46,9 +46,10 @@ namespace serdab::ingest {
 
 struct Frame {
   int64_t number = 0;  // 0-based, +1 per delivered frame, across loops and reconnects
-  // Source timestamp: pts in seconds (counting on across loops of a file), and
-  // the wall-clock time the reader decoded the frame (for a live camera, the
-  // capture time less network and decoder delay).
+  // Source timestamp: pts in seconds since the start of the file (counting on
+  // across loops) or of the live connection (from 0 again after a reconnect),
+  // and the wall-clock time the reader decoded the frame (for a live camera,
+  // its capture time plus network and decoding delay).
   double pts_seconds = 0;
   std::chrono::system_clock::time_point captured_at;
   int source_width = 0;  // the decoded picture's size, before preprocessing
