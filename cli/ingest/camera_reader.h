@@ -11,7 +11,7 @@
 // camera does not wait (while it blocks, the reader reads nothing and the
 // connection's buffers fill).
 //
-// Files and image directories end (an kEndOfFile event, then the reader
+// Files and image directories end (a kEndOfFile event, then the reader
 // stops) unless `loop`; they are read as fast as the callback returns, or at
 // the pace of their timestamps with `realtime`. Live sources (RTSP, HTTP,
 // V4L2) never end on their own: a lost, refused or silent connection is
@@ -46,9 +46,10 @@ namespace serdab::ingest {
 
 struct Frame {
   int64_t number = 0;  // 0-based, +1 per delivered frame, across loops and reconnects
-  // Source timestamp: pts in seconds (counting on across loops of a file), and
-  // the wall-clock time the reader decoded the frame (for a live camera, the
-  // capture time less network and decoder delay).
+  // Source timestamp: pts in seconds since the start of the file (counting on
+  // across loops) or of the live connection (from 0 again after a reconnect),
+  // and the wall-clock time the reader decoded the frame (for a live camera,
+  // its capture time plus network and decoding delay).
   double pts_seconds = 0;
   std::chrono::system_clock::time_point captured_at;
   int source_width = 0;  // the decoded picture's size, before preprocessing
@@ -90,7 +91,10 @@ struct ReaderOptions {
   // Live sources.
   double reconnect_initial_seconds = 0.5;  // first delay; doubles per failed attempt
   double reconnect_max_seconds = 10;
-  double watchdog_seconds = 20;  // reconnect after this long without a frame
+  // Reconnect after this long without a frame. It also bounds a connection
+  // attempt, so it must exceed the time a camera takes to deliver its first
+  // frame (RTSP: about 2 s of stream analysis).
+  double watchdog_seconds = 20;
   // Consecutive failed attempts after which the reader gives up (Wait()
   // returns why); 0 retries for ever.
   int max_reconnect_attempts = 0;
@@ -117,7 +121,8 @@ class CameraReader {
   CameraReader(const CameraReader&) = delete;
   CameraReader& operator=(const CameraReader&) = delete;
 
-  // Starts the reader's thread. Once only. `on_event` may be empty.
+  // Starts the reader's thread; later calls do nothing. `on_frame` is
+  // required, `on_event` may be empty.
   void Start(FrameCallback on_frame, EventCallback on_event);
 
   // Ends the reader promptly (an open or read under way is interrupted, a
