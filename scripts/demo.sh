@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The demo: generate a model from the zoo, show its layers and run a frame
-# through it; then start a local cluster (an orchestrator and three workers)
-# and apply a deployment to it.
+# through it; then start a local cluster (an orchestrator and three workers
+# with SGX1-sized enclaves), apply a deployment to it, and stream a video
+# made with FFmpeg through its enclaves.
 set -euo pipefail
 build=${1:-build}
 serdab="$build/bin/serdab"
-model=${MODEL:-resnet18}
+model=${MODEL:-resnet50}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT  # replaced by the cluster's cleanup below
 
@@ -96,6 +97,7 @@ apiVersion: serdab/v1
 kind: Deployment
 metadata: {name: lobby}
 model: {zoo: $model, seed: 1}
+preprocess: {resize: [224, 224], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
 workers: {selector: {site: home}, order: [edge, cloud]}
 placement: {objective: throughput, max_stages: 3}
 attestation:
@@ -113,6 +115,15 @@ echo
 echo "\$ serdab describe deployment lobby"
 "$serdab" describe deployment lobby
 echo
-echo "The coordinator enclave attested each stage's enclave and provisioned its"
-echo "layers; the stages are wired to each other. Streaming camera frames through"
-echo "them is the next step."
+echo "== a short video (4 s, 5 fps), made with FFmpeg, streamed through the deployment"
+ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=size=640x480:rate=5 -t 4 -pix_fmt yuv420p \
+  "$work/lobby.mp4"
+echo "\$ serdab stream -f lobby.yaml --source lobby.mp4 --output results.jsonl"
+"$serdab" stream -f "$work/lobby.yaml" --source "$work/lobby.mp4" --output "$work/results.jsonl"
+echo
+echo "first result:"
+head -n 1 "$work/results.jsonl"
+echo
+echo "Every frame was sealed here to the first stage's enclave, crossed the workers"
+echo "only as ciphertext between attested enclaves, and its result was sealed by the"
+echo "last enclave for this client."

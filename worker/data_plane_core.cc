@@ -17,13 +17,13 @@ ByteView View(const std::string& s) {
 }
 
 // An enclave that refuses a message (it fails authentication, is replayed,
-// has the wrong size, or is not routed) has dropped that frame for good;
-// anything else (no such session, no partition, out of memory) may pass once
-// the deployment is re-placed and the frame is sent again.
+// or has the wrong size) has dropped that frame for good. One that was not
+// routed met a pipeline its owner has since re-wired (or never wired): like
+// a missing session or partition, that passes once the client finds the
+// re-placed pipeline and sends the frame again.
 bool Rejected(const Status& status) {
   switch (status.code()) {
     case Status::Code::kCorruption:
-    case Status::Code::kPermissionDenied:
     case Status::Code::kInvalidArgument:
     case Status::Code::kOutOfRange:
       return true;
