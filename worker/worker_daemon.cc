@@ -10,6 +10,9 @@
 #include "enclave/crypto/aead.h"
 #include "worker/cpu_info.h"
 #include "worker/grpc_daemon.h"
+#include "worker/metrics_server.h"
+#include "worker/rpc_metrics.h"
+#include "worker/worker_metrics.h"
 #include "worker/worker_service.h"
 
 namespace serdab::worker {
@@ -35,8 +38,20 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
                  e.restored ? " (partition restored from disk)" : "");
   }
 
+  metrics::Registry registry;
+  AddEnclaveCollector(&registry, core.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  SERDAB_ASSIGN_OR_RETURN(interceptors.emplace_back(), MakeRpcMetricsInterceptor(&registry));
+  // Declared after what its collectors read, so it stops before they go.
+  metrics::MetricsServer metrics_server(&registry);
+  if (!options.metrics_addr.empty()) {
+    SERDAB_RETURN_IF_ERROR(metrics_server.Start(options.metrics_addr));
+    spdlog::info("serving metrics on {} (port {})", options.metrics_addr, metrics_server.port());
+  }
+
   WorkerService service(core.get(), /*authenticate=*/!options.listen.insecure);
   grpc::ServerBuilder builder;
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(&service);

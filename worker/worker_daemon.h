@@ -21,6 +21,9 @@ struct DaemonOptions {
   // address to advertise (when empty: the listen host and bound port) and
   // the capacity's threads, AES-NI and enclave count.
   OrchestratorLinkOptions link;
+  // HOST:PORT to serve Prometheus metrics on (worker_metrics.h,
+  // rpc_metrics.h); none when empty.
+  std::string metrics_addr;
 };
 
 // Runs until SIGTERM or SIGINT. Returns the reason it could not run.
