@@ -68,9 +68,10 @@ Status MetricsServer::Start(const std::string& addr) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  // Short keep-alive so that Stop() does not wait on an idle scraper's
-  // connection for long.
+  // Short keep-alive and read timeouts so that Stop() waits at most a
+  // couple of seconds on an idle or silent client's connection.
   impl->http.set_keep_alive_timeout(1);
+  impl->http.set_read_timeout(2);
   const Registry* registry = registry_;
   impl->http.Get("/metrics", [registry](const httplib::Request&, httplib::Response& response) {
     response.set_content(registry->Render(), kExpositionContentType);

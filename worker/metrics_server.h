@@ -2,6 +2,10 @@
 // plain HTTP on its own thread, for Prometheus to scrape (every daemon's and
 // `serdab stream`'s --metrics-addr). Any other path is 404.
 //
+//   metrics::Registry registry;                // lives as long as the command
+//   metrics::MetricsServer server(&registry);  // declared after it: stops first
+//   if (!addr.empty()) SERDAB_RETURN_IF_ERROR(server.Start(addr));
+//
 // Metrics carry counts and timings, never a frame, a key or a weight; still,
 // bind it to loopback or a management network: HTTP here has no TLS.
 #ifndef SERDAB_WORKER_METRICS_SERVER_H_

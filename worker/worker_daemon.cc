@@ -38,6 +38,8 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
                  e.restored ? " (partition restored from disk)" : "");
   }
 
+  // Always kept, served only with --metrics-addr: what records metrics
+  // (the data plane too) takes &registry and need not check for it.
   metrics::Registry registry;
   AddEnclaveCollector(&registry, core.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
