@@ -34,6 +34,8 @@
 #include "enclave/attestation/platform.h"
 #include "orchestrator/deployment_plan.h"
 #include "partitioner/yaml_reader.h"
+#include "worker/metrics.h"
+#include "worker/metrics_server.h"
 
 namespace serdab::cli {
 namespace {
@@ -57,6 +59,7 @@ struct Flags {
   size_t queue = 2;
   double recover_timeout_s = 120;
   std::string save_inputs;
+  std::string metrics_addr;
 };
 
 // One camera: its reader, its stream in the client, and what it measured.
@@ -453,6 +456,43 @@ int Run(const Flags& flags) {
     if (!added.ok()) return ReportError(kCommand, added.WithContext(c->name));
   }
 
+  // Per stream: frames in, out, dropped and rejected, and p50/p99 latency
+  // of the last 1024 results.
+  metrics::Registry registry;
+  registry.AddCollector([&](metrics::Collection* m) {
+    for (auto& c : cameras) {
+      const StreamCounters n = (*client)->Counters(c->id);
+      constexpr char kFrames[] = "serdab_stream_frames_total";
+      constexpr char kHelp[] = "Frames of a camera stream, by outcome.";
+      for (const auto& [outcome, value] : {std::pair<const char*, uint64_t>{"in", n.in},
+                                           {"out", n.out},
+                                           {"dropped", n.dropped},
+                                           {"rejected", n.rejected},
+                                           {"resent", n.resent}}) {
+        m->Add(metrics::MetricType::kCounter, kFrames, kHelp,
+               {{"stream", c->name}, {"outcome", outcome}}, static_cast<double>(value));
+      }
+      std::vector<double> recent;
+      {
+        std::lock_guard<std::mutex> lock(c->mu);
+        const size_t from = c->latencies_ms.size() > 1024 ? c->latencies_ms.size() - 1024 : 0;
+        recent.assign(c->latencies_ms.begin() + static_cast<std::ptrdiff_t>(from),
+                      c->latencies_ms.end());
+      }
+      for (const auto& [quantile, q] :
+           {std::pair<const char*, double>{"0.5", 0.5}, {"0.99", 0.99}}) {
+        m->Add(metrics::MetricType::kGauge, "serdab_stream_latency_seconds",
+               "End-to-end latency of a stream's recent frames, capture to result.",
+               {{"stream", c->name}, {"quantile", quantile}}, Percentile(recent, q) / 1e3);
+      }
+    }
+  });
+  metrics::MetricsServer metrics_server(&registry);
+  if (!flags.metrics_addr.empty()) {
+    Status started = metrics_server.Start(flags.metrics_addr);
+    if (!started.ok()) return ReportError(kCommand, started);
+  }
+
   std::atomic<bool> failed{false};
   for (auto& c : cameras) {
     Camera* camera = c.get();
@@ -504,6 +544,7 @@ int Run(const Flags& flags) {
     (*client)->EndStream(c->id);
   }
   Status finished = (*client)->Finish();
+  metrics_server.Stop();
   status_line.reset();
   if (outcome.ok()) outcome = finished;
   if (failed && outcome.ok()) outcome = Status::Internal("frames could not be queued");
@@ -562,6 +603,8 @@ int RunStreamCommand(int argc, char** argv) {
                  "how long to wait for a lost stage's deployment to be re-placed (s)")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 3600.0));
+  app.add_option("--metrics-addr", flags.metrics_addr,
+                 "serve Prometheus metrics (frames and latency per stream) on HOST:PORT");
   app.add_option("--save-inputs", flags.save_inputs,
                  "also write each preprocessed frame here as raw float32 (for checks)");
   if (auto code = ParseFlags(app, argc, argv)) return *code;

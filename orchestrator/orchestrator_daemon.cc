@@ -9,8 +9,11 @@
 #include "enclave/attestation/platform.h"
 #include "orchestrator/coordinator_host.h"
 #include "orchestrator/deployment_planner.h"
+#include "orchestrator/orchestrator_metrics.h"
 #include "orchestrator/orchestrator_service.h"
 #include "orchestrator/reconciler.h"
+#include "worker/metrics_server.h"
+#include "worker/rpc_metrics.h"
 
 namespace serdab::orchestrator {
 
@@ -43,6 +46,18 @@ Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
   DeploymentPlanner planner(&reconciler, planner_options);
   core->Attach(&planner, coordinator.get());
 
+  metrics::Registry registry;
+  AddOrchestratorCollector(&registry, core.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  SERDAB_ASSIGN_OR_RETURN(interceptors.emplace_back(),
+                          worker::MakeRpcMetricsInterceptor(&registry));
+  // Declared after what its collector reads, so it stops before that goes.
+  metrics::MetricsServer metrics_server(&registry);
+  if (!options.metrics_addr.empty()) {
+    SERDAB_RETURN_IF_ERROR(metrics_server.Start(options.metrics_addr));
+    spdlog::info("serving metrics on {} (port {})", options.metrics_addr, metrics_server.port());
+  }
+
   // Liveness: a worker whose heartbeats stop becomes NotReady within
   // heartbeat_timeout plus half an interval.
   std::mutex mu;
@@ -66,6 +81,7 @@ Status RunOrchestratorDaemon(const OrchestratorDaemonOptions& options) {
   OrchestratorService service(core.get(), /*authenticate=*/!options.listen.insecure);
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // An apply carries the model sealed for the coordinator.
   builder.SetMaxReceiveMessageSize(1 << 30);
   Status served = worker::ServeUntilSignal(&builder, options.listen, credentials, stop,

@@ -25,6 +25,9 @@ struct OrchestratorDaemonOptions {
   int profile_repeats = 3;
   // How often the reconciler looks at every deployment.
   std::chrono::milliseconds reconcile_interval{1000};
+  // HOST:PORT to serve Prometheus metrics on (orchestrator_metrics.h,
+  // worker/rpc_metrics.h); none when empty.
+  std::string metrics_addr;
 };
 
 // Runs until SIGTERM or SIGINT. Returns the reason it could not run.

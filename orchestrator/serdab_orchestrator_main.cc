@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
                  "a worker silent this long becomes NotReady")
       ->capture_default_str()
       ->check(CLI::Range(200, 3600000));
+  app.add_option("--metrics-addr", options.metrics_addr,
+                 "HOST:PORT to serve Prometheus metrics on at /metrics (plain HTTP; port 0: any "
+                 "free port)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
   app.add_option("--epc-mib", epc_mib, "the EPC an enclave here gets, reported as capacity")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 1048576.0));
+  app.add_option("--metrics-addr", options.metrics_addr,
+                 "HOST:PORT to serve Prometheus metrics on at /metrics (plain HTTP; port 0: any "
+                 "free port)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -12,7 +12,10 @@
 #include "worker/data_plane_core.h"
 #include "worker/data_plane_service.h"
 #include "worker/grpc_daemon.h"
+#include "worker/metrics_server.h"
 #include "worker/peer_link.h"
+#include "worker/rpc_metrics.h"
+#include "worker/worker_metrics.h"
 #include "worker/worker_service.h"
 
 namespace serdab::worker {
@@ -38,6 +41,19 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
                  e.restored ? " (partition restored from disk)" : "");
   }
 
+  // Always kept, served only with --metrics-addr: what records metrics
+  // (the data plane too) takes &registry and need not check for it.
+  metrics::Registry registry;
+  AddEnclaveCollector(&registry, core.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  SERDAB_ASSIGN_OR_RETURN(interceptors.emplace_back(), MakeRpcMetricsInterceptor(&registry));
+  // Declared after what its collectors read, so it stops before they go.
+  metrics::MetricsServer metrics_server(&registry);
+  if (!options.metrics_addr.empty()) {
+    SERDAB_RETURN_IF_ERROR(metrics_server.Start(options.metrics_addr));
+    spdlog::info("serving metrics on {} (port {})", options.metrics_addr, metrics_server.port());
+  }
+
   WorkerService service(core.get(), /*authenticate=*/!options.listen.insecure);
   const std::string tls_dir = options.listen.tls_dir;
   WorkerCore* worker = core.get();
@@ -52,8 +68,10 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
         return std::shared_ptr<NextStage>(std::move(link));
       },
       options.data_plane);
+  AddDataPlaneCollector(&registry, &data_plane);
   DataPlaneService data_plane_service(&data_plane, worker, !options.listen.insecure);
   grpc::ServerBuilder builder;
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.AddChannelArgument("grpc.http2.bdp_probe", 0);
@@ -93,6 +111,8 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
         }
       },
       nullptr);
+  // Scrapes read the data plane: they end before it goes.
+  metrics_server.Stop();
   SERDAB_RETURN_IF_ERROR(link_status);
   return served;
 }

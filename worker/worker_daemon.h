@@ -24,6 +24,9 @@ struct DaemonOptions {
   OrchestratorLinkOptions link;
   // The data plane's queues (data_plane_core.h).
   DataPlaneOptions data_plane;
+  // HOST:PORT to serve Prometheus metrics on (worker_metrics.h,
+  // rpc_metrics.h); none when empty.
+  std::string metrics_addr;
 };
 
 // Runs until SIGTERM or SIGINT. Returns the reason it could not run.
