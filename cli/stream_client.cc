@@ -13,6 +13,7 @@
 #include "enclave/crypto/bytes.h"
 #include "enclave/engine/tensor_codec.h"
 #include "serdab/v1/data_plane.grpc.pb.h"
+#include "worker/data_plane_endpoint.h"
 #include "worker/grpc_daemon.h"
 #include "worker/peer_link.h"
 #include "worker/rpc_status.h"
@@ -21,78 +22,17 @@ namespace serdab::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kCallTimeout = std::chrono::seconds(10);
-
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
-std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds timeout = kCallTimeout) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + timeout);
-  return context;
-}
-
-// One enclave of a worker, reached through the worker's data plane: what a
-// camera client needs to attest it and open a session with it.
-class DataPlaneEnclave final : public worker::EnclaveEndpoint {
- public:
-  DataPlaneEnclave(std::shared_ptr<v1::DataPlane::Stub> stub, std::string address,
-                   std::string enclave)
-      : stub_(std::move(stub)), address_(std::move(address)), enclave_(std::move(enclave)) {}
-
-  Result<worker::Bytes> Challenge() override { return Unsupported(); }
-  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override {
-    v1::GetQuoteRequest request;
-    request.set_enclave(enclave_);
-    request.set_nonce(std::string(nonce.begin(), nonce.end()));
-    v1::GetQuoteResponse response;
-    SERDAB_RETURN_IF_ERROR(
-        worker::FromGrpc(stub_->GetQuote(Context().get(), request, &response), Where("quote")));
-    return worker::Bytes(response.evidence().begin(), response.evidence().end());
-  }
-  Result<uint64_t> OpenSession(worker::ByteView bytes) override {
-    v1::OpenSessionRequest request;
-    request.set_enclave(enclave_);
-    request.set_request(std::string(bytes.begin(), bytes.end()));
-    v1::OpenSessionResponse response;
-    SERDAB_RETURN_IF_ERROR(worker::FromGrpc(stub_->OpenSession(Context().get(), request, &response),
-                                            Where("session")));
-    return response.session();
-  }
-  Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override { return Unsupported(); }
-  Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
-                                worker::ByteView) override {
-    return Unsupported();
-  }
-  // Best effort: the worker may be gone.
-  void Close(uint64_t session) {
-    v1::CloseSessionRequest request;
-    request.set_enclave(enclave_);
-    request.set_session(session);
-    v1::CloseSessionResponse response;
-    (void)stub_->CloseSession(Context(std::chrono::seconds(2)).get(), request, &response);
-  }
-
- private:
-  std::string Where(const std::string& what) const {
-    return what + " from enclave " + enclave_ + " at " + address_;
-  }
-  static Status Unsupported() {
-    return Status::Unimplemented("the data plane relays frames, not owner commands");
-  }
-  std::shared_ptr<v1::DataPlane::Stub> stub_;
-  const std::string address_;
-  const std::string enclave_;
-};
-
 // A session with one enclave of the pipeline, and the endpoint it came from.
 struct Attached {
-  std::unique_ptr<DataPlaneEnclave> endpoint;
+  std::unique_ptr<worker::DataPlaneEndpoint> endpoint;
   std::unique_ptr<EnclaveClient> client;
   ~Attached() {
-    if (endpoint && client) endpoint->Close(client->session());
+    if (endpoint && client) endpoint->CloseSession(client->session());
   }
 };
 
@@ -218,8 +158,8 @@ class StreamClient::Impl {
     SERDAB_RETURN_IF_ERROR(
         worker::MakeChannelCredentials(stage.address, options_.tls_dir, "user").status());
     auto attached = std::make_unique<Attached>();
-    attached->endpoint =
-        std::make_unique<DataPlaneEnclave>(StubFor(stage.address), stage.address, stage.enclave);
+    attached->endpoint = std::make_unique<worker::DataPlaneEndpoint>(StubFor(stage.address),
+                                                                     stage.address, stage.enclave);
     SERDAB_ASSIGN_OR_RETURN(attached->client,
                             EnclaveClient::Attest(attached->endpoint.get(), *options_.verifier,
                                                   *options_.identity, pipeline_.coordinator));

@@ -5,25 +5,33 @@
 #include <chrono>
 #include <utility>
 
-#include "enclave/attestation/evidence.h"
-#include "enclave/crypto/aead.h"
+#include "worker/data_plane_endpoint.h"
 #include "worker/grpc_daemon.h"
+#include "worker/peer_handshake.h"
 #include "worker/rpc_status.h"
 
 namespace serdab::worker {
 namespace {
 
-constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+// This worker's enclave, as the handshake sees it.
+class LocalEnclave final : public EnclaveEndpoint {
+ public:
+  LocalEnclave(WorkerCore* core, std::string name) : core_(core), name_(std::move(name)) {}
+  Result<Bytes> Challenge() override { return core_->Challenge(name_); }
+  Result<Bytes> GetQuote(ByteView nonce) override { return core_->GetQuote(name_, nonce); }
+  Result<uint64_t> OpenSession(ByteView request) override {
+    return core_->OpenSession(name_, request);
+  }
+  Result<Bytes> Provision(uint64_t, ByteView) override { return Unsupported(); }
+  Result<Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t, ByteView) override {
+    return Unsupported();
+  }
 
-ByteView View(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-std::string ToString(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
-
-void Deadline(grpc::ClientContext* context) {
-  context->set_deadline(std::chrono::system_clock::now() + kHandshakeTimeout);
-}
+ private:
+  static Status Unsupported() { return Status::Unimplemented("a handshake only attests"); }
+  WorkerCore* core_;
+  const std::string name_;
+};
 
 }  // namespace
 
@@ -70,68 +78,16 @@ Result<std::shared_ptr<PeerLink>> PeerLink::Connect(WorkerCore* core,
 }
 
 Status PeerLink::Handshake(const std::string& remote_enclave) {
-  // Both enclaves challenge each other and answer with quotes bound to fresh
-  // keys; each opens its half from the other's evidence.
-  SERDAB_ASSIGN_OR_RETURN(Bytes local_challenge, core_->Challenge(local_enclave_));
-  v1::EnclaveRef ref;
-  ref.set_enclave(remote_enclave);
-  v1::ChallengeResponse remote_challenge;
-  {
-    grpc::ClientContext context;
-    Deadline(&context);
-    SERDAB_RETURN_IF_ERROR(
-        FromGrpc(stub_->Challenge(&context, ref, &remote_challenge), "challenge"));
+  LocalEnclave local(core_, local_enclave_);
+  DataPlaneEndpoint remote(stub_, remote_address_, remote_enclave);
+  PeerSessions sessions;
+  Status status = OpenPeerSessions(&local, &remote, &sessions);
+  if (!status.ok() && sessions.sender != 0) {
+    (void)core_->CloseSession(local_enclave_, sessions.sender);
   }
-  v1::GetQuoteRequest quote_request;
-  quote_request.set_enclave(remote_enclave);
-  quote_request.set_nonce(ToString(local_challenge));
-  v1::GetQuoteResponse remote_quote;
-  {
-    grpc::ClientContext context;
-    Deadline(&context);
-    SERDAB_RETURN_IF_ERROR(
-        FromGrpc(stub_->GetQuote(&context, quote_request, &remote_quote), "quote"));
-  }
-  SERDAB_ASSIGN_OR_RETURN(Bytes local_evidence,
-                          core_->GetQuote(local_enclave_, View(remote_challenge.nonce())));
-  SERDAB_ASSIGN_OR_RETURN(attestation::Evidence local, attestation::ParseEvidence(local_evidence));
-  SERDAB_ASSIGN_OR_RETURN(attestation::Evidence remote,
-                          attestation::ParseEvidence(View(remote_quote.evidence())));
-
-  attestation::SessionRequest ours;
-  ours.kind = attestation::SessionRequest::Kind::kPeer;
-  ours.algorithm = crypto::PreferredAead();
-  ours.evidence_key = local.binding.ephemeral_key;
-  ours.peer_evidence.assign(remote_quote.evidence().begin(), remote_quote.evidence().end());
-  ours.challenge = local_challenge;
-  ours.role = crypto::ChannelRole::kInitiator;
-  Result<uint64_t> local_session =
-      core_->OpenSession(local_enclave_, attestation::SerializeSessionRequest(ours));
-  if (!local_session.ok()) {
-    return local_session.status().WithContext("this worker's enclave refused the next enclave");
-  }
-  local_session_ = *local_session;
-
-  attestation::SessionRequest theirs;
-  theirs.kind = attestation::SessionRequest::Kind::kPeer;
-  theirs.algorithm = ours.algorithm;
-  theirs.evidence_key = remote.binding.ephemeral_key;
-  theirs.peer_evidence = std::move(local_evidence);
-  theirs.challenge.assign(remote_challenge.nonce().begin(), remote_challenge.nonce().end());
-  theirs.role = crypto::ChannelRole::kResponder;
-  v1::OpenSessionRequest open;
-  open.set_enclave(remote_enclave);
-  open.set_request(ToString(attestation::SerializeSessionRequest(theirs)));
-  v1::OpenSessionResponse opened;
-  grpc::ClientContext context;
-  Deadline(&context);
-  Status status = FromGrpc(stub_->OpenSession(&context, open, &opened),
-                           "the next enclave refused this worker's enclave");
-  if (!status.ok()) {
-    (void)core_->CloseSession(local_enclave_, local_session_);
-    return status;
-  }
-  remote_session_ = opened.session();
+  SERDAB_RETURN_IF_ERROR(status);
+  local_session_ = sessions.sender;
+  remote_session_ = sessions.receiver;
   return Status::Ok();
 }
 

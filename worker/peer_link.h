@@ -71,7 +71,7 @@ class PeerLink final : public NextStage {
   const uint32_t stage_;
   const size_t max_in_flight_;
   std::string remote_address_;
-  std::unique_ptr<v1::DataPlane::Stub> stub_;
+  std::shared_ptr<v1::DataPlane::Stub> stub_;
   uint64_t local_session_ = 0;
   uint64_t remote_session_ = 0;
 

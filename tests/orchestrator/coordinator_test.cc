@@ -22,8 +22,10 @@
 #include "enclave/attestation/platform.h"
 #include "enclave/engine/model.h"
 #include "enclave/engine/onnx_importer.h"
+#include "enclave/engine/tensor_codec.h"
 #include "orchestrator/coordinator_host.h"
 #include "worker/enclave_host.h"
+#include "worker/peer_handshake.h"
 
 namespace serdab::orchestrator {
 namespace {
@@ -164,9 +166,8 @@ class CoordinatorTest : public ::testing::Test {
     policy.allow_debug = true;
     auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), policy).value();
     CoordinatorEndpoint endpoint(host_.get());
-    SERDAB_ASSIGN_OR_RETURN(
-        std::unique_ptr<cli::EnclaveClient> client,
-        cli::EnclaveClient::AttestCoordinator(&endpoint, verifier, owner));
+    SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<cli::EnclaveClient> client,
+                            cli::EnclaveClient::AttestCoordinator(&endpoint, verifier, owner));
     attestation::DeploymentGrant grant;
     grant.deployment = grant_name.empty() ? name : grant_name;
     grant.root = deployment_.root();
@@ -234,6 +235,123 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresStagesThatItOwns) {
   ASSERT_FALSE(self_routed.ok());
   EXPECT_NE(self_routed.status().message().find("has not routed"), std::string::npos)
       << self_routed.status().message();
+}
+
+// The data plane's security at the enclaves, with the host's part played
+// here: adjacent stages open mutual sessions (the coordinator hands them the
+// peer root with their routes), a frame goes owner -> 0 -> 1 -> 2 -> owner
+// and equals the model run whole, and a message tampered with, replayed or
+// reordered between two stages is refused, changing nothing: the next one
+// still passes, and nothing is accepted twice.
+TEST_F(CoordinatorTest, WiredStagesCarryFramesAndRefuseTamperedOnes) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  std::vector<StageSession> stages;
+  const std::vector<std::pair<int, int>> ranges = {{0, 3}, {3, 6}, {6, -1}};
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(i))));
+    auto stage =
+        host_->ProvisionStage("lobby", "w" + std::to_string(i) + "/lobby", workers.back().get(),
+                              ranges[i].first, ranges[i].second, 1, 1);
+    ASSERT_TRUE(stage.ok()) << stage.status().message();
+    stages.push_back(*stage);
+  }
+  ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
+
+  worker::PeerSessions hop1, hop2, skip;
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[1].get(), &hop1).ok());
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[1].get(), workers[2].get(), &hop2).ok());
+  // Stages 0 and 2 are not each other's neighbours: no session.
+  const Status skipped = worker::OpenPeerSessions(workers[0].get(), workers[2].get(), &skip);
+  EXPECT_EQ(skipped.code(), Status::Code::kPermissionDenied) << skipped.message();
+
+  crypto::Ed25519PublicKey coordinator;
+  std::copy_n(crypto::HexDecode(host_->identity())->begin(), 32, coordinator.begin());
+  const auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), AnySimEnclave());
+  auto head = cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, coordinator);
+  auto tail = cli::EnclaveClient::Attest(workers[2].get(), *verifier, owner_, coordinator);
+  ASSERT_TRUE(head.ok() && tail.ok());
+
+  auto model = engine::Model::FromGraph(
+      engine::ImportOnnxBytes(std::string(model_.begin(), model_.end()), "tiny").value());
+  ASSERT_TRUE(model.ok());
+  std::vector<engine::Tensor> input;
+  for (const engine::TensorInfo& info : (*model)->cuts().front().infos) {
+    auto t = engine::Tensor::Create(info.dtype, info.shape).value();
+    for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = 0.01f * (i % 97);
+    input.push_back(std::move(t));
+  }
+  constexpr uint64_t kStream = 5;
+  crypto::Bytes headers;
+  auto from_owner = [&](uint64_t frame) {
+    crypto::Bytes message;
+    EXPECT_TRUE(
+        (*head)
+            ->channel()
+            ->SealParts(kStream, frame, 0, engine::EncodedTensorParts(input, &headers), &message)
+            .ok());
+    return message;
+  };
+  auto stage0 = [&](const crypto::Bytes& m) {
+    return workers[0]->Process((*head)->session(), 0, hop1.sender, 1, kStream, m);
+  };
+  auto stage1 = [&](const crypto::Bytes& m) {
+    return workers[1]->Process(hop1.receiver, 1, hop2.sender, 2, kStream, m);
+  };
+  auto stage2 = [&](const crypto::Bytes& m) {
+    return workers[2]->Process(hop2.receiver, 2, (*tail)->session(), 3, kStream, m);
+  };
+  auto to_owner = [&](const crypto::Bytes& m, uint64_t frame) {
+    crypto::Bytes plain;
+    auto opened = (*tail)->channel()->Open(kStream, 3, m, &plain);
+    EXPECT_TRUE(opened.ok()) << opened.status().message();
+    EXPECT_EQ(opened->frame_seq, frame);
+    return engine::DecodeTensors(plain).value();
+  };
+
+  const std::vector<engine::Tensor> expected = (*model)->Run(input).value();
+  auto a = stage0(from_owner(0));
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  auto b = stage1(*a);
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  auto c = stage2(*b);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const std::vector<engine::Tensor> got = to_owner(*c, 0);
+  ASSERT_EQ(got.size(), expected.size());
+  for (int64_t i = 0; i < got[0].num_elements(); ++i) {
+    EXPECT_NEAR(got[0].data<float>()[i], expected[0].data<float>()[i], 1e-4) << i;
+  }
+
+  // Tampered between stages 0 and 1: refused; the genuine message passes.
+  a = stage0(from_owner(1));
+  ASSERT_TRUE(a.ok());
+  crypto::Bytes tampered = *a;
+  tampered[tampered.size() / 2] ^= 0x10;
+  EXPECT_EQ(crypto::ChannelRejectionOf(stage1(tampered).status()),
+            crypto::ChannelRejection::kAuthFailed);
+  b = stage1(*a);
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  // Replayed: refused, also after its successor went through.
+  EXPECT_EQ(crypto::ChannelRejectionOf(stage1(*a).status()), crypto::ChannelRejection::kReplayed);
+  c = stage2(*b);
+  ASSERT_TRUE(c.ok());
+  to_owner(*c, 1);
+  EXPECT_FALSE(stage2(*b).ok());
+
+  // Reordered: a later frame first, then the earlier one is refused.
+  auto x2 = stage0(from_owner(2));
+  auto x3 = stage0(from_owner(3));
+  ASSERT_TRUE(x2.ok() && x3.ok());
+  ASSERT_TRUE(stage1(*x3).ok());
+  EXPECT_EQ(crypto::ChannelRejectionOf(stage1(*x2).status()), crypto::ChannelRejection::kReplayed);
+
+  // Misrouted: stage 1's output handed to stage 2 as if it were another
+  // hop's, or on another stream, does not open.
+  auto y = stage1(*stage0(from_owner(4)));
+  ASSERT_TRUE(y.ok());
+  EXPECT_FALSE(workers[2]->Process(hop2.receiver, 1, (*tail)->session(), 3, kStream, *y).ok());
+  EXPECT_FALSE(workers[2]->Process(hop2.receiver, 2, (*tail)->session(), 3, kStream + 1, *y).ok());
+  ASSERT_TRUE(stage2(*y).ok());
 }
 
 TEST_F(CoordinatorTest, WiresARestoredStageOnlyAtTheRangeAndVersionItHolds) {
@@ -430,9 +548,9 @@ TEST_F(CoordinatorTest, RefusesForgedStepsFromItsHost) {
                                0,
                                true,
                                true};
-  auto owner_client = cli::EnclaveClient::Attest(
+  auto owner_client = cli::EnclaveClient::AttestCoordinator(
       coordinator.get(), attestation::QuoteVerifier::Create(deployment_.root(), policy).value(),
-      owner_, owner_.public_key());
+      owner_);
   ASSERT_TRUE(owner_client.ok()) << owner_client.status().message();
   attestation::DeploymentGrant grant{"lobby", deployment_.root(), AnySimEnclave(), model_};
   CoordinatorRequest admit;
