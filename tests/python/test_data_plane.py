@@ -1,6 +1,6 @@
 """The data plane end to end: real daemons on loopback (the control plane's
 test cluster: an orchestrator and three workers over mutual TLS), a Ready
-deployment placed on two or three stages, and `serdab stream` feeding it video files
+deployment placed on three stages, and `serdab stream` feeding it video files
 made with FFmpeg, as a user would.
 
 Covers: every frame of a file gets exactly one result, in order, equal to
@@ -24,14 +24,13 @@ import test_control_plane as cp  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-# Three fully connected layers of 5 to 8 MB of weights each, in enclaves of
-# 8 MiB that may not page: the placement needs two or three stages (two of
-# the layers fit one enclave as the profile measures them, or not), and each
-# runs in milliseconds.
+# Three fully connected layers of 10 MB of weights each, in the test
+# cluster's enclaves of 16 MiB that may not page: one layer fits an enclave,
+# no two do, so every placement has three stages, and each runs in
+# milliseconds.
 HEIGHT, WIDTH = 16, 32
-CLASSES = 1000
-EPC_MIB = "8"
-cp.EPC_MIB = EPC_MIB  # the workers the control plane's cluster starts
+HIDDEN = 1600
+CLASSES = 1600
 
 
 def make_model(path):
@@ -40,9 +39,9 @@ import torch
 torch.manual_seed(0)
 model = torch.nn.Sequential(
     torch.nn.Flatten(),
-    torch.nn.Linear(3 * {HEIGHT} * {WIDTH}, 1280), torch.nn.ReLU(),
-    torch.nn.Linear(1280, 1280), torch.nn.ReLU(),
-    torch.nn.Linear(1280, {CLASSES})).eval()
+    torch.nn.Linear(3 * {HEIGHT} * {WIDTH}, {HIDDEN}), torch.nn.ReLU(),
+    torch.nn.Linear({HIDDEN}, {HIDDEN}), torch.nn.ReLU(),
+    torch.nn.Linear({HIDDEN}, {CLASSES})).eval()
 torch.onnx.export(model, torch.zeros(1, 3, {HEIGHT}, {WIDTH}), {path!r}, opset_version=13)
 """
     subprocess.run(["/usr/bin/python3", "-c", script], check=True, timeout=300)
@@ -67,7 +66,7 @@ def apply_pipeline(c):
                       "model: {zoo: {path: fc3.onnx}}", "model: {path: fc3.onnx}"))
     c.cli_ok(["apply", "-f", plan, "--wait", "--timeout", "300"])
     stages = c.deployments()["lobby"].get("stages", [])
-    assert len(stages) in (2, 3), stages
+    assert len(stages) == 3, stages
     return plan
 
 
