@@ -8,6 +8,7 @@
 // results come back from the last stage's enclave (cli/stream_client.h). One
 // JSON line per result goes to stdout or --output; a status line on a
 // terminal shows each camera's progress, and a summary closes the run.
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -77,6 +78,7 @@ struct Camera {
   int64_t last_result_ns = 0;
   uint64_t events = 0;
   double longest_gap_s = 0;
+  std::atomic<bool> limit_reached{false};
 };
 
 int64_t NowNs() {
@@ -286,6 +288,13 @@ void PrintSummary(const std::vector<std::unique_ptr<Camera>>& cameras, StreamCli
 }
 
 int Run(const Flags& flags) {
+  // SIGINT and SIGTERM end the run in order (see below), not the process:
+  // blocked before any thread starts, so that only sigtimedwait takes them.
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   if (flags.plan_file.empty() && flags.deployment.empty()) {
     return ReportError(kCommand, Status::InvalidArgument("give -f PLAN or --deployment NAME"),
                        true);
@@ -499,6 +508,7 @@ int Run(const Flags& flags) {
     camera->reader->Start(
         [&, camera](ingest::Frame frame) {
           if (flags.frames > 0 && frame.number >= flags.frames) {
+            camera->limit_reached = true;
             return;
           }
           if (!flags.save_inputs.empty()) {
@@ -537,11 +547,36 @@ int Run(const Flags& flags) {
   std::unique_ptr<StatusLine> status_line;
   if (show_status) status_line = std::make_unique<StatusLine>(raw, client->get());
 
+  // Each reader ends by itself (a file), or is stopped here: at --frames,
+  // or on SIGINT/SIGTERM (a camera runs until then), after which the frames
+  // already queued still get their results and the summary is printed.
+  std::vector<std::thread> waiters;
+  std::vector<Status> ended(cameras.size());
+  std::atomic<size_t> running{cameras.size()};
+  for (size_t i = 0; i < cameras.size(); ++i) {
+    waiters.emplace_back([&, i] {
+      ended[i] = cameras[i]->reader->Wait();
+      (*client)->EndStream(cameras[i]->id);
+      running--;
+    });
+  }
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  const timespec tick{0, 100'000'000};
+  bool stopping = false;
+  while (running > 0) {
+    const bool signalled = sigtimedwait(&stop_signals, nullptr, &tick) > 0;
+    for (auto& c : cameras) {
+      if (signalled || stopping || (flags.frames > 0 && c->limit_reached)) c->reader->Stop();
+    }
+    stopping = stopping || signalled;
+  }
+  for (std::thread& t : waiters) t.join();
   Status outcome;
-  for (auto& c : cameras) {
-    Status ended = c->reader->Wait();
-    if (!ended.ok() && outcome.ok()) outcome = ended.WithContext(c->name);
-    (*client)->EndStream(c->id);
+  for (size_t i = 0; i < cameras.size(); ++i) {
+    if (!ended[i].ok() && outcome.ok()) outcome = ended[i].WithContext(cameras[i]->name);
   }
   Status finished = (*client)->Finish();
   metrics_server.Stop();
@@ -566,7 +601,7 @@ int RunStreamCommand(int argc, char** argv) {
       "Sources: video files (mp4, mkv, avi), rtsp://, http:// MJPEG, /dev/videoN, or a directory "
       "of images. Files get every frame processed (policy block); live cameras drop the oldest "
       "frame when the pipeline is behind (drop_oldest).",
-      std::string("serdab ") + kCommand);
+      kCommand);
   Flags flags;
   AddConnectionFlags(&app, &flags.connection);
   app.add_option("-f,--file", flags.plan_file,

@@ -12,6 +12,7 @@ an unreachable camera, a corrupt video file) as one clear error."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -103,6 +104,28 @@ def test_files_stream_through_the_pipeline():
             logits = st.serdab_infer(model, frame, c.dir, (1, CLASSES))[0].reshape(-1)
             expected = list(np.argsort(-logits, kind="stable")[:5])
             assert [t["class"] for t in line["top"]] == expected, (line, logits)
+
+        # A file played in a loop, cut at --frames; and a run ended by SIGINT
+        # still answers what it took and prints its summary.
+        r = st.check_ok(c.cli(["stream", "-f", plan, "--source", video, "--status", "off",
+                               "--loop", "--frames", "45"]))
+        check_one_result_per_frame(r, "cam1", 45)
+        args = ["stream", "-f", plan, "--source", video, "--status", "off", "--loop",
+                "--orchestrator", f"127.0.0.1:{c.orchestrator_port}",
+                "--credentials", c.path("admin")]
+        proc = subprocess.Popen([st.serdab_binary()] + args, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(3)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0 and "summary" in err, (proc.returncode, err[-2000:])
+        frames = [x["frame"] for x in results(out)]
+        assert len(frames) > 30 and frames == list(range(len(frames))), frames[-5:]
 
         # Four cameras at once: each makes progress; in = out + dropped.
         videos = [make_video(c.path(f"cam{i}.mp4"), 2, size=f"{64 + 16 * i}x64")
