@@ -37,6 +37,7 @@
 #include "partitioner/yaml_reader.h"
 #include "worker/metrics.h"
 #include "worker/metrics_server.h"
+#include "worker/peer_link.h"
 
 namespace serdab::cli {
 namespace {
@@ -288,6 +289,7 @@ void PrintSummary(const std::vector<std::unique_ptr<Camera>>& cameras, StreamCli
 }
 
 int Run(const Flags& flags) {
+  worker::TuneAllocatorForLargeMessages();
   // SIGINT and SIGTERM end the run in order (see below), not the process:
   // blocked before any thread starts, so that only sigtimedwait takes them.
   sigset_t blocked;
@@ -400,6 +402,10 @@ int Run(const Flags& flags) {
   v1::DeploymentStatus deployment;
   std::mutex deployment_mu;
 
+  const bool show_status =
+      flags.status == "on" || (flags.status == "auto" && ::isatty(STDERR_FILENO));
+  // An event line first clears the status line it interrupts.
+  const char* clear = show_status ? "\r\033[K" : "";
   std::FILE* out = stdout;
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
   if (!flags.output.empty()) {
@@ -455,7 +461,7 @@ int Run(const Flags& flags) {
   auto on_event = [&](uint64_t stream, const std::string& what) {
     auto it = by_id.find(stream);
     std::lock_guard<std::mutex> lock(out_mu);
-    std::fprintf(stderr, "\r\033[Kserdab stream: %s: %s\n",
+    std::fprintf(stderr, "%sserdab stream: %s: %s\n", clear,
                  it == by_id.end() ? "pipeline" : it->second->name.c_str(), what.c_str());
   };
   auto client = StreamClient::Start(std::move(options), on_result, on_event);
@@ -535,13 +541,11 @@ int Run(const Flags& flags) {
             }
           }
           std::lock_guard<std::mutex> lock(out_mu);
-          std::fprintf(stderr, "\r\033[Kserdab stream: %s: %s: %s\n", camera->name.c_str(),
+          std::fprintf(stderr, "%sserdab stream: %s: %s: %s\n", clear, camera->name.c_str(),
                        ingest::EventKindName(e.kind), e.message.c_str());
         });
   }
 
-  const bool show_status =
-      flags.status == "on" || (flags.status == "auto" && ::isatty(STDERR_FILENO));
   std::vector<Camera*> raw;
   for (auto& c : cameras) raw.push_back(c.get());
   std::unique_ptr<StatusLine> status_line;

@@ -1,5 +1,6 @@
 #include "worker/peer_link.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -45,6 +46,12 @@ grpc::ChannelArguments DataPlaneChannelArguments() {
   // Reconnects after a worker restarts are quick, not minutes apart.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return args;
+}
+
+void TuneAllocatorForLargeMessages() {
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
 }
 
 Result<std::shared_ptr<PeerLink>> PeerLink::Connect(WorkerCore* core,

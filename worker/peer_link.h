@@ -39,6 +39,13 @@ namespace serdab::worker {
 inline constexpr int kMaxDataPlaneMessage = 256 << 20;
 grpc::ChannelArguments DataPlaneChannelArguments();
 
+// Keeps glibc from returning large freed buffers to the kernel: otherwise
+// every message of megabytes that gRPC reads lands in fresh pages and
+// faults them in (8% of raw TCP's throughput untuned, on this machine kind;
+// see shared/recipes/grpc-throughput.md). For the processes that move
+// frames: workers and the camera client. Call before any thread starts.
+void TuneAllocatorForLargeMessages();
+
 class PeerLink final : public NextStage {
  public:
   // `rest` are the stages from the next one on; `stage` is rest[0]'s index

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "worker/peer_link.h"
 #include "worker/worker_daemon.h"
 
 int main(int argc, char** argv) {
+  serdab::worker::TuneAllocatorForLargeMessages();
   serdab::worker::DaemonOptions options;
   std::string log_level = "info";
   CLI::App app{

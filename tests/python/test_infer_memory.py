@@ -1,5 +1,7 @@
 """`serdab infer` keeps one copy of the weights plus modest activations: its
-peak RSS on the zoo's resnet50 stays within 1.6 x weight bytes + 64 MiB."""
+peak RSS on the zoo's resnet50 stays within 1.6 x weight bytes + 64 MiB over
+what the same binary takes to run a command that loads no model (its shared
+libraries: gRPC, FFmpeg, ...), so that the check is about the engine."""
 
 import json
 import os
@@ -59,18 +61,21 @@ def test_resnet50_peak_rss():
         x_path = os.path.join(tmp, "input.bin")
         st.write_tensor(x_path, st.random_input(input_shape, seed=8))
         weights = weight_bytes(model)
-        limit = WEIGHT_FACTOR * weights + SLACK_BYTES
+        baseline = peak_rss_bytes([st.serdab_binary(), "zoo", "--list"])
+        limit = baseline + WEIGHT_FACTOR * weights + SLACK_BYTES
         peak = peak_rss_bytes([st.serdab_binary(), "infer", "--model", model,
                                "--input", x_path, "--output",
                                os.path.join(tmp, "output.bin"), "--threads", "2"])
         print(f"  resnet50: weights {weights / MIB:.1f} MiB, file "
               f"{os.path.getsize(model) / MIB:.1f} MiB, peak RSS {peak / MIB:.1f} MiB, "
-              f"limit {limit / MIB:.1f} MiB ({peak / weights:.2f} x weights)", flush=True)
+              f"binary without a model {baseline / MIB:.1f} MiB, limit {limit / MIB:.1f} MiB "
+              f"({(peak - baseline) / weights:.2f} x weights over it)", flush=True)
         if peak > limit:
             raise AssertionError(
                 f"serdab infer on resnet50 peaked at {peak / MIB:.1f} MiB RSS, over "
-                f"the limit {WEIGHT_FACTOR} x {weights / MIB:.1f} MiB weights + "
-                f"{SLACK_BYTES // MIB} MiB = {limit / MIB:.1f} MiB")
+                f"the limit {baseline / MIB:.1f} MiB (no model) + {WEIGHT_FACTOR} x "
+                f"{weights / MIB:.1f} MiB weights + {SLACK_BYTES // MIB} MiB = "
+                f"{limit / MIB:.1f} MiB")
 
 
 if __name__ == "__main__":
