@@ -46,8 +46,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The worker daemons running, stopped by pid however the bench ends.
+std::vector<pid_t> g_daemons;
+
+void StopDaemons() {
+  for (pid_t pid : g_daemons) {
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+  g_daemons.clear();
+}
+
 [[noreturn]] void Die(const std::string& what, const Status& status) {
   std::fprintf(stderr, "data_plane_hop: %s: %s\n", what.c_str(), status.ToString().c_str());
+  StopDaemons();
   std::exit(1);
 }
 
@@ -77,16 +89,10 @@ std::string HopModel(int64_t m) {
   return Must(b.Serialize(), "model");
 }
 
-// A worker daemon on a free loopback port, stopped by pid.
+// A worker daemon on a free loopback port (stopped by StopDaemons).
 struct Daemon {
   pid_t pid = 0;
   std::string address;
-  ~Daemon() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
 };
 
 std::unique_ptr<Daemon> StartWorker(const std::string& bin, const std::string& dir,
@@ -103,6 +109,7 @@ std::unique_ptr<Daemon> StartWorker(const std::string& bin, const std::string& d
             port_file.c_str(), "--epc-mib", "93.5", static_cast<char*>(nullptr));
     std::_Exit(127);
   }
+  g_daemons.push_back(d->pid);
   for (int i = 0; i < 200; ++i) {
     std::ifstream in(port_file);
     int port = 0;
@@ -233,6 +240,9 @@ double EnclaveHop(const std::string& dir, size_t bytes, double seconds) {
   streams->EndStream(1);
   Must(streams->Finish(), "finish");
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  streams.reset();
+  coordinator.reset();
+  StopDaemons();
   return static_cast<double>(results - before) * static_cast<double>(bytes) / elapsed / 1e6;
 }
 

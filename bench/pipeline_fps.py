@@ -20,6 +20,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "python"))
 
+import serdab_testing as st  # noqa: E402
 import test_control_plane as cp  # noqa: E402
 
 
@@ -31,8 +32,11 @@ def measure(c, model, stages, video, frames):
     c.cli_ok(["apply", "-f", plan, "--wait", "--timeout", "1800"])
     d = next(x for x in json.loads(c.cli_ok(["get", "deployments", "-o", "json"]).stdout)
              ["deployments"] if x["name"] == "lobby")
-    r = c.cli_ok(["stream", "-f", plan, "--source", video, "--status", "off",
-                  "--frames", str(frames)])
+    # One enclave pages through resnet50 for seconds a frame: no 2-minute cap.
+    r = st.check_ok(st.run_serdab([
+        "stream", "-f", plan, "--source", video, "--status", "off", "--frames", str(frames),
+        "--orchestrator", f"127.0.0.1:{c.orchestrator_port}", "--credentials", c.path("admin")],
+        timeout=3600))
     results = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     # Steady state: the frames after the first few (sessions, first-touch pages).
     steady = results[3:]
@@ -55,9 +59,11 @@ def measure(c, model, stages, video, frames):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
-    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--frames", type=int, default=15)
     args = parser.parse_args()
     cp.EPC_MIB = "93.5"
+    # Profiling resnet50 keeps both cores busy: heartbeats may wait.
+    cp.TIMEOUT_MS = 15000
     rows = []
     with cp.Cluster() as c:
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
