@@ -23,6 +23,11 @@ namespace {
 // Outstanding evidence keys and challenges are bounded so that a host cannot
 // grow enclave memory by asking for quotes it never uses.
 constexpr size_t kMaxPending = 64;
+// Open sessions an enclave keeps: each camera stream holds two, each hop one
+// per direction. Anyone with a certificate of the deployment's CA may open
+// one through a worker's data plane, so the table is bounded; a full table
+// refuses new sessions until some are closed.
+constexpr size_t kMaxSessions = 1024;
 
 // Provisioning travels on stream 0, hop 0 of the owner's session.
 constexpr uint64_t kProvisionStream = 0;
@@ -229,6 +234,10 @@ Result<uint64_t> SimEnclave::OpenSession(crypto::ByteView request_bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   SERDAB_ASSIGN_OR_RETURN(attestation::SessionRequest request,
                           attestation::ParseSessionRequest(request_bytes));
+  if (sessions_.size() >= kMaxSessions) {
+    return Status::ResourceExhausted("the enclave holds " + std::to_string(kMaxSessions) +
+                                     " open sessions: close some first");
+  }
   auto pending = pending_.find(request.evidence_key);
   if (pending == pending_.end()) {
     return Status::FailedPrecondition(

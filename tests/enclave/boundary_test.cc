@@ -283,6 +283,24 @@ TEST(BoundaryTest, RefusesWorkBeforeProvisioningAndUnknownSessions) {
   EXPECT_FALSE(host->OpenSession(crypto::Bytes{1, 0, 1}).ok());
 }
 
+// Anyone who reaches a worker's data plane can open sessions; the enclave
+// keeps a bounded number, refuses more, and takes new ones once some close.
+TEST(BoundaryTest, OpenSessionsAreBounded) {
+  Deployment d;
+  auto host = NewEnclave(d, d.Config());
+  const auto identity = NewIdentity();
+  std::vector<uint64_t> sessions;
+  for (int i = 0; i < 1024; ++i) sessions.push_back(OpenRaw(host.get(), d, identity).session);
+  auto nonce = attestation::NewNonce().value();
+  auto evidence = attestation::ParseEvidence(host->GetQuote(nonce).value()).value();
+  auto request = attestation::OpenClientSession(evidence, identity).value().request;
+  auto refused = host->OpenSession(request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kResourceExhausted);
+  ASSERT_TRUE(host->CloseSession(sessions.back()).ok());
+  EXPECT_TRUE(host->OpenSession(request).ok());
+}
+
 // Finding 1: the host opens sessions of its own and names whatever sessions
 // it likes in provision and process. Each attempt is refused, nothing is
 // decrypted for it, and the owner's stream goes on.
