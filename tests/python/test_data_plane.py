@@ -144,6 +144,22 @@ def test_files_stream_through_the_pipeline():
             n_in, n_out, n_drop = int(fields[2]), int(fields[4]), int(fields[6])
             assert n_in == 30 and n_in == n_out + n_drop and n_out == len(mine), summary
 
+        # A camera whose resolution changes mid-stream: every frame still
+        # gets its result.
+        parts = []
+        for i, size in enumerate(["96x64", "160x120"]):
+            parts.append(c.path(f"part{i}.avi"))
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                            f"testsrc=size={size}:rate=15", "-t", "1", "-c:v", "mjpeg",
+                            parts[-1]], check=True, timeout=60)
+        listing = cp.write(c.path("parts.txt"), "".join(f"file '{p}'\n" for p in parts))
+        changing = c.path("changing.mkv")
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "concat", "-safe", "0",
+                        "-i", listing, "-c", "copy", changing], check=True, timeout=60)
+        r = st.check_ok(c.cli(["stream", "-f", plan, "--source", changing, "--status", "off"]))
+        check_one_result_per_frame(r, "cam1", 30)
+        assert "resolution changed" in r.stderr, r.stderr
+
         # Bad input: one clear error line each, never a hang.
         cp.expect_failure(c.cli(["stream", "--deployment", "nowhere", "--source", video]),
                           "nowhere")
@@ -153,6 +169,55 @@ def test_files_stream_through_the_pipeline():
         cp.expect_failure(c.cli(["stream", "-f", plan, "--source", corrupt]), "corrupt.mp4")
         cp.expect_failure(c.cli(["stream", "-f", plan, "--source", c.path("missing.mp4")]),
                           "missing.mp4")
+        # Credentials from another deployment's CA get no connection.
+        st.serdab_ok(["ca", "init", "--out", c.path("other-root")])
+        st.serdab_ok(["ca", "issue-user", "--ca", c.path("other-root"), "--name", "mallory",
+                      "--role", "admin", "--out", c.path("other-admin")])
+        cp.expect_failure(c.cli(["stream", "-f", plan, "--source", video], "other-admin"))
+
+
+def test_a_camera_that_goes_away_and_comes_back():
+    """RTSP from GStreamer's RTSP server, stopped mid-stream and started again
+    10 s later on the same port: the stream reconnects by itself, results
+    resume in order, and the gap is reported."""
+    server_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ingest",
+                                 "rtsp_server.py")
+
+    def start_server(port):
+        proc = subprocess.Popen(["/usr/bin/python3", server_script, "--port", str(port),
+                                 "--size", "160x120"], stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline().split()
+        assert line and line[0] == "READY", line
+        return proc, line[1]
+
+    with cp.Cluster() as c:
+        plan = apply_pipeline(c)
+        server, url = start_server(0)
+        port = int(url.split(":")[2].split("/")[0])
+        try:
+            stream = subprocess.Popen(
+                [st.serdab_binary(), "stream", "-f", plan, "--source", url, "--status", "off",
+                 "--frames", "75", "--orchestrator", f"127.0.0.1:{c.orchestrator_port}",
+                 "--credentials", c.path("admin")],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(4)
+            server.terminate()
+            server.wait(timeout=30)
+            time.sleep(10)
+            server, _ = start_server(port)
+            out, err = stream.communicate(timeout=120)
+        finally:
+            for proc in (server, locals().get("stream")):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        assert stream.returncode == 0, err[-3000:]
+        frames = [x["frame"] for x in results(out)]
+        assert frames == sorted(set(frames)) and frames[-1] >= 60, frames
+        assert "reconnecting" in err and "resumed" in err, err[-3000:]
+        summary = next(s for s in err.splitlines() if s.strip().startswith("cam1 "))
+        fields = summary.split()
+        assert int(fields[2]) == int(fields[4]) + int(fields[6]) == 75, summary
 
 
 def test_a_lost_stage_loses_no_frame_of_a_file():
