@@ -9,6 +9,7 @@
 // JSON line per result goes to stdout or --output; a status line on a
 // terminal shows each camera's progress, and a summary closes the run.
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -233,6 +234,12 @@ class StatusLine {
         in = n.in;
         out = n.out;
         line += part;
+      }
+      // One line that fits the terminal: a wrapped one would not be redrawn.
+      winsize size{};
+      if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1 &&
+          line.size() >= size.ws_col) {
+        line.resize(size.ws_col - 1);
       }
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       std::fflush(stderr);
