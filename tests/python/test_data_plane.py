@@ -176,7 +176,7 @@ def test_files_stream_through_the_pipeline():
         cp.expect_failure(c.cli(["stream", "-f", plan, "--source", video], "other-admin"))
 
 
-def test_a_camera_that_goes_away_and_comes_back():
+def camera_goes_away_and_comes_back(c, plan):
     """RTSP from GStreamer's RTSP server, stopped mid-stream and started again
     10 s later on the same port: the stream reconnects by itself, results
     resume in order, and the gap is reported."""
@@ -190,61 +190,66 @@ def test_a_camera_that_goes_away_and_comes_back():
         assert line and line[0] == "READY", line
         return proc, line[1]
 
+    server, url = start_server(0)
+    port = int(url.split(":")[2].split("/")[0])
+    stream = None
+    try:
+        stream = subprocess.Popen(
+            [st.serdab_binary(), "stream", "-f", plan, "--source", url, "--status", "off",
+             "--frames", "75", "--orchestrator", f"127.0.0.1:{c.orchestrator_port}",
+             "--credentials", c.path("admin")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4)
+        server.terminate()
+        server.wait(timeout=30)
+        time.sleep(10)
+        server, _ = start_server(port)
+        out, err = stream.communicate(timeout=120)
+    finally:
+        for proc in (server, stream):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert stream.returncode == 0, err[-3000:]
+    frames = [x["frame"] for x in results(out)]
+    assert frames == sorted(set(frames)) and frames[-1] >= 60, frames
+    assert "reconnecting" in err and "resumed" in err, err[-3000:]
+    summary = next(s for s in err.splitlines() if s.strip().startswith("cam1 "))
+    fields = summary.split()
+    assert int(fields[2]) == int(fields[4]) + int(fields[6]) == 75, summary
+
+
+def lost_stage_loses_no_frame_of_a_file(c, plan):
+    stages = c.deployments()["lobby"]["stages"]
+    middle = stages[1]["worker"]
+    video = make_video(c.path("long.mp4"), 6)
+    outcome = {}
+
+    def stream():
+        outcome["r"] = c.cli(["stream", "-f", plan, "--source", video, "--status", "off",
+                              "--realtime", "--policy", "block"])
+
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(2.5)
+    c.kill(middle)
+    # It comes back a few seconds later; until then no placement without
+    # paging exists (two workers cannot hold three stages).
+    time.sleep(3)
+    c.start_worker(middle, next(tier for name, tier in c.WORKERS if name == middle))
+    t.join(timeout=150)
+    assert not t.is_alive(), "serdab stream did not finish"
+    r = st.check_ok(outcome["r"])
+    check_one_result_per_frame(r, "cam1", 90)
+    assert "pipeline recovered" in r.stderr, r.stderr
+
+
+def test_a_lost_stage_or_camera_loses_nothing():
+    # One cluster for both, to keep CI short.
     with cp.Cluster() as c:
         plan = apply_pipeline(c)
-        server, url = start_server(0)
-        port = int(url.split(":")[2].split("/")[0])
-        try:
-            stream = subprocess.Popen(
-                [st.serdab_binary(), "stream", "-f", plan, "--source", url, "--status", "off",
-                 "--frames", "75", "--orchestrator", f"127.0.0.1:{c.orchestrator_port}",
-                 "--credentials", c.path("admin")],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(4)
-            server.terminate()
-            server.wait(timeout=30)
-            time.sleep(10)
-            server, _ = start_server(port)
-            out, err = stream.communicate(timeout=120)
-        finally:
-            for proc in (server, locals().get("stream")):
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        assert stream.returncode == 0, err[-3000:]
-        frames = [x["frame"] for x in results(out)]
-        assert frames == sorted(set(frames)) and frames[-1] >= 60, frames
-        assert "reconnecting" in err and "resumed" in err, err[-3000:]
-        summary = next(s for s in err.splitlines() if s.strip().startswith("cam1 "))
-        fields = summary.split()
-        assert int(fields[2]) == int(fields[4]) + int(fields[6]) == 75, summary
-
-
-def test_a_lost_stage_loses_no_frame_of_a_file():
-    with cp.Cluster() as c:
-        plan = apply_pipeline(c)
-        stages = c.deployments()["lobby"]["stages"]
-        middle = stages[1]["worker"]
-        video = make_video(c.path("long.mp4"), 6)
-        outcome = {}
-
-        def stream():
-            outcome["r"] = c.cli(["stream", "-f", plan, "--source", video, "--status", "off",
-                                  "--realtime", "--policy", "block"])
-
-        t = threading.Thread(target=stream)
-        t.start()
-        time.sleep(2.5)
-        c.kill(middle)
-        # It comes back a few seconds later; until then no placement without
-        # paging exists (two workers cannot hold three stages).
-        time.sleep(3)
-        c.start_worker(middle, next(tier for name, tier in c.WORKERS if name == middle))
-        t.join(timeout=150)
-        assert not t.is_alive(), "serdab stream did not finish"
-        r = st.check_ok(outcome["r"])
-        check_one_result_per_frame(r, "cam1", 90)
-        assert "pipeline recovered" in r.stderr, r.stderr
+        lost_stage_loses_no_frame_of_a_file(c, plan)
+        camera_goes_away_and_comes_back(c, plan)
 
 
 if __name__ == "__main__":
