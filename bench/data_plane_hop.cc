@@ -122,26 +122,6 @@ std::unique_ptr<Daemon> StartWorker(const std::string& bin, const std::string& d
   Die("starting " + bin, Status::IoError("no port file; see " + log));
 }
 
-class CoordinatorEndpoint final : public worker::EnclaveEndpoint {
- public:
-  explicit CoordinatorEndpoint(orchestrator::CoordinatorHost* host) : host_(host) {}
-  Result<worker::Bytes> Challenge() override { return Status::Unimplemented("challenge"); }
-  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override { return host_->GetQuote(nonce); }
-  Result<uint64_t> OpenSession(worker::ByteView request) override {
-    return host_->OpenSession(request);
-  }
-  Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override {
-    return Status::Unimplemented("provision");
-  }
-  Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
-                                worker::ByteView) override {
-    return Status::Unimplemented("process");
-  }
-
- private:
-  orchestrator::CoordinatorHost* host_;
-};
-
 // MB/s through the two-stage pipeline for feature maps of `bytes`.
 double EnclaveHop(const std::string& dir, size_t bytes, double seconds) {
   const std::string bin = "build/bin/serdab-worker";
@@ -182,7 +162,7 @@ double EnclaveHop(const std::string& dir, size_t bytes, double seconds) {
       Must(cli::ExpectedMeasurement(cli::CoordinatorEnclaveConfig()), "measure")};
   coordinator_policy.allow_simulation = true;
   coordinator_policy.allow_debug = true;
-  CoordinatorEndpoint endpoint(coordinator.get());
+  orchestrator::CoordinatorHostEndpoint endpoint(coordinator.get());
   auto client =
       Must(cli::EnclaveClient::AttestCoordinator(
                &endpoint,

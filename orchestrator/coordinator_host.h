@@ -102,6 +102,31 @@ class CoordinatorHost {
   std::string identity_;
 };
 
+// The coordinator as a model owner in the same process reaches it: its quote
+// and a session with it (what the orchestrator's CoordinatorQuote and
+// CoordinatorSession RPCs relay), for tests and benchmarks that apply a
+// grant without a daemon.
+class CoordinatorHostEndpoint final : public worker::EnclaveEndpoint {
+ public:
+  explicit CoordinatorHostEndpoint(CoordinatorHost* host) : host_(host) {}
+  Result<worker::Bytes> Challenge() override { return Unsupported(); }
+  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override { return host_->GetQuote(nonce); }
+  Result<uint64_t> OpenSession(worker::ByteView request) override {
+    return host_->OpenSession(request);
+  }
+  Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override { return Unsupported(); }
+  Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
+                                worker::ByteView) override {
+    return Unsupported();
+  }
+
+ private:
+  static Status Unsupported() {
+    return Status::Unimplemented("the coordinator takes grants, not partitions or frames");
+  }
+  CoordinatorHost* host_;
+};
+
 }  // namespace serdab::orchestrator
 
 #endif  // SERDAB_ORCHESTRATOR_COORDINATOR_HOST_H_

@@ -60,27 +60,6 @@ class Deployment {
   attestation::DeploymentRoot root_;
 };
 
-// The owner reaches the coordinator through its host, as over gRPC.
-class CoordinatorEndpoint final : public worker::EnclaveEndpoint {
- public:
-  explicit CoordinatorEndpoint(CoordinatorHost* host) : host_(host) {}
-  Result<worker::Bytes> Challenge() override { return Status::Unimplemented("challenge"); }
-  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override { return host_->GetQuote(nonce); }
-  Result<uint64_t> OpenSession(worker::ByteView request) override {
-    return host_->OpenSession(request);
-  }
-  Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override {
-    return Status::Unimplemented("provision");
-  }
-  Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
-                                worker::ByteView) override {
-    return Status::Unimplemented("process");
-  }
-
- private:
-  CoordinatorHost* host_;
-};
-
 // A worker's host that keeps a copy of every byte it relays.
 class RecordingEndpoint final : public worker::EnclaveEndpoint {
  public:
@@ -165,7 +144,7 @@ class CoordinatorTest : public ::testing::Test {
     policy.allow_simulation = true;
     policy.allow_debug = true;
     auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), policy).value();
-    CoordinatorEndpoint endpoint(host_.get());
+    CoordinatorHostEndpoint endpoint(host_.get());
     SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<cli::EnclaveClient> client,
                             cli::EnclaveClient::AttestCoordinator(&endpoint, verifier, owner));
     attestation::DeploymentGrant grant;
