@@ -143,23 +143,23 @@ class StreamClient::Impl {
   };
   using PipeStream = grpc::ClientReaderWriter<v1::PipeRequest, v1::PipeReply>;
 
-  std::shared_ptr<v1::DataPlane::Stub> StubFor(const std::string& address) {
+  // One channel per worker address, made once.
+  Result<std::shared_ptr<v1::DataPlane::Stub>> StubFor(const std::string& address) {
     auto it = stubs_.find(address);
     if (it != stubs_.end()) return it->second;
-    auto credentials = worker::MakeChannelCredentials(address, options_.tls_dir, "user");
-    if (!credentials.ok()) return nullptr;
+    SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                            worker::MakeChannelCredentials(address, options_.tls_dir, "user"));
     auto stub = std::shared_ptr<v1::DataPlane::Stub>(v1::DataPlane::NewStub(
-        grpc::CreateCustomChannel(address, *credentials, worker::DataPlaneChannelArguments())));
+        grpc::CreateCustomChannel(address, credentials, worker::DataPlaneChannelArguments())));
     stubs_[address] = stub;
     return stub;
   }
 
   Result<std::unique_ptr<Attached>> AttachTo(const PipelineStage& stage) {
-    SERDAB_RETURN_IF_ERROR(
-        worker::MakeChannelCredentials(stage.address, options_.tls_dir, "user").status());
+    SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<v1::DataPlane::Stub> stub, StubFor(stage.address));
     auto attached = std::make_unique<Attached>();
-    attached->endpoint = std::make_unique<worker::DataPlaneEndpoint>(StubFor(stage.address),
-                                                                     stage.address, stage.enclave);
+    attached->endpoint =
+        std::make_unique<worker::DataPlaneEndpoint>(std::move(stub), stage.address, stage.enclave);
     SERDAB_ASSIGN_OR_RETURN(attached->client,
                             EnclaveClient::Attest(attached->endpoint.get(), *options_.verifier,
                                                   *options_.identity, pipeline_.coordinator));
@@ -179,10 +179,7 @@ class StreamClient::Impl {
 
   Status OpenPipe() {
     const PipelineStage& first = pipeline_.stages.front();
-    std::shared_ptr<v1::DataPlane::Stub> stub = StubFor(first.address);
-    if (!stub) {
-      return worker::MakeChannelCredentials(first.address, options_.tls_dir, "user").status();
-    }
+    SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<v1::DataPlane::Stub> stub, StubFor(first.address));
     pipe_context_ = std::make_unique<grpc::ClientContext>();
     pipe_ = stub->Pipe(pipe_context_.get());
     v1::PipeRequest open;

@@ -106,6 +106,9 @@ attestation::QuotePolicy AnySimEnclave() {
 
 std::string WorkerConfig() { return cli::LocalEnclaveConfig(16, "none"); }
 
+// The tiny model's layers on three stages.
+const std::vector<std::pair<int, int>> kThreeStages = {{0, 3}, {3, 6}, {6, -1}};
+
 nlohmann::json Stats(worker::EnclaveHost* host) {
   return nlohmann::json::parse(host->StatsJson().value());
 }
@@ -162,6 +165,24 @@ class CoordinatorTest : public ::testing::Test {
     return worker::EnclaveHost::Create(WorkerConfig(), platform).value();
   }
 
+  // One worker enclave per range of "lobby", provisioned by the coordinator
+  // at version 1 (each reporting the measurement the coordinator attested)
+  // and wired in order.
+  void ProvisionAndWire(const std::vector<std::pair<int, int>>& ranges,
+                        std::vector<std::unique_ptr<worker::EnclaveHost>>* workers) {
+    std::vector<StageSession> stages;
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      workers->push_back(Worker(deployment_.Platform("w" + std::to_string(i))));
+      auto stage =
+          host_->ProvisionStage("lobby", "w" + std::to_string(i) + "/lobby", workers->back().get(),
+                                ranges[i].first, ranges[i].second, 1, 1);
+      ASSERT_TRUE(stage.ok()) << stage.status().message();
+      EXPECT_EQ(stage->mrenclave, Stats(workers->back().get())["mrenclave"]);
+      stages.push_back(*stage);
+    }
+    ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
+  }
+
   crypto::Bytes model_;
   Deployment deployment_;
   std::string orchestrator_platform_;
@@ -174,18 +195,9 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresStagesThatItOwns) {
   ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
   EXPECT_TRUE(host_->HasGrant("lobby"));
   std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
-  std::vector<StageSession> stages;
-  const std::vector<std::pair<int, int>> ranges = {{0, 3}, {3, 6}, {6, -1}};
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(i))));
-    auto stage =
-        host_->ProvisionStage("lobby", "w" + std::to_string(i) + "/lobby", workers.back().get(),
-                              ranges[i].first, ranges[i].second, 1, 1);
-    ASSERT_TRUE(stage.ok()) << stage.status().message();
-    EXPECT_EQ(stage->mrenclave, Stats(workers.back().get())["mrenclave"]);
-    stages.push_back(*stage);
-  }
-  ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
+  ProvisionAndWire(kThreeStages, &workers);
+  if (HasFatalFailure()) return;
+  const auto& ranges = kThreeStages;
   for (size_t i = 0; i < workers.size(); ++i) {
     const nlohmann::json stats = Stats(workers[i].get());
     EXPECT_EQ(stats["owner"], host_->identity());
@@ -225,17 +237,8 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresStagesThatItOwns) {
 TEST_F(CoordinatorTest, WiredStagesCarryFramesAndRefuseTamperedOnes) {
   ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
   std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
-  std::vector<StageSession> stages;
-  const std::vector<std::pair<int, int>> ranges = {{0, 3}, {3, 6}, {6, -1}};
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(i))));
-    auto stage =
-        host_->ProvisionStage("lobby", "w" + std::to_string(i) + "/lobby", workers.back().get(),
-                              ranges[i].first, ranges[i].second, 1, 1);
-    ASSERT_TRUE(stage.ok()) << stage.status().message();
-    stages.push_back(*stage);
-  }
-  ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
+  ProvisionAndWire(kThreeStages, &workers);
+  if (HasFatalFailure()) return;
 
   worker::PeerSessions hop1, hop2, skip;
   ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[1].get(), &hop1).ok());
