@@ -81,6 +81,13 @@ struct Camera {
   uint64_t events = 0;
   double longest_gap_s = 0;
   std::atomic<bool> limit_reached{false};
+
+  // The last `n` results' latencies, for the status line and the metrics.
+  std::vector<double> RecentLatencies(size_t n) {
+    std::lock_guard<std::mutex> lock(mu);
+    const size_t from = latencies_ms.size() > n ? latencies_ms.size() - n : 0;
+    return {latencies_ms.begin() + static_cast<std::ptrdiff_t>(from), latencies_ms.end()};
+  }
 };
 
 int64_t NowNs() {
@@ -216,13 +223,7 @@ class StatusLine {
       std::string line;
       for (Camera* c : cameras_) {
         const StreamCounters n = client_->Counters(c->id);
-        std::vector<double> recent;
-        {
-          std::lock_guard<std::mutex> camera_lock(c->mu);
-          const size_t from = c->latencies_ms.size() > 100 ? c->latencies_ms.size() - 100 : 0;
-          recent.assign(c->latencies_ms.begin() + static_cast<std::ptrdiff_t>(from),
-                        c->latencies_ms.end());
-        }
+        const std::vector<double> recent = c->RecentLatencies(100);
         auto& [in, out] = last[c->id];
         char part[256];
         std::snprintf(part, sizeof(part),
@@ -494,13 +495,7 @@ int Run(const Flags& flags) {
         m->Add(metrics::MetricType::kCounter, kFrames, kHelp,
                {{"stream", c->name}, {"outcome", outcome}}, static_cast<double>(value));
       }
-      std::vector<double> recent;
-      {
-        std::lock_guard<std::mutex> lock(c->mu);
-        const size_t from = c->latencies_ms.size() > 1024 ? c->latencies_ms.size() - 1024 : 0;
-        recent.assign(c->latencies_ms.begin() + static_cast<std::ptrdiff_t>(from),
-                      c->latencies_ms.end());
-      }
+      const std::vector<double> recent = c->RecentLatencies(1024);
       for (const auto& [quantile, q] :
            {std::pair<const char*, double>{"0.5", 0.5}, {"0.99", 0.99}}) {
         m->Add(metrics::MetricType::kGauge, "serdab_stream_latency_seconds",
