@@ -54,6 +54,35 @@ Status WriteNewFile(const std::string& path, const std::string& bytes, mode_t mo
   return Status::Ok();
 }
 
+std::string AsnTimeText(const ASN1_TIME* t) {
+  Bio bio(BIO_new(BIO_s_mem()));
+  if (!bio || ASN1_TIME_print(bio.get(), t) != 1) return "an unreadable date";
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+// A TLS handshake with a certificate outside its validity fails with no
+// word on why, at the far end; say it here, before any connection.
+Status CheckValidNow(const std::string& path, const std::string& pem) {
+  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return Status::InvalidArgument(path + ": not a PEM certificate");
+  const ASN1_TIME* not_before = X509_get0_notBefore(cert.get());
+  const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());
+  const std::string issue = " (serdab ca issue-node or issue-user makes a new one)";
+  if (X509_cmp_current_time(not_after) <= 0) {
+    return Status::FailedPrecondition(path + ": the certificate expired on " +
+                                      AsnTimeText(not_after) + issue);
+  }
+  if (X509_cmp_current_time(not_before) >= 0) {
+    return Status::FailedPrecondition(path + ": the certificate is not valid before " +
+                                      AsnTimeText(not_before) +
+                                      " (is this machine's clock right?)");
+  }
+  return Status::Ok();
+}
+
 Result<std::string> ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::IoError(path + ": cannot read");
@@ -243,9 +272,13 @@ Result<PeerIdentity> IdentityOfCertificate(std::string_view pem) {
 
 Result<TlsFiles> LoadTlsFiles(const std::string& dir, const std::string& stem) {
   TlsFiles files;
-  SERDAB_ASSIGN_OR_RETURN(files.certificate, ReadText(Join(dir, stem + ".crt")));
+  const std::string certificate_path = Join(dir, stem + ".crt");
+  const std::string ca_path = Join(dir, kCaCertificateFile);
+  SERDAB_ASSIGN_OR_RETURN(files.certificate, ReadText(certificate_path));
   SERDAB_ASSIGN_OR_RETURN(files.private_key, ReadText(Join(dir, stem + ".key")));
-  SERDAB_ASSIGN_OR_RETURN(files.ca_certificate, ReadText(Join(dir, kCaCertificateFile)));
+  SERDAB_ASSIGN_OR_RETURN(files.ca_certificate, ReadText(ca_path));
+  SERDAB_RETURN_IF_ERROR(CheckValidNow(certificate_path, files.certificate));
+  SERDAB_RETURN_IF_ERROR(CheckValidNow(ca_path, files.ca_certificate));
   return files;
 }
 
