@@ -185,6 +185,7 @@ Status ProfileInEnclaves(ProfilingEnclave* enclave, int repeats,
   const int64_t epc = worker->epc_bytes;
   std::vector<bool> timed(n, false);
   std::vector<double> swap_ns;
+  int64_t overhead = 0;
   SERDAB_ASSIGN_OR_RETURN(const std::string stats, enclave->Stats());
   SERDAB_ASSIGN_OR_RETURN(const Target target, ReadTarget(stats));
   int begin = 0;
@@ -215,6 +216,13 @@ Status ProfileInEnclaves(ProfilingEnclave* enclave, int repeats,
                                 " layers of " + std::to_string(end - begin));
     }
     if (fits) {
+      // What the range held resident beyond the weights and activations the
+      // cost model counts: the kernels' scratch, tensors kept alive across
+      // layers, the arena's alignment. Stages get the EPC less the most any
+      // range needed.
+      SERDAB_ASSIGN_OR_RETURN(const double resident, JsonNumber(json, what, "resident_bytes"));
+      overhead = std::max(overhead, static_cast<int64_t>(resident) - weights - activations -
+                                        profile.cut_bytes[begin] - profile.cut_bytes[end]);
       // Resident layers page nothing, so the target differs from the host
       // only by its memory encryption.
       for (int k = begin; k < end; ++k) {
@@ -247,6 +255,12 @@ Status ProfileInEnclaves(ProfilingEnclave* enclave, int repeats,
     worker->target = target.name;
     profile.target = target.name;
   }
+  if (overhead > 0 && worker->epc_bytes != kNoEpcLimit) {
+    worker->epc_bytes = std::max<int64_t>(worker->epc_bytes - overhead, partitioner::kPageBytes);
+    say("kernels' scratch and live tensors: " + std::to_string(overhead >> 10) +
+        " KiB beyond weights and activations; EPC for stages: " +
+        std::to_string(worker->epc_bytes >> 10) + " KiB");
+  }
   // Layers that could not be timed resident: native time x the typical ratio.
   std::vector<double> ratios;
   for (int k = 0; k < n; ++k) {
@@ -276,7 +290,7 @@ std::string MachineFingerprint(const ProfilerOptions& options) {
   std::string text = worker::CpuModelName() +
                      "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
                      "|threads=" + std::to_string(options.threads) +
-                     "|repeats=" + std::to_string(options.repeats) + "|clock=tee";
+                     "|repeats=" + std::to_string(options.repeats) + "|clock=tee|resident";
   if (options.enclave) {
     char buf[96];
     std::snprintf(buf, sizeof(buf), "|sim epc_mib=%.17g profile=%s",

@@ -82,8 +82,11 @@ class ProfilingEnclave {
 // enclave_ms and enclave_wall_ms and the worker's page swap and ECALL costs
 // (with a modelled target TEE: the target's). A layer too large to time
 // resident gets its native time scaled by the median enclave/native ratio of
-// the others. `model` must hold the layers' native_ms, weight_bytes and
-// activation_bytes.
+// the others. The worker's epc_bytes comes back less what the enclave held
+// beyond the cost model's working set (weights, largest activation, input
+// and output) in the range where that excess was largest, so that a stage
+// the planner sees fit does fit. `model` must hold the layers' native_ms,
+// weight_bytes, activation_bytes and the cut bytes.
 Status ProfileInEnclaves(ProfilingEnclave* enclave, int repeats,
                          const std::function<void(const std::string&)>& progress,
                          partitioner::ModelProfile* model, partitioner::WorkerProfile* worker);

@@ -105,14 +105,16 @@ serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_ses
                                    uint64_t stream_id, const uint8_t* message, size_t message_size,
                                    uint8_t* out, size_t out_capacity, size_t* out_size);
 
-// Profiles the provisioned partition for the placement solver: times each
-// layer alone on synthetic inputs generated inside the enclave (median of at
-// least `repeats` runs, more until 40 ms accumulate, after two warm-ups; see
+// Profiles the provisioned partition for the placement solver: runs one
+// synthetic input (generated inside the enclave) through the whole range and
+// notes the EPC then resident, times each layer alone (median of at least
+// `repeats` runs, more until 40 ms accumulate, after two warm-ups; see
 // engine/layer_timer.h), then, with SERDAB_PROFILE_PAGING in `flags`,
 // measures this enclave's page swap cost by streaming twice its EPC through
 // the heap (seconds on a large EPC). Returns JSON
-// {"begin":b,"end":e,"layer_ms":[...],"ecall_ns":y} plus "page_swap_ns":x
-// when measured. Only timings leave: no frame or weight data.
+// {"begin":b,"end":e,"layer_ms":[...],"ecall_ns":y,"resident_bytes":r} plus
+// "page_swap_ns":x when measured. Only timings and sizes leave: no frame or
+// weight data.
 #define SERDAB_PROFILE_PAGING 1u
 serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats, uint32_t flags,
                                    uint8_t* out, size_t out_capacity, size_t* out_size);

@@ -65,7 +65,8 @@ int WorkerThreads(const WorkerRecord& worker) {
 std::string WorkerFingerprint(const WorkerRecord& worker) {
   const v1::WorkerCapacity capacity = CapacityOf(worker);
   const std::string text = capacity.cpu_model() + "|epc=" + std::to_string(WorkerEpcBytes(worker)) +
-                           "|threads=" + std::to_string(WorkerThreads(worker)) + "|sim sgx1";
+                           "|threads=" + std::to_string(WorkerThreads(worker)) +
+                           "|sim sgx1|resident";
   return crypto::HexEncode(crypto::Sha256(crypto::AsBytes(text))).substr(0, 16);
 }
 

@@ -511,6 +511,13 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats, bool measure_paging) {
     }
     current.push_back(std::move(t));
   }
+  // One frame through the whole range first, as the stage will run it: the
+  // EPC it then holds (weights, the range's activation arena, the kernels'
+  // scratch, its input and output) is the stage's real footprint, which
+  // the planner's estimate from weights and activations alone misses.
+  { SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs, model->Run(begin, end, current)); }
+  const int64_t resident_bytes =
+      static_cast<int64_t>(heap_->Stats().peak_resident_pages) * epc::kPageBytes;
   nlohmann::ordered_json layer_ms = nlohmann::ordered_json::array();
   for (int k = begin; k < end; ++k) {
     std::vector<engine::Tensor> next;
@@ -528,6 +535,7 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats, bool measure_paging) {
       {"end", end},
       {"layer_ms", std::move(layer_ms)},
       {"ecall_ns", Rounded(static_cast<double>(profile.ecall_cycles) * ns_per_cycle, 10)},
+      {"resident_bytes", resident_bytes},
   };
   if (!measure_paging) return Dump(reply);
 
