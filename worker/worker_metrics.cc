@@ -34,7 +34,19 @@ constexpr Field kFields[] = {
      "EPC pages resident in the enclave now.", nullptr},
     {"epc_bytes", MetricType::kGauge, "serdab_enclave_epc_bytes",
      "The EPC the enclave may keep resident.", nullptr},
+    {"swaps", MetricType::kCounter, "serdab_enclave_page_swaps_total",
+     "EPC faults that evicted a page or paged one in (what the cost profile prices).", nullptr},
 };
+
+// The enclave's clocks (enclave/epc/epc_stats.h), in seconds. The part of the
+// host's time the emulation spent paging, and the target TEE's price for the
+// same events: a stage's TEE-equivalent time per frame is its ECALL time less
+// the first plus the second, each per frame.
+struct Clock {
+  const char* key;
+  const char* label;
+};
+constexpr Clock kClocks[] = {{"emulation_ns", "emulation"}, {"priced_ns", "priced"}};
 
 }  // namespace
 
@@ -57,6 +69,14 @@ void AddEnclaveCollector(metrics::Registry* registry, WorkerCore* core) {
         std::vector<std::pair<std::string, std::string>> labels = {{"enclave", e.name}};
         if (f.direction != nullptr) labels.emplace_back("direction", f.direction);
         c->Add(f.type, f.name, f.help, labels, it->get<double>());
+      }
+      for (const Clock& clock : kClocks) {
+        const auto it = stats.find(clock.key);
+        if (it == stats.end() || !it->is_number()) continue;
+        c->Add(MetricType::kCounter, "serdab_enclave_clock_seconds_total",
+               "Host time the EPC emulation spent paging, and the target TEE's price for the "
+               "same swaps, first touches and ECALLs.",
+               {{"enclave", e.name}, {"clock", clock.label}}, it->get<double>() * 1e-9);
       }
     }
   });

@@ -131,9 +131,11 @@ TEST(WorkerMetricsTest, ExportsEnclaveStatsAndRpcsForPrometheus) {
                       "code=\"OK\"} 1\n")}) {
       EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
     }
-    for (const char* family : {"serdab_enclave_ecalls_total", "serdab_enclave_page_faults_total",
-                               "serdab_enclave_evictions_total", "serdab_enclave_resident_pages",
-                               "serdab_rpc_duration_seconds_count"}) {
+    for (const char* family :
+         {"serdab_enclave_ecalls_total", "serdab_enclave_page_faults_total",
+          "serdab_enclave_evictions_total", "serdab_enclave_resident_pages",
+          "serdab_enclave_page_swaps_total", "serdab_enclave_clock_seconds_total",
+          "serdab_rpc_duration_seconds_count"}) {
       EXPECT_NE(text.find(family), std::string::npos) << family << " not in\n" << text;
     }
 
