@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -287,9 +288,9 @@ class StreamClient::Impl {
         if (reply.outcome() == v1::PipeReply::UNAVAILABLE) {
           // The frame stays in flight; recovery sends it again.
           pipe_broken_ = true;
+          last_loss_ = "stage " + std::to_string(reply.failed_stage()) + " lost: " + reply.error();
           changed_.notify_all();
-          Event(it->second.stream,
-                "stage " + std::to_string(reply.failed_stage()) + " lost: " + reply.error());
+          Event(it->second.stream, last_loss_);
           break;
         }
         f = std::move(it->second);
@@ -297,6 +298,7 @@ class StreamClient::Impl {
         stream = streams_[f.stream].get();
       }
       if (reply.outcome() == v1::PipeReply::RESULT) {
+        recoveries_without_result_ = 0;
         Deliver(stream, std::move(f), reply, &plaintext);
       } else {
         Count(stream, &StreamCounters::rejected);
@@ -344,6 +346,18 @@ class StreamClient::Impl {
     ClosePipe();
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // A pipeline that fails again as soon as it is recovered would be
+      // recovered for ever: give up after a few rounds with no result.
+      if (++recoveries_without_result_ > kMaxRecoveriesWithoutResult) {
+        if (failure_.ok()) {
+          failure_ = Status::FailedPrecondition(
+              "the pipeline failed " + std::to_string(kMaxRecoveriesWithoutResult) +
+              " times in a row right after recovering, with no result in between; last: " +
+              last_loss_);
+        }
+        changed_.notify_all();
+        return;
+      }
       // In reverse, so that each goes in front of the frames after it.
       for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it) {
         Stream& s = *streams_[it->second.stream];
@@ -440,6 +454,9 @@ class StreamClient::Impl {
   uint64_t next_id_ = 1;
   uint64_t last_served_ = 0;
   bool pipe_broken_ = false;
+  static constexpr int kMaxRecoveriesWithoutResult = 5;
+  std::atomic<int> recoveries_without_result_{0};  // reset by every result
+  std::string last_loss_;                          // why the pipe broke last
   bool stopping_ = false;
   Status failure_;
 };

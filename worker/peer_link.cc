@@ -160,7 +160,17 @@ void PeerLink::ReadReplies() {
       in_flight_.erase(it);
     }
     room_.notify_all();
+    // The next enclave itself could not take our frame (its session with
+    // ours is gone: it was re-provisioned, or re-routed): every later frame
+    // would fail the same way, so this link is done; the next pipe opened
+    // through this worker makes a new one, with a new handshake.
+    const bool stale =
+        reply.outcome() == v1::PipeReply::UNAVAILABLE && reply.failed_stage() == stage_;
+    const std::string why = stale ? "stage " + std::to_string(stage_) + " at " + remote_address_ +
+                                        " refused this link: " + reply.error()
+                                  : std::string();
     done(std::move(reply));
+    if (stale) Break(why);
   }
   grpc::Status status;
   {
