@@ -12,8 +12,14 @@ int64_t NowNs() {
       .count();
 }
 
-ByteView View(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+// The enclave's result for the client, as the reply's bytes field holds it.
+std::string Flatten(const Payload& payload) {
+  std::string out;
+  out.reserve(payload.size());
+  for (const ByteView& part : payload.parts) {
+    out.append(reinterpret_cast<const char*>(part.data()), part.size());
+  }
+  return out;
 }
 
 // An enclave that refuses a message (it fails authentication, is replayed,
@@ -118,21 +124,21 @@ Result<std::shared_ptr<DataPlaneCore::Pipe>> DataPlaneCore::Open(const v1::PipeO
                                 std::move(reply));
 }
 
-bool DataPlaneCore::Submit(const std::shared_ptr<Pipe>& pipe, v1::Frame* frame,
+bool DataPlaneCore::Submit(const std::shared_ptr<Pipe>& pipe, PipeFrame* frame,
                            std::function<void()> on_room) {
   const int64_t queued = NowNs();
   // The job owns the frame only once the runner took it: a refused push
   // leaves *frame to the caller.
-  auto job = std::make_shared<v1::Frame>();
-  job->Swap(frame);
+  auto job = std::make_shared<PipeFrame>();
+  std::swap(*job, *frame);
   const bool pushed = pipe->runner->TryPush([this, pipe, job, queued] { Run(pipe, *job, queued); },
                                             std::move(on_room));
   if (!pushed) {
-    frame->Swap(job.get());
+    std::swap(*frame, *job);
     return false;
   }
   counters_.frames_in++;
-  counters_.bytes_in += job->payload().size();
+  counters_.bytes_in += job->payload.size();
   return true;
 }
 
@@ -145,17 +151,19 @@ std::map<std::string, size_t> DataPlaneCore::QueueDepths() {
   return depths;
 }
 
-void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, v1::Frame& frame, int64_t queued_ns) {
+void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame,
+                        int64_t queued_ns) {
   const int64_t started = NowNs();
   const double queue_ms = static_cast<double>(started - queued_ns) / 1e6;
-  const uint64_t out_session = pipe->next ? pipe->next->out_session() : frame.tail_session();
-  Result<Bytes> output = core_->Process(pipe->enclave, frame.in_session(), pipe->stage, out_session,
-                                        pipe->stage + 1, frame.stream(), View(frame.payload()));
+  const uint64_t out_session = pipe->next ? pipe->next->out_session() : frame.tail_session;
+  Result<Payload> output =
+      core_->ProcessFrame(pipe->enclave, frame.in_session, pipe->stage, out_session,
+                          pipe->stage + 1, frame.stream, frame.payload);
   const int64_t busy = NowNs() - started;
   counters_.busy_ns += static_cast<uint64_t>(busy);
   const double stage_ms = static_cast<double>(busy) / 1e6;
   v1::PipeReply reply;
-  reply.set_id(frame.id());
+  reply.set_id(frame.id);
   if (!output.ok()) {
     const bool rejected = Rejected(output.status());
     (rejected ? counters_.frames_rejected : counters_.frames_lost)++;
@@ -169,18 +177,18 @@ void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, v1::Frame& frame, int
   counters_.bytes_out += output->size();
   if (!pipe->next) {
     reply.set_outcome(v1::PipeReply::RESULT);
-    reply.set_result(std::string(output->begin(), output->end()));
+    reply.set_result(Flatten(*output));
     reply.add_stage_ms(stage_ms);
     reply.add_queue_ms(queue_ms);
     pipe->Deliver(std::move(reply));
     return;
   }
-  v1::Frame onward;
-  onward.set_stream(frame.stream());
-  onward.set_tail_session(frame.tail_session());
-  onward.set_payload(std::string(output->begin(), output->end()));
+  PipeFrame onward;
+  onward.stream = frame.stream;
+  onward.tail_session = frame.tail_session;
+  onward.payload = std::move(output).value();
   pipe->next->Send(std::move(onward),
-                   [pipe, id = frame.id(), stage_ms, queue_ms](v1::PipeReply downstream) {
+                   [pipe, id = frame.id, stage_ms, queue_ms](v1::PipeReply downstream) {
                      v1::PipeReply r;
                      r.set_id(id);
                      r.set_outcome(downstream.outcome());
