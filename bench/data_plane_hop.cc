@@ -1,6 +1,7 @@
 // One encrypted hop of the data plane, enclave -> gRPC -> enclave, beside
 // the same bytes sealed, sent over one raw loopback TCP connection and opened
-// with the same AEAD, and beside plain raw TCP, in one run.
+// with the same AEAD, and beside plain raw TCP, in one run; then the hop's
+// latency with frames offered at camera rate.
 //
 // The hop: two serdab-worker daemons (plaintext gRPC on loopback) and an
 // in-process coordinator that provisions stage 0 (Gemm: 1 float -> M floats)
@@ -10,7 +11,17 @@
 // worker relays to the next over gRPC, and enclave 1 opens: MB/s is
 // frames/s x 4M bytes. The raw baselines fork a receiver process.
 //
-//   build/bin/data_plane_hop [--seconds S]      (run from the repository root)
+// Latency: after the throughput run, the same client offers frames at 15 fps
+// (paced by the clock, so no queue builds up). For each frame, what the
+// client measures from submitting it to opening its result, less the two
+// stages' process ECALLs (their own clocks, which include sealing the
+// feature map in enclave 0 and copying it in and opening it in enclave 1),
+// is the time spent outside the enclaves: the hop's relay through both
+// workers and gRPC, plus the client's own one-float frame and one-float
+// result (the "4 B" row shows that floor on its own).
+//
+//   build/bin/data_plane_hop [--seconds S] [--latency-frames N] [--mib X]...
+//   (run from the repository root; --mib picks tensor sizes, default 0.5 1.5 6)
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
@@ -19,12 +30,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,15 +87,17 @@ void Must(const Status& status, const std::string& what) {
 }
 
 // Gemm(1 -> m) then Gemm(m -> 1): the feature map between them is m floats.
+// The fan-out takes its weights as a 1 x m row: the engine runs that as one
+// broadcast row of multiply-adds, where transB would make it m dot products
+// of length 1 (then the stage, not the hop, would bound the pipeline).
 std::string HopModel(int64_t m) {
   zoo::OnnxBuilder b("hop", 13);
   Must(b.AddInput("x", {1, 1}), "model");
   float v = 0;
   auto next = [&] { return v = v > 1 ? 0.f : v + 1e-3f; };
-  Must(b.AddFloatInitializer("w0", {m, 1}, next), "model");
+  Must(b.AddFloatInitializer("w0", {1, m}, next), "model");
   Must(b.AddFloatInitializer("w1", {1, m}, next), "model");
-  Must(b.AddNode("Gemm", "fan_out", {"x", "w0"}, {zoo::OnnxAttribute("transB", 1)}, "h").status(),
-       "model");
+  Must(b.AddNode("Gemm", "fan_out", {"x", "w0"}, {}, "h").status(), "model");
   Must(b.AddNode("Gemm", "fan_in", {"h", "w1"}, {zoo::OnnxAttribute("transB", 1)}, "y").status(),
        "model");
   Must(b.AddOutput("y", {1, 1}), "model");
@@ -122,8 +137,29 @@ std::unique_ptr<Daemon> StartWorker(const std::string& bin, const std::string& d
   Die("starting " + bin, Status::IoError("no port file; see " + log));
 }
 
-// MB/s through the two-stage pipeline for feature maps of `bytes`.
-double EnclaveHop(const std::string& dir, size_t bytes, double seconds) {
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// The value at fraction p of `v` (nearest rank).
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+struct HopFigures {
+  double mb_per_s = 0;  // through the pipeline, at full speed
+  // Per frame at 15 fps: from submit to result, and that less both ECALLs.
+  std::vector<double> end_to_end_ms;
+  std::vector<double> ecall_ms;
+  std::vector<double> outside_ms;
+};
+
+// The two-stage pipeline for feature maps of `bytes`: `seconds` at full
+// speed (none: skipped), then `latency_frames` at 15 fps.
+HopFigures EnclaveHop(const std::string& dir, size_t bytes, double seconds,
+                      uint64_t latency_frames) {
   const std::string bin = "build/bin/serdab-worker";
   const attestation::DeploymentRoot root = Must(attestation::DeploymentRoot::Generate(), "root");
   auto platform = [&](const std::string& id) {
@@ -199,31 +235,64 @@ double EnclaveHop(const std::string& dir, size_t bytes, double seconds) {
   options.identity = &owner;
   options.verifier = &verifier;
   options.resolve = [&](bool) -> Result<cli::Pipeline> { return pipeline; };
+  HopFigures figures;
   std::atomic<uint64_t> results{0};
-  auto streams = Must(cli::StreamClient::Start(
-                          options, [&](cli::StreamResult) { results++; }, nullptr),
-                      "stream client");
+  std::mutex mu;
+  uint64_t first_paced = UINT64_MAX;  // frame number where the paced frames start
+  auto on_result = [&](cli::StreamResult r) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (r.meta.frame >= first_paced) {
+        double ecalls = 0;
+        for (double ms : r.stage_ms) ecalls += ms;
+        figures.end_to_end_ms.push_back(r.latency_ms);
+        figures.ecall_ms.push_back(ecalls);
+        figures.outside_ms.push_back(r.latency_ms - ecalls);
+      }
+    }
+    results++;
+  };
+  auto streams = Must(cli::StreamClient::Start(options, on_result, nullptr), "stream client");
   Must(streams->AddStream(1, cli::OverloadPolicy::kBlock, 4), "stream");
   auto frame = [&](uint64_t n) {
     std::vector<engine::Tensor> input;
     input.push_back(Must(engine::Tensor::Zeros(engine::DataType::kFloat32, {1, 1}), "tensor"));
     cli::FrameMeta meta;
     meta.frame = n;
+    meta.captured_ns = NowNs();
     Must(streams->Submit(1, meta, std::move(input)), "submit");
+  };
+  auto wait_for = [&](uint64_t count) {
+    while (results < count) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   };
   uint64_t n = 0;
   for (; n < 5; ++n) frame(n);  // warm-up: sessions, links, first-touch pages
-  while (results < 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  const auto start = Clock::now();
-  const uint64_t before = results;
-  while (std::chrono::duration<double>(Clock::now() - start).count() < seconds) frame(n++);
+  wait_for(n);
+  if (seconds > 0) {
+    const auto start = Clock::now();
+    const uint64_t before = results;
+    while (std::chrono::duration<double>(Clock::now() - start).count() < seconds) frame(n++);
+    wait_for(n);
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    figures.mb_per_s =
+        static_cast<double>(results - before) * static_cast<double>(bytes) / elapsed / 1e6;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    first_paced = n;
+  }
+  const auto period = std::chrono::nanoseconds(1'000'000'000 / 15);
+  const auto paced_start = Clock::now();
+  for (uint64_t i = 0; i < latency_frames; ++i) {
+    std::this_thread::sleep_until(paced_start + i * period);
+    frame(n++);
+  }
   streams->EndStream(1);
   Must(streams->Finish(), "finish");
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   streams.reset();
   coordinator.reset();
   StopDaemons();
-  return static_cast<double>(results - before) * static_cast<double>(bytes) / elapsed / 1e6;
+  return figures;
 }
 
 // MB/s of `bytes`-sized messages over one loopback TCP connection, sealed
@@ -309,9 +378,23 @@ double RawTcp(size_t bytes, double seconds, bool sealed) {
 int main(int argc, char** argv) {
   serdab::worker::TuneAllocatorForLargeMessages();  // as serdab stream does
   double seconds = 5;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--seconds") seconds = std::stod(argv[i + 1]);
+  uint64_t latency_frames = 120;
+  std::vector<double> sizes_mib;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 < argc && flag == "--seconds") {
+      seconds = std::stod(argv[++i]);
+    } else if (i + 1 < argc && flag == "--latency-frames") {
+      latency_frames = std::max(1, std::stoi(argv[++i]));
+    } else if (i + 1 < argc && flag == "--mib") {
+      sizes_mib.push_back(std::stod(argv[++i]));
+    } else {
+      std::fprintf(stderr,
+                   "usage: data_plane_hop [--seconds S] [--latency-frames N] [--mib X]...\n");
+      return 2;
+    }
   }
+  if (sizes_mib.empty()) sizes_mib = {0.5, 1.5, 6.0};
   char tmpl[] = "/tmp/serdab-hop-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   std::printf(
@@ -319,14 +402,35 @@ int main(int argc, char** argv) {
       "ratio to TCP + AEAD | ratio to raw TCP |\n|---|---|---|---|---|---|\n");
   std::fflush(stdout);  // before the raw baselines fork
   int index = 0;
-  for (const double mib : {0.5, 1.5, 6.0}) {
+  std::vector<std::pair<std::string, serdab::HopFigures>> latencies;
+  for (const double mib : sizes_mib) {
     const size_t bytes = static_cast<size_t>(mib * 1024 * 1024);
     const double raw = serdab::RawTcp(bytes, seconds, false);
     const double aead = serdab::RawTcp(bytes, seconds, true);
-    const double hop = serdab::EnclaveHop(dir + "/run" + std::to_string(index++), bytes, seconds);
-    std::printf("| %.1f MiB | %.0f | %.0f | %.0f | %.2f | %.2f |\n", mib, raw, aead, hop,
-                hop / aead, hop / raw);
+    serdab::HopFigures hop =
+        serdab::EnclaveHop(dir + "/run" + std::to_string(index++), bytes, seconds, latency_frames);
+    char name[32];
+    std::snprintf(name, sizeof(name), "%.1f MiB", mib);
+    std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", name, raw, aead, hop.mb_per_s,
+                hop.mb_per_s / aead, hop.mb_per_s / raw);
     std::fflush(stdout);
+    latencies.emplace_back(name, std::move(hop));
+  }
+  // The floor: the same pipeline with a one-float feature map.
+  latencies.emplace_back(
+      "4 B", serdab::EnclaveHop(dir + "/run" + std::to_string(index), 4, 0, latency_frames));
+  std::printf(
+      "\nLatency at 15 fps, %llu frames per size: ms from submit to result (end to end), in "
+      "both stages' process ECALLs, and the rest (outside the enclaves).\n\n"
+      "| tensor | end to end p50 | p99 | ECALLs p50 | outside p50 | outside p99 |\n"
+      "|---|---|---|---|---|---|\n",
+      static_cast<unsigned long long>(latency_frames));
+  for (const auto& [name, f] : latencies) {
+    using serdab::Percentile;
+    std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", name.c_str(),
+                Percentile(f.end_to_end_ms, 0.5), Percentile(f.end_to_end_ms, 0.99),
+                Percentile(f.ecall_ms, 0.5), Percentile(f.outside_ms, 0.5),
+                Percentile(f.outside_ms, 0.99));
   }
   std::filesystem::remove_all(dir);
   return 0;

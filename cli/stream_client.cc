@@ -347,13 +347,17 @@ class StreamClient::Impl {
     {
       std::lock_guard<std::mutex> lock(mu_);
       // A pipeline that fails again as soon as it is recovered would be
-      // recovered for ever: give up after a few rounds with no result.
-      if (++recoveries_without_result_ > kMaxRecoveriesWithoutResult) {
+      // recovered for ever: give up once a recovery timeout has passed
+      // since the last result with no result in between.
+      const auto now = Clock::now();
+      if (recoveries_without_result_++ == 0) first_recovery_ = now;
+      if (now - first_recovery_ >
+          std::chrono::milliseconds(static_cast<int64_t>(options_.recover_timeout_s * 1000))) {
         if (failure_.ok()) {
           failure_ = Status::FailedPrecondition(
-              "the pipeline failed " + std::to_string(kMaxRecoveriesWithoutResult) +
-              " times in a row right after recovering, with no result in between; last: " +
-              last_loss_);
+              "no result for " + std::to_string(options_.recover_timeout_s) + " s over " +
+              std::to_string(recoveries_without_result_.load()) +
+              " recoveries of the pipeline; last: " + last_loss_);
         }
         changed_.notify_all();
         return;
@@ -454,8 +458,8 @@ class StreamClient::Impl {
   uint64_t next_id_ = 1;
   uint64_t last_served_ = 0;
   bool pipe_broken_ = false;
-  static constexpr int kMaxRecoveriesWithoutResult = 5;
   std::atomic<int> recoveries_without_result_{0};  // reset by every result
+  Clock::time_point first_recovery_;               // of those without a result since
   std::string last_loss_;                          // why the pipe broke last
   bool stopping_ = false;
   Status failure_;

@@ -92,7 +92,13 @@ serdab_status serdab_ecall_provision(serdab_enclave enclave, serdab_session sess
 serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave, const uint8_t* blob,
                                             size_t blob_size);
 
-// Runs the provisioned layer range on one frame: opens `message` from
+// One piece of an input in host memory.
+typedef struct serdab_buffer {
+  const uint8_t* data;
+  size_t size;
+} serdab_buffer;
+
+// Runs the provisioned layer range on one frame: opens the message from
 // `in_session` (stream, in_hop), runs the layers, seals the result to
 // `out_session` (stream, out_hop) with the same frame sequence number. The
 // owner must have routed `stream` from in_session's principal to
@@ -100,9 +106,14 @@ serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave, const uint8_
 // The output size is checked before the input is opened, so a too-small
 // buffer leaves the session untouched and the call can be repeated; a frame
 // that fails is not counted as received and changes nothing.
+//
+// The message is the concatenation of `parts` pieces (a frame arrives from
+// the network in many; one is fine): the descriptors are copied in first,
+// then every piece is checked and copied into one enclave buffer, so the
+// host can neither move a piece nor change its bytes once they are checked.
 serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_session,
                                    uint32_t in_hop, serdab_session out_session, uint32_t out_hop,
-                                   uint64_t stream_id, const uint8_t* message, size_t message_size,
+                                   uint64_t stream_id, const serdab_buffer* message, size_t parts,
                                    uint8_t* out, size_t out_capacity, size_t* out_size);
 
 // Profiles the provisioned partition for the placement solver: runs one

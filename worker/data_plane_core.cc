@@ -12,8 +12,14 @@ int64_t NowNs() {
       .count();
 }
 
-ByteView View(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+// The enclave's result for the client, as the reply's bytes field holds it.
+std::string Flatten(const Payload& payload) {
+  std::string out;
+  out.reserve(payload.size());
+  for (const ByteView& part : payload.parts) {
+    out.append(reinterpret_cast<const char*>(part.data()), part.size());
+  }
+  return out;
 }
 
 // An enclave that refuses a message (it fails authentication, is replayed,
@@ -37,11 +43,12 @@ bool Rejected(const Status& status) {
 class DataPlaneCore::Pipe {
  public:
   Pipe(std::string enclave, uint32_t stage, std::shared_ptr<StageRunner> runner,
-       std::shared_ptr<NextStage> next, Reply reply)
+       std::vector<v1::PipeStage> rest, std::shared_ptr<NextStage> next, Reply reply)
       : enclave(std::move(enclave)),
         stage(stage),
         runner(std::move(runner)),
-        next(std::move(next)),
+        rest(std::move(rest)),
+        next_(std::move(next)),
         reply_(std::move(reply)) {}
 
   void Deliver(v1::PipeReply reply) {
@@ -53,13 +60,24 @@ class DataPlaneCore::Pipe {
     reply_ = nullptr;
   }
 
+  // The link to the next stage; null at the last stage.
+  std::shared_ptr<NextStage> next() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return next_;
+  }
+  void set_next(std::shared_ptr<NextStage> next) {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_ = std::move(next);
+  }
+
   const std::string enclave;
   const uint32_t stage;
   const std::shared_ptr<StageRunner> runner;
-  const std::shared_ptr<NextStage> next;  // null at the last stage
+  const std::vector<v1::PipeStage> rest;  // the stages after this one
 
  private:
   std::mutex mu_;
+  std::shared_ptr<NextStage> next_;
   Reply reply_;
 };
 
@@ -110,29 +128,29 @@ Result<std::shared_ptr<DataPlaneCore::Pipe>> DataPlaneCore::Open(const v1::PipeO
   for (const EnclaveInfo& info : core_->List()) hosted = hosted || info.name == enclave;
   if (!hosted) return Status::NotFound("this worker runs no enclave '" + enclave + "'");
   std::shared_ptr<NextStage> next;
-  if (open.stages().size() > 1) {
-    const std::vector<v1::PipeStage> rest(open.stages().begin() + 1, open.stages().end());
+  std::vector<v1::PipeStage> rest(open.stages().begin() + 1, open.stages().end());
+  if (!rest.empty()) {
     SERDAB_ASSIGN_OR_RETURN(next, Link(enclave, rest, open.first_stage() + 1));
   }
-  return std::make_shared<Pipe>(enclave, open.first_stage(), Runner(enclave), std::move(next),
-                                std::move(reply));
+  return std::make_shared<Pipe>(enclave, open.first_stage(), Runner(enclave), std::move(rest),
+                                std::move(next), std::move(reply));
 }
 
-bool DataPlaneCore::Submit(const std::shared_ptr<Pipe>& pipe, v1::Frame* frame,
+bool DataPlaneCore::Submit(const std::shared_ptr<Pipe>& pipe, PipeFrame* frame,
                            std::function<void()> on_room) {
   const int64_t queued = NowNs();
   // The job owns the frame only once the runner took it: a refused push
   // leaves *frame to the caller.
-  auto job = std::make_shared<v1::Frame>();
-  job->Swap(frame);
+  auto job = std::make_shared<PipeFrame>();
+  std::swap(*job, *frame);
   const bool pushed = pipe->runner->TryPush([this, pipe, job, queued] { Run(pipe, *job, queued); },
                                             std::move(on_room));
   if (!pushed) {
-    frame->Swap(job.get());
+    std::swap(*frame, *job);
     return false;
   }
   counters_.frames_in++;
-  counters_.bytes_in += job->payload().size();
+  counters_.bytes_in += job->payload.size();
   return true;
 }
 
@@ -145,17 +163,30 @@ std::map<std::string, size_t> DataPlaneCore::QueueDepths() {
   return depths;
 }
 
-void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, v1::Frame& frame, int64_t queued_ns) {
+void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame,
+                        int64_t queued_ns) {
   const int64_t started = NowNs();
   const double queue_ms = static_cast<double>(started - queued_ns) / 1e6;
-  const uint64_t out_session = pipe->next ? pipe->next->out_session() : frame.tail_session();
-  Result<Bytes> output = core_->Process(pipe->enclave, frame.in_session(), pipe->stage, out_session,
-                                        pipe->stage + 1, frame.stream(), View(frame.payload()));
+  std::shared_ptr<NextStage> next = pipe->next();
+  if (next && next->broken()) {
+    // A pipe outlives its link when the stage after it was lost or
+    // re-provisioned: take a new link (a new handshake) for this frame. If
+    // the next stage cannot be reached, the broken link answers the frame.
+    Result<std::shared_ptr<NextStage>> fresh = Link(pipe->enclave, pipe->rest, pipe->stage + 1);
+    if (fresh.ok()) {
+      next = std::move(fresh).value();
+      pipe->set_next(next);
+    }
+  }
+  const uint64_t out_session = next ? next->out_session() : frame.tail_session;
+  Result<Payload> output =
+      core_->ProcessFrame(pipe->enclave, frame.in_session, pipe->stage, out_session,
+                          pipe->stage + 1, frame.stream, frame.payload);
   const int64_t busy = NowNs() - started;
   counters_.busy_ns += static_cast<uint64_t>(busy);
   const double stage_ms = static_cast<double>(busy) / 1e6;
   v1::PipeReply reply;
-  reply.set_id(frame.id());
+  reply.set_id(frame.id);
   if (!output.ok()) {
     const bool rejected = Rejected(output.status());
     (rejected ? counters_.frames_rejected : counters_.frames_lost)++;
@@ -167,32 +198,32 @@ void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, v1::Frame& frame, int
   }
   counters_.frames_out++;
   counters_.bytes_out += output->size();
-  if (!pipe->next) {
+  if (!next) {
     reply.set_outcome(v1::PipeReply::RESULT);
-    reply.set_result(std::string(output->begin(), output->end()));
+    reply.set_result(Flatten(*output));
     reply.add_stage_ms(stage_ms);
     reply.add_queue_ms(queue_ms);
     pipe->Deliver(std::move(reply));
     return;
   }
-  v1::Frame onward;
-  onward.set_stream(frame.stream());
-  onward.set_tail_session(frame.tail_session());
-  onward.set_payload(std::string(output->begin(), output->end()));
-  pipe->next->Send(std::move(onward),
-                   [pipe, id = frame.id(), stage_ms, queue_ms](v1::PipeReply downstream) {
-                     v1::PipeReply r;
-                     r.set_id(id);
-                     r.set_outcome(downstream.outcome());
-                     r.set_result(std::move(*downstream.mutable_result()));
-                     r.set_failed_stage(downstream.failed_stage());
-                     r.set_error(std::move(*downstream.mutable_error()));
-                     r.add_stage_ms(stage_ms);
-                     r.add_queue_ms(queue_ms);
-                     for (double ms : downstream.stage_ms()) r.add_stage_ms(ms);
-                     for (double ms : downstream.queue_ms()) r.add_queue_ms(ms);
-                     pipe->Deliver(std::move(r));
-                   });
+  PipeFrame onward;
+  onward.stream = frame.stream;
+  onward.tail_session = frame.tail_session;
+  onward.payload = std::move(output).value();
+  next->Send(std::move(onward),
+             [pipe, id = frame.id, stage_ms, queue_ms](v1::PipeReply downstream) {
+               v1::PipeReply r;
+               r.set_id(id);
+               r.set_outcome(downstream.outcome());
+               r.set_result(std::move(*downstream.mutable_result()));
+               r.set_failed_stage(downstream.failed_stage());
+               r.set_error(std::move(*downstream.mutable_error()));
+               r.add_stage_ms(stage_ms);
+               r.add_queue_ms(queue_ms);
+               for (double ms : downstream.stage_ms()) r.add_stage_ms(ms);
+               for (double ms : downstream.queue_ms()) r.add_queue_ms(ms);
+               pipe->Deliver(std::move(r));
+             });
 }
 
 }  // namespace serdab::worker

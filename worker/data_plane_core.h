@@ -32,6 +32,7 @@
 #include "enclave/common/status.h"
 #include "serdab/v1/data_plane.pb.h"
 #include "worker/next_stage.h"
+#include "worker/pipe_frame.h"
 #include "worker/stage_runner.h"
 #include "worker/worker_core.h"
 
@@ -78,7 +79,7 @@ class DataPlaneCore {
   // Queues `frame` (moved from) on the pipe's stage. False when the stage's
   // queue is full: the frame is untouched, and `on_room` runs once there is
   // room (then submit again).
-  bool Submit(const std::shared_ptr<Pipe>& pipe, v1::Frame* frame, std::function<void()> on_room);
+  bool Submit(const std::shared_ptr<Pipe>& pipe, PipeFrame* frame, std::function<void()> on_room);
 
   // Drops the pipe's reply function: its upstream party is gone. Frames
   // already queued still run, so the sessions they use stay in step.
@@ -94,7 +95,7 @@ class DataPlaneCore {
   std::shared_ptr<StageRunner> Runner(const std::string& enclave);
   Result<std::shared_ptr<NextStage>> Link(const std::string& enclave,
                                           const std::vector<v1::PipeStage>& rest, uint32_t stage);
-  void Run(const std::shared_ptr<Pipe>& pipe, v1::Frame& frame, int64_t queued_ns);
+  void Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame, int64_t queued_ns);
 
   WorkerCore* core_;
   const Connector connector_;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "worker/pipe_wire.h"
 #include "worker/rpc_status.h"
 
 namespace serdab::worker {
@@ -20,7 +21,7 @@ std::string ToString(const Bytes& bytes) { return std::string(bytes.begin(), byt
 // One pipe's reactor. Its state lives in a shared object so that the core's
 // callbacks (a reply, "the stage has room") can outlive the RPC safely: once
 // gRPC is done with the reactor they find it gone and do nothing.
-class PipeReactor final : public grpc::ServerBidiReactor<v1::PipeRequest, v1::PipeReply> {
+class PipeReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   PipeReactor(DataPlaneCore* core, grpc::Status denied) : state_(std::make_shared<State>()) {
     state_->core = core;
@@ -39,15 +40,26 @@ class PipeReactor final : public grpc::ServerBidiReactor<v1::PipeRequest, v1::Pi
       MaybeFinish(*state_);
       return;
     }
-    if (!state_->pipe) {
-      Open();
+    Result<PipeRequestMessage> message = ReadPipeRequest(state_->request);
+    state_->request.Clear();
+    if (!message.ok()) {
+      Fail(ToGrpc(message.status()));
       return;
     }
-    if (!state_->request.has_frame()) {
+    if (!state_->pipe) {
+      if (!message->is_open) {
+        Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a pipe's first message opens it"));
+        return;
+      }
+      Open(message->open);
+      return;
+    }
+    if (message->is_open) {
       Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "a pipe is opened once; every later message is a frame"));
       return;
     }
+    state_->frame = std::move(message->frame);
     Submit(state_);
   }
 
@@ -80,23 +92,30 @@ class PipeReactor final : public grpc::ServerBidiReactor<v1::PipeRequest, v1::Pi
     DataPlaneCore* core = nullptr;
     std::mutex mu;
     PipeReactor* reactor = nullptr;  // null once gRPC is done with it
-    v1::PipeRequest request;
+    grpc::ByteBuffer request;
+    PipeFrame frame;  // read, waiting for room in the stage
     std::shared_ptr<DataPlaneCore::Pipe> pipe;
-    std::deque<v1::PipeReply> replies;  // front is being written when `writing`
-    size_t outstanding = 0;             // frames taken whose reply is not written
+    std::deque<grpc::ByteBuffer> replies;  // front is being written when `writing`
+    size_t outstanding = 0;                // frames taken whose reply is not written
     bool writing = false;
     bool reads_done = false;
     bool finished = false;
   };
 
-  void Open() {
+  void Open(const v1::PipeOpen& open) {
     std::weak_ptr<State> weak = state_;
-    auto pipe = state_->core->Open(state_->request.open(), [weak](v1::PipeReply reply) {
+    auto pipe = state_->core->Open(open, [weak](v1::PipeReply reply) {
       std::shared_ptr<State> state = weak.lock();
       if (!state) return;
+      Result<grpc::ByteBuffer> bytes = WriteMessage(reply);
       std::lock_guard<std::mutex> lock(state->mu);
       if (state->reactor == nullptr || state->finished) return;
-      state->replies.push_back(std::move(reply));
+      if (!bytes.ok()) {
+        state->finished = true;
+        state->reactor->Finish(ToGrpc(bytes.status()));
+        return;
+      }
+      state->replies.push_back(std::move(bytes).value());
       WriteNext(*state);
     });
     if (!pipe.ok()) {
@@ -113,7 +132,7 @@ class PipeReactor final : public grpc::ServerBidiReactor<v1::PipeRequest, v1::Pi
     std::weak_ptr<State> weak = state;
     std::lock_guard<std::mutex> lock(state->mu);
     if (state->reactor == nullptr || state->finished) return;
-    const bool taken = state->core->Submit(state->pipe, state->request.mutable_frame(), [weak] {
+    const bool taken = state->core->Submit(state->pipe, &state->frame, [weak] {
       if (std::shared_ptr<State> s = weak.lock()) Submit(s);
     });
     if (!taken) return;
@@ -169,7 +188,7 @@ grpc::ServerUnaryReactor* DataPlaneService::Done(grpc::CallbackServerContext* co
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::PipeRequest, v1::PipeReply>* DataPlaneService::Pipe(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DataPlaneService::Pipe(
     grpc::CallbackServerContext* context) {
   return new PipeReactor(data_plane_, Authorize(context));
 }

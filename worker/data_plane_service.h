@@ -2,7 +2,9 @@
 // (proto/serdab/v1/data_plane.proto), on gRPC's callback API so that an open
 // pipe costs no thread. A pipe reads its next frame only once the core took
 // the last one: a full stage stops the reads, and HTTP/2 flow control pushes
-// back to the sender. Replies go out one write at a time, in order.
+// back to the sender. Replies go out one write at a time, in order. Pipe
+// messages are read as raw byte buffers (pipe_wire.h), so a frame's payload
+// goes from the slices gRPC received to the ECALL without a copy.
 //
 // Any caller with a certificate of the deployment's CA may use it (camera
 // clients, other workers): what it carries is ciphertext and attestation
@@ -16,13 +18,19 @@
 
 namespace serdab::worker {
 
-class DataPlaneService final : public v1::DataPlane::CallbackService {
+// The generated callback service with Pipe on byte buffers.
+using DataPlaneServiceBase =
+    v1::DataPlane::WithRawCallbackMethod_Pipe<v1::DataPlane::WithCallbackMethod_Challenge<
+        v1::DataPlane::WithCallbackMethod_GetQuote<v1::DataPlane::WithCallbackMethod_OpenSession<
+            v1::DataPlane::WithCallbackMethod_CloseSession<v1::DataPlane::Service>>>>>;
+
+class DataPlaneService final : public DataPlaneServiceBase {
  public:
   // Without `authenticate` (plaintext on loopback) every caller is served.
   DataPlaneService(DataPlaneCore* data_plane, WorkerCore* core, bool authenticate)
       : data_plane_(data_plane), core_(core), authenticate_(authenticate) {}
 
-  grpc::ServerBidiReactor<v1::PipeRequest, v1::PipeReply>* Pipe(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Pipe(
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Challenge(grpc::CallbackServerContext* context,
                                       const v1::EnclaveRef* request,

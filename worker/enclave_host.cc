@@ -99,13 +99,47 @@ Status EnclaveHost::UnsealPartition(ByteView blob) {
 
 Result<Bytes> EnclaveHost::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                                    uint32_t out_hop, uint64_t stream_id, ByteView message) {
-  Result<Bytes> out =
-      CallWithOutput("process", process_capacity_, [&](uint8_t* buf, size_t cap, size_t* size) {
+  const serdab_buffer piece{message.data(), message.size()};
+  Result<Bytes> out = CallWithOutput(
+      "process", process_capacity_.load(), [&](uint8_t* buf, size_t cap, size_t* size) {
         return serdab_ecall_process(handle_, in_session, in_hop, out_session, out_hop, stream_id,
-                                    message.data(), message.size(), buf, cap, size);
+                                    &piece, 1, buf, cap, size);
       });
-  if (out.ok()) process_capacity_ = std::max(process_capacity_, out->size());
+  if (out.ok()) GrowProcessCapacity(out->size());
   return out;
+}
+
+Result<Payload> EnclaveHost::ProcessFrame(uint64_t in_session, uint32_t in_hop,
+                                          uint64_t out_session, uint32_t out_hop,
+                                          uint64_t stream_id, const Payload& message) {
+  std::vector<serdab_buffer> pieces;
+  pieces.reserve(message.parts.size());
+  for (const ByteView& part : message.parts) pieces.push_back({part.data(), part.size()});
+  // Left uninitialised: the enclave writes every byte it reports.
+  size_t capacity = process_capacity_.load();
+  std::shared_ptr<uint8_t[]> out(new uint8_t[capacity]);
+  size_t size = 0;
+  auto call = [&] {
+    return serdab_ecall_process(handle_, in_session, in_hop, out_session, out_hop, stream_id,
+                                pieces.data(), pieces.size(), out.get(), capacity, &size);
+  };
+  serdab_status code = call();
+  if (code == SERDAB_BUFFER_TOO_SMALL && size > capacity) {
+    // Nothing happened; the enclave said how much the result needs.
+    capacity = size;
+    out.reset(new uint8_t[capacity]);
+    code = call();
+  }
+  SERDAB_RETURN_IF_ERROR(FromEcall(code, "process"));
+  GrowProcessCapacity(size);
+  const ByteView result(out.get(), size);
+  return Payload{{result}, std::move(out)};
+}
+
+void EnclaveHost::GrowProcessCapacity(size_t size) {
+  size_t seen = process_capacity_.load();
+  while (seen < size && !process_capacity_.compare_exchange_weak(seen, size)) {
+  }
 }
 
 Result<std::string> EnclaveHost::Profile(uint32_t repeats, bool measure_paging) {

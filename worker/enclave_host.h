@@ -7,6 +7,7 @@
 #ifndef SERDAB_WORKER_ENCLAVE_HOST_H_
 #define SERDAB_WORKER_ENCLAVE_HOST_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -15,6 +16,7 @@
 
 #include "enclave/common/status.h"
 #include "worker/enclave_endpoint.h"
+#include "worker/pipe_frame.h"
 
 namespace serdab::worker {
 
@@ -39,6 +41,12 @@ class EnclaveHost final : public EnclaveEndpoint {
   Status UnsealPartition(ByteView blob);
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                         uint32_t out_hop, uint64_t stream_id, ByteView message) override;
+  // Process for the data plane, which relays megabytes per frame: the
+  // message may lie in pieces (the boundary gathers them as it copies them
+  // in), and the result is the buffer the ECALL wrote, neither zero-filled
+  // first nor copied after.
+  Result<Payload> ProcessFrame(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
+                               uint32_t out_hop, uint64_t stream_id, const Payload& message);
   // Per-layer times of the provisioned partition and, when asked, the page
   // swap cost, as JSON (see serdab_ecall_profile).
   Result<std::string> Profile(uint32_t repeats, bool measure_paging = true);
@@ -58,9 +66,10 @@ class EnclaveHost final : public EnclaveEndpoint {
 
  private:
   explicit EnclaveHost(uint64_t handle) : handle_(handle) {}
+  void GrowProcessCapacity(size_t size);
 
   uint64_t handle_;
-  size_t process_capacity_ = 64 * 1024;  // grows to the largest result seen
+  std::atomic<size_t> process_capacity_{64 * 1024};  // grows to the largest result seen
 };
 
 }  // namespace serdab::worker

@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "serdab/v1/data_plane.pb.h"
+#include "worker/pipe_frame.h"
 
 namespace serdab::worker {
 
@@ -27,7 +28,7 @@ class NextStage {
   // and in_session), blocking while the link has its most frames in flight.
   // `done` runs exactly once, on another thread, with the reply: the
   // result, or why the frame was lost (UNAVAILABLE when the link broke).
-  virtual void Send(v1::Frame frame, Done done) = 0;
+  virtual void Send(PipeFrame frame, Done done) = 0;
   // Whether the link broke; a broken link fails every Send at once.
   virtual bool broken() const = 0;
 };

@@ -1,14 +1,19 @@
 #include "worker/peer_link.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <utility>
 
 #include "worker/data_plane_endpoint.h"
 #include "worker/grpc_daemon.h"
 #include "worker/peer_handshake.h"
+#include "worker/pipe_wire.h"
 #include "worker/rpc_status.h"
 
 namespace serdab::worker {
@@ -54,6 +59,162 @@ void TuneAllocatorForLargeMessages() {
   mallopt(M_TOP_PAD, 64 << 20);
 }
 
+// What the link and its stream share, under `mu`.
+struct PeerLink::State {
+  State(uint32_t stage, std::string remote_address, size_t max_in_flight)
+      : stage(stage), remote_address(std::move(remote_address)), max_in_flight(max_in_flight) {}
+
+  // Stops new writes and releases the stream's hold, so that gRPC can finish
+  // it; called locked.
+  void StopWrites(const std::string& why);
+  // Fails every frame in flight with `why`; called unlocked.
+  void Break(const std::string& why);
+
+  const uint32_t stage;
+  const std::string remote_address;
+  const size_t max_in_flight;
+
+  std::mutex mu;
+  std::condition_variable changed;  // room for a frame, the pipe opened, or the stream done
+  Stream* stream = nullptr;         // null once gRPC is done with it
+  // Whether writes may start: the stream holds a hold while true.
+  bool writable = false;
+  std::string closed_why;
+  bool opened = false;  // the opening message went out
+  bool done = false;
+  grpc::Status status;  // once done
+  uint64_t next_id = 1;
+  std::map<uint64_t, Done> in_flight;
+  std::deque<grpc::ByteBuffer> writes;  // the front is being written when `writing`
+  bool writing = false;
+};
+
+// The Pipe call. It deletes itself once gRPC is done with it, which may be
+// after the link is gone.
+class PeerLink::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, v1::PipeReply> {
+ public:
+  Stream(std::shared_ptr<State> state, std::shared_ptr<grpc::Channel> channel)
+      : state_(std::move(state)), channel_(std::move(channel)) {}
+
+  // Starts the call with `open` as its first message. Frames are written
+  // from outside the reactions (Send), hence the hold.
+  void Start(grpc::ByteBuffer open) {
+    grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::PipeReply> stub(channel_);
+    // The generated name of DataPlane.Pipe (proto/serdab/v1/data_plane.proto).
+    stub.PrepareBidiStreamingCall(&context_, "/serdab.v1.DataPlane/Pipe", grpc::StubOptions(),
+                                  this);
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->stream = this;
+    state_->writable = true;
+    state_->writes.push_back(std::move(open));
+    state_->writing = true;
+    AddHold();
+    StartWrite(&state_->writes.front());
+    StartRead(&reply_);
+    StartCall();
+  }
+
+  // Called locked, before OnDone.
+  void Cancel() { context_.TryCancel(); }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->writes.pop_front();
+    if (!ok) {
+      state_->writes.clear();
+      state_->writing = false;
+      state_->StopWrites("the pipe to stage " + std::to_string(state_->stage) + " at " +
+                         state_->remote_address + " closed");
+      return;
+    }
+    state_->opened = true;
+    state_->changed.notify_all();
+    if (state_->writable && !state_->writes.empty()) {
+      StartWrite(&state_->writes.front());
+    } else {
+      state_->writing = false;
+    }
+  }
+
+  void OnReadDone(bool ok) override {
+    Done done;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (!ok) {
+        state_->StopWrites("the pipe to stage " + std::to_string(state_->stage) + " at " +
+                           state_->remote_address + " ended");
+        return;
+      }
+      auto it = state_->in_flight.find(reply_.id());
+      // Not ours: the next worker is confused.
+      if (it != state_->in_flight.end()) {
+        done = std::move(it->second);
+        state_->in_flight.erase(it);
+        state_->changed.notify_all();
+      }
+      // The next enclave itself could not take our frame (its session with
+      // ours is gone: it was re-provisioned, or re-routed): every later
+      // frame would fail the same way, so this link takes no more; the next
+      // pipe opened through this worker makes a new one, with a new
+      // handshake, and the frames still in flight here fail once the stream
+      // ends.
+      if (reply_.outcome() == v1::PipeReply::UNAVAILABLE &&
+          reply_.failed_stage() == state_->stage) {
+        state_->StopWrites("stage " + std::to_string(state_->stage) + " at " +
+                           state_->remote_address + " refused this link: " + reply_.error());
+      }
+    }
+    // This may drop the last reference to the link, which only cancels.
+    if (done) done(std::move(reply_));
+    reply_.Clear();
+    StartRead(&reply_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->stream = nullptr;
+      state_->done = true;
+      state_->status = status;
+      state_->changed.notify_all();
+    }
+    state_->Break("stage " + std::to_string(state_->stage) + " at " + state_->remote_address +
+                  " is unreachable: " + (status.ok() ? "the pipe ended" : status.error_message()));
+    delete this;
+  }
+
+ private:
+  const std::shared_ptr<State> state_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  grpc::ClientContext context_;
+  v1::PipeReply reply_;
+};
+
+void PeerLink::State::StopWrites(const std::string& why) {
+  if (!writable) return;
+  writable = false;
+  closed_why = why;
+  changed.notify_all();
+  stream->RemoveHold();
+}
+
+void PeerLink::State::Break(const std::string& why) {
+  spdlog::warn("data plane: {}", why);
+  std::map<uint64_t, Done> lost;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    lost.swap(in_flight);
+  }
+  for (auto& [id, done] : lost) {
+    v1::PipeReply reply;
+    reply.set_id(id);
+    reply.set_outcome(v1::PipeReply::UNAVAILABLE);
+    reply.set_failed_stage(stage);
+    reply.set_error(why);
+    done(std::move(reply));
+  }
+}
+
 Result<std::shared_ptr<PeerLink>> PeerLink::Connect(WorkerCore* core,
                                                     const std::string& local_enclave,
                                                     const std::vector<v1::PipeStage>& rest,
@@ -62,31 +223,32 @@ Result<std::shared_ptr<PeerLink>> PeerLink::Connect(WorkerCore* core,
   const v1::PipeStage& next = rest.front();
   SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
                           MakeChannelCredentials(next.address(), tls_dir, "node"));
-  std::shared_ptr<PeerLink> link(new PeerLink(core, local_enclave, stage, max_in_flight));
-  link->remote_address_ = next.address();
-  link->stub_ = v1::DataPlane::NewStub(
-      grpc::CreateCustomChannel(next.address(), credentials, DataPlaneChannelArguments()));
+  auto state = std::make_shared<State>(stage, next.address(), max_in_flight);
+  std::shared_ptr<PeerLink> link(new PeerLink(core, local_enclave, state));
+  const std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(next.address(), credentials, DataPlaneChannelArguments());
+  link->stub_ = v1::DataPlane::NewStub(channel);
   SERDAB_RETURN_IF_ERROR(link->Handshake(next.enclave())
                              .WithContext("stage " + std::to_string(stage) + " (" + next.address() +
                                           "/" + next.enclave() + ")"));
 
-  link->stream_ = link->stub_->Pipe(&link->context_);
   v1::PipeRequest open;
   for (const v1::PipeStage& s : rest) *open.mutable_open()->add_stages() = s;
   open.mutable_open()->set_first_stage(stage);
-  if (!link->stream_->Write(open)) {
-    const grpc::Status status = link->stream_->Finish();
-    return FromGrpc(status,
+  SERDAB_ASSIGN_OR_RETURN(grpc::ByteBuffer open_bytes, WriteMessage(open));
+  (new Stream(state, channel))->Start(std::move(open_bytes));
+  std::unique_lock<std::mutex> lock(state->mu);
+  state->changed.wait(lock, [&] { return state->opened || state->done; });
+  if (!state->opened) {
+    return FromGrpc(state->status,
                     "opening the pipe to stage " + std::to_string(stage) + " at " + next.address());
   }
-  PeerLink* raw = link.get();
-  link->reader_ = std::thread([raw] { raw->ReadReplies(); });
   return link;
 }
 
 Status PeerLink::Handshake(const std::string& remote_enclave) {
   LocalEnclave local(core_, local_enclave_);
-  DataPlaneEndpoint remote(stub_, remote_address_, remote_enclave);
+  DataPlaneEndpoint remote(stub_, state_->remote_address, remote_enclave);
   PeerSessions sessions;
   Status status = OpenPeerSessions(&local, &remote, &sessions);
   if (!status.ok() && sessions.sender != 0) {
@@ -99,108 +261,43 @@ Status PeerLink::Handshake(const std::string& remote_enclave) {
 }
 
 PeerLink::~PeerLink() {
-  context_.TryCancel();
-  if (reader_.joinable()) {
-    // The last reference may be dropped by a reply callback on the reader
-    // itself, which then finishes on its own.
-    if (reader_.get_id() == std::this_thread::get_id()) {
-      reader_.detach();
-    } else {
-      reader_.join();
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->stream != nullptr) {
+      state_->StopWrites("the link to stage " + std::to_string(state_->stage) + " at " +
+                         state_->remote_address + " was closed");
+      state_->stream->Cancel();
     }
   }
   (void)core_->CloseSession(local_enclave_, local_session_);
 }
 
 bool PeerLink::broken() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return broken_;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return !state_->writable;
 }
 
-void PeerLink::Send(v1::Frame frame, Done done) {
-  uint64_t id = 0;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    room_.wait(lock, [&] { return broken_ || in_flight_.size() < max_in_flight_; });
-    if (broken_) {
-      const std::string why = broken_why_;
-      lock.unlock();
-      v1::PipeReply reply;
-      reply.set_outcome(v1::PipeReply::UNAVAILABLE);
-      reply.set_failed_stage(stage_);
-      reply.set_error(why);
-      done(std::move(reply));
-      return;
-    }
-    id = next_id_++;
-    in_flight_.emplace(id, std::move(done));
-  }
-  frame.set_id(id);
-  frame.set_in_session(remote_session_);
-  v1::PipeRequest request;
-  *request.mutable_frame() = std::move(frame);
-  bool written = false;
-  {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    written = !finished_ && stream_->Write(request);
-  }
-  if (!written)
-    Break("the pipe to stage " + std::to_string(stage_) + " at " + remote_address_ + " closed");
-}
-
-void PeerLink::ReadReplies() {
-  v1::PipeReply reply;
-  while (stream_->Read(&reply)) {
-    Done done;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = in_flight_.find(reply.id());
-      if (it == in_flight_.end()) continue;  // not ours: the next worker is confused
-      done = std::move(it->second);
-      in_flight_.erase(it);
-    }
-    room_.notify_all();
-    // The next enclave itself could not take our frame (its session with
-    // ours is gone: it was re-provisioned, or re-routed): every later frame
-    // would fail the same way, so this link is done; the next pipe opened
-    // through this worker makes a new one, with a new handshake.
-    const bool stale =
-        reply.outcome() == v1::PipeReply::UNAVAILABLE && reply.failed_stage() == stage_;
-    const std::string why = stale ? "stage " + std::to_string(stage_) + " at " + remote_address_ +
-                                        " refused this link: " + reply.error()
-                                  : std::string();
-    done(std::move(reply));
-    if (stale) Break(why);
-  }
-  grpc::Status status;
-  {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    finished_ = true;
-    status = stream_->Finish();
-  }
-  Break("stage " + std::to_string(stage_) + " at " + remote_address_ +
-        " is unreachable: " + (status.ok() ? "the pipe ended" : status.error_message()));
-}
-
-void PeerLink::Break(const std::string& why) {
-  std::map<uint64_t, Done> lost;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!broken_) {
-      broken_ = true;
-      broken_why_ = why;
-      spdlog::warn("data plane: {}", why);
-    }
-    lost.swap(in_flight_);
-  }
-  room_.notify_all();
-  for (auto& [id, done] : lost) {
+void PeerLink::Send(PipeFrame frame, Done done) {
+  State& s = *state_;
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.changed.wait(lock, [&] { return !s.writable || s.in_flight.size() < s.max_in_flight; });
+  if (!s.writable) {
+    const std::string why = s.closed_why;
+    lock.unlock();
     v1::PipeReply reply;
-    reply.set_id(id);
     reply.set_outcome(v1::PipeReply::UNAVAILABLE);
-    reply.set_failed_stage(stage_);
+    reply.set_failed_stage(s.stage);
     reply.set_error(why);
     done(std::move(reply));
+    return;
+  }
+  frame.id = s.next_id++;
+  frame.in_session = remote_session_;
+  s.in_flight.emplace(frame.id, std::move(done));
+  s.writes.push_back(WritePipeFrame(frame));
+  if (!s.writing) {
+    s.writing = true;
+    s.stream->StartWrite(&s.writes.front());
   }
 }
 

@@ -10,20 +10,18 @@
 // worker hosts only carry the evidence.
 //
 // Then one Pipe stream carries the frames, in order, with at most
-// `max_in_flight` awaiting their reply; a reader thread hands each reply to
-// its frame's callback. When the stream breaks, every frame in flight gets
-// an UNAVAILABLE reply and the link reports broken().
+// `max_in_flight` awaiting their reply, on gRPC's callback API: frames go
+// out as raw byte buffers that share the enclave's output (pipe_wire.h), one
+// write at a time, and each reply goes to its frame's callback on a gRPC
+// thread. When the stream breaks, every frame in flight gets an UNAVAILABLE
+// reply and the link reports broken().
 #ifndef SERDAB_WORKER_PEER_LINK_H_
 #define SERDAB_WORKER_PEER_LINK_H_
 
 #include <grpcpp/grpcpp.h>
 
-#include <condition_variable>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "enclave/common/status.h"
@@ -56,44 +54,30 @@ class PeerLink final : public NextStage {
                                                    const std::vector<v1::PipeStage>& rest,
                                                    uint32_t stage, size_t max_in_flight,
                                                    const std::string& tls_dir);
+  // Cancels the stream without waiting for it: the frames in flight get
+  // their UNAVAILABLE replies from a gRPC thread.
   ~PeerLink() override;
 
   uint64_t out_session() const override { return local_session_; }
-  void Send(v1::Frame frame, Done done) override;
+  void Send(PipeFrame frame, Done done) override;
   bool broken() const override;
 
  private:
-  PeerLink(WorkerCore* core, std::string local_enclave, uint32_t stage, size_t max_in_flight)
-      : core_(core),
-        local_enclave_(std::move(local_enclave)),
-        stage_(stage),
-        max_in_flight_(max_in_flight) {}
+  struct State;
+  class Stream;
+
+  PeerLink(WorkerCore* core, std::string local_enclave, std::shared_ptr<State> state)
+      : core_(core), local_enclave_(std::move(local_enclave)), state_(std::move(state)) {}
 
   Status Handshake(const std::string& remote_enclave);
-  void ReadReplies();
-  void Break(const std::string& why);
 
   WorkerCore* core_;
   const std::string local_enclave_;
-  const uint32_t stage_;
-  const size_t max_in_flight_;
-  std::string remote_address_;
+  // Shared with the stream, which gRPC may finish after the link is gone.
+  const std::shared_ptr<State> state_;
   std::shared_ptr<v1::DataPlane::Stub> stub_;
   uint64_t local_session_ = 0;
   uint64_t remote_session_ = 0;
-
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::PipeRequest, v1::PipeReply>> stream_;
-  std::thread reader_;
-
-  mutable std::mutex mu_;
-  std::condition_variable room_;
-  bool broken_ = false;
-  std::string broken_why_;
-  uint64_t next_id_ = 1;
-  std::map<uint64_t, Done> in_flight_;
-  std::mutex write_mu_;
-  bool finished_ = false;  // guarded by write_mu_: the stream is over
 };
 
 }  // namespace serdab::worker

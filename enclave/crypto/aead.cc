@@ -279,6 +279,50 @@ Status Aead::SealParts(uint64_t counter, ByteView associated_data, std::span<con
   return Status::Ok();
 }
 
+Status Aead::SealPartsOut(uint64_t counter, ByteView associated_data,
+                          std::span<const ByteView> parts, std::span<uint8_t> out,
+                          Bytes* scratch) const {
+  const size_t plain_size = TotalSize(parts);
+  if (out.size() != plain_size + kAeadTagBytes) {
+    return Status::InvalidArgument("AEAD seal output buffer holds " + std::to_string(out.size()) +
+                                   " bytes, needs " + std::to_string(plain_size + kAeadTagBytes));
+  }
+  if (algorithm_ != AeadAlgorithm::kAes256Gcm) {
+    // libsodium seals in one call: the whole message is made in scratch.
+    scratch->resize(out.size());
+    Status s = SealParts(counter, associated_data, parts, *scratch);
+    if (s.ok()) std::copy(scratch->begin(), scratch->end(), out.begin());
+    return s;
+  }
+  if (plain_size > MaxMessageBytes(algorithm_)) {
+    return Status::OutOfRange("AEAD plaintext of " + std::to_string(plain_size) +
+                              " bytes exceeds the " + std::string(AeadName(algorithm_)) + " limit");
+  }
+  // Small enough to stay in L2 between the cipher writing it and the copy.
+  constexpr size_t kSlice = 256 * 1024;
+  scratch->resize(std::min(kSlice, std::max(plain_size, kAeadTagBytes)));
+  const NonceBuffer nonce = NonceFromCounter(counter);
+  GcmMessage message(aes_->keyed, /*encrypt=*/true, nonce.data(), associated_data);
+  size_t at = 0;
+  bool ok = true;
+  for (const ByteView& part : parts) {
+    for (size_t done = 0; ok && done < part.size();) {
+      const size_t n = std::min(scratch->size(), part.size() - done);
+      ok = message.Update(part.data() + done, n, scratch->data());
+      std::copy_n(scratch->data(), n, out.data() + at);
+      done += n;
+      at += n;
+    }
+  }
+  ok = ok && message.SealTag(scratch->data());
+  if (!ok) {
+    std::fill(out.begin(), out.end(), 0);
+    return Status::Internal("aes-256-gcm seal failed in libcrypto");
+  }
+  std::copy_n(scratch->data(), kAeadTagBytes, out.data() + plain_size);
+  return Status::Ok();
+}
+
 Status Aead::OpenParts(uint64_t counter, ByteView associated_data, ByteView ciphertext,
                        std::span<const std::span<uint8_t>> parts) const {
   if (ciphertext.size() < kAeadTagBytes) return ShorterThanTag(ciphertext.size());

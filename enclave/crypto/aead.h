@@ -86,6 +86,15 @@ class Aead {
   Status OpenParts(uint64_t counter, ByteView associated_data, ByteView ciphertext,
                    std::span<const std::span<uint8_t>> parts) const;
 
+  // SealParts into `out` in memory another party may read and write (an
+  // enclave's result in the host's buffer). Every byte of `out` is written
+  // once and never read back: the ciphertext is made in `scratch` (the
+  // caller's own memory) a slice at a time, and each slice copied out while
+  // it is in cache, so GCM hashes the ciphertext it made, not whatever the
+  // other party put in `out` meanwhile. On failure `out` is zeroed.
+  Status SealPartsOut(uint64_t counter, ByteView associated_data, std::span<const ByteView> parts,
+                      std::span<uint8_t> out, Bytes* scratch) const;
+
   // Convenience forms that allocate the output.
   Result<Bytes> Seal(uint64_t counter, ByteView associated_data, ByteView plaintext) const;
   Result<Bytes> Open(uint64_t counter, ByteView associated_data, ByteView ciphertext) const;

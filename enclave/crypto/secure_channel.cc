@@ -118,6 +118,24 @@ Status SecureChannel::SealParts(uint64_t stream_id, uint64_t frame_seq, uint32_t
   return Status::Ok();
 }
 
+Status SecureChannel::SealPartsOut(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
+                                   std::span<const ByteView> parts, std::span<uint8_t> message,
+                                   Bytes* scratch) {
+  size_t plaintext_size = 0;
+  for (const ByteView& part : parts) plaintext_size += part.size();
+  if (message.size() != plaintext_size + kChannelOverheadBytes) {
+    return Status::InvalidArgument("secure channel message buffer holds " +
+                                   std::to_string(message.size()) + " bytes, needs " +
+                                   std::to_string(plaintext_size + kChannelOverheadBytes));
+  }
+  std::array<uint8_t, kChannelHeaderBytes> header;
+  SERDAB_ASSIGN_OR_RETURN(const uint64_t counter, WriteHeader(frame_seq, header.data()));
+  next_tx_counter_ = counter + 1;
+  const auto ad = AssociatedData(header.data(), stream_id, hop);
+  std::copy(header.begin(), header.end(), message.begin());
+  return tx_.SealPartsOut(counter, ad, parts, message.subspan(kChannelHeaderBytes), scratch);
+}
+
 Result<OpenedMessage> SecureChannel::Open(uint64_t stream_id, uint32_t hop, ByteView message,
                                           Bytes* plaintext) {
   SERDAB_ASSIGN_OR_RETURN(OpenedMessage opened, OpenPending(stream_id, hop, message, plaintext));

@@ -102,6 +102,13 @@ class SecureChannel {
   Status SealParts(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
                    std::span<const ByteView> parts, Bytes* message);
 
+  // SealParts into `message` in memory another party may read and write
+  // (Aead::SealPartsOut, `scratch` the caller's own), which must hold
+  // exactly the parts' size + kChannelOverheadBytes. The counter is used up
+  // even if sealing fails, since part of a message may be out already.
+  Status SealPartsOut(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
+                      std::span<const ByteView> parts, std::span<uint8_t> message, Bytes* scratch);
+
   // Verifies and decrypts a message expected on (stream_id, hop) into
   // `plaintext`. On rejection `plaintext` is left empty and the channel's
   // state is unchanged.

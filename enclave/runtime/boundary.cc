@@ -9,6 +9,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "enclave/attestation/enclave_image.h"
 #include "enclave/runtime/enclave_entropy.h"
@@ -323,18 +324,34 @@ SERDAB_ECALL serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave,
 SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_session,
                                                 uint32_t in_hop, serdab_session out_session,
                                                 uint32_t out_hop, uint64_t stream_id,
-                                                const uint8_t* message, size_t message_size,
+                                                const serdab_buffer* message, size_t parts,
                                                 uint8_t* out, size_t out_capacity,
                                                 size_t* out_size) {
   return Guard([&]() -> serdab_status {
     SERDAB_ENTER(e, enclave);
     SERDAB_CHECK_OUT(out, out_capacity, out_size);
-    SERDAB_CHECK(CheckOutside(message, message_size, "message"));
+    if (parts > SIZE_MAX / sizeof(serdab_buffer)) {
+      return Fail(Status::InvalidArgument("message has too many parts"));
+    }
+    SERDAB_CHECK(CheckOutside(message, parts * sizeof(serdab_buffer), "message"));
+    const std::vector<serdab_buffer> pieces(message, message + parts);
+    size_t message_size = 0;
+    for (const serdab_buffer& piece : pieces) {
+      SERDAB_CHECK(CheckOutside(piece.data, piece.size, "message part"));
+      if (message_size + piece.size < message_size) {
+        return Fail(Status::InvalidArgument("message parts add up past the address space"));
+      }
+      message_size += piece.size;
+    }
     // Frames arrive at video rate: the copy reuses one buffer per thread
     // rather than mapping and faulting in a fresh one for every frame. It
     // holds ciphertext only.
     static thread_local crypto::Bytes in;
-    in.assign(message, message + message_size);
+    in.clear();
+    in.reserve(message_size);
+    for (const serdab_buffer& piece : pieces) {
+      in.insert(in.end(), piece.data, piece.data + piece.size);
+    }
     Status s = e->Process(in_session, in_hop, out_session, out_hop, stream_id, in, out,
                           out_capacity, out_size);
     return s.ok() ? SERDAB_OK : Fail(s);

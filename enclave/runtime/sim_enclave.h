@@ -134,8 +134,8 @@ class SimEnclave {
   // The root peer enclaves chain to: the configuration's, else the owner's.
   std::optional<crypto::Ed25519PublicKey> peer_root_;
   std::optional<Partition> partition_;
-  // A frame's message headers and its sealed result, reused frame after
-  // frame.
+  // A frame's message headers, and the slice of its result being sealed,
+  // reused frame after frame.
   crypto::Bytes frame_headers_;
   crypto::Bytes sealed_;
 };

@@ -272,6 +272,31 @@ TEST(BoundaryTest, HostTamperingAndReplayAreDroppedAndTheStreamGoesOn) {
   EXPECT_TRUE(next.ok()) << next.status().ToString();
 }
 
+// The data plane hands a frame over in the pieces the network delivered it
+// in: the boundary gathers them, and the result is the same as for one piece.
+TEST(BoundaryTest, AFrameInPiecesIsGatheredAsItIsCopiedIn) {
+  Deployment d;
+  Provisioned p = ProvisionTiny(d);
+  RawSession& s = p.owner;
+  const Tensor x = RandomInput({1, 3, 32, 32}, 3);
+  const crypto::Bytes frame = SealTensors(&s, 1, 0, 0, {x});
+  worker::Payload pieces;
+  for (size_t at = 0; at < frame.size(); at += 1000) {
+    pieces.parts.push_back(
+        crypto::ByteView(frame).subspan(at, std::min<size_t>(1000, frame.size() - at)));
+  }
+  pieces.parts.insert(pieces.parts.begin() + 1, crypto::ByteView());  // an empty piece is fine
+  auto reply = p.host->ProcessFrame(s.session, 0, s.session, 1, 1, pieces);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  ASSERT_EQ(reply->parts.size(), 1u);
+  crypto::Bytes plain;
+  ASSERT_TRUE(s.channel.Open(1, 1, reply->parts[0], &plain).ok());
+  EXPECT_TRUE(SameBits(engine::DecodeTensors(plain).value()[0], Native(p.model, 1, 0, -1, {x})[0]));
+  // A piece short, and the frame is refused like any truncated message.
+  pieces.parts.pop_back();
+  EXPECT_FALSE(p.host->ProcessFrame(s.session, 0, s.session, 1, 1, pieces).ok());
+}
+
 TEST(BoundaryTest, RefusesWorkBeforeProvisioningAndUnknownSessions) {
   Deployment d;
   auto host = NewEnclave(d, d.Config());
@@ -418,9 +443,17 @@ TEST(BoundaryTest, BuffersInsideEnclaveMemoryAreRefused) {
     EXPECT_EQ(serdab_ecall_open_session(handle, m.begin + 64, 40, &session),
               static_cast<int>(Status::Code::kInvalidArgument));
     EXPECT_NE(std::string(serdab_ecall_last_error()).find("enclave memory"), std::string::npos);
-    EXPECT_EQ(serdab_ecall_process(handle, p.owner.session, 0, p.owner.session, 1, 1, m.begin, 4096,
+    // A message piece there, after one outside; and the pieces' descriptors there.
+    static const uint8_t outside[16] = {};
+    const serdab_buffer pieces[] = {{outside, sizeof(outside)}, {m.begin, 4096}};
+    EXPECT_EQ(serdab_ecall_process(handle, p.owner.session, 0, p.owner.session, 1, 1, pieces, 2,
                                    nullptr, 0, &size),
               static_cast<int>(Status::Code::kInvalidArgument));
+    EXPECT_NE(std::string(serdab_ecall_last_error()).find("enclave memory"), std::string::npos);
+    EXPECT_EQ(
+        serdab_ecall_process(handle, p.owner.session, 0, p.owner.session, 1, 1,
+                             reinterpret_cast<const serdab_buffer*>(m.begin), 1, nullptr, 0, &size),
+        static_cast<int>(Status::Code::kInvalidArgument));
     EXPECT_EQ(serdab_ecall_unseal_partition(handle, m.begin, 4096),
               static_cast<int>(Status::Code::kInvalidArgument));
     // Outputs written into enclave memory, and a buffer that straddles it.
