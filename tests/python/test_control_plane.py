@@ -64,6 +64,14 @@ class Cluster:
         return os.path.join(self.dir, *parts)
 
     def __enter__(self):
+        # Python skips __exit__ when __enter__ raises: stop what started here.
+        try:
+            return self._set_up()
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+
+    def _set_up(self):
         st.serdab_ok(["ca", "init", "--out", self.path("root")])
         st.serdab_ok(["ca", "issue-platform", "--ca", self.path("root"),
                       "--out", self.path("plat-orch"), "--id", "orch"])
