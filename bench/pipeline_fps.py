@@ -47,20 +47,13 @@ class BenchCluster(cp.Cluster):
 
     WORKERS = [("edge-1", "edge"), ("edge-2", "edge"), ("edge-3", "edge"), ("cloud-1", "cloud")]
 
-    def start_worker(self, name, tier):
-        self.metrics = getattr(self, "metrics", {})
+    def __init__(self):
+        super().__init__()
+        self.metrics = {}
+
+    def worker_args(self, name):
         self.metrics[name] = free_port()
-        port_file = self.path(name + ".port")
-        if os.path.exists(port_file):
-            os.remove(port_file)
-        self._start(name, [
-            cp.binary("serdab-worker"), "--platform", self.path("plat-" + name),
-            "--state-dir", self.path("state-" + name), "--tls-dir", self.path("tls-" + name),
-            "--listen", "127.0.0.1:0", "--port-file", port_file,
-            "--orchestrator", f"127.0.0.1:{self.orchestrator_port}",
-            "--label", f"tier={tier}", "--label", "site=home", "--epc-mib", cp.EPC_MIB,
-            "--metrics-addr", f"127.0.0.1:{self.metrics[name]}"])
-        self._port(name)
+        return ["--metrics-addr", f"127.0.0.1:{self.metrics[name]}"]
 
     def clocks(self, worker):
         """Per enclave on `worker`: emulation and priced seconds, and swaps."""

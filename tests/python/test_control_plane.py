@@ -146,8 +146,14 @@ class Cluster:
             "--state-dir", self.path("state-" + name), "--tls-dir", self.path("tls-" + name),
             "--listen", "127.0.0.1:0", "--port-file", port_file,
             "--orchestrator", f"127.0.0.1:{self.orchestrator_port}",
-            "--label", f"tier={tier}", "--label", "site=home", "--epc-mib", EPC_MIB])
+            "--label", f"tier={tier}", "--label", "site=home", "--epc-mib", EPC_MIB,
+            *self.worker_args(name)])
         self._port(name)
+
+    def worker_args(self, name):
+        """More arguments for worker `name`'s command line: none here;
+        clusters that differ (a proxy in front, metrics) add theirs."""
+        return []
 
     def kill(self, key):
         proc = self.procs[key]

@@ -36,6 +36,7 @@ class ProxiedCluster(cp.Cluster):
     def __init__(self):
         super().__init__()
         self.actions = self.path("actions.txt")
+        self.proxy_ports = {}
 
     def act(self, line):
         tmp = self.actions + ".tmp"
@@ -43,7 +44,9 @@ class ProxiedCluster(cp.Cluster):
             f.write(line)
         os.replace(tmp, self.actions)
 
-    def start_worker(self, name, tier):
+    def worker_args(self, name):
+        """Starts the proxy in front of worker `name` (once: a restarted
+        worker keeps its proxy) and has the worker advertise it."""
         key = name + "-proxy"
         if key not in self.procs or self.procs[key].poll() is not None:
             port_file = self.path(key + ".port")
@@ -59,19 +62,8 @@ class ProxiedCluster(cp.Cluster):
             for identity in identities:
                 argv += ["--identity", identity]
             self._start(key, argv)
-            self.proxy_ports = getattr(self, "proxy_ports", {})
             self.proxy_ports[name] = self._port(key)
-        port_file = self.path(name + ".port")
-        if os.path.exists(port_file):
-            os.remove(port_file)
-        self._start(name, [
-            cp.binary("serdab-worker"), "--platform", self.path("plat-" + name),
-            "--state-dir", self.path("state-" + name), "--tls-dir", self.path("tls-" + name),
-            "--listen", "127.0.0.1:0", "--port-file", port_file,
-            "--advertise", f"127.0.0.1:{self.proxy_ports[name]}",
-            "--orchestrator", f"127.0.0.1:{self.orchestrator_port}",
-            "--label", f"tier={tier}", "--label", "site=home", "--epc-mib", cp.EPC_MIB])
-        self._port(name)
+        return ["--advertise", f"127.0.0.1:{self.proxy_ports[name]}"]
 
 
 def weight_needles(c):
