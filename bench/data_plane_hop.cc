@@ -227,7 +227,7 @@ HopFigures EnclaveHop(const std::string& dir, size_t bytes, double seconds,
   std::copy_n(crypto::HexDecode(coordinator->identity())->begin(), 32,
               pipeline.coordinator.begin());
   for (int i = 0; i < 2; ++i) {
-    pipeline.stages.push_back({workers[i]->address, "hop", stages[i].instance});
+    pipeline.stages.push_back({{workers[i]->address, "hop", stages[i].instance}});
   }
   const auto verifier =
       Must(attestation::QuoteVerifier::Create(root.public_key(), workers_policy), "verifier");

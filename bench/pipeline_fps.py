@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -36,12 +35,6 @@ import test_control_plane as cp  # noqa: E402
 WARMUP_FRAMES = 3
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class BenchCluster(cp.Cluster):
     """The test cluster with four workers, each serving its metrics."""
 
@@ -52,7 +45,7 @@ class BenchCluster(cp.Cluster):
         self.metrics = {}
 
     def worker_args(self, name):
-        self.metrics[name] = free_port()
+        self.metrics[name] = st.free_port()
         return ["--metrics-addr", f"127.0.0.1:{self.metrics[name]}"]
 
     def clocks(self, worker):

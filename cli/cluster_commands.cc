@@ -226,8 +226,12 @@ int WaitUntilReady(const std::string& cmd, const Connection& connection, const s
       if (c.type() == "Ready") reason = c.reason();
     }
     if (status.phase() == "Ready") {
-      std::printf("deployment/%s Ready: %d stages, predicted %.1f fps\n", name.c_str(),
-                  status.stages_size(), status.predicted_fps());
+      const int stages =
+          status.stages_size() == 0
+              ? 0
+              : static_cast<int>(status.stages(status.stages_size() - 1).index()) + 1;
+      std::printf("deployment/%s Ready: %d stages, predicted %.1f fps\n", name.c_str(), stages,
+                  status.predicted_fps());
       return 0;
     }
     if (reason == "PlacementFailed" || reason == "ProvisionFailed" || reason == "WiringFailed" ||
@@ -485,12 +489,18 @@ int RunDescribeCommand(int argc, char** argv) {
                 static_cast<unsigned long long>(d.rollout()), d.predicted_fps(),
                 d.predicted_latency_ms());
     rows = {{"  STAGE", "WORKER", "ENCLAVE", "LAYERS", "PREDICTED", "STATE", "MRENCLAVE"}};
-    for (const v1::Stage& s : d.stages()) {
+    for (int i = 0; i < d.stages_size(); ++i) {
+      const v1::Stage& s = d.stages(i);
       char predicted[32];
       std::snprintf(predicted, sizeof(predicted), "%.2f ms", s.predicted_ms());
       const std::string layers = "[" + std::to_string(s.begin()) + ", " +
                                  (s.end() < 0 ? std::string("end") : std::to_string(s.end())) + ")";
-      rows.push_back({"  " + std::to_string(s.index()), s.worker(), s.enclave(), layers, predicted,
+      // A replicated stage's rows say which replica each is.
+      const bool replicated =
+          s.replica() > 0 || (i + 1 < d.stages_size() && d.stages(i + 1).index() == s.index());
+      const std::string stage =
+          std::to_string(s.index()) + (replicated ? " r" + std::to_string(s.replica()) : "");
+      rows.push_back({"  " + stage, s.worker(), s.enclave(), layers, predicted,
                       s.state() + (s.message().empty() ? "" : ": " + s.message()),
                       s.mrenclave().empty() ? "-" : s.mrenclave().substr(0, 16)});
     }

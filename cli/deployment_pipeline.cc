@@ -52,7 +52,13 @@ Result<Pipeline> ResolvePipeline(Connection* connection, const PipelineQuery& qu
       return Status::FailedPrecondition("stage " + std::to_string(s.index()) + "'s worker " +
                                         s.worker() + " is not registered");
     }
-    pipeline.stages.push_back(PipelineStage{address->second, s.enclave(), s.instance()});
+    // Replicas share their stage's index and follow one another.
+    if (s.index() != pipeline.stages.size() && s.index() + 1 != pipeline.stages.size()) {
+      return Status::FailedPrecondition("deployment " + query.deployment +
+                                        " lists its stages out of order");
+    }
+    if (s.index() == pipeline.stages.size()) pipeline.stages.emplace_back();
+    pipeline.stages.back().push_back(PipelineStage{address->second, s.enclave(), s.instance()});
   }
   if (pipeline.stages.empty()) {
     return Status::FailedPrecondition("deployment " + query.deployment + " has no stages");

@@ -2,12 +2,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "cli/enclave_client.h"
@@ -50,7 +52,7 @@ class StreamClient::Impl {
 
   Status Start() {
     SERDAB_ASSIGN_OR_RETURN(pipeline_, options_.resolve(false));
-    SERDAB_RETURN_IF_ERROR(OpenPipe());
+    SERDAB_RETURN_IF_ERROR(OpenPipes());
     sender_ = std::thread([this] { SendLoop(); });
     return Status::Ok();
   }
@@ -133,16 +135,30 @@ class StreamClient::Impl {
     OverloadPolicy policy = OverloadPolicy::kDropOldest;
     size_t queue = 2;
     std::deque<Frame> waiting;
-    std::unique_ptr<Attached> head;  // frames are sealed to it
-    std::unique_ptr<Attached> tail;  // results come from it
+    // One per replica of the first and of the last stage.
+    std::vector<std::unique_ptr<Attached>> heads;  // frames are sealed to them
+    std::vector<std::unique_ptr<Attached>> tails;  // results come from them
     StreamCounters counters;
     bool ended = false;
   };
+  // A frame sent and not yet delivered. Its reply may come before those of
+  // earlier frames of its stream (through another replica); it then waits
+  // here, done, until they are delivered.
   struct InFlight {
     uint64_t stream = 0;
+    uint32_t lane = 0;
     Frame frame;
+    bool done = false;
+    std::optional<StreamResult> result;  // when done: empty if it was rejected
+    std::string rejection;
   };
   using PipeStream = grpc::ClientReaderWriter<v1::PipeRequest, v1::PipeReply>;
+  // The Pipe to one replica of the first stage, and its reader.
+  struct PipeConnection {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<PipeStream> stream;
+    std::thread reader;
+  };
 
   // One channel per worker address, made once.
   Result<std::shared_ptr<v1::DataPlane::Stub>> StubFor(const std::string& address) {
@@ -171,46 +187,75 @@ class StreamClient::Impl {
     return attached;
   }
 
-  // Opens the stream's sessions with the first and last enclaves.
+  // Opens the stream's sessions with every replica of the first and the
+  // last stages.
   Status Attach(Stream* stream) {
-    SERDAB_ASSIGN_OR_RETURN(stream->head, AttachTo(pipeline_.stages.front()));
-    SERDAB_ASSIGN_OR_RETURN(stream->tail, AttachTo(pipeline_.stages.back()));
+    std::vector<std::unique_ptr<Attached>> heads, tails;
+    for (const PipelineStage& replica : pipeline_.stages.front()) {
+      SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<Attached> head, AttachTo(replica));
+      heads.push_back(std::move(head));
+    }
+    for (const PipelineStage& replica : pipeline_.stages.back()) {
+      SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<Attached> tail, AttachTo(replica));
+      // Results reach the client by as many paths as there are replicas.
+      if (pipeline_.replicated()) {
+        tail->client->channel()->set_reorder_window(crypto::kMaxReorderWindow);
+      }
+      tails.push_back(std::move(tail));
+    }
+    stream->heads = std::move(heads);
+    stream->tails = std::move(tails);
     return Status::Ok();
   }
 
-  Status OpenPipe() {
-    const PipelineStage& first = pipeline_.stages.front();
-    SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<v1::DataPlane::Stub> stub, StubFor(first.address));
-    pipe_context_ = std::make_unique<grpc::ClientContext>();
-    pipe_ = stub->Pipe(pipe_context_.get());
-    v1::PipeRequest open;
-    for (const PipelineStage& s : pipeline_.stages) {
-      v1::PipeStage* stage = open.mutable_open()->add_stages();
-      stage->set_address(s.address);
-      stage->set_enclave(s.enclave);
+  // Opens a Pipe to each replica of the first stage.
+  Status OpenPipes() {
+    v1::PipeOpen route;
+    for (const std::vector<PipelineStage>& replicas : pipeline_.stages) {
+      v1::PipeStage* stage = route.add_stages();
+      for (size_t r = 0; r < replicas.size(); ++r) {
+        v1::PipeStage* at = r == 0 ? stage : stage->add_replicas();
+        at->set_address(replicas[r].address);
+        at->set_enclave(replicas[r].enclave);
+      }
     }
-    open.mutable_open()->set_first_stage(0);
-    if (!pipe_->Write(open)) {
-      return worker::FromGrpc(pipe_->Finish(), "opening the pipe to " + first.address);
-    }
-    max_in_flight_ = options_.max_in_flight != 0
-                         ? options_.max_in_flight
-                         : pipeline_.stage_capacity * pipeline_.stages.size();
+    route.set_first_stage(0);
     {
       std::lock_guard<std::mutex> lock(mu_);
       pipe_broken_ = false;
     }
-    reader_ = std::thread([this, pipe = pipe_.get()] { ReadLoop(pipe); });
+    size_t replicas = 0;
+    for (const auto& stage : pipeline_.stages) replicas += stage.size();
+    max_in_flight_ =
+        options_.max_in_flight != 0 ? options_.max_in_flight : pipeline_.stage_capacity * replicas;
+    for (const PipelineStage& head : pipeline_.stages.front()) {
+      SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<v1::DataPlane::Stub> stub, StubFor(head.address));
+      v1::PipeRequest open;
+      *open.mutable_open() = route;
+      v1::PipeStage* first = open.mutable_open()->mutable_stages(0);
+      first->clear_replicas();
+      first->set_address(head.address);
+      first->set_enclave(head.enclave);
+      auto pipe = std::make_unique<PipeConnection>();
+      pipe->context = std::make_unique<grpc::ClientContext>();
+      pipe->stream = stub->Pipe(pipe->context.get());
+      if (!pipe->stream->Write(open)) {
+        return worker::FromGrpc(pipe->stream->Finish(), "opening the pipe to " + head.address);
+      }
+      pipe->reader = std::thread([this, stream = pipe->stream.get()] { ReadLoop(stream); });
+      pipes_.push_back(std::move(pipe));
+    }
     return Status::Ok();
   }
 
-  // Closes the pipe and waits for its reader.
-  void ClosePipe() {
-    if (pipe_context_) pipe_context_->TryCancel();
-    if (reader_.joinable()) reader_.join();
-    if (pipe_) (void)pipe_->Finish();
-    pipe_.reset();
-    pipe_context_.reset();
+  // Closes the pipes and waits for their readers.
+  void ClosePipes() {
+    for (auto& pipe : pipes_) pipe->context->TryCancel();
+    for (auto& pipe : pipes_) {
+      if (pipe->reader.joinable()) pipe->reader.join();
+      (void)pipe->stream->Finish();
+    }
+    pipes_.clear();
   }
 
   void SendLoop() {
@@ -232,20 +277,23 @@ class StreamClient::Impl {
       const uint64_t id = next_id_++;
       InFlight& f = in_flight_[id];
       f.stream = next->id;
+      f.lane = next_lane_++;
       f.frame = std::move(next->waiting.front());
       next->waiting.pop_front();
       changed_.notify_all();  // room in the stream's queue
-      EnclaveClient* head = next->head->client.get();
-      const uint64_t tail_session = next->tail->client->session();
+      EnclaveClient* head = next->heads[f.lane % next->heads.size()]->client.get();
+      const uint64_t tail_session = next->tails[f.lane % next->tails.size()]->client->session();
+      PipeStream* pipe = pipes_[f.lane % pipes_.size()]->stream.get();
       lock.unlock();
-      // Only this thread seals to head sessions, in the order the pipe
-      // carries the messages.
+      // Only this thread seals to head sessions, in the order the pipes
+      // carry the messages.
       v1::PipeRequest request;
       v1::Frame* frame = request.mutable_frame();
       frame->set_id(id);
       frame->set_stream(f.stream);
       frame->set_in_session(head->session());
       frame->set_tail_session(tail_session);
+      frame->set_lane(f.lane);
       Status sealed = head->channel()->SealParts(
           f.stream, f.frame.meta.frame, 0, engine::EncodedTensorParts(f.frame.inputs, &headers_),
           &message_);
@@ -254,7 +302,7 @@ class StreamClient::Impl {
         return;
       }
       frame->set_payload(std::string(message_.begin(), message_.end()));
-      if (!pipe_->Write(request)) {
+      if (!pipe->Write(request)) {
         std::lock_guard<std::mutex> relock(mu_);
         pipe_broken_ = true;
       }
@@ -279,71 +327,118 @@ class StreamClient::Impl {
     v1::PipeReply reply;
     crypto::Bytes plaintext;
     while (pipe->Read(&reply)) {
-      InFlight f;
-      Stream* stream = nullptr;
-      {
+      if (reply.outcome() == v1::PipeReply::UNAVAILABLE) {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = in_flight_.find(reply.id());
         if (it == in_flight_.end()) continue;
-        if (reply.outcome() == v1::PipeReply::UNAVAILABLE) {
-          // The frame stays in flight; recovery sends it again.
-          pipe_broken_ = true;
-          last_loss_ = "stage " + std::to_string(reply.failed_stage()) + " lost: " + reply.error();
-          changed_.notify_all();
-          Event(it->second.stream, last_loss_);
-          break;
-        }
-        f = std::move(it->second);
-        in_flight_.erase(it);
-        stream = streams_[f.stream].get();
+        // The frame stays in flight; recovery sends it again.
+        pipe_broken_ = true;
+        last_loss_ = "stage " + std::to_string(reply.failed_stage()) + " lost: " + reply.error();
+        changed_.notify_all();
+        Event(it->second.stream, last_loss_);
+        break;
       }
+      // Opening and delivering under one lock: replies on several pipes may
+      // open in the same tail session, and each stream's results leave in
+      // order.
+      std::lock_guard<std::mutex> delivering(deliver_mu_);
+      Stream* stream = nullptr;
+      InFlight* f = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = in_flight_.find(reply.id());
+        if (it == in_flight_.end() || it->second.done) continue;
+        f = &it->second;
+        stream = streams_[f->stream].get();
+      }
+      // An unanswered entry is this reader's alone: the sender is done with
+      // it, and recovery waits for the readers to stop.
       if (reply.outcome() == v1::PipeReply::RESULT) {
-        recoveries_without_result_ = 0;
-        Deliver(stream, std::move(f), reply, &plaintext);
+        Open(stream, f, reply, &plaintext);
       } else {
-        Count(stream, &StreamCounters::rejected);
-        Event(f.stream, "frame " + std::to_string(f.frame.meta.frame) + " rejected at stage " +
-                            std::to_string(reply.failed_stage()) + ": " + reply.error());
+        f->rejection = "frame " + std::to_string(f->frame.meta.frame) + " rejected at stage " +
+                       std::to_string(reply.failed_stage()) + ": " + reply.error();
       }
-      changed_.notify_all();
+      std::vector<InFlight> ready;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        f->done = true;
+        ready = TakeDeliverable(stream->id);
+        changed_.notify_all();
+      }
+      for (InFlight& r : ready) Deliver(std::move(r));
     }
     std::lock_guard<std::mutex> lock(mu_);
     pipe_broken_ = true;
     changed_.notify_all();
   }
 
-  void Deliver(Stream* stream, InFlight f, const v1::PipeReply& reply, crypto::Bytes* plaintext) {
+  // Opens a frame's result in the session with the tail replica its lane
+  // chose. A result that does not open, or is another frame's, is recorded
+  // as a rejection.
+  void Open(Stream* stream, InFlight* f, const v1::PipeReply& reply, crypto::Bytes* plaintext) {
     const uint32_t hop = static_cast<uint32_t>(pipeline_.stages.size());
     crypto::ByteView message(reinterpret_cast<const uint8_t*>(reply.result().data()),
                              reply.result().size());
-    auto opened = stream->tail->client->channel()->Open(f.stream, hop, message, plaintext);
+    EnclaveClient* tail = stream->tails[f->lane % stream->tails.size()]->client.get();
+    auto opened = tail->channel()->Open(f->stream, hop, message, plaintext);
     Result<std::vector<engine::Tensor>> outputs =
         !opened.ok() ? Result<std::vector<engine::Tensor>>(opened.status())
-        : opened->frame_seq != f.frame.meta.frame
+        : opened->frame_seq != f->frame.meta.frame
             ? Result<std::vector<engine::Tensor>>(Status::Corruption("result for another frame"))
             : engine::DecodeTensors(*plaintext);
     crypto::SecureWipe(plaintext->data(), plaintext->size());
     if (!outputs.ok()) {
-      Count(stream, &StreamCounters::rejected);
-      Event(f.stream, "result of frame " + std::to_string(f.frame.meta.frame) +
-                          " rejected: " + outputs.status().ToString());
+      f->rejection = "result of frame " + std::to_string(f->frame.meta.frame) +
+                     " rejected: " + outputs.status().ToString();
       return;
     }
-    Count(stream, &StreamCounters::out);
-    StreamResult result;
-    result.stream = f.stream;
-    result.meta = f.frame.meta;
-    result.latency_ms = static_cast<double>(NowNs() - f.frame.meta.captured_ns) / 1e6;
+    StreamResult& result = f->result.emplace();
+    result.stream = f->stream;
+    result.meta = f->frame.meta;
+    result.latency_ms = static_cast<double>(NowNs() - f->frame.meta.captured_ns) / 1e6;
     result.outputs = std::move(outputs).value();
     result.stage_ms.assign(reply.stage_ms().begin(), reply.stage_ms().end());
     result.queue_ms.assign(reply.queue_ms().begin(), reply.queue_ms().end());
-    on_result_(std::move(result));
   }
 
-  // A stage was lost: close the pipe, put the unanswered frames back (or
+  // Takes out of flight, in order, the stream's answered frames that no
+  // unanswered frame of it precedes, and counts them; called locked.
+  std::vector<InFlight> TakeDeliverable(uint64_t stream) {
+    std::vector<InFlight> ready;
+    Stream& s = *streams_[stream];
+    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+      if (it->second.stream != stream) {
+        ++it;
+        continue;
+      }
+      if (!it->second.done) break;
+      if (it->second.result) {
+        s.counters.out++;
+        recoveries_without_result_ = 0;
+      } else {
+        s.counters.rejected++;
+      }
+      ready.push_back(std::move(it->second));
+      it = in_flight_.erase(it);
+    }
+    return ready;
+  }
+
+  // Hands an answered frame to the caller; called with deliver_mu_ held.
+  void Deliver(InFlight f) {
+    if (f.result) {
+      on_result_(std::move(*f.result));
+    } else {
+      Event(f.stream, f.rejection);
+    }
+  }
+
+  // A stage was lost: close the pipes, put the unanswered frames back (or
   // count them dropped), find the re-placed pipeline, attest it, reopen.
   void Recover() {
-    ClosePipe();
+    ClosePipes();
+    std::vector<InFlight> answered;
     {
       std::lock_guard<std::mutex> lock(mu_);
       // A pipeline that fails again as soon as it is recovered would be
@@ -362,17 +457,31 @@ class StreamClient::Impl {
         changed_.notify_all();
         return;
       }
-      // In reverse, so that each goes in front of the frames after it.
+      // A live stream keeps the answers it has (each after the frames
+      // before it, which are lost); a file's stream sends every frame from
+      // its first unanswered one again, answered or not, so that its
+      // results stay in order. In reverse, so that each goes in front of
+      // the frames after it.
+      for (auto it = in_flight_.begin(); it != in_flight_.end(); ++it) {
+        Stream& s = *streams_[it->second.stream];
+        if (s.policy == OverloadPolicy::kBlock || !it->second.done) continue;
+        (it->second.result ? s.counters.out : s.counters.rejected)++;
+        answered.push_back(std::move(it->second));
+      }
       for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it) {
         Stream& s = *streams_[it->second.stream];
         if (s.policy == OverloadPolicy::kBlock) {
           s.counters.resent++;
           s.waiting.push_front(std::move(it->second.frame));
-        } else {
+        } else if (!it->second.done) {
           s.counters.dropped++;
         }
       }
       in_flight_.clear();
+    }
+    {
+      std::lock_guard<std::mutex> delivering(deliver_mu_);
+      for (InFlight& f : answered) Deliver(std::move(f));
     }
     const auto deadline =
         Clock::now() +
@@ -407,12 +516,7 @@ class StreamClient::Impl {
       for (auto& [id, s] : streams_) streams.push_back(s.get());
     }
     for (Stream* s : streams) SERDAB_RETURN_IF_ERROR(Attach(s));
-    return OpenPipe();
-  }
-
-  void Count(Stream* stream, uint64_t StreamCounters::*counter) {
-    std::lock_guard<std::mutex> lock(mu_);
-    stream->counters.*counter += 1;
+    return OpenPipes();
   }
 
   void Event(uint64_t stream, const std::string& what) {
@@ -432,7 +536,7 @@ class StreamClient::Impl {
       changed_.notify_all();
     }
     if (sender_.joinable()) sender_.join();
-    ClosePipe();
+    ClosePipes();
     std::lock_guard<std::mutex> lock(mu_);
     streams_.clear();
   }
@@ -443,19 +547,19 @@ class StreamClient::Impl {
   Pipeline pipeline_;  // replaced only by the sender, while no reader runs
   std::map<std::string, std::shared_ptr<v1::DataPlane::Stub>> stubs_;
 
-  std::unique_ptr<grpc::ClientContext> pipe_context_;
-  std::unique_ptr<PipeStream> pipe_;
-  std::thread reader_;
+  std::vector<std::unique_ptr<PipeConnection>> pipes_;  // one per first-stage replica
   std::thread sender_;
   size_t max_in_flight_ = 1;
   crypto::Bytes headers_;
   crypto::Bytes message_;
 
-  std::mutex mu_;
+  std::mutex deliver_mu_;  // held while a result is opened and delivered
+  std::mutex mu_;          // the rest, below
   std::condition_variable changed_;
   std::map<uint64_t, std::unique_ptr<Stream>> streams_;
   std::map<uint64_t, InFlight> in_flight_;
   uint64_t next_id_ = 1;
+  uint32_t next_lane_ = 0;
   uint64_t last_served_ = 0;
   bool pipe_broken_ = false;
   std::atomic<int> recoveries_without_result_{0};  // reset by every result
@@ -464,6 +568,11 @@ class StreamClient::Impl {
   bool stopping_ = false;
   Status failure_;
 };
+
+bool Pipeline::replicated() const {
+  return std::any_of(stages.begin(), stages.end(),
+                     [](const std::vector<PipelineStage>& s) { return s.size() > 1; });
+}
 
 StreamClient::StreamClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StreamClient::~StreamClient() = default;

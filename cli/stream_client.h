@@ -1,14 +1,22 @@
 // StreamClient: the trusted camera client of a deployment's data plane
 // (proto/serdab/v1/data_plane.proto), as `serdab stream` runs it.
 //
-// Each camera stream holds its own two sessions: with the first stage's
+// Each camera stream holds its own sessions: with the first stage's
 // enclave, which its frames are sealed to, and with the last stage's, which
 // seals its results back. Both enclaves are attested first: quote against
 // the deployment's root and policy, and owned by the deployment's
 // coordinator (the identity the client learned by attesting the
 // coordinator), so a frame is never sealed to an enclave outside the
 // deployment. All streams share the client's one Pipe to the first worker;
-// results come back on it, in order per stream.
+// results come back on it, and are delivered in order per stream.
+//
+// Replicated stages. A stage may run on several workers (replicas) that
+// take frames in turn: the client numbers its frames' lanes 0, 1, 2, ...
+// and each stage's worker sends a frame on to replica lane mod replicas of
+// the next stage. A replicated first or last stage means a session with
+// each of its replicas (and a Pipe to each first one); results, which then
+// reach the client by several paths, are opened with a reorder window (at
+// most once each) and put back in order.
 //
 // Flow control. At most max_in_flight frames are on the pipe; each stream
 // has a small queue in front of it, and its overload policy decides what
@@ -48,12 +56,16 @@ struct PipelineStage {
 };
 
 struct Pipeline {
-  std::vector<PipelineStage> stages;
+  // The stages in order, each with its replicas (one or more workers
+  // running the same layers).
+  std::vector<std::vector<PipelineStage>> stages;
   // The identity the coordinator owns the deployment's enclaves as.
   crypto::Ed25519PublicKey coordinator{};
   uint64_t rollout = 0;
   // Frames a stage holds at most (its queue and the one it runs).
   size_t stage_capacity = 3;
+
+  bool replicated() const;
 };
 
 using orchestrator::OverloadPolicy;

@@ -257,10 +257,25 @@ class StatusLine {
 
 void PrintSummary(const std::vector<std::unique_ptr<Camera>>& cameras, StreamClient* client,
                   const v1::DeploymentStatus& deployment) {
-  std::fprintf(stderr, "\nserdab stream: summary (deployment %s, %d stages, rollout %llu)\n",
-               deployment.name().c_str(), deployment.stages_size(),
+  // One row per stage: a replicated stage's replicas (same index) together,
+  // measured over the frames of both, predicted as its slower replica.
+  struct StageRow {
+    std::string workers;
+    const v1::Stage* first = nullptr;
+    double predicted_ms = 0;
+  };
+  std::vector<StageRow> rows;
+  for (const v1::Stage& s : deployment.stages()) {
+    if (rows.size() <= s.index()) rows.resize(s.index() + 1);
+    StageRow& row = rows[s.index()];
+    row.workers += (row.workers.empty() ? "" : "+") + s.worker();
+    if (row.first == nullptr) row.first = &s;
+    row.predicted_ms = std::max(row.predicted_ms, s.predicted_ms());
+  }
+  std::fprintf(stderr, "\nserdab stream: summary (deployment %s, %zu stages, rollout %llu)\n",
+               deployment.name().c_str(), rows.size(),
                static_cast<unsigned long long>(deployment.rollout()));
-  std::vector<double> stage_sum(static_cast<size_t>(deployment.stages_size()), 0);
+  std::vector<double> stage_sum(rows.size(), 0);
   uint64_t results = 0;
   for (const auto& c : cameras) {
     const StreamCounters n = client->Counters(c->id);
@@ -284,15 +299,16 @@ void PrintSummary(const std::vector<std::unique_ptr<Camera>>& cameras, StreamCli
   }
   if (results == 0) return;
   std::fprintf(stderr, "  stage  worker          layers        predicted ms  measured ms  error\n");
-  for (int i = 0; i < deployment.stages_size(); ++i) {
-    const v1::Stage& s = deployment.stages(i);
-    const double measured = stage_sum[static_cast<size_t>(i)] / static_cast<double>(results);
-    const double error =
-        s.predicted_ms() > 0 ? 100.0 * (measured - s.predicted_ms()) / s.predicted_ms() : 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].first == nullptr) continue;
+    const v1::Stage& s = *rows[i].first;
+    const double predicted = rows[i].predicted_ms;
+    const double measured = stage_sum[i] / static_cast<double>(results);
+    const double error = predicted > 0 ? 100.0 * (measured - predicted) / predicted : 0;
     const std::string layers = "[" + std::to_string(s.begin()) + ", " +
                                (s.end() < 0 ? std::string("end") : std::to_string(s.end())) + ")";
-    std::fprintf(stderr, "  %-5d  %-14s  %-12s  %12.1f  %11.1f  %+.0f%%\n", i, s.worker().c_str(),
-                 layers.c_str(), s.predicted_ms(), measured, error);
+    std::fprintf(stderr, "  %-5zu  %-14s  %-12s  %12.1f  %11.1f  %+.0f%%\n", i,
+                 rows[i].workers.c_str(), layers.c_str(), predicted, measured, error);
   }
 }
 

@@ -308,7 +308,8 @@ class PlanParser {
     YAML::Node placement;
     SERDAB_RETURN_IF_ERROR(Section(
         root, "placement", "", true, "a map, e.g. {objective: throughput, max_stages: 3}",
-        {"objective", "slo", "max_stages", "allow_paging", "privacy", "network"}, &placement));
+        {"objective", "slo", "max_stages", "allow_paging", "replication", "privacy", "network"},
+        &placement));
     PlacementSpec& spec = plan_->placement;
     SERDAB_RETURN_IF_ERROR(
         GetEnum(placement, "objective", "placement", kObjectives, &spec.objective));
@@ -328,6 +329,7 @@ class PlanParser {
     }
     SERDAB_RETURN_IF_ERROR(Get(placement, "max_stages", "placement", kStages, &spec.max_stages));
     SERDAB_RETURN_IF_ERROR(Get(placement, "allow_paging", "placement", &spec.allow_paging));
+    SERDAB_RETURN_IF_ERROR(Get(placement, "replication", "placement", &spec.replication));
     YAML::Node network;
     SERDAB_RETURN_IF_ERROR(Section(placement, "network", "placement", false, "",
                                    {"bandwidth_mbps", "rtt_ms"}, &network));
@@ -680,6 +682,8 @@ std::string CanonicalPlanJson(const DeploymentPlan& plan) {
   }
   placement["max_stages"] = plan.placement.max_stages;
   placement["allow_paging"] = plan.placement.allow_paging;
+  // Only when set, so that the digests of plans written before it stay.
+  if (plan.placement.replication) placement["replication"] = true;
   placement["privacy"]["min_enclave_layers"] = plan.placement.min_enclave_layers;
   if (plan.placement.link_bandwidth_mbps) {
     placement["network"]["bandwidth_mbps"] = *plan.placement.link_bandwidth_mbps;

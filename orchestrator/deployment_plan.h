@@ -31,6 +31,8 @@
 //     max_stages: 3                       # 1..16, default 16
 //     allow_paging: true                  # default true; false: a stage whose working set
 //                                         #   exceeds its worker's EPC is refused
+//     replication: false                  # default false; true lets a stage run on two
+//                                         #   neighbouring workers taking alternate frames
 //     privacy: {min_enclave_layers: 4}    # the first N layers run in enclaves; 0..100000,
 //                                         #   default 0
 //     network: {bandwidth_mbps: 100, rtt_ms: 2}  # optional: the link between any two
@@ -134,6 +136,7 @@ struct PlacementSpec {
   std::optional<double> max_latency_ms;
   int max_stages = kMaxPlanStages;
   bool allow_paging = true;
+  bool replication = false;
   int min_enclave_layers = 0;
   std::optional<double> link_bandwidth_mbps;  // empty: the planner's default
   std::optional<double> link_rtt_ms;

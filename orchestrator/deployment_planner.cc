@@ -39,14 +39,18 @@ std::vector<StageRecord> PlannedStages(const PlannedDeployment& planned,
   const int layers = planned.problem.model.num_layers();
   std::vector<StageRecord> stages;
   for (const partitioner::PlannedStage& stage : planned.placement.stages) {
-    StageRecord record;
-    record.worker = planned.workers[stage.workers[0]];
-    record.enclave = enclave;
-    record.begin = stage.begin;
-    record.end = stage.end == layers ? -1 : stage.end;
-    record.predicted_ms = stage.time_ms;
-    record.state = "Planned";
-    stages.push_back(std::move(record));
+    for (size_t replica = 0; replica < stage.workers.size(); ++replica) {
+      StageRecord record;
+      record.worker = planned.workers[stage.workers[replica]];
+      record.enclave = enclave;
+      record.begin = stage.begin;
+      record.end = stage.end == layers ? -1 : stage.end;
+      record.replica = static_cast<int>(replica);
+      record.predicted_ms =
+          replica < stage.costs.size() ? stage.costs[replica].total_ms() : stage.time_ms;
+      record.state = "Planned";
+      stages.push_back(std::move(record));
+    }
   }
   return stages;
 }
@@ -155,6 +159,7 @@ Result<PlannedDeployment> DeploymentPlanner::Plan(const DeploymentPlan& plan,
   problem.max_stages = plan.placement.max_stages;
   problem.privacy_layers = std::min(plan.placement.min_enclave_layers, problem.model.num_layers());
   problem.allow_paging = plan.placement.allow_paging;
+  problem.allow_replication = plan.placement.replication;
   problem.latency_slo_ms = plan.placement.max_latency_ms;
   auto solved = partitioner::Solve(problem);
   if (!solved.ok()) {

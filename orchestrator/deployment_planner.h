@@ -59,7 +59,8 @@ struct PlannedDeployment {
 };
 
 // The placement's stages as records, state "Planned": layers [begin, end)
-// (end -1 for the last) in `enclave` on each stage's worker.
+// (end -1 for the last) in `enclave` on each stage's worker; a replicated
+// stage is one record per replica, side by side.
 std::vector<StageRecord> PlannedStages(const PlannedDeployment& planned,
                                        const std::string& enclave);
 

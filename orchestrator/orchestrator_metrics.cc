@@ -41,8 +41,8 @@ void AddOrchestratorCollector(metrics::Registry* registry, OrchestratorCore* cor
              "The partition version the deployment's stages hold (0: none rolled out yet).", labels,
              static_cast<double>(r.rollout.version));
       c->Add(MetricType::kGauge, "serdab_deployment_stages",
-             "Stages of the deployment's placement.", labels,
-             static_cast<double>(r.rollout.stages.size()));
+             "Stages of the deployment's placement (a replicated stage counts once).", labels,
+             static_cast<double>(PipelineStages(r.rollout.stages)));
       c->Add(MetricType::kGauge, "serdab_deployment_predicted_fps",
              "Frames per second the deployment's placement is predicted to sustain.", labels,
              r.rollout.predicted_fps);

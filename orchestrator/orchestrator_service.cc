@@ -41,6 +41,7 @@ void Fill(const EventRecord& e, v1::Event* out) {
 
 void Fill(const StageRecord& s, uint32_t index, v1::Stage* out) {
   out->set_index(index);
+  out->set_replica(static_cast<uint32_t>(s.replica));
   out->set_worker(s.worker);
   out->set_enclave(s.enclave);
   out->set_begin(s.begin);
@@ -50,6 +51,16 @@ void Fill(const StageRecord& s, uint32_t index, v1::Stage* out) {
   out->set_state(s.state);
   out->set_message(s.message);
   out->set_instance(s.instance);
+}
+
+// Records in pipeline order; a replicated stage's replicas share an index.
+void FillStages(const std::vector<StageRecord>& stages,
+                google::protobuf::RepeatedPtrField<v1::Stage>* out) {
+  uint32_t index = 0;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (i > 0 && stages[i].replica == 0) ++index;
+    Fill(stages[i], index, out->Add());
+  }
 }
 
 void Fill(const DeploymentView& view, v1::DeploymentStatus* out) {
@@ -81,9 +92,7 @@ void Fill(const DeploymentView& view, v1::DeploymentStatus* out) {
     w->set_checked_unix_ms(a.checked_ms);
   }
   const RolloutRecord& r = d.rollout;
-  for (size_t i = 0; i < r.stages.size(); ++i) {
-    Fill(r.stages[i], static_cast<uint32_t>(i), out->add_stages());
-  }
+  FillStages(r.stages, out->mutable_stages());
   out->set_predicted_fps(r.predicted_fps);
   out->set_predicted_latency_ms(r.predicted_latency_ms);
   out->set_rollout(r.version);
@@ -223,9 +232,7 @@ grpc::Status OrchestratorService::Apply(grpc::ServerContext* context,
   response->set_result(result->result);
   response->set_generation(result->generation);
   for (const std::string& w : result->matching_workers) response->add_matching_workers(w);
-  for (size_t i = 0; i < result->stages.size(); ++i) {
-    Fill(result->stages[i], static_cast<uint32_t>(i), response->add_stages());
-  }
+  FillStages(result->stages, response->mutable_stages());
   response->set_predicted_fps(result->predicted_fps);
   response->set_predicted_latency_ms(result->predicted_latency_ms);
   response->set_placement(result->placement_table);

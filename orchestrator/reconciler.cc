@@ -226,8 +226,8 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
                ? Status::Ok()
                : core_->RecordRollout(
                      deployment.name, deployment.generation, current, true, "Ready",
-                     "every stage's worker is back; " + std::to_string(current.stages.size()) +
-                         " stages provisioned and wired");
+                     "every stage's worker is back; " + DescribeStages(current.stages) +
+                         " provisioned and wired");
   }
   const bool stage_workers_back =
       !current.stages.empty() &&
@@ -282,7 +282,7 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
   rollout.stages = PlannedStages(*planned, deployment.name);
   SERDAB_RETURN_IF_ERROR(core_->RecordRollout(
       deployment.name, deployment.generation, rollout, false, "Provisioning",
-      "placed on " + std::to_string(rollout.stages.size()) + " stages (rollout " +
+      "placed on " + DescribeStages(rollout.stages) + " (rollout " +
           std::to_string(rollout.version) + "); the coordinator is provisioning them"));
 
   std::vector<std::unique_ptr<worker::RemoteEnclave>> endpoints;
@@ -319,9 +319,9 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   char message[256];
   std::snprintf(message, sizeof(message),
-                "%zu stages provisioned and wired (rollout %llu) in %.0f ms; predicted %.1f fps",
-                rollout.stages.size(), static_cast<unsigned long long>(rollout.version), total_ms,
-                rollout.predicted_fps);
+                "%s provisioned and wired (rollout %llu) in %.0f ms; predicted %.1f fps",
+                DescribeStages(rollout.stages).c_str(),
+                static_cast<unsigned long long>(rollout.version), total_ms, rollout.predicted_fps);
   spdlog::info("deployment {}: {}", deployment.name, message);
   return core_->RecordRollout(deployment.name, deployment.generation, std::move(rollout), true,
                               "Ready", message);

@@ -152,6 +152,7 @@ Result<DeploymentRecord> ReadDeployment(const Statement& row) {
       stage.enclave = st.value("enclave", "");
       stage.begin = st.value("begin", 0);
       stage.end = st.value("end", 0);
+      stage.replica = st.value("replica", 0);
       stage.predicted_ms = st.value("predicted_ms", 0.0);
       stage.mrenclave = st.value("mrenclave", "");
       stage.instance = st.value("instance", "");
@@ -344,6 +345,7 @@ Status StateStore::PutDeployment(const DeploymentRecord& d) {
                       {"enclave", st.enclave},
                       {"begin", st.begin},
                       {"end", st.end},
+                      {"replica", st.replica},
                       {"predicted_ms", st.predicted_ms},
                       {"mrenclave", st.mrenclave},
                       {"instance", st.instance},
@@ -477,6 +479,18 @@ Result<std::vector<EventRecord>> StateStore::EventsFor(const std::string& kind,
   if (rc != SQLITE_DONE) return SqlError(db_, "read events");
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+size_t PipelineStages(const std::vector<StageRecord>& stages) {
+  return static_cast<size_t>(std::count_if(stages.begin(), stages.end(),
+                                           [](const StageRecord& s) { return s.replica == 0; }));
+}
+
+std::string DescribeStages(const std::vector<StageRecord>& stages) {
+  const size_t pipeline = PipelineStages(stages);
+  std::string text = std::to_string(pipeline) + (pipeline == 1 ? " stage" : " stages");
+  if (stages.size() != pipeline) text += " on " + std::to_string(stages.size()) + " workers";
+  return text;
 }
 
 }  // namespace serdab::orchestrator

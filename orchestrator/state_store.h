@@ -68,7 +68,13 @@ struct StageRecord {
   std::string instance;   // and its instance id (hex)
   std::string state;      // "Planned", "Provisioned", "Failed"
   std::string message;
+  int replica = 0;  // 1: the second worker of a replicated stage (same range)
 };
+
+// The pipeline's stages among `stages` (a replicated stage counts once), and
+// how a message says it: "3 stages", or "2 stages on 3 workers".
+size_t PipelineStages(const std::vector<StageRecord>& stages);
+std::string DescribeStages(const std::vector<StageRecord>& stages);
 
 // The placement a deployment runs (or is being rolled out to).
 struct RolloutRecord {

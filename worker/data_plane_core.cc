@@ -43,7 +43,7 @@ bool Rejected(const Status& status) {
 class DataPlaneCore::Pipe {
  public:
   Pipe(std::string enclave, uint32_t stage, std::shared_ptr<StageRunner> runner,
-       std::vector<v1::PipeStage> rest, std::shared_ptr<NextStage> next, Reply reply)
+       std::vector<v1::PipeStage> rest, std::vector<std::shared_ptr<NextStage>> next, Reply reply)
       : enclave(std::move(enclave)),
         stage(stage),
         runner(std::move(runner)),
@@ -60,14 +60,15 @@ class DataPlaneCore::Pipe {
     reply_ = nullptr;
   }
 
-  // The link to the next stage; null at the last stage.
-  std::shared_ptr<NextStage> next() {
+  // The link to the next stage's replica for `lane`; null at the last stage.
+  size_t replica(uint32_t lane) const { return next_.empty() ? 0 : lane % next_.size(); }
+  std::shared_ptr<NextStage> next(size_t replica) {
     std::lock_guard<std::mutex> lock(mu_);
-    return next_;
+    return next_.empty() ? nullptr : next_[replica];
   }
-  void set_next(std::shared_ptr<NextStage> next) {
+  void set_next(size_t replica, std::shared_ptr<NextStage> next) {
     std::lock_guard<std::mutex> lock(mu_);
-    next_ = std::move(next);
+    next_[replica] = std::move(next);
   }
 
   const std::string enclave;
@@ -77,7 +78,7 @@ class DataPlaneCore::Pipe {
 
  private:
   std::mutex mu_;
-  std::shared_ptr<NextStage> next_;
+  std::vector<std::shared_ptr<NextStage>> next_;  // one per replica of rest[0]
   Reply reply_;
 };
 
@@ -105,16 +106,20 @@ std::shared_ptr<StageRunner> DataPlaneCore::Runner(const std::string& enclave) {
 
 Result<std::shared_ptr<NextStage>> DataPlaneCore::Link(const std::string& enclave,
                                                        const std::vector<v1::PipeStage>& rest,
-                                                       uint32_t stage) {
+                                                       uint32_t stage, size_t replica) {
+  // The link's own route: rest with its first stage narrowed to the replica.
+  std::vector<v1::PipeStage> route = rest;
+  if (replica > 0) route[0] = rest[0].replicas(static_cast<int>(replica - 1));
+  route[0].clear_replicas();
   std::lock_guard<std::mutex> lock(links_mu_);
-  const LinkKey key{enclave, rest.front().address(), rest.front().enclave(), stage};
+  const LinkKey key{enclave, route.front().address(), route.front().enclave(), stage};
   auto it = links_.find(key);
   if (it != links_.end() && !it->second->broken()) return it->second;
   // Room for every frame the stages after this one can hold: each runs one
   // and queues queue_depth.
-  const size_t max_in_flight = (options_.queue_depth + 1) * rest.size();
+  const size_t max_in_flight = (options_.queue_depth + 1) * route.size();
   SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<NextStage> link,
-                          connector_(enclave, rest, stage, max_in_flight));
+                          connector_(enclave, route, stage, max_in_flight));
   links_[key] = link;
   return link;
 }
@@ -127,10 +132,20 @@ Result<std::shared_ptr<DataPlaneCore::Pipe>> DataPlaneCore::Open(const v1::PipeO
   bool hosted = false;
   for (const EnclaveInfo& info : core_->List()) hosted = hosted || info.name == enclave;
   if (!hosted) return Status::NotFound("this worker runs no enclave '" + enclave + "'");
-  std::shared_ptr<NextStage> next;
+  for (const v1::PipeStage& s : open.stages()) {
+    if (s.replicas_size() > kMaxReplicas - 1) {
+      return Status::InvalidArgument("a stage of the pipe names over " +
+                                     std::to_string(kMaxReplicas) + " replicas");
+    }
+  }
+  std::vector<std::shared_ptr<NextStage>> next;
   std::vector<v1::PipeStage> rest(open.stages().begin() + 1, open.stages().end());
   if (!rest.empty()) {
-    SERDAB_ASSIGN_OR_RETURN(next, Link(enclave, rest, open.first_stage() + 1));
+    for (size_t replica = 0; replica <= static_cast<size_t>(rest[0].replicas_size()); ++replica) {
+      SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<NextStage> link,
+                              Link(enclave, rest, open.first_stage() + 1, replica));
+      next.push_back(std::move(link));
+    }
   }
   return std::make_shared<Pipe>(enclave, open.first_stage(), Runner(enclave), std::move(rest),
                                 std::move(next), std::move(reply));
@@ -167,15 +182,17 @@ void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& fram
                         int64_t queued_ns) {
   const int64_t started = NowNs();
   const double queue_ms = static_cast<double>(started - queued_ns) / 1e6;
-  std::shared_ptr<NextStage> next = pipe->next();
+  const size_t replica = pipe->replica(frame.lane);
+  std::shared_ptr<NextStage> next = pipe->next(replica);
   if (next && next->broken()) {
     // A pipe outlives its link when the stage after it was lost or
     // re-provisioned: take a new link (a new handshake) for this frame. If
     // the next stage cannot be reached, the broken link answers the frame.
-    Result<std::shared_ptr<NextStage>> fresh = Link(pipe->enclave, pipe->rest, pipe->stage + 1);
+    Result<std::shared_ptr<NextStage>> fresh =
+        Link(pipe->enclave, pipe->rest, pipe->stage + 1, replica);
     if (fresh.ok()) {
       next = std::move(fresh).value();
-      pipe->set_next(next);
+      pipe->set_next(replica, next);
     }
   }
   const uint64_t out_session = next ? next->out_session() : frame.tail_session;
@@ -209,6 +226,7 @@ void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& fram
   PipeFrame onward;
   onward.stream = frame.stream;
   onward.tail_session = frame.tail_session;
+  onward.lane = frame.lane;
   onward.payload = std::move(output).value();
   next->Send(std::move(onward),
              [pipe, id = frame.id, stage_ms, queue_ms](v1::PipeReply downstream) {

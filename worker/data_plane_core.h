@@ -8,7 +8,9 @@
 // ECALL, and then either come back as the result (last stage) or go on to the
 // next stage over a NextStage link shared by every pipe that takes the same
 // hop, so that the hop's session sees its messages in order. Every frame gets
-// exactly one reply, in the order the pipe's frames were queued.
+// exactly one reply. When the next stage is replicated, each frame goes to
+// the replica its lane picks (data_plane.proto), so replies may come back
+// out of the order the frames were queued in; they carry the frame's id.
 //
 // The worker only relays ciphertext: the enclave opens the frame from the
 // session it arrived on and seals its output to the next enclave's session
@@ -37,6 +39,9 @@
 #include "worker/worker_core.h"
 
 namespace serdab::worker {
+
+// Replicas a stage of a pipe may have.
+inline constexpr int kMaxReplicas = 8;
 
 struct DataPlaneOptions {
   // Frames that may wait for each enclave (besides the one it runs).
@@ -70,7 +75,7 @@ class DataPlaneCore {
   class Pipe;
   using Reply = std::function<void(v1::PipeReply)>;
 
-  // Opens a pipe. `reply` receives every frame's reply, in order, on the
+  // Opens a pipe. `reply` receives every frame's reply (see above for its order), on the
   // core's threads; it must not block for long. InvalidArgument for a bad
   // open message, NotFound for an enclave this worker does not run, and the
   // link's error when the next stage cannot be reached or attested.
@@ -93,8 +98,10 @@ class DataPlaneCore {
   using LinkKey = std::tuple<std::string, std::string, std::string, uint32_t>;
 
   std::shared_ptr<StageRunner> Runner(const std::string& enclave);
+  // The link to replica `replica` of rest[0] (0: rest[0] itself).
   Result<std::shared_ptr<NextStage>> Link(const std::string& enclave,
-                                          const std::vector<v1::PipeStage>& rest, uint32_t stage);
+                                          const std::vector<v1::PipeStage>& rest, uint32_t stage,
+                                          size_t replica);
   void Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame, int64_t queued_ns);
 
   WorkerCore* core_;

@@ -36,6 +36,7 @@ struct PipeFrame {
   uint64_t stream = 0;        // the camera stream
   uint64_t in_session = 0;    // the session the payload is sealed to
   uint64_t tail_session = 0;  // the client's session in the last enclave
+  uint32_t lane = 0;          // which replica of each replicated stage it takes
   Payload payload;            // a SecureChannel message
 };
 

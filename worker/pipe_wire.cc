@@ -4,6 +4,7 @@
 #include <grpcpp/support/slice.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +23,7 @@ constexpr uint64_t kStreamKey = Key(v1::Frame::kStreamFieldNumber, kVarint);
 constexpr uint64_t kInSessionKey = Key(v1::Frame::kInSessionFieldNumber, kVarint);
 constexpr uint64_t kTailSessionKey = Key(v1::Frame::kTailSessionFieldNumber, kVarint);
 constexpr uint64_t kPayloadKey = Key(v1::Frame::kPayloadFieldNumber, kLengthDelimited);
+constexpr uint64_t kLaneKey = Key(v1::Frame::kLaneFieldNumber, kVarint);
 constexpr size_t kMaxVarint = 10;
 
 // Reads a message that lies in several slices without joining them.
@@ -79,7 +81,7 @@ class SliceReader {
 // encoding (left to protobuf, which knows them all).
 bool ReadPlainFrame(const std::vector<grpc::Slice>& slices, PipeFrame* frame) {
   SliceReader in(slices);
-  uint64_t key = 0, size = 0;
+  uint64_t key = 0, size = 0, value = 0;
   if (!in.ReadVarint(&key) || key != kFrameKey || !in.ReadVarint(&size) || size != in.remaining()) {
     return false;
   }
@@ -98,6 +100,10 @@ bool ReadPlainFrame(const std::vector<grpc::Slice>& slices, PipeFrame* frame) {
         break;
       case kTailSessionKey:
         if (!in.ReadVarint(&frame->tail_session)) return false;
+        break;
+      case kLaneKey:
+        if (!in.ReadVarint(&value) || value > UINT32_MAX) return false;
+        frame->lane = static_cast<uint32_t>(value);
         break;
       case kPayloadKey:
         if (!in.ReadVarint(&size) || size > in.remaining()) return false;
@@ -160,6 +166,7 @@ Result<PipeRequestMessage> ReadPipeRequest(const grpc::ByteBuffer& buffer) {
   message.frame.stream = frame.stream();
   message.frame.in_session = frame.in_session();
   message.frame.tail_session = frame.tail_session();
+  message.frame.lane = frame.lane();
   auto payload = std::make_shared<std::string>(std::move(*frame.mutable_payload()));
   message.frame.payload.parts = {
       ByteView(reinterpret_cast<const uint8_t*>(payload->data()), payload->size())};
@@ -178,13 +185,16 @@ grpc::ByteBuffer WritePipeFrame(const PipeFrame& frame) {
     PutVarint(kPayloadKey, &fields);
     PutVarint(payload_size, &fields);
   }
+  // After the payload, in field order, as protobuf writes it.
+  std::string tail;
+  PutVarintField(kLaneKey, frame.lane, &tail);
   std::string head;
   PutVarint(kFrameKey, &head);
-  PutVarint(fields.size() + payload_size, &head);
+  PutVarint(fields.size() + payload_size + tail.size(), &head);
   head += fields;
 
   std::vector<grpc::Slice> slices;
-  slices.reserve(1 + frame.payload.parts.size());
+  slices.reserve(2 + frame.payload.parts.size());
   slices.emplace_back(head.data(), head.size());
   for (const ByteView& part : frame.payload.parts) {
     if (part.empty()) continue;
@@ -195,6 +205,7 @@ grpc::ByteBuffer WritePipeFrame(const PipeFrame& frame) {
         const_cast<uint8_t*>(part.data()), part.size(),
         [](void* held) { delete static_cast<std::shared_ptr<const void>*>(held); }, owner);
   }
+  if (!tail.empty()) slices.emplace_back(tail.data(), tail.size());
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
 

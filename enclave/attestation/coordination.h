@@ -63,7 +63,8 @@ struct CoordinatorRequest {
     kChallenge = 5,  // (no fields)
     kAttest = 6,     // deployment, target, nonce (from kChallenge), blob: the target's evidence
     kProvision = 7,  // deployment, target, begin, end, threads, version, seal
-    kWire = 8,       // deployment, version, targets: the stages, first to last
+    kWire = 8,       // deployment, version, targets: the stages, first to last (a
+                     // replicated stage's replicas adjacent, with the same range)
     kAdopt = 9,      // deployment, target, begin, end, version: an attested target
                      // restored a partition sealed earlier; wiring checks the claim
   };

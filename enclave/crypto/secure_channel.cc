@@ -1,5 +1,6 @@
 #include "enclave/crypto/secure_channel.h"
 
+#include <algorithm>
 #include <array>
 #include <limits>
 
@@ -165,8 +166,11 @@ Result<OpenedMessage> SecureChannel::CheckHeader(ByteView message) const {
   opened.counter = GetLittleEndian64(header + 2);
   opened.frame_seq = GetLittleEndian64(header + 10);
   if (opened.counter < next_rx_counter_) {
-    return Reject(ChannelRejection::kReplayed,
-                  "its counter is not above the last accepted one (replayed or reordered)");
+    const uint64_t late = next_rx_counter_ - 1 - opened.counter;
+    if (late >= reorder_window_ || (accepted_below_ >> late) & 1) {
+      return Reject(ChannelRejection::kReplayed,
+                    "its counter is not above the last accepted one (replayed or reordered)");
+    }
   }
   // No sender ever uses the last counter (Seal refuses it), so a message that
   // claims it is forged; refusing it keeps next_rx_counter_ from wrapping.
@@ -213,7 +217,17 @@ Result<OpenedMessage> SecureChannel::OpenPendingParts(
 }
 
 void SecureChannel::Accept(const OpenedMessage& opened) {
-  if (opened.counter >= next_rx_counter_) next_rx_counter_ = opened.counter + 1;
+  if (opened.counter >= next_rx_counter_) {
+    const uint64_t shift = opened.counter + 1 - next_rx_counter_;
+    accepted_below_ = (shift >= 64 ? 0 : accepted_below_ << shift) | 1;
+    next_rx_counter_ = opened.counter + 1;
+  } else {
+    accepted_below_ |= uint64_t{1} << (next_rx_counter_ - 1 - opened.counter);
+  }
+}
+
+void SecureChannel::set_reorder_window(uint32_t messages) {
+  reorder_window_ = std::min(messages, kMaxReorderWindow);
 }
 
 }  // namespace serdab::crypto

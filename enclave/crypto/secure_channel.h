@@ -31,7 +31,10 @@
 // drops frames between sender and receiver (and the untrusted host can always
 // drop), so what is guaranteed is that no message is accepted twice or after
 // a later one. A rejected message changes no state: the next valid message
-// still opens.
+// still opens. A receiver may widen this with set_reorder_window(n): then
+// a message up to n counters below the highest accepted one is accepted too,
+// once. The camera client does so for results, which reach it by several
+// paths when a stage is replicated; enclaves never do.
 //
 // Both parties must use the same AEAD algorithm (the handshake picks AES-GCM
 // only when both CPUs have it); the header names it so that a mismatch is
@@ -73,6 +76,7 @@ ChannelRejection ChannelRejectionOf(const Status& status);
 inline constexpr uint8_t kChannelVersion = 1;
 inline constexpr size_t kChannelHeaderBytes = 18;
 inline constexpr size_t kChannelOverheadBytes = kChannelHeaderBytes + kAeadTagBytes;
+inline constexpr uint32_t kMaxReorderWindow = 64;
 
 // What Open learned from an accepted message besides its plaintext.
 struct OpenedMessage {
@@ -129,6 +133,11 @@ class SecureChannel {
                                          std::span<const std::span<uint8_t>> parts) const;
   void Accept(const OpenedMessage& opened);
 
+  // Accepts messages that arrive up to `messages` (at most
+  // kMaxReorderWindow) counters late, each at most once. 0, the default,
+  // accepts only counters above the last accepted one.
+  void set_reorder_window(uint32_t messages);
+
  private:
   SecureChannel(Aead tx, Aead rx) : tx_(std::move(tx)), rx_(std::move(rx)) {}
 
@@ -141,8 +150,12 @@ class SecureChannel {
   Aead tx_;
   Aead rx_;
   uint64_t next_tx_counter_ = 0;
-  // Lowest counter Open accepts next.
+  // One above the highest counter accepted so far.
   uint64_t next_rx_counter_ = 0;
+  // With a reorder window: bit i is set once counter next_rx_counter_ - 1 - i
+  // has been accepted.
+  uint32_t reorder_window_ = 0;
+  uint64_t accepted_below_ = 0;
 };
 
 }  // namespace serdab::crypto

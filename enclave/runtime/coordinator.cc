@@ -295,34 +295,62 @@ Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
     }
     stages.push_back(&it->second);
   }
-  // The stages must cover the model once, in order: the first from layer 0,
-  // each from where the previous ended, the last to the model's end.
-  for (size_t i = 0; i < stages.size(); ++i) {
-    const int32_t want_begin = i == 0 ? 0 : stages[i - 1]->end;
-    const bool last = i + 1 == stages.size();
-    if (stages[i]->begin != want_begin || (last != (stages[i]->end == -1))) {
+  // Replicas of a stage are adjacent and hold the same layers; the groups
+  // of replicas must cover the model once, in order: the first from layer
+  // 0, each from where the previous ended, the last to the model's end.
+  std::vector<std::vector<Target*>> groups;
+  for (Target* stage : stages) {
+    if (!groups.empty() && groups.back().front()->begin == stage->begin &&
+        groups.back().front()->end == stage->end) {
+      groups.back().push_back(stage);
+    } else {
+      groups.push_back({stage});
+    }
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const int32_t want_begin = g == 0 ? 0 : groups[g - 1].front()->end;
+    const bool last = g + 1 == groups.size();
+    if (groups[g].front()->begin != want_begin || (last != (groups[g].front()->end == -1))) {
       return Status::InvalidArgument(
           "wire: the stages' layer ranges do not cover the model in order");
     }
   }
+  // Every replica of a stage is routed from every replica of the stage
+  // before it and to every replica of the one after: which replica a frame
+  // takes is the host's choice, as is whether it moves at all.
   const attestation::Principal owner{attestation::Principal::Kind::kClient, d->owner};
+  auto principals = [&](size_t g) {
+    std::vector<attestation::Principal> out;
+    if (g >= groups.size()) {
+      out.push_back(owner);
+    } else {
+      for (const Target* t : groups[g]) out.push_back(EnclavePrincipal(t->instance));
+    }
+    return out;
+  };
   std::vector<crypto::Bytes> messages;
-  for (size_t i = 0; i < stages.size(); ++i) {
-    attestation::OwnerCommand command;
-    command.kind = attestation::OwnerCommand::Kind::kSetRoutes;
-    command.partition_version = request.version;
-    command.check_range = true;
-    command.begin = stages[i]->begin;
-    command.end = stages[i]->end;
-    const attestation::Principal from = i == 0 ? owner : EnclavePrincipal(stages[i - 1]->instance);
-    const attestation::Principal to =
-        i + 1 == stages.size() ? owner : EnclavePrincipal(stages[i + 1]->instance);
-    command.routes.push_back(attestation::Route{from, to, 0});
-    // Adjacent stages open mutual sessions; the peers chain to the root the
-    // coordinator attested them against.
-    command.peer_root = d->grant.root;
-    SERDAB_ASSIGN_OR_RETURN(crypto::Bytes message, SealOwnerCommand(stages[i], command));
-    messages.push_back(std::move(message));
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const std::vector<attestation::Principal> from =
+        g == 0 ? std::vector<attestation::Principal>{owner} : principals(g - 1);
+    const std::vector<attestation::Principal> to = principals(g + 1);
+    for (Target* stage : groups[g]) {
+      attestation::OwnerCommand command;
+      command.kind = attestation::OwnerCommand::Kind::kSetRoutes;
+      command.partition_version = request.version;
+      command.check_range = true;
+      command.begin = stage->begin;
+      command.end = stage->end;
+      for (const attestation::Principal& f : from) {
+        for (const attestation::Principal& t : to) {
+          command.routes.push_back(attestation::Route{f, t, 0});
+        }
+      }
+      // Adjacent stages open mutual sessions; the peers chain to the root
+      // the coordinator attested them against.
+      command.peer_root = d->grant.root;
+      SERDAB_ASSIGN_OR_RETURN(crypto::Bytes message, SealOwnerCommand(stage, command));
+      messages.push_back(std::move(message));
+    }
   }
   return Step{std::move(messages), nullptr};
 }

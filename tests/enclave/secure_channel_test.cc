@@ -223,6 +223,34 @@ TEST_P(SecureChannelTest, DroppedMessagesAreAllowed) {
   ExpectOpens(m4, 4);
 }
 
+TEST_P(SecureChannelTest, AReorderWindowAcceptsLateMessagesOnceAndNoOlderOnes) {
+  receiver_->set_reorder_window(4);
+  std::vector<Bytes> m;
+  for (uint64_t seq = 0; seq < 12; ++seq) m.push_back(SealFrame(seq));
+  ExpectOpens(m[2], 2);
+  ExpectOpens(m[0], 0);
+  EXPECT_EQ(Rejection(m[0]), ChannelRejection::kReplayed);
+  EXPECT_EQ(Rejection(m[2]), ChannelRejection::kReplayed);
+  ExpectOpens(m[6], 6);
+  // 1 is now 5 below the highest accepted counter: outside a window of 4.
+  EXPECT_EQ(Rejection(m[1]), ChannelRejection::kReplayed);
+  ExpectOpens(m[3], 3);
+  EXPECT_EQ(Rejection(m[3]), ChannelRejection::kReplayed);
+  ExpectOpens(m[5], 5);
+  ExpectOpens(m[4], 4);
+  EXPECT_EQ(Rejection(m[6]), ChannelRejection::kReplayed);
+  // A jump past the window forgets what was accepted below it.
+  ExpectOpens(m[11], 11);
+  EXPECT_EQ(Rejection(m[6]), ChannelRejection::kReplayed);
+  ExpectOpens(m[8], 8);
+  EXPECT_EQ(Rejection(m[8]), ChannelRejection::kReplayed);
+  // A tampered late message changes nothing: the genuine one still opens.
+  Bytes tampered = m[9];
+  tampered.back() ^= 1;
+  EXPECT_EQ(Rejection(tampered), ChannelRejection::kAuthFailed);
+  ExpectOpens(m[9], 9);
+}
+
 TEST_P(SecureChannelTest, OtherStreamOrHopIsRejectedAndTheRightOneStillOpens) {
   const Bytes m = SealFrame(0);
   EXPECT_EQ(Rejection(m, kStream + 1, kHop), ChannelRejection::kAuthFailed);

@@ -336,6 +336,95 @@ TEST_F(CoordinatorTest, WiredStagesCarryFramesAndRefuseTamperedOnes) {
   ASSERT_TRUE(stage2(*y).ok());
 }
 
+// A replicated stage: its replicas are adjacent targets with the same range.
+// Each is routed from and to every replica of its neighbours, never to its
+// twin; a frame may take either replica, and the groups must still cover the
+// model in order.
+TEST_F(CoordinatorTest, WiresAReplicatedStageToEveryReplicaOfItsNeighbours) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  ProvisionAndWire({{0, 3}, {3, -1}, {3, -1}}, &workers);
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(Stats(workers[0].get())["routes"], 2);
+  EXPECT_EQ(Stats(workers[1].get())["routes"], 1);
+  EXPECT_EQ(Stats(workers[2].get())["routes"], 1);
+  worker::PeerSessions to_first, to_second, twins;
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[1].get(), &to_first).ok());
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[2].get(), &to_second).ok());
+  EXPECT_EQ(worker::OpenPeerSessions(workers[1].get(), workers[2].get(), &twins).code(),
+            Status::Code::kPermissionDenied);
+
+  crypto::Ed25519PublicKey coordinator;
+  std::copy_n(crypto::HexDecode(host_->identity())->begin(), 32, coordinator.begin());
+  const auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), AnySimEnclave());
+  auto head = cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, coordinator);
+  auto tail0 = cli::EnclaveClient::Attest(workers[1].get(), *verifier, owner_, coordinator);
+  auto tail1 = cli::EnclaveClient::Attest(workers[2].get(), *verifier, owner_, coordinator);
+  ASSERT_TRUE(head.ok() && tail0.ok() && tail1.ok());
+  auto model = engine::Model::FromGraph(
+      engine::ImportOnnxBytes(std::string(model_.begin(), model_.end()), "tiny").value());
+  ASSERT_TRUE(model.ok());
+  std::vector<engine::Tensor> input;
+  for (const engine::TensorInfo& info : (*model)->cuts().front().infos) {
+    auto t = engine::Tensor::Create(info.dtype, info.shape).value();
+    for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = 0.02f * (i % 89);
+    input.push_back(std::move(t));
+  }
+  const std::vector<engine::Tensor> expected = (*model)->Run(input).value();
+  constexpr uint64_t kStream = 7;
+  crypto::Bytes headers;
+  // Frames alternate between the replicas; each replica's result opens in
+  // the owner's session with that replica only.
+  for (uint64_t frame = 0; frame < 4; ++frame) {
+    const bool second = frame % 2 == 1;
+    crypto::Bytes message;
+    ASSERT_TRUE(
+        (*head)
+            ->channel()
+            ->SealParts(kStream, frame, 0, engine::EncodedTensorParts(input, &headers), &message)
+            .ok());
+    const worker::PeerSessions& hop = second ? to_second : to_first;
+    auto a = workers[0]->Process((*head)->session(), 0, hop.sender, 1, kStream, message);
+    ASSERT_TRUE(a.ok()) << a.status().message();
+    cli::EnclaveClient* tail = second ? tail1->get() : tail0->get();
+    cli::EnclaveClient* other = second ? tail0->get() : tail1->get();
+    worker::EnclaveHost* replica = workers[second ? 2 : 1].get();
+    auto b = replica->Process(hop.receiver, 1, tail->session(), 2, kStream, *a);
+    ASSERT_TRUE(b.ok()) << b.status().message();
+    crypto::Bytes plain;
+    EXPECT_FALSE(other->channel()->Open(kStream, 2, *b, &plain).ok());
+    auto opened = tail->channel()->Open(kStream, 2, *b, &plain);
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    EXPECT_EQ(opened->frame_seq, frame);
+    const std::vector<engine::Tensor> got = engine::DecodeTensors(plain).value();
+    ASSERT_EQ(got.size(), expected.size());
+    for (int64_t i = 0; i < got[0].num_elements(); ++i) {
+      ASSERT_NEAR(got[0].data<float>()[i], expected[0].data<float>()[i], 1e-4) << i;
+    }
+  }
+}
+
+TEST_F(CoordinatorTest, WiresReplicasOnlyWhenAdjacent) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  std::vector<StageSession> stages;
+  const std::vector<std::pair<int, int>> ranges = {{0, 3}, {3, -1}, {0, 3}};
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(i))));
+    auto stage =
+        host_->ProvisionStage("lobby", "w" + std::to_string(i) + "/lobby", workers.back().get(),
+                              ranges[i].first, ranges[i].second, 1, 1);
+    ASSERT_TRUE(stage.ok()) << stage.status().message();
+    stages.push_back(*stage);
+  }
+  const Status wired = host_->Wire("lobby", 1, stages);
+  EXPECT_EQ(wired.code(), Status::Code::kInvalidArgument) << wired.message();
+  // Side by side, the two [0, 3) stages are one replicated first stage.
+  std::swap(stages[1], stages[2]);
+  const Status adjacent = host_->Wire("lobby", 1, stages);
+  EXPECT_TRUE(adjacent.ok()) << adjacent.message();
+}
+
 TEST_F(CoordinatorTest, WiresARestoredStageOnlyAtTheRangeAndVersionItHolds) {
   ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
   const std::string platform_a = deployment_.Platform("a");

@@ -147,7 +147,8 @@ TEST(StateStoreTest, KeepsARolloutAcrossReopening) {
   d.rollout.generation = 2;
   d.rollout.candidates = {"edge-1", "cloud-1"};
   d.rollout.stages = {{"edge-1", "lobby", 0, 40, 10.5, "m1", "i1", "Provisioned", ""},
-                      {"cloud-1", "lobby", 40, -1, 11.25, "m2", "i2", "Provisioned", ""}};
+                      {"cloud-1", "lobby", 40, -1, 11.25, "m2", "i2", "Provisioned", ""},
+                      {"cloud-2", "lobby", 40, -1, 11.5, "m2", "i3", "Provisioned", "", 1}};
   d.rollout.predicted_fps = 88.9;
   d.rollout.predicted_latency_ms = 21.75;
   d.rollout.profile_ms = 1000;
@@ -164,7 +165,9 @@ TEST(StateStoreTest, KeepsARolloutAcrossReopening) {
   EXPECT_EQ(r.rollout.version, 3u);
   EXPECT_EQ(r.rollout.generation, 2u);
   EXPECT_EQ(r.rollout.candidates, d.rollout.candidates);
-  ASSERT_EQ(r.rollout.stages.size(), 2u);
+  ASSERT_EQ(r.rollout.stages.size(), 3u);
+  EXPECT_EQ(r.rollout.stages[1].replica, 0);
+  EXPECT_EQ(r.rollout.stages[2].replica, 1);
   EXPECT_EQ(r.rollout.stages[1].worker, "cloud-1");
   EXPECT_EQ(r.rollout.stages[1].begin, 40);
   EXPECT_EQ(r.rollout.stages[1].end, -1);

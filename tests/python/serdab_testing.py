@@ -9,6 +9,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -210,6 +211,13 @@ def onnx_io_shapes(model_path):
         return [d.dim_value for d in value_info.type.tensor_type.shape.dim]
 
     return dims(inputs[0]), dims(model.graph.output[0])
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -7,16 +7,20 @@ Covers: every frame of a file gets exactly one result, in order, equal to
 `serdab infer` on the same preprocessed frame; four cameras at once on one
 deployment, each making progress with its counters adding up; a stage's
 worker killed with -9 mid-stream, after which the re-placed pipeline gives
-every frame exactly one result, in order; and bad input (no such deployment,
-an unreachable camera, a corrupt video file) as one clear error."""
+every frame exactly one result, in order; a replicated stage whose two
+workers take alternate frames, results still in order and equal to `serdab
+infer`; and bad input (no such deployment, an unreachable camera, a corrupt
+video file) as one clear error."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,15 +38,23 @@ HIDDEN = 1600
 CLASSES = 1600
 
 
-def make_model(path):
+# Two layers, 8 and 10.4 MB of weights: each fits an enclave of the test
+# cluster, both do not, and the second is the slower. With replication
+# allowed and two stages at most, the best placement on three workers
+# replicates a stage (the second: 2x its throughput).
+WIDE_HIDDEN = 1300
+WIDE_CLASSES = 2000
+
+
+def make_model(path, layers=None):
+    layers = layers or [HIDDEN, HIDDEN, CLASSES]
+    sizes = [3 * HEIGHT * WIDTH] + layers
+    body = ", torch.nn.ReLU(), ".join(
+        f"torch.nn.Linear({a}, {b})" for a, b in zip(sizes, sizes[1:]))
     script = f"""
 import torch
 torch.manual_seed(0)
-model = torch.nn.Sequential(
-    torch.nn.Flatten(),
-    torch.nn.Linear(3 * {HEIGHT} * {WIDTH}, {HIDDEN}), torch.nn.ReLU(),
-    torch.nn.Linear({HIDDEN}, {HIDDEN}), torch.nn.ReLU(),
-    torch.nn.Linear({HIDDEN}, {CLASSES})).eval()
+model = torch.nn.Sequential(torch.nn.Flatten(), {body}).eval()
 torch.onnx.export(model, torch.zeros(1, 3, {HEIGHT}, {WIDTH}), {path!r}, opset_version=13)
 """
     subprocess.run(["/usr/bin/python3", "-c", script], check=True, timeout=300)
@@ -56,19 +68,34 @@ def make_video(path, seconds, size="96x64", rate=15):
     return path
 
 
+def write_plan(c, name, model, placement):
+    """A plan for `model` (a file in the cluster's directory) with the
+    test's preprocessing and `placement` in place of {max_stages: 3}."""
+    return cp.write(c.path(name + ".yaml"), cp.plan_text(
+        name=name, model=f"{{path: {model}}}",
+        extra=f"preprocess: {{resize: [{HEIGHT}, {WIDTH}], mean: [0.485, 0.456, 0.406], "
+              f"std: [0.229, 0.224, 0.225]}}\n").replace("{max_stages: 3}", placement).replace(
+                  f"model: {{zoo: {{path: {model}}}}}", f"model: {{path: {model}}}"))
+
+
 def apply_pipeline(c):
     c.wait_ready(["edge-1", "edge-2", "cloud-1"])
     make_model(c.path("fc3.onnx"))
-    plan = cp.write(c.path("plan.yaml"), cp.plan_text(
-        model="{path: fc3.onnx}",
-        extra=f"preprocess: {{resize: [{HEIGHT}, {WIDTH}], mean: [0.485, 0.456, 0.406], "
-              f"std: [0.229, 0.224, 0.225]}}\n").replace(
-                  "{max_stages: 3}", "{max_stages: 3, allow_paging: false}").replace(
-                      "model: {zoo: {path: fc3.onnx}}", "model: {path: fc3.onnx}"))
+    plan = write_plan(c, "lobby", "fc3.onnx", "{max_stages: 3, allow_paging: false}")
     c.cli_ok(["apply", "-f", plan, "--wait", "--timeout", "300"])
     stages = c.deployments()["lobby"].get("stages", [])
     assert len(stages) == 3, stages
     return plan
+
+
+def check_top5(c, model, inputs, lines, classes):
+    """Each line's top-5 is serdab infer's on the same preprocessed frame."""
+    for line in lines:
+        frame = np.fromfile(os.path.join(inputs, f"cam1-{line['frame']}.f32"),
+                            dtype=np.float32).reshape(1, 3, HEIGHT, WIDTH)
+        logits = st.serdab_infer(model, frame, c.dir, (1, classes))[0].reshape(-1)
+        expected = list(np.argsort(-logits, kind="stable")[:5])
+        assert [t["class"] for t in line["top"]] == expected, (line, logits)
 
 
 def results(stdout):
@@ -97,13 +124,7 @@ def test_files_stream_through_the_pipeline():
             assert len(line["stage_ms"]) == stages and line["latency_ms"] > 0, line
 
         # The same top-5 as serdab infer on the same preprocessed frame.
-        model = c.path("fc3.onnx")
-        for line in lines[::7]:
-            frame = np.fromfile(os.path.join(inputs, f"cam1-{line['frame']}.f32"),
-                                dtype=np.float32).reshape(1, 3, HEIGHT, WIDTH)
-            logits = st.serdab_infer(model, frame, c.dir, (1, CLASSES))[0].reshape(-1)
-            expected = list(np.argsort(-logits, kind="stable")[:5])
-            assert [t["class"] for t in line["top"]] == expected, (line, logits)
+        check_top5(c, c.path("fc3.onnx"), inputs, lines[::7], CLASSES)
 
         # A file played in a loop, cut at --frames; and a run ended by SIGINT
         # still answers what it took and prints its summary.
@@ -244,12 +265,62 @@ def lost_stage_loses_no_frame_of_a_file(c, plan):
     assert "pipeline recovered" in r.stderr, r.stderr
 
 
+class MeteredCluster(cp.Cluster):
+    """The test cluster with each worker serving its metrics."""
+
+    def __init__(self):
+        super().__init__()
+        self.metrics = {}
+
+    def worker_args(self, name):
+        self.metrics[name] = st.free_port()
+        return ["--metrics-addr", f"127.0.0.1:{self.metrics[name]}"]
+
+    def frames_out(self, worker):
+        """Frames `worker`'s enclaves have processed, all deployments."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics[worker]}/metrics",
+                                    timeout=30) as r:
+            text = r.read().decode()
+        m = re.search(r'^serdab_data_plane_frames_total\{outcome="out"\} (\S+)$', text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+
+def replicated_stage_takes_alternate_frames(c):
+    make_model(c.path("fc2.onnx"), [WIDE_HIDDEN, WIDE_CLASSES])
+    plan = write_plan(c, "hall", "fc2.onnx",
+                      "{max_stages: 2, allow_paging: false, replication: true}")
+    c.cli_ok(["apply", "-f", plan, "--wait", "--timeout", "300"])
+    stages = c.deployments()["hall"]["stages"]
+    assert len(stages) == 3, stages
+    twins = [s for s in stages if sum(x["index"] == s["index"] for x in stages) == 2]
+    assert [s.get("replica", 0) for s in twins] == [0, 1], stages
+    assert twins[0]["begin"] == twins[1]["begin"] and twins[0]["end"] == twins[1]["end"], stages
+    described = c.cli_ok(["describe", "deployment", "hall"], "viewer").stdout
+    assert f"  {twins[0]['index']} r1 " in described, described
+
+    before = {s["worker"]: c.frames_out(s["worker"]) for s in twins}
+    video = make_video(c.path("hall.mp4"), 2)
+    inputs = c.path("hall-inputs")
+    os.mkdir(inputs)
+    r = st.check_ok(c.cli(["stream", "-f", plan, "--source", video, "--status", "off",
+                           "--save-inputs", inputs]))
+    check_one_result_per_frame(r, "cam1", 30)
+    assert "in 30  out 30  dropped 0  rejected 0" in r.stderr, r.stderr
+    # Both replicas took their turns: frames alternate between them.
+    for s in twins:
+        done = c.frames_out(s["worker"]) - before[s["worker"]]
+        assert done == 15, (s["worker"], done, before)
+    lines = results(r.stdout)
+    check_top5(c, c.path("fc2.onnx"), inputs, lines[::3], WIDE_CLASSES)
+
+
 def test_a_lost_stage_or_camera_loses_nothing():
-    # One cluster for both, to keep CI short.
-    with cp.Cluster() as c:
+    # One cluster for these, to keep CI short.
+    with MeteredCluster() as c:
         plan = apply_pipeline(c)
         lost_stage_loses_no_frame_of_a_file(c, plan)
         camera_goes_away_and_comes_back(c, plan)
+        replicated_stage_takes_alternate_frames(c)
 
 
 if __name__ == "__main__":

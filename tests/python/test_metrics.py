@@ -8,7 +8,6 @@ seconds."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,12 +25,6 @@ PROMTOOL = shutil.which("promtool")
 
 def binary(name):
     return os.path.join(st.bin_dir(), name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what, predicate, timeout=WAIT_S):
@@ -72,7 +65,7 @@ def test_daemons_serve_metrics_that_promtool_accepts():
             for name in ("orch", "w1"):
                 st.serdab_ok(["ca", "issue-platform", "--ca", path("root"),
                               "--out", path("plat-" + name), "--id", name])
-            orch_metrics, worker_metrics = free_port(), free_port()
+            orch_metrics, worker_metrics = st.free_port(), st.free_port()
 
             def start(name, argv):
                 log = open(path(name + ".log"), "wb")

@@ -47,6 +47,7 @@ v1::PipeRequest FrameRequest(uint64_t id, size_t payload_size) {
   frame->set_stream(7);
   frame->set_in_session(0x1234567890abcdefull);
   frame->set_tail_session(uint64_t{1} << 63);
+  frame->set_lane(static_cast<uint32_t>(id % 3));
   std::string payload(payload_size, '\0');
   for (size_t i = 0; i < payload_size; ++i) payload[i] = static_cast<char>(i * 131 + id);
   frame->set_payload(payload);
@@ -58,6 +59,7 @@ void ExpectSameFrame(const v1::Frame& want, const PipeFrame& got) {
   EXPECT_EQ(got.stream, want.stream());
   EXPECT_EQ(got.in_session, want.in_session());
   EXPECT_EQ(got.tail_session, want.tail_session());
+  EXPECT_EQ(got.lane, want.lane());
   EXPECT_EQ(Flat(got.payload), want.payload());
 }
 
@@ -88,12 +90,13 @@ TEST(PipeWireTest, ReadsProtobufFramesInAnySlicesWithoutJoiningThePayload) {
 }
 
 TEST(PipeWireTest, WritesWhatProtobufReads) {
-  const v1::PipeRequest request = FrameRequest(9, 5000);
+  const v1::PipeRequest request = FrameRequest(10, 5000);
   PipeFrame frame;
-  frame.id = 9;
+  frame.id = 10;
   frame.stream = 7;
   frame.in_session = request.frame().in_session();
   frame.tail_session = request.frame().tail_session();
+  frame.lane = request.frame().lane();
   auto memory = std::make_shared<std::string>(request.frame().payload());
   const ByteView all(reinterpret_cast<const uint8_t*>(memory->data()), memory->size());
   frame.payload.parts = {all.subspan(0, 10), all.subspan(10, 0), all.subspan(10)};
