@@ -22,9 +22,9 @@ test: build
 # under ThreadSanitizer.
 tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSERDAB_SANITIZE=thread
-	cmake --build build-tsan -j $(JOBS) --target enclave_tests engine_tests
-	build-tsan/bin/enclave_tests --gtest_filter='Epc*:*Stress*' --gtest_brief=1
-	build-tsan/bin/engine_tests --gtest_filter='ThreadPool*:ModelTest.EveryCut*' --gtest_brief=1
+	cmake --build build-tsan -j $(JOBS) --target concurrency_tests
+	build-tsan/bin/concurrency_tests --gtest_filter='Epc*:*Stress*:ThreadPool*:ModelTest.EveryCut*' \
+	  --gtest_brief=1
 
 # Every parser of untrusted bytes under libFuzzer with AddressSanitizer and
 # UndefinedBehaviorSanitizer, FUZZ_SECONDS each (see tests/fuzz/run.sh).

@@ -48,6 +48,7 @@ placement:
   slo: {min_fps: 10, max_latency_ms: 500}
   max_stages: 3
   allow_paging: false
+  replication: true
   privacy: {min_enclave_layers: 4}
   network: {bandwidth_mbps: 100, rtt_ms: 2.5}
 attestation:
@@ -129,6 +130,7 @@ TEST(DeploymentPlanTest, ParsesEveryField) {
   EXPECT_EQ(plan.preprocess->std, (std::vector<double>{0.229, 0.224, 0.225}));
   EXPECT_EQ(plan.placement.objective, partitioner::Objective::kLatency);
   EXPECT_FALSE(plan.placement.allow_paging);
+  EXPECT_TRUE(plan.placement.replication);
   EXPECT_EQ(plan.placement.link_bandwidth_mbps, 100.0);
   EXPECT_EQ(plan.placement.link_rtt_ms, 2.5);
   EXPECT_TRUE(plan.attestation.allow_debug);
@@ -151,6 +153,7 @@ TEST(DeploymentPlanTest, DefaultsAreApplied) {
   EXPECT_FALSE(plan.placement.max_latency_ms.has_value());
   EXPECT_EQ(plan.placement.max_stages, kMaxPlanStages);
   EXPECT_TRUE(plan.placement.allow_paging);
+  EXPECT_FALSE(plan.placement.replication);
   EXPECT_EQ(plan.placement.min_enclave_layers, 0);
   EXPECT_FALSE(plan.attestation.allow_simulation);
   EXPECT_FALSE(plan.attestation.allow_debug);
@@ -229,6 +232,7 @@ placement:
     bandwidth_mbps: 1e2
   privacy: {min_enclave_layers: 4}
   allow_paging: no
+  replication: yes
   max_stages: 3
   slo: {max_latency_ms: 500.0, min_fps: 10}
   objective: latency
@@ -251,7 +255,8 @@ streams:
   // Defaults spelt out or left out mean the same plan.
   const std::string explicit_defaults =
       Replace(kPlan, "  max_stages: 3\n",
-              "  max_stages: 3\n  allow_paging: true\n  privacy: {min_enclave_layers: 0}\n");
+              "  max_stages: 3\n  allow_paging: true\n  replication: false\n"
+              "  privacy: {min_enclave_layers: 0}\n");
   EXPECT_EQ(PlanDigest(ParseOne(explicit_defaults)), PlanDigest(ParseOne(kPlan)));
   // Empty sections and maps ask for nothing, as missing ones do.
   const std::string empty_sections = Replace(Replace(kPlan, "streams:", "preprocess: {}\nstreams:"),
@@ -282,6 +287,7 @@ TEST(DeploymentPlanTest, DigestChangesWithEveryField) {
       {"bandwidth_mbps: 100", "bandwidth_mbps: 101"},
       {"rtt_ms: 2.5", "rtt_ms: 3"},
       {"allow_paging: false", "allow_paging: true"},
+      {"replication: true", "replication: false"},
       {"min_enclave_layers: 4", "min_enclave_layers: 5"},
       {"allow_simulation: true", "allow_simulation: false"},
       {"allow_debug: true", "allow_debug: false"},
