@@ -24,7 +24,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "python"))
@@ -35,24 +34,14 @@ import test_control_plane as cp  # noqa: E402
 WARMUP_FRAMES = 3
 
 
-class BenchCluster(cp.Cluster):
+class BenchCluster(cp.MeteredCluster):
     """The test cluster with four workers, each serving its metrics."""
 
     WORKERS = [("edge-1", "edge"), ("edge-2", "edge"), ("edge-3", "edge"), ("cloud-1", "cloud")]
 
-    def __init__(self):
-        super().__init__()
-        self.metrics = {}
-
-    def worker_args(self, name):
-        self.metrics[name] = st.free_port()
-        return ["--metrics-addr", f"127.0.0.1:{self.metrics[name]}"]
-
     def clocks(self, worker):
         """Per enclave on `worker`: emulation and priced seconds, and swaps."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics[worker]}/metrics",
-                                    timeout=30) as r:
-            text = r.read().decode()
+        text = self.scrape(worker)
         out = {}
         for m in re.finditer(r'serdab_enclave_clock_seconds_total\{enclave="([^"]+)",'
                              r'clock="(\w+)"\} (\S+)', text):

@@ -183,6 +183,31 @@ class CoordinatorTest : public ::testing::Test {
     ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
   }
 
+  // The coordinator's identity, which owns the stages' enclaves.
+  crypto::Ed25519PublicKey CoordinatorKey() {
+    crypto::Ed25519PublicKey key;
+    std::copy_n(crypto::HexDecode(host_->identity())->begin(), 32, key.begin());
+    return key;
+  }
+
+  // The deployment's model, run whole here as the stages' reference.
+  std::unique_ptr<engine::Model> WholeModel() {
+    return engine::Model::FromGraph(
+               engine::ImportOnnxBytes(std::string(model_.begin(), model_.end()), "tiny").value())
+        .value();
+  }
+
+  // An input for `model` whose values step by `step`.
+  static std::vector<engine::Tensor> Input(const engine::Model& model, float step) {
+    std::vector<engine::Tensor> input;
+    for (const engine::TensorInfo& info : model.cuts().front().infos) {
+      auto t = engine::Tensor::Create(info.dtype, info.shape).value();
+      for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = step * (i % 97);
+      input.push_back(std::move(t));
+    }
+    return input;
+  }
+
   crypto::Bytes model_;
   Deployment deployment_;
   std::string orchestrator_platform_;
@@ -211,18 +236,9 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresStagesThatItOwns) {
   auto client =
       cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, crypto::Ed25519PublicKey{});
   ASSERT_FALSE(client.ok());  // the enclave has an owner: the coordinator
-  crypto::Ed25519PublicKey coordinator;
-  std::copy_n(crypto::HexDecode(host_->identity())->begin(), 32, coordinator.begin());
-  client = cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, coordinator);
+  client = cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, CoordinatorKey());
   ASSERT_TRUE(client.ok()) << client.status().message();
-  const std::string text = zoo::BuildModel("tiny", 3).value();
-  auto model = engine::Model::FromGraph(engine::ImportOnnxBytes(text, "tiny").value());
-  ASSERT_TRUE(model.ok());
-  std::vector<engine::Tensor> input;
-  for (const engine::TensorInfo& info : (*model)->cuts().front().infos) {
-    input.push_back(engine::Tensor::Zeros(info.dtype, info.shape).value());
-  }
-  auto self_routed = (*client)->Infer(input);
+  auto self_routed = (*client)->Infer(Input(*WholeModel(), 0));
   ASSERT_FALSE(self_routed.ok());
   EXPECT_NE(self_routed.status().message().find("has not routed"), std::string::npos)
       << self_routed.status().message();
@@ -247,22 +263,14 @@ TEST_F(CoordinatorTest, WiredStagesCarryFramesAndRefuseTamperedOnes) {
   const Status skipped = worker::OpenPeerSessions(workers[0].get(), workers[2].get(), &skip);
   EXPECT_EQ(skipped.code(), Status::Code::kPermissionDenied) << skipped.message();
 
-  crypto::Ed25519PublicKey coordinator;
-  std::copy_n(crypto::HexDecode(host_->identity())->begin(), 32, coordinator.begin());
+  const crypto::Ed25519PublicKey coordinator = CoordinatorKey();
   const auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), AnySimEnclave());
   auto head = cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, coordinator);
   auto tail = cli::EnclaveClient::Attest(workers[2].get(), *verifier, owner_, coordinator);
   ASSERT_TRUE(head.ok() && tail.ok());
 
-  auto model = engine::Model::FromGraph(
-      engine::ImportOnnxBytes(std::string(model_.begin(), model_.end()), "tiny").value());
-  ASSERT_TRUE(model.ok());
-  std::vector<engine::Tensor> input;
-  for (const engine::TensorInfo& info : (*model)->cuts().front().infos) {
-    auto t = engine::Tensor::Create(info.dtype, info.shape).value();
-    for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = 0.01f * (i % 97);
-    input.push_back(std::move(t));
-  }
+  const std::unique_ptr<engine::Model> model = WholeModel();
+  const std::vector<engine::Tensor> input = Input(*model, 0.01f);
   constexpr uint64_t kStream = 5;
   crypto::Bytes headers;
   auto from_owner = [&](uint64_t frame) {
@@ -291,7 +299,7 @@ TEST_F(CoordinatorTest, WiredStagesCarryFramesAndRefuseTamperedOnes) {
     return engine::DecodeTensors(plain).value();
   };
 
-  const std::vector<engine::Tensor> expected = (*model)->Run(input).value();
+  const std::vector<engine::Tensor> expected = model->Run(input).value();
   auto a = stage0(from_owner(0));
   ASSERT_TRUE(a.ok()) << a.status().message();
   auto b = stage1(*a);
@@ -354,23 +362,15 @@ TEST_F(CoordinatorTest, WiresAReplicatedStageToEveryReplicaOfItsNeighbours) {
   EXPECT_EQ(worker::OpenPeerSessions(workers[1].get(), workers[2].get(), &twins).code(),
             Status::Code::kPermissionDenied);
 
-  crypto::Ed25519PublicKey coordinator;
-  std::copy_n(crypto::HexDecode(host_->identity())->begin(), 32, coordinator.begin());
+  const crypto::Ed25519PublicKey coordinator = CoordinatorKey();
   const auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), AnySimEnclave());
   auto head = cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, coordinator);
   auto tail0 = cli::EnclaveClient::Attest(workers[1].get(), *verifier, owner_, coordinator);
   auto tail1 = cli::EnclaveClient::Attest(workers[2].get(), *verifier, owner_, coordinator);
   ASSERT_TRUE(head.ok() && tail0.ok() && tail1.ok());
-  auto model = engine::Model::FromGraph(
-      engine::ImportOnnxBytes(std::string(model_.begin(), model_.end()), "tiny").value());
-  ASSERT_TRUE(model.ok());
-  std::vector<engine::Tensor> input;
-  for (const engine::TensorInfo& info : (*model)->cuts().front().infos) {
-    auto t = engine::Tensor::Create(info.dtype, info.shape).value();
-    for (int64_t i = 0; i < t.num_elements(); ++i) t.data<float>()[i] = 0.02f * (i % 89);
-    input.push_back(std::move(t));
-  }
-  const std::vector<engine::Tensor> expected = (*model)->Run(input).value();
+  const std::unique_ptr<engine::Model> model = WholeModel();
+  const std::vector<engine::Tensor> input = Input(*model, 0.02f);
+  const std::vector<engine::Tensor> expected = model->Run(input).value();
   constexpr uint64_t kStream = 7;
   crypto::Bytes headers;
   // Frames alternate between the replicas; each replica's result opens in

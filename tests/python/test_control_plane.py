@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -185,6 +186,24 @@ def write(path, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+class MeteredCluster(Cluster):
+    """The test cluster with each worker serving its Prometheus metrics."""
+
+    def __init__(self):
+        super().__init__()
+        self.metrics = {}
+
+    def worker_args(self, name):
+        self.metrics[name] = st.free_port()
+        return ["--metrics-addr", f"127.0.0.1:{self.metrics[name]}"]
+
+    def scrape(self, worker):
+        """`worker`'s metrics, as Prometheus reads them."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics[worker]}/metrics",
+                                    timeout=30) as r:
+            return r.read().decode()
 
 
 def plan_text(name="lobby", selector="{site: home}", max_stages=3, extra="", order="[edge, cloud]",

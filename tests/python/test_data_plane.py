@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,6 +87,19 @@ def apply_pipeline(c):
     return plan
 
 
+def stream_a_file(c, plan, name):
+    """Streams a 2 s video (30 frames) through `plan`'s deployment, keeping
+    each preprocessed frame: every frame gets one result, in order."""
+    video = make_video(c.path(name + ".mp4"), 2)
+    inputs = c.path(name + "-inputs")
+    os.mkdir(inputs)
+    r = st.check_ok(c.cli(["stream", "-f", plan, "--source", video, "--status", "off",
+                           "--save-inputs", inputs]))
+    check_one_result_per_frame(r, "cam1", 30)
+    assert "in 30  out 30  dropped 0  rejected 0" in r.stderr, r.stderr
+    return r, inputs
+
+
 def check_top5(c, model, inputs, lines, classes):
     """Each line's top-5 is serdab infer's on the same preprocessed frame."""
     for line in lines:
@@ -110,14 +122,9 @@ def check_one_result_per_frame(result, stream, frames):
 def test_files_stream_through_the_pipeline():
     with cp.Cluster() as c:
         plan = apply_pipeline(c)
-        video = make_video(c.path("door.mp4"), 2)
-        inputs = c.path("inputs")
-        os.mkdir(inputs)
-        r = st.check_ok(c.cli(["stream", "-f", plan, "--source", video, "--status", "off",
-                               "--save-inputs", inputs]))
-        check_one_result_per_frame(r, "cam1", 30)
+        r, inputs = stream_a_file(c, plan, "door")
+        video = c.path("door.mp4")
         lines = results(r.stdout)
-        assert "in 30  out 30  dropped 0  rejected 0" in r.stderr, r.stderr
         assert "predicted ms  measured ms" in r.stderr, r.stderr
         stages = len(c.deployments()["lobby"]["stages"])
         for line in lines:
@@ -265,24 +272,11 @@ def lost_stage_loses_no_frame_of_a_file(c, plan):
     assert "pipeline recovered" in r.stderr, r.stderr
 
 
-class MeteredCluster(cp.Cluster):
-    """The test cluster with each worker serving its metrics."""
-
-    def __init__(self):
-        super().__init__()
-        self.metrics = {}
-
-    def worker_args(self, name):
-        self.metrics[name] = st.free_port()
-        return ["--metrics-addr", f"127.0.0.1:{self.metrics[name]}"]
-
-    def frames_out(self, worker):
-        """Frames `worker`'s enclaves have processed, all deployments."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics[worker]}/metrics",
-                                    timeout=30) as r:
-            text = r.read().decode()
-        m = re.search(r'^serdab_data_plane_frames_total\{outcome="out"\} (\S+)$', text, re.M)
-        return float(m.group(1)) if m else 0.0
+def frames_out(c, worker):
+    """Frames `worker`'s enclaves have processed, all deployments."""
+    m = re.search(r'^serdab_data_plane_frames_total\{outcome="out"\} (\S+)$', c.scrape(worker),
+                  re.M)
+    return float(m.group(1)) if m else 0.0
 
 
 def replicated_stage_takes_alternate_frames(c):
@@ -298,17 +292,11 @@ def replicated_stage_takes_alternate_frames(c):
     described = c.cli_ok(["describe", "deployment", "hall"], "viewer").stdout
     assert f"  {twins[0]['index']} r1 " in described, described
 
-    before = {s["worker"]: c.frames_out(s["worker"]) for s in twins}
-    video = make_video(c.path("hall.mp4"), 2)
-    inputs = c.path("hall-inputs")
-    os.mkdir(inputs)
-    r = st.check_ok(c.cli(["stream", "-f", plan, "--source", video, "--status", "off",
-                           "--save-inputs", inputs]))
-    check_one_result_per_frame(r, "cam1", 30)
-    assert "in 30  out 30  dropped 0  rejected 0" in r.stderr, r.stderr
+    before = {s["worker"]: frames_out(c, s["worker"]) for s in twins}
+    r, inputs = stream_a_file(c, plan, "hall")
     # Both replicas took their turns: frames alternate between them.
     for s in twins:
-        done = c.frames_out(s["worker"]) - before[s["worker"]]
+        done = frames_out(c, s["worker"]) - before[s["worker"]]
         assert done == 15, (s["worker"], done, before)
     lines = results(r.stdout)
     check_top5(c, c.path("fc2.onnx"), inputs, lines[::3], WIDE_CLASSES)
@@ -316,7 +304,7 @@ def replicated_stage_takes_alternate_frames(c):
 
 def test_a_lost_stage_or_camera_loses_nothing():
     # One cluster for these, to keep CI short.
-    with MeteredCluster() as c:
+    with cp.MeteredCluster() as c:
         plan = apply_pipeline(c)
         lost_stage_loses_no_frame_of_a_file(c, plan)
         camera_goes_away_and_comes_back(c, plan)
