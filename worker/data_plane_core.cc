@@ -38,6 +38,19 @@ bool Rejected(const Status& status) {
   }
 }
 
+// The stages of a route, as a cache key.
+std::string RouteKey(const std::vector<v1::PipeStage>& route) {
+  std::string key;
+  for (const v1::PipeStage& stage : route) {
+    key += stage.address() + '\0' + stage.enclave() + '\0';
+    for (const v1::PipeStage& replica : stage.replicas()) {
+      key += '+' + replica.address() + '\0' + replica.enclave() + '\0';
+    }
+    key += '\n';
+  }
+  return key;
+}
+
 }  // namespace
 
 class DataPlaneCore::Pipe {
@@ -111,16 +124,21 @@ Result<std::shared_ptr<NextStage>> DataPlaneCore::Link(const std::string& enclav
   std::vector<v1::PipeStage> route = rest;
   if (replica > 0) route[0] = rest[0].replicas(static_cast<int>(replica - 1));
   route[0].clear_replicas();
+  const std::string route_key = RouteKey(route);
   std::lock_guard<std::mutex> lock(links_mu_);
   const LinkKey key{enclave, route.front().address(), route.front().enclave(), stage};
   auto it = links_.find(key);
-  if (it != links_.end() && !it->second->broken()) return it->second;
+  if (it != links_.end() && it->second.route == route_key && !it->second.link->broken()) {
+    return it->second.link;
+  }
   // Room for every frame the stages after this one can hold: each runs one
   // and queues queue_depth.
   const size_t max_in_flight = (options_.queue_depth + 1) * route.size();
   SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<NextStage> link,
                           connector_(enclave, route, stage, max_in_flight));
-  links_[key] = link;
+  // Replaces a link of an earlier route over the same hop: the pipes that
+  // still use it keep it until they close.
+  links_[key] = CachedLink{route_key, link};
   return link;
 }
 

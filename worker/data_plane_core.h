@@ -95,7 +95,16 @@ class DataPlaneCore {
   std::map<std::string, size_t> QueueDepths();
 
  private:
+  // Links are shared by the pipes that take the same hop along the same
+  // route: (local enclave, next address, next enclave, next stage).
   using LinkKey = std::tuple<std::string, std::string, std::string, uint32_t>;
+  struct CachedLink {
+    // Every stage after the hop: a link opened for another route (before
+    // the deployment was re-placed) would carry frames into a pipe that
+    // still follows that route.
+    std::string route;
+    std::shared_ptr<NextStage> link;
+  };
 
   std::shared_ptr<StageRunner> Runner(const std::string& enclave);
   // The link to replica `replica` of rest[0] (0: rest[0] itself).
@@ -112,7 +121,7 @@ class DataPlaneCore {
   std::map<std::string, std::shared_ptr<StageRunner>> runners_;
   // Held while a link is opened, so that pipes taking the same hop share one.
   std::mutex links_mu_;
-  std::map<LinkKey, std::shared_ptr<NextStage>> links_;
+  std::map<LinkKey, CachedLink> links_;
 };
 
 }  // namespace serdab::worker

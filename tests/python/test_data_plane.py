@@ -67,11 +67,11 @@ def make_video(path, seconds, size="96x64", rate=15):
     return path
 
 
-def write_plan(c, name, model, placement):
+def write_plan(c, name, model, placement, order="[edge, cloud]"):
     """A plan for `model` (a file in the cluster's directory) with the
     test's preprocessing and `placement` in place of {max_stages: 3}."""
     return cp.write(c.path(name + ".yaml"), cp.plan_text(
-        name=name, model=f"{{path: {model}}}",
+        name=name, model=f"{{path: {model}}}", order=order,
         extra=f"preprocess: {{resize: [{HEIGHT}, {WIDTH}], mean: [0.485, 0.456, 0.406], "
               f"std: [0.229, 0.224, 0.225]}}\n").replace("{max_stages: 3}", placement).replace(
                   f"model: {{zoo: {{path: {model}}}}}", f"model: {{path: {model}}}"))
@@ -302,6 +302,29 @@ def replicated_stage_takes_alternate_frames(c):
     check_top5(c, c.path("fc2.onnx"), inputs, lines[::3], WIDE_CLASSES)
 
 
+def a_deployment_placed_again_streams_on_its_new_stages(c):
+    """Re-applied from two stages to three, every frame still gets its
+    result: the workers' data-plane links of the old placement stay open
+    (they are shared and cached), and the first frames through them are
+    refused by enclaves that were provisioned and routed again, which must
+    break those links, not the stream. (Which links a new route may share
+    is DataPlaneCoreTest's.)"""
+    def apply(stages, paging, order):
+        plan = write_plan(c, "atrium", "fc3.onnx",
+                          f"{{max_stages: {stages}, allow_paging: {paging}}}", order)
+        c.cli_ok(["apply", "-f", plan, "--wait", "--timeout", "300"])
+
+        def placed():
+            d = c.deployments()["atrium"]
+            return d["phase"] == "Ready" and len(d.get("stages", [])) == stages
+        cp.wait_for(f"atrium Ready on {stages} stages", placed, timeout=300)
+        return plan
+
+    # On the edge workers only: edge-1 then edge-2, which keeps its place.
+    stream_a_file(c, apply(2, "true", "[edge]"), "atrium-2")
+    stream_a_file(c, apply(3, "false", "[edge, cloud]"), "atrium-3")
+
+
 def test_a_lost_stage_or_camera_loses_nothing():
     # One cluster for these, to keep CI short.
     with cp.MeteredCluster() as c:
@@ -309,6 +332,7 @@ def test_a_lost_stage_or_camera_loses_nothing():
         lost_stage_loses_no_frame_of_a_file(c, plan)
         camera_goes_away_and_comes_back(c, plan)
         replicated_stage_takes_alternate_frames(c)
+        a_deployment_placed_again_streams_on_its_new_stages(c)
 
 
 if __name__ == "__main__":
