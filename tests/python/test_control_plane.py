@@ -23,6 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import serdab_testing as st  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 HEARTBEAT_MS = 300
 # Small enclaves, so that a worker process hosts several within the default
 # vm.max_map_count (each EPC page the emulation pages is a mapping).
@@ -161,13 +163,13 @@ class Cluster:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
-    def cli(self, args, user="admin"):
+    def cli(self, args, user="admin", timeout=120):
         return st.run_serdab(list(args) + [
             "--orchestrator", f"127.0.0.1:{self.orchestrator_port}",
-            "--credentials", self.path(user)], timeout=120)
+            "--credentials", self.path(user)], timeout=timeout)
 
-    def cli_ok(self, args, user="admin"):
-        return st.check_ok(self.cli(args, user))
+    def cli_ok(self, args, user="admin", timeout=120):
+        return st.check_ok(self.cli(args, user, timeout))
 
     def workers(self):
         reply = json.loads(self.cli_ok(["get", "workers", "-o", "json"], "viewer").stdout)
@@ -534,10 +536,35 @@ def stages(c, name="lobby"):
     return d, [(x["worker"], x.get("begin", 0), x["end"], x["state"]) for x in d.get("stages", [])]
 
 
+def streams_a_file_with_the_same_top5_as_serdab_infer(c, plan, frames=4):
+    """`serdab stream` through the deployment: each frame's top-5 is that of
+    `serdab infer` with the whole model on the same preprocessed frame."""
+    model = st.serdab_zoo("resnet50", c.path("resnet50.onnx"), seed=1)
+    video = c.path("door.mp4")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=320x240:rate=5", "-t", "2", "-pix_fmt", "yuv420p", video],
+                   check=True, timeout=60)
+    inputs = c.path("inputs")
+    os.mkdir(inputs)
+    r = st.check_ok(c.cli(["stream", "-f", plan, "--source", video, "--status", "off",
+                           "--frames", str(frames), "--save-inputs", inputs], "admin"))
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+    assert [x["frame"] for x in lines] == list(range(frames)), r.describe()
+    for line in lines:
+        frame = np.fromfile(os.path.join(inputs, f"cam1-{line['frame']}.f32"),
+                            dtype=np.float32).reshape(1, 3, 224, 224)
+        logits = st.serdab_infer(model, frame, c.dir, (1, 1000))[0].reshape(-1)
+        expected = list(np.argsort(-logits, kind="stable")[:5])
+        assert [t["class"] for t in line["top"]] == expected, (line, logits[expected])
+
+
 def test_resnet50_is_placed_provisioned_and_survives_the_orchestrator():
     with Cluster() as c:
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
-        plan = write(c.path("plan.yaml"), plan_text(model="resnet50"))
+        plan = write(c.path("plan.yaml"), plan_text(
+            model="resnet50, seed: 1",
+            extra="preprocess: {resize: [224, 224], mean: [0.485, 0.456, 0.406], "
+                  "std: [0.229, 0.224, 0.225]}\n"))
         out = c.cli_ok(["apply", "-f", plan, "--dry-run"]).stdout
         assert "predicted:" in out and "fps" in out, out
         assert c.deployments() == {}, "a dry run stored something"
@@ -578,6 +605,8 @@ def test_resnet50_is_placed_provisioned_and_survives_the_orchestrator():
         keep = ("Phase:", "Generation:", "Stages:", "  0 ", "  1 ", "  2 ", "Coordinator:")
         assert [l for l in before.splitlines() if l.startswith(keep)] == \
             [l for l in after.splitlines() if l.startswith(keep)], (before, after)
+        # Frames through the three stages give what the whole model gives.
+        streams_a_file_with_the_same_top5_as_serdab_infer(c, plan)
 
 
 
