@@ -330,7 +330,8 @@ class StreamClient::Impl {
       if (reply.outcome() == v1::PipeReply::UNAVAILABLE) {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = in_flight_.find(reply.id());
-        if (it == in_flight_.end()) continue;
+        // Already answered (a late reply for it): nothing to send again.
+        if (it == in_flight_.end() || it->second.done) continue;
         // The frame stays in flight; recovery sends it again.
         pipe_broken_ = true;
         last_loss_ = "stage " + std::to_string(reply.failed_stage()) + " lost: " + reply.error();
