@@ -75,6 +75,7 @@ Result<std::unique_ptr<CoordinatorHost>> CoordinatorHost::Start(
 
 Result<std::vector<worker::Bytes>> CoordinatorHost::Run(const CoordinatorRequest& request,
                                                         uint64_t session) {
+  std::lock_guard<std::mutex> lock(mu_);
   SERDAB_ASSIGN_OR_RETURN(
       worker::Bytes reply,
       enclave_->Coordinate(session, attestation::SerializeCoordinatorRequest(request)));
@@ -97,14 +98,14 @@ Result<uint64_t> CoordinatorHost::OpenSession(worker::ByteView request) {
 
 Status CoordinatorHost::Admit(const std::string& deployment, uint64_t session,
                               worker::ByteView message) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(grants_mu_);
   CoordinatorRequest admit;
   admit.kind = CoordinatorRequest::Kind::kAdmit;
   admit.deployment = deployment;
   admit.blob.assign(message.begin(), message.end());
   auto reply = Run(admit, session);
   // The owner's session served its one purpose.
-  (void)enclave_->CloseSession(session);
+  CloseSession(session);
   if (!reply.ok()) return reply.status();
   if (reply->size() != 1) return Status::Corruption("coordinator: malformed admit reply");
   return worker::WriteFileAtomically(GrantPath(deployment), (*reply)[0]);
@@ -116,13 +117,13 @@ void CoordinatorHost::CloseSession(uint64_t session) {
 }
 
 bool CoordinatorHost::HasGrant(const std::string& deployment) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(grants_mu_);
   std::error_code ec;
   return fs::exists(GrantPath(deployment), ec);
 }
 
 Status CoordinatorHost::Forget(const std::string& deployment) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(grants_mu_);
   CoordinatorRequest forget;
   forget.kind = CoordinatorRequest::Kind::kForget;
   forget.deployment = deployment;
@@ -179,7 +180,6 @@ Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployme
                                                      const std::string& target,
                                                      worker::EnclaveEndpoint* enclave, int begin,
                                                      int end, int threads, uint64_t version) {
-  std::lock_guard<std::mutex> lock(mu_);
   SERDAB_ASSIGN_OR_RETURN(StageSession stage, AttestStage(deployment, target, enclave));
   const auto start = std::chrono::steady_clock::now();
   CoordinatorRequest provision;
@@ -202,7 +202,6 @@ Result<StageSession> CoordinatorHost::AdoptStage(const std::string& deployment,
                                                  const std::string& target,
                                                  worker::EnclaveEndpoint* enclave, int begin,
                                                  int end, uint64_t version) {
-  std::lock_guard<std::mutex> lock(mu_);
   SERDAB_ASSIGN_OR_RETURN(StageSession stage, AttestStage(deployment, target, enclave));
   CoordinatorRequest adopt;
   adopt.kind = CoordinatorRequest::Kind::kAdopt;
@@ -217,7 +216,6 @@ Result<StageSession> CoordinatorHost::AdoptStage(const std::string& deployment,
 
 Status CoordinatorHost::Wire(const std::string& deployment, uint64_t version,
                              const std::vector<StageSession>& stages) {
-  std::lock_guard<std::mutex> lock(mu_);
   CoordinatorRequest wire;
   wire.kind = CoordinatorRequest::Kind::kWire;
   wire.deployment = deployment;

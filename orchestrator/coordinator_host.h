@@ -11,7 +11,12 @@
 //   STATE/coordinator/identity.sealed
 //   STATE/coordinator/grants/<deployment>.sealed
 //
-// Thread-safe: calls are serialised (the enclave serialises its ECALLs too).
+// Thread-safe. Calls into the coordinator enclave are serialised, and only
+// they: a rollout's calls to a worker (its quote, the partition it builds,
+// which can take a minute for a large model) hold no lock, so an owner's
+// quote or session is answered meanwhile. A deployment's stages must be
+// provisioned and wired by one thread at a time (the reconciler): messages
+// to a stage are sealed in order and must reach it in that order.
 #ifndef SERDAB_ORCHESTRATOR_COORDINATOR_HOST_H_
 #define SERDAB_ORCHESTRATOR_COORDINATOR_HOST_H_
 
@@ -91,11 +96,12 @@ class CoordinatorHost {
                                          uint64_t session = 0);
   std::string GrantPath(const std::string& deployment) const;
   // The coordinator's nonce, the enclave's quote, its verification and a
-  // session (mu_ held).
+  // session.
   Result<StageSession> AttestStage(const std::string& deployment, const std::string& target,
                                    worker::EnclaveEndpoint* enclave);
 
-  std::mutex mu_;
+  std::mutex mu_;         // held for each call into enclave_
+  std::mutex grants_mu_;  // held while a grant file is written or removed
   std::unique_ptr<worker::EnclaveHost> enclave_;
   const std::string state_dir_;
   std::string mrenclave_;

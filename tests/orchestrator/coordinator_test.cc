@@ -6,12 +6,16 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/enclave_client.h"
@@ -94,6 +98,40 @@ class RecordingEndpoint final : public worker::EnclaveEndpoint {
 
   worker::EnclaveEndpoint* inner_;
   std::vector<worker::Bytes> seen_;
+};
+
+// A worker's host whose Provision waits until the test lets it go on, as a
+// large model's partition takes its time to build.
+class SlowProvisionEndpoint final : public worker::EnclaveEndpoint {
+ public:
+  explicit SlowProvisionEndpoint(worker::EnclaveEndpoint* inner) : inner_(inner) {}
+  Result<worker::Bytes> Challenge() override { return inner_->Challenge(); }
+  Result<worker::Bytes> GetQuote(worker::ByteView nonce) override {
+    return inner_->GetQuote(nonce);
+  }
+  Result<uint64_t> OpenSession(worker::ByteView request) override {
+    return inner_->OpenSession(request);
+  }
+  Result<worker::Bytes> Provision(uint64_t session, worker::ByteView message) override {
+    std::call_once(entered_once_, [this] { entered_.set_value(); });
+    released_.wait();
+    return inner_->Provision(session, message);
+  }
+  Result<worker::Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
+                                uint32_t out_hop, uint64_t stream,
+                                worker::ByteView message) override {
+    return inner_->Process(in_session, in_hop, out_session, out_hop, stream, message);
+  }
+  void WaitUntilProvisioning() { entered_future_.wait(); }
+  void Release() { release_.set_value(); }
+
+ private:
+  worker::EnclaveEndpoint* inner_;
+  std::once_flag entered_once_;
+  std::promise<void> entered_;
+  std::shared_future<void> entered_future_ = entered_.get_future().share();
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
 };
 
 attestation::QuotePolicy AnySimEnclave() {
@@ -469,6 +507,27 @@ TEST_F(CoordinatorTest, WiresARestoredStageOnlyAtTheRangeAndVersionItHolds) {
   ASSERT_TRUE(host_->Wire("lobby", 7, {*again_a, *restored}).ok());
   EXPECT_EQ(Stats(b.get())["routes"], 1);
   EXPECT_EQ(Stats(b.get())["owner"], host_->identity());
+}
+
+TEST_F(CoordinatorTest, AnswersAnOwnerWhileAStageBuildsItsPartition) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  auto worker = Worker(deployment_.Platform("w"));
+  SlowProvisionEndpoint slow(worker.get());
+  Result<StageSession> stage = Status::Internal("not provisioned");
+  std::thread rollout(
+      [&] { stage = host_->ProvisionStage("lobby", "w/lobby", &slow, 0, -1, 1, 1); });
+  slow.WaitUntilProvisioning();
+  // An owner (`serdab stream`) asks for the coordinator's quote meanwhile.
+  CoordinatorHostEndpoint endpoint(host_.get());
+  const worker::Bytes nonce(attestation::kNonceBytes, 7);
+  auto quote = std::async(std::launch::async, [&] { return endpoint.GetQuote(nonce); });
+  const bool answered = quote.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  slow.Release();
+  rollout.join();
+  EXPECT_TRUE(answered) << "the quote waited for the worker's partition";
+  EXPECT_TRUE(quote.get().ok());
+  ASSERT_TRUE(stage.ok()) << stage.status().message();
+  EXPECT_TRUE(host_->Wire("lobby", 1, {*stage}).ok());
 }
 
 TEST_F(CoordinatorTest, RefusesWorkersOutsideTheOwnersPolicy) {
