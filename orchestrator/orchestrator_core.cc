@@ -156,6 +156,7 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
   }
   const DeploymentPlan& plan = plans[document];
 
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
   std::unique_lock<std::mutex> lock(state_mu_);
   SERDAB_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, store_->ListWorkers());
   ApplyResult result;
@@ -219,6 +220,7 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
     result.generation = existing->generation;
     if (!dry_run && coordinator_ != nullptr && !model.grant.empty()) {
       // The coordinator keeps the grant it has; one it lost is given again.
+      lock.unlock();
       if (!coordinator_->HasGrant(plan.name)) {
         SERDAB_RETURN_IF_ERROR(
             coordinator_->Admit(plan.name, model.coordinator_session, model.grant));
@@ -230,6 +232,10 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
   result.generation = existing ? existing->generation + 1 : 1;
   if (dry_run) return result;
 
+  // Admitting a large model's grant takes seconds: heartbeats and the
+  // reconciler's records do not wait for it (lifecycle_mu_ keeps other
+  // applies and deletes out).
+  lock.unlock();
   if (planner_ != nullptr) {
     const std::filesystem::path dir = std::filesystem::path(options_.state_dir) / "architectures";
     std::error_code ec;
@@ -241,6 +247,10 @@ Result<ApplyResult> OrchestratorCore::Apply(const std::string& plan_yaml, const 
     SERDAB_RETURN_IF_ERROR(coordinator_->Admit(plan.name, model.coordinator_session, model.grant)
                                .WithContext("the coordinator refused the model"));
   }
+  lock.lock();
+  // The reconciler may have recorded a step of the previous generation
+  // meanwhile.
+  SERDAB_ASSIGN_OR_RETURN(existing, store_->GetDeployment(plan.name));
 
   const int64_t now = clock_();
   DeploymentRecord d = existing ? *existing : DeploymentRecord{};
@@ -310,6 +320,7 @@ Result<std::vector<DeploymentView>> OrchestratorCore::ListDeployments() {
 }
 
 Status OrchestratorCore::DeleteDeployment(const std::string& name) {
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
   std::lock_guard<std::mutex> lock(state_mu_);
   SERDAB_ASSIGN_OR_RETURN(std::optional<DeploymentRecord> d, store_->GetDeployment(name));
   if (!d) return Status::NotFound("no deployment named '" + name + "'");

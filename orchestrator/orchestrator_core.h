@@ -153,6 +153,11 @@ class OrchestratorCore {
   CoordinatorHost* coordinator_ = nullptr;
   const Clock clock_;
 
+  // Serialises applies and deletes, each from its first read to its last
+  // write: what one gives the coordinator and what it stores go together.
+  // Taken before state_mu_, which an apply releases while the coordinator
+  // admits a model.
+  std::mutex lifecycle_mu_;
   // Serialises read-modify-write of records (the store's own lock covers
   // single statements only), and guards liveness_.
   std::mutex state_mu_;

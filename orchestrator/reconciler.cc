@@ -44,6 +44,18 @@ std::string EnclaveConfigFor(const WorkerRecord& worker) {
                                  kCostProfile);
 }
 
+// What changed from `before` to `after`: "+edge-3 -cloud-1".
+std::string Changes(const std::vector<std::string>& before, const std::vector<std::string>& after) {
+  std::string out;
+  for (const std::string& name : after) {
+    if (std::find(before.begin(), before.end(), name) == before.end()) out += " +" + name;
+  }
+  for (const std::string& name : before) {
+    if (std::find(after.begin(), after.end(), name) == after.end()) out += " -" + name;
+  }
+  return out.empty() ? "reordered" : out.substr(1);
+}
+
 }  // namespace
 
 Result<std::shared_ptr<v1::Worker::StubInterface>> Reconciler::Stub(const std::string& address) {
@@ -253,6 +265,17 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
                      now_ms - current.started_ms < kRetryMs && current.candidates == names;
   if (retry) return Status::Ok();
 
+  // Why it rolls out again, for the deployment's events.
+  std::string cause;
+  if (current.generation != deployment.generation) {
+    cause = "generation " + std::to_string(deployment.generation);
+  } else if (current.ready_ms == 0) {
+    cause = "the last rollout failed";
+  } else if (current.candidates != names) {
+    cause = "attested Ready workers " + Changes(current.candidates, names);
+  } else {
+    cause = "a stage's worker is gone or lost its enclave";
+  }
   RolloutRecord rollout;
   rollout.version = current.version + 1;
   rollout.generation = deployment.generation;
@@ -280,10 +303,12 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
   rollout.predicted_fps = std::isfinite(planned->placement.fps) ? planned->placement.fps : 0;
   rollout.predicted_latency_ms = planned->placement.latency_ms;
   rollout.stages = PlannedStages(*planned, deployment.name);
-  SERDAB_RETURN_IF_ERROR(core_->RecordRollout(
-      deployment.name, deployment.generation, rollout, false, "Provisioning",
-      "placed on " + DescribeStages(rollout.stages) + " (rollout " +
-          std::to_string(rollout.version) + "); the coordinator is provisioning them"));
+  const std::string placed = "placed on " + DescribeStages(rollout.stages) + " (rollout " +
+                             std::to_string(rollout.version) + ", for " + cause + ")";
+  spdlog::info("deployment {}: {}", deployment.name, placed);
+  SERDAB_RETURN_IF_ERROR(core_->RecordRollout(deployment.name, deployment.generation, rollout,
+                                              false, "Provisioning",
+                                              placed + "; the coordinator is provisioning them"));
 
   std::vector<std::unique_ptr<worker::RemoteEnclave>> endpoints;
   std::vector<StageSession> sessions;

@@ -8,10 +8,14 @@ certificate from another root), apply/get/describe/delete/watch, plan errors
 satisfies), attestation verdicts, apply --wait to Ready through the
 coordinator enclave (profile, place, provision, wire), no weight bytes on the
 orchestrator's side, and what happens when the orchestrator is killed, a
-stage's worker is lost and comes back, or restarts quickly."""
+stage's worker is lost and comes back, or restarts quickly.
+
+When a cluster's block fails, the tail of each daemon's log goes to stderr;
+with SERDAB_KEEP_LOGS=DIR the whole logs are copied to DIR as well."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,6 +107,12 @@ class Cluster:
                 with open(self.path(key + ".log"), errors="replace") as f:
                     tail = f.read()[-2500:]
                 sys.stderr.write(f"--- {key}.log (tail) ---\n{tail}\n")
+            keep = os.environ.get("SERDAB_KEEP_LOGS")
+            if keep:
+                os.makedirs(keep, exist_ok=True)
+                for key in self.procs:
+                    shutil.copy(self.path(key + ".log"), keep)
+                sys.stderr.write(f"(the daemons' whole logs are in {keep})\n")
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.kill()
