@@ -131,7 +131,8 @@ struct OwnerCommand {
   uint64_t partition_version = 0;
   std::vector<Route> routes;  // replaces the enclave's routes
   // kProvision: the layer range, engine threads (1..kMaxPartitionThreads),
-  // how to seal the partition, and the model's ONNX bytes. kSetRoutes with
+  // how to seal the partition, and the model's ONNX bytes (the coordinator
+  // sends only the range's weights: engine/partition_file.h). kSetRoutes with
   // check_range: the layer range the owner expects the enclave to hold (it
   // fails if it holds another), so that a host cannot have a restored
   // enclave routed into the wrong place of a pipeline.

@@ -101,7 +101,7 @@ Status Attributes::CheckKinds(const std::string& node, const std::vector<std::st
 int Graph::AddValue(std::string name) {
   const int id = static_cast<int>(values_.size());
   value_ids_[name] = id;
-  values_.push_back(Value{std::move(name), {}, {}});
+  values_.push_back(Value{std::move(name), {}, {}, {}});
   return id;
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -76,6 +77,11 @@ struct Value {
   TensorInfo info;  // filled by shape inference
   Tensor constant;  // defined() for initializers and folded constants
   bool is_constant() const { return constant.defined(); }
+  // For a constant: the model file's tensors it was computed from, by name
+  // (an initializer or a Constant node's output is its own source; a folded
+  // or fused constant has its inputs' sources). What a layer range needs of
+  // the file (partition_file.h).
+  std::vector<std::string> sources;
 };
 
 struct Node {
@@ -108,6 +114,10 @@ class Graph {
   int opset() const { return opset_; }
   void set_opset(int opset) { opset_ = opset; }
 
+  // The weights the importer synthesized (ImportOptions), by source name.
+  const std::set<std::string>& synthesized() const { return synthesized_; }
+  void add_synthesized(std::string name) { synthesized_.insert(std::move(name)); }
+
   // The bounds the graph was imported under; the passes hold folding to them.
   const TensorLimits& limits() const { return limits_; }
   void set_limits(const TensorLimits& limits) { limits_ = limits; }
@@ -133,6 +143,7 @@ class Graph {
   std::map<std::string, int> value_ids_;
   int opset_ = 0;
   TensorLimits limits_;
+  std::set<std::string> synthesized_;
 };
 
 }  // namespace serdab::engine

@@ -1,5 +1,6 @@
 #include "enclave/engine/graph_passes.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "enclave/engine/activation.h"
@@ -28,6 +29,18 @@ Status UnsupportedOp(const Graph& graph, const Node& node) {
 // `constant_bytes` counts the graph's constants against
 // limits().max_total_bytes: folding allocates from shapes the model chose
 // (ConstantOfShape, Expand, Pad, Resize...), so it is held to the import's bound.
+// The sources of the constants among `values`, each once.
+std::vector<std::string> SourcesOf(const Graph& graph, const std::vector<int>& values) {
+  std::vector<std::string> sources;
+  for (int v : values) {
+    if (v == kNoValue || !graph.value(v).is_constant()) continue;
+    for (const std::string& s : graph.value(v).sources) {
+      if (std::find(sources.begin(), sources.end(), s) == sources.end()) sources.push_back(s);
+    }
+  }
+  return sources;
+}
+
 Status Fold(Graph* graph, const Node& node, const Kernel& kernel, Allocator* allocator,
             ThreadPool* pool, uint64_t* constant_bytes) {
   const TensorLimits& limits = graph->limits();
@@ -80,8 +93,16 @@ Status Fold(Graph* graph, const Node& node, const Kernel& kernel, Allocator* all
     io.scratch = scratch.raw();
   }
   SERDAB_RETURN_IF_ERROR(kernel.Run(io).WithContext("while folding constants"));
+  // A Constant node's value is a tensor of the file, named by its output.
+  std::vector<std::string> sources;
+  if (node.op_type == "Constant") {
+    sources.push_back(graph->value(node.outputs[0]).name);
+  } else {
+    sources = SourcesOf(*graph, node.inputs);
+  }
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     graph->value(node.outputs[i]).constant = std::move(outputs[i]);
+    graph->value(node.outputs[i]).sources = sources;
   }
   return Status::Ok();
 }
@@ -241,12 +262,18 @@ Status FuseBatchNorm(Graph* graph, Allocator* allocator) {
       const float b0 = bias ? bias->data<float>()[o] : 0.f;
       new_b.data<float>()[o] = (b0 - mean[o]) * scale + beta[o];
     }
+    std::vector<int> folded(bn.inputs.begin() + 1, bn.inputs.end());
+    folded.push_back(conv.inputs[1]);
+    if (has_bias_input) folded.push_back(conv.inputs[2]);
+    std::vector<std::string> sources = SourcesOf(*graph, folded);
     const int w_id = graph->AddValue(conv.name + ":bn_weight");
     graph->value(w_id).info = new_w.info();
     graph->value(w_id).constant = std::move(new_w);
+    graph->value(w_id).sources = sources;
     const int b_id = graph->AddValue(conv.name + ":bn_bias");
     graph->value(b_id).info = new_b.info();
     graph->value(b_id).constant = std::move(new_b);
+    graph->value(b_id).sources = std::move(sources);
     conv.inputs.resize(3);
     conv.inputs[1] = w_id;
     conv.inputs[2] = b_id;

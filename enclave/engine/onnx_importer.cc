@@ -245,6 +245,15 @@ class TensorBudget {
   uint64_t used_ = 0;
 };
 
+// A tensor that declares elements but carries none of their values (as
+// ArchitectureOnly and PartitionModelFile leave weights).
+bool CarriesNoData(const TensorProto& t) {
+  const size_t values = t.float_data.size() + t.double_data.size() + t.int64_data.size() +
+                        t.int32_data.size() + t.uint64_data.size();
+  return !t.has_raw_data && values == 0 &&
+         std::all_of(t.dims.begin(), t.dims.end(), [](int64_t d) { return d > 0; });
+}
+
 // Decodes a TensorProto and releases its typed values. The declared shape
 // must be within the limits and match the data actually present before
 // anything is allocated: dims are the model author's claim, data is what came.
@@ -271,7 +280,7 @@ Result<Tensor> DecodeTensor(TensorProto* t, const std::string& what, TensorBudge
   const TypedField field = TypedFieldFor(t->data_type);
   const size_t values = t->float_data.size() + t->double_data.size() + t->int64_data.size() +
                         t->int32_data.size() + t->uint64_data.size();
-  if (!t->has_raw_data && values == 0 && count > 0) {
+  if (CarriesNoData(*t)) {
     if (!options.synthesize_absent_weights) {
       return Status::InvalidArgument(what + " of shape " + ShapeToString(shape) +
                                      " carries no data (an architecture-only model? its "
@@ -488,10 +497,12 @@ Result<Graph> BuildGraph(onnx_wire::ModelProto* model, const TensorLimits& limit
       return Status::Corruption("initializer '" + name + "' is defined twice");
     }
     const int id = graph.AddValue(name);
+    if (options.synthesize_absent_weights && CarriesNoData(init)) graph.add_synthesized(name);
     SERDAB_ASSIGN_OR_RETURN(
         graph.value(id).constant,
         DecodeTensor(&init, "initializer '" + name + "'", &budget, allocator, options));
     graph.value(id).info = graph.value(id).constant.info();
+    graph.value(id).sources = {name};
     initializer_names.insert(init.name);
     if (file != nullptr && init.has_raw_data) file->Release(init.raw_data);
   }
@@ -558,6 +569,10 @@ Result<Graph> BuildGraph(onnx_wire::ModelProto* model, const TensorLimits& limit
       node.outputs.push_back(graph.AddValue(out));
     }
     for (AttributeProto& a : np.attribute) {
+      if (options.synthesize_absent_weights && np.op_type == "Constant" && num_outputs == 1 &&
+          a.type == AttributeProto::kTensor && CarriesNoData(a.t)) {
+        graph.add_synthesized(std::string(np.output[0]));
+      }
       SERDAB_ASSIGN_OR_RETURN(AttributeValue v,
                               DecodeAttribute(&a, node.name, &budget, allocator, options));
       node.attrs.set(std::string(a.name), std::move(v));
@@ -686,21 +701,29 @@ Result<Graph> ImportOnnxBytes(std::string_view bytes, const std::string& origin,
   return graph;
 }
 
-Result<std::string> ArchitectureOnly(std::string_view onnx, uint64_t* removed_bytes) {
+Result<std::string> StripWeightsExcept(std::string_view onnx, const std::set<std::string>& keep,
+                                       uint64_t* removed_bytes) {
   SERDAB_ASSIGN_OR_RETURN(const onnx_wire::ModelProto model, onnx_wire::DecodeModel(onnx));
   if (!model.has_graph || model.ir_version <= 0) {
     return Status::InvalidArgument("not an ONNX model: no graph or no IR version");
   }
   const onnx_wire::GraphProto& g = model.graph;
   const std::set<std::string_view> needed = ValuesNeededAtLoad(g);
+  auto kept = [&](std::string_view name) {
+    return needed.count(name) > 0 || keep.count(std::string(name)) > 0;
+  };
   onnx_wire::TensorSelection weights;
   for (const TensorProto& init : g.initializer) {
-    weights.initializer.push_back(IsFloatingPoint(init.data_type) && needed.count(init.name) == 0);
+    weights.initializer.push_back(IsFloatingPoint(init.data_type) && !kept(init.name));
   }
   for (const onnx_wire::NodeProto& node : g.node) {
-    weights.node.push_back(IsFloatingPointConstant(node) && needed.count(node.output[0]) == 0);
+    weights.node.push_back(IsFloatingPointConstant(node) && !kept(node.output[0]));
   }
   return onnx_wire::StripTensorData(onnx, weights, removed_bytes);
+}
+
+Result<std::string> ArchitectureOnly(std::string_view onnx, uint64_t* removed_bytes) {
+  return StripWeightsExcept(onnx, {}, removed_bytes);
 }
 
 }  // namespace serdab::engine

@@ -26,6 +26,7 @@
 #define SERDAB_ENCLAVE_ENGINE_ONNX_IMPORTER_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -76,6 +77,11 @@ Result<Graph> ImportOnnxBytes(std::string_view bytes, const std::string& origin,
 // around them shrink besides). Refuses bytes that are not a ModelProto
 // with a graph, as ImportOnnxBytes does.
 Result<std::string> ArchitectureOnly(std::string_view onnx, uint64_t* removed_bytes = nullptr);
+
+// As ArchitectureOnly, but the weights named in `keep` (initializer names,
+// Constant nodes' output names) keep their data.
+Result<std::string> StripWeightsExcept(std::string_view onnx, const std::set<std::string>& keep,
+                                       uint64_t* removed_bytes = nullptr);
 
 }  // namespace serdab::engine
 

@@ -5,6 +5,7 @@
 #include "enclave/attestation/quote.h"
 #include "enclave/attestation/quote_verifier.h"
 #include "enclave/attestation/sealing.h"
+#include "enclave/engine/partition_file.h"
 
 namespace serdab::enclave {
 namespace {
@@ -248,7 +249,14 @@ Result<Coordinator::Step> Coordinator::Provision(const CoordinatorRequest& reque
       command.begin < 0 || command.end < -1 || (command.end >= 0 && command.end <= command.begin)) {
     return Status::InvalidArgument("provision: bad layer range or thread count");
   }
-  command.model = d->grant.model;
+  // The stage gets the weights of its own layers only.
+  SERDAB_ASSIGN_OR_RETURN(std::string partition,
+                          engine::PartitionModelFile(
+                              std::string_view(reinterpret_cast<const char*>(d->grant.model.data()),
+                                               d->grant.model.size()),
+                              request.begin, request.end));
+  command.model.assign(partition.begin(), partition.end());
+  crypto::SecureWipe(partition.data(), partition.size());
   auto message = SealOwnerCommand(&it->second, command);
   crypto::SecureWipe(command.model.data(), command.model.size());
   if (!message.ok()) return message.status();

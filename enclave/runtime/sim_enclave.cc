@@ -15,6 +15,7 @@
 #include "enclave/attestation/sealing.h"
 #include "enclave/engine/layer_timer.h"
 #include "enclave/engine/onnx_importer.h"
+#include "enclave/engine/partition_file.h"
 #include "enclave/engine/tensor_codec.h"
 
 namespace serdab::enclave {
@@ -285,12 +286,15 @@ Result<SimEnclave::Session*> SimEnclave::FindSession(uint64_t session) {
 }
 
 Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::OwnerCommand& command) {
-  // The whole model is decoded once, transiently; only the partition's
-  // weights move into the EPC, so the enclave holds just its stage.
+  // The model is decoded once, transiently; only the partition's weights
+  // move into the EPC, so the enclave holds just its stage. The owner may
+  // send only those weights (engine/partition_file.h): the others are
+  // synthesized for their shapes, and a kept layer that would read one is
+  // refused below.
   const std::string_view model_bytes(reinterpret_cast<const char*>(command.model.data()),
                                      command.model.size());
   engine::ImportOptions import;
-  import.synthesize_absent_weights = command.synthetic_weights;
+  import.synthesize_absent_weights = true;
   SERDAB_ASSIGN_OR_RETURN(
       engine::Graph graph,
       engine::ImportOnnxBytes(model_bytes, "provisioned model", nullptr, {}, import));
@@ -303,6 +307,7 @@ Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::Owne
   options.keep_end = command.end;
   Partition p;
   SERDAB_ASSIGN_OR_RETURN(p.model, engine::Model::FromGraph(std::move(graph), options));
+  if (!command.synthetic_weights) SERDAB_RETURN_IF_ERROR(engine::CheckPartitionWeights(*p.model));
   for (const engine::TensorInfo& info : p.model->cuts()[p.model->kept_begin()].infos) {
     SERDAB_ASSIGN_OR_RETURN(engine::Tensor t,
                             engine::Tensor::Create(info.dtype, info.shape, heap_.get()));
