@@ -282,6 +282,30 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresStagesThatItOwns) {
       << self_routed.status().message();
 }
 
+// Each stage is sent the model with its own layers' weights only. What the
+// hosts relay for three stages (the partition sealed to the stage on the
+// way in, and sealed for the host's disk on the way back) is about twice
+// one model, not twice three. (WiredStagesCarryFramesAndRefuseTamperedOnes
+// checks that such partitions compute what the whole model does.)
+TEST_F(CoordinatorTest, ProvisionsEachStageWithOnlyItsLayersWeights) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  size_t relayed = 0;
+  std::vector<StageSession> stages;
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  for (size_t i = 0; i < kThreeStages.size(); ++i) {
+    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(i))));
+    RecordingEndpoint relay(workers.back().get());
+    auto stage = host_->ProvisionStage("lobby", "w" + std::to_string(i) + "/lobby", &relay,
+                                       kThreeStages[i].first, kThreeStages[i].second, 1, 1);
+    ASSERT_TRUE(stage.ok()) << stage.status().message();
+    for (const worker::Bytes& bytes : relay.seen()) relayed += bytes.size();
+    stage->enclave = workers.back().get();
+    stages.push_back(*stage);
+  }
+  EXPECT_LT(relayed, 3 * model_.size()) << "model " << model_.size();
+  EXPECT_TRUE(host_->Wire("lobby", 1, stages).ok());
+}
+
 // The data plane's security at the enclaves, with the host's part played
 // here: adjacent stages open mutual sessions (the coordinator hands them the
 // peer root with their routes), a frame goes owner -> 0 -> 1 -> 2 -> owner
