@@ -120,6 +120,9 @@ ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=size=640x480:rate=5 -t 4 -pi
   "$work/lobby.mp4"
 echo "\$ serdab stream -f lobby.yaml --source lobby.mp4 --output results.jsonl"
 "$serdab" stream -f "$work/lobby.yaml" --source "$work/lobby.mp4" --output "$work/results.jsonl"
+echo "(The three workers share this machine's $(nproc) cores, each stage on as many threads,"
+echo "while the planner predicts each stage on cores of its own: the measured stage times"
+echo "are about three times the predicted ones. bench/RESULTS.md has the CPU-bound ceiling.)"
 echo
 echo "first result:"
 head -n 1 "$work/results.jsonl"
