@@ -20,7 +20,12 @@
 // workers and gRPC, plus the client's own one-float frame and one-float
 // result (the "4 B" row shows that floor on its own).
 //
-//   build/bin/data_plane_hop [--seconds S] [--latency-frames N] [--mib X]...
+// On a shared 2-core VM the baselines alone swing by a quarter from run to
+// run, so each size runs --trials times, the three measurements back to
+// back each time; the table has each column's median and the range of the
+// per-trial ratio to TCP + AEAD.
+//
+//   build/bin/data_plane_hop [--seconds S] [--trials T] [--latency-frames N] [--mib X]...
 //   (run from the repository root; --mib picks tensor sizes, default 0.5 1.5 6)
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -378,19 +383,23 @@ double RawTcp(size_t bytes, double seconds, bool sealed) {
 int main(int argc, char** argv) {
   serdab::worker::TuneAllocatorForLargeMessages();  // as serdab stream does
   double seconds = 5;
+  int trials = 3;
   uint64_t latency_frames = 120;
   std::vector<double> sizes_mib;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 < argc && flag == "--seconds") {
       seconds = std::stod(argv[++i]);
+    } else if (i + 1 < argc && flag == "--trials") {
+      trials = std::max(1, std::stoi(argv[++i]));
     } else if (i + 1 < argc && flag == "--latency-frames") {
       latency_frames = std::max(1, std::stoi(argv[++i]));
     } else if (i + 1 < argc && flag == "--mib") {
       sizes_mib.push_back(std::stod(argv[++i]));
     } else {
       std::fprintf(stderr,
-                   "usage: data_plane_hop [--seconds S] [--latency-frames N] [--mib X]...\n");
+                   "usage: data_plane_hop [--seconds S] [--trials T] [--latency-frames N] "
+                   "[--mib X]...\n");
       return 2;
     }
   }
@@ -398,23 +407,35 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/serdab-hop-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   std::printf(
-      "| tensor | raw TCP MB/s | raw TCP + AEAD MB/s | enclave -> gRPC -> enclave MB/s | "
-      "ratio to TCP + AEAD | ratio to raw TCP |\n|---|---|---|---|---|---|\n");
+      "Medians of %d trials.\n\n| tensor | raw TCP MB/s | raw TCP + AEAD MB/s | "
+      "enclave -> gRPC -> enclave MB/s | ratio to TCP + AEAD | its range | ratio to raw TCP "
+      "|\n|---|---|---|---|---|---|---|\n",
+      trials);
   std::fflush(stdout);  // before the raw baselines fork
   int index = 0;
   std::vector<std::pair<std::string, serdab::HopFigures>> latencies;
   for (const double mib : sizes_mib) {
     const size_t bytes = static_cast<size_t>(mib * 1024 * 1024);
-    const double raw = serdab::RawTcp(bytes, seconds, false);
-    const double aead = serdab::RawTcp(bytes, seconds, true);
-    serdab::HopFigures hop =
-        serdab::EnclaveHop(dir + "/run" + std::to_string(index++), bytes, seconds, latency_frames);
     char name[32];
     std::snprintf(name, sizeof(name), "%.1f MiB", mib);
-    std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", name, raw, aead, hop.mb_per_s,
-                hop.mb_per_s / aead, hop.mb_per_s / raw);
+    std::vector<double> raw, aead, hop, to_aead, to_raw;
+    for (int t = 0; t < trials; ++t) {
+      raw.push_back(serdab::RawTcp(bytes, seconds, false));
+      aead.push_back(serdab::RawTcp(bytes, seconds, true));
+      // The latency run follows the first trial's throughput run only.
+      serdab::HopFigures figures = serdab::EnclaveHop(dir + "/run" + std::to_string(index++), bytes,
+                                                      seconds, t == 0 ? latency_frames : 0);
+      hop.push_back(figures.mb_per_s);
+      to_aead.push_back(hop.back() / aead.back());
+      to_raw.push_back(hop.back() / raw.back());
+      if (t == 0) latencies.emplace_back(name, std::move(figures));
+    }
+    using serdab::Percentile;
+    std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f-%.2f | %.2f |\n", name,
+                Percentile(raw, 0.5), Percentile(aead, 0.5), Percentile(hop, 0.5),
+                Percentile(to_aead, 0.5), *std::min_element(to_aead.begin(), to_aead.end()),
+                *std::max_element(to_aead.begin(), to_aead.end()), Percentile(to_raw, 0.5));
     std::fflush(stdout);
-    latencies.emplace_back(name, std::move(hop));
   }
   // The floor: the same pipeline with a one-float feature map.
   latencies.emplace_back(
