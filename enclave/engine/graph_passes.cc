@@ -24,11 +24,6 @@ Status UnsupportedOp(const Graph& graph, const Node& node) {
                                "' (opset " + std::to_string(graph.opset()) + ")");
 }
 
-// Runs `node`'s reference kernel on its constant inputs and stores the results
-// as constants. Shape nodes only read their input's shape, which is known.
-// `constant_bytes` counts the graph's constants against
-// limits().max_total_bytes: folding allocates from shapes the model chose
-// (ConstantOfShape, Expand, Pad, Resize...), so it is held to the import's bound.
 // The sources of the constants among `values`, each once.
 std::vector<std::string> SourcesOf(const Graph& graph, const std::vector<int>& values) {
   std::vector<std::string> sources;
@@ -41,6 +36,11 @@ std::vector<std::string> SourcesOf(const Graph& graph, const std::vector<int>& v
   return sources;
 }
 
+// Runs `node`'s reference kernel on its constant inputs and stores the results
+// as constants. Shape nodes only read their input's shape, which is known.
+// `constant_bytes` counts the graph's constants against
+// limits().max_total_bytes: folding allocates from shapes the model chose
+// (ConstantOfShape, Expand, Pad, Resize...), so it is held to the import's bound.
 Status Fold(Graph* graph, const Node& node, const Kernel& kernel, Allocator* allocator,
             ThreadPool* pool, uint64_t* constant_bytes) {
   const TensorLimits& limits = graph->limits();
