@@ -31,6 +31,7 @@
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +67,36 @@ using Clock = std::chrono::steady_clock;
 
 // The worker daemons running, stopped by pid however the bench ends.
 std::vector<pid_t> g_daemons;
+
+// Whether each end of a hop runs on a core of its own, as on two machines
+// (--no-pin: wherever the scheduler puts it). The sending end is core 0:
+// this process (the raw sender; the camera client and coordinator) and
+// stage 0's worker; the receiving end is core 1: the raw receiver and stage
+// 1's worker. The hop's sending core thus also carries the client's work,
+// which the raw sender's does not.
+bool g_pin = true;
+
+// Keeps the calling thread, and the threads and processes it starts, on the
+// `nth` CPU the bench was started with (when it had at least two). The
+// first call, before any pinning, learns which those are.
+void PinTo(int nth) {
+  static const cpu_set_t allowed = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    ::sched_getaffinity(0, sizeof(set), &set);
+    return set;
+  }();
+  if (!g_pin || CPU_COUNT(&allowed) < 2) return;
+  for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed) && seen++ == nth) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      ::sched_setaffinity(0, sizeof(one), &one);
+      return;
+    }
+  }
+}
 
 void StopDaemons() {
   for (pid_t pid : g_daemons) {
@@ -116,12 +147,13 @@ struct Daemon {
 };
 
 std::unique_ptr<Daemon> StartWorker(const std::string& bin, const std::string& dir,
-                                    const std::string& platform) {
+                                    const std::string& platform, int cpu) {
   auto d = std::make_unique<Daemon>();
   const std::string port_file = dir + "/port";
   const std::string log = dir + "/worker.log";
   d->pid = ::fork();
   if (d->pid == 0) {
+    PinTo(cpu);
     std::freopen(log.c_str(), "w", stderr);
     std::freopen(log.c_str(), "a", stdout);
     ::execl(bin.c_str(), bin.c_str(), "--platform", platform.c_str(), "--state-dir",
@@ -180,7 +212,7 @@ HopFigures EnclaveHop(const std::string& dir, size_t bytes, double seconds,
   for (int i = 0; i < 2; ++i) {
     const std::string wdir = dir + "/w" + std::to_string(i);
     std::filesystem::create_directories(wdir);
-    workers.push_back(StartWorker(bin, wdir, platform("w" + std::to_string(i))));
+    workers.push_back(StartWorker(bin, wdir, platform("w" + std::to_string(i)), i));
     auto stub = std::shared_ptr<v1::Worker::StubInterface>(v1::Worker::NewStub(
         grpc::CreateChannel(workers.back()->address, grpc::InsecureChannelCredentials())));
     v1::CreateEnclaveRequest create;
@@ -320,6 +352,7 @@ double RawTcp(size_t bytes, double seconds, bool sealed) {
   if (::pipe(results) != 0) Die("pipe", Status::IoError("pipe"));
   const pid_t child = ::fork();
   if (child == 0) {
+    PinTo(1);
     int fd = ::accept(listener, nullptr, nullptr);
     auto rx = Must(crypto::SecureChannel::Create(crypto::ChannelRole::kResponder, b.secret_key,
                                                  a.public_key, transcript),
@@ -394,16 +427,19 @@ int main(int argc, char** argv) {
       trials = std::max(1, std::stoi(argv[++i]));
     } else if (i + 1 < argc && flag == "--latency-frames") {
       latency_frames = std::max(1, std::stoi(argv[++i]));
+    } else if (flag == "--no-pin") {
+      serdab::g_pin = false;
     } else if (i + 1 < argc && flag == "--mib") {
       sizes_mib.push_back(std::stod(argv[++i]));
     } else {
       std::fprintf(stderr,
                    "usage: data_plane_hop [--seconds S] [--trials T] [--latency-frames N] "
-                   "[--mib X]...\n");
+                   "[--no-pin] [--mib X]...\n");
       return 2;
     }
   }
   if (sizes_mib.empty()) sizes_mib = {0.5, 1.5, 6.0};
+  serdab::PinTo(0);  // before any thread starts: they all stay on core 0
   char tmpl[] = "/tmp/serdab-hop-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   std::printf(

@@ -95,6 +95,12 @@ class Interceptor final : public grpc::experimental::Interceptor {
 
 grpc::experimental::Interceptor* Factory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
+  // Not the data plane's Pipe: while a call has an interceptor, gRPC sends
+  // every message's completion through the completion queue twice (it
+  // resumes the batch with an empty one once the interceptors ran), which
+  // for a stream of frames is a thread hand-off per message. A pipe lives
+  // as long as its client, and its frames have counters of their own.
+  if (info->type() == grpc::experimental::ServerRpcInfo::Type::BIDI_STREAMING) return nullptr;
   return new Interceptor(this, info->method());
 }
 
