@@ -25,7 +25,13 @@
 // back each time; the table has each column's median and the range of the
 // per-trial ratio to TCP + AEAD.
 //
-//   build/bin/data_plane_hop [--seconds S] [--trials T] [--latency-frames N] [--mib X]...
+// Each end of the hop has a core of its own, as on two machines (g_pin
+// below): the sending end on the first core, the receiving end on the
+// second, for the hop and the raw baselines alike; --no-pin leaves them to
+// the scheduler.
+//
+//   build/bin/data_plane_hop [--seconds S] [--trials T] [--latency-frames N] [--no-pin]
+//                            [--mib X]...
 //   (run from the repository root; --mib picks tensor sizes, default 0.5 1.5 6)
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
