@@ -19,8 +19,12 @@
 //   total_cycles_per_swap   raw + charged (the modelled cost)
 //   cycles_per_iter         wall cycles per benchmark iteration, measured
 //                           around the loop (includes everything)
+//   passes_per_swap, mprotects_per_swap, punches_per_swap
+//                           runs of the clock and the pager's system calls
+//                           (BM_PageSwap; batched eviction lowers them)
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -85,6 +89,10 @@ void BM_PageSwap(benchmark::State& state) {
   SetPerEventCounters(state, s, s.swaps, loop_cycles);
   state.counters["swaps_per_iter"] =
       static_cast<double>(s.swaps) / static_cast<double>(state.iterations());
+  const double swaps = static_cast<double>(std::max<uint64_t>(1, s.swaps));
+  state.counters["passes_per_swap"] = static_cast<double>(s.eviction_passes) / swaps;
+  state.counters["mprotects_per_swap"] = static_cast<double>(s.mprotect_calls) / swaps;
+  state.counters["punches_per_swap"] = static_cast<double>(s.hole_punches) / swaps;
   heap->Deallocate(data, pages * kPageBytes);
 }
 BENCHMARK(BM_PageSwap)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);

@@ -78,6 +78,40 @@ class FatalMessage {
   m.Abort();
 }
 
+// Gathers pages into one contiguous run, grown at either end (the clock
+// meets a sweep's pages in ascending order, a stack of freed frames can hand
+// them out in descending order), and passes each maximal run to `apply`, so
+// that a run costs one system call instead of one per page.
+template <typename Apply>
+class PageRun {
+ public:
+  explicit PageRun(Apply apply) : apply_(apply) {}
+  PageRun(const PageRun&) = delete;
+  PageRun& operator=(const PageRun&) = delete;
+
+  void Add(uint64_t page) {
+    if (count_ > 0 && page == first_ + count_) {
+      ++count_;
+    } else if (count_ > 0 && page + 1 == first_) {
+      first_ = page;
+      ++count_;
+    } else {
+      Flush();
+      first_ = page;
+      count_ = 1;
+    }
+  }
+  void Flush() {
+    if (count_ > 0) apply_(first_, count_);
+    count_ = 0;
+  }
+
+ private:
+  Apply apply_;
+  uint64_t first_ = 0;
+  uint64_t count_ = 0;
+};
+
 [[noreturn]] void IntegrityViolation(uint64_t page, uint64_t version) {
   FatalMessage m;
   m << "serdab epc: integrity violation: page " << page << " (version " << version
@@ -334,41 +368,79 @@ bool EpcHeap::PageInLocked(uint64_t page) {
 }
 
 uint32_t EpcHeap::TakeFrameLocked(bool* evicted) {
-  if (free_frame_count_ > 0) return free_frames_[--free_frame_count_];
+  if (free_frame_count_ == 0) EvictBatchLocked();
+  // A frame an eviction vacated stands for the eviction this fault would
+  // have done itself without batching.
+  if (prefreed_frames_ > 0) {
+    --prefreed_frames_;
+    *evicted = true;
+  }
+  return free_frames_[--free_frame_count_];
+}
+
+void EpcHeap::EvictBatchLocked() {
+  counters_.eviction_passes.fetch_add(1, std::memory_order_relaxed);
   // Two-handed CLOCK. The front hand clears reference bits (hot -> cold);
-  // the back hand, half a revolution behind, evicts the first page still
-  // cold, i.e. not touched since the front hand passed it. The back hand
-  // meets a page the front hand cooled in this very call within `spread`
-  // steps, so the loop ends.
-  for (;;) {
+  // the back hand, `spread` frames behind, evicts pages still cold, i.e. not
+  // touched since the front hand passed them. From step `spread` on, the back
+  // hand meets pages the front hand cooled in this very pass, which had no
+  // chance to be touched: the batch stops there once it has a victim. Every
+  // frame is full and no page turns hot while the lock is held, so the first
+  // such page is a victim if nothing colder was found, and the loop ends.
+  const uint64_t spread = (front_hand_ + epc_pages_ - back_hand_) % epc_pages_;
+  uint32_t victims[kEvictBatch];
+  int count = 0;
+  // Cooling takes one mprotect per run, issued after the sweep: a thread may
+  // still write a page marked cold until then, which is no different from
+  // touching it just before the hand passed.
+  PageRun cool([this](uint64_t first, uint64_t n) { ProtectLocked(first, n, PROT_NONE); });
+  for (uint64_t step = 0;; ++step) {
     const uint32_t ahead = frames_[front_hand_];
     if (ahead != kNoPage && meta_[ahead].state == kHot) {
-      ProtectLocked(ahead, 1, PROT_NONE);
+      cool.Add(ahead);
       meta_[ahead].state = kCold;
     }
     front_hand_ = front_hand_ + 1 == epc_pages_ ? 0 : front_hand_ + 1;
-    const uint64_t frame = back_hand_;
+    const uint32_t page = frames_[back_hand_];
     back_hand_ = back_hand_ + 1 == epc_pages_ ? 0 : back_hand_ + 1;
-    const uint32_t page = frames_[frame];
     if (page != kNoPage && meta_[page].state == kCold) {
-      *evicted = true;
-      return EvictLocked(page);
+      victims[count++] = page;
+      if (count == kEvictBatch) break;
     }
+    if (count > 0 && step + 1 >= spread) break;
   }
+  // Every victim must be closed before it is read for sealing.
+  cool.Flush();
+  uint32_t frames[kEvictBatch];
+  PageRun punch([this](uint64_t first, uint64_t n) { PunchLocked(first, n); });
+  for (int i = 0; i < count; ++i) {
+    frames[i] = SealLocked(victims[i]);
+    punch.Add(victims[i]);
+  }
+  punch.Flush();
+  // The first victim's frame on top: a sweep refills frames in clock order,
+  // so the next pass meets its pages in one run.
+  for (int i = count - 1; i >= 0; --i) free_frames_[free_frame_count_++] = frames[i];
+  prefreed_frames_ += count;
 }
 
 uint32_t EpcHeap::EvictLocked(uint64_t page) {
-  PageMeta& meta = meta_[page];
   // Close the page before reading it: once mprotect returns, no thread can
   // write it while it is being sealed.
-  if (meta.state == kHot) ProtectLocked(page, 1, PROT_NONE);
+  if (meta_[page].state == kHot) ProtectLocked(page, 1, PROT_NONE);
+  const uint32_t frame = SealLocked(page);
+  PunchLocked(page, 1);
+  return frame;
+}
+
+uint32_t EpcHeap::SealLocked(uint64_t page) {
+  PageMeta& meta = meta_[page];
   uint8_t* src = alias_page(page);
   uint8_t tag[PageCipher::kTagBytes];
   ++meta.version;
   cipher_->Seal(static_cast<uint32_t>(page), meta.version, src, kPageBytes, tag);
   std::memcpy(backing_ + page * kPageBytes, src, kPageBytes);
   std::memcpy(tags_ + page * PageCipher::kTagBytes, tag, sizeof(tag));
-  PunchLocked(page, 1);
   meta.state = kEvicted;
   const uint32_t frame = meta.frame;
   frames_[frame] = kNoPage;
@@ -401,12 +473,14 @@ void EpcHeap::DropPagesLocked(uint64_t first, uint64_t count) {
 }
 
 void EpcHeap::ProtectLocked(uint64_t first, uint64_t count, int prot) {
+  counters_.mprotect_calls.fetch_add(1, std::memory_order_relaxed);
   if (mprotect(enclave_page(first), count * kPageBytes, prot) != 0) {
     PagerFailure("mprotect", first, errno);
   }
 }
 
 void EpcHeap::PunchLocked(uint64_t first, uint64_t count) {
+  counters_.hole_punches.fetch_add(1, std::memory_order_relaxed);
   if (fallocate(memfd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                 static_cast<off_t>(first * kPageBytes),
                 static_cast<off_t>(count * kPageBytes)) != 0) {
@@ -470,6 +544,9 @@ EpcStats EpcHeap::Stats() const {
   s.reference_faults = get(counters_.reference_faults);
   s.spurious_faults = get(counters_.spurious_faults);
   s.evictions = get(counters_.evictions);
+  s.eviction_passes = get(counters_.eviction_passes);
+  s.mprotect_calls = get(counters_.mprotect_calls);
+  s.hole_punches = get(counters_.hole_punches);
   s.pages_dropped = get(counters_.pages_dropped);
   s.resident_pages = get(counters_.resident_pages);
   s.peak_resident_pages = get(counters_.peak_resident_pages);
@@ -511,6 +588,7 @@ void EpcHeap::ResetStats() {
   for (std::atomic<uint64_t>* c :
        {&counters_.page_faults, &counters_.pages_in, &counters_.zero_fills,
         &counters_.reference_faults, &counters_.spurious_faults, &counters_.evictions,
+        &counters_.eviction_passes, &counters_.mprotect_calls, &counters_.hole_punches,
         &counters_.pages_dropped, &counters_.swaps, &counters_.raw_swap_cycles,
         &counters_.swap_cycles_charged, &counters_.ecalls, &counters_.ecall_cycles_charged,
         &counters_.pager_ns, &counters_.first_touches, &counters_.first_touch_cycles_charged,

@@ -25,6 +25,12 @@
 //     bounded by epc_bytes. (Mapping pages onto a fixed pool of frames
 //     instead, as hardware does, measured slower: mmap(MAP_FIXED) costs
 //     several times an mprotect.)
+//   * Evictions come in batches, as the SGX driver writes back up to 16
+//     pages per EWB batch: a fault that finds no free frame evicts up to
+//     kEvictBatch cold pages in one pass of the clock, so the next faults find
+//     a frame without evicting. A pass issues one mprotect per run of
+//     contiguous pages it cools and one hole punch per run it evicts, instead
+//     of one of each per page.
 //   * Page-in of p: copy the sealed bytes from the backing store into the
 //     alias view, open them in place (any tampering or an older version fails
 //     here), then mprotect(PROT_READ|PROT_WRITE). A page never written back
@@ -34,9 +40,11 @@
 //     accessed bit the pager could read, so it samples references itself:
 //     the front hand sets a hot page PROT_NONE ("cold") but leaves it
 //     resident; touching it again is a cheap reference fault that makes it
-//     hot. The back hand, half a revolution behind, evicts the first page it
+//     hot. The back hand, half a revolution behind, evicts the pages it
 //     finds still cold. A page touched at least once per half revolution is
-//     never evicted while colder pages exist.
+//     never evicted while colder pages exist: a batch takes a page the front
+//     hand cooled in the same pass (one that had no chance to be touched) only
+//     when it has found no other victim.
 //   * Per-page trusted metadata (state, version, frame) and the bookkeeping of
 //     allocations live outside the heap region and are preallocated (or
 //     reserved with mmap) at Create, so neither the fault path nor Allocate
@@ -44,11 +52,14 @@
 //     32 bytes of metadata and tag per virtual page and the ciphertext of each
 //     evicted page, all committed only when first used.
 //
-// Cost: a swap is a fault that evicted a page or paged one in. Its raw cost
-// (the handler's own time plus the signal overhead calibrated at Create) is
-// counted, and the cost profile tops it up to profile.page_swap_cycles by
-// spinning on the faulting thread after the pager lock is released (a first
-// touch that evicts nothing likewise, to profile.first_touch_cycles).
+// Cost: a swap is a fault that evicted a page or paged one in; a fault that
+// takes a frame a batch vacated ahead of it counts as having evicted, so a
+// run of faults counts the same swaps however the evictions were batched.
+// Its raw cost (the handler's own time plus the signal overhead calibrated at
+// Create; a batch's whole time falls on the fault that ran it) is counted,
+// and the cost profile tops it up to profile.page_swap_cycles by spinning on
+// the faulting thread after the pager lock is released (a first touch that
+// evicts nothing likewise, to profile.first_touch_cycles).
 //
 // Two clocks (epc_stats.h): besides wall time the heap keeps the wall time
 // during which at least one thread was stalled on a fault: from the fault
@@ -116,6 +127,8 @@ inline constexpr size_t kPageBytes = 4096;
 // to 16) several times over; smaller budgets could livelock.
 inline constexpr size_t kMinEpcBytes = 64 * kPageBytes;
 inline constexpr size_t kDefaultHeapBytes = size_t{4} << 30;
+// Most pages one pass of the clock evicts: the SGX driver's EWB batch.
+inline constexpr int kEvictBatch = 16;
 
 struct EpcConfig {
   // Virtual size of the heap (rounded up to whole pages).
@@ -211,7 +224,13 @@ class EpcHeap final : public engine::Allocator {
   // All *Locked functions require pager_mu_.
   bool PageInLocked(uint64_t page);
   uint32_t TakeFrameLocked(bool* evicted);
+  // Runs the clock until it has evicted kEvictBatch pages, or at least one
+  // and the back hand reaches pages cooled in this pass; frees their frames.
+  void EvictBatchLocked();
   uint32_t EvictLocked(uint64_t page);  // returns the frame it vacated
+  // Seals a resident page that is already PROT_NONE and releases its frame
+  // (returned), but leaves its memory in the memfd: the caller punches it.
+  uint32_t SealLocked(uint64_t page);
   void DropPagesLocked(uint64_t first, uint64_t count);
   void ProtectLocked(uint64_t first, uint64_t count, int prot);
   void PunchLocked(uint64_t first, uint64_t count);
@@ -239,6 +258,9 @@ class EpcHeap final : public engine::Allocator {
   std::unique_ptr<uint32_t[]> frames_;       // frame -> resident page or kNoPage
   std::unique_ptr<uint32_t[]> free_frames_;  // stack of unused frames
   uint64_t free_frame_count_ = 0;
+  // Free frames a batch vacated ahead of demand: the fault that takes one
+  // counts as having evicted.
+  uint64_t prefreed_frames_ = 0;
   uint64_t back_hand_ = 0;   // evicts
   uint64_t front_hand_ = 0;  // clears reference bits, half a revolution ahead
   uint64_t resident_ = 0;
@@ -263,6 +285,9 @@ class EpcHeap final : public engine::Allocator {
     std::atomic<uint64_t> reference_faults{0};
     std::atomic<uint64_t> spurious_faults{0};
     std::atomic<uint64_t> evictions{0};
+    std::atomic<uint64_t> eviction_passes{0};
+    std::atomic<uint64_t> mprotect_calls{0};
+    std::atomic<uint64_t> hole_punches{0};
     std::atomic<uint64_t> pages_dropped{0};
     std::atomic<uint64_t> resident_pages{0};
     std::atomic<uint64_t> peak_resident_pages{0};

@@ -11,6 +11,11 @@
 //                   this one waited for the pager.
 //   swap            a page fault that evicted a page or paged one in: what
 //                   SGX pays EWB/ELDU for, and what the cost profile charges.
+//                   Evictions come in batches (up to 16 per pass of the
+//                   clock); a fault that takes a frame a batch vacated ahead
+//                   of it counts as having evicted, so batching changes the
+//                   raw cost of swaps, not their number.
+//   eviction pass   one run of the clock that evicted a batch of pages.
 //   dropped page    a resident page released because its memory was freed
 //                   (it is neither written back nor counted as an eviction).
 //   first touch     a zero fill that evicted nothing: free on SGX1 (the page
@@ -81,6 +86,11 @@ struct EpcStats {
   uint64_t reference_faults = 0;
   uint64_t spurious_faults = 0;
   uint64_t evictions = 0;
+  uint64_t eviction_passes = 0;
+  // The pager's system calls on the enclave view and the memfd: a run of
+  // contiguous pages costs one.
+  uint64_t mprotect_calls = 0;
+  uint64_t hole_punches = 0;
   uint64_t pages_dropped = 0;
   uint64_t resident_pages = 0;
   uint64_t peak_resident_pages = 0;

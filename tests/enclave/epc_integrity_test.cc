@@ -83,6 +83,23 @@ TEST_F(EpcIntegrityDeathTest, PageMovedFromAnotherIndexIsDetected) {
       "integrity violation: page 1 ");
 }
 
+TEST_F(EpcIntegrityDeathTest, TamperedPageFromAnEvictionBatchIsDetected) {
+  // The same attack on a page the clock evicted in a batch, not the host.
+  EXPECT_DEATH(
+      {
+        std::unique_ptr<EpcHeap> heap = MakeHeap();
+        const size_t pages = 2 * heap->epc_pages();
+        auto* data = static_cast<uint64_t*>(heap->Allocate(pages * kPageBytes));
+        for (size_t p = 0; p < pages; ++p) data[p * kPageBytes / 8] = p;
+        if (heap->Stats().eviction_passes >= heap->Stats().evictions) return;  // not batched
+        uint64_t* victim = data;
+        while (heap->IsResident(victim)) victim += kPageBytes / 8;
+        if (!heap->HostTamper(victim).ok()) return;
+        Touch(victim);
+      },
+      "serdab epc: integrity violation: page [0-9]+ \\(version 1\\) failed authentication");
+}
+
 TEST(EpcIntegrityTest, UntouchedSealedPagesStillVerify) {
   // The control for the death tests: the same steps without an attack.
   std::unique_ptr<EpcHeap> heap = MakeHeap();
