@@ -353,6 +353,36 @@ TEST(ConvOptimizedTest, ModelShapedLayers) {
   }
 }
 
+// The padded depthwise path computes four, two or one output rows at a time
+// with partial sums per kernel row: map heights that leave every remainder,
+// maps one vector wide (MnasNet's 7x7 and 14x14) and wider, stride 1 and 2.
+TEST(ConvOptimizedTest, DepthwiseRowGroups) {
+  std::mt19937 rng(11);
+  for (int64_t k : {3, 5}) {
+    for (int64_t s : {1, 2}) {
+      for (int64_t side : {3, 5, 7, 9, 13, 14, 15, 28, 35}) {
+        for (int64_t channels : {1, 6, 17}) {
+          RandomConv c = Make(channels, channels, side, side, k, s, k / 2, channels);
+          c.threads = static_cast<int>(1 + channels % 3);
+          c.activation = side % 2 == 0 ? "relu" : "none";
+          CheckAgainstReference(c, &rng);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+  // Non-square maps and a height of one or two rows.
+  for (const auto& [h, w] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 7}, {2, 19}, {6, 33}, {11, 4}}) {
+    for (int64_t k : {3, 5}) {
+      for (int64_t s : {1, 2}) {
+        CheckAgainstReference(Make(8, 8, h, w, k, s, k / 2, 8), &rng);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
 TEST(ConvOptimizedTest, RandomConfigurations) {
   std::mt19937 rng(7);
   auto pick = [&](std::vector<int64_t> v) {

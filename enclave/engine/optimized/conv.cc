@@ -385,22 +385,33 @@ inline void PaddedBlocks(const ConvParams& p, const float* padded, int64_t padde
   }
 }
 
-// Two output rows (oy, oy + 1) at once for a square KxK kernel with equal
-// strides and no dilation: each input row loaded serves both rows' windows,
-// and the K*K weights stay in registers (wv).
-template <int S, int K, int NB>
-inline void PaddedRowPair(const float* padded, int64_t padded_w, const __m512* wv, float bias,
-                          int64_t oy, int64_t b0, int64_t out_w, float* out_row) {
+// R output rows (oy .. oy + R - 1) at once for a square KxK kernel with
+// equal strides and no dilation: each input row loaded serves every output
+// row whose window covers it, and the K*K weights are loaded once (wv). Each
+// output vector sums kernel row ky into partial accumulator ky % P, so that
+// R * NB * P independent FMA chains (about 8) keep the FMA units busy: on a
+// map one vector wide (7x7, 14x14) one chain per output vector would leave
+// the core waiting on the FMA latency, most of a 5x5 layer's time.
+template <int S, int K, int R, int NB>
+inline void PaddedRows(const float* padded, int64_t padded_w, const __m512* wv, float bias,
+                       int64_t oy, int64_t b0, int64_t out_w, float* out_row) {
+  constexpr int P = std::min(K, std::max(1, 8 / (R * NB)));
   const float* base = padded + oy * S * padded_w + b0 * 16 * S;
-  __m512 acc0[NB], acc1[NB];
+  __m512 acc[R][P][NB];
 #pragma GCC unroll 4
-  for (int b = 0; b < NB; ++b) acc0[b] = acc1[b] = _mm512_set1_ps(bias);
-#pragma GCC unroll 7
-  for (int i = 0; i < K + S; ++i) {
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int q = 0; q < P; ++q) {
+#pragma GCC unroll 2
+      for (int b = 0; b < NB; ++b) acc[r][q][b] = _mm512_set1_ps(q == 0 ? bias : 0.f);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < (R - 1) * S + K; ++i) {
     const float* row = base + i * padded_w;
 #pragma GCC unroll 5
     for (int kx = 0; kx < K; ++kx) {
-#pragma GCC unroll 4
+#pragma GCC unroll 2
       for (int b = 0; b < NB; ++b) {
         __m512 x;
         if constexpr (S == 1) {
@@ -411,18 +422,40 @@ inline void PaddedRowPair(const float* padded, int64_t padded_w, const __m512* w
           x = _mm512_permutex2var_ps(_mm512_loadu_ps(row + kx + 32 * b), even,
                                      _mm512_loadu_ps(row + kx + 32 * b + 16));
         }
-        if (i < K) acc0[b] = _mm512_fmadd_ps(wv[i * K + kx], x, acc0[b]);
-        if (i >= S && i - S < K) acc1[b] = _mm512_fmadd_ps(wv[(i - S) * K + kx], x, acc1[b]);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const int ky = i - r * S;
+          if (ky >= 0 && ky < K) {
+            acc[r][ky % P][b] = _mm512_fmadd_ps(wv[ky * K + kx], x, acc[r][ky % P][b]);
+          }
+        }
       }
     }
   }
 #pragma GCC unroll 4
-  for (int b = 0; b < NB; ++b) {
-    const int64_t ox = (b0 + b) * 16;
-    const __mmask16 mask = static_cast<__mmask16>((1u << std::min<int64_t>(16, out_w - ox)) - 1);
-    _mm512_mask_storeu_ps(out_row + ox, mask, acc0[b]);
-    _mm512_mask_storeu_ps(out_row + out_w + ox, mask, acc1[b]);
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 2
+    for (int b = 0; b < NB; ++b) {
+      __m512 sum = acc[r][0][b];
+#pragma GCC unroll 8
+      for (int q = 1; q < P; ++q) sum = _mm512_add_ps(sum, acc[r][q][b]);
+      const int64_t ox = (b0 + b) * 16;
+      const __mmask16 mask = static_cast<__mmask16>((1u << std::min<int64_t>(16, out_w - ox)) - 1);
+      _mm512_mask_storeu_ps(out_row + r * out_w + ox, mask, sum);
+    }
   }
+}
+
+// Output rows [oy, oy + R) of every vector block, two blocks at a time.
+template <int S, int K, int R>
+inline void PaddedRowGroup(const float* padded, int64_t padded_w, const __m512* wv, float bias,
+                           int64_t oy, int64_t blocks, int64_t out_w, float* out) {
+  float* out_row = out + oy * out_w;
+  int64_t b = 0;
+  for (; b + 2 <= blocks; b += 2) {
+    PaddedRows<S, K, R, 2>(padded, padded_w, wv, bias, oy, b, out_w, out_row);
+  }
+  if (b < blocks) PaddedRows<S, K, R, 1>(padded, padded_w, wv, bias, oy, b, out_w, out_row);
 }
 
 template <int SW, int KW>
@@ -433,14 +466,20 @@ void PaddedChannel(const ConvParams& p, const float* padded, int64_t padded_w, c
   if (p.kernel_h == KW && p.stride_h == SW && p.dilation_h == 1 && p.dilation_w == 1) {
     __m512 wv[KW * KW];
     for (int t = 0; t < KW * KW; ++t) wv[t] = _mm512_set1_ps(w[t]);
-    for (; oy + 2 <= p.out_h; oy += 2) {
-      float* out_row = out + oy * p.out_w;
-      int64_t b = 0;
-      for (; b + 2 <= blocks; b += 2) {
-        PaddedRowPair<SW, KW, 2>(padded, padded_w, wv, bias, oy, b, p.out_w, out_row);
+    // Maps one vector wide take four rows at a time, wider ones two (already
+    // four chains per partial sum).
+    if (blocks == 1) {
+      for (; oy + 4 <= p.out_h; oy += 4) {
+        PaddedRowGroup<SW, KW, 4>(padded, padded_w, wv, bias, oy, blocks, p.out_w, out);
       }
-      if (b < blocks) PaddedRowPair<SW, KW, 1>(padded, padded_w, wv, bias, oy, b, p.out_w, out_row);
     }
+    for (; oy + 2 <= p.out_h; oy += 2) {
+      PaddedRowGroup<SW, KW, 2>(padded, padded_w, wv, bias, oy, blocks, p.out_w, out);
+    }
+    if (oy < p.out_h) {
+      PaddedRowGroup<SW, KW, 1>(padded, padded_w, wv, bias, oy, blocks, p.out_w, out);
+    }
+    return;
   }
   for (; oy < p.out_h; ++oy) {
     float* out_row = out + oy * p.out_w;
