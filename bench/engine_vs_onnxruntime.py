@@ -39,7 +39,8 @@ import torch  # noqa: E402
 import torchvision  # noqa: E402
 
 import serdab_testing as st  # noqa: E402
-from engine_vs_pytorch import cpu_name, log, time_pytorch  # noqa: E402
+from engine_vs_pytorch import (  # noqa: E402
+    add_timing_arguments, cpu_name, log, parse_timing_arguments, time_pytorch)
 from test_torchvision_export import randomize_batchnorm  # noqa: E402
 
 FAMILIES = ("resnet18,resnet50,vgg16,mobilenet_v2,mobilenet_v3_large,"
@@ -227,22 +228,8 @@ def main():
     parser.add_argument("--models", default=FAMILIES,
                         help="comma-separated torchvision.models names (default: the "
                              f"{len(FAMILIES.split(','))} families of issue 11: {FAMILIES})")
-    parser.add_argument("--threads", default="1,2",
-                        help="comma-separated thread counts (default 1,2)")
-    parser.add_argument("--repeat", type=int, default=9,
-                        help="timed runs per measurement (default 9)")
-    parser.add_argument("--seed", type=int, default=7, help="weight and input seed")
-    parser.add_argument("--markdown", metavar="FILE", help="also write the table here")
-    parser.add_argument("--bin", metavar="DIR",
-                        help="directory holding serdab (default $SERDAB_BIN or "
-                             f"{st.DEFAULT_BIN_DIR})")
-    args = parser.parse_args()
-    if args.bin:
-        os.environ["SERDAB_BIN"] = args.bin
-    models = [m for m in args.models.split(",") if m]
-    threads_list = [int(t) for t in args.threads.split(",") if t]
-    if args.repeat < 1 or not models or not threads_list or min(threads_list) < 1:
-        parser.error("need at least one model, thread counts >= 1 and --repeat >= 1")
+    add_timing_arguments(parser, repeat=9, seed_help="weight and input seed")
+    args, models, threads_list, load_before = parse_timing_arguments(parser)
     unknown = [m for m in models if not hasattr(torchvision.models, m)]
     if unknown:
         parser.error(f"not in torchvision.models: {', '.join(unknown)}")
@@ -253,10 +240,6 @@ def main():
     # weights are random and the check is on the numbers, so both are noise.
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        log(f"warning: 1-minute load average is {load_before:.2f}; other work on "
-            "this machine skews the timings")
 
     rows = []
     with st.temp_dir(prefix="serdab_bench_ort_") as workdir:

@@ -107,19 +107,23 @@ def markdown_table(rows, repeat, load_before, load_after):
     return "\n".join(lines) + "\n"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=DEFAULT_MODELS,
-                        help=f"comma-separated zoo names (default {DEFAULT_MODELS})")
+def add_timing_arguments(parser, repeat, seed_help):
+    """The options both engine benches take besides --models."""
     parser.add_argument("--threads", default="1,2",
                         help="comma-separated thread counts (default 1,2)")
-    parser.add_argument("--repeat", type=int, default=20,
-                        help="timed runs per measurement (default 20)")
-    parser.add_argument("--seed", type=int, default=7, help="zoo weight seed")
+    parser.add_argument("--repeat", type=int, default=repeat,
+                        help=f"timed runs per measurement (default {repeat})")
+    parser.add_argument("--seed", type=int, default=7, help=seed_help)
     parser.add_argument("--markdown", metavar="FILE", help="also write the table here")
     parser.add_argument("--bin", metavar="DIR",
                         help="directory holding serdab (default $SERDAB_BIN or "
                              f"{st.DEFAULT_BIN_DIR})")
+
+
+def parse_timing_arguments(parser):
+    """Parses the command line; returns (args, models, thread counts, the
+    1-minute load average before the bench), warning when the machine is
+    busy."""
     args = parser.parse_args()
     if args.bin:
         os.environ["SERDAB_BIN"] = args.bin
@@ -127,11 +131,20 @@ def main():
     threads_list = [int(t) for t in args.threads.split(",") if t]
     if args.repeat < 1 or not models or not threads_list or min(threads_list) < 1:
         parser.error("need at least one model, thread counts >= 1 and --repeat >= 1")
-    log(f"serdab: {st.serdab_binary()}")
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
         log(f"warning: 1-minute load average is {load_before:.2f}; other work on "
             "this machine skews the timings")
+    return args, models, threads_list, load_before
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=DEFAULT_MODELS,
+                        help=f"comma-separated zoo names (default {DEFAULT_MODELS})")
+    add_timing_arguments(parser, repeat=20, seed_help="zoo weight seed")
+    args, models, threads_list, load_before = parse_timing_arguments(parser)
+    log(f"serdab: {st.serdab_binary()}")
 
     rows = []
     with st.temp_dir(prefix="serdab_bench_") as workdir:
