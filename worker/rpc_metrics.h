@@ -19,8 +19,7 @@ namespace serdab::worker {
 
 // An interceptor factory for grpc::ServerBuilder::experimental()
 // .SetInterceptorCreators that counts and times every call but bidirectional
-// streams into `registry`
-// (which must outlive the server).
+// streams into `registry` (which must outlive the server).
 Result<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
 MakeRpcMetricsInterceptor(metrics::Registry* registry);
 

@@ -16,6 +16,16 @@ inline void CpuRelax() {
 #endif
 }
 
+// Spins until `ready()` or kSpinIterations have passed; returns ready().
+template <typename Ready>
+bool SpinUntil(Ready ready) {
+  for (int spin = 0; spin < kSpinIterations; ++spin) {
+    if (ready()) return true;
+    CpuRelax();
+  }
+  return ready();
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
@@ -86,21 +96,16 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   // The workers' chunks end within microseconds of the caller's: spin for
   // them before sleeping, since being woken costs the caller more than a
   // small layer's whole loop, and a frame runs several loops per layer.
-  for (int spin = 0; spin < kSpinIterations; ++spin) {
-    if (pending_.load(std::memory_order_acquire) == 0) return;
-    CpuRelax();
-  }
+  auto finished = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (SpinUntil(finished)) return;
   std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+  done_.wait(lock, finished);
 }
 
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   for (;;) {
-    for (int spin = 0; spin < kSpinIterations; ++spin) {
-      if (published_.load(std::memory_order_acquire) != seen) break;
-      CpuRelax();
-    }
+    SpinUntil([&] { return published_.load(std::memory_order_acquire) != seen; });
     std::unique_lock<std::mutex> lock(mu_);
     wake_.wait(lock, [&] { return generation_ != seen; });
     seen = generation_;
