@@ -40,7 +40,7 @@ import torchvision  # noqa: E402
 
 import serdab_testing as st  # noqa: E402
 from engine_vs_pytorch import (  # noqa: E402
-    add_timing_arguments, cpu_name, log, parse_timing_arguments, time_pytorch)
+    WARMUP_RUNS, add_timing_arguments, cpu_name, log, parse_timing_arguments, time_pytorch)
 from test_torchvision_export import randomize_batchnorm  # noqa: E402
 
 FAMILIES = ("resnet18,resnet50,vgg16,mobilenet_v2,mobilenet_v3_large,"
@@ -49,7 +49,6 @@ FAMILIES = ("resnet18,resnet50,vgg16,mobilenet_v2,mobilenet_v3_large,"
             "resnext50_32x4d,wide_resnet50_2")
 INPUT_SIDE = {"inception_v3": 299}
 OPSET = 13
-WARMUP_RUNS = 3
 SLOW_RATIO = 1.2
 MIN_NODE_MAJOR = 18
 ORT_PREFIX = os.path.join(HERE, ".onnxruntime")
