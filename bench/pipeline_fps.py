@@ -18,6 +18,11 @@ the stage workers' processes spend per frame (user and system, from
 measure of its CPU: while stages share cores it includes the time its
 threads waited for one.
 
+With `--threads N` every worker computes with N threads (the orchestrator
+profiles and plans with that many), and `--pin` runs worker i on CPU i mod
+the CPU count, so that stages on different workers do not share a core on a
+machine with a core per stage (the table names each stage's CPU).
+
 Run after a build:  /usr/bin/python3 bench/pipeline_fps.py [--model resnet50]
 """
 
@@ -41,6 +46,24 @@ class BenchCluster(cp.MeteredCluster):
     """The test cluster with four workers, each serving its metrics."""
 
     WORKERS = [("edge-1", "edge"), ("edge-2", "edge"), ("edge-3", "edge"), ("cloud-1", "cloud")]
+
+    def __init__(self, threads=0, pin=False):
+        super().__init__()
+        self.threads = threads
+        self.pin = pin
+
+    def cpu_of(self, worker):
+        """The CPU `worker` is pinned to, or None."""
+        names = [name for name, _ in self.WORKERS]
+        return names.index(worker) % os.cpu_count() if self.pin and worker in names else None
+
+    def worker_args(self, name):
+        args = super().worker_args(name)
+        return args + (["--threads", str(self.threads)] if self.threads else [])
+
+    def _start(self, key, argv):
+        cpu = self.cpu_of(key)
+        super()._start(key, argv if cpu is None else ["taskset", "-c", str(cpu), *argv])
 
     def cpu_seconds(self, worker):
         """User and system CPU time of `worker`'s process so far."""
@@ -107,6 +130,7 @@ def measure(c, model, stages, video, frames):
         "cpu_ms_per_frame": round(cpu_ms, 1),
         "cpu_ceiling_fps": os.cpu_count() * 1000 / cpu_ms,
         "latency_p50_ms": sorted(x["latency_ms"] for x in results)[n // 2],
+        "stage_cpus": [c.cpu_of(s["worker"]) for s in d["stages"]],
     }
 
 
@@ -115,12 +139,15 @@ def main():
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--stages", default="1,2,3,4", help="comma-separated max_stages to run")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads per enclave (default: each worker's CPU count)")
+    parser.add_argument("--pin", action="store_true", help="pin worker i to CPU i mod CPUs")
     args = parser.parse_args()
     cp.EPC_MIB = "93.5"
     # Profiling a large model keeps both cores busy: heartbeats may wait.
     cp.TIMEOUT_MS = 30000
     rows = []
-    with BenchCluster() as c:
+    with BenchCluster(args.threads, args.pin) as c:
         c.wait_ready([name for name, _ in c.WORKERS])
         video = c.path("video.mp4")
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
@@ -131,12 +158,14 @@ def main():
             print(json.dumps(rows[-1]), flush=True)
     base_tee = rows[0]["tee_fps"]
     base = rows[0]["measured_fps"]
-    print(f"\n{args.model}, sgx1 enclaves of 93.5 MiB, {os.cpu_count()} cores, {args.frames} "
-          f"frames per run after {WARMUP_FRAMES} warm-up frames\n")
+    threads = f"{args.threads} threads per enclave" if args.threads else "threads: CPUs per worker"
+    print(f"\n{args.model}, sgx1 enclaves of 93.5 MiB, {os.cpu_count()} cores, {threads}, "
+          f"{'workers pinned, ' if args.pin else ''}{args.frames} frames per run after "
+          f"{WARMUP_FRAMES} warm-up frames\n")
     print("| stages | layers | predicted fps | TEE-equivalent fps | error | speedup (TEE) | "
           "wall fps | CPU ms/frame | CPU-bound ceiling | speedup (wall) | "
-          "stage ms: TEE (predicted) [wall] | swaps/frame |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "stage ms: TEE (predicted) [wall] | swaps/frame | stage CPUs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         err = 100 * (r["tee_fps"] - r["predicted_fps"]) / r["predicted_fps"]
         stage = ", ".join(f"{t} ({p}) [{w}]" for t, p, w in
@@ -145,7 +174,8 @@ def main():
               f"{r['tee_fps']:.1f} | {err:+.0f}% | {r['tee_fps'] / base_tee:.2f}x | "
               f"{r['measured_fps']:.2f} | {r['cpu_ms_per_frame']} | {r['cpu_ceiling_fps']:.2f} | "
               f"{r['measured_fps'] / base:.2f}x | {stage} | "
-              f"{', '.join(str(x) for x in r['swaps_per_frame'])} |")
+              f"{', '.join(str(x) for x in r['swaps_per_frame'])} | "
+              f"{', '.join('any' if x is None else str(x) for x in r['stage_cpus'])} |")
 
 
 if __name__ == "__main__":

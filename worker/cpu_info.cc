@@ -1,7 +1,10 @@
 #include "worker/cpu_info.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <fstream>
+#include <thread>
 
 namespace serdab::worker {
 
@@ -14,6 +17,12 @@ std::string CpuModelName() {
     }
   }
   return "unknown-cpu";
+}
+
+int UsableCpuCount() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 }  // namespace serdab::worker

@@ -10,6 +10,9 @@ namespace serdab::worker {
 // This CPU's model name from /proc/cpuinfo ("unknown-cpu" if it names none).
 std::string CpuModelName();
 
+// The CPUs this process may run on (its affinity mask; at least 1).
+int UsableCpuCount();
+
 }  // namespace serdab::worker
 
 #endif  // SERDAB_WORKER_CPU_INFO_H_

@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
                  "frames that may wait for each enclave on the data plane")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  app.add_option("--threads", options.threads,
+                 "threads each enclave computes with (default: the CPUs this process may run "
+                 "on); the orchestrator profiles and plans with this many")
+      ->check(CLI::Range(1, 256));
   std::vector<std::string> labels;
   double epc_mib = 93.5;
   auto* orchestrator =

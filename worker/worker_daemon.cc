@@ -5,7 +5,6 @@
 #include <unistd.h>
 #include <algorithm>
 #include <csignal>
-#include <thread>
 
 #include "enclave/crypto/aead.h"
 #include "worker/cpu_info.h"
@@ -98,7 +97,7 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
           }
           link_options.advertise = host + ":" + std::to_string(port);
         }
-        link_options.capacity.set_threads(std::max(1u, std::thread::hardware_concurrency()));
+        link_options.capacity.set_threads(options.threads > 0 ? options.threads : UsableCpuCount());
         link_options.capacity.set_aes_ni(crypto::AeadAvailable(crypto::AeadAlgorithm::kAes256Gcm));
         link_options.capacity.set_max_enclaves(options.worker.max_enclaves);
         link_options.capacity.set_cpu_model(CpuModelName());

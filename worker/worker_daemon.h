@@ -27,6 +27,10 @@ struct DaemonOptions {
   // HOST:PORT to serve Prometheus metrics on (worker_metrics.h,
   // rpc_metrics.h); none when empty.
   std::string metrics_addr;
+  // Threads each enclave's stage computes with, reported to the orchestrator
+  // as capacity (it profiles and provisions with this many); 0: the CPUs this
+  // process may run on (its affinity mask, so `taskset` is respected).
+  int threads = 0;
 };
 
 // Runs until SIGTERM or SIGINT. Returns the reason it could not run.

@@ -249,12 +249,24 @@ def expect_failure(result, *needles):
             raise AssertionError(f"{needle!r} not in the error\n" + result.describe())
 
 
+class OneThreadCloudCluster(Cluster):
+    """cloud-1 computes with one thread (`--threads 1`)."""
+
+    def worker_args(self, name):
+        return ["--threads", "1"] if name == "cloud-1" else []
+
+
 def test_workers_register_heartbeat_and_roles():
-    with Cluster() as c:
+    with OneThreadCloudCluster() as c:
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
         workers = c.workers()
         assert workers["edge-1"]["labels"] == {"tier": "edge", "site": "home"}, workers
         assert workers["cloud-1"]["capacity"]["epc_bytes"] == str(16 << 20), workers
+        # Threads: --threads, else the CPUs the worker may run on (inherited
+        # from this process's affinity).
+        assert int(workers["cloud-1"]["capacity"]["threads"]) == 1, workers
+        assert int(workers["edge-1"]["capacity"]["threads"]) == len(os.sched_getaffinity(0)), \
+            workers
         assert len(workers["edge-2"]["platform_key"]) == 64, workers
         table = c.cli_ok(["get", "workers", "-o", "wide"], "viewer").stdout
         assert "edge-2" in table and "Ready" in table and "AES-NI" in table, table
