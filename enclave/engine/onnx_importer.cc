@@ -369,11 +369,15 @@ Result<AttributeValue> DecodeAttribute(AttributeProto* a, const std::string& nod
                                        const ImportOptions& options) {
   const std::string name(a->name);
   // The decoder skips subgraphs unread (onnx_wire.h), so an attribute that
-  // holds one is refused whatever its type says.
+  // holds one is refused whatever its type says. Exporters emit control flow
+  // for data-dependent post-processing (a detector's box filtering and NMS),
+  // which the client does outside the enclave.
   if (a->has_graph) {
-    return Status::Unimplemented("node '" + node + "': attribute '" + name +
-                                 "' holds a subgraph (control flow such as If or Loop), which "
-                                 "the engine does not support");
+    return Status::Unimplemented(
+        "node '" + node + "': attribute '" + name +
+        "' holds a subgraph (control flow such as If or Loop), which the engine does not "
+        "support; export the model without its post-processing graph (a detector ending at its "
+        "raw box and score outputs) and let the client decode them");
   }
   switch (a->type) {
     case AttributeProto::kInt:

@@ -228,9 +228,143 @@ TEST(ConvTest, RejectsBadModels) {
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.message();
 }
 
-TEST(ConvTest, OneAndThreeDimensionalAreUnsupported) {
-  EXPECT_EQ(SetupStatus({}, {1, 3, 16}, {4, 3, 3}).code(), Status::Code::kUnimplemented);
+TEST(ConvTest, OneDimensional) {
+  // A width-3 box filter over 1..5, one zero of padding each side, stride 2.
+  ExpectConv(
+      MakeAttrs({{"pads", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{2}}}),
+      {In(FloatTensor({1, 1, 5}, {1, 2, 3, 4, 5})), Const(Ones({1, 1, 3}))},
+      FloatTensor({1, 1, 3}, {3, 9, 9}));
+}
+
+// A 1-D convolution is the 2-D one over rows of height 1.
+TEST(ConvTest, OneDimensionalMatchesTwoDimensional) {
+  std::mt19937 rng(5);
+  const Tensor x = RandomFloatTensor({2, 4, 11}, &rng);
+  const Tensor w = RandomFloatTensor({6, 2, 3}, &rng);
+  const Tensor b = RandomFloatTensor({6}, &rng);
+  const Attributes attrs1 = MakeAttrs({{"group", int64_t{2}},
+                                       {"pads", std::vector<int64_t>{2, 1}},
+                                       {"dilations", std::vector<int64_t>{2}}});
+  const Attributes attrs2 = MakeAttrs({{"group", int64_t{2}},
+                                       {"pads", std::vector<int64_t>{0, 2, 0, 1}},
+                                       {"dilations", std::vector<int64_t>{1, 2}}});
+  auto as_2d = [](const Tensor& t) {
+    Shape s = t.shape();
+    s.insert(s.begin() + 2, 1);
+    return FloatTensor(s, testing::ToVector<float>(t));
+  };
+  auto two = RunKernel("Conv", KernelFlavor::kReference, attrs2,
+                       {In(as_2d(x)), Const(as_2d(w)), Const(b)});
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  const Tensor expected = FloatTensor({2, 6, 10}, testing::ToVector<float>((*two)[0]));
+  ExpectConv(attrs1, {In(x), Const(w), Const(b)}, expected);
+}
+
+TEST(ConvTest, ThreeDimensionalIsUnsupported) {
   EXPECT_EQ(SetupStatus({}, {1, 3, 8, 8, 8}, {4, 3, 3, 3, 3}).code(), Status::Code::kUnimplemented);
+  // A 1-D convolution takes one stride and two pads.
+  EXPECT_EQ(SetupStatus(MakeAttrs({{"strides", std::vector<int64_t>{1, 1}}}), {1, 3, 16}, {4, 3, 3})
+                .code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      SetupStatus(MakeAttrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}}), {1, 3, 16}, {4, 3, 3})
+          .code(),
+      Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupStatus({}, {1, 3, 16}, {4, 3, 3, 3}).code(), Status::Code::kInvalidArgument);
+}
+
+// --- ConvTranspose --------------------------------------------------------------
+
+Tensor RunConvTranspose(const Attributes& attrs, const std::vector<TestInput>& inputs) {
+  auto out = RunKernel("ConvTranspose", KernelFlavor::kReference, attrs, inputs);
+  EXPECT_TRUE(out.ok()) << out.status().ToString();
+  return out.ok() ? (*out)[0] : Tensor();
+}
+
+TEST(ConvTransposeTest, OneDimensionalStrideAndBias) {
+  // Each input element writes its kernel [1, 1] at 2 * position.
+  Tensor out = RunConvTranspose(MakeAttrs({{"strides", std::vector<int64_t>{2}}}),
+                                {In(FloatTensor({1, 1, 3}, {1, 2, 3})), Const(Ones({1, 1, 2})),
+                                 Const(FloatTensor({1}, {0.5f}))});
+  ExpectTensorEqual(out, FloatTensor({1, 1, 6}, {1.5f, 1.5f, 2.5f, 2.5f, 3.5f, 3.5f}));
+}
+
+// The example of the ONNX operator documentation: 0..8 through a 3x3 kernel of
+// ones into two output channels.
+TEST(ConvTransposeTest, TwoDimensionalPadsAndOutputShape) {
+  const Tensor x = FloatTensor({1, 1, 3, 3}, {0, 1, 2, 3, 4, 5, 6, 7, 8});
+  const std::vector<float> plane = {0,  1,  3, 3,  2,  3,  8,  15, 12, 7,  9,  21, 36,
+                                    27, 15, 9, 20, 33, 24, 13, 6,  13, 21, 15, 8};
+  std::vector<float> both = plane;
+  both.insert(both.end(), plane.begin(), plane.end());
+  ExpectTensorEqual(RunConvTranspose({}, {In(x), Const(Ones({1, 2, 3, 3}))}),
+                    FloatTensor({1, 2, 5, 5}, both));
+  // Pads crop the full output; output_shape crops it the same way.
+  const Tensor center = FloatTensor({1, 1, 3, 3}, {8, 15, 12, 21, 36, 27, 20, 33, 24});
+  ExpectTensorEqual(RunConvTranspose(MakeAttrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}}),
+                                     {In(x), Const(Ones({1, 1, 3, 3}))}),
+                    center);
+  ExpectTensorEqual(RunConvTranspose(MakeAttrs({{"output_shape", std::vector<int64_t>{3, 3}}}),
+                                     {In(x), Const(Ones({1, 1, 3, 3}))}),
+                    center);
+}
+
+// Depth 1 in 3-D is the 2-D transposed convolution; groups split the channels.
+TEST(ConvTransposeTest, ThreeDimensionalAndGroups) {
+  std::mt19937 rng(3);
+  const Tensor x = RandomFloatTensor({1, 4, 3, 4}, &rng);
+  const Tensor w = RandomFloatTensor({4, 3, 2, 3}, &rng);
+  const Attributes attrs2 = MakeAttrs({{"group", int64_t{2}},
+                                       {"strides", std::vector<int64_t>{2, 1}},
+                                       {"dilations", std::vector<int64_t>{1, 2}},
+                                       {"output_padding", std::vector<int64_t>{1, 0}}});
+  const Attributes attrs3 = MakeAttrs({{"group", int64_t{2}},
+                                       {"strides", std::vector<int64_t>{1, 2, 1}},
+                                       {"dilations", std::vector<int64_t>{1, 1, 2}},
+                                       {"output_padding", std::vector<int64_t>{0, 1, 0}}});
+  const Tensor two = RunConvTranspose(attrs2, {In(x), Const(w)});
+  ASSERT_EQ(two.shape(), (Shape{1, 6, 7, 8}));
+  auto as_3d = [](const Tensor& t) {
+    Shape s = t.shape();
+    s.insert(s.begin() + 2, 1);
+    return FloatTensor(s, testing::ToVector<float>(t));
+  };
+  ExpectTensorNear(RunConvTranspose(attrs3, {In(as_3d(x)), Const(as_3d(w))}), as_3d(two));
+  // Group 2 is group 1 on each half of the channels.
+  const Tensor half = RunConvTranspose(
+      MakeAttrs({{"strides", std::vector<int64_t>{2, 1}},
+                 {"dilations", std::vector<int64_t>{1, 2}},
+                 {"output_padding", std::vector<int64_t>{1, 0}}}),
+      {In(FloatTensor({1, 2, 3, 4}, std::vector<float>(x.data<float>(), x.data<float>() + 24))),
+       Const(
+           FloatTensor({2, 3, 2, 3}, std::vector<float>(w.data<float>(), w.data<float>() + 36)))});
+  ExpectTensorNear(
+      half, FloatTensor({1, 3, 7, 8},
+                        std::vector<float>(two.data<float>(), two.data<float>() + 3 * 7 * 8)));
+}
+
+TEST(ConvTransposeTest, RejectsBadModels) {
+  const Tensor x = FloatTensor({1, 1, 3, 3}, std::vector<float>(9, 1.f));
+  for (const Attributes& attrs : {
+           MakeAttrs({{"strides", std::vector<int64_t>{0, 1}}}),
+           MakeAttrs({{"strides", std::vector<int64_t>{1}}}),
+           MakeAttrs({{"pads", std::vector<int64_t>{3, 3, 3, 3}}}),
+           MakeAttrs({{"output_shape", std::vector<int64_t>{-5, 3}}}),
+           MakeAttrs({{"output_shape", std::vector<int64_t>{int64_t{1} << 40, 3}}}),
+           MakeAttrs({{"group", int64_t{2}}}),
+           MakeAttrs({{"auto_pad", std::string("SAME")}}),
+       }) {
+    auto out = SetupKernel("ConvTranspose", KernelFlavor::kReference, attrs,
+                           {In(x), Const(Ones({1, 1, 3, 3}))});
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument) << out.status().ToString();
+  }
+  // Strides that make the output too large for the limits.
+  auto out = SetupKernel("ConvTranspose", KernelFlavor::kReference,
+                         MakeAttrs({{"strides", std::vector<int64_t>{int64_t{1} << 31, 1 << 20}}}),
+                         {In(x), Const(Ones({1, 1, 3, 3}))});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);
 }
 
 // --- Optimised against reference ---------------------------------------------

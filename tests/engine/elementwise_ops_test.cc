@@ -1,5 +1,7 @@
-// Activations, Add/Sub/Mul/Div, BatchNormalization and Softmax: hand-computed
-// cases for both kernel flavours, and optimised-vs-reference on random shapes.
+// Activations, Add/Sub/Mul/Div, PRelu, Equal, Min/Max/Sum, BatchNormalization
+// and Softmax/LogSoftmax/Hardmax: hand-computed cases for both kernel flavours
+// (the ops that have an optimised one), and optimised-vs-reference on random
+// shapes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -423,6 +425,111 @@ TEST(NormalizationOpsTest, SoftmaxRejectsBadAxis) {
                        {In(FloatTensor({1, 3}, {1.f, 2.f, 3.f}))}, 13);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);
+}
+
+// LogSoftmax is log(Softmax) under the same axis rules; Hardmax marks the
+// first maximum along them.
+TEST(NormalizationOpsTest, LogSoftmaxAndHardmaxFollowSoftmaxAxes) {
+  const Tensor x =
+      FloatTensor({2, 2, 3}, {1.f, 2.f, 3.f, 0.f, -1.f, 4.f, 2.f, 2.f, 2.f, 5.f, 0.f, 1.f});
+  for (int opset : {11, 13}) {
+    for (int64_t axis : {0, 1, -1}) {
+      const Attributes attrs = MakeAttrs({{"axis", axis}});
+      auto softmax = RunKernel("Softmax", KernelFlavor::kReference, attrs, {In(x)}, opset);
+      auto log_softmax = RunKernel("LogSoftmax", KernelFlavor::kReference, attrs, {In(x)}, opset);
+      ASSERT_TRUE(softmax.ok() && log_softmax.ok()) << log_softmax.status().ToString();
+      Tensor expected = (*softmax)[0];
+      for (int64_t i = 0; i < expected.num_elements(); ++i) {
+        expected.data<float>()[i] = std::log(expected.data<float>()[i]);
+      }
+      ExpectTensorNear((*log_softmax)[0], expected, 1e-5f, 1e-5f);
+    }
+  }
+  // Opset 13, axis 1; ties go to the first maximum.
+  auto hardmax = RunKernel("Hardmax", KernelFlavor::kReference, MakeAttrs({{"axis", int64_t{1}}}),
+                           {In(x)}, 13);
+  ASSERT_TRUE(hardmax.ok()) << hardmax.status().ToString();
+  ExpectTensorEqual((*hardmax)[0], FloatTensor({2, 2, 3}, {1.f, 1.f, 0.f, 0.f, 0.f, 1.f, 0.f, 1.f,
+                                                           1.f, 1.f, 0.f, 0.f}));
+  // Opset 11, axis 1: one maximum over the 6 trailing elements.
+  hardmax = RunKernel("Hardmax", KernelFlavor::kReference, {}, {In(x)}, 11);
+  ASSERT_TRUE(hardmax.ok()) << hardmax.status().ToString();
+  ExpectTensorEqual((*hardmax)[0], FloatTensor({2, 2, 3}, {0.f, 0.f, 0.f, 0.f, 0.f, 1.f, 0.f, 0.f,
+                                                           0.f, 1.f, 0.f, 0.f}));
+}
+
+TEST(NormalizationOpsTest, LogSoftmaxIsStableForLargeInputs) {
+  auto out = RunKernel("LogSoftmax", KernelFlavor::kReference, {},
+                       {In(FloatTensor({1, 3}, {1000.f, 1000.f, -1000.f}))}, 13);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ExpectTensorNear((*out)[0], FloatTensor({1, 3}, {-0.6931472f, -0.6931472f, -2000.6931f}));
+}
+
+TEST(BinaryOpsTest, PReluBroadcastsSlopePerChannel) {
+  auto out = RunKernel("PRelu", KernelFlavor::kReference, {},
+                       {In(FloatTensor({1, 2, 2}, {-1.f, 2.f, -3.f, 4.f})),
+                        Const(FloatTensor({2, 1}, {0.5f, 0.25f}))});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ExpectTensorEqual((*out)[0], FloatTensor({1, 2, 2}, {-0.5f, 2.f, -0.75f, 4.f}));
+  // Before opset 7 a 1-D slope is per channel, whatever the rank.
+  out = RunKernel("PRelu", KernelFlavor::kReference, {},
+                  {In(FloatTensor({1, 2, 1, 2}, {-1.f, 2.f, -3.f, 4.f})),
+                   Const(FloatTensor({2}, {0.5f, 0.25f}))},
+                  6);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ExpectTensorEqual((*out)[0], FloatTensor({1, 2, 1, 2}, {-0.5f, 2.f, -0.75f, 4.f}));
+  // The slope may not make the output larger than the input.
+  auto bad =
+      RunKernel("PRelu", KernelFlavor::kReference, {},
+                {In(FloatTensor({2}, {-1.f, 2.f})), Const(FloatTensor({2, 2}, {1, 1, 1, 1}))});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(BinaryOpsTest, EqualGivesInt64Booleans) {
+  auto f = RunKernel("Equal", KernelFlavor::kReference, {},
+                     {In(FloatTensor({2, 2}, {1.f, 2.f, 3.f, std::nanf("")})),
+                      In(FloatTensor({2}, {1.f, std::nanf("")}))});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ExpectTensorEqual((*f)[0], Int64Tensor({2, 2}, {1, 0, 0, 0}));
+  auto i = RunKernel("Equal", KernelFlavor::kReference, {},
+                     {In(Int64Tensor({3}, {4, 5, 6})), In(Int64Tensor({}, {5}))});
+  ASSERT_TRUE(i.ok()) << i.status().ToString();
+  ExpectTensorEqual((*i)[0], Int64Tensor({3}, {0, 1, 0}));
+}
+
+TEST(BinaryOpsTest, VariadicMinMaxSumBroadcast) {
+  const float nan = std::nanf("");
+  const std::vector<TestInput> in = {In(FloatTensor({2, 1}, {1.f, 5.f})),
+                                     In(FloatTensor({3}, {3.f, 2.f, nan})),
+                                     Const(FloatTensor({}, {4.f}))};
+  auto min = RunKernel("Min", KernelFlavor::kReference, {}, in, 13);
+  auto max = RunKernel("Max", KernelFlavor::kReference, {}, in, 13);
+  auto sum = RunKernel("Sum", KernelFlavor::kReference, {}, in, 13);
+  ASSERT_TRUE(min.ok() && max.ok() && sum.ok()) << min.status().ToString();
+  ExpectTensorNear((*min)[0], FloatTensor({2, 3}, {1.f, 1.f, nan, 3.f, 2.f, nan}));
+  ExpectTensorNear((*max)[0], FloatTensor({2, 3}, {4.f, 4.f, nan, 5.f, 5.f, nan}));
+  ExpectTensorNear((*sum)[0], FloatTensor({2, 3}, {8.f, 7.f, nan, 12.f, 11.f, nan}));
+  // One input is a copy; int64 works too.
+  auto one = RunKernel("Max", KernelFlavor::kReference, {}, {In(FloatTensor({2}, {1.f, -1.f}))});
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  ExpectTensorEqual((*one)[0], FloatTensor({2}, {1.f, -1.f}));
+  auto ints = RunKernel("Sum", KernelFlavor::kReference, {},
+                        {In(Int64Tensor({2}, {1, 2})), In(Int64Tensor({2}, {10, 20}))});
+  ASSERT_TRUE(ints.ok()) << ints.status().ToString();
+  ExpectTensorEqual((*ints)[0], Int64Tensor({2}, {11, 22}));
+}
+
+TEST(BinaryOpsTest, VariadicRejectsMismatches) {
+  auto types = RunKernel("Sum", KernelFlavor::kReference, {},
+                         {In(FloatTensor({1}, {1.f})), In(Int64Tensor({1}, {1}))});
+  ASSERT_FALSE(types.ok());
+  EXPECT_EQ(types.status().code(), Status::Code::kInvalidArgument);
+  auto shapes =
+      RunKernel("Min", KernelFlavor::kReference, {},
+                {In(FloatTensor({2}, {1.f, 2.f})), In(FloatTensor({3}, {1.f, 2.f, 3.f}))});
+  ASSERT_FALSE(shapes.ok());
+  EXPECT_EQ(shapes.status().code(), Status::Code::kInvalidArgument);
 }
 
 }  // namespace

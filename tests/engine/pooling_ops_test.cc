@@ -210,6 +210,15 @@ TEST_P(PoolingFlavorTest, ReduceMeanAxesInputAtOpset18) {
   EXPECT_EQ(out.status().code(), Status::Code::kUnimplemented);
 }
 
+TEST_P(PoolingFlavorTest, OneDimensional) {
+  // 0..5, window 3, stride 2, one pad each side.
+  const Tensor x = FloatTensor({1, 1, 6}, {0.f, 1.f, 2.f, 3.f, 4.f, 5.f});
+  const Attributes attrs =
+      MakeAttrs({{"kernel_shape", Ints{3}}, {"strides", Ints{2}}, {"pads", Ints{1, 1}}});
+  ExpectPool("MaxPool", attrs, x, FloatTensor({1, 1, 3}, {1.f, 3.f, 5.f}));
+  ExpectPool("AveragePool", attrs, x, FloatTensor({1, 1, 3}, {0.5f, 2.f, 4.f}));
+}
+
 TEST_P(PoolingFlavorTest, UnsupportedAndInvalid) {
   const Tensor x = Iota(4, 4);
   const Attributes k2 = MakeAttrs({{"kernel_shape", Ints{2, 2}}});
@@ -217,11 +226,14 @@ TEST_P(PoolingFlavorTest, UnsupportedAndInvalid) {
   auto out = RunKernel("MaxPool", GetParam(), k2, {In(x)}, 13, 1, /*num_outputs=*/2);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), Status::Code::kUnimplemented);
-  // 1-D pooling.
-  out = RunKernel("MaxPool", GetParam(), MakeAttrs({{"kernel_shape", Ints{2}}}),
-                  {In(FloatTensor({1, 1, 4}, {1.f, 2.f, 3.f, 4.f}))});
+  // 3-D pooling; a 1-D window on 1-D input takes one kernel size.
+  out = RunKernel("MaxPool", GetParam(), MakeAttrs({{"kernel_shape", Ints{1, 1, 1}}}),
+                  {In(FloatTensor({1, 1, 1, 1, 2}, {1.f, 2.f}))});
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), Status::Code::kUnimplemented);
+  out = RunKernel("MaxPool", GetParam(), k2, {In(FloatTensor({1, 1, 4}, {1.f, 2.f, 3.f, 4.f}))});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);
   // Missing kernel_shape, kernel larger than the input.
   out = RunKernel("AveragePool", GetParam(), {}, {In(x)});
   ASSERT_FALSE(out.ok());

@@ -214,17 +214,94 @@ TEST(ResizeTest, ThreadsDoNotChangeLinearResult) {
   ExpectTensorEqual((*four)[0], (*one)[0]);
 }
 
+// The expected values below are the outputs of the ONNX backend tests
+// (libonnx-testdata) of the same names.
+Tensor Ramp4x4() {
+  return FloatTensor({1, 1, 4, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
+}
+
+// test_resize_downsample_scales_linear_align_corners: the resized length in
+// the coordinate formula is 4 * 0.6 = 2.4, not the rounded 2.
+TEST(ResizeTest, AlignCornersUsesUnroundedLength) {
+  Tensor out = RunOne("Resize", ResizeAttrs("linear", "align_corners"),
+                      {In(FloatTensor({1, 1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8})), NoInput(),
+                       Const(Floats({1, 1, 0.6f, 0.6f}))},
+                      13);
+  ExpectTensorNear(out, FloatTensor({1, 1, 1, 2}, {1.f, 3.1428571f}), 1e-6f, 1e-6f);
+}
+
+// test_resize_downsample_scales_cubic and ..._cubic_A_n0p5_exclude_outside.
+TEST(ResizeTest, Cubic) {
+  Tensor out = RunOne("Resize", ResizeAttrs("cubic", "half_pixel"),
+                      {In(Ramp4x4()), NoInput(), Const(Floats({1, 1, 0.8f, 0.8f}))}, 13);
+  ExpectTensorNear(
+      out,
+      FloatTensor({1, 1, 3, 3}, {1.4711914f, 2.78125f, 4.0825195f, 6.7114258f, 8.0214844f,
+                                 9.3227539f, 11.916504f, 13.226562f, 14.527832f}),
+      1e-5f, 1e-5f);
+  Attributes attrs = ResizeAttrs("cubic", "half_pixel");
+  attrs.set("cubic_coeff_a", -0.5f);
+  attrs.set("exclude_outside", int64_t{1});
+  out = RunOne("Resize", attrs, {In(Ramp4x4()), NoInput(), Const(Floats({1, 1, 0.8f, 0.8f}))}, 13);
+  ExpectTensorNear(
+      out,
+      FloatTensor({1, 1, 3, 3}, {1.3681267f, 2.6695013f, 4.0133367f, 6.5736251f, 7.875f, 9.2188349f,
+                                 11.948966f, 13.250341f, 14.594176f}),
+      1e-5f, 1e-5f);
+}
+
+// test_resize_tf_crop_and_resize: samples outside the input take
+// extrapolation_value.
+TEST(ResizeTest, TfCropAndResize) {
+  Attributes attrs = ResizeAttrs("linear", "tf_crop_and_resize");
+  attrs.set("extrapolation_value", 10.f);
+  Tensor out = RunOne("Resize", attrs,
+                      {In(Ramp4x4()), Const(Floats({0, 0, 0.4f, 0.6f, 1, 1, 1.2f, 1.7f})),
+                       NoInput(), Const(Ints({1, 1, 3, 3}))},
+                      13);
+  ExpectTensorNear(out, FloatTensor({1, 1, 3, 3}, {7.6f, 10, 10, 12.4f, 10, 10, 10, 10, 10}), 1e-5f,
+                   1e-5f);
+  // Nearest extrapolates the same way, int64 included.
+  attrs = ResizeAttrs("nearest", "tf_crop_and_resize");
+  attrs.set("extrapolation_value", -1.f);
+  out = RunOne("Resize", attrs,
+               {In(Int64Tensor({1, 3}, {4, 5, 6})), Const(Floats({0, 0.5f, 1, 1.5f})), NoInput(),
+                Const(Ints({1, 3}))},
+               13);
+  ExpectTensorEqual(out, Int64Tensor({1, 3}, {5, 6, -1}));
+}
+
+// half_pixel_symmetric (opset 19) spreads the rounding of the output length
+// over both ends: 4 * 0.6 = 2.4 rounds to 2, so the sources shift by
+// 2 * (1 - 2 / 2.4) = 1/3.
+TEST(ResizeTest, HalfPixelSymmetric) {
+  Tensor out =
+      RunOne("Resize", ResizeAttrs("linear", "half_pixel_symmetric"),
+             {In(FloatTensor({1, 4}, {10, 20, 30, 40})), NoInput(), Const(Floats({1, 0.6f}))}, 19);
+  const float shift = 2.f * (1.f - 2.f / 2.4f);
+  const float s0 = shift + 0.5f / 0.6f - 0.5f, s1 = shift + 1.5f / 0.6f - 0.5f;
+  ExpectTensorNear(out, FloatTensor({1, 2}, {10 + 10 * s0, 10 + 10 * s1}), 1e-4f, 1e-5f);
+}
+
 TEST(ResizeTest, RejectsUnsupportedAndInvalid) {
   Tensor x = FloatTensor({1, 1, 2, 2}, {1, 2, 3, 4});
   EXPECT_EQ(SetupCode("Resize", ResizeAttrs("cubic", "half_pixel"),
-                      {In(x), NoInput(), Const(Floats({1, 1, 2, 2}))}, 13),
+                      {In(x), NoInput(), Const(Floats({1, 2, 2, 2}))}, 13),
             Status::Code::kUnimplemented);
   EXPECT_EQ(SetupCode("Resize", ResizeAttrs("linear", "half_pixel"),
                       {In(x), NoInput(), Const(Floats({1, 2, 2, 2}))}, 13),
             Status::Code::kUnimplemented);
+  // tf_crop_and_resize needs a constant roi of two values per axis.
   EXPECT_EQ(SetupCode("Resize", ResizeAttrs("nearest", "tf_crop_and_resize"),
                       {In(x), NoInput(), Const(Floats({1, 1, 2, 2}))}, 13),
-            Status::Code::kUnimplemented);
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupCode("Resize", ResizeAttrs("nearest", "tf_crop_and_resize"),
+                      {In(x), Const(Floats({0, 1})), Const(Floats({1, 1, 2, 2}))}, 13),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      SetupCode("Resize", ResizeAttrs("nearest", "tf_crop_and_resize"),
+                {In(x), In(Floats({0, 0, 0, 0, 1, 1, 1, 1})), Const(Floats({1, 1, 2, 2}))}, 13),
+      Status::Code::kUnimplemented);
   EXPECT_EQ(SetupCode("Resize", ResizeAttrs("nearest", "half_pixel"),
                       {In(x), NoInput(), In(Floats({1, 1, 2, 2}))}, 13),
             Status::Code::kUnimplemented);

@@ -1,5 +1,5 @@
 // Reference kernels of the data-movement and shape ops, against hand-computed
-// outputs, for every opset variant the exporters produce.
+// (or numpy-computed) outputs, for every opset variant the exporters produce.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -493,6 +493,115 @@ TEST(ExpandTest, Int64AndSmallerTargetShape) {
   Tensor out = RunOne("Expand", {}, {In(Iota({2, 1, 2})), Const(Ints({3, 1}))});
   ExpectTensorEqual(out, FloatTensor({2, 3, 2}, {0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3}));
   EXPECT_EQ(SetupCode("Expand", {}, {In(Iota({2, 3})), Const(Ints({4, 3}))}),
+            Status::Code::kInvalidArgument);
+}
+
+TEST(TileTest, RepeatsEachDimension) {
+  Tensor out = RunOne("Tile", {}, {In(FloatTensor({2, 2}, {1, 2, 3, 4})), Const(Ints({2, 3}))});
+  ExpectTensorEqual(out, FloatTensor({4, 6}, {1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4,
+                                              1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4}));
+  ExpectTensorEqual(RunOne("Tile", {}, {In(Ints({7, 8})), Const(Ints({2}))}), Ints({7, 8, 7, 8}));
+  EXPECT_EQ(RunOne("Tile", {}, {In(Iota({2, 3})), Const(Ints({0, 1}))}).shape(), (Shape{0, 3}));
+}
+
+TEST(TileTest, RejectsBadRepeats) {
+  EXPECT_EQ(SetupCode("Tile", {}, {In(Iota({2, 3})), Const(Ints({2}))}),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupCode("Tile", {}, {In(Iota({2, 3})), Const(Ints({1, -1}))}),
+            Status::Code::kInvalidArgument);
+  // Within the per-dimension bound, but the output is far over the limits.
+  EXPECT_EQ(SetupCode("Tile", {}, {In(Iota({2, 3})), Const(Ints({int64_t{1} << 31, 1 << 30}))}),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupCode("Tile", {}, {In(Iota({2, 3})), Const(Ints({kMax, 1}))}),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupCode("Tile", {}, {In(Iota({2, 3})), In(Ints({1, 1}))}),
+            Status::Code::kUnimplemented);
+}
+
+// Expected values from numpy's reshape/transpose definition in the ONNX spec.
+TEST(DepthToSpaceTest, DcrAndCrdModes) {
+  const Attributes dcr = MakeAttrs({{"blocksize", int64_t{2}}});
+  ExpectTensorEqual(
+      RunOne("DepthToSpace", dcr, {In(Iota({1, 8, 1, 2}))}),
+      FloatTensor({1, 2, 2, 4}, {0, 4, 1, 5, 8, 12, 9, 13, 2, 6, 3, 7, 10, 14, 11, 15}));
+  const Attributes crd = MakeAttrs({{"blocksize", int64_t{2}}, {"mode", std::string("CRD")}});
+  ExpectTensorEqual(
+      RunOne("DepthToSpace", crd, {In(Iota({1, 8, 1, 2}))}),
+      FloatTensor({1, 2, 2, 4}, {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15}));
+}
+
+TEST(DepthToSpaceTest, RejectsBadBlocks) {
+  for (int64_t b : {int64_t{0}, int64_t{3}, kMax}) {
+    EXPECT_EQ(SetupCode("DepthToSpace", MakeAttrs({{"blocksize", b}}), {In(Iota({1, 8, 1, 2}))}),
+              Status::Code::kInvalidArgument)
+        << b;
+  }
+  EXPECT_EQ(SetupCode("DepthToSpace", {}, {In(Iota({1, 8, 1, 2}))}),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      SetupCode("DepthToSpace", MakeAttrs({{"blocksize", int64_t{2}}}), {In(Iota({8, 1, 2}))}),
+      Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupCode("DepthToSpace",
+                      MakeAttrs({{"blocksize", int64_t{2}}, {"mode", std::string("RCD")}}),
+                      {In(Iota({1, 8, 1, 2}))}),
+            Status::Code::kInvalidArgument);
+}
+
+TEST(GatherElementsTest, AlongEachAxisWithNegativeIndices) {
+  const Tensor data = FloatTensor({3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  Tensor out = RunOne("GatherElements", MakeAttrs({{"axis", int64_t{0}}}),
+                      {In(data), In(Int64Tensor({2, 3}, {1, 2, 0, 2, 0, -3}))});
+  ExpectTensorEqual(out, FloatTensor({2, 3}, {4, 8, 3, 7, 2, 3}));
+  out = RunOne("GatherElements", MakeAttrs({{"axis", int64_t{1}}}),
+               {In(data), In(Int64Tensor({3, 2}, {0, 0, 1, 0, -1, 2}))});
+  ExpectTensorEqual(out, FloatTensor({3, 2}, {1, 1, 5, 4, 9, 9}));
+}
+
+TEST(GatherElementsTest, RejectsBadIndices) {
+  const Tensor data = FloatTensor({2, 2}, {1, 2, 3, 4});
+  auto out = RunKernel("GatherElements", kRef, {}, {In(data), In(Int64Tensor({1, 2}, {0, 2}))});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Status::Code::kOutOfRange);
+  out = RunKernel("GatherElements", kRef, {}, {In(data), In(Int64Tensor({1, 2}, {-3, 0}))});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Status::Code::kOutOfRange);
+  // Indices larger than the data off the axis, or of another rank.
+  EXPECT_EQ(SetupCode("GatherElements", {}, {In(data), In(Int64Tensor({1, 3}, {0, 0, 0}))}),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupCode("GatherElements", {}, {In(data), In(Ints({0}))}),
+            Status::Code::kInvalidArgument);
+}
+
+TEST(TopKTest, LargestSmallestAndTies) {
+  const Tensor x = FloatTensor({2, 4}, {1, 3, 3, 2, 0, -1, 5, 5});
+  auto out = RunKernel("TopK", kRef, {}, {In(x), Const(Ints({3}))}, 13, 1, 2);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ExpectTensorEqual((*out)[0], FloatTensor({2, 3}, {3, 3, 2, 5, 5, 0}));
+  ExpectTensorEqual((*out)[1], Int64Tensor({2, 3}, {1, 2, 3, 2, 3, 0}));
+  out = RunKernel("TopK", kRef, MakeAttrs({{"largest", int64_t{0}}, {"axis", int64_t{0}}}),
+                  {In(x), Const(Ints({1}))}, 13, 1, 2);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ExpectTensorEqual((*out)[0], FloatTensor({1, 4}, {0, -1, 3, 2}));
+  ExpectTensorEqual((*out)[1], Int64Tensor({1, 4}, {1, 1, 0, 0}));
+  // Opset 1's k attribute; unsorted keeps index order.
+  out = RunKernel("TopK", kRef, MakeAttrs({{"k", int64_t{2}}}), {In(Iota({4}))}, 9, 1, 2);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ExpectTensorEqual((*out)[0], FloatTensor({2}, {3, 2}));
+  out = RunKernel("TopK", kRef, MakeAttrs({{"sorted", int64_t{0}}}),
+                  {In(FloatTensor({4}, {1, 4, 2, 3})), Const(Ints({2}))}, 13, 1, 2);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ExpectTensorEqual((*out)[0], FloatTensor({2}, {4, 3}));
+  ExpectTensorEqual((*out)[1], Ints({1, 3}));
+}
+
+TEST(TopKTest, RejectsBadK) {
+  for (int64_t k : {int64_t{-1}, int64_t{5}}) {
+    EXPECT_EQ(SetupCode("TopK", {}, {In(Iota({4})), Const(Ints({k}))}, 13, 2),
+              Status::Code::kInvalidArgument);
+  }
+  EXPECT_EQ(SetupCode("TopK", {}, {In(Iota({4})), In(Ints({1}))}, 13, 2),
+            Status::Code::kUnimplemented);
+  EXPECT_EQ(SetupCode("TopK", {}, {In(Iota({4})), Const(Ints({1}))}, 13, 1),
             Status::Code::kInvalidArgument);
 }
 

@@ -103,8 +103,12 @@ void BinaryRange(const BroadcastPlan& plan, const T* a, const T* b, T* out, int6
 enum class BinaryOpKind { kAdd, kSub, kMul, kDiv, kPow };
 
 // Setup shared by both flavours of Add/Sub/Mul/Div/Pow: checks the inputs and
-// fills the plan and the output info.
+// fills the plan and the output info. The inputs have one type, except that
+// Pow admits a float32 base with int64 exponents (the output is float32).
 Status SetupBinaryOp(const KernelSetup& setup, BroadcastPlan* plan, TensorInfo* output);
+// As above, with input 1 broadcast as if it had `b_shape` (same elements).
+Status SetupBinaryOp(const KernelSetup& setup, BroadcastPlan* plan, TensorInfo* output,
+                     const Shape& b_shape);
 
 // Runs elements [begin, end) of the op on float32 or int64 inputs (the dtype
 // SetupBinaryOp accepted). int64 Div truncates toward zero; a zero divisor is

@@ -14,13 +14,16 @@ int64_t SamePadding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation
 }
 
 // A two-element INTS attribute (strides, dilations) with every value in
-// [1, kMaxWindowGeometry].
-Result<std::vector<int64_t>> PositivePair(const KernelSetup& setup, const char* name) {
-  std::vector<int64_t> v = setup.n().attrs.GetInts(name, {1, 1});
-  if (v.size() != 2) {
+// [1, kMaxWindowGeometry]; a 1-D convolution's one value gets a 1 before it.
+Result<std::vector<int64_t>> PositivePair(const KernelSetup& setup, const char* name,
+                                          int spatial_rank) {
+  std::vector<int64_t> v = setup.n().attrs.GetInts(name, std::vector<int64_t>(spatial_rank, 1));
+  if (static_cast<int>(v.size()) != spatial_rank) {
     return setup.Error(std::string(name) + " has " + std::to_string(v.size()) +
-                       " values, expected 2 for a 2-D convolution");
+                       " values, expected " + std::to_string(spatial_rank) + " for a " +
+                       std::to_string(spatial_rank) + "-D convolution");
   }
+  if (spatial_rank == 1) v.insert(v.begin(), 1);
   for (int64_t x : v) {
     if (x < 1 || x > kMaxWindowGeometry) {
       return setup.Error(std::string(name) + " must be in [1, 2^31], got " + std::to_string(x));
@@ -41,22 +44,27 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
     return setup.Error("expects inputs X, W and an optional B, got " +
                        std::to_string(setup.num_inputs()) + " inputs");
   }
-  const TensorInfo& x = setup.info(0);
-  const TensorInfo& w = setup.info(1);
-  if (x.shape.size() == 3 || x.shape.size() == 5) {
-    return setup.Unsupported("only 2-D convolutions are supported, input X has rank " +
-                             std::to_string(x.shape.size()));
+  TensorInfo x = setup.info(0);
+  TensorInfo w = setup.info(1);
+  if (x.shape.size() == 5) {
+    return setup.Unsupported("only 1-D and 2-D convolutions are supported, input X has rank 5");
   }
-  if (x.shape.size() != 4) {
-    return setup.Error("input X must have rank 4 [N,C,H,W], got " + ShapeToString(x.shape));
+  if (x.shape.size() != 3 && x.shape.size() != 4) {
+    return setup.Error("input X must have rank 4 [N,C,H,W] or 3 [N,C,L], got " +
+                       ShapeToString(x.shape));
   }
   if (x.dtype != DataType::kFloat32 || w.dtype != DataType::kFloat32) {
     return setup.Error(std::string("inputs must be float32, got X ") + DataTypeName(x.dtype) +
                        " and W " + DataTypeName(w.dtype));
   }
-  if (w.shape.size() != 4) {
-    return setup.Error("weight W must have rank 4 [M,C/group,kh,kw], got " +
-                       ShapeToString(w.shape));
+  if (w.shape.size() != x.shape.size()) {
+    return setup.Error("weight W must have the rank of X, " + std::to_string(x.shape.size()) +
+                       ", got " + ShapeToString(w.shape));
+  }
+  const int spatial_rank = static_cast<int>(x.shape.size()) - 2;
+  if (spatial_rank == 1) {
+    x.shape.insert(x.shape.begin() + 2, 1);
+    w.shape.insert(w.shape.begin() + 2, 1);
   }
   for (int i = 1; i < 4; ++i) {
     if (x.shape[i] < 1)
@@ -66,6 +74,7 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   }
 
   ConvParams p;
+  p.spatial_rank = spatial_rank;
   p.batch = x.shape[0];
   p.in_channels = x.shape[1];
   p.in_h = x.shape[2];
@@ -91,9 +100,10 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   }
   if (attrs.has("kernel_shape")) {
     const std::vector<int64_t> ks = attrs.GetInts("kernel_shape");
-    if (ks.size() != 2 || ks[0] != p.kernel_h || ks[1] != p.kernel_w) {
+    const Shape kernel(w.shape.end() - spatial_rank, w.shape.end());
+    if (ks != kernel) {
       return setup.Error("kernel_shape " + ShapeToString(ks) + " does not match weight shape " +
-                         ShapeToString(w.shape));
+                         ShapeToString(setup.info(1).shape));
     }
   }
   if (setup.has_input(2)) {
@@ -105,8 +115,10 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
     p.has_bias = true;
   }
 
-  SERDAB_ASSIGN_OR_RETURN(std::vector<int64_t> strides, PositivePair(setup, "strides"));
-  SERDAB_ASSIGN_OR_RETURN(std::vector<int64_t> dilations, PositivePair(setup, "dilations"));
+  SERDAB_ASSIGN_OR_RETURN(std::vector<int64_t> strides,
+                          PositivePair(setup, "strides", spatial_rank));
+  SERDAB_ASSIGN_OR_RETURN(std::vector<int64_t> dilations,
+                          PositivePair(setup, "dilations", spatial_rank));
   p.stride_h = strides[0];
   p.stride_w = strides[1];
   p.dilation_h = dilations[0];
@@ -114,11 +126,14 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
 
   const std::string auto_pad = attrs.GetString("auto_pad", "NOTSET");
   if (auto_pad == "NOTSET") {
-    const std::vector<int64_t> pads = attrs.GetInts("pads", {0, 0, 0, 0});
-    if (pads.size() != 4) {
-      return setup.Error("pads has " + std::to_string(pads.size()) +
-                         " values, expected 4 for a 2-D convolution");
+    std::vector<int64_t> pads = attrs.GetInts("pads", std::vector<int64_t>(2 * spatial_rank, 0));
+    if (static_cast<int>(pads.size()) != 2 * spatial_rank) {
+      return setup.Error("pads has " + std::to_string(pads.size()) + " values, expected " +
+                         std::to_string(2 * spatial_rank) + " for a " +
+                         std::to_string(spatial_rank) + "-D convolution");
     }
+    // [begin, end] of a 1-D convolution as [0, begin, 0, end].
+    if (spatial_rank == 1) pads = {0, pads[0], 0, pads[1]};
     for (int64_t v : pads) {
       if (v < 0 || v > kMaxWindowGeometry) {
         return setup.Error("pads must be in [0, 2^31], got " + ShapeToString(pads));

@@ -1,6 +1,10 @@
 // ConvParams: the geometry of one 2-D NCHW convolution, parsed once from a
 // Conv node's attributes and input shapes and shared by the reference and the
 // optimised Conv kernels, so both agree on every shape and error message.
+//
+// A 1-D convolution, X [N,C,L] and W [M,C/group,k], has the memory layout of
+// the 2-D one with H = 1 and a kernel height of 1, so it is parsed as that and
+// runs on the same kernels; only its output shape keeps rank 3.
 #ifndef SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_
 #define SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_
 
@@ -34,19 +38,23 @@ struct ConvParams {
   int64_t out_h = 0;
   int64_t out_w = 0;
   bool has_bias = false;
+  int spatial_rank = 2;   // 1 for a 1-D convolution (in_h, kernel_h, out_h are 1)
   Activation activation;  // fused by the graph passes; kNone when absent
 
   int64_t in_channels_per_group() const { return in_channels / group; }
   int64_t out_channels_per_group() const { return out_channels / group; }
   // Multiply-adds per output element: the length of each dot product.
   int64_t reduction_size() const { return in_channels_per_group() * kernel_h * kernel_w; }
-  Shape output_shape() const { return {batch, out_channels, out_h, out_w}; }
+  Shape output_shape() const {
+    if (spatial_rank == 1) return {batch, out_channels, out_w};
+    return {batch, out_channels, out_h, out_w};
+  }
   int64_t Flops() const { return 2 * batch * out_channels * out_h * out_w * reduction_size(); }
 };
 
 // Parses and validates a Conv node: inputs X [N,C,H,W], W [M,C/group,kh,kw]
-// and optional B [M]. Malformed models get setup.Error; 1-D and 3-D
-// convolutions get setup.Unsupported.
+// (or X [N,C,L], W [M,C/group,k]) and optional B [M]. Malformed models get
+// setup.Error; 3-D convolutions get setup.Unsupported.
 Result<ConvParams> ParseConvParams(const KernelSetup& setup);
 
 }  // namespace serdab::engine

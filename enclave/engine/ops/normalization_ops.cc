@@ -1,4 +1,4 @@
-// BatchNormalization (inference form) and Softmax.
+// BatchNormalization (inference form), Softmax, LogSoftmax and Hardmax.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -88,9 +88,12 @@ class BatchNormKernel final : public Kernel {
   int64_t spatial_ = 0;
 };
 
-// Softmax over a [outer, n, inner] view of the input. Before opset 13 the
-// input is coerced to 2-D at `axis` (n is everything from axis on, inner = 1);
-// from 13 on it normalises along the single dimension `axis`.
+enum class SoftmaxKind { kSoftmax, kLogSoftmax, kHardmax };
+
+// Softmax, LogSoftmax and Hardmax over a [outer, n, inner] view of the input.
+// Before opset 13 the input is coerced to 2-D at `axis` (n is everything from
+// axis on, inner = 1); from 13 on they work along the single dimension `axis`.
+template <SoftmaxKind kKind>
 class SoftmaxKernel final : public Kernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
@@ -136,7 +139,25 @@ class SoftmaxKernel final : public Kernel {
         const float* xs = x + o * n_ * inner_ + i;
         float* ys = y + o * n_ * inner_ + i;
         float max = xs[0];
-        for (int64_t k = 1; k < n_; ++k) max = std::max(max, xs[k * inner_]);
+        int64_t argmax = 0;
+        for (int64_t k = 1; k < n_; ++k) {
+          if (xs[k * inner_] > max) {
+            max = xs[k * inner_];
+            argmax = k;
+          }
+        }
+        if (kKind == SoftmaxKind::kHardmax) {
+          // 1 at the first maximum, 0 elsewhere.
+          for (int64_t k = 0; k < n_; ++k) ys[k * inner_] = k == argmax ? 1.f : 0.f;
+          continue;
+        }
+        if (kKind == SoftmaxKind::kLogSoftmax) {
+          float sum = 0.f;
+          for (int64_t k = 0; k < n_; ++k) sum += std::exp(xs[k * inner_] - max);
+          const float log_sum = std::log(sum);
+          for (int64_t k = 0; k < n_; ++k) ys[k * inner_] = xs[k * inner_] - max - log_sum;
+          continue;
+        }
         float sum = 0.f;
         for (int64_t k = 0; k < n_; ++k) {
           ys[k * inner_] = std::exp(xs[k * inner_] - max);
@@ -162,7 +183,12 @@ class SoftmaxKernel final : public Kernel {
 
 void RegisterNormalizationOps(OpRegistry* registry) {
   RegisterKernel<BatchNormKernel>(registry, "BatchNormalization", KernelFlavor::kReference);
-  RegisterKernel<SoftmaxKernel>(registry, "Softmax", KernelFlavor::kReference);
+  RegisterKernel<SoftmaxKernel<SoftmaxKind::kSoftmax>>(registry, "Softmax",
+                                                       KernelFlavor::kReference);
+  RegisterKernel<SoftmaxKernel<SoftmaxKind::kLogSoftmax>>(registry, "LogSoftmax",
+                                                          KernelFlavor::kReference);
+  RegisterKernel<SoftmaxKernel<SoftmaxKind::kHardmax>>(registry, "Hardmax",
+                                                       KernelFlavor::kReference);
 }
 
 }  // namespace serdab::engine

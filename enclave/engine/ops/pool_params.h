@@ -32,9 +32,12 @@ struct PoolWindow {
 
 enum class PoolKind { kMax, kAverage };
 
-// A 2-D MaxPool or AveragePool over NCHW input.
+// A 2-D MaxPool or AveragePool over NCHW input. A 1-D one over [N, C, L] is
+// the 2-D one with H = 1 and a window height of 1; it keeps rank 3 only in its
+// output shape.
 struct PoolParams {
   PoolKind kind = PoolKind::kMax;
+  int spatial_rank = 2;
   int64_t batch = 0, channels = 0;
   int64_t in_h = 0, in_w = 0;
   int64_t out_h = 0, out_w = 0;
@@ -46,6 +49,10 @@ struct PoolParams {
   std::vector<PoolWindow> cols;  // one per output column
 
   int64_t planes() const { return batch * channels; }
+  Shape output_shape() const {
+    if (spatial_rank == 1) return {batch, channels, out_w};
+    return {batch, channels, out_h, out_w};
+  }
   // One compare or add per tap that lies in the input.
   int64_t Flops() const {
     int64_t row_taps = 0, col_taps = 0;

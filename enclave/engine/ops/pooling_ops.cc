@@ -77,7 +77,7 @@ class PoolKernel : public Kernel {
 
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_RETURN_IF_ERROR(ParsePoolParams(setup, kind_, &p_));
-    outputs->assign(1, TensorInfo{DataType::kFloat32, {p_.batch, p_.channels, p_.out_h, p_.out_w}});
+    outputs->assign(1, TensorInfo{DataType::kFloat32, p_.output_shape()});
     return Status::Ok();
   }
 
@@ -213,21 +213,33 @@ Status ParsePoolParams(const KernelSetup& setup, PoolKind kind, PoolParams* p) {
   SERDAB_RETURN_IF_ERROR(
       node.attrs.CheckKinds(node.name, {"ceil_mode", "count_include_pad", "storage_order"},
                             {"kernel_shape", "strides", "pads", "dilations"}, {}, {"auto_pad"}));
-  const Shape& x = setup.info(0).shape;
-  if (x.size() != 4) {
-    return setup.Unsupported("only 2-D pooling on NCHW input is supported, got input shape " +
-                             ShapeToString(x));
+  Shape x = setup.info(0).shape;
+  if (x.size() != 3 && x.size() != 4) {
+    return setup.Unsupported(
+        "only 1-D and 2-D pooling on [N,C,L] or [N,C,H,W] input is "
+        "supported, got input shape " +
+        ShapeToString(x));
   }
-  const std::vector<int64_t> kernel = node.attrs.GetInts("kernel_shape");
-  const std::vector<int64_t> strides = node.attrs.GetInts("strides", {1, 1});
-  const std::vector<int64_t> dilations = node.attrs.GetInts("dilations", {1, 1});
-  std::vector<int64_t> pads = node.attrs.GetInts("pads", {0, 0, 0, 0});
+  const size_t rank = x.size() - 2;
+  std::vector<int64_t> kernel = node.attrs.GetInts("kernel_shape");
+  std::vector<int64_t> strides = node.attrs.GetInts("strides", std::vector<int64_t>(rank, 1));
+  std::vector<int64_t> dilations = node.attrs.GetInts("dilations", std::vector<int64_t>(rank, 1));
+  std::vector<int64_t> pads = node.attrs.GetInts("pads", std::vector<int64_t>(2 * rank, 0));
   const std::string auto_pad = node.attrs.GetString("auto_pad", "NOTSET");
   const bool ceil_mode = node.attrs.GetInt("ceil_mode", 0) != 0;
-  if (kernel.size() != 2) return setup.Error("kernel_shape must have 2 values");
-  if (strides.size() != 2) return setup.Error("strides must have 2 values");
-  if (dilations.size() != 2) return setup.Error("dilations must have 2 values");
-  if (pads.size() != 4) return setup.Error("pads must have 4 values");
+  const std::string values = std::to_string(rank) + " values";
+  if (kernel.size() != rank) return setup.Error("kernel_shape must have " + values);
+  if (strides.size() != rank) return setup.Error("strides must have " + values);
+  if (dilations.size() != rank) return setup.Error("dilations must have " + values);
+  if (pads.size() != 2 * rank) return setup.Error("pads must have " + values + " per side");
+  if (rank == 1) {
+    // [N,C,L] as [N,C,1,L] with a window of height 1.
+    x.insert(x.begin() + 2, 1);
+    kernel.insert(kernel.begin(), 1);
+    strides.insert(strides.begin(), 1);
+    dilations.insert(dilations.begin(), 1);
+    pads = {0, pads[0], 0, pads[1]};
+  }
   if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" &&
       auto_pad != "VALID") {
     return setup.Error("unknown auto_pad '" + auto_pad + "'");
@@ -247,6 +259,7 @@ Status ParsePoolParams(const KernelSetup& setup, PoolKind kind, PoolParams* p) {
   }
 
   p->kind = kind;
+  p->spatial_rank = static_cast<int>(rank);
   p->batch = x[0];
   p->channels = x[1];
   p->in_h = x[2];

@@ -10,6 +10,7 @@ void RegisterReferenceOps(OpRegistry* registry) {
   RegisterMatMulOps(registry);
   RegisterNormalizationOps(registry);
   RegisterPoolingOps(registry);
+  RegisterReduceOps(registry);
   RegisterShapeOps(registry);
   RegisterResizeOps(registry);
 }

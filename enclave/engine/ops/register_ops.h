@@ -10,13 +10,14 @@ namespace serdab::engine {
 
 // Reference kernels (enclave/engine/ops/*.cc).
 void RegisterActivationOps(OpRegistry* registry);     // Relu, Clip, Sigmoid, ...
-void RegisterBinaryOps(OpRegistry* registry);         // Add, Sub, Mul, Div, Pow
-void RegisterUnaryOps(OpRegistry* registry);          // Exp, Log, Sqrt, Neg, Abs, Reciprocal
-void RegisterConvOps(OpRegistry* registry);           // Conv
+void RegisterBinaryOps(OpRegistry* registry);         // Add, ..., Pow, PRelu, Equal, Min, Max, Sum
+void RegisterUnaryOps(OpRegistry* registry);          // Exp, Log, Sqrt, ..., Elu, Selu, Softplus
+void RegisterConvOps(OpRegistry* registry);           // Conv, ConvTranspose
 void RegisterMatMulOps(OpRegistry* registry);         // Gemm, MatMul
-void RegisterNormalizationOps(OpRegistry* registry);  // BatchNormalization, Softmax
+void RegisterNormalizationOps(OpRegistry* registry);  // BatchNormalization, Softmax, Hardmax, ...
 void RegisterPoolingOps(OpRegistry* registry);        // MaxPool, AveragePool, Global*, ReduceMean
-void RegisterShapeOps(OpRegistry* registry);          // Reshape, Flatten, Transpose, Concat, ...
+void RegisterReduceOps(OpRegistry* registry);         // ReduceSum, ReduceMax, ReduceL2, ...
+void RegisterShapeOps(OpRegistry* registry);          // Reshape, Transpose, ..., Tile, TopK
 void RegisterResizeOps(OpRegistry* registry);         // Resize, Upsample, Pad
 
 // Calls every Register*Ops above.

@@ -2,8 +2,10 @@
 // Upsample (its predecessor, opsets 7-9) and Pad.
 //
 // Resize and Upsample share one kernel: at setup every output coordinate is
-// mapped to its source (one table per dimension for nearest, two taps and two
-// weights per row and column for linear), so a run is plain gathers.
+// mapped to its source (one table per dimension for nearest; two taps and
+// weights per row and column for linear, four for cubic), so a run is plain
+// gathers. Coordinates follow the ONNX reference implementation: the resized
+// length in the coordinate formulas is input length * scale, unrounded.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -68,7 +70,7 @@ Result<std::vector<T>> ConstantValues(const KernelSetup& setup, int i, const std
   return std::vector<T>(p, p + t->num_elements());
 }
 
-enum class InterpMode { kNearest, kLinear };
+enum class InterpMode { kNearest, kLinear, kCubic };
 
 // How an output coordinate maps back to the input (ONNX Resize's
 // coordinate_transformation_mode).
@@ -78,27 +80,72 @@ enum class CoordMode {
   kAlignCorners,
   kAsymmetric,
   kTfHalfPixelForNearest,
+  kTfCropAndResize,
+  kHalfPixelSymmetric,
 };
 
 // How a fractional source coordinate picks a pixel (ONNX Resize's
 // nearest_mode).
 enum class NearestMode { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
 
-float SourceCoordinate(CoordMode mode, int64_t x, float scale, int64_t in, int64_t out) {
+// One axis of a resize: input length, scale, and the resized length that the
+// coordinate formulas use (in * scale, which need not be a whole number).
+// roi_start and roi_end are tf_crop_and_resize's region, as fractions of the
+// input.
+struct AxisGeometry {
+  int64_t in = 0;
+  int64_t out = 0;
+  float scale = 1.f;
+  double length = 0.0;
+  float roi_start = 0.f;
+  float roi_end = 1.f;
+};
+
+float SourceCoordinate(CoordMode mode, int64_t x, const AxisGeometry& a) {
   const float xf = static_cast<float>(x);
+  const double in_span = static_cast<double>(a.in - 1);
   switch (mode) {
     case CoordMode::kHalfPixel:
-      return (xf + 0.5f) / scale - 0.5f;
+      return (xf + 0.5f) / a.scale - 0.5f;
     case CoordMode::kPytorchHalfPixel:
-      return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.f;
+      return a.length > 1.0 ? (xf + 0.5f) / a.scale - 0.5f : 0.f;
     case CoordMode::kAlignCorners:
-      return out == 1 ? 0.f : xf * static_cast<float>(in - 1) / static_cast<float>(out - 1);
+      return a.length == 1.0 ? 0.f : static_cast<float>(x * in_span / (a.length - 1.0));
     case CoordMode::kAsymmetric:
-      return xf / scale;
+      return xf / a.scale;
     case CoordMode::kTfHalfPixelForNearest:
-      return (xf + 0.5f) / scale;
+      return (xf + 0.5f) / a.scale;
+    case CoordMode::kHalfPixelSymmetric: {
+      // half_pixel, shifted so that the rounding of the output length is
+      // spread evenly over both ends.
+      const double adjustment = static_cast<double>(a.out) / a.length;
+      const double offset = static_cast<double>(a.in) / 2.0 * (1.0 - adjustment);
+      return static_cast<float>(offset + (xf + 0.5) / a.scale - 0.5);
+    }
+    case CoordMode::kTfCropAndResize: {
+      const double span = static_cast<double>(a.roi_end) - a.roi_start;
+      const double offset =
+          a.length == 1.0 ? span * in_span / 2.0 : x * span * in_span / (a.length - 1.0);
+      return static_cast<float>(offset + a.roi_start * in_span);
+    }
   }
   return 0.f;
+}
+
+// tf_crop_and_resize fills the output outside the input (or at a coordinate
+// that is not a number) with extrapolation_value instead of sampling.
+bool Extrapolated(CoordMode mode, float s, int64_t in) {
+  return mode == CoordMode::kTfCropAndResize && !(s >= 0.f && s <= static_cast<float>(in - 1));
+}
+
+// The cubic convolution weights of the taps at floor(s) - 1 .. floor(s) + 2
+// for s's fractional part t (Keys' kernel with parameter a).
+void CubicWeights(float t, float a, float w[4]) {
+  const float u = 1.f - t;
+  w[0] = ((a * (t + 1.f) - 5.f * a) * (t + 1.f) + 8.f * a) * (t + 1.f) - 4.f * a;
+  w[1] = ((a + 2.f) * t - (a + 3.f)) * t * t + 1.f;
+  w[2] = ((a + 2.f) * u - (a + 3.f)) * u * u + 1.f;
+  w[3] = ((a * (u + 1.f) - 5.f * a) * (u + 1.f) + 8.f * a) * (u + 1.f) - 4.f * a;
 }
 
 // The input index nearest to source coordinate x, clamped to [0, in).
@@ -128,6 +175,13 @@ struct ResizePlan {
   CoordMode coord = CoordMode::kHalfPixel;
   NearestMode nearest = NearestMode::kRoundPreferFloor;
   std::vector<float> scales;  // one per dimension, > 0
+  // Per dimension: the resized length the coordinates use (in * scale, or the
+  // size asked for); empty means in * scale.
+  std::vector<double> lengths;
+  std::vector<float> roi;  // tf_crop_and_resize: starts, then ends, per dimension
+  float cubic_a = -0.75f;
+  bool exclude_outside = false;  // cubic: taps outside the input weigh 0
+  float extrapolation = 0.f;     // tf_crop_and_resize
   Shape out;
 };
 
@@ -148,7 +202,7 @@ Shape ScaledShape(const Shape& in, const std::vector<float>& scales) {
 Result<InterpMode> ParseInterpMode(const KernelSetup& setup, const std::string& mode) {
   if (mode == "nearest") return InterpMode::kNearest;
   if (mode == "linear" || mode == "bilinear") return InterpMode::kLinear;
-  if (mode == "cubic") return setup.Unsupported("mode 'cubic'");
+  if (mode == "cubic") return InterpMode::kCubic;
   return setup.Error("unknown mode '" + mode + "'");
 }
 
@@ -157,8 +211,10 @@ class InterpolateKernel : public Kernel {
   Status Run(const KernelIO& io) const override {
     if (mode_ == InterpMode::kNearest) {
       DispatchType(io.inputs[0]->dtype(), [&](auto tag) { RunNearest<decltype(tag)>(io); });
+    } else if (mode_ == InterpMode::kLinear) {
+      RunSeparable<2>(io);
     } else {
-      RunLinear(io);
+      RunSeparable<4>(io);
     }
     return Status::Ok();
   }
@@ -186,9 +242,26 @@ class InterpolateKernel : public Kernel {
                            std::to_string(in.shape[d]) + " to " + std::to_string(plan.out[d]));
       }
     }
+    if (plan.coord == CoordMode::kTfCropAndResize && plan.roi.size() != 2 * rank) {
+      return setup.Error("tf_crop_and_resize needs a roi of " + std::to_string(2 * rank) +
+                         " values, got " + std::to_string(plan.roi.size()));
+    }
     // The coordinate tables hold one entry per output index.
     SERDAB_RETURN_IF_ERROR(setup.CheckSize(in.dtype, plan.out, "resized output"));
+    std::vector<AxisGeometry> axes(rank);
+    for (int d = 0; d < rank; ++d) {
+      axes[d].in = in.shape[d];
+      axes[d].out = plan.out[d];
+      axes[d].scale = plan.scales[d];
+      axes[d].length = plan.lengths.empty() ? static_cast<double>(in.shape[d]) * plan.scales[d]
+                                            : plan.lengths[d];
+      if (!plan.roi.empty()) {
+        axes[d].roi_start = plan.roi[d];
+        axes[d].roi_end = plan.roi[d + rank];
+      }
+    }
     mode_ = plan.mode;
+    extrapolation_ = plan.extrapolation;
     in_shape_ = in.shape;
     out_shape_ = plan.out;
     if (plan.mode == InterpMode::kNearest) {
@@ -196,54 +269,94 @@ class InterpolateKernel : public Kernel {
       offsets_.assign(rank, {});
       for (int d = 0; d < rank; ++d) {
         for (int64_t x = 0; x < plan.out[d]; ++x) {
-          const float s = SourceCoordinate(plan.coord, x, plan.scales[d], in.shape[d], plan.out[d]);
-          offsets_[d].push_back(NearestIndex(plan.nearest, s, in.shape[d]) * strides[d]);
+          const float s = SourceCoordinate(plan.coord, x, axes[d]);
+          offsets_[d].push_back(Extrapolated(plan.coord, s, in.shape[d])
+                                    ? kOutside
+                                    : NearestIndex(plan.nearest, s, in.shape[d]) * strides[d]);
         }
       }
       flops_ = 0;
     } else {
+      const char* name = plan.mode == InterpMode::kLinear ? "linear" : "cubic";
       if (in.dtype != DataType::kFloat32) {
-        return setup.Unsupported(std::string("linear resize of ") + DataTypeName(in.dtype));
+        return setup.Unsupported(std::string(name) + " resize of " + DataTypeName(in.dtype));
       }
       for (int d = 0; d + 2 < rank; ++d) {
-        if (plan.scales[d] != 1.f) {
-          return setup.Unsupported("linear resize of dimension " + std::to_string(d) +
+        const bool whole = plan.roi.empty() || (plan.roi[d] == 0.f && plan.roi[d + rank] == 1.f);
+        if (plan.scales[d] != 1.f || !whole) {
+          return setup.Unsupported(std::string(name) + " resize of dimension " + std::to_string(d) +
                                    " (only the last two dimensions may change)");
         }
       }
-      const int64_t in_h = rank >= 2 ? in.shape[rank - 2] : 1;
+      // A 1-D input resizes as one row: an axis of length 1 that stays 1.
+      AxisGeometry flat;
+      flat.in = 1;
+      flat.out = 1;
+      flat.length = 1.0;
+      const AxisGeometry& rows = rank >= 2 ? axes[rank - 2] : flat;
       const int64_t out_h = rank >= 2 ? plan.out[rank - 2] : 1;
-      const float scale_h = rank >= 2 ? plan.scales[rank - 2] : 1.f;
       const int64_t in_w = in.shape[rank - 1];
-      rows_ = LinearTaps(plan.coord, scale_h, in_h, out_h, in_w);
-      cols_ = LinearTaps(plan.coord, plan.scales[rank - 1], in_w, plan.out[rank - 1], 1);
-      flops_ = 9 * NumElements(plan.out);
+      rows_ = MakeTaps(plan, rows, out_h, in_w);
+      cols_ = MakeTaps(plan, axes[rank - 1], plan.out[rank - 1], 1);
+      flops_ = (plan.mode == InterpMode::kLinear ? 9 : 40) * NumElements(plan.out);
     }
     outputs->push_back({in.dtype, plan.out});
     return Status::Ok();
   }
 
  private:
-  // Two source offsets and weights per output coordinate along one axis.
+  // The offsets_ entry of an output index that tf_crop_and_resize fills with
+  // extrapolation_value.
+  static constexpr int64_t kOutside = -1;
+
+  // kTaps source offsets and weights per output coordinate along one axis
+  // (2 for linear, 4 for cubic), and whether the coordinate is extrapolated.
   struct Taps {
-    std::vector<int64_t> i0, i1;
-    std::vector<float> w0, w1;
+    int taps = 0;
+    std::vector<int64_t> offset;  // out * taps
+    std::vector<float> weight;    // out * taps
+    std::vector<bool> outside;    // out
   };
 
-  // Source coordinates are clamped to [0, in - 1], which makes the border
-  // pixels extend outward as PyTorch and ONNX Runtime do.
-  static Taps LinearTaps(CoordMode coord, float scale, int64_t in, int64_t out, int64_t stride) {
+  // Taps beyond the input read its border element, which makes the border
+  // extend outward as PyTorch, ONNX Runtime and the ONNX reference do.
+  static Taps MakeTaps(const ResizePlan& plan, const AxisGeometry& axis, int64_t out,
+                       int64_t stride) {
     Taps t;
+    t.taps = plan.mode == InterpMode::kLinear ? 2 : 4;
+    const int64_t in = axis.in;
     for (int64_t x = 0; x < out; ++x) {
-      const float s =
-          std::clamp(SourceCoordinate(coord, x, scale, in, out), 0.f, static_cast<float>(in - 1));
-      const int64_t i0 = static_cast<int64_t>(s);
-      const int64_t i1 = std::min(i0 + 1, in - 1);
-      const float w1 = s - static_cast<float>(i0);
-      t.i0.push_back(i0 * stride);
-      t.i1.push_back(i1 * stride);
-      t.w0.push_back(1.f - w1);
-      t.w1.push_back(w1);
+      float s = SourceCoordinate(plan.coord, x, axis);
+      const bool outside = Extrapolated(plan.coord, s, in);
+      t.outside.push_back(outside);
+      if (outside) s = 0.f;
+      float w[4];
+      int64_t first;
+      if (plan.mode == InterpMode::kLinear) {
+        s = std::clamp(s, 0.f, static_cast<float>(in - 1));
+        first = static_cast<int64_t>(s);
+        w[1] = s - static_cast<float>(first);
+        w[0] = 1.f - w[1];
+      } else {
+        // Past two elements beyond either border every tap reads the border,
+        // so s is clamped there before it becomes an integer.
+        s = std::clamp(s, -2.f, static_cast<float>(in + 1));
+        const float f = std::floor(s);
+        first = static_cast<int64_t>(f) - 1;
+        CubicWeights(s - f, plan.cubic_a, w);
+        if (plan.exclude_outside) {
+          float sum = 0.f;
+          for (int k = 0; k < 4; ++k) {
+            if (first + k < 0 || first + k >= in) w[k] = 0.f;
+            sum += w[k];
+          }
+          for (int k = 0; k < 4 && sum != 0.f; ++k) w[k] /= sum;
+        }
+      }
+      for (int k = 0; k < t.taps; ++k) {
+        t.offset.push_back(std::clamp<int64_t>(first + k, 0, in - 1) * stride);
+        t.weight.push_back(w[k]);
+      }
     }
     return t;
   }
@@ -257,26 +370,37 @@ class InterpolateKernel : public Kernel {
     const T* src = io.inputs[0]->data<T>();
     T* dst = io.outputs[0]->data<T>();
     const int64_t* cols = offsets_[rank - 1].data();
+    const T fill = static_cast<T>(extrapolation_);
     auto fill_rows = [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         int64_t offset = 0;
+        bool outside = false;
         int64_t rest = r;
         for (int d = rank - 2; d >= 0; --d) {
-          offset += offsets_[d][rest % out_shape_[d]];
+          const int64_t o = offsets_[d][rest % out_shape_[d]];
+          outside = outside || o == kOutside;
+          offset += o;
           rest /= out_shape_[d];
         }
         const T* row = src + offset;
         T* out = dst + r * width;
-        for (int64_t x = 0; x < width; ++x) out[x] = row[cols[x]];
+        if (outside) {
+          std::fill_n(out, width, fill);
+          continue;
+        }
+        for (int64_t x = 0; x < width; ++x) out[x] = cols[x] == kOutside ? fill : row[cols[x]];
       }
     };
     io.pool->ParallelFor(rows, std::max<int64_t>(1, kMinElementsPerChunk / width), fill_rows);
   }
 
-  void RunLinear(const KernelIO& io) const {
+  // Linear and cubic resizes of the last two dimensions: each output element
+  // is the kTaps x kTaps weighted sum around its source, rows outermost.
+  template <int kTaps>
+  void RunSeparable(const KernelIO& io) const {
     const int rank = static_cast<int>(out_shape_.size());
-    const int64_t out_h = static_cast<int64_t>(rows_.i0.size());
-    const int64_t out_w = static_cast<int64_t>(cols_.i0.size());
+    const int64_t out_h = static_cast<int64_t>(rows_.outside.size());
+    const int64_t out_w = static_cast<int64_t>(cols_.outside.size());
     const int64_t in_plane = (rank >= 2 ? in_shape_[rank - 2] : 1) * in_shape_[rank - 1];
     const int64_t rows = NumElements(out_shape_) / std::max<int64_t>(out_w, 1);
     if (out_w == 0 || rows == 0) return;
@@ -286,18 +410,28 @@ class InterpolateKernel : public Kernel {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t y = r % out_h;
         const float* plane = src + (r / out_h) * in_plane;
-        const float* top = plane + rows_.i0[y];
-        const float* bottom = plane + rows_.i1[y];
-        const float wy0 = rows_.w0[y];
-        const float wy1 = rows_.w1[y];
         float* out = dst + r * out_w;
+        if (rows_.outside[y]) {
+          std::fill_n(out, out_w, extrapolation_);
+          continue;
+        }
+        const int64_t* row_offset = rows_.offset.data() + y * kTaps;
+        const float* row_weight = rows_.weight.data() + y * kTaps;
         for (int64_t x = 0; x < out_w; ++x) {
-          const int64_t c0 = cols_.i0[x];
-          const int64_t c1 = cols_.i1[x];
-          const float wx0 = cols_.w0[x];
-          const float wx1 = cols_.w1[x];
-          out[x] =
-              wy0 * (wx0 * top[c0] + wx1 * top[c1]) + wy1 * (wx0 * bottom[c0] + wx1 * bottom[c1]);
+          if (cols_.outside[x]) {
+            out[x] = extrapolation_;
+            continue;
+          }
+          const int64_t* col_offset = cols_.offset.data() + x * kTaps;
+          const float* col_weight = cols_.weight.data() + x * kTaps;
+          float sum = 0.f;
+          for (int i = 0; i < kTaps; ++i) {
+            const float* row = plane + row_offset[i];
+            float row_sum = 0.f;
+            for (int j = 0; j < kTaps; ++j) row_sum += col_weight[j] * row[col_offset[j]];
+            sum += row_weight[i] * row_sum;
+          }
+          out[x] = sum;
         }
       }
     };
@@ -307,10 +441,12 @@ class InterpolateKernel : public Kernel {
   InterpMode mode_ = InterpMode::kNearest;
   Shape in_shape_;
   Shape out_shape_;
+  float extrapolation_ = 0.f;
   // Nearest: per dimension, the input element offset (index * stride) that
-  // each output index reads.
+  // each output index reads, or kOutside.
   std::vector<std::vector<int64_t>> offsets_;
-  // Linear: taps along the second-to-last (rows) and last (columns) axis.
+  // Linear and cubic: taps along the second-to-last (rows) and last
+  // (columns) axis.
   Taps rows_;
   Taps cols_;
   int64_t flops_ = 0;
@@ -351,6 +487,9 @@ class ResizeKernel final : public InterpolateKernel {
         plan.nearest,
         ParseNearestMode(setup, attrs.GetString("nearest_mode", "round_prefer_floor")));
     if (attrs.GetInt("antialias", 0) != 0) return setup.Unsupported("antialias");
+    plan.cubic_a = attrs.GetFloat("cubic_coeff_a", -0.75f);
+    plan.exclude_outside = attrs.GetInt("exclude_outside", 0) != 0;
+    plan.extrapolation = attrs.GetFloat("extrapolation_value", 0.f);
     if (attrs.GetString("keep_aspect_ratio_policy", "stretch") != "stretch") {
       return setup.Unsupported("keep_aspect_ratio_policy other than 'stretch'");
     }
@@ -396,6 +535,22 @@ class ResizeKernel final : public InterpolateKernel {
         plan.out[d] = sizes[i];
         if (in[d] > 0) plan.scales[d] = static_cast<float>(sizes[i]) / static_cast<float>(in[d]);
       }
+      plan.lengths.assign(plan.out.begin(), plan.out.end());
+    }
+    if (plan.coord == CoordMode::kTfCropAndResize) {
+      // The region of interest, starts then ends, over the resized axes.
+      if (!setup.has_input(1)) return setup.Error("tf_crop_and_resize needs input 'roi'");
+      SERDAB_ASSIGN_OR_RETURN(const std::vector<float> roi, ConstantValues<float>(setup, 1, "roi"));
+      if (roi.size() != 2 * axes.size()) {
+        return setup.Error("roi has " + std::to_string(roi.size()) + " values for " +
+                           std::to_string(axes.size()) + " axes");
+      }
+      plan.roi.assign(rank, 0.f);
+      plan.roi.resize(2 * rank, 1.f);
+      for (size_t i = 0; i < axes.size(); ++i) {
+        plan.roi[axes[i]] = roi[i];
+        plan.roi[axes[i] + rank] = roi[i + axes.size()];
+      }
     }
     return Configure(setup, plan, outputs);
   }
@@ -407,9 +562,8 @@ class ResizeKernel final : public InterpolateKernel {
     if (name == "align_corners") return CoordMode::kAlignCorners;
     if (name == "asymmetric") return CoordMode::kAsymmetric;
     if (name == "tf_half_pixel_for_nearest") return CoordMode::kTfHalfPixelForNearest;
-    if (name == "tf_crop_and_resize" || name == "half_pixel_symmetric") {
-      return setup.Unsupported("coordinate_transformation_mode '" + name + "'");
-    }
+    if (name == "tf_crop_and_resize") return CoordMode::kTfCropAndResize;
+    if (name == "half_pixel_symmetric") return CoordMode::kHalfPixelSymmetric;
     return setup.Error("unknown coordinate_transformation_mode '" + name + "'");
   }
 

@@ -1,6 +1,7 @@
 // Reference kernels for ops that move data without arithmetic or compute
 // shapes: Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout, Transpose,
-// Concat, Split, Slice, Gather, Expand, Shape, Constant, ConstantOfShape, Cast.
+// Concat, Split, Slice, Gather, Expand, Shape, Constant, ConstantOfShape, Cast,
+// Tile, DepthToSpace, GatherElements and TopK.
 //
 // Every kernel works on float32 and int64 alike: the constant folding pass runs
 // these kernels on the int64 shape arithmetic that exporters emit, and most
@@ -978,6 +979,251 @@ class CastKernel final : public Kernel {
   DataType out_type_ = DataType::kFloat32;
 };
 
+// Tile: output dimension d is input dimension d repeated repeats[d] times.
+// Output index q * in[d] + r reads input index r, so the output is a strided
+// view of the input with shape [repeats[0], in[0], repeats[1], in[1], ...] and
+// stride 0 along every repeats[d].
+class TileKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 2, 2));
+    SERDAB_ASSIGN_OR_RETURN(const std::vector<int64_t> repeats, ConstantInts(setup, 1, "repeats"));
+    const TensorInfo& in = setup.info(0);
+    if (repeats.size() != in.shape.size()) {
+      return setup.Error("has " + std::to_string(repeats.size()) + " repeats for input shape " +
+                         ShapeToString(in.shape));
+    }
+    const std::vector<int64_t> in_strides = Strides(in.shape);
+    Shape out, view_shape;
+    std::vector<int64_t> view_strides;
+    for (size_t d = 0; d < repeats.size(); ++d) {
+      // Both factors are at most 2^31 (dimensions by TensorLimits), so the
+      // product cannot overflow; CheckSize then bounds it.
+      if (repeats[d] < 0 || repeats[d] > kMaxWindowGeometry) {
+        return setup.Error("repeats[" + std::to_string(d) + "] = " + std::to_string(repeats[d]) +
+                           " is not in [0, 2^31]");
+      }
+      out.push_back(in.shape[d] * repeats[d]);
+      view_shape.insert(view_shape.end(), {repeats[d], in.shape[d]});
+      view_strides.insert(view_strides.end(), {0, in_strides[d]});
+    }
+    SERDAB_RETURN_IF_ERROR(setup.CheckSize(in.dtype, out, "tiled output"));
+    view_ = StridedView(view_shape, view_strides, 0);
+    outputs->push_back({in.dtype, std::move(out)});
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    view_.CopyTo(*io.inputs[0], io.outputs[0]);
+    return Status::Ok();
+  }
+
+ private:
+  StridedView view_;
+};
+
+// DepthToSpace on NCHW: [N, C, H, W] -> [N, C/b^2, H*b, W*b]. The output, seen
+// as [N, C/b^2, H, b, W, b], is a strided view of the input whose channel
+// strides depend on the mode: DCR (depth, column, row) takes block offset
+// (i, j) from channel (i*b + j) * C/b^2 + c, CRD from channel c*b^2 + i*b + j.
+class DepthToSpaceKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 1, 1));
+    const Node& node = setup.n();
+    SERDAB_RETURN_IF_ERROR(node.attrs.CheckKinds(node.name, {"blocksize"}, {}, {}, {"mode"}));
+    const TensorInfo& in = setup.info(0);
+    if (in.shape.size() != 4) {
+      return setup.Error("input must be 4-D (NCHW), got shape " + ShapeToString(in.shape));
+    }
+    if (!node.attrs.has("blocksize")) return setup.Error("attribute 'blocksize' is missing");
+    const int64_t b = node.attrs.GetInt("blocksize", 0);
+    const std::string mode = node.attrs.GetString("mode", "DCR");
+    if (mode != "DCR" && mode != "CRD") return setup.Error("unknown mode '" + mode + "'");
+    const int64_t n = in.shape[0], c = in.shape[1], h = in.shape[2], w = in.shape[3];
+    if (b < 1 || b > kMaxWindowGeometry || c % (b * b) != 0) {
+      return setup.Error("blocksize " + std::to_string(b) + " does not divide " +
+                         std::to_string(c) + " channels into blocks");
+    }
+    const int64_t oc = c / (b * b);
+    const int64_t hw = h * w;
+    const std::vector<int64_t> strides =
+        mode == "DCR" ? std::vector<int64_t>{c * hw, hw, w, b * oc * hw, 1, oc * hw}
+                      : std::vector<int64_t>{c * hw, b * b * hw, w, b * hw, 1, hw};
+    view_ = StridedView({n, oc, h, b, w, b}, strides, 0);
+    outputs->push_back({in.dtype, {n, oc, h * b, w * b}});
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    view_.CopyTo(*io.inputs[0], io.outputs[0]);
+    return Status::Ok();
+  }
+
+ private:
+  StridedView view_;
+};
+
+// GatherElements: out[i] = data[i with its `axis` coordinate replaced by
+// indices[i]]. Indices come from the model or from run-time data, so each is
+// checked against the axis as it is read.
+class GatherElementsKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 2, 2));
+    SERDAB_RETURN_IF_ERROR(setup.n().attrs.CheckKinds(setup.n().name, {"axis"}));
+    const TensorInfo& data = setup.info(0);
+    const TensorInfo& indices = setup.info(1);
+    if (indices.dtype != DataType::kInt64) {
+      return setup.Error(std::string("indices must be int64, got ") + DataTypeName(indices.dtype));
+    }
+    const int rank = static_cast<int>(data.shape.size());
+    if (rank == 0) return setup.Error("cannot gather from a scalar");
+    if (indices.shape.size() != data.shape.size()) {
+      return setup.Error("indices " + ShapeToString(indices.shape) + " and data " +
+                         ShapeToString(data.shape) + " differ in rank");
+    }
+    SERDAB_ASSIGN_OR_RETURN(axis_, NormalizeAxis(setup, setup.n().attrs.GetInt("axis", 0), rank));
+    for (int d = 0; d < rank; ++d) {
+      if (d != axis_ && indices.shape[d] > data.shape[d]) {
+        return setup.Error("indices " + ShapeToString(indices.shape) + " exceed data " +
+                           ShapeToString(data.shape) + " along dimension " + std::to_string(d));
+      }
+    }
+    data_strides_ = Strides(data.shape);
+    axis_dim_ = data.shape[axis_];
+    outputs->push_back({data.dtype, indices.shape});
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    Status status;
+    DispatchType(io.inputs[0]->dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      status = Gather(io.inputs[0]->data<T>(), *io.inputs[1], io.outputs[0]->data<T>());
+    });
+    return status;
+  }
+
+ private:
+  template <typename T>
+  Status Gather(const T* data, const Tensor& indices, T* out) const {
+    const Shape& shape = indices.shape();
+    const int rank = static_cast<int>(shape.size());
+    const int64_t* idx = indices.data<int64_t>();
+    std::vector<int64_t> index(rank, 0);
+    // The data offset of `index` over every dimension but the axis.
+    int64_t base = 0;
+    for (int64_t i = 0; i < indices.num_elements(); ++i) {
+      const int64_t k = idx[i] < 0 ? idx[i] + axis_dim_ : idx[i];
+      if (k < 0 || k >= axis_dim_) {
+        return Status::OutOfRange("GatherElements index " + std::to_string(idx[i]) +
+                                  " is out of range for an axis of size " +
+                                  std::to_string(axis_dim_));
+      }
+      out[i] = data[base + k * data_strides_[axis_]];
+      for (int d = rank - 1; d >= 0; --d) {
+        if (d != axis_) base += data_strides_[d];
+        if (++index[d] < shape[d]) break;
+        if (d != axis_) base -= data_strides_[d] * shape[d];
+        index[d] = 0;
+      }
+    }
+    return Status::Ok();
+  }
+
+  int axis_ = 0;
+  int64_t axis_dim_ = 0;
+  std::vector<int64_t> data_strides_;
+};
+
+// TopK: the k largest (or smallest) elements along `axis` and their indices,
+// sorted (or in index order when `sorted` is 0). Equal values keep index order,
+// as ONNX Runtime's do. k is a constant: it decides the output shape.
+class TopKKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    const Node& node = setup.n();
+    const bool k_input = setup.opset >= 10;
+    SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, k_input ? 2 : 1, k_input ? 2 : 1));
+    SERDAB_RETURN_IF_ERROR(node.attrs.CheckKinds(node.name, {"axis", "k", "largest", "sorted"}));
+    if (node.outputs.size() != 2) return setup.Error("expects 2 outputs");
+    const TensorInfo& in = setup.info(0);
+    const int rank = static_cast<int>(in.shape.size());
+    if (rank == 0) return setup.Error("input must have at least one dimension");
+    SERDAB_ASSIGN_OR_RETURN(const int axis,
+                            NormalizeAxis(setup, node.attrs.GetInt("axis", -1), rank));
+    if (k_input) {
+      SERDAB_ASSIGN_OR_RETURN(const std::vector<int64_t> k, ConstantInts(setup, 1, "K"));
+      if (k.size() != 1) return setup.Error("input 'K' must hold one value");
+      k_ = k[0];
+    } else {
+      if (!node.attrs.has("k")) return setup.Error("attribute 'k' is missing");
+      k_ = node.attrs.GetInt("k", 0);
+    }
+    if (k_ < 0 || k_ > in.shape[axis]) {
+      return setup.Error("k = " + std::to_string(k_) + " is not in [0, " +
+                         std::to_string(in.shape[axis]) + "]");
+    }
+    largest_ = node.attrs.GetInt("largest", 1) != 0;
+    sorted_ = node.attrs.GetInt("sorted", 1) != 0;
+    n_ = in.shape[axis];
+    outer_ = NumElements(Shape(in.shape.begin(), in.shape.begin() + axis));
+    inner_ = NumElements(Shape(in.shape.begin() + axis + 1, in.shape.end()));
+    Shape out = in.shape;
+    out[axis] = k_;
+    outputs->push_back({in.dtype, out});
+    outputs->push_back({DataType::kInt64, out});
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    DispatchType(io.inputs[0]->dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      Select(io.inputs[0]->data<T>(), io.outputs[0]->data<T>(), io.outputs[1]->data<int64_t>());
+    });
+    return Status::Ok();
+  }
+
+  int64_t Flops() const override { return outer_ * inner_ * n_; }
+
+ private:
+  template <typename T>
+  void Select(const T* x, T* values, int64_t* indices) const {
+    std::vector<int64_t> order(n_);
+    for (int64_t o = 0; o < outer_; ++o) {
+      for (int64_t i = 0; i < inner_; ++i) {
+        const T* xs = x + o * n_ * inner_ + i;
+        // a goes first if it is better, or as good and earlier. NaN ranks
+        // above every number when selecting the largest and below every number
+        // when selecting the smallest.
+        auto better = [&](int64_t a, int64_t b) {
+          const T va = xs[a * inner_], vb = xs[b * inner_];
+          if (va == vb || (va != va && vb != vb)) return a < b;
+          if (va != va) return largest_;
+          if (vb != vb) return !largest_;
+          return largest_ ? va > vb : va < vb;
+        };
+        for (int64_t j = 0; j < n_; ++j) order[j] = j;
+        std::partial_sort(order.begin(), order.begin() + k_, order.end(), better);
+        if (!sorted_) std::sort(order.begin(), order.begin() + k_);
+        for (int64_t j = 0; j < k_; ++j) {
+          const int64_t out = o * k_ * inner_ + j * inner_ + i;
+          values[out] = xs[order[j] * inner_];
+          indices[out] = order[j];
+        }
+      }
+    }
+  }
+
+  int64_t k_ = 0;
+  bool largest_ = true;
+  bool sorted_ = true;
+  int64_t n_ = 0;
+  int64_t outer_ = 0;
+  int64_t inner_ = 0;
+};
+
 }  // namespace
 
 void RegisterShapeOps(OpRegistry* registry) {
@@ -998,6 +1244,10 @@ void RegisterShapeOps(OpRegistry* registry) {
   RegisterKernel<ConstantKernel>(registry, "Constant", kRef);
   RegisterKernel<ConstantOfShapeKernel>(registry, "ConstantOfShape", kRef);
   RegisterKernel<CastKernel>(registry, "Cast", kRef);
+  RegisterKernel<TileKernel>(registry, "Tile", kRef);
+  RegisterKernel<DepthToSpaceKernel>(registry, "DepthToSpace", kRef);
+  RegisterKernel<GatherElementsKernel>(registry, "GatherElements", kRef);
+  RegisterKernel<TopKKernel>(registry, "TopK", kRef);
 }
 
 }  // namespace serdab::engine

@@ -1,5 +1,6 @@
-// Exp, Log, Sqrt, Neg, Abs, Reciprocal: elementwise float32 functions that are
-// not fusable activations (a detector's box decoding uses Exp, for one).
+// Exp, Log, Sqrt, Neg, Abs, Reciprocal, Elu, Selu, Softplus, ThresholdedRelu:
+// elementwise float32 functions that are not fusable activations (a
+// detector's box decoding uses Exp, for one).
 #include <cmath>
 #include <string>
 #include <vector>
@@ -11,16 +12,33 @@
 namespace serdab::engine {
 namespace {
 
-template <float (*kFn)(float)>
+// The float attributes of the functions that have some, with ONNX's defaults.
+struct UnaryParams {
+  float alpha = 0.f;
+  float gamma = 0.f;
+};
+
+UnaryParams DefaultParams(const std::string& op) {
+  if (op == "Elu" || op == "ThresholdedRelu") return {1.f, 0.f};
+  if (op == "Selu") return {1.67326319217681884765625f, 1.05070102214813232421875f};
+  return {};
+}
+
+template <float (*kFn)(float, const UnaryParams&)>
 class UnaryKernel final : public Kernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    const Node& node = setup.n();
     if (setup.num_inputs() != 1 || !setup.has_input(0)) return setup.Error("expects 1 input");
-    if (setup.n().outputs.size() != 1) return setup.Error("expects 1 output");
+    if (node.outputs.size() != 1) return setup.Error("expects 1 output");
     if (setup.info(0).dtype != DataType::kFloat32) {
       return setup.Unsupported(std::string("input of type ") + DataTypeName(setup.info(0).dtype) +
                                "; only float32 is supported");
     }
+    SERDAB_RETURN_IF_ERROR(node.attrs.CheckKinds(node.name, {}, {}, {"alpha", "gamma"}));
+    params_ = DefaultParams(node.op_type);
+    params_.alpha = node.attrs.GetFloat("alpha", params_.alpha);
+    params_.gamma = node.attrs.GetFloat("gamma", params_.gamma);
     elements_ = NumElements(setup.info(0).shape);
     outputs->assign(1, setup.info(0));
     return Status::Ok();
@@ -30,7 +48,7 @@ class UnaryKernel final : public Kernel {
     const float* in = io.inputs[0]->data<float>();
     float* out = io.outputs[0]->data<float>();
     io.pool->ParallelFor(elements_, 16 * 1024, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) out[i] = kFn(in[i]);
+      for (int64_t i = begin; i < end; ++i) out[i] = kFn(in[i], params_);
     });
     return Status::Ok();
   }
@@ -38,15 +56,26 @@ class UnaryKernel final : public Kernel {
   int64_t Flops() const override { return elements_; }
 
  private:
+  UnaryParams params_;
   int64_t elements_ = 0;
 };
 
-float Exp(float x) { return std::exp(x); }
-float Log(float x) { return std::log(x); }
-float Sqrt(float x) { return std::sqrt(x); }
-float Neg(float x) { return -x; }
-float Abs(float x) { return std::fabs(x); }
-float Reciprocal(float x) { return 1.f / x; }
+float Exp(float x, const UnaryParams&) { return std::exp(x); }
+float Log(float x, const UnaryParams&) { return std::log(x); }
+float Sqrt(float x, const UnaryParams&) { return std::sqrt(x); }
+float Neg(float x, const UnaryParams&) { return -x; }
+float Abs(float x, const UnaryParams&) { return std::fabs(x); }
+float Reciprocal(float x, const UnaryParams&) { return 1.f / x; }
+float Elu(float x, const UnaryParams& p) { return x < 0.f ? p.alpha * std::expm1(x) : x; }
+float Selu(float x, const UnaryParams& p) {
+  return x <= 0.f ? p.gamma * p.alpha * std::expm1(x) : p.gamma * x;
+}
+// log(1 + e^x), written so that e^x neither overflows for large x nor loses
+// the result to rounding for very negative x.
+float Softplus(float x, const UnaryParams&) {
+  return x > 0.f ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
+float ThresholdedRelu(float x, const UnaryParams& p) { return x > p.alpha ? x : 0.f; }
 
 }  // namespace
 
@@ -57,6 +86,11 @@ void RegisterUnaryOps(OpRegistry* registry) {
   RegisterKernel<UnaryKernel<Neg>>(registry, "Neg", KernelFlavor::kReference);
   RegisterKernel<UnaryKernel<Abs>>(registry, "Abs", KernelFlavor::kReference);
   RegisterKernel<UnaryKernel<Reciprocal>>(registry, "Reciprocal", KernelFlavor::kReference);
+  RegisterKernel<UnaryKernel<Elu>>(registry, "Elu", KernelFlavor::kReference);
+  RegisterKernel<UnaryKernel<Selu>>(registry, "Selu", KernelFlavor::kReference);
+  RegisterKernel<UnaryKernel<Softplus>>(registry, "Softplus", KernelFlavor::kReference);
+  RegisterKernel<UnaryKernel<ThresholdedRelu>>(registry, "ThresholdedRelu",
+                                               KernelFlavor::kReference);
 }
 
 }  // namespace serdab::engine

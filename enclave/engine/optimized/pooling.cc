@@ -52,7 +52,7 @@ class FastPoolKernel : public Kernel {
     col_counts_.clear();
     for (const PoolWindow& w : p_.rows) row_counts_.push_back(count(w));
     for (const PoolWindow& w : p_.cols) col_counts_.push_back(count(w));
-    outputs->assign(1, TensorInfo{DataType::kFloat32, {p_.batch, p_.channels, p_.out_h, p_.out_w}});
+    outputs->assign(1, TensorInfo{DataType::kFloat32, p_.output_shape()});
     return Status::Ok();
   }
 
