@@ -260,9 +260,41 @@ TEST(ConvTest, OneDimensionalMatchesTwoDimensional) {
   ExpectConv(attrs1, {In(x), Const(w), Const(b)}, expected);
 }
 
-TEST(ConvTest, ThreeDimensionalIsUnsupported) {
-  EXPECT_EQ(SetupStatus({}, {1, 3, 8, 8, 8}, {4, 3, 3, 3, 3}).code(), Status::Code::kUnimplemented);
-  // A 1-D convolution takes one stride and two pads.
+// 0..26 as a 3x3x3 volume through a 2x2x2 kernel of ones: each output is the
+// sum of a cube (numpy).
+TEST(ConvTest, ThreeDimensional) {
+  std::vector<float> v(27);
+  for (int i = 0; i < 27; ++i) v[i] = static_cast<float>(i);
+  ExpectConv({}, {In(FloatTensor({1, 1, 3, 3, 3}, v)), Const(Ones({1, 1, 2, 2, 2}))},
+             FloatTensor({1, 1, 2, 2, 2}, {52, 60, 76, 84, 124, 132, 148, 156}));
+}
+
+// A 3-D convolution of depth 1 is the 2-D one.
+TEST(ConvTest, ThreeDimensionalOfDepthOneMatchesTwoDimensional) {
+  std::mt19937 rng(9);
+  const Tensor x = RandomFloatTensor({1, 4, 7, 6}, &rng);
+  const Tensor w = RandomFloatTensor({6, 2, 3, 2}, &rng);
+  const Tensor b = RandomFloatTensor({6}, &rng);
+  const Attributes attrs2 = MakeAttrs({{"group", int64_t{2}},
+                                       {"pads", std::vector<int64_t>{1, 0, 2, 1}},
+                                       {"strides", std::vector<int64_t>{2, 1}},
+                                       {"dilations", std::vector<int64_t>{1, 2}}});
+  const Attributes attrs3 = MakeAttrs({{"group", int64_t{2}},
+                                       {"pads", std::vector<int64_t>{0, 1, 0, 0, 2, 1}},
+                                       {"strides", std::vector<int64_t>{1, 2, 1}},
+                                       {"dilations", std::vector<int64_t>{1, 1, 2}}});
+  auto as_3d = [](const Tensor& t) {
+    Shape s = t.shape();
+    s.insert(s.begin() + 2, 1);
+    return FloatTensor(s, testing::ToVector<float>(t));
+  };
+  auto two = RunKernel("Conv", KernelFlavor::kReference, attrs2, {In(x), Const(w), Const(b)});
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  ExpectConv(attrs3, {In(as_3d(x)), Const(as_3d(w)), Const(b)}, as_3d((*two)[0]));
+}
+
+TEST(ConvTest, WrongGeometryForTheRank) {
+  // A 1-D convolution takes one stride and two pads; W has X's rank.
   EXPECT_EQ(SetupStatus(MakeAttrs({{"strides", std::vector<int64_t>{1, 1}}}), {1, 3, 16}, {4, 3, 3})
                 .code(),
             Status::Code::kInvalidArgument);
@@ -271,6 +303,12 @@ TEST(ConvTest, ThreeDimensionalIsUnsupported) {
           .code(),
       Status::Code::kInvalidArgument);
   EXPECT_EQ(SetupStatus({}, {1, 3, 16}, {4, 3, 3, 3}).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupStatus({}, {1, 3, 4, 4, 4, 4}, {4, 3, 1, 1, 1, 1}).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(SetupStatus(MakeAttrs({{"dilations", std::vector<int64_t>{1, 1}}}), {1, 3, 4, 4, 4},
+                        {4, 3, 1, 1, 1})
+                .code(),
+            Status::Code::kInvalidArgument);
 }
 
 // --- ConvTranspose --------------------------------------------------------------

@@ -219,6 +219,25 @@ TEST_P(PoolingFlavorTest, OneDimensional) {
   ExpectPool("AveragePool", attrs, x, FloatTensor({1, 1, 3}, {0.5f, 2.f, 4.f}));
 }
 
+// 0..26 as a 3x3x3 volume; expected values from numpy.
+TEST_P(PoolingFlavorTest, ThreeDimensional) {
+  std::vector<float> v(27);
+  for (int i = 0; i < 27; ++i) v[i] = static_cast<float>(i);
+  const Tensor x = FloatTensor({1, 1, 3, 3, 3}, v);
+  const Attributes k2 = MakeAttrs({{"kernel_shape", Ints{2, 2, 2}}});
+  ExpectPool("MaxPool", k2, x,
+             FloatTensor({1, 1, 2, 2, 2}, {13.f, 14.f, 16.f, 17.f, 22.f, 23.f, 25.f, 26.f}));
+  ExpectPool("AveragePool", k2, x,
+             FloatTensor({1, 1, 2, 2, 2}, {6.5f, 7.5f, 9.5f, 10.5f, 15.5f, 16.5f, 18.5f, 19.5f}));
+  // Stride 2 and one pad everywhere; the padding counts in the divisor.
+  ExpectPool("AveragePool",
+             MakeAttrs({{"kernel_shape", Ints{2, 2, 2}},
+                        {"strides", Ints{2, 2, 2}},
+                        {"pads", Ints{1, 1, 1, 1, 1, 1}},
+                        {"count_include_pad", int64_t{1}}}),
+             x, FloatTensor({1, 1, 2, 2, 2}, {0.f, 0.375f, 1.125f, 3.f, 3.375f, 7.5f, 9.f, 19.5f}));
+}
+
 TEST_P(PoolingFlavorTest, UnsupportedAndInvalid) {
   const Tensor x = Iota(4, 4);
   const Attributes k2 = MakeAttrs({{"kernel_shape", Ints{2, 2}}});
@@ -226,11 +245,11 @@ TEST_P(PoolingFlavorTest, UnsupportedAndInvalid) {
   auto out = RunKernel("MaxPool", GetParam(), k2, {In(x)}, 13, 1, /*num_outputs=*/2);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), Status::Code::kUnimplemented);
-  // 3-D pooling; a 1-D window on 1-D input takes one kernel size.
-  out = RunKernel("MaxPool", GetParam(), MakeAttrs({{"kernel_shape", Ints{1, 1, 1}}}),
-                  {In(FloatTensor({1, 1, 1, 1, 2}, {1.f, 2.f}))});
+  // 4-D pooling; a 1-D window on 1-D input takes one kernel size.
+  out = RunKernel("MaxPool", GetParam(), MakeAttrs({{"kernel_shape", Ints{1, 1, 1, 1}}}),
+                  {In(FloatTensor({1, 1, 1, 1, 1, 2}, {1.f, 2.f}))});
   ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), Status::Code::kUnimplemented);
+  EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);
   out = RunKernel("MaxPool", GetParam(), k2, {In(FloatTensor({1, 1, 4}, {1.f, 2.f, 3.f, 4.f}))});
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);

@@ -1,5 +1,6 @@
-// Reference Conv: the definition written as plain loops, one output element at
-// a time. The optimised kernel (optimized/conv.cc) is tested against it.
+// Reference Conv, 1-D to 3-D: the definition written as plain loops, one
+// output element at a time. The optimised kernel (optimized/conv.cc) is tested
+// against it, and hands it the 3-D convolutions.
 //
 // ConvTranspose, 1-D to 3-D, which has no optimised kernel: every input
 // element scatters its products into the output through the kernel window.
@@ -30,28 +31,36 @@ class ConvReference : public Kernel {
     float* y = io.outputs[0]->data<float>();
     const int64_t cin_g = p_.in_channels_per_group();
     const int64_t cout_g = p_.out_channels_per_group();
+    const int64_t in_plane = p_.in_h * p_.in_w;
+    const int64_t kernel_plane = p_.kernel_h * p_.kernel_w;
     for (int64_t n = 0; n < p_.batch; ++n) {
       for (int64_t m = 0; m < p_.out_channels; ++m) {
         const int64_t g = m / cout_g;
-        for (int64_t oy = 0; oy < p_.out_h; ++oy) {
-          for (int64_t ox = 0; ox < p_.out_w; ++ox) {
-            float acc = b != nullptr ? b[m] : 0.f;
-            for (int64_t c = 0; c < cin_g; ++c) {
-              const int64_t ci = g * cin_g + c;
-              for (int64_t ky = 0; ky < p_.kernel_h; ++ky) {
-                const int64_t iy = oy * p_.stride_h - p_.pad_top + ky * p_.dilation_h;
-                if (iy < 0 || iy >= p_.in_h) continue;
-                for (int64_t kx = 0; kx < p_.kernel_w; ++kx) {
-                  const int64_t ix = ox * p_.stride_w - p_.pad_left + kx * p_.dilation_w;
-                  if (ix < 0 || ix >= p_.in_w) continue;
-                  const float xv = x[((n * p_.in_channels + ci) * p_.in_h + iy) * p_.in_w + ix];
-                  const float wv = w[((m * cin_g + c) * p_.kernel_h + ky) * p_.kernel_w + kx];
-                  acc += xv * wv;
+        for (int64_t oz = 0; oz < p_.out_d; ++oz) {
+          for (int64_t oy = 0; oy < p_.out_h; ++oy) {
+            for (int64_t ox = 0; ox < p_.out_w; ++ox) {
+              float acc = b != nullptr ? b[m] : 0.f;
+              for (int64_t c = 0; c < cin_g; ++c) {
+                const int64_t ci = g * cin_g + c;
+                for (int64_t kz = 0; kz < p_.kernel_d; ++kz) {
+                  const int64_t iz = oz * p_.stride_d - p_.pad_front + kz * p_.dilation_d;
+                  if (iz < 0 || iz >= p_.in_d) continue;
+                  const float* xp = x + ((n * p_.in_channels + ci) * p_.in_d + iz) * in_plane;
+                  const float* wp = w + ((m * cin_g + c) * p_.kernel_d + kz) * kernel_plane;
+                  for (int64_t ky = 0; ky < p_.kernel_h; ++ky) {
+                    const int64_t iy = oy * p_.stride_h - p_.pad_top + ky * p_.dilation_h;
+                    if (iy < 0 || iy >= p_.in_h) continue;
+                    for (int64_t kx = 0; kx < p_.kernel_w; ++kx) {
+                      const int64_t ix = ox * p_.stride_w - p_.pad_left + kx * p_.dilation_w;
+                      if (ix < 0 || ix >= p_.in_w) continue;
+                      acc += xp[iy * p_.in_w + ix] * wp[ky * p_.kernel_w + kx];
+                    }
+                  }
                 }
               }
+              y[(((n * p_.out_channels + m) * p_.out_d + oz) * p_.out_h + oy) * p_.out_w + ox] =
+                  ActivationReference(p_.activation, acc);
             }
-            y[((n * p_.out_channels + m) * p_.out_h + oy) * p_.out_w + ox] =
-                ActivationReference(p_.activation, acc);
           }
         }
       }

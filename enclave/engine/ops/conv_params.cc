@@ -13,17 +13,18 @@ int64_t SamePadding(int64_t in, int64_t kernel, int64_t stride, int64_t dilation
   return needed > 0 ? needed : 0;
 }
 
-// A two-element INTS attribute (strides, dilations) with every value in
-// [1, kMaxWindowGeometry]; a 1-D convolution's one value gets a 1 before it.
-Result<std::vector<int64_t>> PositivePair(const KernelSetup& setup, const char* name,
-                                          int spatial_rank) {
+// An INTS attribute with one value per spatial axis (strides, dilations),
+// every value in [1, kMaxWindowGeometry], as [depth, height, width]: the axes
+// a 1-D or 2-D convolution lacks get a 1.
+Result<std::vector<int64_t>> PositiveTriple(const KernelSetup& setup, const char* name,
+                                            int spatial_rank) {
   std::vector<int64_t> v = setup.n().attrs.GetInts(name, std::vector<int64_t>(spatial_rank, 1));
   if (static_cast<int>(v.size()) != spatial_rank) {
     return setup.Error(std::string(name) + " has " + std::to_string(v.size()) +
                        " values, expected " + std::to_string(spatial_rank) + " for a " +
                        std::to_string(spatial_rank) + "-D convolution");
   }
-  if (spatial_rank == 1) v.insert(v.begin(), 1);
+  v.insert(v.begin(), 3 - spatial_rank, 1);
   for (int64_t x : v) {
     if (x < 1 || x > kMaxWindowGeometry) {
       return setup.Error(std::string(name) + " must be in [1, 2^31], got " + std::to_string(x));
@@ -46,11 +47,8 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   }
   TensorInfo x = setup.info(0);
   TensorInfo w = setup.info(1);
-  if (x.shape.size() == 5) {
-    return setup.Unsupported("only 1-D and 2-D convolutions are supported, input X has rank 5");
-  }
-  if (x.shape.size() != 3 && x.shape.size() != 4) {
-    return setup.Error("input X must have rank 4 [N,C,H,W] or 3 [N,C,L], got " +
+  if (x.shape.size() < 3 || x.shape.size() > 5) {
+    return setup.Error("input X must have rank 4 [N,C,H,W], 3 [N,C,L] or 5 [N,C,D,H,W], got " +
                        ShapeToString(x.shape));
   }
   if (x.dtype != DataType::kFloat32 || w.dtype != DataType::kFloat32) {
@@ -61,12 +59,11 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
     return setup.Error("weight W must have the rank of X, " + std::to_string(x.shape.size()) +
                        ", got " + ShapeToString(w.shape));
   }
+  // From here on X and W are [N,C,D,H,W] and [M,C/group,kd,kh,kw].
   const int spatial_rank = static_cast<int>(x.shape.size()) - 2;
-  if (spatial_rank == 1) {
-    x.shape.insert(x.shape.begin() + 2, 1);
-    w.shape.insert(w.shape.begin() + 2, 1);
-  }
-  for (int i = 1; i < 4; ++i) {
+  x.shape.insert(x.shape.begin() + 2, 3 - spatial_rank, 1);
+  w.shape.insert(w.shape.begin() + 2, 3 - spatial_rank, 1);
+  for (int i = 1; i < 5; ++i) {
     if (x.shape[i] < 1)
       return setup.Error("input X has an empty dimension: " + ShapeToString(x.shape));
     if (w.shape[i] < 1)
@@ -77,11 +74,13 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   p.spatial_rank = spatial_rank;
   p.batch = x.shape[0];
   p.in_channels = x.shape[1];
-  p.in_h = x.shape[2];
-  p.in_w = x.shape[3];
+  p.in_d = x.shape[2];
+  p.in_h = x.shape[3];
+  p.in_w = x.shape[4];
   p.out_channels = w.shape[0];
-  p.kernel_h = w.shape[2];
-  p.kernel_w = w.shape[3];
+  p.kernel_d = w.shape[2];
+  p.kernel_h = w.shape[3];
+  p.kernel_w = w.shape[4];
   p.group = attrs.GetInt("group", 1);
   if (p.group < 1) return setup.Error("group must be >= 1, got " + std::to_string(p.group));
   if (p.in_channels % p.group != 0) {
@@ -116,58 +115,71 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   }
 
   SERDAB_ASSIGN_OR_RETURN(std::vector<int64_t> strides,
-                          PositivePair(setup, "strides", spatial_rank));
+                          PositiveTriple(setup, "strides", spatial_rank));
   SERDAB_ASSIGN_OR_RETURN(std::vector<int64_t> dilations,
-                          PositivePair(setup, "dilations", spatial_rank));
-  p.stride_h = strides[0];
-  p.stride_w = strides[1];
-  p.dilation_h = dilations[0];
-  p.dilation_w = dilations[1];
+                          PositiveTriple(setup, "dilations", spatial_rank));
+  p.stride_d = strides[0];
+  p.stride_h = strides[1];
+  p.stride_w = strides[2];
+  p.dilation_d = dilations[0];
+  p.dilation_h = dilations[1];
+  p.dilation_w = dilations[2];
 
   const std::string auto_pad = attrs.GetString("auto_pad", "NOTSET");
+  // Begin and end padding as [front, top, left] and [back, bottom, right].
+  int64_t begin[3] = {0, 0, 0}, end[3] = {0, 0, 0};
+  const int64_t in[3] = {p.in_d, p.in_h, p.in_w};
+  const int64_t kernel[3] = {p.kernel_d, p.kernel_h, p.kernel_w};
   if (auto_pad == "NOTSET") {
-    std::vector<int64_t> pads = attrs.GetInts("pads", std::vector<int64_t>(2 * spatial_rank, 0));
+    const std::vector<int64_t> pads =
+        attrs.GetInts("pads", std::vector<int64_t>(2 * spatial_rank, 0));
     if (static_cast<int>(pads.size()) != 2 * spatial_rank) {
       return setup.Error("pads has " + std::to_string(pads.size()) + " values, expected " +
                          std::to_string(2 * spatial_rank) + " for a " +
                          std::to_string(spatial_rank) + "-D convolution");
     }
-    // [begin, end] of a 1-D convolution as [0, begin, 0, end].
-    if (spatial_rank == 1) pads = {0, pads[0], 0, pads[1]};
     for (int64_t v : pads) {
       if (v < 0 || v > kMaxWindowGeometry) {
         return setup.Error("pads must be in [0, 2^31], got " + ShapeToString(pads));
       }
     }
-    p.pad_top = pads[0];
-    p.pad_left = pads[1];
-    p.pad_bottom = pads[2];
-    p.pad_right = pads[3];
+    for (int i = 0; i < spatial_rank; ++i) {
+      begin[3 - spatial_rank + i] = pads[i];
+      end[3 - spatial_rank + i] = pads[spatial_rank + i];
+    }
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    const int64_t total_h = SamePadding(p.in_h, p.kernel_h, p.stride_h, p.dilation_h);
-    const int64_t total_w = SamePadding(p.in_w, p.kernel_w, p.stride_w, p.dilation_w);
     // SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning.
     const bool upper = auto_pad == "SAME_UPPER";
-    p.pad_top = upper ? total_h / 2 : total_h - total_h / 2;
-    p.pad_left = upper ? total_w / 2 : total_w - total_w / 2;
-    p.pad_bottom = total_h - p.pad_top;
-    p.pad_right = total_w - p.pad_left;
+    for (int a = 0; a < 3; ++a) {
+      const int64_t total = SamePadding(in[a], kernel[a], strides[a], dilations[a]);
+      begin[a] = upper ? total / 2 : total - total / 2;
+      end[a] = total - begin[a];
+    }
   } else if (auto_pad != "VALID") {
     return setup.Error("auto_pad '" + auto_pad +
                        "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
   }
+  p.pad_front = begin[0];
+  p.pad_top = begin[1];
+  p.pad_left = begin[2];
+  p.pad_back = end[0];
+  p.pad_bottom = end[1];
+  p.pad_right = end[2];
 
-  const int64_t span_h = (p.kernel_h - 1) * p.dilation_h + 1;
-  const int64_t span_w = (p.kernel_w - 1) * p.dilation_w + 1;
-  const int64_t padded_h = p.in_h + p.pad_top + p.pad_bottom;
-  const int64_t padded_w = p.in_w + p.pad_left + p.pad_right;
-  if (padded_h < span_h || padded_w < span_w) {
-    return setup.Error("kernel " + std::to_string(span_h) + "x" + std::to_string(span_w) +
-                       " (with dilation) is larger than the padded input " +
-                       std::to_string(padded_h) + "x" + std::to_string(padded_w));
+  int64_t out[3];
+  for (int a = 0; a < 3; ++a) {
+    const int64_t span = (kernel[a] - 1) * dilations[a] + 1;
+    const int64_t padded = in[a] + begin[a] + end[a];
+    if (padded < span) {
+      return setup.Error("kernel " + ShapeToString(setup.info(1).shape) +
+                         " (with dilation) is larger than the padded input " +
+                         ShapeToString(setup.info(0).shape));
+    }
+    out[a] = (padded - span) / strides[a] + 1;
   }
-  p.out_h = (padded_h - span_h) / p.stride_h + 1;
-  p.out_w = (padded_w - span_w) / p.stride_w + 1;
+  p.out_d = out[0];
+  p.out_h = out[1];
+  p.out_w = out[2];
 
   Result<Activation> act = Activation::FromAttributes(attrs);
   if (!act.ok()) return setup.Error(act.status().message());

@@ -4,7 +4,9 @@
 //
 // A 1-D convolution, X [N,C,L] and W [M,C/group,k], has the memory layout of
 // the 2-D one with H = 1 and a kernel height of 1, so it is parsed as that and
-// runs on the same kernels; only its output shape keeps rank 3.
+// runs on the same kernels; only its output shape keeps rank 3. A 3-D one adds
+// a depth axis (the d fields, all 1 or 0 otherwise), which only the reference
+// kernel walks: the optimised one hands 3-D convolutions to it.
 #ifndef SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_
 #define SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_
 
@@ -38,23 +40,35 @@ struct ConvParams {
   int64_t out_h = 0;
   int64_t out_w = 0;
   bool has_bias = false;
-  int spatial_rank = 2;   // 1 for a 1-D convolution (in_h, kernel_h, out_h are 1)
+  int spatial_rank = 2;  // 1: in_h, kernel_h, out_h are 1; 3: the depth axis is used
+  int64_t in_d = 1;
+  int64_t kernel_d = 1;
+  int64_t stride_d = 1;
+  int64_t dilation_d = 1;
+  int64_t pad_front = 0;
+  int64_t pad_back = 0;
+  int64_t out_d = 1;
   Activation activation;  // fused by the graph passes; kNone when absent
 
   int64_t in_channels_per_group() const { return in_channels / group; }
   int64_t out_channels_per_group() const { return out_channels / group; }
   // Multiply-adds per output element: the length of each dot product.
-  int64_t reduction_size() const { return in_channels_per_group() * kernel_h * kernel_w; }
+  int64_t reduction_size() const {
+    return in_channels_per_group() * kernel_d * kernel_h * kernel_w;
+  }
   Shape output_shape() const {
     if (spatial_rank == 1) return {batch, out_channels, out_w};
+    if (spatial_rank == 3) return {batch, out_channels, out_d, out_h, out_w};
     return {batch, out_channels, out_h, out_w};
   }
-  int64_t Flops() const { return 2 * batch * out_channels * out_h * out_w * reduction_size(); }
+  int64_t Flops() const {
+    return 2 * batch * out_channels * out_d * out_h * out_w * reduction_size();
+  }
 };
 
 // Parses and validates a Conv node: inputs X [N,C,H,W], W [M,C/group,kh,kw]
-// (or X [N,C,L], W [M,C/group,k]) and optional B [M]. Malformed models get
-// setup.Error; 3-D convolutions get setup.Unsupported.
+// (or the 1-D [N,C,L], [M,C/group,k], or the 3-D [N,C,D,H,W],
+// [M,C/group,kd,kh,kw]) and optional B [M]. Malformed models get setup.Error.
 Result<ConvParams> ParseConvParams(const KernelSetup& setup);
 
 }  // namespace serdab::engine

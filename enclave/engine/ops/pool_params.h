@@ -34,33 +34,38 @@ enum class PoolKind { kMax, kAverage };
 
 // A 2-D MaxPool or AveragePool over NCHW input. A 1-D one over [N, C, L] is
 // the 2-D one with H = 1 and a window height of 1; it keeps rank 3 only in its
-// output shape.
+// output shape. A 3-D one over [N, C, D, H, W] adds the depth axis (the d
+// fields and `depths`, a single window of one tap otherwise), which only the
+// reference kernel walks: the optimised one hands 3-D pooling to it.
 struct PoolParams {
   PoolKind kind = PoolKind::kMax;
   int spatial_rank = 2;
   int64_t batch = 0, channels = 0;
-  int64_t in_h = 0, in_w = 0;
-  int64_t out_h = 0, out_w = 0;
-  int64_t kernel_h = 1, kernel_w = 1;
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t in_d = 1, in_h = 0, in_w = 0;
+  int64_t out_d = 1, out_h = 0, out_w = 0;
+  int64_t kernel_d = 1, kernel_h = 1, kernel_w = 1;
+  int64_t stride_d = 1, stride_h = 1, stride_w = 1;
+  int64_t dilation_d = 1, dilation_h = 1, dilation_w = 1;
   bool count_include_pad = false;
-  std::vector<PoolWindow> rows;  // one per output row
-  std::vector<PoolWindow> cols;  // one per output column
+  std::vector<PoolWindow> depths;  // one per output depth
+  std::vector<PoolWindow> rows;    // one per output row
+  std::vector<PoolWindow> cols;    // one per output column
 
   int64_t planes() const { return batch * channels; }
   Shape output_shape() const {
     if (spatial_rank == 1) return {batch, channels, out_w};
+    if (spatial_rank == 3) return {batch, channels, out_d, out_h, out_w};
     return {batch, channels, out_h, out_w};
   }
   // One compare or add per tap that lies in the input.
   int64_t Flops() const {
-    int64_t row_taps = 0, col_taps = 0;
+    int64_t depth_taps = 0, row_taps = 0, col_taps = 0;
+    for (const PoolWindow& w : depths) depth_taps += w.taps();
     for (const PoolWindow& w : rows) row_taps += w.taps();
     for (const PoolWindow& w : cols) col_taps += w.taps();
-    return planes() * row_taps * col_taps;
+    return planes() * depth_taps * row_taps * col_taps;
   }
-  // AveragePool's divisor for output (oh, ow).
+  // AveragePool's divisor for output (oh, ow) of a 1-D or 2-D pooling.
   int64_t Divisor(int64_t oh, int64_t ow) const {
     return count_include_pad ? rows[oh].padded_size * cols[ow].padded_size
                              : rows[oh].taps() * cols[ow].taps();

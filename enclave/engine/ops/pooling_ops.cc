@@ -84,31 +84,43 @@ class PoolKernel : public Kernel {
   Status Run(const KernelIO& io) const override {
     const float* x = io.inputs[0]->data<float>();
     float* y = io.outputs[0]->data<float>();
-    for (int64_t plane = 0; plane < p_.planes(); ++plane) {
-      const float* in = x + plane * p_.in_h * p_.in_w;
-      float* out = y + plane * p_.out_h * p_.out_w;
-      for (int64_t oh = 0; oh < p_.out_h; ++oh) {
-        const PoolWindow& r = p_.rows[oh];
-        for (int64_t ow = 0; ow < p_.out_w; ++ow) {
-          const PoolWindow& c = p_.cols[ow];
-          float value;
-          if (kind_ == PoolKind::kMax) {
-            value = -std::numeric_limits<float>::infinity();
-            for (int64_t i = r.first_tap; i < r.end_tap; ++i) {
-              const float* row = in + (r.start + i * p_.dilation_h) * p_.in_w;
-              for (int64_t j = c.first_tap; j < c.end_tap; ++j) {
-                value = std::max(value, row[c.start + j * p_.dilation_w]);
+    const int64_t in_plane = p_.in_h * p_.in_w;
+    const int64_t out_plane = p_.out_h * p_.out_w;
+    for (int64_t volume = 0; volume < p_.planes(); ++volume) {
+      for (int64_t od = 0; od < p_.out_d; ++od) {
+        const PoolWindow& z = p_.depths[od];
+        const float* in = x + volume * p_.in_d * in_plane;
+        float* out = y + (volume * p_.out_d + od) * out_plane;
+        for (int64_t oh = 0; oh < p_.out_h; ++oh) {
+          const PoolWindow& r = p_.rows[oh];
+          for (int64_t ow = 0; ow < p_.out_w; ++ow) {
+            const PoolWindow& c = p_.cols[ow];
+            float value;
+            if (kind_ == PoolKind::kMax) {
+              value = -std::numeric_limits<float>::infinity();
+              for (int64_t k = z.first_tap; k < z.end_tap; ++k) {
+                const float* slice = in + (z.start + k * p_.dilation_d) * in_plane;
+                for (int64_t i = r.first_tap; i < r.end_tap; ++i) {
+                  const float* row = slice + (r.start + i * p_.dilation_h) * p_.in_w;
+                  for (int64_t j = c.first_tap; j < c.end_tap; ++j) {
+                    value = std::max(value, row[c.start + j * p_.dilation_w]);
+                  }
+                }
               }
+            } else {
+              float sum = 0.f;
+              for (int64_t k = z.first_tap; k < z.end_tap; ++k) {
+                const float* slice = in + (z.start + k) * in_plane;
+                for (int64_t i = r.first_tap; i < r.end_tap; ++i) {
+                  const float* row = slice + (r.start + i) * p_.in_w;
+                  for (int64_t j = c.first_tap; j < c.end_tap; ++j) sum += row[c.start + j];
+                }
+              }
+              const int64_t depth = p_.count_include_pad ? z.padded_size : z.taps();
+              value = sum / static_cast<float>(depth * p_.Divisor(oh, ow));
             }
-          } else {
-            float sum = 0.f;
-            for (int64_t i = r.first_tap; i < r.end_tap; ++i) {
-              const float* row = in + (r.start + i) * p_.in_w;
-              for (int64_t j = c.first_tap; j < c.end_tap; ++j) sum += row[c.start + j];
-            }
-            value = sum / static_cast<float>(p_.Divisor(oh, ow));
+            out[oh * p_.out_w + ow] = value;
           }
-          out[oh * p_.out_w + ow] = value;
         }
       }
     }
@@ -214,17 +226,15 @@ Status ParsePoolParams(const KernelSetup& setup, PoolKind kind, PoolParams* p) {
       node.attrs.CheckKinds(node.name, {"ceil_mode", "count_include_pad", "storage_order"},
                             {"kernel_shape", "strides", "pads", "dilations"}, {}, {"auto_pad"}));
   Shape x = setup.info(0).shape;
-  if (x.size() != 3 && x.size() != 4) {
-    return setup.Unsupported(
-        "only 1-D and 2-D pooling on [N,C,L] or [N,C,H,W] input is "
-        "supported, got input shape " +
-        ShapeToString(x));
+  if (x.size() < 3 || x.size() > 5) {
+    return setup.Error("input must be [N,C,L], [N,C,H,W] or [N,C,D,H,W], got shape " +
+                       ShapeToString(x));
   }
   const size_t rank = x.size() - 2;
   std::vector<int64_t> kernel = node.attrs.GetInts("kernel_shape");
   std::vector<int64_t> strides = node.attrs.GetInts("strides", std::vector<int64_t>(rank, 1));
   std::vector<int64_t> dilations = node.attrs.GetInts("dilations", std::vector<int64_t>(rank, 1));
-  std::vector<int64_t> pads = node.attrs.GetInts("pads", std::vector<int64_t>(2 * rank, 0));
+  const std::vector<int64_t> pads = node.attrs.GetInts("pads", std::vector<int64_t>(2 * rank, 0));
   const std::string auto_pad = node.attrs.GetString("auto_pad", "NOTSET");
   const bool ceil_mode = node.attrs.GetInt("ceil_mode", 0) != 0;
   const std::string values = std::to_string(rank) + " values";
@@ -232,19 +242,23 @@ Status ParsePoolParams(const KernelSetup& setup, PoolKind kind, PoolParams* p) {
   if (strides.size() != rank) return setup.Error("strides must have " + values);
   if (dilations.size() != rank) return setup.Error("dilations must have " + values);
   if (pads.size() != 2 * rank) return setup.Error("pads must have " + values + " per side");
-  if (rank == 1) {
-    // [N,C,L] as [N,C,1,L] with a window of height 1.
-    x.insert(x.begin() + 2, 1);
-    kernel.insert(kernel.begin(), 1);
-    strides.insert(strides.begin(), 1);
-    dilations.insert(dilations.begin(), 1);
-    pads = {0, pads[0], 0, pads[1]};
-  }
   if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" &&
       auto_pad != "VALID") {
     return setup.Error("unknown auto_pad '" + auto_pad + "'");
   }
-  for (int i = 0; i < 2; ++i) {
+  // From here on every axis list is [depth, height, width]; the axes a 1-D
+  // or 2-D pooling lacks have size 1 and a window of 1.
+  const size_t missing = 3 - rank;
+  x.insert(x.begin() + 2, missing, 1);
+  kernel.insert(kernel.begin(), missing, 1);
+  strides.insert(strides.begin(), missing, 1);
+  dilations.insert(dilations.begin(), missing, 1);
+  int64_t begin[3] = {0, 0, 0}, end[3] = {0, 0, 0};
+  for (size_t i = 0; i < rank; ++i) {
+    begin[missing + i] = pads[i];
+    end[missing + i] = pads[rank + i];
+  }
+  for (int i = 0; i < 3; ++i) {
     for (int64_t v : {kernel[i], strides[i], dilations[i]}) {
       if (v < 1 || v > kMaxWindowGeometry) {
         return setup.Error("kernel_shape, strides and dilations must be in [1, 2^31]");
@@ -254,7 +268,7 @@ Status ParsePoolParams(const KernelSetup& setup, PoolKind kind, PoolParams* p) {
   for (int64_t pad : pads) {
     if (pad < 0 || pad > kMaxWindowGeometry) return setup.Error("pads must be in [0, 2^31]");
   }
-  if (kind == PoolKind::kAverage && (dilations[0] != 1 || dilations[1] != 1)) {
+  if (kind == PoolKind::kAverage && (dilations[0] != 1 || dilations[1] != 1 || dilations[2] != 1)) {
     return setup.Unsupported("AveragePool with dilations");
   }
 
@@ -262,39 +276,39 @@ Status ParsePoolParams(const KernelSetup& setup, PoolKind kind, PoolParams* p) {
   p->spatial_rank = static_cast<int>(rank);
   p->batch = x[0];
   p->channels = x[1];
-  p->in_h = x[2];
-  p->in_w = x[3];
-  p->kernel_h = kernel[0];
-  p->kernel_w = kernel[1];
-  p->stride_h = strides[0];
-  p->stride_w = strides[1];
-  p->dilation_h = dilations[0];
-  p->dilation_w = dilations[1];
+  p->in_d = x[2];
+  p->in_h = x[3];
+  p->in_w = x[4];
+  p->kernel_d = kernel[0];
+  p->kernel_h = kernel[1];
+  p->kernel_w = kernel[2];
+  p->stride_d = strides[0];
+  p->stride_h = strides[1];
+  p->stride_w = strides[2];
+  p->dilation_d = dilations[0];
+  p->dilation_h = dilations[1];
+  p->dilation_w = dilations[2];
   p->count_include_pad = node.attrs.GetInt("count_include_pad", 0) != 0;
-  SERDAB_RETURN_IF_ERROR(AxisOutput(setup, auto_pad, ceil_mode, p->in_h, p->kernel_h, p->stride_h,
-                                    p->dilation_h, &pads[0], &pads[2], &p->out_h));
-  SERDAB_RETURN_IF_ERROR(AxisOutput(setup, auto_pad, ceil_mode, p->in_w, p->kernel_w, p->stride_w,
-                                    p->dilation_w, &pads[1], &pads[3], &p->out_w));
+  int64_t* const in[3] = {&p->in_d, &p->in_h, &p->in_w};
+  int64_t* const out[3] = {&p->out_d, &p->out_h, &p->out_w};
+  for (int i = 0; i < 3; ++i) {
+    SERDAB_RETURN_IF_ERROR(AxisOutput(setup, auto_pad, ceil_mode, *in[i], kernel[i], strides[i],
+                                      dilations[i], &begin[i], &end[i], out[i]));
+  }
   // One window per output row and column: the output must fit the limits first.
-  SERDAB_RETURN_IF_ERROR(
-      setup.CheckSize(DataType::kFloat32, {p->batch, p->channels, p->out_h, p->out_w}, "output"));
-  p->rows.clear();
-  p->cols.clear();
-  for (int64_t o = 0; o < p->out_h; ++o) {
-    p->rows.push_back(
-        MakeWindow(o, p->in_h, p->kernel_h, p->stride_h, p->dilation_h, pads[0], pads[2]));
-  }
-  for (int64_t o = 0; o < p->out_w; ++o) {
-    p->cols.push_back(
-        MakeWindow(o, p->in_w, p->kernel_w, p->stride_w, p->dilation_w, pads[1], pads[3]));
-  }
-  for (const std::vector<PoolWindow>* windows : {&p->rows, &p->cols}) {
-    for (const PoolWindow& w : *windows) {
+  SERDAB_RETURN_IF_ERROR(setup.CheckSize(DataType::kFloat32, p->output_shape(), "output"));
+  std::vector<PoolWindow>* const windows[3] = {&p->depths, &p->rows, &p->cols};
+  for (int i = 0; i < 3; ++i) {
+    windows[i]->clear();
+    for (int64_t o = 0; o < *out[i]; ++o) {
+      const PoolWindow w =
+          MakeWindow(o, *in[i], kernel[i], strides[i], dilations[i], begin[i], end[i]);
       if (w.taps() == 0) {
         return setup.Unsupported("a pooling window lies entirely in the padding (pads " +
-                                 ShapeToString(pads) + ", kernel_shape " + ShapeToString(kernel) +
-                                 ")");
+                                 ShapeToString(pads) + ", kernel_shape " +
+                                 ShapeToString(node.attrs.GetInts("kernel_shape")) + ")");
       }
+      windows[i]->push_back(w);
     }
   }
   return Status::Ok();

@@ -25,9 +25,12 @@
 //
 // Depthwise convolutions (one input channel per group) use a direct kernel
 // vectorised along the output row that reads the input in place.
+//
+// 3-D convolutions run the reference kernel.
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -543,6 +546,10 @@ class ConvOptimized : public Kernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_ASSIGN_OR_RETURN(p_, ParseConvParams(setup));
+    if (p_.spatial_rank == 3) {
+      reference_ = OpRegistry::Builtin().Create("Conv", KernelFlavor::kReference);
+      return reference_->Setup(setup, outputs);
+    }
     outputs->push_back({DataType::kFloat32, p_.output_shape()});
     const int threads = std::max(1, setup.num_threads);
     depthwise_ = p_.in_channels_per_group() == 1;
@@ -617,6 +624,7 @@ class ConvOptimized : public Kernel {
   }
 
   Status Run(const KernelIO& io) const override {
+    if (reference_ != nullptr) return reference_->Run(io);
     const float* x = io.inputs[0]->data<float>();
     const float* w = io.inputs[1]->data<float>();
     const float* bias =
@@ -641,6 +649,7 @@ class ConvOptimized : public Kernel {
   int64_t Flops() const override { return p_.Flops(); }
 
   size_t ScratchBytes() const override {
+    if (reference_ != nullptr) return reference_->ScratchBytes();
     if (depthwise_) return depthwise_chunks_ * PaddedFloats() * sizeof(float);
     if (band_mode_) return band_chunks_ * PlaneFloats() * sizeof(float);
     return (PlaneFloats() + PackedFloats() + DotFloats()) * sizeof(float);
@@ -874,6 +883,7 @@ class ConvOptimized : public Kernel {
   }
 
   ConvParams p_;
+  std::unique_ptr<Kernel> reference_;  // set for 3-D convolutions, which it runs
   bool depthwise_ = false;
   DepthwisePlan depthwise_plan_;
   int64_t depthwise_chunks_ = 0;

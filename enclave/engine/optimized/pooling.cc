@@ -6,9 +6,11 @@
 // then each output takes its column taps from that buffer. MaxPool gives the
 // reference's values exactly; AveragePool adds in a different order (within
 // float rounding of the reference). GlobalAveragePool and ReduceMean share
-// their summation code with the reference and give identical results.
+// their summation code with the reference and give identical results. 3-D
+// MaxPool and AveragePool run the reference kernel.
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "enclave/engine/allocator.h"
@@ -34,6 +36,10 @@ class FastPoolKernel : public Kernel {
 
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_RETURN_IF_ERROR(ParsePoolParams(setup, kind_, &p_));
+    if (p_.spatial_rank == 3) {
+      reference_ = OpRegistry::Builtin().Create(setup.n().op_type, KernelFlavor::kReference);
+      return reference_->Setup(setup, outputs);
+    }
     max_chunks_ = std::max(1, setup.num_threads);
     row_floats_ = (p_.in_w + kTensorAlignment / sizeof(float) - 1) /
                   (kTensorAlignment / sizeof(float)) * (kTensorAlignment / sizeof(float));
@@ -59,6 +65,7 @@ class FastPoolKernel : public Kernel {
   // Each chunk of planes gets its own row buffer in scratch, so the loop runs
   // over chunk indices rather than planes.
   Status Run(const KernelIO& io) const override {
+    if (reference_ != nullptr) return reference_->Run(io);
     const float* x = io.inputs[0]->data<float>();
     float* y = io.outputs[0]->data<float>();
     float* scratch = static_cast<float*>(io.scratch);
@@ -86,6 +93,7 @@ class FastPoolKernel : public Kernel {
   int64_t Flops() const override { return p_.Flops(); }
 
   size_t ScratchBytes() const override {
+    if (reference_ != nullptr) return reference_->ScratchBytes();
     return static_cast<size_t>(max_chunks_) * row_floats_ * sizeof(float);
   }
 
@@ -167,6 +175,7 @@ class FastPoolKernel : public Kernel {
 
   PoolKind kind_;
   PoolParams p_;
+  std::unique_ptr<Kernel> reference_;  // set for 3-D pooling, which it runs
   int max_chunks_ = 1;
   int64_t row_floats_ = 0;  // in_w rounded up to whole cache lines
   // Output columns [full_begin_, full_end_) have every tap inside the input.
