@@ -91,12 +91,15 @@ def elem_type(value_info):
     return value_info.type.tensor_type.elem_type
 
 
-def prepare(test_dir, work_dir):
+def prepare(test_dir, work_dir, wanted):
     """Writes the serdab form of a test into work_dir: model.onnx with one
     graph input, input.bin. Returns (ops, expected array), or None when the
-    test is out of scope."""
+    test is out of scope or wanted(ops) is false."""
     model = onnx.load(os.path.join(test_dir, "model.onnx"))
     graph = model.graph
+    ops = graph_ops(graph)
+    if not wanted(ops):
+        return None
     initialized = {t.name for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in initialized]
     if not inputs or len(graph.output) != 1:
@@ -124,7 +127,7 @@ def prepare(test_dir, work_dir):
         dims.dim.add().dim_value = d
     onnx.save(model, os.path.join(work_dir, "model.onnx"))
     first.tofile(os.path.join(work_dir, "input.bin"))
-    return graph_ops(graph), expected
+    return ops, expected
 
 
 def compare(actual_path, expected):
@@ -146,8 +149,8 @@ def run_test(serdab, test_dir, timeout_s, wanted):
     scope or wanted(ops) is false."""
     name = os.path.relpath(test_dir, os.path.dirname(os.path.dirname(test_dir)))
     with tempfile.TemporaryDirectory(prefix="onnx_conf_") as work:
-        prepared = prepare(test_dir, work)
-        if prepared is None or not wanted(prepared[0]):
+        prepared = prepare(test_dir, work, wanted)
+        if prepared is None:
             return None
         ops, expected = prepared
         record = {"name": name, "ops": sorted(ops)}
@@ -191,21 +194,23 @@ def main():
                         help="only tests whose ops all lie in the vision op set")
     parser.add_argument("--tests", help="comma-separated test names: only these")
     parser.add_argument("--json", metavar="OUT", help="also write every record as JSON here")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="tests run at once (default: the number of CPUs)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds per test")
     parser.add_argument("--verbose", action="store_true", help="print every non-passing test")
     args = parser.parse_args()
 
     if not os.path.isdir(args.data):
-        sys.exit(f"onnx_conformance: no test data in {args.data} (apt-get install libonnx-testdata)")
+        sys.exit(f"onnx_conformance: no test data in {args.data} "
+                 "(apt-get install libonnx-testdata)")
     if not os.access(args.serdab, os.X_OK):
         sys.exit(f"onnx_conformance: no serdab binary at {args.serdab}")
     dirs = sorted(os.path.join(args.data, suite, d) for suite in os.listdir(args.data)
                   for d in os.listdir(os.path.join(args.data, suite))
                   if os.path.isfile(os.path.join(args.data, suite, d, "model.onnx")))
     if args.tests:
-        wanted = set(args.tests.split(","))
-        dirs = [d for d in dirs if os.path.basename(d) in wanted]
+        names = set(args.tests.split(","))
+        dirs = [d for d in dirs if os.path.basename(d) in names]
 
     wanted_ops = set(args.ops.split(",")) if args.ops else None
 
@@ -214,9 +219,11 @@ def main():
             return False
         return not args.vision or ops <= VISION_OPS
 
+    def run(test_dir):
+        return run_test(args.serdab, test_dir, args.timeout, wanted)
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        records = [r for r in pool.map(lambda d: run_test(args.serdab, d, args.timeout, wanted), dirs)
-                   if r]
+        records = [r for r in pool.map(run, dirs) if r]
     vision = [r for r in records if set(r["ops"]) <= VISION_OPS]
 
     by_op = collections.defaultdict(list)
@@ -226,8 +233,8 @@ def main():
     print(f"{'op':<24}{'tests':>6}{'pass':>6}{'wrong':>6}{'refused':>8}{'crash':>6}  vision")
     for op in sorted(by_op):
         c = summarize(by_op[op])
-        print(f"{op:<24}{c['total']:>6}{c['pass']:>6}{c['wrong']:>6}{c['refused']:>8}{c['crash']:>6}"
-              f"  {'yes' if op in VISION_OPS else 'no'}")
+        print(f"{op:<24}{c['total']:>6}{c['pass']:>6}{c['wrong']:>6}{c['refused']:>8}"
+              f"{c['crash']:>6}  {'yes' if op in VISION_OPS else 'no'}")
     for r in records:
         if r["outcome"] in ("wrong", "crash") or (args.verbose and r["outcome"] != "pass"):
             print(f"{r['outcome']}: {r['name']}: {r['detail']}")
