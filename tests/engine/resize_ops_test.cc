@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -269,6 +270,13 @@ TEST(ResizeTest, TfCropAndResize) {
                 Const(Ints({1, 3}))},
                13);
   ExpectTensorEqual(out, Int64Tensor({1, 3}, {5, 6, -1}));
+  // An extrapolation value past int64 saturates.
+  attrs.set("extrapolation_value", 1e30f);
+  out = RunOne("Resize", attrs,
+               {In(Int64Tensor({1, 3}, {4, 5, 6})), Const(Floats({0, 0.5f, 1, 1.5f})), NoInput(),
+                Const(Ints({1, 3}))},
+               13);
+  ExpectTensorEqual(out, Int64Tensor({1, 3}, {5, 6, std::numeric_limits<int64_t>::max()}));
 }
 
 // half_pixel_symmetric (opset 19) spreads the rounding of the output length

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -261,6 +262,7 @@ class InterpolateKernel : public Kernel {
       }
     }
     mode_ = plan.mode;
+    extrapolates_ = plan.coord == CoordMode::kTfCropAndResize;
     extrapolation_ = plan.extrapolation;
     in_shape_ = in.shape;
     out_shape_ = plan.out;
@@ -309,7 +311,7 @@ class InterpolateKernel : public Kernel {
   // extrapolation_value.
   static constexpr int64_t kOutside = -1;
 
-  // kTaps source offsets and weights per output coordinate along one axis
+  // `taps` source offsets and weights per output coordinate along one axis
   // (2 for linear, 4 for cubic), and whether the coordinate is extrapolated.
   struct Taps {
     int taps = 0;
@@ -361,6 +363,21 @@ class InterpolateKernel : public Kernel {
     return t;
   }
 
+  // extrapolation_value as a T. An int64 output gets it truncated toward
+  // zero and saturated (NaN becomes 0) where a plain cast would be undefined.
+  template <typename T>
+  T Fill() const {
+    if constexpr (std::is_same_v<T, float>) {
+      return extrapolation_;
+    } else {
+      constexpr float kLimit = 9.2233720368547758e18f;  // 2^63
+      if (std::isnan(extrapolation_)) return 0;
+      if (extrapolation_ >= kLimit) return std::numeric_limits<int64_t>::max();
+      if (extrapolation_ <= -kLimit) return std::numeric_limits<int64_t>::min();
+      return static_cast<int64_t>(extrapolation_);
+    }
+  }
+
   template <typename T>
   void RunNearest(const KernelIO& io) const {
     const int rank = static_cast<int>(out_shape_.size());
@@ -370,7 +387,7 @@ class InterpolateKernel : public Kernel {
     const T* src = io.inputs[0]->data<T>();
     T* dst = io.outputs[0]->data<T>();
     const int64_t* cols = offsets_[rank - 1].data();
-    const T fill = static_cast<T>(extrapolation_);
+    const T fill = Fill<T>();
     auto fill_rows = [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         int64_t offset = 0;
@@ -386,9 +403,11 @@ class InterpolateKernel : public Kernel {
         T* out = dst + r * width;
         if (outside) {
           std::fill_n(out, width, fill);
-          continue;
+        } else if (extrapolates_) {
+          for (int64_t x = 0; x < width; ++x) out[x] = cols[x] == kOutside ? fill : row[cols[x]];
+        } else {
+          for (int64_t x = 0; x < width; ++x) out[x] = row[cols[x]];
         }
-        for (int64_t x = 0; x < width; ++x) out[x] = cols[x] == kOutside ? fill : row[cols[x]];
       }
     };
     io.pool->ParallelFor(rows, std::max<int64_t>(1, kMinElementsPerChunk / width), fill_rows);
@@ -441,6 +460,7 @@ class InterpolateKernel : public Kernel {
   InterpMode mode_ = InterpMode::kNearest;
   Shape in_shape_;
   Shape out_shape_;
+  bool extrapolates_ = false;  // tf_crop_and_resize
   float extrapolation_ = 0.f;
   // Nearest: per dimension, the input element offset (index * stride) that
   // each output index reads, or kOutside.
