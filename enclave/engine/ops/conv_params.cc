@@ -180,6 +180,8 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   p.out_d = out[0];
   p.out_h = out[1];
   p.out_w = out[2];
+  // The optimised kernel builds tables sized by the output.
+  SERDAB_RETURN_IF_ERROR(setup.CheckSize(DataType::kFloat32, p.output_shape(), "output"));
 
   Result<Activation> act = Activation::FromAttributes(attrs);
   if (!act.ok()) return setup.Error(act.status().message());
