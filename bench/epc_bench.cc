@@ -3,7 +3,7 @@
 //
 //   BM_PageSwap/none   a touch that evicts a page and pages another in: the
 //                      raw cost of one swap here (signal, mprotect, seal,
-//                      hole punch, open, kernel faults).
+//                      release, open, fill, kernel faults).
 //   BM_PageSwap/sgx1   the same, topped up to 40,000 cycles per swap.
 //   BM_FirstTouch      a fault on a page never used before with the budget
 //                      not yet full (zero fill, no eviction): an artefact of
@@ -24,7 +24,7 @@
 //   total_cycles_per_swap   raw + charged (the modelled cost)
 //   cycles_per_iter         wall cycles per benchmark iteration, measured
 //                           around the loop (includes everything)
-//   passes_per_swap, mprotects_per_swap, punches_per_swap
+//   passes_per_swap, mprotects_per_swap, releases_per_swap
 //                           runs of the clock and the pager's system calls
 //                           (BM_PageSwap; batched eviction lowers them)
 #include <benchmark/benchmark.h>
@@ -311,7 +311,7 @@ void BM_PageSwap(benchmark::State& state) {
   const double swaps = static_cast<double>(std::max<uint64_t>(1, s.swaps));
   state.counters["passes_per_swap"] = static_cast<double>(s.eviction_passes) / swaps;
   state.counters["mprotects_per_swap"] = static_cast<double>(s.mprotect_calls) / swaps;
-  state.counters["punches_per_swap"] = static_cast<double>(s.hole_punches) / swaps;
+  state.counters["releases_per_swap"] = static_cast<double>(s.page_releases) / swaps;
   heap->Deallocate(data, pages * kPageBytes);
 }
 BENCHMARK(BM_PageSwap)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);

@@ -2,8 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -148,9 +148,9 @@ Status EpcHeap::Init() {
   epc_pages_ = std::min<uint64_t>(config_.epc_bytes / kPageBytes, num_pages_);
 
   // Worst case: every resident page isolated in the enclave view, which
-  // splits it into 2 * epc_pages + 1 mappings; plus the alias view, the
+  // splits it into 2 * epc_pages + 1 mappings; plus its two labels, the
   // backing store, the tags and the metadata.
-  const uint64_t mappings = 2 * epc_pages_ + 5;
+  const uint64_t mappings = 2 * epc_pages_ + 6;
   const uint64_t limit = MaxMapCount();
   const uint64_t before = g_reserved_mappings.fetch_add(mappings);
   if (before + mappings + kOtherMappings > limit) {
@@ -171,22 +171,31 @@ Status EpcHeap::Init() {
     return Status::ResourceExhausted(std::string("EPC heap: cannot map the ") + what + ": " +
                                      std::strerror(errno));
   };
-  memfd_ = memfd_create("serdab-epc", MFD_CLOEXEC);
-  if (memfd_ < 0) return map_error("memfd (memfd_create)");
-  if (ftruncate(memfd_, static_cast<off_t>(bytes)) != 0) return map_error("memfd (ftruncate)");
-  void* p = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, memfd_, 0);
+  const int anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  // The enclave view between two one-page labels, PROT_NONE mappings of a
+  // memfd named "serdab-epc": in /proc/PID/maps the enclave's range is what
+  // lies between them, as an SGX enclave's shows as /dev/sgx_enclave.
+  // (Anonymous mappings can be named only on kernels built with
+  // CONFIG_ANON_VMA_NAME.)
+  void* p = mmap(nullptr, bytes + 2 * kPageBytes, PROT_NONE, anon, -1, 0);
   if (p == MAP_FAILED) return map_error("enclave view");
-  enclave_ = static_cast<uint8_t*>(p);
-  p = mmap(nullptr, bytes, kReadWrite, MAP_SHARED | MAP_NORESERVE, memfd_, 0);
-  if (p == MAP_FAILED) return map_error("pager view");
-  alias_ = static_cast<uint8_t*>(p);
-  // Paging is per 4 KiB page; a transparent huge page would make one touch
-  // resident 2 MiB. (Advice only: "force" in shmem_enabled overrides it.)
+  reservation_ = static_cast<uint8_t*>(p);
+  enclave_ = reservation_ + kPageBytes;
+  const int label = memfd_create("serdab-epc", MFD_CLOEXEC);
+  if (label < 0) return map_error("range label (memfd_create)");
+  const bool labelled =
+      ftruncate(label, kPageBytes) == 0 &&
+      mmap(reservation_, kPageBytes, PROT_NONE, MAP_SHARED | MAP_FIXED, label, 0) != MAP_FAILED &&
+      mmap(enclave_ + bytes, kPageBytes, PROT_NONE, MAP_SHARED | MAP_FIXED, label, 0) != MAP_FAILED;
+  close(label);
+  if (!labelled) return map_error("range labels");
+  // Paging is per 4 KiB page; a transparent huge page would make one fill
+  // resident 2 MiB.
   madvise(enclave_, bytes, MADV_NOHUGEPAGE);
-  madvise(alias_, bytes, MADV_NOHUGEPAGE);
+  proc_mem_ = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  if (proc_mem_ < 0) return map_error("pager's access to closed pages (/proc/self/mem)");
   // Untrusted backing store and trusted metadata: reserved, committed only
   // where touched, and zero-filled (so every page starts kAbsent, version 0).
-  const int anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
   p = mmap(nullptr, bytes, kReadWrite, anon, -1, 0);
   if (p == MAP_FAILED) return map_error("backing store");
   backing_ = static_cast<uint8_t*>(p);
@@ -206,6 +215,16 @@ Status EpcHeap::Init() {
   free_frame_count_ = epc_pages_;
   front_hand_ = epc_pages_ / 2;
 
+  // The pager writes closed pages through /proc/self/mem; a kernel booted
+  // with proc_mem.force_override=never (or =ptrace) refuses that.
+  std::memset(bounce_, 0, kPageBytes);
+  if (pwrite(proc_mem_, bounce_, kPageBytes, ProcMemOffset(0)) != kPageBytes) {
+    return Status::FailedPrecondition(
+        std::string("EPC heap: cannot fill a closed page through /proc/self/mem (") +
+        std::strerror(errno) +
+        "); the sim enclave needs it: boot without proc_mem.force_override=never|ptrace");
+  }
+  ReleaseLocked(0, 1);
   SERDAB_ASSIGN_OR_RETURN(fault_region_, RegisterFaultRegion(enclave_, bytes, &OnFault, this));
   CalibrateFaultOverhead();
   return Status::Ok();
@@ -214,21 +233,19 @@ Status EpcHeap::Init() {
 EpcHeap::~EpcHeap() {
   if (fault_region_ >= 0) UnregisterFaultRegion(fault_region_);
   const size_t bytes = num_pages_ * kPageBytes;
-  if (enclave_ != nullptr) munmap(enclave_, bytes);
-  if (alias_ != nullptr) munmap(alias_, bytes);
+  if (reservation_ != nullptr) munmap(reservation_, bytes + 2 * kPageBytes);
   if (backing_ != nullptr) munmap(backing_, bytes);
   if (tags_ != nullptr) munmap(tags_, num_pages_ * PageCipher::kTagBytes);
   if (meta_ != nullptr) munmap(meta_, num_pages_ * sizeof(PageMeta));
-  if (memfd_ >= 0) close(memfd_);
+  if (proc_mem_ >= 0) close(proc_mem_);
   g_reserved_mappings.fetch_sub(reserved_mappings_);
 }
 
 // The handler sees the signal, not the fault: the kernel's delivery and
-// sigreturn, and the minor fault when the instruction re-executes, happen
-// outside its clock. Measure them once, on page 0 (not yet allocated), and add
-// them to every swap's raw cost and stall. Each probe is set up like a
-// page-in: the page already exists in the memfd (written through the alias
-// view, as a page-in decrypts into it), so the retry only maps it. The median
+// sigreturn happen outside its clock. Measure them once, on page 0 (not yet
+// allocated), and add them to every swap's raw cost and stall. Each probe is
+// a page-in as the pager does it: the page is present and open when the
+// handler returns, so the retried access does not fault again. The median
 // probe, not the fastest: on a shared host the best case undercounts the
 // typical fault by half, and what the overhead leaves out the TEE-equivalent
 // clock counts as compute.
@@ -236,10 +253,6 @@ void EpcHeap::CalibrateFaultOverhead() {
   volatile uint8_t* probe = enclave_;
   std::vector<uint64_t> overheads;
   for (int i = 0; i < kCalibrationProbes; ++i) {
-    {
-      std::lock_guard<std::mutex> lock(pager_mu_);
-      alias_page(0)[0] = 0;
-    }
     const uint64_t start = ReadCycles();
     *probe = 1;
     const uint64_t total = ReadCycles() - start;
@@ -341,20 +354,30 @@ bool EpcHeap::PageInLocked(uint64_t page) {
   PageMeta& meta = meta_[page];
   const bool sealed = meta.state == kEvicted;
   if (sealed) {
-    // Copy first, then open in place: the host cannot change bytes between
-    // the MAC check and the decryption.
-    uint8_t* dst = alias_page(page);
+    // Copy first, then open in trusted memory: the host cannot change bytes
+    // between the MAC check and the decryption.
     uint8_t tag[PageCipher::kTagBytes];
     std::memcpy(tag, tags_ + page * PageCipher::kTagBytes, sizeof(tag));
-    std::memcpy(dst, backing_ + page * kPageBytes, kPageBytes);
-    if (!cipher_->Open(static_cast<uint32_t>(page), meta.version, dst, kPageBytes, tag)) {
+    std::memcpy(bounce_, backing_ + page * kPageBytes, kPageBytes);
+    if (!cipher_->Open(static_cast<uint32_t>(page), meta.version, bounce_, kPageBytes, tag)) {
       IntegrityViolation(page, meta.version);
     }
+    // Filled while still closed: no thread can see it half written.
+    if (pwrite(proc_mem_, bounce_, kPageBytes, ProcMemOffset(page)) != kPageBytes) {
+      PagerFailure("pwrite(/proc/self/mem)", page, errno);
+    }
+    // Plaintext lives in the enclave view only. (Sealing leaves ciphertext.)
+    sodium_memzero(bounce_, kPageBytes);
     counters_.pages_in.fetch_add(1, std::memory_order_relaxed);
+    ProtectLocked(page, 1, kReadWrite);
   } else {
-    counters_.zero_fills.fetch_add(1, std::memory_order_relaxed);  // a memfd hole reads as 0
+    counters_.zero_fills.fetch_add(1, std::memory_order_relaxed);
+    ProtectLocked(page, 1, kReadWrite);
+    // A released page reads as zeros; allocating it here keeps the kernel's
+    // zero fill inside the pager's clock rather than in the retried access.
+    // (Advice: on a kernel without it the retry allocates the page.)
+    madvise(enclave_page(page), kPageBytes, MADV_POPULATE_WRITE);
   }
-  ProtectLocked(page, 1, kReadWrite);
   meta.state = kHot;
   meta.frame = frame;
   frames_[frame] = static_cast<uint32_t>(page);
@@ -412,12 +435,12 @@ void EpcHeap::EvictBatchLocked() {
   // Every victim must be closed before it is read for sealing.
   cool.Flush();
   uint32_t frames[kEvictBatch];
-  PageRun punch([this](uint64_t first, uint64_t n) { PunchLocked(first, n); });
+  PageRun release([this](uint64_t first, uint64_t n) { ReleaseLocked(first, n); });
   for (int i = 0; i < count; ++i) {
     frames[i] = SealLocked(victims[i]);
-    punch.Add(victims[i]);
+    release.Add(victims[i]);
   }
-  punch.Flush();
+  release.Flush();
   // The first victim's frame on top: a sweep refills frames in clock order,
   // so the next pass meets its pages in one run.
   for (int i = count - 1; i >= 0; --i) free_frames_[free_frame_count_++] = frames[i];
@@ -429,17 +452,19 @@ uint32_t EpcHeap::EvictLocked(uint64_t page) {
   // write it while it is being sealed.
   if (meta_[page].state == kHot) ProtectLocked(page, 1, PROT_NONE);
   const uint32_t frame = SealLocked(page);
-  PunchLocked(page, 1);
+  ReleaseLocked(page, 1);
   return frame;
 }
 
 uint32_t EpcHeap::SealLocked(uint64_t page) {
   PageMeta& meta = meta_[page];
-  uint8_t* src = alias_page(page);
+  if (pread(proc_mem_, bounce_, kPageBytes, ProcMemOffset(page)) != kPageBytes) {
+    PagerFailure("pread(/proc/self/mem)", page, errno);
+  }
   uint8_t tag[PageCipher::kTagBytes];
   ++meta.version;
-  cipher_->Seal(static_cast<uint32_t>(page), meta.version, src, kPageBytes, tag);
-  std::memcpy(backing_ + page * kPageBytes, src, kPageBytes);
+  cipher_->Seal(static_cast<uint32_t>(page), meta.version, bounce_, kPageBytes, tag);
+  std::memcpy(backing_ + page * kPageBytes, bounce_, kPageBytes);
   std::memcpy(tags_ + page * PageCipher::kTagBytes, tag, sizeof(tag));
   meta.state = kEvicted;
   const uint32_t frame = meta.frame;
@@ -465,7 +490,7 @@ void EpcHeap::DropPagesLocked(uint64_t first, uint64_t count) {
     meta.state = kAbsent;
   }
   ProtectLocked(first, count, PROT_NONE);
-  PunchLocked(first, count);
+  ReleaseLocked(first, count);
   madvise(backing_ + first * kPageBytes, count * kPageBytes, MADV_DONTNEED);
   resident_ -= dropped;
   counters_.resident_pages.store(resident_, std::memory_order_relaxed);
@@ -479,13 +504,15 @@ void EpcHeap::ProtectLocked(uint64_t first, uint64_t count, int prot) {
   }
 }
 
-void EpcHeap::PunchLocked(uint64_t first, uint64_t count) {
-  counters_.hole_punches.fetch_add(1, std::memory_order_relaxed);
-  if (fallocate(memfd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                static_cast<off_t>(first * kPageBytes),
-                static_cast<off_t>(count * kPageBytes)) != 0) {
-    PagerFailure("fallocate(PUNCH_HOLE)", first, errno);
+void EpcHeap::ReleaseLocked(uint64_t first, uint64_t count) {
+  counters_.page_releases.fetch_add(1, std::memory_order_relaxed);
+  if (madvise(enclave_page(first), count * kPageBytes, MADV_DONTNEED) != 0) {
+    PagerFailure("madvise(DONTNEED)", first, errno);
   }
+}
+
+off_t EpcHeap::ProcMemOffset(uint64_t page) const {
+  return static_cast<off_t>(reinterpret_cast<uintptr_t>(enclave_page(page)));
 }
 
 void* EpcHeap::Allocate(size_t bytes) {
@@ -534,6 +561,7 @@ EpcStats EpcHeap::Stats() const {
   s.ecall_price_cycles = config_.profile.ecall_cycles;
   s.memory_overhead = config_.profile.memory_overhead;
   s.cipher = cipher_->name();
+  s.heap_base = reinterpret_cast<uintptr_t>(enclave_);
   s.heap_bytes = num_pages_ * kPageBytes;
   s.epc_pages = epc_pages_;
   s.cycles_per_second = CyclesPerSecond();
@@ -546,7 +574,7 @@ EpcStats EpcHeap::Stats() const {
   s.evictions = get(counters_.evictions);
   s.eviction_passes = get(counters_.eviction_passes);
   s.mprotect_calls = get(counters_.mprotect_calls);
-  s.hole_punches = get(counters_.hole_punches);
+  s.page_releases = get(counters_.page_releases);
   s.pages_dropped = get(counters_.pages_dropped);
   s.resident_pages = get(counters_.resident_pages);
   s.peak_resident_pages = get(counters_.peak_resident_pages);
@@ -588,7 +616,7 @@ void EpcHeap::ResetStats() {
   for (std::atomic<uint64_t>* c :
        {&counters_.page_faults, &counters_.pages_in, &counters_.zero_fills,
         &counters_.reference_faults, &counters_.spurious_faults, &counters_.evictions,
-        &counters_.eviction_passes, &counters_.mprotect_calls, &counters_.hole_punches,
+        &counters_.eviction_passes, &counters_.mprotect_calls, &counters_.page_releases,
         &counters_.pages_dropped, &counters_.swaps, &counters_.raw_swap_cycles,
         &counters_.swap_cycles_charged, &counters_.ecalls, &counters_.ecall_cycles_charged,
         &counters_.pager_ns, &counters_.first_touches, &counters_.first_touch_cycles_charged,
@@ -617,8 +645,8 @@ bool EpcHeap::OverlapsTrusted(const void* ptr, size_t bytes) const {
     return region != nullptr && p < r + size && r < p + bytes;
   };
   const size_t heap_bytes = num_pages_ * kPageBytes;
-  return overlaps(enclave_, heap_bytes) || overlaps(alias_, heap_bytes) ||
-         overlaps(meta_, num_pages_ * sizeof(PageMeta));
+  return overlaps(enclave_, heap_bytes) || overlaps(meta_, num_pages_ * sizeof(PageMeta)) ||
+         overlaps(bounce_, kPageBytes);
 }
 
 bool EpcHeap::IsResident(const void* ptr) const {
@@ -629,9 +657,16 @@ bool EpcHeap::IsResident(const void* ptr) const {
 }
 
 size_t EpcHeap::PhysicalBytes() const {
-  struct stat st;
-  if (fstat(memfd_, &st) != 0) return 0;
-  return static_cast<size_t>(st.st_blocks) * 512;
+  // mincore reports the pages present in memory, whatever their protection.
+  constexpr uint64_t kChunkPages = 4096;
+  unsigned char present[kChunkPages];
+  uint64_t pages = 0;
+  for (uint64_t first = 0; first < num_pages_; first += kChunkPages) {
+    const uint64_t n = std::min(kChunkPages, num_pages_ - first);
+    if (mincore(enclave_page(first), n * kPageBytes, present) != 0) return 0;
+    for (uint64_t i = 0; i < n; ++i) pages += present[i] & 1;
+  }
+  return pages * kPageBytes;
 }
 
 Status EpcHeap::Evict(const void* ptr) {

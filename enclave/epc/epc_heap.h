@@ -9,33 +9,41 @@
 // and activations here (this is an engine::Allocator).
 //
 // Mechanism
-//   * A memfd of heap_bytes is mapped twice. The *enclave view* is what
-//     Allocate returns; a page there is readable and writable only while it
-//     is resident and hot, PROT_NONE otherwise. The *alias view* is always
-//     read-write and used only by the pager, under its lock, to seal and fill
-//     pages, so filling a page never opens it to other threads early.
+//   * The *enclave view* is an anonymous private mapping of heap_bytes, what
+//     Allocate returns (labelled in /proc/PID/maps by a one-page mapping of a
+//     memfd named "serdab-epc" on each side); a page there is readable and writable only while it
+//     is resident and hot, PROT_NONE otherwise. The pager reads and fills
+//     closed pages through /proc/self/mem (which may access PROT_NONE memory
+//     of its own process), so filling a page never opens it to other threads
+//     early.
 //   * Touching a PROT_NONE page raises SIGSEGV; the process-wide handler (see
 //     fault_router.h) passes it to the owning heap's pager, which runs on the
 //     faulting thread and returns, and the instruction re-executes.
-//   * Eviction of page p: mprotect(PROT_NONE) in the enclave view first (after
-//     it returns no thread can write p: the TLB shootdown has completed), bump
-//     p's version, seal p in place in the alias view (page_cipher.h), copy
-//     the ciphertext and tag to the backing store, then punch the page out of
-//     the memfd, which frees the physical page: resident memory really is
-//     bounded by epc_bytes. (Mapping pages onto a fixed pool of frames
-//     instead, as hardware does, measured slower: mmap(MAP_FIXED) costs
-//     several times an mprotect.)
+//   * Eviction of page p: mprotect(PROT_NONE) first (after it returns no
+//     thread can write p: the TLB shootdown has completed), read p into a
+//     trusted bounce buffer, bump p's version, seal it there (page_cipher.h),
+//     copy the ciphertext and tag to the backing store, then release the page
+//     (MADV_DONTNEED), which frees the physical page: resident memory really
+//     is bounded by epc_bytes.
+//   * Why these system calls: on the hosts we measured (a paravirtualised
+//     VM), punching pages out of a shared memfd, as an earlier version of
+//     this heap did, cost 5-7 times a private page's release and several
+//     times more again while another vCPU was busy, and mapping pages onto a
+//     fixed pool of frames with mmap(MAP_FIXED) costs several times an
+//     mprotect. Anonymous pages released with MADV_DONTNEED cost the same
+//     with or without a competitor (bench/RESULTS.md, EPC fidelity).
 //   * Evictions come in batches, as the SGX driver writes back up to 16
 //     pages per EWB batch: a fault that finds no free frame evicts up to
 //     kEvictBatch cold pages in one pass of the clock, so the next faults find
 //     a frame without evicting. A pass issues one mprotect per run of
-//     contiguous pages it cools and one hole punch per run it evicts, instead
+//     contiguous pages it cools and one release per run it evicts, instead
 //     of one of each per page.
 //   * Page-in of p: copy the sealed bytes from the backing store into the
-//     alias view, open them in place (any tampering or an older version fails
-//     here), then mprotect(PROT_READ|PROT_WRITE). A page never written back
-//     (first touch, or touched again after being freed) is a hole in the
-//     memfd and reads as zeros: it only needs the mprotect.
+//     bounce buffer, open them there (any tampering or an older version fails
+//     here), write them into the closed page, then mprotect(PROT_READ |
+//     PROT_WRITE). A page never written back (first touch, or touched again
+//     after being freed) reads as zeros: it is opened and allocated
+//     (MADV_POPULATE_WRITE) in place.
 //   * Victims are chosen by two-handed CLOCK. User mappings have no hardware
 //     accessed bit the pager could read, so it samples references itself:
 //     the front hand sets a hot page PROT_NONE ("cold") but leaves it
@@ -99,12 +107,15 @@
 //   * A signal handler other than the pager's must not touch heap memory: it
 //     could interrupt a thread that holds the pager lock (in Deallocate,
 //     Evict, ...) and deadlock on it when its access faults.
-//   * The heap is shared with children after fork(); do not fork while it is
-//     in use (gtest death tests must use the "threadsafe" style).
+//   * A child after fork() gets a copy of the heap and of the pager's state
+//     but not its other threads; do not fork while it is in use (gtest death
+//     tests must use the "threadsafe" style).
 //   * Destroying the heap while another thread still touches its memory is
 //     undefined, as for any allocator.
 #ifndef SERDAB_ENCLAVE_EPC_EPC_HEAP_H_
 #define SERDAB_ENCLAVE_EPC_EPC_HEAP_H_
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstddef>
@@ -177,8 +188,8 @@ class EpcHeap final : public engine::Allocator {
   // that do (SGX's sgx_is_outside_enclave check).
   bool OverlapsTrusted(const void* ptr, size_t bytes) const;
   bool IsResident(const void* ptr) const;
-  // Physical memory the heap holds right now, as the kernel accounts it for
-  // the memfd (at most epc_bytes plus pages being filled at that instant).
+  // Physical memory the enclave view holds right now, as the kernel reports
+  // it (mincore): at most epc_bytes.
   size_t PhysicalBytes() const;
 
   // What the untrusted host can do. The OS may evict any page at any time,
@@ -229,15 +240,17 @@ class EpcHeap final : public engine::Allocator {
   void EvictBatchLocked();
   uint32_t EvictLocked(uint64_t page);  // returns the frame it vacated
   // Seals a resident page that is already PROT_NONE and releases its frame
-  // (returned), but leaves its memory in the memfd: the caller punches it.
+  // (returned), but leaves its memory mapped: the caller releases it.
   uint32_t SealLocked(uint64_t page);
   void DropPagesLocked(uint64_t first, uint64_t count);
   void ProtectLocked(uint64_t first, uint64_t count, int prot);
-  void PunchLocked(uint64_t first, uint64_t count);
+  // Frees the physical pages (MADV_DONTNEED); they read as zeros after.
+  void ReleaseLocked(uint64_t first, uint64_t count);
+  // Where `page` of the enclave view is in /proc/self/mem.
+  off_t ProcMemOffset(uint64_t page) const;
   Result<uint64_t> EvictedPageOf(const void* ptr) const;
 
   uint8_t* enclave_page(uint64_t page) const { return enclave_ + page * kPageBytes; }
-  uint8_t* alias_page(uint64_t page) const { return alias_ + page * kPageBytes; }
 
   const EpcConfig config_;
   uint64_t num_pages_ = 0;
@@ -245,12 +258,12 @@ class EpcHeap final : public engine::Allocator {
   uint64_t reserved_mappings_ = 0;  // counted against vm.max_map_count
   std::unique_ptr<PageCipher> cipher_;
 
-  int memfd_ = -1;
-  uint8_t* enclave_ = nullptr;  // enclave view
-  uint8_t* alias_ = nullptr;    // pager's view of the same memfd
-  uint8_t* backing_ = nullptr;  // untrusted: ciphertext, kPageBytes per page
-  uint8_t* tags_ = nullptr;     // untrusted: kTagBytes per page
-  PageMeta* meta_ = nullptr;    // trusted: one per page
+  int proc_mem_ = -1;               // /proc/self/mem, read-write
+  uint8_t* reservation_ = nullptr;  // the enclave view and its two labels
+  uint8_t* enclave_ = nullptr;      // enclave view
+  uint8_t* backing_ = nullptr;      // untrusted: ciphertext, kPageBytes per page
+  uint8_t* tags_ = nullptr;         // untrusted: kTagBytes per page
+  PageMeta* meta_ = nullptr;        // trusted: one per page
   int fault_region_ = -1;
 
   // Pager state, guarded by pager_mu_.
@@ -265,6 +278,8 @@ class EpcHeap final : public engine::Allocator {
   uint64_t front_hand_ = 0;  // clears reference bits, half a revolution ahead
   uint64_t resident_ = 0;
   uint64_t last_handler_cycles_ = 0;
+  // Plaintext of the page being sealed or opened: trusted memory.
+  alignas(64) uint8_t bounce_[kPageBytes];
 
   // Allocation bookkeeping, guarded by alloc_mu_ (taken before pager_mu_).
   std::mutex alloc_mu_;
@@ -287,7 +302,7 @@ class EpcHeap final : public engine::Allocator {
     std::atomic<uint64_t> evictions{0};
     std::atomic<uint64_t> eviction_passes{0};
     std::atomic<uint64_t> mprotect_calls{0};
-    std::atomic<uint64_t> hole_punches{0};
+    std::atomic<uint64_t> page_releases{0};
     std::atomic<uint64_t> pages_dropped{0};
     std::atomic<uint64_t> resident_pages{0};
     std::atomic<uint64_t> peak_resident_pages{0};

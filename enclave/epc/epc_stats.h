@@ -71,6 +71,9 @@ struct EpcStats {
   uint64_t ecall_price_cycles = 0;
   double memory_overhead = 0;
   std::string cipher;  // page AEAD
+  // The heap's virtual range, [heap_base, heap_base + heap_bytes): the
+  // enclave's linear range, which an SGX host knows too (it mapped it).
+  uint64_t heap_base = 0;
   uint64_t heap_bytes = 0;
   uint64_t epc_pages = 0;  // resident budget
   double cycles_per_second = 0;
@@ -87,10 +90,10 @@ struct EpcStats {
   uint64_t spurious_faults = 0;
   uint64_t evictions = 0;
   uint64_t eviction_passes = 0;
-  // The pager's system calls on the enclave view and the memfd: a run of
+  // The pager's mprotect and MADV_DONTNEED calls on the enclave view: a run of
   // contiguous pages costs one.
   uint64_t mprotect_calls = 0;
-  uint64_t hole_punches = 0;
+  uint64_t page_releases = 0;
   uint64_t pages_dropped = 0;
   uint64_t resident_pages = 0;
   uint64_t peak_resident_pages = 0;

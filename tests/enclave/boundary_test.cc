@@ -22,6 +22,7 @@
 #include "enclave/engine/model.h"
 #include "enclave/engine/onnx_importer.h"
 #include "enclave/engine/tensor_codec.h"
+#include "tests/enclave/epc_range.h"
 #include "tests/enclave/test_platform.h"
 #include "worker/enclave_host.h"
 
@@ -431,12 +432,14 @@ std::vector<Mapping> MappingsNamed(const std::string& needle) {
 TEST(BoundaryTest, BuffersInsideEnclaveMemoryAreRefused) {
   Deployment d;
   Provisioned p = ProvisionTiny(d);
-  const auto epc = MappingsNamed("serdab-epc");
+  const EpcRange epc = EpcRange::FromStats(p.host->StatsJson().value());
   const auto image = MappingsNamed("libserdab_enclave.so");
-  ASSERT_FALSE(epc.empty());
+  ASSERT_NE(epc.begin, nullptr);
   ASSERT_FALSE(image.empty());
   const uint64_t handle = p.host->handle();
-  for (const Mapping& m : {epc.front(), epc.back(), image.front(), image.back()}) {
+  constexpr size_t kPage = 4096;
+  const Mapping epc_first{epc.begin, kPage}, epc_last{epc.begin + epc.size - kPage, kPage};
+  for (const Mapping& m : {epc_first, epc_last, image.front(), image.back()}) {
     size_t size = 0;
     uint64_t session = 0;
     // Inputs read from enclave memory.

@@ -259,7 +259,7 @@ TEST(EpcHeapTest, ClockKeepsRecentlyUsedPages) {
 TEST(EpcHeapTest, EvictionsComeInBatchesAndCoalesceSystemCalls) {
   // A cyclic sweep over twice the budget misses on every page. Unbatched,
   // each miss runs the clock once, cools one page (one mprotect), opens the
-  // missed page (another) and punches one hole.
+  // missed page (another) and releases one run.
   const size_t budget = kMinEpcBytes;
   std::unique_ptr<EpcHeap> heap = MakeHeap(16 * kMiB, budget);
   ASSERT_NE(heap, nullptr);
@@ -279,11 +279,11 @@ TEST(EpcHeapTest, EvictionsComeInBatchesAndCoalesceSystemCalls) {
   EXPECT_EQ(s.swaps, 3 * pages);  // batching changes what a swap costs, not their number
   EXPECT_EQ(s.pages_in, 3 * pages);
   EXPECT_LE(s.peak_resident_pages, heap->epc_pages());
-  // Steady state: one pass of the clock, one cooling mprotect and one hole
-  // punch per full batch; one mprotect per page-in.
+  // Steady state: one pass of the clock, one cooling mprotect and one
+  // release per full batch; one mprotect per page-in.
   EXPECT_GT(s.eviction_passes, 0u);
   EXPECT_LE(s.eviction_passes * (kEvictBatch / 2), s.evictions);
-  EXPECT_LE(s.hole_punches * (kEvictBatch / 2), s.evictions);
+  EXPECT_LE(s.page_releases * (kEvictBatch / 2), s.evictions);
   EXPECT_LE(s.mprotect_calls, s.swaps + s.swaps / 4);
   heap->Deallocate(data, bytes);
   EXPECT_EQ(heap->PhysicalBytes(), 0u);

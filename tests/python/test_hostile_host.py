@@ -112,25 +112,29 @@ def resident_runs(pagemap, start, end):
 
 
 def process_memory(pid):
-    """The memory of `pid`, split into what its emulated EPC maps (the
-    enclave's pages and the pager's view of them) and everything else (the
-    host's: heap, stacks, gRPC buffers, the EPC's sealed backing store)."""
+    """The memory of `pid`, split into what its emulated EPCs map (each
+    enclave's pages: what lies between a pair of "serdab-epc" label mappings)
+    and everything else (the host's: heap, stacks, gRPC buffers, the EPC's
+    sealed backing store)."""
+    with open(f"/proc/{pid}/maps") as maps:
+        lines = [line.split() for line in maps]
+    spans = [[int(x, 16) for x in f[0].split("-")] + [f[5] if len(f) > 5 else ""] for f in lines]
+    labels = [(start, end) for start, end, path in spans if "serdab-epc" in path]
+    assert len(labels) % 2 == 0, labels
+    enclaves = [(labels[i][1], labels[i + 1][0]) for i in range(0, len(labels), 2)]
     epc, host = [], []
-    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem, \
-            open(f"/proc/{pid}/pagemap", "rb", 0) as pagemap:
-        for line in maps:
-            fields = line.split()
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            path = fields[5] if len(fields) > 5 else ""
-            if path in ("[vvar]", "[vsyscall]"):
+    with open(f"/proc/{pid}/mem", "rb", 0) as mem, open(f"/proc/{pid}/pagemap", "rb", 0) as pagemap:
+        for start, end, path in spans:
+            if path in ("[vvar]", "[vsyscall]") or "serdab-epc" in path:
                 continue
+            inside = any(lo <= start < hi for lo, hi in enclaves)
             for begin, stop in resident_runs(pagemap, start, end):
                 try:
                     mem.seek(begin)
                     data = mem.read(stop - begin)
                 except OSError:
                     continue
-                (epc if "serdab-epc" in path else host).append(data)
+                (epc if inside else host).append(data)
     return b"".join(epc), b"".join(host)
 
 
