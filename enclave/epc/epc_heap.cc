@@ -369,15 +369,16 @@ bool EpcHeap::PageInLocked(uint64_t page) {
     // Plaintext lives in the enclave view only. (Sealing leaves ciphertext.)
     sodium_memzero(bounce_, kPageBytes);
     counters_.pages_in.fetch_add(1, std::memory_order_relaxed);
-    ProtectLocked(page, 1, kReadWrite);
   } else {
-    counters_.zero_fills.fetch_add(1, std::memory_order_relaxed);
-    ProtectLocked(page, 1, kReadWrite);
-    // A released page reads as zeros; allocating it here keeps the kernel's
-    // zero fill inside the pager's clock rather than in the retried access.
-    // (Advice: on a kernel without it the retry allocates the page.)
-    madvise(enclave_page(page), kPageBytes, MADV_POPULATE_WRITE);
+    counters_.zero_fills.fetch_add(1, std::memory_order_relaxed);  // a released page reads as 0
   }
+  ProtectLocked(page, 1, kReadWrite);
+  // Map the page writable now (a released page: allocate it; a filled one:
+  // its page table entry is read-only after the forced write), so that the
+  // kernel's share of the page-in runs inside the pager's clock rather than
+  // as a second fault when the access is retried. (Advice: on a kernel
+  // without MADV_POPULATE_WRITE the retry does it.)
+  madvise(enclave_page(page), kPageBytes, MADV_POPULATE_WRITE);
   meta.state = kHot;
   meta.frame = frame;
   frames_[frame] = static_cast<uint32_t>(page);
