@@ -84,7 +84,10 @@
 //
 // Thread safety: Allocate, Deallocate and the public methods are
 // thread-safe, and any number of threads may fault concurrently. One pager
-// mutex serialises all paging; a thread that faults on a page another thread
+// mutex serialises all paging, as the Linux SGX driver serialises an
+// enclave's faults on its per-enclave lock (sgx_vma_fault takes encl->lock
+// for every fault), so the emulation's contention between an enclave's
+// threads is the target's; a thread that faults on a page another thread
 // is filling waits on that mutex, finds the page resident, and retries the
 // access. Taking a mutex in a signal handler is safe here because the signal
 // is synchronous (raised by this thread's own access, not delivered at an
