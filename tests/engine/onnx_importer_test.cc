@@ -423,7 +423,8 @@ ImportOptions Synthesize() {
 bool SharesAWeightRun(const std::string& haystack, const onnx::ModelProto& original, size_t run) {
   constexpr size_t kKey = 16;
   std::multimap<std::string_view, size_t> keys;
-  for (size_t i = 0; i + kKey <= haystack.size(); ++i) keys.emplace(haystack.substr(i, kKey), i);
+  for (size_t i = 0; i + kKey <= haystack.size(); ++i)
+    keys.emplace(std::string_view(haystack).substr(i, kKey), i);
   for (const onnx::TensorProto& init : original.graph().initializer()) {
     const std::string_view raw = init.raw_data();
     for (size_t o = 0; o + kKey <= raw.size(); o += 4) {
