@@ -26,12 +26,12 @@
 //     (MADV_DONTNEED), which frees the physical page: resident memory really
 //     is bounded by epc_bytes.
 //   * Why these system calls: on the hosts we measured (a paravirtualised
-//     VM), punching pages out of a shared memfd, as an earlier version of
-//     this heap did, cost 5-7 times a private page's release and several
-//     times more again while another vCPU was busy, and mapping pages onto a
-//     fixed pool of frames with mmap(MAP_FIXED) costs several times an
-//     mprotect. Anonymous pages released with MADV_DONTNEED cost the same
-//     with or without a competitor (bench/RESULTS.md, EPC fidelity).
+//     VM), punching a page out of a shared memfd, as an earlier version of
+//     this heap did, cost 15.6k cycles alone and 104.6k while the other vCPU
+//     was busy, and it dominated the swap; mapping pages onto a fixed pool of
+//     frames with mmap(MAP_FIXED) costs several times an mprotect. Private
+//     anonymous pages released with MADV_DONTNEED made the swap 0.75x as
+//     costly (bench/RESULTS.md, EPC fidelity, Build 2 continued).
 //   * Evictions come in batches, as the SGX driver writes back up to 16
 //     pages per EWB batch: a fault that finds no free frame evicts up to
 //     kEvictBatch cold pages in one pass of the clock, so the next faults find
