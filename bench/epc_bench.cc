@@ -281,6 +281,24 @@ class UserfaultfdSweep {
   std::atomic<bool> failed_{false};
 };
 
+// Touches every one of `pages` pages twice (warm-up), calls `reset`, then
+// runs the benchmark's loop: one touch per iteration, cycling over the pages.
+// Returns the loop's cycles.
+template <typename Reset>
+uint64_t CyclicSweep(benchmark::State& state, uint8_t* data, size_t pages, Reset reset) {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t p = 0; p < pages; ++p) data[p * kPageBytes] += 1;
+  }
+  reset();
+  size_t p = 0;
+  const uint64_t start = ReadCycles();
+  for (auto _ : state) {
+    data[p * kPageBytes] += 1;
+    p = p + 1 == pages ? 0 : p + 1;
+  }
+  return ReadCycles() - start;
+}
+
 void BM_PageSwap(benchmark::State& state) {
   const bool sgx1 = state.range(0) != 0;
   state.SetLabel(sgx1 ? "sgx1" : "none");
@@ -293,17 +311,7 @@ void BM_PageSwap(benchmark::State& state) {
   // A cyclic sweep over four times the budget: every touch misses.
   const size_t pages = 4 * epc_bytes / kPageBytes;
   auto* data = static_cast<uint8_t*>(heap->Allocate(pages * kPageBytes));
-  for (int pass = 0; pass < 2; ++pass) {
-    for (size_t p = 0; p < pages; ++p) data[p * kPageBytes] += 1;
-  }
-  heap->ResetStats();
-  size_t p = 0;
-  const uint64_t start = ReadCycles();
-  for (auto _ : state) {
-    data[p * kPageBytes] += 1;
-    p = p + 1 == pages ? 0 : p + 1;
-  }
-  const uint64_t loop_cycles = ReadCycles() - start;
+  const uint64_t loop_cycles = CyclicSweep(state, data, pages, [&] { heap->ResetStats(); });
   const EpcStats s = heap->Stats();
   SetPerEventCounters(state, s, s.swaps, loop_cycles);
   state.counters["swaps_per_iter"] =
@@ -340,18 +348,8 @@ void BM_UserfaultfdSwap(benchmark::State& state) {
     if (!sweep.Start(other_core ? 1 : 0, &error)) {
       state.SkipWithError(("userfaultfd unavailable: " + error).c_str());
     } else {
-      uint8_t* data = sweep.data();
-      for (int pass = 0; pass < 2; ++pass) {
-        for (size_t p = 0; p < pages; ++p) data[p * kPageBytes] += 1;
-      }
-      sweep.ResetCounters();
-      size_t p = 0;
-      const uint64_t start = ReadCycles();
-      for (auto _ : state) {
-        data[p * kPageBytes] += 1;
-        p = p + 1 == pages ? 0 : p + 1;
-      }
-      const uint64_t loop_cycles = ReadCycles() - start;
+      const uint64_t loop_cycles =
+          CyclicSweep(state, sweep.data(), pages, [&] { sweep.ResetCounters(); });
       if (sweep.failed()) state.SkipWithError("the userfaultfd pager failed");
       const double swaps = static_cast<double>(std::max<uint64_t>(1, sweep.swaps()));
       state.counters["cycles_per_iter"] =
