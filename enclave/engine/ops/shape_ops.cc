@@ -382,7 +382,21 @@ class DropoutKernel final : public ViewKernel {
   }
 };
 
-class TransposeKernel final : public Kernel {
+// A kernel whose output is a strided view of its first input, copied out:
+// Setup builds view_ (transposes, slices, broadcasts, tiles, block
+// rearrangements), Run is the copy.
+class StridedCopyKernel : public Kernel {
+ public:
+  Status Run(const KernelIO& io) const final {
+    view_.CopyTo(*io.inputs[0], io.outputs[0]);
+    return Status::Ok();
+  }
+
+ protected:
+  StridedView view_;
+};
+
+class TransposeKernel final : public StridedCopyKernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 1, 1));
@@ -414,14 +428,6 @@ class TransposeKernel final : public Kernel {
     outputs->push_back({setup.info(0).dtype, std::move(out)});
     return Status::Ok();
   }
-
-  Status Run(const KernelIO& io) const override {
-    view_.CopyTo(*io.inputs[0], io.outputs[0]);
-    return Status::Ok();
-  }
-
- private:
-  StridedView view_;
 };
 
 class ConcatKernel final : public Kernel {
@@ -561,7 +567,7 @@ class SplitKernel final : public Kernel {
   std::vector<StridedView> views_;
 };
 
-class SliceKernel final : public Kernel {
+class SliceKernel final : public StridedCopyKernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_RETURN_IF_ERROR(
@@ -618,11 +624,6 @@ class SliceKernel final : public Kernel {
     return Status::Ok();
   }
 
-  Status Run(const KernelIO& io) const override {
-    view_.CopyTo(*io.inputs[0], io.outputs[0]);
-    return Status::Ok();
-  }
-
  private:
   // ONNX Slice index rules for one axis of size `dim`: negative indices count
   // from the end, then starts and ends are clamped (to [0, dim] going forward,
@@ -649,8 +650,6 @@ class SliceKernel final : public Kernel {
     }
     *first = *len > 0 ? start : 0;
   }
-
-  StridedView view_;
 };
 
 class GatherKernel final : public Kernel {
@@ -720,7 +719,7 @@ class GatherKernel final : public Kernel {
 };
 
 // Numpy-style broadcast of the input to a constant shape.
-class ExpandKernel final : public Kernel {
+class ExpandKernel final : public StridedCopyKernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 2, 2));
@@ -747,14 +746,6 @@ class ExpandKernel final : public Kernel {
     outputs->push_back({in.dtype, std::move(out)});
     return Status::Ok();
   }
-
-  Status Run(const KernelIO& io) const override {
-    view_.CopyTo(*io.inputs[0], io.outputs[0]);
-    return Status::Ok();
-  }
-
- private:
-  StridedView view_;
 };
 
 // The input's shape as an int64 tensor, optionally a [start, end) range of it
@@ -983,7 +974,7 @@ class CastKernel final : public Kernel {
 // Output index q * in[d] + r reads input index r, so the output is a strided
 // view of the input with shape [repeats[0], in[0], repeats[1], in[1], ...] and
 // stride 0 along every repeats[d].
-class TileKernel final : public Kernel {
+class TileKernel final : public StridedCopyKernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 2, 2));
@@ -1012,21 +1003,13 @@ class TileKernel final : public Kernel {
     outputs->push_back({in.dtype, std::move(out)});
     return Status::Ok();
   }
-
-  Status Run(const KernelIO& io) const override {
-    view_.CopyTo(*io.inputs[0], io.outputs[0]);
-    return Status::Ok();
-  }
-
- private:
-  StridedView view_;
 };
 
 // DepthToSpace on NCHW: [N, C, H, W] -> [N, C/b^2, H*b, W*b]. The output, seen
 // as [N, C/b^2, H, b, W, b], is a strided view of the input whose channel
 // strides depend on the mode: DCR (depth, column, row) takes block offset
 // (i, j) from channel (i*b + j) * C/b^2 + c, CRD from channel c*b^2 + i*b + j.
-class DepthToSpaceKernel final : public Kernel {
+class DepthToSpaceKernel final : public StridedCopyKernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 1, 1));
@@ -1054,14 +1037,6 @@ class DepthToSpaceKernel final : public Kernel {
     outputs->push_back({in.dtype, {n, oc, h * b, w * b}});
     return Status::Ok();
   }
-
-  Status Run(const KernelIO& io) const override {
-    view_.CopyTo(*io.inputs[0], io.outputs[0]);
-    return Status::Ok();
-  }
-
- private:
-  StridedView view_;
 };
 
 // GatherElements: out[i] = data[i with its `axis` coordinate replaced by
