@@ -223,6 +223,14 @@ Status ProfileInEnclaves(ProfilingEnclave* enclave, int repeats,
       SERDAB_ASSIGN_OR_RETURN(const double resident, JsonNumber(json, what, "resident_bytes"));
       overhead = std::max(overhead, static_cast<int64_t>(resident) - weights - activations -
                                         profile.cut_bytes[begin] - profile.cut_bytes[end]);
+      // The layers' shares of the range timed end to end (an older enclave
+      // sends no range_ms: the layer times stand), as a stage will run it.
+      double sum_ms = 0;
+      for (double ms : layer_ms) sum_ms += ms;
+      if (json.contains("range_ms") && sum_ms > 0) {
+        SERDAB_ASSIGN_OR_RETURN(const double range_ms, JsonNumber(json, what, "range_ms"));
+        for (double& ms : layer_ms) ms *= range_ms / sum_ms;
+      }
       // Resident layers page nothing, so the target differs from the host
       // only by its memory encryption.
       for (int k = begin; k < end; ++k) {
@@ -287,10 +295,10 @@ std::string DefaultProfileCacheDir() {
 }
 
 std::string MachineFingerprint(const ProfilerOptions& options) {
-  std::string text = worker::CpuModelName() +
-                     "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
-                     "|threads=" + std::to_string(options.threads) +
-                     "|repeats=" + std::to_string(options.repeats) + "|clock=tee|resident";
+  std::string text =
+      worker::CpuModelName() + "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
+      "|threads=" + std::to_string(options.threads) +
+      "|repeats=" + std::to_string(options.repeats) + "|clock=tee|resident|range-timed";
   if (options.enclave) {
     char buf[96];
     std::snprintf(buf, sizeof(buf), "|sim epc_mib=%.17g profile=%s",

@@ -80,7 +80,9 @@ class ProfilingEnclave {
 // Times every layer of `model` inside enclaves, in ranges whose weights and
 // largest activations fit half of `worker->epc_bytes`, and sets each layer's
 // enclave_ms and enclave_wall_ms and the worker's page swap and ECALL costs
-// (with a modelled target TEE: the target's). A layer too large to time
+// (with a modelled target TEE: the target's). Each range is also timed end to
+// end, and its layers' times are scaled to add up to that: a stage runs its
+// layers one after the other, not each alone on warm caches. A layer too large to time
 // resident gets its native time scaled by the median enclave/native ratio of
 // the others. The worker's epc_bytes comes back less what the enclave held
 // beyond the cost model's working set (weights, largest activation, input

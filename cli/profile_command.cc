@@ -19,7 +19,8 @@ int RunProfileCommand(int argc, char** argv) {
       "and writes a model profile for serdab plan: per layer the native and in-enclave\n"
       "time, weight and activation bytes, and the bytes live at every cut. With\n"
       "--enclave sim the layers are timed inside sim enclaves, a few layers at a time\n"
-      "so that each range fits half the EPC, and this machine's page swap, ECALL and\n"
+      "so that each range fits half the EPC (each range also end to end, its layers\n"
+      "scaled to add up to that), and this machine's page swap, ECALL and\n"
       "AEAD costs are measured and printed as a cluster worker entry. Profiles are\n"
       "cached by model sha256 and machine fingerprint ($SERDAB_CACHE, else\n"
       "~/.cache/serdab/profiles); --no-cache measures again.",

@@ -70,7 +70,7 @@ std::string WorkerFingerprint(const WorkerRecord& worker) {
   const v1::WorkerCapacity capacity = CapacityOf(worker);
   const std::string text = capacity.cpu_model() + "|epc=" + std::to_string(WorkerEpcBytes(worker)) +
                            "|threads=" + std::to_string(WorkerThreads(worker)) +
-                           "|sim sgx1|resident";
+                           "|sim sgx1|resident|range-timed";
   return crypto::HexEncode(crypto::Sha256(crypto::AsBytes(text))).substr(0, 16);
 }
 

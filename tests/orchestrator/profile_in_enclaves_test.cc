@@ -41,10 +41,14 @@ class ScriptedEnclave final : public ProfilingEnclave {
                             {"ecall_ns", 5000},
                             {"resident_bytes", weights + excess_[ranges.size() - 1]}};
     if (measure_paging) reply["page_swap_ns"] = 20000;
+    if (!range_ms.empty()) reply["range_ms"] = range_ms[ranges.size() - 1];
     return reply.dump();
   }
 
   std::vector<std::pair<int, int>> ranges;
+  // Each range's time end to end, when the script gives one (every layer
+  // alone takes 1 ms).
+  std::vector<double> range_ms;
 
  private:
   const partitioner::ModelProfile& model_;
@@ -87,6 +91,26 @@ TEST(ProfileInEnclavesTest, AnEstimateThatHoldsLeavesTheEpcAlone) {
   ScriptedEnclave enclave(model, {kMiB, kMiB});
   ASSERT_TRUE(ProfileInEnclaves(&enclave, 1, nullptr, &model, &worker).ok());
   EXPECT_EQ(worker.epc_bytes, 32 * kMiB);
+}
+
+TEST(ProfileInEnclavesTest, LayersAddUpToTheirRangeTimedEndToEnd) {
+  partitioner::ModelProfile model = FourLayers();
+  partitioner::WorkerProfile worker;
+  worker.epc_bytes = 32 * kMiB;
+  ScriptedEnclave enclave(model, {kMiB, kMiB});
+  enclave.range_ms = {3.0, 1.5};
+  ASSERT_TRUE(ProfileInEnclaves(&enclave, 1, nullptr, &model, &worker).ok());
+  ASSERT_EQ(enclave.ranges, (std::vector<std::pair<int, int>>{{0, 2}, {2, 4}}));
+  EXPECT_DOUBLE_EQ(model.layers[0].enclave_ms, 1.5);
+  EXPECT_DOUBLE_EQ(model.layers[1].enclave_ms, 1.5);
+  EXPECT_DOUBLE_EQ(model.layers[2].enclave_ms, 0.75);
+  EXPECT_DOUBLE_EQ(model.layers[3].enclave_ms, 0.75);
+
+  // An enclave that sends no range time leaves the layers' own times.
+  partitioner::ModelProfile older = FourLayers();
+  ScriptedEnclave old_enclave(older, {kMiB, kMiB});
+  ASSERT_TRUE(ProfileInEnclaves(&old_enclave, 1, nullptr, &older, &worker).ok());
+  EXPECT_DOUBLE_EQ(older.layers[0].enclave_ms, 1.0);
 }
 
 TEST(ProfileInEnclavesTest, AReplyWithoutResidentBytesIsRefused) {
