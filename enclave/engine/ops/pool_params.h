@@ -105,6 +105,13 @@ struct ReduceMeanParams {
 Status ParseReduceMeanParams(const KernelSetup& setup, ReduceMeanParams* params,
                              TensorInfo* output);
 
+// What every Reduce* node reduces: per input dimension whether it is reduced
+// (from the `axes` attribute, or with `axes_input` from the constant input 1,
+// where noop_with_empty_axes may ask for no reduction), and the output shape
+// (keepdims). Checks the attributes a Reduce* node may carry.
+Status ParseReducedAxes(const KernelSetup& setup, bool axes_input, std::vector<bool>* reduce,
+                        Shape* output_shape);
+
 // The sum of x[0, n), always added in the same order: kLanes interleaved
 // partial sums, combined pairwise, then the tail. The fixed lane count keeps
 // the result independent of the vector width the compiler picks.

@@ -333,17 +333,16 @@ Status ParseGlobalPoolParams(const KernelSetup& setup, GlobalPoolParams* p, Tens
   return Status::Ok();
 }
 
-Status ParseReduceMeanParams(const KernelSetup& setup, ReduceMeanParams* p, TensorInfo* output) {
+Status ParseReducedAxes(const KernelSetup& setup, bool axes_input, std::vector<bool>* reduce,
+                        Shape* output_shape) {
   const Node& node = setup.n();
-  SERDAB_RETURN_IF_ERROR(CheckFloatInput(setup));
-  if (node.outputs.size() != 1) return setup.Error("expects 1 output");
   SERDAB_RETURN_IF_ERROR(
       node.attrs.CheckKinds(node.name, {"keepdims", "noop_with_empty_axes"}, {"axes"}));
   const Shape& x = setup.info(0).shape;
   const int64_t rank = static_cast<int64_t>(x.size());
 
   std::vector<int64_t> axes;
-  if (setup.opset < 18) {
+  if (!axes_input) {
     axes = node.attrs.GetInts("axes");
   } else if (setup.has_input(1)) {
     const Tensor* t = setup.constant(1);
@@ -356,29 +355,44 @@ Status ParseReduceMeanParams(const KernelSetup& setup, ReduceMeanParams* p, Tens
     axes.assign(t->data<int64_t>(), t->data<int64_t>() + t->num_elements());
   }
   const bool keepdims = node.attrs.GetInt("keepdims", 1) != 0;
-  const bool noop = setup.opset >= 18 && node.attrs.GetInt("noop_with_empty_axes", 0) != 0;
+  // With no axes, a reduction reduces everything unless the node asks for
+  // the identity instead.
+  const bool noop = axes_input && node.attrs.GetInt("noop_with_empty_axes", 0) != 0;
 
-  std::vector<bool> reduce(x.size(), axes.empty() && !noop);
+  reduce->assign(x.size(), axes.empty() && !noop);
   for (int64_t axis : axes) {
     if (axis < -rank || axis >= rank) {
       return setup.Error("axis " + std::to_string(axis) + " is out of range for shape " +
                          ShapeToString(x));
     }
     if (axis < 0) axis += rank;
-    if (reduce[axis]) return setup.Error("axis " + std::to_string(axis) + " is repeated");
-    reduce[axis] = true;
+    if ((*reduce)[axis]) return setup.Error("axis " + std::to_string(axis) + " is repeated");
+    (*reduce)[axis] = true;
   }
+  output_shape->clear();
+  for (size_t d = 0; d < x.size(); ++d) {
+    if (!(*reduce)[d]) {
+      output_shape->push_back(x[d]);
+    } else if (keepdims) {
+      output_shape->push_back(1);
+    }
+  }
+  return Status::Ok();
+}
 
+Status ParseReduceMeanParams(const KernelSetup& setup, ReduceMeanParams* p, TensorInfo* output) {
+  const Node& node = setup.n();
+  SERDAB_RETURN_IF_ERROR(CheckFloatInput(setup));
+  if (node.outputs.size() != 1) return setup.Error("expects 1 output");
+  const Shape& x = setup.info(0).shape;
+  std::vector<bool> reduce;
   Shape out;
+  SERDAB_RETURN_IF_ERROR(ParseReducedAxes(setup, setup.opset >= 18, &reduce, &out));
+
   *p = ReduceMeanParams();
   p->count = 1;
   for (size_t d = 0; d < x.size(); ++d) {
-    if (reduce[d]) {
-      p->count *= x[d];
-      if (keepdims) out.push_back(1);
-    } else {
-      out.push_back(x[d]);
-    }
+    if (reduce[d]) p->count *= x[d];
     if (x[d] == 1) continue;
     if (!p->dims.empty() && p->reduced.back() == reduce[d]) {
       p->dims.back() *= x[d];

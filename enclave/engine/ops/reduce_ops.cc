@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "enclave/engine/kernel.h"
+#include "enclave/engine/ops/pool_params.h"
 #include "enclave/engine/ops/register_ops.h"
 
 namespace serdab::engine {
@@ -51,50 +52,13 @@ class ReduceKernel final : public Kernel {
       return setup.Unsupported(std::string("input of type ") + DataTypeName(setup.info(0).dtype) +
                                "; only float32 is supported");
     }
-    SERDAB_RETURN_IF_ERROR(
-        node.attrs.CheckKinds(node.name, {"keepdims", "noop_with_empty_axes"}, {"axes"}));
     const Shape& x = setup.info(0).shape;
-    const int64_t rank = static_cast<int64_t>(x.size());
-
-    std::vector<int64_t> axes;
-    if (!axes_input) {
-      axes = node.attrs.GetInts("axes");
-    } else if (setup.has_input(1)) {
-      const Tensor* t = setup.constant(1);
-      if (t == nullptr) {
-        return setup.Unsupported("input 'axes' must be a constant (it is computed at run time)");
-      }
-      if (t->dtype() != DataType::kInt64 || t->rank() > 1) {
-        return setup.Error("input 'axes' must be a 1-D int64 tensor");
-      }
-      axes.assign(t->data<int64_t>(), t->data<int64_t>() + t->num_elements());
-    }
-    const bool keepdims = node.attrs.GetInt("keepdims", 1) != 0;
-    // With no axes, a reduction reduces everything unless the node asks for
-    // the identity instead.
-    const bool noop = axes_input && node.attrs.GetInt("noop_with_empty_axes", 0) != 0;
-
-    std::vector<bool> reduce(x.size(), axes.empty() && !noop);
-    for (int64_t axis : axes) {
-      if (axis < -rank || axis >= rank) {
-        return setup.Error("axis " + std::to_string(axis) + " is out of range for shape " +
-                           ShapeToString(x));
-      }
-      if (axis < 0) axis += rank;
-      if (reduce[axis]) return setup.Error("axis " + std::to_string(axis) + " is repeated");
-      reduce[axis] = true;
-    }
-
+    std::vector<bool> reduce;
     Shape out;
+    SERDAB_RETURN_IF_ERROR(ParseReducedAxes(setup, axes_input, &reduce, &out));
+
     dims_ = x;
     out_strides_.assign(x.size(), 0);
-    for (size_t d = 0; d < x.size(); ++d) {
-      if (reduce[d]) {
-        if (keepdims) out.push_back(1);
-      } else {
-        out.push_back(x[d]);
-      }
-    }
     int64_t stride = 1;
     for (size_t d = x.size(); d-- > 0;) {
       if (!reduce[d]) {
