@@ -39,6 +39,7 @@
 
 #include "cli/ingest/frame_source.h"
 #include "cli/ingest/preprocessor.h"
+#include "cli/ingest/rgb_image.h"
 #include "cli/ingest/source.h"
 #include "enclave/common/status.h"
 
@@ -57,6 +58,9 @@ struct Frame {
   // 1 x 3 x height x width float32, NCHW, contiguous (PreprocessOptions).
   std::array<int64_t, 4> shape{};
   std::vector<float> tensor;
+  // The decoded picture at its own size, with ReaderOptions::keep_picture
+  // (for drawing results on); null otherwise.
+  std::shared_ptr<const RgbImage> picture;
 };
 
 enum class EventKind {
@@ -99,6 +103,8 @@ struct ReaderOptions {
   // returns why); 0 retries for ever.
   int max_reconnect_attempts = 0;
   int decoder_threads = 1;
+  // Also deliver each decoded picture as RGB (Frame::picture).
+  bool keep_picture = false;
 };
 
 // InvalidArgument naming the field that is out of range.

@@ -1,8 +1,8 @@
 // Preprocessor: a decoded picture to the model's input tensor.
 //
 // What a deployment plan's `preprocess:` section asks for: resize to [h, w]
-// (stretching, or torchvision-style resize of the short side then centre
-// crop), channel order, and per-channel mean/std. swscale does the colour
+// (stretching, torchvision-style resize of the short side then centre crop,
+// or a letterbox), channel order, and per-channel mean/std. swscale does the colour
 // conversion and resize into packed RGB24/BGR24; Normalize (normalize.h) turns
 // that into float NCHW. The scaler follows the pictures: a camera that changes
 // resolution or pixel format mid-stream gets a new one, not an error.
@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "cli/ingest/normalize.h"
+#include "cli/ingest/rgb_image.h"
+#include "cli/postprocess/postprocess_options.h"
 #include "enclave/common/status.h"
 
 struct AVFrame;
@@ -41,6 +43,11 @@ struct PreprocessOptions {
   // just enough to cover the crop. A side that would come out smaller than
   // the crop is enlarged to it.
   int resize_short_side = 0;
+  // true (not with center_crop): keep the aspect ratio, resize so the whole
+  // picture fits height x width, centre it and fill the borders with
+  // `pad_colour` (YOLO's letterbox; 114 grey is what its exports expect).
+  bool letterbox = false;
+  std::array<uint8_t, 3> pad_colour{114, 114, 114};
 };
 
 // InvalidArgument naming the field when a size is not positive, a std is not
@@ -52,11 +59,18 @@ struct ResizeGeometry {
   int scaled_height = 0;
   int crop_left = 0;  // where the output window starts in it
   int crop_top = 0;
+  int pad_left = 0;  // letterbox: where it starts in the output
+  int pad_top = 0;
 };
 
 // Where a source_width x source_height picture goes under `options`.
 ResizeGeometry ComputeResizeGeometry(int source_width, int source_height,
                                      const PreprocessOptions& options);
+
+// How a pixel of the model's input maps back to the source picture's, for
+// boxes found in it (cli/postprocess/).
+postprocess::InputMapping ModelInputMapping(int source_width, int source_height,
+                                            const PreprocessOptions& options);
 
 class Preprocessor {
  public:
@@ -70,6 +84,10 @@ class Preprocessor {
   // InvalidArgument if swscale cannot convert the picture's pixel format.
   Status Run(const AVFrame& picture, std::vector<float>* out);
 
+  // Writes the picture itself, at its own size, as RGB to `out` (what results
+  // are drawn on).
+  Status Picture(const AVFrame& picture, RgbImage* out);
+
  private:
   Status Configure(const AVFrame& picture);
 
@@ -82,6 +100,9 @@ class Preprocessor {
   // Packed pixels, rows padded to 64 bytes so swscale writes aligned rows.
   std::unique_ptr<uint8_t, void (*)(void*)> packed_{nullptr, nullptr};
   int packed_stride_ = 0;
+  // Picture(): the source's size and format -> RGB24 at that size.
+  SwsContext* picture_scaler_ = nullptr;
+  std::array<int, 5> picture_key_{-1, -1, -1, -1, -1};
 };
 
 }  // namespace serdab::ingest

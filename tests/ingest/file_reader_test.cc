@@ -172,6 +172,28 @@ TEST(IngestFileReader, SolidColourFileGivesExpectedTensor) {
   for (int c = 0; c < 3; ++c) {
     for (int i = 0; i < 256; ++i) ASSERT_NEAR(t[c * 256 + i], expected[c], 1e-5f) << c << " " << i;
   }
+  EXPECT_EQ(probe.frames()[0].picture, nullptr);  // only when asked for
+}
+
+TEST(IngestFileReader, KeepPictureDeliversTheSourcePicture) {
+  ScratchDir dir;
+  ASSERT_TRUE(testing::Ffmpeg({"-f", "lavfi", "-i", "color=c=0xC86432:size=40x30,format=rgb24",
+                               "-frames:v", "1", dir / "solid.png"}));
+  ReaderOptions options = SmallTensor();
+  options.keep_picture = true;
+  auto reader = CameraReader::Open(dir.path(), options);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  ReaderProbe probe;
+  (*reader)->Start(probe.Frames(), probe.Events());
+  ASSERT_TRUE((*reader)->Wait().ok());
+  ASSERT_EQ(probe.frame_count(), 1u);
+  const std::shared_ptr<const RgbImage> picture = probe.frames()[0].picture;
+  ASSERT_NE(picture, nullptr);
+  ASSERT_EQ(picture->width, 40);
+  ASSERT_EQ(picture->height, 30);
+  EXPECT_EQ(picture->at(39, 29)[0], 0xC8);
+  EXPECT_EQ(picture->at(39, 29)[1], 0x64);
+  EXPECT_EQ(picture->at(39, 29)[2], 0x32);
 }
 
 TEST(IngestFileReader, ResolutionChangeMidFile) {

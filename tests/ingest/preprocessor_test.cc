@@ -127,6 +127,88 @@ TEST(IngestPreprocessor, CenterCropKeepsTheMiddle) {
   EXPECT_NEAR(tensor[0], 1.f, 0.02f);
 }
 
+TEST(IngestPreprocessor, LetterboxPadsTheBorders) {
+  // 200x100 green into 64x64: scaled to 64x32, 16 rows of grey above and below.
+  FramePtr picture = MakeRgbPicture(200, 100, [](int, int) {
+    return std::array<uint8_t, 3>{0, 255, 0};
+  });
+  PreprocessOptions options;
+  options.height = 64;
+  options.width = 64;
+  options.letterbox = true;
+  ASSERT_TRUE(ValidatePreprocessOptions(options).ok());
+  const ResizeGeometry g = ComputeResizeGeometry(200, 100, options);
+  EXPECT_EQ(g.scaled_width, 64);
+  EXPECT_EQ(g.scaled_height, 32);
+  EXPECT_EQ(g.pad_left, 0);
+  EXPECT_EQ(g.pad_top, 16);
+  Preprocessor pre(options);
+  std::vector<float> tensor;
+  ASSERT_TRUE(pre.Run(*picture, &tensor).ok());
+  const float grey = 114 / 255.f;
+  for (int x = 0; x < 64; ++x) {
+    for (const int y : {0, 15, 48, 63}) {
+      ASSERT_NEAR(tensor[y * 64 + x], grey, 1e-5f) << x << "," << y;
+      ASSERT_NEAR(tensor[4096 + y * 64 + x], grey, 1e-5f) << x << "," << y;
+    }
+    for (const int y : {17, 32, 46}) {
+      ASSERT_NEAR(tensor[y * 64 + x], 0.f, 0.02f) << x << "," << y;
+      ASSERT_NEAR(tensor[4096 + y * 64 + x], 1.f, 0.02f) << x << "," << y;
+    }
+  }
+  // A second picture of another shape re-pads: 100x200 is pillarboxed.
+  FramePtr tall = MakeRgbPicture(100, 200, [](int, int) {
+    return std::array<uint8_t, 3>{0, 255, 0};
+  });
+  ASSERT_TRUE(pre.Run(*tall, &tensor).ok());
+  EXPECT_NEAR(tensor[32 * 64 + 2], grey, 1e-5f);
+  EXPECT_NEAR(tensor[4096 + 32 * 64 + 32], 1.f, 0.02f);
+
+  options.center_crop = true;
+  EXPECT_FALSE(ValidatePreprocessOptions(options).ok());
+}
+
+TEST(IngestPreprocessor, ModelInputMapsBackToTheSource) {
+  PreprocessOptions options;
+  options.height = 64;
+  options.width = 64;
+  // Stretch: each axis its own scale.
+  postprocess::InputMapping m = ModelInputMapping(200, 100, options);
+  EXPECT_DOUBLE_EQ(m.scale_x, 0.32);
+  EXPECT_DOUBLE_EQ(m.scale_y, 0.64);
+  EXPECT_EQ(m.offset_x, 0);
+  EXPECT_EQ(m.source_width, 200);
+  // Letterbox: one scale, shifted down by the padding.
+  options.letterbox = true;
+  m = ModelInputMapping(200, 100, options);
+  EXPECT_DOUBLE_EQ(m.scale_x, 0.32);
+  EXPECT_DOUBLE_EQ(m.scale_y, 0.32);
+  EXPECT_EQ(m.offset_y, 16);
+  // Centre crop: shifted left by the crop's corner.
+  options.letterbox = false;
+  options.center_crop = true;
+  m = ModelInputMapping(200, 100, options);
+  EXPECT_DOUBLE_EQ(m.scale_y, 0.64);
+  EXPECT_EQ(m.offset_x, -32);
+}
+
+TEST(IngestPreprocessor, PictureKeepsTheSourceSize) {
+  FramePtr picture = MakeRgbPicture(30, 20, [](int x, int y) {
+    return std::array<uint8_t, 3>{static_cast<uint8_t>(x * 8), static_cast<uint8_t>(y * 12), 7};
+  });
+  PreprocessOptions options;
+  options.height = 8;
+  options.width = 8;
+  Preprocessor pre(options);
+  RgbImage rgb;
+  ASSERT_TRUE(pre.Picture(*picture, &rgb).ok());
+  ASSERT_EQ(rgb.width, 30);
+  ASSERT_EQ(rgb.height, 20);
+  EXPECT_EQ(rgb.at(29, 19)[0], 29 * 8);
+  EXPECT_EQ(rgb.at(29, 19)[1], 19 * 12);
+  EXPECT_EQ(rgb.at(29, 19)[2], 7);
+}
+
 TEST(IngestPreprocessor, GeometryMatchesTorchvision) {
   PreprocessOptions options;
   options.height = 224;
