@@ -41,6 +41,30 @@ constexpr std::pair<const char*, Objective> kObjectives[] = {
     {"throughput", Objective::kThroughput},
     {"latency", Objective::kLatency},
 };
+constexpr std::pair<const char*, PreprocessFit> kFits[] = {
+    {"stretch", PreprocessFit::kStretch},
+    {"crop", PreprocessFit::kCrop},
+    {"letterbox", PreprocessFit::kLetterbox},
+};
+constexpr std::pair<const char*, bool> kChannelOrders[] = {{"rgb", false}, {"bgr", true}};
+constexpr std::pair<const char*, postprocess::Kind> kPostprocessKinds[] = {
+    {"classify", postprocess::Kind::kClassify},
+    {"detect", postprocess::Kind::kDetect},
+    {"segment", postprocess::Kind::kSegment},
+};
+constexpr std::pair<const char*, postprocess::YoloLayout> kYoloLayouts[] = {
+    {"rows", postprocess::YoloLayout::kRows},
+    {"columns", postprocess::YoloLayout::kColumns},
+};
+constexpr Range kUnit{0, false, 1, "a number from 0 to 1"};
+constexpr Range kRatio{0, true, 1, "a number > 0 and at most 1"};
+constexpr Range kTopK{1, false, 1000, "an integer from 1 to 1000"};
+constexpr Range kCandidates{1, false, 100000, "an integer from 1 to 100000"};
+constexpr Range kDetections{1, false, 10000, "an integer from 1 to 10000"};
+constexpr Range kOutputIndex{0, false, 1023, "an output index from 0 to 1023"};
+constexpr Range kFeatureMap{1, false, 4096, "an integer from 1 to 4096"};
+constexpr Range kStride{1, false, 4096, "an integer from 1 to 4096"};
+constexpr Range kPositiveBelowMillion{0, true, 1e6, "a number > 0 and at most 1000000"};
 constexpr std::pair<const char*, OverloadPolicy> kOverloadPolicies[] = {
     {"drop_oldest", OverloadPolicy::kDropOldest},
     {"drop_newest", OverloadPolicy::kDropNewest},
@@ -162,12 +186,14 @@ class PlanParser {
     // is best told as such, not as a list of fields this version does not know.
     SERDAB_RETURN_IF_ERROR(Constant(root, "apiVersion", kPlanApiVersion));
     SERDAB_RETURN_IF_ERROR(Constant(root, "kind", kPlanKind));
-    SERDAB_RETURN_IF_ERROR(r_.CheckMap(root, "",
-                                       {"apiVersion", "kind", "metadata", "model", "preprocess",
-                                        "workers", "placement", "attestation", "streams"}));
+    SERDAB_RETURN_IF_ERROR(
+        r_.CheckMap(root, "",
+                    {"apiVersion", "kind", "metadata", "model", "preprocess", "postprocess",
+                     "workers", "placement", "attestation", "streams"}));
     SERDAB_RETURN_IF_ERROR(ParseMetadata(root));
     SERDAB_RETURN_IF_ERROR(ParseModel(root));
     SERDAB_RETURN_IF_ERROR(ParsePreprocess(root));
+    SERDAB_RETURN_IF_ERROR(ParsePostprocess(root));
     SERDAB_RETURN_IF_ERROR(ParseWorkers(root));
     SERDAB_RETURN_IF_ERROR(ParsePlacement(root));
     SERDAB_RETURN_IF_ERROR(ParseAttestation(root));
@@ -237,8 +263,8 @@ class PlanParser {
 
   Status ParsePreprocess(const YAML::Node& root) {
     YAML::Node node;
-    SERDAB_RETURN_IF_ERROR(
-        Section(root, "preprocess", "", false, "", {"resize", "mean", "std"}, &node));
+    SERDAB_RETURN_IF_ERROR(Section(root, "preprocess", "", false, "",
+                                   {"resize", "mean", "std", "fit", "channel_order"}, &node));
     if (!Present(node)) return Status::Ok();
     PreprocessSpec spec;
     SERDAB_RETURN_IF_ERROR(GetNumbers(node, "resize", "preprocess", kResize, &spec.resize));
@@ -267,9 +293,148 @@ class PlanParser {
     };
     SERDAB_RETURN_IF_ERROR(check_channels("mean", spec.mean));
     SERDAB_RETURN_IF_ERROR(check_channels("std", spec.std));
+    SERDAB_RETURN_IF_ERROR(GetEnum(node, "fit", "preprocess", kFits, &spec.fit));
+    SERDAB_RETURN_IF_ERROR(GetEnum(node, "channel_order", "preprocess", kChannelOrders, &spec.bgr));
     // An empty section asks for nothing, like a missing one, and must compare equal to it.
-    if (!spec.resize.empty() || !spec.mean.empty() || !spec.std.empty()) {
+    if (!spec.resize.empty() || !spec.mean.empty() || !spec.std.empty() ||
+        spec.fit != PreprocessFit::kStretch || spec.bgr) {
       plan_->preprocess = std::move(spec);
+    }
+    return Status::Ok();
+  }
+
+  Status ParsePostprocess(const YAML::Node& root) {
+    YAML::Node node;
+    SERDAB_RETURN_IF_ERROR(Section(root, "postprocess", "", false, "",
+                                   {"kind", "labels_file", "top_k", "detect"}, &node));
+    if (!Present(node)) return Status::Ok();
+    postprocess::PostprocessOptions spec;
+    SERDAB_RETURN_IF_ERROR(GetEnum(node, "kind", "postprocess", kPostprocessKinds, &spec.kind));
+    SERDAB_RETURN_IF_ERROR(Get(node, "labels_file", "postprocess", &spec.labels_file));
+    if (Present(node["labels_file"])) {
+      SERDAB_RETURN_IF_ERROR(
+          CheckText(node["labels_file"], "postprocess.labels_file", spec.labels_file));
+    }
+    SERDAB_RETURN_IF_ERROR(Get(node, "top_k", "postprocess", kTopK, &spec.top_k));
+    if (Present(node["top_k"]) && spec.kind != postprocess::Kind::kClassify) {
+      return r_.Error(node["top_k"], "postprocess.top_k", "only kind: classify has a top_k");
+    }
+    const bool detect = spec.kind == postprocess::Kind::kDetect;
+    if (detect) {
+      SERDAB_RETURN_IF_ERROR(
+          Require(node, "detect", "postprocess", "a map with the detector's ssd: or yolo: heads"));
+    } else if (Present(node["detect"])) {
+      return r_.Error(node["detect"], "postprocess.detect",
+                      "only kind: detect has a detect section");
+    }
+    if (detect) SERDAB_RETURN_IF_ERROR(ParseDetect(node, &spec.detect));
+    plan_->postprocess = std::move(spec);
+    return Status::Ok();
+  }
+
+  Status ParseDetect(const YAML::Node& postprocess_node, postprocess::DetectOptions* spec) {
+    const std::string field = "postprocess.detect";
+    YAML::Node node;
+    SERDAB_RETURN_IF_ERROR(Section(postprocess_node, "detect", "postprocess", true, "",
+                                   {"score_threshold", "iou_threshold", "candidates_per_class",
+                                    "max_detections", "ssd", "yolo"},
+                                   &node));
+    SERDAB_RETURN_IF_ERROR(Get(node, "score_threshold", field, kUnit, &spec->score_threshold));
+    SERDAB_RETURN_IF_ERROR(Get(node, "iou_threshold", field, kUnit, &spec->iou_threshold));
+    SERDAB_RETURN_IF_ERROR(
+        Get(node, "candidates_per_class", field, kCandidates, &spec->candidates_per_class));
+    SERDAB_RETURN_IF_ERROR(Get(node, "max_detections", field, kDetections, &spec->max_detections));
+    const bool ssd = Present(node["ssd"]);
+    if (ssd == Present(node["yolo"])) {
+      return r_.Error(node, field,
+                      std::string("expected exactly one of ssd: {...} and yolo: {...}, got ") +
+                          (ssd ? "both" : "neither"));
+    }
+    if (!ssd) {
+      spec->format = postprocess::DetectorFormat::kYolo;
+      YAML::Node yolo;
+      SERDAB_RETURN_IF_ERROR(Section(node, "yolo", field, true, "",
+                                     {"layout", "objectness", "sigmoid", "strides"}, &yolo));
+      const std::string f = field + ".yolo";
+      SERDAB_RETURN_IF_ERROR(GetEnum(yolo, "layout", f, kYoloLayouts, &spec->yolo.layout));
+      SERDAB_RETURN_IF_ERROR(Get(yolo, "objectness", f, &spec->yolo.objectness));
+      SERDAB_RETURN_IF_ERROR(Get(yolo, "sigmoid", f, &spec->yolo.sigmoid));
+      return GetNumbers(yolo, "strides", f, kStride, &spec->yolo.strides);
+    }
+    spec->format = postprocess::DetectorFormat::kSsd;
+    YAML::Node node_ssd;
+    SERDAB_RETURN_IF_ERROR(
+        Section(node, "ssd", field, true, "",
+                {"outputs", "background_class", "feature_maps", "aspect_ratios", "min_ratio",
+                 "max_ratio", "scales", "clip", "box_coder_weights"},
+                &node_ssd));
+    const std::string f = field + ".ssd";
+    postprocess::SsdAnchorOptions& anchors = spec->ssd;
+    YAML::Node outputs;
+    SERDAB_RETURN_IF_ERROR(
+        Section(node_ssd, "outputs", f, false, "", {"boxes", "scores"}, &outputs));
+    if (Present(outputs)) {
+      SERDAB_RETURN_IF_ERROR(
+          Get(outputs, "boxes", f + ".outputs", kOutputIndex, &spec->boxes_output));
+      SERDAB_RETURN_IF_ERROR(
+          Get(outputs, "scores", f + ".outputs", kOutputIndex, &spec->scores_output));
+      if (spec->boxes_output == spec->scores_output) {
+        return r_.Error(outputs, f + ".outputs", "boxes and scores must be different outputs");
+      }
+    }
+    SERDAB_RETURN_IF_ERROR(Get(node_ssd, "background_class", f, &spec->background_class));
+    SERDAB_RETURN_IF_ERROR(Require(node_ssd, "feature_maps", f, "the heads' feature map sizes"));
+    SERDAB_RETURN_IF_ERROR(
+        GetNumbers(node_ssd, "feature_maps", f, kFeatureMap, &anchors.feature_maps));
+    if (anchors.feature_maps.empty()) {
+      return r_.Error(node_ssd["feature_maps"], f + ".feature_maps", "expected at least one size");
+    }
+    const YAML::Node ratios = Child(node_ssd, "aspect_ratios", f);
+    if (Present(ratios)) {
+      if (!ratios.IsSequence() || ratios.size() != anchors.feature_maps.size()) {
+        return r_.Error(ratios, f + ".aspect_ratios",
+                        "expected one list of ratios per feature map (" +
+                            std::to_string(anchors.feature_maps.size()) + ")");
+      }
+      anchors.aspect_ratios.clear();
+      for (size_t i = 0; i < ratios.size(); ++i) {
+        const std::string name = f + ".aspect_ratios[" + std::to_string(i) + "]";
+        if (!ratios[i].IsSequence()) return r_.Error(ratios[i], name, "expected a list of ratios");
+        std::vector<double> list;
+        for (size_t j = 0; j < ratios[i].size(); ++j) {
+          double value = 0;
+          SERDAB_RETURN_IF_ERROR(r_.Convert(ratios[i][j], name + "[" + std::to_string(j) + "]",
+                                            kPositiveBelowMillion, &value));
+          list.push_back(value);
+        }
+        anchors.aspect_ratios.push_back(std::move(list));
+      }
+    } else {
+      anchors.aspect_ratios.assign(anchors.feature_maps.size(), {});
+    }
+    SERDAB_RETURN_IF_ERROR(Get(node_ssd, "min_ratio", f, kRatio, &anchors.min_ratio));
+    SERDAB_RETURN_IF_ERROR(Get(node_ssd, "max_ratio", f, kRatio, &anchors.max_ratio));
+    if (anchors.max_ratio < anchors.min_ratio) {
+      return r_.Error(Present(node_ssd["max_ratio"]) ? node_ssd["max_ratio"] : node_ssd,
+                      f + ".max_ratio", "expected at least min_ratio");
+    }
+    SERDAB_RETURN_IF_ERROR(
+        GetNumbers(node_ssd, "scales", f, kPositiveBelowMillion, &anchors.scales));
+    if (Present(node_ssd["scales"]) && anchors.scales.size() != anchors.feature_maps.size() + 1) {
+      return r_.Error(node_ssd["scales"], f + ".scales",
+                      "expected one scale per feature map plus one (" +
+                          std::to_string(anchors.feature_maps.size() + 1) + ")");
+    }
+    SERDAB_RETURN_IF_ERROR(Get(node_ssd, "clip", f, &anchors.clip));
+    std::vector<double> weights;
+    SERDAB_RETURN_IF_ERROR(
+        GetNumbers(node_ssd, "box_coder_weights", f, kPositiveBelowMillion, &weights));
+    if (Present(node_ssd["box_coder_weights"])) {
+      if (weights.size() != 4) {
+        return r_.Error(node_ssd["box_coder_weights"], f + ".box_coder_weights",
+                        "expected four weights [wx, wy, ww, wh]");
+      }
+      std::copy(weights.begin(), weights.end(), anchors.box_coder_weights.begin());
     }
     return Status::Ok();
   }
@@ -662,6 +827,43 @@ Status PlanFieldError(const DeploymentPlan& plan, std::string_view field, std::s
                                  "': " + std::string(what));
 }
 
+namespace {
+
+nlohmann::json PostprocessJson(const postprocess::PostprocessOptions& spec) {
+  using nlohmann::json;
+  json out = {{"kind", EnumName(kPostprocessKinds, spec.kind)}};
+  if (!spec.labels_file.empty()) out["labels_file"] = spec.labels_file;
+  if (spec.kind == postprocess::Kind::kClassify) out["top_k"] = spec.top_k;
+  if (spec.kind != postprocess::Kind::kDetect) return out;
+  const postprocess::DetectOptions& d = spec.detect;
+  json detect = {{"score_threshold", d.score_threshold},
+                 {"iou_threshold", d.iou_threshold},
+                 {"candidates_per_class", d.candidates_per_class},
+                 {"max_detections", d.max_detections}};
+  if (d.format == postprocess::DetectorFormat::kYolo) {
+    detect["yolo"] = {{"layout", EnumName(kYoloLayouts, d.yolo.layout)},
+                      {"objectness", d.yolo.objectness},
+                      {"sigmoid", d.yolo.sigmoid},
+                      {"strides", d.yolo.strides}};
+  } else {
+    const postprocess::SsdAnchorOptions& a = d.ssd;
+    json ssd = {{"outputs", {{"boxes", d.boxes_output}, {"scores", d.scores_output}}},
+                {"background_class", d.background_class},
+                {"feature_maps", a.feature_maps},
+                {"aspect_ratios", a.aspect_ratios},
+                {"min_ratio", a.min_ratio},
+                {"max_ratio", a.max_ratio},
+                {"clip", a.clip},
+                {"box_coder_weights", a.box_coder_weights}};
+    if (!a.scales.empty()) ssd["scales"] = a.scales;
+    detect["ssd"] = std::move(ssd);
+  }
+  out["detect"] = std::move(detect);
+  return out;
+}
+
+}  // namespace
+
 std::string CanonicalPlanJson(const DeploymentPlan& plan) {
   using nlohmann::json;
   json model = json::object();
@@ -710,8 +912,14 @@ std::string CanonicalPlanJson(const DeploymentPlan& plan) {
     if (!plan.preprocess->resize.empty()) preprocess["resize"] = plan.preprocess->resize;
     if (!plan.preprocess->mean.empty()) preprocess["mean"] = plan.preprocess->mean;
     if (!plan.preprocess->std.empty()) preprocess["std"] = plan.preprocess->std;
+    // Only when not the default, so that the digests of plans written before them stay.
+    if (plan.preprocess->fit != PreprocessFit::kStretch) {
+      preprocess["fit"] = EnumName(kFits, plan.preprocess->fit);
+    }
+    if (plan.preprocess->bgr) preprocess["channel_order"] = "bgr";
     out["preprocess"] = std::move(preprocess);
   }
+  if (plan.postprocess) out["postprocess"] = PostprocessJson(*plan.postprocess);
   out["workers"]["selector"] = plan.workers.selector;
   out["workers"]["order"] = plan.workers.order;
   out["placement"] = std::move(placement);

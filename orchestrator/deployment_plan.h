@@ -19,6 +19,35 @@
 //     mean: [0.485, 0.456, 0.406]         # per channel, finite
 //     std: [0.229, 0.224, 0.225]          # per channel, > 0; as many as mean, and as the
 //                                         #   input's channels when its shape is NCHW
+//     fit: stretch                        # stretch (default) | crop (keep the aspect, cut
+//                                         #   the centre) | letterbox (keep the aspect, pad)
+//     channel_order: rgb                  # rgb (default) | bgr
+//   postprocess:                          # optional: what the client makes of the outputs
+//     kind: classify                      # classify (default) | detect | segment
+//     labels_file: imagenet_classes.txt   # optional: class names, one per line (read by
+//                                         #   the client, as written)
+//     top_k: 5                            # classify: 1..1000, default 5
+//     detect:                             # kind detect only, and then required; exactly
+//                                         #   one of ssd and yolo
+//       score_threshold: 0.5              # [0, 1], default 0.5
+//       iou_threshold: 0.45               # NMS, per class: [0, 1], default 0.45
+//       candidates_per_class: 300         # 1..100000, default 300
+//       max_detections: 100               # 1..10000, default 100
+//       ssd:                              # torchvision-style SSD heads (see
+//         outputs: {boxes: 0, scores: 1}  #   cli/postprocess/postprocess_options.h)
+//         background_class: true
+//         feature_maps: [20, 10, 5, 3, 2, 1]        # required, each 1..4096
+//         aspect_ratios: [[2, 3], [2, 3], ...]      # one list per feature map, each > 0
+//         min_ratio: 0.2                  # (0, 1], default 0.15
+//         max_ratio: 0.95                 # (0, 1], default 0.9, >= min_ratio
+//         scales: [...]                   # optional: one per feature map plus one
+//         clip: true
+//         box_coder_weights: [10, 10, 5, 5]
+//       yolo:                             # YOLO-style single output
+//         layout: rows                    # rows [1, N, K] (default) | columns [1, K, N]
+//         objectness: true
+//         sigmoid: false                  # true: the scores are logits
+//         strides: [8, 16, 32]            # optional: raw grid offsets (anchor-free)
 //   workers:                              # required
 //     selector: {site: home}              # optional label map; empty: every worker
 //     order: [edge, cloud]                # required: values of the workers' `tier` label,
@@ -80,6 +109,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/postprocess/postprocess_options.h"
 #include "enclave/attestation/quote_verifier.h"
 #include "enclave/common/status.h"
 #include "partitioner/placement.h"
@@ -119,10 +149,14 @@ struct ModelSpec {
   std::vector<int64_t> input_shape;  // empty: the model's own
 };
 
+enum class PreprocessFit { kStretch, kCrop, kLetterbox };
+
 struct PreprocessSpec {
   std::vector<int64_t> resize;  // {height, width}, or empty: frames are not resized
   std::vector<double> mean;     // empty: nothing subtracted
   std::vector<double> std;      // empty: nothing divided
+  PreprocessFit fit = PreprocessFit::kStretch;
+  bool bgr = false;  // channel_order: bgr
 };
 
 struct WorkerSelection {
@@ -162,6 +196,7 @@ struct DeploymentPlan {
   Labels labels;
   ModelSpec model;
   std::optional<PreprocessSpec> preprocess;
+  std::optional<postprocess::PostprocessOptions> postprocess;
   WorkerSelection workers;
   PlacementSpec placement;
   AttestationSpec attestation;

@@ -199,6 +199,61 @@ TEST(DeploymentPlanTest, CanonicalJsonRoundTrips) {
   EXPECT_EQ(PlanDigest(ParseOne(kPlan)).size(), 64u);
 }
 
+TEST(DeploymentPlanTest, PostprocessSectionsParseAndRoundTrip) {
+  const std::string ssd = Replace(
+      kPlan, "streams:", R"(preprocess: {resize: [320, 320], fit: letterbox, channel_order: bgr}
+postprocess:
+  kind: detect
+  labels_file: coco.txt
+  detect:
+    score_threshold: 0.3
+    max_detections: 20
+    ssd:
+      outputs: {boxes: 1, scores: 0}
+      feature_maps: [20, 10, 5, 3, 2, 1]
+      aspect_ratios: [[2, 3], [2, 3], [2, 3], [2, 3], [2, 3], [2, 3]]
+      min_ratio: 0.2
+      max_ratio: 0.95
+streams:)");
+  const std::string yolo = Replace(kPlan, "streams:", R"(postprocess:
+  kind: detect
+  detect: {iou_threshold: 0.6, yolo: {layout: columns, objectness: false, strides: [8, 16]}}
+streams:)");
+  const std::string segment = Replace(kPlan, "streams:", "postprocess: {kind: segment}\nstreams:");
+  for (const std::string& text : {ssd, yolo, segment}) {
+    const DeploymentPlan plan = ParseOne(text);
+    ASSERT_TRUE(plan.postprocess.has_value());
+    Result<DeploymentPlan> back = DeploymentPlanFromJson(CanonicalPlanJson(plan));
+    ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << CanonicalPlanJson(plan);
+    EXPECT_EQ(CanonicalPlanJson(*back), CanonicalPlanJson(plan));
+    EXPECT_NE(PlanDigest(plan), PlanDigest(ParseOne(kPlan)));
+  }
+  const DeploymentPlan s = ParseOne(ssd);
+  EXPECT_EQ(s.preprocess->fit, PreprocessFit::kLetterbox);
+  EXPECT_TRUE(s.preprocess->bgr);
+  const postprocess::DetectOptions& d = s.postprocess->detect;
+  EXPECT_EQ(s.postprocess->kind, postprocess::Kind::kDetect);
+  EXPECT_EQ(s.postprocess->labels_file, "coco.txt");
+  EXPECT_EQ(d.format, postprocess::DetectorFormat::kSsd);
+  EXPECT_EQ(d.boxes_output, 1);
+  EXPECT_EQ(d.scores_output, 0);
+  EXPECT_DOUBLE_EQ(d.score_threshold, 0.3);
+  EXPECT_DOUBLE_EQ(d.iou_threshold, 0.45);  // the default
+  EXPECT_EQ(d.max_detections, 20);
+  EXPECT_EQ(d.ssd.feature_maps, (std::vector<int>{20, 10, 5, 3, 2, 1}));
+  ASSERT_EQ(d.ssd.aspect_ratios.size(), 6u);
+  EXPECT_EQ(d.ssd.aspect_ratios[5], (std::vector<double>{2, 3}));
+  EXPECT_DOUBLE_EQ(d.ssd.max_ratio, 0.95);
+  const DeploymentPlan y = ParseOne(yolo);
+  EXPECT_EQ(y.postprocess->detect.format, postprocess::DetectorFormat::kYolo);
+  EXPECT_EQ(y.postprocess->detect.yolo.layout, postprocess::YoloLayout::kColumns);
+  EXPECT_FALSE(y.postprocess->detect.yolo.objectness);
+  EXPECT_EQ(y.postprocess->detect.yolo.strides, (std::vector<int>{8, 16}));
+  // A plan without the new fields keeps its digest: they are written only when set.
+  EXPECT_EQ(CanonicalPlanJson(ParseOne(kPlan)).find("postprocess"), std::string::npos);
+  EXPECT_EQ(CanonicalPlanJson(ParseOne(kFullPlan)).find("fit"), std::string::npos);
+}
+
 TEST(DeploymentPlanTest, FormattingCommentsAndSpelledOutDefaultsKeepTheDigest) {
   // kFullPlan in block style, keys in another order, comments, upper-case hex, the stream's
   // default on_overload spelt out, numbers written differently.
@@ -424,6 +479,26 @@ std::vector<BadPlan> BadPlans() {
           "streams:", "preprocess: {mean: [0.5, 0.5], std: [1]}\nstreams:", "[1]",
           "'preprocess.std'", "as many as preprocess.mean (2), got 1"),
       bad("not a map", plan, "- a\n- b\n", "- a", "'apiVersion'", "expected a map"),
+      bad("unknown fit", "streams:", "preprocess: {fit: squash}\nstreams:", "squash",
+          "'preprocess.fit'", "expected one of: stretch, crop, letterbox; got 'squash'"),
+      bad("unknown postprocess kind", "streams:", "postprocess: {kind: count}\nstreams:", "count",
+          "'postprocess.kind'", "expected one of: classify, detect, segment"),
+      bad("detect without heads", "streams:", "postprocess: {kind: detect}\nstreams:", "{kind",
+          "'postprocess.detect'", "missing"),
+      bad("detect with both heads", "streams:",
+          "postprocess: {kind: detect, detect: {yolo: {}, ssd: {feature_maps: [1]}}}\nstreams:",
+          "{yolo", "'postprocess.detect'", "exactly one of ssd: {...} and yolo: {...}, got both"),
+      bad("ssd ratios per map", "streams:",
+          "postprocess: {kind: detect, detect: {ssd: {feature_maps: [4, 2], aspect_ratios: "
+          "[[2]]}}}\nstreams:",
+          "[[2]]", "'postprocess.detect.ssd.aspect_ratios'",
+          "one list of ratios per feature map (2)"),
+      bad("score threshold above one", "streams:",
+          "postprocess: {kind: detect, detect: {score_threshold: 1.5, yolo: {}}}\nstreams:", "1.5",
+          "'postprocess.detect.score_threshold'", "from 0 to 1"),
+      bad("top_k of a detector",
+          "streams:", "postprocess: {kind: detect, top_k: 3, detect: {yolo: {}}}\nstreams:", "3,",
+          "'postprocess.top_k'", "only kind: classify has a top_k"),
   };
   const std::string two = plan + "---\n" + plan;
   cases.push_back({"duplicate deployment names", two, "bad.yaml:21:9: ", "'metadata.name'",
