@@ -38,6 +38,9 @@ struct SsdAnchorOptions {
   bool clip = true;            // clamp the default boxes to [0, 1]
   // BoxCoder weights (wx, wy, ww, wh) the regressions are divided by.
   std::array<double, 4> box_coder_weights{10, 10, 5, 5};
+  // Optional, one per feature map (ssd300_vgg16: {8, 16, 32, 64, 100, 300}):
+  // cell centres are spaced step / input size apart instead of 1 / size.
+  std::vector<int> steps;
 };
 
 enum class YoloLayout {
