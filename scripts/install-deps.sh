@@ -10,7 +10,7 @@ packages=(
   libeigen3-dev libsodium-dev libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc libcli11-dev nlohmann-json3-dev libsystemd-dev systemd
-  libcpp-httplib-dev prometheus
+  libcpp-httplib-dev prometheus libfreetype-dev fonts-dejavu-core
   python3 python3-numpy python3-onnx python3-torch python3-torchvision
   libavformat-dev libavcodec-dev libswscale-dev libavdevice-dev libavutil-dev ffmpeg
   gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp python3-gi gstreamer1.0-plugins-base
