@@ -18,6 +18,10 @@ Result<std::vector<ClassScore>> ClassifyTopK(const TensorView& logits, int k) {
   }
   std::vector<ClassScore> top;
   if (n == 0 || k <= 0) return top;
+  if (logits.data == nullptr) {
+    return Status::InvalidArgument("the classifier's output has shape " +
+                                   ShapeString(logits.shape) + " but no data");
+  }
   const float* x = logits.data;
   std::vector<int> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
