@@ -71,9 +71,12 @@ Status JpegEncoder::Configure(int width, int height) {
   frame_->pts = 0;
   rc = av_frame_get_buffer(frame_, 0);
   // swscale wants the plain format with the range spelled out, not yuvj*.
-  scaler_ = rc < 0 ? nullptr
-                   : sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height,
-                                    AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr, nullptr, nullptr);
+  // SWS_FULL_CHR_H_INP: without it, chroma is averaged over pixel pairs read
+  // straight from the input, and an odd width's last pair reaches past the row.
+  scaler_ = rc < 0
+                ? nullptr
+                : sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P,
+                                 SWS_BILINEAR | SWS_FULL_CHR_H_INP, nullptr, nullptr, nullptr);
   if (scaler_ == nullptr) {
     Reset();
     return Status::ResourceExhausted("no memory for a " + size + " JPEG encoder's frame");
@@ -94,7 +97,7 @@ Result<std::string> JpegEncoder::Encode(const ingest::RgbImage& picture) {
   }
   SERDAB_RETURN_IF_ERROR(Configure(picture.width, picture.height));
   int rc = av_frame_make_writable(frame_);
-  const uint8_t* const src[4] = {picture.pixels.data(), nullptr, nullptr, nullptr};
+  const uint8_t* const src[4] = {padded_.Copy(picture), nullptr, nullptr, nullptr};
   const int src_stride[4] = {picture.width * 3, 0, 0, 0};
   if (rc >= 0) {
     sws_scale(scaler_, src, src_stride, 0, picture.height, frame_->data, frame_->linesize);

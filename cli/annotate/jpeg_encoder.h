@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "cli/annotate/padded_rgb.h"
 #include "cli/ingest/rgb_image.h"
 #include "enclave/common/status.h"
 
@@ -39,6 +40,7 @@ class JpegEncoder {
   AVFrame* frame_ = nullptr;
   AVPacket* packet_ = nullptr;
   SwsContext* scaler_ = nullptr;
+  PaddedRgb padded_;  // what scaler_ reads
 };
 
 }  // namespace serdab::annotate

@@ -189,22 +189,23 @@ struct MjpegPreviewServer::Impl {
     const bool multipart = request.matches[2] == "mjpg";
     Stream* stream = nullptr;
     bool has_picture = false;
-    std::string known;
+    std::string known;  // for the 404's message
     {
       std::lock_guard<std::mutex> lock(mutex);
       const auto it = by_id.find(id);
       if (it != by_id.end()) {
         stream = it->second;
         has_picture = stream->generation > 0;
+      } else {
+        for (const auto& [other, ignored] : by_id) known += (known.empty() ? "" : ", ") + other;
       }
-      for (const auto& [other, ignored] : by_id) known += (known.empty() ? "" : ", ") + other;
     }
     response.set_header("Cache-Control", "no-store");
     if (stream == nullptr) {
       response.status = 404;
-      response.set_content(
-          "no stream '" + id + "' (streams: " + (known.empty() ? "none" : known) + ")\n",
-          "text/plain; charset=utf-8");
+      response.set_content("no stream '" + id + "' (streams: " + (known.empty() ? "none" : known) +
+                               "; the list is at /)\n",
+                           "text/plain; charset=utf-8");
       return;
     }
     if (multipart) {

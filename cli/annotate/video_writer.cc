@@ -161,8 +161,10 @@ Status VideoWriter::Convert(const ingest::RgbImage& picture) {
   if (scaler_ == nullptr || scaler_width_ != in_width || scaler_height_ != in_height) {
     sws_freeContext(scaler_);
     scaler_width_ = scaler_height_ = 0;
-    scaler_ = sws_getContext(in_width, in_height, AV_PIX_FMT_RGB24, width_, height_,
-                             encoder_->pix_fmt, SWS_BILINEAR, nullptr, nullptr, nullptr);
+    // SWS_FULL_CHR_H_INP: see jpeg_encoder.cc (odd widths' last chroma column).
+    scaler_ =
+        sws_getContext(in_width, in_height, AV_PIX_FMT_RGB24, width_, height_, encoder_->pix_fmt,
+                       SWS_BILINEAR | SWS_FULL_CHR_H_INP, nullptr, nullptr, nullptr);
     if (scaler_ == nullptr) {
       return Status::Internal(path_ + ": swscale could not make a scaler from " +
                               std::to_string(in_width) + "x" + std::to_string(in_height) +
@@ -175,7 +177,7 @@ Status VideoWriter::Convert(const ingest::RgbImage& picture) {
   }
   const int rc = av_frame_make_writable(frame_);
   if (rc < 0) return Error("reuse the frame", rc);
-  const uint8_t* const src[4] = {picture.pixels.data(), nullptr, nullptr, nullptr};
+  const uint8_t* const src[4] = {padded_.Copy(picture), nullptr, nullptr, nullptr};
   const int src_stride[4] = {picture.width * 3, 0, 0, 0};
   sws_scale(scaler_, src, src_stride, 0, in_height, frame_->data, frame_->linesize);
   return Status::Ok();

@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/annotate/padded_rgb.h"
 #include "cli/ingest/rgb_image.h"
 #include "enclave/common/status.h"
 
@@ -83,6 +84,7 @@ class VideoWriter {
   AVFrame* frame_ = nullptr;
   AVPacket* packet_ = nullptr;
   SwsContext* scaler_ = nullptr;
+  PaddedRgb padded_;      // what scaler_ reads
   int scaler_width_ = 0;  // the picture size scaler_ was made for
   int scaler_height_ = 0;
   bool header_written_ = false;

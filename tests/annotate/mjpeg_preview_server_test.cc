@@ -141,6 +141,10 @@ TEST_F(PreviewTest, StopEndsAnOpenStreamPromptly) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_GE(counter.Parts(), 1);
+  // And a browser's idle keep-alive connection, left open after the page.
+  httplib::Client browser("127.0.0.1", server_.port());
+  browser.set_keep_alive(true);
+  ASSERT_EQ(browser.Get("/")->status, 200);
   const auto start = Clock::now();
   server_.Stop();
   const auto took = Clock::now() - start;

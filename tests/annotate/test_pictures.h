@@ -66,7 +66,8 @@ inline bool Near(Rgb a, Rgb b, int margin) {
 
 inline ingest::RgbImage ToRgb(const AVFrame& frame) {
   ingest::RgbImage out{frame.width, frame.height, {}};
-  out.pixels.resize(static_cast<size_t>(frame.width) * frame.height * 3);
+  // swscale's RGB24 writers may store whole vectors past the last pixel.
+  out.pixels.resize(static_cast<size_t>(frame.width) * frame.height * 3 + 64);
   SwsContext* scaler = sws_getContext(
       frame.width, frame.height, static_cast<AVPixelFormat>(frame.format), frame.width,
       frame.height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr);
@@ -74,6 +75,7 @@ inline ingest::RgbImage ToRgb(const AVFrame& frame) {
   const int dst_stride[4] = {frame.width * 3, 0, 0, 0};
   sws_scale(scaler, frame.data, frame.linesize, 0, frame.height, dst, dst_stride);
   sws_freeContext(scaler);
+  out.pixels.resize(static_cast<size_t>(frame.width) * frame.height * 3);
   return out;
 }
 
