@@ -236,9 +236,10 @@ struct MjpegPreviewServer::Impl {
   // boundary follows each part, so that a browser shows the part at once.
   // false ends the response.
   bool NextPart(Stream& stream, bool first, uint64_t* sent, httplib::DataSink& sink) {
-    if (first && !sink.write("--", 2)) return false;
-    if (first && !sink.write(kBoundary, std::strlen(kBoundary))) return false;
-    if (first && !sink.write("\r\n", 2)) return false;
+    if (first) {
+      const std::string opening = std::string("--") + kBoundary + "\r\n";
+      if (!sink.write(opening.data(), opening.size())) return false;
+    }
     bool repeat = false;
     {
       std::unique_lock<std::mutex> lock(mutex);
