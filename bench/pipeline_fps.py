@@ -91,11 +91,29 @@ def stream(c, plan, video, frames):
     return r, [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
 
-def measure(c, model, stages, video, frames):
-    plan = cp.write(c.path(f"plan-{stages}.yaml"), cp.plan_text(
-        model=model, max_stages=stages,
-        extra="preprocess: {resize: [224, 224], mean: [0.485, 0.456, 0.406], "
-              "std: [0.229, 0.224, 0.225]}\n"))
+CLASSIFIER_EXTRA = ("preprocess: {resize: [224, 224], mean: [0.485, 0.456, 0.406], "
+                    "std: [0.229, 0.224, 0.225]}\n")
+
+
+def detector_extra(c):
+    """torchvision's ssdlite320 heads with random weights (the detection
+    test's model): the plan's preprocessing and postprocess: for it."""
+    import test_detection as td
+    td.export(td.SsdHeads(td.randomised_ssd()).eval(), (1, 3, 320, 320), c.path("ssdlite.onnx"))
+    return ("preprocess: {resize: [320, 320], mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]}\n"
+            "postprocess:\n  kind: detect\n  detect:\n"
+            f"    score_threshold: {td.SSD_SCORE}\n    iou_threshold: {td.SSD_IOU}\n"
+            f"    max_detections: {td.SSD_MAX}\n"
+            "    ssd: {feature_maps: [20, 10, 5, 3, 2, 1], aspect_ratios: [[2, 3], [2, 3], "
+            "[2, 3], [2, 3], [2, 3], [2, 3]], min_ratio: 0.2, max_ratio: 0.95}\n")
+
+
+def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA):
+    # `model`: a zoo name, or a model section of its own ("{path: FILE}").
+    text = cp.plan_text(model=model, max_stages=stages, extra=extra)
+    if model.startswith("{"):
+        text = text.replace(f"model: {{zoo: {model}}}", f"model: {model}")
+    plan = cp.write(c.path(f"plan-{stages}.yaml"), text)
     c.cli_ok(["apply", "-f", plan, "--wait", "--timeout", "3600"], timeout=3600)
     d = next(x for x in json.loads(c.cli_ok(["get", "deployments", "-o", "json"]).stdout)
              ["deployments"] if x["name"] == "lobby")
@@ -131,12 +149,16 @@ def measure(c, model, stages, video, frames):
         "cpu_ceiling_fps": os.cpu_count() * 1000 / cpu_ms,
         "latency_p50_ms": sorted(x["latency_ms"] for x in results)[n // 2],
         "stage_cpus": [c.cpu_of(s["worker"]) for s in d["stages"]],
+        "decode_p50_ms": float(re.search(r"decode p50 ([\d.]+) ms", r.stderr).group(1)),
     }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--detector", action="store_true",
+                        help="instead of a zoo model: torchvision's ssdlite320 heads (random "
+                             "weights), 640x480 frames, boxes decoded by the client")
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--stages", default="1,2,3,4", help="comma-separated max_stages to run")
     parser.add_argument("--threads", type=int, default=0,
@@ -153,8 +175,12 @@ def main():
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
                         "testsrc=size=640x480:rate=15", "-t", str(args.frames / 15 + 1),
                         "-pix_fmt", "yuv420p", video], check=True)
+        model, extra = args.model, CLASSIFIER_EXTRA
+        if args.detector:
+            model, extra = "{path: ssdlite.onnx}", detector_extra(c)
+            args.model = "ssdlite320_mobilenet_v3_large (heads)"
         for stages in (int(x) for x in args.stages.split(",")):
-            rows.append(measure(c, args.model, stages, video, args.frames))
+            rows.append(measure(c, model, stages, video, args.frames, extra))
             print(json.dumps(rows[-1]), flush=True)
     base_tee = rows[0]["tee_fps"]
     base = rows[0]["measured_fps"]
@@ -164,8 +190,8 @@ def main():
           f"{WARMUP_FRAMES} warm-up frames\n")
     print("| stages | layers | predicted fps | TEE-equivalent fps | error | speedup (TEE) | "
           "wall fps | CPU ms/frame | CPU-bound ceiling | speedup (wall) | "
-          "stage ms: TEE (predicted) [wall] | swaps/frame | stage CPUs |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "stage ms: TEE (predicted) [wall] | swaps/frame | stage CPUs | client decode p50 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         err = 100 * (r["tee_fps"] - r["predicted_fps"]) / r["predicted_fps"]
         stage = ", ".join(f"{t} ({p}) [{w}]" for t, p, w in
@@ -175,7 +201,8 @@ def main():
               f"{r['measured_fps']:.2f} | {r['cpu_ms_per_frame']} | {r['cpu_ceiling_fps']:.2f} | "
               f"{r['measured_fps'] / base:.2f}x | {stage} | "
               f"{', '.join(str(x) for x in r['swaps_per_frame'])} | "
-              f"{', '.join('any' if x is None else str(x) for x in r['stage_cpus'])} |")
+              f"{', '.join('any' if x is None else str(x) for x in r['stage_cpus'])} | "
+              f"{r['decode_p50_ms']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ class StreamClient::Impl {
     std::unique_lock<std::mutex> lock(mu_);
     changed_.wait(lock, [&] {
       if (!failure_.ok()) return true;
-      if (!in_flight_.empty()) return false;
+      if (!in_flight_.empty() || undelivered_ > 0) return false;
       for (const auto& [id, s] : streams_) {
         if (!s->ended || !s->waiting.empty()) return false;
       }
@@ -421,6 +421,7 @@ class StreamClient::Impl {
         s.counters.rejected++;
       }
       ready.push_back(std::move(it->second));
+      undelivered_++;
       it = in_flight_.erase(it);
     }
     return ready;
@@ -433,6 +434,9 @@ class StreamClient::Impl {
     } else {
       Event(f.stream, f.rejection);
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    undelivered_--;
+    changed_.notify_all();
   }
 
   // A stage was lost: close the pipes, put the unanswered frames back (or
@@ -468,6 +472,7 @@ class StreamClient::Impl {
         if (s.policy == OverloadPolicy::kBlock || !it->second.done) continue;
         (it->second.result ? s.counters.out : s.counters.rejected)++;
         answered.push_back(std::move(it->second));
+        undelivered_++;
       }
       for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it) {
         Stream& s = *streams_[it->second.stream];
@@ -555,7 +560,10 @@ class StreamClient::Impl {
   crypto::Bytes message_;
 
   std::mutex deliver_mu_;  // held while a result is opened and delivered
-  std::mutex mu_;          // the rest, below
+  // Frames taken out of flight whose callback has not returned yet: Finish()
+  // waits for them too. Guarded by mu_.
+  size_t undelivered_ = 0;
+  std::mutex mu_;  // the rest, below
   std::condition_variable changed_;
   std::map<uint64_t, std::unique_ptr<Stream>> streams_;
   std::map<uint64_t, InFlight> in_flight_;

@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/ingest/rgb_image.h"
 #include "enclave/attestation/quote_verifier.h"
 #include "enclave/common/status.h"
 #include "enclave/crypto/keys.h"
@@ -88,6 +89,11 @@ struct FrameMeta {
   uint64_t frame = 0;        // the source's frame number
   double source_time_s = 0;  // the source's timestamp
   int64_t captured_ns = 0;   // steady clock when the frame was taken
+  int source_width = 0;      // the decoded picture's size, before preprocessing
+  int source_height = 0;
+  // The decoded picture, kept here (never sent) until its result comes, for
+  // drawing the result on; may be null.
+  std::shared_ptr<const ingest::RgbImage> picture;
 };
 
 struct StreamResult {

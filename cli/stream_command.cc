@@ -28,10 +28,15 @@
 #include <thread>
 #include <vector>
 
+#include "cli/annotate/annotator.h"
+#include "cli/annotate/mjpeg_preview_server.h"
+#include "cli/annotate/video_writer.h"
 #include "cli/cluster_connection.h"
 #include "cli/commands.h"
 #include "cli/deployment_pipeline.h"
+#include "cli/frame_postprocessor.h"
 #include "cli/ingest/camera_reader.h"
+#include "cli/postprocess/labels.h"
 #include "cli/stream_client.h"
 #include "enclave/attestation/platform.h"
 #include "orchestrator/deployment_plan.h"
@@ -63,6 +68,9 @@ struct Flags {
   double recover_timeout_s = 120;
   std::string save_inputs;
   std::string metrics_addr;
+  std::string annotate;
+  std::string preview_addr;
+  std::string font = annotate::kDefaultFontPath;
 };
 
 // One camera: its reader, its stream in the client, and what it measured.
@@ -80,7 +88,13 @@ struct Camera {
   int64_t last_result_ns = 0;
   uint64_t events = 0;
   double longest_gap_s = 0;
+  std::vector<double> postprocess_ms;  // decoding each result
   std::atomic<bool> limit_reached{false};
+  // --annotate: the video its results are drawn into, opened at the first.
+  std::mutex video_mu;
+  std::string video_path;
+  std::unique_ptr<annotate::VideoWriter> video;
+  uint64_t video_frames = 0;
 
   // The last `n` results' latencies, for the status line and the metrics.
   std::vector<double> RecentLatencies(size_t n) {
@@ -101,15 +115,6 @@ double Percentile(std::vector<double> values, double p) {
   std::sort(values.begin(), values.end());
   const size_t i = static_cast<size_t>(std::ceil(p * static_cast<double>(values.size()))) - 1;
   return values[std::min(i, values.size() - 1)];
-}
-
-Result<std::vector<std::string>> ReadLabels(const std::string& path) {
-  std::vector<std::string> labels;
-  if (path.empty()) return labels;
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read the labels file " + path);
-  for (std::string line; std::getline(in, line);) labels.push_back(line);
-  return labels;
 }
 
 Result<orchestrator::DeploymentPlan> PlanFromFile(const Flags& flags) {
@@ -150,6 +155,9 @@ Result<ingest::PreprocessOptions> Preprocessing(const orchestrator::DeploymentPl
                                             ", and the model takes 1x3xHxW inputs of that size");
   }
   if (plan.preprocess) {
+    options.center_crop = plan.preprocess->fit == orchestrator::PreprocessFit::kCrop;
+    options.letterbox = plan.preprocess->fit == orchestrator::PreprocessFit::kLetterbox;
+    if (plan.preprocess->bgr) options.channel_order = ingest::ChannelOrder::kBgr;
     for (size_t c = 0; c < 3 && c < plan.preprocess->mean.size(); ++c) {
       options.mean[c] = static_cast<float>(plan.preprocess->mean[c]);
     }
@@ -160,28 +168,46 @@ Result<ingest::PreprocessOptions> Preprocessing(const orchestrator::DeploymentPl
   return options;
 }
 
-// The top k classes of a classifier's first output, with softmax scores.
-nlohmann::json TopK(const engine::Tensor& logits, int k, const std::vector<std::string>& labels) {
-  const int64_t n = logits.num_elements();
-  const float* x = logits.data<float>();
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  const size_t top = static_cast<size_t>(std::min<int64_t>(k, n));
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
-                    [&](int64_t a, int64_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); });
-  const float max = n > 0 ? x[order[0]] : 0.f;
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i] - max));
-  nlohmann::json out = nlohmann::json::array();
-  for (size_t i = 0; i < top; ++i) {
-    nlohmann::json entry = {{"class", order[i]},
-                            {"score", std::exp(static_cast<double>(x[order[i]] - max)) / sum}};
-    if (static_cast<size_t>(order[i]) < labels.size()) {
-      entry["label"] = labels[static_cast<size_t>(order[i])];
+// `path` (a plan's labels_file) as written, or next to the plan it is
+// written in when relative.
+std::string BesideThePlan(const std::string& path, const std::string& plan_file) {
+  if (path.empty() || path.front() == '/' || plan_file.empty()) return path;
+  const size_t slash = plan_file.find_last_of('/');
+  return slash == std::string::npos ? path : plan_file.substr(0, slash + 1) + path;
+}
+
+// The postprocessing: the plan's, else top-k classes; --top-k and --labels
+// override it.
+Result<std::unique_ptr<FramePostprocessor>> MakePostprocessor(
+    const Flags& flags, bool top_k_given, const orchestrator::DeploymentPlan& plan,
+    const ingest::PreprocessOptions& preprocess) {
+  postprocess::PostprocessOptions options =
+      plan.postprocess.value_or(postprocess::PostprocessOptions{});
+  options.labels_file = BesideThePlan(options.labels_file, flags.plan_file);
+  if (!flags.labels.empty()) options.labels_file = flags.labels;
+  if (top_k_given) {
+    if (options.kind != postprocess::Kind::kClassify) {
+      return Status::InvalidArgument("--top-k: the plan's postprocess is not kind: classify");
     }
-    out.push_back(std::move(entry));
+    options.top_k = flags.top_k;
   }
-  return out;
+  std::vector<std::string> labels;
+  if (!options.labels_file.empty()) {
+    SERDAB_ASSIGN_OR_RETURN(labels, postprocess::ReadLabels(options.labels_file));
+  }
+  return FramePostprocessor::Create(options, preprocess, std::move(labels));
+}
+
+// --annotate PATH for one camera, or PATH with "-NAME" before its extension
+// for each of several.
+std::string AnnotatedVideoPath(const std::string& path, const std::string& camera, size_t cameras) {
+  if (cameras == 1) return path;
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) {
+    return path + "-" + camera;
+  }
+  return path.substr(0, dot) + "-" + camera + path.substr(dot);
 }
 
 Status SaveInput(const std::string& dir, const std::string& camera, int64_t frame,
@@ -284,14 +310,18 @@ void PrintSummary(const std::vector<std::unique_ptr<Camera>>& cameras, StreamCli
         c->results > 1 ? static_cast<double>(c->last_result_ns - c->first_result_ns) / 1e9 : 0;
     std::fprintf(stderr,
                  "  %-16s in %llu  out %llu  dropped %llu  rejected %llu  resent %llu  "
-                 "%.2f fps  latency p50 %.1f ms  p99 %.1f ms  (%s)\n",
+                 "%.2f fps  latency p50 %.1f ms  p99 %.1f ms  decode p50 %.2f ms  (%s)\n",
                  c->name.c_str(), static_cast<unsigned long long>(n.in),
                  static_cast<unsigned long long>(n.out), static_cast<unsigned long long>(n.dropped),
                  static_cast<unsigned long long>(n.rejected),
                  static_cast<unsigned long long>(n.resent),
                  seconds > 0 ? static_cast<double>(c->results - 1) / seconds : 0,
                  Percentile(c->latencies_ms, 0.5), Percentile(c->latencies_ms, 0.99),
-                 OverloadPolicyName(c->policy).data());
+                 Percentile(c->postprocess_ms, 0.5), OverloadPolicyName(c->policy).data());
+    if (c->video) {
+      std::fprintf(stderr, "  %-16s annotated %llu frames into %s\n", "",
+                   static_cast<unsigned long long>(c->video_frames), c->video_path.c_str());
+    }
     for (size_t i = 0; i < c->stage_ms_sum.size() && i < stage_sum.size(); ++i) {
       stage_sum[i] += c->stage_ms_sum[i];
     }
@@ -312,7 +342,7 @@ void PrintSummary(const std::vector<std::unique_ptr<Camera>>& cameras, StreamCli
   }
 }
 
-int Run(const Flags& flags) {
+int Run(const Flags& flags, bool top_k_given) {
   worker::TuneAllocatorForLargeMessages();
   // SIGINT and SIGTERM end the run in order (see below), not the process:
   // blocked before any thread starts, so that only sigtimedwait takes them.
@@ -357,8 +387,18 @@ int Run(const Flags& flags) {
   }
   auto preprocess = Preprocessing(plan);
   if (!preprocess.ok()) return ReportError(kCommand, preprocess.status());
-  auto labels = ReadLabels(flags.labels);
-  if (!labels.ok()) return ReportError(kCommand, labels.status());
+  auto post = MakePostprocessor(flags, top_k_given, plan, *preprocess);
+  if (!post.ok()) return ReportError(kCommand, post.status());
+  const bool drawing = !flags.annotate.empty() || !flags.preview_addr.empty();
+  std::unique_ptr<annotate::Annotator> annotator;
+  if (drawing) {
+    annotate::AnnotatorOptions options;
+    options.font_path = flags.font;
+    options.labels = (*post)->labels();
+    auto created = annotate::Annotator::Create(options);
+    if (!created.ok()) return ReportError(kCommand, created.status());
+    annotator = std::move(created).value();
+  }
 
   // The cameras: --source flags, else the plan's streams.
   std::vector<std::unique_ptr<Camera>> cameras;
@@ -382,6 +422,7 @@ int Run(const Flags& flags) {
   reader_options.loop = flags.loop;
   reader_options.realtime = flags.realtime;
   reader_options.watchdog_seconds = flags.watchdog_s;
+  reader_options.keep_picture = drawing;
   auto add_camera = [&](const std::string& name, const std::string& source,
                         std::optional<OverloadPolicy> planned) -> Status {
     auto camera = std::make_unique<Camera>();
@@ -408,6 +449,20 @@ int Run(const Flags& flags) {
     return ReportError(
         kCommand, Status::InvalidArgument("no source: give --source URL or a plan with streams"),
         true);
+  }
+  for (auto& c : cameras) {
+    if (!flags.annotate.empty()) {
+      c->video_path = AnnotatedVideoPath(flags.annotate, c->name, cameras.size());
+    }
+  }
+  annotate::MjpegPreviewServer preview;
+  if (!flags.preview_addr.empty()) {
+    Status started = preview.Start(flags.preview_addr);
+    if (!started.ok()) return ReportError(kCommand, started.WithContext("--preview"));
+    for (auto& c : cameras) {
+      std::fprintf(stderr, "serdab stream: %s: preview at %s%s\n", c->name.c_str(),
+                   preview.url().c_str(), preview.AddStream(c->name).c_str());
+    }
   }
 
   auto policy = orchestrator::WorkerQuotePolicy(plan);
@@ -438,6 +493,10 @@ int Run(const Flags& flags) {
     out = file.get();
   }
   std::mutex out_mu;
+  std::atomic<bool> draw_failed{false};
+  // The annotated videos' frame rate: the plan's for its streams, else 25.
+  double video_fps = 25;
+  if (flags.sources.empty() && !plan.streams.empty()) video_fps = plan.streams.front().fps;
   std::map<uint64_t, Camera*> by_id;
   for (auto& c : cameras) by_id[c->id] = c.get();
 
@@ -475,8 +534,48 @@ int Run(const Flags& flags) {
                            {"pts", r.meta.source_time_s},
                            {"latency_ms", r.latency_ms},
                            {"stage_ms", r.stage_ms}};
-    if (!r.outputs.empty() && r.outputs[0].dtype() == engine::DataType::kFloat32) {
-      line["top"] = TopK(r.outputs[0], flags.top_k, *labels);
+    const int64_t decode_start = NowNs();
+    Result<FrameFindings> found =
+        (*post)->Run(r.outputs, r.meta.source_width, r.meta.source_height);
+    {
+      std::lock_guard<std::mutex> lock(c->mu);
+      c->postprocess_ms.push_back(static_cast<double>(NowNs() - decode_start) / 1e6);
+    }
+    if (found.ok()) {
+      line.update((*post)->ToJson(*found));
+    } else {
+      line["error"] = found.status().message();
+    }
+    if (annotator != nullptr && r.meta.picture != nullptr && found.ok()) {
+      ingest::RgbImage canvas = *r.meta.picture;
+      annotate::Annotations drawn;
+      drawn.detections = found->detections;
+      if (found->segmentation) drawn.segmentation = &*found->segmentation;
+      drawn.caption = annotate::FormatCaption(c->name, static_cast<int64_t>(r.meta.frame),
+                                              r.latency_ms, r.stage_ms);
+      Status s = annotator->Draw(drawn, &canvas);
+      if (s.ok() && !c->video_path.empty()) {
+        std::lock_guard<std::mutex> lock(c->video_mu);
+        if (c->video == nullptr) {
+          auto opened =
+              annotate::VideoWriter::Open(c->video_path, canvas.width, canvas.height, video_fps);
+          if (opened.ok()) {
+            c->video = std::move(opened).value();
+          } else {
+            s = opened.status();
+          }
+        }
+        if (c->video != nullptr) s = c->video->Write(canvas);
+        if (s.ok()) c->video_frames++;
+      }
+      if (s.ok() && !flags.preview_addr.empty()) s = preview.Publish(c->name, canvas);
+      if (!s.ok()) {
+        draw_failed = true;
+        std::lock_guard<std::mutex> lock(out_mu);
+        std::fprintf(stderr, "%sserdab stream: %s: frame %llu not drawn: %s\n", clear,
+                     c->name.c_str(), static_cast<unsigned long long>(r.meta.frame),
+                     s.message().c_str());
+      }
     }
     std::lock_guard<std::mutex> lock(out_mu);
     std::fprintf(out, "%s\n", line.dump().c_str());
@@ -548,6 +647,9 @@ int Run(const Flags& flags) {
           meta.frame = static_cast<uint64_t>(frame.number);
           meta.source_time_s = frame.pts_seconds;
           meta.captured_ns = NowNs();
+          meta.source_width = frame.source_width;
+          meta.source_height = frame.source_height;
+          meta.picture = std::move(frame.picture);
           if (!(*client)->Submit(camera->id, meta, std::move(inputs)).ok()) failed = true;
         },
         [&, camera](const ingest::Event& e) {
@@ -602,8 +704,15 @@ int Run(const Flags& flags) {
   }
   Status finished = (*client)->Finish();
   metrics_server.Stop();
+  preview.Stop();
   status_line.reset();
   if (outcome.ok()) outcome = finished;
+  for (auto& c : cameras) {
+    if (c->video == nullptr) continue;
+    Status closed = c->video->Close();
+    if (!closed.ok() && outcome.ok()) outcome = closed.WithContext(c->name);
+  }
+  if (draw_failed && outcome.ok()) outcome = Status::IoError("some results could not be drawn");
   if (failed && outcome.ok()) outcome = Status::Internal("frames could not be queued");
   {
     std::lock_guard<std::mutex> lock(deployment_mu);
@@ -619,7 +728,9 @@ int RunStreamCommand(int argc, char** argv) {
   CLI::App app(
       "Streams cameras or video files through a Ready deployment: frames are decoded and "
       "preprocessed here, sealed to the deployment's first enclave, and the results come back "
-      "from its last enclave as JSON lines (stream, frame, pts, latency_ms, stage_ms, top). "
+      "from its last enclave as JSON lines (stream, frame, pts, latency_ms, stage_ms, and what "
+      "the plan's postprocess finds: top classes, detections in source pixels, or a "
+      "segmentation's class areas). "
       "Sources: video files (mp4, mkv, avi), rtsp://, http:// MJPEG, /dev/videoN, or a directory "
       "of images. Files get every frame processed (policy block); live cameras drop the oldest "
       "frame when the pipeline is behind (drop_oldest).",
@@ -642,10 +753,18 @@ int RunStreamCommand(int argc, char** argv) {
       ->transform(DecimalInteger())
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   app.add_option("-o,--output", flags.output, "write the JSON lines here instead of stdout");
-  app.add_option("--top-k", flags.top_k, "classes per result")
+  app.add_option("--top-k", flags.top_k, "classes per result (default: the plan's, else 5)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  app.add_option("--labels", flags.labels, "class names, one per line, in class order");
+  app.add_option("--labels", flags.labels,
+                 "class names, one per line, in class order (default: the plan's labels_file)");
+  app.add_option("--annotate", flags.annotate,
+                 "write each camera's video with its results drawn on it (boxes, labels, masks, "
+                 "latency) to this file, e.g. out.mp4; with several cameras, out-NAME.mp4");
+  app.add_option("--preview", flags.preview_addr,
+                 "serve the annotated video as MJPEG over HTTP on HOST:PORT, for a browser");
+  app.add_option("--font", flags.font, "the TrueType font labels are drawn with")
+      ->capture_default_str();
   app.add_option("--status", flags.status, "the live status line on stderr: auto, on or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "on", "off"}));
@@ -665,7 +784,7 @@ int RunStreamCommand(int argc, char** argv) {
   app.add_option("--save-inputs", flags.save_inputs,
                  "also write each preprocessed frame here as raw float32 (for checks)");
   if (auto code = ParseFlags(app, argc, argv)) return *code;
-  return Run(flags);
+  return Run(flags, app.count("--top-k") > 0);
 }
 
 }  // namespace serdab::cli

@@ -366,7 +366,7 @@ class PlanParser {
     SERDAB_RETURN_IF_ERROR(
         Section(node, "ssd", field, true, "",
                 {"outputs", "background_class", "feature_maps", "aspect_ratios", "min_ratio",
-                 "max_ratio", "scales", "clip", "box_coder_weights"},
+                 "max_ratio", "scales", "steps", "clip", "box_coder_weights"},
                 &node_ssd));
     const std::string f = field + ".ssd";
     postprocess::SsdAnchorOptions& anchors = spec->ssd;
@@ -424,6 +424,12 @@ class PlanParser {
       return r_.Error(node_ssd["scales"], f + ".scales",
                       "expected one scale per feature map plus one (" +
                           std::to_string(anchors.feature_maps.size() + 1) + ")");
+    }
+    SERDAB_RETURN_IF_ERROR(GetNumbers(node_ssd, "steps", f, kStride, &anchors.steps));
+    if (Present(node_ssd["steps"]) && anchors.steps.size() != anchors.feature_maps.size()) {
+      return r_.Error(node_ssd["steps"], f + ".steps",
+                      "expected one step per feature map (" +
+                          std::to_string(anchors.feature_maps.size()) + ")");
     }
     SERDAB_RETURN_IF_ERROR(Get(node_ssd, "clip", f, &anchors.clip));
     std::vector<double> weights;
@@ -856,6 +862,7 @@ nlohmann::json PostprocessJson(const postprocess::PostprocessOptions& spec) {
                 {"clip", a.clip},
                 {"box_coder_weights", a.box_coder_weights}};
     if (!a.scales.empty()) ssd["scales"] = a.scales;
+    if (!a.steps.empty()) ssd["steps"] = a.steps;
     detect["ssd"] = std::move(ssd);
   }
   out["detect"] = std::move(detect);

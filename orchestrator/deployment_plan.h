@@ -41,6 +41,7 @@
 //         min_ratio: 0.2                  # (0, 1], default 0.15
 //         max_ratio: 0.95                 # (0, 1], default 0.9, >= min_ratio
 //         scales: [...]                   # optional: one per feature map plus one
+//         steps: [8, 16, 32, 64, 100, 300]  # optional: one per feature map (ssd300)
 //         clip: true
 //         box_coder_weights: [10, 10, 5, 5]
 //       yolo:                             # YOLO-style single output

@@ -68,6 +68,10 @@ Result<SwsContext*> MakeScaler(const AVFrame& picture, int width, int height,
   return scaler;
 }
 
+// swscale (FFmpeg 5.1) may write up to 32 bytes past the end of packed RGB
+// output: every buffer it writes has this much room after its last row.
+constexpr size_t kScalerSlack = 64;
+
 std::array<int, 5> ScalerKey(const AVFrame& picture) {
   return {picture.width, picture.height, picture.format, static_cast<int>(picture.color_range),
           static_cast<int>(picture.colorspace)};
@@ -188,7 +192,8 @@ Status Preprocessor::Configure(const AVFrame& picture) {
   const int packed_height = options_.letterbox ? options_.height : geometry_.scaled_height;
   packed_stride_ = (packed_width * 3 + 63) & ~63;
   packed_ = std::unique_ptr<uint8_t, void (*)(void*)>(
-      static_cast<uint8_t*>(av_malloc(static_cast<size_t>(packed_stride_) * packed_height)),
+      static_cast<uint8_t*>(
+          av_malloc(static_cast<size_t>(packed_stride_) * packed_height + kScalerSlack)),
       av_free);
   if (packed_ == nullptr) {
     return Status::ResourceExhausted("no memory for a " + std::to_string(packed_width) + "x" +
@@ -232,12 +237,17 @@ Status Preprocessor::Picture(const AVFrame& picture, RgbImage* out) {
                             MakeScaler(picture, picture.width, picture.height, AV_PIX_FMT_RGB24));
     picture_key_ = key;
   }
+  const size_t row = static_cast<size_t>(picture.width) * 3;
+  const size_t bytes = row * picture.height;
+  // Through a buffer with room after its end (kScalerSlack): RgbImage's ends
+  // at its last pixel.
+  picture_buffer_.resize(bytes + kScalerSlack);
+  uint8_t* const dst[4] = {picture_buffer_.data(), nullptr, nullptr, nullptr};
+  const int dst_stride[4] = {static_cast<int>(row), 0, 0, 0};
+  sws_scale(picture_scaler_, picture.data, picture.linesize, 0, picture.height, dst, dst_stride);
   out->width = picture.width;
   out->height = picture.height;
-  out->pixels.resize(static_cast<size_t>(picture.width) * picture.height * 3);
-  uint8_t* const dst[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
-  const int dst_stride[4] = {picture.width * 3, 0, 0, 0};
-  sws_scale(picture_scaler_, picture.data, picture.linesize, 0, picture.height, dst, dst_stride);
+  out->pixels.assign(picture_buffer_.begin(), picture_buffer_.begin() + bytes);
   return Status::Ok();
 }
 

@@ -103,6 +103,7 @@ class Preprocessor {
   // Picture(): the source's size and format -> RGB24 at that size.
   SwsContext* picture_scaler_ = nullptr;
   std::array<int, 5> picture_key_{-1, -1, -1, -1, -1};
+  std::vector<uint8_t> picture_buffer_;
 };
 
 }  // namespace serdab::ingest

@@ -493,6 +493,10 @@ std::vector<BadPlan> BadPlans() {
           "[[2]]}}}\nstreams:",
           "[[2]]", "'postprocess.detect.ssd.aspect_ratios'",
           "one list of ratios per feature map (2)"),
+      bad("ssd steps per map", "streams:",
+          "postprocess: {kind: detect, detect: {ssd: {feature_maps: [4, 2], steps: "
+          "[8]}}}\nstreams:",
+          "[8]", "'postprocess.detect.ssd.steps'", "one step per feature map (2)"),
       bad("score threshold above one", "streams:",
           "postprocess: {kind: detect, detect: {score_threshold: 1.5, yolo: {}}}\nstreams:", "1.5",
           "'postprocess.detect.score_threshold'", "from 0 to 1"),
