@@ -5,10 +5,11 @@
 
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <thread>
+
+#include "worker/listen_address.h"
 
 namespace serdab::metrics {
 namespace {
@@ -16,34 +17,6 @@ namespace {
 // A scrape is one small request at a time; the library's default pool
 // (at least 8 threads) would be idle weight in every daemon.
 constexpr size_t kServerThreads = 2;
-
-struct HostPort {
-  std::string host;
-  int port = 0;
-};
-
-Result<HostPort> ParseAddress(const std::string& addr) {
-  const size_t colon = addr.rfind(':');
-  const auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("metrics address '" + addr + "': " + why +
-                                   " (expected HOST:PORT, e.g. 127.0.0.1:9464, [::1]:0 or "
-                                   "0.0.0.0:9464)");
-  };
-  if (colon == std::string::npos) return bad("no port");
-  HostPort out;
-  out.host = addr.substr(0, colon);
-  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']') {
-    out.host = out.host.substr(1, out.host.size() - 2);
-  }
-  if (out.host.empty()) return bad("no host");
-  const std::string port = addr.substr(colon + 1);
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), out.port);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || out.port < 0 ||
-      out.port > 65535) {
-    return bad("the port is not a number in 0..65535");
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -59,7 +32,9 @@ MetricsServer::~MetricsServer() { Stop(); }
 
 Status MetricsServer::Start(const std::string& addr) {
   if (impl_ != nullptr) return Status::FailedPrecondition("the metrics server is already started");
-  SERDAB_ASSIGN_OR_RETURN(HostPort where, ParseAddress(addr));
+  SERDAB_ASSIGN_OR_RETURN(
+      ListenAddress where,
+      ParseListenAddress(addr, "metrics", "127.0.0.1:9464, [::1]:0 or 0.0.0.0:9464"));
   auto impl = std::make_unique<Impl>();
   impl->http.new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
   // SO_REUSEADDR only: the library's default, SO_REUSEPORT, would let a

@@ -12,16 +12,6 @@ extern "C" {
 }
 
 namespace serdab::annotate {
-namespace {
-
-std::string AvErrorString(int av_error) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(av_error, text, sizeof(text));
-  return text;
-}
-
-}  // namespace
-
 JpegEncoder::JpegEncoder(int qscale) : qscale_(std::clamp(qscale, 2, 31)) {}
 
 JpegEncoder::~JpegEncoder() { Reset(); }
@@ -60,7 +50,7 @@ Status JpegEncoder::Configure(int width, int height) {
   encoder_->global_quality = FF_QP2LAMBDA * qscale_;
   int rc = avcodec_open2(encoder_, codec, nullptr);
   if (rc < 0) {
-    const std::string why = AvErrorString(rc);
+    const std::string why = ingest::AvErrorString(rc);
     Reset();
     return Status::Internal("cannot open a " + size + " mjpeg encoder: " + why);
   }
@@ -108,7 +98,7 @@ Result<std::string> JpegEncoder::Encode(const ingest::RgbImage& picture) {
   if (rc >= 0) rc = avcodec_receive_packet(encoder_, packet_);
   if (rc < 0) {
     return Status::Internal("cannot encode a " + std::to_string(picture.width) + "x" +
-                            std::to_string(picture.height) + " JPEG: " + AvErrorString(rc));
+                            std::to_string(picture.height) + " JPEG: " + ingest::AvErrorString(rc));
   }
   std::string bytes(reinterpret_cast<const char*>(packet_->data), packet_->size);
   av_packet_unref(packet_);

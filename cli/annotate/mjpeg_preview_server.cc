@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "cli/annotate/jpeg_encoder.h"
+#include "worker/listen_address.h"
 
 namespace serdab::annotate {
 namespace {
@@ -27,33 +27,6 @@ constexpr char kBoundary[] = "serdab-frame";
 // thread freed, and a browser that shows a part only once the next one
 // starts shows it.
 constexpr auto kRepeatInterval = std::chrono::seconds(2);
-
-struct HostPort {
-  std::string host;
-  int port = 0;
-};
-
-Result<HostPort> ParseAddress(const std::string& addr) {
-  const size_t colon = addr.rfind(':');
-  const auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("preview address '" + addr + "': " + why +
-                                   " (expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:0)");
-  };
-  if (colon == std::string::npos) return bad("no port");
-  HostPort out;
-  out.host = addr.substr(0, colon);
-  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']') {
-    out.host = out.host.substr(1, out.host.size() - 2);
-  }
-  if (out.host.empty()) return bad("no host");
-  const std::string port = addr.substr(colon + 1);
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), out.port);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || out.port < 0 ||
-      out.port > 65535) {
-    return bad("the port is not a number in 0..65535");
-  }
-  return out;
-}
 
 // Stream names come from users and plan files; URLs keep to characters no
 // browser, proxy or shell treats specially.
@@ -290,7 +263,8 @@ Status MjpegPreviewServer::Start(const std::string& addr) {
   if (impl_->http != nullptr) {
     return Status::FailedPrecondition("the preview server is already started");
   }
-  SERDAB_ASSIGN_OR_RETURN(HostPort where, ParseAddress(addr));
+  SERDAB_ASSIGN_OR_RETURN(ListenAddress where,
+                          ParseListenAddress(addr, "preview", "127.0.0.1:8090 or [::1]:0"));
   auto http = std::make_unique<httplib::Server>();
   const size_t threads = static_cast<size_t>(std::clamp(impl_->options.max_connections, 2, 256));
   http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };

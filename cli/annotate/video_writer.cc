@@ -17,12 +17,6 @@ extern "C" {
 namespace serdab::annotate {
 namespace {
 
-std::string AvErrorString(int av_error) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(av_error, text, sizeof(text));
-  return text;
-}
-
 // H.264 from libx264 where both the build and the container allow it: what
 // every player opens. Otherwise the container's own default.
 const AVCodec* ChooseEncoder(const AVOutputFormat* container) {
@@ -64,7 +58,7 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::Open(const std::string& path, 
 }
 
 Status VideoWriter::Error(const std::string& action, int av_error) const {
-  std::string message = path_ + ": cannot " + action + ": " + AvErrorString(av_error);
+  std::string message = path_ + ": cannot " + action + ": " + ingest::AvErrorString(av_error);
   if (av_error == AVERROR(ENOENT)) {
     return Status::NotFound(std::move(message) + " (does its directory exist?)");
   }

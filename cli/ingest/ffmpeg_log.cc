@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 extern "C" {
+#include <libavutil/error.h>
 #include <libavutil/log.h>
 }
 
@@ -76,6 +77,12 @@ std::shared_ptr<spdlog::logger> IngestLogger() {
 void SetIngestLogLevel(spdlog::level::level_enum level) {
   IngestLogger()->set_level(level);
   av_log_set_level(ToAvLevel(level));
+}
+
+std::string AvErrorString(int av_error) {
+  char text[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(av_error, text, sizeof(text));
+  return text;
 }
 
 }  // namespace serdab::ingest

@@ -9,6 +9,7 @@
 #define SERDAB_CLI_INGEST_FFMPEG_LOG_H_
 
 #include <memory>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -20,6 +21,9 @@ std::shared_ptr<spdlog::logger> IngestLogger();
 
 // Sets the logger's level and makes FFmpeg format only messages that pass it.
 void SetIngestLogLevel(spdlog::level::level_enum level);
+
+// FFmpeg's words for an AVERROR code, for error messages.
+std::string AvErrorString(int av_error);
 
 }  // namespace serdab::ingest
 

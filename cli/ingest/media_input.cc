@@ -24,12 +24,6 @@ void InitFfmpegOnce() {
   });
 }
 
-std::string AvErrorString(int av_error) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(av_error, text, sizeof(text));
-  return text;
-}
-
 }  // namespace
 
 MediaInput::MediaInput(std::string url, const InputOptions& options)
