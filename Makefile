@@ -15,8 +15,10 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Unit tests two at a time; the end-to-end tests (daemons, cameras) run
+# alone (RUN_SERIAL in tests/CMakeLists.txt).
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 1800
+	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 1800
 
 # The concurrent parts (EPC pager, thread pool, kernels on several threads)
 # under ThreadSanitizer.

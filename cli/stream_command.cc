@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -34,6 +35,8 @@
 #include "cli/cluster_connection.h"
 #include "cli/commands.h"
 #include "cli/deployment_pipeline.h"
+#include "cli/events/class_presence_tracker.h"
+#include "cli/events/mqtt_publisher.h"
 #include "cli/frame_postprocessor.h"
 #include "cli/ingest/camera_reader.h"
 #include "cli/postprocess/labels.h"
@@ -71,6 +74,10 @@ struct Flags {
   std::string annotate;
   std::string preview_addr;
   std::string font = annotate::kDefaultFontPath;
+  std::string events;
+  std::string mqtt_url;
+  std::string mqtt_user;
+  std::string mqtt_topic = "serdab";
 };
 
 // One camera: its reader, its stream in the client, and what it measured.
@@ -95,6 +102,8 @@ struct Camera {
   std::string video_path;
   std::unique_ptr<annotate::VideoWriter> video;
   uint64_t video_frames = 0;
+  // --events, --mqtt: when a class appears or leaves (results come in order).
+  std::optional<events::ClassPresenceTracker> presence;
 
   // The last `n` results' latencies, for the status line and the metrics.
   std::vector<double> RecentLatencies(size_t n) {
@@ -196,6 +205,21 @@ Result<std::unique_ptr<FramePostprocessor>> MakePostprocessor(
     SERDAB_ASSIGN_OR_RETURN(labels, postprocess::ReadLabels(options.labels_file));
   }
   return FramePostprocessor::Create(options, preprocess, std::move(labels));
+}
+
+// The classes a frame's findings show, for the presence events: boxes of
+// any score (the plan's threshold has chosen them), classes covering 1% of
+// a segmentation but its class 0 (the background of torchvision's and VOC's
+// segmenters, which would otherwise "appear" at every start), top classes
+// scoring 0.5.
+std::vector<events::ClassSighting> Sightings(const FrameFindings& found) {
+  if (found.segmentation) {
+    std::vector<events::ClassSighting> seen = events::SightingsOf(*found.segmentation, 0.01);
+    std::erase_if(seen, [](const events::ClassSighting& s) { return s.class_id == 0; });
+    return seen;
+  }
+  if (!found.top.empty()) return events::SightingsOf(found.top, 0.5);
+  return events::SightingsOf(found.detections);
 }
 
 // --annotate PATH for one camera, or PATH with "-NAME" before its extension
@@ -455,6 +479,34 @@ int Run(const Flags& flags, bool top_k_given) {
       c->video_path = AnnotatedVideoPath(flags.annotate, c->name, cameras.size());
     }
   }
+  // Presence events: as JSON lines to --events, and to --mqtt's broker.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> events_file(nullptr, &std::fclose);
+  std::FILE* events_out = nullptr;
+  if (flags.events == "-") {
+    events_out = stdout;
+  } else if (!flags.events.empty()) {
+    events_file.reset(std::fopen(flags.events.c_str(), "w"));
+    if (!events_file) return ReportError(kCommand, Status::IoError("cannot write " + flags.events));
+    events_out = events_file.get();
+  }
+  std::unique_ptr<events::MqttPublisher> mqtt;
+  if (!flags.mqtt_url.empty()) {
+    events::MqttOptions options;
+    options.url = flags.mqtt_url;
+    options.topic_prefix = flags.mqtt_topic;
+    options.username = flags.mqtt_user;
+    if (const char* password = std::getenv("SERDAB_MQTT_PASSWORD")) options.password = password;
+    auto connected = events::MqttPublisher::Connect(options);
+    if (!connected.ok()) return ReportError(kCommand, connected.status().WithContext("--mqtt"));
+    mqtt = std::move(connected).value();
+  }
+  if (events_out != nullptr || mqtt != nullptr) {
+    for (auto& c : cameras) {
+      auto tracker = events::ClassPresenceTracker::Create(c->name, {}, (*post)->labels());
+      if (!tracker.ok()) return ReportError(kCommand, tracker.status());
+      c->presence.emplace(std::move(tracker).value());
+    }
+  }
   annotate::MjpegPreviewServer preview;
   if (!flags.preview_addr.empty()) {
     Status started = preview.Start(flags.preview_addr);
@@ -494,6 +546,15 @@ int Run(const Flags& flags, bool top_k_given) {
   }
   std::mutex out_mu;
   std::atomic<bool> draw_failed{false};
+  auto emit_events = [&](const std::vector<events::ClassEvent>& happened) {
+    for (const events::ClassEvent& e : happened) {
+      if (mqtt != nullptr) mqtt->Publish(e);
+      if (events_out == nullptr) continue;
+      std::lock_guard<std::mutex> lock(out_mu);
+      std::fprintf(events_out, "%s\n", events::ToJson(e).dump().c_str());
+      std::fflush(events_out);
+    }
+  };
   // The annotated videos' frame rate: the plan's for its streams, else 25.
   double video_fps = 25;
   if (flags.sources.empty() && !plan.streams.empty()) video_fps = plan.streams.front().fps;
@@ -543,6 +604,10 @@ int Run(const Flags& flags, bool top_k_given) {
     }
     if (found.ok()) {
       line.update((*post)->ToJson(*found));
+      if (c->presence) {
+        emit_events(c->presence->Update(static_cast<int64_t>(r.meta.frame), r.meta.source_time_s,
+                                        Sightings(*found)));
+      }
     } else {
       line["error"] = found.status().message();
     }
@@ -708,6 +773,15 @@ int Run(const Flags& flags, bool top_k_given) {
   status_line.reset();
   if (outcome.ok()) outcome = finished;
   for (auto& c : cameras) {
+    if (c->presence) emit_events(c->presence->Finish());
+  }
+  if (mqtt != nullptr) {
+    mqtt->Close();
+    const events::MqttCounters sent = mqtt->counters();
+    std::fprintf(stderr, "serdab stream: mqtt: %lld events published, %lld dropped\n",
+                 static_cast<long long>(sent.published), static_cast<long long>(sent.dropped));
+  }
+  for (auto& c : cameras) {
     if (c->video == nullptr) continue;
     Status closed = c->video->Close();
     if (!closed.ok() && outcome.ok()) outcome = closed.WithContext(c->name);
@@ -765,6 +839,16 @@ int RunStreamCommand(int argc, char** argv) {
                  "serve the annotated video as MJPEG over HTTP on HOST:PORT, for a browser");
   app.add_option("--font", flags.font, "the TrueType font labels are drawn with")
       ->capture_default_str();
+  app.add_option("--events", flags.events,
+                 "write a JSON line each time a class appears in or leaves a camera's view "
+                 "(seen in 2 frames running / missing from 5) to this file; - for stdout, "
+                 "among the results");
+  app.add_option("--mqtt", flags.mqtt_url,
+                 "publish those events to an MQTT broker, mqtt://HOST[:PORT], on "
+                 "TOPIC/CAMERA/events (and the classes present, retained, on TOPIC/CAMERA/state); "
+                 "the password, if any, from $SERDAB_MQTT_PASSWORD");
+  app.add_option("--mqtt-user", flags.mqtt_user, "the MQTT user name");
+  app.add_option("--mqtt-topic", flags.mqtt_topic, "the MQTT topic prefix")->capture_default_str();
   app.add_option("--status", flags.status, "the live status line on stderr: auto, on or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "on", "off"}));

@@ -9,8 +9,9 @@ boxes after NMS equal PyTorch's (torchvision's own SSD post-processing and
 torchvision.ops.batched_nms) on every frame of a generated video; a
 segmenter's class areas against torch.argmax; `--annotate`, whose video
 has one frame per result with the boxes drawn where the results say (the
-pixels are read back); and `--preview`, whose JPEGs a browser can fetch
-while the camera streams."""
+pixels are read back); `--events`, one line each time a class appears or
+leaves; and `--preview`, whose JPEGs a browser can fetch while the camera
+streams."""
 
 import json
 import os
@@ -243,6 +244,35 @@ def check_detections(line, expected, what, score_threshold, iou_threshold):
         for d in odd), f"{where}: PyTorch's boxes we lack {missing}, ours it lacks {extra}"
 
 
+def check_events(path, lines):
+    """--events: a class appears once seen in 2 frames running and leaves once
+    missing from 5 (or when the stream ends), as the results show it."""
+    with open(path) as f:
+        got = [json.loads(x) for x in f if x.strip()]
+    expected, seen, missing, present = [], {}, {}, set()
+    for line in lines:
+        classes = {d["class"] for d in line["detections"]}
+        for k in sorted(classes | present | set(seen)):
+            if k in classes:
+                seen[k], missing[k] = seen.get(k, 0) + 1, 0
+                if k not in present and seen[k] >= 2:
+                    present.add(k)
+                    expected.append(("appeared", k, line["frame"]))
+            else:
+                seen[k] = 0
+                missing[k] = missing.get(k, 0) + 1
+                if k in present and missing[k] >= 5:
+                    present.remove(k)
+                    expected.append(("left", k, line["frame"]))
+    expected += [("left", k, None) for k in sorted(present)]
+    assert [(e["event"], e["class"]) for e in got] == [(kind, k) for kind, k, _ in expected], \
+        (got, expected)
+    for e, (_, _, frame) in zip(got, expected):
+        assert frame is None or e["frame"] == frame, (e, frame)
+        assert e["stream"] == "cam1", e
+    assert any(e["event"] == "appeared" for e in got), got
+
+
 def plan_for(c, name, model, preprocess, postprocess, stages=2):
     return cp.write(c.path(name + ".yaml"), f"""apiVersion: serdab/v1
 kind: Deployment
@@ -388,8 +418,10 @@ def test_detectors_and_a_segmenter_through_two_stages():
     candidates_per_class: 100000
     max_detections: {YOLO_MAX}
     yolo: {{layout: rows, objectness: true, sigmoid: true, strides: {YOLO_STRIDES}}}""")
-        stages, inputs, lines = apply_and_stream(c, plan, "yolo", video)
+        events = c.path("yolo-events.jsonl")
+        stages, inputs, lines = apply_and_stream(c, plan, "yolo", video, ["--events", events])
         assert len(stages) == 2, stages
+        check_events(events, lines)
         for line in lines:
             frame = saved_input(inputs, line["frame"], (1, 3, YOLO_SIZE, YOLO_SIZE))
             check_detections(line, yolo_reference(yolo, frame), "yolo", YOLO_SCORE, YOLO_IOU)
