@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -475,8 +476,14 @@ int Run(const Flags& flags, bool top_k_given) {
         true);
   }
   for (auto& c : cameras) {
-    if (!flags.annotate.empty()) {
-      c->video_path = AnnotatedVideoPath(flags.annotate, c->name, cameras.size());
+    if (flags.annotate.empty()) continue;
+    c->video_path = AnnotatedVideoPath(flags.annotate, c->name, cameras.size());
+    // Opened at the first result (its size is the picture's): a directory
+    // that is not there is told now, not after the pipeline has started.
+    const std::filesystem::path dir = std::filesystem::absolute(c->video_path).parent_path();
+    if (!std::filesystem::is_directory(dir)) {
+      return ReportError(kCommand, Status::NotFound("--annotate: " + c->video_path +
+                                                    ": no directory " + dir.string()));
     }
   }
   // Presence events: as JSON lines to --events, and to --mqtt's broker.

@@ -410,6 +410,11 @@ def test_detectors_and_a_segmenter_through_two_stages():
         print(f"ssdlite: {compared} boxes of PyTorch's over {FRAMES} frames, {odd} on a threshold "
               "on one side only")
         check_annotated(annotated, video, lines)
+        # Bad output places: one clear error line each, before any frame.
+        cp.expect_failure(c.cli(["stream", "-f", plan, "--source", video, "--annotate",
+                                 c.path("no-such-dir", "out.mp4")]), "no directory")
+        cp.expect_failure(c.cli(["stream", "-f", plan, "--source", video, "--mqtt",
+                                 f"mqtt://127.0.0.1:{st.free_port()}"]), "--mqtt", "127.0.0.1")
 
         # The YOLO-style model, letterboxed into 256x256.
         yolo = tiny_yolo()
