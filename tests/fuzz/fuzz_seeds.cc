@@ -212,7 +212,7 @@ Status WriteYaml(const SeedWriter& w) {
   cluster.links = {{"edge", "gpu", 6.25e6, 20}, {"camera", "edge", 1.25e8, 0.2}};
   SERDAB_RETURN_IF_ERROR(w.Write("yaml_fuzz", "cluster.yaml", ClusterToYaml(cluster)));
 
-  // Two deployment plans in one file, every section of the format used.
+  // Three deployment plans in one file, every section of the format used.
   constexpr char kPlans[] = R"(apiVersion: serdab/v1
 kind: Deployment
 metadata: {name: lobby, labels: {team: vision}}
@@ -237,8 +237,30 @@ apiVersion: serdab/v1
 kind: Deployment
 metadata: {name: door}
 model: {path: models/door.onnx, sha256: "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff"}
+preprocess: {resize: [320, 320], fit: letterbox, channel_order: bgr}
+postprocess:
+  kind: detect
+  labels_file: coco.txt
+  detect:
+    score_threshold: 0.4
+    ssd:
+      outputs: {boxes: 0, scores: 1}
+      feature_maps: [20, 10, 5, 3, 2, 1]
+      aspect_ratios: [[2, 3], [2, 3], [2, 3], [2, 3], [2, 3], [2, 3]]
+      min_ratio: 0.2
+      max_ratio: 0.95
+      steps: [16, 32, 64, 107, 160, 320]
 workers: {order: [edge]}
 placement: {objective: latency}
+attestation: {any_measurement: true}
+---
+apiVersion: serdab/v1
+kind: Deployment
+metadata: {name: yard}
+model: {path: models/yolo.onnx}
+postprocess: {kind: detect, detect: {yolo: {layout: columns, objectness: false, strides: [8, 16, 32]}}}
+workers: {order: [edge]}
+placement: {}
 attestation: {any_measurement: true}
 )";
   return w.Write("yaml_fuzz", "plans.yaml", std::string_view(kPlans));

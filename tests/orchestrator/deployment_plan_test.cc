@@ -214,6 +214,7 @@ postprocess:
       aspect_ratios: [[2, 3], [2, 3], [2, 3], [2, 3], [2, 3], [2, 3]]
       min_ratio: 0.2
       max_ratio: 0.95
+      steps: [16, 32, 64, 107, 160, 320]
 streams:)");
   const std::string yolo = Replace(kPlan, "streams:", R"(postprocess:
   kind: detect
@@ -244,6 +245,7 @@ streams:)");
   ASSERT_EQ(d.ssd.aspect_ratios.size(), 6u);
   EXPECT_EQ(d.ssd.aspect_ratios[5], (std::vector<double>{2, 3}));
   EXPECT_DOUBLE_EQ(d.ssd.max_ratio, 0.95);
+  EXPECT_EQ(d.ssd.steps, (std::vector<int>{16, 32, 64, 107, 160, 320}));
   const DeploymentPlan y = ParseOne(yolo);
   EXPECT_EQ(y.postprocess->detect.format, postprocess::DetectorFormat::kYolo);
   EXPECT_EQ(y.postprocess->detect.yolo.layout, postprocess::YoloLayout::kColumns);
