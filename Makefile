@@ -43,6 +43,7 @@ demo: build
 # ONNX Runtime, issue 11's anchor, is installed from npm into an ignored
 # directory on first use: a benchmark tool, never a dependency of the build.
 bench: build
+	cmake --build $(BUILD) -j $(JOBS) --target benches
 	/usr/bin/python3 bench/engine_vs_pytorch.py --bin $(dir $(SERDAB))
 	test -f bench/.onnxruntime/node_modules/onnxruntime-node/package.json || \
 	  npm install --ignore-scripts --no-save --prefix bench/.onnxruntime onnxruntime-node
