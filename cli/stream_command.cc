@@ -223,6 +223,32 @@ std::vector<events::ClassSighting> Sightings(const FrameFindings& found) {
   return events::SightingsOf(found.detections);
 }
 
+// Draws a result on a copy of its picture, then appends that to the
+// camera's video (opened at its first frame, at the picture's size) and
+// hands it to the preview, if any. Results come one at a time (the stream
+// client delivers them in turn), so the annotator needs no lock.
+Status DrawResult(const StreamResult& r, const FrameFindings& found, Camera* c,
+                  annotate::Annotator* annotator, annotate::MjpegPreviewServer* preview,
+                  double video_fps) {
+  ingest::RgbImage canvas = *r.meta.picture;
+  annotate::Annotations drawn;
+  drawn.detections = found.detections;
+  if (found.segmentation) drawn.segmentation = &*found.segmentation;
+  drawn.caption = annotate::FormatCaption(c->name, static_cast<int64_t>(r.meta.frame), r.latency_ms,
+                                          r.stage_ms);
+  SERDAB_RETURN_IF_ERROR(annotator->Draw(drawn, &canvas));
+  if (!c->video_path.empty()) {
+    std::lock_guard<std::mutex> lock(c->video_mu);
+    if (c->video == nullptr) {
+      SERDAB_ASSIGN_OR_RETURN(c->video, annotate::VideoWriter::Open(c->video_path, canvas.width,
+                                                                    canvas.height, video_fps));
+    }
+    SERDAB_RETURN_IF_ERROR(c->video->Write(canvas));
+    c->video_frames++;
+  }
+  return preview != nullptr ? preview->Publish(c->name, canvas) : Status::Ok();
+}
+
 // --annotate PATH for one camera, or PATH with "-NAME" before its extension
 // for each of several.
 std::string AnnotatedVideoPath(const std::string& path, const std::string& camera, size_t cameras) {
@@ -619,28 +645,8 @@ int Run(const Flags& flags, bool top_k_given) {
       line["error"] = found.status().message();
     }
     if (annotator != nullptr && r.meta.picture != nullptr && found.ok()) {
-      ingest::RgbImage canvas = *r.meta.picture;
-      annotate::Annotations drawn;
-      drawn.detections = found->detections;
-      if (found->segmentation) drawn.segmentation = &*found->segmentation;
-      drawn.caption = annotate::FormatCaption(c->name, static_cast<int64_t>(r.meta.frame),
-                                              r.latency_ms, r.stage_ms);
-      Status s = annotator->Draw(drawn, &canvas);
-      if (s.ok() && !c->video_path.empty()) {
-        std::lock_guard<std::mutex> lock(c->video_mu);
-        if (c->video == nullptr) {
-          auto opened =
-              annotate::VideoWriter::Open(c->video_path, canvas.width, canvas.height, video_fps);
-          if (opened.ok()) {
-            c->video = std::move(opened).value();
-          } else {
-            s = opened.status();
-          }
-        }
-        if (c->video != nullptr) s = c->video->Write(canvas);
-        if (s.ok()) c->video_frames++;
-      }
-      if (s.ok() && !flags.preview_addr.empty()) s = preview.Publish(c->name, canvas);
+      Status s = DrawResult(r, *found, c, annotator.get(),
+                            flags.preview_addr.empty() ? nullptr : &preview, video_fps);
       if (!s.ok()) {
         draw_failed = true;
         std::lock_guard<std::mutex> lock(out_mu);
