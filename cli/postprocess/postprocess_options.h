@@ -64,11 +64,11 @@ struct DetectOptions {
   DetectorFormat format = DetectorFormat::kSsd;
   SsdAnchorOptions ssd;
   YoloOptions yolo;
-  int boxes_output = 0;  // SSD: which model output holds the regressions
-  int scores_output = 1;  // SSD: which holds the class logits
-  bool background_class = true;  // SSD: class 0 is the background, never reported
-  double score_threshold = 0.5;  // keep candidates scoring above this
-  double iou_threshold = 0.45;   // NMS, per class: drop a box overlapping a kept one by more
+  int boxes_output = 0;            // SSD: which model output holds the regressions
+  int scores_output = 1;           // SSD: which holds the class logits
+  bool background_class = true;    // SSD: class 0 is the background, never reported
+  double score_threshold = 0.5;    // keep candidates scoring above this
+  double iou_threshold = 0.45;     // NMS, per class: drop a box overlapping a kept one by more
   int candidates_per_class = 300;  // the best per class that enter NMS
   int max_detections = 100;        // per frame, best first
 };
