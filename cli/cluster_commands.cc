@@ -141,8 +141,7 @@ Result<crypto::Bytes> LoadPlanModel(const orchestrator::DeploymentPlan& plan,
     SERDAB_ASSIGN_OR_RETURN(std::string built, zoo::BuildModel(plan.model.zoo, plan.model.seed));
     bytes.assign(built.begin(), built.end());
   } else {
-    std::filesystem::path path(plan.model.path);
-    if (path.is_relative()) path = std::filesystem::path(plan_file).parent_path() / path;
+    const std::filesystem::path path(BesidePlanFile(plan.model.path, plan_file));
     std::ifstream in(path, std::ios::binary);
     if (!in) {
       return orchestrator::PlanFieldError(plan, "model.path",

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <vector>
 
 namespace serdab::cli {
@@ -58,6 +59,12 @@ CLI::Validator DecimalInteger() {
         return "";
       },
       /*validator_desc=*/"");
+}
+
+std::string BesidePlanFile(const std::string& path, const std::string& plan_file) {
+  const std::filesystem::path file(path);
+  if (file.is_absolute()) return path;
+  return (std::filesystem::path(plan_file).parent_path() / file).string();
 }
 
 }  // namespace serdab::cli

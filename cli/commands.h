@@ -47,6 +47,10 @@ std::optional<int> ParseFlags(CLI::App& app, int argc, char** argv);
 // octal 8, "0x10" as hex, and takes an int64 overflow as the largest value.
 CLI::Validator DecimalInteger();
 
+// A file a plan names (model.path, postprocess.labels_file): as written when
+// absolute or when there is no plan file, else beside the plan file.
+std::string BesidePlanFile(const std::string& path, const std::string& plan_file);
+
 }  // namespace serdab::cli
 
 #endif  // SERDAB_CLI_COMMANDS_H_

@@ -178,14 +178,6 @@ Result<ingest::PreprocessOptions> Preprocessing(const orchestrator::DeploymentPl
   return options;
 }
 
-// `path` (a plan's labels_file) as written, or next to the plan it is
-// written in when relative.
-std::string BesideThePlan(const std::string& path, const std::string& plan_file) {
-  if (path.empty() || path.front() == '/' || plan_file.empty()) return path;
-  const size_t slash = plan_file.find_last_of('/');
-  return slash == std::string::npos ? path : plan_file.substr(0, slash + 1) + path;
-}
-
 // The postprocessing: the plan's, else top-k classes; --top-k and --labels
 // override it.
 Result<std::unique_ptr<FramePostprocessor>> MakePostprocessor(
@@ -193,7 +185,9 @@ Result<std::unique_ptr<FramePostprocessor>> MakePostprocessor(
     const ingest::PreprocessOptions& preprocess) {
   postprocess::PostprocessOptions options =
       plan.postprocess.value_or(postprocess::PostprocessOptions{});
-  options.labels_file = BesideThePlan(options.labels_file, flags.plan_file);
+  if (!options.labels_file.empty()) {
+    options.labels_file = BesidePlanFile(options.labels_file, flags.plan_file);
+  }
   if (!flags.labels.empty()) options.labels_file = flags.labels;
   if (top_k_given) {
     if (options.kind != postprocess::Kind::kClassify) {
@@ -253,12 +247,9 @@ Status DrawResult(const StreamResult& r, const FrameFindings& found, Camera* c,
 // for each of several.
 std::string AnnotatedVideoPath(const std::string& path, const std::string& camera, size_t cameras) {
   if (cameras == 1) return path;
-  const size_t slash = path.find_last_of('/');
-  const size_t dot = path.find_last_of('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) {
-    return path + "-" + camera;
-  }
-  return path.substr(0, dot) + "-" + camera + path.substr(dot);
+  std::filesystem::path file(path);
+  file.replace_filename(file.stem().string() + "-" + camera + file.extension().string());
+  return file.string();
 }
 
 Status SaveInput(const std::string& dir, const std::string& camera, int64_t frame,
