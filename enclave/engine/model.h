@@ -53,6 +53,12 @@ struct LayerInfo {
   std::string fused;    // what was fused into it, e.g. "BatchNormalization+Relu", or ""
   std::vector<TensorInfo> outputs;
   size_t weight_bytes = 0;      // bytes of constant inputs
+  // Of weight_bytes: what could be streamed through the enclave in chunks
+  // (streamed_weights.h: the weight of a Gemm, MatMul or Conv, split along the
+  // layer's output features), and what this model does stream, so that the
+  // bytes resident in protected memory are weight_bytes - streamed_weight_bytes.
+  size_t streamable_weight_bytes = 0;
+  size_t streamed_weight_bytes = 0;
   int64_t flops = 0;            // 0 for layers outside a kept range
   size_t activation_bytes = 0;  // non-constant input and output bytes
 };
