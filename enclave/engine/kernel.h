@@ -31,6 +31,11 @@ struct KernelSetup {
   int opset = 0;        // the model's default-domain opset
   int num_threads = 1;  // threads Run will be given
   TensorLimits limits;  // the graph's (graph.h)
+  // Set when the node computes a slice of a larger layer's output features
+  // (output_slice.h): that layer's feature count. Kernels then make every
+  // choice that changes rounding as they would for the whole layer, so that
+  // the slices side by side are bit-identical to it. 0: the node is whole.
+  int64_t whole_output_features = 0;
 
   const Node& n() const { return *node; }
   int num_inputs() const { return static_cast<int>(inputs.size()); }

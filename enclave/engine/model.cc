@@ -5,6 +5,7 @@
 
 #include "enclave/engine/graph_passes.h"
 #include "enclave/engine/onnx_importer.h"
+#include "enclave/engine/streamed_layer.h"
 
 namespace serdab::engine {
 namespace {
@@ -114,27 +115,54 @@ Status Model::Prepare(Graph graph) {
                               std::to_string(kept_end_) + ") are not within the model's " +
                               std::to_string(total) + " layers");
   }
-  if (options_.partition) SERDAB_RETURN_IF_ERROR(KeepWeightsOfRange());
-
-  const OpRegistry& registry = OpRegistry::Builtin();
-  const KernelFlavor flavor =
-      options_.optimized_kernels ? KernelFlavor::kOptimized : KernelFlavor::kReference;
   const auto& nodes = graph_.nodes();
-  for (size_t n = 0; n < nodes.size(); ++n) {
-    const Node& node = nodes[n];
-    std::unique_ptr<Kernel> kernel = registry.Create(node.op_type, flavor);
+  auto setup_of = [&](const Node& node) {
     KernelSetup setup;
     setup.node = &node;
     setup.opset = graph_.opset();
     setup.num_threads = options_.num_threads;
     setup.limits = graph_.limits();
+    for (int in : node.inputs) setup.inputs.push_back(in == kNoValue ? nullptr : &graph_.value(in));
+    return setup;
+  };
+  // Which layers could stream their weights, while every constant is still
+  // here: the layer view reports it for the whole model.
+  std::vector<int> readers(graph_.values().size(), 0);
+  for (const Node& node : nodes) {
+    for (int in : node.inputs) {
+      if (in != kNoValue) ++readers[in];
+    }
+  }
+  std::vector<std::optional<OutputSplit>> splits(nodes.size());
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    const Node& node = nodes[n];
+    if (node.inputs.size() < 2 || node.inputs[1] == kNoValue) continue;
+    Result<OutputSplit> split = FindOutputSplit(setup_of(node), readers[node.inputs[1]]);
+    if (split.ok()) splits[n] = *split;
+  }
+  const std::vector<int64_t> streamed_chunks = ChooseStreamedChunks(splits);
+  std::set<int> streamed_weights;
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    if (streamed_chunks[n] > 0) streamed_weights.insert(nodes[n].inputs[1]);
+  }
+  if (options_.streamed_weight_bytes > 0 && options_.weight_store == nullptr) {
+    return Status::InvalidArgument("streamed weights need a weight store");
+  }
+  if (options_.partition) SERDAB_RETURN_IF_ERROR(KeepWeightsOfRange(streamed_weights));
+
+  const OpRegistry& registry = OpRegistry::Builtin();
+  const KernelFlavor flavor =
+      options_.optimized_kernels ? KernelFlavor::kOptimized : KernelFlavor::kReference;
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    const Node& node = nodes[n];
+    const KernelSetup setup = setup_of(node);
     LayerInfo layer;
     layer.index = static_cast<int>(n);
     layer.name = node.name;
     layer.op_type = node.op_type;
     layer.fused = node.attrs.GetString(kFusedAttr, "");
+    if (splits[n]) layer.streamable_weight_bytes = splits[n]->weight_bytes;
     for (int in : node.inputs) {
-      setup.inputs.push_back(in == kNoValue ? nullptr : &graph_.value(in));
       if (in != kNoValue && (graph_.value(in).is_constant() || released_.count(in))) {
         layer.weight_bytes += graph_.value(in).info.bytes();
       }
@@ -152,8 +180,24 @@ Status Model::Prepare(Graph graph) {
       kernels_.push_back(nullptr);
       continue;
     }
+    std::unique_ptr<Kernel> kernel;
+    StreamedLayer* streamed = nullptr;
+    if (streamed_chunks[n] > 0) {
+      auto layer_kernel = std::make_unique<StreamedLayer>(
+          flavor, options_.weight_store, options_.weight_allocator, streamed_chunks[n]);
+      streamed = layer_kernel.get();
+      kernel = std::move(layer_kernel);
+    } else {
+      kernel = registry.Create(node.op_type, flavor);
+    }
     std::vector<TensorInfo> infos;
     SERDAB_RETURN_IF_ERROR(kernel->Setup(setup, &infos));
+    if (streamed != nullptr) {
+      // The layer holds its resident chunks itself, and sealed the others.
+      layer.streamed_weight_bytes = streamed->streamed_bytes();
+      graph_.value(node.inputs[1]).constant = Tensor();
+      released_.insert(node.inputs[1]);
+    }
     for (size_t i = 0; i < infos.size(); ++i) {
       const TensorInfo& inferred = graph_.value(node.outputs[i]).info;
       if (infos[i].dtype != inferred.dtype || infos[i].shape != inferred.shape) {
@@ -211,7 +255,30 @@ Status Model::Prepare(Graph graph) {
   return Status::Ok();
 }
 
-Status Model::KeepWeightsOfRange() {
+std::vector<int64_t> Model::ChooseStreamedChunks(
+    const std::vector<std::optional<OutputSplit>>& splits) {
+  std::vector<int64_t> streamed(splits.size(), 0);
+  if (options_.streamed_weight_bytes == 0) return streamed;
+  // Largest weights first, each from its last chunk backwards.
+  std::vector<int> candidates;
+  for (int n = kept_begin_; n < kept_end_; ++n) {
+    if (splits[n]) candidates.push_back(n);
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [&](int a, int b) { return splits[a]->weight_bytes > splits[b]->weight_bytes; });
+  size_t left = options_.streamed_weight_bytes;
+  for (int n : candidates) {
+    const WeightChunking chunking(*splits[n]);
+    for (int64_t i = chunking.chunks - 1; i >= 0 && left > 0; --i) {
+      left -= std::min(left, chunking.ChunkBytes(*splits[n], i));
+      ++streamed[n];
+    }
+    if (left == 0) break;
+  }
+  return streamed;
+}
+
+Status Model::KeepWeightsOfRange(const std::set<int>& streamed) {
   const auto& nodes = graph_.nodes();
   std::vector<bool> used(graph_.values().size(), false);
   for (int n = kept_begin_; n < kept_end_; ++n) {
@@ -227,6 +294,7 @@ Status Model::KeepWeightsOfRange() {
       released_.insert(static_cast<int>(v));
       continue;
     }
+    if (streamed.count(static_cast<int>(v)) != 0) continue;
     SERDAB_ASSIGN_OR_RETURN(value.constant, value.constant.Clone(options_.weight_allocator));
   }
   return Status::Ok();

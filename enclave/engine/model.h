@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -21,6 +22,8 @@
 #include "enclave/engine/allocator.h"
 #include "enclave/engine/graph.h"
 #include "enclave/engine/kernel.h"
+#include "enclave/engine/output_slice.h"
+#include "enclave/engine/streamed_weights.h"
 #include "enclave/engine/tensor.h"
 #include "enclave/engine/thread_pool.h"
 
@@ -43,6 +46,12 @@ struct ModelOptions {
   bool partition = false;
   int keep_begin = 0;
   int keep_end = -1;
+  // Streamed weights (streamed_weights.h): at least this many bytes of the
+  // kept layers' weights (or all that can stream, if fewer) are sealed into
+  // `weight_store` and opened chunk by chunk on every run. The store must
+  // outlive the model. 0: every weight is resident.
+  size_t streamed_weight_bytes = 0;
+  WeightChunkStore* weight_store = nullptr;
 };
 
 // One layer of the layer view (see partitioner/).
@@ -52,7 +61,7 @@ struct LayerInfo {
   std::string op_type;  // after fusion, e.g. "Conv"
   std::string fused;    // what was fused into it, e.g. "BatchNormalization+Relu", or ""
   std::vector<TensorInfo> outputs;
-  size_t weight_bytes = 0;      // bytes of constant inputs
+  size_t weight_bytes = 0;  // bytes of constant inputs
   // Of weight_bytes: what could be streamed through the enclave in chunks
   // (streamed_weights.h: the weight of a Gemm, MatMul or Conv, split along the
   // layer's output features), and what this model does stream, so that the
@@ -112,7 +121,12 @@ class Model {
   explicit Model(const ModelOptions& options);
   Status Prepare(Graph graph);
   Result<RangePlan*> PlanFor(int begin, int end);
-  Status KeepWeightsOfRange();
+  // Moves the kept layers' constants into weight_allocator, except those in
+  // `streamed` (their layers seal them into the weight store).
+  Status KeepWeightsOfRange(const std::set<int>& streamed);
+  // How many of each layer's weight chunks stream (ModelOptions), from the
+  // splits FindOutputSplit found (nullopt: the layer cannot stream).
+  std::vector<int64_t> ChooseStreamedChunks(const std::vector<std::optional<OutputSplit>>& splits);
 
   ModelOptions options_;
   Graph graph_;

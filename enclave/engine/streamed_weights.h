@@ -42,9 +42,13 @@ class WeightChunkStore {
   // Returns the chunk's id.
   virtual Result<uint32_t> Put(const void* data, size_t bytes) = 0;
 
-  // Opens chunk `id` into `window`, which holds exactly the bytes put.
-  // Corruption when the chunk was changed; the window's contents are then
-  // unspecified and must not be used. Thread-safe with other Gets.
+  // The window Get needs for a chunk of `bytes` bytes (room to open it in
+  // place, which may be more than the chunk).
+  virtual size_t WindowBytes(size_t bytes) const = 0;
+
+  // Opens chunk `id`, of `bytes` bytes, into the start of `window`
+  // (WindowBytes(bytes) long). Corruption when the chunk was changed; the
+  // window then holds no plaintext. Thread-safe with other Gets.
   virtual Status Get(uint32_t id, void* window, size_t bytes) const = 0;
 };
 

@@ -604,8 +604,12 @@ class ConvOptimized : public Kernel {
     positions_ = (p_.out_h - 1) * layout_.wq + p_.out_w;
     const int64_t pixels = p_.out_h * p_.out_w;
     const bool compact = layout_.wq == p_.out_w;
-    packed_ =
-        !compact && pixels <= kPackedMaxPixels && p_.out_channels_per_group() >= kPackedMinChannels;
+    // A slice of a layer's output channels packs as the whole layer would
+    // (output_slice.h): packing decides which columns take the dot-product path.
+    const int64_t channels = setup.whole_output_features > 0
+                                 ? setup.whole_output_features / p_.group
+                                 : p_.out_channels_per_group();
+    packed_ = !compact && pixels <= kPackedMaxPixels && channels >= kPackedMinChannels;
     columns_ = compact || packed_ ? pixels : positions_;
     dot_columns_ = (compact || packed_) && columns_ % 16 <= kMaxDotColumns ? columns_ % 16 : 0;
     tile_columns_ = columns_ - dot_columns_;

@@ -64,7 +64,8 @@ class GemmOptimized : public Kernel {
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_ASSIGN_OR_RETURN(p_, ParseGemmParams(setup));
     outputs->push_back({DataType::kFloat32, {p_.m, p_.n}});
-    dot_ = p_.trans_b || p_.n == 1;
+    const int64_t features = setup.whole_output_features > 0 ? setup.whole_output_features : p_.n;
+    dot_ = p_.trans_b || features == 1;
     return Status::Ok();
   }
 
@@ -125,6 +126,8 @@ class MatMulOptimized : public Kernel {
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_ASSIGN_OR_RETURN(p_, ParseMatMulParams(setup));
     outputs->push_back({DataType::kFloat32, p_.output_shape});
+    const int64_t features = setup.whole_output_features > 0 ? setup.whole_output_features : p_.n;
+    dot_ = features == 1;
     return Status::Ok();
   }
 
@@ -152,7 +155,7 @@ class MatMulOptimized : public Kernel {
         const float* ab = a + p_.a_offsets[batch];
         const float* bb = b + p_.b_offsets[batch];
         float* yb = y + batch * p_.m * p_.n;
-        if (p_.n == 1) {
+        if (dot_) {
           GemmDot(i1 - i0, 1, p_.k, ab + i0 * p_.k, p_.k, bb, p_.k, yb + i0, 1, nullptr);
         } else {
           TileBlock(i1 - i0, j1 - j0, p_.k, ab + i0 * p_.k, p_.k, bb + j0, p_.n,
@@ -170,6 +173,7 @@ class MatMulOptimized : public Kernel {
 
  private:
   MatMulParams p_;
+  bool dot_ = false;  // a single output column: dot products along k
 };
 
 }  // namespace
