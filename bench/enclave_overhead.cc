@@ -14,9 +14,12 @@
 // runs there, so wall minus CPU is the time the thread's CPU ran something
 // else: another tenant, or the hypervisor's steal). resnet18 and
 // mobilenet_v2 fit the EPC; resnet50 and vgg16 (528 MB of weights) page on
-// every frame.
+// every frame, unless --streamed-mib has the enclave stream that many MiB of
+// the largest weights instead (engine/streamed_weights.h): a row per value,
+// with the bytes the enclave then streams per frame.
 //
 //   enclave_overhead [--models a,b] [--frames N] [--threads T] [--profiles p,q]
+//                    [--streamed-mib x,y]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -82,12 +85,13 @@ double Counter(const nlohmann::json& stats, const char* key) {
 void Usage() {
   std::fprintf(stderr,
                "usage: enclave_overhead [--models a,b] [--frames N] [--threads T] "
-               "[--profiles p,q]\n");
+               "[--profiles p,q] [--streamed-mib x,y]\n");
 }
 
 int Main(int argc, char** argv) {
   std::vector<std::string> models = {"resnet18", "mobilenet_v2", "vgg16"};
   std::vector<std::string> profiles = {"none", "sgx1"};
+  std::vector<double> streamed_mib = {0};
   int frames = 10, threads = 2;
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
@@ -98,6 +102,9 @@ int Main(int argc, char** argv) {
       models = SplitList(argv[i + 1]);
     } else if (flag == "--profiles") {
       profiles = SplitList(argv[i + 1]);
+    } else if (flag == "--streamed-mib") {
+      streamed_mib.clear();
+      for (const std::string& mib : SplitList(argv[i + 1])) streamed_mib.push_back(std::stod(mib));
     } else if (flag == "--frames") {
       frames = std::max(1, std::atoi(argv[i + 1]));
     } else if (flag == "--threads") {
@@ -125,10 +132,10 @@ int Main(int argc, char** argv) {
   auto verifier = attestation::QuoteVerifier::Create(root.public_key(), policy).value();
 
   std::printf(
-      "| model | weights MiB | native ms | native CPU ms | enclave profile | enclave wall ms "
-      "| enclave CPU ms | enclave TEE ms | TEE/native | emulation share of wall | swaps/frame "
-      "| faults/frame | evictions/frame |\n|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
-      "---:|---:|\n");
+      "| model | weights MiB | native ms | native CPU ms | enclave profile | streamed MiB/frame "
+      "| enclave wall ms | enclave CPU ms | enclave TEE ms | TEE/native | emulation share of wall "
+      "| swaps/frame | faults/frame | evictions/frame |\n|---|---:|---:|---:|---|---:|---:|---:|"
+      "---:|---:|---:|---:|---:|---:|\n");
   for (const std::string& name : models) {
     std::fprintf(stderr, "[%s] building\n", name.c_str());
     auto built = zoo::BuildModel(name, 1);
@@ -152,68 +159,75 @@ int Main(int argc, char** argv) {
     for (int64_t i = 0; i < input.num_elements(); ++i) input.data<float>()[i] = dist(rng);
     (*native)->Run({input}).value();
     for (const std::string& profile : profiles) {
-      std::fprintf(stderr, "[%s] enclave, %s\n", name.c_str(), profile.c_str());
-      const std::string config = "epc_mib = 93.5\ncost_profile = " + profile + "\n";
-      auto host = worker::EnclaveHost::Create(config, dir);
-      if (!host.ok()) Die(host.status(), "enclave");
-      const auto owner = crypto::Ed25519KeyPair::Generate().value();
-      auto client = cli::EnclaveClient::Attest(host->get(), verifier, owner, owner.public_key());
-      if (!client.ok()) Die(client.status(), "attest");
-      cli::PartitionSpec spec;
-      spec.threads = threads;
-      spec.routes = (*client)->SelfRoutes();
-      if (auto p = (*client)->Provision(bytes, spec); !p.ok()) Die(p.status(), "provision");
-      (*client)->Infer({input}).value();  // warm-up: first touches are not paging
-      // Both clocks per frame, from the enclave's counters around each frame
-      // (the closing stats call's own ECALL falls inside: a few us).
-      // Native and enclave frames alternate in blocks, so that the VM's drift
-      // (other tenants, frequency) weighs on both sides of the ratio alike.
-      // Blocks rather than single frames: a pool's workers spin for a while
-      // after its last loop, and that spin would steal a core from the other
-      // side's next frame; in a block only the first frame (of five) meets it,
-      // and the median discards it.
-      constexpr int kBlock = 5;
-      std::vector<double> native_ms, native_cpu_ms, wall_ms, cpu_ms, tee_ms, share;
-      double swaps = 0, faults = 0, evictions = 0;
-      for (int done = 0; done < frames; done += kBlock) {
-        const int block = std::min(kBlock, frames - done);
-        for (int f = 0; f < block; ++f) {
-          const auto start = std::chrono::steady_clock::now();
-          const double cpu_start = ThreadCpuMs();
-          (*native)->Run({input}).value();
-          native_cpu_ms.push_back(ThreadCpuMs() - cpu_start);
-          native_ms.push_back(
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count());
+      for (const double mib : streamed_mib) {
+        std::fprintf(stderr, "[%s] enclave, %s, streaming %.0f MiB\n", name.c_str(),
+                     profile.c_str(), mib);
+        const std::string config = "epc_mib = 93.5\ncost_profile = " + profile + "\n";
+        auto host = worker::EnclaveHost::Create(config, dir);
+        if (!host.ok()) Die(host.status(), "enclave");
+        const auto owner = crypto::Ed25519KeyPair::Generate().value();
+        auto client = cli::EnclaveClient::Attest(host->get(), verifier, owner, owner.public_key());
+        if (!client.ok()) Die(client.status(), "attest");
+        cli::PartitionSpec spec;
+        spec.threads = threads;
+        spec.routes = (*client)->SelfRoutes();
+        spec.streamed_weight_bytes = static_cast<uint64_t>(mib * 1048576);
+        if (auto p = (*client)->Provision(bytes, spec); !p.ok()) Die(p.status(), "provision");
+        const double streamed =
+            Counter(ParseStats((*host)->StatsJson().value()), "streamed_weight_bytes") / 1048576;
+        (*client)->Infer({input}).value();  // warm-up: first touches are not paging
+        // Both clocks per frame, from the enclave's counters around each frame
+        // (the closing stats call's own ECALL falls inside: a few us).
+        // Native and enclave frames alternate in blocks, so that the VM's drift
+        // (other tenants, frequency) weighs on both sides of the ratio alike.
+        // Blocks rather than single frames: a pool's workers spin for a while
+        // after its last loop, and that spin would steal a core from the other
+        // side's next frame; in a block only the first frame (of five) meets it,
+        // and the median discards it.
+        constexpr int kBlock = 5;
+        std::vector<double> native_ms, native_cpu_ms, wall_ms, cpu_ms, tee_ms, share;
+        double swaps = 0, faults = 0, evictions = 0;
+        for (int done = 0; done < frames; done += kBlock) {
+          const int block = std::min(kBlock, frames - done);
+          for (int f = 0; f < block; ++f) {
+            const auto start = std::chrono::steady_clock::now();
+            const double cpu_start = ThreadCpuMs();
+            (*native)->Run({input}).value();
+            native_cpu_ms.push_back(ThreadCpuMs() - cpu_start);
+            native_ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count());
+          }
+          for (int f = 0; f < block; ++f) {
+            const std::string before = (*host)->StatsJson().value();
+            const double cpu_start = ThreadCpuMs();
+            (*client)->Infer({input}).value();
+            cpu_ms.push_back(ThreadCpuMs() - cpu_start);
+            const std::string after = (*host)->StatsJson().value();
+            // Parsed only now, so that parsing is not in the frame's enclave time.
+            const nlohmann::json stats_before = ParseStats(before), stats_after = ParseStats(after);
+            auto delta = [&](const char* key) {
+              return Counter(stats_after, key) - Counter(stats_before, key);
+            };
+            wall_ms.push_back(delta("wall_ns") * 1e-6);
+            tee_ms.push_back(delta("tee_ns") * 1e-6);
+            share.push_back(delta("emulation_ns") / delta("wall_ns"));
+            swaps += delta("swaps");
+            faults += delta("page_faults");
+            evictions += delta("evictions");
+          }
         }
-        for (int f = 0; f < block; ++f) {
-          const std::string before = (*host)->StatsJson().value();
-          const double cpu_start = ThreadCpuMs();
-          (*client)->Infer({input}).value();
-          cpu_ms.push_back(ThreadCpuMs() - cpu_start);
-          const std::string after = (*host)->StatsJson().value();
-          // Parsed only now, so that parsing is not in the frame's enclave time.
-          const nlohmann::json stats_before = ParseStats(before), stats_after = ParseStats(after);
-          auto delta = [&](const char* key) {
-            return Counter(stats_after, key) - Counter(stats_before, key);
-          };
-          wall_ms.push_back(delta("wall_ns") * 1e-6);
-          tee_ms.push_back(delta("tee_ns") * 1e-6);
-          share.push_back(delta("emulation_ns") / delta("wall_ns"));
-          swaps += delta("swaps");
-          faults += delta("page_faults");
-          evictions += delta("evictions");
-        }
+        const double tee = Median(tee_ms);
+        const double native_median = Median(native_ms);
+        std::printf(
+            "| %s | %.1f | %.2f | %.2f | %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | "
+            "%.0f "
+            "| %.0f |\n",
+            name.c_str(), weight_mib, native_median, Median(native_cpu_ms), profile.c_str(),
+            streamed, Median(wall_ms), Median(cpu_ms), tee, tee / native_median, Median(share),
+            swaps / frames, faults / frames, evictions / frames);
+        std::fflush(stdout);
       }
-      const double tee = Median(tee_ms);
-      const double native_median = Median(native_ms);
-      std::printf(
-          "| %s | %.1f | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f "
-          "|\n",
-          name.c_str(), weight_mib, native_median, Median(native_cpu_ms), profile.c_str(),
-          Median(wall_ms), Median(cpu_ms), tee, tee / native_median, Median(share), swaps / frames,
-          faults / frames, evictions / frames);
-      std::fflush(stdout);
     }
   }
   std::filesystem::remove_all(dir);

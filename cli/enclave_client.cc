@@ -84,6 +84,7 @@ Result<crypto::Bytes> EnclaveClient::Provision(const crypto::Bytes& model,
   command.threads = spec.threads;
   command.seal = spec.seal;
   command.synthetic_weights = spec.synthetic_weights;
+  command.streamed_weight_bytes = spec.streamed_weight_bytes;
   command.model = model;
   auto sealed = SendOwnerCommand(command);
   crypto::SecureWipe(command.model.data(), command.model.size());

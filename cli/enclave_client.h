@@ -36,6 +36,9 @@ struct PartitionSpec {
   // The model is architecture-only (engine::ArchitectureOnly) and the enclave
   // synthesizes its weights, for profiling; seal must then be kNone.
   bool synthetic_weights = false;
+  // Weight bytes the enclave streams rather than holds in its EPC
+  // (engine/streamed_weights.h); 0: every weight resident.
+  uint64_t streamed_weight_bytes = 0;
 };
 
 class EnclaveClient {

@@ -5,8 +5,8 @@ namespace {
 
 constexpr uint16_t kEvidenceVersion = 2;
 constexpr uint16_t kSessionRequestVersion = 2;
-constexpr uint16_t kOwnerCommandVersion = 5;
-constexpr uint16_t kSealedPartitionVersion = 1;
+constexpr uint16_t kOwnerCommandVersion = 6;
+constexpr uint16_t kSealedPartitionVersion = 2;
 constexpr size_t kMaxQuoteBytes = 64 * 1024;
 constexpr size_t kMaxChallengeBytes = 256;
 constexpr size_t kMaxModelBytes = size_t{2} << 30;
@@ -53,6 +53,7 @@ void WriteProvisionFields(const OwnerCommand& c, crypto::Writer* w) {
   w->U32(static_cast<uint32_t>(c.end));
   w->U32(static_cast<uint32_t>(c.threads));
   w->U8(static_cast<uint8_t>(c.seal));
+  w->U64(c.streamed_weight_bytes);
   w->U64(c.model.size());
   w->Raw(c.model);
 }
@@ -77,6 +78,7 @@ Status ReadProvisionFields(crypto::Reader* r, OwnerCommand* c) {
     return Status::Corruption("provision: unknown seal policy");
   }
   c->seal = static_cast<PartitionSeal>(seal);
+  SERDAB_ASSIGN_OR_RETURN(c->streamed_weight_bytes, r->U64("streamed_weight_bytes"));
   SERDAB_ASSIGN_OR_RETURN(uint64_t size, r->U64("model_size"));
   if (size > kMaxModelBytes || size != r->remaining()) {
     return Status::Corruption("provision: model_size does not match the bytes that follow");

@@ -141,6 +141,10 @@ struct OwnerCommand {
   int32_t end = -1;  // -1: to the last layer
   int32_t threads = 1;
   PartitionSeal seal = PartitionSeal::kNone;
+  // kProvision: weight bytes the partition streams through the enclave
+  // rather than holding them in the EPC (engine/streamed_weights.h), as the
+  // placement chose; 0: every weight resident.
+  uint64_t streamed_weight_bytes = 0;
   crypto::Bytes model;
   // kProvision only: the model is architecture-only (engine::ArchitectureOnly)
   // and the enclave fills its weights with synthetic values, for profiling

@@ -306,6 +306,11 @@ Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::Owne
   options.keep_begin = command.begin;
   options.keep_end = command.end;
   Partition p;
+  if (command.streamed_weight_bytes > 0) {
+    SERDAB_ASSIGN_OR_RETURN(p.weight_store, epc::SealedWeightStore::Create());
+    options.weight_store = p.weight_store.get();
+    options.streamed_weight_bytes = command.streamed_weight_bytes;
+  }
   SERDAB_ASSIGN_OR_RETURN(p.model, engine::Model::FromGraph(std::move(graph), options));
   if (!command.synthetic_weights) SERDAB_RETURN_IF_ERROR(engine::CheckPartitionWeights(*p.model));
   for (const engine::TensorInfo& info : p.model->cuts()[p.model->kept_begin()].infos) {
@@ -583,6 +588,17 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats, bool measure_paging) {
   return Dump(reply);
 }
 
+namespace {
+
+// What the partition keeps sealed outside the EPC and opens every frame.
+size_t StreamedWeightBytes(const engine::Model& model) {
+  size_t total = 0;
+  for (const engine::LayerInfo& layer : model.layers()) total += layer.streamed_weight_bytes;
+  return total;
+}
+
+}  // namespace
+
 std::string SimEnclave::StatsJson() {
   std::lock_guard<std::mutex> lock(mu_);
   const int begin = partition_ ? partition_->begin : 0;
@@ -602,6 +618,7 @@ std::string SimEnclave::StatsJson() {
       {"routes", routes_.size()},
       {"layers", {begin, end}},
       {"synthetic_weights", partition_ && partition_->synthetic_weights},
+      {"streamed_weight_bytes", partition_ ? StreamedWeightBytes(*partition_->model) : 0},
       {"role", coordinator_ ? "coordinator" : "worker"},
   };
   if (coordinator_) {

@@ -35,6 +35,7 @@
 #include "enclave/crypto/secure_channel.h"
 #include "enclave/engine/model.h"
 #include "enclave/epc/epc_heap.h"
+#include "enclave/epc/sealed_weight_store.h"
 #include "enclave/runtime/coordinator.h"
 #include "enclave/runtime/enclave_config.h"
 
@@ -95,6 +96,9 @@ class SimEnclave {
   };
   // A provisioned layer range and the buffers its frames are decoded into.
   struct Partition {
+    // The chunks of the weights it streams, sealed to this partition alone;
+    // declared first so that the model, which reads them, goes first.
+    std::unique_ptr<epc::SealedWeightStore> weight_store;
     std::unique_ptr<engine::Model> model;
     std::vector<engine::Tensor> inputs;  // reused every frame
     int begin = 0;

@@ -791,5 +791,27 @@ TEST(BoundaryTest, BadConfigurationIsRefusedWithItsLine) {
   EXPECT_NE(host.status().message().find("/nonexistent/platform"), std::string::npos);
 }
 
+// A partition provisioned to stream its weights seals them outside the EPC
+// and computes the same bits as the native engine; the enclave reports how
+// many bytes it streams.
+TEST(BoundaryTest, AStreamingPartitionComputesTheSameBits) {
+  Deployment d;
+  auto host = NewEnclave(d, d.Config());
+  RawSession s = OpenRaw(host.get(), d, NewIdentity());
+  const crypto::Bytes model = ZooBytes("tiny");
+  auto command = ProvisionCommand(model, SelfRoute(s));
+  command.streamed_weight_bytes = uint64_t{1} << 30;
+  ASSERT_TRUE(SendCommand(host.get(), &s, command).ok());
+  const std::string stats = host->StatsJson().value();
+  EXPECT_EQ(stats.find("\"streamed_weight_bytes\":0,"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"streamed_weight_bytes\":"), std::string::npos) << stats;
+  for (uint64_t seq = 0; seq < 2; ++seq) {
+    const Tensor x = RandomInput({1, 3, 32, 32}, 20 + static_cast<uint32_t>(seq));
+    auto out = RoundTrip(host.get(), &s, seq, x);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_TRUE(SameBits((*out)[0], Native(model, 1, 0, -1, {x})[0]));
+  }
+}
+
 }  // namespace
 }  // namespace serdab
