@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <limits>
 
+#include "enclave/engine/chunked_layer.h"
 #include "enclave/engine/graph_passes.h"
 #include "enclave/engine/onnx_importer.h"
-#include "enclave/engine/streamed_layer.h"
 
 namespace serdab::engine {
 namespace {
@@ -138,17 +138,46 @@ Status Model::Prepare(Graph graph) {
     const Node& node = nodes[n];
     if (node.inputs.size() < 2 || node.inputs[1] == kNoValue) continue;
     Result<OutputSplit> split = FindOutputSplit(setup_of(node), readers[node.inputs[1]]);
-    if (split.ok()) splits[n] = *split;
+    if (split.ok()) {
+      splits[n] = *split;
+    } else if (static_cast<int>(n) == options_.shard_layer) {
+      return split.status().WithContext("layer " + std::to_string(n) + " ('" + node.name +
+                                        "') cannot be sharded");
+    }
   }
-  const std::vector<int64_t> streamed_chunks = ChooseStreamedChunks(splits);
-  std::set<int> streamed_weights;
-  for (size_t n = 0; n < nodes.size(); ++n) {
-    if (streamed_chunks[n] > 0) streamed_weights.insert(nodes[n].inputs[1]);
+  const int shard_layer = options_.shard_layer;
+  if (shard_layer >= 0) {
+    if (!options_.partition || kept_begin_ != shard_layer || kept_end_ != shard_layer + 1) {
+      return Status::InvalidArgument("a sharded layer's model keeps that layer alone");
+    }
+    if (!splits[shard_layer]) {
+      return Status::FailedPrecondition("layer " + std::to_string(shard_layer) +
+                                        " cannot be sharded: it has no weight to split");
+    }
+    const LayerShard& shard = options_.shard;
+    if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count ||
+        shard.count > splits[shard_layer]->features) {
+      return Status::InvalidArgument(
+          "layer " + std::to_string(shard_layer) + " has no shard " + std::to_string(shard.index) +
+          " of " + std::to_string(shard.count) + ": it has " +
+          std::to_string(splits[shard_layer]->features) + " output features");
+    }
+    splits[shard_layer] = ShardOf(*splits[shard_layer], shard.index, shard.count);
   }
   if (options_.streamed_weight_bytes > 0 && options_.weight_store == nullptr) {
     return Status::InvalidArgument("streamed weights need a weight store");
   }
-  if (options_.partition) SERDAB_RETURN_IF_ERROR(KeepWeightsOfRange(streamed_weights));
+  const std::vector<int64_t> streamed_chunks = ChooseStreamedChunks(splits);
+  // Layers that hold their weight in chunks copy the chunks they keep
+  // themselves.
+  auto chunked = [&](size_t n) {
+    return streamed_chunks[n] > 0 || static_cast<int>(n) == shard_layer;
+  };
+  std::set<int> chunked_weights;
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    if (chunked(n)) chunked_weights.insert(nodes[n].inputs[1]);
+  }
+  if (options_.partition) SERDAB_RETURN_IF_ERROR(KeepWeightsOfRange(chunked_weights));
 
   const OpRegistry& registry = OpRegistry::Builtin();
   const KernelFlavor flavor =
@@ -161,7 +190,7 @@ Status Model::Prepare(Graph graph) {
     layer.name = node.name;
     layer.op_type = node.op_type;
     layer.fused = node.attrs.GetString(kFusedAttr, "");
-    if (splits[n]) layer.streamable_weight_bytes = splits[n]->weight_bytes;
+    if (splits[n]) layer.streamable_weight_bytes = splits[n]->range_bytes();
     for (int in : node.inputs) {
       if (in != kNoValue && (graph_.value(in).is_constant() || released_.count(in))) {
         layer.weight_bytes += graph_.value(in).info.bytes();
@@ -181,10 +210,11 @@ Status Model::Prepare(Graph graph) {
       continue;
     }
     std::unique_ptr<Kernel> kernel;
-    StreamedLayer* streamed = nullptr;
-    if (streamed_chunks[n] > 0) {
-      auto layer_kernel = std::make_unique<StreamedLayer>(
-          flavor, options_.weight_store, options_.weight_allocator, streamed_chunks[n]);
+    ChunkedLayer* streamed = nullptr;  // a layer held in chunks
+    if (chunked(n)) {
+      auto layer_kernel = std::make_unique<ChunkedLayer>(
+          flavor, options_.weight_store, options_.weight_allocator, streamed_chunks[n],
+          static_cast<int>(n) == shard_layer ? options_.shard : LayerShard{});
       streamed = layer_kernel.get();
       kernel = std::move(layer_kernel);
     } else {
@@ -197,6 +227,10 @@ Status Model::Prepare(Graph graph) {
       layer.streamed_weight_bytes = streamed->streamed_bytes();
       graph_.value(node.inputs[1]).constant = Tensor();
       released_.insert(node.inputs[1]);
+      // A shard holds, and outputs, its part alone.
+      const OutputSplit& split = streamed->split();
+      layer.weight_bytes -= split.bytes_outside();
+      if (static_cast<int>(n) == shard_layer) graph_.value(node.outputs[0]).info = infos[0];
     }
     for (size_t i = 0; i < infos.size(); ++i) {
       const TensorInfo& inferred = graph_.value(node.outputs[i]).info;
@@ -264,8 +298,9 @@ std::vector<int64_t> Model::ChooseStreamedChunks(
   for (int n = kept_begin_; n < kept_end_; ++n) {
     if (splits[n]) candidates.push_back(n);
   }
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [&](int a, int b) { return splits[a]->weight_bytes > splits[b]->weight_bytes; });
+  std::stable_sort(candidates.begin(), candidates.end(), [&](int a, int b) {
+    return splits[a]->range_bytes() > splits[b]->range_bytes();
+  });
   size_t left = options_.streamed_weight_bytes;
   for (int n : candidates) {
     const WeightChunking chunking(*splits[n]);

@@ -52,6 +52,13 @@ struct ModelOptions {
   // outlive the model. 0: every weight is resident.
   size_t streamed_weight_bytes = 0;
   WeightChunkStore* weight_store = nullptr;
+  // A layer split across enclaves: the kept range is this one layer (a Gemm,
+  // MatMul or Conv that output_slice.h can split), and the model computes
+  // `shard` of its output features, holding only that shard's weights. Its
+  // output, at cut shard_layer + 1, is the shard's part; ConcatShards puts
+  // the parts back together. -1: no shard.
+  int shard_layer = -1;
+  LayerShard shard;
 };
 
 // One layer of the layer view (see partitioner/).

@@ -55,6 +55,7 @@ Result<OutputSplit> FindOutputSplit(const KernelSetup& setup, int weight_readers
         }
         split.bias_input = 2;
         split.bias_axis = static_cast<int>(c.size()) - 1;
+        split.bias_bytes = setup.constant(2)->bytes();
       }
     }
   } else if (op == "MatMul") {
@@ -76,10 +77,21 @@ Result<OutputSplit> FindOutputSplit(const KernelSetup& setup, int weight_readers
       }
       split.bias_input = 2;
       split.bias_axis = 0;
+      split.bias_bytes = setup.constant(2)->bytes();
     }
   }
   if (split.features < 2) return Status::FailedPrecondition("it has a single output feature");
+  split.last = split.features;
   return split;
+}
+
+OutputSplit ShardOf(const OutputSplit& split, int index, int count) {
+  const int64_t base = split.features / count;
+  const int64_t extra = split.features % count;
+  OutputSplit shard = split;
+  shard.first = index * base + std::min<int64_t>(index, extra);
+  shard.last = shard.first + base + (index < extra ? 1 : 0);
+  return shard;
 }
 
 Result<Tensor> SliceAlongAxis(const Tensor& tensor, int axis, int64_t begin, int64_t end,
@@ -110,6 +122,35 @@ void CopyIntoAxis(const Tensor& part, int axis, int64_t offset, Tensor* whole) {
     std::memcpy(dst + static_cast<size_t>((o * w.extent + offset) * w.inner) * element,
                 src + o * run, run);
   }
+}
+
+Result<Tensor> ConcatShards(const std::vector<Tensor>& parts, int axis, Allocator* allocator) {
+  if (parts.empty()) return Status::InvalidArgument("no shard outputs to put together");
+  Shape shape = parts[0].shape();
+  if (axis < 0 || axis >= static_cast<int>(shape.size())) {
+    return Status::InvalidArgument("shard axis " + std::to_string(axis) + " is not an axis of " +
+                                   ShapeToString(shape));
+  }
+  shape[axis] = 0;
+  for (const Tensor& part : parts) {
+    const Shape& other = part.shape();
+    bool fits = part.dtype() == parts[0].dtype() && other.size() == shape.size();
+    for (size_t d = 0; fits && d < shape.size(); ++d) {
+      fits = static_cast<int>(d) == axis || other[d] == shape[d];
+    }
+    if (!fits) {
+      return Status::InvalidArgument("shard outputs " + ShapeToString(parts[0].shape()) + " and " +
+                                     ShapeToString(other) + " do not go together");
+    }
+    shape[axis] += other[axis];
+  }
+  SERDAB_ASSIGN_OR_RETURN(Tensor whole, Tensor::Create(parts[0].dtype(), shape, allocator));
+  int64_t offset = 0;
+  for (const Tensor& part : parts) {
+    CopyIntoAxis(part, axis, offset, &whole);
+    offset += part.shape()[axis];
+  }
+  return whole;
 }
 
 }  // namespace serdab::engine

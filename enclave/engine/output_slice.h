@@ -17,6 +17,7 @@
 #define SERDAB_ENCLAVE_ENGINE_OUTPUT_SLICE_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "enclave/common/status.h"
 #include "enclave/engine/allocator.h"
@@ -25,18 +26,41 @@
 
 namespace serdab::engine {
 
-// How a layer's outputs split into features.
+// How a layer's outputs split into features, and which of them a node
+// computes: [first, last), all of them unless it is a shard.
 struct OutputSplit {
-  int64_t features = 0;  // along output_axis
-  int output_axis = 0;   // of output 0
-  int weight_axis = 0;   // of input 1, the constant weight
-  int bias_input = -1;   // the input sliced with the features, or -1
+  int64_t features = 0;  // the layer's, along output_axis
+  int64_t first = 0;
+  int64_t last = 0;
+  int output_axis = 0;  // of output 0
+  int weight_axis = 0;  // of input 1, the constant weight
+  int bias_input = -1;  // the input sliced with the features, or -1
   int bias_axis = 0;
-  size_t weight_bytes = 0;
+  size_t weight_bytes = 0;  // the layer's
+  size_t bias_bytes = 0;    // the layer's bias, when it splits
 
   // Bytes of weight per output feature.
   size_t feature_bytes() const { return weight_bytes / static_cast<size_t>(features); }
+  // Weight bytes of [first, last).
+  size_t range_bytes() const { return feature_bytes() * static_cast<size_t>(last - first); }
+  // Weight and bias bytes of the features outside [first, last).
+  size_t bytes_outside() const {
+    const auto outside = static_cast<size_t>(features - (last - first));
+    return (weight_bytes + bias_bytes) / static_cast<size_t>(features) * outside;
+  }
 };
+
+// Which of a layer's outputs a node computes: shard `index` of `count`
+// (ShardOf); count 1 is the whole layer.
+struct LayerShard {
+  int index = 0;
+  int count = 1;
+};
+
+// Shard `index` of `count` (0 <= index < count <= split.features): the
+// features split as evenly as they go, the first shards one larger when
+// `count` does not divide them.
+OutputSplit ShardOf(const OutputSplit& split, int index, int count);
 
 // The split of the node `setup` describes, after the node's own kernel has
 // validated it (Setup succeeded), or FailedPrecondition saying why the node
@@ -53,6 +77,10 @@ Result<Tensor> SliceAlongAxis(const Tensor& tensor, int axis, int64_t begin, int
 // Copies `part` into `whole` along `axis` at `offset`; every other dimension
 // of the two agrees.
 void CopyIntoAxis(const Tensor& part, int axis, int64_t offset, Tensor* whole);
+
+// The shards' outputs side by side along `axis`, in order: the whole layer's
+// output. InvalidArgument when they differ in type or in another dimension.
+Result<Tensor> ConcatShards(const std::vector<Tensor>& parts, int axis, Allocator* allocator);
 
 }  // namespace serdab::engine
 

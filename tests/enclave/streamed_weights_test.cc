@@ -183,6 +183,92 @@ TEST(StreamedWeightsTest, StreamedLayersAreBitIdenticalToResidentOnes) {
   }
 }
 
+// A layer split across enclaves: each shard's model holds its part of the
+// weight (some of it streamed, for the odd shards), and the parts put back
+// together are the layer's output, bit for bit, also when the shard count
+// does not divide the layer's outputs.
+TEST(StreamedWeightsTest, ShardsPutTogetherAreBitIdenticalToTheLayer) {
+  for (const LayerSpec& spec : Layers()) {
+    const std::string bytes = BuildModel(spec);
+    const Tensor x = Input(spec.x_shape, 6);
+    ModelOptions options;
+    options.num_threads = 2;
+    options.partition = true;
+    options.keep_begin = 0;
+    options.keep_end = 1;
+    auto whole = Load(bytes, options);
+    ASSERT_NE(whole, nullptr);
+    auto want = whole->Run(0, 1, {x});
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    const size_t layer_weight = whole->layers()[0].weight_bytes;
+    for (int count : {2, 3, 5}) {
+      SCOPED_TRACE(spec.op + " in " + std::to_string(count) + " shards");
+      std::vector<Tensor> parts;
+      size_t held = 0;
+      for (int index = 0; index < count; ++index) {
+        auto store = epc::SealedWeightStore::Create();
+        ASSERT_TRUE(store.ok());
+        ModelOptions shard = options;
+        shard.shard_layer = 0;
+        shard.shard = {index, count};
+        shard.weight_store = store->get();
+        shard.streamed_weight_bytes = index % 2 == 1 ? size_t{1} << 30 : 0;
+        auto model = Load(bytes, shard);
+        ASSERT_NE(model, nullptr);
+        held += model->layers()[0].weight_bytes;
+        EXPECT_EQ(model->layers()[0].streamed_weight_bytes > 0, index % 2 == 1);
+        auto out = model->Run(0, 1, {x});
+        ASSERT_TRUE(out.ok()) << out.status().ToString();
+        parts.push_back((*out)[0]);
+      }
+      EXPECT_EQ(held, layer_weight);
+      const int axis = spec.op == "MatMul" ? static_cast<int>(spec.x_shape.size()) - 1 : 1;
+      auto together = engine::ConcatShards(parts, axis, nullptr);
+      ASSERT_TRUE(together.ok()) << together.status().ToString();
+      EXPECT_TRUE(SameBits(*together, (*want)[0]));
+    }
+  }
+}
+
+TEST(StreamedWeightsTest, ShardsThatDoNotExistAreRefused) {
+  const std::string bytes = BuildModel(Layers()[0]);  // 700 outputs
+  ModelOptions options;
+  options.partition = true;
+  options.keep_begin = 0;
+  options.keep_end = 1;
+  options.shard_layer = 0;
+  for (engine::LayerShard bad :
+       {engine::LayerShard{3, 3}, engine::LayerShard{0, 701}, engine::LayerShard{-1, 2}}) {
+    options.shard = bad;
+    auto graph = engine::ImportOnnxBytes(bytes, "test model");
+    ASSERT_TRUE(graph.ok());
+    auto refused = Model::FromGraph(std::move(graph).value(), options);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument)
+        << refused.status().ToString();
+  }
+  // The shard's model keeps that layer alone, as a partition.
+  options.shard = {0, 2};
+  options.partition = false;
+  auto graph = engine::ImportOnnxBytes(bytes, "test model");
+  ASSERT_TRUE(graph.ok());
+  auto refused = Model::FromGraph(std::move(graph).value(), options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  // A grouped Conv cannot split by output channels alone.
+  options.partition = true;
+  graph = engine::ImportOnnxBytes(
+      BuildModel(
+          {"Conv", {1, 8, 6, 6}, {8, 1, 3, 3}, {}, {{"kernel_shape", {3, 3}}, {"group", {8}}}}),
+      "test model");
+  ASSERT_TRUE(graph.ok());
+  refused = Model::FromGraph(std::move(graph).value(), options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().ToString().find("grouped"), std::string::npos);
+}
+
 TEST(StreamedWeightsTest, LayersThatCannotStreamSayNothingAndStayResident) {
   // A grouped Conv cannot split by output channels alone.
   LayerSpec grouped{

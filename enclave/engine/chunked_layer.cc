@@ -1,4 +1,4 @@
-#include "enclave/engine/streamed_layer.h"
+#include "enclave/engine/chunked_layer.h"
 
 #include <algorithm>
 #include <mutex>
@@ -31,29 +31,31 @@ int64_t InnerElements(const Shape& shape, int axis) {
 }  // namespace
 
 WeightChunking::WeightChunking(const OutputSplit& split) {
+  const int64_t features = split.last - split.first;
   features_per_chunk = std::max<int64_t>(
       1, static_cast<int64_t>(kWeightChunkBytes / std::max<size_t>(1, split.feature_bytes())));
-  features_per_chunk = std::min(features_per_chunk, split.features);
-  chunks = (split.features + features_per_chunk - 1) / features_per_chunk;
+  features_per_chunk = std::min(features_per_chunk, features);
+  chunks = (features + features_per_chunk - 1) / features_per_chunk;
 }
 
 size_t WeightChunking::ChunkBytes(const OutputSplit& split, int64_t i) const {
-  const int64_t begin = i * features_per_chunk;
-  const int64_t end = std::min(split.features, begin + features_per_chunk);
+  const int64_t begin = split.first + i * features_per_chunk;
+  const int64_t end = std::min(split.last, begin + features_per_chunk);
   return static_cast<size_t>(end - begin) * split.feature_bytes();
 }
 
-StreamedLayer::StreamedLayer(KernelFlavor flavor, WeightChunkStore* store,
-                             Allocator* weight_allocator, int64_t streamed_chunks)
+ChunkedLayer::ChunkedLayer(KernelFlavor flavor, WeightChunkStore* store,
+                           Allocator* weight_allocator, int64_t streamed_chunks, LayerShard shard)
     : flavor_(flavor),
       store_(store),
       weight_allocator_(weight_allocator),
-      streamed_chunks_(streamed_chunks) {}
+      streamed_chunks_(streamed_chunks),
+      shard_(shard) {}
 
-StreamedLayer::~StreamedLayer() = default;
+ChunkedLayer::~ChunkedLayer() = default;
 
-Result<const StreamedLayer::ChunkKernel*> StreamedLayer::KernelFor(const KernelSetup& setup,
-                                                                   int64_t features) {
+Result<const ChunkedLayer::ChunkKernel*> ChunkedLayer::KernelFor(const KernelSetup& setup,
+                                                                 int64_t features) {
   for (const auto& k : kernels_) {
     if (k->values[1].info.shape[split_.weight_axis] == features) return k.get();
   }
@@ -90,8 +92,15 @@ Result<const StreamedLayer::ChunkKernel*> StreamedLayer::KernelFor(const KernelS
   return kernels_.back().get();
 }
 
-Status StreamedLayer::Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) {
+Status ChunkedLayer::Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) {
   SERDAB_ASSIGN_OR_RETURN(split_, FindOutputSplit(setup, 1));
+  if (shard_.count < 1 || shard_.index < 0 || shard_.index >= shard_.count ||
+      shard_.count > split_.features) {
+    return setup.Error("has no shard " + std::to_string(shard_.index) + " of " +
+                       std::to_string(shard_.count) + ": it has " +
+                       std::to_string(split_.features) + " output features");
+  }
+  split_ = ShardOf(split_, shard_.index, shard_.count);
   const WeightChunking chunking(split_);
   if (streamed_chunks_ < 0 || streamed_chunks_ > chunking.chunks) {
     return setup.Error("cannot stream " + std::to_string(streamed_chunks_) + " of its " +
@@ -102,8 +111,8 @@ Status StreamedLayer::Setup(const KernelSetup& setup, std::vector<TensorInfo>* o
   size_t sub_scratch = 0;
   for (int64_t i = 0; i < chunking.chunks; ++i) {
     Chunk chunk;
-    chunk.begin = i * chunking.features_per_chunk;
-    chunk.end = std::min(split_.features, chunk.begin + chunking.features_per_chunk);
+    chunk.begin = split_.first + i * chunking.features_per_chunk;
+    chunk.end = std::min(split_.last, chunk.begin + chunking.features_per_chunk);
     chunk.streamed = i >= chunking.chunks - streamed_chunks_;
     SERDAB_ASSIGN_OR_RETURN(chunk.kernel, KernelFor(setup, chunk.end - chunk.begin));
     sub_scratch = std::max(sub_scratch, chunk.kernel->kernel->ScratchBytes());
@@ -128,7 +137,7 @@ Status StreamedLayer::Setup(const KernelSetup& setup, std::vector<TensorInfo>* o
     chunks_.push_back(std::move(chunk));
   }
   TensorInfo whole = kernels_.front()->output;
-  whole.shape[split_.output_axis] = split_.features;
+  whole.shape[split_.output_axis] = split_.last - split_.first;
   int64_t outer = 1;
   for (int d = 0; d < split_.output_axis; ++d) outer *= whole.shape[d];
   direct_ = outer == 1;
@@ -139,7 +148,7 @@ Status StreamedLayer::Setup(const KernelSetup& setup, std::vector<TensorInfo>* o
   return Status::Ok();
 }
 
-Status StreamedLayer::RunChunk(const KernelIO& io, const Chunk& chunk, char* slot) const {
+Status ChunkedLayer::RunChunk(const KernelIO& io, const Chunk& chunk, char* slot) const {
   char* window = slot;
   char* temp = slot + window_bytes_;
   char* sub_scratch = temp + temp_bytes_;
@@ -160,18 +169,18 @@ Status StreamedLayer::RunChunk(const KernelIO& io, const Chunk& chunk, char* slo
   if (split_.bias_input >= 0) sub.inputs[split_.bias_input] = &chunk.bias;
   Tensor* whole = io.outputs[0];
   const Shape& part_shape = chunk.kernel->output.shape;
-  Tensor part =
-      direct_ ? Tensor::Wrap(DataType::kFloat32, part_shape,
-                             whole->data<float>() +
-                                 chunk.begin * InnerElements(whole->shape(), split_.output_axis))
-              : Tensor::Wrap(DataType::kFloat32, part_shape, temp);
+  Tensor part = direct_ ? Tensor::Wrap(DataType::kFloat32, part_shape,
+                                       whole->data<float>() +
+                                           (chunk.begin - split_.first) *
+                                               InnerElements(whole->shape(), split_.output_axis))
+                        : Tensor::Wrap(DataType::kFloat32, part_shape, temp);
   sub.outputs = {&part};
   SERDAB_RETURN_IF_ERROR(chunk.kernel->kernel->Run(sub));
-  if (!direct_) CopyIntoAxis(part, split_.output_axis, chunk.begin, whole);
+  if (!direct_) CopyIntoAxis(part, split_.output_axis, chunk.begin - split_.first, whole);
   return Status::Ok();
 }
 
-Status StreamedLayer::Run(const KernelIO& io) const {
+Status ChunkedLayer::Run(const KernelIO& io) const {
   // Slot s takes chunks s, s + slots, ...: the streamed chunks are the last
   // ones, so striding shares their decryption among the threads.
   char* scratch = static_cast<char*>(io.scratch);
