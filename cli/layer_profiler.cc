@@ -379,6 +379,7 @@ Result<ProfileResult> ProfileModelBytes(const crypto::Bytes& file, const std::st
     lp.native_ms = layer_ms;
     lp.enclave_ms = lp.native_ms;
     lp.weight_bytes = static_cast<int64_t>(layer.weight_bytes);
+    lp.streamable_weight_bytes = static_cast<int64_t>(layer.streamable_weight_bytes);
     lp.activation_bytes = static_cast<int64_t>(layer.activation_bytes);
     profile.layers.push_back(lp);
     if ((k + 1) % 10 == 0 || k + 1 == n) {

@@ -25,6 +25,7 @@ void PrintJson(const engine::Model& model) {
         {"fused", l.fused},
         {"output_shapes", std::move(output_shapes)},
         {"weight_bytes", l.weight_bytes},
+        {"streamable_weight_bytes", l.streamable_weight_bytes},
         {"flops", l.flops},
         {"cut_bytes_before", cut.bytes},
         {"cut_tensors_before", cut.names},
@@ -41,18 +42,22 @@ void PrintJson(const engine::Model& model) {
 }
 
 void PrintTable(const engine::Model& model) {
-  std::printf("%5s  %-34s %-28s %-18s %10s %10s %12s\n", "index", "name", "op", "output shape",
-              "weight MiB", "MFLOPs", "cut bytes");
+  std::printf("%5s  %-34s %-28s %-18s %10s %10s %10s %12s\n", "index", "name", "op", "output shape",
+              "weight MiB", "stream MiB", "MFLOPs", "cut bytes");
+  size_t streamable = 0;
   for (const engine::LayerInfo& l : model.layers()) {
     std::string op = l.op_type;
     if (!l.fused.empty()) op += "+" + l.fused;
     std::string name = l.name.size() > 34 ? "..." + l.name.substr(l.name.size() - 31) : l.name;
-    std::printf("%5d  %-34s %-28s %-18s %10.3f %10.2f %12zu\n", l.index, name.c_str(), op.c_str(),
-                engine::ShapeToString(l.outputs.front().shape).c_str(), l.weight_bytes / kMiB,
-                l.flops / 1e6, model.cuts()[l.index].bytes);
+    std::printf("%5d  %-34s %-28s %-18s %10.3f %10.3f %10.2f %12zu\n", l.index, name.c_str(),
+                op.c_str(), engine::ShapeToString(l.outputs.front().shape).c_str(),
+                l.weight_bytes / kMiB, l.streamable_weight_bytes / kMiB, l.flops / 1e6,
+                model.cuts()[l.index].bytes);
+    streamable += l.streamable_weight_bytes;
   }
-  std::printf("%d layers, %.2f MiB of weights, output %zu bytes\n", model.num_layers(),
-              model.weight_bytes() / kMiB, model.cuts().back().bytes);
+  std::printf("%d layers, %.2f MiB of weights (%.2f MiB streamable), output %zu bytes\n",
+              model.num_layers(), model.weight_bytes() / kMiB, streamable / kMiB,
+              model.cuts().back().bytes);
 }
 
 }  // namespace
@@ -62,8 +67,9 @@ int RunLayersCommand(int argc, char** argv) {
   bool json = false;
   CLI::App app{
       "Lists the layers of a model after constant folding and fusion: index, name,\n"
-      "op, output shape, weight MiB, MFLOPs and the bytes live across the cut before\n"
-      "each layer (the data a pipeline stage starting there receives).",
+      "op, output shape, weight MiB, the MiB of those an enclave can stream instead of\n"
+      "holding, MFLOPs and the bytes live across the cut before each layer (the data\n"
+      "a pipeline stage starting there receives).",
       "layers"};
   app.add_option("--model", model_path, "ONNX model file")->required();
   app.add_flag("--json", json, "print JSON instead of a table");

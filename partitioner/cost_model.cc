@@ -18,6 +18,20 @@ std::string_view ObjectiveName(Objective objective) {
   return objective == Objective::kThroughput ? "throughput" : "latency";
 }
 
+std::string_view WeightResidencyName(WeightResidency residency) {
+  switch (residency) {
+    case WeightResidency::kResident:
+      return "resident";
+    case WeightResidency::kPaged:
+      return "paged";
+    case WeightResidency::kStreamed:
+      return "streamed";
+    case WeightResidency::kStreamedAndPaged:
+      return "streamed_and_paged";
+  }
+  return "unknown";
+}
+
 StageCost ComputeStageCost(const ModelProfile& model, const WorkerProfile& worker,
                            const std::vector<double>& layer_ms, int begin, int end) {
   StageCostAccumulator acc(model, worker, layer_ms.data(), begin);
@@ -90,8 +104,23 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
       const StageCost cost =
           ComputeStageCost(model, worker, WorkerLayerTimesMs(model, worker), sp.begin, sp.end);
       if (cost.swapped_pages > 0 && !problem.allow_paging) {
+        // A stage with streamable weights weighed streaming them all (chosen or not), which
+        // left too much resident: say how much.
+        const std::optional<WeightCost>& other = cost.alternative;
+        const int64_t streamable = cost.weight_residency == WeightResidency::kStreamedAndPaged
+                                       ? cost.streamed_weight_bytes
+                                   : other && other->residency == WeightResidency::kStreamedAndPaged
+                                       ? other->streamed_weight_bytes
+                                       : 0;
+        const std::string streamed =
+            streamable > 0
+                ? " (" + FormatBytes(cost.working_set_bytes - streamable + kStreamWindowBytes) +
+                      " with its " + FormatBytes(streamable) +
+                      " of streamable weights streamed through a " +
+                      FormatBytes(kStreamWindowBytes) + " window)"
+                : std::string();
         return Status::FailedPrecondition(
-            label + " needs " + FormatBytes(cost.working_set_bytes) + " for " +
+            label + " needs " + FormatBytes(cost.working_set_bytes) + streamed + " for " +
             RangeLabel(sp.begin, sp.end) + " on worker '" + worker.name + "' whose EPC is " +
             FormatBytes(worker.epc_bytes) + ", and paging is disallowed");
       }

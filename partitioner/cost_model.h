@@ -4,17 +4,32 @@
 //   compute = the sum of the worker's layer times.
 //   working set = weights of [b, e) + the largest activation of any of its layers + the bytes
 //     live at cut b (its input) + at cut e (its output).
-//   paging (enclaves only) = when the working set exceeds the EPC, every page of it is
-//     swapped once per frame (see SwappedPages): ceil(working set / 4 KiB) swaps x
-//     page_swap_ns. A swap is what the EPC heap counts as one (epc_stats.h: a fault that
-//     evicted a page or paged one in), and page_swap_ns, for a worker profiled with a target
-//     cost profile, is the price the heap's TEE-equivalent clock charges per swap; so the
-//     prediction is in the same units as the enclave's tee_ns, not the host's wall time.
+//   weights (enclaves only): where they live, and what that costs (WeightResidency):
+//     resident: the working set fits the EPC; nothing to pay.
+//     paged: every page of the working set is swapped once per frame (see PriceWeights):
+//       ceil(working set / 4 KiB) swaps x page_swap_ns. A swap is what the EPC heap counts as
+//       one (epc_stats.h: a fault that evicted a page or paged one in), and page_swap_ns, for a
+//       worker profiled with a target cost profile, is the price the heap's TEE-equivalent
+//       clock charges per swap; so the prediction is in the same units as the enclave's tee_ns,
+//       not the host's wall time.
+//     streamed: the stage keeps S bytes of its streamable weights (Gemm, MatMul and Conv
+//       weights; enclave/engine/streamed_weights.h) outside the EPC as sealed chunks and opens
+//       them one at a time into a one-chunk window, so it needs S = working set +
+//       kWeightChunkBytes - EPC. When S is at most the stage's streamable bytes nothing pages,
+//       and a frame pays one AEAD open of S bytes: S / aead_bytes_per_s.
+//     streamed and paged: when S exceeds the streamable bytes T, streaming all of T still
+//       leaves working set - T + kWeightChunkBytes resident, over the EPC, and every page of
+//       that is swapped as above, plus T / aead_bytes_per_s.
+//     The choice (ChooseWeightResidency): resident when the working set fits; else streamed
+//     when S <= T; else the cheaper of paged and streamed and paged (paged when T = 0). Where
+//     a problem disallows paging, a stage that swaps pages (paged, or streamed and paged) is
+//     infeasible; a streamed one is not.
 //   crypto = (input + output bytes) / the worker's AEAD rate. Every hop is an encrypted
 //     channel, so every stage opens its input and seals its output, accelerators included
 //     (after the privacy cut they compute on plaintext, but the data still travels sealed).
 //   ecall (enclaves only) = ecall_ns: one ECALL per frame plus the OCALLs for its I/O.
-// Accelerators and native workers have no EPC: no paging, no ECALL, no memory limit.
+// Accelerators and native workers have no EPC: no paging, no streaming, no ECALL, no memory
+// limit.
 //
 // Link carrying the bytes of one cut: bytes / bandwidth + rtt / 2. AEAD is charged to the
 // stages at both ends, not to the link.
@@ -32,13 +47,70 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "enclave/common/status.h"
+#include "enclave/engine/streamed_weights.h"
 #include "partitioner/placement.h"
 #include "partitioner/profile.h"
 
 namespace serdab::partitioner {
+
+// The protected memory a streaming stage needs beyond its resident bytes: the window its
+// chunks are opened into.
+inline constexpr int64_t kStreamWindowBytes = static_cast<int64_t>(engine::kWeightChunkBytes);
+
+// Holding a stage's weights with `paged` bytes in the EPC, every page of them swapped once
+// per frame, and `streamed` bytes opened from outside it. A stage touches its working set in
+// the same order every frame, and the EPC pager's CLOCK evicts the oldest pages first, so
+// once it exceeds the EPC every page misses once per frame (one swap: evict a victim, load
+// the page). Measured on the sim enclave: resnet50 (101 MB working set, 93.5 MiB EPC) swaps
+// ~25,800 pages per frame, i.e. all of it, not just the 8 MB excess.
+inline WeightCost PriceWeights(const WorkerProfile& worker, WeightResidency residency,
+                               int64_t paged, int64_t streamed) {
+  WeightCost cost;
+  cost.residency = residency;
+  cost.swapped_pages = (paged + kPageBytes - 1) / kPageBytes;
+  cost.paging_ms = static_cast<double>(cost.swapped_pages) * worker.page_swap_ns * 1e-6;
+  cost.streamed_weight_bytes = streamed;
+  cost.stream_ms = static_cast<double>(streamed) / worker.aead_bytes_per_s * 1e3;
+  return cost;
+}
+
+// The cheapest way for an enclave stage with this working set and `streamable` bytes of
+// streamable weights to hold its weights. When streaming S bytes (working set + window -
+// EPC) suffices, it is taken: that costs one AEAD open per byte of S, while paging costs a
+// fault and two AEAD operations (seal the victim, open the page) per 4 KiB of the whole
+// working set, which is larger than S. Otherwise the choice is between paging everything and
+// streaming all it can while paging the rest, whichever costs less (ties go to paging, which
+// needs no streaming). `alternative`, when given, receives the option the chosen one was
+// weighed against (nullopt when there was none: the stage is resident, or paging is all it
+// can do).
+//
+// Each outcome returns its own object: a selection between two made the compiler copy one
+// through memory for every entry of the solver's tables, and that doubled the solve time.
+inline WeightCost ChooseWeightResidency(const WorkerProfile& worker, int64_t working_set,
+                                        int64_t streamable,
+                                        std::optional<WeightCost>* alternative = nullptr) {
+  if (alternative != nullptr) alternative->reset();
+  if (working_set <= worker.epc_bytes) return WeightCost{};
+  const WeightCost paged = PriceWeights(worker, WeightResidency::kPaged, working_set, 0);
+  if (streamable == 0) return paged;
+  const int64_t needed = working_set + kStreamWindowBytes - worker.epc_bytes;
+  if (needed <= streamable) {
+    if (alternative != nullptr) *alternative = paged;
+    return PriceWeights(worker, WeightResidency::kStreamed, 0, needed);
+  }
+  const WeightCost mixed = PriceWeights(worker, WeightResidency::kStreamedAndPaged,
+                                        working_set - streamable + kStreamWindowBytes, streamable);
+  if (mixed.ms() < paged.ms()) {
+    if (alternative != nullptr) *alternative = paged;
+    return mixed;
+  }
+  if (alternative != nullptr) *alternative = mixed;
+  return paged;
+}
 
 // Walks a stage's end forward from `begin` one layer at a time, so that the costs of
 // [begin, e) for every e take O(1) each. ComputeStageCost uses it too: every caller sums
@@ -57,6 +129,7 @@ class StageCostAccumulator {
     const LayerProfile& layer = model_.layers[end_];
     compute_ms_ += layer_ms_[end_];
     weight_bytes_ += layer.weight_bytes;
+    streamable_weight_bytes_ += layer.streamable_weight_bytes;
     max_activation_bytes_ = std::max(max_activation_bytes_, layer.activation_bytes);
     ++end_;
   }
@@ -68,8 +141,13 @@ class StageCostAccumulator {
     cost.crypto_ms = CryptoMs();
     if (worker_.is_enclave()) {
       cost.ecall_ms = EcallMs();
-      cost.swapped_pages = SwappedPages(cost.working_set_bytes);
-      cost.paging_ms = PagingMs(cost.swapped_pages);
+      const WeightCost weights = ChooseWeightResidency(worker_, cost.working_set_bytes,
+                                                       streamable_weight_bytes_, &cost.alternative);
+      cost.weight_residency = weights.residency;
+      cost.swapped_pages = weights.swapped_pages;
+      cost.streamed_weight_bytes = weights.streamed_weight_bytes;
+      cost.paging_ms = weights.paging_ms;
+      cost.stream_ms = weights.stream_ms;
     }
     return cost;
   }
@@ -77,13 +155,20 @@ class StageCostAccumulator {
   // Cost().total_ms(), computed the same way without filling a StageCost; the solver
   // tabulates it for every stage.
   double TotalMs() const {
-    const double paging = worker_.is_enclave() ? PagingMs(SwappedPages(WorkingSetBytes())) : 0.0;
-    const double ecall = worker_.is_enclave() ? EcallMs() : 0.0;
-    return compute_ms_ + paging + CryptoMs() + ecall;
+    // total_ms()'s paging, stream and ecall terms are 0 here, and x + 0.0 == x.
+    if (!worker_.is_enclave()) return compute_ms_ + CryptoMs();
+    const WeightCost weights =
+        ChooseWeightResidency(worker_, WorkingSetBytes(), streamable_weight_bytes_);
+    return compute_ms_ + weights.paging_ms + weights.stream_ms + CryptoMs() + EcallMs();
   }
 
-  // Whether the working set exceeds the EPC, i.e. the stage pages.
-  bool Pages() const { return worker_.is_enclave() && WorkingSetBytes() > worker_.epc_bytes; }
+  // Whether the stage swaps EPC pages: its working set exceeds the EPC and streaming weights
+  // cannot make up the difference.
+  bool Pages() const {
+    return worker_.is_enclave() &&
+           ChooseWeightResidency(worker_, WorkingSetBytes(), streamable_weight_bytes_)
+                   .swapped_pages > 0;
+  }
 
  private:
   int64_t InOutBytes() const { return model_.cut_bytes[begin_] + model_.cut_bytes[end_]; }
@@ -92,19 +177,6 @@ class StageCostAccumulator {
     return static_cast<double>(InOutBytes()) / worker_.aead_bytes_per_s * 1e3;
   }
   double EcallMs() const { return worker_.ecall_ns * 1e-6; }
-  // A stage touches its working set in the same order every frame, and the
-  // EPC pager's CLOCK evicts the oldest pages first, so once the working set
-  // exceeds the EPC every page misses once per frame (one swap: evict a
-  // victim, load the page). Measured on the sim enclave: resnet50 (101 MB
-  // working set, 93.5 MiB EPC) swaps ~25,800 pages per frame, i.e. all of it,
-  // not just the 8 MB excess.
-  int64_t SwappedPages(int64_t working_set) const {
-    if (working_set <= worker_.epc_bytes) return 0;
-    return (working_set + kPageBytes - 1) / kPageBytes;
-  }
-  double PagingMs(int64_t swapped_pages) const {
-    return static_cast<double>(swapped_pages) * worker_.page_swap_ns * 1e-6;
-  }
 
   const ModelProfile& model_;
   const WorkerProfile& worker_;
@@ -113,6 +185,7 @@ class StageCostAccumulator {
   int end_;
   double compute_ms_ = 0;
   int64_t weight_bytes_ = 0;
+  int64_t streamable_weight_bytes_ = 0;
   int64_t max_activation_bytes_ = 0;
 };
 

@@ -8,6 +8,7 @@
 #ifndef SERDAB_PARTITIONER_PLACEMENT_H_
 #define SERDAB_PARTITIONER_PLACEMENT_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,16 +46,47 @@ struct StagePlan {
   std::vector<int> workers;
 };
 
+// Where an enclave stage keeps its weights while it runs; cost_model.h prices each and
+// chooses. Workers outside enclaves always hold theirs resident.
+enum class WeightResidency {
+  kResident,          // the working set fits the EPC
+  kPaged,             // it does not, and every page of it is swapped once per frame
+  kStreamed,          // enough streamable weights stay outside the EPC, sealed, and are opened
+                      // chunk by chunk every frame that nothing pages
+  kStreamedAndPaged,  // all streamable weights are streamed and the rest still pages
+};
+
+std::string_view WeightResidencyName(WeightResidency residency);
+
+// What holding a stage's weights costs per frame under one residency.
+struct WeightCost {
+  WeightResidency residency = WeightResidency::kResident;
+  int64_t swapped_pages = 0;
+  int64_t streamed_weight_bytes = 0;
+  double paging_ms = 0;
+  double stream_ms = 0;
+
+  double ms() const { return paging_ms + stream_ms; }
+};
+
 // The cost of running layers [begin, end) on one worker for one frame.
 struct StageCost {
   double compute_ms = 0;
   double paging_ms = 0;  // EPC page swaps when the working set exceeds the EPC
+  double stream_ms = 0;  // opening the streamed weights' chunks
   double crypto_ms = 0;  // opening the stage's input and sealing its output
   double ecall_ms = 0;   // enclave transitions
   int64_t working_set_bytes = 0;
   int64_t swapped_pages = 0;  // per frame: every page of an over-committed working set
+  WeightResidency weight_residency = WeightResidency::kResident;
+  // Weight bytes the enclave keeps outside its EPC and opens every frame: what the stage's
+  // enclave must be told to stream (it streams at least this many).
+  int64_t streamed_weight_bytes = 0;
+  // The residency the chosen one was weighed against, for reports; nullopt when there was
+  // none (resident, or paging with nothing streamable).
+  std::optional<WeightCost> alternative;
 
-  double total_ms() const { return compute_ms + paging_ms + crypto_ms + ecall_ms; }
+  double total_ms() const { return compute_ms + paging_ms + stream_ms + crypto_ms + ecall_ms; }
 };
 
 struct PlannedStage {

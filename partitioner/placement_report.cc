@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace serdab::partitioner {
@@ -36,12 +38,64 @@ std::string Truncate(const std::string& s, size_t width) {
 }
 
 // The replica whose time is the stage's time.
-const StageCost& SlowestReplica(const PlannedStage& stage) {
+size_t SlowestReplica(const PlannedStage& stage) {
   size_t slowest = 0;
   for (size_t i = 1; i < stage.costs.size(); ++i) {
     if (stage.costs[i].total_ms() > stage.costs[slowest].total_ms()) slowest = i;
   }
-  return stage.costs[slowest];
+  return slowest;
+}
+
+// "135,000": swap counts run to six digits and more.
+std::string Grouped(int64_t n) {
+  std::string digits = std::to_string(n);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(i, ",");
+  return digits;
+}
+
+// Three significant digits in ms, or seconds from a second up: "0.25 ms", "160 ms", "2.1 s".
+std::string FormatDuration(double ms) {
+  return ms >= 999.5 ? Printf("%.1f s", ms / 1e3) : Printf("%.3g ms", ms);
+}
+
+// One way of holding a stage's weights and its price: "streamed 411.0 MiB/frame (AEAD 160
+// ms)", "paging 135,000 swaps (2.1 s)". `chosen` picks the tense of the verbs.
+std::string DescribeWeights(const WeightCost& weights, bool chosen) {
+  const std::string streamed = Printf("%s %s/frame (AEAD %s)", chosen ? "streamed" : "streaming",
+                                      FormatBytes(weights.streamed_weight_bytes).c_str(),
+                                      FormatDuration(weights.stream_ms).c_str());
+  const std::string paged =
+      Printf("%s %s swaps (%s)", chosen ? "paged" : "paging",
+             Grouped(weights.swapped_pages).c_str(), FormatDuration(weights.paging_ms).c_str());
+  switch (weights.residency) {
+    case WeightResidency::kResident:
+      return "resident";
+    case WeightResidency::kPaged:
+      return paged;
+    case WeightResidency::kStreamed:
+      return streamed;
+    case WeightResidency::kStreamedAndPaged:
+      return streamed + " and " + paged;
+  }
+  return std::string(WeightResidencyName(weights.residency));
+}
+
+// Where an enclave stage's weights live and why: the residency the cost model chose and
+// what the alternative it beat would have cost, or, with none, the EPC that decided it.
+std::string WeightsLine(const StageCost& cost, const WorkerProfile& worker) {
+  const WeightCost chosen{cost.weight_residency, cost.swapped_pages, cost.streamed_weight_bytes,
+                          cost.paging_ms, cost.stream_ms};
+  std::string line = "weights: " + DescribeWeights(chosen, true);
+  if (cost.alternative) {
+    line += " instead of " + DescribeWeights(*cost.alternative, false);
+  } else if (cost.weight_residency == WeightResidency::kResident) {
+    line += ", working set " + FormatBytes(cost.working_set_bytes) + " within the " +
+            FormatBytes(worker.epc_bytes) + " EPC";
+  } else {
+    line += ", working set " + FormatBytes(cost.working_set_bytes) + " over the " +
+            FormatBytes(worker.epc_bytes) + " EPC and nothing streamable";
+  }
+  return line;
 }
 
 bool IsBottleneck(const Placement& placement, double effective_ms) {
@@ -56,6 +110,18 @@ nlohmann::ordered_json JsonNumber(double v) {
   char digits[32];
   std::snprintf(digits, sizeof(digits), "%.10g", v);
   return std::strtod(digits, nullptr);
+}
+
+// The residency a stage's weights were weighed against; null when there was none.
+nlohmann::ordered_json WeightCostJson(const std::optional<WeightCost>& weights) {
+  if (!weights) return nullptr;
+  return nlohmann::ordered_json{
+      {"weight_residency", WeightResidencyName(weights->residency)},
+      {"paging_ms", JsonNumber(weights->paging_ms)},
+      {"stream_ms", JsonNumber(weights->stream_ms)},
+      {"swapped_pages", weights->swapped_pages},
+      {"streamed_weight_bytes", weights->streamed_weight_bytes},
+  };
 }
 
 }  // namespace
@@ -82,7 +148,9 @@ std::string FormatPlacementTable(const Problem& problem, const Placement& placem
       link_row(placement.links[next_link++]);
     }
     const PlannedStage& stage = placement.stages[s];
-    const StageCost& cost = SlowestReplica(stage);
+    const size_t slowest = SlowestReplica(stage);
+    const StageCost& cost = stage.costs[slowest];
+    const WorkerProfile& worker = problem.cluster.workers[stage.workers[slowest]];
     const std::string edges =
         model.layers[stage.begin].name + " .. " + model.layers[stage.end - 1].name;
     out += Printf("%-7zu %-24s %-12s %-36s %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f%s\n", s,
@@ -91,6 +159,7 @@ std::string FormatPlacementTable(const Problem& problem, const Placement& placem
                   cost.compute_ms, cost.paging_ms, cost.crypto_ms, cost.ecall_ms, stage.time_ms,
                   stage.effective_ms,
                   IsBottleneck(placement, stage.effective_ms) ? "  <- bottleneck" : "");
+    if (worker.is_enclave()) out += Printf("%-7s %s\n", "", WeightsLine(cost, worker).c_str());
   }
   while (next_link < placement.links.size()) link_row(placement.links[next_link++]);
   return out;
@@ -109,11 +178,15 @@ std::string PlacementToJson(const Problem& problem, const Placement& placement) 
           {"worker", problem.cluster.workers[stage.workers[r]].name},
           {"compute_ms", JsonNumber(c.compute_ms)},
           {"paging_ms", JsonNumber(c.paging_ms)},
+          {"stream_ms", JsonNumber(c.stream_ms)},
           {"crypto_ms", JsonNumber(c.crypto_ms)},
           {"ecall_ms", JsonNumber(c.ecall_ms)},
           {"total_ms", JsonNumber(c.total_ms())},
           {"working_set_bytes", c.working_set_bytes},
           {"swapped_pages", c.swapped_pages},
+          {"weight_residency", WeightResidencyName(c.weight_residency)},
+          {"streamed_weight_bytes", c.streamed_weight_bytes},
+          {"weight_alternative", WeightCostJson(c.alternative)},
       });
     }
     stages.push_back(ordered_json{

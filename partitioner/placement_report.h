@@ -10,7 +10,9 @@ namespace serdab::partitioner {
 
 // A fixed-width table: a summary line (fps, latency, bottleneck), then one row per stage and
 // per link in pipeline order with the cost components in ms; the bottleneck row is marked.
-// A replicated stage shows its slower replica's components.
+// A replicated stage shows its slower replica's components. Under each enclave stage a line
+// says where its weights live (resident, paged, streamed, or streamed and paged) and why: the
+// cost of the alternative the cost model weighed, or the EPC it fits or overflows.
 std::string FormatPlacementTable(const Problem& problem, const Placement& placement);
 
 // The same as a JSON object; times in ms, sizes in bytes, worker and layer names spelled out.

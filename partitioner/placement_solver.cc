@@ -33,11 +33,14 @@ std::string FormatMs(double ms) {
 
 // The large tables of the last programme on this thread, kept for the next one: a 300 x 16
 // problem needs about 11 MiB, and fresh pages fault in at a cost comparable to the solve
-// (re-planning and the relaxations behind an infeasibility message solve repeatedly).
+// (re-planning and the relaxations behind an infeasibility message solve repeatedly). The
+// candidate bottlenecks of an SLO search run to hundreds of thousands when stages stream
+// their weights (their costs grow slowly with their length), so their buffer is kept too.
 struct TableCache {
   std::vector<double> stage;
   std::vector<float> stage_floor;
   std::vector<double> hop;
+  std::vector<double> candidates;
 };
 thread_local TableCache table_cache;
 
@@ -66,8 +69,8 @@ class PlacementDp {
   std::optional<Solution> MinBottleneck() const { return Run<false>(kInf, kInf); }
 
   // Every effective stage or link time strictly between lo and hi: the bottleneck values a
-  // placement can have in that range.
-  std::vector<double> Candidates(double lo, double hi) const;
+  // placement can have in that range. The vector is the programme's own, refilled by each call.
+  std::vector<double>& Candidates(double lo, double hi);
 
  private:
   // Worker group g = j * replicas_ + r: worker j alone (r = 0) or workers j - 1 and j (r = 1).
@@ -120,6 +123,7 @@ class PlacementDp {
   std::vector<double> hop_;
   std::vector<double> client_in_;   // per group, cut 0
   std::vector<double> client_out_;  // per group, cut n
+  std::vector<double> candidates_;  // Candidates()' answer
 };
 
 PlacementDp::PlacementDp(const Problem& problem)
@@ -136,6 +140,7 @@ PlacementDp::PlacementDp(const Problem& problem)
   stage_ = std::move(table_cache.stage);
   stage_floor_ = std::move(table_cache.stage_floor);
   hop_ = std::move(table_cache.hop);
+  candidates_ = std::move(table_cache.candidates);
   stage_.assign(per_worker_ * workers_, kInf);
   stage_floor_.assign(per_worker_ * workers_, std::numeric_limits<float>::infinity());
   for (int j = 0; j < workers_; ++j) {
@@ -215,6 +220,7 @@ PlacementDp::~PlacementDp() {
   table_cache.stage = std::move(stage_);
   table_cache.stage_floor = std::move(stage_floor_);
   table_cache.hop = std::move(hop_);
+  table_cache.candidates = std::move(candidates_);
 }
 
 std::vector<int> PlacementDp::Members(int g) const {
@@ -420,8 +426,9 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
   return solution;
 }
 
-std::vector<double> PlacementDp::Candidates(double lo, double hi) const {
-  std::vector<double> out;
+std::vector<double>& PlacementDp::Candidates(double lo, double hi) {
+  std::vector<double>& out = candidates_;
+  out.clear();
   auto take = [&](double v) {
     if (v > lo && v < hi) out.push_back(v);
   };
@@ -466,7 +473,7 @@ std::vector<double> PlacementDp::Candidates(double lo, double hi) const {
 // The optimum, nullopt when no placement meets every constraint, or Internal when the
 // programme and the cost model disagree (a bug).
 Result<std::optional<Placement>> SolveExact(const Problem& problem) {
-  const PlacementDp dp(problem);
+  PlacementDp dp(problem);
   const double slo = problem.latency_slo_ms.value_or(kInf);
   std::optional<PlacementDp::Solution> solution;
   if (problem.objective == Objective::kLatency) {
@@ -481,7 +488,7 @@ Result<std::optional<Placement>> SolveExact(const Problem& problem) {
       solution = dp.MinLatency(kInf, slo);
       if (!solution) return std::optional<Placement>();
       double hi = solution->bottleneck;
-      std::vector<double> candidates = dp.Candidates(fastest->value, hi);
+      std::vector<double>& candidates = dp.Candidates(fastest->value, hi);
       while (!candidates.empty()) {
         const auto mid = candidates.begin() + candidates.size() / 2;
         std::nth_element(candidates.begin(), mid, candidates.end());
@@ -535,13 +542,20 @@ Status QuickInfeasibility(const Problem& problem) {
     const bool outside_allowed = has_outside && i >= problem.privacy_layers;
     if (outside_allowed) continue;
     const LayerProfile& layer = problem.model.layers[i];
-    // Every stage holding the layer needs at least its weights and peak activations.
+    // Every stage holding the layer needs at least its weights and peak activations, or, if
+    // it streams, the layer's weights that cannot stream, its activations and the stream's
+    // window (any other layer in the stage adds at least the bytes it lets stream). Streaming
+    // helps only a layer that can stream more than the window.
     const int64_t need = layer.weight_bytes + layer.activation_bytes;
-    if (need <= largest_epc) continue;
-    std::string message = "layer " + std::to_string(i) + " '" + layer.name + "' needs " +
-                          FormatBytes(need) +
-                          " of weights and activations but the largest EPC is " +
-                          FormatBytes(largest_epc) + " and paging is disallowed";
+    const int64_t streamed_need = need - layer.streamable_weight_bytes + kStreamWindowBytes;
+    if (std::min(need, streamed_need) <= largest_epc) continue;
+    std::string message =
+        "layer " + std::to_string(i) + " '" + layer.name + "' needs " + FormatBytes(need) +
+        " of weights and activations" +
+        (streamed_need < need
+             ? " (" + FormatBytes(streamed_need) + " with its streamable weights streamed)"
+             : std::string()) +
+        " but the largest EPC is " + FormatBytes(largest_epc) + " and paging is disallowed";
     if (has_outside) {
       message += " (it is before the privacy cut at layer " +
                  std::to_string(problem.privacy_layers) + ", so it must run in an enclave)";
@@ -623,8 +637,9 @@ Status Diagnose(const Problem& problem) {
       return Status::FailedPrecondition(
           "the model does not fit the EPC without paging: no placement on the " +
           std::to_string(enclaves) + " enclave worker(s) (" + FormatBytes(total_epc) +
-          " of EPC in all) keeps every stage's working set within its EPC under the other "
-          "constraints; allow paging or add enclave workers");
+          " of EPC in all) lets every stage run without paging (its working set within its "
+          "EPC, or brought within it by streaming weights) under the other constraints; allow "
+          "paging or add enclave workers");
     }
     active.push_back("the EPC with paging disallowed");
   }

@@ -21,8 +21,8 @@
 // costs, so a binary search over those candidates (selected with nth_element, no full sort)
 // stays exact.
 //
-// Solve time (bench/partitioner_bench.cc, 300 layers x 16 workers): 4-10 ms, up to about
-// 21 ms with replication and a binding SLO.
+// Solve time (bench/partitioner_bench.cc, 300 layers x 16 workers, most layers' weights
+// streamable): 5-8 ms, 11-25 ms with a binding SLO.
 #ifndef SERDAB_PARTITIONER_PLACEMENT_SOLVER_H_
 #define SERDAB_PARTITIONER_PLACEMENT_SOLVER_H_
 

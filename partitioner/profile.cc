@@ -84,6 +84,13 @@ Status ValidateModel(const ModelProfile& model) {
       return Status::InvalidArgument(where + LayerLabel(model, i) +
                                      ": weight_bytes and activation_bytes must be >= 0");
     }
+    if (layer.streamable_weight_bytes < 0 || layer.streamable_weight_bytes > layer.weight_bytes) {
+      return Status::InvalidArgument(where + LayerLabel(model, i) +
+                                     ": streamable_weight_bytes is " +
+                                     std::to_string(layer.streamable_weight_bytes) +
+                                     " but must be between 0 and the layer's weight_bytes, " +
+                                     std::to_string(layer.weight_bytes));
+    }
   }
   for (size_t i = 0; i < model.cut_bytes.size(); ++i) {
     if (model.cut_bytes[i] < 0) {

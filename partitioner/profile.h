@@ -36,6 +36,10 @@ struct LayerProfile {
   int64_t weight_bytes = 0;
   int64_t activation_bytes = 0;  // peak working activations while the layer runs
   double enclave_wall_ms = 0;    // 0: not recorded (profiles from before targets)
+  // Of weight_bytes: what an enclave can keep outside its EPC and stream in sealed chunks
+  // (enclave/engine/streamed_weights.h). 0 for layers that cannot stream and in profiles
+  // from before streaming.
+  int64_t streamable_weight_bytes = 0;
 };
 
 struct ModelProfile {

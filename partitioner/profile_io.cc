@@ -63,9 +63,10 @@ Result<ModelProfile> ParseModelProfile(std::string_view yaml, std::string_view s
   for (size_t i = 0; i < layers.size(); ++i) {
     const YAML::Node node = layers[i];
     const std::string field = "layers[" + std::to_string(i) + "]";
-    SERDAB_RETURN_IF_ERROR(r.CheckMap(node, field,
-                                      {"name", "enclave_ms", "enclave_wall_ms", "native_ms",
-                                       "weight_bytes", "activation_bytes"}));
+    SERDAB_RETURN_IF_ERROR(
+        r.CheckMap(node, field,
+                   {"name", "enclave_ms", "enclave_wall_ms", "native_ms", "weight_bytes",
+                    "streamable_weight_bytes", "activation_bytes"}));
     LayerProfile layer;
     SERDAB_RETURN_IF_ERROR(r.Get(node, "name", field, true, &layer.name));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "enclave_ms", field, true, kNonNegative, &layer.enclave_ms));
@@ -73,6 +74,8 @@ Result<ModelProfile> ParseModelProfile(std::string_view yaml, std::string_view s
         r.Get(node, "enclave_wall_ms", field, false, kNonNegative, &layer.enclave_wall_ms));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "native_ms", field, true, kNonNegative, &layer.native_ms));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "weight_bytes", field, true, kBytes, &layer.weight_bytes));
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "streamable_weight_bytes", field, false, kBytes,
+                                 &layer.streamable_weight_bytes));
     SERDAB_RETURN_IF_ERROR(
         r.Get(node, "activation_bytes", field, true, kBytes, &layer.activation_bytes));
     model.layers.push_back(std::move(layer));
@@ -174,6 +177,10 @@ std::string ModelProfileToYaml(const ModelProfile& model) {
     }
     out << YAML::Key << "native_ms" << YAML::Value << Num(layer.native_ms);
     out << YAML::Key << "weight_bytes" << YAML::Value << layer.weight_bytes;
+    // Written only where a layer can stream, so that other profiles read as before.
+    if (layer.streamable_weight_bytes > 0) {
+      out << YAML::Key << "streamable_weight_bytes" << YAML::Value << layer.streamable_weight_bytes;
+    }
     out << YAML::Key << "activation_bytes" << YAML::Value << layer.activation_bytes;
     out << YAML::EndMap;
   }

@@ -7,6 +7,9 @@
 //   layers:
 //     - {name: conv1_1, enclave_ms: 1.9, native_ms: 1.7, weight_bytes: 7168,
 //        activation_bytes: 12845056}
+//     - {name: fc6, enclave_ms: 80, native_ms: 70, weight_bytes: 411058176,
+//        streamable_weight_bytes: 411041792, activation_bytes: 118784}
+//                                           # enclave_wall_ms, streamable_weight_bytes optional
 //   cut_bytes: [602112, 12845056, ...]      # one more than layers
 //
 // Cluster:

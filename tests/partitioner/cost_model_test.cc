@@ -66,6 +66,128 @@ TEST(CostModelTest, PagingIsEveryPageSwappedAtTheTargetsPrice) {
   }
 }
 
+// One 12 MiB layer, all of it weights, on a 10 MiB EPC: over by 2 MiB, so streaming must
+// keep S = 12 + 1 (the window) - 10 = 3 MiB outside. A page swap costs 10 us and the AEAD
+// opens 1 MiB per ms, so paging everything costs 3,072 swaps = 30.72 ms.
+class StreamingTest : public ::testing::Test {
+ protected:
+  StageCost Cost(int64_t streamable) {
+    model_.layers[0].streamable_weight_bytes = streamable;
+    const StageCost cost = ComputeStageCost(model_, worker_, {1.0}, 0, 1);
+    // The solver's tables come from TotalMs. The library, built with -ffp-contract=off, gets
+    // the same bits from both; here, where the compiler may fuse a multiply and an add, they
+    // agree to an ulp or so.
+    StageCostAccumulator acc(model_, worker_, &layer_ms_, 0);
+    acc.Extend();
+    EXPECT_DOUBLE_EQ(acc.TotalMs(), cost.total_ms());
+    EXPECT_EQ(acc.Pages(), cost.swapped_pages > 0);
+    return cost;
+  }
+
+  ModelProfile model_ = UniformModel(1, 1.0, 12 * kMiB);
+  WorkerProfile worker_ = [] {
+    WorkerProfile w = Enclave("e", 10 * kMiB);
+    w.page_swap_ns = 10000;
+    w.aead_bytes_per_s = 1e3 * kMiB;
+    return w;
+  }();
+  double layer_ms_ = 1.0;
+};
+
+TEST_F(StreamingTest, StreamsWhatTheEpcCannotHold) {
+  const StageCost cost = Cost(12 * kMiB);
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kStreamed);
+  EXPECT_EQ(cost.streamed_weight_bytes, 3 * kMiB);
+  EXPECT_DOUBLE_EQ(cost.stream_ms, 3.0);
+  EXPECT_EQ(cost.swapped_pages, 0);
+  EXPECT_EQ(cost.paging_ms, 0);
+  EXPECT_DOUBLE_EQ(cost.total_ms(), 1.0 + 3.0);
+  // What it beat: paging every page.
+  ASSERT_TRUE(cost.alternative);
+  EXPECT_EQ(cost.alternative->residency, WeightResidency::kPaged);
+  EXPECT_EQ(cost.alternative->swapped_pages, 3072);
+  EXPECT_DOUBLE_EQ(cost.alternative->paging_ms, 30.72);
+  EXPECT_EQ(cost.alternative->stream_ms, 0);
+}
+
+TEST_F(StreamingTest, StreamableBytesExactlyEnough) {
+  const StageCost cost = Cost(3 * kMiB);
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kStreamed);
+  EXPECT_EQ(cost.streamed_weight_bytes, 3 * kMiB);
+  EXPECT_EQ(cost.swapped_pages, 0);
+}
+
+TEST_F(StreamingTest, OneByteShortStreamsAllAndPagesTheRest) {
+  // 12 - (3 MiB - 1 B) + 1 = 10 MiB + 1 B resident: over the EPC, every page of it swaps.
+  const StageCost cost = Cost(3 * kMiB - 1);
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kStreamedAndPaged);
+  EXPECT_EQ(cost.streamed_weight_bytes, 3 * kMiB - 1);
+  EXPECT_DOUBLE_EQ(cost.stream_ms, 3.0 - 1.0 / kMiB);
+  EXPECT_EQ(cost.swapped_pages, 2561);
+  EXPECT_DOUBLE_EQ(cost.paging_ms, 25.61);
+  ASSERT_TRUE(cost.alternative);
+  EXPECT_EQ(cost.alternative->residency, WeightResidency::kPaged);
+  EXPECT_EQ(cost.alternative->swapped_pages, 3072);
+}
+
+TEST_F(StreamingTest, PagesWhenStreamingSavesLessThanItsWindowCosts) {
+  // Streaming 512 KiB leaves 12.5 MiB resident: 3,200 swaps + 0.5 ms, worse than 3,072 swaps.
+  const StageCost cost = Cost(kMiB / 2);
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kPaged);
+  EXPECT_EQ(cost.swapped_pages, 3072);
+  EXPECT_DOUBLE_EQ(cost.paging_ms, 30.72);
+  EXPECT_EQ(cost.streamed_weight_bytes, 0);
+  EXPECT_EQ(cost.stream_ms, 0);
+  ASSERT_TRUE(cost.alternative);
+  EXPECT_EQ(cost.alternative->residency, WeightResidency::kStreamedAndPaged);
+  EXPECT_EQ(cost.alternative->swapped_pages, 3200);
+  EXPECT_EQ(cost.alternative->streamed_weight_bytes, kMiB / 2);
+  EXPECT_DOUBLE_EQ(cost.alternative->ms(), 32.0 + 0.5);
+}
+
+TEST_F(StreamingTest, NothingStreamableIsPlainPaging) {
+  const StageCost cost = Cost(0);
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kPaged);
+  EXPECT_EQ(cost.swapped_pages, 3072);
+  EXPECT_DOUBLE_EQ(cost.total_ms(), 1.0 + 30.72);
+  EXPECT_FALSE(cost.alternative);
+}
+
+TEST_F(StreamingTest, ResidentWhenTheWorkingSetFits) {
+  // 12 MiB on a 12 MiB EPC fits; streaming would only add its window.
+  worker_.epc_bytes = 12 * kMiB;
+  const StageCost cost = Cost(12 * kMiB);
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kResident);
+  EXPECT_EQ(cost.streamed_weight_bytes, 0);
+  EXPECT_EQ(cost.stream_ms, 0);
+  EXPECT_FALSE(cost.alternative);
+}
+
+TEST_F(StreamingTest, OutsideEnclavesNothingStreams) {
+  for (WorkerKind kind : {WorkerKind::kNative, WorkerKind::kAccelerator}) {
+    worker_.kind = kind;
+    const StageCost cost = Cost(12 * kMiB);
+    EXPECT_EQ(cost.weight_residency, WeightResidency::kResident);
+    EXPECT_EQ(cost.stream_ms, 0);
+    EXPECT_EQ(cost.swapped_pages, 0);
+  }
+}
+
+TEST_F(StreamingTest, WithoutPagingAStreamedStageIsAllowed) {
+  Problem p = FreeLinks(model_);
+  p.cluster.workers = {worker_};
+  p.allow_paging = false;
+  p.model.layers[0].streamable_weight_bytes = 3 * kMiB;
+  Result<Placement> r = EvaluatePlacement(p, {{0, 1, {0}}});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->stages[0].costs[0].weight_residency, WeightResidency::kStreamed);
+  p.model.layers[0].streamable_weight_bytes = 2 * kMiB;
+  EXPECT_EQ(EvaluatePlacement(p, {{0, 1, {0}}}).status().message(),
+            "stage 0 needs 12.0 MiB (11.0 MiB with its 2.0 MiB of streamable weights streamed "
+            "through a 1.0 MiB window) for layers [0, 1) on worker 'e' whose EPC is 10.0 MiB, "
+            "and paging is disallowed");
+}
+
 TEST(CostModelTest, AcceleratorsPayNoPagingOrTransitions) {
   ModelProfile model = UniformModel(2, 4.0, 100 * kMiB);
   model.layers[0].native_ms = 1.0;
@@ -164,6 +286,16 @@ TEST(CostModelTest, ValidationNamesTheField) {
   p.model = UniformModel(2, 1.0);
   p.model.layers[1].enclave_ms = -1;
   EXPECT_NE(ValidateModel(p.model).message().find("layer 1 'l1'"), std::string::npos);
+  p.model = UniformModel(2, 1.0, /*weight=*/100);
+  p.model.layers[1].streamable_weight_bytes = 101;
+  EXPECT_EQ(ValidateModel(p.model).message(),
+            "model profile 'uniform': layer 1 'l1': streamable_weight_bytes is 101 but must be "
+            "between 0 and the layer's weight_bytes, 100");
+  p.model.layers[1].streamable_weight_bytes = -1;
+  EXPECT_NE(ValidateModel(p.model).message().find("streamable_weight_bytes is -1"),
+            std::string::npos);
+  p.model.layers[1].streamable_weight_bytes = 100;
+  EXPECT_TRUE(ValidateModel(p.model).ok());
   p.model = UniformModel(2, 1.0);
   p.cluster.workers[0].epc_bytes = 0;
   EXPECT_EQ(ValidateCluster(p.cluster, p.model).message(), "worker 'a': epc_bytes must be > 0");

@@ -39,8 +39,81 @@ TEST(PlacementReportTest, TableShowsStagesLinksAndTheBottleneck) {
   EXPECT_NE(table.find("client -> 0"), std::string::npos);
   EXPECT_NE(table.find("1 -> client"), std::string::npos);
   EXPECT_NE(table.find("<- bottleneck"), std::string::npos);
-  // Summary, header, two stages and three links.
-  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 7) << table;
+  // Summary, header, two stages with their weights lines, and three links.
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 9) << table;
+  EXPECT_NE(table.find("\n        weights: resident, working set 1.9 MiB within the 1.0 GiB EPC\n"),
+            std::string::npos)
+      << table;
+}
+
+// One 12 MiB layer on a 10 MiB EPC (see cost_model_test.cc's StreamingTest): each residency,
+// and what it beat.
+Problem OneBigLayer(int64_t streamable) {
+  Problem p;
+  p.model = UniformModel(1, 1.0, 12 * testing::kMiB);
+  p.model.layers[0].streamable_weight_bytes = streamable;
+  WorkerProfile w = Enclave("e", 10 * testing::kMiB);
+  w.page_swap_ns = 10000;
+  w.aead_bytes_per_s = 1e3 * testing::kMiB;
+  p.cluster.workers = {w};
+  return p;
+}
+
+std::string WeightsLine(const Problem& p) {
+  Result<Placement> r = Solve(p);
+  if (!r.ok()) return r.status().message();
+  const std::string table = FormatPlacementTable(p, *r);
+  const size_t at = table.find("weights: ");
+  return at == std::string::npos ? table : table.substr(at, table.find('\n', at) - at);
+}
+
+TEST(PlacementReportTest, TableSaysWhereTheWeightsLiveAndWhy) {
+  EXPECT_EQ(WeightsLine(OneBigLayer(12 * testing::kMiB)),
+            "weights: streamed 3.0 MiB/frame (AEAD 3 ms) instead of paging 3,072 swaps (30.7 ms)");
+  EXPECT_EQ(WeightsLine(OneBigLayer(3 * testing::kMiB - 4096)),
+            "weights: streamed 3.0 MiB/frame (AEAD 3 ms) and paged 2,561 swaps (25.6 ms) instead "
+            "of paging 3,072 swaps (30.7 ms)");
+  EXPECT_EQ(WeightsLine(OneBigLayer(testing::kMiB / 2)),
+            "weights: paged 3,072 swaps (30.7 ms) instead of streaming 512.0 KiB/frame (AEAD "
+            "0.5 ms) and paging 3,200 swaps (32 ms)");
+  EXPECT_EQ(WeightsLine(OneBigLayer(0)),
+            "weights: paged 3,072 swaps (30.7 ms), working set 12.0 MiB over the 10.0 MiB EPC "
+            "and nothing streamable");
+  Problem slow = OneBigLayer(0);
+  slow.cluster.workers[0].page_swap_ns = 1e6;
+  EXPECT_EQ(WeightsLine(slow),
+            "weights: paged 3,072 swaps (3.1 s), working set 12.0 MiB over the 10.0 MiB EPC and "
+            "nothing streamable");
+}
+
+TEST(PlacementReportTest, JsonHasTheWeightResidency) {
+  const Problem p = OneBigLayer(12 * testing::kMiB);
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok());
+  const nlohmann::json json = nlohmann::json::parse(PlacementToJson(p, *r));
+  const nlohmann::json& replica = json.at("stages").at(0).at("replicas").at(0);
+  EXPECT_EQ(replica.at("weight_residency"), "streamed");
+  EXPECT_EQ(replica.at("streamed_weight_bytes"), 3 * testing::kMiB);
+  EXPECT_EQ(replica.at("stream_ms"), 3.0);
+  EXPECT_EQ(replica.at("swapped_pages"), 0);
+  EXPECT_EQ(replica.at("total_ms"), 4.0);
+  const nlohmann::json& beaten = replica.at("weight_alternative");
+  EXPECT_EQ(beaten.at("weight_residency"), "paged");
+  EXPECT_EQ(beaten.at("swapped_pages"), 3072);
+  EXPECT_EQ(beaten.at("paging_ms"), 30.72);
+
+  const Problem fits = TwoStages();
+  Result<Placement> resident = Solve(fits);
+  ASSERT_TRUE(resident.ok());
+  const nlohmann::json stage = nlohmann::json::parse(PlacementToJson(fits, *resident))
+                                   .at("stages")
+                                   .at(0)
+                                   .at("replicas")
+                                   .at(0);
+  EXPECT_EQ(stage.at("weight_residency"), "resident");
+  EXPECT_EQ(stage.at("streamed_weight_bytes"), 0);
+  EXPECT_EQ(stage.at("stream_ms"), 0.0);
+  EXPECT_TRUE(stage.at("weight_alternative").is_null());
 }
 
 TEST(PlacementReportTest, JsonHasEveryField) {

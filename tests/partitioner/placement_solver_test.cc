@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/partitioner/test_profiles.h"
 
 namespace serdab::partitioner {
@@ -152,6 +154,37 @@ TEST(PlacementSolverTest, PagingIsWeighedAgainstSplitting) {
   EXPECT_GT(r->stages[0].costs[0].paging_ms, 500.0);
 }
 
+TEST(PlacementSolverTest, StreamingIsWeighedAgainstSplitting) {
+  // Two 60 MiB layers: two enclaves hold one each, or one enclave holds both by streaming
+  // 28 MiB (120 + the 1 MiB window - 93) every frame.
+  Problem p = FreeLinks(UniformModel(2, 1.0, 60 * kMiB));
+  for (LayerProfile& layer : p.model.layers) layer.streamable_weight_bytes = 60 * kMiB;
+  p.cluster.workers = {Enclave("a", 93 * kMiB), Enclave("b", 93 * kMiB)};
+  for (WorkerProfile& w : p.cluster.workers) {
+    w.page_swap_ns = 15000;
+    w.aead_bytes_per_s = 28.0 * kMiB * 1e3;  // 28 MiB in 1 ms
+  }
+  p.objective = Objective::kLatency;
+  // With free links, splitting costs nothing.
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->stages.size(), 2u);
+  EXPECT_EQ(r->stages[0].costs[0].weight_residency, WeightResidency::kResident);
+
+  // A hop of 10 ms makes streaming (1 ms) the better deal, and paging (30,720 swaps, 461 ms)
+  // far the worse.
+  p.cluster.default_link = DefaultLink{1e18, 20.0};
+  r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->stages.size(), 1u);
+  const StageCost& cost = r->stages[0].costs[0];
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kStreamed);
+  EXPECT_EQ(cost.streamed_weight_bytes, 28 * kMiB);
+  EXPECT_DOUBLE_EQ(cost.stream_ms, 1.0);
+  EXPECT_EQ(cost.swapped_pages, 0);
+  EXPECT_DOUBLE_EQ(r->latency_ms, 2.0 + 1.0);
+}
+
 TEST(PlacementSolverErrorsTest, LayerLargerThanEveryEpc) {
   Problem p = FreeLinks(UniformModel(3, 1.0, kMiB));
   p.model.layers[1].name = "features.28";
@@ -174,6 +207,22 @@ TEST(PlacementSolverErrorsTest, LayerLargerThanEveryEpc) {
             "layer 1 'features.28' needs 411.0 MiB of weights and activations but the largest "
             "EPC is 93.5 MiB and paging is disallowed (it is before the privacy cut at layer 2, "
             "so it must run in an enclave)");
+
+  // Streaming what it can still leaves more than any EPC resident; streaming more fits.
+  p.model.layers[1].streamable_weight_bytes = 300 * kMiB;
+  EXPECT_EQ(Solve(p).status().message(),
+            "layer 1 'features.28' needs 411.0 MiB of weights and activations (112.0 MiB with "
+            "its streamable weights streamed) but the largest EPC is 93.5 MiB and paging is "
+            "disallowed (it is before the privacy cut at layer 2, so it must run in an "
+            "enclave)");
+  p.model.layers[1].streamable_weight_bytes = 390 * kMiB;
+  r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  for (const PlannedStage& stage : r->stages) {
+    if (stage.begin <= 1 && 1 < stage.end) {
+      EXPECT_EQ(stage.costs[0].weight_residency, WeightResidency::kStreamed);
+    }
+  }
 }
 
 TEST(PlacementSolverErrorsTest, PrivacyWithoutEnclaves) {
@@ -225,8 +274,18 @@ TEST(PlacementSolverErrorsTest, ModelDoesNotFitWithoutPaging) {
   p.allow_paging = false;
   EXPECT_EQ(Solve(p).status().message(),
             "the model does not fit the EPC without paging: no placement on the 2 enclave "
-            "worker(s) (186.0 MiB of EPC in all) keeps every stage's working set within its EPC "
-            "under the other constraints; allow paging or add enclave workers");
+            "worker(s) (186.0 MiB of EPC in all) lets every stage run without paging (its "
+            "working set within its EPC, or brought within it by streaming weights) under the "
+            "other constraints; allow paging or add enclave workers");
+  // Streaming the weights of two of the layers lets two stages run without paging.
+  p.model.layers[0].streamable_weight_bytes = 40 * kMiB;
+  p.model.layers[1].streamable_weight_bytes = 40 * kMiB;
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  for (const PlannedStage& stage : r->stages) EXPECT_EQ(stage.costs[0].swapped_pages, 0);
+  EXPECT_TRUE(std::any_of(r->stages.begin(), r->stages.end(), [](const PlannedStage& stage) {
+    return stage.costs[0].weight_residency == WeightResidency::kStreamed;
+  }));
 }
 
 TEST(PlacementSolverErrorsTest, PrivacyIsTheBindingConstraint) {

@@ -19,6 +19,7 @@ ModelProfile SampleModel() {
   model.target = "sgx1";
   model.layers[2].native_ms = 0.1;
   model.layers[1].enclave_wall_ms = 2.0 / 3;
+  model.layers[2].streamable_weight_bytes = 1048576;
   model.cut_bytes[0] = 602112;
   return model;
 }
@@ -53,9 +54,34 @@ TEST(ProfileIoTest, ModelRoundTripsExactly) {
     EXPECT_EQ(back->layers[i].enclave_wall_ms, model.layers[i].enclave_wall_ms);
     EXPECT_EQ(back->layers[i].native_ms, model.layers[i].native_ms);
     EXPECT_EQ(back->layers[i].weight_bytes, model.layers[i].weight_bytes);
+    EXPECT_EQ(back->layers[i].streamable_weight_bytes, model.layers[i].streamable_weight_bytes);
     EXPECT_EQ(back->layers[i].activation_bytes, model.layers[i].activation_bytes);
   }
   EXPECT_EQ(back->cut_bytes, model.cut_bytes);
+}
+
+// Profiles from before streaming have no streamable_weight_bytes: they read as 0, and a
+// profile without streamable layers is written without the field.
+TEST(ProfileIoTest, StreamableWeightBytesAreOptional) {
+  const char* old_profile =
+      "model: m\n"
+      "layers:\n"
+      "  - {name: a, enclave_ms: 1, native_ms: 1, weight_bytes: 4096, activation_bytes: 0}\n"
+      "cut_bytes: [0, 0]\n";
+  Result<ModelProfile> model = ParseModelProfile(old_profile, "m.yaml");
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  EXPECT_EQ(model->layers[0].streamable_weight_bytes, 0);
+  EXPECT_EQ(ModelProfileToYaml(*model).find("streamable"), std::string::npos);
+
+  const char* negative =
+      "model: m\n"
+      "layers:\n"
+      "  - {name: a, enclave_ms: 1, native_ms: 1, weight_bytes: 4096,\n"
+      "     streamable_weight_bytes: -1, activation_bytes: 0}\n"
+      "cut_bytes: [0, 0]\n";
+  EXPECT_EQ(ParseModelProfile(negative, "m.yaml").status().message(),
+            "m.yaml:4:31: field 'layers[0].streamable_weight_bytes': expected a byte count from 0 "
+            "to 2^50, got '-1'");
 }
 
 TEST(ProfileIoTest, ClusterRoundTripsThroughAFile) {

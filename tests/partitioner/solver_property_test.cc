@@ -35,6 +35,12 @@ class InstanceGenerator {
       layer.enclave_ms = Real(0.1, 10);
       layer.native_ms = layer.enclave_ms * Real(0.2, 1.0);
       layer.weight_bytes = Int(0, 4 * kMiB);
+      // Some layers stream all of their weights (a Gemm's), some part (a Conv's beside its
+      // bias), most none.
+      const double streams = Real(0, 1);
+      layer.streamable_weight_bytes = streams < 0.25  ? layer.weight_bytes
+                                      : streams < 0.4 ? Int(0, layer.weight_bytes)
+                                                      : 0;
       layer.activation_bytes = Int(0, 2 * kMiB);
       total_ms += layer.enclave_ms;
       p.model.layers.push_back(layer);
@@ -120,7 +126,11 @@ std::string CheckInfeasibilityMessage(const Problem& problem, const std::string&
     const int i = std::stoi(message.substr(6));
     const LayerProfile& layer = problem.model.layers.at(i);
     EXPECT_FALSE(problem.allow_paging);
+    // Too large resident, and too large streaming all it can.
     EXPECT_GT(layer.weight_bytes + layer.activation_bytes, largest_epc);
+    EXPECT_GT(layer.weight_bytes - layer.streamable_weight_bytes + layer.activation_bytes +
+                  kStreamWindowBytes,
+              largest_epc);
     EXPECT_TRUE(i < problem.privacy_layers || enclaves == problem.cluster.num_workers());
     return "layer too large";
   }
@@ -160,6 +170,7 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
   int slo_bound = 0;
   int multi_stage = 0;
   std::map<std::string, int> kinds;
+  std::map<WeightResidency, int> residencies;
   int64_t enumerated = 0;
   for (int t = 0; t < kInstances; ++t) {
     Problem problem = generator.Next();
@@ -208,6 +219,7 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
     }
     for (const PlannedStage& stage : solved->stages) {
       if (stage.workers.size() == 2) ++replicated;
+      for (const StageCost& cost : stage.costs) ++residencies[cost.weight_residency];
     }
     if (solved->stages.size() > 1) ++multi_stage;
   }
@@ -223,6 +235,14 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
   RecordProperty("slo_binding", slo_bound);
   RecordProperty("multi_stage", multi_stage);
   RecordProperty("placements_enumerated", std::to_string(enumerated));
+  // The optima hold their weights every way the cost model knows.
+  for (WeightResidency residency :
+       {WeightResidency::kResident, WeightResidency::kPaged, WeightResidency::kStreamed,
+        WeightResidency::kStreamedAndPaged}) {
+    const std::string name(WeightResidencyName(residency));
+    EXPECT_GE(residencies[residency], 20) << name;
+    RecordProperty("stages_" + name, residencies[residency]);
+  }
   // Every kind of infeasibility message appears.
   for (const char* kind :
        {"no enclave", "layer too large", "slo", "max_stages", "link", "epc", "privacy"}) {
