@@ -298,7 +298,7 @@ std::string MachineFingerprint(const ProfilerOptions& options) {
   std::string text =
       worker::CpuModelName() + "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
       "|threads=" + std::to_string(options.threads) +
-      "|repeats=" + std::to_string(options.repeats) + "|clock=tee|resident|range-timed";
+      "|repeats=" + std::to_string(options.repeats) + "|clock=tee|resident|range-timed|streamable";
   if (options.enclave) {
     char buf[96];
     std::snprintf(buf, sizeof(buf), "|sim epc_mib=%.17g profile=%s",
