@@ -487,7 +487,8 @@ int RunDescribeCommand(int argc, char** argv) {
     std::printf("       rollout %llu, predicted %.1f fps, %.1f ms per frame\n",
                 static_cast<unsigned long long>(d.rollout()), d.predicted_fps(),
                 d.predicted_latency_ms());
-    rows = {{"  STAGE", "WORKER", "ENCLAVE", "LAYERS", "PREDICTED", "STATE", "MRENCLAVE"}};
+    rows = {
+        {"  STAGE", "WORKER", "ENCLAVE", "LAYERS", "PREDICTED", "WEIGHTS", "STATE", "MRENCLAVE"}};
     for (int i = 0; i < d.stages_size(); ++i) {
       const v1::Stage& s = d.stages(i);
       char predicted[32];
@@ -499,7 +500,14 @@ int RunDescribeCommand(int argc, char** argv) {
           s.replica() > 0 || (i + 1 < d.stages_size() && d.stages(i + 1).index() == s.index());
       const std::string stage =
           std::to_string(s.index()) + (replicated ? " r" + std::to_string(s.replica()) : "");
-      rows.push_back({"  " + stage, s.worker(), s.enclave(), layers, predicted,
+      std::string weights = s.weight_residency().empty() ? "-" : s.weight_residency();
+      if (s.streamed_weight_bytes() > 0) {
+        char streamed[48];
+        std::snprintf(streamed, sizeof(streamed), ", %.1f MiB/frame",
+                      static_cast<double>(s.streamed_weight_bytes()) / (1 << 20));
+        weights += streamed;
+      }
+      rows.push_back({"  " + stage, s.worker(), s.enclave(), layers, predicted, weights,
                       s.state() + (s.message().empty() ? "" : ": " + s.message()),
                       s.mrenclave().empty() ? "-" : s.mrenclave().substr(0, 16)});
     }

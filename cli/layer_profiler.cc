@@ -156,7 +156,10 @@ class LocalProfilingEnclave final : public ProfilingEnclave {
       SERDAB_ASSIGN_OR_RETURN(enclave_, LocalEnclave::Start(options_.enclave_options));
     }
     provisioned_ = true;
-    PartitionSpec spec{begin, end, options_.threads};
+    PartitionSpec spec;
+    spec.begin = begin;
+    spec.end = end;
+    spec.threads = options_.threads;
     spec.synthetic_weights = options_.synthetic_weights;
     return enclave_->client().Provision(model_, spec).status();
   }

@@ -179,7 +179,8 @@ Result<StageSession> CoordinatorHost::AttestStage(const std::string& deployment,
 Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployment,
                                                      const std::string& target,
                                                      worker::EnclaveEndpoint* enclave, int begin,
-                                                     int end, int threads, uint64_t version) {
+                                                     int end, int threads, uint64_t version,
+                                                     uint64_t streamed_weight_bytes) {
   SERDAB_ASSIGN_OR_RETURN(StageSession stage, AttestStage(deployment, target, enclave));
   const auto start = std::chrono::steady_clock::now();
   CoordinatorRequest provision;
@@ -191,6 +192,7 @@ Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployme
   provision.threads = threads;
   provision.version = version;
   provision.seal = true;
+  provision.streamed_weight_bytes = streamed_weight_bytes;
   SERDAB_ASSIGN_OR_RETURN(std::vector<worker::Bytes> message, Run(provision));
   if (message.size() != 1) return Status::Corruption("coordinator: malformed provision reply");
   SERDAB_RETURN_IF_ERROR(enclave->Provision(stage.session, message[0]).status());

@@ -73,10 +73,12 @@ class CoordinatorHost {
 
   // Has the coordinator attest the worker enclave reached through
   // `enclave`, open a session with it and provision layers [begin, end)
-  // (end -1: to the last) at `version`.
+  // (end -1: to the last) at `version`, streaming `streamed_weight_bytes` of
+  // its weights (engine/streamed_weights.h).
   Result<StageSession> ProvisionStage(const std::string& deployment, const std::string& target,
                                       worker::EnclaveEndpoint* enclave, int begin, int end,
-                                      int threads, uint64_t version);
+                                      int threads, uint64_t version,
+                                      uint64_t streamed_weight_bytes = 0);
   // Has the coordinator attest an enclave that restored a partition its
   // worker kept sealed (after the worker restarted), and take the host's
   // word for its range and version: Wire then fails unless it holds them.

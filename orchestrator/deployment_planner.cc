@@ -48,6 +48,12 @@ std::vector<StageRecord> PlannedStages(const PlannedDeployment& planned,
       record.replica = static_cast<int>(replica);
       record.predicted_ms =
           replica < stage.costs.size() ? stage.costs[replica].total_ms() : stage.time_ms;
+      if (replica < stage.costs.size()) {
+        const partitioner::StageCost& cost = stage.costs[replica];
+        record.weight_residency =
+            std::string(partitioner::WeightResidencyName(cost.weight_residency));
+        record.streamed_weight_bytes = static_cast<uint64_t>(cost.streamed_weight_bytes);
+      }
       record.state = "Planned";
       stages.push_back(std::move(record));
     }

@@ -47,6 +47,8 @@ void Fill(const StageRecord& s, uint32_t index, v1::Stage* out) {
   out->set_begin(s.begin);
   out->set_end(s.end);
   out->set_predicted_ms(s.predicted_ms);
+  out->set_weight_residency(s.weight_residency);
+  out->set_streamed_weight_bytes(s.streamed_weight_bytes);
   out->set_mrenclave(s.mrenclave);
   out->set_state(s.state);
   out->set_message(s.message);

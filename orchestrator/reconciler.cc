@@ -316,9 +316,10 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
     auto stub = Stub(ready[stage.worker]->address);
     if (!stub.ok()) return fail("ProvisionFailed", stub.status().message());
     endpoints.push_back(std::make_unique<worker::RemoteEnclave>(*stub, stage.enclave));
-    auto session = coordinator->ProvisionStage(
-        deployment.name, stage.worker + "/" + stage.enclave, endpoints.back().get(), stage.begin,
-        stage.end, WorkerThreads(*ready[stage.worker]), rollout.version);
+    auto session = coordinator->ProvisionStage(deployment.name, stage.worker + "/" + stage.enclave,
+                                               endpoints.back().get(), stage.begin, stage.end,
+                                               WorkerThreads(*ready[stage.worker]), rollout.version,
+                                               stage.streamed_weight_bytes);
     if (!session.ok()) {
       stage.state = "Failed";
       stage.message = session.status().message();
@@ -419,7 +420,10 @@ class RemoteProfilingEnclave final : public cli::ProfilingEnclave {
     SERDAB_ASSIGN_OR_RETURN(
         std::unique_ptr<cli::EnclaveClient> client,
         cli::EnclaveClient::Attest(&remote, verifier_, identity_, identity_.public_key()));
-    cli::PartitionSpec spec{begin, end, threads_};
+    cli::PartitionSpec spec;
+    spec.begin = begin;
+    spec.end = end;
+    spec.threads = threads_;
     spec.synthetic_weights = true;
     return client->Provision(architecture_, spec).status();
   }

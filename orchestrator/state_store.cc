@@ -154,6 +154,8 @@ Result<DeploymentRecord> ReadDeployment(const Statement& row) {
       stage.end = st.value("end", 0);
       stage.replica = st.value("replica", 0);
       stage.predicted_ms = st.value("predicted_ms", 0.0);
+      stage.weight_residency = st.value("weight_residency", "");
+      stage.streamed_weight_bytes = st.value("streamed_weight_bytes", uint64_t{0});
       stage.mrenclave = st.value("mrenclave", "");
       stage.instance = st.value("instance", "");
       stage.state = st.value("state", "");
@@ -347,6 +349,8 @@ Status StateStore::PutDeployment(const DeploymentRecord& d) {
                       {"end", st.end},
                       {"replica", st.replica},
                       {"predicted_ms", st.predicted_ms},
+                      {"weight_residency", st.weight_residency},
+                      {"streamed_weight_bytes", st.streamed_weight_bytes},
                       {"mrenclave", st.mrenclave},
                       {"instance", st.instance},
                       {"state", st.state},

@@ -69,6 +69,10 @@ struct StageRecord {
   std::string state;      // "Planned", "Provisioned", "Failed"
   std::string message;
   int replica = 0;  // 1: the second worker of a replicated stage (same range)
+  // The placement's choice for the stage's weights (partitioner/placement.h's
+  // WeightResidencyName) and the bytes its enclave streams every frame.
+  std::string weight_residency;
+  uint64_t streamed_weight_bytes = 0;
 };
 
 // The pipeline's stages among `stages` (a replicated stage counts once), and

@@ -114,10 +114,11 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
                                        : 0;
         const std::string streamed =
             streamable > 0
-                ? " (" + FormatBytes(cost.working_set_bytes - streamable + kStreamWindowBytes) +
+                ? " (" +
+                      FormatBytes(cost.working_set_bytes - streamable + StreamWindowBytes(worker)) +
                       " with its " + FormatBytes(streamable) +
-                      " of streamable weights streamed through a " +
-                      FormatBytes(kStreamWindowBytes) + " window)"
+                      " of streamable weights streamed through " +
+                      FormatBytes(StreamWindowBytes(worker)) + " of windows)"
                 : std::string();
         return Status::FailedPrecondition(
             label + " needs " + FormatBytes(cost.working_set_bytes) + streamed + " for " +

@@ -57,9 +57,11 @@
 
 namespace serdab::partitioner {
 
-// The protected memory a streaming stage needs beyond its resident bytes: the window its
-// chunks are opened into.
-inline constexpr int64_t kStreamWindowBytes = static_cast<int64_t>(engine::kWeightChunkBytes);
+// The protected memory a streaming stage needs beyond its resident bytes: the windows its
+// chunks are opened into, one per engine thread (engine/chunked_layer.h).
+inline int64_t StreamWindowBytes(const WorkerProfile& worker) {
+  return std::max(1, worker.threads) * static_cast<int64_t>(engine::kWeightChunkBytes);
+}
 
 // Holding a stage's weights with `paged` bytes in the EPC, every page of them swapped once
 // per frame, and `streamed` bytes opened from outside it. A stage touches its working set in
@@ -97,13 +99,14 @@ inline WeightCost ChooseWeightResidency(const WorkerProfile& worker, int64_t wor
   if (working_set <= worker.epc_bytes) return WeightCost{};
   const WeightCost paged = PriceWeights(worker, WeightResidency::kPaged, working_set, 0);
   if (streamable == 0) return paged;
-  const int64_t needed = working_set + kStreamWindowBytes - worker.epc_bytes;
+  const int64_t window = StreamWindowBytes(worker);
+  const int64_t needed = working_set + window - worker.epc_bytes;
   if (needed <= streamable) {
     if (alternative != nullptr) *alternative = paged;
     return PriceWeights(worker, WeightResidency::kStreamed, 0, needed);
   }
   const WeightCost mixed = PriceWeights(worker, WeightResidency::kStreamedAndPaged,
-                                        working_set - streamable + kStreamWindowBytes, streamable);
+                                        working_set - streamable + window, streamable);
   if (mixed.ms() < paged.ms()) {
     if (alternative != nullptr) *alternative = paged;
     return mixed;

@@ -543,11 +543,12 @@ Status QuickInfeasibility(const Problem& problem) {
     if (outside_allowed) continue;
     const LayerProfile& layer = problem.model.layers[i];
     // Every stage holding the layer needs at least its weights and peak activations, or, if
-    // it streams, the layer's weights that cannot stream, its activations and the stream's
-    // window (any other layer in the stage adds at least the bytes it lets stream). Streaming
-    // helps only a layer that can stream more than the window.
+    // it streams, the layer's weights that cannot stream, its activations and at least one
+    // chunk's window (any other layer in the stage adds at least the bytes it lets stream).
+    // Streaming helps only a layer that can stream more than the window.
     const int64_t need = layer.weight_bytes + layer.activation_bytes;
-    const int64_t streamed_need = need - layer.streamable_weight_bytes + kStreamWindowBytes;
+    const int64_t streamed_need =
+        need - layer.streamable_weight_bytes + static_cast<int64_t>(engine::kWeightChunkBytes);
     if (std::min(need, streamed_need) <= largest_epc) continue;
     std::string message =
         "layer " + std::to_string(i) + " '" + layer.name + "' needs " + FormatBytes(need) +

@@ -6,7 +6,7 @@ namespace serdab::attestation {
 namespace {
 
 constexpr uint16_t kGrantVersion = 1;
-constexpr uint16_t kRequestVersion = 1;
+constexpr uint16_t kRequestVersion = 2;
 constexpr uint16_t kReplyVersion = 1;
 constexpr size_t kMaxBlobBytes = size_t{2} << 30;
 constexpr size_t kMaxNonceBytes = 256;
@@ -116,6 +116,7 @@ crypto::Bytes SerializeCoordinatorRequest(const CoordinatorRequest& request) {
   w.U32(static_cast<uint32_t>(request.threads));
   w.U64(request.version);
   w.U8(request.seal ? 1 : 0);
+  w.U64(request.streamed_weight_bytes);
   w.U32(static_cast<uint32_t>(request.targets.size()));
   for (const std::string& t : request.targets) WriteString(t, &w);
   return w.Take();
@@ -145,6 +146,7 @@ Result<CoordinatorRequest> ParseCoordinatorRequest(crypto::ByteView bytes) {
   q.threads = static_cast<int32_t>(threads);
   SERDAB_ASSIGN_OR_RETURN(q.version, r.U64("version"));
   SERDAB_ASSIGN_OR_RETURN(q.seal, ReadFlag(&r, "seal"));
+  SERDAB_ASSIGN_OR_RETURN(q.streamed_weight_bytes, r.U64("streamed_weight_bytes"));
   SERDAB_ASSIGN_OR_RETURN(uint32_t count, r.U32("target count"));
   if (count > kMaxStages) {
     return Status::InvalidArgument("coordinator request: more than " + std::to_string(kMaxStages) +

@@ -62,7 +62,8 @@ struct CoordinatorRequest {
     kForget = 4,     // deployment
     kChallenge = 5,  // (no fields)
     kAttest = 6,     // deployment, target, nonce (from kChallenge), blob: the target's evidence
-    kProvision = 7,  // deployment, target, begin, end, threads, version, seal
+    kProvision = 7,  // deployment, target, begin, end, threads, version, seal,
+                     // streamed_weight_bytes
     kWire = 8,       // deployment, version, targets: the stages, first to last (a
                      // replicated stage's replicas adjacent, with the same range)
     kAdopt = 9,      // deployment, target, begin, end, version: an attested target
@@ -78,6 +79,9 @@ struct CoordinatorRequest {
   int32_t threads = 1;
   uint64_t version = 0;
   bool seal = false;  // kProvision: the worker keeps the partition sealed to its enclave
+  // kProvision: weight bytes the stage streams rather than holds in its EPC,
+  // as the placement chose (attestation::OwnerCommand).
+  uint64_t streamed_weight_bytes = 0;
   std::vector<std::string> targets;
 };
 crypto::Bytes SerializeCoordinatorRequest(const CoordinatorRequest& request);

@@ -243,6 +243,7 @@ Result<Coordinator::Step> Coordinator::Provision(const CoordinatorRequest& reque
   command.begin = request.begin;
   command.end = request.end;
   command.threads = request.threads;
+  command.streamed_weight_bytes = request.streamed_weight_bytes;
   command.seal =
       request.seal ? attestation::PartitionSeal::kMrEnclave : attestation::PartitionSeal::kNone;
   if (command.threads < 1 || command.threads > attestation::kMaxPartitionThreads ||

@@ -282,6 +282,17 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresStagesThatItOwns) {
       << self_routed.status().message();
 }
 
+// The placement's choice to stream a stage's weights reaches its enclave
+// through the coordinator, which alone can command it.
+TEST_F(CoordinatorTest, ProvisionsAStageThatStreamsItsWeights) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  auto worker = Worker(deployment_.Platform("w"));
+  auto stage = host_->ProvisionStage("lobby", "w/lobby", worker.get(), 0, -1, 1, 1,
+                                     /*streamed_weight_bytes=*/1 << 20);
+  ASSERT_TRUE(stage.ok()) << stage.status().message();
+  EXPECT_GT(Stats(worker.get())["streamed_weight_bytes"].get<uint64_t>(), 0u);
+}
+
 // Each stage is sent the model with its own layers' weights only. What the
 // hosts relay for three stages (the partition sealed to the stage on the
 // way in, and sealed for the host's disk on the way back) is about twice

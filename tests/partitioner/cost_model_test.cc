@@ -184,7 +184,7 @@ TEST_F(StreamingTest, WithoutPagingAStreamedStageIsAllowed) {
   p.model.layers[0].streamable_weight_bytes = 2 * kMiB;
   EXPECT_EQ(EvaluatePlacement(p, {{0, 1, {0}}}).status().message(),
             "stage 0 needs 12.0 MiB (11.0 MiB with its 2.0 MiB of streamable weights streamed "
-            "through a 1.0 MiB window) for layers [0, 1) on worker 'e' whose EPC is 10.0 MiB, "
+            "through 1.0 MiB of windows) for layers [0, 1) on worker 'e' whose EPC is 10.0 MiB, "
             "and paging is disallowed");
 }
 

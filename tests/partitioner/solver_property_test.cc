@@ -129,7 +129,7 @@ std::string CheckInfeasibilityMessage(const Problem& problem, const std::string&
     // Too large resident, and too large streaming all it can.
     EXPECT_GT(layer.weight_bytes + layer.activation_bytes, largest_epc);
     EXPECT_GT(layer.weight_bytes - layer.streamable_weight_bytes + layer.activation_bytes +
-                  kStreamWindowBytes,
+                  static_cast<int64_t>(engine::kWeightChunkBytes),
               largest_epc);
     EXPECT_TRUE(i < problem.privacy_layers || enclaves == problem.cluster.num_workers());
     return "layer too large";
