@@ -18,7 +18,8 @@ import sys
 import tempfile
 
 WORKER = ("{{name: {name}, kind: enclave, epc_bytes: 98041856, page_swap_ns: {swap}, "
-          "ecall_ns: {ecall}, aead_bytes_per_s: {aead}, threads: 2, speed_factor: 1.0}}")
+          "ecall_ns: {ecall}, aead_bytes_per_s: {aead}, threads: 2, speed_factor: 1.0, "
+          "runtime_bytes: {runtime}}}")
 
 
 def run(cmd):
@@ -54,7 +55,8 @@ def main():
                     f.write("  - " + WORKER.format(name=f"enclave-{i + 1}",
                                                    swap=worker["page_swap_ns"],
                                                    ecall=worker["ecall_ns"],
-                                                   aead=worker["aead_bytes_per_s"]) + "\n")
+                                                   aead=worker["aead_bytes_per_s"],
+                                                   runtime=worker["runtime_bytes"]) + "\n")
             fps, baselines = {}, {}
             for stages in (1, 2, 3, 4):
                 text = run([serdab, "plan", "--profile", profile, "--cluster", cluster,

@@ -96,6 +96,7 @@ struct EnclaveOptions {
   std::string platform_dir;
   std::string signature;
   bool stats = false;
+  double stream_mib = 0;
 };
 
 int RunInEnclave(const std::string& model_path, const std::string& input_path,
@@ -134,6 +135,7 @@ int RunInEnclave(const std::string& model_path, const std::string& input_path,
   PartitionSpec spec;
   spec.threads = static_cast<int>(threads);
   spec.routes = client.SelfRoutes();
+  spec.streamed_weight_bytes = static_cast<uint64_t>(opts.stream_mib * 1024 * 1024);
   if (auto p = client.Provision(model, spec); !p.ok()) {
     return ReportError(cmd, p.status());
   }
@@ -189,6 +191,11 @@ int RunInferCommand(int argc, char** argv) {
                  "sim enclave: this host's platform directory (serdab ca issue-platform)");
   app.add_option("--enclave-signature", eopts.signature,
                  "sim enclave: the developer's signature over it (serdab enclave sign)");
+  app.add_option("--stream-mib", eopts.stream_mib,
+                 "sim enclave: keep at least this many MiB of the largest weights outside the "
+                 "EPC, sealed, and open them chunk by chunk every frame instead of paging them")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--stats", eopts.stats,
                "sim enclave: print the enclave's counters as JSON on stderr");
   if (auto rc = ParseFlags(app, argc, argv)) return *rc;

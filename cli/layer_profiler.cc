@@ -298,10 +298,11 @@ std::string DefaultProfileCacheDir() {
 }
 
 std::string MachineFingerprint(const ProfilerOptions& options) {
-  std::string text =
-      worker::CpuModelName() + "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
-      "|threads=" + std::to_string(options.threads) +
-      "|repeats=" + std::to_string(options.repeats) + "|clock=tee|resident|range-timed|streamable";
+  std::string text = worker::CpuModelName() +
+                     "|cores=" + std::to_string(std::thread::hardware_concurrency()) +
+                     "|threads=" + std::to_string(options.threads) +
+                     "|repeats=" + std::to_string(options.repeats) +
+                     "|clock=tee|resident|range-timed|streamable|scratch";
   if (options.enclave) {
     char buf[96];
     std::snprintf(buf, sizeof(buf), "|sim epc_mib=%.17g profile=%s",
@@ -405,6 +406,7 @@ Result<ProfileResult> ProfileModelBytes(const crypto::Bytes& file, const std::st
   // Enclave: ranges whose weights and largest activations fit half the EPC.
   worker.kind = partitioner::WorkerKind::kEnclave;
   worker.epc_bytes = static_cast<int64_t>(options.enclave_options.epc_mib * 1024 * 1024);
+  worker.runtime_bytes = partitioner::kSimEnclaveRuntimeBytes;
   LocalProfilingEnclave enclave(options, file);
   SERDAB_RETURN_IF_ERROR(
       ProfileInEnclaves(&enclave, options.repeats, options.progress, &profile, &worker));

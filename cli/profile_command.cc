@@ -69,10 +69,12 @@ int RunProfileCommand(int argc, char** argv) {
               target.empty() ? "" : (", " + target + "-equivalent").c_str());
   std::printf(
       "this machine as a cluster worker:\n  - {name: %s, %skind: %s, epc_bytes: %lld, "
-      "page_swap_ns: %.0f, ecall_ns: %.0f, aead_bytes_per_s: %.3g, threads: %d}\n",
+      "page_swap_ns: %.0f, ecall_ns: %.0f, aead_bytes_per_s: %.3g, threads: %d, "
+      "runtime_bytes: %lld}\n",
       w.name.c_str(), w.target.empty() ? "" : ("target: " + w.target + ", ").c_str(),
       std::string(partitioner::WorkerKindName(w.kind)).c_str(), static_cast<long long>(w.epc_bytes),
-      w.page_swap_ns, w.ecall_ns, w.aead_bytes_per_s, w.threads);
+      w.page_swap_ns, w.ecall_ns, w.aead_bytes_per_s, w.threads,
+      static_cast<long long>(w.runtime_bytes));
   return 0;
 }
 

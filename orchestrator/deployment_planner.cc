@@ -93,6 +93,7 @@ Result<partitioner::WorkerProfile> DeploymentPlanner::ProfileWorker(
         cached->workers[0].layer_ms.size() == native.layers.size()) {
       partitioner::WorkerProfile profile = cached->workers[0];
       profile.name = worker.name;
+      profile.runtime_bytes = partitioner::kSimEnclaveRuntimeBytes;
       return profile;
     }
   }
@@ -107,6 +108,7 @@ Result<partitioner::WorkerProfile> DeploymentPlanner::ProfileWorker(
   profile.epc_bytes = WorkerEpcBytes(worker);
   profile.threads = WorkerThreads(worker);
   profile.aead_bytes_per_s = 2e9;
+  profile.runtime_bytes = partitioner::kSimEnclaveRuntimeBytes;
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<cli::ProfilingEnclave> enclave,
                           host_->Start(worker, architecture, profile.threads));
   SERDAB_RETURN_IF_ERROR(

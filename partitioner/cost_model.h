@@ -14,12 +14,13 @@
 //       not the host's wall time.
 //     streamed: the stage keeps S bytes of its streamable weights (Gemm, MatMul and Conv
 //       weights; enclave/engine/streamed_weights.h) outside the EPC as sealed chunks and opens
-//       them one at a time into a one-chunk window, so it needs S = working set +
-//       kWeightChunkBytes - EPC. When S is at most the stage's streamable bytes nothing pages,
-//       and a frame pays one AEAD open of S bytes: S / aead_bytes_per_s.
+//       them one chunk at a time into a window per engine thread, so it needs S = working set
+//       + windows + the runtime's bytes - EPC. When S is at most the stage's streamable bytes
+//       nothing pages, and a frame pays one AEAD open of S bytes, spread over the threads:
+//       S / (aead_bytes_per_s x threads).
 //     streamed and paged: when S exceeds the streamable bytes T, streaming all of T still
-//       leaves working set - T + kWeightChunkBytes resident, over the EPC, and every page of
-//       that is swapped as above, plus T / aead_bytes_per_s.
+//       leaves working set - T + windows resident, over the EPC, and every page of that is
+//       swapped as above, plus T / (aead_bytes_per_s x threads).
 //     The choice (ChooseWeightResidency): resident when the working set fits; else streamed
 //     when S <= T; else the cheaper of paged and streamed and paged (paged when T = 0). Where
 //     a problem disallows paging, a stage that swaps pages (paged, or streamed and paged) is
@@ -76,14 +77,15 @@ inline WeightCost PriceWeights(const WorkerProfile& worker, WeightResidency resi
   cost.swapped_pages = (paged + kPageBytes - 1) / kPageBytes;
   cost.paging_ms = static_cast<double>(cost.swapped_pages) * worker.page_swap_ns * 1e-6;
   cost.streamed_weight_bytes = streamed;
-  cost.stream_ms = static_cast<double>(streamed) / worker.aead_bytes_per_s * 1e3;
+  cost.stream_ms =
+      static_cast<double>(streamed) / (worker.aead_bytes_per_s * std::max(1, worker.threads)) * 1e3;
   return cost;
 }
 
 // The cheapest way for an enclave stage with this working set and `streamable` bytes of
-// streamable weights to hold its weights. When streaming S bytes (working set + window -
-// EPC) suffices, it is taken: that costs one AEAD open per byte of S, while paging costs a
-// fault and two AEAD operations (seal the victim, open the page) per 4 KiB of the whole
+// streamable weights to hold its weights. When streaming S bytes (working set + windows +
+// runtime bytes - EPC) suffices, it is taken: that costs one AEAD open per byte of S, while paging
+// costs a fault and two AEAD operations (seal the victim, open the page) per 4 KiB of the whole
 // working set, which is larger than S. Otherwise the choice is between paging everything and
 // streaming all it can while paging the rest, whichever costs less (ties go to paging, which
 // needs no streaming). `alternative`, when given, receives the option the chosen one was
@@ -100,7 +102,7 @@ inline WeightCost ChooseWeightResidency(const WorkerProfile& worker, int64_t wor
   const WeightCost paged = PriceWeights(worker, WeightResidency::kPaged, working_set, 0);
   if (streamable == 0) return paged;
   const int64_t window = StreamWindowBytes(worker);
-  const int64_t needed = working_set + window - worker.epc_bytes;
+  const int64_t needed = working_set + window + worker.runtime_bytes - worker.epc_bytes;
   if (needed <= streamable) {
     if (alternative != nullptr) *alternative = paged;
     return PriceWeights(worker, WeightResidency::kStreamed, 0, needed);

@@ -26,6 +26,11 @@ namespace serdab::partitioner {
 
 inline constexpr int64_t kPageBytes = 4096;
 
+// WorkerProfile::runtime_bytes of a sim enclave, as measured: vgg16 in one sgx1 enclave with
+// its fc weights streamed held 2.5 MiB more than its working set and windows, and streaming
+// just enough to fit those left it paging every page of them each frame (29,345 swaps).
+inline constexpr int64_t kSimEnclaveRuntimeBytes = int64_t{4} << 20;
+
 struct LayerProfile {
   std::string name;
   // Median time inside an enclave, with everything resident. With a target
@@ -76,7 +81,11 @@ struct WorkerProfile {
                                 // verify + decrypt, plus the fault); enclaves only
   double ecall_ns = 0;          // enclave transitions per frame: the ECALL and the OCALLs for I/O
   double aead_bytes_per_s = 0;  // sealing or opening frames on this worker
-  int threads = 1;              // informational: the layer times were measured with these
+  int threads = 1;  // the layer times were measured with these; a streaming stage opens its
+                    // weight chunks on as many threads at once
+  // Enclaves: EPC the enclave's runtime holds besides a stage's working set (a frame's sealed
+  // and opened copies, its own allocations), kept free when deciding how much to stream.
+  int64_t runtime_bytes = 0;
   // Relative speed against the machine the model profile was measured on: reference times
   // are divided by it (2.0 = twice as fast). Ignored when layer_ms is given.
   double speed_factor = 1.0;

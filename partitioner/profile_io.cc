@@ -114,10 +114,10 @@ Result<Cluster> ParseCluster(std::string_view yaml, std::string_view source) {
   for (size_t i = 0; i < workers.size(); ++i) {
     const YAML::Node node = workers[i];
     const std::string field = "workers[" + std::to_string(i) + "]";
-    SERDAB_RETURN_IF_ERROR(
-        r.CheckMap(node, field,
-                   {"name", "fingerprint", "kind", "epc_bytes", "page_swap_ns", "ecall_ns",
-                    "aead_bytes_per_s", "threads", "speed_factor", "layer_ms", "target"}));
+    SERDAB_RETURN_IF_ERROR(r.CheckMap(
+        node, field,
+        {"name", "fingerprint", "kind", "epc_bytes", "page_swap_ns", "ecall_ns", "aead_bytes_per_s",
+         "threads", "speed_factor", "layer_ms", "target", "runtime_bytes"}));
     WorkerProfile w;
     std::string kind = "enclave";
     SERDAB_RETURN_IF_ERROR(r.Get(node, "name", field, true, &w.name));
@@ -137,6 +137,7 @@ Result<Cluster> ParseCluster(std::string_view yaml, std::string_view source) {
     SERDAB_RETURN_IF_ERROR(
         r.Get(node, "aead_bytes_per_s", field, true, kPositive, &w.aead_bytes_per_s));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "threads", field, false, kThreads, &w.threads));
+    SERDAB_RETURN_IF_ERROR(r.Get(node, "runtime_bytes", field, false, kBytes, &w.runtime_bytes));
     SERDAB_RETURN_IF_ERROR(r.Get(node, "speed_factor", field, false, kPositive, &w.speed_factor));
     SERDAB_RETURN_IF_ERROR(r.GetList(node, "layer_ms", field, false, kNonNegative, &w.layer_ms));
     cluster.workers.push_back(std::move(w));
@@ -213,6 +214,7 @@ std::string ClusterToYaml(const Cluster& cluster) {
     out << YAML::Key << "ecall_ns" << YAML::Value << Num(w.ecall_ns);
     out << YAML::Key << "aead_bytes_per_s" << YAML::Value << Num(w.aead_bytes_per_s);
     out << YAML::Key << "threads" << YAML::Value << w.threads;
+    if (w.runtime_bytes > 0) out << YAML::Key << "runtime_bytes" << YAML::Value << w.runtime_bytes;
     out << YAML::Key << "speed_factor" << YAML::Value << Num(w.speed_factor);
     if (!w.layer_ms.empty()) {
       out << YAML::Key << "layer_ms" << YAML::Value << YAML::Flow << w.layer_ms;

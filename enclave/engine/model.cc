@@ -244,6 +244,7 @@ Status Model::Prepare(Graph graph) {
     }
     layer.outputs = std::move(infos);
     layer.flops = kernel->Flops();
+    layer.activation_bytes += kernel->ScratchBytes();
     layers_.push_back(std::move(layer));
     kernels_.push_back(std::move(kernel));
   }

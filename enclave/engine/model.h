@@ -76,7 +76,9 @@ struct LayerInfo {
   size_t streamable_weight_bytes = 0;
   size_t streamed_weight_bytes = 0;
   int64_t flops = 0;            // 0 for layers outside a kept range
-  size_t activation_bytes = 0;  // non-constant input and output bytes
+  // Non-constant input and output bytes, plus the kernel's scratch memory
+  // when the layer is in the kept range: what it works in while it runs.
+  size_t activation_bytes = 0;
 };
 
 // The tensors live across the cut before layer `index` (index == num_layers:

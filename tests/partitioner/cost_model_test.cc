@@ -110,6 +110,17 @@ TEST_F(StreamingTest, StreamsWhatTheEpcCannotHold) {
   EXPECT_EQ(cost.alternative->stream_ms, 0);
 }
 
+// A window per engine thread and the runtime's own bytes stay free, and the
+// threads open chunks side by side.
+TEST_F(StreamingTest, ThreadsAndTheRuntimeWidenWhatStreams) {
+  worker_.threads = 2;
+  worker_.runtime_bytes = kMiB;
+  const StageCost cost = Cost(12 * kMiB);
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kStreamed);
+  EXPECT_EQ(cost.streamed_weight_bytes, 5 * kMiB);  // 12 + 2 x 1 + 1 - 10
+  EXPECT_DOUBLE_EQ(cost.stream_ms, 2.5);            // 5 MiB at 1000 MiB/s on each of 2
+}
+
 TEST_F(StreamingTest, StreamableBytesExactlyEnough) {
   const StageCost cost = Cost(3 * kMiB);
   EXPECT_EQ(cost.weight_residency, WeightResidency::kStreamed);

@@ -34,6 +34,7 @@ Cluster SampleCluster() {
   edge.ecall_ns = 8000;
   edge.aead_bytes_per_s = 2.1e9;
   edge.threads = 4;
+  edge.runtime_bytes = 4194304;
   edge.layer_ms = {0.1, 0.2, 1.0 / 7};
   cluster.workers = {edge, testing::Accelerator("gpu", 12.5)};
   cluster.links = {{"edge-1", "gpu", 1.25e7, 20}, {"camera", "edge-1", 1e8, 0.25}};
@@ -103,6 +104,8 @@ TEST(ProfileIoTest, ClusterRoundTripsThroughAFile) {
   EXPECT_EQ(edge.page_swap_ns, 40000.5);
   EXPECT_EQ(edge.aead_bytes_per_s, 2.1e9);
   EXPECT_EQ(edge.threads, 4);
+  EXPECT_EQ(edge.runtime_bytes, 4194304);
+  EXPECT_EQ(back->workers[1].runtime_bytes, 0);
   EXPECT_EQ(edge.layer_ms, cluster.workers[0].layer_ms);
   EXPECT_EQ(back->workers[1].kind, WorkerKind::kAccelerator);
   EXPECT_TRUE(back->workers[1].target.empty());
