@@ -4,10 +4,10 @@
 For each model: generate it with `serdab zoo`, profile it inside sim enclaves
 (`serdab profile --enclave sim`, sgx1 costs, 93.5 MiB EPC), then ask `serdab
 plan` for the best placement over a cluster of identical enclave workers (this
-machine's measured costs, 1 Gbit/s LAN) with at most 1, 2, 3 and 4 stages, and
-print predicted fps with the speedup of the 2-, 3- and 4-enclave pipelines
-over one enclave and over the baselines (equal-layer split, greedy EPC fill)
-on the same four workers. Predictions only: measuring real pipelines is the
+machine's measured costs, 1 Gbit/s LAN; --enclaves of them, default 4) with at
+most 1, 2, ... stages, and print predicted fps with the speedup of each
+pipeline over one enclave and over the baselines (equal-layer split, greedy
+EPC fill) on all the workers. Predictions only: measuring real pipelines is the
 worker/orchestrator's job.
 """
 import argparse
@@ -34,11 +34,16 @@ def main():
     parser.add_argument("--models", default="vgg16,resnet50,mobilenet_v2,efficientnet_b0")
     parser.add_argument("--bin", default=os.environ.get("SERDAB_BIN", "build/bin"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--enclaves", type=int, default=4,
+                        help="plan over this many workers, with 1 to this many stages")
     args = parser.parse_args()
     serdab = os.path.join(args.bin, "serdab")
-    print("| model | 1 enclave fps | 2 enclaves | 3 enclaves | 4 enclaves | "
-          "speedup 2/3/4 vs one enclave | 4 vs equal split | 4 vs greedy EPC fill |")
-    print("|---|---:|---:|---:|---:|---|---:|---:|")
+    counts = range(1, args.enclaves + 1)
+    top = args.enclaves
+    print("| model | 1 enclave fps | " + " | ".join(f"{k} enclaves" for k in counts[1:]) +
+          f" | speedup {'/'.join(str(k) for k in counts[1:])} vs one enclave | "
+          f"{top} vs equal split | {top} vs greedy EPC fill |")
+    print("|---|" + "---:|" * len(counts) + "---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             onnx = os.path.join(tmp, model + ".onnx")
@@ -51,25 +56,25 @@ def main():
             cluster = os.path.join(tmp, "cluster.yaml")
             with open(cluster, "w") as f:
                 f.write("default_link: {bandwidth_bytes_per_s: 1.25e8, rtt_ms: 0.5}\nworkers:\n")
-                for i in range(4):
+                for i in range(args.enclaves):
                     f.write("  - " + WORKER.format(name=f"enclave-{i + 1}",
                                                    swap=worker["page_swap_ns"],
                                                    ecall=worker["ecall_ns"],
                                                    aead=worker["aead_bytes_per_s"],
                                                    runtime=worker["runtime_bytes"]) + "\n")
             fps, baselines = {}, {}
-            for stages in (1, 2, 3, 4):
+            for stages in counts:
                 text = run([serdab, "plan", "--profile", profile, "--cluster", cluster,
                             "--max-stages", str(stages)])
                 fps[stages] = float(re.search(r": ([\d.]+) fps", text).group(1))
-                if stages == 4:
+                if stages == top:
                     for name in ("equal-layer split", "greedy EPC fill"):
                         m = re.search(re.escape(name) + r"\s+([\d.]+)", text)
                         baselines[name] = float(m.group(1)) if m else float("nan")
-            speedups = "/".join(f"{fps[k] / fps[1]:.2f}" for k in (2, 3, 4))
-            print(f"| {model} | {fps[1]:.2f} | {fps[2]:.2f} | {fps[3]:.2f} | {fps[4]:.2f} | "
-                  f"{speedups} | {fps[4] / baselines['equal-layer split']:.2f} | "
-                  f"{fps[4] / baselines['greedy EPC fill']:.2f} |", flush=True)
+            speedups = "/".join(f"{fps[k] / fps[1]:.2f}" for k in counts[1:])
+            print(f"| {model} | " + " | ".join(f"{fps[k]:.2f}" for k in counts) +
+                  f" | {speedups} | {fps[top] / baselines['equal-layer split']:.2f} | "
+                  f"{fps[top] / baselines['greedy EPC fill']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

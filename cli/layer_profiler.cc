@@ -97,20 +97,6 @@ Result<Target> ReadTarget(const std::string& stats_json) {
   return t;
 }
 
-Result<double> AeadBytesPerSecond() {
-  crypto::AeadKey key{};
-  SERDAB_ASSIGN_OR_RETURN(crypto::Aead aead, crypto::Aead::Create(crypto::PreferredAead(), key));
-  const crypto::Bytes plain(1 << 20, 0x5a);
-  std::vector<double> seconds;
-  for (int i = 0; i < 9; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    SERDAB_RETURN_IF_ERROR(aead.Seal(i, {}, plain).status());
-    seconds.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return plain.size() / Median(seconds);
-}
-
 std::string CachePath(const std::string& dir, const std::string& key) {
   std::string name = key;
   std::replace(name.begin(), name.end(), '/', '-');
@@ -396,7 +382,7 @@ Result<ProfileResult> ProfileModelBytes(const crypto::Bytes& file, const std::st
   worker.name = "this-host";
   worker.fingerprint = fingerprint;
   worker.threads = options.threads;
-  SERDAB_ASSIGN_OR_RETURN(worker.aead_bytes_per_s, AeadBytesPerSecond());
+  SERDAB_ASSIGN_OR_RETURN(worker.aead_bytes_per_s, worker::AeadBytesPerSecond());
   if (!options.enclave) {
     worker.kind = partitioner::WorkerKind::kNative;
     SERDAB_RETURN_IF_ERROR(StoreInCache(options, key, result));

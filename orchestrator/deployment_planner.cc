@@ -67,6 +67,11 @@ int64_t WorkerEpcBytes(const WorkerRecord& worker) {
                                   : static_cast<int64_t>(93.5 * 1024 * 1024);
 }
 
+double WorkerAeadBytesPerSecond(const WorkerRecord& worker) {
+  const v1::WorkerCapacity capacity = CapacityOf(worker);
+  return capacity.aead_bytes_per_s() > 0 ? capacity.aead_bytes_per_s() : 2e9;
+}
+
 int WorkerThreads(const WorkerRecord& worker) {
   const v1::WorkerCapacity capacity = CapacityOf(worker);
   return capacity.threads() > 0 ? static_cast<int>(capacity.threads()) : 1;
@@ -94,6 +99,7 @@ Result<partitioner::WorkerProfile> DeploymentPlanner::ProfileWorker(
       partitioner::WorkerProfile profile = cached->workers[0];
       profile.name = worker.name;
       profile.runtime_bytes = partitioner::kSimEnclaveRuntimeBytes;
+      profile.aead_bytes_per_s = WorkerAeadBytesPerSecond(worker);
       return profile;
     }
   }
@@ -107,7 +113,7 @@ Result<partitioner::WorkerProfile> DeploymentPlanner::ProfileWorker(
   profile.kind = partitioner::WorkerKind::kEnclave;
   profile.epc_bytes = WorkerEpcBytes(worker);
   profile.threads = WorkerThreads(worker);
-  profile.aead_bytes_per_s = 2e9;
+  profile.aead_bytes_per_s = WorkerAeadBytesPerSecond(worker);
   profile.runtime_bytes = partitioner::kSimEnclaveRuntimeBytes;
   SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<cli::ProfilingEnclave> enclave,
                           host_->Start(worker, architecture, profile.threads));

@@ -69,6 +69,9 @@ std::string WorkerFingerprint(const WorkerRecord& worker);
 // The EPC and threads a worker's registration states.
 int64_t WorkerEpcBytes(const WorkerRecord& worker);
 int WorkerThreads(const WorkerRecord& worker);
+// The AEAD rate it measured when it started (2 GB/s from a worker that did
+// not say).
+double WorkerAeadBytesPerSecond(const WorkerRecord& worker);
 
 class DeploymentPlanner {
  public:

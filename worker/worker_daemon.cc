@@ -101,6 +101,9 @@ Status RunWorkerDaemon(const DaemonOptions& options) {
         link_options.capacity.set_aes_ni(crypto::AeadAvailable(crypto::AeadAlgorithm::kAes256Gcm));
         link_options.capacity.set_max_enclaves(options.worker.max_enclaves);
         link_options.capacity.set_cpu_model(CpuModelName());
+        if (Result<double> aead = AeadBytesPerSecond(); aead.ok()) {
+          link_options.capacity.set_aead_bytes_per_s(*aead);
+        }
         auto started = OrchestratorLink::Start(std::move(link_options));
         if (started.ok()) {
           link = std::move(started).value();

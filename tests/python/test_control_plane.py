@@ -393,16 +393,34 @@ MALFORMED = [
     ("impossible-fps", plan_text(model="resnet50").replace("{max_stages: 3}",
                                                            "{max_stages: 3, slo: {min_fps: 999}}"),
      "placement.slo.min_fps", ":8:"),
-    ("epc-too-small", plan_text(model="resnet50").replace("{max_stages: 3}",
-                                                          "{max_stages: 1, allow_paging: false}"),
+    # A convolution whose output alone (123 MB) is larger than an EPC,
+    # however much of its (small) weight streams; resnet50 now fits one
+    # enclave by streaming some of its weights.
+    ("epc-too-small", plan_text().replace("{zoo: tiny}", "{path: wide.onnx}").replace(
+        "{max_stages: 3}", "{max_stages: 1, allow_paging: false}"),
      "placement.allow_paging", ":8:"),
     ("empty-file", "", None, "empty-file.yaml"),
 ]
 
 
+def write_wide_activation_model(path):
+    """One convolution, 3 -> 48 channels on an 800x800 image: a tiny weight
+    and 123 MB of output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = np.random.default_rng(3).standard_normal((48, 3, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "wide",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 800, 800])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 48, 800, 800])],
+        [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
 def test_plan_errors_are_located_and_store_nothing():
     with Cluster() as c:
         c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        write_wide_activation_model(c.path("wide.onnx"))
         good = write(c.path("good.yaml"), plan_text())
         c.cli_ok(["apply", "-f", good])
 
