@@ -5,10 +5,11 @@
 // one shard of them (a layer split across enclaves, each holding the weights
 // of its shard).
 //
-// The pool's threads take contiguous runs of chunks, each thread with a window
-// of its own in the layer's scratch: it opens a streamed chunk into its window
-// (a resident one is read in place) and runs the layer's kernel, set up for the
-// chunk's features, on one thread. The result is bit-identical to the resident
+// Each of the pool's threads takes every n-th chunk (so that the streamed
+// ones, the last, are shared), with a window of its own in the layer's
+// scratch: it opens a streamed chunk into its window (a resident one is read
+// in place) and runs the layer's kernel, set up for the chunk's features, on
+// one thread. The result is bit-identical to the resident
 // layer, for any thread count.
 #ifndef SERDAB_ENCLAVE_ENGINE_CHUNKED_LAYER_H_
 #define SERDAB_ENCLAVE_ENGINE_CHUNKED_LAYER_H_

@@ -210,25 +210,25 @@ Status Model::Prepare(Graph graph) {
       continue;
     }
     std::unique_ptr<Kernel> kernel;
-    ChunkedLayer* streamed = nullptr;  // a layer held in chunks
+    ChunkedLayer* chunked_layer = nullptr;
     if (chunked(n)) {
       auto layer_kernel = std::make_unique<ChunkedLayer>(
           flavor, options_.weight_store, options_.weight_allocator, streamed_chunks[n],
           static_cast<int>(n) == shard_layer ? options_.shard : LayerShard{});
-      streamed = layer_kernel.get();
+      chunked_layer = layer_kernel.get();
       kernel = std::move(layer_kernel);
     } else {
       kernel = registry.Create(node.op_type, flavor);
     }
     std::vector<TensorInfo> infos;
     SERDAB_RETURN_IF_ERROR(kernel->Setup(setup, &infos));
-    if (streamed != nullptr) {
+    if (chunked_layer != nullptr) {
       // The layer holds its resident chunks itself, and sealed the others.
-      layer.streamed_weight_bytes = streamed->streamed_bytes();
+      layer.streamed_weight_bytes = chunked_layer->streamed_bytes();
       graph_.value(node.inputs[1]).constant = Tensor();
       released_.insert(node.inputs[1]);
       // A shard holds, and outputs, its part alone.
-      const OutputSplit& split = streamed->split();
+      const OutputSplit& split = chunked_layer->split();
       layer.weight_bytes -= split.bytes_outside();
       if (static_cast<int>(n) == shard_layer) graph_.value(node.outputs[0]).info = infos[0];
     }
@@ -314,7 +314,7 @@ std::vector<int64_t> Model::ChooseStreamedChunks(
   return streamed;
 }
 
-Status Model::KeepWeightsOfRange(const std::set<int>& streamed) {
+Status Model::KeepWeightsOfRange(const std::set<int>& chunked) {
   const auto& nodes = graph_.nodes();
   std::vector<bool> used(graph_.values().size(), false);
   for (int n = kept_begin_; n < kept_end_; ++n) {
@@ -330,7 +330,7 @@ Status Model::KeepWeightsOfRange(const std::set<int>& streamed) {
       released_.insert(static_cast<int>(v));
       continue;
     }
-    if (streamed.count(static_cast<int>(v)) != 0) continue;
+    if (chunked.count(static_cast<int>(v)) != 0) continue;
     SERDAB_ASSIGN_OR_RETURN(value.constant, value.constant.Clone(options_.weight_allocator));
   }
   return Status::Ok();

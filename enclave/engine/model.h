@@ -75,7 +75,7 @@ struct LayerInfo {
   // bytes resident in protected memory are weight_bytes - streamed_weight_bytes.
   size_t streamable_weight_bytes = 0;
   size_t streamed_weight_bytes = 0;
-  int64_t flops = 0;            // 0 for layers outside a kept range
+  int64_t flops = 0;  // 0 for layers outside a kept range
   // Non-constant input and output bytes, plus the kernel's scratch memory
   // when the layer is in the kept range: what it works in while it runs.
   size_t activation_bytes = 0;
@@ -131,8 +131,8 @@ class Model {
   Status Prepare(Graph graph);
   Result<RangePlan*> PlanFor(int begin, int end);
   // Moves the kept layers' constants into weight_allocator, except those in
-  // `streamed` (their layers seal them into the weight store).
-  Status KeepWeightsOfRange(const std::set<int>& streamed);
+  // `chunked` (their layers keep the chunks they hold and seal the others).
+  Status KeepWeightsOfRange(const std::set<int>& chunked);
   // How many of each layer's weight chunks stream (ModelOptions), from the
   // splits FindOutputSplit found (nullopt: the layer cannot stream).
   std::vector<int64_t> ChooseStreamedChunks(const std::vector<std::optional<OutputSplit>>& splits);
