@@ -97,9 +97,11 @@ Result<partitioner::WorkerProfile> DeploymentPlanner::ProfileWorker(
     if (cached.ok() && cached->workers.size() == 1 &&
         cached->workers[0].layer_ms.size() == native.layers.size()) {
       partitioner::WorkerProfile profile = cached->workers[0];
+      // The AEAD rate stays the one measured on the worker profiled first:
+      // workers of the same hardware get the same profile, and so the same
+      // placement whatever each one's measurement happened to be.
       profile.name = worker.name;
       profile.runtime_bytes = partitioner::kSimEnclaveRuntimeBytes;
-      profile.aead_bytes_per_s = WorkerAeadBytesPerSecond(worker);
       return profile;
     }
   }

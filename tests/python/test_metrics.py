@@ -93,15 +93,18 @@ def test_daemons_serve_metrics_that_promtool_accepts():
                 "--port-file", path("worker.port"), "--orchestrator", f"127.0.0.1:{orch_port}",
                 "--name", "w1", "--epc-mib", 16, "--metrics-addr", f"127.0.0.1:{worker_metrics}"])
 
-            ready = 'serdab_orchestrator_workers{state="Ready"} 1\n'
+            # The call is counted once it has returned, a moment after its
+            # handler made the worker Ready: wait for both.
+            ready = ('serdab_orchestrator_workers{state="Ready"} 1\n',
+                     'serdab_rpcs_total{service="serdab.v1.Orchestrator",'
+                     'method="RegisterWorker",code="OK"} 1\n')
             text, content_type = wait_for(
-                "the orchestrator's metrics to show the worker Ready",
-                lambda: (lambda s: s if s and ready in s[0] else None)(scrape(orch_metrics)))
+                "the orchestrator's metrics to show the worker Ready and its registration",
+                lambda: (lambda s: s if s and all(r in s[0] for r in ready) else None)(
+                    scrape(orch_metrics)))
             assert content_type == "text/plain; version=0.0.4; charset=utf-8", content_type
             for needle in ('serdab_orchestrator_workers{state="NotReady"} 0\n',
-                           'serdab_orchestrator_deployments{phase="Ready"} 0\n',
-                           'serdab_rpcs_total{service="serdab.v1.Orchestrator",'
-                           'method="RegisterWorker",code="OK"} 1\n'):
+                           'serdab_orchestrator_deployments{phase="Ready"} 0\n'):
                 assert needle in text, f"{needle!r} not in\n{text}"
             check_with_promtool(text, "the orchestrator")
 
