@@ -193,18 +193,26 @@ Status ProfileInEnclaves(ProfilingEnclave* enclave, int repeats,
     const bool fits = weights + activations <= epc / 2;
     say("enclave layers [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
         std::to_string(n) + (fits ? "" : " (larger than the EPC: scaled from native)"));
-    SERDAB_RETURN_IF_ERROR(enclave->Provision(begin, end));
-    const std::string what = "profile reply";
     // The swap cost is the enclave's, not the layers': measured once.
     const bool measure_paging = swap_ns.empty();
-    SERDAB_ASSIGN_OR_RETURN(const std::string reply, enclave->Profile(repeats, measure_paging));
-    SERDAB_ASSIGN_OR_RETURN(const nlohmann::json json, ParseReply(reply, what));
-    SERDAB_ASSIGN_OR_RETURN(std::vector<double> layer_ms, JsonNumbers(json, what, "layer_ms"));
-    if (static_cast<int>(layer_ms.size()) != end - begin) {
-      return Status::Corruption("the enclave profiled " + std::to_string(layer_ms.size()) +
-                                " layers of " + std::to_string(end - begin));
+    if (!fits && !measure_paging) {
+      // Its times would be discarded, and every run of it pages.
+      begin = end;
+      continue;
     }
+    SERDAB_RETURN_IF_ERROR(enclave->Provision(begin, end));
+    const std::string what = "profile reply";
+    // A range that pages is not run (0 repeats): only the enclave's own
+    // costs come back.
+    SERDAB_ASSIGN_OR_RETURN(const std::string reply,
+                            enclave->Profile(fits ? repeats : 0, measure_paging));
+    SERDAB_ASSIGN_OR_RETURN(const nlohmann::json json, ParseReply(reply, what));
     if (fits) {
+      SERDAB_ASSIGN_OR_RETURN(std::vector<double> layer_ms, JsonNumbers(json, what, "layer_ms"));
+      if (static_cast<int>(layer_ms.size()) != end - begin) {
+        return Status::Corruption("the enclave profiled " + std::to_string(layer_ms.size()) +
+                                  " layers of " + std::to_string(end - begin));
+      }
       // What the range held resident beyond the weights and activations the
       // cost model counts: the kernels' scratch, tensors kept alive across
       // layers, the arena's alignment. Stages get the EPC less the most any

@@ -125,7 +125,9 @@ serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_ses
 // the heap (seconds on a large EPC). Returns JSON
 // {"begin":b,"end":e,"layer_ms":[...],"ecall_ns":y,"resident_bytes":r} plus
 // "page_swap_ns":x when measured. Only timings and sizes leave: no frame or
-// weight data.
+// weight data. With `repeats` 0 no layer runs: the reply has only "begin",
+// "end", "ecall_ns" and the page swap cost (for a range too large to time
+// resident, whose every run would page).
 #define SERDAB_PROFILE_PAGING 1u
 serdab_status serdab_ecall_profile(serdab_enclave enclave, uint32_t repeats, uint32_t flags,
                                    uint8_t* out, size_t out_capacity, size_t* out_size);

@@ -1,13 +1,16 @@
 #include "cli/ingest/media_input.h"
 
+#include <dlfcn.h>
+
 #include <cerrno>
 #include <mutex>
+#include <string>
 
 #include "cli/ingest/ffmpeg_log.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
-#include <libavdevice/avdevice.h>
+#include <libavdevice/version.h>
 #include <libavformat/avformat.h>
 #include <libavutil/error.h>
 }
@@ -20,8 +23,31 @@ void InitFfmpegOnce() {
   std::call_once(once, [] {
     IngestLogger();  // before FFmpeg's first line, so that it goes to the logger
     avformat_network_init();
-    avdevice_register_all();
   });
+}
+
+// libavdevice (V4L2 capture) is loaded on first use rather than linked:
+// it pulls in some 80 libraries (X11, SDL, PulseAudio, ...) that every run
+// of the CLI would otherwise map and relocate, and only camera devices need.
+Status RegisterCaptureDevices() {
+  static std::once_flag once;
+  static Status status;
+  std::call_once(once, [] {
+    const std::string library = "libavdevice.so." + std::to_string(LIBAVDEVICE_VERSION_MAJOR);
+    void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      status = Status::Unimplemented("V4L2 capture needs " + library + " (Debian: libavdevice" +
+                                     std::to_string(LIBAVDEVICE_VERSION_MAJOR) + "): " + dlerror());
+      return;
+    }
+    auto register_all = reinterpret_cast<void (*)()>(dlsym(handle, "avdevice_register_all"));
+    if (register_all == nullptr) {
+      status = Status::Unimplemented(library + " has no avdevice_register_all");
+      return;
+    }
+    register_all();
+  });
+  return status;
 }
 
 }  // namespace
@@ -78,6 +104,7 @@ Status MediaInput::Connect(SourceKind kind) {
       av_dict_set(&settings, "rw_timeout", timeout_us.c_str(), 0);
       break;
     case SourceKind::kV4l2:
+      if (Status s = RegisterCaptureDevices(); !s.ok()) return s.WithContext(url_);
       input_format = av_find_input_format("video4linux2");
       if (input_format == nullptr) {
         return Status::Unimplemented(url_ + ": this FFmpeg build has no video4linux2 input");

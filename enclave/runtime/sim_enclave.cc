@@ -510,9 +510,33 @@ Result<crypto::Bytes> SimEnclave::Coordinate(uint64_t session_id, crypto::ByteVi
 Result<std::string> SimEnclave::Profile(uint32_t repeats, bool measure_paging) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
+  const int begin = partition_->begin, end = partition_->end;
+  const epc::CostProfile& profile = heap_->config().profile;
+  const double cycles_per_second = heap_->Stats().cycles_per_second;
+  const double ns_per_cycle = cycles_per_second > 0 ? 1e9 / cycles_per_second : 0;
+  nlohmann::ordered_json reply = {
+      {"begin", begin},
+      {"end", end},
+      {"ecall_ns", Rounded(static_cast<double>(profile.ecall_cycles) * ns_per_cycle, 10)},
+  };
+  if (repeats > 0) {
+    SERDAB_ASSIGN_OR_RETURN(const RangeTiming timing, TimeRange(std::min<uint32_t>(repeats, 1000)));
+    nlohmann::ordered_json layer_ms = nlohmann::ordered_json::array();
+    for (double ms : timing.layer_ms) layer_ms.push_back(Rounded(ms, 1e6));
+    reply["layer_ms"] = std::move(layer_ms);
+    reply["range_ms"] = Rounded(timing.range_ms, 1e6);
+    reply["resident_bytes"] = timing.resident_bytes;
+  }
+  if (measure_paging) {
+    SERDAB_ASSIGN_OR_RETURN(const double swap_ns, MeasurePageSwapNs(ns_per_cycle));
+    reply["page_swap_ns"] = Rounded(swap_ns, 10);
+  }
+  return Dump(reply);
+}
+
+Result<SimEnclave::RangeTiming> SimEnclave::TimeRange(uint32_t repeats) {
   engine::Model* model = partition_->model.get();
   const int begin = partition_->begin, end = partition_->end;
-  repeats = std::clamp<uint32_t>(repeats, 1, 1000);
   std::vector<engine::Tensor> current;
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
@@ -543,31 +567,22 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats, bool measure_paging) {
             .count());
   }
   std::sort(range_runs.begin(), range_runs.end());
-  const double range_ms = range_runs[range_runs.size() / 2];
-  nlohmann::ordered_json layer_ms = nlohmann::ordered_json::array();
+  RangeTiming timing;
+  timing.range_ms = range_runs[range_runs.size() / 2];
+  timing.resident_bytes = resident_bytes;
   for (int k = begin; k < end; ++k) {
     std::vector<engine::Tensor> next;
     SERDAB_ASSIGN_OR_RETURN(
         const double ms, engine::TimeLayerMs(model, k, current, static_cast<int>(repeats), &next));
-    layer_ms.push_back(Rounded(ms, 1e6));
+    timing.layer_ms.push_back(ms);
     current = std::move(next);
   }
-  current.clear();
-  const epc::CostProfile& profile = heap_->config().profile;
-  const double cycles_per_second = heap_->Stats().cycles_per_second;
-  const double ns_per_cycle = cycles_per_second > 0 ? 1e9 / cycles_per_second : 0;
-  nlohmann::ordered_json reply = {
-      {"begin", begin},
-      {"end", end},
-      {"layer_ms", std::move(layer_ms)},
-      {"range_ms", Rounded(range_ms, 1e6)},
-      {"ecall_ns", Rounded(static_cast<double>(profile.ecall_cycles) * ns_per_cycle, 10)},
-      {"resident_bytes", resident_bytes},
-  };
-  if (!measure_paging) return Dump(reply);
+  return timing;
+}
 
-  // Page swap cost: stream 2x the EPC through the heap twice, so the second
-  // pass evicts and reloads every page.
+Result<double> SimEnclave::MeasurePageSwapNs(double ns_per_cycle) {
+  // Stream 2x the EPC through the heap twice, so the second pass evicts and
+  // reloads every page.
   const epc::EpcStats before = heap_->Stats();
   const size_t bytes = 2 * config_.epc_bytes();
   void* region = heap_->Allocate(bytes);
@@ -583,9 +598,7 @@ Result<std::string> SimEnclave::Profile(uint32_t repeats, bool measure_paging) {
   const double cycles =
       static_cast<double>((after.raw_swap_cycles - before.raw_swap_cycles) +
                           (after.swap_cycles_charged - before.swap_cycles_charged));
-  const double swap_ns = swaps > 0 ? cycles / swaps * ns_per_cycle : 0;
-  reply["page_swap_ns"] = Rounded(swap_ns, 10);
-  return Dump(reply);
+  return swaps > 0 ? cycles / swaps * ns_per_cycle : 0;
 }
 
 namespace {

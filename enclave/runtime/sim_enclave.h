@@ -94,6 +94,13 @@ class SimEnclave {
     crypto::SecureChannel channel;
     attestation::Principal principal;
   };
+  // The provisioned range on a synthetic input (serdab_ecall_profile): each
+  // layer alone, the range end to end, and the EPC a frame holds.
+  struct RangeTiming {
+    std::vector<double> layer_ms;
+    double range_ms = 0;
+    int64_t resident_bytes = 0;
+  };
   // A provisioned layer range and the buffers its frames are decoded into.
   struct Partition {
     // The chunks of the weights it streams, sealed to this partition alone;
@@ -112,6 +119,9 @@ class SimEnclave {
   SimEnclave() = default;
   Result<Partition> BuildPartition(const attestation::OwnerCommand& command);
   Result<Session*> FindSession(uint64_t session);
+  // Profile's parts; the caller holds mu_ and a partition.
+  Result<RangeTiming> TimeRange(uint32_t repeats);
+  Result<double> MeasurePageSwapNs(double ns_per_cycle);
   bool Routed(const attestation::Principal& principal) const;
   Result<Session> OpenPeerSession(const attestation::SessionRequest& request,
                                   const PendingKey& pending);

@@ -767,6 +767,12 @@ TEST(BoundaryTest, ProfilesAnArchitectureOnlyModelWithSyntheticWeights) {
   std::string_view real_view(real);
   auto native = engine::Model::FromGraph(engine::ImportOnnxBytes(real_view, "m").value()).value();
   EXPECT_EQ(layers, static_cast<size_t>(native->num_layers())) << *profile;
+  // With no repeats nothing runs: only the enclave's own costs come back.
+  auto costs = host->Profile(0);
+  ASSERT_TRUE(costs.ok()) << costs.status().ToString();
+  EXPECT_EQ(costs->find("layer_ms"), std::string::npos) << *costs;
+  EXPECT_NE(costs->find("\"page_swap_ns\":"), std::string::npos) << *costs;
+  EXPECT_NE(costs->find("\"ecall_ns\":"), std::string::npos) << *costs;
   EXPECT_NE(host->StatsJson().value().find("\"synthetic_weights\":true"), std::string::npos);
 }
 

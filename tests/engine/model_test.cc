@@ -72,6 +72,25 @@ void CheckEveryCut(const std::string& name) {
 TEST(ModelTest, EveryCutOfResnet18IsExact) { CheckEveryCut("resnet18"); }
 TEST(ModelTest, EveryCutOfMobilenetV2IsExact) { CheckEveryCut("mobilenet_v2"); }
 
+// Threads split a kernel's outputs, never a sum, so the bits do not depend on
+// how many there are. (The ThreadSanitizer job runs this one: every kernel
+// of both models on two threads, once.)
+TEST(ModelTest, TwoThreadsGiveTheBitsOfOne) {
+  for (const char* name : {"resnet18", "mobilenet_v2"}) {
+    ModelOptions one;
+    one.num_threads = 1;
+    ModelOptions two;
+    two.num_threads = 2;
+    std::unique_ptr<Model> a = ZooModel(name, one);
+    std::unique_ptr<Model> b = ZooModel(name, two);
+    const Tensor input = RandomInput(*a, 7);
+    auto ra = a->Run({input});
+    auto rb = b->Run({input});
+    ASSERT_TRUE(ra.ok() && rb.ok());
+    EXPECT_TRUE(BitIdentical((*ra)[0], (*rb)[0])) << name;
+  }
+}
+
 TEST(ModelTest, CutsOfAResidualNetworkHoldSeveralTensors) {
   std::unique_ptr<Model> model = ZooModel("resnet18");
   int multi = 0;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "cli/ingest/camera_reader.h"
+#include "cli/ingest/media_input.h"
 #include "tests/ingest/reader_probe.h"
 #include "tests/ingest/test_media.h"
 
@@ -277,6 +278,18 @@ TEST(IngestFileReader, MissingDeviceIsNotFound) {
   EXPECT_EQ(reader.status().code(), Status::Code::kNotFound);
   EXPECT_NE(reader.status().message().find("V4L2 device /dev/video99"), std::string::npos)
       << reader.status().message();
+}
+
+// libavdevice is loaded when the first V4L2 source opens: a character
+// device that is no camera reaches FFmpeg's video4linux2 input and fails
+// there, not for want of that input.
+TEST(IngestFileReader, AV4l2SourceLoadsTheCaptureDevices) {
+  auto input = MediaInput::Open(SourceKind::kV4l2, "/dev/null", InputOptions{});
+  ASSERT_FALSE(input.ok());
+  EXPECT_EQ(input.status().message().find("no video4linux2 input"), std::string::npos)
+      << input.status().message();
+  EXPECT_NE(input.status().message().find("/dev/null: cannot open"), std::string::npos)
+      << input.status().message();
 }
 
 TEST(IngestFileReader, EmptyImageDirectoryIsNotFound) {

@@ -681,8 +681,11 @@ TEST_F(CoordinatorTest, ARestartedCoordinatorKeepsItsIdentityAndGrants) {
   // A sealed grant the host modified does not come back.
   const std::string grant = deployment_.dir() + "/state/coordinator/grants/lobby.sealed";
   std::fstream f(grant, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(60);
+  const char byte = static_cast<char>(f.get());
+  // Flipped, not overwritten: a fixed value is already there one time in 256.
   f.seekp(60);
-  f.put('\x5a');
+  f.put(static_cast<char>(byte ^ 0x5a));
   f.close();
   Start();
   EXPECT_EQ(warnings_.size(), 1u);

@@ -31,21 +31,23 @@ class ScriptedEnclave final : public ProfilingEnclave {
     ranges.emplace_back(begin, end);
     return Status::Ok();
   }
-  Result<std::string> Profile(int, bool measure_paging) override {
+  Result<std::string> Profile(int repeats, bool measure_paging) override {
     const auto [begin, end] = ranges.back();
+    this->repeats.push_back(repeats);
     int64_t weights = 0;
     for (int k = begin; k < end; ++k) weights += model_.layers[k].weight_bytes;
-    nlohmann::json reply = {{"begin", begin},
-                            {"end", end},
-                            {"layer_ms", std::vector<double>(end - begin, 1.0)},
-                            {"ecall_ns", 5000},
-                            {"resident_bytes", weights + excess_[ranges.size() - 1]}};
+    nlohmann::json reply = {{"begin", begin}, {"end", end}, {"ecall_ns", 5000}};
+    if (repeats > 0) {
+      reply["layer_ms"] = std::vector<double>(end - begin, 1.0);
+      reply["resident_bytes"] = weights + excess_[ranges.size() - 1];
+    }
     if (measure_paging) reply["page_swap_ns"] = 20000;
     if (!range_ms.empty()) reply["range_ms"] = range_ms[ranges.size() - 1];
     return reply.dump();
   }
 
   std::vector<std::pair<int, int>> ranges;
+  std::vector<int> repeats;  // of each Profile call
   // Each range's time end to end, when the script gives one (every layer
   // alone takes 1 ms).
   std::vector<double> range_ms;
@@ -111,6 +113,27 @@ TEST(ProfileInEnclavesTest, LayersAddUpToTheirRangeTimedEndToEnd) {
   ScriptedEnclave old_enclave(older, {kMiB, kMiB});
   ASSERT_TRUE(ProfileInEnclaves(&old_enclave, 1, nullptr, &older, &worker).ok());
   EXPECT_DOUBLE_EQ(older.layers[0].enclave_ms, 1.0);
+}
+
+// Every run of a layer larger than the EPC pages (tens of seconds for a
+// large one) and its time is scaled from native anyway: it is provisioned
+// only while the enclave's swap cost is still to be measured, and not run.
+TEST(ProfileInEnclavesTest, ALayerLargerThanTheEpcIsNotRun) {
+  partitioner::ModelProfile model = FourLayers();
+  model.layers[0].weight_bytes = 40 * kMiB;
+  model.layers[2].weight_bytes = 40 * kMiB;
+  partitioner::WorkerProfile worker;
+  worker.epc_bytes = 32 * kMiB;
+  ScriptedEnclave enclave(model, {0, 0});
+  ASSERT_TRUE(ProfileInEnclaves(&enclave, 3, nullptr, &model, &worker).ok());
+  EXPECT_EQ(enclave.ranges, (std::vector<std::pair<int, int>>{{0, 1}, {1, 2}, {3, 4}}));
+  EXPECT_EQ(enclave.repeats, (std::vector<int>{0, 3, 3}));
+  EXPECT_DOUBLE_EQ(worker.page_swap_ns, 20000);
+  EXPECT_DOUBLE_EQ(model.layers[1].enclave_ms, 1.0);
+  EXPECT_DOUBLE_EQ(model.layers[3].enclave_ms, 1.0);
+  // Scaled from native by the others' ratio (1 ms in the enclave, 1 native).
+  EXPECT_DOUBLE_EQ(model.layers[0].enclave_ms, 1.0);
+  EXPECT_DOUBLE_EQ(model.layers[2].enclave_ms, 1.0);
 }
 
 TEST(ProfileInEnclavesTest, AReplyWithoutResidentBytesIsRefused) {

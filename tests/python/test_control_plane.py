@@ -55,6 +55,40 @@ def wait_for(what, predicate, timeout=WAIT_S):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+_CREDENTIALS = None
+
+
+def credentials(workers):
+    """A directory with the deployment root, the orchestrator's, alice's
+    (admin) and bob's (viewer) credentials, and each named worker's platform
+    and TLS certificates: issued once per test process, with the CLI, and
+    copied into each cluster (a dozen CLI runs per cluster otherwise)."""
+    global _CREDENTIALS
+    if _CREDENTIALS is None:
+        _CREDENTIALS = tempfile.TemporaryDirectory(prefix="serdab-ca-")
+        d = _CREDENTIALS.name
+        st.serdab_ok(["ca", "init", "--out", os.path.join(d, "root")])
+        st.serdab_ok(["ca", "issue-platform", "--ca", os.path.join(d, "root"),
+                      "--out", os.path.join(d, "plat-orch"), "--id", "orch"])
+        st.serdab_ok(["ca", "issue-node", "--ca", os.path.join(d, "root"), "--name", "orch",
+                      "--role", "orchestrator", "--out", os.path.join(d, "orch"),
+                      "--host", "127.0.0.1", "--platform", os.path.join(d, "plat-orch")])
+        st.serdab_ok(["ca", "issue-user", "--ca", os.path.join(d, "root"), "--name", "alice",
+                      "--role", "admin", "--out", os.path.join(d, "admin")])
+        st.serdab_ok(["ca", "issue-user", "--ca", os.path.join(d, "root"), "--name", "bob",
+                      "--role", "viewer", "--out", os.path.join(d, "viewer")])
+    d = _CREDENTIALS.name
+    for name in workers:
+        if os.path.isdir(os.path.join(d, "tls-" + name)):
+            continue
+        st.serdab_ok(["ca", "issue-platform", "--ca", os.path.join(d, "root"),
+                      "--out", os.path.join(d, "plat-" + name), "--id", name])
+        st.serdab_ok(["ca", "issue-node", "--ca", os.path.join(d, "root"), "--name", name,
+                      "--role", "worker", "--out", os.path.join(d, "tls-" + name),
+                      "--host", "127.0.0.1", "--platform", os.path.join(d, "plat-" + name)])
+    return d
+
+
 class Cluster:
     """A CA, an orchestrator and workers in a temporary directory. Every
     process it starts is stopped by pid when the block ends, even on failure."""
@@ -79,22 +113,11 @@ class Cluster:
             raise
 
     def _set_up(self):
-        st.serdab_ok(["ca", "init", "--out", self.path("root")])
-        st.serdab_ok(["ca", "issue-platform", "--ca", self.path("root"),
-                      "--out", self.path("plat-orch"), "--id", "orch"])
-        st.serdab_ok(["ca", "issue-node", "--ca", self.path("root"), "--name", "orch",
-                      "--role", "orchestrator", "--out", self.path("orch"),
-                      "--host", "127.0.0.1", "--platform", self.path("plat-orch")])
-        for name, _ in self.WORKERS:
-            st.serdab_ok(["ca", "issue-platform", "--ca", self.path("root"),
-                          "--out", self.path("plat-" + name), "--id", name])
-            st.serdab_ok(["ca", "issue-node", "--ca", self.path("root"), "--name", name,
-                          "--role", "worker", "--out", self.path("tls-" + name),
-                          "--host", "127.0.0.1", "--platform", self.path("plat-" + name)])
-        st.serdab_ok(["ca", "issue-user", "--ca", self.path("root"), "--name", "alice",
-                      "--role", "admin", "--out", self.path("admin")])
-        st.serdab_ok(["ca", "issue-user", "--ca", self.path("root"), "--name", "bob",
-                      "--role", "viewer", "--out", self.path("viewer")])
+        names = [name for name, _ in self.WORKERS]
+        issued = credentials(names)
+        for entry in ["root", "plat-orch", "orch", "admin", "viewer"] + \
+                [prefix + name for name in names for prefix in ("plat-", "tls-")]:
+            shutil.copytree(os.path.join(issued, entry), self.path(entry))
         self.start_orchestrator()
         for name, tier in self.WORKERS:
             self.start_worker(name, tier)
@@ -390,8 +413,8 @@ MALFORMED = [
     ("impossible-latency", plan_text().replace("{max_stages: 3}",
                                                "{max_stages: 3, slo: {max_latency_ms: 0.001}}"),
      "placement.slo.max_latency_ms", ":8:"),
-    ("impossible-fps", plan_text(model="resnet50").replace("{max_stages: 3}",
-                                                           "{max_stages: 3, slo: {min_fps: 999}}"),
+    ("impossible-fps", plan_text().replace("{max_stages: 3}",
+                                           "{max_stages: 3, slo: {min_fps: 1000000}}"),
      "placement.slo.min_fps", ":8:"),
     # A convolution whose output alone (123 MB) is larger than an EPC,
     # however much of its (small) weight streams; resnet50 now fits one
