@@ -85,6 +85,8 @@ Result<crypto::Bytes> EnclaveClient::Provision(const crypto::Bytes& model,
   command.seal = spec.seal;
   command.synthetic_weights = spec.synthetic_weights;
   command.streamed_weight_bytes = spec.streamed_weight_bytes;
+  command.shard_index = spec.shard_index;
+  command.shard_count = spec.shard_count;
   command.model = model;
   auto sealed = SendOwnerCommand(command);
   crypto::SecureWipe(command.model.data(), command.model.size());

@@ -39,6 +39,10 @@ struct PartitionSpec {
   // Weight bytes the enclave streams rather than holds in its EPC
   // (engine/streamed_weights.h); 0: every weight resident.
   uint64_t streamed_weight_bytes = 0;
+  // With a count above 1, the range is one layer and the enclave computes
+  // this shard of its outputs (engine/output_slice.h).
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 class EnclaveClient {

@@ -180,7 +180,8 @@ Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployme
                                                      const std::string& target,
                                                      worker::EnclaveEndpoint* enclave, int begin,
                                                      int end, int threads, uint64_t version,
-                                                     uint64_t streamed_weight_bytes) {
+                                                     uint64_t streamed_weight_bytes,
+                                                     engine::LayerShard shard) {
   SERDAB_ASSIGN_OR_RETURN(StageSession stage, AttestStage(deployment, target, enclave));
   const auto start = std::chrono::steady_clock::now();
   CoordinatorRequest provision;
@@ -193,6 +194,8 @@ Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployme
   provision.version = version;
   provision.seal = true;
   provision.streamed_weight_bytes = streamed_weight_bytes;
+  provision.shard_index = shard.index;
+  provision.shard_count = shard.count;
   SERDAB_ASSIGN_OR_RETURN(std::vector<worker::Bytes> message, Run(provision));
   if (message.size() != 1) return Status::Corruption("coordinator: malformed provision reply");
   SERDAB_RETURN_IF_ERROR(enclave->Provision(stage.session, message[0]).status());
@@ -203,7 +206,8 @@ Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployme
 Result<StageSession> CoordinatorHost::AdoptStage(const std::string& deployment,
                                                  const std::string& target,
                                                  worker::EnclaveEndpoint* enclave, int begin,
-                                                 int end, uint64_t version) {
+                                                 int end, uint64_t version,
+                                                 engine::LayerShard shard) {
   SERDAB_ASSIGN_OR_RETURN(StageSession stage, AttestStage(deployment, target, enclave));
   CoordinatorRequest adopt;
   adopt.kind = CoordinatorRequest::Kind::kAdopt;
@@ -212,6 +216,8 @@ Result<StageSession> CoordinatorHost::AdoptStage(const std::string& deployment,
   adopt.begin = begin;
   adopt.end = end;
   adopt.version = version;
+  adopt.shard_index = shard.index;
+  adopt.shard_count = shard.count;
   SERDAB_RETURN_IF_ERROR(Run(adopt).status());
   return stage;
 }

@@ -28,6 +28,7 @@
 
 #include "enclave/attestation/coordination.h"
 #include "enclave/common/status.h"
+#include "enclave/engine/output_slice.h"
 #include "worker/enclave_endpoint.h"
 #include "worker/enclave_host.h"
 
@@ -74,17 +75,20 @@ class CoordinatorHost {
   // Has the coordinator attest the worker enclave reached through
   // `enclave`, open a session with it and provision layers [begin, end)
   // (end -1: to the last) at `version`, streaming `streamed_weight_bytes` of
-  // its weights (engine/streamed_weights.h).
+  // its weights (engine/streamed_weights.h); with a shard count above 1, the
+  // one layer [begin, begin + 1) as that shard of its outputs.
   Result<StageSession> ProvisionStage(const std::string& deployment, const std::string& target,
                                       worker::EnclaveEndpoint* enclave, int begin, int end,
                                       int threads, uint64_t version,
-                                      uint64_t streamed_weight_bytes = 0);
+                                      uint64_t streamed_weight_bytes = 0,
+                                      engine::LayerShard shard = {});
   // Has the coordinator attest an enclave that restored a partition its
   // worker kept sealed (after the worker restarted), and take the host's
-  // word for its range and version: Wire then fails unless it holds them.
+  // word for its range, shard and version: Wire then fails unless it holds
+  // them.
   Result<StageSession> AdoptStage(const std::string& deployment, const std::string& target,
                                   worker::EnclaveEndpoint* enclave, int begin, int end,
-                                  uint64_t version);
+                                  uint64_t version, engine::LayerShard shard = {});
   // Routes the stages to each other, first to last (they must cover the
   // model in order, all provisioned at `version`).
   Status Wire(const std::string& deployment, uint64_t version,

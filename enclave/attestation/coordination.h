@@ -63,11 +63,13 @@ struct CoordinatorRequest {
     kChallenge = 5,  // (no fields)
     kAttest = 6,     // deployment, target, nonce (from kChallenge), blob: the target's evidence
     kProvision = 7,  // deployment, target, begin, end, threads, version, seal,
-                     // streamed_weight_bytes
+                     // streamed_weight_bytes, shard_index, shard_count
     kWire = 8,       // deployment, version, targets: the stages, first to last (a
-                     // replicated stage's replicas adjacent, with the same range)
-    kAdopt = 9,      // deployment, target, begin, end, version: an attested target
-                     // restored a partition sealed earlier; wiring checks the claim
+                     // replicated stage's replicas, or a sharded layer's shards in
+                     // order, adjacent, with the same range)
+    kAdopt = 9,      // deployment, target, begin, end, version, shard_index,
+                     // shard_count: an attested target restored a partition sealed
+                     // earlier; wiring checks the claim
   };
   Kind kind = Kind::kInit;
   std::string deployment;
@@ -82,6 +84,10 @@ struct CoordinatorRequest {
   // kProvision: weight bytes the stage streams rather than holds in its EPC,
   // as the placement chose (attestation::OwnerCommand).
   uint64_t streamed_weight_bytes = 0;
+  // kProvision: shard `shard_index` of `shard_count` of the one layer
+  // [begin, begin + 1) (attestation::OwnerCommand); count 1: no shard.
+  int32_t shard_index = 0;
+  int32_t shard_count = 1;
   std::vector<std::string> targets;
 };
 crypto::Bytes SerializeCoordinatorRequest(const CoordinatorRequest& request);

@@ -5,8 +5,8 @@ namespace {
 
 constexpr uint16_t kEvidenceVersion = 2;
 constexpr uint16_t kSessionRequestVersion = 2;
-constexpr uint16_t kOwnerCommandVersion = 6;
-constexpr uint16_t kSealedPartitionVersion = 2;
+constexpr uint16_t kOwnerCommandVersion = 7;
+constexpr uint16_t kSealedPartitionVersion = 3;
 constexpr size_t kMaxQuoteBytes = 64 * 1024;
 constexpr size_t kMaxChallengeBytes = 256;
 constexpr size_t kMaxModelBytes = size_t{2} << 30;
@@ -54,6 +54,8 @@ void WriteProvisionFields(const OwnerCommand& c, crypto::Writer* w) {
   w->U32(static_cast<uint32_t>(c.threads));
   w->U8(static_cast<uint8_t>(c.seal));
   w->U64(c.streamed_weight_bytes);
+  w->U32(static_cast<uint32_t>(c.shard_index));
+  w->U32(static_cast<uint32_t>(c.shard_count));
   w->U64(c.model.size());
   w->Raw(c.model);
 }
@@ -79,6 +81,20 @@ Status ReadProvisionFields(crypto::Reader* r, OwnerCommand* c) {
   }
   c->seal = static_cast<PartitionSeal>(seal);
   SERDAB_ASSIGN_OR_RETURN(c->streamed_weight_bytes, r->U64("streamed_weight_bytes"));
+  SERDAB_ASSIGN_OR_RETURN(uint32_t shard_index, r->U32("shard_index"));
+  SERDAB_ASSIGN_OR_RETURN(uint32_t shard_count, r->U32("shard_count"));
+  if (shard_count < 1 || shard_count > static_cast<uint32_t>(kMaxShards) ||
+      shard_index >= shard_count) {
+    return Status::InvalidArgument("provision: shard " + std::to_string(shard_index) + " of " +
+                                   std::to_string(shard_count) + " (at most " +
+                                   std::to_string(kMaxShards) + " shards)");
+  }
+  c->shard_index = static_cast<int32_t>(shard_index);
+  c->shard_count = static_cast<int32_t>(shard_count);
+  // (-1, to the last layer, is checked against the model when it is built.)
+  if (c->shard_count > 1 && c->end != c->begin + 1 && c->end != -1) {
+    return Status::InvalidArgument("provision: a shard's range is one layer");
+  }
   SERDAB_ASSIGN_OR_RETURN(uint64_t size, r->U64("model_size"));
   if (size > kMaxModelBytes || size != r->remaining()) {
     return Status::Corruption("provision: model_size does not match the bytes that follow");
@@ -215,6 +231,8 @@ crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command) {
     w.U8(command.check_range ? 1 : 0);
     w.U32(static_cast<uint32_t>(command.begin));
     w.U32(static_cast<uint32_t>(command.end));
+    w.U32(static_cast<uint32_t>(command.shard_index));
+    w.U32(static_cast<uint32_t>(command.shard_count));
     w.U8(command.peer_root ? 1 : 0);
     if (command.peer_root) w.Raw(*command.peer_root);
   }
@@ -249,6 +267,15 @@ Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes) {
     SERDAB_ASSIGN_OR_RETURN(uint32_t end, r.U32("end"));
     c.begin = static_cast<int32_t>(begin);
     c.end = static_cast<int32_t>(end);
+    SERDAB_ASSIGN_OR_RETURN(uint32_t shard_index, r.U32("shard_index"));
+    SERDAB_ASSIGN_OR_RETURN(uint32_t shard_count, r.U32("shard_count"));
+    if (shard_count < 1 || shard_count > static_cast<uint32_t>(kMaxShards) ||
+        shard_index >= shard_count) {
+      return Status::InvalidArgument("set routes: no shard " + std::to_string(shard_index) +
+                                     " of " + std::to_string(shard_count));
+    }
+    c.shard_index = static_cast<int32_t>(shard_index);
+    c.shard_count = static_cast<int32_t>(shard_count);
     SERDAB_ASSIGN_OR_RETURN(uint8_t has_root, r.U8("has_peer_root"));
     if (has_root > 1) return Status::Corruption("set routes: has_peer_root is not 0 or 1");
     if (has_root == 1) {

@@ -120,6 +120,7 @@ enum class PartitionSeal : uint8_t { kNone = 0, kMrEnclave = 1, kMrSigner = 2 };
 // Limits the enclave enforces on an owner's command.
 inline constexpr int32_t kMaxPartitionThreads = 64;
 inline constexpr size_t kMaxRoutes = 4096;
+inline constexpr int32_t kMaxShards = 64;
 
 struct OwnerCommand {
   enum class Kind : uint8_t { kProvision = 1, kSetRoutes = 2 };
@@ -145,6 +146,12 @@ struct OwnerCommand {
   // rather than holding them in the EPC (engine/streamed_weights.h), as the
   // placement chose; 0: every weight resident.
   uint64_t streamed_weight_bytes = 0;
+  // kProvision: the partition computes shard `shard_index` of `shard_count`
+  // of the output features of its one layer (engine/output_slice.h) and
+  // holds only that shard's weights; a count of 1 is the whole range.
+  // kSetRoutes with check_range: the shard the owner expects it to hold.
+  int32_t shard_index = 0;
+  int32_t shard_count = 1;
   crypto::Bytes model;
   // kProvision only: the model is architecture-only (engine::ArchitectureOnly)
   // and the enclave fills its weights with synthetic values, for profiling

@@ -244,11 +244,16 @@ Result<Coordinator::Step> Coordinator::Provision(const CoordinatorRequest& reque
   command.end = request.end;
   command.threads = request.threads;
   command.streamed_weight_bytes = request.streamed_weight_bytes;
+  command.shard_index = request.shard_index;
+  command.shard_count = request.shard_count;
   command.seal =
       request.seal ? attestation::PartitionSeal::kMrEnclave : attestation::PartitionSeal::kNone;
   if (command.threads < 1 || command.threads > attestation::kMaxPartitionThreads ||
       command.begin < 0 || command.end < -1 || (command.end >= 0 && command.end <= command.begin)) {
     return Status::InvalidArgument("provision: bad layer range or thread count");
+  }
+  if (command.shard_count > 1 && command.end != command.begin + 1 && command.end != -1) {
+    return Status::InvalidArgument("provision: a shard's range is one layer");
   }
   // The stage gets the weights of its own layers only.
   SERDAB_ASSIGN_OR_RETURN(std::string partition,
@@ -266,6 +271,7 @@ Result<Coordinator::Step> Coordinator::Provision(const CoordinatorRequest& reque
                 t->begin = request.begin;
                 t->end = request.end;
                 t->version = request.version;
+                t->shard = engine::LayerShard{request.shard_index, request.shard_count};
               }};
 }
 
@@ -285,6 +291,7 @@ Result<Coordinator::Step> Coordinator::Adopt(const CoordinatorRequest& request) 
                 t->begin = request.begin;
                 t->end = request.end;
                 t->version = request.version;
+                t->shard = engine::LayerShard{request.shard_index, request.shard_count};
               }};
 }
 
@@ -314,6 +321,17 @@ Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
       groups.back().push_back(stage);
     } else {
       groups.push_back({stage});
+    }
+  }
+  // A sharded layer's group is its shards, in order, and nothing else.
+  for (const std::vector<Target*>& group : groups) {
+    for (size_t i = 0; i < group.size(); ++i) {
+      const engine::LayerShard& shard = group[i]->shard;
+      if ((shard.count > 1 || group.front()->shard.count > 1) &&
+          (shard.count != static_cast<int>(group.size()) || shard.index != static_cast<int>(i))) {
+        return Status::InvalidArgument(
+            "wire: a sharded layer's stages must be its shards, each once, in order");
+      }
     }
   }
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -349,6 +367,8 @@ Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
       command.check_range = true;
       command.begin = stage->begin;
       command.end = stage->end;
+      command.shard_index = stage->shard.index;
+      command.shard_count = stage->shard.count;
       for (const attestation::Principal& f : from) {
         for (const attestation::Principal& t : to) {
           command.routes.push_back(attestation::Route{f, t, 0});

@@ -44,6 +44,7 @@
 #include "enclave/attestation/platform.h"
 #include "enclave/attestation/quote.h"
 #include "enclave/crypto/secure_channel.h"
+#include "enclave/engine/output_slice.h"
 
 namespace serdab::enclave {
 
@@ -79,6 +80,7 @@ class Coordinator {
     int32_t begin = 0;
     int32_t end = 0;
     uint64_t version = 0;
+    engine::LayerShard shard;  // of the one layer [begin, end); count 1: the range
   };
   struct Deployment {
     crypto::Ed25519PublicKey owner{};

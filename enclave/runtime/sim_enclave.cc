@@ -311,6 +311,10 @@ Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::Owne
     options.weight_store = p.weight_store.get();
     options.streamed_weight_bytes = command.streamed_weight_bytes;
   }
+  if (command.shard_count > 1) {
+    options.shard_layer = command.begin;
+    options.shard = engine::LayerShard{command.shard_index, command.shard_count};
+  }
   SERDAB_ASSIGN_OR_RETURN(p.model, engine::Model::FromGraph(std::move(graph), options));
   if (!command.synthetic_weights) SERDAB_RETURN_IF_ERROR(engine::CheckPartitionWeights(*p.model));
   for (const engine::TensorInfo& info : p.model->cuts()[p.model->kept_begin()].infos) {
@@ -322,6 +326,7 @@ Result<SimEnclave::Partition> SimEnclave::BuildPartition(const attestation::Owne
   p.end = p.model->kept_end();
   p.version = command.partition_version;
   p.synthetic_weights = command.synthetic_weights;
+  p.shard = engine::LayerShard{command.shard_index, command.shard_count};
   return p;
 }
 
@@ -364,6 +369,15 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
                                         std::to_string(partition_->end) +
                                         "), not the range the owner routes: provision it "
                                         "again");
+    }
+    // Shards of one layer hold the same range: which shard it holds counts too.
+    if (command.check_range && (partition_->shard.index != command.shard_index ||
+                                partition_->shard.count != command.shard_count)) {
+      return Status::FailedPrecondition("the enclave holds shard " +
+                                        std::to_string(partition_->shard.index) + " of " +
+                                        std::to_string(partition_->shard.count) +
+                                        ", not the one the owner routes: provision "
+                                        "it again");
     }
     if (command.peer_root && config_.peer_root && *command.peer_root != *config_.peer_root) {
       return Status::PermissionDenied(
@@ -632,6 +646,8 @@ std::string SimEnclave::StatsJson() {
       {"layers", {begin, end}},
       {"synthetic_weights", partition_ && partition_->synthetic_weights},
       {"streamed_weight_bytes", partition_ ? StreamedWeightBytes(*partition_->model) : 0},
+      {"shard",
+       {partition_ ? partition_->shard.index : 0, partition_ ? partition_->shard.count : 1}},
       {"role", coordinator_ ? "coordinator" : "worker"},
   };
   if (coordinator_) {

@@ -114,6 +114,7 @@ class SimEnclave {
     // Built from an architecture-only model with synthetic weights (for
     // profiling): its results mean nothing.
     bool synthetic_weights = false;
+    engine::LayerShard shard;  // of its one layer's outputs; count 1: the whole range
   };
 
   SimEnclave() = default;

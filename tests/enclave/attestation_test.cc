@@ -455,6 +455,50 @@ TEST(OwnerCommandTest, TruncatedOrGarbledCommandsAreRefused) {
   }
 }
 
+TEST(OwnerCommandTest, ShardsRoundTripAndOnlyWhereTheyMakeSense) {
+  OwnerCommand c = SyntheticProvision();
+  c.begin = 4;
+  c.end = 5;
+  c.shard_index = 2;
+  c.shard_count = 3;
+  auto parsed = ParseOwnerCommand(SerializeOwnerCommand(c));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->shard_index, 2);
+  EXPECT_EQ(parsed->shard_count, 3);
+  auto sealed = ParseSealedPartition(SerializeSealedPartition({}, c));
+  ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
+  EXPECT_EQ(sealed->command.shard_index, 2);
+  EXPECT_EQ(sealed->command.shard_count, 3);
+  OwnerCommand routes;
+  routes.kind = OwnerCommand::Kind::kSetRoutes;
+  routes.check_range = true;
+  routes.shard_index = 1;
+  routes.shard_count = 2;
+  auto parsed_routes = ParseOwnerCommand(SerializeOwnerCommand(routes));
+  ASSERT_TRUE(parsed_routes.ok()) << parsed_routes.status().ToString();
+  EXPECT_EQ(parsed_routes->shard_index, 1);
+  EXPECT_EQ(parsed_routes->shard_count, 2);
+
+  const std::vector<std::pair<int32_t, int32_t>> bad = {{0, 0}, {3, 3}, {0, kMaxShards + 1}};
+  for (const auto& [index, count] : bad) {
+    c.shard_index = index;
+    c.shard_count = count;
+    auto refused = ParseOwnerCommand(SerializeOwnerCommand(c));
+    EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument) << index << "/" << count;
+    routes.shard_index = index;
+    routes.shard_count = count;
+    EXPECT_FALSE(ParseOwnerCommand(SerializeOwnerCommand(routes)).ok()) << index << "/" << count;
+  }
+  // A shard of more than one layer.
+  c.shard_index = 0;
+  c.shard_count = 2;
+  c.end = 6;
+  auto wide = ParseOwnerCommand(SerializeOwnerCommand(c));
+  ASSERT_FALSE(wide.ok());
+  EXPECT_NE(wide.status().message().find("one layer"), std::string::npos)
+      << wide.status().ToString();
+}
+
 TEST(OwnerCommandTest, SyntheticWeightsCannotBeSealed) {
   for (PartitionSeal seal : {PartitionSeal::kMrEnclave, PartitionSeal::kMrSigner}) {
     OwnerCommand c = SyntheticProvision();

@@ -21,6 +21,7 @@
 #include "enclave/attestation/quote.h"
 #include "enclave/engine/model.h"
 #include "enclave/engine/onnx_importer.h"
+#include "enclave/engine/output_slice.h"
 #include "enclave/engine/tensor_codec.h"
 #include "tests/enclave/epc_range.h"
 #include "tests/enclave/test_platform.h"
@@ -817,6 +818,78 @@ TEST(BoundaryTest, AStreamingPartitionComputesTheSameBits) {
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     EXPECT_TRUE(SameBits((*out)[0], Native(model, 1, 0, -1, {x})[0]));
   }
+}
+
+// A layer split three ways: each enclave holds a third of its weights,
+// computes its shard of the outputs from the whole input, and the parts put
+// together are the layer's own bits. An enclave routed as another shard
+// than it holds is refused.
+TEST(BoundaryTest, ShardsOfALayerInThreeEnclavesGiveTheLayersBits) {
+  Deployment d;
+  const crypto::Bytes model = ZooBytes("tiny");
+  std::string_view bytes(reinterpret_cast<const char*>(model.data()), model.size());
+  auto native = engine::Model::FromGraph(engine::ImportOnnxBytes(bytes, "m").value()).value();
+  int layer = -1;
+  for (int l = 0; l < native->num_layers(); ++l) {
+    if (native->layers()[l].streamable_weight_bytes > 0 && native->cuts()[l].infos.size() == 1) {
+      layer = l;
+    }
+  }
+  ASSERT_GE(layer, 0);
+  const Tensor x = RandomInput({1, 3, 32, 32}, 31);
+  const std::vector<Tensor> input = Native(model, 1, 0, layer, {x});
+  const Tensor whole = Native(model, 1, layer, layer + 1, input)[0];
+
+  constexpr int kShards = 3;
+  std::vector<Tensor> parts;
+  for (int i = 0; i < kShards; ++i) {
+    auto host = NewEnclave(d, d.Config());
+    RawSession s = OpenRaw(host.get(), d, NewIdentity());
+    auto command = ProvisionCommand(model, SelfRoute(s), 1, layer, layer + 1);
+    command.shard_index = i;
+    command.shard_count = kShards;
+    ASSERT_TRUE(SendCommand(host.get(), &s, command).ok());
+    const std::string stats = host->StatsJson().value();
+    EXPECT_NE(stats.find("\"shard\":[" + std::to_string(i) + ",3]"), std::string::npos) << stats;
+    auto reply = host->Process(s.session, 0, s.session, 1, 1, SealTensors(&s, 1, 0, 0, input));
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    crypto::Bytes plain;
+    ASSERT_TRUE(s.channel.Open(1, 1, *reply, &plain).ok());
+    auto out = engine::DecodeTensors(plain);
+    ASSERT_TRUE(out.ok() && out->size() == 1);
+    EXPECT_LT(out->front().num_elements(), whole.num_elements());
+    parts.push_back(std::move(out->front()));
+
+    // Routes that name another shard than the one it holds change nothing.
+    attestation::OwnerCommand routes;
+    routes.kind = attestation::OwnerCommand::Kind::kSetRoutes;
+    routes.partition_version = 1;
+    routes.routes = SelfRoute(s);
+    routes.check_range = true;
+    routes.begin = layer;
+    routes.end = layer + 1;
+    routes.shard_index = (i + 1) % kShards;
+    routes.shard_count = kShards;
+    auto wrong = SendCommand(host.get(), &s, routes);
+    EXPECT_EQ(wrong.status().code(), Status::Code::kFailedPrecondition)
+        << wrong.status().ToString();
+    routes.shard_index = i;
+    EXPECT_TRUE(SendCommand(host.get(), &s, routes).ok());
+  }
+  auto together = engine::ConcatShards(parts, 1, nullptr);
+  ASSERT_TRUE(together.ok()) << together.status().ToString();
+  EXPECT_TRUE(SameBits(*together, whole));
+
+  // A shard's range is one layer, and a shard index lies below the count.
+  auto host = NewEnclave(d, d.Config());
+  RawSession s = OpenRaw(host.get(), d, NewIdentity());
+  auto wide = ProvisionCommand(model, SelfRoute(s), 1, 0, layer + 1);
+  wide.shard_count = 2;
+  EXPECT_EQ(SendCommand(host.get(), &s, wide).status().code(), Status::Code::kInvalidArgument);
+  auto beyond = ProvisionCommand(model, SelfRoute(s), 1, layer, layer + 1);
+  beyond.shard_index = 2;
+  beyond.shard_count = 2;
+  EXPECT_EQ(SendCommand(host.get(), &s, beyond).status().code(), Status::Code::kInvalidArgument);
 }
 
 }  // namespace

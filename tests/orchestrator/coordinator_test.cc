@@ -293,6 +293,48 @@ TEST_F(CoordinatorTest, ProvisionsAStageThatStreamsItsWeights) {
   EXPECT_GT(Stats(worker.get())["streamed_weight_bytes"].get<uint64_t>(), 0u);
 }
 
+// A layer split across two enclaves is provisioned shard by shard, and its
+// shards are wired as one stage, in order.
+TEST_F(CoordinatorTest, ProvisionsAndWiresTheShardsOfALayer) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  const std::unique_ptr<engine::Model> whole = WholeModel();
+  int layer = -1;
+  for (int l = 1; l < whole->num_layers(); ++l) {
+    if (whole->layers()[l].streamable_weight_bytes > 0) layer = l;
+  }
+  ASSERT_GT(layer, 0);
+  const bool last = layer + 1 == whole->num_layers();
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  std::vector<StageSession> stages;
+  auto provision = [&](int begin, int end, engine::LayerShard shard) {
+    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(workers.size()))));
+    auto stage = host_->ProvisionStage("lobby", "w" + std::to_string(workers.size()) + "/lobby",
+                                       workers.back().get(), begin, end, 1, 1, 0, shard);
+    ASSERT_TRUE(stage.ok()) << stage.status().message();
+    stages.push_back(*stage);
+  };
+  provision(0, layer, {});
+  provision(layer, last ? -1 : layer + 1, {0, 2});
+  provision(layer, last ? -1 : layer + 1, {1, 2});
+  if (!last) provision(layer + 1, -1, {});
+  EXPECT_EQ(Stats(workers[1].get())["shard"], (nlohmann::json{0, 2}));
+  EXPECT_EQ(Stats(workers[2].get())["shard"], (nlohmann::json{1, 2}));
+
+  std::vector<StageSession> swapped = stages;
+  std::swap(swapped[1], swapped[2]);
+  const Status refused = host_->Wire("lobby", 1, swapped);
+  EXPECT_EQ(refused.code(), Status::Code::kInvalidArgument) << refused.message();
+  EXPECT_NE(refused.message().find("shards"), std::string::npos) << refused.message();
+  std::vector<StageSession> one_shard = stages;
+  one_shard.erase(one_shard.begin() + 2);
+  EXPECT_FALSE(host_->Wire("lobby", 1, one_shard).ok());
+  const Status wired = host_->Wire("lobby", 1, stages);
+  ASSERT_TRUE(wired.ok()) << wired.message();
+  // Each shard is routed from the stage before and to the stage after.
+  EXPECT_GT(Stats(workers[1].get())["routes"].get<int>(), 0);
+  EXPECT_GT(Stats(workers[2].get())["routes"].get<int>(), 0);
+}
+
 // Each stage is sent the model with its own layers' weights only. What the
 // hosts relay for three stages (the partition sealed to the stage on the
 // way in, and sealed for the host's disk on the way back) is about twice
@@ -763,6 +805,15 @@ TEST_F(CoordinatorTest, RefusesForgedStepsFromItsHost) {
   provision.end = -1;
   provision.version = 1;
   EXPECT_EQ(run(provision).status().code(), Status::Code::kFailedPrecondition);
+  // Nor is a shard that does not exist, or of more than one layer.
+  provision.target = "w/lobby";
+  provision.shard_index = 2;
+  provision.shard_count = 2;
+  EXPECT_EQ(run(provision).status().code(), Status::Code::kInvalidArgument);
+  provision.shard_index = 0;
+  provision.end = 3;
+  EXPECT_EQ(run(provision).status().code(), Status::Code::kInvalidArgument);
+  provision.shard_count = 1;
 
   // Wiring stages out of order, or never provisioned, is refused (through
   // the real host, which has the grant).
