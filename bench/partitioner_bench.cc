@@ -1,7 +1,8 @@
 // Solve time of the placement solver on a large instance: 300 layers on 16 workers (8 edge
 // enclaves, 4 cloud enclaves, 4 cloud GPUs), the size the design promises in milliseconds
 // (budget: 50 ms per solve). Most layers' weights can stream, so the cost model weighs
-// streaming against paging for every over-committed stage.
+// streaming against paging for every over-committed stage, and with max_shards those layers
+// can be sharded across up to 4 workers.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -81,7 +82,7 @@ Cluster LargeCluster() {
   return cluster;
 }
 
-Problem LargeProblem(Objective objective, int max_stages, bool replication) {
+Problem LargeProblem(Objective objective, int max_stages, bool replication, int max_shards) {
   Problem problem;
   problem.model = LargeModel(300, 42);
   problem.cluster = LargeCluster();
@@ -90,6 +91,7 @@ Problem LargeProblem(Objective objective, int max_stages, bool replication) {
   problem.privacy_layers = 20;
   problem.allow_paging = true;
   problem.allow_replication = replication;
+  problem.max_shards = max_shards;
   return problem;
 }
 
@@ -125,24 +127,30 @@ void RunSolve(benchmark::State& state, const Problem& problem) {
   state.counters["latency_ms"] = latency;
 }
 
-// Arguments: max_stages (0: no limit), replication (0/1).
+// Arguments: max_stages (0: no limit), replication (0/1), max_shards (0: no sharding).
 void BM_SolveThroughput(benchmark::State& state) {
-  RunSolve(state, LargeProblem(Objective::kThroughput, state.range(0), state.range(1) != 0));
+  RunSolve(state, LargeProblem(Objective::kThroughput, state.range(0), state.range(1) != 0,
+                               state.range(2)));
 }
 void BM_SolveThroughputWithSlo(benchmark::State& state) {
-  RunSolve(state, WithBindingSlo(
-                      LargeProblem(Objective::kThroughput, state.range(0), state.range(1) != 0)));
+  RunSolve(state, WithBindingSlo(LargeProblem(Objective::kThroughput, state.range(0),
+                                              state.range(1) != 0, state.range(2))));
 }
 void BM_SolveLatency(benchmark::State& state) {
-  RunSolve(state, LargeProblem(Objective::kLatency, state.range(0), state.range(1) != 0));
+  RunSolve(state,
+           LargeProblem(Objective::kLatency, state.range(0), state.range(1) != 0, state.range(2)));
 }
 
-#define SERDAB_SOLVER_ARGS                \
-  ArgNames({"max_stages", "replication"}) \
-      ->Args({0, 0})                      \
-      ->Args({4, 0})                      \
-      ->Args({0, 1})                      \
-      ->Args({4, 1})                      \
+#define SERDAB_SOLVER_ARGS                              \
+  ArgNames({"max_stages", "replication", "max_shards"}) \
+      ->Args({0, 0, 0})                                 \
+      ->Args({4, 0, 0})                                 \
+      ->Args({0, 1, 0})                                 \
+      ->Args({4, 1, 0})                                 \
+      ->Args({0, 0, 4})                                 \
+      ->Args({4, 0, 4})                                 \
+      ->Args({0, 1, 4})                                 \
+      ->Args({4, 1, 4})                                 \
       ->Unit(benchmark::kMillisecond)
 
 BENCHMARK(BM_SolveThroughput)->SERDAB_SOLVER_ARGS;

@@ -69,6 +69,12 @@ int RunPlanCommand(int argc, char** argv) {
   app.add_flag("--no-paging", no_paging, "every stage must fit its EPC");
   app.add_flag("--replication", problem.allow_replication,
                "allow a stage on two neighbouring workers");
+  app.add_option("--max-shards", problem.max_shards,
+                 "allow one Gemm, MatMul or Conv layer split by output features across 2..K "
+                 "consecutive workers (0: no sharding)")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(0, partitioner::kMaxShards));
   app.add_flag("--json", json, "print JSON");
   if (auto rc = ParseFlags(app, argc, argv)) return *rc;
   problem.objective = objective == "latency" ? partitioner::Objective::kLatency

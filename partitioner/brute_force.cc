@@ -43,6 +43,17 @@ class Enumerator {
         }
       }
     }
+    // Sharded stages: the layer alone, on every run of 2..max_shards consecutive workers.
+    if (!Shardable(problem_.model.layers[begin])) return;
+    for (int k = 2; k <= problem_.max_shards; ++k) {
+      for (int w = next_worker; w + k <= workers; ++w) {
+        StagePlan stage{begin, begin + 1, {}, true};
+        for (int i = 0; i < k; ++i) stage.workers.push_back(w + i);
+        plan_.push_back(std::move(stage));
+        Extend(begin + 1, w + k);
+        plan_.pop_back();
+      }
+    }
   }
 
   void Consider() {

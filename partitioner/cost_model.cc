@@ -12,6 +12,8 @@ std::string RangeLabel(int begin, int end) {
   return "layers [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
 }
 
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 }  // namespace
 
 std::string_view ObjectiveName(Objective objective) {
@@ -39,6 +41,57 @@ StageCost ComputeStageCost(const ModelProfile& model, const WorkerProfile& worke
   return acc.Cost();
 }
 
+StageCost ComputeShardCost(const ModelProfile& model, const WorkerProfile& worker,
+                           const std::vector<double>& layer_ms, int layer, int shards) {
+  const LayerProfile& profile = model.layers[layer];
+  const int64_t in = model.cut_bytes[layer];
+  const int64_t out = model.cut_bytes[layer + 1];
+  const double k = shards;
+  StageCost cost;
+  cost.compute_ms = layer_ms[layer] / k;
+  cost.working_set_bytes =
+      CeilDiv(profile.weight_bytes, shards) + profile.activation_bytes + in + CeilDiv(out, shards);
+  cost.crypto_ms =
+      (static_cast<double>(in) + static_cast<double>(out) / k) / worker.aead_bytes_per_s * 1e3;
+  if (worker.is_enclave()) {
+    cost.ecall_ms = worker.ecall_ns * 1e-6;
+    const WeightCost weights =
+        ChooseWeightResidency(worker, cost.working_set_bytes,
+                              CeilDiv(profile.streamable_weight_bytes, shards), &cost.alternative);
+    cost.weight_residency = weights.residency;
+    cost.swapped_pages = weights.swapped_pages;
+    cost.streamed_weight_bytes = weights.streamed_weight_bytes;
+    cost.paging_ms = weights.paging_ms;
+    cost.stream_ms = weights.stream_ms;
+  }
+  return cost;
+}
+
+FanTime ComputeFanTime(const ResolvedLink* links, int senders, int receivers,
+                       const double* sender_aead) {
+  // Each sender's uplink carries its part to every receiver, and each receiver's downlink
+  // every sender's part; per byte of the cut, a part is 1 / senders of it.
+  FanTime fan;
+  for (int s = 0; s < senders; ++s) {
+    double ms_per_byte = 0;
+    for (int r = 0; r < receivers; ++r) {
+      const ResolvedLink& link = links[s * receivers + r];
+      ms_per_byte += 1e3 / link.bandwidth_bytes_per_s;
+      fan.fixed_ms = std::max(fan.fixed_ms, link.rtt_ms / 2);
+    }
+    if (sender_aead[s] > 0) ms_per_byte += (receivers - 1) * 1e3 / sender_aead[s];
+    fan.ms_per_byte = std::max(fan.ms_per_byte, ms_per_byte / senders);
+  }
+  for (int r = 0; r < receivers; ++r) {
+    double ms_per_byte = 0;
+    for (int s = 0; s < senders; ++s) {
+      ms_per_byte += 1e3 / links[s * receivers + r].bandwidth_bytes_per_s;
+    }
+    fan.ms_per_byte = std::max(fan.ms_per_byte, ms_per_byte / senders);
+  }
+  return fan;
+}
+
 Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<StagePlan>& plan) {
   const ModelProfile& model = problem.model;
   const Cluster& cluster = problem.cluster;
@@ -63,10 +116,39 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
                                      " and end after it, by layer " + std::to_string(n));
     }
     expected_begin = sp.end;
-    if (sp.workers.empty() || sp.workers.size() > 2) {
+    const int k = static_cast<int>(sp.workers.size());
+    if (sp.sharded) {
+      if (problem.max_shards < 2) {
+        return Status::FailedPrecondition(label + " is sharded but sharding is disallowed");
+      }
+      if (k < 2) {
+        return Status::InvalidArgument(label + " is sharded, so it must have at least two workers");
+      }
+      if (k > problem.max_shards) {
+        return Status::FailedPrecondition(label + " is sharded " + std::to_string(k) +
+                                          " ways but max_shards is " +
+                                          std::to_string(problem.max_shards));
+      }
+      if (sp.end != sp.begin + 1) {
+        return Status::InvalidArgument(label + " is sharded, so it must hold one layer, not " +
+                                       RangeLabel(sp.begin, sp.end));
+      }
+      const LayerProfile& layer = model.layers[sp.begin];
+      if (!Shardable(layer)) {
+        return Status::FailedPrecondition(
+            label + " shards layer " + std::to_string(sp.begin) + " '" + layer.name +
+            "', which has no streamable weights (only Gemm, MatMul and group-1 Conv layers "
+            "can be sharded)");
+      }
+      for (int i = 1; i < k; ++i) {
+        if (sp.workers[i] != sp.workers[0] + i) {
+          return Status::InvalidArgument(
+              label + ": the shards must run on consecutive workers in the worker order");
+        }
+      }
+    } else if (sp.workers.empty() || sp.workers.size() > 2) {
       return Status::InvalidArgument(label + " must have one worker, or two when replicated");
-    }
-    if (sp.workers.size() == 2) {
+    } else if (sp.workers.size() == 2) {
       if (!problem.allow_replication) {
         return Status::FailedPrecondition(label + " is replicated but replication is disallowed");
       }
@@ -92,17 +174,23 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
     stage.begin = sp.begin;
     stage.end = sp.end;
     stage.workers = sp.workers;
-    for (int w : sp.workers) {
-      const WorkerProfile& worker = cluster.workers[w];
+    stage.sharded = sp.sharded;
+    for (int i = 0; i < k; ++i) {
+      const WorkerProfile& worker = cluster.workers[sp.workers[i]];
+      const std::string range = sp.sharded
+                                    ? "shard " + std::to_string(i) + " of " + std::to_string(k) +
+                                          " of " + RangeLabel(sp.begin, sp.end)
+                                    : RangeLabel(sp.begin, sp.end);
       if (sp.begin < problem.privacy_layers && !worker.is_enclave()) {
-        return Status::FailedPrecondition(label + " runs " + RangeLabel(sp.begin, sp.end) + " on " +
-                                          std::string(WorkerKindName(worker.kind)) + " worker '" +
-                                          worker.name + "', but privacy requires the first " +
-                                          std::to_string(problem.privacy_layers) +
-                                          " layers in enclaves");
+        return Status::FailedPrecondition(
+            label + " runs " + range + " on " + std::string(WorkerKindName(worker.kind)) +
+            " worker '" + worker.name + "', but privacy requires the first " +
+            std::to_string(problem.privacy_layers) + " layers in enclaves");
       }
-      const StageCost cost =
-          ComputeStageCost(model, worker, WorkerLayerTimesMs(model, worker), sp.begin, sp.end);
+      const std::vector<double> layer_ms = WorkerLayerTimesMs(model, worker);
+      const StageCost cost = sp.sharded
+                                 ? ComputeShardCost(model, worker, layer_ms, sp.begin, k)
+                                 : ComputeStageCost(model, worker, layer_ms, sp.begin, sp.end);
       if (cost.swapped_pages > 0 && !problem.allow_paging) {
         // A stage with streamable weights weighed streaming them all (chosen or not), which
         // left too much resident: say how much.
@@ -121,14 +209,15 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
                       FormatBytes(StreamWindowBytes(worker)) + " of windows)"
                 : std::string();
         return Status::FailedPrecondition(
-            label + " needs " + FormatBytes(cost.working_set_bytes) + streamed + " for " +
-            RangeLabel(sp.begin, sp.end) + " on worker '" + worker.name + "' whose EPC is " +
-            FormatBytes(worker.epc_bytes) + ", and paging is disallowed");
+            label + " needs " + FormatBytes(cost.working_set_bytes) + streamed + " for " + range +
+            " on worker '" + worker.name + "' whose EPC is " + FormatBytes(worker.epc_bytes) +
+            ", and paging is disallowed");
       }
       stage.costs.push_back(cost);
       stage.time_ms = std::max(stage.time_ms, cost.total_ms());
     }
-    stage.effective_ms = stage.time_ms / static_cast<double>(stage.workers.size());
+    stage.effective_ms =
+        sp.sharded ? stage.time_ms : stage.time_ms / static_cast<double>(stage.workers.size());
     placement.stages.push_back(std::move(stage));
   }
   if (expected_begin != n) {
@@ -147,28 +236,49 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
     link.to_stage = to;
     link.cut = from < 0 ? 0 : plan[from].end;
     link.bytes = model.cut_bytes[link.cut];
-    const std::vector<std::string> client = {cluster.client};
-    auto endpoints = [&](int s) {
-      if (s < 0) return client;
-      std::vector<std::string> names;
-      for (int w : plan[s].workers) names.push_back(cluster.workers[w].name);
-      return names;
+    // Each side's endpoints per frame parity: a replica takes alternate frames, the shards of
+    // a sharded stage take every frame together; -1 is the client.
+    auto sides = [&](int s) -> std::vector<std::vector<int>> {
+      if (s < 0) return {{-1}};
+      if (plan[s].sharded) return {plan[s].workers};
+      std::vector<std::vector<int>> replicas;
+      for (int w : plan[s].workers) replicas.push_back({w});
+      return replicas;
     };
-    const std::vector<std::string> senders = endpoints(from);
-    const std::vector<std::string> receivers = endpoints(to);
+    auto name = [&](int w) -> const std::string& {
+      return w < 0 ? cluster.client : cluster.workers[w].name;
+    };
+    const std::vector<std::vector<int>> senders = sides(from);
+    const std::vector<std::vector<int>> receivers = sides(to);
     // Alternate frames keep their replica index: sender k feeds receiver k, and a single end
     // serves both.
     const size_t count = std::max(senders.size(), receivers.size());
     for (size_t k = 0; k < count; ++k) {
-      const std::string& a = senders[senders.size() == 1 ? 0 : k];
-      const std::string& b = receivers[receivers.size() == 1 ? 0 : k];
-      const std::optional<ResolvedLink> resolved = FindLink(cluster, a, b);
-      if (!resolved) {
-        return Status::FailedPrecondition("there is no link from '" + a + "' to '" + b +
-                                          "' (needed by " + StageLabel(from) + " -> " +
-                                          StageLabel(to) + ") and the cluster has no default link");
+      const std::vector<int>& out = senders[senders.size() == 1 ? 0 : k];
+      const std::vector<int>& in = receivers[receivers.size() == 1 ? 0 : k];
+      std::vector<ResolvedLink> resolved;
+      for (int a : out) {
+        for (int b : in) {
+          const std::optional<ResolvedLink> found = FindLink(cluster, name(a), name(b));
+          if (!found) {
+            return Status::FailedPrecondition("there is no link from '" + name(a) + "' to '" +
+                                              name(b) + "' (needed by " + StageLabel(from) +
+                                              " -> " + StageLabel(to) +
+                                              ") and the cluster has no default link");
+          }
+          resolved.push_back(*found);
+        }
       }
-      const double ms = LinkTimeMs(link.bytes, *resolved);
+      double ms = 0;
+      if (resolved.size() == 1) {
+        ms = LinkTimeMs(link.bytes, resolved[0]);
+      } else {
+        std::vector<double> aead;
+        for (int a : out) aead.push_back(a < 0 ? 0 : cluster.workers[a].aead_bytes_per_s);
+        ms = ComputeFanTime(resolved.data(), static_cast<int>(out.size()),
+                            static_cast<int>(in.size()), aead.data())
+                 .Ms(link.bytes);
+      }
       link.link_ms.push_back(ms);
       link.time_ms = std::max(link.time_ms, ms);
     }

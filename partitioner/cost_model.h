@@ -32,8 +32,38 @@
 // Accelerators and native workers have no EPC: no paging, no streaming, no ECALL, no memory
 // limit.
 //
+// Sharded stage (one layer l split by its output features into k shards, shard i on worker
+// w_i; enclave/engine/output_slice.h), per frame, for each shard:
+//   compute = l's time on w_i / k.
+//   weights = l's weight bytes / k, of which l's streamable bytes / k can stream; working
+//     set = those weights + l's activation bytes + the input cut's bytes (every shard
+//     receives the whole input) + the output cut's bytes / k. The residency is chosen by
+//     ChooseWeightResidency as for any stage, so a shard may still stream or page.
+//   crypto = (input bytes + output bytes / k) / the worker's AEAD rate; ecall as any stage.
+// The stage takes as long as its slowest shard and accepts frames as often (every frame
+// visits every shard). The engine splits a layer's F output features into shards that differ
+// by one feature; the model uses exact 1/k fractions (byte counts rounded up to whole bytes),
+// within one feature's weights and outputs of either. Only a layer with streamable weights
+// can be sharded (Gemm, MatMul and group-1 Conv both stream and shard).
+//
 // Link carrying the bytes of one cut: bytes / bandwidth + rtt / 2. AEAD is charged to the
 // stages at both ends, not to the link.
+//
+// A hop into or out of a sharded stage is a fan:
+//   fan-out (one sender, k shards): the sender sends the whole cut to every shard over its
+//     one uplink: the sum over shards of bytes / bandwidth(sender -> shard i), plus the largest
+//     rtt / 2, plus the k - 1 extra seals of the cut the sender makes beyond the one its stage
+//     pays for: (k - 1) x bytes / the sender's AEAD rate. Those seals are the sending stage's
+//     work; charging them to the link is an approximation that keeps every stage's cost
+//     independent of its neighbours, so the solver's programme still decomposes. The client's
+//     AEAD is not modelled, so a fan-out from it has no extra seals.
+//   fan-in (k shards, one receiver): the receiver takes every shard's part over its one
+//     downlink: the sum over shards of (bytes / k) / bandwidth(shard i -> receiver), plus the
+//     largest rtt / 2.
+//   Between two sharded stages every sender sends its part to every receiver, and the fan
+//     takes the longest of each sender's fan-out and each receiver's fan-in (FanTime).
+//   A replicated stage on the other side keeps its parity: each replica's half of the frames
+//     is a fan of its own, as replicas have a link each.
 //
 // A pipeline runs at one frame per bottleneck: the largest per-frame time of any stage or
 // link. A replicated stage takes alternate frames on its two workers, so it accepts a frame
@@ -198,13 +228,37 @@ class StageCostAccumulator {
 StageCost ComputeStageCost(const ModelProfile& model, const WorkerProfile& worker,
                            const std::vector<double>& layer_ms, int begin, int end);
 
+// Whether a layer can be sharded: it has streamable weights (the same layer kinds chunk and
+// shard).
+inline bool Shardable(const LayerProfile& layer) { return layer.streamable_weight_bytes > 0; }
+
+// One of `shards` shards of layer `layer` on `worker`, whose layer times are `layer_ms`.
+// Every shard of a layer costs the same on the same worker. Requires shards >= 1.
+StageCost ComputeShardCost(const ModelProfile& model, const WorkerProfile& worker,
+                           const std::vector<double>& layer_ms, int layer, int shards);
+
 // One frame's cut of `bytes` over `link`.
 inline double LinkTimeMs(int64_t bytes, const ResolvedLink& link) {
   return static_cast<double>(bytes) / link.bandwidth_bytes_per_s * 1e3 + link.rtt_ms / 2;
 }
 
+// A fan's time per frame, linear in the cut's bytes: the solver prices every cut with one
+// multiply-add, and EvaluatePlacement does the same arithmetic, so both get the same bits.
+struct FanTime {
+  double ms_per_byte = 0;
+  double fixed_ms = 0;
+
+  double Ms(int64_t bytes) const { return static_cast<double>(bytes) * ms_per_byte + fixed_ms; }
+};
+
+// The fan from `senders` endpoints, each sending its 1/senders part of the cut, to
+// `receivers` endpoints, each receiving all of it (the comment above). links[s * receivers +
+// r] joins sender s to receiver r; sender_aead[s] is sender s's AEAD rate, 0 for the client.
+FanTime ComputeFanTime(const ResolvedLink* links, int senders, int receivers,
+                       const double* sender_aead);
+
 // Costs a plan and checks every constraint of the problem except the latency SLO: layer
-// ranges, worker order, replication, max_stages, privacy, EPC without paging, links.
+// ranges, worker order, replication, sharding, max_stages, privacy, EPC without paging, links.
 // Errors (FailedPrecondition, or InvalidArgument for a malformed plan) name what is broken.
 // Assumes the problem's model and cluster are valid (ValidateModel, ValidateCluster).
 Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<StagePlan>& plan);

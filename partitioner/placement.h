@@ -1,10 +1,13 @@
 // A placement problem and its answer: which contiguous layers run on which workers.
 //
 // A placement is a pipeline of stages. Each stage runs layers [begin, end) on one worker, or
-// on two workers taking alternate frames (a replicated stage). Stages take workers in the
-// cluster's order: every worker of a later stage comes after every worker of an earlier
-// one, and any worker may be skipped. The two replicas of a stage are neighbours in that
-// order (workers j and j + 1), so a tier lists the workers it is willing to pair side by side.
+// on two workers taking alternate frames (a replicated stage), or runs a single layer split
+// by its output features across k workers (a sharded stage: every frame visits every shard,
+// each holding 1/k of the layer's weights; enclave/engine/output_slice.h). Stages take
+// workers in the cluster's order: every worker of a later stage comes after every worker of
+// an earlier one, and any worker may be skipped. The two replicas of a stage, and the k
+// shards of one, are neighbours in that order (workers j, j + 1, ...), so a tier lists the
+// workers it is willing to pair side by side.
 #ifndef SERDAB_PARTITIONER_PLACEMENT_H_
 #define SERDAB_PARTITIONER_PLACEMENT_H_
 
@@ -25,6 +28,9 @@ enum class Objective {
 
 std::string_view ObjectiveName(Objective objective);
 
+// The most workers one layer may be sharded across (Problem::max_shards).
+inline constexpr int kMaxShards = 64;
+
 struct Problem {
   ModelProfile model;
   Cluster cluster;
@@ -36,14 +42,19 @@ struct Problem {
   // the solver maximises fps among the placements that meet it.
   std::optional<double> latency_slo_ms;
   bool allow_replication = false;
+  // A sharded stage may split its layer across 2..max_shards workers; 0 or 1: no sharding.
+  // Only layers with streamable weights (Gemm, MatMul, Conv with group 1) can be sharded.
+  int max_shards = 0;
 };
 
-// What the caller asks for: a stage's layer range and its worker indices (one, or two
-// neighbours when replicated).
+// What the caller asks for: a stage's layer range and its worker indices (one, two
+// neighbours when replicated, or k consecutive workers when sharded: workers[i] runs shard
+// i of the one layer [begin, begin + 1)).
 struct StagePlan {
   int begin = 0;
   int end = 0;
   std::vector<int> workers;
+  bool sharded = false;
 };
 
 // Where an enclave stage keeps its weights while it runs; cost_model.h prices each and
@@ -93,19 +104,26 @@ struct PlannedStage {
   int begin = 0;
   int end = 0;
   std::vector<int> workers;
+  // One layer split across the workers: workers[i] runs shard i of k = workers.size(), and
+  // costs[i] is its cost.
+  bool sharded = false;
   std::vector<StageCost> costs;  // one per worker
-  double time_ms = 0;            // the slowest replica: what a frame waits here
-  double effective_ms = 0;       // time_ms / replicas: how often the stage accepts a frame
+  double time_ms = 0;            // the slowest replica or shard: what a frame waits here
+  // How often the stage accepts a frame: time_ms / replicas; time_ms when sharded (every
+  // frame visits every shard).
+  double effective_ms = 0;
 };
 
 // One hop of the pipeline: between two stages, or between the client and a stage. A hop
-// into or out of a replicated stage is two links, each carrying every other frame.
+// into or out of a replicated stage is two links, each carrying every other frame. A hop
+// into a sharded stage fans the cut out to every shard, and one out of it fans the shards'
+// parts in; each such fan counts as one link here (cost_model.h).
 struct PlannedLink {
   int from_stage = -1;  // -1: the client
   int to_stage = -1;    // -1: the client
   int cut = 0;
   int64_t bytes = 0;
-  std::vector<double> link_ms;  // per physical link
+  std::vector<double> link_ms;  // per physical link (or fan)
   double time_ms = 0;           // the slowest of them
   double effective_ms = 0;      // time_ms / links
 };

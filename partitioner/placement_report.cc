@@ -159,7 +159,23 @@ std::string FormatPlacementTable(const Problem& problem, const Placement& placem
                   cost.compute_ms, cost.paging_ms, cost.crypto_ms, cost.ecall_ms, stage.time_ms,
                   stage.effective_ms,
                   IsBottleneck(placement, stage.effective_ms) ? "  <- bottleneck" : "");
-    if (worker.is_enclave()) out += Printf("%-7s %s\n", "", WeightsLine(cost, worker).c_str());
+    if (!stage.sharded) {
+      if (worker.is_enclave()) out += Printf("%-7s %s\n", "", WeightsLine(cost, worker).c_str());
+      continue;
+    }
+    std::string names;
+    for (size_t i = 0; i < stage.workers.size(); ++i) {
+      names += (i > 0 ? ", " : "") + problem.cluster.workers[stage.workers[i]].name;
+    }
+    out += Printf("%-7s sharded %zu ways on %s\n", "", stage.workers.size(), names.c_str());
+    for (size_t i = 0; i < stage.workers.size(); ++i) {
+      const WorkerProfile& shard_worker = problem.cluster.workers[stage.workers[i]];
+      out += Printf("%-7s shard %zu on %s: %s%s\n", "", i, shard_worker.name.c_str(),
+                    FormatDuration(stage.costs[i].total_ms()).c_str(),
+                    shard_worker.is_enclave()
+                        ? ("; " + WeightsLine(stage.costs[i], shard_worker)).c_str()
+                        : "");
+    }
   }
   while (next_link < placement.links.size()) link_row(placement.links[next_link++]);
   return out;
@@ -197,7 +213,8 @@ std::string PlacementToJson(const Problem& problem, const Placement& placement) 
         {"last_layer", model.layers[stage.end - 1].name},
         {"time_ms", JsonNumber(stage.time_ms)},
         {"effective_ms", JsonNumber(stage.effective_ms)},
-        {"replicas", std::move(replicas)},
+        {"sharded", stage.sharded},
+        {stage.sharded ? "shards" : "replicas", std::move(replicas)},
     });
   }
   ordered_json links = ordered_json::array();

@@ -12,11 +12,14 @@ namespace serdab::partitioner {
 // per link in pipeline order with the cost components in ms; the bottleneck row is marked.
 // A replicated stage shows its slower replica's components. Under each enclave stage a line
 // says where its weights live (resident, paged, streamed, or streamed and paged) and why: the
-// cost of the alternative the cost model weighed, or the EPC it fits or overflows.
+// cost of the alternative the cost model weighed, or the EPC it fits or overflows. A sharded
+// stage's row shows its slowest shard; under it a line names its workers ("sharded 3 ways on
+// a, b, c") and one line per shard gives its time and, in an enclave, its weights line.
 std::string FormatPlacementTable(const Problem& problem, const Placement& placement);
 
 // The same as a JSON object; times in ms, sizes in bytes, worker and layer names spelled out.
-// Infinite fps is written as null.
+// Infinite fps is written as null. Every stage has "sharded"; its per-worker costs are under
+// "shards" (in shard order) when it is sharded, "replicas" otherwise.
 std::string PlacementToJson(const Problem& problem, const Placement& placement);
 
 }  // namespace serdab::partitioner

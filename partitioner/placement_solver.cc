@@ -73,13 +73,20 @@ class PlacementDp {
   std::vector<double>& Candidates(double lo, double hi);
 
  private:
-  // Worker group g = j * replicas_ + r: worker j alone (r = 0) or workers j - 1 and j (r = 1).
-  // replicas_ is 1 or 2, so shifts and masks stand in for division (these run in the
-  // innermost loops).
-  int GroupLast(int g) const { return g >> rep_shift_; }
-  int GroupSize(int g) const { return 1 + (g & rep_shift_); }
-  int GroupFirst(int g) const { return GroupLast(g) - (g & rep_shift_); }
-  bool GroupValid(int g) const { return GroupFirst(g) >= 0; }
+  // Worker groups: g < plain_groups_ is g = j * replicas_ + r, worker j alone (r = 0) or
+  // workers j - 1 and j (r = 1); replicas_ is 1 or 2. Above them, g = plain_groups_ + j *
+  // shard_slots_ + (k - 2) is workers j - k + 1 .. j running one layer in k shards. Both
+  // kinds are ordered by their last worker, so the groups after worker j are two ranges.
+  // A group's parity is how many alternating halves it splits frames into: 2 for replicas,
+  // 1 otherwise (shards all see every frame).
+  bool IsShard(int g) const { return g >= plain_groups_; }
+  int GroupLast(int g) const { return last_[g]; }
+  int GroupFirst(int g) const { return first_[g]; }
+  int GroupParity(int g) const { return parity_[g]; }
+  bool GroupValid(int g) const { return first_[g] >= 0; }
+  // The first plain and the first shard group whose workers all come after worker j.
+  int PlainAfter(int j) const { return (j + 1) * replicas_; }
+  int ShardAfter(int j) const { return plain_groups_ + (j + 1) * shard_slots_; }
   // The effective time of something shared by `count` (1 or 2) replicas: t / count, written
   // as a product because halving is exact either way.
   static double Spread(double t, int count) { return count == 2 ? t * 0.5 : t; }
@@ -89,16 +96,23 @@ class PlacementDp {
     const size_t row = static_cast<size_t>(b) * n_ - static_cast<size_t>(b) * (b - 1) / 2;
     return j * per_worker_ + row + (e - b - 1);
   }
+  // The time of shard group g (>= plain_groups_) running layer b: its slowest shard.
+  double ShardTime(int g, int b) const {
+    return shard_[static_cast<size_t>(b) * shard_groups_ + (g - plain_groups_)];
+  }
   // The slowest physical link of a hop between two sets of endpoints (group members; index
   // workers_ is the client), given every endpoint pair's link time at this cut.
   double HopTime(const std::vector<double>& pair_ms, const std::vector<int>& senders,
                  const std::vector<int>& receivers) const;
   std::vector<int> Members(int g) const;
-  // How often group g accepts a frame when it runs [b, e).
-  double StageEffective(int g, int b, int e) const {
+  // The total time of group g running [b, e), and how often it then accepts a frame.
+  double StageTime(int g, int b, int e) const {
+    if (IsShard(g)) return e == b + 1 ? ShardTime(g, b) : kInf;
     const double t1 = stage_[StageIndex(GroupLast(g), b, e)];
-    return GroupSize(g) == 2 ? Spread(std::max(stage_[StageIndex(GroupLast(g) - 1, b, e)], t1), 2)
-                             : t1;
+    return GroupParity(g) == 2 ? std::max(stage_[StageIndex(GroupLast(g) - 1, b, e)], t1) : t1;
+  }
+  double StageEffective(int g, int b, int e) const {
+    return Spread(StageTime(g, b, e), GroupParity(g));
   }
 
   template <bool kLatency>
@@ -106,9 +120,14 @@ class PlacementDp {
 
   int n_;
   int workers_;
-  int replicas_;   // 2 when replication is allowed
-  int rep_shift_;  // log2(replicas_)
+  int replicas_;  // 2 when replication is allowed
+  int plain_groups_;
+  int shard_slots_;  // shard counts per last worker: 2 .. shard_slots_ + 1
+  int shard_groups_;
   int groups_;
+  std::vector<int> first_;   // per group; -1 where the group would start before worker 0
+  std::vector<int> last_;    // per group
+  std::vector<int> parity_;  // per group
   bool has_client_;
   bool track_stages_;  // whether max_stages binds, so the stage count is part of the state
   int stage_counts_;   // K
@@ -119,6 +138,10 @@ class PlacementDp {
   // search can stop a row early.
   std::vector<double> stage_;
   std::vector<float> stage_floor_;
+  // ShardTime's table, by layer then shard group; kInf where the layer cannot be sharded or
+  // privacy or the EPC forbids it. shard_live_[b]: whether any shard group can run layer b.
+  std::vector<double> shard_;
+  std::vector<char> shard_live_;
   // hop_[(b * groups_ + a) * groups_ + c]: time of the hop from group a to group c at cut b.
   std::vector<double> hop_;
   std::vector<double> client_in_;   // per group, cut 0
@@ -130,19 +153,30 @@ PlacementDp::PlacementDp(const Problem& problem)
     : n_(problem.model.num_layers()),
       workers_(problem.cluster.num_workers()),
       replicas_(problem.allow_replication ? 2 : 1),
-      rep_shift_(problem.allow_replication ? 1 : 0),
-      groups_(workers_ * replicas_),
+      plain_groups_(workers_ * replicas_),
+      shard_slots_(std::max(0, std::min(problem.max_shards, workers_) - 1)),
+      shard_groups_(workers_ * shard_slots_),
+      groups_(plain_groups_ + shard_groups_),
       has_client_(!problem.cluster.client.empty()),
       track_stages_(problem.max_stages > 0 && problem.max_stages < workers_),
       stage_counts_(track_stages_ ? problem.max_stages : 1),
       per_worker_(static_cast<size_t>(n_) * (n_ + 1) / 2) {
   const ModelProfile& model = problem.model;
+  for (int g = 0; g < groups_; ++g) {
+    const int last = IsShard(g) ? (g - plain_groups_) / shard_slots_ : g / replicas_;
+    const int size = IsShard(g) ? (g - plain_groups_) % shard_slots_ + 2 : 1 + g % replicas_;
+    last_.push_back(last);
+    first_.push_back(last - size + 1 >= 0 ? last - size + 1 : -1);
+    parity_.push_back(IsShard(g) ? 1 : size);
+  }
   stage_ = std::move(table_cache.stage);
   stage_floor_ = std::move(table_cache.stage_floor);
   hop_ = std::move(table_cache.hop);
   candidates_ = std::move(table_cache.candidates);
   stage_.assign(per_worker_ * workers_, kInf);
   stage_floor_.assign(per_worker_ * workers_, std::numeric_limits<float>::infinity());
+  // shard_ms[(j * n_ + b) * shard_slots_ + k - 2]: one of k shards of layer b on worker j.
+  std::vector<double> shard_ms(static_cast<size_t>(workers_) * n_ * shard_slots_, kInf);
   for (int j = 0; j < workers_; ++j) {
     const WorkerProfile& worker = problem.cluster.workers[j];
     const std::vector<double> layer_ms = WorkerLayerTimesMs(model, worker);
@@ -161,6 +195,26 @@ PlacementDp::PlacementDp(const Problem& problem)
         running = std::min(running, row[e - b - 1]);
         floor[e - b - 1] = FloatBelow(running);
       }
+      if (!Shardable(model.layers[b])) continue;
+      for (int k = 2; k < shard_slots_ + 2; ++k) {
+        const StageCost cost = ComputeShardCost(model, worker, layer_ms, b, k);
+        if (!problem.allow_paging && cost.swapped_pages > 0) continue;
+        shard_ms[(static_cast<size_t>(j) * n_ + b) * shard_slots_ + k - 2] = cost.total_ms();
+      }
+    }
+  }
+  shard_.assign(static_cast<size_t>(n_) * shard_groups_, kInf);
+  shard_live_.assign(n_, 0);
+  for (int g = plain_groups_; g < groups_; ++g) {
+    if (!GroupValid(g)) continue;
+    const int k = GroupLast(g) - GroupFirst(g) + 1;
+    for (int b = 0; b < n_; ++b) {
+      double t = 0;
+      for (int j = GroupFirst(g); j <= GroupLast(g); ++j) {
+        t = std::max(t, shard_ms[(static_cast<size_t>(j) * n_ + b) * shard_slots_ + k - 2]);
+      }
+      shard_[static_cast<size_t>(b) * shard_groups_ + (g - plain_groups_)] = t;
+      if (t < kInf) shard_live_[b] = 1;
     }
   }
 
@@ -181,20 +235,89 @@ PlacementDp::PlacementDp(const Problem& problem)
       pair_ms[i] = links[i] ? LinkTimeMs(bytes, *links[i]) : kInf;
     }
   };
-
-  hop_.assign(static_cast<size_t>(n_) * groups_ * groups_, kInf);
   std::vector<std::vector<int>> members(groups_);
   for (int g = 0; g < groups_; ++g) {
     if (GroupValid(g)) members[g] = Members(g);
   }
+  // A hop into or out of a shard group is a fan per parity (cost_model.h), priced per cut
+  // by its FanTime; nullopt where a link is missing. Index workers_ is the client.
+  auto fan = [&](const std::vector<int>& senders,
+                 const std::vector<int>& receivers) -> std::optional<FanTime> {
+    std::vector<ResolvedLink> resolved;
+    for (int a : senders) {
+      for (int c : receivers) {
+        if (!links[a * endpoints + c]) return std::nullopt;
+        resolved.push_back(*links[a * endpoints + c]);
+      }
+    }
+    std::vector<double> aead;
+    for (int a : senders) {
+      aead.push_back(a == workers_ ? 0 : problem.cluster.workers[a].aead_bytes_per_s);
+    }
+    return ComputeFanTime(resolved.data(), static_cast<int>(senders.size()),
+                          static_cast<int>(receivers.size()), aead.data());
+  };
+  // The parity halves of a group: each replica alone, or the whole group.
+  auto halves = [&](int g) {
+    std::vector<std::vector<int>> out;
+    if (GroupParity(g) == 2) {
+      for (int j : members[g]) out.push_back({j});
+    } else {
+      out.push_back(members[g]);
+    }
+    return out;
+  };
+  // The fans of a hop, one per parity (the same pairing as EvaluatePlacement); empty when
+  // a link is missing.
+  auto fans = [&](const std::vector<std::vector<int>>& senders,
+                  const std::vector<std::vector<int>>& receivers) {
+    std::vector<FanTime> out;
+    const size_t count = std::max(senders.size(), receivers.size());
+    for (size_t k = 0; k < count; ++k) {
+      const std::optional<FanTime> f =
+          fan(senders[senders.size() == 1 ? 0 : k], receivers[receivers.size() == 1 ? 0 : k]);
+      if (!f) return std::vector<FanTime>();
+      out.push_back(*f);
+    }
+    return out;
+  };
+  auto fan_ms = [](const std::vector<FanTime>& fans, int64_t bytes) {
+    if (fans.empty()) return kInf;
+    double ms = 0;
+    for (const FanTime& f : fans) ms = std::max(ms, f.Ms(bytes));
+    return ms;
+  };
+
+  hop_.assign(static_cast<size_t>(n_) * groups_ * groups_, kInf);
   for (int b = 1; b < n_; ++b) {
     time_pairs(model.cut_bytes[b]);
-    for (int a = 0; a < groups_; ++a) {
+    for (int a = 0; a < plain_groups_; ++a) {
       if (!GroupValid(a)) continue;
-      for (int c = 0; c < groups_; ++c) {
+      for (int c = PlainAfter(GroupLast(a)); c < plain_groups_; ++c) {
         if (!GroupValid(c) || GroupFirst(c) <= GroupLast(a)) continue;
         hop_[(static_cast<size_t>(b) * groups_ + a) * groups_ + c] =
             HopTime(pair_ms, members[a], members[c]);
+      }
+    }
+  }
+  if (shard_groups_ > 0) {
+    for (int a = 0; a < groups_; ++a) {
+      if (!GroupValid(a)) continue;
+      for (int c = 0; c < groups_; ++c) {
+        if (!GroupValid(c) || GroupFirst(c) <= GroupLast(a) || !(IsShard(a) || IsShard(c))) {
+          continue;
+        }
+        const std::vector<FanTime> hop_fans = fans(halves(a), halves(c));
+        if (hop_fans.empty()) continue;
+        for (int b = 1; b < n_; ++b) {
+          // Only where both stages can run: a shard group holds layer b - 1 or b alone.
+          if ((IsShard(a) && ShardTime(a, b - 1) == kInf) ||
+              (IsShard(c) && ShardTime(c, b) == kInf)) {
+            continue;
+          }
+          hop_[(static_cast<size_t>(b) * groups_ + a) * groups_ + c] =
+              fan_ms(hop_fans, model.cut_bytes[b]);
+        }
       }
     }
   }
@@ -203,10 +326,16 @@ PlacementDp::PlacementDp(const Problem& problem)
   if (has_client_) {
     const std::vector<int> client = {workers_};
     for (int pass = 0; pass < 2; ++pass) {
-      time_pairs(model.cut_bytes[pass == 0 ? 0 : n_]);
+      const int64_t bytes = model.cut_bytes[pass == 0 ? 0 : n_];
+      time_pairs(bytes);
       for (int g = 0; g < groups_; ++g) {
         if (!GroupValid(g)) continue;
-        if (pass == 0) {
+        if (IsShard(g)) {
+          const std::vector<std::vector<int>> whole = {members[g]};
+          const std::vector<std::vector<int>> alone = {client};
+          (pass == 0 ? client_in_ : client_out_)[g] =
+              fan_ms(pass == 0 ? fans(alone, whole) : fans(whole, alone), bytes);
+        } else if (pass == 0) {
           client_in_[g] = HopTime(pair_ms, client, members[g]);
         } else {
           client_out_[g] = HopTime(pair_ms, members[g], client);
@@ -271,11 +400,11 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
   int best_k = -1;
   auto hop_eff = [&](int b, int a, int c) {
     return Spread(hop_[(static_cast<size_t>(b) * G + a) * G + c],
-                  std::max(GroupSize(a), GroupSize(c)));
+                  std::max(GroupParity(a), GroupParity(c)));
   };
   // The pipeline's start: the hop from the client into group c, if the client is modelled.
   auto g_start = [&](int c) {
-    return has_client_ ? combine(0, client_in_[c], Spread(client_in_[c], GroupSize(c))) : 0.0;
+    return has_client_ ? combine(0, client_in_[c], Spread(client_in_[c], GroupParity(c))) : 0.0;
   };
   // g at cut b: the best prefix ending at b, extended by the hop into each group.
   auto compute_g = [&](int b) {
@@ -286,17 +415,37 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
       }
       return;
     }
+    const double* shard_row = &shard_[static_cast<size_t>(b) * shard_groups_];
     for (int a = 0; a < G; ++a) {
       if (!GroupValid(a)) continue;
       const double* fa = &f[fi(b, a, 0)];
       // Prefixes that are already no better than a complete placement lead nowhere.
-      if (*std::min_element(fa, fa + K) >= best) continue;
+      const double fa_min = *std::min_element(fa, fa + K);
+      if (fa_min >= best) continue;
       const double* hops = &hop_[(static_cast<size_t>(b) * G + a) * G];
-      const int size_a = GroupSize(a);
-      for (int c = (GroupLast(a) + 1) * replicas_; c < G; ++c) {
+      const int size_a = GroupParity(a);
+      for (int c = PlainAfter(GroupLast(a)); c < plain_groups_; ++c) {
         const double t = hops[c];
-        const double eff = Spread(t, std::max(size_a, GroupSize(c)));
+        const double eff = Spread(t, std::max(size_a, GroupParity(c)));
         if (eff > bound) continue;  // combine() would give infinity
+        double* gc = &g[c * S];
+        for (int k = k_shift; k < K; ++k) {
+          gc[k] = std::min(gc[k], kLatency ? fa[k - k_shift] + t : std::max(fa[k - k_shift], eff));
+        }
+      }
+      // Shard groups take one layer; their hops are infinite where it cannot be sharded. The
+      // stage that must follow is known, so a hop that leads only past the bound or the best
+      // placement is not taken (reconstruction still finds the same minimum: what is skipped
+      // here is no better than the best).
+      if (!shard_live_[b]) continue;
+      for (int c = ShardAfter(GroupLast(a)); c < G; ++c) {
+        const double t = hops[c];
+        const double eff = Spread(t, size_a);
+        const double stage = shard_row[c - plain_groups_];
+        if (t == kInf || eff > bound || stage > bound ||
+            (kLatency ? fa_min + t + stage : std::max(std::max(fa_min, eff), stage)) >= best) {
+          continue;
+        }
         double* gc = &g[c * S];
         for (int k = k_shift; k < K; ++k) {
           gc[k] = std::min(gc[k], kLatency ? fa[k - k_shift] + t : std::max(fa[k - k_shift], eff));
@@ -318,7 +467,7 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
   };
   auto complete = [&](int c, int k) {
     const double v = f[fi(n_, c, k)];
-    return has_client_ ? combine(v, client_out_[c], Spread(client_out_[c], GroupSize(c))) : v;
+    return has_client_ ? combine(v, client_out_[c], Spread(client_out_[c], GroupParity(c))) : v;
   };
 
   for (int b = 0; b < n_; ++b) {
@@ -370,14 +519,33 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
         }
       }
     };
-    for (int c = 0; c < G; ++c) {
-      const bool pair = GroupSize(c) == 2;
+    for (int c = 0; c < plain_groups_; ++c) {
+      const bool pair = GroupParity(c) == 2;
       if (S == 1) {
         pair ? relax_row(c, std::true_type{}, std::integral_constant<int, 1>{})
              : relax_row(c, std::false_type{}, std::integral_constant<int, 1>{});
       } else {
         pair ? relax_row(c, std::true_type{}, std::integral_constant<int, 4>{})
              : relax_row(c, std::false_type{}, std::integral_constant<int, 4>{});
+      }
+    }
+    // Shard groups: the one stage [b, b + 1).
+    if (!shard_live_[b]) continue;
+    for (int c = plain_groups_; c < G; ++c) {
+      if (!GroupValid(c)) continue;
+      const double t = ShardTime(c, b);
+      const double* gc = &g[c * S];
+      if (t > bound || *std::min_element(gc, gc + K) >= best) continue;
+      double* fe = &f[fi(b + 1, c, 0)];
+      for (int k = 0; k < K; ++k) fe[k] = std::min(fe[k], combine(gc[k], t, t));
+      if (b + 1 < n_) continue;
+      for (int k = 0; k < K; ++k) {
+        const double v = complete(c, k);
+        if (v < best) {
+          best = v;
+          best_group = c;
+          best_k = k;
+        }
       }
     }
   }
@@ -391,20 +559,18 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
   int e = n_;
   int c = best_group;
   int k = best_k;
-  if (has_client_) solution.bottleneck = Spread(client_out_[c], GroupSize(c));
+  if (has_client_) solution.bottleneck = Spread(client_out_[c], GroupParity(c));
   while (true) {
     const double target = f[fi(e, c, k)];
     int b = e - 1;
     double g_target = kInf;
-    for (; b >= 0; --b) {
-      const double t = GroupSize(c) == 2 ? std::max(stage_[StageIndex(GroupLast(c) - 1, b, e)],
-                                                    stage_[StageIndex(GroupLast(c), b, e)])
-                                         : stage_[StageIndex(GroupLast(c), b, e)];
+    // A shard group's stage is the one layer before e.
+    for (; b >= (IsShard(c) ? e - 1 : 0); --b) {
       g_target = g_value(b, c, k);
-      if (combine(g_target, t, StageEffective(c, b, e)) == target) break;
+      if (combine(g_target, StageTime(c, b, e), StageEffective(c, b, e)) == target) break;
     }
-    if (b < 0) return std::nullopt;  // unreachable: the programme's own values
-    solution.plan.push_back(StagePlan{b, e, Members(c)});
+    if (b < (IsShard(c) ? e - 1 : 0)) return std::nullopt;  // unreachable: the programme's own
+    solution.plan.push_back(StagePlan{b, e, Members(c), IsShard(c)});
     solution.bottleneck = std::max(solution.bottleneck, StageEffective(c, b, e));
     if (b == 0) break;
     int a = 0;
@@ -420,7 +586,7 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
     e = b;
   }
   if (has_client_) {
-    solution.bottleneck = std::max(solution.bottleneck, Spread(client_in_[c], GroupSize(c)));
+    solution.bottleneck = std::max(solution.bottleneck, Spread(client_in_[c], GroupParity(c)));
   }
   std::reverse(solution.plan.begin(), solution.plan.end());
   return solution;
@@ -434,8 +600,16 @@ std::vector<double>& PlacementDp::Candidates(double lo, double hi) {
   };
   for (int c = 0; c < groups_; ++c) {
     if (!GroupValid(c)) continue;
+    if (has_client_) {
+      take(Spread(client_in_[c], GroupParity(c)));
+      take(Spread(client_out_[c], GroupParity(c)));
+    }
+    if (IsShard(c)) {
+      for (int b = 0; b < n_; ++b) take(ShardTime(c, b));
+      continue;
+    }
     const int j = GroupLast(c);
-    const bool pair = GroupSize(c) == 2;
+    const bool pair = GroupParity(c) == 2;
     for (int b = 0; b < n_; ++b) {
       const double* t1 = &stage_[StageIndex(j, b, b + 1)];
       const float* f1 = &stage_floor_[StageIndex(j, b, b + 1)];
@@ -452,19 +626,20 @@ std::vector<double>& PlacementDp::Candidates(double lo, double hi) {
         }
       }
     }
-    if (has_client_) {
-      take(Spread(client_in_[c], GroupSize(c)));
-      take(Spread(client_out_[c], GroupSize(c)));
-    }
   }
   for (int b = 1; b < n_; ++b) {
     for (int a = 0; a < groups_; ++a) {
-      if (!GroupValid(a)) continue;
-      for (int c = 0; c < groups_; ++c) {
-        if (!GroupValid(c)) continue;
-        take(Spread(hop_[(static_cast<size_t>(b) * groups_ + a) * groups_ + c],
-                    std::max(GroupSize(a), GroupSize(c))));
-      }
+      // Hops out of a shard group are tabulated only where it can hold layer b - 1, and into
+      // one only where it can hold layer b.
+      if (!GroupValid(a) || (IsShard(a) && ShardTime(a, b - 1) == kInf)) continue;
+      const double* hops = &hop_[(static_cast<size_t>(b) * groups_ + a) * groups_];
+      auto take_hops = [&](int from, int to) {
+        for (int c = from; c < to; ++c) {
+          take(Spread(hops[c], std::max(GroupParity(a), GroupParity(c))));
+        }
+      };
+      take_hops(PlainAfter(GroupLast(a)), plain_groups_);
+      if (shard_live_[b]) take_hops(ShardAfter(GroupLast(a)), groups_);
     }
   }
   return out;
@@ -538,6 +713,8 @@ Status QuickInfeasibility(const Problem& problem) {
                                       " layers in enclaves but no enclave worker is available");
   }
   if (problem.allow_paging) return Status::Ok();
+  // The most shards a layer that must run in enclaves can be split into.
+  const int max_shards = std::max(1, std::min(problem.max_shards, enclaves));
   for (int i = 0; i < problem.model.num_layers(); ++i) {
     const bool outside_allowed = has_outside && i >= problem.privacy_layers;
     if (outside_allowed) continue;
@@ -545,17 +722,30 @@ Status QuickInfeasibility(const Problem& problem) {
     // Every stage holding the layer needs at least its weights and peak activations, or, if
     // it streams, the layer's weights that cannot stream, its activations and at least one
     // chunk's window (any other layer in the stage adds at least the bytes it lets stream).
-    // Streaming helps only a layer that can stream more than the window.
+    // Streaming helps only a layer that can stream more than the window. A shard of k holds
+    // 1/k of the weights (rounded up), and of the streamable ones.
+    const int shards = Shardable(layer) ? max_shards : 1;
+    auto needs = [&](int k) {
+      const int64_t need = (layer.weight_bytes + k - 1) / k + layer.activation_bytes;
+      const int64_t streamed_need = need - (layer.streamable_weight_bytes + k - 1) / k +
+                                    static_cast<int64_t>(engine::kWeightChunkBytes);
+      return std::min(need, streamed_need);
+    };
+    int64_t sharded_need = std::numeric_limits<int64_t>::max();
+    for (int k = 2; k <= shards; ++k) sharded_need = std::min(sharded_need, needs(k));
+    if (std::min(needs(1), sharded_need) <= largest_epc) continue;
     const int64_t need = layer.weight_bytes + layer.activation_bytes;
     const int64_t streamed_need =
         need - layer.streamable_weight_bytes + static_cast<int64_t>(engine::kWeightChunkBytes);
-    if (std::min(need, streamed_need) <= largest_epc) continue;
     std::string message =
         "layer " + std::to_string(i) + " '" + layer.name + "' needs " + FormatBytes(need) +
         " of weights and activations" +
         (streamed_need < need
              ? " (" + FormatBytes(streamed_need) + " with its streamable weights streamed)"
              : std::string()) +
+        (shards > 1 ? " and at least " + FormatBytes(sharded_need) + " a shard split up to " +
+                          std::to_string(shards) + " ways"
+                    : std::string()) +
         " but the largest EPC is " + FormatBytes(largest_epc) + " and paging is disallowed";
     if (has_outside) {
       message += " (it is before the privacy cut at layer " +
@@ -612,7 +802,9 @@ Status Diagnose(const Problem& problem) {
     if (best) {
       const Result<Placement> why = EvaluatePlacement(problem, [&] {
         std::vector<StagePlan> plan;
-        for (const PlannedStage& s : best->stages) plan.push_back({s.begin, s.end, s.workers});
+        for (const PlannedStage& s : best->stages) {
+          plan.push_back({s.begin, s.end, s.workers, s.sharded});
+        }
         return plan;
       }());
       return Status::FailedPrecondition(
@@ -676,6 +868,11 @@ Status ValidateProblem(const Problem& problem) {
     return Status::InvalidArgument("privacy_layers is " + std::to_string(problem.privacy_layers) +
                                    " but must be between 0 and the model's " +
                                    std::to_string(problem.model.num_layers()) + " layers");
+  }
+  if (problem.max_shards < 0 || problem.max_shards > kMaxShards) {
+    return Status::InvalidArgument("max_shards is " + std::to_string(problem.max_shards) +
+                                   " but must be between 0 and " + std::to_string(kMaxShards) +
+                                   " (0 or 1: no sharding)");
   }
   if (problem.latency_slo_ms &&
       !(std::isfinite(*problem.latency_slo_ms) && *problem.latency_slo_ms > 0)) {

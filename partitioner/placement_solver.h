@@ -3,11 +3,14 @@
 // Workers are taken in the cluster's order, so a placement is a path through (cut, worker)
 // pairs and dynamic programming finds the best one exactly:
 //   f[e][B][k] = the best value for layers [0, e) with k stages, the last on worker group B
-//   (one worker, or two neighbours for a replicated stage), and
+//   (one worker, two neighbours for a replicated stage, or 2..max_shards consecutive workers
+//   for a sharded stage, which holds one layer), and
 //   g[b][B][k] = the best value of a prefix ending at cut b, extended by the link into B.
 // Splitting every transition into "link into B" (g) and "stage on B" (f) keeps one pass at
 // O(n * G^2 * K + n^2 * G * K) for n layers, G groups and K stage counts (K is 1 when
-// max_stages does not bind). Every stage and link cost is tabulated once per solve; rows of
+// max_stages does not bind); shard groups add to G but take one layer each, so they add
+// O(n * G * K) stage work, and their hops are skipped at cuts next to a layer that cannot
+// be sharded. Every stage and link cost is tabulated once per solve; rows of
 // stages are cut short by branch and bound (a stage's cost never falls as it grows, in the
 // suffix-minimum sense, and no prefix that cannot beat the best complete placement is
 // extended). The path is rebuilt afterwards by recomputing the same values, so the inner
@@ -21,8 +24,12 @@
 // costs, so a binary search over those candidates (selected with nth_element, no full sort)
 // stays exact.
 //
+// Sharded stages keep both objectives decomposable because a fan's extra seals are charged
+// to its link, not to the stage before it (cost_model.h).
+//
 // Solve time (bench/partitioner_bench.cc, 300 layers x 16 workers, most layers' weights
-// streamable): 5-8 ms, 11-25 ms with a binding SLO.
+// streamable): 6-8 ms, 14-25 ms with a binding SLO; with max_shards 4 (three layers in four
+// shardable), 9-11 ms, 22-36 ms with a binding SLO.
 #ifndef SERDAB_PARTITIONER_PLACEMENT_SOLVER_H_
 #define SERDAB_PARTITIONER_PLACEMENT_SOLVER_H_
 

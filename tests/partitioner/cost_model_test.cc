@@ -337,5 +337,148 @@ TEST(CostModelTest, FormatBytes) {
   EXPECT_EQ(FormatBytes(int64_t{3} << 30), "3.0 GiB");
 }
 
+// One of k shards holds 1/k of the weights and of the output, the whole input and the
+// layer's whole activation, and takes 1/k of the layer's time.
+TEST(ShardTest, AShardHoldsItsPartOfTheLayer) {
+  ModelProfile model = UniformModel(1, 9.0, /*weight=*/30 * kMiB + 1, /*activation=*/kMiB);
+  model.layers[0].streamable_weight_bytes = 30 * kMiB;
+  model.cut_bytes = {3000000, 6000000};
+  WorkerProfile w = Enclave("e", 100 * kMiB);
+  w.aead_bytes_per_s = 1e9;
+  w.ecall_ns = 20000;
+  const StageCost cost = ComputeShardCost(model, w, {9.0}, 0, 3);
+  EXPECT_DOUBLE_EQ(cost.compute_ms, 3.0);
+  // 10 MiB + 1 B of weights (rounded up), the activation, the input and a third of the output.
+  EXPECT_EQ(cost.working_set_bytes, 10 * kMiB + 1 + kMiB + 3000000 + 2000000);
+  EXPECT_DOUBLE_EQ(cost.crypto_ms, 5.0);  // (3e6 + 6e6 / 3) B at 1e9 B/s
+  EXPECT_DOUBLE_EQ(cost.ecall_ms, 0.02);
+  EXPECT_EQ(cost.weight_residency, WeightResidency::kResident);
+  EXPECT_DOUBLE_EQ(cost.total_ms(), 3.0 + 5.0 + 0.02);
+  // One shard is the whole layer.
+  const StageCost whole = ComputeShardCost(model, w, {9.0}, 0, 1);
+  const StageCost stage = ComputeStageCost(model, w, {9.0}, 0, 1);
+  EXPECT_EQ(whole.working_set_bytes, stage.working_set_bytes);
+  EXPECT_DOUBLE_EQ(whole.total_ms(), stage.total_ms());
+}
+
+// The StreamingTest layer (12 MiB on a 10 MiB EPC) in shards: halves fit, so a stage that had
+// to stream or page is resident.
+TEST(ShardTest, ShardsOfAnOverCommittedLayerAreResident) {
+  ModelProfile model = UniformModel(1, 1.0, 12 * kMiB);
+  WorkerProfile w = Enclave("e", 10 * kMiB);
+  w.page_swap_ns = 10000;
+  w.aead_bytes_per_s = 1e3 * kMiB;
+  for (int64_t streamable : {int64_t{0}, 12 * kMiB}) {
+    model.layers[0].streamable_weight_bytes = streamable;
+    const StageCost whole = ComputeShardCost(model, w, {1.0}, 0, 1);
+    EXPECT_EQ(whole.weight_residency,
+              streamable > 0 ? WeightResidency::kStreamed : WeightResidency::kPaged);
+    const StageCost half = ComputeShardCost(model, w, {1.0}, 0, 2);
+    EXPECT_EQ(half.weight_residency, WeightResidency::kResident);
+    EXPECT_EQ(half.working_set_bytes, 6 * kMiB);
+    EXPECT_DOUBLE_EQ(half.total_ms(), 0.5);
+  }
+  // 33 MiB in three shards is still over the EPC, so each streams what its EPC cannot hold:
+  // 11 + 1 (the window) - 10 = 2 MiB.
+  model.layers[0].weight_bytes = model.layers[0].streamable_weight_bytes = 33 * kMiB;
+  const StageCost third = ComputeShardCost(model, w, {1.0}, 0, 3);
+  EXPECT_EQ(third.weight_residency, WeightResidency::kStreamed);
+  EXPECT_EQ(third.streamed_weight_bytes, 2 * kMiB);
+}
+
+// a -> sharded on {b, c, d} -> e, with the client on both ends; 1e6 B/s links unless named.
+class ShardedPipelineTest : public ::testing::Test {
+ protected:
+  ShardedPipelineTest() {
+    p_ = FreeLinks(UniformModel(3, 6.0, 0, 0, 1000000));
+    p_.model.layers[1].weight_bytes = p_.model.layers[1].streamable_weight_bytes = 3 * kMiB;
+    p_.cluster.workers = {Enclave("a"), Enclave("b"), Enclave("c"), Enclave("d"), Enclave("e")};
+    p_.cluster.workers[0].aead_bytes_per_s = 4e6;  // a's two extra seals: 2 x 250 ms
+    p_.cluster.default_link = DefaultLink{1e6, 0};
+    p_.cluster.links = {{"a", "c", 2e6, 6}, {"d", "e", 5e5, 4}};
+    p_.max_shards = 3;
+  }
+
+  Problem p_;
+};
+
+TEST_F(ShardedPipelineTest, FanOutAndFanIn) {
+  Result<Placement> r = EvaluatePlacement(p_, {{0, 1, {0}}, {1, 2, {1, 2, 3}, true}, {2, 3, {4}}});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const PlannedStage& sharded = r->stages[1];
+  EXPECT_TRUE(sharded.sharded);
+  ASSERT_EQ(sharded.costs.size(), 3u);
+  EXPECT_NEAR(sharded.costs[0].compute_ms, 2.0, 1e-9);
+  EXPECT_NEAR(sharded.time_ms, 2.0, 1e-6);           // and picoseconds of crypto
+  EXPECT_EQ(sharded.effective_ms, sharded.time_ms);  // every frame visits every shard
+  ASSERT_EQ(r->links.size(), 2u);
+  // Fan-out: 1 MB to b (1 s), c (0.5 s) and d (1 s) over a's uplink, c's 3 ms half round
+  // trip, and a's two extra seals of the cut (0.5 s).
+  ASSERT_EQ(r->links[0].link_ms.size(), 1u);
+  EXPECT_NEAR(r->links[0].time_ms, 1000 + 500 + 1000 + 3 + 500, 1e-9);
+  EXPECT_EQ(r->links[0].effective_ms, r->links[0].time_ms);
+  // Fan-in: a third of 1 MB each from b and c (1/3 s each) and from d at half the rate (2/3 s)
+  // into e's downlink, and d's 2 ms half round trip.
+  EXPECT_NEAR(r->links[1].time_ms, 1000.0 / 3 * 4 + 2, 1e-9);
+  EXPECT_EQ(r->bottleneck, "link stage 0 -> stage 1");
+}
+
+TEST_F(ShardedPipelineTest, TheClientFansOutWithoutExtraSeals) {
+  p_.cluster.client = "cam";
+  p_.model = UniformModel(1, 6.0, 3 * kMiB, 0, 1000000);
+  p_.model.layers[0].streamable_weight_bytes = 3 * kMiB;
+  Result<Placement> r = EvaluatePlacement(p_, {{0, 1, {0, 1}, true}});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->links.size(), 2u);
+  EXPECT_DOUBLE_EQ(r->links[0].time_ms, 2000);  // 1 MB to a and to b
+  EXPECT_DOUBLE_EQ(r->links[1].time_ms, 1000);  // half of it from each
+}
+
+// A replicated stage before a sharded one: each replica fans its half of the frames out.
+TEST_F(ShardedPipelineTest, ReplicasFanOutTheirOwnFrames) {
+  p_.allow_replication = true;
+  Result<Placement> r = EvaluatePlacement(p_, {{0, 1, {0, 1}}, {1, 2, {2, 3}, true}, {2, 3, {4}}});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  // a: 0.5 s to c + 1 s to d + 3 ms + one extra seal (250 ms); b: 1 s + 1 s, no AEAD cost.
+  ASSERT_EQ(r->links[0].link_ms.size(), 2u);
+  EXPECT_NEAR(r->links[0].link_ms[0], 500 + 1000 + 3 + 250, 1e-9);
+  EXPECT_NEAR(r->links[0].link_ms[1], 2000, 1e-6);
+  EXPECT_NEAR(r->links[0].effective_ms, 1000, 1e-6);
+}
+
+TEST_F(ShardedPipelineTest, EvaluateRejectsBrokenShards) {
+  p_.cluster.workers.push_back(testing::Accelerator("g", 1));
+  auto message = [&](std::vector<StagePlan> plan) {
+    return EvaluatePlacement(p_, plan).status().message();
+  };
+  EXPECT_EQ(message({{0, 1, {0}}, {1, 3, {1, 2}, true}}),
+            "stage 1 is sharded, so it must hold one layer, not layers [1, 3)");
+  EXPECT_EQ(message({{0, 1, {0, 1}, true}, {1, 3, {2}}}),
+            "stage 0 shards layer 0 'l0', which has no streamable weights (only Gemm, MatMul and "
+            "group-1 Conv layers can be sharded)");
+  EXPECT_EQ(message({{0, 1, {0}}, {1, 2, {1, 3}, true}, {2, 3, {4}}}),
+            "stage 1: the shards must run on consecutive workers in the worker order");
+  EXPECT_EQ(message({{0, 1, {0}}, {1, 2, {1}, true}, {2, 3, {4}}}),
+            "stage 1 is sharded, so it must have at least two workers");
+  EXPECT_EQ(message({{0, 1, {0}}, {1, 2, {1, 2, 3, 4}, true}, {2, 3, {5}}}),
+            "stage 1 is sharded 4 ways but max_shards is 3");
+  p_.privacy_layers = 2;
+  EXPECT_NE(message({{0, 1, {0}}, {1, 2, {4, 5}, true}})
+                .find("runs shard 1 of 2 of layers [1, 2) "
+                      "on accelerator worker 'g'"),
+            std::string::npos);
+  p_.privacy_layers = 0;
+  p_.allow_paging = false;
+  p_.cluster.workers[2].epc_bytes = kMiB;
+  // Half the weights (1.5 MiB), the input and half the output.
+  EXPECT_EQ(message({{0, 1, {0}}, {1, 2, {1, 2}, true}, {2, 3, {4}}}),
+            "stage 1 needs 2.9 MiB (2.4 MiB with its 1.5 MiB of streamable weights streamed "
+            "through 1.0 MiB of windows) for shard 1 of 2 of layers [1, 2) on worker 'c' whose "
+            "EPC is 1.0 MiB, and paging is disallowed");
+  p_.max_shards = 0;
+  EXPECT_EQ(message({{0, 1, {0}}, {1, 2, {1, 2}, true}, {2, 3, {4}}}),
+            "stage 1 is sharded but sharding is disallowed");
+}
+
 }  // namespace
 }  // namespace serdab::partitioner

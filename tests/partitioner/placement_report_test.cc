@@ -146,6 +146,39 @@ TEST(PlacementReportTest, JsonHasEveryField) {
   })) << text;
 }
 
+// The big layer in halves on two enclaves: each half fits.
+TEST(PlacementReportTest, ShardedStageListsItsShards) {
+  Problem p = OneBigLayer(12 * testing::kMiB);
+  p.cluster.workers.push_back(p.cluster.workers[0]);
+  p.cluster.workers[1].name = "f";
+  p.max_shards = 2;
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_TRUE(r->stages[0].sharded);
+  const std::string table = FormatPlacementTable(p, *r);
+  EXPECT_NE(table.find("\n        sharded 2 ways on e, f\n"
+                       "        shard 0 on e: 0.5 ms; weights: resident, working set 6.0 MiB "
+                       "within the 10.0 MiB EPC\n"
+                       "        shard 1 on f: 0.5 ms; weights: resident, working set 6.0 MiB "
+                       "within the 10.0 MiB EPC\n"),
+            std::string::npos)
+      << table;
+  const nlohmann::json stage = nlohmann::json::parse(PlacementToJson(p, *r)).at("stages").at(0);
+  EXPECT_EQ(stage.at("sharded"), true);
+  EXPECT_FALSE(stage.contains("replicas"));
+  ASSERT_EQ(stage.at("shards").size(), 2u);
+  EXPECT_EQ(stage.at("shards").at(1).at("worker"), "f");
+  EXPECT_EQ(stage.at("shards").at(1).at("total_ms"), 0.5);
+  EXPECT_EQ(stage.at("shards").at(1).at("working_set_bytes"), 6 * testing::kMiB);
+
+  const Problem plain = TwoStages();
+  Result<Placement> unsharded = Solve(plain);
+  ASSERT_TRUE(unsharded.ok());
+  EXPECT_EQ(
+      nlohmann::json::parse(PlacementToJson(plain, *unsharded)).at("stages").at(0).at("sharded"),
+      false);
+}
+
 TEST(PlacementReportTest, InfiniteFpsIsNull) {
   Problem p = TwoStages();
   p.model = UniformModel(1, 0.0);

@@ -185,6 +185,64 @@ TEST(PlacementSolverTest, StreamingIsWeighedAgainstSplitting) {
   EXPECT_DOUBLE_EQ(r->latency_ms, 2.0 + 1.0);
 }
 
+// VGG16's shape on six sgx1 enclaves: 56 MiB of convolutions, then a 392 MiB fc layer that
+// no EPC holds. Unsharded, whichever stage holds it streams 300 MiB a frame; sharded four
+// ways, each quarter (98 MiB) streams a few MiB, and the convolutions set the pace.
+TEST(PlacementSolverTest, ShardingSplitsTheHugeFcLayer) {
+  struct Layer {
+    const char* name;
+    double ms;
+    int64_t weights;
+    int64_t activation;
+  };
+  const Layer layers[] = {
+      {"features.0-9", 10, 2 * kMiB, 12 * kMiB},   {"features.10-19", 10, 20 * kMiB, 6 * kMiB},
+      {"features.20-30", 10, 34 * kMiB, 2 * kMiB}, {"classifier.0", 25, 392 * kMiB, kMiB},
+      {"classifier.3", 4, 64 * kMiB, kMiB},        {"classifier.6", 1, 16 * kMiB, kMiB},
+  };
+  Problem p;
+  p.model.name = "vgg16-like";
+  p.model.sha256 = "0";
+  for (const Layer& l : layers) {
+    p.model.layers.push_back(LayerProfile{l.name, l.ms, l.ms, l.weights, l.activation});
+    p.model.layers.back().streamable_weight_bytes = l.weights - l.weights / 512;  // less biases
+  }
+  p.model.cut_bytes = {602112, 3 * kMiB, 3 * kMiB / 2, 100352, 16384, 16384, 4000};
+  for (int i = 0; i < 6; ++i) {
+    WorkerProfile w = Enclave("enclave-" + std::to_string(i + 1), 98041856);
+    w.page_swap_ns = 15400;
+    w.ecall_ns = 10000;
+    w.aead_bytes_per_s = 1e9;
+    w.threads = 2;
+    w.runtime_bytes = kSimEnclaveRuntimeBytes;
+    p.cluster.workers.push_back(w);
+  }
+  p.cluster.default_link = DefaultLink{1.25e8, 0.5};
+
+  Result<Placement> unsharded = Solve(p);
+  ASSERT_TRUE(unsharded.ok()) << unsharded.status().message();
+  for (const PlannedStage& stage : unsharded->stages) {
+    if (stage.begin <= 3 && 3 < stage.end) {
+      EXPECT_GT(stage.costs[0].streamed_weight_bytes, 290 * kMiB);
+      EXPECT_GT(stage.time_ms, 150.0);
+    }
+  }
+
+  p.max_shards = 4;
+  Result<Placement> sharded = Solve(p);
+  ASSERT_TRUE(sharded.ok()) << sharded.status().message();
+  const auto fc = std::find_if(sharded->stages.begin(), sharded->stages.end(),
+                               [](const PlannedStage& stage) { return stage.begin == 3; });
+  ASSERT_NE(fc, sharded->stages.end());
+  EXPECT_TRUE(fc->sharded);
+  EXPECT_EQ(fc->end, 4);
+  EXPECT_GE(fc->workers.size(), 3u);
+  for (const StageCost& cost : fc->costs) EXPECT_LT(cost.streamed_weight_bytes, 40 * kMiB);
+  EXPECT_GT(sharded->fps, 4 * unsharded->fps);
+  // The convolutions, 30 ms on one enclave, are the bottleneck now.
+  EXPECT_LT(sharded->bottleneck_ms, 35.0);
+}
+
 TEST(PlacementSolverErrorsTest, LayerLargerThanEveryEpc) {
   Problem p = FreeLinks(UniformModel(3, 1.0, kMiB));
   p.model.layers[1].name = "features.28";
@@ -222,6 +280,35 @@ TEST(PlacementSolverErrorsTest, LayerLargerThanEveryEpc) {
     if (stage.begin <= 1 && 1 < stage.end) {
       EXPECT_EQ(stage.costs[0].weight_residency, WeightResidency::kStreamed);
     }
+  }
+}
+
+TEST(PlacementSolverErrorsTest, ShardingCanFitALayerNoEpcHolds) {
+  Problem p = FreeLinks(UniformModel(3, 1.0, kMiB));
+  p.model.layers[1].name = "classifier.0";
+  p.model.layers[1].weight_bytes = 400 * kMiB;
+  p.model.layers[1].streamable_weight_bytes = 100 * kMiB;
+  p.model.layers[1].activation_bytes = 11 * kMiB;
+  p.cluster.workers = {Enclave("a", static_cast<int64_t>(93.5 * kMiB)), Enclave("b", 64 * kMiB)};
+  p.allow_paging = false;
+  p.max_shards = 4;
+  // Halves of it leave 162 MiB resident even streamed (200 + 11 - 50 + the 1 MiB window).
+  EXPECT_EQ(Solve(p).status().message(),
+            "layer 1 'classifier.0' needs 411.0 MiB of weights and activations (312.0 MiB with "
+            "its streamable weights streamed) and at least 162.0 MiB a shard split up to 2 ways "
+            "but the largest EPC is 93.5 MiB and paging is disallowed");
+  // With 300 MiB streamable, each half streams what its EPC cannot hold (the whole layer
+  // would still page), between enclaves for the layers before and after it.
+  p.model.layers[1].streamable_weight_bytes = 300 * kMiB;
+  p.cluster.workers.insert(p.cluster.workers.begin(), Enclave("x", 64 * kMiB));
+  p.cluster.workers.push_back(Enclave("y", 64 * kMiB));
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->stages.size(), 3u);
+  EXPECT_TRUE(r->stages[1].sharded);
+  EXPECT_EQ(r->stages[1].workers, (std::vector<int>{1, 2}));
+  for (const StageCost& cost : r->stages[1].costs) {
+    EXPECT_EQ(cost.weight_residency, WeightResidency::kStreamed);
   }
 }
 
@@ -315,6 +402,13 @@ TEST(PlacementSolverErrorsTest, InvalidParameters) {
   p.latency_slo_ms = -1;
   EXPECT_EQ(Solve(p).status().message(), "latency_slo_ms must be finite and > 0");
   p.latency_slo_ms.reset();
+  p.max_shards = 65;
+  EXPECT_EQ(Solve(p).status().message(),
+            "max_shards is 65 but must be between 0 and 64 (0 or 1: no sharding)");
+  p.max_shards = -1;
+  EXPECT_EQ(Solve(p).status().code(), Status::Code::kInvalidArgument);
+  p.max_shards = 64;  // more than the workers: as many as there are
+  EXPECT_TRUE(Solve(p).ok());
   p.cluster.workers.clear();
   EXPECT_EQ(Solve(p).status().message(), "the cluster has no workers");
 }

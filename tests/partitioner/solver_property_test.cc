@@ -1,6 +1,6 @@
-// The solver against brute force on random small instances: same objective value, same
-// feasibility, and an infeasibility message that names a constraint whose relaxation
-// (checked by brute force) admits a placement.
+// The solver against brute force on random small instances (half of them allowing sharded
+// stages): same objective value, same feasibility, and an infeasibility message that names a
+// constraint whose relaxation (checked by brute force) admits a placement.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -84,6 +84,7 @@ class InstanceGenerator {
     p.allow_paging = Chance(0.5);
     p.allow_replication = Chance(0.5);
     if (Chance(0.4)) p.latency_slo_ms = total_ms * Real(0.2, 1.5);
+    p.max_shards = Chance(0.5) ? static_cast<int>(Int(2, 4)) : 0;
     return p;
   }
 
@@ -132,6 +133,17 @@ std::string CheckInfeasibilityMessage(const Problem& problem, const std::string&
                   static_cast<int64_t>(engine::kWeightChunkBytes),
               largest_epc);
     EXPECT_TRUE(i < problem.privacy_layers || enclaves == problem.cluster.num_workers());
+    // And too large in every number of shards it could be split into.
+    const int shards =
+        layer.streamable_weight_bytes > 0 ? std::min(problem.max_shards, enclaves) : 1;
+    for (int k = 2; k <= shards; ++k) {
+      const int64_t need = (layer.weight_bytes + k - 1) / k + layer.activation_bytes;
+      EXPECT_GT(need, largest_epc) << k << " shards";
+      EXPECT_GT(need - (layer.streamable_weight_bytes + k - 1) / k +
+                    static_cast<int64_t>(engine::kWeightChunkBytes),
+                largest_epc)
+          << k << " shards";
+    }
     return "layer too large";
   }
   Problem relaxed = problem;
@@ -163,10 +175,11 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
   InstanceGenerator generator(20240611);
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> tighten(0, 1);
-  constexpr int kInstances = 3000;
+  constexpr int kInstances = 5000;
   int feasible = 0;
   int infeasible = 0;
   int replicated = 0;
+  int sharded = 0;
   int slo_bound = 0;
   int multi_stage = 0;
   std::map<std::string, int> kinds;
@@ -218,7 +231,11 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
       if (free.ok() && free->objective_value() < solved->objective_value()) ++slo_bound;
     }
     for (const PlannedStage& stage : solved->stages) {
-      if (stage.workers.size() == 2) ++replicated;
+      if (stage.sharded) {
+        ++sharded;
+      } else if (stage.workers.size() == 2) {
+        ++replicated;
+      }
       for (const StageCost& cost : stage.costs) ++residencies[cost.weight_residency];
     }
     if (solved->stages.size() > 1) ++multi_stage;
@@ -227,11 +244,13 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
   EXPECT_GE(feasible, kInstances / 4);
   EXPECT_GE(infeasible, kInstances / 10);
   EXPECT_GE(replicated, 20);
+  EXPECT_GE(sharded, 20);
   EXPECT_GE(slo_bound, 100);
   EXPECT_GE(multi_stage, 100);
   RecordProperty("feasible", feasible);
   RecordProperty("infeasible", infeasible);
   RecordProperty("replicated_stages", replicated);
+  RecordProperty("sharded_stages", sharded);
   RecordProperty("slo_binding", slo_bound);
   RecordProperty("multi_stage", multi_stage);
   RecordProperty("placements_enumerated", std::to_string(enumerated));
