@@ -99,22 +99,31 @@ typedef struct serdab_buffer {
 } serdab_buffer;
 
 // Runs the provisioned layer range on one frame: opens the message from
-// `in_session` (stream, in_hop), runs the layers, seals the result to
-// `out_session` (stream, out_hop) with the same frame sequence number. The
-// owner must have routed `stream` from in_session's principal to
-// out_session's (PermissionDenied otherwise, before anything is decrypted).
+// `in_session` (stream, in_hop), runs the layers, seals the result to each of
+// the `out_count` sessions (stream, out_hop) with the same frame sequence
+// number, back to back in `out`: one session, or the shards of a layer split
+// across enclaves, which all take the whole result. The owner must have
+// routed `stream` from in_session's principal to every out session's
+// (PermissionDenied otherwise, before anything is decrypted).
 // The output size is checked before the input is opened, so a too-small
 // buffer leaves the session untouched and the call can be repeated; a frame
 // that fails is not counted as received and changes nothing.
+//
+// When the route from in_session carries a part of each frame (a shard's
+// output: attestation::Route::parts > 1), the enclave keeps the part and
+// returns with *out_size 0 until every part of that frame has come, each
+// from its own route; the call that brings the last part runs the frame on
+// the parts side by side. Parts of a later frame drop an incomplete one.
 //
 // The message is the concatenation of `parts` pieces (a frame arrives from
 // the network in many; one is fine): the descriptors are copied in first,
 // then every piece is checked and copied into one enclave buffer, so the
 // host can neither move a piece nor change its bytes once they are checked.
 serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_session,
-                                   uint32_t in_hop, serdab_session out_session, uint32_t out_hop,
-                                   uint64_t stream_id, const serdab_buffer* message, size_t parts,
-                                   uint8_t* out, size_t out_capacity, size_t* out_size);
+                                   uint32_t in_hop, const serdab_session* out_sessions,
+                                   size_t out_count, uint32_t out_hop, uint64_t stream_id,
+                                   const serdab_buffer* message, size_t parts, uint8_t* out,
+                                   size_t out_capacity, size_t* out_size);
 
 // Profiles the provisioned partition for the placement solver: runs one
 // synthetic input (generated inside the enclave) through the whole range and

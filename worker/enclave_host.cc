@@ -99,13 +99,21 @@ Status EnclaveHost::UnsealPartition(ByteView blob) {
 
 Result<Bytes> EnclaveHost::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                                    uint32_t out_hop, uint64_t stream_id, ByteView message) {
+  return ProcessFanOut(in_session, in_hop, {out_session}, out_hop, stream_id, message);
+}
+
+Result<Bytes> EnclaveHost::ProcessFanOut(uint64_t in_session, uint32_t in_hop,
+                                         const std::vector<uint64_t>& out_sessions,
+                                         uint32_t out_hop, uint64_t stream_id, ByteView message) {
   const serdab_buffer piece{message.data(), message.size()};
-  Result<Bytes> out = CallWithOutput(
-      "process", process_capacity_.load(), [&](uint8_t* buf, size_t cap, size_t* size) {
-        return serdab_ecall_process(handle_, in_session, in_hop, out_session, out_hop, stream_id,
-                                    &piece, 1, buf, cap, size);
-      });
-  if (out.ok()) GrowProcessCapacity(out->size());
+  Result<Bytes> out =
+      CallWithOutput("process", process_capacity_.load() * out_sessions.size(),
+                     [&](uint8_t* buf, size_t cap, size_t* size) {
+                       return serdab_ecall_process(handle_, in_session, in_hop, out_sessions.data(),
+                                                   out_sessions.size(), out_hop, stream_id, &piece,
+                                                   1, buf, cap, size);
+                     });
+  if (out.ok()) GrowProcessCapacity(out->size() / out_sessions.size());
   return out;
 }
 
@@ -120,7 +128,7 @@ Result<Payload> EnclaveHost::ProcessFrame(uint64_t in_session, uint32_t in_hop,
   std::shared_ptr<uint8_t[]> out(new uint8_t[capacity]);
   size_t size = 0;
   auto call = [&] {
-    return serdab_ecall_process(handle_, in_session, in_hop, out_session, out_hop, stream_id,
+    return serdab_ecall_process(handle_, in_session, in_hop, &out_session, 1, out_hop, stream_id,
                                 pieces.data(), pieces.size(), out.get(), capacity, &size);
   };
   serdab_status code = call();

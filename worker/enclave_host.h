@@ -41,6 +41,12 @@ class EnclaveHost final : public EnclaveEndpoint {
   Status UnsealPartition(ByteView blob);
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                         uint32_t out_hop, uint64_t stream_id, ByteView message) override;
+  // Process with the result sealed to each of `out_sessions` (the shards of
+  // the next layer), the messages back to back, all of one size. Empty while
+  // the enclave gathers the parts of a frame (serdab_ecall_process).
+  Result<Bytes> ProcessFanOut(uint64_t in_session, uint32_t in_hop,
+                              const std::vector<uint64_t>& out_sessions, uint32_t out_hop,
+                              uint64_t stream_id, ByteView message);
   // Process for the data plane, which relays megabytes per frame: the
   // message may lie in pieces (the boundary gathers them as it copies them
   // in), and the result is the buffer the ECALL wrote, neither zero-filled

@@ -222,6 +222,8 @@ crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command) {
     WritePrincipal(route.from, &w);
     WritePrincipal(route.to, &w);
     w.U64(route.stream_id);
+    w.U32(route.part);
+    w.U32(route.parts);
   }
   if (command.kind == OwnerCommand::Kind::kProvision) {
     // Not a provision field: a sealed partition is never synthetic.
@@ -258,6 +260,14 @@ Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes) {
     SERDAB_ASSIGN_OR_RETURN(route.from, ReadPrincipal(&r));
     SERDAB_ASSIGN_OR_RETURN(route.to, ReadPrincipal(&r));
     SERDAB_ASSIGN_OR_RETURN(route.stream_id, r.U64("stream_id"));
+    SERDAB_ASSIGN_OR_RETURN(route.part, r.U32("part"));
+    SERDAB_ASSIGN_OR_RETURN(route.parts, r.U32("parts"));
+    if (route.parts < 1 || route.parts > static_cast<uint32_t>(kMaxShards) ||
+        route.part >= route.parts) {
+      return Status::InvalidArgument("owner command: a route carries part " +
+                                     std::to_string(route.part) + " of " +
+                                     std::to_string(route.parts));
+    }
   }
   if (c.kind == OwnerCommand::Kind::kSetRoutes) {
     SERDAB_ASSIGN_OR_RETURN(uint8_t check, r.U8("check_range"));

@@ -105,11 +105,16 @@ struct Principal {
 std::string DescribePrincipal(const Principal& principal);  // "client 1a2b3c4d…"
 
 // "Frames of `stream_id` from `from` may be processed, with the result sealed
-// to `to`". stream_id 0 matches every stream except 0.
+// to `to`". stream_id 0 matches every stream except 0. A route with `parts`
+// above 1 carries part `part` of every frame: the output of shard `part` of a
+// layer split `parts` ways (engine/output_slice.h), which the receiving
+// enclave gathers from each shard's route before it runs the frame.
 struct Route {
   Principal from;
   Principal to;
   uint64_t stream_id = 0;
+  uint32_t part = 0;
+  uint32_t parts = 1;
   bool operator==(const Route&) const = default;
 };
 

@@ -322,14 +322,20 @@ SERDAB_ECALL serdab_status serdab_ecall_unseal_partition(serdab_enclave enclave,
 }
 
 SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_session in_session,
-                                                uint32_t in_hop, serdab_session out_session,
-                                                uint32_t out_hop, uint64_t stream_id,
-                                                const serdab_buffer* message, size_t parts,
-                                                uint8_t* out, size_t out_capacity,
+                                                uint32_t in_hop, const serdab_session* out_sessions,
+                                                size_t out_count, uint32_t out_hop,
+                                                uint64_t stream_id, const serdab_buffer* message,
+                                                size_t parts, uint8_t* out, size_t out_capacity,
                                                 size_t* out_size) {
   return Guard([&]() -> serdab_status {
     SERDAB_ENTER(e, enclave);
     SERDAB_CHECK_OUT(out, out_capacity, out_size);
+    if (out_count == 0 || out_count > static_cast<size_t>(serdab::attestation::kMaxShards)) {
+      return Fail(Status::InvalidArgument(
+          "a frame goes to 1.." + std::to_string(serdab::attestation::kMaxShards) + " sessions"));
+    }
+    SERDAB_CHECK(CheckOutside(out_sessions, out_count * sizeof(serdab_session), "out_sessions"));
+    const std::vector<uint64_t> to(out_sessions, out_sessions + out_count);
     if (parts > SIZE_MAX / sizeof(serdab_buffer)) {
       return Fail(Status::InvalidArgument("message has too many parts"));
     }
@@ -352,8 +358,8 @@ SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_s
     for (const serdab_buffer& piece : pieces) {
       in.insert(in.end(), piece.data, piece.data + piece.size);
     }
-    Status s = e->Process(in_session, in_hop, out_session, out_hop, stream_id, in, out,
-                          out_capacity, out_size);
+    Status s =
+        e->Process(in_session, in_hop, to, out_hop, stream_id, in, out, out_capacity, out_size);
     return s.ok() ? SERDAB_OK : Fail(s);
   });
 }

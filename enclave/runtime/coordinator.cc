@@ -334,6 +334,11 @@ Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
       }
     }
   }
+  // The owner sends whole frames and takes whole results: its neighbours
+  // are whole stages.
+  if (groups.front().front()->shard.count > 1 || groups.back().front()->shard.count > 1) {
+    return Status::InvalidArgument("wire: a sharded layer is neither the first stage nor the last");
+  }
   for (size_t g = 0; g < groups.size(); ++g) {
     const int32_t want_begin = g == 0 ? 0 : groups[g - 1].front()->end;
     const bool last = g + 1 == groups.size();
@@ -360,6 +365,8 @@ Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
     const std::vector<attestation::Principal> from =
         g == 0 ? std::vector<attestation::Principal>{owner} : principals(g - 1);
     const std::vector<attestation::Principal> to = principals(g + 1);
+    // After a sharded layer, each shard's output is its part of the frame.
+    const int parts = g == 0 ? 1 : groups[g - 1].front()->shard.count;
     for (Target* stage : groups[g]) {
       attestation::OwnerCommand command;
       command.kind = attestation::OwnerCommand::Kind::kSetRoutes;
@@ -369,9 +376,11 @@ Result<Coordinator::Step> Coordinator::Wire(const CoordinatorRequest& request) {
       command.end = stage->end;
       command.shard_index = stage->shard.index;
       command.shard_count = stage->shard.count;
-      for (const attestation::Principal& f : from) {
+      for (size_t i = 0; i < from.size(); ++i) {
         for (const attestation::Principal& t : to) {
-          command.routes.push_back(attestation::Route{f, t, 0});
+          command.routes.push_back(attestation::Route{from[i], t, 0,
+                                                      parts > 1 ? static_cast<uint32_t>(i) : 0u,
+                                                      static_cast<uint32_t>(parts)});
         }
       }
       // Adjacent stages open mutual sessions; the peers chain to the root

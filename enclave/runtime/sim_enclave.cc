@@ -445,62 +445,193 @@ Status SimEnclave::UnsealPartition(crypto::ByteView blob) {
   return Status::Ok();
 }
 
-Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
-                           uint32_t out_hop, uint64_t stream_id, crypto::ByteView message,
-                           uint8_t* out, size_t capacity, size_t* out_size) {
+Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop,
+                           const std::vector<uint64_t>& out_sessions, uint32_t out_hop,
+                           uint64_t stream_id, crypto::ByteView message, uint8_t* out,
+                           size_t capacity, size_t* out_size) {
   std::lock_guard<std::mutex> lock(mu_);
+  *out_size = 0;
   if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
   if (stream_id == kProvisionStream) {
     return Status::InvalidArgument("stream 0 carries owner commands, not frames");
   }
-  SERDAB_ASSIGN_OR_RETURN(Session * in, FindSession(in_session));
-  SERDAB_ASSIGN_OR_RETURN(Session * to, FindSession(out_session));
-  const bool routed = std::any_of(routes_.begin(), routes_.end(), [&](const auto& r) {
-    return r.from == in->principal && r.to == to->principal &&
-           (r.stream_id == 0 || r.stream_id == stream_id);
-  });
-  if (!routed) {
-    return Status::PermissionDenied("the owner has not routed stream " + std::to_string(stream_id) +
-                                    " from " + attestation::DescribePrincipal(in->principal) +
-                                    " to " + attestation::DescribePrincipal(to->principal));
+  if (out_sessions.empty() || out_sessions.size() > static_cast<size_t>(attestation::kMaxShards)) {
+    return Status::InvalidArgument("a frame goes to 1.." + std::to_string(attestation::kMaxShards) +
+                                   " sessions");
   }
-  const size_t needed =
+  SERDAB_ASSIGN_OR_RETURN(Session * in, FindSession(in_session));
+  // Every destination must be routed from the frame's source, all with the
+  // same part: the host picks the sessions, the owner what they may carry.
+  std::vector<Session*> to;
+  const attestation::Route* route = nullptr;
+  for (uint64_t id : out_sessions) {
+    SERDAB_ASSIGN_OR_RETURN(Session * session, FindSession(id));
+    if (std::find(to.begin(), to.end(), session) != to.end()) {
+      return Status::InvalidArgument("a frame goes to each session once");
+    }
+    auto r = std::find_if(routes_.begin(), routes_.end(), [&](const attestation::Route& r) {
+      return r.from == in->principal && r.to == session->principal &&
+             (r.stream_id == 0 || r.stream_id == stream_id);
+    });
+    if (r == routes_.end()) {
+      return Status::PermissionDenied("the owner has not routed stream " +
+                                      std::to_string(stream_id) + " from " +
+                                      attestation::DescribePrincipal(in->principal) + " to " +
+                                      attestation::DescribePrincipal(session->principal));
+    }
+    if (route != nullptr && (r->part != route->part || r->parts != route->parts)) {
+      return Status::PermissionDenied("the destinations take different parts of the frame");
+    }
+    route = &*r;
+    to.push_back(session);
+  }
+  const size_t sealed_size =
       EncodedSize(partition_->model->cuts()[partition_->end]) + crypto::kChannelOverheadBytes;
-  *out_size = needed;
+  const size_t needed = sealed_size * to.size();
   if (capacity < needed) {
+    *out_size = needed;
     return Status::OutOfRange("the result needs " + std::to_string(needed) + " bytes");
   }
-  // The frame is opened from the boundary's copy straight into the stage's
-  // input tensors (its headers into a small buffer, checked after), and the
-  // result is sealed from the output tensors where they lie: no other copy
-  // of either plaintext is made.
   const size_t frame_size =
       EncodedSize(partition_->model->cuts()[partition_->begin]) + crypto::kChannelOverheadBytes;
-  if (message.size() != frame_size) {
-    return Status::Corruption("the frame message holds " + std::to_string(message.size()) +
-                              " bytes; this stage's input takes " + std::to_string(frame_size));
+  uint64_t frame_seq = 0;
+  if (route->parts == 1) {
+    // The frame is opened from the boundary's copy straight into the
+    // stage's input tensors (its headers into a small buffer, checked
+    // after), and the result is sealed from the output tensors where they
+    // lie: no other copy of either plaintext is made.
+    if (message.size() != frame_size) {
+      return Status::Corruption("the frame message holds " + std::to_string(message.size()) +
+                                " bytes; this stage's input takes " + std::to_string(frame_size));
+    }
+    const std::vector<std::span<uint8_t>> parts =
+        engine::TensorDestinationParts(&partition_->inputs, &frame_headers_);
+    SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
+                            in->channel.OpenPendingParts(stream_id, in_hop, message, parts));
+    if (Status s = engine::CheckOpenedHeaders(frame_headers_, partition_->inputs); !s.ok()) {
+      for (const std::span<uint8_t>& part : parts) crypto::SecureWipe(part.data(), part.size());
+      return s;
+    }
+    SERDAB_RETURN_IF_ERROR(RunAndSeal(stream_id, opened.frame_seq, to, out_hop, out, needed));
+    in->channel.Accept(opened);
+    *out_size = needed;
+    return Status::Ok();
   }
-  const std::vector<std::span<uint8_t>> parts =
-      engine::TensorDestinationParts(&partition_->inputs, &frame_headers_);
-  SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
-                          in->channel.OpenPendingParts(stream_id, in_hop, message, parts));
-  if (Status s = engine::CheckOpenedHeaders(frame_headers_, partition_->inputs); !s.ok()) {
-    for (const std::span<uint8_t>& part : parts) crypto::SecureWipe(part.data(), part.size());
-    return s;
-  }
+  SERDAB_ASSIGN_OR_RETURN(const bool complete, GatherPart(*in, in_hop, *route, stream_id, message,
+                                                          frame_size, &frame_seq));
+  if (!complete) return Status::Ok();  // *out_size 0: the part is kept, no result yet
+  SERDAB_RETURN_IF_ERROR(RunAndSeal(stream_id, frame_seq, to, out_hop, out, needed));
+  *out_size = needed;
+  return Status::Ok();
+}
+
+Status SimEnclave::RunAndSeal(uint64_t stream_id, uint64_t frame_seq,
+                              const std::vector<Session*>& to, uint32_t out_hop, uint8_t* out,
+                              size_t needed) {
   SERDAB_ASSIGN_OR_RETURN(
       std::vector<engine::Tensor> outputs,
       partition_->model->Run(partition_->begin, partition_->end, partition_->inputs));
   const std::vector<crypto::ByteView> result = engine::EncodedTensorParts(outputs, &frame_headers_);
   size_t result_size = crypto::kChannelOverheadBytes;
   for (const crypto::ByteView& part : result) result_size += part.size();
-  if (result_size != needed) return Status::Internal("result size differs from its estimate");
+  if (result_size * to.size() != needed) {
+    return Status::Internal("result size differs from its estimate");
+  }
   // Sealed straight into the host's buffer, through a small buffer of the
   // enclave's own: the result's only copy out is of cache-hot ciphertext.
-  SERDAB_RETURN_IF_ERROR(to->channel.SealPartsOut(stream_id, opened.frame_seq, out_hop, result,
-                                                  std::span(out, needed), &sealed_));
-  in->channel.Accept(opened);
+  // A fan-out (the shards of the next layer) gets one message per shard.
+  for (size_t i = 0; i < to.size(); ++i) {
+    SERDAB_RETURN_IF_ERROR(
+        to[i]->channel.SealPartsOut(stream_id, frame_seq, out_hop, result,
+                                    std::span(out + i * result_size, result_size), &sealed_));
+  }
   return Status::Ok();
+}
+
+Result<bool> SimEnclave::GatherPart(Session& in, uint32_t in_hop, const attestation::Route& route,
+                                    uint64_t stream_id, crypto::ByteView message, size_t frame_size,
+                                    uint64_t* frame_seq) {
+  const std::vector<engine::TensorInfo>& infos = partition_->model->cuts()[partition_->begin].infos;
+  if (infos.size() != 1) {
+    return Status::FailedPrecondition("a stage whose input comes in parts takes one tensor");
+  }
+  // A part is at most the whole input, sealed.
+  if (message.size() > frame_size) {
+    return Status::Corruption("a part of " + std::to_string(message.size()) +
+                              " bytes is larger than this stage's input");
+  }
+  crypto::Bytes plain;
+  SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
+                          in.channel.OpenPending(stream_id, in_hop, message, &plain));
+  auto decoded = engine::DecodeTensors(plain, heap_.get());
+  crypto::SecureWipe(plain.data(), plain.size());
+  if (!decoded.ok()) return decoded.status();
+  if (decoded->size() != 1 || (*decoded)[0].dtype() != infos[0].dtype ||
+      (*decoded)[0].shape().size() != infos[0].shape.size()) {
+    return Status::InvalidArgument(
+        "a part is not one tensor of this stage's input's type and rank");
+  }
+  // A part of a later frame, or of another stream, ends the frame being
+  // gathered: its missing parts are lost (the host dropped or delayed
+  // them), and it is dropped. A part of an earlier frame is refused.
+  if (gather_ && gather_->stream_id == stream_id && opened.frame_seq < gather_->frame_seq) {
+    return Status::FailedPrecondition("a part of frame " + std::to_string(opened.frame_seq) +
+                                      ", after parts of frame " +
+                                      std::to_string(gather_->frame_seq));
+  }
+  if (gather_ && (gather_->stream_id != stream_id || gather_->frame_seq != opened.frame_seq ||
+                  gather_->parts.size() != route.parts)) {
+    gather_.reset();
+  }
+  if (!gather_) {
+    gather_.emplace();
+    gather_->stream_id = stream_id;
+    gather_->frame_seq = opened.frame_seq;
+    gather_->parts.resize(route.parts);
+  }
+  if (gather_->parts[route.part]) {
+    return Status::InvalidArgument("part " + std::to_string(route.part) + " of frame " +
+                                   std::to_string(opened.frame_seq) + " came twice");
+  }
+  gather_->parts[route.part] = std::move((*decoded)[0]);
+  in.channel.Accept(opened);
+  for (const std::optional<engine::Tensor>& part : gather_->parts) {
+    if (!part) return false;
+  }
+  // Every part is here: side by side along the one axis where they are
+  // smaller than the input, into the stage's input tensor.
+  engine::Tensor& input = partition_->inputs[0];
+  Gather gathered = std::move(*gather_);
+  gather_.reset();
+  const engine::Shape& whole = input.shape();
+  const engine::Shape& first = gathered.parts[0]->shape();
+  size_t axis = 0;
+  while (axis < whole.size() && first[axis] == whole[axis]) ++axis;
+  if (axis == whole.size()) {
+    return Status::InvalidArgument("a part is the whole input");
+  }
+  int64_t offset = 0;
+  for (const std::optional<engine::Tensor>& part : gathered.parts) {
+    for (size_t d = 0; d < whole.size(); ++d) {
+      if (d != axis && part->shape()[d] != whole[d]) {
+        return Status::InvalidArgument("the parts of frame " + std::to_string(gathered.frame_seq) +
+                                       " differ in more than one axis");
+      }
+    }
+    offset += part->shape()[axis];
+  }
+  if (offset != whole[axis]) {
+    return Status::InvalidArgument("the parts of frame " + std::to_string(gathered.frame_seq) +
+                                   " add up to " + std::to_string(offset) + " along axis " +
+                                   std::to_string(axis) + ", not " + std::to_string(whole[axis]));
+  }
+  offset = 0;
+  for (const std::optional<engine::Tensor>& part : gathered.parts) {
+    engine::CopyIntoAxis(*part, static_cast<int>(axis), offset, &input);
+    offset += part->shape()[axis];
+  }
+  *frame_seq = gathered.frame_seq;
+  return true;
 }
 
 Result<crypto::Bytes> SimEnclave::Coordinate(uint64_t session_id, crypto::ByteView request_bytes,

@@ -69,12 +69,12 @@ class SimEnclave {
   Result<crypto::Bytes> RunOwnerCommand(uint64_t session, crypto::ByteView message,
                                         size_t seal_capacity, size_t* needed);
   Status UnsealPartition(crypto::ByteView blob);
-  // Needed output bytes are returned as OutOfRange with *needed set before
-  // any state changes. `message` must be the enclave's own copy of the
-  // frame: it is read more than once.
-  Status Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session, uint32_t out_hop,
-                 uint64_t stream_id, crypto::ByteView message, uint8_t* out, size_t capacity,
-                 size_t* out_size);
+  // See serdab_ecall_process. Needed output bytes are returned as
+  // OutOfRange with *out_size set before any state changes. `message` must
+  // be the enclave's own copy of the frame: it is read more than once.
+  Status Process(uint64_t in_session, uint32_t in_hop, const std::vector<uint64_t>& out_sessions,
+                 uint32_t out_hop, uint64_t stream_id, crypto::ByteView message, uint8_t* out,
+                 size_t capacity, size_t* out_size);
   // A coordinator enclave's step (serdab_ecall_coordinate): `session` is the
   // model owner's client session for a grant, else 0. FailedPrecondition in
   // an enclave that is not a coordinator. A reply larger than `capacity` is
@@ -120,6 +120,16 @@ class SimEnclave {
   SimEnclave() = default;
   Result<Partition> BuildPartition(const attestation::OwnerCommand& command);
   Result<Session*> FindSession(uint64_t session);
+  // Process's parts; the caller holds mu_ and a partition. RunAndSeal runs
+  // the stage on its input tensors and seals the result to each of `to`,
+  // back to back in `out`. GatherPart opens one part of a frame (route.parts
+  // > 1) and keeps it; true once the frame's parts are all here and side by
+  // side in the input tensor, *frame_seq set.
+  Status RunAndSeal(uint64_t stream_id, uint64_t frame_seq, const std::vector<Session*>& to,
+                    uint32_t out_hop, uint8_t* out, size_t needed);
+  Result<bool> GatherPart(Session& in, uint32_t in_hop, const attestation::Route& route,
+                          uint64_t stream_id, crypto::ByteView message, size_t frame_size,
+                          uint64_t* frame_seq);
   // Profile's parts; the caller holds mu_ and a partition.
   Result<RangeTiming> TimeRange(uint32_t repeats);
   Result<double> MeasurePageSwapNs(double ns_per_cycle);
@@ -152,6 +162,14 @@ class SimEnclave {
   // A frame's message headers, and the slice of its result being sealed,
   // reused frame after frame.
   crypto::Bytes frame_headers_;
+  // The frame whose parts are being gathered (one at a time: the parts of a
+  // frame arrive before those of the next, as the shards run in order).
+  struct Gather {
+    uint64_t stream_id = 0;
+    uint64_t frame_seq = 0;
+    std::vector<std::optional<engine::Tensor>> parts;
+  };
+  std::optional<Gather> gather_;
   crypto::Bytes sealed_;
 };
 

@@ -439,7 +439,7 @@ TEST(OwnerCommandTest, TruncatedOrGarbledCommandsAreRefused) {
   old_version[0] = 2;
   EXPECT_EQ(ParseOwnerCommand(old_version).status().code(), Status::Code::kCorruption);
   // The flag follows the version, kind, partition version and routes.
-  const size_t flag = 2 + 1 + 8 + 4 + (1 + 32) * 2 + 8;
+  const size_t flag = 2 + 1 + 8 + 4 + (1 + 32) * 2 + 8 + 4 + 4;
   ASSERT_EQ(wire[flag], 1);
   Bytes garbled = wire;
   garbled[flag] = 2;

@@ -450,14 +450,20 @@ TEST(BoundaryTest, BuffersInsideEnclaveMemoryAreRefused) {
     // A message piece there, after one outside; and the pieces' descriptors there.
     static const uint8_t outside[16] = {};
     const serdab_buffer pieces[] = {{outside, sizeof(outside)}, {m.begin, 4096}};
-    EXPECT_EQ(serdab_ecall_process(handle, p.owner.session, 0, p.owner.session, 1, 1, pieces, 2,
-                                   nullptr, 0, &size),
+    const serdab_session to = p.owner.session;
+    EXPECT_EQ(serdab_ecall_process(handle, p.owner.session, 0, &to, 1, 1, 1, pieces, 2, nullptr, 0,
+                                   &size),
               static_cast<int>(Status::Code::kInvalidArgument));
     EXPECT_NE(std::string(serdab_ecall_last_error()).find("enclave memory"), std::string::npos);
     EXPECT_EQ(
-        serdab_ecall_process(handle, p.owner.session, 0, p.owner.session, 1, 1,
+        serdab_ecall_process(handle, p.owner.session, 0, &to, 1, 1, 1,
                              reinterpret_cast<const serdab_buffer*>(m.begin), 1, nullptr, 0, &size),
         static_cast<int>(Status::Code::kInvalidArgument));
+    // The out sessions' list there.
+    EXPECT_EQ(serdab_ecall_process(handle, p.owner.session, 0,
+                                   reinterpret_cast<const serdab_session*>(m.begin), 1, 1, 1,
+                                   pieces, 1, nullptr, 0, &size),
+              static_cast<int>(Status::Code::kInvalidArgument));
     EXPECT_EQ(serdab_ecall_unseal_partition(handle, m.begin, 4096),
               static_cast<int>(Status::Code::kInvalidArgument));
     // Outputs written into enclave memory, and a buffer that straddles it.

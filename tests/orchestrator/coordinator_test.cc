@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "cli/enclave_client.h"
@@ -293,17 +294,25 @@ TEST_F(CoordinatorTest, ProvisionsAStageThatStreamsItsWeights) {
   EXPECT_GT(Stats(worker.get())["streamed_weight_bytes"].get<uint64_t>(), 0u);
 }
 
+// A layer that can be split, with one tensor on each side of it, and
+// neither the first nor the last: -1 if there is none.
+int ShardableMiddleLayer(const engine::Model& model) {
+  for (int l = 1; l + 1 < model.num_layers(); ++l) {
+    if (model.layers()[l].streamable_weight_bytes > 0 && model.cuts()[l].infos.size() == 1 &&
+        model.cuts()[l + 1].infos.size() == 1) {
+      return l;
+    }
+  }
+  return -1;
+}
+
 // A layer split across two enclaves is provisioned shard by shard, and its
 // shards are wired as one stage, in order.
 TEST_F(CoordinatorTest, ProvisionsAndWiresTheShardsOfALayer) {
   ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
   const std::unique_ptr<engine::Model> whole = WholeModel();
-  int layer = -1;
-  for (int l = 1; l < whole->num_layers(); ++l) {
-    if (whole->layers()[l].streamable_weight_bytes > 0) layer = l;
-  }
+  const int layer = ShardableMiddleLayer(*whole);
   ASSERT_GT(layer, 0);
-  const bool last = layer + 1 == whole->num_layers();
   std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
   std::vector<StageSession> stages;
   auto provision = [&](int begin, int end, engine::LayerShard shard) {
@@ -314,9 +323,9 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresTheShardsOfALayer) {
     stages.push_back(*stage);
   };
   provision(0, layer, {});
-  provision(layer, last ? -1 : layer + 1, {0, 2});
-  provision(layer, last ? -1 : layer + 1, {1, 2});
-  if (!last) provision(layer + 1, -1, {});
+  provision(layer, layer + 1, {0, 2});
+  provision(layer, layer + 1, {1, 2});
+  provision(layer + 1, -1, {});
   EXPECT_EQ(Stats(workers[1].get())["shard"], (nlohmann::json{0, 2}));
   EXPECT_EQ(Stats(workers[2].get())["shard"], (nlohmann::json{1, 2}));
 
@@ -328,11 +337,146 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresTheShardsOfALayer) {
   std::vector<StageSession> one_shard = stages;
   one_shard.erase(one_shard.begin() + 2);
   EXPECT_FALSE(host_->Wire("lobby", 1, one_shard).ok());
+  // The owner's neighbours are whole stages.
+  std::vector<StageSession> shards_last(stages.begin(), stages.begin() + 3);
+  EXPECT_EQ(host_->Wire("lobby", 1, shards_last).code(), Status::Code::kInvalidArgument);
   const Status wired = host_->Wire("lobby", 1, stages);
   ASSERT_TRUE(wired.ok()) << wired.message();
   // Each shard is routed from the stage before and to the stage after.
   EXPECT_GT(Stats(workers[1].get())["routes"].get<int>(), 0);
   EXPECT_GT(Stats(workers[2].get())["routes"].get<int>(), 0);
+}
+
+// A frame through a layer split two ways, with the host's part played here:
+// the stage before seals its output once for each shard (one process call),
+// each shard computes its part, and the stage after keeps the first part and
+// runs the frame when the second comes: the result is the whole model's. The
+// host can neither swap the parts, nor replay one, nor complete a frame with
+// a part of another: a frame with a part missing is dropped when the next
+// frame's parts come, and the next one passes.
+TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  const std::unique_ptr<engine::Model> whole = WholeModel();
+  const int layer = ShardableMiddleLayer(*whole);
+  ASSERT_GT(layer, 0);
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  std::vector<StageSession> stages;
+  const std::vector<std::tuple<int, int, engine::LayerShard>> plan = {
+      {0, layer, {}}, {layer, layer + 1, {0, 2}}, {layer, layer + 1, {1, 2}}, {layer + 1, -1, {}}};
+  for (const auto& [begin, end, shard] : plan) {
+    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(workers.size()))));
+    auto stage = host_->ProvisionStage("lobby", "w" + std::to_string(workers.size()) + "/lobby",
+                                       workers.back().get(), begin, end, 1, 1, 0, shard);
+    ASSERT_TRUE(stage.ok()) << stage.status().message();
+    stages.push_back(*stage);
+  }
+  ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
+  worker::PeerSessions in0, in1, out0, out1;
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[1].get(), &in0).ok());
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[2].get(), &in1).ok());
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[1].get(), workers[3].get(), &out0).ok());
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[2].get(), workers[3].get(), &out1).ok());
+  const crypto::Ed25519PublicKey coordinator = CoordinatorKey();
+  const auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), AnySimEnclave());
+  auto head = cli::EnclaveClient::Attest(workers[0].get(), *verifier, owner_, coordinator);
+  auto tail = cli::EnclaveClient::Attest(workers[3].get(), *verifier, owner_, coordinator);
+  ASSERT_TRUE(head.ok() && tail.ok());
+
+  constexpr uint64_t kStream = 9;
+  crypto::Bytes headers;
+  // Frame `frame` through the first stage: one message for each shard.
+  auto fan_out = [&](uint64_t frame, const std::vector<engine::Tensor>& input) {
+    crypto::Bytes message;
+    EXPECT_TRUE(
+        (*head)
+            ->channel()
+            ->SealParts(kStream, frame, 0, engine::EncodedTensorParts(input, &headers), &message)
+            .ok());
+    auto both = workers[0]->ProcessFanOut((*head)->session(), 0, {in0.sender, in1.sender}, 1,
+                                          kStream, message);
+    EXPECT_TRUE(both.ok()) << both.status().message();
+    const size_t half = both->size() / 2;
+    return std::pair(crypto::Bytes(both->begin(), both->begin() + half),
+                     crypto::Bytes(both->begin() + half, both->end()));
+  };
+  auto shard0 = [&](const crypto::Bytes& m) {
+    return workers[1]->Process(in0.receiver, 1, out0.sender, 2, kStream, m);
+  };
+  auto shard1 = [&](const crypto::Bytes& m) {
+    return workers[2]->Process(in1.receiver, 1, out1.sender, 2, kStream, m);
+  };
+  auto gather0 = [&](const crypto::Bytes& m) {
+    return workers[3]->Process(out0.receiver, 2, (*tail)->session(), 3, kStream, m);
+  };
+  auto gather1 = [&](const crypto::Bytes& m) {
+    return workers[3]->Process(out1.receiver, 2, (*tail)->session(), 3, kStream, m);
+  };
+  auto result = [&](const crypto::Bytes& m, uint64_t frame) {
+    crypto::Bytes plain;
+    auto opened = (*tail)->channel()->Open(kStream, 3, m, &plain);
+    EXPECT_TRUE(opened.ok()) << opened.status().message();
+    if (opened.ok()) EXPECT_EQ(opened->frame_seq, frame);
+    return engine::DecodeTensors(plain).value();
+  };
+  auto expect_model = [&](const std::vector<engine::Tensor>& got,
+                          const std::vector<engine::Tensor>& input) {
+    const std::vector<engine::Tensor> expected = whole->Run(input).value();
+    ASSERT_EQ(got.size(), expected.size());
+    for (int64_t i = 0; i < got[0].num_elements(); ++i) {
+      EXPECT_NEAR(got[0].data<float>()[i], expected[0].data<float>()[i], 1e-4) << i;
+    }
+  };
+
+  // Frame 0, parts in order; frame 1, the second shard's part first.
+  for (uint64_t frame : {0, 1}) {
+    const std::vector<engine::Tensor> input = Input(*whole, 0.01f * (frame + 1));
+    auto [m0, m1] = fan_out(frame, input);
+    auto p0 = shard0(m0);
+    auto p1 = shard1(m1);
+    ASSERT_TRUE(p0.ok() && p1.ok()) << p0.status().message() << p1.status().message();
+    auto first = frame == 0 ? gather0(*p0) : gather1(*p1);
+    ASSERT_TRUE(first.ok()) << first.status().message();
+    EXPECT_TRUE(first->empty());  // kept: no result yet
+    auto done = frame == 0 ? gather1(*p1) : gather0(*p0);
+    ASSERT_TRUE(done.ok()) << done.status().message();
+    expect_model(result(*done, frame), input);
+  }
+
+  // Swapped parts do not open; a part replayed is refused.
+  const std::vector<engine::Tensor> input2 = Input(*whole, 0.05f);
+  auto [m0, m1] = fan_out(2, input2);
+  auto p0 = shard0(m0);
+  auto p1 = shard1(m1);
+  ASSERT_TRUE(p0.ok() && p1.ok());
+  EXPECT_EQ(crypto::ChannelRejectionOf(gather0(*p1).status()),
+            crypto::ChannelRejection::kAuthFailed);
+  ASSERT_TRUE(gather0(*p0).ok());
+  EXPECT_EQ(crypto::ChannelRejectionOf(gather0(*p0).status()), crypto::ChannelRejection::kReplayed);
+  // Frame 2's second part never comes: frame 3's parts drop it, and frame 3
+  // gives its own result.
+  const std::vector<engine::Tensor> input3 = Input(*whole, 0.07f);
+  auto [n0, n1] = fan_out(3, input3);
+  auto q0 = shard0(n0);
+  auto q1 = shard1(n1);
+  ASSERT_TRUE(q0.ok() && q1.ok());
+  auto kept = gather1(*q1);
+  ASSERT_TRUE(kept.ok() && kept->empty()) << kept.status().message();
+  auto done = gather0(*q0);
+  ASSERT_TRUE(done.ok() && !done->empty()) << done.status().message();
+  expect_model(result(*done, 3), input3);
+  // The late part of frame 2 is refused: its frame is gone.
+  EXPECT_FALSE(gather1(*p1).ok());
+
+  // The first stage fans out only to the shards' sessions the owner routed.
+  crypto::Bytes message;
+  ASSERT_TRUE((*head)
+                  ->channel()
+                  ->SealParts(kStream, 4, 0, engine::EncodedTensorParts(input3, &headers), &message)
+                  .ok());
+  auto misrouted = workers[0]->ProcessFanOut((*head)->session(), 0,
+                                             {in0.sender, (*head)->session()}, 1, kStream, message);
+  EXPECT_EQ(misrouted.status().code(), Status::Code::kPermissionDenied)
+      << misrouted.status().message();
 }
 
 // Each stage is sent the model with its own layers' weights only. What the
