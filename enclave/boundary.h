@@ -113,7 +113,9 @@ typedef struct serdab_buffer {
 // output: attestation::Route::parts > 1), the enclave keeps the part and
 // returns with *out_size 0 until every part of that frame has come, each
 // from its own route; the call that brings the last part runs the frame on
-// the parts side by side. Parts of a later frame drop an incomplete one.
+// the parts side by side. The parts of several frames may interleave; a
+// frame that completes drops its stream's earlier frames still missing a
+// part (each route brings its parts in frame order).
 //
 // The message is the concatenation of `parts` pieces (a frame arrives from
 // the network in many; one is fine): the descriptors are copied in first,

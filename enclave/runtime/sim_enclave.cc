@@ -571,38 +571,46 @@ Result<bool> SimEnclave::GatherPart(Session& in, uint32_t in_hop, const attestat
     return Status::InvalidArgument(
         "a part is not one tensor of this stage's input's type and rank");
   }
-  // A part of a later frame, or of another stream, ends the frame being
-  // gathered: its missing parts are lost (the host dropped or delayed
-  // them), and it is dropped. A part of an earlier frame is refused.
-  if (gather_ && gather_->stream_id == stream_id && opened.frame_seq < gather_->frame_seq) {
-    return Status::FailedPrecondition("a part of frame " + std::to_string(opened.frame_seq) +
-                                      ", after parts of frame " +
-                                      std::to_string(gather_->frame_seq));
+  // Parts of a frame that is complete (or was dropped) are refused.
+  const uint64_t seq = opened.frame_seq;
+  auto done = gathered_through_.find(stream_id);
+  if (done != gathered_through_.end() && seq <= done->second) {
+    return Status::FailedPrecondition("a part of frame " + std::to_string(seq) +
+                                      ", which was completed or dropped");
   }
-  if (gather_ && (gather_->stream_id != stream_id || gather_->frame_seq != opened.frame_seq ||
-                  gather_->parts.size() != route.parts)) {
-    gather_.reset();
+  const std::pair<uint64_t, uint64_t> key{stream_id, seq};
+  auto it = gathering_.find(key);
+  if (it == gathering_.end()) {
+    if (gathering_.size() >= kGatherWindow) gathering_.erase(gathering_.begin());
+    it = gathering_.emplace(key, Gather{}).first;
+    it->second.parts.resize(route.parts);
   }
-  if (!gather_) {
-    gather_.emplace();
-    gather_->stream_id = stream_id;
-    gather_->frame_seq = opened.frame_seq;
-    gather_->parts.resize(route.parts);
+  std::vector<std::optional<engine::Tensor>>& parts = it->second.parts;
+  if (parts.size() != route.parts) {
+    return Status::InvalidArgument("frame " + std::to_string(seq) + " comes in " +
+                                   std::to_string(parts.size()) + " parts, not " +
+                                   std::to_string(route.parts));
   }
-  if (gather_->parts[route.part]) {
+  if (parts[route.part]) {
     return Status::InvalidArgument("part " + std::to_string(route.part) + " of frame " +
-                                   std::to_string(opened.frame_seq) + " came twice");
+                                   std::to_string(seq) + " came twice");
   }
-  gather_->parts[route.part] = std::move((*decoded)[0]);
+  parts[route.part] = std::move((*decoded)[0]);
   in.channel.Accept(opened);
-  for (const std::optional<engine::Tensor>& part : gather_->parts) {
+  for (const std::optional<engine::Tensor>& part : parts) {
     if (!part) return false;
+  }
+  // The frame is complete. Each shard sends its parts in frame order, so
+  // the stream's earlier frames still open have lost a part: drop them.
+  Gather gathered = std::move(it->second);
+  gathering_.erase(gathering_.lower_bound({stream_id, 0}), std::next(it));
+  gathered_through_[stream_id] = seq;
+  if (gathered_through_.size() > kGatheredStreams) {
+    gathered_through_.erase(gathered_through_.begin());
   }
   // Every part is here: side by side along the one axis where they are
   // smaller than the input, into the stage's input tensor.
   engine::Tensor& input = partition_->inputs[0];
-  Gather gathered = std::move(*gather_);
-  gather_.reset();
   const engine::Shape& whole = input.shape();
   const engine::Shape& first = gathered.parts[0]->shape();
   size_t axis = 0;
@@ -614,23 +622,23 @@ Result<bool> SimEnclave::GatherPart(Session& in, uint32_t in_hop, const attestat
   for (const std::optional<engine::Tensor>& part : gathered.parts) {
     for (size_t d = 0; d < whole.size(); ++d) {
       if (d != axis && part->shape()[d] != whole[d]) {
-        return Status::InvalidArgument("the parts of frame " + std::to_string(gathered.frame_seq) +
+        return Status::InvalidArgument("the parts of frame " + std::to_string(seq) +
                                        " differ in more than one axis");
       }
     }
     offset += part->shape()[axis];
   }
   if (offset != whole[axis]) {
-    return Status::InvalidArgument("the parts of frame " + std::to_string(gathered.frame_seq) +
-                                   " add up to " + std::to_string(offset) + " along axis " +
-                                   std::to_string(axis) + ", not " + std::to_string(whole[axis]));
+    return Status::InvalidArgument("the parts of frame " + std::to_string(seq) + " add up to " +
+                                   std::to_string(offset) + " along axis " + std::to_string(axis) +
+                                   ", not " + std::to_string(whole[axis]));
   }
   offset = 0;
   for (const std::optional<engine::Tensor>& part : gathered.parts) {
     engine::CopyIntoAxis(*part, static_cast<int>(axis), offset, &input);
     offset += part->shape()[axis];
   }
-  *frame_seq = gathered.frame_seq;
+  *frame_seq = seq;
   return true;
 }
 

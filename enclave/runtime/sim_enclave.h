@@ -162,14 +162,20 @@ class SimEnclave {
   // A frame's message headers, and the slice of its result being sealed,
   // reused frame after frame.
   crypto::Bytes frame_headers_;
-  // The frame whose parts are being gathered (one at a time: the parts of a
-  // frame arrive before those of the next, as the shards run in order).
+  // Frames whose parts are being gathered, by (stream, frame): the shards
+  // run in parallel, so the parts of the few frames in flight interleave.
+  // Each shard sends its parts in frame order, so when a frame completes,
+  // the stream's earlier frames still open have lost a part and are
+  // dropped, and parts of frames up to it are refused after. At most
+  // kGatherWindow frames are open (a new one drops the oldest), and the last
+  // completed frame is kept for kGatheredStreams streams.
   struct Gather {
-    uint64_t stream_id = 0;
-    uint64_t frame_seq = 0;
     std::vector<std::optional<engine::Tensor>> parts;
   };
-  std::optional<Gather> gather_;
+  static constexpr size_t kGatherWindow = 16;
+  static constexpr size_t kGatheredStreams = 1024;
+  std::map<std::pair<uint64_t, uint64_t>, Gather> gathering_;
+  std::map<uint64_t, uint64_t> gathered_through_;
   crypto::Bytes sealed_;
 };
 

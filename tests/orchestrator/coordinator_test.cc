@@ -352,8 +352,8 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresTheShardsOfALayer) {
 // each shard computes its part, and the stage after keeps the first part and
 // runs the frame when the second comes: the result is the whole model's. The
 // host can neither swap the parts, nor replay one, nor complete a frame with
-// a part of another: a frame with a part missing is dropped when the next
-// frame's parts come, and the next one passes.
+// a part of another: a frame with a part missing is dropped once a later
+// frame completes, and the parts of frames in flight may interleave.
 TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
   ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
   const std::unique_ptr<engine::Model> whole = WholeModel();
@@ -452,8 +452,8 @@ TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
             crypto::ChannelRejection::kAuthFailed);
   ASSERT_TRUE(gather0(*p0).ok());
   EXPECT_EQ(crypto::ChannelRejectionOf(gather0(*p0).status()), crypto::ChannelRejection::kReplayed);
-  // Frame 2's second part never comes: frame 3's parts drop it, and frame 3
-  // gives its own result.
+  // Frame 2's second part never comes: frame 3 completes without it, and
+  // then frame 2 is dropped.
   const std::vector<engine::Tensor> input3 = Input(*whole, 0.07f);
   auto [n0, n1] = fan_out(3, input3);
   auto q0 = shard0(n0);
@@ -467,11 +467,28 @@ TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
   // The late part of frame 2 is refused: its frame is gone.
   EXPECT_FALSE(gather1(*p1).ok());
 
+  // The shards run in parallel: one may be a frame ahead of the other, and
+  // the parts of frames 4 and 5 interleave.
+  const std::vector<engine::Tensor> input4 = Input(*whole, 0.02f), input5 = Input(*whole, 0.03f);
+  auto [a0, a1] = fan_out(4, input4);
+  auto [b0, b1] = fan_out(5, input5);
+  auto r0 = shard0(a0), r1 = shard1(a1), t0 = shard0(b0), t1 = shard1(b1);
+  ASSERT_TRUE(r0.ok() && r1.ok() && t0.ok() && t1.ok());
+  auto kept4 = gather0(*r0);
+  auto kept5 = gather0(*t0);
+  ASSERT_TRUE(kept4.ok() && kept4->empty() && kept5.ok() && kept5->empty());
+  auto done4 = gather1(*r1);
+  ASSERT_TRUE(done4.ok() && !done4->empty()) << done4.status().message();
+  expect_model(result(*done4, 4), input4);
+  auto done5 = gather1(*t1);
+  ASSERT_TRUE(done5.ok() && !done5->empty()) << done5.status().message();
+  expect_model(result(*done5, 5), input5);
+
   // The first stage fans out only to the shards' sessions the owner routed.
   crypto::Bytes message;
   ASSERT_TRUE((*head)
                   ->channel()
-                  ->SealParts(kStream, 4, 0, engine::EncodedTensorParts(input3, &headers), &message)
+                  ->SealParts(kStream, 6, 0, engine::EncodedTensorParts(input3, &headers), &message)
                   .ok());
   auto misrouted = workers[0]->ProcessFanOut((*head)->session(), 0,
                                              {in0.sender, (*head)->session()}, 1, kStream, message);
