@@ -43,8 +43,12 @@ class Enumerator {
         }
       }
     }
-    // Sharded stages: the layer alone, on every run of 2..max_shards consecutive workers.
-    if (!Shardable(problem_.model.layers[begin])) return;
+    // Sharded stages: the layer alone, on every run of 2..max_shards consecutive workers;
+    // never the first or the last stage, nor right after another sharded one (cost_model.h).
+    if (!Shardable(problem_.model.layers[begin]) || begin == 0 || begin + 1 == n ||
+        plan_.back().sharded) {
+      return;
+    }
     for (int k = 2; k <= problem_.max_shards; ++k) {
       for (int w = next_worker; w + k <= workers; ++w) {
         StagePlan stage{begin, begin + 1, {}, true};

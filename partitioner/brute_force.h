@@ -4,8 +4,9 @@
 // stages to workers in order (any worker may be skipped) and, when replication is allowed,
 // every choice of replicating a stage on a worker and its neighbour, and, when sharding is
 // allowed, every stage of one shardable layer sharded across 2..max_shards consecutive
-// workers. Each candidate goes
-// through EvaluatePlacement, which checks the constraints; the latency SLO is checked here.
+// workers, except where the data plane cannot run one (first, last, or next to another sharded
+// stage; cost_model.h). Each candidate goes through EvaluatePlacement, which checks the
+// constraints (those shapes included); the latency SLO is checked here.
 // It shares nothing with the solver but the cost model. Exponential: small instances only.
 #ifndef SERDAB_PARTITIONER_BRUTE_FORCE_H_
 #define SERDAB_PARTITIONER_BRUTE_FORCE_H_

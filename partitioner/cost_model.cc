@@ -67,28 +67,27 @@ StageCost ComputeShardCost(const ModelProfile& model, const WorkerProfile& worke
   return cost;
 }
 
-FanTime ComputeFanTime(const ResolvedLink* links, int senders, int receivers,
-                       const double* sender_aead) {
-  // Each sender's uplink carries its part to every receiver, and each receiver's downlink
-  // every sender's part; per byte of the cut, a part is 1 / senders of it.
+FanTime ComputeFanOutTime(const ResolvedLink* links, int shards, double sender_aead_bytes_per_s) {
+  // The sender's uplink carries the whole cut to every shard, and it seals the cut once more
+  // for every shard past the first; each shard's downlink carries the cut once, less than that.
   FanTime fan;
-  for (int s = 0; s < senders; ++s) {
-    double ms_per_byte = 0;
-    for (int r = 0; r < receivers; ++r) {
-      const ResolvedLink& link = links[s * receivers + r];
-      ms_per_byte += 1e3 / link.bandwidth_bytes_per_s;
-      fan.fixed_ms = std::max(fan.fixed_ms, link.rtt_ms / 2);
-    }
-    if (sender_aead[s] > 0) ms_per_byte += (receivers - 1) * 1e3 / sender_aead[s];
-    fan.ms_per_byte = std::max(fan.ms_per_byte, ms_per_byte / senders);
+  for (int i = 0; i < shards; ++i) {
+    fan.ms_per_byte += 1e3 / links[i].bandwidth_bytes_per_s;
+    fan.fixed_ms = std::max(fan.fixed_ms, links[i].rtt_ms / 2);
   }
-  for (int r = 0; r < receivers; ++r) {
-    double ms_per_byte = 0;
-    for (int s = 0; s < senders; ++s) {
-      ms_per_byte += 1e3 / links[s * receivers + r].bandwidth_bytes_per_s;
-    }
-    fan.ms_per_byte = std::max(fan.ms_per_byte, ms_per_byte / senders);
+  fan.ms_per_byte += (shards - 1) * 1e3 / sender_aead_bytes_per_s;
+  return fan;
+}
+
+FanTime ComputeFanInTime(const ResolvedLink* links, int shards) {
+  // The receiver's downlink carries every shard's 1 / shards of the cut; each shard's uplink
+  // only its own part, less than that.
+  FanTime fan;
+  for (int i = 0; i < shards; ++i) {
+    fan.ms_per_byte += 1e3 / links[i].bandwidth_bytes_per_s;
+    fan.fixed_ms = std::max(fan.fixed_ms, links[i].rtt_ms / 2);
   }
+  fan.ms_per_byte /= shards;
   return fan;
 }
 
@@ -145,6 +144,19 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
           return Status::InvalidArgument(
               label + ": the shards must run on consecutive workers in the worker order");
         }
+      }
+      // Where the data plane can run a sharded stage (cost_model.h).
+      if (s == 0 || s + 1 == plan.size()) {
+        return Status::InvalidArgument(
+            label +
+            " is sharded, but a sharded stage cannot be the first or the last: the "
+            "client sends whole frames and takes whole results");
+      }
+      if (plan[s - 1].sharded) {
+        return Status::InvalidArgument(
+            "stages " + std::to_string(s - 1) + " and " + std::to_string(s) +
+            " are both sharded, but two sharded stages cannot be adjacent: each shard's part "
+            "would have to reach every shard of the next layer");
       }
     } else if (sp.workers.empty() || sp.workers.size() > 2) {
       return Status::InvalidArgument(label + " must have one worker, or two when replicated");
@@ -237,7 +249,8 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
     link.cut = from < 0 ? 0 : plan[from].end;
     link.bytes = model.cut_bytes[link.cut];
     // Each side's endpoints per frame parity: a replica takes alternate frames, the shards of
-    // a sharded stage take every frame together; -1 is the client.
+    // a sharded stage take every frame together; -1 is the client. The checks above leave a
+    // single worker (per parity) on the other side of a sharded stage.
     auto sides = [&](int s) -> std::vector<std::vector<int>> {
       if (s < 0) return {{-1}};
       if (plan[s].sharded) return {plan[s].workers};
@@ -269,16 +282,13 @@ Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<St
           resolved.push_back(*found);
         }
       }
-      double ms = 0;
-      if (resolved.size() == 1) {
-        ms = LinkTimeMs(link.bytes, resolved[0]);
-      } else {
-        std::vector<double> aead;
-        for (int a : out) aead.push_back(a < 0 ? 0 : cluster.workers[a].aead_bytes_per_s);
-        ms = ComputeFanTime(resolved.data(), static_cast<int>(out.size()),
-                            static_cast<int>(in.size()), aead.data())
-                 .Ms(link.bytes);
-      }
+      const int shards = static_cast<int>(resolved.size());
+      const double ms =
+          shards == 1 ? LinkTimeMs(link.bytes, resolved[0])
+          : out.size() == 1
+              ? ComputeFanOutTime(resolved.data(), shards, cluster.workers[out[0]].aead_bytes_per_s)
+                    .Ms(link.bytes)
+              : ComputeFanInTime(resolved.data(), shards).Ms(link.bytes);
       link.link_ms.push_back(ms);
       link.time_ms = std::max(link.time_ms, ms);
     }

@@ -49,19 +49,24 @@
 // Link carrying the bytes of one cut: bytes / bandwidth + rtt / 2. AEAD is charged to the
 // stages at both ends, not to the link.
 //
+// Where a sharded stage may stand: the data plane runs only these shapes, and the
+// coordinator refuses to wire any other (EvaluatePlacement refuses them too):
+//   - never first or last: the client sends whole frames and takes whole results, so the
+//     stages next to it are whole (unsharded) ones;
+//   - never next to another sharded stage: a sharded -> sharded hop would send each shard's
+//     part to every shard of the next layer, which the enclaves do not support.
+// So a sharded stage always sits between two whole stages (one worker, or two replicas).
+//
 // A hop into or out of a sharded stage is a fan:
-//   fan-out (one sender, k shards): the sender sends the whole cut to every shard over its
+//   fan-out (one worker, k shards): the sender sends the whole cut to every shard over its
 //     one uplink: the sum over shards of bytes / bandwidth(sender -> shard i), plus the largest
 //     rtt / 2, plus the k - 1 extra seals of the cut the sender makes beyond the one its stage
 //     pays for: (k - 1) x bytes / the sender's AEAD rate. Those seals are the sending stage's
 //     work; charging them to the link is an approximation that keeps every stage's cost
-//     independent of its neighbours, so the solver's programme still decomposes. The client's
-//     AEAD is not modelled, so a fan-out from it has no extra seals.
-//   fan-in (k shards, one receiver): the receiver takes every shard's part over its one
+//     independent of its neighbours, so the solver's programme still decomposes.
+//   fan-in (k shards, one worker): the receiver takes every shard's part over its one
 //     downlink: the sum over shards of (bytes / k) / bandwidth(shard i -> receiver), plus the
 //     largest rtt / 2.
-//   Between two sharded stages every sender sends its part to every receiver, and the fan
-//     takes the longest of each sender's fan-out and each receiver's fan-in (FanTime).
 //   A replicated stage on the other side keeps its parity: each replica's half of the frames
 //     is a fan of its own, as replicas have a link each.
 //
@@ -251,14 +256,17 @@ struct FanTime {
   double Ms(int64_t bytes) const { return static_cast<double>(bytes) * ms_per_byte + fixed_ms; }
 };
 
-// The fan from `senders` endpoints, each sending its 1/senders part of the cut, to
-// `receivers` endpoints, each receiving all of it (the comment above). links[s * receivers +
-// r] joins sender s to receiver r; sender_aead[s] is sender s's AEAD rate, 0 for the client.
-FanTime ComputeFanTime(const ResolvedLink* links, int senders, int receivers,
-                       const double* sender_aead);
+// The fan-out from one worker, whose AEAD rate is `sender_aead_bytes_per_s`, to the `shards`
+// shards of a sharded stage; links[i] joins it to shard i (the comment above).
+FanTime ComputeFanOutTime(const ResolvedLink* links, int shards, double sender_aead_bytes_per_s);
+
+// The fan-in from the `shards` shards of a sharded stage to one worker; links[i] joins
+// shard i to it.
+FanTime ComputeFanInTime(const ResolvedLink* links, int shards);
 
 // Costs a plan and checks every constraint of the problem except the latency SLO: layer
-// ranges, worker order, replication, sharding, max_stages, privacy, EPC without paging, links.
+// ranges, worker order, replication, sharding (where a sharded stage may stand, above, included),
+// max_stages, privacy, EPC without paging, links.
 // Errors (FailedPrecondition, or InvalidArgument for a malformed plan) name what is broken.
 // Assumes the problem's model and cluster are valid (ValidateModel, ValidateCluster).
 Result<Placement> EvaluatePlacement(const Problem& problem, const std::vector<StagePlan>& plan);

@@ -8,6 +8,12 @@
 // an earlier one, and any worker may be skipped. The two replicas of a stage, and the k
 // shards of one, are neighbours in that order (workers j, j + 1, ...), so a tier lists the
 // workers it is willing to pair side by side.
+//
+// The data plane runs a sharded stage only between two whole (unsharded) stages: it is never
+// the first or the last stage, because the client sends whole frames and takes whole results
+// (the coordinator refuses to wire a sharded first or last stage), and never next to another
+// sharded stage, because a sharded -> sharded hop would send each shard's part to every shard
+// of the next layer, which is not supported. A replicated stage next to a sharded one is fine.
 #ifndef SERDAB_PARTITIONER_PLACEMENT_H_
 #define SERDAB_PARTITIONER_PLACEMENT_H_
 
@@ -49,7 +55,8 @@ struct Problem {
 
 // What the caller asks for: a stage's layer range and its worker indices (one, two
 // neighbours when replicated, or k consecutive workers when sharded: workers[i] runs shard
-// i of the one layer [begin, begin + 1)).
+// i of the one layer [begin, begin + 1); never the first or last stage, nor next to another
+// sharded one).
 struct StagePlan {
   int begin = 0;
   int end = 0;
@@ -116,8 +123,9 @@ struct PlannedStage {
 
 // One hop of the pipeline: between two stages, or between the client and a stage. A hop
 // into or out of a replicated stage is two links, each carrying every other frame. A hop
-// into a sharded stage fans the cut out to every shard, and one out of it fans the shards'
-// parts in; each such fan counts as one link here (cost_model.h).
+// into a sharded stage fans the cut out from the stage before's worker to every shard, and
+// one out of it fans the shards' parts in to the next stage's worker; each such fan counts as
+// one link here (cost_model.h). The client's hops never touch a sharded stage.
 struct PlannedLink {
   int from_stage = -1;  // -1: the client
   int to_stage = -1;    // -1: the client

@@ -195,7 +195,8 @@ PlacementDp::PlacementDp(const Problem& problem)
         running = std::min(running, row[e - b - 1]);
         floor[e - b - 1] = FloatBelow(running);
       }
-      if (!Shardable(model.layers[b])) continue;
+      // A sharded stage is never the first or the last (cost_model.h), so neither is its layer.
+      if (!Shardable(model.layers[b]) || b == 0 || b == n_ - 1) continue;
       for (int k = 2; k < shard_slots_ + 2; ++k) {
         const StageCost cost = ComputeShardCost(model, worker, layer_ms, b, k);
         if (!problem.allow_paging && cost.swapped_pages > 0) continue;
@@ -239,53 +240,19 @@ PlacementDp::PlacementDp(const Problem& problem)
   for (int g = 0; g < groups_; ++g) {
     if (GroupValid(g)) members[g] = Members(g);
   }
-  // A hop into or out of a shard group is a fan per parity (cost_model.h), priced per cut
-  // by its FanTime; nullopt where a link is missing. Index workers_ is the client.
-  auto fan = [&](const std::vector<int>& senders,
-                 const std::vector<int>& receivers) -> std::optional<FanTime> {
+  // The fan between worker j and the shards of a shard group (cost_model.h), out of j or into
+  // it; nullopt where a link is missing.
+  auto fan = [&](int j, const std::vector<int>& shards, bool out) -> std::optional<FanTime> {
     std::vector<ResolvedLink> resolved;
-    for (int a : senders) {
-      for (int c : receivers) {
-        if (!links[a * endpoints + c]) return std::nullopt;
-        resolved.push_back(*links[a * endpoints + c]);
-      }
+    for (int i : shards) {
+      const std::optional<ResolvedLink>& link =
+          out ? links[j * endpoints + i] : links[i * endpoints + j];
+      if (!link) return std::nullopt;
+      resolved.push_back(*link);
     }
-    std::vector<double> aead;
-    for (int a : senders) {
-      aead.push_back(a == workers_ ? 0 : problem.cluster.workers[a].aead_bytes_per_s);
-    }
-    return ComputeFanTime(resolved.data(), static_cast<int>(senders.size()),
-                          static_cast<int>(receivers.size()), aead.data());
-  };
-  // The parity halves of a group: each replica alone, or the whole group.
-  auto halves = [&](int g) {
-    std::vector<std::vector<int>> out;
-    if (GroupParity(g) == 2) {
-      for (int j : members[g]) out.push_back({j});
-    } else {
-      out.push_back(members[g]);
-    }
-    return out;
-  };
-  // The fans of a hop, one per parity (the same pairing as EvaluatePlacement); empty when
-  // a link is missing.
-  auto fans = [&](const std::vector<std::vector<int>>& senders,
-                  const std::vector<std::vector<int>>& receivers) {
-    std::vector<FanTime> out;
-    const size_t count = std::max(senders.size(), receivers.size());
-    for (size_t k = 0; k < count; ++k) {
-      const std::optional<FanTime> f =
-          fan(senders[senders.size() == 1 ? 0 : k], receivers[receivers.size() == 1 ? 0 : k]);
-      if (!f) return std::vector<FanTime>();
-      out.push_back(*f);
-    }
-    return out;
-  };
-  auto fan_ms = [](const std::vector<FanTime>& fans, int64_t bytes) {
-    if (fans.empty()) return kInf;
-    double ms = 0;
-    for (const FanTime& f : fans) ms = std::max(ms, f.Ms(bytes));
-    return ms;
+    const int k = static_cast<int>(shards.size());
+    return out ? ComputeFanOutTime(resolved.data(), k, problem.cluster.workers[j].aead_bytes_per_s)
+               : ComputeFanInTime(resolved.data(), k);
   };
 
   hop_.assign(static_cast<size_t>(n_) * groups_ * groups_, kInf);
@@ -300,47 +267,50 @@ PlacementDp::PlacementDp(const Problem& problem)
       }
     }
   }
-  if (shard_groups_ > 0) {
-    for (int a = 0; a < groups_; ++a) {
-      if (!GroupValid(a)) continue;
-      for (int c = 0; c < groups_; ++c) {
-        if (!GroupValid(c) || GroupFirst(c) <= GroupLast(a) || !(IsShard(a) || IsShard(c))) {
+  // Hops between a whole group and a shard group, either way: a fan per worker of the whole
+  // group (each replica fans its own frames), the same pairing as EvaluatePlacement. No hop
+  // joins two shard groups, and none joins the client to one (cost_model.h): those stay
+  // infinite.
+  for (int a = 0; a < groups_; ++a) {
+    if (!GroupValid(a)) continue;
+    for (int c = 0; c < groups_; ++c) {
+      if (!GroupValid(c) || GroupFirst(c) <= GroupLast(a) || IsShard(a) == IsShard(c)) continue;
+      const bool out = !IsShard(a);
+      const int whole = out ? a : c;
+      std::vector<FanTime> hop_fans;
+      for (int j : members[whole]) {
+        const std::optional<FanTime> f = fan(j, members[out ? c : a], out);
+        if (!f) {
+          hop_fans.clear();
+          break;
+        }
+        hop_fans.push_back(*f);
+      }
+      if (hop_fans.empty()) continue;
+      for (int b = 1; b < n_; ++b) {
+        // Only where both stages can run: a shard group holds layer b - 1 or b alone.
+        if ((IsShard(a) && ShardTime(a, b - 1) == kInf) ||
+            (IsShard(c) && ShardTime(c, b) == kInf)) {
           continue;
         }
-        const std::vector<FanTime> hop_fans = fans(halves(a), halves(c));
-        if (hop_fans.empty()) continue;
-        for (int b = 1; b < n_; ++b) {
-          // Only where both stages can run: a shard group holds layer b - 1 or b alone.
-          if ((IsShard(a) && ShardTime(a, b - 1) == kInf) ||
-              (IsShard(c) && ShardTime(c, b) == kInf)) {
-            continue;
-          }
-          hop_[(static_cast<size_t>(b) * groups_ + a) * groups_ + c] =
-              fan_ms(hop_fans, model.cut_bytes[b]);
-        }
+        double ms = 0;
+        for (const FanTime& f : hop_fans) ms = std::max(ms, f.Ms(model.cut_bytes[b]));
+        hop_[(static_cast<size_t>(b) * groups_ + a) * groups_ + c] = ms;
       }
     }
   }
+  // The client's hops, into the first stage and out of the last: whole groups only.
   client_in_.assign(groups_, kInf);
   client_out_.assign(groups_, kInf);
   if (has_client_) {
     const std::vector<int> client = {workers_};
-    for (int pass = 0; pass < 2; ++pass) {
-      const int64_t bytes = model.cut_bytes[pass == 0 ? 0 : n_];
-      time_pairs(bytes);
-      for (int g = 0; g < groups_; ++g) {
-        if (!GroupValid(g)) continue;
-        if (IsShard(g)) {
-          const std::vector<std::vector<int>> whole = {members[g]};
-          const std::vector<std::vector<int>> alone = {client};
-          (pass == 0 ? client_in_ : client_out_)[g] =
-              fan_ms(pass == 0 ? fans(alone, whole) : fans(whole, alone), bytes);
-        } else if (pass == 0) {
-          client_in_[g] = HopTime(pair_ms, client, members[g]);
-        } else {
-          client_out_[g] = HopTime(pair_ms, members[g], client);
-        }
-      }
+    time_pairs(model.cut_bytes[0]);
+    for (int g = 0; g < plain_groups_; ++g) {
+      if (GroupValid(g)) client_in_[g] = HopTime(pair_ms, client, members[g]);
+    }
+    time_pairs(model.cut_bytes[n_]);
+    for (int g = 0; g < plain_groups_; ++g) {
+      if (GroupValid(g)) client_out_[g] = HopTime(pair_ms, members[g], client);
     }
   }
 }
@@ -410,7 +380,8 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
   auto compute_g = [&](int b) {
     std::fill(g.begin(), g.end(), kInf);
     if (b == 0) {
-      for (int c = 0; c < G; ++c) {
+      // The first stage is a whole one.
+      for (int c = 0; c < plain_groups_; ++c) {
         if (GroupValid(c)) g[c * S] = g_start(c);
       }
       return;
@@ -433,11 +404,11 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
           gc[k] = std::min(gc[k], kLatency ? fa[k - k_shift] + t : std::max(fa[k - k_shift], eff));
         }
       }
-      // Shard groups take one layer; their hops are infinite where it cannot be sharded. The
-      // stage that must follow is known, so a hop that leads only past the bound or the best
-      // placement is not taken (reconstruction still finds the same minimum: what is skipped
-      // here is no better than the best).
-      if (!shard_live_[b]) continue;
+      // Shard groups take one layer; their hops are infinite where it cannot be sharded, and
+      // no shard group follows another. The stage that must follow is known, so a hop that
+      // leads only past the bound or the best placement is not taken (reconstruction still
+      // finds the same minimum: what is skipped here is no better than the best).
+      if (!shard_live_[b] || IsShard(a)) continue;
       for (int c = ShardAfter(GroupLast(a)); c < G; ++c) {
         const double t = hops[c];
         const double eff = Spread(t, size_a);
@@ -455,7 +426,7 @@ std::optional<PlacementDp::Solution> PlacementDp::Run(double bound, double cap) 
   };
   // One entry of g, recomputed the same way (the minimum of the same doubles).
   auto g_value = [&](int b, int c, int k) {
-    if (b == 0) return k == 0 ? g_start(c) : kInf;
+    if (b == 0) return k == 0 && !IsShard(c) ? g_start(c) : kInf;
     double v = kInf;
     if (k < k_shift) return v;
     for (int a = 0; a < G; ++a) {
@@ -600,7 +571,7 @@ std::vector<double>& PlacementDp::Candidates(double lo, double hi) {
   };
   for (int c = 0; c < groups_; ++c) {
     if (!GroupValid(c)) continue;
-    if (has_client_) {
+    if (has_client_ && !IsShard(c)) {
       take(Spread(client_in_[c], GroupParity(c)));
       take(Spread(client_out_[c], GroupParity(c)));
     }
@@ -639,7 +610,7 @@ std::vector<double>& PlacementDp::Candidates(double lo, double hi) {
         }
       };
       take_hops(PlainAfter(GroupLast(a)), plain_groups_);
-      if (shard_live_[b]) take_hops(ShardAfter(GroupLast(a)), groups_);
+      if (shard_live_[b] && !IsShard(a)) take_hops(ShardAfter(GroupLast(a)), groups_);
     }
   }
   return out;
@@ -715,25 +686,51 @@ Status QuickInfeasibility(const Problem& problem) {
   if (problem.allow_paging) return Status::Ok();
   // The most shards a layer that must run in enclaves can be split into.
   const int max_shards = std::max(1, std::min(problem.max_shards, enclaves));
-  for (int i = 0; i < problem.model.num_layers(); ++i) {
+  const int n = problem.model.num_layers();
+  const std::string privacy_cut = std::to_string(problem.privacy_layers);
+  // Whether the layer before fits an EPC only sharded.
+  bool previous_only_sharded = false;
+  for (int i = 0; i < n; ++i) {
     const bool outside_allowed = has_outside && i >= problem.privacy_layers;
-    if (outside_allowed) continue;
     const LayerProfile& layer = problem.model.layers[i];
     // Every stage holding the layer needs at least its weights and peak activations, or, if
     // it streams, the layer's weights that cannot stream, its activations and at least one
     // chunk's window (any other layer in the stage adds at least the bytes it lets stream).
     // Streaming helps only a layer that can stream more than the window. A shard of k holds
-    // 1/k of the weights (rounded up), and of the streamable ones.
-    const int shards = Shardable(layer) ? max_shards : 1;
+    // 1/k of the weights (rounded up), and of the streamable ones. A sharded stage is never
+    // the first or the last (cost_model.h), so neither the first nor the last layer shards.
+    const bool end_layer = i == 0 || i == n - 1;
+    const bool could_shard = Shardable(layer) && max_shards > 1;
+    const int shards = could_shard && !end_layer ? max_shards : 1;
     auto needs = [&](int k) {
       const int64_t need = (layer.weight_bytes + k - 1) / k + layer.activation_bytes;
       const int64_t streamed_need = need - (layer.streamable_weight_bytes + k - 1) / k +
                                     static_cast<int64_t>(engine::kWeightChunkBytes);
       return std::min(need, streamed_need);
     };
+    if (outside_allowed || needs(1) <= largest_epc) {
+      previous_only_sharded = false;
+      continue;
+    }
     int64_t sharded_need = std::numeric_limits<int64_t>::max();
     for (int k = 2; k <= shards; ++k) sharded_need = std::min(sharded_need, needs(k));
-    if (std::min(needs(1), sharded_need) <= largest_epc) continue;
+    if (sharded_need <= largest_epc) {
+      // It must be sharded; so must the layer before, if that one fits only sharded too.
+      if (previous_only_sharded) {
+        const LayerProfile& before = problem.model.layers[i - 1];
+        return Status::FailedPrecondition(
+            "layers " + std::to_string(i - 1) + " '" + before.name + "' and " + std::to_string(i) +
+            " '" + layer.name + "' each fit an EPC only sharded (the largest EPC is " +
+            FormatBytes(largest_epc) + " and paging is disallowed" +
+            (has_outside ? "; both are before the privacy cut at layer " + privacy_cut +
+                               ", so they must run in enclaves"
+                         : std::string()) +
+            "), but two sharded stages cannot be adjacent: each shard's part would have to "
+            "reach every shard of the next layer");
+      }
+      previous_only_sharded = true;
+      continue;
+    }
     const int64_t need = layer.weight_bytes + layer.activation_bytes;
     const int64_t streamed_need =
         need - layer.streamable_weight_bytes + static_cast<int64_t>(engine::kWeightChunkBytes);
@@ -748,8 +745,14 @@ Status QuickInfeasibility(const Problem& problem) {
                     : std::string()) +
         " but the largest EPC is " + FormatBytes(largest_epc) + " and paging is disallowed";
     if (has_outside) {
-      message += " (it is before the privacy cut at layer " +
-                 std::to_string(problem.privacy_layers) + ", so it must run in an enclave)";
+      message += " (it is before the privacy cut at layer " + privacy_cut +
+                 ", so it must run in an enclave)";
+    }
+    if (could_shard && end_layer) {
+      message += std::string("; it cannot be sharded, as the model's ") +
+                 (i == 0 ? "first" : "last") +
+                 " layer: a sharded stage is never the first or the last, since the client "
+                 "sends whole frames and takes whole results";
     }
     return Status::FailedPrecondition(message);
   }
@@ -831,8 +834,11 @@ Status Diagnose(const Problem& problem) {
           "the model does not fit the EPC without paging: no placement on the " +
           std::to_string(enclaves) + " enclave worker(s) (" + FormatBytes(total_epc) +
           " of EPC in all) lets every stage run without paging (its working set within its "
-          "EPC, or brought within it by streaming weights) under the other constraints; allow "
-          "paging or add enclave workers");
+          "EPC, or brought within it by streaming weights" +
+          (problem.max_shards > 1
+               ? std::string(", or by sharding a layer between two unsharded stages")
+               : std::string()) +
+          ") under the other constraints; allow paging or add enclave workers");
     }
     active.push_back("the EPC with paging disallowed");
   }

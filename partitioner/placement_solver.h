@@ -25,7 +25,14 @@
 // stays exact.
 //
 // Sharded stages keep both objectives decomposable because a fan's extra seals are charged
-// to its link, not to the stage before it (cost_model.h).
+// to its link, not to the stage before it (cost_model.h). The data plane runs a sharded stage
+// only between two whole ones (never first or last, where the client sends whole frames and
+// takes whole results, and never next to another sharded stage, whose every shard would have
+// to send its part to every shard of the next layer). Both rules are local to the path: a shard
+// group gets no start, no hop from the client or to it, no completion, and no hop into another
+// shard group, so the programme stays exact. Where the rules alone make a problem infeasible
+// because a layer fits an EPC only sharded (paging disallowed) and is the first or the last, or
+// sits next to another such layer, the error says so before any search.
 //
 // Solve time (bench/partitioner_bench.cc, 300 layers x 16 workers, most layers' weights
 // streamable): 6-8 ms, 14-25 ms with a binding SLO; with max_shards 4 (three layers in four

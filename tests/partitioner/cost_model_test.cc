@@ -386,7 +386,7 @@ TEST(ShardTest, ShardsOfAnOverCommittedLayerAreResident) {
   EXPECT_EQ(third.streamed_weight_bytes, 2 * kMiB);
 }
 
-// a -> sharded on {b, c, d} -> e, with the client on both ends; 1e6 B/s links unless named.
+// a -> sharded on {b, c, d} -> e; 1e6 B/s links unless named.
 class ShardedPipelineTest : public ::testing::Test {
  protected:
   ShardedPipelineTest() {
@@ -423,15 +423,34 @@ TEST_F(ShardedPipelineTest, FanOutAndFanIn) {
   EXPECT_EQ(r->bottleneck, "link stage 0 -> stage 1");
 }
 
-TEST_F(ShardedPipelineTest, TheClientFansOutWithoutExtraSeals) {
-  p_.cluster.client = "cam";
-  p_.model = UniformModel(1, 6.0, 3 * kMiB, 0, 1000000);
-  p_.model.layers[0].streamable_weight_bytes = 3 * kMiB;
-  Result<Placement> r = EvaluatePlacement(p_, {{0, 1, {0, 1}, true}});
-  ASSERT_TRUE(r.ok()) << r.status().message();
-  ASSERT_EQ(r->links.size(), 2u);
-  EXPECT_DOUBLE_EQ(r->links[0].time_ms, 2000);  // 1 MB to a and to b
-  EXPECT_DOUBLE_EQ(r->links[1].time_ms, 1000);  // half of it from each
+// A sharded stage stands only between two whole ones: the client sends whole frames and
+// takes whole results, and no hop joins two sharded stages. Whether or not the client is
+// modelled.
+TEST_F(ShardedPipelineTest, EvaluateRefusesShardsTheDataPlaneCannotRun) {
+  p_.model = UniformModel(4, 6.0, 3 * kMiB, 0, 1000000);
+  for (LayerProfile& layer : p_.model.layers) layer.streamable_weight_bytes = 3 * kMiB;
+  p_.cluster.workers.push_back(Enclave("f"));
+  auto message = [&](std::vector<StagePlan> plan) {
+    return EvaluatePlacement(p_, plan).status().message();
+  };
+  for (const char* client : {"", "cam"}) {
+    p_.cluster.client = client;
+    EXPECT_EQ(message({{0, 1, {0, 1}, true}, {1, 4, {2}}}),
+              "stage 0 is sharded, but a sharded stage cannot be the first or the last: the "
+              "client sends whole frames and takes whole results");
+    EXPECT_EQ(message({{0, 3, {0}}, {3, 4, {1, 2, 3}, true}}),
+              "stage 1 is sharded, but a sharded stage cannot be the first or the last: the "
+              "client sends whole frames and takes whole results");
+    EXPECT_EQ(message({{0, 1, {0, 1}, true}}),
+              "stage 0 is sharded, but a sharded stage cannot be the first or the last: the "
+              "client sends whole frames and takes whole results");
+    EXPECT_EQ(message({{0, 1, {0}}, {1, 2, {1, 2}, true}, {2, 3, {3, 4}, true}, {3, 4, {5}}}),
+              "stages 1 and 2 are both sharded, but two sharded stages cannot be adjacent: each "
+              "shard's part would have to reach every shard of the next layer");
+    // Between two whole stages, either may be sharded.
+    EXPECT_TRUE(EvaluatePlacement(p_, {{0, 1, {0}}, {1, 2, {1, 2}, true}, {2, 4, {3}}}).ok());
+    EXPECT_TRUE(EvaluatePlacement(p_, {{0, 2, {0}}, {2, 3, {1, 2}, true}, {3, 4, {3}}}).ok());
+  }
 }
 
 // A replicated stage before a sharded one: each replica fans its half of the frames out.
@@ -462,8 +481,9 @@ TEST_F(ShardedPipelineTest, EvaluateRejectsBrokenShards) {
             "stage 1 is sharded, so it must have at least two workers");
   EXPECT_EQ(message({{0, 1, {0}}, {1, 2, {1, 2, 3, 4}, true}, {2, 3, {5}}}),
             "stage 1 is sharded 4 ways but max_shards is 3");
+  p_.cluster.workers.push_back(Enclave("h"));
   p_.privacy_layers = 2;
-  EXPECT_NE(message({{0, 1, {0}}, {1, 2, {4, 5}, true}})
+  EXPECT_NE(message({{0, 1, {0}}, {1, 2, {4, 5}, true}, {2, 3, {6}}})
                 .find("runs shard 1 of 2 of layers [1, 2) "
                       "on accelerator worker 'g'"),
             std::string::npos);

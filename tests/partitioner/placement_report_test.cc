@@ -146,15 +146,20 @@ TEST(PlacementReportTest, JsonHasEveryField) {
   })) << text;
 }
 
-// The big layer in halves on two enclaves: each half fits.
+// The big layer in halves on two enclaves, between two small layers: each half fits.
 TEST(PlacementReportTest, ShardedStageListsItsShards) {
   Problem p = OneBigLayer(12 * testing::kMiB);
-  p.cluster.workers.push_back(p.cluster.workers[0]);
-  p.cluster.workers[1].name = "f";
+  const LayerProfile big = p.model.layers[0];
+  p.model = UniformModel(3, 0.25);
+  p.model.layers[1] = big;
+  p.cluster.workers = {Enclave("a"), p.cluster.workers[0], p.cluster.workers[0], Enclave("z")};
+  p.cluster.workers[2].name = "f";
+  p.cluster.default_link = DefaultLink{1e18, 0};
   p.max_shards = 2;
   Result<Placement> r = Solve(p);
   ASSERT_TRUE(r.ok()) << r.status().message();
-  ASSERT_TRUE(r->stages[0].sharded);
+  ASSERT_EQ(r->stages.size(), 3u);
+  ASSERT_TRUE(r->stages[1].sharded);
   const std::string table = FormatPlacementTable(p, *r);
   EXPECT_NE(table.find("\n        sharded 2 ways on e, f\n"
                        "        shard 0 on e: 0.5 ms; weights: resident, working set 6.0 MiB "
@@ -163,7 +168,7 @@ TEST(PlacementReportTest, ShardedStageListsItsShards) {
                        "within the 10.0 MiB EPC\n"),
             std::string::npos)
       << table;
-  const nlohmann::json stage = nlohmann::json::parse(PlacementToJson(p, *r)).at("stages").at(0);
+  const nlohmann::json stage = nlohmann::json::parse(PlacementToJson(p, *r)).at("stages").at(1);
   EXPECT_EQ(stage.at("sharded"), true);
   EXPECT_FALSE(stage.contains("replicas"));
   ASSERT_EQ(stage.at("shards").size(), 2u);

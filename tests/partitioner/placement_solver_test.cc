@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
+#include "partitioner/brute_force.h"
 #include "tests/partitioner/test_profiles.h"
 
 namespace serdab::partitioner {
@@ -243,6 +246,106 @@ TEST(PlacementSolverTest, ShardingSplitsTheHugeFcLayer) {
   EXPECT_LT(sharded->bottleneck_ms, 35.0);
 }
 
+// Enclaves a, b, c, ... with free links, sharding up to four ways.
+Problem ShardingProblem(ModelProfile model, int workers) {
+  Problem p = FreeLinks(std::move(model));
+  for (int j = 0; j < workers; ++j) p.cluster.workers.push_back(Enclave(std::string(1, 'a' + j)));
+  p.max_shards = 4;
+  return p;
+}
+
+// Solves under both objectives, checks the answer against brute force, and returns the
+// placements (throughput first).
+std::vector<Placement> SolveBoth(Problem p) {
+  std::vector<Placement> out;
+  for (Objective objective : {Objective::kThroughput, Objective::kLatency}) {
+    p.objective = objective;
+    Result<Placement> r = Solve(p);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    if (!r.ok()) return out;
+    Result<BruteForceResult> brute = BruteForceSolve(p);
+    EXPECT_TRUE(brute.ok() && brute->best);
+    if (brute.ok() && brute->best) {
+      EXPECT_DOUBLE_EQ(r->objective_value(), brute->best->objective_value());
+      EXPECT_DOUBLE_EQ(r->latency_ms, brute->best->latency_ms);
+    }
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+// Sharding the slow layer four ways would take it from 40 ms to 10, but a sharded stage is
+// never the first or the last (the client sends whole frames and takes whole results), with
+// or without the client in the problem; between two other layers, it is sharded.
+TEST(PlacementSolverTest, AFirstOrLastLayerIsNeverSharded) {
+  for (const char* client : {"", "camera"}) {
+    for (int slow : {0, 2, 1}) {
+      SCOPED_TRACE(std::string("client '") + client + "', slow layer " + std::to_string(slow));
+      ModelProfile model = UniformModel(3, 1.0, kMiB);
+      model.layers[slow].enclave_ms = model.layers[slow].native_ms = 40.0;
+      model.layers[slow].streamable_weight_bytes = kMiB;  // the only shardable layer
+      Problem p = ShardingProblem(std::move(model), 6);
+      p.cluster.client = client;
+      const std::vector<Placement> both = SolveBoth(p);
+      ASSERT_EQ(both.size(), 2u);
+      for (const Placement& r : both) {
+        if (slow != 1) {
+          for (const PlannedStage& stage : r.stages) EXPECT_FALSE(stage.sharded);
+          EXPECT_DOUBLE_EQ(r.objective_value(), r.objective == Objective::kThroughput ? 40 : 42);
+        } else {
+          ASSERT_EQ(r.stages.size(), 3u);
+          EXPECT_TRUE(r.stages[1].sharded);
+          EXPECT_EQ(r.stages[1].workers.size(), 4u);
+          EXPECT_DOUBLE_EQ(r.objective_value(), r.objective == Objective::kThroughput ? 10 : 12);
+        }
+      }
+    }
+  }
+  // A one-layer model: its layer is both.
+  ModelProfile model = UniformModel(1, 40.0, kMiB);
+  model.layers[0].streamable_weight_bytes = kMiB;
+  for (const Placement& r : SolveBoth(ShardingProblem(std::move(model), 4))) {
+    ASSERT_EQ(r.stages.size(), 1u);
+    EXPECT_FALSE(r.stages[0].sharded);
+  }
+}
+
+// Two slow shardable layers side by side (40 and 30 ms) and ten enclaves: sharding both four
+// ways would give 10 ms, but no hop joins two sharded stages, so only one is sharded (the
+// slower, which gains more); a replica pair beside it is fine.
+TEST(PlacementSolverTest, AdjacentShardableLayersAreNotBothSharded) {
+  ModelProfile model = UniformModel(4, 1.0, kMiB);
+  model.layers[1].enclave_ms = model.layers[1].native_ms = 40.0;
+  model.layers[2].enclave_ms = model.layers[2].native_ms = 30.0;
+  model.layers[1].streamable_weight_bytes = model.layers[2].streamable_weight_bytes = kMiB;
+  Problem p = ShardingProblem(std::move(model), 10);
+  std::vector<Placement> both = SolveBoth(p);
+  ASSERT_EQ(both.size(), 2u);
+  for (const Placement& r : both) {
+    for (size_t s = 0; s + 1 < r.stages.size(); ++s) {
+      EXPECT_FALSE(r.stages[s].sharded && r.stages[s + 1].sharded);
+    }
+    ASSERT_GE(r.stages.size(), 3u);
+    EXPECT_TRUE(r.stages[1].sharded);
+    EXPECT_EQ(r.stages[1].workers.size(), 4u);
+    EXPECT_EQ(r.stages[2].begin, 2);
+    EXPECT_FALSE(r.stages[2].sharded);
+    EXPECT_DOUBLE_EQ(r.latency_ms, 1 + 10 + 30 + 1);
+  }
+  EXPECT_DOUBLE_EQ(both[0].bottleneck_ms, 30);
+
+  // With replication, the 30 ms layer takes alternate frames on two workers next to the shards.
+  p.allow_replication = true;
+  both = SolveBoth(p);
+  ASSERT_EQ(both.size(), 2u);
+  const Placement& fastest = both[0];
+  ASSERT_EQ(fastest.stages.size(), 4u);
+  EXPECT_TRUE(fastest.stages[1].sharded);
+  EXPECT_EQ(fastest.stages[2].workers.size(), 2u);
+  EXPECT_FALSE(fastest.stages[2].sharded);
+  EXPECT_DOUBLE_EQ(fastest.bottleneck_ms, 15);
+}
+
 TEST(PlacementSolverErrorsTest, LayerLargerThanEveryEpc) {
   Problem p = FreeLinks(UniformModel(3, 1.0, kMiB));
   p.model.layers[1].name = "features.28";
@@ -310,6 +413,56 @@ TEST(PlacementSolverErrorsTest, ShardingCanFitALayerNoEpcHolds) {
   for (const StageCost& cost : r->stages[1].costs) {
     EXPECT_EQ(cost.weight_residency, WeightResidency::kStreamed);
   }
+}
+
+// A layer that no EPC holds whole, with paging disallowed, can run only sharded; so it cannot
+// be the first or the last layer, nor next to another such layer, and the message says so.
+TEST(PlacementSolverErrorsTest, ALayerThatFitsOnlyShardedWhereNoShardCanStand) {
+  auto huge = [](const std::string& name) {
+    LayerProfile layer{name, 1.0, 1.0, 400 * kMiB, 11 * kMiB};
+    layer.streamable_weight_bytes = 300 * kMiB;  // halves stream what their EPCs cannot hold
+    return layer;
+  };
+  Problem p = ShardingProblem(UniformModel(3, 1.0, kMiB), 6);
+  for (WorkerProfile& w : p.cluster.workers) w.epc_bytes = static_cast<int64_t>(93.5 * kMiB);
+  p.allow_paging = false;
+  p.model.layers[0] = huge("fc");
+  EXPECT_EQ(Solve(p).status().message(),
+            "layer 0 'fc' needs 411.0 MiB of weights and activations (112.0 MiB with its "
+            "streamable weights streamed) but the largest EPC is 93.5 MiB and paging is "
+            "disallowed; it cannot be sharded, as the model's first layer: a sharded stage is "
+            "never the first or the last, since the client sends whole frames and takes whole "
+            "results");
+  p.model.layers[0] = p.model.layers[1];
+  p.model.layers[2] = huge("fc");
+  EXPECT_NE(Solve(p).status().message().find(
+                "; it cannot be sharded, as the model's last layer: a sharded stage"),
+            std::string::npos);
+  // In the middle it is sharded.
+  p.model.layers[2] = p.model.layers[0];
+  p.model.layers[1] = huge("fc");
+  Result<Placement> r = Solve(p);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->stages.at(1).sharded);
+
+  // Two of them side by side: each must be sharded, and they cannot both be.
+  p.model = UniformModel(4, 1.0, kMiB);
+  p.model.layers[1] = huge("fc6");
+  p.model.layers[2] = huge("fc7");
+  const std::string adjacent =
+      "layers 1 'fc6' and 2 'fc7' each fit an EPC only sharded (the largest EPC is 93.5 MiB and "
+      "paging is disallowed), but two sharded stages cannot be adjacent: each shard's part "
+      "would have to reach every shard of the next layer";
+  EXPECT_EQ(Solve(p).status().message(), adjacent);
+  // An accelerator could run one of them, but not before the privacy cut.
+  p.cluster.workers.push_back(Accelerator("gpu", 5));
+  EXPECT_TRUE(Solve(p).ok());
+  p.privacy_layers = 3;
+  EXPECT_EQ(Solve(p).status().message(),
+            "layers 1 'fc6' and 2 'fc7' each fit an EPC only sharded (the largest EPC is 93.5 MiB "
+            "and paging is disallowed; both are before the privacy cut at layer 3, so they must "
+            "run in enclaves), but two sharded stages cannot be adjacent: each shard's part "
+            "would have to reach every shard of the next layer");
 }
 
 TEST(PlacementSolverErrorsTest, PrivacyWithoutEnclaves) {

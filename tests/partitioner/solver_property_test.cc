@@ -1,5 +1,6 @@
 // The solver against brute force on random small instances (half of them allowing sharded
-// stages): same objective value, same feasibility, and an infeasibility message that names a
+// stages, which stand only between two whole ones; each of those checks both enforce it):
+// same objective value, same feasibility, and an infeasibility message that names a
 // constraint whose relaxation (checked by brute force) admits a placement.
 #include <gtest/gtest.h>
 
@@ -24,8 +25,11 @@ class InstanceGenerator {
 
   Problem Next() {
     Problem p;
+    // Half the instances allow sharding. A sharded stage stands only between two whole ones,
+    // so most of those get the four or five workers that leave room for one.
+    const bool sharding = Chance(0.5);
     const int n = Int(1, 12);
-    const int w = Int(1, 5);
+    const int w = sharding && Chance(0.7) ? Int(4, 5) : Int(1, 5);
     p.model.name = "random";
     p.model.sha256 = "0";
     double total_ms = 0;
@@ -46,6 +50,20 @@ class InstanceGenerator {
       p.model.layers.push_back(layer);
     }
     for (int i = 0; i <= n; ++i) p.model.cut_bytes.push_back(Int(0, 2 * kMiB));
+    // A classifier-like layer between two others: slow on every worker, its weights all
+    // streamable, small cuts on both sides; what sharding is for.
+    const int slow = sharding && n >= 3 && Chance(0.8) ? static_cast<int>(Int(1, n - 2)) : -1;
+    if (slow >= 0) {
+      const int i = slow;
+      LayerProfile& layer = p.model.layers[i];
+      total_ms -= layer.enclave_ms;
+      layer.enclave_ms = Real(30, 120);
+      layer.native_ms = layer.enclave_ms * Real(0.5, 1.0);
+      layer.streamable_weight_bytes = layer.weight_bytes = Int(kMiB, 8 * kMiB);
+      total_ms += layer.enclave_ms;
+      p.model.cut_bytes[i] = Int(0, 16 << 10);
+      p.model.cut_bytes[i + 1] = Int(0, 16 << 10);
+    }
 
     for (int j = 0; j < w; ++j) {
       WorkerProfile worker;
@@ -61,6 +79,7 @@ class InstanceGenerator {
       worker.speed_factor = Real(0.5, 3);
       if (Chance(0.2)) {
         for (int i = 0; i < n; ++i) worker.layer_ms.push_back(Real(0.1, 10));
+        if (slow >= 0) worker.layer_ms[slow] = p.model.layers[slow].enclave_ms * Real(0.5, 1.5);
       }
       p.cluster.workers.push_back(worker);
     }
@@ -76,15 +95,17 @@ class InstanceGenerator {
             LinkProfile{endpoints[a], endpoints[c], Real(1e7, 1e9), Real(0, 5)});
       }
     }
-    if (Chance(0.5)) p.cluster.default_link = DefaultLink{Real(1e7, 1e9), Real(0, 5)};
+    if (Chance(sharding ? 0.8 : 0.5)) {
+      p.cluster.default_link = DefaultLink{Real(1e7, 1e9), Real(0, 5)};
+    }
 
     p.objective = Chance(0.5) ? Objective::kThroughput : Objective::kLatency;
-    p.max_stages = Chance(0.5) ? 0 : Int(1, w);
+    p.max_stages = Chance(sharding ? 0.75 : 0.5) ? 0 : Int(1, w);
     p.privacy_layers = Chance(0.4) ? 0 : Int(1, n);
     p.allow_paging = Chance(0.5);
     p.allow_replication = Chance(0.5);
     if (Chance(0.4)) p.latency_slo_ms = total_ms * Real(0.2, 1.5);
-    p.max_shards = Chance(0.5) ? static_cast<int>(Int(2, 4)) : 0;
+    p.max_shards = sharding ? static_cast<int>(Int(2, 4)) : 0;
     return p;
   }
 
@@ -133,9 +154,14 @@ std::string CheckInfeasibilityMessage(const Problem& problem, const std::string&
                   static_cast<int64_t>(engine::kWeightChunkBytes),
               largest_epc);
     EXPECT_TRUE(i < problem.privacy_layers || enclaves == problem.cluster.num_workers());
-    // And too large in every number of shards it could be split into.
-    const int shards =
-        layer.streamable_weight_bytes > 0 ? std::min(problem.max_shards, enclaves) : 1;
+    // And too large in every number of shards it could be split into: none when it is the
+    // first or the last layer, which the message says when sharding could have helped.
+    const bool end_layer = i == 0 || i + 1 == problem.model.num_layers();
+    const bool could_shard =
+        layer.streamable_weight_bytes > 0 && std::min(problem.max_shards, enclaves) > 1;
+    EXPECT_EQ(message.find("it cannot be sharded") != std::string::npos, could_shard && end_layer)
+        << message;
+    const int shards = could_shard && !end_layer ? std::min(problem.max_shards, enclaves) : 1;
     for (int k = 2; k <= shards; ++k) {
       const int64_t need = (layer.weight_bytes + k - 1) / k + layer.activation_bytes;
       EXPECT_GT(need, largest_epc) << k << " shards";
@@ -144,7 +170,24 @@ std::string CheckInfeasibilityMessage(const Problem& problem, const std::string&
                 largest_epc)
           << k << " shards";
     }
-    return "layer too large";
+    return could_shard && end_layer ? "end layer unshardable" : "layer too large";
+  }
+  if (starts_with("layers ")) {
+    // Two neighbours that each fit an EPC only sharded, which cannot both be.
+    const int i = std::stoi(message.substr(7));
+    EXPECT_FALSE(problem.allow_paging);
+    EXPECT_GE(std::min(problem.max_shards, enclaves), 2);
+    for (int l : {i, i + 1}) {
+      const LayerProfile& layer = problem.model.layers.at(l);
+      EXPECT_GT(layer.streamable_weight_bytes, 0);
+      EXPECT_GT(
+          std::min(layer.weight_bytes + layer.activation_bytes,
+                   layer.weight_bytes - layer.streamable_weight_bytes + layer.activation_bytes +
+                       static_cast<int64_t>(engine::kWeightChunkBytes)),
+          largest_epc);
+      EXPECT_TRUE(l < problem.privacy_layers || enclaves == problem.cluster.num_workers());
+    }
+    return "adjacent shards";
   }
   Problem relaxed = problem;
   std::string kind;
@@ -180,6 +223,8 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
   int infeasible = 0;
   int replicated = 0;
   int sharded = 0;
+  int sharded_placements = 0;
+  int sharded_beside_replicated = 0;
   int slo_bound = 0;
   int multi_stage = 0;
   std::map<std::string, int> kinds;
@@ -230,13 +275,25 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
       Result<Placement> free = Solve(unconstrained);
       if (free.ok() && free->objective_value() < solved->objective_value()) ++slo_bound;
     }
-    for (const PlannedStage& stage : solved->stages) {
+    const std::vector<PlannedStage>& stages = solved->stages;
+    for (size_t s = 0; s < stages.size(); ++s) {
+      const PlannedStage& stage = stages[s];
       if (stage.sharded) {
         ++sharded;
+        // Only between two whole stages (cost_model.h).
+        ASSERT_TRUE(s > 0 && s + 1 < stages.size()) << "a sharded first or last stage";
+        EXPECT_FALSE(stages[s - 1].sharded || stages[s + 1].sharded) << "adjacent shards";
+        if (stages[s - 1].workers.size() == 2 || stages[s + 1].workers.size() == 2) {
+          ++sharded_beside_replicated;
+        }
       } else if (stage.workers.size() == 2) {
         ++replicated;
       }
       for (const StageCost& cost : stage.costs) ++residencies[cost.weight_residency];
+    }
+    if (std::any_of(stages.begin(), stages.end(),
+                    [](const PlannedStage& stage) { return stage.sharded; })) {
+      ++sharded_placements;
     }
     if (solved->stages.size() > 1) ++multi_stage;
   }
@@ -244,13 +301,15 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
   EXPECT_GE(feasible, kInstances / 4);
   EXPECT_GE(infeasible, kInstances / 10);
   EXPECT_GE(replicated, 20);
-  EXPECT_GE(sharded, 20);
+  EXPECT_GE(sharded_placements, 50);
   EXPECT_GE(slo_bound, 100);
   EXPECT_GE(multi_stage, 100);
   RecordProperty("feasible", feasible);
   RecordProperty("infeasible", infeasible);
   RecordProperty("replicated_stages", replicated);
   RecordProperty("sharded_stages", sharded);
+  RecordProperty("sharded_placements", sharded_placements);
+  RecordProperty("sharded_beside_replicated", sharded_beside_replicated);
   RecordProperty("slo_binding", slo_bound);
   RecordProperty("multi_stage", multi_stage);
   RecordProperty("placements_enumerated", std::to_string(enumerated));
@@ -266,6 +325,9 @@ TEST(SolverPropertyTest, MatchesBruteForceOnRandomInstances) {
   for (const char* kind :
        {"no enclave", "layer too large", "slo", "max_stages", "link", "epc", "privacy"}) {
     EXPECT_GT(kinds[kind], 0) << kind;
+    RecordProperty(std::string("infeasible_") + kind, kinds[kind]);
+  }
+  for (const char* kind : {"end layer unshardable", "adjacent shards", "several"}) {
     RecordProperty(std::string("infeasible_") + kind, kinds[kind]);
   }
 }
