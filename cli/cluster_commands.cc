@@ -495,11 +495,14 @@ int RunDescribeCommand(int argc, char** argv) {
       std::snprintf(predicted, sizeof(predicted), "%.2f ms", s.predicted_ms());
       const std::string layers = "[" + std::to_string(s.begin()) + ", " +
                                  (s.end() < 0 ? std::string("end") : std::to_string(s.end())) + ")";
-      // A replicated stage's rows say which replica each is.
+      // A replicated stage's rows say which replica each is, a sharded
+      // stage's which shard of how many.
       const bool replicated =
           s.replica() > 0 || (i + 1 < d.stages_size() && d.stages(i + 1).index() == s.index());
       const std::string stage =
-          std::to_string(s.index()) + (replicated ? " r" + std::to_string(s.replica()) : "");
+          std::to_string(s.index()) +
+          (s.shards() > 1 ? " s" + std::to_string(s.replica()) + "/" + std::to_string(s.shards())
+                          : (replicated ? " r" + std::to_string(s.replica()) : ""));
       std::string weights = s.weight_residency().empty() ? "-" : s.weight_residency();
       if (s.streamed_weight_bytes() > 0) {
         char streamed[48];

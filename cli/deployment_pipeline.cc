@@ -57,7 +57,10 @@ Result<Pipeline> ResolvePipeline(Connection* connection, const PipelineQuery& qu
       return Status::FailedPrecondition("deployment " + query.deployment +
                                         " lists its stages out of order");
     }
-    if (s.index() == pipeline.stages.size()) pipeline.stages.emplace_back();
+    if (s.index() == pipeline.stages.size()) {
+      pipeline.stages.emplace_back();
+      pipeline.sharded.push_back(s.shards() > 1);
+    }
     pipeline.stages.back().push_back(PipelineStage{address->second, s.enclave(), s.instance()});
   }
   if (pipeline.stages.empty()) {

@@ -211,10 +211,13 @@ class StreamClient::Impl {
   // Opens a Pipe to each replica of the first stage.
   Status OpenPipes() {
     v1::PipeOpen route;
-    for (const std::vector<PipelineStage>& replicas : pipeline_.stages) {
+    for (size_t i = 0; i < pipeline_.stages.size(); ++i) {
+      const std::vector<PipelineStage>& replicas = pipeline_.stages[i];
+      const bool sharded = i < pipeline_.sharded.size() && pipeline_.sharded[i];
       v1::PipeStage* stage = route.add_stages();
       for (size_t r = 0; r < replicas.size(); ++r) {
-        v1::PipeStage* at = r == 0 ? stage : stage->add_replicas();
+        v1::PipeStage* at =
+            r == 0 ? stage : (sharded ? stage->add_shards() : stage->add_replicas());
         at->set_address(replicas[r].address);
         at->set_enclave(replicas[r].enclave);
       }
@@ -579,8 +582,10 @@ class StreamClient::Impl {
 };
 
 bool Pipeline::replicated() const {
-  return std::any_of(stages.begin(), stages.end(),
-                     [](const std::vector<PipelineStage>& s) { return s.size() > 1; });
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].size() > 1 && !(i < sharded.size() && sharded[i])) return true;
+  }
+  return false;
 }
 
 StreamClient::StreamClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

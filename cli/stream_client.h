@@ -58,8 +58,10 @@ struct PipelineStage {
 
 struct Pipeline {
   // The stages in order, each with its replicas (one or more workers
-  // running the same layers).
+  // running the same layers) or, when sharded[i], its shards in order (one
+  // layer split across workers, every frame through all of them).
   std::vector<std::vector<PipelineStage>> stages;
+  std::vector<bool> sharded;
   // The identity the coordinator owns the deployment's enclaves as.
   crypto::Ed25519PublicKey coordinator{};
   uint64_t rollout = 0;

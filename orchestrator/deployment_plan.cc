@@ -26,6 +26,7 @@ constexpr Range kPositive{0, true, kInfinity, "a finite number > 0"};
 constexpr Range kFps{0, true, 1000, "a number of frames per second > 0 and at most 1000"};
 constexpr Range kLatencyMs{0, true, 3.6e6, "a number of ms > 0 and at most 3600000 (an hour)"};
 constexpr Range kStages{1, false, kMaxPlanStages, "an integer from 1 to 16"};
+constexpr Range kShards{0, false, 16, "an integer from 0 to 16"};
 constexpr Range kBandwidthMbps{0, true, 1e6, "a number of Mbit/s > 0 and at most 1000000"};
 constexpr Range kRttMs{0, false, 60000, "a number of ms from 0 to 60000"};
 constexpr Range kLayers{0, false, 100000, "an integer from 0 to 100000"};
@@ -477,10 +478,11 @@ class PlanParser {
 
   Status ParsePlacement(const YAML::Node& root) {
     YAML::Node placement;
-    SERDAB_RETURN_IF_ERROR(Section(
-        root, "placement", "", true, "a map, e.g. {objective: throughput, max_stages: 3}",
-        {"objective", "slo", "max_stages", "allow_paging", "replication", "privacy", "network"},
-        &placement));
+    SERDAB_RETURN_IF_ERROR(Section(root, "placement", "", true,
+                                   "a map, e.g. {objective: throughput, max_stages: 3}",
+                                   {"objective", "slo", "max_stages", "allow_paging", "replication",
+                                    "max_shards", "privacy", "network"},
+                                   &placement));
     PlacementSpec& spec = plan_->placement;
     SERDAB_RETURN_IF_ERROR(
         GetEnum(placement, "objective", "placement", kObjectives, &spec.objective));
@@ -501,6 +503,7 @@ class PlanParser {
     SERDAB_RETURN_IF_ERROR(Get(placement, "max_stages", "placement", kStages, &spec.max_stages));
     SERDAB_RETURN_IF_ERROR(Get(placement, "allow_paging", "placement", &spec.allow_paging));
     SERDAB_RETURN_IF_ERROR(Get(placement, "replication", "placement", &spec.replication));
+    SERDAB_RETURN_IF_ERROR(Get(placement, "max_shards", "placement", kShards, &spec.max_shards));
     YAML::Node network;
     SERDAB_RETURN_IF_ERROR(Section(placement, "network", "placement", false, "",
                                    {"bandwidth_mbps", "rtt_ms"}, &network));
@@ -893,6 +896,7 @@ std::string CanonicalPlanJson(const DeploymentPlan& plan) {
   placement["allow_paging"] = plan.placement.allow_paging;
   // Only when set, so that the digests of plans written before it stay.
   if (plan.placement.replication) placement["replication"] = true;
+  if (plan.placement.max_shards > 1) placement["max_shards"] = plan.placement.max_shards;
   placement["privacy"]["min_enclave_layers"] = plan.placement.min_enclave_layers;
   if (plan.placement.link_bandwidth_mbps) {
     placement["network"]["bandwidth_mbps"] = *plan.placement.link_bandwidth_mbps;

@@ -63,6 +63,10 @@
 //                                         #   exceeds its worker's EPC is refused
 //     replication: false                  # default false; true lets a stage run on two
 //                                         #   neighbouring workers taking alternate frames
+//     max_shards: 0                       # 0..16, default 0: up to this many neighbouring
+//                                         #   workers may each hold a part of one large
+//                                         #   layer (split by its outputs) and run it
+//                                         #   together on every frame
 //     privacy: {min_enclave_layers: 4}    # the first N layers run in enclaves; 0..100000,
 //                                         #   default 0
 //     network: {bandwidth_mbps: 100, rtt_ms: 2}  # optional: the link between any two
@@ -172,6 +176,7 @@ struct PlacementSpec {
   int max_stages = kMaxPlanStages;
   bool allow_paging = true;
   bool replication = false;
+  int max_shards = 0;  // 0 or 1: no layer is split across workers
   int min_enclave_layers = 0;
   std::optional<double> link_bandwidth_mbps;  // empty: the planner's default
   std::optional<double> link_rtt_ms;

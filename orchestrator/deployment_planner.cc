@@ -46,6 +46,7 @@ std::vector<StageRecord> PlannedStages(const PlannedDeployment& planned,
       record.begin = stage.begin;
       record.end = stage.end == layers ? -1 : stage.end;
       record.replica = static_cast<int>(replica);
+      if (stage.sharded) record.shards = static_cast<int>(stage.workers.size());
       record.predicted_ms =
           replica < stage.costs.size() ? stage.costs[replica].total_ms() : stage.time_ms;
       if (replica < stage.costs.size()) {
@@ -176,6 +177,7 @@ Result<PlannedDeployment> DeploymentPlanner::Plan(const DeploymentPlan& plan,
   problem.privacy_layers = std::min(plan.placement.min_enclave_layers, problem.model.num_layers());
   problem.allow_paging = plan.placement.allow_paging;
   problem.allow_replication = plan.placement.replication;
+  problem.max_shards = plan.placement.max_shards;
   problem.latency_slo_ms = plan.placement.max_latency_ms;
   auto solved = partitioner::Solve(problem);
   if (!solved.ok()) {

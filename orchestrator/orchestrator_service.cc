@@ -42,6 +42,7 @@ void Fill(const EventRecord& e, v1::Event* out) {
 void Fill(const StageRecord& s, uint32_t index, v1::Stage* out) {
   out->set_index(index);
   out->set_replica(static_cast<uint32_t>(s.replica));
+  if (s.shards > 1) out->set_shards(static_cast<uint32_t>(s.shards));
   out->set_worker(s.worker);
   out->set_enclave(s.enclave);
   out->set_begin(s.begin);

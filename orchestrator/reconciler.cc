@@ -31,6 +31,12 @@ constexpr int64_t kRetryMs = 30000;
 // the measurement (`serdab enclave measure --epc-mib N` prints the same).
 constexpr char kCostProfile[] = "sgx1";
 
+// Which shard of its layer a stage's enclave computes (the whole layer range
+// when the stage is not sharded).
+engine::LayerShard ShardOf(const StageRecord& stage) {
+  return stage.shards > 1 ? engine::LayerShard{stage.replica, stage.shards} : engine::LayerShard{};
+}
+
 std::unique_ptr<grpc::ClientContext> Context() {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
@@ -319,7 +325,7 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
     auto session = coordinator->ProvisionStage(deployment.name, stage.worker + "/" + stage.enclave,
                                                endpoints.back().get(), stage.begin, stage.end,
                                                WorkerThreads(*ready[stage.worker]), rollout.version,
-                                               stage.streamed_weight_bytes);
+                                               stage.streamed_weight_bytes, ShardOf(stage));
     if (!session.ok()) {
       stage.state = "Failed";
       stage.message = session.status().message();
@@ -367,7 +373,8 @@ Status Reconciler::Rewire(const DeploymentRecord& deployment, const RolloutRecor
     SERDAB_ASSIGN_OR_RETURN(
         StageSession session,
         coordinator->AdoptStage(deployment.name, stage.worker + "/" + stage.enclave,
-                                endpoints.back().get(), stage.begin, stage.end, current.version));
+                                endpoints.back().get(), stage.begin, stage.end, current.version,
+                                ShardOf(stage)));
     if (session.instance != stage.instance) restarted.push_back(stage.worker);
     stage.instance = session.instance;
     stage.mrenclave = session.mrenclave;

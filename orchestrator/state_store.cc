@@ -153,6 +153,7 @@ Result<DeploymentRecord> ReadDeployment(const Statement& row) {
       stage.begin = st.value("begin", 0);
       stage.end = st.value("end", 0);
       stage.replica = st.value("replica", 0);
+      stage.shards = st.value("shards", 1);
       stage.predicted_ms = st.value("predicted_ms", 0.0);
       stage.weight_residency = st.value("weight_residency", "");
       stage.streamed_weight_bytes = st.value("streamed_weight_bytes", uint64_t{0});
@@ -348,6 +349,7 @@ Status StateStore::PutDeployment(const DeploymentRecord& d) {
                       {"begin", st.begin},
                       {"end", st.end},
                       {"replica", st.replica},
+                      {"shards", st.shards},
                       {"predicted_ms", st.predicted_ms},
                       {"weight_residency", st.weight_residency},
                       {"streamed_weight_bytes", st.streamed_weight_bytes},

@@ -73,6 +73,9 @@ struct StageRecord {
   // WeightResidencyName) and the bytes its enclave streams every frame.
   std::string weight_residency;
   uint64_t streamed_weight_bytes = 0;
+  // Above 1: the stage is one layer split this many ways, and `replica` is
+  // this worker's shard of it (engine/output_slice.h).
+  int shards = 1;
 };
 
 // The pipeline's stages among `stages` (a replicated stage counts once), and

@@ -1,6 +1,8 @@
 #include "worker/data_plane_core.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <utility>
 
 namespace serdab::worker {
@@ -46,9 +48,64 @@ std::string RouteKey(const std::vector<v1::PipeStage>& route) {
     for (const v1::PipeStage& replica : stage.replicas()) {
       key += '+' + replica.address() + '\0' + replica.enclave() + '\0';
     }
+    for (const v1::PipeStage& shard : stage.shards()) {
+      key += '|' + shard.address() + '\0' + shard.enclave() + '\0';
+    }
     key += '\n';
   }
   return key;
+}
+
+// The replies of the k shards a frame fanned out to, put together: the
+// frame's one reply goes upstream once all k are in. The result comes back
+// on the pipe that brought the frame's last part, PART on the others.
+class FanReplies {
+ public:
+  FanReplies(size_t shards, std::function<void(v1::PipeReply)> deliver)
+      : waiting_(shards), deliver_(std::move(deliver)) {}
+
+  void Add(v1::PipeReply reply) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto rank = [](const v1::PipeReply& r) {
+      switch (r.outcome()) {
+        case v1::PipeReply::RESULT:
+          return 3;
+        case v1::PipeReply::PART:
+          return 1;
+        default:
+          return 2;  // the first error stands
+      }
+    };
+    if (!chosen_ || rank(reply) > rank(*chosen_)) chosen_ = std::move(reply);
+    if (--waiting_ > 0) return;
+    v1::PipeReply out = std::move(*chosen_);
+    lock.unlock();
+    if (out.outcome() == v1::PipeReply::PART) {
+      // Every shard's part was kept and none completed the frame: the stage
+      // after them dropped it (a part was lost).
+      out.set_outcome(v1::PipeReply::REJECTED);
+      out.set_error("the frame's parts did not all reach the stage after the sharded layer");
+    }
+    deliver_(std::move(out));
+  }
+
+ private:
+  std::mutex mu_;
+  size_t waiting_;
+  std::optional<v1::PipeReply> chosen_;
+  const std::function<void(v1::PipeReply)> deliver_;
+};
+
+// Member `i` of a stage: the stage itself (0), or its replica or shard i.
+v1::PipeStage Member(const v1::PipeStage& stage, size_t i) {
+  v1::PipeStage member = stage;
+  if (i > 0) {
+    member = stage.shards_size() > 0 ? stage.shards(static_cast<int>(i - 1))
+                                     : stage.replicas(static_cast<int>(i - 1));
+  }
+  member.clear_replicas();
+  member.clear_shards();
+  return member;
 }
 
 }  // namespace
@@ -73,6 +130,9 @@ class DataPlaneCore::Pipe {
     reply_ = nullptr;
   }
 
+  // Whether every frame goes to each of the next stage's shards.
+  bool fan_out() const { return !rest.empty() && rest[0].shards_size() > 0; }
+  size_t members() const { return next_.size(); }
   // The link to the next stage's replica for `lane`; null at the last stage.
   size_t replica(uint32_t lane) const { return next_.empty() ? 0 : lane % next_.size(); }
   std::shared_ptr<NextStage> next(size_t replica) {
@@ -120,10 +180,10 @@ std::shared_ptr<StageRunner> DataPlaneCore::Runner(const std::string& enclave) {
 Result<std::shared_ptr<NextStage>> DataPlaneCore::Link(const std::string& enclave,
                                                        const std::vector<v1::PipeStage>& rest,
                                                        uint32_t stage, size_t replica) {
-  // The link's own route: rest with its first stage narrowed to the replica.
+  // The link's own route: rest with its first stage narrowed to the
+  // replica or shard.
   std::vector<v1::PipeStage> route = rest;
-  if (replica > 0) route[0] = rest[0].replicas(static_cast<int>(replica - 1));
-  route[0].clear_replicas();
+  route[0] = Member(rest[0], replica);
   const std::string route_key = RouteKey(route);
   std::lock_guard<std::mutex> lock(links_mu_);
   const LinkKey key{enclave, route.front().address(), route.front().enclave(), stage};
@@ -150,16 +210,35 @@ Result<std::shared_ptr<DataPlaneCore::Pipe>> DataPlaneCore::Open(const v1::PipeO
   bool hosted = false;
   for (const EnclaveInfo& info : core_->List()) hosted = hosted || info.name == enclave;
   if (!hosted) return Status::NotFound("this worker runs no enclave '" + enclave + "'");
-  for (const v1::PipeStage& s : open.stages()) {
+  for (int i = 0; i < open.stages_size(); ++i) {
+    const v1::PipeStage& s = open.stages(i);
     if (s.replicas_size() > kMaxReplicas - 1) {
       return Status::InvalidArgument("a stage of the pipe names over " +
                                      std::to_string(kMaxReplicas) + " replicas");
+    }
+    if (s.shards_size() > kMaxShards - 1) {
+      return Status::InvalidArgument("a stage of the pipe names over " +
+                                     std::to_string(kMaxShards) + " shards");
+    }
+    if (s.shards_size() > 0 && s.replicas_size() > 0) {
+      return Status::InvalidArgument("a stage of the pipe is both replicated and sharded");
+    }
+    // The stages around a sharded one are whole: the pipe's first stage,
+    // which takes whole frames, and the one that gathers the parts.
+    const bool around_shards = (i + 1 < open.stages_size() && s.shards_size() > 0 &&
+                                open.stages(i + 1).shards_size() > 0) ||
+                               (s.shards_size() > 0 && (i == 0 || i + 1 == open.stages_size()));
+    if (around_shards) {
+      return Status::InvalidArgument(
+          "a sharded stage of the pipe is first, last or next to another sharded stage");
     }
   }
   std::vector<std::shared_ptr<NextStage>> next;
   std::vector<v1::PipeStage> rest(open.stages().begin() + 1, open.stages().end());
   if (!rest.empty()) {
-    for (size_t replica = 0; replica <= static_cast<size_t>(rest[0].replicas_size()); ++replica) {
+    const size_t members =
+        1 + static_cast<size_t>(std::max(rest[0].replicas_size(), rest[0].shards_size()));
+    for (size_t replica = 0; replica < members; ++replica) {
       SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<NextStage> link,
                               Link(enclave, rest, open.first_stage() + 1, replica));
       next.push_back(std::move(link));
@@ -196,23 +275,93 @@ std::map<std::string, size_t> DataPlaneCore::QueueDepths() {
   return depths;
 }
 
-void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame,
-                        int64_t queued_ns) {
-  const int64_t started = NowNs();
-  const double queue_ms = static_cast<double>(started - queued_ns) / 1e6;
-  const size_t replica = pipe->replica(frame.lane);
-  std::shared_ptr<NextStage> next = pipe->next(replica);
+std::shared_ptr<NextStage> DataPlaneCore::LiveLink(const std::shared_ptr<Pipe>& pipe,
+                                                   size_t member) {
+  std::shared_ptr<NextStage> next = pipe->next(member);
   if (next && next->broken()) {
     // A pipe outlives its link when the stage after it was lost or
     // re-provisioned: take a new link (a new handshake) for this frame. If
     // the next stage cannot be reached, the broken link answers the frame.
     Result<std::shared_ptr<NextStage>> fresh =
-        Link(pipe->enclave, pipe->rest, pipe->stage + 1, replica);
+        Link(pipe->enclave, pipe->rest, pipe->stage + 1, member);
     if (fresh.ok()) {
       next = std::move(fresh).value();
-      pipe->set_next(replica, next);
+      pipe->set_next(member, next);
     }
   }
+  return next;
+}
+
+// Forwards a downstream reply for frame `id`, with this stage's times first.
+v1::PipeReply Upstream(uint64_t id, double stage_ms, double queue_ms, v1::PipeReply downstream) {
+  v1::PipeReply r;
+  r.set_id(id);
+  r.set_outcome(downstream.outcome());
+  r.set_result(std::move(*downstream.mutable_result()));
+  r.set_failed_stage(downstream.failed_stage());
+  r.set_error(std::move(*downstream.mutable_error()));
+  r.add_stage_ms(stage_ms);
+  r.add_queue_ms(queue_ms);
+  for (double ms : downstream.stage_ms()) r.add_stage_ms(ms);
+  for (double ms : downstream.queue_ms()) r.add_queue_ms(ms);
+  return r;
+}
+
+void DataPlaneCore::RunFanOut(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame,
+                              int64_t started, double queue_ms) {
+  std::vector<std::shared_ptr<NextStage>> links;
+  std::vector<uint64_t> out_sessions;
+  for (size_t i = 0; i < pipe->members(); ++i) {
+    links.push_back(LiveLink(pipe, i));
+    out_sessions.push_back(links.back()->out_session());
+  }
+  Result<std::vector<Payload>> outputs =
+      core_->ProcessFrameFanOut(pipe->enclave, frame.in_session, pipe->stage, out_sessions,
+                                pipe->stage + 1, frame.stream, frame.payload);
+  const int64_t busy = NowNs() - started;
+  counters_.busy_ns += static_cast<uint64_t>(busy);
+  const double stage_ms = static_cast<double>(busy) / 1e6;
+  if (!outputs.ok()) {
+    Fail(pipe, frame.id, outputs.status());
+    return;
+  }
+  counters_.frames_out++;
+  auto replies = std::make_shared<FanReplies>(
+      links.size(), [pipe, id = frame.id, stage_ms, queue_ms](v1::PipeReply downstream) {
+        pipe->Deliver(Upstream(id, stage_ms, queue_ms, std::move(downstream)));
+      });
+  for (size_t i = 0; i < links.size(); ++i) {
+    counters_.bytes_out += (*outputs)[i].size();
+    PipeFrame onward;
+    onward.stream = frame.stream;
+    onward.tail_session = frame.tail_session;
+    onward.lane = frame.lane;
+    onward.payload = std::move((*outputs)[i]);
+    links[i]->Send(std::move(onward),
+                   [replies](v1::PipeReply downstream) { replies->Add(std::move(downstream)); });
+  }
+}
+
+void DataPlaneCore::Fail(const std::shared_ptr<Pipe>& pipe, uint64_t id, const Status& status) {
+  const bool rejected = Rejected(status);
+  (rejected ? counters_.frames_rejected : counters_.frames_lost)++;
+  v1::PipeReply reply;
+  reply.set_id(id);
+  reply.set_outcome(rejected ? v1::PipeReply::REJECTED : v1::PipeReply::UNAVAILABLE);
+  reply.set_failed_stage(pipe->stage);
+  reply.set_error(status.ToString());
+  pipe->Deliver(std::move(reply));
+}
+
+void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame,
+                        int64_t queued_ns) {
+  const int64_t started = NowNs();
+  const double queue_ms = static_cast<double>(started - queued_ns) / 1e6;
+  if (pipe->fan_out()) {
+    RunFanOut(pipe, frame, started, queue_ms);
+    return;
+  }
+  std::shared_ptr<NextStage> next = LiveLink(pipe, pipe->replica(frame.lane));
   const uint64_t out_session = next ? next->out_session() : frame.tail_session;
   Result<Payload> output =
       core_->ProcessFrame(pipe->enclave, frame.in_session, pipe->stage, out_session,
@@ -220,14 +369,18 @@ void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& fram
   const int64_t busy = NowNs() - started;
   counters_.busy_ns += static_cast<uint64_t>(busy);
   const double stage_ms = static_cast<double>(busy) / 1e6;
+  if (!output.ok()) {
+    Fail(pipe, frame.id, output.status());
+    return;
+  }
   v1::PipeReply reply;
   reply.set_id(frame.id);
-  if (!output.ok()) {
-    const bool rejected = Rejected(output.status());
-    (rejected ? counters_.frames_rejected : counters_.frames_lost)++;
-    reply.set_outcome(rejected ? v1::PipeReply::REJECTED : v1::PipeReply::UNAVAILABLE);
-    reply.set_failed_stage(pipe->stage);
-    reply.set_error(output.status().ToString());
+  if (output->size() == 0) {
+    // A shard's part, kept until the frame's others are in: the frame's
+    // result goes back on the pipe of its last part.
+    reply.set_outcome(v1::PipeReply::PART);
+    reply.add_stage_ms(stage_ms);
+    reply.add_queue_ms(queue_ms);
     pipe->Deliver(std::move(reply));
     return;
   }
@@ -248,17 +401,7 @@ void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& fram
   onward.payload = std::move(output).value();
   next->Send(std::move(onward),
              [pipe, id = frame.id, stage_ms, queue_ms](v1::PipeReply downstream) {
-               v1::PipeReply r;
-               r.set_id(id);
-               r.set_outcome(downstream.outcome());
-               r.set_result(std::move(*downstream.mutable_result()));
-               r.set_failed_stage(downstream.failed_stage());
-               r.set_error(std::move(*downstream.mutable_error()));
-               r.add_stage_ms(stage_ms);
-               r.add_queue_ms(queue_ms);
-               for (double ms : downstream.stage_ms()) r.add_stage_ms(ms);
-               for (double ms : downstream.queue_ms()) r.add_queue_ms(ms);
-               pipe->Deliver(std::move(r));
+               pipe->Deliver(Upstream(id, stage_ms, queue_ms, std::move(downstream)));
              });
 }
 

@@ -11,6 +11,12 @@
 // exactly one reply. When the next stage is replicated, each frame goes to
 // the replica its lane picks (data_plane.proto), so replies may come back
 // out of the order the frames were queued in; they carry the frame's id.
+// When the next stage is a layer split across workers, the enclave seals the
+// frame's output once per shard (one ECALL) and each shard gets its copy;
+// the frame's reply goes upstream once every shard's is in. The stage after
+// the shards gets each shard's part on that shard's pipe; its enclave keeps
+// the parts until a frame's are all in (PART replies) and runs the frame on
+// the last one.
 //
 // The worker only relays ciphertext: the enclave opens the frame from the
 // session it arrived on and seals its output to the next enclave's session
@@ -40,8 +46,9 @@
 
 namespace serdab::worker {
 
-// Replicas a stage of a pipe may have.
+// Replicas, or shards, a stage of a pipe may have.
 inline constexpr int kMaxReplicas = 8;
+inline constexpr int kMaxShards = 16;
 
 struct DataPlaneOptions {
   // Frames that may wait for each enclave (besides the one it runs).
@@ -111,7 +118,15 @@ class DataPlaneCore {
   Result<std::shared_ptr<NextStage>> Link(const std::string& enclave,
                                           const std::vector<v1::PipeStage>& rest, uint32_t stage,
                                           size_t replica);
+  // The pipe's link to member `member` of the next stage, opened again if
+  // it broke.
+  std::shared_ptr<NextStage> LiveLink(const std::shared_ptr<Pipe>& pipe, size_t member);
   void Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame, int64_t queued_ns);
+  // Run for a pipe whose next stage is sharded.
+  void RunFanOut(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame, int64_t started,
+                 double queue_ms);
+  // Answers frame `id` with why the enclave did not process it.
+  void Fail(const std::shared_ptr<Pipe>& pipe, uint64_t id, const Status& status);
 
   WorkerCore* core_;
   const Connector connector_;

@@ -120,16 +120,26 @@ Result<Bytes> EnclaveHost::ProcessFanOut(uint64_t in_session, uint32_t in_hop,
 Result<Payload> EnclaveHost::ProcessFrame(uint64_t in_session, uint32_t in_hop,
                                           uint64_t out_session, uint32_t out_hop,
                                           uint64_t stream_id, const Payload& message) {
+  SERDAB_ASSIGN_OR_RETURN(
+      std::vector<Payload> out,
+      ProcessFrameFanOut(in_session, in_hop, {out_session}, out_hop, stream_id, message));
+  return std::move(out.front());
+}
+
+Result<std::vector<Payload>> EnclaveHost::ProcessFrameFanOut(
+    uint64_t in_session, uint32_t in_hop, const std::vector<uint64_t>& out_sessions,
+    uint32_t out_hop, uint64_t stream_id, const Payload& message) {
   std::vector<serdab_buffer> pieces;
   pieces.reserve(message.parts.size());
   for (const ByteView& part : message.parts) pieces.push_back({part.data(), part.size()});
   // Left uninitialised: the enclave writes every byte it reports.
-  size_t capacity = process_capacity_.load();
+  size_t capacity = process_capacity_.load() * out_sessions.size();
   std::shared_ptr<uint8_t[]> out(new uint8_t[capacity]);
   size_t size = 0;
   auto call = [&] {
-    return serdab_ecall_process(handle_, in_session, in_hop, &out_session, 1, out_hop, stream_id,
-                                pieces.data(), pieces.size(), out.get(), capacity, &size);
+    return serdab_ecall_process(handle_, in_session, in_hop, out_sessions.data(),
+                                out_sessions.size(), out_hop, stream_id, pieces.data(),
+                                pieces.size(), out.get(), capacity, &size);
   };
   serdab_status code = call();
   if (code == SERDAB_BUFFER_TOO_SMALL && size > capacity) {
@@ -139,9 +149,14 @@ Result<Payload> EnclaveHost::ProcessFrame(uint64_t in_session, uint32_t in_hop,
     code = call();
   }
   SERDAB_RETURN_IF_ERROR(FromEcall(code, "process"));
-  GrowProcessCapacity(size);
-  const ByteView result(out.get(), size);
-  return Payload{{result}, std::move(out)};
+  // One message per session, all of one size (none while a part is kept).
+  const size_t each = size / out_sessions.size();
+  GrowProcessCapacity(each);
+  std::vector<Payload> results;
+  for (size_t i = 0; i < out_sessions.size(); ++i) {
+    results.push_back(Payload{{ByteView(out.get() + i * each, each)}, out});
+  }
+  return results;
 }
 
 void EnclaveHost::GrowProcessCapacity(size_t size) {

@@ -53,6 +53,13 @@ class EnclaveHost final : public EnclaveEndpoint {
   // first nor copied after.
   Result<Payload> ProcessFrame(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                                uint32_t out_hop, uint64_t stream_id, const Payload& message);
+  // ProcessFrame sealing the result to each of `out_sessions` (the shards of
+  // the next layer): one payload each, in their order, sharing one buffer.
+  // Each is empty when the enclave kept the message as a part of a frame.
+  Result<std::vector<Payload>> ProcessFrameFanOut(uint64_t in_session, uint32_t in_hop,
+                                                  const std::vector<uint64_t>& out_sessions,
+                                                  uint32_t out_hop, uint64_t stream_id,
+                                                  const Payload& message);
   // Per-layer times of the provisioned partition and, when asked, the page
   // swap cost, as JSON (see serdab_ecall_profile).
   Result<std::string> Profile(uint32_t repeats, bool measure_paging = true);

@@ -49,6 +49,7 @@ placement:
   max_stages: 3
   allow_paging: false
   replication: true
+  max_shards: 2
   privacy: {min_enclave_layers: 4}
   network: {bandwidth_mbps: 100, rtt_ms: 2.5}
 attestation:
@@ -131,6 +132,7 @@ TEST(DeploymentPlanTest, ParsesEveryField) {
   EXPECT_EQ(plan.placement.objective, partitioner::Objective::kLatency);
   EXPECT_FALSE(plan.placement.allow_paging);
   EXPECT_TRUE(plan.placement.replication);
+  EXPECT_EQ(plan.placement.max_shards, 2);
   EXPECT_EQ(plan.placement.link_bandwidth_mbps, 100.0);
   EXPECT_EQ(plan.placement.link_rtt_ms, 2.5);
   EXPECT_TRUE(plan.attestation.allow_debug);
@@ -154,6 +156,7 @@ TEST(DeploymentPlanTest, DefaultsAreApplied) {
   EXPECT_EQ(plan.placement.max_stages, kMaxPlanStages);
   EXPECT_TRUE(plan.placement.allow_paging);
   EXPECT_FALSE(plan.placement.replication);
+  EXPECT_EQ(plan.placement.max_shards, 0);
   EXPECT_EQ(plan.placement.min_enclave_layers, 0);
   EXPECT_FALSE(plan.attestation.allow_simulation);
   EXPECT_FALSE(plan.attestation.allow_debug);
@@ -290,6 +293,7 @@ placement:
   privacy: {min_enclave_layers: 4}
   allow_paging: no
   replication: yes
+  max_shards: 2
   max_stages: 3
   slo: {max_latency_ms: 500.0, min_fps: 10}
   objective: latency
@@ -312,7 +316,7 @@ streams:
   // Defaults spelt out or left out mean the same plan.
   const std::string explicit_defaults =
       Replace(kPlan, "  max_stages: 3\n",
-              "  max_stages: 3\n  allow_paging: true\n  replication: false\n"
+              "  max_stages: 3\n  allow_paging: true\n  replication: false\n  max_shards: 0\n"
               "  privacy: {min_enclave_layers: 0}\n");
   EXPECT_EQ(PlanDigest(ParseOne(explicit_defaults)), PlanDigest(ParseOne(kPlan)));
   // Empty sections and maps ask for nothing, as missing ones do.
@@ -345,6 +349,7 @@ TEST(DeploymentPlanTest, DigestChangesWithEveryField) {
       {"rtt_ms: 2.5", "rtt_ms: 3"},
       {"allow_paging: false", "allow_paging: true"},
       {"replication: true", "replication: false"},
+      {"max_shards: 2", "max_shards: 3"},
       {"min_enclave_layers: 4", "min_enclave_layers: 5"},
       {"allow_simulation: true", "allow_simulation: false"},
       {"allow_debug: true", "allow_debug: false"},
@@ -419,6 +424,8 @@ std::vector<BadPlan> BadPlans() {
           "expected an integer from 1 to 16, got '17'"),
       bad("max_stages zero", "max_stages: 3", "max_stages: 0", "0\nattestation",
           "'placement.max_stages'", "from 1 to 16"),
+      bad("max_shards too large", "max_stages: 3", "max_shards: 17", "17", "'placement.max_shards'",
+          "expected an integer from 0 to 16, got '17'"),
       bad("negative fps", "fps: 15", "fps: -5", "-5", "'streams[0].fps'", "> 0"),
       bad("zero min_fps", "max_stages: 3", "slo: {min_fps: 0}", "0}", "'placement.slo.min_fps'",
           "> 0"),

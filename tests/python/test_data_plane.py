@@ -326,6 +326,40 @@ def a_deployment_placed_again_streams_on_its_new_stages(c):
     stream_a_file(c, apply(3, "false", "[edge, cloud]"), "atrium-3")
 
 
+class FourWorkerCluster(cp.Cluster):
+    WORKERS = [("edge-1", "edge"), ("edge-2", "edge"), ("edge-3", "edge"), ("cloud-1", "cloud")]
+
+
+# A small layer, a large one (32 MiB of weights, the bottleneck by far) and
+# a small one: on four workers with max_shards 2 the planner splits the
+# large layer across two workers between whole stages for the other two.
+SPLIT_LAYERS = [1024, 8192, 100]
+
+
+def test_a_layer_split_across_two_workers_gives_the_models_results():
+    """The sharded stage end to end: provisioned shard by shard through the
+    coordinator, shown by describe, every frame fanned out to both shards
+    and their parts gathered at the next stage, each result the whole
+    model's."""
+    with FourWorkerCluster() as c:
+        c.wait_ready([name for name, _ in c.WORKERS])
+        make_model(c.path("split.onnx"), SPLIT_LAYERS)
+        plan = write_plan(c, "split", "split.onnx",
+                          "{max_stages: 4, max_shards: 2, allow_paging: false}")
+        c.cli_ok(["apply", "-f", plan, "--wait", "--timeout", "300"])
+        stages = c.deployments()["split"]["stages"]
+        shards = [s for s in stages if s.get("shards", 0) == 2]
+        assert [s.get("replica", 0) for s in shards] == [0, 1], stages
+        assert shards[0]["begin"] + 1 == shards[0]["end"] == shards[1]["end"], stages
+        assert stages[0].get("shards", 0) == 0 and stages[-1].get("shards", 0) == 0, stages
+        described = c.cli_ok(["describe", "deployment", "split"], "viewer").stdout
+        assert f"  {shards[0]['index']} s0/2 " in described, described
+        assert f"  {shards[1]['index']} s1/2 " in described, described
+
+        r, inputs = stream_a_file(c, plan, "split")
+        check_top5(c, c.path("split.onnx"), inputs, results(r.stdout)[::4], SPLIT_LAYERS[-1])
+
+
 def test_a_lost_stage_or_camera_loses_nothing():
     # One cluster for these, to keep CI short.
     with cp.MeteredCluster() as c:

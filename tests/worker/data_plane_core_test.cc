@@ -63,6 +63,7 @@ class DataPlaneCoreTest : public ::testing::Test {
           std::string text = std::to_string(stage) + ":";
           for (const v1::PipeStage& s : route) text += " " + s.address();
           EXPECT_EQ(route.front().replicas_size(), 0) << text;
+          EXPECT_EQ(route.front().shards_size(), 0) << text;
           connected_.push_back(text);
           return std::shared_ptr<NextStage>(std::make_shared<IdleLink>());
         },
@@ -109,6 +110,38 @@ TEST_F(DataPlaneCoreTest, AReplicatedNextStageGetsALinkPerReplica) {
   v1::PipeOpen wide =
       Route({Stage("self"), Stage("b", std::vector<std::string>(kMaxReplicas, "x"))});
   auto refused = data_plane_->Open(wide, [](v1::PipeReply) {});
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+}
+
+v1::PipeStage Sharded(const std::string& address, std::vector<std::string> shards) {
+  v1::PipeStage stage = Stage(address);
+  for (const std::string& s : shards) {
+    v1::PipeStage* shard = stage.add_shards();
+    shard->set_address(s);
+    shard->set_enclave("lobby");
+  }
+  return stage;
+}
+
+// The next stage sharded: one link per shard, each along the route with
+// that shard in the next stage's place (every frame takes all of them).
+// A sharded stage stands between whole ones.
+TEST_F(DataPlaneCoreTest, AShardedNextStageGetsALinkPerShard) {
+  auto pipe = Open(Route({Stage("self"), Sharded("b", {"b2", "b3"}), Stage("c")}));
+  EXPECT_EQ(connected_, (std::vector<std::string>{"1: b c", "1: b2 c", "1: b3 c"}));
+  for (const v1::PipeOpen& bad : {
+           Route({Sharded("self", {"x"}), Stage("c")}),
+           Route({Stage("self"), Sharded("b", {"b2"})}),
+           Route({Stage("self"), Sharded("b", {"b2"}), Sharded("c", {"c2"}), Stage("d")}),
+           Route({Stage("self"), Sharded("b", std::vector<std::string>(kMaxShards, "x")),
+                  Stage("c")}),
+       }) {
+    auto refused = data_plane_->Open(bad, [](v1::PipeReply) {});
+    EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument) << bad.DebugString();
+  }
+  v1::PipeStage both = Sharded("b", {"b2"});
+  both.add_replicas()->set_address("r");
+  auto refused = data_plane_->Open(Route({Stage("self"), both, Stage("c")}), [](v1::PipeReply) {});
   EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
 }
 
