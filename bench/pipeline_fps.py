@@ -43,11 +43,12 @@ WARMUP_FRAMES = 3
 
 
 class BenchCluster(cp.MeteredCluster):
-    """The test cluster with four workers, each serving its metrics."""
+    """The test cluster with `workers` workers (the last in the cloud tier),
+    each serving its metrics."""
 
-    WORKERS = [("edge-1", "edge"), ("edge-2", "edge"), ("edge-3", "edge"), ("cloud-1", "cloud")]
-
-    def __init__(self, threads=0, pin=False):
+    def __init__(self, threads=0, pin=False, workers=4):
+        self.WORKERS = [(f"edge-{i + 1}", "edge") for i in range(workers - 1)] + \
+            [("cloud-1", "cloud")]
         super().__init__()
         self.threads = threads
         self.pin = pin
@@ -70,6 +71,11 @@ class BenchCluster(cp.MeteredCluster):
         with open(f"/proc/{self.procs[worker].pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def busy_seconds(self, worker):
+        """Seconds `worker` has spent in process ECALLs."""
+        m = re.search(r"^serdab_data_plane_busy_seconds_total (\S+)$", self.scrape(worker), re.M)
+        return float(m.group(1)) if m else 0.0
 
     def clocks(self, worker):
         """Per enclave on `worker`: emulation and priced seconds, and swaps."""
@@ -108,9 +114,12 @@ def detector_extra(c):
             "[2, 3], [2, 3], [2, 3], [2, 3]], min_ratio: 0.2, max_ratio: 0.95}\n")
 
 
-def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA):
+def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=0):
     # `model`: a zoo name, or a model section of its own ("{path: FILE}").
     text = cp.plan_text(model=model, max_stages=stages, extra=extra)
+    if max_shards > 1:
+        text = text.replace(f"{{max_stages: {stages}}}",
+                            f"{{max_stages: {stages}, max_shards: {max_shards}}}")
     if model.startswith("{"):
         text = text.replace(f"model: {{zoo: {model}}}", f"model: {model}")
     plan = cp.write(c.path(f"plan-{stages}.yaml"), text)
@@ -121,13 +130,16 @@ def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA):
     # measured frames only.
     stream(c, plan, video, WARMUP_FRAMES)
     before = {s["worker"]: c.clocks(s["worker"]) for s in d["stages"]}
+    busy_before = [c.busy_seconds(s["worker"]) for s in d["stages"]]
     stage_cpu_before = [c.cpu_seconds(s["worker"]) for s in d["stages"]]
     r, results = stream(c, plan, video, frames)
     stage_cpu_after = [c.cpu_seconds(s["worker"]) for s in d["stages"]]
     after = {s["worker"]: c.clocks(s["worker"]) for s in d["stages"]}
     n = len(results)
     fps = float(re.search(r"(\d+\.\d+) fps", r.stderr).group(1))
-    busy = [sum(x["stage_ms"][i] for x in results) / n for i in range(len(d["stages"]))]
+    # Each stage worker's time in process ECALLs per frame (a sharded
+    # layer's shards each their own; the results carry one per position).
+    busy = [1e3 * (c.busy_seconds(s["worker"]) - b) / n for s, b in zip(d["stages"], busy_before)]
     tee, tee_cpu, swaps = [], [], []
     for i, s in enumerate(d["stages"]):
         a, b = after[s["worker"]][s["enclave"]], before[s["worker"]].get(s["enclave"], {})
@@ -142,7 +154,9 @@ def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA):
     cpu_ms = 1e3 * (sum(stage_cpu_after) - sum(stage_cpu_before)) / n
     return {
         "stages": len(d["stages"]),
-        "layers": [f"[{s['begin']}, {s['end'] if s['end'] >= 0 else 'end'})" for s in d["stages"]],
+        "layers": [f"[{s['begin']}, {s['end'] if s['end'] >= 0 else 'end'})"
+                   + (f" s{s.get('replica', 0)}/{s['shards']}" if s.get("shards") else "")
+                   for s in d["stages"]],
         "predicted_fps": d["predicted_fps"],
         "measured_fps": fps,
         "tee_fps": 1000 / max(tee),
@@ -171,6 +185,10 @@ def main():
     parser.add_argument("--threads", type=int, default=0,
                         help="threads per enclave (default: each worker's CPU count)")
     parser.add_argument("--pin", action="store_true", help="pin worker i to CPU i mod CPUs")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="workers in the cluster (at least the largest --stages)")
+    parser.add_argument("--max-shards", type=int, default=0,
+                        help="let the planner split a layer across up to this many workers")
     parser.add_argument("--video-size", default="640x480",
                         help="the generated video's WxH; the model's own input size (224x224) "
                              "leaves the client, which shares the cores, the least to do")
@@ -179,7 +197,7 @@ def main():
     # Profiling a large model keeps both cores busy: heartbeats may wait.
     cp.TIMEOUT_MS = 30000
     rows = []
-    with BenchCluster(args.threads, args.pin) as c:
+    with BenchCluster(args.threads, args.pin, args.workers) as c:
         c.wait_ready([name for name, _ in c.WORKERS])
         video = c.path("video.mp4")
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
@@ -190,7 +208,7 @@ def main():
             model, extra = "{path: ssdlite.onnx}", detector_extra(c)
             args.model = "ssdlite320_mobilenet_v3_large (heads)"
         for stages in (int(x) for x in args.stages.split(",")):
-            rows.append(measure(c, model, stages, video, args.frames, extra))
+            rows.append(measure(c, model, stages, video, args.frames, extra, args.max_shards))
             print(json.dumps(rows[-1]), flush=True)
     base_tee = rows[0]["tee_fps"]
     base = rows[0]["measured_fps"]
