@@ -55,14 +55,10 @@ StageCost ComputeShardCost(const ModelProfile& model, const WorkerProfile& worke
       (static_cast<double>(in) + static_cast<double>(out) / k) / worker.aead_bytes_per_s * 1e3;
   if (worker.is_enclave()) {
     cost.ecall_ms = worker.ecall_ns * 1e-6;
-    const WeightCost weights =
+    SetWeightCost(
         ChooseWeightResidency(worker, cost.working_set_bytes,
-                              CeilDiv(profile.streamable_weight_bytes, shards), &cost.alternative);
-    cost.weight_residency = weights.residency;
-    cost.swapped_pages = weights.swapped_pages;
-    cost.streamed_weight_bytes = weights.streamed_weight_bytes;
-    cost.paging_ms = weights.paging_ms;
-    cost.stream_ms = weights.stream_ms;
+                              CeilDiv(profile.streamable_weight_bytes, shards), &cost.alternative),
+        &cost);
   }
   return cost;
 }

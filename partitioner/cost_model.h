@@ -152,6 +152,15 @@ inline WeightCost ChooseWeightResidency(const WorkerProfile& worker, int64_t wor
   return paged;
 }
 
+// An enclave stage's weight fields, from the residency chosen for it.
+inline void SetWeightCost(const WeightCost& weights, StageCost* cost) {
+  cost->weight_residency = weights.residency;
+  cost->swapped_pages = weights.swapped_pages;
+  cost->streamed_weight_bytes = weights.streamed_weight_bytes;
+  cost->paging_ms = weights.paging_ms;
+  cost->stream_ms = weights.stream_ms;
+}
+
 // Walks a stage's end forward from `begin` one layer at a time, so that the costs of
 // [begin, e) for every e take O(1) each. ComputeStageCost uses it too: every caller sums
 // the layers in the same order and gets bit-identical costs.
@@ -181,13 +190,9 @@ class StageCostAccumulator {
     cost.crypto_ms = CryptoMs();
     if (worker_.is_enclave()) {
       cost.ecall_ms = EcallMs();
-      const WeightCost weights = ChooseWeightResidency(worker_, cost.working_set_bytes,
-                                                       streamable_weight_bytes_, &cost.alternative);
-      cost.weight_residency = weights.residency;
-      cost.swapped_pages = weights.swapped_pages;
-      cost.streamed_weight_bytes = weights.streamed_weight_bytes;
-      cost.paging_ms = weights.paging_ms;
-      cost.stream_ms = weights.stream_ms;
+      SetWeightCost(ChooseWeightResidency(worker_, cost.working_set_bytes, streamable_weight_bytes_,
+                                          &cost.alternative),
+                    &cost);
     }
     return cost;
   }

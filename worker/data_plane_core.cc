@@ -96,6 +96,32 @@ class FanReplies {
   const std::function<void(v1::PipeReply)> deliver_;
 };
 
+// Forwards a downstream reply for frame `id`, with this stage's times first.
+v1::PipeReply Upstream(uint64_t id, double stage_ms, double queue_ms, v1::PipeReply downstream) {
+  v1::PipeReply r;
+  r.set_id(id);
+  r.set_outcome(downstream.outcome());
+  r.set_result(std::move(*downstream.mutable_result()));
+  r.set_failed_stage(downstream.failed_stage());
+  r.set_error(std::move(*downstream.mutable_error()));
+  r.add_stage_ms(stage_ms);
+  r.add_queue_ms(queue_ms);
+  for (double ms : downstream.stage_ms()) r.add_stage_ms(ms);
+  for (double ms : downstream.queue_ms()) r.add_queue_ms(ms);
+  return r;
+}
+
+// The reply for a shard's part that the enclave kept until the frame's
+// other parts are in: the frame's result goes back on the pipe of its last.
+v1::PipeReply PartKept(uint64_t id, double stage_ms, double queue_ms) {
+  v1::PipeReply reply;
+  reply.set_id(id);
+  reply.set_outcome(v1::PipeReply::PART);
+  reply.add_stage_ms(stage_ms);
+  reply.add_queue_ms(queue_ms);
+  return reply;
+}
+
 // Member `i` of a stage: the stage itself (0), or its replica or shard i.
 v1::PipeStage Member(const v1::PipeStage& stage, size_t i) {
   v1::PipeStage member = stage;
@@ -292,21 +318,6 @@ std::shared_ptr<NextStage> DataPlaneCore::LiveLink(const std::shared_ptr<Pipe>& 
   return next;
 }
 
-// Forwards a downstream reply for frame `id`, with this stage's times first.
-v1::PipeReply Upstream(uint64_t id, double stage_ms, double queue_ms, v1::PipeReply downstream) {
-  v1::PipeReply r;
-  r.set_id(id);
-  r.set_outcome(downstream.outcome());
-  r.set_result(std::move(*downstream.mutable_result()));
-  r.set_failed_stage(downstream.failed_stage());
-  r.set_error(std::move(*downstream.mutable_error()));
-  r.add_stage_ms(stage_ms);
-  r.add_queue_ms(queue_ms);
-  for (double ms : downstream.stage_ms()) r.add_stage_ms(ms);
-  for (double ms : downstream.queue_ms()) r.add_queue_ms(ms);
-  return r;
-}
-
 void DataPlaneCore::RunFanOut(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame,
                               int64_t started, double queue_ms) {
   std::vector<std::shared_ptr<NextStage>> links;
@@ -323,6 +334,11 @@ void DataPlaneCore::RunFanOut(const std::shared_ptr<Pipe>& pipe, const PipeFrame
   const double stage_ms = static_cast<double>(busy) / 1e6;
   if (!outputs.ok()) {
     Fail(pipe, frame.id, outputs.status());
+    return;
+  }
+  if (outputs->front().size() == 0) {
+    // This stage gathers a sharded layer's parts too, and kept this one.
+    pipe->Deliver(PartKept(frame.id, stage_ms, queue_ms));
     return;
   }
   counters_.frames_out++;
@@ -373,20 +389,15 @@ void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& fram
     Fail(pipe, frame.id, output.status());
     return;
   }
-  v1::PipeReply reply;
-  reply.set_id(frame.id);
   if (output->size() == 0) {
-    // A shard's part, kept until the frame's others are in: the frame's
-    // result goes back on the pipe of its last part.
-    reply.set_outcome(v1::PipeReply::PART);
-    reply.add_stage_ms(stage_ms);
-    reply.add_queue_ms(queue_ms);
-    pipe->Deliver(std::move(reply));
+    pipe->Deliver(PartKept(frame.id, stage_ms, queue_ms));
     return;
   }
   counters_.frames_out++;
   counters_.bytes_out += output->size();
   if (!next) {
+    v1::PipeReply reply;
+    reply.set_id(frame.id);
     reply.set_outcome(v1::PipeReply::RESULT);
     reply.set_result(Flatten(*output));
     reply.add_stage_ms(stage_ms);

@@ -222,6 +222,33 @@ class CoordinatorTest : public ::testing::Test {
     ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
   }
 
+  // Four worker enclaves of "lobby" at version 1, not wired: the layers
+  // before a shardable middle layer, its two shards, and the layers after.
+  void ProvisionAroundTwoShards(const engine::Model& whole,
+                                std::vector<std::unique_ptr<worker::EnclaveHost>>* workers,
+                                std::vector<StageSession>* stages) {
+    int layer = -1;
+    for (int l = 1; l + 1 < whole.num_layers() && layer < 0; ++l) {
+      if (whole.layers()[l].streamable_weight_bytes > 0 && whole.cuts()[l].infos.size() == 1 &&
+          whole.cuts()[l + 1].infos.size() == 1) {
+        layer = l;
+      }
+    }
+    ASSERT_GT(layer, 0);
+    const std::vector<std::tuple<int, int, engine::LayerShard>> plan = {{0, layer, {}},
+                                                                        {layer, layer + 1, {0, 2}},
+                                                                        {layer, layer + 1, {1, 2}},
+                                                                        {layer + 1, -1, {}}};
+    for (const auto& [begin, end, shard] : plan) {
+      const std::string name = "w" + std::to_string(workers->size());
+      workers->push_back(Worker(deployment_.Platform(name)));
+      auto stage = host_->ProvisionStage("lobby", name + "/lobby", workers->back().get(), begin,
+                                         end, 1, 1, 0, shard);
+      ASSERT_TRUE(stage.ok()) << stage.status().message();
+      stages->push_back(*stage);
+    }
+  }
+
   // The coordinator's identity, which owns the stages' enclaves.
   crypto::Ed25519PublicKey CoordinatorKey() {
     crypto::Ed25519PublicKey key;
@@ -294,38 +321,15 @@ TEST_F(CoordinatorTest, ProvisionsAStageThatStreamsItsWeights) {
   EXPECT_GT(Stats(worker.get())["streamed_weight_bytes"].get<uint64_t>(), 0u);
 }
 
-// A layer that can be split, with one tensor on each side of it, and
-// neither the first nor the last: -1 if there is none.
-int ShardableMiddleLayer(const engine::Model& model) {
-  for (int l = 1; l + 1 < model.num_layers(); ++l) {
-    if (model.layers()[l].streamable_weight_bytes > 0 && model.cuts()[l].infos.size() == 1 &&
-        model.cuts()[l + 1].infos.size() == 1) {
-      return l;
-    }
-  }
-  return -1;
-}
-
 // A layer split across two enclaves is provisioned shard by shard, and its
 // shards are wired as one stage, in order.
 TEST_F(CoordinatorTest, ProvisionsAndWiresTheShardsOfALayer) {
   ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
   const std::unique_ptr<engine::Model> whole = WholeModel();
-  const int layer = ShardableMiddleLayer(*whole);
-  ASSERT_GT(layer, 0);
   std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
   std::vector<StageSession> stages;
-  auto provision = [&](int begin, int end, engine::LayerShard shard) {
-    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(workers.size()))));
-    auto stage = host_->ProvisionStage("lobby", "w" + std::to_string(workers.size()) + "/lobby",
-                                       workers.back().get(), begin, end, 1, 1, 0, shard);
-    ASSERT_TRUE(stage.ok()) << stage.status().message();
-    stages.push_back(*stage);
-  };
-  provision(0, layer, {});
-  provision(layer, layer + 1, {0, 2});
-  provision(layer, layer + 1, {1, 2});
-  provision(layer + 1, -1, {});
+  ProvisionAroundTwoShards(*whole, &workers, &stages);
+  if (HasFatalFailure()) return;
   EXPECT_EQ(Stats(workers[1].get())["shard"], (nlohmann::json{0, 2}));
   EXPECT_EQ(Stats(workers[2].get())["shard"], (nlohmann::json{1, 2}));
 
@@ -357,19 +361,10 @@ TEST_F(CoordinatorTest, ProvisionsAndWiresTheShardsOfALayer) {
 TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
   ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
   const std::unique_ptr<engine::Model> whole = WholeModel();
-  const int layer = ShardableMiddleLayer(*whole);
-  ASSERT_GT(layer, 0);
   std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
   std::vector<StageSession> stages;
-  const std::vector<std::tuple<int, int, engine::LayerShard>> plan = {
-      {0, layer, {}}, {layer, layer + 1, {0, 2}}, {layer, layer + 1, {1, 2}}, {layer + 1, -1, {}}};
-  for (const auto& [begin, end, shard] : plan) {
-    workers.push_back(Worker(deployment_.Platform("w" + std::to_string(workers.size()))));
-    auto stage = host_->ProvisionStage("lobby", "w" + std::to_string(workers.size()) + "/lobby",
-                                       workers.back().get(), begin, end, 1, 1, 0, shard);
-    ASSERT_TRUE(stage.ok()) << stage.status().message();
-    stages.push_back(*stage);
-  }
+  ProvisionAroundTwoShards(*whole, &workers, &stages);
+  if (HasFatalFailure()) return;
   ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
   worker::PeerSessions in0, in1, out0, out1;
   ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[1].get(), &in0).ok());
