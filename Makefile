@@ -29,11 +29,13 @@ tsan: deps
 	  --gtest_brief=1
 
 # Every parser of untrusted bytes under libFuzzer with AddressSanitizer and
-# UndefinedBehaviorSanitizer, FUZZ_SECONDS each (see tests/fuzz/run.sh).
+# UndefinedBehaviorSanitizer, FUZZ_SECONDS each (see tests/fuzz/run.sh). At
+# -O1, as libFuzzer suggests: the SIMD kernels the targets link build in 2.5
+# minutes instead of 3 on two cores.
 FUZZ_SECONDS ?= 30
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DSERDAB_FUZZ=ON
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" -DSERDAB_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
