@@ -119,8 +119,7 @@ crypto::Bytes SerializeCoordinatorRequest(const CoordinatorRequest& request) {
   w.U64(request.version);
   w.U8(request.seal ? 1 : 0);
   w.U64(request.streamed_weight_bytes);
-  w.U32(static_cast<uint32_t>(request.shard_index));
-  w.U32(static_cast<uint32_t>(request.shard_count));
+  WriteShard(request.shard_index, request.shard_count, &w);
   w.U32(static_cast<uint32_t>(request.targets.size()));
   for (const std::string& t : request.targets) WriteString(t, &w);
   return w.Take();
@@ -151,15 +150,7 @@ Result<CoordinatorRequest> ParseCoordinatorRequest(crypto::ByteView bytes) {
   SERDAB_ASSIGN_OR_RETURN(q.version, r.U64("version"));
   SERDAB_ASSIGN_OR_RETURN(q.seal, ReadFlag(&r, "seal"));
   SERDAB_ASSIGN_OR_RETURN(q.streamed_weight_bytes, r.U64("streamed_weight_bytes"));
-  SERDAB_ASSIGN_OR_RETURN(uint32_t shard_index, r.U32("shard_index"));
-  SERDAB_ASSIGN_OR_RETURN(uint32_t shard_count, r.U32("shard_count"));
-  if (shard_count < 1 || shard_count > static_cast<uint32_t>(kMaxShards) ||
-      shard_index >= shard_count) {
-    return Status::InvalidArgument("coordinator request: no shard " + std::to_string(shard_index) +
-                                   " of " + std::to_string(shard_count));
-  }
-  q.shard_index = static_cast<int32_t>(shard_index);
-  q.shard_count = static_cast<int32_t>(shard_count);
+  SERDAB_RETURN_IF_ERROR(ReadShard(&r, "coordinator request", &q.shard_index, &q.shard_count));
   SERDAB_ASSIGN_OR_RETURN(uint32_t count, r.U32("target count"));
   if (count > kMaxStages) {
     return Status::InvalidArgument("coordinator request: more than " + std::to_string(kMaxStages) +

@@ -54,8 +54,7 @@ void WriteProvisionFields(const OwnerCommand& c, crypto::Writer* w) {
   w->U32(static_cast<uint32_t>(c.threads));
   w->U8(static_cast<uint8_t>(c.seal));
   w->U64(c.streamed_weight_bytes);
-  w->U32(static_cast<uint32_t>(c.shard_index));
-  w->U32(static_cast<uint32_t>(c.shard_count));
+  WriteShard(c.shard_index, c.shard_count, w);
   w->U64(c.model.size());
   w->Raw(c.model);
 }
@@ -81,16 +80,7 @@ Status ReadProvisionFields(crypto::Reader* r, OwnerCommand* c) {
   }
   c->seal = static_cast<PartitionSeal>(seal);
   SERDAB_ASSIGN_OR_RETURN(c->streamed_weight_bytes, r->U64("streamed_weight_bytes"));
-  SERDAB_ASSIGN_OR_RETURN(uint32_t shard_index, r->U32("shard_index"));
-  SERDAB_ASSIGN_OR_RETURN(uint32_t shard_count, r->U32("shard_count"));
-  if (shard_count < 1 || shard_count > static_cast<uint32_t>(kMaxShards) ||
-      shard_index >= shard_count) {
-    return Status::InvalidArgument("provision: shard " + std::to_string(shard_index) + " of " +
-                                   std::to_string(shard_count) + " (at most " +
-                                   std::to_string(kMaxShards) + " shards)");
-  }
-  c->shard_index = static_cast<int32_t>(shard_index);
-  c->shard_count = static_cast<int32_t>(shard_count);
+  SERDAB_RETURN_IF_ERROR(ReadShard(r, "provision", &c->shard_index, &c->shard_count));
   // (-1, to the last layer, is checked against the model when it is built.)
   if (c->shard_count > 1 && c->end != c->begin + 1 && c->end != -1) {
     return Status::InvalidArgument("provision: a shard's range is one layer");
@@ -206,6 +196,24 @@ Result<ClientSession> OpenClientSession(const Evidence& evidence,
   return ClientSession{SerializeSessionRequest(request), std::move(channel)};
 }
 
+void WriteShard(int32_t index, int32_t count, crypto::Writer* w) {
+  w->U32(static_cast<uint32_t>(index));
+  w->U32(static_cast<uint32_t>(count));
+}
+
+Status ReadShard(crypto::Reader* r, const std::string& what, int32_t* index, int32_t* count) {
+  SERDAB_ASSIGN_OR_RETURN(uint32_t i, r->U32("shard_index"));
+  SERDAB_ASSIGN_OR_RETURN(uint32_t n, r->U32("shard_count"));
+  if (n < 1 || n > static_cast<uint32_t>(kMaxShards) || i >= n) {
+    return Status::InvalidArgument(what + ": no shard " + std::to_string(i) + " of " +
+                                   std::to_string(n) + " (1 to " + std::to_string(kMaxShards) +
+                                   " shards)");
+  }
+  *index = static_cast<int32_t>(i);
+  *count = static_cast<int32_t>(n);
+  return Status::Ok();
+}
+
 std::string DescribePrincipal(const Principal& principal) {
   const std::string hex = crypto::HexEncode(principal.key);
   return std::string(principal.kind == Principal::Kind::kClient ? "client " : "enclave ") +
@@ -233,8 +241,7 @@ crypto::Bytes SerializeOwnerCommand(const OwnerCommand& command) {
     w.U8(command.check_range ? 1 : 0);
     w.U32(static_cast<uint32_t>(command.begin));
     w.U32(static_cast<uint32_t>(command.end));
-    w.U32(static_cast<uint32_t>(command.shard_index));
-    w.U32(static_cast<uint32_t>(command.shard_count));
+    WriteShard(command.shard_index, command.shard_count, &w);
     w.U8(command.peer_root ? 1 : 0);
     if (command.peer_root) w.Raw(*command.peer_root);
   }
@@ -277,15 +284,7 @@ Result<OwnerCommand> ParseOwnerCommand(crypto::ByteView bytes) {
     SERDAB_ASSIGN_OR_RETURN(uint32_t end, r.U32("end"));
     c.begin = static_cast<int32_t>(begin);
     c.end = static_cast<int32_t>(end);
-    SERDAB_ASSIGN_OR_RETURN(uint32_t shard_index, r.U32("shard_index"));
-    SERDAB_ASSIGN_OR_RETURN(uint32_t shard_count, r.U32("shard_count"));
-    if (shard_count < 1 || shard_count > static_cast<uint32_t>(kMaxShards) ||
-        shard_index >= shard_count) {
-      return Status::InvalidArgument("set routes: no shard " + std::to_string(shard_index) +
-                                     " of " + std::to_string(shard_count));
-    }
-    c.shard_index = static_cast<int32_t>(shard_index);
-    c.shard_count = static_cast<int32_t>(shard_count);
+    SERDAB_RETURN_IF_ERROR(ReadShard(&r, "set routes", &c.shard_index, &c.shard_count));
     SERDAB_ASSIGN_OR_RETURN(uint8_t has_root, r.U8("has_peer_root"));
     if (has_root > 1) return Status::Corruption("set routes: has_peer_root is not 0 or 1");
     if (has_root == 1) {

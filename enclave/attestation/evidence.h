@@ -127,6 +127,12 @@ inline constexpr int32_t kMaxPartitionThreads = 64;
 inline constexpr size_t kMaxRoutes = 4096;
 inline constexpr int32_t kMaxShards = 64;
 
+// A shard on the wire: its index and count, two u32. ReadShard refuses a
+// count outside 1..kMaxShards or an index not below it (InvalidArgument,
+// naming `what`).
+void WriteShard(int32_t index, int32_t count, crypto::Writer* w);
+Status ReadShard(crypto::Reader* r, const std::string& what, int32_t* index, int32_t* count);
+
 struct OwnerCommand {
   enum class Kind : uint8_t { kProvision = 1, kSetRoutes = 2 };
   Kind kind = Kind::kProvision;
