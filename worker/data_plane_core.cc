@@ -246,15 +246,13 @@ Result<std::shared_ptr<DataPlaneCore::Pipe>> DataPlaneCore::Open(const v1::PipeO
       return Status::InvalidArgument("a stage of the pipe names over " +
                                      std::to_string(kMaxShards) + " shards");
     }
-    if (s.shards_size() > 0 && s.replicas_size() > 0) {
+    if (s.shards_size() == 0) continue;
+    if (s.replicas_size() > 0) {
       return Status::InvalidArgument("a stage of the pipe is both replicated and sharded");
     }
     // The stages around a sharded one are whole: the pipe's first stage,
     // which takes whole frames, and the one that gathers the parts.
-    const bool around_shards = (i + 1 < open.stages_size() && s.shards_size() > 0 &&
-                                open.stages(i + 1).shards_size() > 0) ||
-                               (s.shards_size() > 0 && (i == 0 || i + 1 == open.stages_size()));
-    if (around_shards) {
+    if (i == 0 || i + 1 == open.stages_size() || open.stages(i + 1).shards_size() > 0) {
       return Status::InvalidArgument(
           "a sharded stage of the pipe is first, last or next to another sharded stage");
     }
@@ -318,46 +316,6 @@ std::shared_ptr<NextStage> DataPlaneCore::LiveLink(const std::shared_ptr<Pipe>& 
   return next;
 }
 
-void DataPlaneCore::RunFanOut(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame,
-                              int64_t started, double queue_ms) {
-  std::vector<std::shared_ptr<NextStage>> links;
-  std::vector<uint64_t> out_sessions;
-  for (size_t i = 0; i < pipe->members(); ++i) {
-    links.push_back(LiveLink(pipe, i));
-    out_sessions.push_back(links.back()->out_session());
-  }
-  Result<std::vector<Payload>> outputs =
-      core_->ProcessFrameFanOut(pipe->enclave, frame.in_session, pipe->stage, out_sessions,
-                                pipe->stage + 1, frame.stream, frame.payload);
-  const int64_t busy = NowNs() - started;
-  counters_.busy_ns += static_cast<uint64_t>(busy);
-  const double stage_ms = static_cast<double>(busy) / 1e6;
-  if (!outputs.ok()) {
-    Fail(pipe, frame.id, outputs.status());
-    return;
-  }
-  if (outputs->front().size() == 0) {
-    // This stage gathers a sharded layer's parts too, and kept this one.
-    pipe->Deliver(PartKept(frame.id, stage_ms, queue_ms));
-    return;
-  }
-  counters_.frames_out++;
-  auto replies = std::make_shared<FanReplies>(
-      links.size(), [pipe, id = frame.id, stage_ms, queue_ms](v1::PipeReply downstream) {
-        pipe->Deliver(Upstream(id, stage_ms, queue_ms, std::move(downstream)));
-      });
-  for (size_t i = 0; i < links.size(); ++i) {
-    counters_.bytes_out += (*outputs)[i].size();
-    PipeFrame onward;
-    onward.stream = frame.stream;
-    onward.tail_session = frame.tail_session;
-    onward.lane = frame.lane;
-    onward.payload = std::move((*outputs)[i]);
-    links[i]->Send(std::move(onward),
-                   [replies](v1::PipeReply downstream) { replies->Add(std::move(downstream)); });
-  }
-}
-
 void DataPlaneCore::Fail(const std::shared_ptr<Pipe>& pipe, uint64_t id, const Status& status) {
   const bool rejected = Rejected(status);
   (rejected ? counters_.frames_rejected : counters_.frames_lost)++;
@@ -373,47 +331,61 @@ void DataPlaneCore::Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& fram
                         int64_t queued_ns) {
   const int64_t started = NowNs();
   const double queue_ms = static_cast<double>(started - queued_ns) / 1e6;
+  // Where the output goes: the replica the frame's lane picks, every shard
+  // of a sharded next stage, or (last stage) back to the client.
+  std::vector<std::shared_ptr<NextStage>> links;
   if (pipe->fan_out()) {
-    RunFanOut(pipe, frame, started, queue_ms);
-    return;
+    for (size_t i = 0; i < pipe->members(); ++i) links.push_back(LiveLink(pipe, i));
+  } else if (std::shared_ptr<NextStage> next = LiveLink(pipe, pipe->replica(frame.lane))) {
+    links.push_back(std::move(next));
   }
-  std::shared_ptr<NextStage> next = LiveLink(pipe, pipe->replica(frame.lane));
-  const uint64_t out_session = next ? next->out_session() : frame.tail_session;
-  Result<Payload> output =
-      core_->ProcessFrame(pipe->enclave, frame.in_session, pipe->stage, out_session,
+  std::vector<uint64_t> out_sessions;
+  for (const std::shared_ptr<NextStage>& link : links) out_sessions.push_back(link->out_session());
+  if (links.empty()) out_sessions.push_back(frame.tail_session);
+  Result<std::vector<Payload>> outputs =
+      core_->ProcessFrame(pipe->enclave, frame.in_session, pipe->stage, out_sessions,
                           pipe->stage + 1, frame.stream, frame.payload);
   const int64_t busy = NowNs() - started;
   counters_.busy_ns += static_cast<uint64_t>(busy);
   const double stage_ms = static_cast<double>(busy) / 1e6;
-  if (!output.ok()) {
-    Fail(pipe, frame.id, output.status());
+  if (!outputs.ok()) {
+    Fail(pipe, frame.id, outputs.status());
     return;
   }
-  if (output->size() == 0) {
+  if (outputs->front().size() == 0) {
+    // A sharded layer's part, kept until the frame's others are in.
     pipe->Deliver(PartKept(frame.id, stage_ms, queue_ms));
     return;
   }
   counters_.frames_out++;
-  counters_.bytes_out += output->size();
-  if (!next) {
+  for (const Payload& output : *outputs) counters_.bytes_out += output.size();
+  if (links.empty()) {
     v1::PipeReply reply;
     reply.set_id(frame.id);
     reply.set_outcome(v1::PipeReply::RESULT);
-    reply.set_result(Flatten(*output));
+    reply.set_result(Flatten(outputs->front()));
     reply.add_stage_ms(stage_ms);
     reply.add_queue_ms(queue_ms);
     pipe->Deliver(std::move(reply));
     return;
   }
-  PipeFrame onward;
-  onward.stream = frame.stream;
-  onward.tail_session = frame.tail_session;
-  onward.lane = frame.lane;
-  onward.payload = std::move(output).value();
-  next->Send(std::move(onward),
-             [pipe, id = frame.id, stage_ms, queue_ms](v1::PipeReply downstream) {
-               pipe->Deliver(Upstream(id, stage_ms, queue_ms, std::move(downstream)));
-             });
+  std::function<void(v1::PipeReply)> upstream = [pipe, id = frame.id, stage_ms,
+                                                 queue_ms](v1::PipeReply downstream) {
+    pipe->Deliver(Upstream(id, stage_ms, queue_ms, std::move(downstream)));
+  };
+  // A fanned-out frame answers once every shard has.
+  if (links.size() > 1) {
+    auto replies = std::make_shared<FanReplies>(links.size(), std::move(upstream));
+    upstream = [replies](v1::PipeReply downstream) { replies->Add(std::move(downstream)); };
+  }
+  for (size_t i = 0; i < links.size(); ++i) {
+    PipeFrame onward;
+    onward.stream = frame.stream;
+    onward.tail_session = frame.tail_session;
+    onward.lane = frame.lane;
+    onward.payload = std::move((*outputs)[i]);
+    links[i]->Send(std::move(onward), upstream);
+  }
 }
 
 }  // namespace serdab::worker

@@ -122,9 +122,6 @@ class DataPlaneCore {
   // it broke.
   std::shared_ptr<NextStage> LiveLink(const std::shared_ptr<Pipe>& pipe, size_t member);
   void Run(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame, int64_t queued_ns);
-  // Run for a pipe whose next stage is sharded.
-  void RunFanOut(const std::shared_ptr<Pipe>& pipe, const PipeFrame& frame, int64_t started,
-                 double queue_ms);
   // Answers frame `id` with why the enclave did not process it.
   void Fail(const std::shared_ptr<Pipe>& pipe, uint64_t id, const Status& status);
 

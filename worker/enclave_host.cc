@@ -99,36 +99,20 @@ Status EnclaveHost::UnsealPartition(ByteView blob) {
 
 Result<Bytes> EnclaveHost::Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                                    uint32_t out_hop, uint64_t stream_id, ByteView message) {
-  return ProcessFanOut(in_session, in_hop, {out_session}, out_hop, stream_id, message);
-}
-
-Result<Bytes> EnclaveHost::ProcessFanOut(uint64_t in_session, uint32_t in_hop,
-                                         const std::vector<uint64_t>& out_sessions,
-                                         uint32_t out_hop, uint64_t stream_id, ByteView message) {
   const serdab_buffer piece{message.data(), message.size()};
-  Result<Bytes> out =
-      CallWithOutput("process", process_capacity_.load() * out_sessions.size(),
-                     [&](uint8_t* buf, size_t cap, size_t* size) {
-                       return serdab_ecall_process(handle_, in_session, in_hop, out_sessions.data(),
-                                                   out_sessions.size(), out_hop, stream_id, &piece,
-                                                   1, buf, cap, size);
-                     });
-  if (out.ok()) GrowProcessCapacity(out->size() / out_sessions.size());
+  Result<Bytes> out = CallWithOutput(
+      "process", process_capacity_.load(), [&](uint8_t* buf, size_t cap, size_t* size) {
+        return serdab_ecall_process(handle_, in_session, in_hop, &out_session, 1, out_hop,
+                                    stream_id, &piece, 1, buf, cap, size);
+      });
+  if (out.ok()) GrowProcessCapacity(out->size());
   return out;
 }
 
-Result<Payload> EnclaveHost::ProcessFrame(uint64_t in_session, uint32_t in_hop,
-                                          uint64_t out_session, uint32_t out_hop,
-                                          uint64_t stream_id, const Payload& message) {
-  SERDAB_ASSIGN_OR_RETURN(
-      std::vector<Payload> out,
-      ProcessFrameFanOut(in_session, in_hop, {out_session}, out_hop, stream_id, message));
-  return std::move(out.front());
-}
-
-Result<std::vector<Payload>> EnclaveHost::ProcessFrameFanOut(
-    uint64_t in_session, uint32_t in_hop, const std::vector<uint64_t>& out_sessions,
-    uint32_t out_hop, uint64_t stream_id, const Payload& message) {
+Result<std::vector<Payload>> EnclaveHost::ProcessFrame(uint64_t in_session, uint32_t in_hop,
+                                                       const std::vector<uint64_t>& out_sessions,
+                                                       uint32_t out_hop, uint64_t stream_id,
+                                                       const Payload& message) {
   std::vector<serdab_buffer> pieces;
   pieces.reserve(message.parts.size());
   for (const ByteView& part : message.parts) pieces.push_back({part.data(), part.size()});

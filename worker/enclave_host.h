@@ -41,25 +41,17 @@ class EnclaveHost final : public EnclaveEndpoint {
   Status UnsealPartition(ByteView blob);
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                         uint32_t out_hop, uint64_t stream_id, ByteView message) override;
-  // Process with the result sealed to each of `out_sessions` (the shards of
-  // the next layer), the messages back to back, all of one size. Empty while
-  // the enclave gathers the parts of a frame (serdab_ecall_process).
-  Result<Bytes> ProcessFanOut(uint64_t in_session, uint32_t in_hop,
-                              const std::vector<uint64_t>& out_sessions, uint32_t out_hop,
-                              uint64_t stream_id, ByteView message);
   // Process for the data plane, which relays megabytes per frame: the
   // message may lie in pieces (the boundary gathers them as it copies them
   // in), and the result is the buffer the ECALL wrote, neither zero-filled
-  // first nor copied after.
-  Result<Payload> ProcessFrame(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
-                               uint32_t out_hop, uint64_t stream_id, const Payload& message);
-  // ProcessFrame sealing the result to each of `out_sessions` (the shards of
-  // the next layer): one payload each, in their order, sharing one buffer.
-  // Each is empty when the enclave kept the message as a part of a frame.
-  Result<std::vector<Payload>> ProcessFrameFanOut(uint64_t in_session, uint32_t in_hop,
-                                                  const std::vector<uint64_t>& out_sessions,
-                                                  uint32_t out_hop, uint64_t stream_id,
-                                                  const Payload& message);
+  // first nor copied after. It is sealed to each of `out_sessions` (one, or
+  // the shards of the next layer): a payload each, in their order, sharing
+  // that buffer; each is empty when the enclave kept the message as a part
+  // of a frame (serdab_ecall_process).
+  Result<std::vector<Payload>> ProcessFrame(uint64_t in_session, uint32_t in_hop,
+                                            const std::vector<uint64_t>& out_sessions,
+                                            uint32_t out_hop, uint64_t stream_id,
+                                            const Payload& message);
   // Per-layer times of the provisioned partition and, when asked, the page
   // swap cost, as JSON (see serdab_ecall_profile).
   Result<std::string> Profile(uint32_t repeats, bool measure_paging = true);

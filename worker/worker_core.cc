@@ -183,19 +183,13 @@ Result<Bytes> WorkerCore::Process(const std::string& name, uint64_t in_session, 
   return e->host->Process(in_session, in_hop, out_session, out_hop, stream_id, message);
 }
 
-Result<Payload> WorkerCore::ProcessFrame(const std::string& name, uint64_t in_session,
-                                         uint32_t in_hop, uint64_t out_session, uint32_t out_hop,
-                                         uint64_t stream_id, const Payload& message) {
+Result<std::vector<Payload>> WorkerCore::ProcessFrame(const std::string& name, uint64_t in_session,
+                                                      uint32_t in_hop,
+                                                      const std::vector<uint64_t>& out_sessions,
+                                                      uint32_t out_hop, uint64_t stream_id,
+                                                      const Payload& message) {
   SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<Hosted> e, Find(name));
-  return e->host->ProcessFrame(in_session, in_hop, out_session, out_hop, stream_id, message);
-}
-
-Result<std::vector<Payload>> WorkerCore::ProcessFrameFanOut(
-    const std::string& name, uint64_t in_session, uint32_t in_hop,
-    const std::vector<uint64_t>& out_sessions, uint32_t out_hop, uint64_t stream_id,
-    const Payload& message) {
-  SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<Hosted> e, Find(name));
-  return e->host->ProcessFrameFanOut(in_session, in_hop, out_sessions, out_hop, stream_id, message);
+  return e->host->ProcessFrame(in_session, in_hop, out_sessions, out_hop, stream_id, message);
 }
 
 Result<std::string> WorkerCore::Profile(const std::string& name, uint32_t repeats,

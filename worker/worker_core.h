@@ -63,15 +63,11 @@ class WorkerCore {
                         uint64_t out_session, uint32_t out_hop, uint64_t stream_id,
                         ByteView message);
   // Process for the data plane (EnclaveHost::ProcessFrame).
-  Result<Payload> ProcessFrame(const std::string& name, uint64_t in_session, uint32_t in_hop,
-                               uint64_t out_session, uint32_t out_hop, uint64_t stream_id,
-                               const Payload& message);
-  // ProcessFrame to the shards of the next layer (EnclaveHost::ProcessFrameFanOut).
-  Result<std::vector<Payload>> ProcessFrameFanOut(const std::string& name, uint64_t in_session,
-                                                  uint32_t in_hop,
-                                                  const std::vector<uint64_t>& out_sessions,
-                                                  uint32_t out_hop, uint64_t stream_id,
-                                                  const Payload& message);
+  Result<std::vector<Payload>> ProcessFrame(const std::string& name, uint64_t in_session,
+                                            uint32_t in_hop,
+                                            const std::vector<uint64_t>& out_sessions,
+                                            uint32_t out_hop, uint64_t stream_id,
+                                            const Payload& message);
   Result<std::string> Profile(const std::string& name, uint32_t repeats, bool measure_paging);
   Result<std::string> Stats(const std::string& name);
 

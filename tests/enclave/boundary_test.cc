@@ -288,15 +288,16 @@ TEST(BoundaryTest, AFrameInPiecesIsGatheredAsItIsCopiedIn) {
         crypto::ByteView(frame).subspan(at, std::min<size_t>(1000, frame.size() - at)));
   }
   pieces.parts.insert(pieces.parts.begin() + 1, crypto::ByteView());  // an empty piece is fine
-  auto reply = p.host->ProcessFrame(s.session, 0, s.session, 1, 1, pieces);
+  auto reply = p.host->ProcessFrame(s.session, 0, {s.session}, 1, 1, pieces);
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
-  ASSERT_EQ(reply->parts.size(), 1u);
+  ASSERT_EQ(reply->size(), 1u);
+  ASSERT_EQ(reply->front().parts.size(), 1u);
   crypto::Bytes plain;
-  ASSERT_TRUE(s.channel.Open(1, 1, reply->parts[0], &plain).ok());
+  ASSERT_TRUE(s.channel.Open(1, 1, reply->front().parts[0], &plain).ok());
   EXPECT_TRUE(SameBits(engine::DecodeTensors(plain).value()[0], Native(p.model, 1, 0, -1, {x})[0]));
   // A piece short, and the frame is refused like any truncated message.
   pieces.parts.pop_back();
-  EXPECT_FALSE(p.host->ProcessFrame(s.session, 0, s.session, 1, 1, pieces).ok());
+  EXPECT_FALSE(p.host->ProcessFrame(s.session, 0, {s.session}, 1, 1, pieces).ok());
 }
 
 TEST(BoundaryTest, RefusesWorkBeforeProvisioningAndUnknownSessions) {

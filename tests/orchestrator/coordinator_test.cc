@@ -387,12 +387,13 @@ TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
             ->channel()
             ->SealParts(kStream, frame, 0, engine::EncodedTensorParts(input, &headers), &message)
             .ok());
-    auto both = workers[0]->ProcessFanOut((*head)->session(), 0, {in0.sender, in1.sender}, 1,
-                                          kStream, message);
-    EXPECT_TRUE(both.ok()) << both.status().message();
-    const size_t half = both->size() / 2;
-    return std::pair(crypto::Bytes(both->begin(), both->begin() + half),
-                     crypto::Bytes(both->begin() + half, both->end()));
+    auto both = workers[0]->ProcessFrame((*head)->session(), 0, {in0.sender, in1.sender}, 1,
+                                         kStream, worker::Payload{{message}, nullptr});
+    EXPECT_TRUE(both.ok() && both->size() == 2) << both.status().message();
+    auto bytes = [](const worker::Payload& p) {
+      return crypto::Bytes(p.parts[0].begin(), p.parts[0].end());
+    };
+    return std::pair(bytes((*both)[0]), bytes((*both)[1]));
   };
   auto shard0 = [&](const crypto::Bytes& m) {
     return workers[1]->Process(in0.receiver, 1, out0.sender, 2, kStream, m);
@@ -485,8 +486,8 @@ TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
                   ->channel()
                   ->SealParts(kStream, 6, 0, engine::EncodedTensorParts(input3, &headers), &message)
                   .ok());
-  auto misrouted = workers[0]->ProcessFanOut((*head)->session(), 0,
-                                             {in0.sender, (*head)->session()}, 1, kStream, message);
+  auto misrouted = workers[0]->ProcessFrame((*head)->session(), 0, {in0.sender, (*head)->session()},
+                                            1, kStream, worker::Payload{{message}, nullptr});
   EXPECT_EQ(misrouted.status().code(), Status::Code::kPermissionDenied)
       << misrouted.status().message();
 }
