@@ -659,6 +659,10 @@ bool EpcHeap::IsResident(const void* ptr) const {
 
 size_t EpcHeap::PhysicalBytes() const {
   // mincore reports the pages present in memory, whatever their protection.
+  // The pager maps and releases pages only under its lock: holding it makes
+  // the walk one snapshot, not a sum of pages counted before another thread
+  // evicted them and after it paged others in.
+  std::lock_guard<std::mutex> lock(pager_mu_);
   constexpr uint64_t kChunkPages = 4096;
   unsigned char present[kChunkPages];
   uint64_t pages = 0;

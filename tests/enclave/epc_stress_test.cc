@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -108,7 +109,8 @@ void RunStress(const StressParams& params) {
     while (!done.load()) {
       max_resident = std::max(max_resident, heap.Stats().resident_pages);
       max_physical = std::max(max_physical, heap.PhysicalBytes());
-      std::this_thread::yield();
+      // PhysicalBytes takes the pager's lock: sample it, don't contend for it.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
   std::vector<std::thread> workers;
