@@ -162,6 +162,7 @@ Result<Coordinator::Step> Coordinator::Admit(const CoordinatorRequest& request,
         Deployment& d = deployments_[grant.deployment];
         d.owner = key;
         d.grant = std::move(grant);
+        d.sources.reset();
         // A new model or policy: every stage is provisioned again.
         d.targets.clear();
       }};
@@ -183,6 +184,7 @@ Result<Coordinator::Step> Coordinator::Restore(const CoordinatorRequest& request
                 Deployment& d = deployments_[grant.deployment];
                 d.owner = owner;
                 d.grant = std::move(grant);
+                d.sources.reset();
                 d.targets.clear();
               }};
 }
@@ -256,11 +258,16 @@ Result<Coordinator::Step> Coordinator::Provision(const CoordinatorRequest& reque
     return Status::InvalidArgument("provision: a shard's range is one layer");
   }
   // The stage gets the weights of its own layers only.
-  SERDAB_ASSIGN_OR_RETURN(std::string partition,
-                          engine::PartitionModelFile(
-                              std::string_view(reinterpret_cast<const char*>(d->grant.model.data()),
-                                               d->grant.model.size()),
-                              request.begin, request.end));
+  const std::string_view model(reinterpret_cast<const char*>(d->grant.model.data()),
+                               d->grant.model.size());
+  if (!d->sources) {
+    SERDAB_ASSIGN_OR_RETURN(engine::LayerWeightSources sources,
+                            engine::LayerWeightSources::Of(model));
+    d->sources = std::move(sources);
+  }
+  SERDAB_ASSIGN_OR_RETURN(
+      std::string partition,
+      engine::PartitionModelFile(model, *d->sources, request.begin, request.end));
   command.model.assign(partition.begin(), partition.end());
   crypto::SecureWipe(partition.data(), partition.size());
   auto message = SealOwnerCommand(&it->second, command);

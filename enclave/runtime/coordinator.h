@@ -45,6 +45,7 @@
 #include "enclave/attestation/quote.h"
 #include "enclave/crypto/secure_channel.h"
 #include "enclave/engine/output_slice.h"
+#include "enclave/engine/partition_file.h"
 
 namespace serdab::enclave {
 
@@ -86,6 +87,8 @@ class Coordinator {
     crypto::Ed25519PublicKey owner{};
     attestation::DeploymentGrant grant;
     std::map<std::string, Target> targets;
+    // The grant's model's weights by layer, found at its first provisioning.
+    std::optional<engine::LayerWeightSources> sources;
   };
   // What a step returns, and what it changes only once its reply fits.
   struct Step {

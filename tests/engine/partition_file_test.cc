@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "cli/zoo/model_zoo.h"
 #include "enclave/engine/onnx_importer.h"
@@ -48,7 +49,9 @@ TEST(PartitionFileTest, KeepsOnlyTheRangesWeightsAndComputesTheSame) {
   const std::string whole_file = zoo::BuildModel("resnet18", 3).value();
   const int begin = 10, end = 20;
   uint64_t removed = 0;
-  auto part_file = PartitionModelFile(whole_file, begin, end, &removed);
+  auto sources = LayerWeightSources::Of(whole_file);
+  ASSERT_TRUE(sources.ok()) << sources.status().ToString();
+  auto part_file = PartitionModelFile(whole_file, *sources, begin, end, &removed);
   ASSERT_TRUE(part_file.ok()) << part_file.status().ToString();
   EXPECT_LT(part_file->size(), whole_file.size() / 2);
   EXPECT_GT(removed, whole_file.size() / 2);
@@ -102,11 +105,18 @@ TEST(PartitionFileTest, KeepsOnlyTheRangesWeightsAndComputesTheSame) {
 
 TEST(PartitionFileTest, TheWholeRangeKeepsEveryWeightAndABadRangeIsRefused) {
   const std::string file = zoo::BuildModel("tiny", 3).value();
-  auto all = PartitionModelFile(file, 0, -1);
+  auto sources = LayerWeightSources::Of(file);
+  ASSERT_TRUE(sources.ok()) << sources.status().ToString();
+  auto all = PartitionModelFile(file, *sources, 0, -1);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   EXPECT_EQ(Weights(*all), Weights(file));
-  EXPECT_EQ(PartitionModelFile(file, 0, 1000).status().code(), Status::Code::kOutOfRange);
-  EXPECT_FALSE(PartitionModelFile(file.substr(0, file.size() / 2), 0, -1).ok());
+  const int layers = sources->layers();
+  for (auto [begin, end] : {std::pair{0, layers + 1}, {-1, 2}, {3, 2}}) {
+    EXPECT_EQ(PartitionModelFile(file, *sources, begin, end).status().code(),
+              Status::Code::kOutOfRange)
+        << begin << ", " << end;
+  }
+  EXPECT_FALSE(LayerWeightSources::Of(file.substr(0, file.size() / 2)).ok());
 }
 
 }  // namespace
