@@ -94,6 +94,8 @@ Result<worker::Bytes> CoordinatorEndpoint::Process(uint64_t, uint32_t, uint64_t,
   return Unsupported();
 }
 
+Status CoordinatorEndpoint::CloseSession(uint64_t) { return Unsupported(); }
+
 Result<attestation::QuoteVerifier> CoordinatorVerifier(const crypto::Ed25519PublicKey& root,
                                                        bool allow_simulation, bool allow_debug) {
   SERDAB_ASSIGN_OR_RETURN(attestation::Measurement coordinator,

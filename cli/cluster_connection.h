@@ -55,6 +55,8 @@ class CoordinatorEndpoint final : public worker::EnclaveEndpoint {
   Result<worker::Bytes> Provision(uint64_t, worker::ByteView) override;
   Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
                                 worker::ByteView) override;
+  // The orchestrator ends the owner's session once the grant is in.
+  Status CloseSession(uint64_t) override;
 
  private:
   v1::Orchestrator::Stub* stub_;

@@ -10,10 +10,12 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 
 #include "cli/enclave_client.h"
 #include "enclave/crypto/bytes.h"
+#include "enclave/crypto/keys.h"
 #include "enclave/engine/tensor_codec.h"
 #include "serdab/v1/data_plane.grpc.pb.h"
 #include "worker/data_plane_endpoint.h"
@@ -35,7 +37,7 @@ struct Attached {
   std::unique_ptr<worker::DataPlaneEndpoint> endpoint;
   std::unique_ptr<EnclaveClient> client;
   ~Attached() {
-    if (endpoint && client) endpoint->CloseSession(client->session());
+    if (endpoint && client) (void)endpoint->CloseSession(client->session());
   }
 };
 
@@ -132,6 +134,11 @@ class StreamClient::Impl {
   };
   struct Stream {
     uint64_t id = 0;
+    // The stream id its frames carry through the pipeline: drawn at random
+    // each time its sessions open. Stage enclaves keep state per stream id
+    // (the parts of a sharded layer's frames), which must not outlive a
+    // run, a recovery that sends frames again, or mix two clients' frames.
+    uint64_t wire_id = 0;
     OverloadPolicy policy = OverloadPolicy::kDropOldest;
     size_t queue = 2;
     std::deque<Frame> waiting;
@@ -146,6 +153,7 @@ class StreamClient::Impl {
   // here, done, until they are delivered.
   struct InFlight {
     uint64_t stream = 0;
+    uint64_t wire_stream = 0;  // the stream's wire_id when it was sent
     uint32_t lane = 0;
     Frame frame;
     bool done = false;
@@ -203,8 +211,14 @@ class StreamClient::Impl {
       }
       tails.push_back(std::move(tail));
     }
+    uint64_t wire_id = 0;
+    while (wire_id == 0) {  // 0 carries owner commands
+      SERDAB_RETURN_IF_ERROR(
+          crypto::RandomBytes(std::span(reinterpret_cast<uint8_t*>(&wire_id), sizeof(wire_id))));
+    }
     stream->heads = std::move(heads);
     stream->tails = std::move(tails);
+    stream->wire_id = wire_id;
     return Status::Ok();
   }
 
@@ -280,6 +294,7 @@ class StreamClient::Impl {
       const uint64_t id = next_id_++;
       InFlight& f = in_flight_[id];
       f.stream = next->id;
+      f.wire_stream = next->wire_id;
       f.lane = next_lane_++;
       f.frame = std::move(next->waiting.front());
       next->waiting.pop_front();
@@ -293,13 +308,13 @@ class StreamClient::Impl {
       v1::PipeRequest request;
       v1::Frame* frame = request.mutable_frame();
       frame->set_id(id);
-      frame->set_stream(f.stream);
+      frame->set_stream(f.wire_stream);
       frame->set_in_session(head->session());
       frame->set_tail_session(tail_session);
       frame->set_lane(f.lane);
       Status sealed = head->channel()->SealParts(
-          f.stream, f.frame.meta.frame, 0, engine::EncodedTensorParts(f.frame.inputs, &headers_),
-          &message_);
+          f.wire_stream, f.frame.meta.frame, 0,
+          engine::EncodedTensorParts(f.frame.inputs, &headers_), &message_);
       if (!sealed.ok()) {
         Fail(sealed);
         return;
@@ -385,7 +400,7 @@ class StreamClient::Impl {
     crypto::ByteView message(reinterpret_cast<const uint8_t*>(reply.result().data()),
                              reply.result().size());
     EnclaveClient* tail = stream->tails[f->lane % stream->tails.size()]->client.get();
-    auto opened = tail->channel()->Open(f->stream, hop, message, plaintext);
+    auto opened = tail->channel()->Open(f->wire_stream, hop, message, plaintext);
     Result<std::vector<engine::Tensor>> outputs =
         !opened.ok() ? Result<std::vector<engine::Tensor>>(opened.status())
         : opened->frame_seq != f->frame.meta.frame

@@ -30,6 +30,13 @@
 // first and last enclaves again and sends every unanswered frame of its
 // kBlock streams again (live streams count theirs as dropped), so a file's
 // every frame gets exactly one result, in order.
+//
+// Stream ids. The `id` a caller gives a stream names it in results and
+// counters; on the wire its frames carry an id drawn at random each time
+// the stream's sessions open (at AddStream and at each recovery), so that
+// what stage enclaves keep per stream (a sharded layer's parts) belongs to
+// one run of one client: another client, a later run or the frames sent
+// again after a recovery never meet it.
 #ifndef SERDAB_CLI_STREAM_CLIENT_H_
 #define SERDAB_CLI_STREAM_CLIENT_H_
 

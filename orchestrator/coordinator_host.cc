@@ -196,9 +196,16 @@ Result<StageSession> CoordinatorHost::ProvisionStage(const std::string& deployme
   provision.streamed_weight_bytes = streamed_weight_bytes;
   provision.shard_index = shard.index;
   provision.shard_count = shard.count;
-  SERDAB_ASSIGN_OR_RETURN(std::vector<worker::Bytes> message, Run(provision));
-  if (message.size() != 1) return Status::Corruption("coordinator: malformed provision reply");
-  SERDAB_RETURN_IF_ERROR(enclave->Provision(stage.session, message[0]).status());
+  auto message = Run(provision);
+  Status provisioned = message.status();
+  if (provisioned.ok() && message->size() != 1) {
+    provisioned = Status::Corruption("coordinator: malformed provision reply");
+  }
+  if (provisioned.ok()) provisioned = enclave->Provision(stage.session, (*message)[0]).status();
+  if (!provisioned.ok()) {
+    (void)enclave->CloseSession(stage.session);
+    return provisioned;
+  }
   stage.provision_ms = MsSince(start);
   return stage;
 }
@@ -218,7 +225,10 @@ Result<StageSession> CoordinatorHost::AdoptStage(const std::string& deployment,
   adopt.version = version;
   adopt.shard_index = shard.index;
   adopt.shard_count = shard.count;
-  SERDAB_RETURN_IF_ERROR(Run(adopt).status());
+  if (Status adopted = Run(adopt).status(); !adopted.ok()) {
+    (void)enclave->CloseSession(stage.session);
+    return adopted;
+  }
   return stage;
 }
 

@@ -35,7 +35,10 @@
 namespace serdab::orchestrator {
 
 // One worker enclave a rollout provisioned, and the coordinator's session
-// with it.
+// with it. The session serves that rollout: its caller closes it
+// (enclave->CloseSession) once the rollout is wired or has failed, since an
+// enclave holds a bounded number and the next rollout attests it again. A
+// ProvisionStage or AdoptStage that fails closes the session it opened.
 struct StageSession {
   std::string target;  // the coordinator's name for it: "worker/enclave"
   worker::EnclaveEndpoint* enclave = nullptr;
@@ -130,6 +133,10 @@ class CoordinatorHostEndpoint final : public worker::EnclaveEndpoint {
   Result<worker::Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t,
                                 worker::ByteView) override {
     return Unsupported();
+  }
+  Status CloseSession(uint64_t session) override {
+    host_->CloseSession(session);
+    return Status::Ok();
   }
 
  private:

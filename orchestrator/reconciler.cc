@@ -33,6 +33,15 @@ constexpr char kCostProfile[] = "sgx1";
 
 // Which shard of its layer a stage's enclave computes (the whole layer range
 // when the stage is not sharded).
+// The coordinator's sessions with a rollout's stages, closed when the
+// rollout ends, wired or failed (see StageSession).
+struct RolloutSessions {
+  ~RolloutSessions() {
+    for (const StageSession& s : list) (void)s.enclave->CloseSession(s.session);
+  }
+  std::vector<StageSession> list;
+};
+
 engine::LayerShard ShardOf(const StageRecord& stage) {
   return stage.shards > 1 ? engine::LayerShard{stage.replica, stage.shards} : engine::LayerShard{};
 }
@@ -317,7 +326,7 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
                                               placed + "; the coordinator is provisioning them"));
 
   std::vector<std::unique_ptr<worker::RemoteEnclave>> endpoints;
-  std::vector<StageSession> sessions;
+  RolloutSessions sessions;
   for (StageRecord& stage : rollout.stages) {
     auto stub = Stub(ready[stage.worker]->address);
     if (!stub.ok()) return fail("ProvisionFailed", stub.status().message());
@@ -336,10 +345,10 @@ Status Reconciler::Rollout(const DeploymentRecord& deployment, const DeploymentP
     stage.mrenclave = session->mrenclave;
     stage.instance = session->instance;
     stage.state = "Provisioned";
-    sessions.push_back(std::move(*session));
+    sessions.list.push_back(std::move(*session));
   }
   const auto wire_start = std::chrono::steady_clock::now();
-  Status wired = coordinator->Wire(deployment.name, rollout.version, sessions);
+  Status wired = coordinator->Wire(deployment.name, rollout.version, sessions.list);
   if (!wired.ok()) return fail("WiringFailed", wired.message());
   rollout.provision_ms +=
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wire_start)
@@ -364,7 +373,7 @@ Status Reconciler::Rewire(const DeploymentRecord& deployment, const RolloutRecor
   CoordinatorHost* coordinator = core_->coordinator();
   RolloutRecord rewired = current;
   std::vector<std::unique_ptr<worker::RemoteEnclave>> endpoints;
-  std::vector<StageSession> sessions;
+  RolloutSessions sessions;
   std::vector<std::string> restarted;
   for (StageRecord& stage : rewired.stages) {
     SERDAB_ASSIGN_OR_RETURN(std::shared_ptr<v1::Worker::StubInterface> stub,
@@ -378,9 +387,9 @@ Status Reconciler::Rewire(const DeploymentRecord& deployment, const RolloutRecor
     if (session.instance != stage.instance) restarted.push_back(stage.worker);
     stage.instance = session.instance;
     stage.mrenclave = session.mrenclave;
-    sessions.push_back(std::move(session));
+    sessions.list.push_back(std::move(session));
   }
-  SERDAB_RETURN_IF_ERROR(coordinator->Wire(deployment.name, current.version, sessions));
+  SERDAB_RETURN_IF_ERROR(coordinator->Wire(deployment.name, current.version, sessions.list));
   std::string who;
   for (const std::string& w : restarted) who += (who.empty() ? "" : ", ") + w;
   return core_->RecordRollout(

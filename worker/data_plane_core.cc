@@ -214,8 +214,9 @@ Result<std::shared_ptr<NextStage>> DataPlaneCore::Link(const std::string& enclav
   std::lock_guard<std::mutex> lock(links_mu_);
   const LinkKey key{enclave, route.front().address(), route.front().enclave(), stage};
   auto it = links_.find(key);
-  if (it != links_.end() && it->second.route == route_key && !it->second.link->broken()) {
-    return it->second.link;
+  if (it != links_.end() && it->second.route == route_key) {
+    std::shared_ptr<NextStage> shared = it->second.link.lock();
+    if (shared && !shared->broken()) return shared;
   }
   // Room for every frame the stages after this one can hold: each runs one
   // and queues queue_depth.
@@ -225,6 +226,7 @@ Result<std::shared_ptr<NextStage>> DataPlaneCore::Link(const std::string& enclav
   // Replaces a link of an earlier route over the same hop: the pipes that
   // still use it keep it until they close.
   links_[key] = CachedLink{route_key, link};
+  std::erase_if(links_, [](const auto& entry) { return entry.second.link.expired(); });
   return link;
 }
 

@@ -103,14 +103,16 @@ class DataPlaneCore {
 
  private:
   // Links are shared by the pipes that take the same hop along the same
-  // route: (local enclave, next address, next enclave, next stage).
+  // route: (local enclave, next address, next enclave, next stage). The
+  // pipes own them: a link goes, and closes its sessions in both enclaves,
+  // once no pipe uses it (its route was re-placed, or its clients left).
   using LinkKey = std::tuple<std::string, std::string, std::string, uint32_t>;
   struct CachedLink {
     // Every stage after the hop: a link opened for another route (before
     // the deployment was re-placed) would carry frames into a pipe that
     // still follows that route.
     std::string route;
-    std::shared_ptr<NextStage> link;
+    std::weak_ptr<NextStage> link;
   };
 
   std::shared_ptr<StageRunner> Runner(const std::string& enclave);

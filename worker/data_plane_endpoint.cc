@@ -61,12 +61,28 @@ Result<Bytes> DataPlaneEndpoint::Process(uint64_t, uint32_t, uint64_t, uint32_t,
   return Unsupported();
 }
 
-void DataPlaneEndpoint::CloseSession(uint64_t session) {
+Status DataPlaneEndpoint::CloseSession(uint64_t session) {
   v1::CloseSessionRequest request;
   request.set_enclave(enclave_);
   request.set_session(session);
   v1::CloseSessionResponse response;
-  (void)stub_->CloseSession(Context(std::chrono::seconds(2)).get(), request, &response);
+  return FromGrpc(stub_->CloseSession(Context(std::chrono::seconds(2)).get(), request, &response),
+                  Where("close session"));
+}
+
+void DataPlaneEndpoint::CloseSessionLater(uint64_t session) {
+  struct Call {
+    std::shared_ptr<v1::DataPlane::StubInterface> stub;
+    std::unique_ptr<grpc::ClientContext> context = Context(std::chrono::seconds(2));
+    v1::CloseSessionRequest request;
+    v1::CloseSessionResponse response;
+  };
+  auto* call = new Call;
+  call->stub = stub_;
+  call->request.set_enclave(enclave_);
+  call->request.set_session(session);
+  call->stub->async()->CloseSession(call->context.get(), &call->request, &call->response,
+                                    [call](const grpc::Status&) { delete call; });
 }
 
 }  // namespace serdab::worker

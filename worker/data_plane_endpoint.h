@@ -27,8 +27,12 @@ class DataPlaneEndpoint final : public EnclaveEndpoint {
   Result<Bytes> Provision(uint64_t session, ByteView message) override;
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                         uint32_t out_hop, uint64_t stream_id, ByteView message) override;
-  // Best effort, with a short deadline: the worker may be gone.
-  void CloseSession(uint64_t session);
+  // With a short deadline: the worker may be gone.
+  Status CloseSession(uint64_t session) override;
+  // The same without waiting: the call finishes on a gRPC thread, holding
+  // what it needs. For code that runs on one (a link that goes away in a
+  // stream's callback) and must not block there.
+  void CloseSessionLater(uint64_t session);
 
  private:
   std::string Where(const std::string& what) const;

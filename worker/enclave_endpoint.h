@@ -30,6 +30,9 @@ class EnclaveEndpoint {
   virtual Result<Bytes> Provision(uint64_t session, ByteView message) = 0;
   virtual Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                                 uint32_t out_hop, uint64_t stream_id, ByteView message) = 0;
+  // Ends a session this party opened, once it is done with it: an enclave
+  // holds a bounded number (NotFound for one it does not hold).
+  virtual Status CloseSession(uint64_t session) = 0;
 };
 
 }  // namespace serdab::worker

@@ -34,7 +34,7 @@ class EnclaveHost final : public EnclaveEndpoint {
   Result<Bytes> Challenge() override;
   Result<Bytes> GetQuote(ByteView nonce) override;
   Result<uint64_t> OpenSession(ByteView request) override;
-  Status CloseSession(uint64_t session);
+  Status CloseSession(uint64_t session) override;
   // Runs an owner command; returns the sealed partition when the owner asked
   // for one, else an empty blob.
   Result<Bytes> Provision(uint64_t session, ByteView message) override;

@@ -32,6 +32,7 @@ class LocalEnclave final : public EnclaveEndpoint {
   Result<Bytes> Process(uint64_t, uint32_t, uint64_t, uint32_t, uint64_t, ByteView) override {
     return Unsupported();
   }
+  Status CloseSession(uint64_t session) override { return core_->CloseSession(name_, session); }
 
  private:
   static Status Unsupported() { return Status::Unimplemented("a handshake only attests"); }
@@ -257,6 +258,7 @@ Status PeerLink::Handshake(const std::string& remote_enclave) {
   SERDAB_RETURN_IF_ERROR(status);
   local_session_ = sessions.sender;
   remote_session_ = sessions.receiver;
+  remote_enclave_ = remote_enclave;
   return Status::Ok();
 }
 
@@ -270,6 +272,12 @@ PeerLink::~PeerLink() {
     }
   }
   (void)core_->CloseSession(local_enclave_, local_session_);
+  // The next enclave's half serves this link only; left open, every link
+  // made again after a failure would hold one more of its sessions.
+  if (remote_session_ != 0) {
+    DataPlaneEndpoint(stub_, state_->remote_address, remote_enclave_)
+        .CloseSessionLater(remote_session_);
+  }
 }
 
 bool PeerLink::broken() const {

@@ -78,6 +78,7 @@ class PeerLink final : public NextStage {
   std::shared_ptr<v1::DataPlane::Stub> stub_;
   uint64_t local_session_ = 0;
   uint64_t remote_session_ = 0;
+  std::string remote_enclave_;
 };
 
 }  // namespace serdab::worker

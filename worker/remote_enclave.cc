@@ -10,6 +10,15 @@ Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
 }  // namespace
 
+Status RemoteEnclave::CloseSession(uint64_t session) {
+  grpc::ClientContext context;
+  v1::CloseSessionRequest request;
+  request.set_enclave(enclave_);
+  request.set_session(session);
+  v1::CloseSessionResponse response;
+  return FromGrpc(stub_->CloseSession(&context, request, &response), "close session");
+}
+
 Result<Bytes> RemoteEnclave::Challenge() {
   grpc::ClientContext context;
   v1::EnclaveRef request;

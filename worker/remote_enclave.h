@@ -25,6 +25,7 @@ class RemoteEnclave final : public EnclaveEndpoint {
   Result<Bytes> Provision(uint64_t session, ByteView message) override;
   Result<Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
                         uint32_t out_hop, uint64_t stream_id, ByteView message) override;
+  Status CloseSession(uint64_t session) override;
 
  private:
   std::shared_ptr<v1::Worker::StubInterface> stub_;

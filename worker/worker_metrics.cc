@@ -34,6 +34,8 @@ constexpr Field kFields[] = {
      "EPC pages resident in the enclave now.", nullptr},
     {"epc_bytes", MetricType::kGauge, "serdab_enclave_epc_bytes",
      "The EPC the enclave may keep resident.", nullptr},
+    {"sessions", MetricType::kGauge, "serdab_enclave_sessions",
+     "Sessions the enclave holds open: clients, peer enclaves and its owner.", nullptr},
     {"swaps", MetricType::kCounter, "serdab_enclave_page_swaps_total",
      "EPC faults that evicted a page or paged one in (what the cost profile prices).", nullptr},
 };

@@ -383,7 +383,7 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
       return Status::PermissionDenied(
           "the owner names another peer root than this enclave's configuration");
     }
-    routes_ = std::move(command.routes);
+    ReplaceRoutes(std::move(command.routes));
     if (!config_.peer_root && command.peer_root) peer_root_ = command.peer_root;
     session->channel.Accept(opened);
     return crypto::Bytes();
@@ -413,7 +413,7 @@ Result<crypto::Bytes> SimEnclave::RunOwnerCommand(uint64_t session_id, crypto::B
   SERDAB_ASSIGN_OR_RETURN(Partition partition, BuildPartition(command));
   partition_ = std::move(partition);
   owner_ = session->principal.key;
-  routes_ = std::move(command.routes);
+  ReplaceRoutes(std::move(command.routes));
   session->channel.Accept(opened);
   return sealed;
 }
@@ -441,8 +441,23 @@ Status SimEnclave::UnsealPartition(crypto::ByteView blob) {
   // Routes name sessions of the enclave's previous life; the owner re-issues
   // them, and by naming the version it expects, confirms this is not a
   // rolled-back partition.
-  routes_.clear();
+  ReplaceRoutes({});
   return Status::Ok();
+}
+
+void SimEnclave::ReplaceRoutes(std::vector<attestation::Route> routes) {
+  routes_ = std::move(routes);
+  // Parts came along the old routes, for the old partition: a frame is
+  // never put together from parts of two placements.
+  gathering_.clear();
+  gathered_through_.clear();
+  // A peer enclave the routes no longer name (it was placed elsewhere, or
+  // its worker died and came back as another instance) can carry no frame
+  // here, and a dead one never closes its sessions: they go.
+  std::erase_if(sessions_, [&](const auto& entry) {
+    const attestation::Principal& peer = entry.second.principal;
+    return peer.kind == attestation::Principal::Kind::kEnclave && !Routed(peer);
+  });
 }
 
 Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop,
@@ -782,6 +797,7 @@ std::string SimEnclave::StatsJson() {
       {"owner", owner_ ? crypto::HexEncode(*owner_) : std::string()},
       {"partition_version", partition_ ? partition_->version : 0},
       {"routes", routes_.size()},
+      {"sessions", sessions_.size()},
       {"layers", {begin, end}},
       {"synthetic_weights", partition_ && partition_->synthetic_weights},
       {"streamed_weight_bytes", partition_ ? StreamedWeightBytes(*partition_->model) : 0},

@@ -120,6 +120,9 @@ class SimEnclave {
   SimEnclave() = default;
   Result<Partition> BuildPartition(const attestation::OwnerCommand& command);
   Result<Session*> FindSession(uint64_t session);
+  // The owner's routes; frames being gathered, and sessions with peers the
+  // routes no longer name, are dropped.
+  void ReplaceRoutes(std::vector<attestation::Route> routes);
   // Process's parts; the caller holds mu_ and a partition. RunAndSeal runs
   // the stage on its input tensors and seals the result to each of `to`,
   // back to back in `out`. GatherPart opens one part of a frame (route.parts
@@ -168,7 +171,9 @@ class SimEnclave {
   // the stream's earlier frames still open have lost a part and are
   // dropped, and parts of frames up to it are refused after. At most
   // kGatherWindow frames are open (a new one drops the oldest), and the last
-  // completed frame is kept for kGatheredStreams streams.
+  // completed frame is kept for kGatheredStreams streams. A stream id names
+  // one run of one client (the client draws it at random, again after each
+  // recovery: cli/stream_client.h), and new routes clear it all.
   struct Gather {
     std::vector<std::optional<engine::Tensor>> parts;
   };

@@ -88,6 +88,7 @@ class RecordingEndpoint final : public worker::EnclaveEndpoint {
     Keep(message);
     return Keep(inner_->Process(in_session, in_hop, out_session, out_hop, stream, message));
   }
+  Status CloseSession(uint64_t session) override { return inner_->CloseSession(session); }
   const std::vector<worker::Bytes>& seen() const { return seen_; }
 
  private:
@@ -123,6 +124,7 @@ class SlowProvisionEndpoint final : public worker::EnclaveEndpoint {
                                 worker::ByteView message) override {
     return inner_->Process(in_session, in_hop, out_session, out_hop, stream, message);
   }
+  Status CloseSession(uint64_t session) override { return inner_->CloseSession(session); }
   void WaitUntilProvisioning() { entered_future_.wait(); }
   void Release() { release_.set_value(); }
 
@@ -480,6 +482,27 @@ TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
   ASSERT_TRUE(done5.ok() && !done5->empty()) << done5.status().message();
   expect_model(result(*done5, 5), input5);
 
+  // Wired again (a re-placement): the part of frame 7 kept before is
+  // dropped, so its other part alone completes nothing; and frame 3, which
+  // was completed under the old routes, may come again.
+  const std::vector<engine::Tensor> input7 = Input(*whole, 0.04f);
+  auto [c0, c1] = fan_out(7, input7);
+  auto u0 = shard0(c0), u1 = shard1(c1);
+  ASSERT_TRUE(u0.ok() && u1.ok());
+  auto kept7 = gather0(*u0);
+  ASSERT_TRUE(kept7.ok() && kept7->empty());
+  ASSERT_TRUE(host_->Wire("lobby", 1, stages).ok());
+  auto alone7 = gather1(*u1);
+  ASSERT_TRUE(alone7.ok()) << alone7.status().message();
+  EXPECT_TRUE(alone7->empty());
+  auto [d0, d1] = fan_out(3, input3);
+  auto v0 = shard0(d0), v1 = shard1(d1);
+  ASSERT_TRUE(v0.ok() && v1.ok());
+  ASSERT_TRUE(gather0(*v0).ok());
+  auto again3 = gather1(*v1);
+  ASSERT_TRUE(again3.ok() && !again3->empty()) << again3.status().message();
+  expect_model(result(*again3, 3), input3);
+
   // The first stage fans out only to the shards' sessions the owner routed.
   crypto::Bytes message;
   ASSERT_TRUE((*head)
@@ -674,6 +697,33 @@ TEST_F(CoordinatorTest, WiresAReplicatedStageToEveryReplicaOfItsNeighbours) {
       ASSERT_NEAR(got[0].data<float>()[i], expected[0].data<float>()[i], 1e-4) << i;
     }
   }
+}
+
+// Wired again with another enclave after it (the deployment was placed
+// again, or the next stage's worker died and another took its place), a
+// stage drops its sessions with the peer its routes no longer name: that
+// peer can send it nothing, and a dead one would never close them.
+TEST_F(CoordinatorTest, DropsSessionsWithPeersItIsNoLongerRoutedTo) {
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  std::vector<std::unique_ptr<worker::EnclaveHost>> workers;
+  std::vector<StageSession> stages;
+  for (const auto& [name, begin, end] : {std::tuple{"a", 0, 3}, {"b", 3, -1}, {"c", 3, -1}}) {
+    workers.push_back(Worker(deployment_.Platform(name)));
+    auto stage = host_->ProvisionStage("lobby", std::string(name) + "/lobby", workers.back().get(),
+                                       begin, end, 1, 1);
+    ASSERT_TRUE(stage.ok()) << stage.status().message();
+    stages.push_back(*stage);
+  }
+  ASSERT_TRUE(host_->Wire("lobby", 1, {stages[0], stages[1]}).ok());
+  worker::PeerSessions to_b;
+  ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[1].get(), &to_b).ok());
+  const int held = Stats(workers[0].get())["sessions"].get<int>();
+
+  ASSERT_TRUE(host_->Wire("lobby", 1, {stages[0], stages[2]}).ok());
+  EXPECT_EQ(Stats(workers[0].get())["sessions"].get<int>(), held - 1);
+  EXPECT_EQ(workers[0]->CloseSession(to_b.sender).code(), Status::Code::kNotFound);
+  worker::PeerSessions to_c;
+  EXPECT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[2].get(), &to_c).ok());
 }
 
 TEST_F(CoordinatorTest, WiresReplicasOnlyWhenAdjacent) {

@@ -249,8 +249,12 @@ def camera_goes_away_and_comes_back(c, plan):
 
 
 def lost_stage_loses_no_frame_of_a_file(c, plan):
-    stages = c.deployments()["lobby"]["stages"]
-    middle = stages[1]["worker"]
+    lose_a_worker_mid_file(c, plan, c.deployments()["lobby"]["stages"][1]["worker"])
+
+
+def lose_a_worker_mid_file(c, plan, lost):
+    """`kill -9` of `lost` while a 6 s file streams with `block`, and its
+    restart 3 s later: every frame gets one result, in order."""
     video = make_video(c.path("long.mp4"), 6)
     outcome = {}
 
@@ -261,11 +265,11 @@ def lost_stage_loses_no_frame_of_a_file(c, plan):
     t = threading.Thread(target=stream)
     t.start()
     time.sleep(2.5)
-    c.kill(middle)
+    c.kill(lost)
     # It comes back a few seconds later: the deployment is re-placed on the
-    # workers left, or again on all three; either way no frame is lost.
+    # workers left, or again on all of them; either way no frame is lost.
     time.sleep(3)
-    c.start_worker(middle, next(tier for name, tier in c.WORKERS if name == middle))
+    c.start_worker(lost, dict(c.WORKERS)[lost])
     t.join(timeout=150)
     assert not t.is_alive(), "serdab stream did not finish"
     r = st.check_ok(outcome["r"])
@@ -305,10 +309,10 @@ def replicated_stage_takes_alternate_frames(c):
 
 def a_deployment_placed_again_streams_on_its_new_stages(c):
     """Re-applied from two stages to three, every frame still gets its
-    result: the workers' data-plane links of the old placement stay open
-    (they are shared and cached), and the first frames through them are
-    refused by enclaves that were provisioned and routed again, which must
-    break those links, not the stream. (Which links a new route may share
+    result: a client streaming across the re-placement would meet the
+    workers' data-plane links of the old placement, refused by enclaves that
+    were provisioned and routed again, which must break those links, not
+    the stream. (Which links a new route may share, and how long they live,
     is DataPlaneCoreTest's.)"""
     def apply(stages, paging, order):
         plan = write_plan(c, "atrium", "fc3.onnx",
@@ -326,7 +330,13 @@ def a_deployment_placed_again_streams_on_its_new_stages(c):
     stream_a_file(c, apply(3, "false", "[edge, cloud]"), "atrium-3")
 
 
-class FourWorkerCluster(cp.Cluster):
+def open_sessions(c, worker):
+    """The sessions each of `worker`'s enclaves holds open, by enclave."""
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^serdab_enclave_sessions\{enclave="([^"]+)"\} (\S+)$', c.scrape(worker), re.M)}
+
+
+class FourWorkerCluster(cp.MeteredCluster):
     WORKERS = [("edge-1", "edge"), ("edge-2", "edge"), ("edge-3", "edge"), ("cloud-1", "cloud")]
 
 
@@ -340,7 +350,11 @@ def test_a_layer_split_across_two_workers_gives_the_models_results():
     """The sharded stage end to end: provisioned shard by shard through the
     coordinator, shown by describe, every frame fanned out to both shards
     and their parts gathered at the next stage, each result the whole
-    model's."""
+    model's. Then a shard's worker is lost mid-file and comes back: the
+    deployment is placed on whole stages while it is away and split again
+    when it is back, under a second run of the client, and every frame
+    still gets one result; the enclaves close the sessions of links and
+    clients that went away."""
     with FourWorkerCluster() as c:
         c.wait_ready([name for name, _ in c.WORKERS])
         make_model(c.path("split.onnx"), SPLIT_LAYERS)
@@ -358,6 +372,18 @@ def test_a_layer_split_across_two_workers_gives_the_models_results():
 
         r, inputs = stream_a_file(c, plan, "split")
         check_top5(c, c.path("split.onnx"), inputs, results(r.stdout)[::4], SPLIT_LAYERS[-1])
+
+        lose_a_worker_mid_file(c, plan, shards[1]["worker"])
+        # Once the clients have gone, so have their pipes' links, and every
+        # session the enclaves opened for a client, a link or a rollout is
+        # closed (the last links close theirs as they go).
+        def held():
+            return {name: open_sessions(c, name) for name, _ in c.WORKERS}
+        try:
+            cp.wait_for("every session closed", lambda: all(
+                counts and not any(counts.values()) for counts in held().values()), timeout=20)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {held()}") from None
 
 
 def test_a_lost_stage_or_camera_loses_nothing():

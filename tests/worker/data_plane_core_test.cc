@@ -102,6 +102,21 @@ TEST_F(DataPlaneCoreTest, PipesShareALinkOnlyAlongTheSameRoute) {
   EXPECT_EQ(connected_, (std::vector<std::string>{"1: b c", "1: b c d", "1: b"}));
 }
 
+// The pipes own their links: once none uses one (its clients left, or the
+// deployment was placed again), it goes, and closes its sessions in both
+// enclaves; the next pipe along that route opens a new one.
+TEST_F(DataPlaneCoreTest, ALinkGoesWithTheLastPipeThatUsesIt) {
+  auto a = Open(Route({Stage("self"), Stage("b")}));
+  auto b = Open(Route({Stage("self"), Stage("b")}));
+  a.reset();
+  auto c = Open(Route({Stage("self"), Stage("b")}));
+  EXPECT_EQ(connected_, (std::vector<std::string>{"1: b"}));
+  b.reset();
+  c.reset();
+  auto d = Open(Route({Stage("self"), Stage("b")}));
+  EXPECT_EQ(connected_, (std::vector<std::string>{"1: b", "1: b"}));
+}
+
 // The next stage replicated: one link per replica, each along the route
 // with that replica in the next stage's place.
 TEST_F(DataPlaneCoreTest, AReplicatedNextStageGetsALinkPerReplica) {
