@@ -127,6 +127,7 @@ TEST(WorkerMetricsTest, ExportsEnclaveStatsAndRpcsForPrometheus) {
     for (const std::string& line :
          {std::string("serdab_worker_enclaves 1\n"),
           "serdab_enclave_epc_bytes" + enclave + " 16777216\n",
+          "serdab_enclave_sessions" + enclave + " 0\n",
           std::string("serdab_rpcs_total{service=\"serdab.v1.Worker\",method=\"CreateEnclave\","
                       "code=\"OK\"} 1\n")}) {
       EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
