@@ -31,8 +31,6 @@ constexpr int64_t kRetryMs = 30000;
 // the measurement (`serdab enclave measure --epc-mib N` prints the same).
 constexpr char kCostProfile[] = "sgx1";
 
-// Which shard of its layer a stage's enclave computes (the whole layer range
-// when the stage is not sharded).
 // The coordinator's sessions with a rollout's stages, closed when the
 // rollout ends, wired or failed (see StageSession).
 struct RolloutSessions {
@@ -42,6 +40,8 @@ struct RolloutSessions {
   std::vector<StageSession> list;
 };
 
+// Which shard of its layer a stage's enclave computes (the whole layer range
+// when the stage is not sharded).
 engine::LayerShard ShardOf(const StageRecord& stage) {
   return stage.shards > 1 ? engine::LayerShard{stage.replica, stage.shards} : engine::LayerShard{};
 }
