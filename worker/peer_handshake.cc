@@ -27,17 +27,18 @@ Status OpenPeerSessions(EnclaveEndpoint* sender, EnclaveEndpoint* receiver,
   if (!opened.ok()) {
     return opened.status().WithContext("the sending enclave refused the receiving one");
   }
-  sessions->sender = *opened;
 
   request.evidence_key = theirs.binding.ephemeral_key;
   request.peer_evidence = std::move(sender_evidence);
   request.challenge = std::move(receiver_challenge);
   request.role = crypto::ChannelRole::kResponder;
-  opened = receiver->OpenSession(attestation::SerializeSessionRequest(request));
-  if (!opened.ok()) {
-    return opened.status().WithContext("the receiving enclave refused the sending one");
+  Result<uint64_t> accepted = receiver->OpenSession(attestation::SerializeSessionRequest(request));
+  if (!accepted.ok()) {
+    (void)sender->CloseSession(*opened);
+    return accepted.status().WithContext("the receiving enclave refused the sending one");
   }
-  sessions->receiver = *opened;
+  sessions->sender = *opened;
+  sessions->receiver = *accepted;
   return Status::Ok();
 }
 

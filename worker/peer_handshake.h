@@ -20,9 +20,9 @@ struct PeerSessions {
   uint64_t receiver = 0;  // in the receiver's enclave: what that output is opened from
 };
 
-// Fills *sessions as each half opens. On failure none is left open in the
-// receiver's enclave, and sessions->sender, when not 0, is open in the
-// sender's: its host closes it.
+// Fills *sessions once both halves are open. On failure neither is left
+// open (a sender's half opened before the receiver refused is closed) and
+// *sessions is zero.
 Status OpenPeerSessions(EnclaveEndpoint* sender, EnclaveEndpoint* receiver, PeerSessions* sessions);
 
 }  // namespace serdab::worker

@@ -251,11 +251,7 @@ Status PeerLink::Handshake(const std::string& remote_enclave) {
   LocalEnclave local(core_, local_enclave_);
   DataPlaneEndpoint remote(stub_, state_->remote_address, remote_enclave);
   PeerSessions sessions;
-  Status status = OpenPeerSessions(&local, &remote, &sessions);
-  if (!status.ok() && sessions.sender != 0) {
-    (void)core_->CloseSession(local_enclave_, sessions.sender);
-  }
-  SERDAB_RETURN_IF_ERROR(status);
+  SERDAB_RETURN_IF_ERROR(OpenPeerSessions(&local, &remote, &sessions));
   local_session_ = sessions.sender;
   remote_session_ = sessions.receiver;
   remote_enclave_ = remote_enclave;

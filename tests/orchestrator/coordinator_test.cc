@@ -413,7 +413,9 @@ TEST_F(CoordinatorTest, AShardedLayerFansOutAndGathersItsParts) {
     crypto::Bytes plain;
     auto opened = (*tail)->channel()->Open(kStream, 3, m, &plain);
     EXPECT_TRUE(opened.ok()) << opened.status().message();
-    if (opened.ok()) EXPECT_EQ(opened->frame_seq, frame);
+    if (opened.ok()) {
+      EXPECT_EQ(opened->frame_seq, frame);
+    }
     return engine::DecodeTensors(plain).value();
   };
   auto expect_model = [&](const std::vector<engine::Tensor>& got,
@@ -554,9 +556,15 @@ TEST_F(CoordinatorTest, WiredStagesCarryFramesAndRefuseTamperedOnes) {
   worker::PeerSessions hop1, hop2, skip;
   ASSERT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[1].get(), &hop1).ok());
   ASSERT_TRUE(worker::OpenPeerSessions(workers[1].get(), workers[2].get(), &hop2).ok());
-  // Stages 0 and 2 are not each other's neighbours: no session.
+  // Stages 0 and 2 are not each other's neighbours: no session, in either.
+  const int held0 = Stats(workers[0].get())["sessions"].get<int>();
+  const int held2 = Stats(workers[2].get())["sessions"].get<int>();
   const Status skipped = worker::OpenPeerSessions(workers[0].get(), workers[2].get(), &skip);
   EXPECT_EQ(skipped.code(), Status::Code::kPermissionDenied) << skipped.message();
+  EXPECT_EQ(skip.sender, 0u);
+  EXPECT_EQ(skip.receiver, 0u);
+  EXPECT_EQ(Stats(workers[0].get())["sessions"].get<int>(), held0);
+  EXPECT_EQ(Stats(workers[2].get())["sessions"].get<int>(), held2);
 
   const crypto::Ed25519PublicKey coordinator = CoordinatorKey();
   const auto verifier = attestation::QuoteVerifier::Create(deployment_.root(), AnySimEnclave());
@@ -724,6 +732,16 @@ TEST_F(CoordinatorTest, DropsSessionsWithPeersItIsNoLongerRoutedTo) {
   EXPECT_EQ(workers[0]->CloseSession(to_b.sender).code(), Status::Code::kNotFound);
   worker::PeerSessions to_c;
   EXPECT_TRUE(worker::OpenPeerSessions(workers[0].get(), workers[2].get(), &to_c).ok());
+  // b, not wired again, still names a; a refuses it. The half b opened
+  // before a refused is closed again.
+  const int held_b = Stats(workers[1].get())["sessions"].get<int>();
+  worker::PeerSessions refused;
+  const Status back = worker::OpenPeerSessions(workers[1].get(), workers[0].get(), &refused);
+  EXPECT_EQ(back.code(), Status::Code::kPermissionDenied) << back.message();
+  EXPECT_NE(back.message().find("the receiving enclave refused"), std::string::npos)
+      << back.message();
+  EXPECT_EQ(refused.sender, 0u);
+  EXPECT_EQ(Stats(workers[1].get())["sessions"].get<int>(), held_b);
 }
 
 TEST_F(CoordinatorTest, WiresReplicasOnlyWhenAdjacent) {
