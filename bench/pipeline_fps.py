@@ -23,6 +23,14 @@ profiles and plans with that many), and `--pin` runs worker i on CPU i mod
 the CPU count, so that stages on different workers do not share a core on a
 machine with a core per stage (the table names each stage's CPU).
 
+With `--fps F` the client feeds the video in real time at F frames a second
+instead of as fast as the pipeline takes them. Below the pipeline's rate a
+frame has left every stage before the next arrives, so no two stages run at
+once: on a machine with fewer cores than stages (or cores that share caches
+and memory bandwidth) that is how to see what each stage costs on a machine
+of its own, which is what the planner predicts. The stage times are then the
+figures to compare; the fps columns only echo F.
+
 Run after a build:  /usr/bin/python3 bench/pipeline_fps.py [--model resnet50]
 """
 
@@ -89,9 +97,10 @@ class BenchCluster(cp.MeteredCluster):
         return out
 
 
-def stream(c, plan, video, frames):
+def stream(c, plan, video, frames, paced):
     r = st.check_ok(st.run_serdab([
         "stream", "-f", plan, "--source", video, "--status", "off", "--frames", str(frames),
+        *(["--realtime"] if paced else []),
         "--orchestrator", f"127.0.0.1:{c.orchestrator_port}", "--credentials", c.path("admin")],
         timeout=3600))
     return r, [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
@@ -114,7 +123,7 @@ def detector_extra(c):
             "[2, 3], [2, 3], [2, 3], [2, 3]], min_ratio: 0.2, max_ratio: 0.95}\n")
 
 
-def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=0):
+def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=0, paced=False):
     # `model`: a zoo name, or a model section of its own ("{path: FILE}").
     text = cp.plan_text(model=model, max_stages=stages, extra=extra)
     if max_shards > 1:
@@ -128,11 +137,11 @@ def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=
              ["deployments"] if x["name"] == "lobby")
     # Warm up (sessions, first-touch pages), then count the clocks over the
     # measured frames only.
-    stream(c, plan, video, WARMUP_FRAMES)
+    stream(c, plan, video, WARMUP_FRAMES, paced)
     before = {s["worker"]: c.clocks(s["worker"]) for s in d["stages"]}
     busy_before = [c.busy_seconds(s["worker"]) for s in d["stages"]]
     stage_cpu_before = [c.cpu_seconds(s["worker"]) for s in d["stages"]]
-    r, results = stream(c, plan, video, frames)
+    r, results = stream(c, plan, video, frames, paced)
     stage_cpu_after = [c.cpu_seconds(s["worker"]) for s in d["stages"]]
     after = {s["worker"]: c.clocks(s["worker"]) for s in d["stages"]}
     n = len(results)
@@ -140,12 +149,19 @@ def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=
     # Each stage worker's time in process ECALLs per frame (a sharded
     # layer's shards each their own; the results carry one per position).
     busy = [1e3 * (c.busy_seconds(s["worker"]) - b) / n for s, b in zip(d["stages"], busy_before)]
-    tee, tee_cpu, swaps = [], [], []
+    # The same per frame, from the stage times each result carries: their
+    # median, which a frame that waited for a core (the scheduler, another
+    # tenant of the VM) does not move the way it moves the mean.
+    per_frame = [x["stage_ms"] for x in results if len(x.get("stage_ms", [])) == len(d["stages"])]
+    p50 = [sorted(f[i] for f in per_frame)[len(per_frame) // 2] if per_frame else None
+           for i in range(len(d["stages"]))]
+    tee, tee_p50, tee_cpu, swaps = [], [], [], []
     for i, s in enumerate(d["stages"]):
         a, b = after[s["worker"]][s["enclave"]], before[s["worker"]].get(s["enclave"], {})
         delta = {k: a[k] - b.get(k, 0) for k in a}
         priced_less_emulated = 1e3 * (delta.get("priced", 0) - delta.get("emulation", 0)) / n
         tee.append(busy[i] + priced_less_emulated)
+        tee_p50.append(None if p50[i] is None else p50[i] + priced_less_emulated)
         # The same from the stage worker's CPU time instead of the ECALL's
         # wall time: what the client or another stage ran on its core while
         # it waited is not its cost (one engine thread per worker only).
@@ -162,6 +178,7 @@ def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=
         "tee_fps": 1000 / max(tee),
         "stage_ms": [round(b, 1) for b in busy],
         "stage_tee_ms": [round(t, 1) for t in tee],
+        "stage_tee_p50_ms": [None if t is None else round(t, 1) for t in tee_p50],
         "stage_tee_cpu_ms": [round(t, 1) for t in tee_cpu],
         "tee_cpu_fps": 1000 / max(tee_cpu),
         "swaps_per_frame": [round(x) for x in swaps],
@@ -192,6 +209,9 @@ def main():
     parser.add_argument("--video-size", default="640x480",
                         help="the generated video's WxH; the model's own input size (224x224) "
                              "leaves the client, which shares the cores, the least to do")
+    parser.add_argument("--fps", type=float, default=0,
+                        help="feed the video in real time at this rate (below the pipeline's, "
+                             "no two stages run at once); default: as fast as it goes")
     args = parser.parse_args()
     cp.EPC_MIB = "93.5"
     # Profiling a large model keeps both cores busy: heartbeats may wait.
@@ -201,21 +221,24 @@ def main():
         c.wait_ready([name for name, _ in c.WORKERS])
         video = c.path("video.mp4")
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                        f"testsrc=size={args.video_size}:rate=15", "-t", str(args.frames / 15 + 1),
+                        f"testsrc=size={args.video_size}:rate={args.fps or 15}", "-t",
+                        str(args.frames / (args.fps or 15) + 1),
                         "-pix_fmt", "yuv420p", video], check=True)
         model, extra = args.model, CLASSIFIER_EXTRA
         if args.detector:
             model, extra = "{path: ssdlite.onnx}", detector_extra(c)
             args.model = "ssdlite320_mobilenet_v3_large (heads)"
         for stages in (int(x) for x in args.stages.split(",")):
-            rows.append(measure(c, model, stages, video, args.frames, extra, args.max_shards))
+            rows.append(measure(c, model, stages, video, args.frames, extra, args.max_shards,
+                                paced=args.fps > 0))
             print(json.dumps(rows[-1]), flush=True)
     base_tee = rows[0]["tee_fps"]
     base = rows[0]["measured_fps"]
     threads = f"{args.threads} threads per enclave" if args.threads else "threads: CPUs per worker"
     print(f"\n{args.model}, sgx1 enclaves of 93.5 MiB, {os.cpu_count()} cores, {threads}, "
           f"{'workers pinned, ' if args.pin else ''}{args.frames} frames per run after "
-          f"{WARMUP_FRAMES} warm-up frames\n")
+          f"{WARMUP_FRAMES} warm-up frames"
+          f"{f', fed in real time at {args.fps:g} fps' if args.fps else ''}\n")
     print("| stages | layers | predicted fps | TEE-equivalent fps | error | speedup (TEE) | "
           "wall fps | CPU ms/frame | CPU-bound ceiling | speedup (wall) | "
           "stage ms: TEE (predicted) [wall] | swaps/frame | stage CPUs | client decode p50 ms |")
@@ -231,6 +254,22 @@ def main():
               f"{', '.join(str(x) for x in r['swaps_per_frame'])} | "
               f"{', '.join('any' if x is None else str(x) for x in r['stage_cpus'])} | "
               f"{r['decode_p50_ms']:.2f} |")
+    if args.fps:
+        # A worker's CPU time per frame then also counts what it spends idle
+        # between frames (heartbeats, gRPC's pollers): no measure of a stage.
+        print("\nEach stage's TEE-equivalent time per frame from the median of the frames' "
+              "own stage times (the clock's pricing as above):\n")
+        print("| stages | stage ms: TEE p50 (predicted) | TEE fps | error |")
+        print("|---|---|---|---|")
+        for r in rows:
+            if None in r["stage_tee_p50_ms"]:
+                continue
+            fps = 1000 / max(r["stage_tee_p50_ms"])
+            err = 100 * (fps - r["predicted_fps"]) / r["predicted_fps"]
+            stage = ", ".join(f"{t} ({p})" for t, p in
+                              zip(r["stage_tee_p50_ms"], r["predicted_stage_ms"]))
+            print(f"| {r['stages']} | {stage} | {fps:.1f} | {err:+.0f}% |")
+        return
     print("\nThe TEE-equivalent clock from each stage worker's CPU time per frame instead of its "
           "ECALLs' wall time (meaningful with --threads 1):\n")
     print("| stages | stage ms: TEE by CPU time (predicted) | TEE fps by CPU time | error |")

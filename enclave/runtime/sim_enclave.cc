@@ -716,28 +716,17 @@ Result<SimEnclave::RangeTiming> SimEnclave::TimeRange(uint32_t repeats) {
     }
     current.push_back(std::move(t));
   }
-  // One frame through the whole range first, as the stage will run it: the
-  // EPC it then holds (weights, the range's activation arena, the kernels'
-  // scratch, its input and output) is the stage's real footprint, which
-  // the planner's estimate from weights and activations alone misses.
-  { SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs, model->Run(begin, end, current)); }
-  const int64_t resident_bytes =
-      static_cast<int64_t>(heap_->Stats().peak_resident_pages) * epc::kPageBytes;
-  // Then the range end to end, as a stage runs it frame after frame (median
-  // of the repeats): each layer timed alone and repeated below finds its
-  // weights in cache, so the layers add up to less than the range.
-  std::vector<double> range_runs;
-  for (uint32_t r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    SERDAB_ASSIGN_OR_RETURN(std::vector<engine::Tensor> outputs, model->Run(begin, end, current));
-    range_runs.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
-  std::sort(range_runs.begin(), range_runs.end());
+  // The range end to end, as a stage runs it frame after frame: each layer
+  // timed alone and repeated below finds its weights in cache, so the layers
+  // add up to less than the range.
   RangeTiming timing;
-  timing.range_ms = range_runs[range_runs.size() / 2];
-  timing.resident_bytes = resident_bytes;
+  SERDAB_ASSIGN_OR_RETURN(
+      timing.range_ms, engine::TimeRangeMs(model, begin, end, current, static_cast<int>(repeats)));
+  // The EPC the range then held (weights, its activation arena, the kernels'
+  // scratch, its input and output) is the stage's real footprint, which the
+  // planner's estimate from weights and activations alone misses.
+  timing.resident_bytes =
+      static_cast<int64_t>(heap_->Stats().peak_resident_pages) * epc::kPageBytes;
   for (int k = begin; k < end; ++k) {
     std::vector<engine::Tensor> next;
     SERDAB_ASSIGN_OR_RETURN(

@@ -2,6 +2,7 @@
 #include "enclave/engine/model.h"
 
 #include <gtest/gtest.h>
+#include <chrono>
 
 #include <cmath>
 #include <cstring>
@@ -315,6 +316,21 @@ TEST(LayerTimerTest, TimesALayerAndHandsOnItsOutputs) {
   ASSERT_EQ(out.size(), expected->size());
   EXPECT_TRUE(BitIdentical(out[0], (*expected)[0]));
   EXPECT_FALSE(TimeLayerMs(model.get(), 1, {x}, 3, &out).ok());  // wrong inputs for layer 1
+}
+
+TEST(LayerTimerTest, TimesARangeEndToEndForAtLeastItsBudget) {
+  std::unique_ptr<Model> model = ZooModel("tiny");
+  const Tensor x = RandomInput(*model, 6);
+  const auto start = std::chrono::steady_clock::now();
+  auto ms = TimeRangeMs(model.get(), 0, model->num_layers(), {x}, 3);
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(ms.ok()) << ms.status().ToString();
+  EXPECT_GT(*ms, 0.0);
+  // The tiny model runs in microseconds: it is repeated until 300 ms of runs
+  // (or 200 runs), so the median is no single outlier's.
+  EXPECT_GE(elapsed_ms, std::min(300.0, 200 * *ms));
+  EXPECT_FALSE(TimeRangeMs(model.get(), 1, 2, {x}, 3).ok());  // wrong inputs for layer 1
 }
 
 }  // namespace
