@@ -123,9 +123,12 @@ def detector_extra(c):
             "[2, 3], [2, 3], [2, 3], [2, 3]], min_ratio: 0.2, max_ratio: 0.95}\n")
 
 
-def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=0, paced=False):
+def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=0, paced=False,
+            profile_each=False):
     # `model`: a zoo name, or a model section of its own ("{path: FILE}").
     text = cp.plan_text(model=model, max_stages=stages, extra=extra)
+    if profile_each:
+        text = text.replace("  order: [edge, cloud]\n", "  order: [edge, cloud]\n  profile: each\n")
     if max_shards > 1:
         text = text.replace(f"{{max_stages: {stages}}}",
                             f"{{max_stages: {stages}, max_shards: {max_shards}}}")
@@ -209,6 +212,9 @@ def main():
     parser.add_argument("--video-size", default="640x480",
                         help="the generated video's WxH; the model's own input size (224x224) "
                              "leaves the client, which shares the cores, the least to do")
+    parser.add_argument("--profile-each-worker", action="store_true",
+                        help="plan with workers: {profile: each}: every worker profiled on "
+                             "its own core, not one profile for workers of one CPU model")
     parser.add_argument("--fps", type=float, default=0,
                         help="feed the video in real time at this rate (below the pipeline's, "
                              "no two stages run at once); default: as fast as it goes")
@@ -230,7 +236,7 @@ def main():
             args.model = "ssdlite320_mobilenet_v3_large (heads)"
         for stages in (int(x) for x in args.stages.split(",")):
             rows.append(measure(c, model, stages, video, args.frames, extra, args.max_shards,
-                                paced=args.fps > 0))
+                                paced=args.fps > 0, profile_each=args.profile_each_worker))
             print(json.dumps(rows[-1]), flush=True)
     base_tee = rows[0]["tee_fps"]
     base = rows[0]["measured_fps"]
@@ -238,7 +244,8 @@ def main():
     print(f"\n{args.model}, sgx1 enclaves of 93.5 MiB, {os.cpu_count()} cores, {threads}, "
           f"{'workers pinned, ' if args.pin else ''}{args.frames} frames per run after "
           f"{WARMUP_FRAMES} warm-up frames"
-          f"{f', fed in real time at {args.fps:g} fps' if args.fps else ''}\n")
+          f"{f', fed in real time at {args.fps:g} fps' if args.fps else ''}"
+          f"{', every worker profiled' if args.profile_each_worker else ''}\n")
     print("| stages | layers | predicted fps | TEE-equivalent fps | error | speedup (TEE) | "
           "wall fps | CPU ms/frame | CPU-bound ceiling | speedup (wall) | "
           "stage ms: TEE (predicted) [wall] | swaps/frame | stage CPUs | client decode p50 ms |")

@@ -38,6 +38,10 @@ constexpr Range kResize{1, false, 65536, "an integer from 1 to 65536"};
 constexpr size_t kMaxShapeRank = 8;
 constexpr size_t kMaxTextBytes = 4096;
 
+constexpr std::pair<const char*, WorkerProfiling> kWorkerProfilings[] = {
+    {"shared", WorkerProfiling::kShared},
+    {"each", WorkerProfiling::kEach},
+};
 constexpr std::pair<const char*, Objective> kObjectives[] = {
     {"throughput", Objective::kThroughput},
     {"latency", Objective::kLatency},
@@ -449,7 +453,7 @@ class PlanParser {
   Status ParseWorkers(const YAML::Node& root) {
     YAML::Node workers;
     SERDAB_RETURN_IF_ERROR(Section(root, "workers", "", true, "a map with order: [TIER, ...]",
-                                   {"selector", "order"}, &workers));
+                                   {"selector", "order", "profile"}, &workers));
     WorkerSelection& spec = plan_->workers;
     SERDAB_RETURN_IF_ERROR(GetLabels(workers, "selector", "workers", &spec.selector));
     if (spec.selector.count(std::string(kTierLabel)) > 0) {
@@ -473,7 +477,7 @@ class PlanParser {
       }
       spec.order.push_back(tier);
     }
-    return Status::Ok();
+    return GetEnum(workers, "profile", "workers", kWorkerProfilings, &spec.profiling);
   }
 
   Status ParsePlacement(const YAML::Node& root) {
@@ -933,6 +937,9 @@ std::string CanonicalPlanJson(const DeploymentPlan& plan) {
   if (plan.postprocess) out["postprocess"] = PostprocessJson(*plan.postprocess);
   out["workers"]["selector"] = plan.workers.selector;
   out["workers"]["order"] = plan.workers.order;
+  if (plan.workers.profiling != WorkerProfiling::kShared) {
+    out["workers"]["profile"] = EnumName(kWorkerProfilings, plan.workers.profiling);
+  }
   out["placement"] = std::move(placement);
   out["attestation"] = {{"allow_simulation", attestation.allow_simulation},
                         {"allow_debug", attestation.allow_debug},

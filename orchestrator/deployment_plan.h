@@ -54,6 +54,12 @@
 //     order: [edge, cloud]                # required: values of the workers' `tier` label,
 //                                         #   earliest stages first, unique; workers whose
 //                                         #   tier is not listed are not used
+//     profile: shared                     # shared (default): workers with the same CPU
+//                                         #   model, EPC and threads share one profile, taken
+//                                         #   on the first of them and cached; each: every
+//                                         #   worker is profiled in its own enclave (cores of
+//                                         #   one model that run at different speeds, as a
+//                                         #   VM's vCPUs may)
 //   placement:                            # required (it may be empty: {})
 //     objective: throughput               # throughput (default) | latency
 //     slo: {min_fps: 10, max_latency_ms: 500}   # optional, each optional: fps in (0, 1000],
@@ -164,9 +170,13 @@ struct PreprocessSpec {
   bool bgr = false;  // channel_order: bgr
 };
 
+// How the planner profiles a plan's workers (workers.profile).
+enum class WorkerProfiling { kShared, kEach };
+
 struct WorkerSelection {
   Labels selector;
   std::vector<std::string> order;  // tier label values, earliest stages first
+  WorkerProfiling profiling = WorkerProfiling::kShared;
 };
 
 struct PlacementSpec {

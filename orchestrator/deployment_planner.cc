@@ -88,19 +88,25 @@ std::string WorkerFingerprint(const WorkerRecord& worker) {
 
 Result<partitioner::WorkerProfile> DeploymentPlanner::ProfileWorker(
     const WorkerRecord& worker, const crypto::Bytes& architecture,
-    const partitioner::ModelProfile& native) {
+    const partitioner::ModelProfile& native, bool shared) {
   const std::string fingerprint = WorkerFingerprint(worker);
-  const std::string cache = options_.cache_dir.empty() ? std::string()
-                                                       : options_.cache_dir + "/" + native.sha256 +
-                                                             "/" + fingerprint + ".yaml";
+  // Not shared, the profile is the worker's own, under its name's hash (a
+  // name is not necessarily a safe file name).
+  const std::string key =
+      shared ? fingerprint
+             : fingerprint + "-" +
+                   crypto::HexEncode(crypto::Sha256(crypto::AsBytes(worker.name))).substr(0, 16);
+  const std::string cache = options_.cache_dir.empty()
+                                ? std::string()
+                                : options_.cache_dir + "/" + native.sha256 + "/" + key + ".yaml";
   if (!cache.empty()) {
     auto cached = partitioner::LoadCluster(cache);
     if (cached.ok() && cached->workers.size() == 1 &&
         cached->workers[0].layer_ms.size() == native.layers.size()) {
       partitioner::WorkerProfile profile = cached->workers[0];
-      // The AEAD rate stays the one measured on the worker profiled first:
-      // workers of the same hardware get the same profile, and so the same
-      // placement whatever each one's measurement happened to be.
+      // Shared, the AEAD rate stays the one measured on the worker profiled
+      // first: workers of the same hardware get the same profile, and so the
+      // same placement whatever each one's measurement happened to be.
       profile.name = worker.name;
       profile.runtime_bytes = partitioner::kSimEnclaveRuntimeBytes;
       return profile;
@@ -159,7 +165,8 @@ Result<PlannedDeployment> DeploymentPlanner::Plan(const DeploymentPlan& plan,
   problem.model = native.model;
   for (const WorkerRecord& worker : workers) {
     SERDAB_ASSIGN_OR_RETURN(partitioner::WorkerProfile profile,
-                            ProfileWorker(worker, architecture, native.model));
+                            ProfileWorker(worker, architecture, native.model,
+                                          plan.workers.profiling == WorkerProfiling::kShared));
     problem.cluster.workers.push_back(std::move(profile));
     out.workers.push_back(worker.name);
   }

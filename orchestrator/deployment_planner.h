@@ -4,7 +4,10 @@
 // enclave on one worker of each kind of machine (workers with the same CPU,
 // EPC and threads share a profile), where the enclave fills the weights with
 // synthetic values. Profiles are cached on disk under the architecture's
-// hash and the worker's fingerprint. Then it solves the placement
+// hash and the worker's fingerprint. A plan with `workers.profile: each`
+// has every worker profiled in its own enclave instead, each profile cached
+// under the worker's name as well: for cores of one model that do not run
+// at one speed. Then it solves the placement
 // (partitioner/placement_solver.h) under the plan's objective, stage limit,
 // privacy cut, paging rule and SLO; a plan no placement satisfies is
 // refused with a PlanFieldError that names the field at fault.
@@ -83,9 +86,12 @@ class DeploymentPlanner {
                                  const std::vector<WorkerRecord>& workers);
 
  private:
+  // `shared`: a profile of another worker with the same fingerprint serves;
+  // otherwise only the worker's own.
   Result<partitioner::WorkerProfile> ProfileWorker(const WorkerRecord& worker,
                                                    const crypto::Bytes& architecture,
-                                                   const partitioner::ModelProfile& native);
+                                                   const partitioner::ModelProfile& native,
+                                                   bool shared);
 
   ProfilingHost* host_;
   const PlannerOptions options_;

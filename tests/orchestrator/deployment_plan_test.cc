@@ -42,7 +42,7 @@ model: {zoo: resnet50, seed: 7, sha256: ")") +
                               std::string(64, 'a') + R"(",
         input: {shape: [1, 3, 224, 224]}}
 preprocess: {resize: [256, 256], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
-workers: {selector: {site: home, rack: r1}, order: [edge, cloud]}
+workers: {selector: {site: home, rack: r1}, order: [edge, cloud], profile: each}
 placement:
   objective: latency
   slo: {min_fps: 10, max_latency_ms: 500}
@@ -129,6 +129,7 @@ TEST(DeploymentPlanTest, ParsesEveryField) {
   ASSERT_TRUE(plan.preprocess.has_value());
   EXPECT_EQ(plan.preprocess->resize, (std::vector<int64_t>{256, 256}));
   EXPECT_EQ(plan.preprocess->std, (std::vector<double>{0.229, 0.224, 0.225}));
+  EXPECT_EQ(plan.workers.profiling, WorkerProfiling::kEach);
   EXPECT_EQ(plan.placement.objective, partitioner::Objective::kLatency);
   EXPECT_FALSE(plan.placement.allow_paging);
   EXPECT_TRUE(plan.placement.replication);
@@ -150,6 +151,7 @@ TEST(DeploymentPlanTest, DefaultsAreApplied) {
   EXPECT_TRUE(plan.model.input_shape.empty());
   EXPECT_FALSE(plan.preprocess.has_value());
   EXPECT_TRUE(plan.labels.empty());
+  EXPECT_EQ(plan.workers.profiling, WorkerProfiling::kShared);
   EXPECT_EQ(plan.placement.objective, partitioner::Objective::kThroughput);
   EXPECT_FALSE(plan.placement.min_fps.has_value());
   EXPECT_FALSE(plan.placement.max_latency_ms.has_value());
@@ -282,6 +284,7 @@ preprocess:
   mean: [4.85e-1, 0.456, 0.406]
   resize: [256, 256]
 workers:
+  profile: "each"
   order:
     - edge
     - cloud
@@ -341,6 +344,7 @@ TEST(DeploymentPlanTest, DigestChangesWithEveryField) {
       {"site: home", "site: away"},
       {"rack: r1}", "rack: r2}"},
       {"order: [edge, cloud]", "order: [cloud, edge]"},
+      {"profile: each", "profile: shared"},
       {"objective: latency", "objective: throughput"},
       {"min_fps: 10", "min_fps: 11"},
       {"max_latency_ms: 500", "max_latency_ms: 501"},
@@ -436,6 +440,8 @@ std::vector<BadPlan> BadPlans() {
       bad("bad on_overload", "fps: 15}", "fps: 15, on_overload: drop_all}", "drop_all",
           "'streams[0].on_overload'",
           "expected one of: drop_oldest, drop_newest, block, latest_only; got 'drop_all'"),
+      bad("bad workers.profile", "order: [edge, cloud]", "order: [edge, cloud]\n  profile: once",
+          "once", "'workers.profile'", "expected one of: shared, each; got 'once'"),
       bad("bad objective", "objective: throughput", "objective: fast", "fast",
           "'placement.objective'", "expected one of: throughput, latency; got 'fast'"),
       bad("duplicate stream names", "fps: 15}",
