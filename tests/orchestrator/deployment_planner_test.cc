@@ -13,6 +13,7 @@
 
 #include "cli/zoo/model_zoo.h"
 #include "enclave/engine/onnx_importer.h"
+#include "tests/orchestrator/sim_enclave_stats.h"
 
 namespace serdab::orchestrator {
 namespace {
@@ -22,12 +23,7 @@ class ScriptedEnclave final : public cli::ProfilingEnclave {
  public:
   explicit ScriptedEnclave(double ms) : ms_(ms) {}
 
-  Result<std::string> Stats() override {
-    return nlohmann::json{{"profile", "sgx1"},        {"has_target", false},
-                          {"cycles_per_second", 2e9}, {"swap_price_cycles", 40000},
-                          {"target_epc_bytes", 0},    {"memory_overhead", 0.0}}
-        .dump();
-  }
+  Result<std::string> Stats() override { return testing::Sgx1StatsJson(); }
   Status Provision(int begin, int end) override {
     begin_ = begin;
     end_ = end;

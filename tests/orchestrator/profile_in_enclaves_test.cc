@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/layer_profiler.h"
+#include "tests/orchestrator/sim_enclave_stats.h"
 
 namespace serdab::cli {
 namespace {
@@ -21,12 +22,7 @@ class ScriptedEnclave final : public ProfilingEnclave {
   ScriptedEnclave(const partitioner::ModelProfile& model, std::vector<int64_t> excess)
       : model_(model), excess_(std::move(excess)) {}
 
-  Result<std::string> Stats() override {
-    return nlohmann::json{{"profile", "sgx1"},        {"has_target", false},
-                          {"cycles_per_second", 2e9}, {"swap_price_cycles", 40000},
-                          {"target_epc_bytes", 0},    {"memory_overhead", 0.0}}
-        .dump();
-  }
+  Result<std::string> Stats() override { return orchestrator::testing::Sgx1StatsJson(); }
   Status Provision(int begin, int end) override {
     ranges.emplace_back(begin, end);
     return Status::Ok();
