@@ -128,7 +128,9 @@ def measure(c, model, stages, video, frames, extra=CLASSIFIER_EXTRA, max_shards=
     # `model`: a zoo name, or a model section of its own ("{path: FILE}").
     text = cp.plan_text(model=model, max_stages=stages, extra=extra)
     if profile_each:
-        text = text.replace("  order: [edge, cloud]\n", "  order: [edge, cloud]\n  profile: each\n")
+        order = "  order: [edge, cloud]\n"
+        assert order in text, "the plan's workers section changed: set profile: each another way"
+        text = text.replace(order, order + "  profile: each\n")
     if max_shards > 1:
         text = text.replace(f"{{max_stages: {stages}}}",
                             f"{{max_stages: {stages}, max_shards: {max_shards}}}")

@@ -1,7 +1,6 @@
 #include "enclave/runtime/sim_enclave.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <ctime>
 #include <random>
