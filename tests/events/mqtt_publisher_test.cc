@@ -255,15 +255,24 @@ TEST(MqttPublisherTest, QueuesWhileTheBrokerIsAwayAndSendsAfterTheReconnect) {
   EXPECT_TRUE(WaitUntil([&] { return mqtt->counters().published == 33; }, 30s))
       << "published " << mqtt->counters().published;
   EXPECT_TRUE(mqtt->connected());
-  // QoS 1 is at least once: what the broker delivered just before it
-  // stopped, unacknowledged yet, it delivers again after the restart.
-  std::vector<int64_t> frames = Frames(subscriber.WaitFor(
+  // QoS 1 is at least once: what the broker delivered before it stopped
+  // and the subscriber had not acknowledged yet (one message or several),
+  // it delivers again after the restart. So every frame arrives, the first
+  // arrival of each in order, and a repeat only of frames before the stop.
+  const std::vector<int64_t> frames = Frames(subscriber.WaitFor(
       [](const std::vector<Message>& m) {
         return !m.empty() && Frames({m.back()}) == std::vector<int64_t>{32};
       },
       30s));
-  frames.erase(std::unique(frames.begin(), frames.end()), frames.end());
-  EXPECT_EQ(frames, Range(0, 33));
+  std::vector<int64_t> first_arrivals;
+  for (int64_t frame : frames) {
+    if (std::find(first_arrivals.begin(), first_arrivals.end(), frame) == first_arrivals.end()) {
+      first_arrivals.push_back(frame);
+    } else {
+      EXPECT_LT(frame, 3) << "frame " << frame << " was sent once, after the restart";
+    }
+  }
+  EXPECT_EQ(first_arrivals, Range(0, 33));
   counters = mqtt->counters();
   EXPECT_EQ(counters.pending, 0);
   EXPECT_EQ(counters.dropped, 0);
