@@ -21,6 +21,11 @@ constexpr size_t kMaxChallenges = 256;
 constexpr uint64_t kOwnerStream = 0;
 constexpr uint32_t kOwnerHop = 0;
 
+Status TooLarge(size_t needed, size_t capacity) {
+  return Status::OutOfRange("the coordinator's reply needs " + std::to_string(needed) +
+                            " bytes, the buffer holds " + std::to_string(capacity));
+}
+
 attestation::Principal EnclavePrincipal(const attestation::InstanceId& instance) {
   return {attestation::Principal::Kind::kEnclave, instance};
 }
@@ -42,6 +47,23 @@ Result<Coordinator::Deployment*> Coordinator::Find(const std::string& name) {
 Result<crypto::Bytes> Coordinator::Run(const CoordinatorRequest& request, OwnerSession* owner,
                                        size_t capacity, size_t* needed) {
   *needed = 0;
+  std::optional<PendingReply> pending = std::move(pending_);
+  pending_.reset();
+  // Hashed only when a reply was too large: a grant's request holds a model.
+  std::optional<crypto::Sha256Digest> digest;
+  auto request_digest = [&] {
+    if (!digest) digest = crypto::Sha256(attestation::SerializeCoordinatorRequest(request));
+    return *digest;
+  };
+  if (pending && owner == nullptr && pending->request == request_digest()) {
+    if (pending->reply.size() > capacity) {
+      *needed = pending->reply.size();
+      pending_ = std::move(pending);
+      return TooLarge(*needed, capacity);
+    }
+    if (pending->commit) pending->commit();
+    return std::move(pending->reply);
+  }
   if (request.kind != CoordinatorRequest::Kind::kInit && !identity_) {
     return Status::FailedPrecondition("the coordinator has no identity yet (kInit first)");
   }
@@ -85,8 +107,10 @@ Result<crypto::Bytes> Coordinator::Run(const CoordinatorRequest& request, OwnerS
   crypto::Bytes reply = attestation::SerializeReplyParts(step->reply);
   if (reply.size() > capacity) {
     *needed = reply.size();
-    return Status::OutOfRange("the coordinator's reply needs " + std::to_string(reply.size()) +
-                              " bytes, the buffer holds " + std::to_string(capacity));
+    if (owner == nullptr) {
+      pending_ = PendingReply{request_digest(), std::move(reply), std::move(step->commit)};
+    }
+    return TooLarge(*needed, capacity);
   }
   if (step->commit) step->commit();
   return reply;

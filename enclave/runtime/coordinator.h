@@ -43,6 +43,7 @@
 #include "enclave/attestation/evidence.h"
 #include "enclave/attestation/platform.h"
 #include "enclave/attestation/quote.h"
+#include "enclave/crypto/keys.h"
 #include "enclave/crypto/secure_channel.h"
 #include "enclave/engine/output_slice.h"
 #include "enclave/engine/partition_file.h"
@@ -64,7 +65,9 @@ class Coordinator {
 
   // Runs one request and returns its reply (SerializeReplyParts). A reply
   // larger than `capacity` is OutOfRange with *needed set, and then nothing
-  // changed: the host can repeat the request with a larger buffer.
+  // changed: the host can repeat the request with a larger buffer. That
+  // reply is kept for the repeat, if it is the next request, so that a
+  // stage's partition is built and sealed once, not once per buffer size.
   Result<crypto::Bytes> Run(const attestation::CoordinatorRequest& request, OwnerSession* owner,
                             size_t capacity, size_t* needed);
 
@@ -95,6 +98,15 @@ class Coordinator {
     std::vector<crypto::Bytes> reply;
     std::function<void()> commit;
   };
+  // A reply that did not fit the host's buffer, for the request it answers
+  // (by digest). Any other request drops it, since it may change the state
+  // the reply was built from. Owner requests are never kept: they open a
+  // message in the owner's session, which a repeat must not skip.
+  struct PendingReply {
+    crypto::Sha256Digest request{};
+    crypto::Bytes reply;
+    std::function<void()> commit;
+  };
 
   Result<Step> Init(const attestation::CoordinatorRequest& request);
   Result<Step> Admit(const attestation::CoordinatorRequest& request, OwnerSession* owner);
@@ -111,6 +123,7 @@ class Coordinator {
   std::optional<crypto::Ed25519KeyPair> identity_;
   std::map<std::string, Deployment> deployments_;
   std::set<attestation::Nonce> challenges_;  // nonces issued, not yet answered
+  std::optional<PendingReply> pending_;
 };
 
 }  // namespace serdab::enclave

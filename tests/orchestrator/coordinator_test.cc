@@ -22,6 +22,7 @@
 #include "cli/enclave_client.h"
 #include "cli/local_enclave.h"
 #include "cli/zoo/model_zoo.h"
+#include "cli/zoo/onnx_builder.h"
 #include "enclave/attestation/coordination.h"
 #include "enclave/attestation/evidence.h"
 #include "enclave/attestation/platform.h"
@@ -80,6 +81,7 @@ class RecordingEndpoint final : public worker::EnclaveEndpoint {
   }
   Result<worker::Bytes> Provision(uint64_t session, worker::ByteView message) override {
     Keep(message);
+    commands_.emplace_back(message.begin(), message.end());
     return Keep(inner_->Provision(session, message));
   }
   Result<worker::Bytes> Process(uint64_t in_session, uint32_t in_hop, uint64_t out_session,
@@ -90,6 +92,8 @@ class RecordingEndpoint final : public worker::EnclaveEndpoint {
   }
   Status CloseSession(uint64_t session) override { return inner_->CloseSession(session); }
   const std::vector<worker::Bytes>& seen() const { return seen_; }
+  // The owner commands relayed to the enclave, in order.
+  const std::vector<worker::Bytes>& commands() const { return commands_; }
 
  private:
   void Keep(worker::ByteView bytes) { seen_.emplace_back(bytes.begin(), bytes.end()); }
@@ -100,6 +104,7 @@ class RecordingEndpoint final : public worker::EnclaveEndpoint {
 
   worker::EnclaveEndpoint* inner_;
   std::vector<worker::Bytes> seen_;
+  std::vector<worker::Bytes> commands_;
 };
 
 // A worker's host whose Provision waits until the test lets it go on, as a
@@ -539,6 +544,33 @@ TEST_F(CoordinatorTest, ProvisionsEachStageWithOnlyItsLayersWeights) {
   }
   EXPECT_LT(relayed, 3 * model_.size()) << "model " << model_.size();
   EXPECT_TRUE(host_->Wire("lobby", 1, stages).ok());
+}
+
+// A stage's partition is larger than the first buffer the host offers for
+// the coordinator's reply; the host asks again with the size the enclave
+// named. The coordinator keeps the reply it built for that retry rather than
+// building and sealing the partition again: the stage's one provisioning
+// message is the first its session with the coordinator carries (counter
+// 0), not a second one sealed after a first was thrown away.
+TEST_F(CoordinatorTest, BuildsAPartitionTooLargeForTheFirstBufferOnce) {
+  zoo::OnnxBuilder b("wide", 13);
+  ASSERT_TRUE(b.AddInput("x", {1, 1}).ok());
+  ASSERT_TRUE(b.AddFloatInitializer("w", {1, 64 * 1024}, [] { return 0.5f; }).ok());
+  ASSERT_TRUE(b.AddNode("MatMul", "fan_out", {"x", "w"}, {}, "y").ok());
+  ASSERT_TRUE(b.AddOutput("y", {1, 64 * 1024}).ok());
+  const std::string text = b.Serialize().value();
+  model_.assign(text.begin(), text.end());
+  ASSERT_TRUE(Admit("lobby", AnySimEnclave(), owner_).ok());
+  auto worker = Worker(deployment_.Platform("w"));
+  RecordingEndpoint relay(worker.get());
+  auto stage = host_->ProvisionStage("lobby", "w/lobby", &relay, 0, -1, 1, 1);
+  ASSERT_TRUE(stage.ok()) << stage.status().message();
+  ASSERT_EQ(relay.commands().size(), 1u);
+  const worker::Bytes& command = relay.commands()[0];
+  ASSERT_GT(command.size(), 256u * 1024) << "the partition must not fit the first buffer";
+  uint64_t counter = 0;  // the channel header's, after its version and algorithm bytes
+  for (int i = 0; i < 8; ++i) counter |= static_cast<uint64_t>(command[2 + i]) << (8 * i);
+  EXPECT_EQ(counter, 0u);
 }
 
 // The data plane's security at the enclaves, with the host's part played
