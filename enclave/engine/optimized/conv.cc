@@ -592,6 +592,9 @@ class ConvOptimized : public Kernel {
           WinogradShape{p_.in_channels, p_.out_channels, p_.in_h, p_.in_w, p_.out_h, p_.out_w,
                         p_.pad_top, p_.pad_left},
           threads);
+      if (setup.constant(1) != nullptr && getenv("SERDAB_WINOGRAD_PACK") != nullptr) {
+        winograd_->Pack(setup.constant(1)->data<float>());
+      }
       return Status::Ok();
     }
     layout_ = MakePhasePlanes(p_);

@@ -38,6 +38,11 @@ WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) 
   row_floats_ = RoundUp(2 * tiles_w_ + 2, 16) + 32;
 }
 
+void WinogradConv::Pack(const float* w) {
+  packed_.resize(static_cast<size_t>(kXi * s_.out_channels * s_.in_channels));
+  TransformWeights(w, 0, s_.out_channels, packed_.data());
+}
+
 size_t WinogradConv::ScratchBytes() const {
   return static_cast<size_t>(kXi * s_.out_channels * s_.in_channels + slots_ * SlotFloats()) *
          sizeof(float);
@@ -288,9 +293,13 @@ void WinogradConv::RunBand(const float* image, const float* u, const float* bias
 void WinogradConv::Run(ThreadPool* pool, const float* image, const float* w, const float* bias,
                        const Activation& activation, float* out, void* scratch) const {
   float* u = static_cast<float*>(scratch);
-  pool->ParallelFor(s_.out_channels, 8,
-                    [&](int64_t begin, int64_t end) { TransformWeights(w, begin, end, u); });
   float* slots = u + kXi * s_.out_channels * s_.in_channels;
+  if (!packed_.empty()) {
+    u = const_cast<float*>(packed_.data());
+  } else {
+    pool->ParallelFor(s_.out_channels, 8,
+                      [&](int64_t begin, int64_t end) { TransformWeights(w, begin, end, u); });
+  }
   // One slot per thread: slot i runs its share of the bands in order.
   pool->ParallelFor(slots_, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {

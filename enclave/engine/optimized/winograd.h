@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "enclave/engine/activation.h"
 
@@ -47,6 +48,7 @@ class WinogradConv {
   // Scratch Run needs: the transformed weights, and per thread a band's
   // transformed input and a block of products.
   size_t ScratchBytes() const;
+  void Pack(const float* w);
 
   // out[k][y][x] = activation(bias[k] + sum_c,ky,kx w[k][c][ky][kx] *
   // image[c][y + ky - pad_top][x + kx - pad_left]), zero outside the image.
@@ -70,6 +72,7 @@ class WinogradConv {
   int64_t bands_ = 0;
   int64_t slots_ = 0;  // bands in flight at once: one per thread
   int64_t row_floats_ = 0;
+  std::vector<float> packed_;
 };
 
 }  // namespace serdab::engine
