@@ -611,33 +611,6 @@ TEST(ConvOptimizedTest, RandomConfigurations) {
   }
 }
 
-// 3x3 stride-1 layers on maps of 14x14 and more run as Winograd F(2x2, 3x3)
-// (winograd.h). Bands of tiles start and end inside tile rows; odd map sizes
-// leave a last tile half outside; asymmetric pads shift the patches; an
-// activation that is not idempotent shows a band applying it twice.
-TEST(ConvOptimizedTest, WinogradLayers) {
-  std::mt19937 rng(5);
-  std::vector<RandomConv> cases = {
-      Make(16, 16, 14, 14, 3, 1, 1),  Make(16, 24, 15, 17, 3, 1, 1), Make(32, 8, 29, 31, 3, 1, 1),
-      Make(17, 40, 23, 45, 3, 1, 0),  Make(24, 9, 57, 19, 3, 1, 1),  Make(64, 64, 56, 56, 3, 1, 1),
-      Make(20, 16, 101, 33, 3, 1, 1),
-  };
-  cases[1].pads = {0, 1, 2, 0};
-  cases[3].batch = 2;
-  const std::vector<std::string> activations = {"sigmoid", "none", "relu", "tanh"};
-  for (size_t i = 0; i < cases.size(); ++i) {
-    for (int threads : {1, 2, 3}) {
-      RandomConv c = cases[i];
-      c.threads = threads;
-      c.bias = i % 2 == 0;
-      c.const_weight = i != 4;
-      c.activation = activations[(i + threads) % activations.size()];
-      CheckAgainstReference(c, &rng);
-      if (::testing::Test::HasFatalFailure()) return;
-    }
-  }
-}
-
 TEST(ConvOptimizedTest, LargerLayers) {
   // Enough channels and pixels for several work units per thread and the
   // channel-block split.

@@ -28,7 +28,6 @@
 //
 // 3-D convolutions run the reference kernel.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -42,7 +41,6 @@
 #include "enclave/engine/ops/conv_params.h"
 #include "enclave/engine/ops/register_ops.h"
 #include "enclave/engine/optimized/sgemm.h"
-#include "enclave/engine/optimized/winograd.h"
 #include "enclave/engine/thread_pool.h"
 
 namespace serdab::engine {
@@ -65,20 +63,6 @@ constexpr int64_t kPackedMinChannels = 64;
 // When the pixel columns end with this few past a multiple of 16, those
 // columns are dot products (GemmDot) rather than a mostly empty tile.
 constexpr int64_t kMaxDotColumns = 6;
-// 3x3 stride-1 layers with at least this many output pixels and input
-// channels run as Winograd F(2x2, 3x3) (winograd.h); on smaller maps its
-// transforms cost more than the products it saves.
-constexpr int64_t kWinogradMinPixels = 14 * 14;
-constexpr int64_t kWinogradMinChannels = 16;
-
-// Whether a layer runs as Winograd: it depends on the input side only, so
-// that a slice of a layer's output channels decides as the layer does.
-bool SuitsWinograd(const ConvParams& p) {
-  return p.spatial_rank == 2 && p.group == 1 && p.kernel_h == 3 && p.kernel_w == 3 &&
-         p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
-         p.in_channels >= kWinogradMinChannels && p.out_h * p.out_w >= kWinogradMinPixels &&
-         getenv("SERDAB_NO_WINOGRAD") == nullptr;
-}
 
 // The padded input split by stride phase. Plane (c, a, b) holds padded input
 // rows a, a + sh, ... and columns b, b + sw, ...; only phases that some tap
@@ -587,16 +571,6 @@ class ConvOptimized : public Kernel {
       }
       return Status::Ok();
     }
-    if (SuitsWinograd(p_)) {
-      winograd_ = std::make_unique<WinogradConv>(
-          WinogradShape{p_.in_channels, p_.out_channels, p_.in_h, p_.in_w, p_.out_h, p_.out_w,
-                        p_.pad_top, p_.pad_left},
-          threads);
-      if (setup.constant(1) != nullptr && getenv("SERDAB_WINOGRAD_PACK") != nullptr) {
-        winograd_->Pack(setup.constant(1)->data<float>());
-      }
-      return Status::Ok();
-    }
     layout_ = MakePhasePlanes(p_);
     const int64_t plane_bytes = p_.in_channels * layout_.channel_stride() * sizeof(float);
     band_mode_ = !layout_.use_input && plane_bytes > kBandModeBytes;
@@ -665,9 +639,7 @@ class ConvOptimized : public Kernel {
     for (int64_t n = 0; n < p_.batch; ++n) {
       const float* image = x + n * in_image;
       float* out = y + n * out_image;
-      if (winograd_) {
-        winograd_->Run(io.pool, image, w, bias, p_.activation, out, io.scratch);
-      } else if (depthwise_) {
+      if (depthwise_) {
         RunDepthwise(io, image, w, bias, out);
       } else if (band_mode_) {
         RunBands(io, image, w, bias, out);
@@ -682,7 +654,6 @@ class ConvOptimized : public Kernel {
 
   size_t ScratchBytes() const override {
     if (reference_ != nullptr) return reference_->ScratchBytes();
-    if (winograd_) return winograd_->ScratchBytes();
     if (depthwise_) return depthwise_chunks_ * PaddedFloats() * sizeof(float);
     if (band_mode_) return band_chunks_ * PlaneFloats() * sizeof(float);
     return (PlaneFloats() + PackedFloats() + DotFloats()) * sizeof(float);
@@ -916,8 +887,7 @@ class ConvOptimized : public Kernel {
   }
 
   ConvParams p_;
-  std::unique_ptr<Kernel> reference_;       // set for 3-D convolutions, which it runs
-  std::unique_ptr<WinogradConv> winograd_;  // set for layers SuitsWinograd takes
+  std::unique_ptr<Kernel> reference_;  // set for 3-D convolutions, which it runs
   bool depthwise_ = false;
   DepthwisePlan depthwise_plan_;
   int64_t depthwise_chunks_ = 0;
