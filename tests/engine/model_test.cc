@@ -2,8 +2,8 @@
 #include "enclave/engine/model.h"
 
 #include <gtest/gtest.h>
-#include <chrono>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
