@@ -28,10 +28,11 @@
 // Each end of the hop has a core of its own, as on two machines (g_pin
 // below): the sending end on the first core, the receiving end on the
 // second, for the hop and the raw baselines alike; --no-pin leaves them to
-// the scheduler.
+// the scheduler. The workers run with their default scheduling policy
+// (batch) unless --scheduling names another.
 //
 //   build/bin/data_plane_hop [--seconds S] [--trials T] [--latency-frames N] [--no-pin]
-//                            [--mib X]...
+//                            [--scheduling batch|other] [--mib X]...
 //   (run from the repository root; --mib picks tensor sizes, default 0.5 1.5 6)
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -81,6 +82,9 @@ std::vector<pid_t> g_daemons;
 // 1's worker. The hop's sending core thus also carries the client's work,
 // which the raw sender's does not.
 bool g_pin = true;
+
+// The workers' --scheduling; empty: their default.
+std::string g_scheduling;
 
 // Keeps the calling thread, and the threads and processes it starts, on the
 // `nth` CPU the bench was started with (when it had at least two). The
@@ -162,9 +166,14 @@ std::unique_ptr<Daemon> StartWorker(const std::string& bin, const std::string& d
     PinTo(cpu);
     std::freopen(log.c_str(), "w", stderr);
     std::freopen(log.c_str(), "a", stdout);
-    ::execl(bin.c_str(), bin.c_str(), "--platform", platform.c_str(), "--state-dir",
-            (dir + "/state").c_str(), "--insecure", "--listen", "127.0.0.1:0", "--port-file",
-            port_file.c_str(), "--epc-mib", "93.5", static_cast<char*>(nullptr));
+    std::vector<std::string> args = {
+        bin,        "--platform",  platform,      "--state-dir", dir + "/state", "--insecure",
+        "--listen", "127.0.0.1:0", "--port-file", port_file,     "--epc-mib",    "93.5"};
+    if (!g_scheduling.empty()) args.insert(args.end(), {"--scheduling", g_scheduling});
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
     std::_Exit(127);
   }
   g_daemons.push_back(d->pid);
@@ -435,12 +444,14 @@ int main(int argc, char** argv) {
       latency_frames = std::max(1, std::stoi(argv[++i]));
     } else if (flag == "--no-pin") {
       serdab::g_pin = false;
+    } else if (i + 1 < argc && flag == "--scheduling") {
+      serdab::g_scheduling = argv[++i];
     } else if (i + 1 < argc && flag == "--mib") {
       sizes_mib.push_back(std::stod(argv[++i]));
     } else {
       std::fprintf(stderr,
                    "usage: data_plane_hop [--seconds S] [--trials T] [--latency-frames N] "
-                   "[--no-pin] [--mib X]...\n");
+                   "[--no-pin] [--scheduling batch|other] [--mib X]...\n");
       return 2;
     }
   }

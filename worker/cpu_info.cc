@@ -3,7 +3,9 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -42,6 +44,22 @@ Result<double> AeadBytesPerSecond() {
   }
   std::sort(seconds.begin(), seconds.end());
   return plain.size() / seconds[seconds.size() / 2];
+}
+
+Result<SchedulingPolicy> ParseSchedulingPolicy(const std::string& name) {
+  if (name == "other") return SchedulingPolicy::kOther;
+  if (name == "batch") return SchedulingPolicy::kBatch;
+  return Status::InvalidArgument("unknown scheduling policy \"" + name +
+                                 "\": expected \"batch\" or \"other\"");
+}
+
+Status SetSchedulingPolicy(SchedulingPolicy policy) {
+  const sched_param param{};
+  const int linux_policy = policy == SchedulingPolicy::kBatch ? SCHED_BATCH : SCHED_OTHER;
+  if (sched_setscheduler(0, linux_policy, &param) != 0) {
+    return Status::IoError(std::string("sched_setscheduler: ") + std::strerror(errno));
+  }
+  return Status::Ok();
 }
 
 }  // namespace serdab::worker

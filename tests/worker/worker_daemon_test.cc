@@ -5,6 +5,7 @@
 // its state directory without the model being sent again.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,7 +15,9 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cli/enclave_client.h"
@@ -35,9 +38,9 @@ constexpr char kConfig[] = "epc_mib = 16\ncost_profile = none\n";
 class WorkerProcess {
  public:
   // Plaintext on loopback, or mutual TLS with the node certificate in
-  // `tls_dir`.
+  // `tls_dir`; `extra` flags after the others.
   WorkerProcess(const std::string& platform_dir, const std::string& state_dir,
-                const std::string& tls_dir = "")
+                const std::string& tls_dir = "", const std::vector<std::string>& extra = {})
       : port_file_(state_dir + ".port") {
     std::filesystem::remove(port_file_);
     std::vector<std::string> args = {"serdab-worker", "--platform",  platform_dir,  "--state-dir",
@@ -48,6 +51,7 @@ class WorkerProcess {
     } else {
       args.insert(args.end(), {"--tls-dir", tls_dir});
     }
+    args.insert(args.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {
       std::vector<char*> argv;
@@ -78,6 +82,7 @@ class WorkerProcess {
   }
 
   bool serving() const { return port_ != 0; }
+  pid_t pid() const { return pid_; }
   int port() const { return port_; }
   std::shared_ptr<v1::Worker::Stub> stub() const { return stub_; }
 
@@ -268,6 +273,45 @@ TEST_F(WorkerDaemonTest, MutualTlsAdmitsOnlyCertificatesOfItsCaAndChecksRoles) {
   EXPECT_EQ(worker.Stop(), 0);
   std::filesystem::remove_all(pki);
   std::filesystem::remove_all(other);
+}
+
+// The Linux scheduling policy of each of the process's threads.
+std::vector<int> ThreadPolicies(pid_t pid) {
+  std::vector<int> policies;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    policies.push_back(sched_getscheduler(std::stoi(task.path().filename().string())));
+  }
+  return policies;
+}
+
+TEST_F(WorkerDaemonTest, EveryThreadRunsUnderTheSchedulingPolicyAsked) {
+  for (const auto& [flag, policy] :
+       std::vector<std::pair<std::string, int>>{{"", SCHED_BATCH}, {"other", SCHED_OTHER}}) {
+    std::vector<std::string> extra;
+    if (!flag.empty()) extra = {"--scheduling", flag};
+    WorkerProcess worker(platform_.platform_dir(), state_dir_, "", extra);
+    ASSERT_TRUE(worker.serving()) << flag;
+    const std::vector<int> policies = ThreadPolicies(worker.pid());
+    // gRPC's pollers and executors as well as the main thread.
+    EXPECT_GT(policies.size(), 2u);
+    for (int p : policies) EXPECT_EQ(p, policy) << (flag.empty() ? "the default" : flag);
+    EXPECT_EQ(worker.Stop(), 0);
+  }
+}
+
+TEST_F(WorkerDaemonTest, AnUnknownSchedulingPolicyIsRefused) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl(SERDAB_WORKER_BIN, "serdab-worker", "--platform", platform_.platform_dir().c_str(),
+          "--state-dir", state_dir_.c_str(), "--insecure", "--scheduling", "fifo", nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(WEXITSTATUS(status), 127);
 }
 
 TEST_F(WorkerDaemonTest, PlaintextServingIsRefusedOffLoopback) {
