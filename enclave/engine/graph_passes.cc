@@ -340,6 +340,98 @@ Status FuseActivations(Graph* graph) {
   return Status::Ok();
 }
 
+namespace {
+
+// The pads of a Pad node that adds only zeros, and only around a 4-D
+// tensor's last two axes: {top, left, bottom, right}. Empty otherwise.
+std::vector<int64_t> ZeroSpatialPads(const Graph& graph, const Node& pad) {
+  if (pad.op_type != "Pad" || pad.outputs.size() != 1 || pad.inputs.empty() ||
+      pad.attrs.GetString("mode", "constant") != "constant") {
+    return {};
+  }
+  std::vector<int64_t> pads;
+  if (graph.opset() < 11) {
+    if (pad.attrs.GetFloat("value", 0.f) != 0.f) return {};
+    pads = pad.attrs.GetInts("pads");
+  } else {
+    const Tensor* given = ConstantInput(graph, pad, 1);
+    if (given == nullptr || given->dtype() != DataType::kInt64) return {};
+    pads.assign(given->data<int64_t>(), given->data<int64_t>() + given->num_elements());
+    if (pad.inputs.size() > 2 && pad.inputs[2] != kNoValue) {
+      const Tensor* value = ConstantInput(graph, pad, 2);
+      if (value == nullptr || value->dtype() != DataType::kFloat32 || value->num_elements() != 1 ||
+          value->data<float>()[0] != 0.f) {
+        return {};
+      }
+    }
+  }
+  const TensorInfo& in = graph.value(pad.inputs[0]).info;
+  if (in.dtype != DataType::kFloat32 || in.shape.size() != 4 || pads.size() != 8) return {};
+  for (int64_t p : pads) {
+    if (p < 0) return {};
+  }
+  if (pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0) return {};
+  return {pads[2], pads[3], pads[6], pads[7]};
+}
+
+// The pads of a 2-D AveragePool that rounds its output size down and either
+// pads nothing or counts its pads in its divisor, so that zeros padded before
+// it are the same as pads of its own: {top, left, bottom, right}. Empty for
+// any other node.
+std::vector<int64_t> CountedPoolPads(const Node& pool) {
+  if (pool.op_type != "AveragePool" || pool.attrs.GetInts("kernel_shape").size() != 2 ||
+      pool.attrs.GetString("auto_pad", "NOTSET") != "NOTSET" ||
+      pool.attrs.GetInt("ceil_mode", 0) != 0) {
+    return {};
+  }
+  std::vector<int64_t> pads = pool.attrs.GetInts("pads", {0, 0, 0, 0});
+  if (pads.size() != 4) return {};
+  const bool counted = pool.attrs.GetInt("count_include_pad", 0) == 1;
+  for (int64_t p : pads) {
+    if (p < 0 || (p != 0 && !counted)) return {};
+  }
+  return pads;
+}
+
+}  // namespace
+
+Status FusePadPool(Graph* graph) {
+  // Once a Pad is fused, the Pad before it (a Pad of a Pad, as PyTorch
+  // exports F.pad before avg_pool2d) may be next.
+  for (bool fused = true; fused;) {
+    fused = false;
+    auto& nodes = graph->nodes();
+    const std::vector<int> uses = graph->UseCounts();
+    std::vector<bool> erase(nodes.size(), false);
+    for (size_t n = 0; n < nodes.size(); ++n) {
+      const std::vector<int64_t> pads = ZeroSpatialPads(*graph, nodes[n]);
+      if (pads.empty()) continue;
+      const int pool = SoleConsumer(*graph, uses, nodes[n].outputs[0]);
+      if (pool < 0 || nodes[pool].inputs[0] != nodes[n].outputs[0]) continue;
+      std::vector<int64_t> pool_pads = CountedPoolPads(nodes[pool]);
+      if (pool_pads.empty()) continue;
+      // A pad as wide as the window would leave a window with no input in it,
+      // which the pool refuses (a Pad before it does not).
+      const std::vector<int64_t> kernel = nodes[pool].attrs.GetInts("kernel_shape");
+      bool fits = true;
+      for (size_t i = 0; i < pool_pads.size(); ++i) {
+        pool_pads[i] += pads[i];
+        fits = fits && pool_pads[i] < kernel[i % 2];
+      }
+      if (!fits) continue;
+      Node& p = nodes[pool];
+      p.inputs[0] = nodes[n].inputs[0];
+      p.attrs.set("pads", pool_pads);
+      p.attrs.set("count_include_pad", int64_t{1});
+      AppendFused(&p, "Pad");
+      erase[n] = true;
+      fused = true;
+    }
+    if (fused) EraseNodes(graph, erase);
+  }
+  return Status::Ok();
+}
+
 Status RemoveIdentities(Graph* graph) {
   auto& nodes = graph->nodes();
   std::vector<int> uses = graph->UseCounts();
@@ -368,6 +460,7 @@ Status OptimizeGraph(Graph* graph, bool fuse, Allocator* allocator) {
   if (fuse) {
     SERDAB_RETURN_IF_ERROR(FuseBatchNorm(graph, allocator));
     SERDAB_RETURN_IF_ERROR(FuseActivations(graph));
+    SERDAB_RETURN_IF_ERROR(FusePadPool(graph));
   }
   return Status::Ok();
 }

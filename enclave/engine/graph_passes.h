@@ -11,6 +11,11 @@
 //   FuseActivations  Conv/Gemm -> Relu | Clip | LeakyRelu | HardSigmoid |
 //                    HardSwish | Sigmoid | Tanh, and Conv/Gemm -> x*sigmoid(x),
 //                    become one Conv/Gemm with an activation epilogue.
+//   FusePadPool      Pad (zeros around the spatial axes) -> AveragePool with
+//                    no pads of its own, or pads it counts in its divisor,
+//                    becomes one AveragePool with both pads, counted: what
+//                    PyTorch exports for avg_pool2d(count_include_pad=True)
+//                    (inception_v3), and for F.pad before it.
 //   RemoveIdentities Identity and inference-mode Dropout disappear.
 //
 // Fused nodes record what was folded into them in the "serdab.fused"
@@ -30,6 +35,7 @@ inline constexpr const char* kFusedAttr = "serdab.fused";
 Status InferShapes(Graph* graph, Allocator* allocator);
 Status FuseBatchNorm(Graph* graph, Allocator* allocator);
 Status FuseActivations(Graph* graph);
+Status FusePadPool(Graph* graph);
 Status RemoveIdentities(Graph* graph);
 
 // All of the above in order (fusion only when `fuse`), then dead code removal.

@@ -118,6 +118,24 @@ class PadPoolMobileNetV3(nn.Module):
         return torch.cat([logits, torch.softmax(logits, dim=1)], 1)
 
 
+class ZeroPadAvgPool(nn.Module):
+    """AvgPool2d with count_include_pad=True (inception_v3's branch pools),
+    which PyTorch exports as a zero Pad then an unpadded AveragePool, and an
+    explicit asymmetric zero pad before a strided one: the engine fuses each
+    pair into one AveragePool."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 1, 1)
+        self.pool = nn.AvgPool2d(3, stride=1, padding=1)
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        x = self.pool(self.conv(x))
+        x = nn.functional.avg_pool2d(nn.functional.pad(x, (0, 1, 2, 1)), 3, stride=2)
+        return self.head(x).flatten(1)
+
+
 def torchvision_model(name):
     return lambda: getattr(torchvision.models, name)()
 
@@ -143,6 +161,8 @@ CASES = [
     # HardSwish became an ONNX op at opset 14; at 11 it is HardSigmoid * x.
     Case("pad_pool_mobilenet_v3", PadPoolMobileNetV3, (1, 3, 117, 101), 11, True, (10,)),
     Case("pad_pool_mobilenet_v3", PadPoolMobileNetV3, (1, 3, 117, 101), 14, False, (10,)),
+    Case("zero_pad_avg_pool", ZeroPadAvgPool, (1, 3, 35, 33), 11, False),
+    Case("zero_pad_avg_pool", ZeroPadAvgPool, (1, 3, 35, 33), 13, True),
 ]
 
 
