@@ -82,8 +82,7 @@ int main(int argc, char** argv) {
                  "the Linux scheduling policy of the daemon's threads: batch (a thread that "
                  "wakes for a message does not preempt an enclave mid-frame; more frames per "
                  "second on a busy core) or other (the kernel's default)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"batch", "other"}));
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

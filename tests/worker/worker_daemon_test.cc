@@ -300,32 +300,34 @@ TEST_F(WorkerDaemonTest, EveryThreadRunsUnderTheSchedulingPolicyAsked) {
   }
 }
 
-TEST_F(WorkerDaemonTest, AnUnknownSchedulingPolicyIsRefused) {
+// Runs serdab-worker with plaintext serving and `flags`, expecting it to
+// refuse to start: its exit status (-1 if it did not exit by itself).
+int RefusedStartStatus(const std::string& platform_dir, const std::string& state_dir,
+                       const std::vector<std::string>& flags) {
+  std::vector<std::string> args = {"serdab-worker", "--platform", platform_dir,
+                                   "--state-dir",   state_dir,    "--insecure"};
+  args.insert(args.end(), flags.begin(), flags.end());
   const pid_t pid = fork();
   if (pid == 0) {
-    execl(SERDAB_WORKER_BIN, "serdab-worker", "--platform", platform_.platform_dir().c_str(),
-          "--state-dir", state_dir_.c_str(), "--insecure", "--scheduling", "fifo", nullptr);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(SERDAB_WORKER_BIN, argv.data());
     _exit(127);
   }
   int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_NE(WEXITSTATUS(status), 0);
-  EXPECT_NE(WEXITSTATUS(status), 127);
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+TEST_F(WorkerDaemonTest, AnUnknownSchedulingPolicyIsRefused) {
+  EXPECT_EQ(RefusedStartStatus(platform_.platform_dir(), state_dir_, {"--scheduling", "fifo"}), 1);
 }
 
 TEST_F(WorkerDaemonTest, PlaintextServingIsRefusedOffLoopback) {
   for (const char* listen : {"0.0.0.0:0", "10.1.2.3:7700"}) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      execl(SERDAB_WORKER_BIN, "serdab-worker", "--platform", platform_.platform_dir().c_str(),
-            "--state-dir", state_dir_.c_str(), "--insecure", "--listen", listen, nullptr);
-      _exit(127);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 1) << listen;
+    EXPECT_EQ(RefusedStartStatus(platform_.platform_dir(), state_dir_, {"--listen", listen}), 1)
+        << listen;
   }
 }
 
