@@ -1,7 +1,7 @@
-// Activation: an elementwise function applied to a Conv or Gemm result.
+// Activation: an elementwise function applied to a Conv, Gemm or Add result.
 //
 // The graph passes fuse a standalone activation node into the producing
-// Conv/Gemm by recording it in the node's attributes (see ToAttributes). The
+// Conv/Gemm/Add by recording it in the node's attributes (see ToAttributes). The
 // standalone activation kernels and the fused epilogues both call
 // ApplyActivation, so fusing never changes a single bit of the result.
 #ifndef SERDAB_ENCLAVE_ENGINE_ACTIVATION_H_

@@ -153,9 +153,15 @@ void EraseNodes(Graph* graph, const std::vector<bool>& erase) {
   graph->RemoveDeadCode();
 }
 
-bool AcceptsEpilogue(const Node& node) {
-  return (node.op_type == "Conv" || node.op_type == "Gemm") && node.outputs.size() == 1 &&
-         !node.attrs.has(Activation::kAttrKind);
+// Conv and Gemm apply an activation to each block of their output while it is
+// in cache; a float Add (a residual connection) applies it to each range it
+// adds, instead of a second pass over a tensor that has left the cache.
+bool AcceptsEpilogue(const Graph& graph, const Node& node) {
+  if (node.outputs.size() != 1 || node.attrs.has(Activation::kAttrKind)) return false;
+  if (node.op_type == "Add") {
+    return graph.value(node.outputs[0]).info.dtype == DataType::kFloat32;
+  }
+  return node.op_type == "Conv" || node.op_type == "Gemm";
 }
 
 }  // namespace
@@ -290,13 +296,13 @@ Status FuseActivations(Graph* graph) {
   std::vector<int> uses = graph->UseCounts();
   std::vector<bool> erase(nodes.size(), false);
   for (size_t n = 0; n < nodes.size(); ++n) {
-    if (erase[n] || !AcceptsEpilogue(nodes[n])) continue;
+    if (erase[n] || !AcceptsEpilogue(*graph, nodes[n])) continue;
     const int out = nodes[n].outputs[0];
     bool is_graph_output = false;
     for (int g : graph->outputs()) is_graph_output = is_graph_output || g == out;
     if (is_graph_output) continue;
 
-    // Collect the readers of the Conv/Gemm output.
+    // Collect the readers of the Conv/Gemm/Add output.
     std::vector<int> readers;
     for (size_t r = n + 1; r < nodes.size(); ++r) {
       for (int in : nodes[r].inputs) {

@@ -54,6 +54,47 @@ size_t PlaceInArena(std::vector<Interval*>& values) {
   return total;
 }
 
+// A value that lives inside another one's memory: a Concat's input placed
+// where the Concat would copy it to.
+struct Alias {
+  int target = -1;  // the value whose memory holds this one, or -1
+  size_t offset = 0;
+};
+
+// Places each input of a Concat along its outermost non-unit axis directly in
+// the Concat's output, so that its producer writes it there and the Concat
+// copies nothing (Concat's kernel skips an input already in place). Only
+// values produced and consumed inside the range take part (the arena holds
+// them), each in at most one Concat: a value read by two Concats, as in a
+// DenseNet block, is placed in the first and copied by the others.
+std::vector<Alias> PlaceConcatInputs(const std::vector<Node>& nodes, const Graph& graph, int begin,
+                                     int end, const std::vector<Interval>& intervals,
+                                     const std::vector<bool>& leaves) {
+  std::vector<Alias> alias(intervals.size());
+  auto in_arena = [&](int v) { return v != kNoValue && intervals[v].first >= 0 && !leaves[v]; };
+  for (int n = begin; n < end; ++n) {
+    const Node& node = nodes[n];
+    if (node.op_type != "Concat" || node.outputs.size() != 1 || !in_arena(node.outputs[0])) {
+      continue;
+    }
+    const int out = node.outputs[0];
+    const Shape& shape = graph.value(out).info.shape;
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    int64_t axis = node.attrs.GetInt("axis", 0);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) continue;
+    const bool contiguous_parts =
+        std::all_of(shape.begin(), shape.begin() + axis, [](int64_t d) { return d == 1; });
+    if (!contiguous_parts) continue;
+    size_t offset = 0;
+    for (int in : node.inputs) {
+      if (in_arena(in) && in != out && alias[in].target < 0) alias[in] = Alias{out, offset};
+      if (in != kNoValue) offset += graph.value(in).info.bytes();
+    }
+  }
+  return alias;
+}
+
 }  // namespace
 
 // Everything needed to run one layer range repeatedly without allocating,
@@ -377,9 +418,29 @@ Result<Model::RangePlan*> Model::PlanFor(int begin, int end) {
     }
     scratch_bytes = std::max(scratch_bytes, kernels_[n]->ScratchBytes());
   }
+  // A value placed inside a Concat's output lives as long as any part of
+  // it: the root of each chain of aliases takes the lifetimes of its parts.
+  const std::vector<Alias> alias = PlaceConcatInputs(nodes, graph_, begin, end, intervals, leaves);
+  auto root_of = [&](int v, size_t* offset) {
+    *offset = 0;
+    while (alias[v].target >= 0) {
+      *offset += alias[v].offset;
+      v = alias[v].target;
+    }
+    return v;
+  };
+  for (int v = 0; v < num_values; ++v) {
+    if (alias[v].target < 0) continue;
+    size_t offset;
+    Interval& root = intervals[root_of(v, &offset)];
+    root.first = std::min(root.first, intervals[v].first);
+    root.last = std::max(root.last, intervals[v].last);
+  }
   std::vector<Interval*> arena_values;
   for (int v = 0; v < num_values; ++v) {
-    if (intervals[v].first >= 0 && !leaves[v]) arena_values.push_back(&intervals[v]);
+    if (intervals[v].first >= 0 && !leaves[v] && alias[v].target < 0) {
+      arena_values.push_back(&intervals[v]);
+    }
   }
   const size_t arena_bytes = PlaceInArena(arena_values);
   Allocator* alloc = options_.activation_allocator;
@@ -395,7 +456,9 @@ Result<Model::RangePlan*> Model::PlanFor(int begin, int end) {
   for (int v = 0; v < num_values; ++v) {
     if (intervals[v].first >= 0 && !leaves[v]) {
       const TensorInfo& info = graph_.value(v).info;
-      plan->slots[v] = Tensor::Wrap(info.dtype, info.shape, base + intervals[v].offset);
+      size_t offset;
+      const int root = root_of(v, &offset);
+      plan->slots[v] = Tensor::Wrap(info.dtype, info.shape, base + intervals[root].offset + offset);
     }
   }
   for (int n = begin; n < end; ++n) {

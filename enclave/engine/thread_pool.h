@@ -1,9 +1,21 @@
 // ThreadPool: a fixed set of threads that run data-parallel loops.
 //
-// Work is split into contiguous chunks decided only by the loop size, the
-// grain and the thread count, never by timing, so results are bit-identical
-// from run to run. The calling thread takes part, so a pool of one thread runs
-// everything inline.
+// A loop over [0, n) is split into at most num_threads contiguous chunks, and
+// chunk i belongs to thread i (the caller is thread 0). Consecutive loops of
+// the same shape therefore give each thread the same part of the data: the
+// rows a thread wrote in one layer are the rows it reads in the next, from its
+// own cache. On a host where moving a cache line between cores costs hundreds
+// of nanoseconds (vCPUs on different dies), that matters more than the
+// arithmetic of a small layer.
+//
+// Each chunk is cut further into pieces. A thread runs its own chunk's pieces
+// front to back, then takes the pieces still waiting in other chunks from
+// their back ends, so a thread the host has descheduled, or a slower core,
+// does not hold up the whole loop.
+//
+// Chunks and pieces depend only on the loop size, the grain and the thread
+// count, never on timing, so results are bit-identical from run to run. The
+// calling thread takes part, so a pool of one thread runs everything inline.
 #ifndef SERDAB_ENCLAVE_ENGINE_THREAD_POOL_H_
 #define SERDAB_ENCLAVE_ENGINE_THREAD_POOL_H_
 
@@ -11,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -28,37 +41,72 @@ class ThreadPool {
 
   int num_threads() const { return num_threads_; }
 
-  // Calls fn(begin, end) over [0, n), split into at most num_threads()
-  // contiguous chunks of at least `grain` items (the last may be shorter), and
-  // returns when every chunk is done. Not reentrant: fn must not call
-  // ParallelFor on the same pool. One ParallelFor at a time per pool.
+  // Calls fn(begin, end) once for every piece of [0, n) (see above): at most
+  // NumChunks(n, grain, num_threads()) chunks of at least `grain` items (the
+  // last may be shorter), each cut into PiecesPerChunk pieces. Returns when
+  // every piece is done. Calls run concurrently on distinct pieces, never more
+  // than num_threads() at once. Not reentrant: fn must not call ParallelFor on
+  // the same pool. One ParallelFor at a time per pool.
+  //
+  // A loop over k <= num_threads() items with grain 1 has one piece per item,
+  // so a kernel may keep per-item scratch (one slice per chunk it plans).
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
   // How ParallelFor splits n items: the number of chunks and chunk i's range.
   static int64_t NumChunks(int64_t n, int64_t grain, int num_threads);
   static void ChunkRange(int64_t n, int64_t chunks, int64_t i, int64_t* begin, int64_t* end);
+  // The pieces a chunk of `size` items is cut into (pieces are ChunkRange of
+  // the chunk): as many as fit `grain` items each, at most kMaxPieces.
+  static int64_t PiecesPerChunk(int64_t size, int64_t grain);
+  static constexpr int64_t kMaxPieces = 4;
 
  private:
-  void WorkerLoop();
-  void RunChunks();
+  // A chunk's pieces not yet taken: [front, back), packed in one word so
+  // that the owner (taking the front) and thieves (taking the back) agree
+  // with one compare-and-swap. One per cache line: the owner's claims stay
+  // in its own cache until someone steals.
+  struct alignas(64) ChunkState {
+    std::atomic<uint64_t> window{0};
+  };
+  // Per worker: the loop generation it is reading, 0 when it reads none.
+  struct alignas(64) WorkerSlot {
+    std::atomic<uint64_t> reading{0};
+  };
+
+  void WorkerLoop(int self);
+  // Runs the pieces thread `self` can take in the current loop.
+  void RunPieces(int self);
+  bool TakeFront(int64_t chunk, int64_t* piece);
+  bool TakeBack(int64_t chunk, int64_t* piece);
+  void RunPiece(int64_t chunk, int64_t piece);
+  // Registers worker `self` as reading the loop published now; returns its
+  // generation, or 0 if a new loop is being written (try again).
+  uint64_t EnterLoop(int self);
 
   const int num_threads_;
   std::vector<std::thread> workers_;
+  std::unique_ptr<ChunkState[]> chunk_states_;
+  std::unique_ptr<WorkerSlot[]> worker_slots_;
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
-  bool stop_ = false;
-  uint64_t generation_ = 0;  // bumped for each ParallelFor
-  int active_ = 0;           // workers inside RunChunks
-
-  // The loop in flight.
+  // The loop in flight: written by the caller only while no worker reads it
+  // (see ParallelFor), published by `generation_`.
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
   int64_t chunks_ = 0;
-  std::atomic<int64_t> next_chunk_{0};
-  std::atomic<int64_t> pending_{0};
-  std::atomic<uint64_t> published_{0};  // generation visible to spinning workers
+  int64_t grain_ = 1;
+  bool stop_ = false;
+
+  // Odd while the caller writes a loop, even once it is published.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int64_t> pending_{0};  // pieces of the loop not yet finished
+
+  // Sleeping: workers after spinning for a loop, the caller after spinning
+  // for the workers' last pieces.
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::atomic<int> sleeping_workers_{0};
+  std::atomic<bool> caller_sleeping_{false};
 };
 
 }  // namespace serdab::engine

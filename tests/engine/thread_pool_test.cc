@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 namespace serdab::engine {
@@ -22,24 +25,75 @@ TEST(ThreadPoolTest, CoversEveryIndexOnce) {
   }
 }
 
-TEST(ThreadPoolTest, ChunksDependOnlyOnSizes) {
-  ThreadPool pool(4);
-  for (int round = 0; round < 50; ++round) {
-    std::mutex mu;
-    std::set<std::pair<int64_t, int64_t>> chunks;
-    pool.ParallelFor(1000, 10, [&](int64_t b, int64_t e) {
-      std::lock_guard<std::mutex> lock(mu);
-      chunks.insert({b, e});
-    });
-    std::set<std::pair<int64_t, int64_t>> expected;
-    const int64_t count = ThreadPool::NumChunks(1000, 10, 4);
-    for (int64_t i = 0; i < count; ++i) {
-      int64_t b, e;
-      ThreadPool::ChunkRange(1000, count, i, &b, &e);
-      expected.insert({b, e});
+// The pieces fn sees: each chunk of ChunkRange cut by PiecesPerChunk.
+std::set<std::pair<int64_t, int64_t>> ExpectedPieces(int64_t n, int64_t grain, int threads) {
+  std::set<std::pair<int64_t, int64_t>> pieces;
+  const int64_t chunks = ThreadPool::NumChunks(n, grain, threads);
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t b, e;
+    ThreadPool::ChunkRange(n, chunks, c, &b, &e);
+    const int64_t count = ThreadPool::PiecesPerChunk(e - b, grain);
+    for (int64_t p = 0; p < count; ++p) {
+      int64_t pb, pe;
+      ThreadPool::ChunkRange(e - b, count, p, &pb, &pe);
+      pieces.insert({b + pb, b + pe});
     }
-    ASSERT_EQ(chunks, expected);
   }
+  return pieces;
+}
+
+TEST(ThreadPoolTest, PiecesDependOnlyOnSizes) {
+  ThreadPool pool(4);
+  for (int64_t grain : {1, 10, 300}) {
+    for (int round = 0; round < 50; ++round) {
+      std::mutex mu;
+      std::set<std::pair<int64_t, int64_t>> pieces;
+      pool.ParallelFor(1000, grain, [&](int64_t b, int64_t e) {
+        std::lock_guard<std::mutex> lock(mu);
+        pieces.insert({b, e});
+      });
+      ASSERT_EQ(pieces, ExpectedPieces(1000, grain, 4)) << "grain " << grain;
+    }
+  }
+}
+
+TEST(ThreadPoolTest, FewItemsGetOnePieceEach) {
+  // Kernels that plan one scratch slice per chunk loop over k <= threads
+  // items with grain 1 and rely on one call per item.
+  for (int64_t k = 1; k <= 4; ++k) {
+    EXPECT_EQ(ExpectedPieces(k, 1, 4).size(), static_cast<size_t>(k));
+  }
+  EXPECT_EQ(ThreadPool::PiecesPerChunk(1, 1), 1);
+  EXPECT_EQ(ThreadPool::PiecesPerChunk(100, 1), ThreadPool::kMaxPieces);
+  EXPECT_EQ(ThreadPool::PiecesPerChunk(100, 40), 2);
+}
+
+TEST(ThreadPoolTest, AStalledThreadsPiecesAreTakenByTheOthers) {
+  // The worker sleeps in the first piece it takes, as a descheduled vCPU
+  // would; the caller must finish its own chunk and then take the rest of the
+  // worker's chunk from its far end instead of waiting.
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  const int64_t n = 2 * ThreadPool::kMaxPieces;
+  std::vector<std::atomic<int>> hits(n);
+  std::atomic<bool> stalled{false};
+  std::mutex mu;
+  std::set<int64_t> caller_items;
+  pool.ParallelFor(n, 1, [&](int64_t b, int64_t e) {
+    if (std::this_thread::get_id() != caller && !stalled.exchange(true)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+    if (std::this_thread::get_id() == caller) {
+      std::lock_guard<std::mutex> lock(mu);
+      for (int64_t i = b; i < e; ++i) caller_items.insert(i);
+    }
+  });
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << i;
+  // Chunk 1 is [n/2, n): the caller ran at least its last piece.
+  EXPECT_TRUE(caller_items.count(n - 1)) << "the caller did not take over the stalled chunk";
+  // The caller ran all of its own chunk.
+  for (int64_t i = 0; i < n / 2; ++i) EXPECT_TRUE(caller_items.count(i)) << i;
 }
 
 TEST(ThreadPoolTest, GrainLimitsChunkCount) {

@@ -106,6 +106,7 @@ class BinaryKernel final : public Kernel {
     TensorInfo out;
     SERDAB_RETURN_IF_ERROR(SetupBinaryOp(setup, &plan_, &out));
     dtype_ = out.dtype;
+    SERDAB_ASSIGN_OR_RETURN(act_, BinaryEpilogue(setup, dtype_));
     int_exponents_ = setup.info(1).dtype != dtype_;
     exponents_ = NumElements(setup.info(1).shape);
     node_ = "node '" + setup.n().name + "' (" + setup.n().op_type + ")";
@@ -129,6 +130,12 @@ class BinaryKernel final : public Kernel {
     }
     RunBinaryRange(kKind, dtype_, plan_, *io.inputs[0], *io.inputs[1], io.outputs[0], 0,
                    io.outputs[0]->num_elements());
+    if (!act_.is_none()) {
+      float* y = io.outputs[0]->data<float>();
+      for (int64_t i = 0; i < io.outputs[0]->num_elements(); ++i) {
+        y[i] = ActivationReference(act_, y[i]);
+      }
+    }
     return Status::Ok();
   }
 
@@ -140,6 +147,7 @@ class BinaryKernel final : public Kernel {
  private:
   BroadcastPlan plan_;
   DataType dtype_ = DataType::kUndefined;
+  Activation act_;              // fused into an Add
   bool int_exponents_ = false;  // Pow of a float32 base by int64 exponents
   int64_t exponents_ = 0;       // elements of input 1
   std::string node_;            // for run-time messages
@@ -390,6 +398,15 @@ Status SetupBinaryOp(const KernelSetup& setup, BroadcastPlan* plan, TensorInfo* 
   if (!s.ok()) return setup.Error(s.message());
   *output = TensorInfo{a.dtype, plan->out_shape};
   return Status::Ok();
+}
+
+Result<Activation> BinaryEpilogue(const KernelSetup& setup, DataType dtype) {
+  Result<Activation> act = Activation::FromAttributes(setup.n().attrs);
+  if (!act.ok()) return setup.Error(act.status().message());
+  if (!act->is_none() && (setup.n().op_type != "Add" || dtype != DataType::kFloat32)) {
+    return setup.Error("a fused activation needs a float32 Add");
+  }
+  return act;
 }
 
 void RunBinaryRange(BinaryOpKind kind, DataType dtype, const BroadcastPlan& plan, const Tensor& a,

@@ -110,6 +110,10 @@ Status SetupBinaryOp(const KernelSetup& setup, BroadcastPlan* plan, TensorInfo* 
 Status SetupBinaryOp(const KernelSetup& setup, BroadcastPlan* plan, TensorInfo* output,
                      const Shape& b_shape);
 
+// The activation fused into an Add (graph_passes.h: FuseActivations), or
+// none. Any other op, or an Add of int64, carrying one is an error.
+Result<Activation> BinaryEpilogue(const KernelSetup& setup, DataType dtype);
+
 // Runs elements [begin, end) of the op on float32 or int64 inputs (the dtype
 // SetupBinaryOp accepted). int64 Div truncates toward zero; a zero divisor is
 // reported by CheckInt64Divisor before any range runs.

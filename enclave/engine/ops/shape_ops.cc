@@ -474,8 +474,9 @@ class ConcatKernel final : public Kernel {
     for (int64_t o = 0; o < outer_; ++o) {
       for (size_t i = 0; i < block_bytes_.size(); ++i) {
         const size_t bytes = block_bytes_[i];
-        if (bytes == 0) continue;
-        std::memcpy(dst, static_cast<const char*>(io.inputs[i]->raw()) + o * bytes, bytes);
+        const char* src = static_cast<const char*>(io.inputs[i]->raw()) + o * bytes;
+        // The model's planner may have placed the input here already.
+        if (bytes != 0 && src != dst) std::memcpy(dst, src, bytes);
         dst += bytes;
       }
     }

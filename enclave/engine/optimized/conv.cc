@@ -63,6 +63,9 @@ constexpr int64_t kPackedMinChannels = 64;
 // When the pixel columns end with this few past a multiple of 16, those
 // columns are dot products (GemmDot) rather than a mostly empty tile.
 constexpr int64_t kMaxDotColumns = 6;
+// The per-core L2 cache we plan blocks for (1 MiB on Zen 4 and 5, 1.25-2 MiB
+// on recent Xeons).
+constexpr int64_t kL2Bytes = 1 << 20;
 
 // The padded input split by stride phase. Plane (c, a, b) holds padded input
 // rows a, a + sh, ... and columns b, b + sw, ...; only phases that some tap
@@ -137,9 +140,9 @@ void GatherEven(const float* src, int64_t count, int64_t avail, float* dst) {
 #endif
 }
 
-// Writes rows [first_row, first_row + pp.hq) of the phase planes of one
-// input channel (all of them when first_row is 0 and pp.hq the full height).
-void BuildPlanes(const ConvParams& p, const PhasePlanes& pp, int64_t first_row,
+// Writes rows [first_row, first_row + rows) of the phase planes of one input
+// channel, each plane's first row at planes + plane index * pp.plane_size().
+void BuildPlanes(const ConvParams& p, const PhasePlanes& pp, int64_t first_row, int64_t rows,
                  const float* channel, float* planes) {
   const int64_t sh = p.stride_h, sw = p.stride_w;
   for (int64_t a = 0; a < sh; ++a) {
@@ -152,7 +155,7 @@ void BuildPlanes(const ConvParams& p, const PhasePlanes& pp, int64_t first_row,
       const int64_t x_lo = std::min(pp.wq, std::max<int64_t>(0, (p.pad_left - b + sw - 1) / sw));
       const int64_t x_hi = std::max(x_lo, std::min(pp.wq, (p.in_w + p.pad_left - b + sw - 1) / sw));
       const int64_t shift = b - p.pad_left;
-      for (int64_t r = 0; r < pp.hq; ++r) {
+      for (int64_t r = 0; r < rows; ++r) {
         float* row = dst + r * pp.wq;
         const int64_t iy = (first_row + r) * sh + a - p.pad_top;
         if (iy < 0 || iy >= p.in_h) {
@@ -624,6 +627,11 @@ class ConvOptimized : public Kernel {
     m_blocks_ = units >= wanted ? 1 : std::min(m_tiles, (wanted + units - 1) / units);
     m_block_tiles_ = (m_tiles + m_blocks_ - 1) / m_blocks_;
     m_blocks_ = (m_tiles + m_block_tiles_ - 1) / m_block_tiles_;
+    // A unit's B columns (K rows of its tiles) larger than L2 would come back
+    // from L3 for every 8 output channels: then each tile goes through all of
+    // the block's channels while its columns stay in L2, and the weights
+    // (read in 8-row panels) are what streams.
+    tiles_outer_ = ColumnBytes(kTilesPerUnit * kGemmNr) > kL2Bytes;
     return Status::Ok();
   }
 
@@ -660,6 +668,10 @@ class ConvOptimized : public Kernel {
   }
 
  private:
+  // Bytes of `columns` B columns of one group: the GEMM's K rows of them.
+  int64_t ColumnBytes(int64_t columns) const {
+    return p_.reduction_size() * columns * static_cast<int64_t>(sizeof(float));
+  }
   int64_t PaddedFloats() const { return padded_path_ ? padded_h_ * padded_w_ : 0; }
   int64_t PlaneFloats() const {
     return layout_.use_input ? 0 : p_.in_channels * layout_.channel_stride();
@@ -676,13 +688,32 @@ class ConvOptimized : public Kernel {
                 float* out) const {
     const float* src = image;
     float* planes = static_cast<float*>(io.scratch);
+    const int64_t mg = p_.out_channels_per_group();
+    const int64_t units = p_.group * m_blocks_ * position_blocks_;
     if (!layout_.use_input) {
-      io.pool->ParallelFor(p_.in_channels, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t c = begin; c < end; ++c) {
-          BuildPlanes(p_, layout_, 0, image + c * p_.in_h * p_.in_w,
-                      planes + c * layout_.channel_stride());
-        }
-      });
+      if (p_.group == 1 && !packed_) {
+        // Each thread builds the plane rows its chunk of units starts with,
+        // so that the tiles read planes from their own thread's cache (all
+        // but the few halo rows past the chunk's end).
+        const int64_t chunks = ThreadPool::NumChunks(units, 1, io.pool->num_threads());
+        io.pool->ParallelFor(chunks, 1, [&](int64_t begin, int64_t end) {
+          for (int64_t chunk = begin; chunk < end; ++chunk) {
+            const int64_t first = FirstPlaneRow(units, chunks, chunk);
+            const int64_t rows = FirstPlaneRow(units, chunks, chunk + 1) - first;
+            for (int64_t c = 0; c < p_.in_channels && rows > 0; ++c) {
+              BuildPlanes(p_, layout_, first, rows, image + c * p_.in_h * p_.in_w,
+                          planes + c * layout_.channel_stride() + first * layout_.wq);
+            }
+          }
+        });
+      } else {
+        io.pool->ParallelFor(p_.in_channels, 1, [&](int64_t begin, int64_t end) {
+          for (int64_t c = begin; c < end; ++c) {
+            BuildPlanes(p_, layout_, 0, layout_.hq, image + c * p_.in_h * p_.in_w,
+                        planes + c * layout_.channel_stride());
+          }
+        });
+      }
       src = planes;
     }
     const int64_t kg = p_.reduction_size();
@@ -711,8 +742,6 @@ class ConvOptimized : public Kernel {
         }
       });
     }
-    const int64_t mg = p_.out_channels_per_group();
-    const int64_t units = p_.group * m_blocks_ * position_blocks_;
     // Units are ordered column-major so that a chunk of consecutive units
     // shares the same input columns.
     io.pool->ParallelFor(units, 1, [&](int64_t begin, int64_t end) {
@@ -741,6 +770,16 @@ class ConvOptimized : public Kernel {
     });
   }
 
+  // The first plane row that the units of `chunk` (of `chunks` over
+  // `units`, one group) read; the planes' height for chunk == chunks.
+  int64_t FirstPlaneRow(int64_t units, int64_t chunks, int64_t chunk) const {
+    if (chunk >= chunks) return layout_.hq;
+    int64_t begin, end;
+    ThreadPool::ChunkRange(units, chunks, chunk, &begin, &end);
+    const int64_t q = begin / m_blocks_ * kTilesPerUnit * kGemmNr;
+    return std::min(layout_.hq, q / layout_.wq);
+  }
+
   // Each chunk of bands builds the planes of its own bands of output rows
   // in its own slice of scratch, while they are in cache, and computes them.
   void RunBands(const KernelIO& io, const float* image, const float* w, const float* bias,
@@ -756,7 +795,7 @@ class ConvOptimized : public Kernel {
           int64_t oy_begin, oy_end;
           ThreadPool::ChunkRange(p_.out_h, bands_, band, &oy_begin, &oy_end);
           for (int64_t c = 0; c < p_.in_channels; ++c) {
-            BuildPlanes(p_, layout_, oy_begin, image + c * p_.in_h * p_.in_w,
+            BuildPlanes(p_, layout_, oy_begin, layout_.hq, image + c * p_.in_h * p_.in_w,
                         planes + c * layout_.channel_stride());
           }
           const int64_t positions = (oy_end - oy_begin - 1) * layout_.wq + p_.out_w;
@@ -793,36 +832,46 @@ class ConvOptimized : public Kernel {
     GemmB b = source.b;
     float* base = out + pixel_base;
     alignas(64) float tile[kGemmMr * kGemmNr];
-    for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
+    const GemmInit init = bias != nullptr ? GemmInit::kRowBias : GemmInit::kZero;
+    // One tile: output channels [m, m + 8) at columns [q, q + 48).
+    auto compute_tile = [&](int64_t m, int64_t q) {
       const int64_t rows = std::min(kGemmMr, m_end - m);
+      const int64_t cols = std::min(kGemmNr, q_end - q);
       const float* a = w + m * kg;
       const float* row_bias = bias != nullptr ? bias + m : nullptr;
-      const GemmInit init = bias != nullptr ? GemmInit::kRowBias : GemmInit::kZero;
-      for (int64_t q = q_begin; q < q_end; q += kGemmNr) {
-        const int64_t cols = std::min(kGemmNr, q_end - q);
-        b.data = source.b.data + q;
-        if (compact) {
-          GemmTile(rows, cols, kg, a, kg, b, base + m * hw + q, hw, init, row_bias);
-          continue;
-        }
-        GemmTile(rows, cols, kg, a, kg, b, tile, kGemmNr, init, row_bias);
-        // Copy the positions that are real output pixels, row by row.
-        for (int64_t s = q; s < q + cols;) {
-          const int64_t ox = s % wq;
-          const int64_t run = std::min(wq - ox, q + cols - s);
-          const int64_t valid = std::min(run, p_.out_w - ox);
-          if (valid > 0) {
-            const int64_t dst = (s / wq) * p_.out_w + ox;
-            for (int64_t i = 0; i < rows; ++i) {
-              CopySegment(tile + i * kGemmNr + (s - q), valid, base + (m + i) * hw + dst);
-            }
-          }
-          s += run;
-        }
+      b.data = source.b.data + q;
+      if (compact) {
+        GemmTile(rows, cols, kg, a, kg, b, base + m * hw + q, hw, init, row_bias);
+        return;
       }
-      if (source.dots != nullptr) {
-        GemmDot(rows, dot_columns_, kg, a, kg, source.dots, kg, base + m * hw + q_end, hw,
-                row_bias);
+      GemmTile(rows, cols, kg, a, kg, b, tile, kGemmNr, init, row_bias);
+      // Copy the positions that are real output pixels, row by row.
+      for (int64_t s = q; s < q + cols;) {
+        const int64_t ox = s % wq;
+        const int64_t run = std::min(wq - ox, q + cols - s);
+        const int64_t valid = std::min(run, p_.out_w - ox);
+        if (valid > 0) {
+          const int64_t dst = (s / wq) * p_.out_w + ox;
+          for (int64_t i = 0; i < rows; ++i) {
+            CopySegment(tile + i * kGemmNr + (s - q), valid, base + (m + i) * hw + dst);
+          }
+        }
+        s += run;
+      }
+    };
+    if (tiles_outer_) {
+      for (int64_t q = q_begin; q < q_end; q += kGemmNr) {
+        for (int64_t m = m_begin; m < m_end; m += kGemmMr) compute_tile(m, q);
+      }
+    } else {
+      for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
+        for (int64_t q = q_begin; q < q_end; q += kGemmNr) compute_tile(m, q);
+      }
+    }
+    if (source.dots != nullptr) {
+      for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
+        GemmDot(std::min(kGemmMr, m_end - m), dot_columns_, kg, w + m * kg, kg, source.dots, kg,
+                base + m * hw + q_end, hw, bias != nullptr ? bias + m : nullptr);
       }
     }
     if (!p_.activation.is_none()) {
@@ -910,6 +959,7 @@ class ConvOptimized : public Kernel {
   int64_t position_blocks_ = 0;
   int64_t m_blocks_ = 1;
   int64_t m_block_tiles_ = 1;
+  bool tiles_outer_ = false;  // ComputeBlock's loop over tiles outside its loop over channels
   // Band mode.
   bool band_mode_ = false;
   int64_t bands_ = 0;

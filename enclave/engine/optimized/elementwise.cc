@@ -54,6 +54,7 @@ class FastBinaryKernel final : public Kernel {
     TensorInfo out;
     SERDAB_RETURN_IF_ERROR(SetupBinaryOp(setup, &plan_, &out));
     dtype_ = out.dtype;
+    SERDAB_ASSIGN_OR_RETURN(act_, BinaryEpilogue(setup, dtype_));
     node_ = "node '" + setup.n().name + "' (" + setup.n().op_type + ")";
     flops_ = NumElements(out.shape);
     outputs->assign(1, out);
@@ -69,6 +70,7 @@ class FastBinaryKernel final : public Kernel {
     Tensor* out = io.outputs[0];
     io.pool->ParallelFor(out->num_elements(), kGrain, [&](int64_t begin, int64_t end) {
       RunBinaryRange(kKind, dtype_, plan_, a, b, out, begin, end);
+      if (!act_.is_none()) ApplyActivation(act_, out->data<float>() + begin, end - begin);
     });
     return Status::Ok();
   }
@@ -78,6 +80,7 @@ class FastBinaryKernel final : public Kernel {
  private:
   BroadcastPlan plan_;
   DataType dtype_ = DataType::kUndefined;
+  Activation act_;    // fused into an Add
   std::string node_;  // for run-time messages
   int64_t flops_ = 0;
 };
