@@ -154,11 +154,12 @@ void EraseNodes(Graph* graph, const std::vector<bool>& erase) {
 }
 
 // Conv and Gemm apply an activation to each block of their output while it is
-// in cache; a float Add (a residual connection) applies it to each range it
-// adds, instead of a second pass over a tensor that has left the cache.
+// in cache; a float Add (a residual connection) and a BatchNormalization left
+// unfolded (DenseNet's, after a Concat) apply it to each range they write,
+// instead of a second pass over a tensor that has left the cache.
 bool AcceptsEpilogue(const Graph& graph, const Node& node) {
   if (node.outputs.size() != 1 || node.attrs.has(Activation::kAttrKind)) return false;
-  if (node.op_type == "Add") {
+  if (node.op_type == "Add" || node.op_type == "BatchNormalization") {
     return graph.value(node.outputs[0]).info.dtype == DataType::kFloat32;
   }
   return node.op_type == "Conv" || node.op_type == "Gemm";

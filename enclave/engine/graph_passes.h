@@ -8,10 +8,10 @@
 //                    TensorLimits: a model's shapes are its author's choice.
 //   FuseBatchNorm    Conv -> BatchNormalization becomes one Conv with rescaled
 //                    weights and bias.
-//   FuseActivations  Conv/Gemm/Add -> Relu | Clip | LeakyRelu | HardSigmoid |
-//                    HardSwish | Sigmoid | Tanh, and Conv/Gemm/Add ->
-//                    x*sigmoid(x), become one Conv/Gemm/Add with an activation
-//                    epilogue (an Add only when it adds float32).
+//   FuseActivations  Conv/Gemm/Add/BatchNormalization -> Relu | Clip |
+//                    LeakyRelu | HardSigmoid | HardSwish | Sigmoid | Tanh, and
+//                    the same -> x*sigmoid(x), become one node with an
+//                    activation epilogue (an Add only when it adds float32).
 //   FusePadPool      Pad (zeros around the spatial axes) -> AveragePool with
 //                    no pads of its own, or pads it counts in its divisor,
 //                    becomes one AveragePool with both pads, counted: what

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "enclave/engine/activation.h"
 #include "enclave/engine/kernel.h"
 #include "enclave/engine/tensor.h"
 #include "tests/engine/kernel_test_util.h"
@@ -348,25 +349,72 @@ TEST(ActivationOpsRandomTest, OptimizedMatchesReference) {
   }
 }
 
-TEST(NormalizationOpsTest, BatchNormalization) {
+TEST_P(ElementwiseFlavorTest, AddWithAFusedActivation) {
+  Attributes attrs;
+  Activation{Activation::Kind::kRelu}.ToAttributes(&attrs);
+  const std::vector<TestInput> inputs = {In(FloatTensor({2, 2}, {1.f, -2.f, 3.f, -40.f})),
+                                         In(FloatTensor({2, 2}, {10.f, 1.f, -30.f, 4.f}))};
+  ExpectTensorNear(RunOk("Add", attrs, inputs), FloatTensor({2, 2}, {11.f, 0.f, 0.f, 0.f}));
+}
+
+TEST_P(ElementwiseFlavorTest, AFusedActivationOnlyFollowsAFloatAdd) {
+  Attributes attrs;
+  Activation{Activation::Kind::kRelu}.ToAttributes(&attrs);
+  auto sub = RunKernel("Sub", GetParam(), attrs,
+                       {In(FloatTensor({1}, {1.f})), In(FloatTensor({1}, {2.f}))});
+  ASSERT_FALSE(sub.ok());
+  EXPECT_NE(sub.status().message().find("float32 Add"), std::string::npos)
+      << sub.status().ToString();
+  auto ints =
+      RunKernel("Add", GetParam(), attrs, {In(Int64Tensor({1}, {1})), In(Int64Tensor({1}, {2}))});
+  ASSERT_FALSE(ints.ok());
+  attrs.set(Activation::kAttrKind, std::string("cube"));
+  auto unknown = RunKernel("Add", GetParam(), attrs,
+                           {In(FloatTensor({1}, {1.f})), In(FloatTensor({1}, {2.f}))});
+  ASSERT_FALSE(unknown.ok());
+}
+
+TEST_P(ElementwiseFlavorTest, BatchNormalization) {
   // X [1,2,1,2]; channel 0: scale 2, B 1, mean 1, var 3 (eps 1): (x-1)/2*2+1.
   // channel 1: scale 1, B 0, mean 0, var 0.25 - 1e-5 (default eps): x/0.5.
   const Tensor x = FloatTensor({1, 2, 1, 2}, {3.f, 5.f, -1.f, 0.5f});
   auto out =
-      RunKernel("BatchNormalization", KernelFlavor::kReference, MakeAttrs({{"epsilon", 1.f}}),
+      RunKernel("BatchNormalization", GetParam(), MakeAttrs({{"epsilon", 1.f}}),
                 {In(x), Const(FloatTensor({2}, {2.f, 1.f})), Const(FloatTensor({2}, {1.f, 0.f})),
                  Const(FloatTensor({2}, {1.f, 0.f})), Const(FloatTensor({2}, {3.f, 0.f}))},
                 9);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ExpectTensorNear((*out)[0], FloatTensor({1, 2, 1, 2}, {3.f, 5.f, -1.f, 0.5f}), 1e-6f, 1e-6f);
 
-  out = RunKernel("BatchNormalization", KernelFlavor::kReference, {},
+  out = RunKernel("BatchNormalization", GetParam(), {},
                   {In(x), Const(FloatTensor({2}, {1.f, 1.f})), Const(FloatTensor({2}, {0.f, 0.f})),
                    Const(FloatTensor({2}, {0.f, 0.f})),
                    Const(FloatTensor({2}, {0.25f - 1e-5f, 0.25f - 1e-5f}))},
                   15);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ExpectTensorNear((*out)[0], FloatTensor({1, 2, 1, 2}, {6.f, 10.f, -2.f, 1.f}), 1e-5f, 1e-5f);
+}
+
+// The optimised kernel's vector and tail elements, on 1 and 3 threads, give
+// the reference's bits, with and without an activation fused after it.
+TEST(NormalizationOpsTest, OptimisedBatchNormalizationMatchesTheReferenceBits) {
+  std::mt19937 rng(4);
+  const Tensor x = RandomFloatTensor({2, 5, 7, 9}, &rng, -3.f, 3.f);
+  const std::vector<TestInput> inputs = {
+      In(x), Const(RandomFloatTensor({5}, &rng)), Const(RandomFloatTensor({5}, &rng)),
+      Const(RandomFloatTensor({5}, &rng)), Const(RandomFloatTensor({5}, &rng, 0.1f, 2.f))};
+  for (Activation::Kind kind : {Activation::Kind::kNone, Activation::Kind::kRelu}) {
+    Attributes attrs = MakeAttrs({{"epsilon", 1e-3f}});
+    Activation{kind}.ToAttributes(&attrs);
+    auto ref = RunKernel("BatchNormalization", KernelFlavor::kReference, attrs, inputs, 15);
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    for (int threads : {1, 3}) {
+      auto opt =
+          RunKernel("BatchNormalization", KernelFlavor::kOptimized, attrs, inputs, 15, threads);
+      ASSERT_TRUE(opt.ok()) << opt.status().ToString();
+      ExpectTensorEqual((*opt)[0], (*ref)[0]);
+    }
+  }
 }
 
 TEST(NormalizationOpsTest, BatchNormalizationTrainingOutputsAreUnsupported) {

@@ -133,6 +133,19 @@ TEST(ModelTest, FusesBatchNormAndActivationsIntoConvolutions) {
   EXPECT_GT(silu, 40);
 }
 
+TEST(ModelTest, FusesTheReluAfterAResidualAdd) {
+  std::unique_ptr<Model> model = ZooModel("resnet18");
+  int adds = 0;
+  for (const LayerInfo& layer : model->layers()) {
+    EXPECT_NE(layer.op_type, "Relu") << layer.name;
+    if (layer.op_type == "Add") {
+      ++adds;
+      EXPECT_EQ(layer.fused, "Relu") << layer.name;
+    }
+  }
+  EXPECT_EQ(adds, 8);
+}
+
 TEST(ModelTest, FusionAndOptimisedKernelsAgreeWithThePlainGraph) {
   for (const char* name : {"tiny", "efficientnet_b0"}) {
     ModelOptions plain;

@@ -5,58 +5,20 @@
 #include <string>
 #include <vector>
 
+#include "enclave/engine/activation.h"
 #include "enclave/engine/kernel.h"
+#include "enclave/engine/ops/batch_norm_params.h"
 #include "enclave/engine/ops/register_ops.h"
 
 namespace serdab::engine {
 namespace {
 
-// y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (dimension 1).
-// The graph passes usually fold it into the preceding Conv; this kernel runs
-// the ones that remain.
+// The graph passes usually fold BatchNormalization into the preceding Conv;
+// this kernel runs the ones that remain (DenseNet's, after each Concat).
 class BatchNormKernel final : public Kernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
-    const Node& node = setup.n();
-    if (setup.num_inputs() != 5) {
-      return setup.Error("expects 5 inputs (X, scale, B, mean, var), got " +
-                         std::to_string(setup.num_inputs()));
-    }
-    for (int i = 0; i < 5; ++i) {
-      if (!setup.has_input(i)) return setup.Error("input " + std::to_string(i) + " is missing");
-      if (setup.info(i).dtype != DataType::kFloat32) {
-        return setup.Unsupported("input " + std::to_string(i) + " of type " +
-                                 DataTypeName(setup.info(i).dtype) + "; only float32 is supported");
-      }
-    }
-    if (node.outputs.size() != 1) {
-      return setup.Unsupported("training-mode outputs (running mean/var) are not supported");
-    }
-    SERDAB_RETURN_IF_ERROR(
-        node.attrs.CheckKinds(node.name, {"spatial", "training_mode"}, {}, {"epsilon"}));
-    if (node.attrs.GetInt("training_mode", 0) != 0) {
-      return setup.Unsupported("training_mode=1 is not supported");
-    }
-    if (setup.opset < 9 && node.attrs.GetInt("spatial", 1) != 1) {
-      return setup.Unsupported("spatial=0 (per-activation statistics) is not supported");
-    }
-    epsilon_ = node.attrs.GetFloat("epsilon", 1e-5f);
-
-    const Shape& x = setup.info(0).shape;
-    if (x.size() < 2) {
-      return setup.Error("input X must have at least 2 dimensions, got " + ShapeToString(x));
-    }
-    channels_ = x[1];
-    for (int i = 1; i < 5; ++i) {
-      if (NumElements(setup.info(i).shape) != channels_ || setup.info(i).shape.size() != 1) {
-        return setup.Error("input " + std::to_string(i) + " has shape " +
-                           ShapeToString(setup.info(i).shape) + ", expected [" +
-                           std::to_string(channels_) + "]");
-      }
-    }
-    batch_ = x[0];
-    spatial_ = 1;
-    for (size_t d = 2; d < x.size(); ++d) spatial_ *= x[d];
+    SERDAB_ASSIGN_OR_RETURN(p_, ParseBatchNormParams(setup));
     outputs->assign(1, setup.info(0));
     return Status::Ok();
   }
@@ -68,24 +30,23 @@ class BatchNormKernel final : public Kernel {
     const float* mean = io.inputs[3]->data<float>();
     const float* var = io.inputs[4]->data<float>();
     float* y = io.outputs[0]->data<float>();
-    for (int64_t n = 0; n < batch_; ++n) {
-      for (int64_t c = 0; c < channels_; ++c) {
-        const float a = scale[c] / std::sqrt(var[c] + epsilon_);
-        const float b = bias[c] - mean[c] * a;
-        const int64_t base = (n * channels_ + c) * spatial_;
-        for (int64_t i = 0; i < spatial_; ++i) y[base + i] = x[base + i] * a + b;
+    for (int64_t n = 0; n < p_.batch; ++n) {
+      for (int64_t c = 0; c < p_.channels; ++c) {
+        const BatchNormCoefficients k =
+            ChannelCoefficients(p_.epsilon, scale[c], bias[c], mean[c], var[c]);
+        const int64_t base = (n * p_.channels + c) * p_.spatial;
+        for (int64_t i = 0; i < p_.spatial; ++i) {
+          y[base + i] = ActivationReference(p_.activation, std::fma(x[base + i], k.a, k.b));
+        }
       }
     }
     return Status::Ok();
   }
 
-  int64_t Flops() const override { return 2 * batch_ * channels_ * spatial_; }
+  int64_t Flops() const override { return 2 * p_.batch * p_.channels * p_.spatial; }
 
  private:
-  float epsilon_ = 1e-5f;
-  int64_t batch_ = 0;
-  int64_t channels_ = 0;
-  int64_t spatial_ = 0;
+  BatchNormParams p_;
 };
 
 enum class SoftmaxKind { kSoftmax, kLogSoftmax, kHardmax };
@@ -180,6 +141,54 @@ class SoftmaxKernel final : public Kernel {
 };
 
 }  // namespace
+
+Result<BatchNormParams> ParseBatchNormParams(const KernelSetup& setup) {
+  const Node& node = setup.n();
+  if (setup.num_inputs() != 5) {
+    return setup.Error("expects 5 inputs (X, scale, B, mean, var), got " +
+                       std::to_string(setup.num_inputs()));
+  }
+  for (int i = 0; i < 5; ++i) {
+    if (!setup.has_input(i)) return setup.Error("input " + std::to_string(i) + " is missing");
+    if (setup.info(i).dtype != DataType::kFloat32) {
+      return setup.Unsupported("input " + std::to_string(i) + " of type " +
+                               DataTypeName(setup.info(i).dtype) + "; only float32 is supported");
+    }
+  }
+  if (node.outputs.size() != 1) {
+    return setup.Unsupported("training-mode outputs (running mean/var) are not supported");
+  }
+  SERDAB_RETURN_IF_ERROR(
+      node.attrs.CheckKinds(node.name, {"spatial", "training_mode"}, {}, {"epsilon"}));
+  if (node.attrs.GetInt("training_mode", 0) != 0) {
+    return setup.Unsupported("training_mode=1 is not supported");
+  }
+  if (setup.opset < 9 && node.attrs.GetInt("spatial", 1) != 1) {
+    return setup.Unsupported("spatial=0 (per-activation statistics) is not supported");
+  }
+  BatchNormParams p;
+  p.epsilon = node.attrs.GetFloat("epsilon", 1e-5f);
+  Result<Activation> act = Activation::FromAttributes(node.attrs);
+  if (!act.ok()) return setup.Error(act.status().message());
+  p.activation = *act;
+
+  const Shape& x = setup.info(0).shape;
+  if (x.size() < 2) {
+    return setup.Error("input X must have at least 2 dimensions, got " + ShapeToString(x));
+  }
+  p.channels = x[1];
+  for (int i = 1; i < 5; ++i) {
+    if (NumElements(setup.info(i).shape) != p.channels || setup.info(i).shape.size() != 1) {
+      return setup.Error("input " + std::to_string(i) + " has shape " +
+                         ShapeToString(setup.info(i).shape) + ", expected [" +
+                         std::to_string(p.channels) + "]");
+    }
+  }
+  p.batch = x[0];
+  p.spatial = 1;
+  for (size_t d = 2; d < x.size(); ++d) p.spatial *= x[d];
+  return p;
+}
 
 void RegisterNormalizationOps(OpRegistry* registry) {
   RegisterKernel<BatchNormKernel>(registry, "BatchNormalization", KernelFlavor::kReference);

@@ -1,4 +1,4 @@
-// Optimised activations and Add/Sub/Mul/Div.
+// Optimised activations, Add/Sub/Mul/Div and BatchNormalization.
 //
 // Activations run the vectorised ApplyActivation (the same code as the fused
 // Conv/Gemm epilogues) over chunks of the flat array. The binary ops split the
@@ -6,12 +6,20 @@
 // each, so their results are bit-identical to the reference kernels; the
 // broadcast plan already reduces the cases that matter (same shapes, and the
 // per-channel [1,C,1,1] x [N,C,H,W] of squeeze-excitation) to vectorised rows.
+// BatchNormalization takes the reference's fused multiply-add per element.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "enclave/engine/activation.h"
 #include "enclave/engine/kernel.h"
+#include "enclave/engine/ops/batch_norm_params.h"
 #include "enclave/engine/ops/broadcast.h"
 #include "enclave/engine/ops/register_ops.h"
 #include "enclave/engine/thread_pool.h"
@@ -85,6 +93,52 @@ class FastBinaryKernel final : public Kernel {
   int64_t flops_ = 0;
 };
 
+// BatchNormalization, plane by plane over the threads: each plane's
+// multiply-adds, then the fused activation while the plane is in cache.
+class FastBatchNormKernel final : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    SERDAB_ASSIGN_OR_RETURN(p_, ParseBatchNormParams(setup));
+    outputs->assign(1, setup.info(0));
+    return Status::Ok();
+  }
+
+  Status Run(const KernelIO& io) const override {
+    const float* x = io.inputs[0]->data<float>();
+    const float* scale = io.inputs[1]->data<float>();
+    const float* bias = io.inputs[2]->data<float>();
+    const float* mean = io.inputs[3]->data<float>();
+    const float* var = io.inputs[4]->data<float>();
+    float* y = io.outputs[0]->data<float>();
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, p_.spatial));
+    io.pool->ParallelFor(p_.batch * p_.channels, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const int64_t c = plane % p_.channels;
+        const BatchNormCoefficients k =
+            ChannelCoefficients(p_.epsilon, scale[c], bias[c], mean[c], var[c]);
+        const float* in = x + plane * p_.spatial;
+        float* out = y + plane * p_.spatial;
+        int64_t i = 0;
+#if defined(__AVX512F__)
+        const __m512 a = _mm512_set1_ps(k.a);
+        const __m512 b = _mm512_set1_ps(k.b);
+        for (; i + 16 <= p_.spatial; i += 16) {
+          _mm512_storeu_ps(out + i, _mm512_fmadd_ps(_mm512_loadu_ps(in + i), a, b));
+        }
+#endif
+        for (; i < p_.spatial; ++i) out[i] = std::fma(in[i], k.a, k.b);
+        ApplyActivation(p_.activation, out, p_.spatial);
+      }
+    });
+    return Status::Ok();
+  }
+
+  int64_t Flops() const override { return 2 * p_.batch * p_.channels * p_.spatial; }
+
+ private:
+  BatchNormParams p_;
+};
+
 }  // namespace
 
 void RegisterOptimizedElementwiseOps(OpRegistry* registry) {
@@ -96,6 +150,7 @@ void RegisterOptimizedElementwiseOps(OpRegistry* registry) {
   RegisterKernel<FastBinaryKernel<BinaryOpKind::kSub>>(registry, "Sub", KernelFlavor::kOptimized);
   RegisterKernel<FastBinaryKernel<BinaryOpKind::kMul>>(registry, "Mul", KernelFlavor::kOptimized);
   RegisterKernel<FastBinaryKernel<BinaryOpKind::kDiv>>(registry, "Div", KernelFlavor::kOptimized);
+  RegisterKernel<FastBatchNormKernel>(registry, "BatchNormalization", KernelFlavor::kOptimized);
 }
 
 }  // namespace serdab::engine
