@@ -10,8 +10,13 @@
 // MaxPool and AveragePool run the reference kernel.
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "enclave/engine/allocator.h"
 #include "enclave/engine/kernel.h"
@@ -64,6 +69,16 @@ class FastPoolKernel : public Kernel {
         full_end_ = ow + 1;
       }
     }
+#if defined(__AVX512F__)
+    // Rows with their pads written out (the combine's identity) let every
+    // output column take its taps with plain vector loads.
+    padded_columns_ = p_.dilation_w == 1 && (p_.stride_w == 1 || p_.stride_w == 2);
+#endif
+    pad_left_ = std::max<int64_t>(0, -p_.cols[0].start);
+    const int64_t blocks = (p_.out_w + 15) / 16;
+    padded_row_floats_ = std::max(pad_left_ + p_.in_w, blocks * 16 * p_.stride_w + p_.kernel_w);
+    padded_row_floats_ = (padded_row_floats_ + kLine - 1) / kLine * kLine;
+    if (padded_columns_) row_floats_ = padded_row_floats_;
     auto count = [&](const PoolWindow& w) {
       return static_cast<float>(p_.count_include_pad ? w.padded_size : w.taps());
     };
@@ -71,6 +86,7 @@ class FastPoolKernel : public Kernel {
     col_counts_.clear();
     for (const PoolWindow& w : p_.rows) row_counts_.push_back(count(w));
     for (const PoolWindow& w : p_.cols) col_counts_.push_back(count(w));
+    col_counts_.resize(blocks * 16, 1.f);  // whole vectors; the extra lanes are not stored
     outputs->assign(1, TensorInfo{DataType::kFloat32, p_.output_shape()});
     return Status::Ok();
   }
@@ -90,6 +106,13 @@ class FastPoolKernel : public Kernel {
         ThreadPool::ChunkRange(p_.planes(), chunks, chunk, &begin, &end);
         float* row = scratch + chunk * (row_floats_ + out_row_floats_);
         float* out_row = row + row_floats_;
+        if (padded_columns_) {
+          // The pads, never overwritten: only the input's columns are.
+          const float identity =
+              kind_ == PoolKind::kMax ? -std::numeric_limits<float>::infinity() : 0.f;
+          std::fill(row, row + pad_left_, identity);
+          std::fill(row + pad_left_ + p_.in_w, row + padded_row_floats_, identity);
+        }
         for (int64_t plane = begin; plane < end; ++plane) {
           const float* in = x + plane * p_.in_h * p_.in_w;
           float* out = y + plane * p_.out_h * p_.out_w;
@@ -175,6 +198,11 @@ class FastPoolKernel : public Kernel {
   void MaxPlane(const float* in, float* out, float* row, float* out_row) const {
     auto max = [](float a, float b) { return std::max(a, b); };
     for (int64_t oh = 0; oh < p_.out_h; ++oh) {
+      if (padded_columns_) {
+        CombineRows(in, oh, row + pad_left_, max);
+        PaddedColumns(row, 1.f, out + oh * p_.out_w);
+        continue;
+      }
       CombineRows(in, oh, row, max);
       CombineColumns(row, out_row, max);
       std::copy(out_row, out_row + p_.out_w, out + oh * p_.out_w);
@@ -184,6 +212,11 @@ class FastPoolKernel : public Kernel {
   void AveragePlane(const float* in, float* out, float* row, float* out_row) const {
     auto add = [](float a, float b) { return a + b; };
     for (int64_t oh = 0; oh < p_.out_h; ++oh) {
+      if (padded_columns_) {
+        CombineRows(in, oh, row + pad_left_, add);
+        PaddedColumns(row, row_counts_[oh], out + oh * p_.out_w);
+        continue;
+      }
       CombineRows(in, oh, row, add);
       CombineColumns(row, out_row, add);
       float* __restrict dst = out + oh * p_.out_w;
@@ -194,12 +227,51 @@ class FastPoolKernel : public Kernel {
     }
   }
 
+  // One output row from a combined input row whose pads are written out
+  // (row[pad_left_ + x] is input column x): 16 columns at a time, the taps of
+  // each column combined left to right from the identity, as the reference
+  // does, then (AveragePool) divided by row_count times the column's count.
+  void PaddedColumns(const float* row, float row_count, float* dst) const {
+#if defined(__AVX512F__)
+    const bool max = kind_ == PoolKind::kMax;
+    const __m512i even =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (int64_t ox = 0; ox < p_.out_w; ox += 16) {
+      const float* base = row + ox * p_.stride_w;
+      __m512 acc = _mm512_set1_ps(max ? -std::numeric_limits<float>::infinity() : 0.f);
+      for (int64_t j = 0; j < p_.kernel_w; ++j) {
+        const __m512 tap = p_.stride_w == 1
+                               ? _mm512_loadu_ps(base + j)
+                               : _mm512_permutex2var_ps(_mm512_loadu_ps(base + j), even,
+                                                        _mm512_loadu_ps(base + j + 16));
+        // std::max(acc, tap) lane by lane, NaNs included.
+        acc = max ? _mm512_max_ps(tap, acc) : _mm512_add_ps(acc, tap);
+      }
+      if (!max) {
+        acc = _mm512_div_ps(acc, _mm512_mul_ps(_mm512_set1_ps(row_count),
+                                               _mm512_loadu_ps(col_counts_.data() + ox)));
+      }
+      const int64_t lanes = std::min<int64_t>(16, p_.out_w - ox);
+      _mm512_mask_storeu_ps(dst + ox, static_cast<__mmask16>((1u << lanes) - 1), acc);
+    }
+#else
+    (void)row;
+    (void)row_count;
+    (void)dst;
+#endif
+  }
+
   PoolKind kind_;
   PoolParams p_;
   std::unique_ptr<Kernel> reference_;  // set for 3-D pooling, which it runs
   int max_chunks_ = 1;
   int64_t row_floats_ = 0;      // in_w rounded up to whole cache lines
   int64_t out_row_floats_ = 0;  // out_w rounded up to whole cache lines
+  // The padded-row path (PaddedColumns): the left pad, and the row's width
+  // with both pads and room for the last vector's loads.
+  bool padded_columns_ = false;
+  int64_t pad_left_ = 0;
+  int64_t padded_row_floats_ = 0;
   // Output columns [full_begin_, full_end_) have every tap inside the input.
   int64_t full_begin_ = 0;
   int64_t full_end_ = 0;
