@@ -49,11 +49,11 @@ namespace {
 // GEMM tiles per work unit along the output positions: one unit keeps an
 // A panel (8 rows of the weight) in cache across this many tiles.
 constexpr int64_t kTilesPerUnit = 4;
-// Aim for at least this many work units per thread: enough for an idle thread
-// to take over some of a slower one's (thread_pool.h), few enough that on a
-// small map, where units split the output channels and each unit reads all
-// of the columns, the columns are not read again too often. (8 was 5-20%
-// slower than 4 on 7x7 and 14x14 maps in kernels_bench at 2 threads.)
+// Work units per thread on a map of one position block, whose units split the
+// output channels: enough for an idle thread to take over some of a slower
+// one's (thread_pool.h), few enough that the columns, which every unit
+// reads, are not read again too often. (8 was 5-20% slower than 4 on 7x7 and
+// 14x14 maps in kernels_bench at 2 threads.)
 constexpr int64_t kUnitsPerThread = 4;
 // Planes larger than this are built band by band (see RunBands), each band's
 // planes taking about kBandBytes, so that they never travel to memory.
@@ -624,9 +624,13 @@ class ConvOptimized : public Kernel {
     if (packed_) pixel_masks_ = PixelMasks(positions_, layout_.wq, p_.out_w);
     const int64_t tiles = (tile_columns_ + kGemmNr - 1) / kGemmNr;
     position_blocks_ = std::max<int64_t>(1, (tiles + kTilesPerUnit - 1) / kTilesPerUnit);
-    // Few position blocks (small images): split the output channels too.
+    // Few position blocks (small images): split the output channels too, but
+    // no further than needed, since every unit of a position block reads all
+    // of its columns: to two units per thread, or kUnitsPerThread when the
+    // whole map is one block (7x7, 14x14). (Splitting 28x28 maps to four per
+    // thread made their layers 6-15% slower in kernels_bench at 2 threads.)
     const int64_t m_tiles = (p_.out_channels_per_group() + kGemmMr - 1) / kGemmMr;
-    const int64_t wanted = kUnitsPerThread * threads;
+    const int64_t wanted = (position_blocks_ > 1 ? 2 : kUnitsPerThread) * threads;
     const int64_t units = p_.group * position_blocks_;
     m_blocks_ = units >= wanted ? 1 : std::min(m_tiles, (wanted + units - 1) / units);
     m_block_tiles_ = (m_tiles + m_blocks_ - 1) / m_blocks_;
