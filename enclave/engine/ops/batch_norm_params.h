@@ -8,10 +8,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "enclave/common/status.h"
 #include "enclave/engine/activation.h"
 #include "enclave/engine/kernel.h"
+#include "enclave/engine/tensor.h"
 
 namespace serdab::engine {
 
@@ -33,11 +35,27 @@ struct BatchNormCoefficients {
   float a = 0.f;
   float b = 0.f;
 };
-inline BatchNormCoefficients ChannelCoefficients(float epsilon, float scale, float bias, float mean,
-                                                 float var) {
-  const float a = scale / std::sqrt(var + epsilon);
-  return {a, bias - mean * a};
+// From the kernel's inputs 1-4 (scale, B, mean, var).
+inline BatchNormCoefficients ChannelCoefficients(const BatchNormParams& p, const KernelIO& io,
+                                                 int64_t c) {
+  const float a =
+      io.inputs[1]->data<float>()[c] / std::sqrt(io.inputs[4]->data<float>()[c] + p.epsilon);
+  return {a, io.inputs[2]->data<float>()[c] - io.inputs[3]->data<float>()[c] * a};
 }
+
+// Setup and Flops of both flavours; each implements Run.
+class BatchNormKernelBase : public Kernel {
+ public:
+  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
+    SERDAB_ASSIGN_OR_RETURN(p_, ParseBatchNormParams(setup));
+    outputs->assign(1, setup.info(0));
+    return Status::Ok();
+  }
+  int64_t Flops() const override { return 2 * p_.batch * p_.channels * p_.spatial; }
+
+ protected:
+  BatchNormParams p_;
+};
 
 }  // namespace serdab::engine
 

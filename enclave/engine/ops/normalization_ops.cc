@@ -15,25 +15,14 @@ namespace {
 
 // The graph passes usually fold BatchNormalization into the preceding Conv;
 // this kernel runs the ones that remain (DenseNet's, after each Concat).
-class BatchNormKernel final : public Kernel {
+class BatchNormKernel final : public BatchNormKernelBase {
  public:
-  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
-    SERDAB_ASSIGN_OR_RETURN(p_, ParseBatchNormParams(setup));
-    outputs->assign(1, setup.info(0));
-    return Status::Ok();
-  }
-
   Status Run(const KernelIO& io) const override {
     const float* x = io.inputs[0]->data<float>();
-    const float* scale = io.inputs[1]->data<float>();
-    const float* bias = io.inputs[2]->data<float>();
-    const float* mean = io.inputs[3]->data<float>();
-    const float* var = io.inputs[4]->data<float>();
     float* y = io.outputs[0]->data<float>();
     for (int64_t n = 0; n < p_.batch; ++n) {
       for (int64_t c = 0; c < p_.channels; ++c) {
-        const BatchNormCoefficients k =
-            ChannelCoefficients(p_.epsilon, scale[c], bias[c], mean[c], var[c]);
+        const BatchNormCoefficients k = ChannelCoefficients(p_, io, c);
         const int64_t base = (n * p_.channels + c) * p_.spatial;
         for (int64_t i = 0; i < p_.spatial; ++i) {
           y[base + i] = ActivationReference(p_.activation, std::fma(x[base + i], k.a, k.b));
@@ -42,11 +31,6 @@ class BatchNormKernel final : public Kernel {
     }
     return Status::Ok();
   }
-
-  int64_t Flops() const override { return 2 * p_.batch * p_.channels * p_.spatial; }
-
- private:
-  BatchNormParams p_;
 };
 
 enum class SoftmaxKind { kSoftmax, kLogSoftmax, kHardmax };

@@ -95,27 +95,16 @@ class FastBinaryKernel final : public Kernel {
 
 // BatchNormalization, plane by plane over the threads: each plane's
 // multiply-adds, then the fused activation while the plane is in cache.
-class FastBatchNormKernel final : public Kernel {
+class FastBatchNormKernel final : public BatchNormKernelBase {
  public:
-  Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
-    SERDAB_ASSIGN_OR_RETURN(p_, ParseBatchNormParams(setup));
-    outputs->assign(1, setup.info(0));
-    return Status::Ok();
-  }
-
   Status Run(const KernelIO& io) const override {
     const float* x = io.inputs[0]->data<float>();
-    const float* scale = io.inputs[1]->data<float>();
-    const float* bias = io.inputs[2]->data<float>();
-    const float* mean = io.inputs[3]->data<float>();
-    const float* var = io.inputs[4]->data<float>();
     float* y = io.outputs[0]->data<float>();
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, p_.spatial));
     io.pool->ParallelFor(p_.batch * p_.channels, grain, [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
         const int64_t c = plane % p_.channels;
-        const BatchNormCoefficients k =
-            ChannelCoefficients(p_.epsilon, scale[c], bias[c], mean[c], var[c]);
+        const BatchNormCoefficients k = ChannelCoefficients(p_, io, c);
         const float* in = x + plane * p_.spatial;
         float* out = y + plane * p_.spatial;
         int64_t i = 0;
@@ -132,11 +121,6 @@ class FastBatchNormKernel final : public Kernel {
     });
     return Status::Ok();
   }
-
-  int64_t Flops() const override { return 2 * p_.batch * p_.channels * p_.spatial; }
-
- private:
-  BatchNormParams p_;
 };
 
 }  // namespace
