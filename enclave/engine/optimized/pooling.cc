@@ -3,7 +3,9 @@
 // MaxPool and AveragePool run planes (one N, C pair each) in parallel and are
 // separable: for each output row, the row taps are first combined column by
 // column into a buffer the width of the input (contiguous, so it vectorises),
-// then each output takes its column taps from that buffer. MaxPool gives the
+// then each output takes its column taps from that buffer. With stride 1 or 2
+// and no dilation the buffer holds the pads too (the combine's identity), so
+// the column taps are plain vector loads (PaddedColumns). MaxPool gives the
 // reference's values exactly; AveragePool adds in a different order (within
 // float rounding of the reference). GlobalAveragePool and ReduceMean share
 // their summation code with the reference and give identical results. 3-D
@@ -191,10 +193,10 @@ class FastPoolKernel : public Kernel {
     }
   }
 
-  // Each output row is combined in `out_row` (scratch, in L1) and then stored
-  // once: combining the column taps in the output itself reads back lines
-  // that a cold output (the usual case in a whole model) does not yet hold,
-  // and each such read waits for memory.
+  // Each output row is stored once, from registers (PaddedColumns) or from
+  // `out_row` (scratch, in L1): combining the column taps in the output
+  // itself would read back lines that a cold output (the usual case in a
+  // whole model) does not yet hold, and each such read waits for memory.
   void MaxPlane(const float* in, float* out, float* row, float* out_row) const {
     auto max = [](float a, float b) { return std::max(a, b); };
     for (int64_t oh = 0; oh < p_.out_h; ++oh) {
