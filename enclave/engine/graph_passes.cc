@@ -303,7 +303,7 @@ Status FuseActivations(Graph* graph) {
     for (int g : graph->outputs()) is_graph_output = is_graph_output || g == out;
     if (is_graph_output) continue;
 
-    // Collect the readers of the Conv/Gemm/Add output.
+    // Collect the readers of the node's output.
     std::vector<int> readers;
     for (size_t r = n + 1; r < nodes.size(); ++r) {
       for (int in : nodes[r].inputs) {

@@ -80,7 +80,11 @@ class FastPoolKernel : public Kernel {
     const int64_t blocks = (p_.out_w + 15) / 16;
     padded_row_floats_ = std::max(pad_left_ + p_.in_w, blocks * 16 * p_.stride_w + p_.kernel_w);
     padded_row_floats_ = (padded_row_floats_ + kLine - 1) / kLine * kLine;
-    if (padded_columns_) row_floats_ = padded_row_floats_;
+    if (padded_columns_) {
+      // PaddedColumns stores each output row from registers: no out_row.
+      row_floats_ = padded_row_floats_;
+      out_row_floats_ = 0;
+    }
     auto count = [&](const PoolWindow& w) {
       return static_cast<float>(p_.count_include_pad ? w.padded_size : w.taps());
     };
@@ -268,7 +272,7 @@ class FastPoolKernel : public Kernel {
   std::unique_ptr<Kernel> reference_;  // set for 3-D pooling, which it runs
   int max_chunks_ = 1;
   int64_t row_floats_ = 0;      // in_w rounded up to whole cache lines
-  int64_t out_row_floats_ = 0;  // out_w rounded up to whole cache lines
+  int64_t out_row_floats_ = 0;  // out_w rounded up to whole cache lines, or 0 (PaddedColumns)
   // The padded-row path (PaddedColumns): the left pad, and the row's width
   // with both pads and room for the last vector's loads.
   bool padded_columns_ = false;
