@@ -95,6 +95,12 @@ void ApplyActivation(const Activation& act, float* data, int64_t n) {
   ApplyActivation(act, data, data, n);
 }
 
+void ApplyActivationToSum(const Activation& act, const float* addend, float* data, int64_t n) {
+  ArrayMap y(data, n);
+  y += ConstArrayMap(addend, n);
+  ApplyActivation(act, data, data, n);
+}
+
 float ActivationReference(const Activation& act, float x) {
   switch (act.kind) {
     case Activation::Kind::kNone:

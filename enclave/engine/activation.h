@@ -57,6 +57,11 @@ void ApplyActivation(const Activation& act, float* data, int64_t n);
 // out[i] = f(in[i]); in and out may alias.
 void ApplyActivation(const Activation& act, const float* in, float* out, int64_t n);
 
+// data[i] = f(data[i] + addend[i]) for i in [0, n): a residual connection
+// summed into a Conv's output before its activation (graph_passes.h:
+// FuseResidualAdds). Bit-identical to an Add followed by the activation.
+void ApplyActivationToSum(const Activation& act, const float* addend, float* data, int64_t n);
+
 // A plain scalar version for reference kernels and tests.
 float ActivationReference(const Activation& act, float x);
 

@@ -79,6 +79,8 @@ Result<const ChunkedLayer::ChunkKernel*> ChunkedLayer::KernelFor(const KernelSet
       v.info.shape[split_.weight_axis] = features;
     } else if (static_cast<int>(i) == split_.bias_input) {
       v.info.shape[split_.bias_axis] = features;
+    } else if (static_cast<int>(i) == split_.residual_input) {
+      v.info.shape[split_.output_axis] = features;
     } else {
       v.constant = setup.inputs[i]->constant;
     }
@@ -169,11 +171,19 @@ Status ChunkedLayer::RunChunk(const KernelIO& io, const Chunk& chunk, char* slot
   if (split_.bias_input >= 0) sub.inputs[split_.bias_input] = &chunk.bias;
   Tensor* whole = io.outputs[0];
   const Shape& part_shape = chunk.kernel->output.shape;
+  const int64_t inner = InnerElements(whole->shape(), split_.output_axis);
   Tensor part = direct_ ? Tensor::Wrap(DataType::kFloat32, part_shape,
-                                       whole->data<float>() +
-                                           (chunk.begin - split_.first) *
-                                               InnerElements(whole->shape(), split_.output_axis))
+                                       whole->data<float>() + (chunk.begin - split_.first) * inner)
                         : Tensor::Wrap(DataType::kFloat32, part_shape, temp);
+  // The residual has the whole layer's features, a shard's included
+  // (FindOutputSplit admits it for a batch of one, so direct_ holds).
+  Tensor residual;
+  if (split_.residual_input >= 0) {
+    residual = Tensor::Wrap(
+        DataType::kFloat32, part_shape,
+        const_cast<float*>(io.inputs[split_.residual_input]->data<float>()) + chunk.begin * inner);
+    sub.inputs[split_.residual_input] = &residual;
+  }
   sub.outputs = {&part};
   SERDAB_RETURN_IF_ERROR(chunk.kernel->kernel->Run(sub));
   if (!direct_) CopyIntoAxis(part, split_.output_axis, chunk.begin - split_.first, whole);

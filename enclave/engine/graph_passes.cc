@@ -5,6 +5,7 @@
 
 #include "enclave/engine/activation.h"
 #include "enclave/engine/kernel.h"
+#include "enclave/engine/ops/conv_params.h"
 #include "enclave/engine/thread_pool.h"
 
 namespace serdab::engine {
@@ -347,6 +348,53 @@ Status FuseActivations(Graph* graph) {
   return Status::Ok();
 }
 
+Status FuseResidualAdds(Graph* graph) {
+  auto& nodes = graph->nodes();
+  const std::vector<int> uses = graph->UseCounts();
+  const std::vector<int> producers = graph->Producers();
+  std::vector<bool> erase(nodes.size(), false);
+  for (size_t a = 0; a < nodes.size(); ++a) {
+    const Node& add = nodes[a];
+    if (add.op_type != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
+    const TensorInfo& sum = graph->value(add.outputs[0]).info;
+    if (sum.dtype != DataType::kFloat32) continue;
+    // Of the operands that a Conv computes for this Add alone, the later
+    // one's Conv takes the Add: the other operand exists by the time it runs
+    // (a ResNet downsample comes after the block's last Conv).
+    int conv = -1, residual = kNoValue;
+    for (int side = 0; side < 2; ++side) {
+      const int operand = add.inputs[side], other = add.inputs[1 - side];
+      const int c = producers[operand];
+      if (c < 0 || c <= conv || operand == other || producers[other] >= c) continue;
+      const Node& candidate = nodes[c];
+      if (candidate.op_type != "Conv" || candidate.outputs.size() != 1 ||
+          candidate.inputs.size() > 3 || candidate.attrs.has(Activation::kAttrKind) ||
+          SoleConsumer(*graph, uses, operand) != static_cast<int>(a) ||
+          graph->value(operand).info.shape != sum.shape ||
+          graph->value(other).info.dtype != DataType::kFloat32 ||
+          graph->value(other).info.shape != sum.shape) {
+        continue;
+      }
+      conv = c;
+      residual = other;
+    }
+    if (conv < 0) continue;
+    Node& c = nodes[conv];
+    c.inputs.resize(4, kNoValue);
+    c.inputs[3] = residual;
+    c.attrs.set(kConvResidualAttr, int64_t{1});
+    Result<Activation> act = Activation::FromAttributes(add.attrs);
+    SERDAB_RETURN_IF_ERROR(act.status());
+    if (!act->is_none()) act->ToAttributes(&c.attrs);
+    const std::string add_fused = add.attrs.GetString(kFusedAttr, "");
+    AppendFused(&c, add_fused.empty() ? "Add" : "Add+" + add_fused);
+    c.outputs[0] = add.outputs[0];
+    erase[a] = true;
+  }
+  EraseNodes(graph, erase);
+  return Status::Ok();
+}
+
 namespace {
 
 // The pads of a Pad node that adds only zeros, and only around a 4-D
@@ -467,6 +515,7 @@ Status OptimizeGraph(Graph* graph, bool fuse, Allocator* allocator) {
   if (fuse) {
     SERDAB_RETURN_IF_ERROR(FuseBatchNorm(graph, allocator));
     SERDAB_RETURN_IF_ERROR(FuseActivations(graph));
+    SERDAB_RETURN_IF_ERROR(FuseResidualAdds(graph));
     SERDAB_RETURN_IF_ERROR(FusePadPool(graph));
   }
   return Status::Ok();

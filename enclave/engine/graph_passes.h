@@ -12,6 +12,11 @@
 //                    LeakyRelu | HardSigmoid | HardSwish | Sigmoid | Tanh, and
 //                    the same -> x*sigmoid(x), become one node with an
 //                    activation epilogue (an Add only when it adds float32).
+//   FuseResidualAdds  Conv -> Add (float32, no broadcast, with any activation
+//                    the Add took) becomes one Conv that sums the Add's other
+//                    operand into its output before the activation, while
+//                    the block is in cache (ResNet's residual connections).
+//                    Of two Convs feeding the Add, the later one takes it.
 //   FusePadPool      Pad (zeros around the spatial axes) -> AveragePool with
 //                    no pads of its own, or pads it counts in its divisor,
 //                    becomes one AveragePool with both pads, counted: what
@@ -36,6 +41,7 @@ inline constexpr const char* kFusedAttr = "serdab.fused";
 Status InferShapes(Graph* graph, Allocator* allocator);
 Status FuseBatchNorm(Graph* graph, Allocator* allocator);
 Status FuseActivations(Graph* graph);
+Status FuseResidualAdds(Graph* graph);
 Status FusePadPool(Graph* graph);
 Status RemoveIdentities(Graph* graph);
 

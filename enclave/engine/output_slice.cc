@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "enclave/engine/ops/conv_params.h"
+
 namespace serdab::engine {
 namespace {
 
@@ -78,6 +80,13 @@ Result<OutputSplit> FindOutputSplit(const KernelSetup& setup, int weight_readers
       split.bias_input = 2;
       split.bias_axis = 0;
       split.bias_bytes = setup.constant(2)->bytes();
+    }
+    if (node.attrs.GetInt(kConvResidualAttr, 0) != 0) {
+      // A slice's features of a batch of one are one contiguous run.
+      if (setup.info(0).shape[0] != 1) {
+        return Status::FailedPrecondition("a residual is fused into it and its batch is above 1");
+      }
+      split.residual_input = 3;
     }
   }
   if (split.features < 2) return Status::FailedPrecondition("it has a single output feature");

@@ -36,6 +36,9 @@ struct OutputSplit {
   int weight_axis = 0;  // of input 1, the constant weight
   int bias_input = -1;  // the input sliced with the features, or -1
   int bias_axis = 0;
+  // A Conv's fused residual (conv_params.h), shaped as the whole layer's
+  // output: each slice reads its own features of it, along output_axis.
+  int residual_input = -1;
   size_t weight_bytes = 0;  // the layer's
   size_t bias_bytes = 0;    // the layer's bias, when it splits
 
@@ -65,8 +68,9 @@ OutputSplit ShardOf(const OutputSplit& split, int index, int count);
 // The split of the node `setup` describes, after the node's own kernel has
 // validated it (Setup succeeded), or FailedPrecondition saying why the node
 // cannot be split: another op type, a weight computed at run time, a grouped
-// Conv, a weight shared with another node (`weight_readers` > 1), a MatMul
-// weight that is not 2-D, or a single output feature.
+// Conv, a Conv with a fused residual over a batch above 1, a weight shared
+// with another node (`weight_readers` > 1), a MatMul weight that is not 2-D,
+// or a single output feature.
 Result<OutputSplit> FindOutputSplit(const KernelSetup& setup, int weight_readers);
 
 // Elements [begin, end) of `tensor` along `axis`, copied into a new tensor

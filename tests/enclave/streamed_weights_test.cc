@@ -38,14 +38,17 @@ int64_t Elements(const Shape& shape) {
 }
 
 // One layer: x (a run-time input of `x_shape`) through `op` with a constant
-// weight and, when `bias_shape` is not empty, a constant bias; then a Relu,
-// so that the streamed layer's output feeds another layer.
+// weight and, when `bias_shape` is not empty, a constant bias; then, when
+// `residual_shape` is not empty, an Add of a second input r of that shape
+// (which the graph passes fuse into a Conv); then a Relu, so that the
+// streamed layer's output feeds another layer.
 struct LayerSpec {
   std::string op;
   Shape x_shape;
   Shape weight_shape;
   Shape bias_shape;
   std::vector<std::pair<std::string, std::vector<int64_t>>> attrs;
+  Shape residual_shape;
 };
 
 std::string BuildModel(const LayerSpec& spec) {
@@ -90,10 +93,24 @@ std::string BuildModel(const LayerSpec& spec) {
       for (int64_t i : ints) a->add_ints(i);
     }
   }
+  if (!spec.residual_shape.empty()) {
+    onnx::ValueInfoProto* r = graph->add_input();
+    r->set_name("r");
+    r->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : spec.residual_shape) {
+      r->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+    }
+    onnx::NodeProto* add = graph->add_node();
+    add->set_name("residual");
+    add->set_op_type("Add");
+    add->add_input("h");
+    add->add_input("r");
+    add->add_output("sum");
+  }
   onnx::NodeProto* relu = graph->add_node();
   relu->set_name("relu");
   relu->set_op_type("Relu");
-  relu->add_input("h");
+  relu->add_input(spec.residual_shape.empty() ? "h" : "sum");
   relu->add_output("y");
   graph->add_output()->set_name("y");
   return model.SerializeAsString();
@@ -112,6 +129,13 @@ Tensor Input(const Shape& shape, uint32_t seed) {
   const std::vector<float> v = RandomValues(Elements(shape), seed);
   std::memcpy(t.raw(), v.data(), t.bytes());
   return t;
+}
+
+// The model's inputs: x, and r when the layer has a residual.
+std::vector<Tensor> Inputs(const LayerSpec& spec, uint32_t seed) {
+  std::vector<Tensor> inputs = {Input(spec.x_shape, seed)};
+  if (!spec.residual_shape.empty()) inputs.push_back(Input(spec.residual_shape, seed + 100));
+  return inputs;
 }
 
 bool SameBits(const Tensor& a, const Tensor& b) {
@@ -134,13 +158,21 @@ std::vector<LayerSpec> Layers() {
        {131, 300, 3, 3},
        {131},
        {{"kernel_shape", {3, 3}}, {"pads", {1, 1, 1, 1}}, {"strides", {2, 2}}}},
+      // A ResNet block's last Conv with its residual Add fused: each chunk
+      // and shard sums its own channels of r.
+      {"Conv",
+       {1, 256, 7, 7},
+       {150, 256, 3, 3},
+       {150},
+       {{"kernel_shape", {3, 3}}, {"pads", {1, 1, 1, 1}}},
+       {1, 150, 7, 7}},
   };
 }
 
 TEST(StreamedWeightsTest, StreamedLayersAreBitIdenticalToResidentOnes) {
   for (const LayerSpec& spec : Layers()) {
     const std::string bytes = BuildModel(spec);
-    const Tensor x = Input(spec.x_shape, 5);
+    const std::vector<Tensor> x = Inputs(spec, 5);
     for (bool optimized : {false, true}) {
       for (int threads : {1, 2, 3}) {
         SCOPED_TRACE(spec.op + (optimized ? " optimised" : " reference") + ", " +
@@ -150,7 +182,8 @@ TEST(StreamedWeightsTest, StreamedLayersAreBitIdenticalToResidentOnes) {
         options.optimized_kernels = optimized;
         auto resident = Load(bytes, options);
         ASSERT_NE(resident, nullptr);
-        auto want = resident->Run({x});
+        if (!spec.residual_shape.empty()) EXPECT_EQ(resident->layers()[0].fused, "Add+Relu");
+        auto want = resident->Run(x);
         ASSERT_TRUE(want.ok()) << want.status().ToString();
         const size_t weight = resident->layers()[0].weight_bytes;
         EXPECT_GT(resident->layers()[0].streamable_weight_bytes, 0u);
@@ -173,7 +206,7 @@ TEST(StreamedWeightsTest, StreamedLayersAreBitIdenticalToResidentOnes) {
           }
           EXPECT_GE((*store)->host_bytes(), got);
           for (int frame = 0; frame < 2; ++frame) {
-            auto out = streamed->Run({x});
+            auto out = streamed->Run(x);
             ASSERT_TRUE(out.ok()) << out.status().ToString();
             EXPECT_TRUE(SameBits((*out)[0], (*want)[0])) << "request " << request;
           }
@@ -190,7 +223,7 @@ TEST(StreamedWeightsTest, StreamedLayersAreBitIdenticalToResidentOnes) {
 TEST(StreamedWeightsTest, ShardsPutTogetherAreBitIdenticalToTheLayer) {
   for (const LayerSpec& spec : Layers()) {
     const std::string bytes = BuildModel(spec);
-    const Tensor x = Input(spec.x_shape, 6);
+    const std::vector<Tensor> x = Inputs(spec, 6);
     ModelOptions options;
     options.num_threads = 2;
     options.partition = true;
@@ -198,7 +231,7 @@ TEST(StreamedWeightsTest, ShardsPutTogetherAreBitIdenticalToTheLayer) {
     options.keep_end = 1;
     auto whole = Load(bytes, options);
     ASSERT_NE(whole, nullptr);
-    auto want = whole->Run(0, 1, {x});
+    auto want = whole->Run(0, 1, x);
     ASSERT_TRUE(want.ok()) << want.status().ToString();
     const size_t layer_weight = whole->layers()[0].weight_bytes;
     for (int count : {2, 3, 5}) {
@@ -217,7 +250,7 @@ TEST(StreamedWeightsTest, ShardsPutTogetherAreBitIdenticalToTheLayer) {
         ASSERT_NE(model, nullptr);
         held += model->layers()[0].weight_bytes;
         EXPECT_EQ(model->layers()[0].streamed_weight_bytes > 0, index % 2 == 1);
-        auto out = model->Run(0, 1, {x});
+        auto out = model->Run(0, 1, x);
         ASSERT_TRUE(out.ok()) << out.status().ToString();
         parts.push_back((*out)[0]);
       }

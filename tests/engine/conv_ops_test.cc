@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "enclave/engine/activation.h"
+#include "enclave/engine/ops/conv_params.h"
 #include "tests/engine/kernel_test_util.h"
 
 namespace serdab::engine {
@@ -414,17 +415,18 @@ struct RandomConv {
   bool bias = true;
   bool const_weight = true;
   std::string activation = "none";
+  bool residual = false;  // a fused residual input (conv_params.h)
   int threads = 1;
 
   std::string ToString() const {
-    std::string s = "x[" + std::to_string(batch) + "," + std::to_string(cin) + "," +
-                    std::to_string(h) + "," + std::to_string(w) + "] cout=" + std::to_string(cout) +
-                    " k=" + std::to_string(kh) + "x" + std::to_string(kw) +
-                    " s=" + std::to_string(sh) + "," + std::to_string(sw) +
-                    " d=" + std::to_string(dh) + "," + std::to_string(dw) +
-                    " g=" + std::to_string(group) + " pads=" + ShapeToString(pads) + " " +
-                    auto_pad + (bias ? " bias" : "") + (const_weight ? "" : " runtime-weight") +
-                    " act=" + activation + " threads=" + std::to_string(threads);
+    std::string s =
+        "x[" + std::to_string(batch) + "," + std::to_string(cin) + "," + std::to_string(h) + "," +
+        std::to_string(w) + "] cout=" + std::to_string(cout) + " k=" + std::to_string(kh) + "x" +
+        std::to_string(kw) + " s=" + std::to_string(sh) + "," + std::to_string(sw) +
+        " d=" + std::to_string(dh) + "," + std::to_string(dw) + " g=" + std::to_string(group) +
+        " pads=" + ShapeToString(pads) + " " + auto_pad + (bias ? " bias" : "") +
+        (const_weight ? "" : " runtime-weight") + " act=" + activation +
+        (residual ? " residual" : "") + " threads=" + std::to_string(threads);
     return s;
   }
 };
@@ -470,6 +472,13 @@ void CheckAgainstReference(const RandomConv& c, std::mt19937* rng) {
   Tensor w = RandomFloatTensor({c.cout, c.cin / c.group, c.kh, c.kw}, rng);
   std::vector<TestInput> inputs = {In(x), c.const_weight ? Const(w) : In(w)};
   if (c.bias) inputs.push_back(Const(RandomFloatTensor({c.cout}, rng)));
+  if (c.residual) {
+    auto plain = SetupKernel("Conv", KernelFlavor::kReference, attrs, inputs);
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    if (!c.bias) inputs.push_back(NoInput());
+    inputs.push_back(In(RandomFloatTensor(plain->outputs[0].shape, rng)));
+    attrs.set(kConvResidualAttr, int64_t{1});
+  }
 
   auto ref = RunKernel("Conv", KernelFlavor::kReference, attrs, inputs);
   ASSERT_TRUE(ref.ok()) << ref.status().ToString();
@@ -597,6 +606,7 @@ TEST(ConvOptimizedTest, RandomConfigurations) {
     c.bias = pick({0, 1});
     c.const_weight = pick({0, 1, 1, 1});
     c.activation = activations[pick({0, 1, 2, 3, 4, 5, 6, 7, 8})];
+    c.residual = pick({0, 0, 1}) == 1;
     c.threads = static_cast<int>(pick({1, 2, 3}));
     // Skip configurations whose kernel does not fit the (padded) input.
     const bool explicit_pads = c.auto_pad == "NOTSET";
@@ -639,10 +649,85 @@ TEST(ConvOptimizedTest, LargerLayers) {
       Make(64, 16, 100, 100, 3, 1, 1),
       Make(48, 8, 121, 121, 3, 2, 1),
   };
-  for (RandomConv c : cases) {
+  for (size_t i = 0; i < cases.size(); ++i) {
+    RandomConv c = cases[i];
     c.threads = 2;
     c.activation = "relu";
+    c.residual = i % 2 == 0;
     CheckAgainstReference(c, &rng);
+  }
+}
+
+// A fused residual gives the bits of the Conv alone followed by an Add and
+// the activation, on every path of the optimised kernel and the reference.
+TEST(ConvOptimizedTest, AResidualIsAddedBeforeTheActivation) {
+  std::mt19937 rng(5);
+  std::vector<RandomConv> cases = {
+      Make(16, 24, 14, 14, 1, 1, 0),      // 1x1: the input read in place
+      Make(16, 16, 20, 20, 3, 1, 1),      // planes wider than the output
+      Make(32, 64, 7, 7, 3, 1, 1),        // packed pixels and dot columns
+      Make(64, 16, 100, 100, 3, 1, 1),    // band by band
+      Make(24, 24, 16, 16, 3, 1, 1, 24),  // depthwise, padded rows
+      Make(8, 8, 9, 9, 3, 3, 1, 8),       // depthwise, stride 3
+      Make(16, 32, 12, 12, 3, 1, 1, 4),   // grouped
+  };
+  cases.back().batch = 2;
+  for (KernelFlavor flavor : kFlavors) {
+    for (const RandomConv& c : cases) {
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(FlavorName(flavor) + " " + c.ToString() + " threads " +
+                     std::to_string(threads));
+        Attributes attrs = MakeAttrs(
+            {{"strides", std::vector<int64_t>{c.sh, c.sw}}, {"pads", c.pads}, {"group", c.group}});
+        std::vector<TestInput> inputs = {
+            In(RandomFloatTensor({c.batch, c.cin, c.h, c.w}, &rng)),
+            Const(RandomFloatTensor({c.cout, c.cin / c.group, c.kh, c.kw}, &rng)),
+            Const(RandomFloatTensor({c.cout}, &rng))};
+        auto alone = RunKernel("Conv", flavor, attrs, inputs, 13, threads);
+        ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+        const Tensor r = RandomFloatTensor((*alone)[0].shape(), &rng);
+        inputs.push_back(In(r));
+        attrs.set(kConvResidualAttr, int64_t{1});
+        const Activation relu{Activation::Kind::kRelu, 0.f, 0.f};
+        relu.ToAttributes(&attrs);
+        auto fused = RunKernel("Conv", flavor, attrs, inputs, 13, threads);
+        ASSERT_TRUE(fused.ok()) << fused.status().ToString();
+        Tensor want = (*alone)[0];
+        for (int64_t i = 0; i < want.num_elements(); ++i) {
+          want.data<float>()[i] =
+              ActivationReference(relu, want.data<float>()[i] + r.data<float>()[i]);
+        }
+        ExpectTensorEqual((*fused)[0], want);
+      }
+    }
+  }
+}
+
+TEST(ConvTest, RejectsAResidualOfTheWrongShapeOrWithoutItsAttribute) {
+  const Attributes plain = MakeAttrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  Attributes residual = plain;
+  residual.set(kConvResidualAttr, int64_t{1});
+  const Tensor x = Ramp(4, 4);
+  const Tensor w = Ones({2, 1, 3, 3});
+  struct Case {
+    const Attributes* attrs;
+    std::vector<TestInput> inputs;
+  };
+  const std::vector<Case> cases = {
+      // A fourth input on a plain Conv, and the attribute without the input.
+      {&plain, {In(x), Const(w), NoInput(), In(Ones({1, 2, 4, 4}))}},
+      {&residual, {In(x), Const(w)}},
+      // Not the output's shape: another channel count, a broadcast.
+      {&residual, {In(x), Const(w), NoInput(), In(Ones({1, 1, 4, 4}))}},
+      {&residual, {In(x), Const(w), NoInput(), In(Ones({1, 2, 1, 1}))}},
+  };
+  for (KernelFlavor flavor : kFlavors) {
+    for (size_t i = 0; i < cases.size(); ++i) {
+      SCOPED_TRACE(FlavorName(flavor) + " case " + std::to_string(i));
+      auto out = SetupKernel("Conv", flavor, *cases[i].attrs, cases[i].inputs);
+      ASSERT_FALSE(out.ok());
+      EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);
+    }
   }
 }
 

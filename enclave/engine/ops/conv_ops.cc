@@ -28,6 +28,7 @@ class ConvReference : public Kernel {
     const float* x = io.inputs[0]->data<float>();
     const float* w = io.inputs[1]->data<float>();
     const float* b = p_.has_bias && io.inputs[2] != nullptr ? io.inputs[2]->data<float>() : nullptr;
+    const float* residual = p_.has_residual ? io.inputs[3]->data<float>() : nullptr;
     float* y = io.outputs[0]->data<float>();
     const int64_t cin_g = p_.in_channels_per_group();
     const int64_t cout_g = p_.out_channels_per_group();
@@ -58,8 +59,10 @@ class ConvReference : public Kernel {
                   }
                 }
               }
-              y[(((n * p_.out_channels + m) * p_.out_d + oz) * p_.out_h + oy) * p_.out_w + ox] =
-                  ActivationReference(p_.activation, acc);
+              const int64_t at =
+                  (((n * p_.out_channels + m) * p_.out_d + oz) * p_.out_h + oy) * p_.out_w + ox;
+              if (residual != nullptr) acc += residual[at];
+              y[at] = ActivationReference(p_.activation, acc);
             }
           }
         }

@@ -37,10 +37,15 @@ Result<std::vector<int64_t>> PositiveTriple(const KernelSetup& setup, const char
 
 Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   const Attributes& attrs = setup.n().attrs;
-  SERDAB_RETURN_IF_ERROR(attrs.CheckKinds(setup.n().name, {"group"},
+  SERDAB_RETURN_IF_ERROR(attrs.CheckKinds(setup.n().name, {"group", kConvResidualAttr},
                                           {"kernel_shape", "strides", "pads", "dilations"}, {},
                                           {"auto_pad"}));
-  if (setup.num_inputs() < 2 || setup.num_inputs() > 3 || !setup.has_input(0) ||
+  const bool residual = attrs.GetInt(kConvResidualAttr, 0) != 0;
+  if (residual && (setup.num_inputs() != 4 || !setup.has_input(3))) {
+    return setup.Error("a fused residual needs a fourth input, got " +
+                       std::to_string(setup.num_inputs()) + " inputs");
+  }
+  if (setup.num_inputs() < 2 || setup.num_inputs() > (residual ? 4 : 3) || !setup.has_input(0) ||
       !setup.has_input(1)) {
     return setup.Error("expects inputs X, W and an optional B, got " +
                        std::to_string(setup.num_inputs()) + " inputs");
@@ -182,6 +187,14 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   p.out_w = out[2];
   // The optimised kernel builds tables sized by the output.
   SERDAB_RETURN_IF_ERROR(setup.CheckSize(DataType::kFloat32, p.output_shape(), "output"));
+  if (residual) {
+    const TensorInfo& r = setup.info(3);
+    if (r.dtype != DataType::kFloat32 || r.shape != p.output_shape()) {
+      return setup.Error("the fused residual must be float32 " + ShapeToString(p.output_shape()) +
+                         ", got " + DataTypeName(r.dtype) + " " + ShapeToString(r.shape));
+    }
+    p.has_residual = true;
+  }
 
   Result<Activation> act = Activation::FromAttributes(attrs);
   if (!act.ok()) return setup.Error(act.status().message());

@@ -19,6 +19,12 @@
 
 namespace serdab::engine {
 
+// Set (to 1) by the graph passes on a Conv that took over the Add after it
+// (graph_passes.h: FuseResidualAdds): the node then has a fourth input, the
+// Add's other operand, shaped as the output and summed into it before the
+// activation. ONNX's Conv has three inputs; a fourth without this is refused.
+inline constexpr const char* kConvResidualAttr = "serdab.residual";
+
 struct ConvParams {
   int64_t batch = 0;
   int64_t in_channels = 0;
@@ -48,7 +54,8 @@ struct ConvParams {
   int64_t pad_front = 0;
   int64_t pad_back = 0;
   int64_t out_d = 1;
-  Activation activation;  // fused by the graph passes; kNone when absent
+  Activation activation;      // fused by the graph passes; kNone when absent
+  bool has_residual = false;  // input 3 is added before the activation
 
   int64_t in_channels_per_group() const { return in_channels / group; }
   int64_t out_channels_per_group() const { return out_channels / group; }

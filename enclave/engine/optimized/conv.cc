@@ -649,12 +649,13 @@ class ConvOptimized : public Kernel {
     const float* w = io.inputs[1]->data<float>();
     const float* bias =
         p_.has_bias && io.inputs[2] != nullptr ? io.inputs[2]->data<float>() : nullptr;
+    const float* r = p_.has_residual ? io.inputs[3]->data<float>() : nullptr;
     float* y = io.outputs[0]->data<float>();
     const int64_t in_image = p_.in_channels * p_.in_h * p_.in_w;
     const int64_t out_image = p_.out_channels * p_.out_h * p_.out_w;
     for (int64_t n = 0; n < p_.batch; ++n) {
       const float* image = x + n * in_image;
-      float* out = y + n * out_image;
+      const Output out{y + n * out_image, r != nullptr ? r + n * out_image : nullptr};
       if (depthwise_) {
         RunDepthwise(io, image, w, bias, out);
       } else if (band_mode_) {
@@ -689,11 +690,28 @@ class ConvOptimized : public Kernel {
   }
   int64_t DotFloats() const { return p_.group * p_.reduction_size() * dot_columns_; }
 
+  // One image's output, and the residual summed into it (or nullptr), which
+  // has the output's layout.
+  struct Output {
+    float* data;
+    const float* residual;
+  };
+
+  // The residual and the activation, over output elements [at, at + n) of
+  // the image.
+  void Epilogue(const Output& out, int64_t at, int64_t n) const {
+    if (out.residual != nullptr) {
+      ApplyActivationToSum(p_.activation, out.residual + at, out.data + at, n);
+    } else if (!p_.activation.is_none()) {
+      ApplyActivation(p_.activation, out.data + at, n);
+    }
+  }
+
   // Planes for the whole image (unless the input is read directly), the
   // packed columns and dot-product columns if any, then units of (group,
   // block of output channels, block of columns).
   void RunWhole(const KernelIO& io, const float* image, const float* w, const float* bias,
-                float* out) const {
+                const Output& out) const {
     const float* src = image;
     float* planes = static_cast<float*>(io.scratch);
     const int64_t mg = p_.out_channels_per_group();
@@ -791,7 +809,7 @@ class ConvOptimized : public Kernel {
   // Each chunk of bands builds the planes of its own bands of output rows
   // in its own slice of scratch, while they are in cache, and computes them.
   void RunBands(const KernelIO& io, const float* image, const float* w, const float* bias,
-                float* out) const {
+                const Output& out) const {
     const int64_t planes_floats = PlaneFloats();
     const int64_t mg = p_.out_channels_per_group();
     io.pool->ParallelFor(band_chunks_, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
@@ -829,16 +847,17 @@ class ConvOptimized : public Kernel {
 
   // Output channels [m_begin, m_end) (of one group) at columns [q_begin,
   // q_end) of `source`, whose column 0 is output pixel pixel_base, then the
-  // dot columns if source.dots is set. Applies the bias and the activation.
+  // dot columns if source.dots is set. Applies the bias, the residual and the
+  // activation.
   void ComputeBlock(const BlockSource& source, int64_t m_begin, int64_t m_end, int64_t q_begin,
                     int64_t q_end, int64_t pixel_base, const float* w, const float* bias,
-                    float* out) const {
+                    const Output& out) const {
     const int64_t kg = p_.reduction_size();
     const int64_t hw = p_.out_h * p_.out_w;
     const int64_t wq = source.wq;
     const bool compact = wq == p_.out_w;
     GemmB b = source.b;
-    float* base = out + pixel_base;
+    float* base = out.data + pixel_base;
     alignas(64) float tile[kGemmMr * kGemmNr];
     const GemmInit init = bias != nullptr ? GemmInit::kRowBias : GemmInit::kZero;
     // One tile: output channels [m, m + 8) at columns [q, q + 48).
@@ -882,12 +901,12 @@ class ConvOptimized : public Kernel {
                 base + m * hw + q_end, hw, bias != nullptr ? bias + m : nullptr);
       }
     }
-    if (!p_.activation.is_none()) {
+    if (!p_.activation.is_none() || out.residual != nullptr) {
       const int64_t c_begin = CompactIndex(p_, wq, q_begin);
       const int64_t c_end =
           CompactIndex(p_, wq, q_end) + (source.dots != nullptr ? dot_columns_ : 0);
       for (int64_t m = m_begin; m < m_end; ++m) {
-        ApplyActivation(p_.activation, base + m * hw + c_begin, c_end - c_begin);
+        Epilogue(out, pixel_base + m * hw + c_begin, c_end - c_begin);
       }
     }
   }
@@ -895,7 +914,7 @@ class ConvOptimized : public Kernel {
   // Channels split into chunks; with the fast path, chunk c pads its input
   // channels into scratch slice c, whose borders it zeroes once.
   void RunDepthwise(const KernelIO& io, const float* image, const float* w, const float* bias,
-                    float* out) const {
+                    const Output& out) const {
     const int64_t in_plane = p_.in_h * p_.in_w;
     const int64_t out_plane = p_.out_h * p_.out_w;
     const int64_t taps = p_.kernel_h * p_.kernel_w;
@@ -912,7 +931,7 @@ class ConvOptimized : public Kernel {
           const float* in = image + c * in_plane;
           const float b = bias != nullptr ? bias[m] : 0.f;
           const float* wm = w + m * taps;
-          float* om = out + m * out_plane;
+          float* om = out.data + m * out_plane;
           if (padded_path_) {
             if (c != filled) FillPadded(p_, in, padded_w_, padded);
             filled = c;
@@ -924,7 +943,7 @@ class ConvOptimized : public Kernel {
           } else {
             DepthwiseChannel<0>(p_, depthwise_plan_, in, wm, b, om);
           }
-          ApplyActivation(p_.activation, om, out_plane);
+          Epilogue(out, m * out_plane, out_plane);
         }
       }
     });

@@ -1,0 +1,215 @@
+// FuseResidualAdds (graph_passes.h): a Conv whose output only an Add reads
+// takes over that Add, and the Add's activation, when the Add's other operand
+// has the output's shape and exists before the Conv runs. The fused model
+// gives the plain graph's bits; every other Add stays a layer of its own.
+#include <gtest/gtest.h>
+#include <onnx/onnx.pb.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "enclave/engine/model.h"
+#include "enclave/engine/onnx_importer.h"
+
+namespace serdab::engine {
+namespace {
+
+constexpr int64_t kChannels = 8;
+constexpr int64_t kSide = 10;
+
+// A graph of 3x3 and 1x1 convolutions over x [1, 8, 10, 10], built node by
+// node in the order given.
+class GraphBuilder {
+ public:
+  GraphBuilder() {
+    model_.set_ir_version(8);
+    model_.add_opset_import()->set_version(13);
+    onnx::ValueInfoProto* x = graph()->add_input();
+    x->set_name("x");
+    auto* tt = x->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {int64_t{1}, kChannels, kSide, kSide}) {
+      tt->mutable_shape()->add_dim()->set_dim_value(d);
+    }
+  }
+
+  // out = Conv(in) with a random weight and bias, `kernel` 1 or 3 ("same").
+  void Conv(const std::string& in, const std::string& out, int64_t kernel) {
+    const std::string w = out + ".w", b = out + ".b";
+    Initializer(w, {kChannels, kChannels, kernel, kernel});
+    Initializer(b, {kChannels});
+    onnx::NodeProto* node = Node("Conv", {in, w, b}, out);
+    onnx::AttributeProto* pads = node->add_attribute();
+    pads->set_name("pads");
+    pads->set_type(onnx::AttributeProto::INTS);
+    for (int i = 0; i < 4; ++i) pads->add_ints(kernel / 2);
+  }
+
+  onnx::NodeProto* Node(const std::string& op, const std::vector<std::string>& inputs,
+                        const std::string& out) {
+    onnx::NodeProto* node = graph()->add_node();
+    node->set_op_type(op);
+    node->set_name(out);
+    for (const std::string& in : inputs) node->add_input(in);
+    node->add_output(out);
+    return node;
+  }
+
+  void Initializer(const std::string& name, const std::vector<int64_t>& dims) {
+    onnx::TensorProto* t = graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      n *= d;
+    }
+    std::uniform_real_distribution<float> dist(-0.5f, 0.5f);
+    for (int64_t i = 0; i < n; ++i) t->add_float_data(dist(rng_));
+  }
+
+  void Output(const std::string& name) { graph()->add_output()->set_name(name); }
+
+  std::string Bytes() const { return model_.SerializeAsString(); }
+
+ private:
+  onnx::GraphProto* graph() { return model_.mutable_graph(); }
+
+  onnx::ModelProto model_;
+  std::mt19937 rng_{4};
+};
+
+std::unique_ptr<Model> Load(const std::string& bytes, bool fuse, bool optimized) {
+  Result<Graph> graph = ImportOnnxBytes(bytes, "residual.onnx");
+  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
+  ModelOptions options;
+  options.fuse = fuse;
+  options.optimized_kernels = optimized;
+  options.num_threads = 2;
+  auto model = Model::FromGraph(std::move(graph).value(), options);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return std::move(model).value();
+}
+
+// The layer named `name` ("op+fused"), or "" when there is none.
+std::string Layer(const Model& model, const std::string& name) {
+  for (const LayerInfo& layer : model.layers()) {
+    if (layer.name == name) return layer.op_type + (layer.fused.empty() ? "" : "+" + layer.fused);
+  }
+  return "";
+}
+
+// The fused and the plain graph, on either kernel flavour, give the same bits.
+void ExpectPlainGraphsBits(const std::string& bytes) {
+  Tensor x = Tensor::Create(DataType::kFloat32, {1, kChannels, kSide, kSide}).value();
+  std::mt19937 rng(9);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  for (int64_t i = 0; i < x.num_elements(); ++i) x.data<float>()[i] = dist(rng);
+  for (bool optimized : {false, true}) {
+    SCOPED_TRACE(optimized ? "optimised" : "reference");
+    auto fused = Load(bytes, true, optimized)->Run({x});
+    auto plain = Load(bytes, false, optimized)->Run({x});
+    ASSERT_TRUE(fused.ok()) << fused.status().ToString();
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    ASSERT_EQ(fused->size(), plain->size());
+    for (size_t o = 0; o < fused->size(); ++o) {
+      const Tensor& a = (*fused)[o];
+      const Tensor& b = (*plain)[o];
+      ASSERT_EQ(a.shape(), b.shape());
+      EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.bytes()), 0) << "output " << o;
+    }
+  }
+}
+
+TEST(ResidualFusionTest, AnIdentityBlocksAddGoesIntoItsSecondConv) {
+  GraphBuilder g;
+  g.Conv("x", "a", 3);
+  g.Node("Relu", {"a"}, "a_relu");
+  g.Conv("a_relu", "b", 3);
+  g.Node("Add", {"b", "x"}, "sum");
+  g.Node("Relu", {"sum"}, "y");
+  g.Output("y");
+  const std::string bytes = g.Bytes();
+  std::unique_ptr<Model> model = Load(bytes, true, true);
+  EXPECT_EQ(model->num_layers(), 2);
+  EXPECT_EQ(Layer(*model, "a"), "Conv+Relu");
+  EXPECT_EQ(Layer(*model, "b"), "Conv+Add+Relu");
+  ExpectPlainGraphsBits(bytes);
+}
+
+TEST(ResidualFusionTest, OfTwoConvsTheLaterTakesTheAdd) {
+  // ResNet's downsampling block: the shortcut's Conv comes after the block's
+  // last one, which is then the operand already computed.
+  GraphBuilder g;
+  g.Conv("x", "a", 3);
+  g.Conv("a", "b", 3);
+  g.Conv("x", "shortcut", 1);
+  g.Node("Add", {"b", "shortcut"}, "y");
+  g.Output("y");
+  const std::string bytes = g.Bytes();
+  std::unique_ptr<Model> model = Load(bytes, true, true);
+  EXPECT_EQ(model->num_layers(), 3);
+  EXPECT_EQ(Layer(*model, "b"), "Conv");
+  EXPECT_EQ(Layer(*model, "shortcut"), "Conv+Add");
+  ExpectPlainGraphsBits(bytes);
+}
+
+TEST(ResidualFusionTest, OtherAddsStayLayersOfTheirOwn) {
+  struct Case {
+    const char* what;
+    void (*build)(GraphBuilder*);
+  };
+  const Case cases[] = {
+      {"a broadcast operand",
+       [](GraphBuilder* g) {
+         g->Conv("x", "b", 3);
+         g->Initializer("scale", {1, kChannels, 1, 1});
+         g->Node("Add", {"b", "scale"}, "y");
+       }},
+      {"a Conv output that is also the model's",
+       [](GraphBuilder* g) {
+         g->Conv("x", "b", 3);
+         g->Node("Add", {"b", "x"}, "y");
+         g->Output("b");
+       }},
+      {"a Conv output read twice",
+       [](GraphBuilder* g) {
+         g->Conv("x", "b", 3);
+         g->Node("Add", {"b", "x"}, "sum");
+         g->Node("Mul", {"sum", "b"}, "y");
+       }},
+      {"an activation between the Conv and the Add",
+       [](GraphBuilder* g) {
+         g->Conv("x", "b", 3);
+         g->Node("Relu", {"b"}, "b_relu");
+         g->Node("Add", {"b_relu", "x"}, "y");
+       }},
+      {"an operand computed after the Conv, not by a Conv",
+       [](GraphBuilder* g) {
+         g->Conv("x", "b", 3);
+         g->Node("Sigmoid", {"x"}, "gate");
+         g->Node("Add", {"b", "gate"}, "y");
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    GraphBuilder g;
+    c.build(&g);
+    g.Output("y");
+    const std::string bytes = g.Bytes();
+    std::unique_ptr<Model> model = Load(bytes, true, true);
+    bool add = false;
+    for (const LayerInfo& layer : model->layers()) {
+      add = add || layer.op_type == "Add";
+      EXPECT_EQ(layer.fused.find("Add"), std::string::npos) << layer.name;
+    }
+    EXPECT_TRUE(add);
+    ExpectPlainGraphsBits(bytes);
+  }
+}
+
+}  // namespace
+}  // namespace serdab::engine
