@@ -641,10 +641,12 @@ TEST(ConvOptimizedTest, LargerLayers) {
       Make(24, 128, 9, 9, 5, 1, 2, 2),
       Make(40, 72, 15, 15, 3, 2, 1),
       Make(16, 64, 6, 6, 3, 1, 0),
-      // A unit's columns over 1 MiB (K = 1440, 1536): tiles outside channels.
+      // Columns of four tiles over half of L2 (K = 1440, 1536, 2304): units
+      // of one or two tiles, the last with packed pixels and dot columns.
       Make(160, 24, 14, 14, 3, 1, 1),
       Make(160, 72, 9, 9, 3, 1, 1),
       Make(1536, 20, 7, 7, 1, 1, 0),
+      Make(256, 64, 14, 14, 3, 1, 1),
       // Planes over 2 MB: built band by band.
       Make(64, 16, 100, 100, 3, 1, 1),
       Make(48, 8, 121, 121, 3, 2, 1),

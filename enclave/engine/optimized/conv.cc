@@ -46,8 +46,8 @@
 namespace serdab::engine {
 namespace {
 
-// GEMM tiles per work unit along the output positions: one unit keeps an
-// A panel (8 rows of the weight) in cache across this many tiles.
+// GEMM tiles per work unit along the output positions, at most: one unit
+// keeps an A panel (8 rows of the weight) in cache across this many tiles.
 constexpr int64_t kTilesPerUnit = 4;
 // Work units per thread on a map of one position block, whose units split the
 // output channels: enough for an idle thread to take over some of a slower
@@ -623,7 +623,13 @@ class ConvOptimized : public Kernel {
     packed_stride_ = (tile_columns_ + 15) / 16 * 16;
     if (packed_) pixel_masks_ = PixelMasks(positions_, layout_.wq, p_.out_w);
     const int64_t tiles = (tile_columns_ + kGemmNr - 1) / kGemmNr;
-    position_blocks_ = std::max<int64_t>(1, (tiles + kTilesPerUnit - 1) / kTilesPerUnit);
+    // A unit's columns take at most half of L2, the rest being for the
+    // weight panels and the output: on a 14x14 map with K = 2304 (ResNet's
+    // 3x3 256) a unit of one tile is 17% faster at 2 threads than one of the
+    // map's four, which both threads' units read again from L3 for each
+    // block of channels (kernels_bench).
+    tiles_per_unit_ = std::clamp<int64_t>(kL2Bytes / 2 / ColumnBytes(kGemmNr), 1, kTilesPerUnit);
+    position_blocks_ = std::max<int64_t>(1, (tiles + tiles_per_unit_ - 1) / tiles_per_unit_);
     // Few position blocks (small images): split the output channels too, but
     // no further than needed, since every unit of a position block reads all
     // of its columns: to two units per thread, or kUnitsPerThread when the
@@ -635,11 +641,6 @@ class ConvOptimized : public Kernel {
     m_blocks_ = units >= wanted ? 1 : std::min(m_tiles, (wanted + units - 1) / units);
     m_block_tiles_ = (m_tiles + m_blocks_ - 1) / m_blocks_;
     m_blocks_ = (m_tiles + m_block_tiles_ - 1) / m_block_tiles_;
-    // A unit's B columns (K rows of its tiles) larger than L2 would come back
-    // from L3 for every 8 output channels: then each tile goes through all of
-    // the block's channels while its columns stay in L2, and the weights
-    // (read in 8-row panels) are what streams.
-    tiles_outer_ = ColumnBytes(kTilesPerUnit * kGemmNr) > kL2Bytes;
     return Status::Ok();
   }
 
@@ -777,9 +778,9 @@ class ConvOptimized : public Kernel {
         const int64_t mb = u % m_blocks_;
         const int64_t m_begin = g * mg + mb * m_block_tiles_ * kGemmMr;
         const int64_t m_end = std::min(g * mg + mg, m_begin + m_block_tiles_ * kGemmMr);
-        const int64_t q_begin = pb * kTilesPerUnit * kGemmNr;
+        const int64_t q_begin = pb * tiles_per_unit_ * kGemmNr;
         const bool last = pb + 1 == position_blocks_;
-        const int64_t q_end = last ? tile_columns_ : q_begin + kTilesPerUnit * kGemmNr;
+        const int64_t q_end = last ? tile_columns_ : q_begin + tiles_per_unit_ * kGemmNr;
         BlockSource source;
         if (packed_) {
           source.b.data = packed + g * kg * packed_stride_;
@@ -802,7 +803,7 @@ class ConvOptimized : public Kernel {
     if (chunk >= chunks) return layout_.hq;
     int64_t begin, end;
     ThreadPool::ChunkRange(units, chunks, chunk, &begin, &end);
-    const int64_t q = begin / m_blocks_ * kTilesPerUnit * kGemmNr;
+    const int64_t q = begin / m_blocks_ * tiles_per_unit_ * kGemmNr;
     return std::min(layout_.hq, q / layout_.wq);
   }
 
@@ -886,14 +887,8 @@ class ConvOptimized : public Kernel {
         s += run;
       }
     };
-    if (tiles_outer_) {
-      for (int64_t q = q_begin; q < q_end; q += kGemmNr) {
-        for (int64_t m = m_begin; m < m_end; m += kGemmMr) compute_tile(m, q);
-      }
-    } else {
-      for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
-        for (int64_t q = q_begin; q < q_end; q += kGemmNr) compute_tile(m, q);
-      }
+    for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
+      for (int64_t q = q_begin; q < q_end; q += kGemmNr) compute_tile(m, q);
     }
     if (source.dots != nullptr) {
       for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
@@ -984,9 +979,9 @@ class ConvOptimized : public Kernel {
   int64_t dot_columns_ = 0;   // the rest, by dot products
   int64_t packed_stride_ = 0;
   int64_t position_blocks_ = 0;
+  int64_t tiles_per_unit_ = kTilesPerUnit;
   int64_t m_blocks_ = 1;
   int64_t m_block_tiles_ = 1;
-  bool tiles_outer_ = false;  // ComputeBlock's loop over tiles outside its loop over channels
   // Band mode.
   bool band_mode_ = false;
   int64_t bands_ = 0;
