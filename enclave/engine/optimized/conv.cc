@@ -16,7 +16,8 @@
 // Three ways to schedule it:
 // - whole image: planes for the whole input, then work units of (group,
 //   block of output channels, block of columns) spread over the threads;
-// - bands, when the planes would not fit in cache: each chunk of work builds
+// - bands, when the planes take a quarter of L2 or more, on maps of enough
+//   rows: each chunk of work builds
 //   the planes of its own bands of output rows in its own scratch slice and
 //   computes them at once;
 // - small maps (7x7, 14x14) with many output channels: the pixel columns are
@@ -55,10 +56,12 @@ constexpr int64_t kTilesPerUnit = 4;
 // reads, are not read again too often. (8 was 5-20% slower than 4 on 7x7 and
 // 14x14 maps in kernels_bench at 2 threads.)
 constexpr int64_t kUnitsPerThread = 4;
-// Planes larger than this are built band by band (see RunBands), each band's
-// planes taking about kBandBytes, so that they never travel to memory.
-constexpr int64_t kBandModeBytes = 2 << 20;
+// In band mode (see RunBands) each band's planes take about kBandBytes, each
+// thread has kMinBandsPerThread bands at least, and maps have kMinBandRows
+// rows at least: two a band at 2 threads.
 constexpr int64_t kBandBytes = 512 << 10;
+constexpr int64_t kMinBandsPerThread = 2;
+constexpr int64_t kMinBandRows = 8;
 // Small output maps with enough output channels are computed on compact pixel
 // columns packed from the planes, so that tiles do not compute the planes'
 // dropped positions (up to 22% of a 7x7 map's 3x3 planes).
@@ -122,33 +125,98 @@ uint32_t LaneMask(int64_t lo, int64_t hi, int64_t width) {
   return static_cast<uint32_t>(bits);
 }
 
-// dst[i] = src[2 * i] for i < count, reading nothing at or past src[avail].
-void GatherEven(const float* src, int64_t count, int64_t avail, float* dst) {
-  int64_t i = 0;
+// dst[0, n) = src[0, n) and dst[0, n) = 0, inline: plane rows and tile row
+// segments are a few dozen floats, for which a libc call costs more than the
+// copy.
+inline void CopyFloats(const float* src, int64_t n, float* dst) {
 #if defined(__AVX512F__)
-  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  for (; i + 16 <= count && 2 * i + 32 <= avail; i += 16) {
-    const __m512 lo = _mm512_loadu_ps(src + 2 * i);
-    const __m512 hi = _mm512_loadu_ps(src + 2 * i + 16);
-    _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(lo, even, hi));
-  }
-  if (i < count) {
-    const uint32_t load = LaneMask(0, avail - 2 * i, 32);
-    const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(load), src + 2 * i);
-    const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(load >> 16), src + 2 * i + 16);
-    const __mmask16 store = static_cast<__mmask16>(LaneMask(0, count - i, 16));
-    _mm512_mask_storeu_ps(dst + i, store, _mm512_permutex2var_ps(lo, even, hi));
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
   }
 #else
-  for (; i < count; ++i) dst[i] = src[2 * i];
+  std::memcpy(dst, src, n * sizeof(float));
 #endif
 }
+
+inline void ZeroFloats(float* dst, int64_t n) {
+#if defined(__AVX512F__)
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_setzero_ps());
+  if (i < n) {
+    _mm512_mask_storeu_ps(dst + i, static_cast<__mmask16>((1u << (n - i)) - 1),
+                          _mm512_setzero_ps());
+  }
+#else
+  std::memset(dst, 0, n * sizeof(float));
+#endif
+}
+
+// Plane rows of stride-2 phases are built from a copy of the input row with
+// its zero padding, in a buffer of this many floats on the stack; wider rows
+// take the general path.
+constexpr int64_t kPaddedRowFloats = 2048;
+
+#if defined(__AVX512F__)
+// Row r of the two column phases of padded input row `padded` (2 * wq
+// floats and 32 more, zero past the input): even[xq] = padded[2 * xq],
+// odd[xq] = padded[2 * xq + 1]; either may be nullptr (a phase no tap reads).
+void DeinterleaveRow(const float* padded, int64_t wq, float* even, float* odd) {
+  const __m512i even_lanes =
+      _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd_lanes =
+      _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  for (int64_t x = 0; x < wq; x += 16) {
+    const __m512 lo = _mm512_loadu_ps(padded + 2 * x);
+    const __m512 hi = _mm512_loadu_ps(padded + 2 * x + 16);
+    const __mmask16 m = static_cast<__mmask16>(LaneMask(0, wq - x, 16));
+    if (even != nullptr) {
+      _mm512_mask_storeu_ps(even + x, m, _mm512_permutex2var_ps(lo, even_lanes, hi));
+    }
+    if (odd != nullptr) {
+      _mm512_mask_storeu_ps(odd + x, m, _mm512_permutex2var_ps(lo, odd_lanes, hi));
+    }
+  }
+}
+#endif
 
 // Writes rows [first_row, first_row + rows) of the phase planes of one input
 // channel, each plane's first row at planes + plane index * pp.plane_size().
 void BuildPlanes(const ConvParams& p, const PhasePlanes& pp, int64_t first_row, int64_t rows,
                  const float* channel, float* planes) {
   const int64_t sh = p.stride_h, sw = p.stride_w;
+#if defined(__AVX512F__)
+  if (sw == 2 && 2 * pp.wq + 32 <= kPaddedRowFloats) {
+    // Both column phases of a row from one pass over it.
+    float padded[kPaddedRowFloats];
+    const int64_t tail = 2 * pp.wq + 32 - p.pad_left - p.in_w;
+    ZeroFloats(padded, p.pad_left);
+    for (int64_t a = 0; a < sh; ++a) {
+      float* phase[2];
+      for (int64_t b = 0; b < 2; ++b) {
+        const int index = pp.phase_index[a * sw + b];
+        phase[b] = index < 0 ? nullptr : planes + index * pp.plane_size();
+      }
+      if (phase[0] == nullptr && phase[1] == nullptr) continue;
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t iy = (first_row + r) * sh + a - p.pad_top;
+        float* even = phase[0] != nullptr ? phase[0] + r * pp.wq : nullptr;
+        float* odd = phase[1] != nullptr ? phase[1] + r * pp.wq : nullptr;
+        if (iy < 0 || iy >= p.in_h) {
+          if (even != nullptr) ZeroFloats(even, pp.wq);
+          if (odd != nullptr) ZeroFloats(odd, pp.wq);
+          continue;
+        }
+        CopyFloats(channel + iy * p.in_w, p.in_w, padded + p.pad_left);
+        ZeroFloats(padded + p.pad_left + p.in_w, tail);
+        DeinterleaveRow(padded, pp.wq, even, odd);
+      }
+    }
+    return;
+  }
+#endif
   for (int64_t a = 0; a < sh; ++a) {
     for (int64_t b = 0; b < sw; ++b) {
       const int index = pp.phase_index[a * sw + b];
@@ -163,20 +231,17 @@ void BuildPlanes(const ConvParams& p, const PhasePlanes& pp, int64_t first_row, 
         float* row = dst + r * pp.wq;
         const int64_t iy = (first_row + r) * sh + a - p.pad_top;
         if (iy < 0 || iy >= p.in_h) {
-          std::memset(row, 0, pp.wq * sizeof(float));
+          ZeroFloats(row, pp.wq);
           continue;
         }
         const float* in_row = channel + iy * p.in_w;
-        std::memset(row, 0, x_lo * sizeof(float));
+        ZeroFloats(row, x_lo);
         if (sw == 1) {
-          std::memcpy(row + x_lo, in_row + x_lo + shift, (x_hi - x_lo) * sizeof(float));
-        } else if (sw == 2) {
-          const int64_t first = 2 * x_lo + shift;
-          GatherEven(in_row + first, x_hi - x_lo, p.in_w - first, row + x_lo);
+          CopyFloats(in_row + x_lo + shift, x_hi - x_lo, row + x_lo);
         } else {
           for (int64_t xq = x_lo; xq < x_hi; ++xq) row[xq] = in_row[xq * sw + shift];
         }
-        std::memset(row + x_hi, 0, (pp.wq - x_hi) * sizeof(float));
+        ZeroFloats(row + x_hi, pp.wq - x_hi);
       }
     }
   }
@@ -186,21 +251,6 @@ void BuildPlanes(const ConvParams& p, const PhasePlanes& pp, int64_t first_row, 
 // or of the next valid position when q is a dropped one.
 int64_t CompactIndex(const ConvParams& p, int64_t wq, int64_t q) {
   return (q / wq) * p.out_w + std::min(q % wq, p.out_w);
-}
-
-// dst[0, n) = src[0, n) for n <= kGemmNr: a tile row segment, copied inline
-// (a libc call per segment costs more than the copy).
-inline void CopySegment(const float* src, int64_t n, float* dst) {
-#if defined(__AVX512F__)
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
-  }
-#else
-  std::memcpy(dst, src, n * sizeof(float));
-#endif
 }
 
 // Masks of the plane positions that are output pixels (column < out_w), per
@@ -580,14 +630,23 @@ class ConvOptimized : public Kernel {
     }
     layout_ = MakePhasePlanes(p_);
     const int64_t plane_bytes = p_.in_channels * layout_.channel_stride() * sizeof(float);
-    band_mode_ = !layout_.use_input && plane_bytes > kBandModeBytes;
+    // Built band by band, by the thread that computes the band, the planes
+    // stay in that core's L2; built whole, they go through L3, and to the
+    // other cores when the units split channels. Bands paid off from planes
+    // of a quarter of L2 (at 2 threads, the 3x3 stride-2 128-channel layer
+    // at 56x56 went from 987 to 741 us, 3x3 128 at 28x28 from 760 to 670),
+    // on maps of kMinBandRows rows or more (a 7x7 map in bands is slower).
+    // The choice ignores the thread count: band mode has no dot columns, so
+    // it would change the bits of a map whose whole-image mode has them.
+    band_mode_ = !layout_.use_input && plane_bytes >= kL2Bytes / 4 && p_.out_h >= kMinBandRows;
     if (band_mode_) {
       // Bands of output rows: enough that each band's planes stay in cache,
       // and a multiple of the thread count for balance.
       const int64_t halo = (p_.kernel_h - 1) * p_.dilation_h / p_.stride_h;
       const int64_t row_bytes = p_.in_channels * layout_.phases * layout_.wq * sizeof(float);
       const int64_t rows_fit = std::max<int64_t>(1, kBandBytes / row_bytes - halo);
-      int64_t bands = std::max<int64_t>((p_.out_h + rows_fit - 1) / rows_fit, 2 * threads);
+      int64_t bands =
+          std::max<int64_t>((p_.out_h + rows_fit - 1) / rows_fit, kMinBandsPerThread * threads);
       bands = std::min(p_.out_h, (bands + threads - 1) / threads * threads);
       bands_ = bands;
       layout_.hq = (p_.out_h + bands - 1) / bands + halo;
@@ -881,7 +940,7 @@ class ConvOptimized : public Kernel {
         if (valid > 0) {
           const int64_t dst = (s / wq) * p_.out_w + ox;
           for (int64_t i = 0; i < rows; ++i) {
-            CopySegment(tile + i * kGemmNr + (s - q), valid, base + (m + i) * hw + dst);
+            CopyFloats(tile + i * kGemmNr + (s - q), valid, base + (m + i) * hw + dst);
           }
         }
         s += run;
