@@ -4,15 +4,19 @@
 For each torchvision classification family, builds the model with seeded
 random weights and random BatchNorm statistics, exports it once with
 torch.onnx.export at opset 13 (batch 1, 224x224; inception_v3 299x299), and for
-each thread count times, one right after the other in this one process run:
-`serdab infer --threads T --repeat R` (its reported median), ONNX Runtime's
-CPU execution provider on the same ONNX file and input (bench/onnxruntime_time.mjs
-under Node.js: T intra-op threads, 1 inter-op thread, all graph optimisations,
-warm-up, median of R) and PyTorch (torch.set_num_threads(T), no_grad, warm-up,
-median of R). Serdab's and ONNX Runtime's outputs must each agree with
-PyTorch's within the end-to-end tolerance. Prints a Markdown table, the
-geometric mean of serdab/ORT per thread count and the models above 1.2; exits 1
-if any output disagrees or any run fails.
+each thread count times, in this one process run, N rounds (--rounds) of
+`serdab infer --threads T --repeat R` (its reported median) right before ONNX
+Runtime's CPU execution provider on the same ONNX file and input
+(bench/onnxruntime_time.mjs under Node.js: T intra-op threads, 1 inter-op
+thread, all graph optimisations, warm-up, median of R), then PyTorch once
+(torch.set_num_threads(T), no_grad, warm-up, median of R). A shared VM's
+speed drifts by tens of percent over minutes; within a round the two engines
+run seconds apart, so the ratio a row reports is the median of the rounds'
+ratios, and each engine's time the median of its rounds' medians. Serdab's and
+ONNX Runtime's outputs must each agree with PyTorch's within the end-to-end
+tolerance. Prints a Markdown table, the geometric mean of serdab/ORT per
+thread count and the models above 1.2; exits 1 if any output disagrees or any
+run fails.
 
 ONNX Runtime is the benchmark's anchor only, never a dependency of the build
 or the services. Install it (Node.js >= 18) with
@@ -58,14 +62,16 @@ ORT_SCRIPT = os.path.join(HERE, "onnxruntime_time.mjs")
 
 
 class Row:
-    """One model at one thread count: the three medians (None where that run
-    failed) and the problems found (failures, outputs that disagree)."""
+    """One model at one thread count: each engine's median (None where its
+    runs failed), serdab/ORT (the median of the rounds' ratios) and the
+    problems found (failures, outputs that disagree)."""
 
     def __init__(self, name, threads):
         self.name = name
         self.threads = threads
         self.serdab_ms = None
         self.ort_ms = None
+        self.ort_ratio = None
         self.torch_ms = None
         self.problems = []
 
@@ -104,7 +110,7 @@ def time_ort(path, input_path, input_shape, output_path, output_shape, threads, 
     return st.parse_median_ms(result.stdout), st.read_tensor(output_path, output_shape)
 
 
-def bench_model(name, threads_list, repeat, seed, workdir):
+def bench_model(name, threads_list, repeat, rounds, seed, workdir):
     """Returns one Row per thread count."""
     path = os.path.join(workdir, f"{name}.onnx")
     log(f"[{name}] building with random weights (seed {seed}), exporting at opset {OPSET}")
@@ -117,23 +123,36 @@ def bench_model(name, threads_list, repeat, seed, workdir):
     rows = []
     for threads in threads_list:
         row = Row(name, threads)
-        log(f"[{name}] threads {threads}: serdab, {repeat} runs")
-        try:
-            serdab_out, row.serdab_ms, _ = st.serdab_infer(
-                path, x, workdir, output_shape, threads=threads, repeat=repeat,
-                timeout=3600, tag=name)
-        except AssertionError as error:
-            log(f"[{name}] threads {threads}: SERDAB FAILED\n{error}")
-            row.problems.append(f"serdab failed: {failure_summary(error)}")
-            serdab_out = None
-        log(f"[{name}] threads {threads}: ONNX Runtime, {repeat} runs")
-        try:
-            row.ort_ms, ort_out = time_ort(path, ort_input, input_shape, ort_output,
-                                           output_shape, threads, repeat)
-        except AssertionError as error:
-            log(f"[{name}] threads {threads}: ONNX RUNTIME FAILED\n{error}")
-            row.problems.append(f"ONNX Runtime failed: {failure_summary(error)}")
-            ort_out = None
+        serdab_ms, ort_ms = [], []
+        serdab_out = ort_out = None
+        for r in range(rounds):
+            log(f"[{name}] threads {threads}, round {r + 1} of {rounds}: serdab, then "
+                f"ONNX Runtime, {repeat} runs each")
+            try:
+                serdab_out, ms, _ = st.serdab_infer(
+                    path, x, workdir, output_shape, threads=threads, repeat=repeat,
+                    timeout=3600, tag=name)
+                serdab_ms.append(ms)
+            except AssertionError as error:
+                log(f"[{name}] threads {threads}: SERDAB FAILED\n{error}")
+                row.problems.append(f"serdab failed: {failure_summary(error)}")
+                serdab_out = None
+                break
+            try:
+                ms, ort_out = time_ort(path, ort_input, input_shape, ort_output,
+                                       output_shape, threads, repeat)
+                ort_ms.append(ms)
+            except AssertionError as error:
+                log(f"[{name}] threads {threads}: ONNX RUNTIME FAILED\n{error}")
+                row.problems.append(f"ONNX Runtime failed: {failure_summary(error)}")
+                ort_out = None
+                break
+        if serdab_ms:
+            row.serdab_ms = statistics.median(serdab_ms)
+        if ort_ms:
+            row.ort_ms = statistics.median(ort_ms)
+        if serdab_out is not None and ort_out is not None:
+            row.ort_ratio = statistics.median(a / b for a, b in zip(serdab_ms, ort_ms))
         log(f"[{name}] threads {threads}: PyTorch, {repeat} runs")
         row.torch_ms, expected = time_pytorch(model, torch.from_numpy(x), threads, repeat)
         for who, actual in (("serdab", serdab_out), ("ONNX Runtime", ort_out)):
@@ -142,7 +161,9 @@ def bench_model(name, threads_list, repeat, seed, workdir):
                 log(f"[{name}] threads {threads}: {who} OUTPUT DIFFERS: {mismatch}")
                 row.problems.append(f"{who} output differs from PyTorch: {mismatch}")
         log(f"[{name}] threads {threads}: serdab {fmt_ms(row.serdab_ms)} ms, "
-            f"ORT {fmt_ms(row.ort_ms)} ms, PyTorch {row.torch_ms:.2f} ms")
+            f"ORT {fmt_ms(row.ort_ms)} ms (serdab/ORT by round: "
+            f"{', '.join(f'{a / b:.2f}' for a, b in zip(serdab_ms, ort_ms))}), "
+            f"PyTorch {row.torch_ms:.2f} ms")
         rows.append(row)
     os.remove(path)
     return rows
@@ -161,9 +182,11 @@ def ort_version():
         return json.load(f)["version"]
 
 
-def markdown_table(rows, threads_list, repeat, load_before, load_after, node_version):
+def markdown_table(rows, threads_list, repeat, rounds, load_before, load_after, node_version):
     lines = [
-        f"Batch 1, opset {OPSET}, median of {repeat} runs after {WARMUP_RUNS} warm-up; "
+        f"Batch 1, opset {OPSET}, median of {repeat} runs after {WARMUP_RUNS} warm-up in "
+        f"each of {rounds} rounds of serdab then ONNX Runtime (ms: the median of the "
+        f"rounds' medians; serdab/ORT: the median of the rounds' ratios); "
         f"{cpu_name()} ({os.cpu_count()} CPUs); ONNX Runtime {ort_version()} "
         f"(onnxruntime-node, CPU EP, Node.js {node_version}); PyTorch {torch.__version__}, "
         f"torchvision {torchvision.__version__}; {time.strftime('%Y-%m-%d')}; "
@@ -178,12 +201,12 @@ def markdown_table(rows, threads_list, repeat, load_before, load_after, node_ver
         lines.append(
             f"| {row.name} | {row.threads} | {fmt_ms(row.serdab_ms)} | "
             f"{fmt_ms(row.ort_ms)} | {row.torch_ms:.2f} | "
-            f"{fmt_ratio(row.serdab_ms, row.ort_ms)} | "
+            f"{'-' if row.ort_ratio is None else f'{row.ort_ratio:.2f}'} | "
             f"{fmt_ratio(row.serdab_ms, row.torch_ms)} | {outputs} |")
     lines.append("")
     for threads in threads_list:
-        ratios = [(r.name, r.serdab_ms / r.ort_ms) for r in rows
-                  if r.threads == threads and r.serdab_ms is not None and r.ort_ms is not None]
+        ratios = [(r.name, r.ort_ratio) for r in rows
+                  if r.threads == threads and r.ort_ratio is not None]
         if not ratios:
             lines.append(f"- {threads} thread(s): no model has both timings.")
             continue
@@ -228,7 +251,12 @@ def main():
                         help="comma-separated torchvision.models names (default: the "
                              f"{len(FAMILIES.split(','))} families of issue 11: {FAMILIES})")
     add_timing_arguments(parser, repeat=9, seed_help="weight and input seed")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of serdab and ONNX Runtime per model and "
+                             "thread count (default 3)")
     args, models, threads_list, load_before = parse_timing_arguments(parser)
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     unknown = [m for m in models if not hasattr(torchvision.models, m)]
     if unknown:
         parser.error(f"not in torchvision.models: {', '.join(unknown)}")
@@ -243,8 +271,9 @@ def main():
     rows = []
     with st.temp_dir(prefix="serdab_bench_ort_") as workdir:
         for name in models:
-            rows.extend(bench_model(name, threads_list, args.repeat, args.seed, workdir))
-    table = markdown_table(rows, threads_list, args.repeat, load_before,
+            rows.extend(bench_model(name, threads_list, args.repeat, args.rounds, args.seed,
+                                    workdir))
+    table = markdown_table(rows, threads_list, args.repeat, args.rounds, load_before,
                            os.getloadavg()[0], node_version)
     print(table, end="")
     if args.markdown:
