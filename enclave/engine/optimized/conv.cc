@@ -687,8 +687,15 @@ class ConvOptimized : public Kernel {
     // 3x3 256) a unit of one tile is 17% faster at 2 threads than one of the
     // map's four, which both threads' units read again from L3 for each
     // block of channels (kernels_bench).
-    tiles_per_unit_ = std::clamp<int64_t>(kL2Bytes / 2 / ColumnBytes(kGemmNr), 1, kTilesPerUnit);
-    position_blocks_ = std::max<int64_t>(1, (tiles + tiles_per_unit_ - 1) / tiles_per_unit_);
+    const int64_t tiles_per_unit =
+        std::clamp<int64_t>(kL2Bytes / 2 / ColumnBytes(kGemmNr), 1, kTilesPerUnit);
+    position_blocks_ = std::max<int64_t>(1, (tiles + tiles_per_unit - 1) / tiles_per_unit);
+    // Blocks of equal width, in whole vectors: a short last block would make
+    // its units a fraction of the others' (an 8x8 map's 64 columns are two
+    // blocks of 32, not 48 and 16). A tile's arithmetic per column does not
+    // depend on its width, so the bits do not either.
+    block_columns_ = (tile_columns_ + position_blocks_ - 1) / position_blocks_;
+    block_columns_ = (block_columns_ + 15) / 16 * 16;
     // Few position blocks (small images): split the output channels too, but
     // no further than needed, since every unit of a position block reads all
     // of its columns: to two units per thread, or kUnitsPerThread when the
@@ -837,9 +844,10 @@ class ConvOptimized : public Kernel {
         const int64_t mb = u % m_blocks_;
         const int64_t m_begin = g * mg + mb * m_block_tiles_ * kGemmMr;
         const int64_t m_end = std::min(g * mg + mg, m_begin + m_block_tiles_ * kGemmMr);
-        const int64_t q_begin = pb * tiles_per_unit_ * kGemmNr;
+        const int64_t q_begin = std::min(tile_columns_, pb * block_columns_);
         const bool last = pb + 1 == position_blocks_;
-        const int64_t q_end = last ? tile_columns_ : q_begin + tiles_per_unit_ * kGemmNr;
+        const int64_t q_end =
+            last ? tile_columns_ : std::min(tile_columns_, q_begin + block_columns_);
         BlockSource source;
         if (packed_) {
           source.b.data = packed + g * kg * packed_stride_;
@@ -862,7 +870,7 @@ class ConvOptimized : public Kernel {
     if (chunk >= chunks) return layout_.hq;
     int64_t begin, end;
     ThreadPool::ChunkRange(units, chunks, chunk, &begin, &end);
-    const int64_t q = begin / m_blocks_ * tiles_per_unit_ * kGemmNr;
+    const int64_t q = std::min(tile_columns_, begin / m_blocks_ * block_columns_);
     return std::min(layout_.hq, q / layout_.wq);
   }
 
@@ -1038,7 +1046,7 @@ class ConvOptimized : public Kernel {
   int64_t dot_columns_ = 0;   // the rest, by dot products
   int64_t packed_stride_ = 0;
   int64_t position_blocks_ = 0;
-  int64_t tiles_per_unit_ = kTilesPerUnit;
+  int64_t block_columns_ = 0;  // columns per position block, a multiple of 16
   int64_t m_blocks_ = 1;
   int64_t m_block_tiles_ = 1;
   // Band mode.
