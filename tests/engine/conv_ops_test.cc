@@ -647,6 +647,9 @@ TEST(ConvOptimizedTest, LargerLayers) {
       Make(160, 72, 9, 9, 3, 1, 1),
       Make(1536, 20, 7, 7, 1, 1, 0),
       Make(256, 64, 14, 14, 3, 1, 1),
+      // inception_v3's 1x7 on a 17x17 map: 289 pixels packed from planes 23
+      // columns wide.
+      RandomConv{1, 48, 64, 17, 17, 1, 7, 1, 1, 1, 1, 1, {0, 3, 0, 3}},
       // Planes over 2 MB: built band by band.
       Make(64, 16, 100, 100, 3, 1, 1),
       Make(48, 8, 121, 121, 3, 2, 1),
