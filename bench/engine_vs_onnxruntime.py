@@ -5,10 +5,10 @@ For each torchvision classification family, builds the model with seeded
 random weights and random BatchNorm statistics, exports it once with
 torch.onnx.export at opset 13 (batch 1, 224x224; inception_v3 299x299), and for
 each thread count times, in this one process run, N rounds (--rounds) of
-`serdab infer --threads T --repeat R` (its reported median) right before ONNX
-Runtime's CPU execution provider on the same ONNX file and input
+`serdab infer --threads T --warmup W --repeat R` (its reported median) right
+before ONNX Runtime's CPU execution provider on the same ONNX file and input
 (bench/onnxruntime_time.mjs under Node.js: T intra-op threads, 1 inter-op
-thread, all graph optimisations, warm-up, median of R), then PyTorch once
+thread, all graph optimisations, W warm-up runs, median of R), then PyTorch once
 (torch.set_num_threads(T), no_grad, warm-up, median of R). A shared VM's
 speed drifts by tens of percent over minutes; within a round the two engines
 run seconds apart, so the ratio a row reports is the median of the rounds'
@@ -131,7 +131,7 @@ def bench_model(name, threads_list, repeat, rounds, seed, workdir):
             try:
                 serdab_out, ms, _ = st.serdab_infer(
                     path, x, workdir, output_shape, threads=threads, repeat=repeat,
-                    timeout=3600, tag=name)
+                    timeout=3600, tag=name, warmup=WARMUP_RUNS)
                 serdab_ms.append(ms)
             except AssertionError as error:
                 log(f"[{name}] threads {threads}: SERDAB FAILED\n{error}")

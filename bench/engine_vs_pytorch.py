@@ -71,7 +71,7 @@ def bench_model(name, threads_list, repeat, seed, workdir):
         log(f"[{name}] threads {threads}: engine, {repeat} runs")
         actual, engine_ms, _ = st.serdab_infer(
             path, x, workdir, output_shape, threads=threads, repeat=repeat,
-            timeout=3600, tag=name)
+            timeout=3600, tag=name, warmup=WARMUP_RUNS)
         log(f"[{name}] threads {threads}: PyTorch, {repeat} runs")
         torch_ms, expected = time_pytorch(twin, torch.from_numpy(x), threads, repeat)
         mismatch = st.tolerance_report(actual, expected)

@@ -69,11 +69,13 @@ Status WriteOutput(const std::string& path, const Tensor& t) {
   return Status::Ok();
 }
 
-// Runs `run` once for the result, then `repeat` more times timed.
-Result<std::vector<Tensor>> RunAndTime(const RunFn& run, const Tensor& input, int64_t repeat,
-                                       int64_t threads) {
+// Runs `run` `warmup` times untimed (at least once, for the result), then
+// `repeat` more times timed.
+Result<std::vector<Tensor>> RunAndTime(const RunFn& run, const Tensor& input, int64_t warmup,
+                                       int64_t repeat, int64_t threads) {
   SERDAB_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, run({input}));
   if (repeat <= 0) return outputs;
+  for (int64_t w = 1; w < warmup; ++w) SERDAB_RETURN_IF_ERROR(run({input}).status());
   std::vector<double> ms;
   for (int64_t r = 0; r < repeat; ++r) {
     const auto start = std::chrono::steady_clock::now();
@@ -100,7 +102,7 @@ struct EnclaveOptions {
 };
 
 int RunInEnclave(const std::string& model_path, const std::string& input_path,
-                 const std::string& output_path, int64_t threads, int64_t repeat,
+                 const std::string& output_path, int64_t threads, int64_t warmup, int64_t repeat,
                  const EnclaveOptions& opts) {
   const char* cmd = "infer";
   auto model_bytes = ReadFile(model_path, "model");
@@ -140,7 +142,7 @@ int RunInEnclave(const std::string& model_path, const std::string& input_path,
     return ReportError(cmd, p.status());
   }
   RunFn run = [&](const std::vector<Tensor>& in) { return client.Infer(in); };
-  auto outputs = RunAndTime(run, *input, repeat, threads);
+  auto outputs = RunAndTime(run, *input, warmup, repeat, threads);
   if (!outputs.ok()) return ReportError(cmd, outputs.status());
   if (opts.stats) {
     auto json = (*enclave)->host().StatsJson();
@@ -157,7 +159,7 @@ int RunInEnclave(const std::string& model_path, const std::string& input_path,
 
 int RunInferCommand(int argc, char** argv) {
   std::string model_path, input_path, output_path, enclave = "none";
-  int64_t threads = 1, repeat = 0;
+  int64_t threads = 1, repeat = 0, warmup = 1;
   EnclaveOptions eopts;
   CLI::App app{
       "Runs an ONNX model on one input. Input and output files are raw little-endian\n"
@@ -178,6 +180,11 @@ int RunInferCommand(int argc, char** argv) {
       ->capture_default_str()
       ->transform(DecimalInteger())
       ->check(CLI::Range(0, 1000000));
+  app.add_option("--warmup", warmup,
+                 "with --repeat: untimed runs first, the first of which gives the output")
+      ->capture_default_str()
+      ->transform(DecimalInteger())
+      ->check(CLI::Range(1, 1000000));
   app.add_option("--enclave", enclave, "where the model runs")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "sim"}));
@@ -200,7 +207,7 @@ int RunInferCommand(int argc, char** argv) {
                "sim enclave: print the enclave's counters as JSON on stderr");
   if (auto rc = ParseFlags(app, argc, argv)) return *rc;
   if (enclave == "sim") {
-    return RunInEnclave(model_path, input_path, output_path, threads, repeat, eopts);
+    return RunInEnclave(model_path, input_path, output_path, threads, warmup, repeat, eopts);
   }
 
   engine::ModelOptions options;
@@ -216,7 +223,7 @@ int RunInferCommand(int argc, char** argv) {
   auto input = ReadInput(input_path, inputs.infos[0], inputs.names[0]);
   if (!input.ok()) return ReportError("infer", input.status());
   RunFn run = [&](const std::vector<Tensor>& in) { return (*model)->Run(in); };
-  auto outputs = RunAndTime(run, *input, repeat, threads);
+  auto outputs = RunAndTime(run, *input, warmup, repeat, threads);
   if (!outputs.ok()) return ReportError("infer", outputs.status());
   if (Status s = WriteOutput(output_path, outputs->front()); !s.ok()) {
     return ReportError("infer", s);

@@ -115,9 +115,9 @@ def serdab_zoo(name, out_path, seed=None, timeout=DEFAULT_TIMEOUT_S):
 
 
 def serdab_infer(model_path, input_array, workdir, output_shape, threads=2,
-                 repeat=None, timeout=DEFAULT_TIMEOUT_S, tag="run"):
-    """Runs `serdab infer` on one input; returns (output array, median_ms or
-    None, CommandResult)."""
+                 repeat=None, timeout=DEFAULT_TIMEOUT_S, tag="run", warmup=None):
+    """Runs `serdab infer` on one input (with `repeat`, timed after `warmup`
+    untimed runs); returns (output array, median_ms or None, CommandResult)."""
     in_path = os.path.join(workdir, f"{tag}_input.bin")
     out_path = os.path.join(workdir, f"{tag}_output.bin")
     write_tensor(in_path, input_array)
@@ -127,6 +127,8 @@ def serdab_infer(model_path, input_array, workdir, output_shape, threads=2,
             out_path, "--threads", str(threads)]
     if repeat is not None:
         args += ["--repeat", str(repeat)]
+    if warmup is not None:
+        args += ["--warmup", str(warmup)]
     result = serdab_ok(args, timeout=timeout)
     output = read_tensor(out_path, output_shape)
     median = parse_median_ms(result.stdout) if repeat is not None else None

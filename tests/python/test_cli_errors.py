@@ -233,6 +233,7 @@ def test_usage_errors_exit_2():
             (infer + ["--threads=257"], "--threads", "257"),
             (infer + ["--threads", "0x10"], "--threads", "0x10"),
             (infer + ["--repeat", "99999999999999999999"], "--repeat"),
+            (infer + ["--repeat", "3", "--warmup", "0"], "--warmup", "0"),
             (infer + ["--enclave", "tee"], "--enclave", "tee"),
             (infer + ["--epc-mib", "lots"], "--epc-mib", "lots"),
             (infer + ["stray"], "stray"),
