@@ -84,6 +84,17 @@ def failure_summary(error):
     return "; ".join(kept or lines[:1])
 
 
+def attempt(row, who, run):
+    """run()'s result, or None when it fails: the failure is logged and noted
+    in row.problems."""
+    try:
+        return run()
+    except AssertionError as error:
+        log(f"[{row.name}] threads {row.threads}: {who} FAILED\n{error}")
+        row.problems.append(f"{who} failed: {failure_summary(error)}")
+        return None
+
+
 def build_model(name, seed):
     """The torchvision model with seeded random weights, in eval mode, and a
     seeded random input of its size."""
@@ -128,25 +139,21 @@ def bench_model(name, threads_list, repeat, rounds, seed, workdir):
         for r in range(rounds):
             log(f"[{name}] threads {threads}, round {r + 1} of {rounds}: serdab, then "
                 f"ONNX Runtime, {repeat} runs each")
-            try:
-                serdab_out, ms, _ = st.serdab_infer(
-                    path, x, workdir, output_shape, threads=threads, repeat=repeat,
-                    timeout=3600, tag=name, warmup=WARMUP_RUNS)
-                serdab_ms.append(ms)
-            except AssertionError as error:
-                log(f"[{name}] threads {threads}: SERDAB FAILED\n{error}")
-                row.problems.append(f"serdab failed: {failure_summary(error)}")
+            timed = attempt(row, "serdab", lambda: st.serdab_infer(
+                path, x, workdir, output_shape, threads=threads, repeat=repeat,
+                timeout=3600, tag=name, warmup=WARMUP_RUNS))
+            if timed is None:
                 serdab_out = None
                 break
-            try:
-                ms, ort_out = time_ort(path, ort_input, input_shape, ort_output,
-                                       output_shape, threads, repeat)
-                ort_ms.append(ms)
-            except AssertionError as error:
-                log(f"[{name}] threads {threads}: ONNX RUNTIME FAILED\n{error}")
-                row.problems.append(f"ONNX Runtime failed: {failure_summary(error)}")
+            serdab_out, ms, _ = timed
+            serdab_ms.append(ms)
+            timed = attempt(row, "ONNX Runtime", lambda: time_ort(
+                path, ort_input, input_shape, ort_output, output_shape, threads, repeat))
+            if timed is None:
                 ort_out = None
                 break
+            ms, ort_out = timed
+            ort_ms.append(ms)
         if serdab_ms:
             row.serdab_ms = statistics.median(serdab_ms)
         if ort_ms:

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "enclave/engine/model.h"
-#include "enclave/engine/onnx_importer.h"
+#include "tests/engine/model_test_util.h"
 
 namespace serdab::engine {
 namespace {
@@ -120,15 +120,11 @@ std::string PadPoolModel(const PadPoolCase& c) {
 }
 
 std::unique_ptr<Model> Load(const std::string& bytes, bool fuse) {
-  Result<Graph> graph = ImportOnnxBytes(bytes, "pad_pool.onnx");
-  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
   ModelOptions options;
   options.fuse = fuse;
   options.optimized_kernels = fuse;
   options.num_threads = 2;
-  auto model = Model::FromGraph(std::move(graph).value(), options);
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return std::move(model).value();
+  return testing::LoadModelBytes(bytes, options);
 }
 
 // Whether a Pad survived as a layer of its own.

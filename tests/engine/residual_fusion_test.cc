@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "enclave/engine/model.h"
-#include "enclave/engine/onnx_importer.h"
+#include "tests/engine/model_test_util.h"
 
 namespace serdab::engine {
 namespace {
@@ -83,15 +83,11 @@ class GraphBuilder {
 };
 
 std::unique_ptr<Model> Load(const std::string& bytes, bool fuse, bool optimized) {
-  Result<Graph> graph = ImportOnnxBytes(bytes, "residual.onnx");
-  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
   ModelOptions options;
   options.fuse = fuse;
   options.optimized_kernels = optimized;
   options.num_threads = 2;
-  auto model = Model::FromGraph(std::move(graph).value(), options);
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return std::move(model).value();
+  return testing::LoadModelBytes(bytes, options);
 }
 
 // The layer named `name` ("op+fused"), or "" when there is none.
