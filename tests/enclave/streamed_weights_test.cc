@@ -48,7 +48,7 @@ struct LayerSpec {
   Shape weight_shape;
   Shape bias_shape;
   std::vector<std::pair<std::string, std::vector<int64_t>>> attrs;
-  Shape residual_shape;
+  Shape residual_shape = {};
 };
 
 std::string BuildModel(const LayerSpec& spec) {
@@ -182,7 +182,9 @@ TEST(StreamedWeightsTest, StreamedLayersAreBitIdenticalToResidentOnes) {
         options.optimized_kernels = optimized;
         auto resident = Load(bytes, options);
         ASSERT_NE(resident, nullptr);
-        if (!spec.residual_shape.empty()) EXPECT_EQ(resident->layers()[0].fused, "Add+Relu");
+        if (!spec.residual_shape.empty()) {
+          EXPECT_EQ(resident->layers()[0].fused, "Add+Relu");
+        }
         auto want = resident->Run(x);
         ASSERT_TRUE(want.ok()) << want.status().ToString();
         const size_t weight = resident->layers()[0].weight_bytes;
@@ -261,6 +263,22 @@ TEST(StreamedWeightsTest, ShardsPutTogetherAreBitIdenticalToTheLayer) {
       EXPECT_TRUE(SameBits(*together, (*want)[0]));
     }
   }
+}
+
+// Over a batch of two, a slice's channels of the residual are not one run of
+// memory: such a layer keeps its weight whole.
+TEST(StreamedWeightsTest, AResidualConvOverABatchIsNotSplit) {
+  LayerSpec spec = Layers().back();
+  ASSERT_FALSE(spec.residual_shape.empty());
+  spec.x_shape[0] = 2;
+  spec.residual_shape[0] = 2;
+  ModelOptions options;
+  auto model = Load(BuildModel(spec), options);
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->layers()[0].fused, "Add+Relu");
+  EXPECT_EQ(model->layers()[0].streamable_weight_bytes, 0u);
+  auto out = model->Run(Inputs(spec, 4));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
 }
 
 TEST(StreamedWeightsTest, ShardsThatDoNotExistAreRefused) {
