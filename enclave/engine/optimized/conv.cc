@@ -997,7 +997,9 @@ class ConvOptimized : public Kernel {
           const float* wm = w + m * taps;
           float* om = out.data + m * out_plane;
           if (padded_path_) {
+#if defined(__AVX512F__)
             if (c != filled) FillPadded(p_, in, padded_w_, padded);
+#endif
             filled = c;
             RunPadded(padded, wm, b, om);
           } else if (p_.stride_w == 1) {
