@@ -162,24 +162,27 @@ inline void ZeroFloats(float* dst, int64_t n) {
 constexpr int64_t kPaddedRowFloats = 2048;
 
 #if defined(__AVX512F__)
+// Of the 32 floats lo:hi, the 16 at even (or odd) positions: a stride-2 read.
+inline __m512 EvenLanes(__m512 lo, __m512 hi) {
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  return _mm512_permutex2var_ps(lo, even, hi);
+}
+
+inline __m512 OddLanes(__m512 lo, __m512 hi) {
+  const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  return _mm512_permutex2var_ps(lo, odd, hi);
+}
+
 // Row r of the two column phases of padded input row `padded` (2 * wq
 // floats and 32 more, zero past the input): even[xq] = padded[2 * xq],
 // odd[xq] = padded[2 * xq + 1]; either may be nullptr (a phase no tap reads).
 void DeinterleaveRow(const float* padded, int64_t wq, float* even, float* odd) {
-  const __m512i even_lanes =
-      _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  const __m512i odd_lanes =
-      _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
   for (int64_t x = 0; x < wq; x += 16) {
     const __m512 lo = _mm512_loadu_ps(padded + 2 * x);
     const __m512 hi = _mm512_loadu_ps(padded + 2 * x + 16);
     const __mmask16 m = static_cast<__mmask16>(LaneMask(0, wq - x, 16));
-    if (even != nullptr) {
-      _mm512_mask_storeu_ps(even + x, m, _mm512_permutex2var_ps(lo, even_lanes, hi));
-    }
-    if (odd != nullptr) {
-      _mm512_mask_storeu_ps(odd + x, m, _mm512_permutex2var_ps(lo, odd_lanes, hi));
-    }
+    if (even != nullptr) _mm512_mask_storeu_ps(even + x, m, EvenLanes(lo, hi));
+    if (odd != nullptr) _mm512_mask_storeu_ps(odd + x, m, OddLanes(lo, hi));
   }
 }
 #endif
@@ -328,9 +331,7 @@ inline __m512 LoadTap(const float* row, int64_t col, uint32_t mask, int64_t stri
   } else if constexpr (SW == 2) {
     const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), row + col);
     const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask >> 16), row + col + 16);
-    const __m512i even =
-        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    return _mm512_permutex2var_ps(lo, even, hi);
+    return EvenLanes(lo, hi);
   } else {
     const __m512i index =
         _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -429,10 +430,7 @@ inline void PaddedBlocks(const ConvParams& p, const float* padded, int64_t padde
         if constexpr (SW == 1) {
           x = _mm512_loadu_ps(r + 16 * b);
         } else {
-          const __m512i even =
-              _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-          x = _mm512_permutex2var_ps(_mm512_loadu_ps(r + 32 * b), even,
-                                     _mm512_loadu_ps(r + 32 * b + 16));
+          x = EvenLanes(_mm512_loadu_ps(r + 32 * b), _mm512_loadu_ps(r + 32 * b + 16));
         }
         acc[b] = _mm512_fmadd_ps(wv, x, acc[b]);
       }
@@ -479,10 +477,8 @@ inline void PaddedRows(const float* padded, int64_t padded_w, const __m512* wv, 
         if constexpr (S == 1) {
           x = _mm512_loadu_ps(row + kx + 16 * b);
         } else {
-          const __m512i even =
-              _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-          x = _mm512_permutex2var_ps(_mm512_loadu_ps(row + kx + 32 * b), even,
-                                     _mm512_loadu_ps(row + kx + 32 * b + 16));
+          x = EvenLanes(_mm512_loadu_ps(row + kx + 32 * b),
+                        _mm512_loadu_ps(row + kx + 32 * b + 16));
         }
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
@@ -975,7 +971,7 @@ class ConvOptimized : public Kernel {
     }
   }
 
-  // Channels split into chunks; with the fast path, chunk c pads its input
+  // Channels split into chunks; on the padded path, chunk c pads its input
   // channels into scratch slice c, whose borders it zeroes once.
   void RunDepthwise(const KernelIO& io, const float* image, const float* w, const float* bias,
                     const Output& out) const {
