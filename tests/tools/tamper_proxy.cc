@@ -213,7 +213,7 @@ class ProxyCall : public grpc::ServerGenericBidiReactor {
   bool writing_down_ = false;
   bool caller_closed_ = false;
   bool hold_released_ = false;
-  bool upstream_broken_ = false;
+  bool upstream_broken_ = false;  // no more upstream writes: it failed, or ended
   bool upstream_reads_done_ = false;
   bool tamper_ = false;
   bool opened_ = false;
@@ -309,8 +309,12 @@ ProxyCall::ProxyCall(Proxy* proxy, grpc::GenericCallbackServerContext* context)
   }
   if (stub == nullptr) {
     spdlog::error("{}: {}", context->method(), error);
+    // No upstream call: nothing may touch upstream_ (OnCancel would).
     refs_ = 1;
     finished_ = true;
+    hold_released_ = true;
+    upstream_broken_ = true;
+    upstream_reads_done_ = true;
     Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, error));
     return;
   }
@@ -412,9 +416,10 @@ void ProxyCall::OnWriteDone(bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   writing_down_ = false;
   if (!ok) {
-    // The caller is gone; OnCancel cancels the worker's side.
+    // The caller is gone; OnCancel cancels the worker's side. Drop what is
+    // queued for the caller, but go on to Finish once the worker's status
+    // is in: the server call ends only then, and Shutdown waits for it.
     to_caller_.clear();
-    return;
   }
   PumpDownLocked();
 }
@@ -430,6 +435,11 @@ void ProxyCall::UpstreamDone(const grpc::Status& status) {
     std::lock_guard<std::mutex> lock(mu_);
     upstream_status_ = status;
     upstream_reads_done_ = true;
+    // The upstream stream is gone once OnDone runs (its hold was released,
+    // by OnCancel perhaps, while a message from the caller was on its way):
+    // no upstream operation may start after this one.
+    upstream_broken_ = true;
+    to_upstream_.clear();
     if (!writing_down_) PumpDownLocked();
   }
   Release();
