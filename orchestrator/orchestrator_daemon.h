@@ -16,7 +16,8 @@ namespace serdab::orchestrator {
 
 struct OrchestratorDaemonOptions {
   OrchestratorOptions core;
-  worker::ListenOptions listen{.listen = "127.0.0.1:7600"};
+  worker::ListenOptions listen{
+      .listen = "127.0.0.1:7600", .tls_dir = {}, .insecure = false, .port_file = {}};
   // The deployment root's public key file (root.pub of `serdab ca init`):
   // workers' platforms must chain to it.
   std::string root_public_key;

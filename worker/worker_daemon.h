@@ -16,7 +16,8 @@ namespace serdab::worker {
 
 struct DaemonOptions {
   WorkerOptions worker;
-  ListenOptions listen{.listen = "127.0.0.1:7700"};
+  ListenOptions listen{
+      .listen = "127.0.0.1:7700", .tls_dir = {}, .insecure = false, .port_file = {}};
   // Registration with an orchestrator (orchestrator_link.h); none when
   // link.orchestrator is empty. The daemon fills in the TLS directory, the
   // address to advertise (when empty: the listen host and bound port) and

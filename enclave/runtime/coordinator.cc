@@ -243,7 +243,8 @@ Result<Coordinator::Step> Coordinator::Attest(const CoordinatorRequest& request)
         challenges_.erase(nonce);
         // A new session to the target: what it was provisioned with
         // before is its enclave's, and is provisioned again.
-        d->targets.insert_or_assign(target, Target{std::move(*shared), instance});
+        Target fresh{std::move(*shared), instance, false, 0, 0, 0, {}};
+        d->targets.insert_or_assign(target, std::move(fresh));
       }};
 }
 

@@ -153,7 +153,7 @@ Result<crypto::Bytes> SimEnclave::Challenge() {
   if (challenges_.size() >= kMaxPending) challenges_.erase(challenges_.begin());
   SERDAB_ASSIGN_OR_RETURN(attestation::Nonce nonce, attestation::NewNonce());
   crypto::Bytes bytes(nonce.begin(), nonce.end());
-  challenges_[bytes] = true;
+  challenges_.emplace(bytes.begin(), bytes.end());
   return bytes;
 }
 
@@ -185,7 +185,7 @@ bool SimEnclave::Routed(const attestation::Principal& principal) const {
 
 Result<SimEnclave::Session> SimEnclave::OpenPeerSession(const attestation::SessionRequest& request,
                                                         const PendingKey& pending) {
-  if (challenges_.erase(request.challenge) == 0) {
+  if (challenges_.erase(std::string(request.challenge.begin(), request.challenge.end())) == 0) {
     return Status::PermissionDenied(
         "peer evidence answers a challenge this enclave did not issue (or already used)");
   }

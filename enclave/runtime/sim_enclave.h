@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -152,7 +153,7 @@ class SimEnclave {
   std::unique_ptr<Coordinator> coordinator_;
 
   std::map<crypto::X25519PublicKey, PendingKey> pending_;  // evidence keys not yet used
-  std::map<crypto::Bytes, bool> challenges_;               // nonces issued, not yet answered
+  std::set<std::string> challenges_;                       // nonces issued, not yet answered
   std::map<uint64_t, Session> sessions_;
   uint64_t next_session_ = 1;
 

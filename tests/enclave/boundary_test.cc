@@ -92,7 +92,9 @@ std::string RunInEnclaveAndCompare(const Deployment& d, const std::string& name,
   const Tensor x = RandomInput({1, 3, 224, 224}, 1);
   auto out = (*client)->Infer({x});
   EXPECT_TRUE(out.ok()) << out.status().ToString();
-  if (out.ok()) EXPECT_TRUE(SameBits((*out)[0], Native(model, 2, 0, -1, {x})[0])) << name;
+  if (out.ok()) {
+    EXPECT_TRUE(SameBits((*out)[0], Native(model, 2, 0, -1, {x})[0])) << name;
+  }
   return host->StatsJson().value();
 }
 

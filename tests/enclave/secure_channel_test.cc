@@ -119,7 +119,9 @@ TEST_P(SecureChannelTest, SealingOutMatchesSealing) {
   Bytes message(plain.size() + kChannelOverheadBytes), scratch;
   ASSERT_TRUE(sender_->SealPartsOut(kStream, 3, kHop, parts, message, &scratch).ok());
   // AES-GCM streams through a slice; libsodium's XChaCha20 seals in one call.
-  if (GetParam() == AeadAlgorithm::kAes256Gcm) EXPECT_LT(scratch.size(), plain.size());
+  if (GetParam() == AeadAlgorithm::kAes256Gcm) {
+    EXPECT_LT(scratch.size(), plain.size());
+  }
   ExpectOpens(message, 3, plain.size());
   // A tag-sized message, and a buffer of the wrong size.
   Bytes empty(kChannelOverheadBytes);

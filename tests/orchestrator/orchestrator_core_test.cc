@@ -146,9 +146,23 @@ TEST(StateStoreTest, KeepsARolloutAcrossReopening) {
   d.rollout.version = 3;
   d.rollout.generation = 2;
   d.rollout.candidates = {"edge-1", "cloud-1"};
-  d.rollout.stages = {{"edge-1", "lobby", 0, 40, 10.5, "m1", "i1", "Provisioned", ""},
-                      {"cloud-1", "lobby", 40, -1, 11.25, "m2", "i2", "Provisioned", ""},
-                      {"cloud-2", "lobby", 40, -1, 11.5, "m2", "i3", "Provisioned", "", 1}};
+  auto stage = [](std::string worker, int begin, int end, double ms, std::string mrenclave,
+                  std::string instance, int replica) {
+    StageRecord r;
+    r.worker = std::move(worker);
+    r.enclave = "lobby";
+    r.begin = begin;
+    r.end = end;
+    r.predicted_ms = ms;
+    r.mrenclave = std::move(mrenclave);
+    r.instance = std::move(instance);
+    r.state = "Provisioned";
+    r.replica = replica;
+    return r;
+  };
+  d.rollout.stages = {stage("edge-1", 0, 40, 10.5, "m1", "i1", 0),
+                      stage("cloud-1", 40, -1, 11.25, "m2", "i2", 0),
+                      stage("cloud-2", 40, -1, 11.5, "m2", "i3", 1)};
   d.rollout.predicted_fps = 88.9;
   d.rollout.predicted_latency_ms = 21.75;
   d.rollout.profile_ms = 1000;
@@ -245,7 +259,9 @@ class OrchestratorServiceTest : public ::testing::Test {
     options.state_dir = dir_.path() + "/state";
     core_ = OrchestratorCore::Open(options).value();
     service_ = std::make_unique<OrchestratorService>(core_.get(), /*authenticate=*/true);
-    worker::ListenOptions listen{.listen = "127.0.0.1:0", .tls_dir = dir_.path() + "/server"};
+    worker::ListenOptions listen;
+    listen.listen = "127.0.0.1:0";
+    listen.tls_dir = dir_.path() + "/server";
     auto credentials = worker::MakeServerCredentials(listen);
     ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
     grpc::ServerBuilder builder;

@@ -243,7 +243,8 @@ class InterpolateKernel : public Kernel {
                            std::to_string(in.shape[d]) + " to " + std::to_string(plan.out[d]));
       }
     }
-    if (plan.coord == CoordMode::kTfCropAndResize && plan.roi.size() != 2 * rank) {
+    if (plan.coord == CoordMode::kTfCropAndResize &&
+        plan.roi.size() != static_cast<size_t>(2 * rank)) {
       return setup.Error("tf_crop_and_resize needs a roi of " + std::to_string(2 * rank) +
                          " values, got " + std::to_string(plan.roi.size()));
     }
