@@ -952,11 +952,12 @@ class ConvOptimized : public Kernel {
         s += run;
       }
     };
+    // The dot columns of a row of tiles right after its tiles, while its
+    // rows of the weight are in cache (after the whole block, they came
+    // from L3 again: 170 us of resnet50's 1 ms 1x1 2048->512 at 7x7).
     for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
       for (int64_t q = q_begin; q < q_end; q += kGemmNr) compute_tile(m, q);
-    }
-    if (source.dots != nullptr) {
-      for (int64_t m = m_begin; m < m_end; m += kGemmMr) {
+      if (source.dots != nullptr) {
         GemmDot(std::min(kGemmMr, m_end - m), dot_columns_, kg, w + m * kg, kg, source.dots, kg,
                 base + m * hw + q_end, hw, bias != nullptr ? bias + m : nullptr);
       }

@@ -81,73 +81,89 @@ float HorizontalSum(__m512 v) {
   return _mm512_cvtss_f32(v);
 }
 
-// out[j] = dot(a, bt + j * ldbt) for j < JN: the JN rows share each load of a.
-template <int JN>
-void DotRows(int64_t k, const float* a, const float* bt, int64_t ldbt, float* out) {
-  __m512 acc[JN];
+// out[i * JN + j] = dot(a + i * lda, bt + j * ldbt) for i < MR, j < JN: each
+// load of a row of A feeds JN chains and each load of a column MR, so that
+// MR * JN independent chains hide the FMA latency (one row and one column
+// is one chain, latency-bound). Every chain sums its k in the same order
+// whatever MR and JN are, so the blocking does not change the bits.
+template <int MR, int JN>
+void DotBlock(int64_t k, const float* a, int64_t lda, const float* bt, int64_t ldbt, float* out) {
+  __m512 acc[MR][JN];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
-  for (int j = 0; j < JN; ++j) acc[j] = _mm512_setzero_ps();
+    for (int j = 0; j < JN; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  auto step = [&](int64_t t, __mmask16 mask) {
+    __m512 bv[JN];
+#pragma GCC unroll 4
+    for (int j = 0; j < JN; ++j) bv[j] = _mm512_maskz_loadu_ps(mask, bt + j * ldbt + t);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_maskz_loadu_ps(mask, a + i * lda + t);
+#pragma GCC unroll 4
+      for (int j = 0; j < JN; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  };
   int64_t t = 0;
-  for (; t + 16 <= k; t += 16) {
-    const __m512 av = _mm512_loadu_ps(a + t);
+  for (; t + 16 <= k; t += 16) step(t, 0xFFFF);
+  if (t < k) step(t, static_cast<__mmask16>((1u << (k - t)) - 1));
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
-    for (int j = 0; j < JN; ++j) {
-      acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(bt + j * ldbt + t), acc[j]);
-    }
+    for (int j = 0; j < JN; ++j) out[i * JN + j] = HorizontalSum(acc[i][j]);
   }
-  if (t < k) {
-    const __mmask16 mask = static_cast<__mmask16>((1u << (k - t)) - 1);
-    const __m512 av = _mm512_maskz_loadu_ps(mask, a + t);
-#pragma GCC unroll 4
-    for (int j = 0; j < JN; ++j) {
-      acc[j] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, bt + j * ldbt + t), acc[j]);
-    }
-  }
-#pragma GCC unroll 4
-  for (int j = 0; j < JN; ++j) out[j] = HorizontalSum(acc[j]);
 }
 
 #else
 
-template <int JN>
-void DotRows(int64_t k, const float* a, const float* bt, int64_t ldbt, float* out) {
-  for (int j = 0; j < JN; ++j) {
-    float acc = 0.f;
-    for (int64_t t = 0; t < k; ++t) acc += a[t] * bt[j * ldbt + t];
-    out[j] = acc;
+template <int MR, int JN>
+void DotBlock(int64_t k, const float* a, int64_t lda, const float* bt, int64_t ldbt, float* out) {
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < JN; ++j) {
+      float acc = 0.f;
+      for (int64_t t = 0; t < k; ++t) acc += a[i * lda + t] * bt[j * ldbt + t];
+      out[i * JN + j] = acc;
+    }
   }
 }
 
 #endif  // __AVX512F__
 
+// Up to 4 columns for up to 4 rows, 3 beyond (MR * JN accumulators and
+// the loaded vectors within the 32 registers).
+constexpr int64_t MaxDotColumns(int64_t rows) { return rows <= 4 ? 4 : 3; }
+
+using DotFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*);
+
+// Blocks of MR rows by 1-4 columns; past 4 rows there is no 4-column block
+// (and none is compiled).
+template <int MR>
+constexpr DotFn kDotRow[4] = {DotBlock<MR, 1>, DotBlock<MR, 2>, DotBlock<MR, 3>,
+                              MaxDotColumns(MR) >= 4 ? DotBlock<MR, MaxDotColumns(MR)> : nullptr};
+
+constexpr const DotFn* kDotTable[kGemmMr] = {kDotRow<1>, kDotRow<2>, kDotRow<3>, kDotRow<4>,
+                                             kDotRow<5>, kDotRow<6>, kDotRow<7>, kDotRow<8>};
+
 }  // namespace
 
 void GemmDot(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bt,
              int64_t ldbt, float* c, int64_t ldc, const float* row_bias) {
-  float dots[4];
-  for (int64_t j = 0; j < n;) {
-    const int64_t jn = std::min<int64_t>(4, n - j);
-    for (int64_t i = 0; i < m; ++i) {
-      const float* ai = a + i * lda;
-      const float* b = bt + j * ldbt;
-      switch (jn) {
-        case 4:
-          DotRows<4>(k, ai, b, ldbt, dots);
-          break;
-        case 3:
-          DotRows<3>(k, ai, b, ldbt, dots);
-          break;
-        case 2:
-          DotRows<2>(k, ai, b, ldbt, dots);
-          break;
-        default:
-          DotRows<1>(k, ai, b, ldbt, dots);
-          break;
+  float dots[kGemmMr * 4];
+  for (int64_t i = 0; i < m; i += kGemmMr) {
+    const int64_t rows = std::min(kGemmMr, m - i);
+    const int64_t max_columns = MaxDotColumns(rows);
+    for (int64_t j = 0; j < n;) {
+      const int64_t columns = std::min(max_columns, n - j);
+      kDotTable[rows - 1][columns - 1](k, a + i * lda, lda, bt + j * ldbt, ldbt, dots);
+      for (int64_t ii = 0; ii < rows; ++ii) {
+        const float init = row_bias != nullptr ? row_bias[i + ii] : 0.f;
+        for (int64_t jj = 0; jj < columns; ++jj) {
+          c[(i + ii) * ldc + j + jj] = init + dots[ii * columns + jj];
+        }
       }
-      const float init = row_bias != nullptr ? row_bias[i] : 0.f;
-      for (int64_t jj = 0; jj < jn; ++jj) c[i * ldc + j + jj] = init + dots[jj];
+      j += columns;
     }
-    j += jn;
   }
 }
 

@@ -38,9 +38,11 @@ void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, cons
               float* c, int64_t ldc, GemmInit init, const float* row_bias);
 
 // C[i*ldc + j] = (row_bias ? row_bias[i] : 0) + sum_{t<k} a[i*lda + t] * bt[j*ldbt + t]
-// for i < m, j < n: dot products of contiguous rows, vectorised along k. For
-// the few columns that a 16-lane tile would mostly waste, and for
-// matrix-vector products.
+// for i < m, j < n: dot products of contiguous rows, vectorised along k and
+// computed in blocks of up to 8 rows by 3 or 4 columns, whose independent
+// sums hide the FMA latency; each sum runs over k in the same order however
+// it is blocked, so the bits do not depend on m or n. For the few columns
+// that a 16-lane tile would mostly waste, and for matrix-vector products.
 void GemmDot(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bt,
              int64_t ldbt, float* c, int64_t ldc, const float* row_bias);
 
