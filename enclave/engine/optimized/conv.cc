@@ -932,12 +932,14 @@ class ConvOptimized : public Kernel {
       const int64_t cols = std::min(kGemmNr, q_end - q);
       const float* a = w + m * kg;
       const float* row_bias = bias != nullptr ? bias + m : nullptr;
+      // The first tile of a row of tiles fetches the next row's weights.
+      const float* next_a = q == q_begin && m + kGemmMr < m_end ? a + kGemmMr * kg : nullptr;
       b.data = source.b.data + q;
       if (compact) {
-        GemmTile(rows, cols, kg, a, kg, b, base + m * hw + q, hw, init, row_bias);
+        GemmTile(rows, cols, kg, a, kg, b, base + m * hw + q, hw, init, row_bias, next_a);
         return;
       }
-      GemmTile(rows, cols, kg, a, kg, b, tile, kGemmNr, init, row_bias);
+      GemmTile(rows, cols, kg, a, kg, b, tile, kGemmNr, init, row_bias, next_a);
       // Copy the positions that are real output pixels, row by row.
       for (int64_t s = q; s < q + cols;) {
         const int64_t ox = s % wq;

@@ -34,8 +34,16 @@ enum class GemmInit {
 // C[i*ldc + j] = init + sum_{t<k} a[i*lda + t] * B_t[j], for i < m, j < n.
 // B_t is the B row for t, and column j reads B_t[j]; lanes past n are neither
 // loaded nor stored.
+//
+// prefetch_a, if set, is where the caller's next tile's A starts: a block of
+// kGemmMr * k contiguous floats (kGemmMr rows with lda == k), which the tile
+// pulls into cache while it computes, one line every two steps of k. A
+// Conv's weights come from memory on every frame, and the hardware
+// prefetchers do not follow eight short rows at once: 1x1 192->1152 at 7x7
+// with cold weights, 309 -> 246 us.
 void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const GemmB& b,
-              float* c, int64_t ldc, GemmInit init, const float* row_bias);
+              float* c, int64_t ldc, GemmInit init, const float* row_bias,
+              const float* prefetch_a = nullptr);
 
 // C[i*ldc + j] = (row_bias ? row_bias[i] : 0) + sum_{t<k} a[i*lda + t] * bt[j*ldbt + t]
 // for i < m, j < n: dot products of contiguous rows, vectorised along k and
