@@ -12,6 +12,7 @@
 #include "enclave/engine/onnx_importer.h"
 #include "enclave/epc/sealed_weight_store.h"
 #include "onnx/onnx.pb.h"
+#include "tests/engine/kernel_test_util.h"
 
 namespace serdab {
 namespace {
@@ -22,14 +23,7 @@ using engine::Model;
 using engine::ModelOptions;
 using engine::Shape;
 using engine::Tensor;
-
-std::vector<float> RandomValues(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
+using engine::testing::RandomFloats;
 
 int64_t Elements(const Shape& shape) {
   int64_t n = 1;
@@ -61,7 +55,7 @@ std::string BuildModel(const LayerSpec& spec) {
     t->set_name(name);
     t->set_data_type(onnx::TensorProto::FLOAT);
     for (int64_t d : shape) t->add_dims(d);
-    const std::vector<float> values = RandomValues(Elements(shape), seed);
+    const std::vector<float> values = RandomFloats(Elements(shape), seed);
     t->set_raw_data(
         std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
   };
@@ -126,7 +120,7 @@ std::unique_ptr<Model> Load(const std::string& bytes, ModelOptions options) {
 
 Tensor Input(const Shape& shape, uint32_t seed) {
   Tensor t = Tensor::Create(DataType::kFloat32, shape).value();
-  const std::vector<float> v = RandomValues(Elements(shape), seed);
+  const std::vector<float> v = RandomFloats(Elements(shape), seed);
   std::memcpy(t.raw(), v.data(), t.bytes());
   return t;
 }
@@ -422,7 +416,7 @@ TEST_F(TamperTest, AChunkFromAnEarlierProvisionIsCaught) {
 
 TEST_F(TamperTest, TheHostHoldsNoPlaintextWeights) {
   // Every 16-byte run of the weight, searched for in the sealed chunks.
-  const std::vector<float> w = RandomValues(Elements(spec_.weight_shape), 2);
+  const std::vector<float> w = RandomFloats(Elements(spec_.weight_shape), 2);
   const auto* plain = reinterpret_cast<const uint8_t*>(w.data());
   for (uint32_t id = 0; id < store_->chunks(); ++id) {
     std::span<uint8_t> sealed = store_->HostBytes(id);

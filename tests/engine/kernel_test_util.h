@@ -79,6 +79,15 @@ inline Tensor Int64Tensor(Shape shape, const std::vector<int64_t>& values) {
 
 inline Tensor ScalarFloat(float v) { return FloatTensor({}, {v}); }
 
+// n uniform values in [-1, 1), the same for the same seed.
+inline std::vector<float> RandomFloats(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
 // Uniform values in [lo, hi).
 inline Tensor RandomFloatTensor(Shape shape, std::mt19937* rng, float lo = -1.f, float hi = 1.f) {
   Tensor t = Tensor::Create(DataType::kFloat32, std::move(shape)).value();

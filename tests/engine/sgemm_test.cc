@@ -6,19 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
+
+#include "tests/engine/kernel_test_util.h"
 
 namespace serdab::engine {
 namespace {
 
-std::vector<float> Random(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using serdab::engine::testing::RandomFloats;
 
 // C = bias + A * B^T, B^T given as n rows of k, summed in double.
 std::vector<double> DotReference(int64_t m, int64_t n, int64_t k, const std::vector<float>& a,
@@ -38,7 +33,8 @@ TEST(GemmDotTest, MatchesPlainLoopsForEveryBlockShape) {
   for (int64_t m : {1, 2, 3, 4, 5, 7, 8, 9, 17}) {
     for (int64_t n : {1, 2, 3, 4, 5, 6, 7}) {
       for (int64_t k : {1, 15, 16, 33, 300}) {
-        const auto a = Random(m * k, 1), bt = Random(n * k, 2), bias = Random(m, 3);
+        const auto a = RandomFloats(m * k, 1), bt = RandomFloats(n * k, 2),
+                   bias = RandomFloats(m, 3);
         std::vector<float> c(m * n, NAN);
         GemmDot(m, n, k, a.data(), k, bt.data(), k, c.data(), n, bias.data());
         const auto want = DotReference(m, n, k, a, bt, bias);
@@ -56,7 +52,7 @@ TEST(GemmDotTest, MatchesPlainLoopsForEveryBlockShape) {
 // blocked differently and must give the same bits as one at a time.
 TEST(GemmDotTest, BlockingDoesNotChangeTheBits) {
   const int64_t m = 11, n = 7, k = 1000;
-  const auto a = Random(m * k, 4), bt = Random(n * k, 5);
+  const auto a = RandomFloats(m * k, 4), bt = RandomFloats(n * k, 5);
   std::vector<float> blocked(m * n);
   GemmDot(m, n, k, a.data(), k, bt.data(), k, blocked.data(), n, nullptr);
   for (int64_t i = 0; i < m; ++i) {
@@ -73,9 +69,10 @@ TEST(GemmTileTest, MatchesPlainLoopsForEveryTileShape) {
     for (int64_t n : {1, 15, 16, 17, 31, 32, 33, 47, 48}) {
       for (int64_t k : {1, 7, 64}) {
         const int64_t ldb = 50, ldc = 52;
-        const auto a = Random(m * k, 6), b = Random(k * ldb, 7), bias = Random(m, 8);
+        const auto a = RandomFloats(m * k, 6), b = RandomFloats(k * ldb, 7),
+                   bias = RandomFloats(m, 8);
         for (GemmInit init : {GemmInit::kZero, GemmInit::kRowBias, GemmInit::kLoadC}) {
-          auto c = Random(m * ldc, 9);
+          auto c = RandomFloats(m * ldc, 9);
           const auto before = c;
           GemmB gb;
           gb.data = b.data();
