@@ -38,9 +38,10 @@ enum class GemmInit {
 // prefetch_a, if set, is where the caller's next tile's A starts: a block of
 // kGemmMr * k contiguous floats (kGemmMr rows with lda == k), which the tile
 // pulls into cache while it computes, one line every two steps of k. A
-// Conv's weights come from memory on every frame, and the hardware
-// prefetchers do not follow eight short rows at once: 1x1 192->1152 at 7x7
-// with cold weights, 309 -> 246 us.
+// model's weights outgrow L2, so a frame may find a Conv's weights in
+// memory, and the hardware prefetchers do not follow eight short rows at
+// once: tile rows over a 1x1 192->1152 at 7x7 with cold weights, 309 ->
+// 246 us.
 void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const GemmB& b,
               float* c, int64_t ldc, GemmInit init, const float* row_bias,
               const float* prefetch_a = nullptr);
