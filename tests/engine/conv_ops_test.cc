@@ -445,7 +445,8 @@ void ExpectClose(const Tensor& opt, const Tensor& ref) {
   EXPECT_LE(max_diff, 1e-4f * max_ref + 1e-5f) << "max|ref| = " << max_ref;
 }
 
-void CheckAgainstReference(const RandomConv& c, std::mt19937* rng) {
+// Sets *result, if given, to the optimised kernel's output.
+void CheckAgainstReference(const RandomConv& c, std::mt19937* rng, Tensor* result = nullptr) {
   SCOPED_TRACE(c.ToString());
   Attributes attrs = MakeAttrs({{"strides", std::vector<int64_t>{c.sh, c.sw}},
                                 {"dilations", std::vector<int64_t>{c.dh, c.dw}},
@@ -489,6 +490,7 @@ void CheckAgainstReference(const RandomConv& c, std::mt19937* rng) {
   auto again = RunKernel("Conv", KernelFlavor::kOptimized, attrs, inputs, 13, c.threads);
   ASSERT_TRUE(again.ok());
   ExpectTensorEqual((*again)[0], (*opt)[0]);
+  if (result != nullptr) *result = (*opt)[0];
 }
 
 RandomConv Make(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k, int64_t s, int64_t pad,
@@ -661,6 +663,80 @@ TEST(ConvOptimizedTest, LargerLayers) {
     c.residual = i % 2 == 0;
     CheckAgainstReference(c, &rng);
   }
+}
+
+// The schedule with output channels in the vector lanes
+// (conv_channel_lanes.h): 3x3 and larger kernels, maps of 14x14 and more, 64
+// output channels and more. Partial blocks of output channels (80, 130) and
+// of input channels (20 = 14 + 6), maps cut into several chunks of positions
+// (40x30 = 1200), strides, dilations, asymmetric pads, a batch of two,
+// run-time weights, no bias, residuals and activations; each at 1, 2 and 3
+// threads, which cut the work differently and must give the same bits.
+TEST(ConvOptimizedTest, ChannelLanes) {
+  std::mt19937 rng(13);
+  std::vector<RandomConv> cases = {
+      Make(20, 80, 14, 14, 3, 1, 1),
+      Make(16, 130, 16, 15, 3, 1, 1),
+      Make(15, 64, 40, 30, 3, 1, 1),
+      Make(24, 64, 33, 29, 3, 2, 1),
+      Make(32, 96, 20, 18, 5, 1, 2),
+      Make(3, 64, 64, 64, 7, 2, 3),  // ResNet's stem: K = 147, blocks of 2 + 1 channels
+      RandomConv{2, 18, 72, 19, 23, 3, 5, 1, 2, 2, 1, 1, {1, 0, 2, 3}},
+  };
+  cases[1].bias = false;
+  cases[2].activation = "relu";
+  cases[2].residual = true;
+  cases[3].const_weight = false;
+  cases[4].activation = "hard_swish";
+  cases[6].residual = true;
+  cases[6].activation = "clip";
+  for (const RandomConv& base : cases) {
+    const uint32_t seed = rng();
+    Tensor one_thread;
+    for (int threads : {1, 2, 3}) {
+      RandomConv c = base;
+      c.threads = threads;
+      std::mt19937 same_inputs(seed);
+      Tensor out;
+      CheckAgainstReference(c, &same_inputs, &out);
+      if (::testing::Test::HasFatalFailure()) return;
+      if (threads == 1) {
+        one_thread = out;
+      } else {
+        SCOPED_TRACE(c.ToString() + " against 1 thread");
+        ExpectTensorEqual(out, one_thread);
+      }
+    }
+  }
+}
+
+// Both schedules sum bias + w * x over (c, ky, kx) in order, one FMA a term:
+// a layer of 64 output channels (lanes) and its first 32 as a layer of their
+// own (the GEMM schedule: too few for lanes) agree to the bit, so that a
+// layer and the slices the planner cuts from it (output_slice.h) may take
+// either schedule.
+TEST(ConvOptimizedTest, ChannelLanesGiveTheGemmBits) {
+  std::mt19937 rng(17);
+  const Attributes attrs = MakeAttrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  const Tensor x = RandomFloatTensor({1, 32, 20, 20}, &rng);
+  const Tensor w = RandomFloatTensor({64, 32, 3, 3}, &rng);
+  const Tensor b = RandomFloatTensor({64}, &rng);
+  auto lanes = RunKernel("Conv", KernelFlavor::kOptimized, attrs, {In(x), Const(w), Const(b)});
+  ASSERT_TRUE(lanes.ok()) << lanes.status().ToString();
+  const int64_t half = 32 * 32 * 9;
+  Tensor w_half = RandomFloatTensor({32, 32, 3, 3}, &rng);
+  std::copy(w.data<float>(), w.data<float>() + half, w_half.data<float>());
+  Tensor b_half = RandomFloatTensor({32}, &rng);
+  std::copy(b.data<float>(), b.data<float>() + 32, b_half.data<float>());
+  auto gemm =
+      RunKernel("Conv", KernelFlavor::kOptimized, attrs, {In(x), Const(w_half), Const(b_half)});
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  const float* got = (*lanes)[0].data<float>();
+  const float* want = (*gemm)[0].data<float>();
+  const int64_t n = (*gemm)[0].num_elements();
+  int64_t differing = 0;
+  for (int64_t i = 0; i < n; ++i) differing += got[i] != want[i];
+  EXPECT_EQ(differing, 0) << "of " << n << " outputs";
 }
 
 // A fused residual gives the bits of the Conv alone followed by an Add and

@@ -41,6 +41,7 @@
 #include "enclave/engine/activation.h"
 #include "enclave/engine/ops/conv_params.h"
 #include "enclave/engine/ops/register_ops.h"
+#include "enclave/engine/optimized/conv_channel_lanes.h"
 #include "enclave/engine/optimized/sgemm.h"
 #include "enclave/engine/thread_pool.h"
 
@@ -626,6 +627,16 @@ class ConvOptimized : public Kernel {
       }
       return Status::Ok();
     }
+    // A slice of a layer's output channels takes the schedule the whole
+    // layer takes (output_slice.h), as for packing below.
+    const int64_t layer_channels = setup.whole_output_features > 0
+                                       ? setup.whole_output_features / p_.group
+                                       : p_.out_channels_per_group();
+    if (ChannelLanesConv::Applies(p_, layer_channels)) {
+      lanes_mode_ = true;
+      lanes_.Setup(p_, threads);
+      return Status::Ok();
+    }
     layout_ = MakePhasePlanes(p_);
     const int64_t plane_bytes = p_.in_channels * layout_.channel_stride() * sizeof(float);
     // Built band by band, by the thread that computes the band, the planes
@@ -723,6 +734,8 @@ class ConvOptimized : public Kernel {
       const Output out{y + n * out_image, r != nullptr ? r + n * out_image : nullptr};
       if (depthwise_) {
         RunDepthwise(io, image, w, bias, out);
+      } else if (lanes_mode_) {
+        lanes_.Run(io.pool, io.scratch, image, w, bias, out.data, out.residual);
       } else if (band_mode_) {
         RunBands(io, image, w, bias, out);
       } else {
@@ -737,6 +750,7 @@ class ConvOptimized : public Kernel {
   size_t ScratchBytes() const override {
     if (reference_ != nullptr) return reference_->ScratchBytes();
     if (depthwise_) return depthwise_chunks_ * PaddedFloats() * sizeof(float);
+    if (lanes_mode_) return lanes_.ScratchBytes();
     if (band_mode_) return band_chunks_ * PlaneFloats() * sizeof(float);
     return (PlaneFloats() + PackedFloats() + DotFloats()) * sizeof(float);
   }
@@ -1036,6 +1050,9 @@ class ConvOptimized : public Kernel {
   bool padded_path_ = false;  // kernel width 3 or 5, stride 1 or 2
   int64_t padded_w_ = 0;
   int64_t padded_h_ = 0;
+  // Output channels in the vector lanes (conv_channel_lanes.h).
+  bool lanes_mode_ = false;
+  ChannelLanesConv lanes_;
   // GEMM: the planes' layout (in band mode, one band's) and the offset of
   // each row of B (tap) in a group's planes.
   PhasePlanes layout_;

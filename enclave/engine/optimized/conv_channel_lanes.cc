@@ -1,0 +1,350 @@
+#include "enclave/engine/optimized/conv_channel_lanes.h"
+
+#include <algorithm>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "enclave/engine/activation.h"
+
+namespace serdab::engine {
+namespace {
+
+// Output channels per tile and per unit: four vectors.
+constexpr int64_t kLanes = 64;
+// Output positions per tile: 4 x 6 accumulators, 4 weight vectors and the
+// broadcast take 29 of the 32 vector registers.
+constexpr int kTilePositions = 6;
+// Reduction steps (channel, tap) per block: the block's packed weights take
+// 128 x 64 floats = 32 KiB, within L1 beside the rows they multiply.
+constexpr int64_t kStepsPerBlock = 128;
+// Output positions per unit at most: its sums take 1024 x 64 floats = 256
+// KiB, in L2.
+constexpr int64_t kMaxChunkPositions = 1024;
+// Where this schedule pays, measured against the GEMM schedule on the same
+// layers (kernels_bench, alternated): 3x3 convolutions on maps of 14x14 and
+// more with 64 output channels or more. On 7x7 maps (the packing is spread
+// over too few positions) 1.1-1.3x the GEMM's time, with 32 output channels
+// (two vectors a step) 1.1-1.3x, in 1x1 convolutions (a prototype) 1.2-1.4x,
+// and with a reduction shorter than one block (VGG's first layer, K = 27)
+// 2-3x.
+constexpr int64_t kMinTaps = 9;
+constexpr int64_t kMinReduction = kStepsPerBlock;
+constexpr int64_t kMinPositions = 14 * 14;
+constexpr int64_t kMinOutputChannels = 64;
+
+int64_t RoundUp(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+}  // namespace
+
+struct ChannelLanesConv::Unit {
+  int64_t m_begin;  // first output channel
+  int64_t q_begin;  // output positions [q_begin, q_end), row-major
+  int64_t q_end;
+  int64_t row_begin;  // padded input rows [row_begin, row_begin + rows) are read
+  int64_t rows;
+};
+
+#if defined(__AVX512F__)
+
+namespace {
+
+// In place: rows r[0..16) of 16 floats become the columns.
+inline void Transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  // u[4b + j]: rows 4b..4b+3 at column 4l + j of each 128-bit lane l.
+  for (int b = 0; b < 4; ++b) {
+    const __m512 lo0 = t[4 * b], hi0 = t[4 * b + 1], lo1 = t[4 * b + 2], hi1 = t[4 * b + 3];
+    u[4 * b + 0] = _mm512_shuffle_ps(lo0, lo1, 0x44);
+    u[4 * b + 1] = _mm512_shuffle_ps(lo0, lo1, 0xEE);
+    u[4 * b + 2] = _mm512_shuffle_ps(hi0, hi1, 0x44);
+    u[4 * b + 3] = _mm512_shuffle_ps(hi0, hi1, 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+    r[j] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+    r[4 + j] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+  }
+}
+
+inline __mmask16 FirstLanes(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// NV vectors of output channels by P positions. sums[p * 64 + 16 v] holds
+// position p's sums, which start from `init` (the bias, or zero) when
+// `first`. Position p reads input channel c, tap t at
+// base[p] + c * channel_stride + tap_offsets[t]; the weights of step
+// (c, t) are the 64 floats at w + (c * taps + t) * 64.
+template <int NV, int P>
+void LanesTile(int64_t channels, int64_t taps, const int32_t* tap_offsets, int64_t channel_stride,
+               const float* const* base, const float* w, float* sums, bool first,
+               const __m512* init) {
+  __m512 acc[NV][P];
+#pragma GCC unroll 6
+  for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      acc[v][p] = first ? init[v] : _mm512_load_ps(sums + p * kLanes + 16 * v);
+    }
+  }
+  const float* b[P];
+#pragma GCC unroll 6
+  for (int p = 0; p < P; ++p) b[p] = base[p];
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t off = tap_offsets[t];
+      __m512 wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + 16 * v);
+      w += kLanes;
+#pragma GCC unroll 6
+      for (int p = 0; p < P; ++p) {
+        const __m512 x = _mm512_set1_ps(b[p][off]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[v][p] = _mm512_fmadd_ps(wv[v], x, acc[v][p]);
+      }
+    }
+#pragma GCC unroll 6
+    for (int p = 0; p < P; ++p) b[p] += channel_stride;
+  }
+#pragma GCC unroll 6
+  for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(sums + p * kLanes + 16 * v, acc[v][p]);
+  }
+}
+
+using LanesTileFn = void (*)(int64_t, int64_t, const int32_t*, int64_t, const float* const*,
+                             const float*, float*, bool, const __m512*);
+
+template <int NV>
+constexpr LanesTileFn kLanesRow[kTilePositions] = {LanesTile<NV, 1>, LanesTile<NV, 2>,
+                                                   LanesTile<NV, 3>, LanesTile<NV, 4>,
+                                                   LanesTile<NV, 5>, LanesTile<NV, 6>};
+
+constexpr const LanesTileFn* kLanesTable[4] = {kLanesRow<1>, kLanesRow<2>, kLanesRow<3>,
+                                               kLanesRow<4>};
+
+}  // namespace
+
+bool ChannelLanesConv::Applies(const ConvParams& p, int64_t layer_channels) {
+  return p.spatial_rank == 2 && p.group == 1 && p.kernel_h * p.kernel_w >= kMinTaps &&
+         p.out_h * p.out_w >= kMinPositions && p.reduction_size() >= kMinReduction &&
+         std::max(layer_channels, p.out_channels) >= kMinOutputChannels;
+}
+
+void ChannelLanesConv::Setup(const ConvParams& p, int threads) {
+  p_ = p;
+  taps_ = p.kernel_h * p.kernel_w;
+  padded_w_ = std::max(p.in_w + p.pad_left + p.pad_right,
+                       (p.out_w - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1);
+  channels_per_step_ = std::clamp<int64_t>(kStepsPerBlock / taps_, 1, p.in_channels);
+  tap_offsets_.clear();
+  for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
+    for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+      tap_offsets_.push_back(
+          static_cast<int32_t>(ky * p.dilation_h * padded_w_ + kx * p.dilation_w));
+    }
+  }
+  channel_blocks_ = (p.out_channels + kLanes - 1) / kLanes;
+  // Enough units for two per thread, in chunks of whole tiles and whole
+  // transposes (multiples of 48 positions).
+  const int64_t positions = p.out_h * p.out_w;
+  int64_t chunks = std::max((positions + kMaxChunkPositions - 1) / kMaxChunkPositions,
+                            (2 * threads + channel_blocks_ - 1) / channel_blocks_);
+  chunk_positions_ = RoundUp((positions + chunks - 1) / chunks, 48);
+  position_chunks_ = (positions + chunk_positions_ - 1) / chunk_positions_;
+  units_ = channel_blocks_ * position_chunks_;
+  chunk_rows_ = 0;
+  for (int64_t pc = 0; pc < position_chunks_; ++pc) {
+    const int64_t first_row = pc * chunk_positions_ / p.out_w;
+    const int64_t last_row = (std::min(positions, (pc + 1) * chunk_positions_) - 1) / p.out_w;
+    chunk_rows_ = std::max(
+        chunk_rows_, (last_row - first_row) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1);
+  }
+  thread_chunks_ = ThreadPool::NumChunks(units_, 1, threads);
+}
+
+size_t ChannelLanesConv::ScratchBytes() const {
+  const int64_t sums = chunk_positions_ * kLanes;
+  const int64_t weights = channels_per_step_ * taps_ * kLanes;
+  const int64_t rows = RoundUp(channels_per_step_ * chunk_rows_ * padded_w_ + 16, 16);
+  return thread_chunks_ * (sums + weights + rows) * sizeof(float);
+}
+
+void ChannelLanesConv::Run(ThreadPool* pool, void* scratch, const float* image, const float* w,
+                           const float* bias, float* out, const float* residual) const {
+  const int64_t positions = p_.out_h * p_.out_w;
+  const int64_t slice = ScratchBytes() / sizeof(float) / thread_chunks_;
+  pool->ParallelFor(thread_chunks_, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+      float* chunk_scratch = static_cast<float*>(scratch) + chunk * slice;
+      int64_t u_begin, u_end;
+      ThreadPool::ChunkRange(units_, thread_chunks_, chunk, &u_begin, &u_end);
+      for (int64_t u = u_begin; u < u_end; ++u) {
+        Unit unit;
+        unit.m_begin = u / position_chunks_ * kLanes;
+        unit.q_begin = u % position_chunks_ * chunk_positions_;
+        unit.q_end = std::min(positions, unit.q_begin + chunk_positions_);
+        const int64_t first_row = unit.q_begin / p_.out_w;
+        const int64_t last_row = (unit.q_end - 1) / p_.out_w;
+        unit.row_begin = first_row * p_.stride_h;
+        unit.rows = (last_row - first_row) * p_.stride_h + (p_.kernel_h - 1) * p_.dilation_h + 1;
+        RunUnit(unit, chunk_scratch, image, w, bias, out, residual);
+      }
+    }
+  });
+}
+
+void ChannelLanesConv::RunUnit(const Unit& unit, float* scratch, const float* image, const float* w,
+                               const float* bias, float* out, const float* residual) const {
+  float* sums = scratch;
+  float* packed = sums + chunk_positions_ * kLanes;
+  float* rows = packed + channels_per_step_ * taps_ * kLanes;
+  const int64_t channel_stride = chunk_rows_ * padded_w_;
+  const int64_t m_count = std::min(kLanes, p_.out_channels - unit.m_begin);
+  const int64_t nv = (m_count + 15) / 16;
+  const LanesTileFn* tiles = kLanesTable[nv - 1];
+  __m512 init[4];
+  for (int64_t v = 0; v < 4; ++v) {
+    const __mmask16 m = FirstLanes(std::max<int64_t>(0, m_count - 16 * v));
+    init[v] = bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + unit.m_begin + 16 * v)
+                              : _mm512_setzero_ps();
+  }
+  const int64_t k = p_.in_channels * taps_;
+  const int64_t tiles_per_block = (unit.q_end - unit.q_begin + kTilePositions - 1) / kTilePositions;
+  for (int64_t c = 0; c < p_.in_channels; c += channels_per_step_) {
+    const int64_t channels = std::min(channels_per_step_, p_.in_channels - c);
+    PackWeights(w, unit.m_begin, c, channels, packed);
+    CopyInputRows(image, c, channels, unit.row_begin, unit.rows, rows);
+    // The next block's weights, into L2 while this block computes: the
+    // packing reads them first, and from L3 or memory it waited on each
+    // row (vgg16's 3x3 512 at 14x14: 13% of the layer's time in packing).
+    const int64_t next = c + channels_per_step_;
+    const int64_t next_floats = std::min(channels_per_step_, p_.in_channels - next) * taps_;
+    int64_t oy = unit.q_begin / p_.out_w, ox = unit.q_begin % p_.out_w;
+    for (int64_t q = unit.q_begin, tile = 0; q < unit.q_end; q += kTilePositions, ++tile) {
+      if (next_floats > 0) {
+        const int64_t m_first = m_count * tile / tiles_per_block;
+        const int64_t m_last = m_count * (tile + 1) / tiles_per_block;
+        for (int64_t m = m_first; m < m_last; ++m) {
+          const char* row =
+              reinterpret_cast<const char*>(w + (unit.m_begin + m) * k + next * taps_);
+          for (int64_t b = 0; b < next_floats * 4; b += 64) _mm_prefetch(row + b, _MM_HINT_T1);
+          _mm_prefetch(row + next_floats * 4 - 1, _MM_HINT_T1);
+        }
+      }
+      const int64_t n = std::min<int64_t>(kTilePositions, unit.q_end - q);
+      const float* base[kTilePositions];
+      for (int64_t i = 0; i < n; ++i) {
+        base[i] = rows + (oy * p_.stride_h - unit.row_begin) * padded_w_ + ox * p_.stride_w;
+        if (++ox == p_.out_w) {
+          ox = 0;
+          ++oy;
+        }
+      }
+      tiles[n - 1](channels, taps_, tap_offsets_.data(), channel_stride, base, packed,
+                   sums + (q - unit.q_begin) * kLanes, c == 0, init);
+    }
+  }
+  // [position][channel] to the output's rows, 16 x 16 at a time.
+  const int64_t hw = p_.out_h * p_.out_w;
+  for (int64_t q = unit.q_begin; q < unit.q_end; q += 16) {
+    const int64_t n = std::min<int64_t>(16, unit.q_end - q);
+    for (int64_t v = 0; v < nv; ++v) {
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i) {
+        r[i] = i < n ? _mm512_load_ps(sums + (q - unit.q_begin + i) * kLanes + 16 * v)
+                     : _mm512_setzero_ps();
+      }
+      Transpose16(r);
+      const int64_t channels = std::min<int64_t>(16, m_count - 16 * v);
+      for (int64_t j = 0; j < channels; ++j) {
+        _mm512_mask_storeu_ps(out + (unit.m_begin + 16 * v + j) * hw + q, FirstLanes(n), r[j]);
+      }
+    }
+  }
+  if (residual != nullptr || !p_.activation.is_none()) {
+    for (int64_t m = unit.m_begin; m < unit.m_begin + m_count; ++m) {
+      float* y = out + m * hw + unit.q_begin;
+      const int64_t n = unit.q_end - unit.q_begin;
+      if (residual != nullptr) {
+        ApplyActivationToSum(p_.activation, residual + m * hw + unit.q_begin, y, n);
+      } else {
+        ApplyActivation(p_.activation, y, n);
+      }
+    }
+  }
+}
+
+// packed[(ci * taps + t) * 64 + l] = weight of output channel m_begin + l,
+// input channel c_begin + ci, tap t (zero past the last output channel): the
+// block's rows of the ONNX weight, transposed 16 x 16.
+void ChannelLanesConv::PackWeights(const float* w, int64_t m_begin, int64_t c_begin,
+                                   int64_t channels, float* packed) const {
+  const int64_t k = p_.in_channels * taps_;
+  const int64_t steps = channels * taps_;
+  const int64_t m_count = std::min(kLanes, p_.out_channels - m_begin);
+  for (int64_t v = 0; v < kLanes / 16; ++v) {
+    for (int64_t s = 0; s < steps; s += 16) {
+      const __mmask16 mask = FirstLanes(steps - s);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i) {
+        const int64_t m = 16 * v + i;
+        r[i] = m < m_count
+                   ? _mm512_maskz_loadu_ps(mask, w + (m_begin + m) * k + c_begin * taps_ + s)
+                   : _mm512_setzero_ps();
+      }
+      Transpose16(r);
+      const int64_t n = std::min<int64_t>(16, steps - s);
+      for (int64_t j = 0; j < n; ++j) _mm512_store_ps(packed + (s + j) * kLanes + 16 * v, r[j]);
+    }
+  }
+}
+
+// rows[(ci * chunk_rows_ + r) * padded_w_ + x] = padded input channel
+// c_begin + ci at row row_begin + r, column x, for r < row_count.
+void ChannelLanesConv::CopyInputRows(const float* image, int64_t c_begin, int64_t channels,
+                                     int64_t row_begin, int64_t row_count, float* rows) const {
+  for (int64_t ci = 0; ci < channels; ++ci) {
+    const float* channel = image + (c_begin + ci) * p_.in_h * p_.in_w;
+    for (int64_t r = 0; r < row_count; ++r) {
+      float* dst = rows + (ci * chunk_rows_ + r) * padded_w_;
+      const int64_t iy = row_begin + r - p_.pad_top;
+      // Rows are a few dozen floats: inline vector stores, not libc calls
+      // (which took 5% of a 14x14 layer).
+      for (int64_t x = 0; x < padded_w_; x += 16) {
+        _mm512_mask_storeu_ps(dst + x, FirstLanes(padded_w_ - x), _mm512_setzero_ps());
+      }
+      if (iy < 0 || iy >= p_.in_h) continue;
+      const float* src = channel + iy * p_.in_w;
+      for (int64_t x = 0; x < p_.in_w; x += 16) {
+        const __mmask16 m = FirstLanes(p_.in_w - x);
+        _mm512_mask_storeu_ps(dst + p_.pad_left + x, m, _mm512_maskz_loadu_ps(m, src + x));
+      }
+    }
+  }
+}
+
+#else  // no AVX-512: the GEMM schedule takes every convolution
+
+bool ChannelLanesConv::Applies(const ConvParams&, int64_t) { return false; }
+void ChannelLanesConv::Setup(const ConvParams& p, int) { p_ = p; }
+size_t ChannelLanesConv::ScratchBytes() const { return 0; }
+void ChannelLanesConv::Run(ThreadPool*, void*, const float*, const float*, const float*, float*,
+                           const float*) const {}
+
+#endif  // __AVX512F__
+
+}  // namespace serdab::engine
