@@ -1,6 +1,6 @@
-// Optimised Conv and Gemm on the heaviest layer shapes of ResNet-50, VGG-16,
-// MobileNetV2 and EfficientNet-B0 (batch 1, 224x224 input), at 1 and 2
-// threads. Reports GFLOP/s (a multiply-add counts two) so the numbers compare
+// Optimised Conv, Gemm and pooling on the heaviest layer shapes of ResNet-50,
+// VGG-16, MobileNetV2, EfficientNet-B0, DenseNet-121, Inception-v3 and GoogLeNet (batch 1, 224x224
+// input), at 1 and 2 threads. Reports GFLOP/s (a multiply-add counts two) so the numbers compare
 // directly with torch.nn.functional.conv2d timed on the same shapes.
 //
 //   build/bin/kernels_bench --benchmark_filter=resnet50
@@ -115,6 +115,9 @@ constexpr ConvShape kConvShapes[] = {
     {"densenet121/3x3_128to32_56", 128, 32, 3, 1, 56, 1},
     {"densenet121/3x3_128to32_28", 128, 32, 3, 1, 28, 1},
     {"densenet121/3x3_128to32_14", 128, 32, 3, 1, 14, 1},
+    {"inception_v3/3x3_32to64_147", 32, 64, 3, 1, 147, 1},
+    {"inception_v3/3x3_80to192_71", 80, 192, 3, 1, 71, 1},
+    {"inception_v3/3x3s2_288to384_35", 288, 384, 3, 2, 35, 1},
     {"mobilenet_v2/conv1_3x3s2_3to32_224", 3, 32, 3, 2, 224, 1},
     {"mobilenet_v2/1x1_24to144_56", 24, 144, 1, 1, 56, 1},
     {"mobilenet_v2/1x1_144to24_56", 144, 24, 1, 1, 56, 1},
@@ -171,7 +174,47 @@ void BM_Linear(benchmark::State& state, int64_t in, int64_t out) {
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
+struct PoolShape {
+  const char* name;
+  const char* op;
+  int64_t channels, h, kernel, stride, pad;
+};
+
+// inception_v3's branch pools (count_include_pad, as the graph passes fuse
+// them with their Pad) and its stem's MaxPool; googlenet's stride-1 MaxPool.
+constexpr PoolShape kPoolShapes[] = {
+    {"inception_v3/avg3x3_288_35", "AveragePool", 288, 35, 3, 1, 1},
+    {"inception_v3/avg3x3_768_17", "AveragePool", 768, 17, 3, 1, 1},
+    {"inception_v3/max3x3s2_64_147", "MaxPool", 64, 147, 3, 2, 0},
+    {"googlenet/max3x3_480_14", "MaxPool", 480, 14, 3, 1, 1},
+};
+
+void BM_Pool(benchmark::State& state, PoolShape shape) {
+  const int threads = static_cast<int>(state.range(0));
+  std::mt19937 rng(1);
+  Attributes attrs;
+  attrs.set("kernel_shape", std::vector<int64_t>{shape.kernel, shape.kernel});
+  attrs.set("strides", std::vector<int64_t>{shape.stride, shape.stride});
+  attrs.set("pads", std::vector<int64_t>{shape.pad, shape.pad, shape.pad, shape.pad});
+  if (std::string(shape.op) == "AveragePool") attrs.set("count_include_pad", int64_t{1});
+  auto k = MakeKernel(shape.op, attrs, {RandomTensor({1, shape.channels, shape.h, shape.h}, &rng)},
+                      threads);
+  if (k == nullptr) {
+    state.SkipWithError("Setup failed");
+    return;
+  }
+  RunKernelLoop(state, k.get(), threads);
+}
+
 const bool kRegistered = [] {
+  for (const PoolShape& shape : kPoolShapes) {
+    benchmark::RegisterBenchmark((std::string("Pool/") + shape.name).c_str(), BM_Pool, shape)
+        ->Arg(1)
+        ->Arg(2)
+        ->ArgName("threads")
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
   for (const ConvShape& shape : kConvShapes) {
     benchmark::RegisterBenchmark((std::string("Conv/") + shape.name).c_str(), BM_Conv, shape)
         ->Arg(1)

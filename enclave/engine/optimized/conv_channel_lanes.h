@@ -10,7 +10,8 @@
 // weights of (c, t) as four aligned vectors and broadcasts the 6 positions'
 // inputs, 24 FMAs for 10 loads, and only real output pixels are computed.
 //
-// Work units are (block of 64 output channels, chunk of output positions).
+// Work units are (block of up to 64 output channels, chunk of output
+// positions).
 // A unit walks the input channels in blocks whose weights take 32 KiB: it
 // packs that block's weights into [step][64] (a transpose of the ONNX
 // weight's rows, in L1), copies the rows of those channels that its
@@ -54,6 +55,8 @@ class ChannelLanesConv {
 
  private:
   struct Unit;
+  // Floats of a scratch slice's block of padded input rows.
+  int64_t RowFloats() const;
   void RunUnit(const Unit& unit, float* scratch, const float* image, const float* w,
                const float* bias, float* out, const float* residual) const;
   void PackWeights(const float* w, int64_t m_begin, int64_t c_begin, int64_t channels,
@@ -68,7 +71,8 @@ class ChannelLanesConv {
   int64_t channels_per_step_ = 0;  // input channels per block of the reduction
   int64_t chunk_positions_ = 0;    // output positions per unit, but the last
   int64_t chunk_rows_ = 0;         // padded input rows a unit reads, at most
-  int64_t channel_blocks_ = 0;     // of 64 output channels
+  int64_t block_channels_ = 0;     // output channels per unit: a multiple of 16, at most 64
+  int64_t channel_blocks_ = 0;
   int64_t position_chunks_ = 0;
   int64_t units_ = 0;
   int64_t thread_chunks_ = 0;  // slices of scratch, one per chunk of units

@@ -3,9 +3,10 @@
 // MaxPool and AveragePool run planes (one N, C pair each) in parallel and are
 // separable: for each output row, the row taps are first combined column by
 // column into a buffer the width of the input (contiguous, so it vectorises),
-// then each output takes its column taps from that buffer. With stride 1 or 2
-// and no dilation the buffer holds the pads too (the combine's identity), so
-// the column taps are plain vector loads (PaddedColumns). MaxPool gives the
+// then each output takes its column taps from that buffer. With stride 1 or 2,
+// no dilation and windows of up to 16, both combines run in registers, from
+// the input to the output, the pads being the combine's identity
+// (RowInRegisters). MaxPool gives the
 // reference's values exactly; AveragePool adds in a different order (within
 // float rounding of the reference). GlobalAveragePool and ReduceMean share
 // their summation code with the reference and give identical results. 3-D
@@ -31,6 +32,16 @@ namespace {
 
 // Elements per chunk for loops over small planes or blocks.
 constexpr int64_t kGrain = 16 * 1024;
+// Window rows and columns RowInRegisters takes at most: a column tap lies
+// within the two (stride 1) or three (stride 2) blocks of 16 it keeps.
+constexpr int64_t kMaxRegisterTaps = 16;
+
+// Bits [lo, hi) of a 16-lane mask, clamped to the 16 lanes.
+uint32_t LaneMask(int64_t lo, int64_t hi) {
+  lo = std::max<int64_t>(lo, 0);
+  hi = std::min<int64_t>(hi, 16);
+  return hi <= lo ? 0u : ((1u << hi) - 1) & ~((1u << lo) - 1);
+}
 
 // Asks for the cache lines of dst[0, count) in a writable state ahead of the
 // stores: a pooled plane is a few hundred bytes written after little work, and
@@ -72,17 +83,14 @@ class FastPoolKernel : public Kernel {
       }
     }
 #if defined(__AVX512F__)
-    // Rows with their pads written out (the combine's identity) let every
-    // output column take its taps with plain vector loads.
-    padded_columns_ = p_.dilation_w == 1 && (p_.stride_w == 1 || p_.stride_w == 2);
+    padded_columns_ = p_.dilation_w == 1 && (p_.stride_w == 1 || p_.stride_w == 2) &&
+                      p_.kernel_w <= kMaxRegisterTaps && p_.kernel_h <= kMaxRegisterTaps;
 #endif
     pad_left_ = std::max<int64_t>(0, -p_.cols[0].start);
     const int64_t blocks = (p_.out_w + 15) / 16;
-    padded_row_floats_ = std::max(pad_left_ + p_.in_w, blocks * 16 * p_.stride_w + p_.kernel_w);
-    padded_row_floats_ = (padded_row_floats_ + kLine - 1) / kLine * kLine;
     if (padded_columns_) {
-      // PaddedColumns stores each output row from registers: no out_row.
-      row_floats_ = padded_row_floats_;
+      // RowInRegisters goes from the input to the output in registers.
+      row_floats_ = 0;
       out_row_floats_ = 0;
     }
     auto count = [&](const PoolWindow& w) {
@@ -93,6 +101,16 @@ class FastPoolKernel : public Kernel {
     for (const PoolWindow& w : p_.rows) row_counts_.push_back(count(w));
     for (const PoolWindow& w : p_.cols) col_counts_.push_back(count(w));
     col_counts_.resize(blocks * 16, 1.f);  // whole vectors; the extra lanes are not stored
+    // A vector division per 16 outputs took a third of a 3x3 AveragePool
+    // (inception_v3's branch pools); a multiplication by the reciprocal
+    // rounds once more, within the float rounding the summation order
+    // already allows.
+    inverse_counts_.clear();
+    for (int64_t oh = 0; oh < p_.out_h; ++oh) {
+      for (int64_t ow = 0; ow < blocks * 16; ++ow) {
+        inverse_counts_.push_back(1.f / (row_counts_[oh] * col_counts_[ow]));
+      }
+    }
     outputs->assign(1, TensorInfo{DataType::kFloat32, p_.output_shape()});
     return Status::Ok();
   }
@@ -112,13 +130,6 @@ class FastPoolKernel : public Kernel {
         ThreadPool::ChunkRange(p_.planes(), chunks, chunk, &begin, &end);
         float* row = scratch + chunk * (row_floats_ + out_row_floats_);
         float* out_row = row + row_floats_;
-        if (padded_columns_) {
-          // The pads, never overwritten: only the input's columns are.
-          const float identity =
-              kind_ == PoolKind::kMax ? -std::numeric_limits<float>::infinity() : 0.f;
-          std::fill(row, row + pad_left_, identity);
-          std::fill(row + pad_left_ + p_.in_w, row + padded_row_floats_, identity);
-        }
         for (int64_t plane = begin; plane < end; ++plane) {
           const float* in = x + plane * p_.in_h * p_.in_w;
           float* out = y + plane * p_.out_h * p_.out_w;
@@ -197,7 +208,7 @@ class FastPoolKernel : public Kernel {
     }
   }
 
-  // Each output row is stored once, from registers (PaddedColumns) or from
+  // Each output row is stored once, from registers (RowInRegisters) or from
   // `out_row` (scratch, in L1): combining the column taps in the output
   // itself would read back lines that a cold output (the usual case in a
   // whole model) does not yet hold, and each such read waits for memory.
@@ -205,8 +216,7 @@ class FastPoolKernel : public Kernel {
     auto max = [](float a, float b) { return std::max(a, b); };
     for (int64_t oh = 0; oh < p_.out_h; ++oh) {
       if (padded_columns_) {
-        CombineRows(in, oh, row + pad_left_, max);
-        PaddedColumns(row, 1.f, out + oh * p_.out_w);
+        RowInRegisters(in, oh, nullptr, out + oh * p_.out_w);
         continue;
       }
       CombineRows(in, oh, row, max);
@@ -219,8 +229,8 @@ class FastPoolKernel : public Kernel {
     auto add = [](float a, float b) { return a + b; };
     for (int64_t oh = 0; oh < p_.out_h; ++oh) {
       if (padded_columns_) {
-        CombineRows(in, oh, row + pad_left_, add);
-        PaddedColumns(row, row_counts_[oh], out + oh * p_.out_w);
+        RowInRegisters(in, oh, inverse_counts_.data() + oh * col_counts_.size(),
+                       out + oh * p_.out_w);
         continue;
       }
       CombineRows(in, oh, row, add);
@@ -233,36 +243,84 @@ class FastPoolKernel : public Kernel {
     }
   }
 
-  // One output row from a combined input row whose pads are written out
-  // (row[pad_left_ + x] is input column x): 16 columns at a time, the taps of
-  // each column combined left to right from the identity, as the reference
-  // does, then (AveragePool) divided by row_count times the column's count.
-  void PaddedColumns(const float* row, float row_count, float* dst) const {
+  // One output row, from the input to the output in registers, for stride
+  // 1 or 2 and kernel_w <= kMaxRegisterTaps. Block b holds 16 columns of the
+  // padded row, P[16b + i] = input column 16b + i - pad_left_ (the
+  // combine's identity outside the input), each column's row taps combined
+  // top to bottom as CombineRows does; output column ox combines P[ox *
+  // stride + j] for j = 0..kernel_w-1 from the identity, left to right,
+  // each tap cut from the blocks with permutes; AveragePool then multiplies
+  // by the row's inverse counts. (Through a row buffer in memory, each load
+  // of a tap straddled two stores of the row combine that were still in
+  // the store buffer, which cannot forward to it: half of the time of a 3x3
+  // AveragePool on a 17x17 map.)
+  void RowInRegisters(const float* in, int64_t oh, const float* inverse_counts, float* dst) const {
 #if defined(__AVX512F__)
     const bool max = kind_ == PoolKind::kMax;
-    const __m512i even =
-        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512 identity = _mm512_set1_ps(max ? -std::numeric_limits<float>::infinity() : 0.f);
+    const PoolWindow& r = p_.rows[oh];
+    const float* rows[kMaxRegisterTaps];
+    int64_t row_count = 0;
+    for (int64_t i = r.first_tap; i < r.end_tap; ++i) {
+      rows[row_count++] = in + (r.start + i * p_.dilation_h) * p_.in_w;
+    }
+    auto combine = [&](__m512 acc, __m512 tap) {
+      // std::max(acc, tap) lane by lane, NaNs included.
+      return max ? _mm512_max_ps(tap, acc) : _mm512_add_ps(acc, tap);
+    };
+    auto block = [&](int64_t b) {
+      const int64_t x = 16 * b - pad_left_;
+      const __mmask16 m = static_cast<__mmask16>(LaneMask(-x, p_.in_w - x));
+      // The lanes outside the input are masked off, never read: the address
+      // is formed as an integer, since x may lie before the row.
+      auto load = [&](const float* row) {
+        const float* at = reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) +
+                                                         x * static_cast<int64_t>(sizeof(float)));
+        return _mm512_mask_loadu_ps(identity, m, at);
+      };
+      __m512 v = row_count > 0 ? load(rows[0]) : identity;
+      for (int64_t i = 1; i < row_count; ++i) v = combine(v, load(rows[i]));
+      return v;
+    };
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const int64_t span = p_.stride_w == 1 ? 2 : 3;  // blocks one output block reads
+    __m512 blocks[3];
+    for (int64_t i = 0; i + 1 < span; ++i) blocks[i] = block(i);
     for (int64_t ox = 0; ox < p_.out_w; ox += 16) {
-      const float* base = row + ox * p_.stride_w;
-      __m512 acc = _mm512_set1_ps(max ? -std::numeric_limits<float>::infinity() : 0.f);
+      const int64_t first = ox / 16 * p_.stride_w;
+      blocks[span - 1] = block(first + span - 1);
+      __m512 acc = identity;
       for (int64_t j = 0; j < p_.kernel_w; ++j) {
-        const __m512 tap = p_.stride_w == 1
-                               ? _mm512_loadu_ps(base + j)
-                               : _mm512_permutex2var_ps(_mm512_loadu_ps(base + j), even,
-                                                        _mm512_loadu_ps(base + j + 16));
-        // std::max(acc, tap) lane by lane, NaNs included.
-        acc = max ? _mm512_max_ps(tap, acc) : _mm512_add_ps(acc, tap);
+        __m512 tap;
+        if (p_.stride_w == 1) {
+          // P[ox + j + i]: lanes j.. of block 0, then block 1.
+          const __m512i index = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(j)));
+          tap = _mm512_permutex2var_ps(blocks[0], index, blocks[1]);
+        } else {
+          // P[2 (ox + i) + j]: from blocks 0 and 1 while 2i + j < 32, then 2.
+          const __m512i index = _mm512_add_epi32(_mm512_add_epi32(iota, iota),
+                                                 _mm512_set1_epi32(static_cast<int>(j)));
+          tap = _mm512_permutex2var_ps(blocks[0], index, blocks[1]);
+          const __mmask16 past = _mm512_cmpge_epi32_mask(index, _mm512_set1_epi32(32));
+          tap = _mm512_mask_permutexvar_ps(
+              tap, past, _mm512_sub_epi32(index, _mm512_set1_epi32(32)), blocks[2]);
+        }
+        acc = combine(acc, tap);
       }
-      if (!max) {
-        acc = _mm512_div_ps(acc, _mm512_mul_ps(_mm512_set1_ps(row_count),
-                                               _mm512_loadu_ps(col_counts_.data() + ox)));
-      }
+      if (!max) acc = _mm512_mul_ps(acc, _mm512_loadu_ps(inverse_counts + ox));
       const int64_t lanes = std::min<int64_t>(16, p_.out_w - ox);
       _mm512_mask_storeu_ps(dst + ox, static_cast<__mmask16>((1u << lanes) - 1), acc);
+      if (p_.stride_w == 1) {
+        blocks[0] = blocks[1];
+      } else {
+        blocks[0] = blocks[2];
+        blocks[1] = block(first + 3);
+      }
     }
 #else
-    (void)row;
-    (void)row_count;
+    (void)in;
+    (void)oh;
+    (void)inverse_counts;
     (void)dst;
 #endif
   }
@@ -272,12 +330,10 @@ class FastPoolKernel : public Kernel {
   std::unique_ptr<Kernel> reference_;  // set for 3-D pooling, which it runs
   int max_chunks_ = 1;
   int64_t row_floats_ = 0;      // in_w rounded up to whole cache lines
-  int64_t out_row_floats_ = 0;  // out_w rounded up to whole cache lines, or 0 (PaddedColumns)
-  // The padded-row path (PaddedColumns): the left pad, and the row's width
-  // with both pads and room for the last vector's loads.
+  int64_t out_row_floats_ = 0;  // out_w rounded up to whole cache lines, or 0 (RowInRegisters)
+  // The path of RowInRegisters, and the left pad it reads.
   bool padded_columns_ = false;
   int64_t pad_left_ = 0;
-  int64_t padded_row_floats_ = 0;
   // Output columns [full_begin_, full_end_) have every tap inside the input.
   int64_t full_begin_ = 0;
   int64_t full_end_ = 0;
@@ -285,6 +341,9 @@ class FastPoolKernel : public Kernel {
   // (small integers, so the float product equals PoolParams::Divisor).
   std::vector<float> row_counts_;
   std::vector<float> col_counts_;
+  // RowInRegisters: 1 / (row_counts_[oh] * col_counts_[ow]) at [oh][ow],
+  // rows of whole vectors.
+  std::vector<float> inverse_counts_;
 };
 
 class FastMaxPoolKernel final : public FastPoolKernel {
