@@ -27,6 +27,21 @@ bool SpinUntil(Ready ready) {
   return ready();
 }
 
+// The index of the pool thread running a piece on this thread (see
+// CurrentThread), set for the duration of the pieces it runs.
+thread_local int current_thread = 0;
+
+class CurrentThreadScope {
+ public:
+  explicit CurrentThreadScope(int self) : saved_(current_thread) { current_thread = self; }
+  ~CurrentThreadScope() { current_thread = saved_; }
+  CurrentThreadScope(const CurrentThreadScope&) = delete;
+  CurrentThreadScope& operator=(const CurrentThreadScope&) = delete;
+
+ private:
+  const int saved_;
+};
+
 constexpr uint64_t Window(uint64_t front, uint64_t back) { return back << 32 | front; }
 constexpr uint64_t Front(uint64_t window) { return window & 0xffffffffu; }
 constexpr uint64_t Back(uint64_t window) { return window >> 32; }
@@ -54,6 +69,8 @@ ThreadPool::~ThreadPool() {
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
+
+int ThreadPool::CurrentThread() { return current_thread; }
 
 int64_t ThreadPool::NumChunks(int64_t n, int64_t grain, int num_threads) {
   if (n <= 0) return 0;
@@ -104,6 +121,7 @@ bool ThreadPool::TakeBack(int64_t chunk, int64_t* piece) {
 }
 
 void ThreadPool::RunPieces(int self) {
+  const CurrentThreadScope scope(self);
   int64_t done = 0;
   int64_t piece;
   if (self < chunks_) {
@@ -135,6 +153,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   if (chunks == 0) return;
   grain = std::max<int64_t>(1, grain);
   if (chunks == 1) {
+    const CurrentThreadScope scope(0);
     const int64_t pieces = PiecesPerChunk(n, grain);
     for (int64_t p = 0; p < pieces; ++p) {
       int64_t begin, end;

@@ -49,8 +49,14 @@ class ThreadPool {
   // the same pool. One ParallelFor at a time per pool.
   //
   // A loop over k <= num_threads() items with grain 1 has one piece per item,
-  // so a kernel may keep per-item scratch (one slice per chunk it plans).
+  // so a kernel may keep per-item scratch (one slice per chunk it plans). A
+  // kernel whose pieces should move between threads keeps per-thread scratch
+  // instead, indexed by CurrentThread().
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+  // Within fn of a ParallelFor: the index in [0, num_threads()) of the thread
+  // running it, 0 being the caller. No two pieces run at once on one index.
+  static int CurrentThread();
 
   // How ParallelFor splits n items: the number of chunks and chunk i's range.
   static int64_t NumChunks(int64_t n, int64_t grain, int num_threads);

@@ -179,7 +179,7 @@ void ChannelLanesConv::Setup(const ConvParams& p, int threads) {
     chunk_rows_ = std::max(
         chunk_rows_, (last_row - first_row) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1);
   }
-  thread_chunks_ = ThreadPool::NumChunks(units_, 1, threads);
+  threads_ = std::max(1, threads);
 }
 
 int64_t ChannelLanesConv::RowFloats() const {
@@ -190,30 +190,35 @@ size_t ChannelLanesConv::ScratchBytes() const {
   const int64_t sums = chunk_positions_ * kLanes;
   const int64_t weights = channels_per_step_ * taps_ * kLanes;
   const int64_t stage = 16 * chunk_positions_;
-  return thread_chunks_ * (sums + weights + RowFloats() + stage) * sizeof(float);
+  return threads_ * (sums + weights + RowFloats() + stage) * sizeof(float);
 }
 
 void ChannelLanesConv::Run(ThreadPool* pool, void* scratch, const float* image, const float* w,
                            const float* bias, float* out, const float* residual) const {
   const int64_t positions = p_.out_h * p_.out_w;
-  const int64_t slice = ScratchBytes() / sizeof(float) / thread_chunks_;
-  pool->ParallelFor(thread_chunks_, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-      float* chunk_scratch = static_cast<float*>(scratch) + chunk * slice;
-      int64_t u_begin, u_end;
-      ThreadPool::ChunkRange(units_, thread_chunks_, chunk, &u_begin, &u_end);
-      for (int64_t u = u_begin; u < u_end; ++u) {
-        Unit unit;
-        unit.m_begin = u % channel_blocks_ * block_channels_;
-        unit.q_begin = u / channel_blocks_ * chunk_positions_;
-        unit.q_end = std::min(positions, unit.q_begin + chunk_positions_);
-        const int64_t first_row = unit.q_begin / p_.out_w;
-        const int64_t last_row = (unit.q_end - 1) / p_.out_w;
-        unit.row_begin = first_row * p_.stride_h;
-        unit.rows = (last_row - first_row) * p_.stride_h + (p_.kernel_h - 1) * p_.dilation_h + 1;
-        RunUnit(unit, chunk_scratch, image, w, bias, out, residual);
-      }
+  const int64_t slice = ScratchBytes() / sizeof(float) / threads_;
+  auto run_units = [&](int64_t u_begin, int64_t u_end, float* unit_scratch) {
+    for (int64_t u = u_begin; u < u_end; ++u) {
+      Unit unit;
+      unit.m_begin = u % channel_blocks_ * block_channels_;
+      unit.q_begin = u / channel_blocks_ * chunk_positions_;
+      unit.q_end = std::min(positions, unit.q_begin + chunk_positions_);
+      const int64_t first_row = unit.q_begin / p_.out_w;
+      const int64_t last_row = (unit.q_end - 1) / p_.out_w;
+      unit.row_begin = first_row * p_.stride_h;
+      unit.rows = (last_row - first_row) * p_.stride_h + (p_.kernel_h - 1) * p_.dilation_h + 1;
+      RunUnit(unit, unit_scratch, image, w, bias, out, residual);
     }
+  };
+  if (pool->num_threads() > threads_) {
+    // A pool larger than Setup planned scratch for (no Model makes one).
+    run_units(0, units_, static_cast<float*>(scratch));
+    return;
+  }
+  // Units move between threads (a vCPU the host slows hands its last ones
+  // to the other), so scratch is per thread, not per chunk of units.
+  pool->ParallelFor(units_, 1, [&](int64_t u_begin, int64_t u_end) {
+    run_units(u_begin, u_end, static_cast<float*>(scratch) + ThreadPool::CurrentThread() * slice);
   });
 }
 

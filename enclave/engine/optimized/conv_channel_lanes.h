@@ -75,7 +75,7 @@ class ChannelLanesConv {
   int64_t channel_blocks_ = 0;
   int64_t position_chunks_ = 0;
   int64_t units_ = 0;
-  int64_t thread_chunks_ = 0;  // slices of scratch, one per chunk of units
+  int threads_ = 1;  // slices of scratch, one per thread
 };
 
 }  // namespace serdab::engine

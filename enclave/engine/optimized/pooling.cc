@@ -70,7 +70,7 @@ class FastPoolKernel : public Kernel {
       reference_ = OpRegistry::Builtin().Create(setup.n().op_type, KernelFlavor::kReference);
       return reference_->Setup(setup, outputs);
     }
-    max_chunks_ = std::max(1, setup.num_threads);
+    threads_ = std::max(1, setup.num_threads);
     constexpr int64_t kLine = kTensorAlignment / sizeof(float);
     row_floats_ = (p_.in_w + kLine - 1) / kLine * kLine;
     out_row_floats_ = (p_.out_w + kLine - 1) / kLine * kLine;
@@ -115,32 +115,34 @@ class FastPoolKernel : public Kernel {
     return Status::Ok();
   }
 
-  // Each chunk of planes gets its own row buffer in scratch, so the loop runs
-  // over chunk indices rather than planes.
+  // Planes move between threads (thread_pool.h), so each thread has its own
+  // row buffers in scratch.
   Status Run(const KernelIO& io) const override {
     if (reference_ != nullptr) return reference_->Run(io);
     const float* x = io.inputs[0]->data<float>();
     float* y = io.outputs[0]->data<float>();
     float* scratch = static_cast<float*>(io.scratch);
-    const int threads = std::min(io.pool->num_threads(), max_chunks_);
-    const int64_t chunks = ThreadPool::NumChunks(p_.planes(), 1, threads);
-    io.pool->ParallelFor(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
-      for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
-        int64_t begin, end;
-        ThreadPool::ChunkRange(p_.planes(), chunks, chunk, &begin, &end);
-        float* row = scratch + chunk * (row_floats_ + out_row_floats_);
-        float* out_row = row + row_floats_;
-        for (int64_t plane = begin; plane < end; ++plane) {
-          const float* in = x + plane * p_.in_h * p_.in_w;
-          float* out = y + plane * p_.out_h * p_.out_w;
-          if (plane + 1 < end) PrefetchForWrite(out + p_.out_h * p_.out_w, p_.out_h * p_.out_w);
-          if (kind_ == PoolKind::kMax) {
-            MaxPlane(in, out, row, out_row);
-          } else {
-            AveragePlane(in, out, row, out_row);
-          }
+    auto run_planes = [&](int64_t begin, int64_t end, float* row) {
+      float* out_row = row + row_floats_;
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const float* in = x + plane * p_.in_h * p_.in_w;
+        float* out = y + plane * p_.out_h * p_.out_w;
+        if (plane + 1 < end) PrefetchForWrite(out + p_.out_h * p_.out_w, p_.out_h * p_.out_w);
+        if (kind_ == PoolKind::kMax) {
+          MaxPlane(in, out, row, out_row);
+        } else {
+          AveragePlane(in, out, row, out_row);
         }
       }
+    };
+    if (io.pool->num_threads() > threads_) {
+      // A pool larger than Setup planned scratch for (no Model makes one).
+      run_planes(0, p_.planes(), scratch);
+      return Status::Ok();
+    }
+    io.pool->ParallelFor(p_.planes(), 1, [&](int64_t begin, int64_t end) {
+      run_planes(begin, end,
+                 scratch + ThreadPool::CurrentThread() * (row_floats_ + out_row_floats_));
     });
     return Status::Ok();
   }
@@ -149,7 +151,7 @@ class FastPoolKernel : public Kernel {
 
   size_t ScratchBytes() const override {
     if (reference_ != nullptr) return reference_->ScratchBytes();
-    return static_cast<size_t>(max_chunks_) * (row_floats_ + out_row_floats_) * sizeof(float);
+    return static_cast<size_t>(threads_) * (row_floats_ + out_row_floats_) * sizeof(float);
   }
 
  private:
@@ -328,8 +330,8 @@ class FastPoolKernel : public Kernel {
   PoolKind kind_;
   PoolParams p_;
   std::unique_ptr<Kernel> reference_;  // set for 3-D pooling, which it runs
-  int max_chunks_ = 1;
-  int64_t row_floats_ = 0;      // in_w rounded up to whole cache lines
+  int threads_ = 1;                    // Setup's thread count: scratch has a row buffer per thread
+  int64_t row_floats_ = 0;             // in_w rounded up to whole cache lines
   int64_t out_row_floats_ = 0;  // out_w rounded up to whole cache lines, or 0 (RowInRegisters)
   // The path of RowInRegisters, and the left pad it reads.
   bool padded_columns_ = false;
