@@ -87,9 +87,11 @@ void RunKernelLoop(benchmark::State& state, OneKernel* k, int threads) {
 struct ConvShape {
   const char* name;
   int64_t cin, cout, kernel, stride, h, group;
+  int64_t kernel_w = 0;  // 0: square, kernel x kernel
+  int64_t width() const { return kernel_w > 0 ? kernel_w : kernel; }
 };
 
-// Batch 1; pads keep "same" geometry (kernel / 2).
+// Batch 1; pads keep "same" geometry (kernel / 2 on each axis).
 constexpr ConvShape kConvShapes[] = {
     {"resnet50/conv1_7x7s2_3to64_224", 3, 64, 7, 2, 224, 1},
     {"resnet50/1x1_64to64_56", 64, 64, 1, 1, 56, 1},
@@ -118,6 +120,9 @@ constexpr ConvShape kConvShapes[] = {
     {"inception_v3/3x3_32to64_147", 32, 64, 3, 1, 147, 1},
     {"inception_v3/3x3_80to192_71", 80, 192, 3, 1, 71, 1},
     {"inception_v3/3x3s2_288to384_35", 288, 384, 3, 2, 35, 1},
+    {"inception_v3/1x7_160_17", 160, 160, 1, 1, 17, 1, 7},
+    {"inception_v3/7x1_192_17", 192, 192, 7, 1, 17, 1, 1},
+    {"inception_v3/5x5_48to64_35", 48, 64, 5, 1, 35, 1},
     {"mobilenet_v2/conv1_3x3s2_3to32_224", 3, 32, 3, 2, 224, 1},
     {"mobilenet_v2/1x1_24to144_56", 24, 144, 1, 1, 56, 1},
     {"mobilenet_v2/1x1_144to24_56", 144, 24, 1, 1, 56, 1},
@@ -137,14 +142,14 @@ void BM_Conv(benchmark::State& state, ConvShape shape) {
   const int threads = static_cast<int>(state.range(0));
   std::mt19937 rng(1);
   Attributes attrs;
-  const int64_t pad = shape.kernel / 2;
-  attrs.set("pads", std::vector<int64_t>{pad, pad, pad, pad});
+  const int64_t pad_h = shape.kernel / 2, pad_w = shape.width() / 2;
+  attrs.set("pads", std::vector<int64_t>{pad_h, pad_w, pad_h, pad_w});
   attrs.set("strides", std::vector<int64_t>{shape.stride, shape.stride});
   attrs.set("group", shape.group);
   auto k = MakeKernel(
       "Conv", attrs,
       {RandomTensor({1, shape.cin, shape.h, shape.h}, &rng),
-       RandomTensor({shape.cout, shape.cin / shape.group, shape.kernel, shape.kernel}, &rng),
+       RandomTensor({shape.cout, shape.cin / shape.group, shape.kernel, shape.width()}, &rng),
        RandomTensor({shape.cout}, &rng)},
       threads);
   if (k == nullptr) {

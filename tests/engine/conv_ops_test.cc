@@ -649,9 +649,10 @@ TEST(ConvOptimizedTest, LargerLayers) {
       Make(160, 72, 9, 9, 3, 1, 1),
       Make(1536, 20, 7, 7, 1, 1, 0),
       Make(256, 64, 14, 14, 3, 1, 1),
-      // inception_v3's 1x7 on a 17x17 map: 289 pixels packed from planes 23
-      // columns wide.
-      RandomConv{1, 48, 64, 17, 17, 1, 7, 1, 1, 1, 1, 1, {0, 3, 0, 3}},
+      // A 1x7 on a 17x17 map (as inception_v3's, with fewer output
+      // channels than the lanes schedule takes): 289 pixels packed from
+      // planes 23 columns wide.
+      RandomConv{1, 48, 48, 17, 17, 1, 7, 1, 1, 1, 1, 1, {0, 3, 0, 3}},
       // Planes over 2 MB: built band by band.
       Make(64, 16, 100, 100, 3, 1, 1),
       Make(48, 8, 121, 121, 3, 2, 1),
@@ -666,8 +667,8 @@ TEST(ConvOptimizedTest, LargerLayers) {
 }
 
 // The schedule with output channels in the vector lanes
-// (conv_channel_lanes.h): 3x3 and larger kernels, maps of 14x14 and more, 64
-// output channels and more. Partial blocks of output channels (80, 130) and
+// (conv_channel_lanes.h): kernels of 7 taps or more, maps of 14x14 and more,
+// 64 output channels and more. Partial blocks of output channels (80, 130) and
 // of input channels (20 = 14 + 6), maps cut into several chunks of positions
 // (40x30 = 1200), strides, dilations, asymmetric pads, a batch of two,
 // run-time weights, no bias, residuals and activations; each at 1, 2 and 3
@@ -682,6 +683,8 @@ TEST(ConvOptimizedTest, ChannelLanes) {
       Make(32, 96, 20, 18, 5, 1, 2),
       Make(3, 64, 64, 64, 7, 2, 3),  // ResNet's stem: K = 147, blocks of 2 + 1 channels
       RandomConv{2, 18, 72, 19, 23, 3, 5, 1, 2, 2, 1, 1, {1, 0, 2, 3}},
+      RandomConv{1, 24, 64, 17, 17, 1, 7, 1, 1, 1, 1, 1, {0, 3, 0, 3}},  // inception_v3's 1x7
+      RandomConv{1, 40, 96, 17, 17, 7, 1, 1, 1, 1, 1, 1, {3, 0, 3, 0}},  // and 7x1
   };
   cases[1].bias = false;
   cases[2].activation = "relu";
