@@ -25,13 +25,13 @@ constexpr int64_t kStepsPerBlock = 128;
 constexpr int64_t kMaxChunkPositions = 1024;
 // Where this schedule pays, measured against the GEMM schedule on the same
 // layers (kernels_bench, alternated): 3x3 convolutions on maps of 14x14 and
-// more with 64 output channels or more, and inception_v3's 1x7 and 7x1 on
-// 17x17 maps (1.0 at 1 thread, 0.8-0.9 at 2). On 7x7 maps (the packing is spread
-// over too few positions) 1.1-1.3x the GEMM's time, with 32 output channels
-// (two vectors a step) 1.1-1.3x, in 1x1 convolutions 1.0-1.3x even reading
-// the input in place (1.9-2.9x at stride 2),
-// and with a reduction shorter than one block (VGG's first layer, K = 27)
-// 2-3x.
+// more with 64 output channels or more (0.68-0.96x), and inception_v3's 1x7
+// and 7x1 on 17x17 maps (1.0x at 1 thread, 0.8-0.9x at 2). Left to the
+// GEMM: 7x7 maps, where the packing is spread over too few positions
+// (1.1-1.3x); 32 output channels, two vectors a step (1.1-1.3x); 1x1
+// convolutions, even reading the input in place (0.95-1.4x, 1.9-2.4x at
+// stride 2); and reductions shorter than one block, as VGG's first layer's
+// K = 27 (2-3x).
 constexpr int64_t kMinTaps = 7;
 constexpr int64_t kMinReduction = kStepsPerBlock;
 constexpr int64_t kMinPositions = 14 * 14;
