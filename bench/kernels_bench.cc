@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "enclave/engine/graph.h"
@@ -211,35 +212,26 @@ void BM_Pool(benchmark::State& state, PoolShape shape) {
   RunKernelLoop(state, k.get(), threads);
 }
 
+// At 1 and 2 threads, in microseconds of wall time.
+template <typename... Args>
+void RegisterAtOneAndTwoThreads(const std::string& name, Args&&... args) {
+  benchmark::RegisterBenchmark(name.c_str(), std::forward<Args>(args)...)
+      ->Arg(1)
+      ->Arg(2)
+      ->ArgName("threads")
+      ->Unit(benchmark::kMicrosecond)
+      ->UseRealTime();
+}
+
 const bool kRegistered = [] {
   for (const PoolShape& shape : kPoolShapes) {
-    benchmark::RegisterBenchmark((std::string("Pool/") + shape.name).c_str(), BM_Pool, shape)
-        ->Arg(1)
-        ->Arg(2)
-        ->ArgName("threads")
-        ->Unit(benchmark::kMicrosecond)
-        ->UseRealTime();
+    RegisterAtOneAndTwoThreads(std::string("Pool/") + shape.name, BM_Pool, shape);
   }
   for (const ConvShape& shape : kConvShapes) {
-    benchmark::RegisterBenchmark((std::string("Conv/") + shape.name).c_str(), BM_Conv, shape)
-        ->Arg(1)
-        ->Arg(2)
-        ->ArgName("threads")
-        ->Unit(benchmark::kMicrosecond)
-        ->UseRealTime();
+    RegisterAtOneAndTwoThreads(std::string("Conv/") + shape.name, BM_Conv, shape);
   }
-  benchmark::RegisterBenchmark("Gemm/vgg16/fc6_25088to4096", BM_Linear, 25088, 4096)
-      ->Arg(1)
-      ->Arg(2)
-      ->ArgName("threads")
-      ->Unit(benchmark::kMicrosecond)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("Gemm/vgg16/fc7_4096to4096", BM_Linear, 4096, 4096)
-      ->Arg(1)
-      ->Arg(2)
-      ->ArgName("threads")
-      ->Unit(benchmark::kMicrosecond)
-      ->UseRealTime();
+  RegisterAtOneAndTwoThreads("Gemm/vgg16/fc6_25088to4096", BM_Linear, 25088, 4096);
+  RegisterAtOneAndTwoThreads("Gemm/vgg16/fc7_4096to4096", BM_Linear, 4096, 4096);
   return true;
 }();
 
