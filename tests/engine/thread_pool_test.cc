@@ -96,6 +96,40 @@ TEST(ThreadPoolTest, AStalledThreadsPiecesAreTakenByTheOthers) {
   for (int64_t i = 0; i < n / 2; ++i) EXPECT_TRUE(caller_items.count(i)) << i;
 }
 
+// CurrentThread() names the thread running a piece, 0 for the caller, each
+// index one thread, including for pieces a thread took from another's chunk
+// (kernels index per-thread scratch with it); outside a loop it is 0.
+TEST(ThreadPoolTest, CurrentThreadNamesTheRunningThread) {
+  EXPECT_EQ(ThreadPool::CurrentThread(), 0);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    const std::thread::id caller = std::this_thread::get_id();
+    std::mutex mu;
+    std::vector<std::set<std::thread::id>> ids(threads);
+    for (int loop = 0; loop < 50; ++loop) {
+      pool.ParallelFor(1000, 1, [&](int64_t, int64_t) {
+        const int self = ThreadPool::CurrentThread();
+        ASSERT_GE(self, 0);
+        ASSERT_LT(self, threads);
+        std::lock_guard<std::mutex> lock(mu);
+        ids[self].insert(std::this_thread::get_id());
+      });
+    }
+    std::set<std::thread::id> all;
+    for (int t = 0; t < threads; ++t) {
+      EXPECT_LE(ids[t].size(), 1u) << "index " << t << " named several threads";
+      all.insert(ids[t].begin(), ids[t].end());
+    }
+    EXPECT_EQ(ids[0], std::set<std::thread::id>{caller});
+    EXPECT_EQ(all.size(), [&] {
+      size_t used = 0;
+      for (const auto& s : ids) used += s.size();
+      return used;
+    }()) << "one thread under several indices";
+    EXPECT_EQ(ThreadPool::CurrentThread(), 0);
+  }
+}
+
 TEST(ThreadPoolTest, GrainLimitsChunkCount) {
   EXPECT_EQ(ThreadPool::NumChunks(10, 100, 8), 1);
   EXPECT_EQ(ThreadPool::NumChunks(300, 100, 8), 3);

@@ -6,9 +6,9 @@
 // then each output takes its column taps from that buffer. With stride 1 or 2,
 // no dilation and windows of up to 16, both combines run in registers, from
 // the input to the output, the pads being the combine's identity
-// (RowInRegisters). MaxPool gives the
-// reference's values exactly; AveragePool adds in a different order (within
-// float rounding of the reference). GlobalAveragePool and ReduceMean share
+// (RowInRegisters). MaxPool gives the reference's values exactly; AveragePool
+// adds in a different order and multiplies by the inverse count (within float
+// rounding of the reference). GlobalAveragePool and ReduceMean share
 // their summation code with the reference and give identical results. 3-D
 // MaxPool and AveragePool run the reference kernel.
 #include <algorithm>
@@ -106,7 +106,7 @@ class FastPoolKernel : public Kernel {
     // rounds once more, within the float rounding the summation order
     // already allows.
     inverse_counts_.clear();
-    for (int64_t oh = 0; oh < p_.out_h; ++oh) {
+    for (int64_t oh = 0; kind_ == PoolKind::kAverage && padded_columns_ && oh < p_.out_h; ++oh) {
       for (int64_t ow = 0; ow < blocks * 16; ++ow) {
         inverse_counts_.push_back(1.f / (row_counts_[oh] * col_counts_[ow]));
       }
