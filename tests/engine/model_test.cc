@@ -341,8 +341,11 @@ TEST(LayerTimerTest, TimesARangeEndToEndForAtLeastItsBudget) {
   ASSERT_TRUE(ms.ok()) << ms.status().ToString();
   EXPECT_GT(*ms, 0.0);
   // The tiny model runs in microseconds: it is repeated until 300 ms of runs
-  // (or 200 runs), so the median is no single outlier's.
-  EXPECT_GE(elapsed_ms, std::min(300.0, 200 * *ms));
+  // (or 200 runs), so the median is no single outlier's. Of 200 runs at
+  // least 100 take the median or longer; the runs' total is not 200 medians
+  // (on a loaded host the faster half ran well under it, and 200 medians
+  // failed this check).
+  EXPECT_GE(elapsed_ms, std::min(300.0, 100 * *ms));
   EXPECT_FALSE(TimeRangeMs(model.get(), 1, 2, {x}, 3).ok());  // wrong inputs for layer 1
 }
 
