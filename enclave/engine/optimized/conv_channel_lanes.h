@@ -11,20 +11,22 @@
 // inputs, 24 FMAs for 10 loads, and only real output pixels are computed.
 //
 // Work units are (block of up to 64 output channels, chunk of output
-// positions).
-// A unit walks the input channels in blocks whose weights take 32 KiB: it
-// packs that block's weights into [step][64] (a transpose of the ONNX
-// weight's rows, in L1), copies the rows of those channels that its
+// positions). A unit walks the input channels in blocks whose weights take
+// 32 KiB: it packs that block's weights into [step][64] (a transpose of the
+// ONNX weight's rows, in L1), copies the rows of those channels that its
 // positions read into a zero-padded block, and runs every tile of its
 // positions over them, the sums carried in a [position][64] buffer between
-// blocks. The packing is redone by every unit of a block of channels: per
-// weight it costs about what reading the weight costs, against 64 x (the
-// unit's positions) multiply-adds, so no packed copy of the weights is kept
-// and the EPC holds the model's weights once, in their ONNX layout.
+// blocks; at the end its output rows are transposed into a staging block
+// and written whole. The packing is redone by every unit of a block of
+// channels: per weight it costs about what reading the weight costs, against
+// 64 x (the unit's positions) multiply-adds, so no packed copy of the weights
+// is kept and the EPC holds the model's weights once, in their ONNX layout.
 //
 // Each output is bias + sum over (c, ky, kx) in that order, one FMA per
-// term, as a GEMM tile sums it: the two schedules give the same bits, and no
-// result depends on the thread count or on how the units are cut.
+// term, as a GEMM tile sums it: the two give the same bits (the GEMM
+// schedule's dot-product columns on small packed maps sum in another order;
+// a slice of a layer takes the whole layer's schedule), and no result
+// depends on the thread count or on how the units are cut.
 #ifndef SERDAB_ENCLAVE_ENGINE_OPTIMIZED_CONV_CHANNEL_LANES_H_
 #define SERDAB_ENCLAVE_ENGINE_OPTIMIZED_CONV_CHANNEL_LANES_H_
 
