@@ -42,6 +42,7 @@
 #include "enclave/engine/ops/conv_params.h"
 #include "enclave/engine/ops/register_ops.h"
 #include "enclave/engine/optimized/conv_channel_lanes.h"
+#include "enclave/engine/optimized/lane_mask.h"
 #include "enclave/engine/optimized/sgemm.h"
 #include "enclave/engine/thread_pool.h"
 
@@ -117,15 +118,6 @@ int64_t TapOffset(const ConvParams& p, const PhasePlanes& pp, int64_t c, int64_t
   const int64_t phase = pp.phase_index[(dy % p.stride_h) * p.stride_w + dx % p.stride_w];
   return c * pp.channel_stride() + phase * pp.plane_size() + (dy / p.stride_h) * pp.wq +
          dx / p.stride_w;
-}
-
-// Bits [lo, hi) of a 32-bit mask, clamped to [0, width).
-uint32_t LaneMask(int64_t lo, int64_t hi, int64_t width) {
-  lo = std::max<int64_t>(lo, 0);
-  hi = std::min(hi, width);
-  if (hi <= lo) return 0;
-  const uint64_t bits = ((uint64_t{1} << (hi - lo)) - 1) << lo;
-  return static_cast<uint32_t>(bits);
 }
 
 // dst[0, n) = src[0, n) and dst[0, n) = 0, inline: plane rows and tile row

@@ -8,6 +8,7 @@
 #endif
 
 #include "enclave/engine/activation.h"
+#include "enclave/engine/optimized/lane_mask.h"
 
 namespace serdab::engine {
 namespace {
@@ -83,9 +84,8 @@ inline void Transpose16(__m512 r[16]) {
   }
 }
 
-inline __mmask16 FirstLanes(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
-}
+// Lanes [0, n) of 16.
+inline __mmask16 FirstLanes(int64_t n) { return static_cast<__mmask16>(LaneMask(0, n, 16)); }
 
 // NV vectors of output channels by P positions. sums[p * 64 + 16 v] holds
 // position p's sums, which start from `init` (the bias, or zero) when
@@ -179,12 +179,21 @@ void ChannelLanesConv::Setup(const ConvParams& p, int threads) {
   units_ = channel_blocks_ * position_chunks_;
   chunk_rows_ = 0;
   for (int64_t pc = 0; pc < position_chunks_; ++pc) {
-    const int64_t first_row = pc * chunk_positions_ / p.out_w;
-    const int64_t last_row = (std::min(positions, (pc + 1) * chunk_positions_) - 1) / p.out_w;
-    chunk_rows_ = std::max(
-        chunk_rows_, (last_row - first_row) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1);
+    chunk_rows_ = std::max(chunk_rows_, UnitAt(pc * channel_blocks_).rows);
   }
   threads_ = std::max(1, threads);
+}
+
+ChannelLanesConv::Unit ChannelLanesConv::UnitAt(int64_t u) const {
+  Unit unit;
+  unit.m_begin = u % channel_blocks_ * block_channels_;
+  unit.q_begin = u / channel_blocks_ * chunk_positions_;
+  unit.q_end = std::min(p_.out_h * p_.out_w, unit.q_begin + chunk_positions_);
+  const int64_t first_row = unit.q_begin / p_.out_w;
+  const int64_t last_row = (unit.q_end - 1) / p_.out_w;
+  unit.row_begin = first_row * p_.stride_h;
+  unit.rows = (last_row - first_row) * p_.stride_h + (p_.kernel_h - 1) * p_.dilation_h + 1;
+  return unit;
 }
 
 int64_t ChannelLanesConv::RowFloats() const {
@@ -200,19 +209,10 @@ size_t ChannelLanesConv::ScratchBytes() const {
 
 void ChannelLanesConv::Run(ThreadPool* pool, void* scratch, const float* image, const float* w,
                            const float* bias, float* out, const float* residual) const {
-  const int64_t positions = p_.out_h * p_.out_w;
   const int64_t slice = ScratchBytes() / sizeof(float) / threads_;
   auto run_units = [&](int64_t u_begin, int64_t u_end, float* unit_scratch) {
     for (int64_t u = u_begin; u < u_end; ++u) {
-      Unit unit;
-      unit.m_begin = u % channel_blocks_ * block_channels_;
-      unit.q_begin = u / channel_blocks_ * chunk_positions_;
-      unit.q_end = std::min(positions, unit.q_begin + chunk_positions_);
-      const int64_t first_row = unit.q_begin / p_.out_w;
-      const int64_t last_row = (unit.q_end - 1) / p_.out_w;
-      unit.row_begin = first_row * p_.stride_h;
-      unit.rows = (last_row - first_row) * p_.stride_h + (p_.kernel_h - 1) * p_.dilation_h + 1;
-      RunUnit(unit, unit_scratch, image, w, bias, out, residual);
+      RunUnit(UnitAt(u), unit_scratch, image, w, bias, out, residual);
     }
   };
   if (pool->num_threads() > threads_) {

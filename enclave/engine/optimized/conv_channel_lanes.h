@@ -57,6 +57,9 @@ class ChannelLanesConv {
 
  private:
   struct Unit;
+  // Unit u: channel block u % channel_blocks_ of position chunk
+  // u / channel_blocks_, and the padded input rows it reads.
+  Unit UnitAt(int64_t u) const;
   // Floats of a scratch slice's block of padded input rows.
   int64_t RowFloats() const;
   void RunUnit(const Unit& unit, float* scratch, const float* image, const float* w,

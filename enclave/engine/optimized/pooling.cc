@@ -25,6 +25,7 @@
 #include "enclave/engine/kernel.h"
 #include "enclave/engine/ops/pool_params.h"
 #include "enclave/engine/ops/register_ops.h"
+#include "enclave/engine/optimized/lane_mask.h"
 #include "enclave/engine/thread_pool.h"
 
 namespace serdab::engine {
@@ -35,13 +36,6 @@ constexpr int64_t kGrain = 16 * 1024;
 // Window rows and columns RowInRegisters takes at most: a column tap lies
 // within the two (stride 1) or three (stride 2) blocks of 16 it keeps.
 constexpr int64_t kMaxRegisterTaps = 16;
-
-// Bits [lo, hi) of a 16-lane mask, clamped to the 16 lanes.
-uint32_t LaneMask(int64_t lo, int64_t hi) {
-  lo = std::max<int64_t>(lo, 0);
-  hi = std::min<int64_t>(hi, 16);
-  return hi <= lo ? 0u : ((1u << hi) - 1) & ~((1u << lo) - 1);
-}
 
 // Asks for the cache lines of dst[0, count) in a writable state ahead of the
 // stores: a pooled plane is a few hundred bytes written after little work, and
@@ -272,7 +266,7 @@ class FastPoolKernel : public Kernel {
     };
     auto block = [&](int64_t b) {
       const int64_t x = 16 * b - pad_left_;
-      const __mmask16 m = static_cast<__mmask16>(LaneMask(-x, p_.in_w - x));
+      const __mmask16 m = static_cast<__mmask16>(LaneMask(-x, p_.in_w - x, 16));
       // The lanes outside the input are masked off, never read: the address
       // is formed as an integer, since x may lie before the row.
       auto load = [&](const float* row) {

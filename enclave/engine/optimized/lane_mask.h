@@ -1,0 +1,22 @@
+// Masks of vector lanes shared by the optimised kernels.
+#ifndef SERDAB_ENCLAVE_ENGINE_OPTIMIZED_LANE_MASK_H_
+#define SERDAB_ENCLAVE_ENGINE_OPTIMIZED_LANE_MASK_H_
+
+#include <algorithm>
+#include <cstdint>
+
+namespace serdab::engine {
+
+// Bits [lo, hi) of a mask of `width` lanes (at most 32), clamped to
+// [0, width): the lanes of a load or store that lie inside a row.
+inline uint32_t LaneMask(int64_t lo, int64_t hi, int64_t width) {
+  lo = std::max<int64_t>(lo, 0);
+  hi = std::min(hi, width);
+  if (hi <= lo) return 0;
+  const uint64_t bits = ((uint64_t{1} << (hi - lo)) - 1) << lo;
+  return static_cast<uint32_t>(bits);
+}
+
+}  // namespace serdab::engine
+
+#endif  // SERDAB_ENCLAVE_ENGINE_OPTIMIZED_LANE_MASK_H_
