@@ -748,6 +748,9 @@ TEST(ConvOptimizedTest, AResidualIsAddedBeforeTheActivation) {
   std::mt19937 rng(5);
   std::vector<RandomConv> cases = {
       Make(16, 24, 14, 14, 1, 1, 0),      // 1x1: the input read in place
+      Make(16, 64, 56, 56, 1, 1, 0),      // 1x1: the input copied into panels
+      Make(32, 64, 28, 28, 1, 2, 0),      // 1x1 stride 2: whole-image planes
+      Make(16, 64, 14, 14, 3, 1, 1),      // output channels in the lanes
       Make(16, 16, 20, 20, 3, 1, 1),      // planes wider than the output
       Make(32, 64, 7, 7, 3, 1, 1),        // packed pixels and dot columns
       Make(64, 16, 100, 100, 3, 1, 1),    // band by band
@@ -770,18 +773,32 @@ TEST(ConvOptimizedTest, AResidualIsAddedBeforeTheActivation) {
         auto alone = RunKernel("Conv", flavor, attrs, inputs, 13, threads);
         ASSERT_TRUE(alone.ok()) << alone.status().ToString();
         const Tensor r = RandomFloatTensor((*alone)[0].shape(), &rng);
-        inputs.push_back(In(r));
+        inputs.push_back({});
         attrs.set(kConvResidualAttr, int64_t{1});
-        const Activation relu{Activation::Kind::kRelu, 0.f, 0.f};
-        relu.ToAttributes(&attrs);
-        auto fused = RunKernel("Conv", flavor, attrs, inputs, 13, threads);
-        ASSERT_TRUE(fused.ok()) << fused.status().ToString();
-        Tensor want = (*alone)[0];
-        for (int64_t i = 0; i < want.num_elements(); ++i) {
-          want.data<float>()[i] =
-              ActivationReference(relu, want.data<float>()[i] + r.data<float>()[i]);
+        // Those the optimised tiles apply in registers; the others, applied
+        // over a block as before, compute exp and tanh in ways other than
+        // the standard library's (CheckAgainstReference covers them).
+        for (const Activation& act : {Activation{Activation::Kind::kNone, 0.f, 0.f},
+                                      Activation{Activation::Kind::kRelu, 0.f, 0.f},
+                                      Activation{Activation::Kind::kClip, -0.5f, 0.7f}}) {
+          SCOPED_TRACE(Activation::KindName(act.kind));
+          Attributes with_act = attrs;
+          if (!act.is_none()) act.ToAttributes(&with_act);
+          // A copy, in case the output is computed in the residual's buffer.
+          auto residual = r.Clone();
+          ASSERT_TRUE(residual.ok());
+          inputs.back() = In(*std::move(residual));
+          auto fused = RunKernel("Conv", flavor, with_act, inputs, 13, threads);
+          ASSERT_TRUE(fused.ok()) << fused.status().ToString();
+          auto cloned = (*alone)[0].Clone();  // Tensors share their buffer when copied
+          ASSERT_TRUE(cloned.ok());
+          Tensor want = *std::move(cloned);
+          for (int64_t i = 0; i < want.num_elements(); ++i) {
+            want.data<float>()[i] =
+                ActivationReference(act, want.data<float>()[i] + r.data<float>()[i]);
+          }
+          ExpectTensorEqual((*fused)[0], want);
         }
-        ExpectTensorEqual((*fused)[0], want);
       }
     }
   }

@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
 #include <vector>
 
+#include "enclave/engine/activation.h"
 #include "tests/engine/kernel_test_util.h"
 
 namespace serdab::engine {
@@ -91,6 +95,53 @@ TEST(GemmTileTest, MatchesPlainLoopsForEveryTileShape) {
               ASSERT_NEAR(c[i * ldc + j], acc, 1e-5 * (k + 1)) << m << "x" << n << " k " << k;
             }
           }
+        }
+      }
+    }
+  }
+}
+
+// The epilogue gives the bits of storing the tile and then adding the
+// residual and clamping it as ApplyActivationToSum does, NaNs and signed
+// zeros included.
+TEST(GemmTileTest, AnEpilogueGivesTheBitsOfApplyingItAfterwards) {
+  const int64_t k = 9, ldb = 48, ldc = 50;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t m : {1, 5, 8}) {
+    for (int64_t n : {7, 16, 33, 48}) {
+      const auto a = RandomFloats(m * k, 11), b = RandomFloats(k * ldb, 12);
+      auto residual = RandomFloats(m * ldc, 13);
+      residual[0] = nan;
+      residual[ldc - 1] = -0.f;
+      if (n > 2) residual[2] = -std::numeric_limits<float>::infinity();
+      GemmB gb;
+      gb.data = b.data();
+      gb.stride = ldb;
+      for (const Activation& act : {Activation{Activation::Kind::kNone, 0.f, 0.f},
+                                    Activation{Activation::Kind::kRelu, 0.f, 0.f},
+                                    Activation{Activation::Kind::kClip, -0.25f, 0.5f}}) {
+        for (bool with_residual : {false, true}) {
+          SCOPED_TRACE(std::string(Activation::KindName(act.kind)) + " " + std::to_string(m) + "x" +
+                       std::to_string(n) + (with_residual ? " residual" : ""));
+          std::vector<float> want(m * ldc, 0.f), got(m * ldc, 0.f);
+          GemmTile(m, n, k, a.data(), k, gb, want.data(), ldc, GemmInit::kZero, nullptr);
+          for (int64_t i = 0; i < m; ++i) {
+            if (with_residual) {
+              ApplyActivationToSum(act, residual.data() + i * ldc, want.data() + i * ldc, n);
+            } else {
+              ApplyActivation(act, want.data() + i * ldc, n);
+            }
+          }
+          GemmEpilogue epilogue;
+          epilogue.residual = with_residual ? residual.data() : nullptr;
+          epilogue.clamp = !act.is_none();
+          epilogue.lo = act.kind == Activation::Kind::kClip ? act.alpha : 0.f;
+          epilogue.hi = act.kind == Activation::Kind::kClip
+                            ? act.beta
+                            : std::numeric_limits<float>::infinity();
+          GemmTile(m, n, k, a.data(), k, gb, got.data(), ldc, GemmInit::kZero, nullptr, nullptr,
+                   &epilogue);
+          ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
         }
       }
     }

@@ -11,7 +11,9 @@
 // loads, with no im2col buffer. Positions with ox >= out_w (the plane is wider
 // than the output) are computed and dropped. A stride-1 convolution without
 // padding reads the input itself (a 1x1 convolution is then a plain GEMM
-// W x X). Bias and activation are applied per block while it is in cache.
+// W x X). The bias starts the sums; a residual and a Relu or Clip are applied
+// in registers by tiles written straight to the output, and any other
+// epilogue per block while it is in cache.
 //
 // Three ways to schedule it:
 // - whole image: planes for the whole input, then work units of (group,
@@ -74,6 +76,10 @@ constexpr int64_t kPackedMinChannels = 64;
 // When the pixel columns end with this few past a multiple of 16, those
 // columns are dot products (GemmDot) rather than a mostly empty tile.
 constexpr int64_t kMaxDotColumns = 6;
+// A 1x1 convolution's unit copies its B columns into a panel only when it
+// computes this many output channels or more: squeezenet's 512->64 at 13x13,
+// split into units of 8 channels at 2 threads, was 1.5x slower copying.
+constexpr int64_t kMinPanelRows = 32;
 // The per-core L2 cache we plan blocks for (1 MiB on Zen 4 and 5, 1.25-2 MiB
 // on recent Xeons).
 constexpr int64_t kL2Bytes = 1 << 20;
@@ -639,7 +645,15 @@ class ConvOptimized : public Kernel {
     // on maps of kMinBandRows rows or more (a 7x7 map in bands is slower).
     // The choice ignores the thread count: band mode has no dot columns, so
     // it would change the bits of a map whose whole-image mode has them.
-    band_mode_ = !layout_.use_input && plane_bytes >= kL2Bytes / 4 && p_.out_h >= kMinBandRows;
+    //
+    // A strided 1x1 convolution's planes are a plain subsample of its input,
+    // which whole-image mode builds in parallel too; its bands were short
+    // (a 14x14 map's are 3-4 rows, 42-56 positions, that fill tiles poorly):
+    // resnet50's 512->1024 at 28->14 took 2.2 ms in bands and 1.6 in whole
+    // mode, in the frame at 2 threads.
+    const bool one_by_one = p_.kernel_h == 1 && p_.kernel_w == 1;
+    band_mode_ = !layout_.use_input && !one_by_one && plane_bytes >= kL2Bytes / 4 &&
+                 p_.out_h >= kMinBandRows;
     if (band_mode_) {
       // Bands of output rows: enough that each band's planes stay in cache,
       // and a multiple of the thread count for balance.
@@ -666,6 +680,19 @@ class ConvOptimized : public Kernel {
           offsets_.push_back(static_cast<int32_t>(TapOffset(p_, layout_, c, ky, kx)));
         }
       }
+    }
+    fusable_epilogue_ = true;
+    switch (p_.activation.kind) {
+      case Activation::Kind::kNone:
+        break;
+      case Activation::Kind::kRelu:
+        tile_epilogue_ = {nullptr, true, 0.f, std::numeric_limits<float>::infinity()};
+        break;
+      case Activation::Kind::kClip:
+        tile_epilogue_ = {nullptr, true, p_.activation.alpha, p_.activation.beta};
+        break;
+      default:
+        fusable_epilogue_ = false;
     }
     if (band_mode_) return Status::Ok();
     positions_ = (p_.out_h - 1) * layout_.wq + p_.out_w;
@@ -708,6 +735,14 @@ class ConvOptimized : public Kernel {
     m_blocks_ = units >= wanted ? 1 : std::min(m_tiles, (wanted + units - 1) / units);
     m_block_tiles_ = (m_tiles + m_blocks_ - 1) / m_blocks_;
     m_blocks_ = (m_tiles + m_block_tiles_ - 1) / m_block_tiles_;
+    // Read in place, a 1x1 convolution's B rows are its input channels, a
+    // page or more apart on large maps: every step of k of a tile loads from
+    // another page, which the prefetchers do not follow. Each unit copies
+    // its columns into a contiguous panel first (1x1 64->256 at 56x56 with
+    // a cold input and output: 41 -> 60 GFLOP/s at 1 thread), if the unit
+    // has enough output channels to pay for the copy (kMinPanelRows).
+    panel_mode_ = layout_.use_input && compact && m_block_tiles_ * kGemmMr >= kMinPanelRows;
+    panel_threads_ = threads;
     return Status::Ok();
   }
 
@@ -744,7 +779,8 @@ class ConvOptimized : public Kernel {
     if (depthwise_) return depthwise_chunks_ * PaddedFloats() * sizeof(float);
     if (lanes_mode_) return lanes_.ScratchBytes();
     if (band_mode_) return band_chunks_ * PlaneFloats() * sizeof(float);
-    return (PlaneFloats() + PackedFloats() + DotFloats()) * sizeof(float);
+    return (PlaneFloats() + PackedFloats() + DotFloats() + panel_threads_ * PanelFloats()) *
+           sizeof(float);
   }
 
  private:
@@ -760,6 +796,8 @@ class ConvOptimized : public Kernel {
     return packed_ ? p_.group * p_.reduction_size() * packed_stride_ : 0;
   }
   int64_t DotFloats() const { return p_.group * p_.reduction_size() * dot_columns_; }
+  // One thread's panel in panel mode: a unit's columns of one group's B.
+  int64_t PanelFloats() const { return panel_mode_ ? p_.reduction_size() * block_columns_ : 0; }
 
   // One image's output, and the residual summed into it (or nullptr), which
   // has the output's layout.
@@ -817,6 +855,10 @@ class ConvOptimized : public Kernel {
     const int64_t group_stride = p_.in_channels_per_group() * layout_.channel_stride();
     float* packed = planes + PlaneFloats();
     float* dots = packed + PackedFloats();
+    // Per thread, since units move between threads; a pool larger than
+    // Setup planned for reads B in place (the same sums).
+    float* panels =
+        panel_mode_ && io.pool->num_threads() <= panel_threads_ ? dots + DotFloats() : nullptr;
     if (packed_ || dot_columns_ > 0) {
       // One row of B (a tap) at a time: its tile columns packed densely, its
       // dot columns transposed so that each is a contiguous vector over taps.
@@ -842,6 +884,9 @@ class ConvOptimized : public Kernel {
     // Units are ordered column-major so that a chunk of consecutive units
     // shares the same input columns.
     io.pool->ParallelFor(units, 1, [&](int64_t begin, int64_t end) {
+      float* panel =
+          panels != nullptr ? panels + ThreadPool::CurrentThread() * PanelFloats() : nullptr;
+      int64_t panel_columns = -1;  // g * position_blocks_ + pb of the panel's contents
       for (int64_t u = begin; u < end; ++u) {
         const int64_t g = u / (m_blocks_ * position_blocks_);
         const int64_t pb = u / m_blocks_ % position_blocks_;
@@ -857,6 +902,18 @@ class ConvOptimized : public Kernel {
           source.b.data = packed + g * kg * packed_stride_;
           source.b.stride = packed_stride_;
           source.wq = p_.out_w;
+        } else if (panel != nullptr) {
+          if (panel_columns != g * position_blocks_ + pb) {
+            const float* group_src = src + g * group_stride + q_begin;
+            for (int64_t k = 0; k < kg; ++k) {
+              CopyFloats(group_src + offsets_[k], q_end - q_begin, panel + k * block_columns_);
+            }
+            panel_columns = g * position_blocks_ + pb;
+          }
+          source.b.data = panel;
+          source.b.stride = block_columns_;
+          source.first_column = q_begin;
+          source.wq = layout_.wq;
         } else {
           source.b.data = src + g * group_stride;
           source.b.offsets = offsets_.data();
@@ -912,7 +969,8 @@ class ConvOptimized : public Kernel {
 
   // Where one group's B columns come from.
   struct BlockSource {
-    GemmB b;                      // B at column 0
+    GemmB b;                      // B at column first_column
+    int64_t first_column = 0;     // a panel's first column; 0 elsewhere
     int64_t wq = 0;               // columns per output row: out_w, or the planes' width
     const float* dots = nullptr;  // dot columns [dot_columns_][K], after tile_columns_
   };
@@ -932,6 +990,11 @@ class ConvOptimized : public Kernel {
     float* base = out.data + pixel_base;
     alignas(64) float tile[kGemmMr * kGemmNr];
     const GemmInit init = bias != nullptr ? GemmInit::kRowBias : GemmInit::kZero;
+    // Tiles written straight to the output apply the residual and a Relu
+    // or Clip in registers; the rest (other activations, tiles copied out of
+    // the planes' positions, dot columns) are applied over the block below.
+    const bool fused = compact && fusable_epilogue_;
+    GemmEpilogue epilogue = tile_epilogue_;
     // One tile: output channels [m, m + 8) at columns [q, q + 48).
     auto compute_tile = [&](int64_t m, int64_t q) {
       const int64_t rows = std::min(kGemmMr, m_end - m);
@@ -940,9 +1003,21 @@ class ConvOptimized : public Kernel {
       const float* row_bias = bias != nullptr ? bias + m : nullptr;
       // The first tile of a row of tiles fetches the next row's weights.
       const float* next_a = q == q_begin && m + kGemmMr < m_end ? a + kGemmMr * kg : nullptr;
-      b.data = source.b.data + q;
+      b.data = source.b.data + (q - source.first_column);
       if (compact) {
-        GemmTile(rows, cols, kg, a, kg, b, base + m * hw + q, hw, init, row_bias, next_a);
+        // The output rows of the tile below, owned for writing ahead of
+        // time: a frame's output is cold, and eight rows of a tile are eight
+        // pages whose stores would each wait for their line.
+        if (m + kGemmMr < m_end) {
+          const int64_t next_rows = std::min(kGemmMr, m_end - m - kGemmMr);
+          for (int64_t i = 0; i < next_rows; ++i) {
+            const float* row = base + (m + kGemmMr + i) * hw + q;
+            for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(row + j, 1, 3);
+          }
+        }
+        if (out.residual != nullptr) epilogue.residual = out.residual + pixel_base + m * hw + q;
+        GemmTile(rows, cols, kg, a, kg, b, base + m * hw + q, hw, init, row_bias, next_a,
+                 fused ? &epilogue : nullptr);
         return;
       }
       GemmTile(rows, cols, kg, a, kg, b, tile, kGemmNr, init, row_bias, next_a);
@@ -972,7 +1047,7 @@ class ConvOptimized : public Kernel {
       }
     }
     if (!p_.activation.is_none() || out.residual != nullptr) {
-      const int64_t c_begin = CompactIndex(p_, wq, q_begin);
+      const int64_t c_begin = CompactIndex(p_, wq, fused ? q_end : q_begin);
       const int64_t c_end =
           CompactIndex(p_, wq, q_end) + (source.dots != nullptr ? dot_columns_ : 0);
       for (int64_t m = m_begin; m < m_end; ++m) {
@@ -1062,6 +1137,10 @@ class ConvOptimized : public Kernel {
   int64_t block_columns_ = 0;  // columns per position block, a multiple of 16
   int64_t m_blocks_ = 1;
   int64_t m_block_tiles_ = 1;
+  bool fusable_epilogue_ = false;  // the activation is none, a Relu or a Clip
+  GemmEpilogue tile_epilogue_;     // its clamp, for tiles that apply it
+  bool panel_mode_ = false;        // each unit copies its B columns into a panel
+  int64_t panel_threads_ = 0;
   // Band mode.
   bool band_mode_ = false;
   int64_t bands_ = 0;

@@ -18,8 +18,8 @@ namespace {
 template <int MR, int NV, bool kOffsets>
 void Tile(int64_t k, const float* __restrict a, int64_t lda, const float* __restrict b,
           const int32_t* __restrict offsets, int64_t stride, float* __restrict c, int64_t ldc,
-          GemmInit init, const float* __restrict row_bias, __mmask16 mask,
-          const float* prefetch_a) {
+          GemmInit init, const float* __restrict row_bias, __mmask16 mask, const float* prefetch_a,
+          const GemmEpilogue* epilogue) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -53,6 +53,25 @@ void Tile(int64_t k, const float* __restrict a, int64_t lda, const float* __rest
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
     }
   }
+  if (epilogue != nullptr) {
+    // The operands in Eigen's order (activation.cc), whose max and min
+    // return the second one on NaN and on equal zeros, as std::max does.
+    const float* residual = epilogue->residual;
+    const __m512 lo = _mm512_set1_ps(epilogue->lo);
+    const __m512 hi = _mm512_set1_ps(epilogue->hi);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) {
+        if (residual != nullptr) {
+          const float* r = residual + i * ldc + 16 * v;
+          acc[i][v] = _mm512_add_ps(
+              acc[i][v], v + 1 < NV ? _mm512_loadu_ps(r) : _mm512_maskz_loadu_ps(mask, r));
+        }
+        if (epilogue->clamp) acc[i][v] = _mm512_min_ps(hi, _mm512_max_ps(lo, acc[i][v]));
+      }
+    }
+  }
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 3
@@ -62,7 +81,8 @@ void Tile(int64_t k, const float* __restrict a, int64_t lda, const float* __rest
 }
 
 using TileFn = void (*)(int64_t, const float*, int64_t, const float*, const int32_t*, int64_t,
-                        float*, int64_t, GemmInit, const float*, __mmask16, const float*);
+                        float*, int64_t, GemmInit, const float*, __mmask16, const float*,
+                        const GemmEpilogue*);
 
 template <int MR, bool kOffsets>
 constexpr TileFn kRow[3] = {Tile<MR, 1, kOffsets>, Tile<MR, 2, kOffsets>, Tile<MR, 3, kOffsets>};
@@ -170,8 +190,8 @@ void GemmDot(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const
 }
 
 void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const GemmB& b,
-              float* c, int64_t ldc, GemmInit init, const float* row_bias,
-              const float* prefetch_a) {
+              float* c, int64_t ldc, GemmInit init, const float* row_bias, const float* prefetch_a,
+              const GemmEpilogue* epilogue) {
   if (m <= 0 || n <= 0) return;
 #if defined(__AVX512F__)
   const int64_t nv = (n + 15) / 16;
@@ -182,7 +202,7 @@ void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, cons
   // Without a next tile, the tile prefetches its own A, which is in cache
   // by then: cheaper than a branch at every step.
   fn(k, a, lda, b.data, b.offsets, b.stride, c, ldc, init, row_bias, mask,
-     prefetch_a != nullptr ? prefetch_a : a);
+     prefetch_a != nullptr ? prefetch_a : a, epilogue);
 #else
   // Portable fallback: the same arithmetic, left to the auto-vectoriser.
   static_cast<void>(prefetch_a);
@@ -198,7 +218,14 @@ void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, cons
       const float av = a[i * lda + t];
       for (int64_t j = 0; j < n; ++j) acc[j] += av * bt[j];
     }
-    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = acc[j];
+    for (int64_t j = 0; j < n; ++j) {
+      float x = acc[j];
+      if (epilogue != nullptr) {
+        if (epilogue->residual != nullptr) x += epilogue->residual[i * ldc + j];
+        if (epilogue->clamp) x = std::min(std::max(x, epilogue->lo), epilogue->hi);
+      }
+      c[i * ldc + j] = x;
+    }
   }
 #endif
 }

@@ -31,6 +31,18 @@ enum class GemmInit {
   kLoadC,    // the tile's current contents (accumulating over blocks of k)
 };
 
+// What a tile does to its sums on the way to C, while they are in registers:
+// adds a residual laid out as C (ldc), then clamps to [lo, hi] (a Relu is
+// [0, +inf], a Clip [alpha, beta]). Each step is the operation
+// ApplyActivationToSum does, in the same order, so the bits are the same as
+// storing C and applying it afterwards.
+struct GemmEpilogue {
+  const float* residual = nullptr;  // at C's [0, 0], or nullptr
+  bool clamp = false;
+  float lo = 0.f;
+  float hi = 0.f;
+};
+
 // C[i*ldc + j] = init + sum_{t<k} a[i*lda + t] * B_t[j], for i < m, j < n.
 // B_t is the B row for t, and column j reads B_t[j]; lanes past n are neither
 // loaded nor stored.
@@ -42,9 +54,11 @@ enum class GemmInit {
 // memory, and the hardware prefetchers do not follow eight short rows at
 // once: tile rows over a 1x1 192->1152 at 7x7 with cold weights, 309 ->
 // 246 us.
+//
+// epilogue, if set, is applied to the sums before they are stored.
 void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const GemmB& b,
               float* c, int64_t ldc, GemmInit init, const float* row_bias,
-              const float* prefetch_a = nullptr);
+              const float* prefetch_a = nullptr, const GemmEpilogue* epilogue = nullptr);
 
 // C[i*ldc + j] = (row_bias ? row_bias[i] : 0) + sum_{t<k} a[i*lda + t] * bt[j*ldbt + t]
 // for i < m, j < n: dot products of contiguous rows, vectorised along k and
