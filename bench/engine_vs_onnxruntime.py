@@ -5,8 +5,9 @@ For each torchvision classification family, builds the model with seeded
 random weights and random BatchNorm statistics, exports it once with
 torch.onnx.export at opset 13 (batch 1, 224x224; inception_v3 299x299), and for
 each thread count times, in this one process run, N rounds (--rounds) of
-`serdab infer --threads T --warmup W --repeat R` (its reported median) right
-before ONNX Runtime's CPU execution provider on the same ONNX file and input
+`serdab infer --threads T --warmup W --repeat R` (its reported median) and
+ONNX Runtime's CPU execution provider on the same ONNX file and input, each
+engine first in every other round
 (bench/onnxruntime_time.mjs under Node.js: T intra-op threads, 1 inter-op
 thread, all graph optimisations, W warm-up runs, median of R), then PyTorch once
 (torch.set_num_threads(T), no_grad, warm-up, median of R). A shared VM's
@@ -136,24 +137,38 @@ def bench_model(name, threads_list, repeat, rounds, seed, workdir):
         row = Row(name, threads)
         serdab_ms, ort_ms = [], []
         serdab_out = ort_out = None
-        for r in range(rounds):
-            log(f"[{name}] threads {threads}, round {r + 1} of {rounds}: serdab, then "
-                f"ONNX Runtime, {repeat} runs each")
+        def run_serdab():
+            nonlocal serdab_out
             timed = attempt(row, "serdab", lambda: st.serdab_infer(
                 path, x, workdir, output_shape, threads=threads, repeat=repeat,
                 timeout=3600, tag=name, warmup=WARMUP_RUNS))
             if timed is None:
                 serdab_out = None
-                break
+                return False
             serdab_out, ms, _ = timed
             serdab_ms.append(ms)
+            return True
+
+        def run_ort():
+            nonlocal ort_out
             timed = attempt(row, "ONNX Runtime", lambda: time_ort(
                 path, ort_input, input_shape, ort_output, output_shape, threads, repeat))
             if timed is None:
                 ort_out = None
-                break
+                return False
             ms, ort_out = timed
             ort_ms.append(ms)
+            return True
+
+        for r in range(rounds):
+            # Each engine goes first in every other round, so that neither
+            # always runs in the other's wake (caches, the host's clock).
+            order = (run_serdab, run_ort) if r % 2 == 0 else (run_ort, run_serdab)
+            log(f"[{name}] threads {threads}, round {r + 1} of {rounds}: "
+                f"{'serdab, then ONNX Runtime' if r % 2 == 0 else 'ONNX Runtime, then serdab'}, "
+                f"{repeat} runs each")
+            if not all(run() for run in order):
+                break
         if serdab_ms:
             row.serdab_ms = statistics.median(serdab_ms)
         if ort_ms:
@@ -192,7 +207,8 @@ def ort_version():
 def markdown_table(rows, threads_list, repeat, rounds, load_before, load_after, node_version):
     lines = [
         f"Batch 1, opset {OPSET}, median of {repeat} runs after {WARMUP_RUNS} warm-up in "
-        f"each of {rounds} rounds of serdab then ONNX Runtime (ms: the median of the "
+        f"each of {rounds} rounds of serdab and ONNX Runtime, each first in every other "
+        f"round (ms: the median of the "
         f"rounds' medians; serdab/ORT: the median of the rounds' ratios); "
         f"{cpu_name()} ({os.cpu_count()} CPUs); ONNX Runtime {ort_version()} "
         f"(onnxruntime-node, CPU EP, Node.js {node_version}); PyTorch {torch.__version__}, "
@@ -258,9 +274,9 @@ def main():
                         help="comma-separated torchvision.models names (default: the "
                              f"{len(FAMILIES.split(','))} families of issue 11: {FAMILIES})")
     add_timing_arguments(parser, repeat=9, seed_help="weight and input seed")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternating rounds of serdab and ONNX Runtime per model and "
-                             "thread count (default 3)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of serdab and ONNX Runtime per model and thread count, "
+                             "each engine first in every other round (default 5)")
     args, models, threads_list, load_before = parse_timing_arguments(parser)
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
