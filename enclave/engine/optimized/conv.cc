@@ -77,9 +77,11 @@ constexpr int64_t kPackedMinChannels = 64;
 // columns are dot products (GemmDot) rather than a mostly empty tile.
 constexpr int64_t kMaxDotColumns = 6;
 // A 1x1 convolution's unit copies its B columns into a panel only when it
-// computes this many output channels or more: squeezenet's 512->64 at 13x13,
-// split into units of 8 channels at 2 threads, was 1.5x slower copying.
-constexpr int64_t kMinPanelRows = 32;
+// computes this many output channels or more, over which the copy is spread:
+// at 2 threads, squeezenet's 512->64 at 13x13 (units of 8 channels) was 1.5x
+// slower copying, googlenet's 528->256 at 14x14 and 832->256 at 7x7 (units
+// of 32) 1.2-1.3x.
+constexpr int64_t kMinPanelRows = 64;
 // The per-core L2 cache we plan blocks for (1 MiB on Zen 4 and 5, 1.25-2 MiB
 // on recent Xeons).
 constexpr int64_t kL2Bytes = 1 << 20;
