@@ -312,9 +312,19 @@ TEST(PoolingOpsRandomTest, OptimizedMatchesReference) {
                               {"pads", Ints{1, 1, 1, 1}},
                               {"count_include_pad", int64_t{1}}}),
                    "3x3 average"});
+  // Maps pooled a plane at a time (googlenet's and inception_v3's branches).
+  pools.push_back({{1, 16, 14, 14},
+                   MakeAttrs({{"kernel_shape", Ints{3, 3}}, {"pads", Ints{1, 1, 1, 1}}}),
+                   "3x3 max at 14x14"});
+  pools.push_back({{1, 16, 17, 17},
+                   MakeAttrs({{"kernel_shape", Ints{3, 3}},
+                              {"pads", Ints{1, 1, 1, 1}},
+                              {"count_include_pad", int64_t{1}}}),
+                   "3x3 average at 17x17"});
   for (int i = 0; i < 30; ++i) pools.push_back(MakeRandomPool(&rng, i % 2 == 1));
   for (size_t i = 0; i < pools.size(); ++i) {
-    const bool average = i == 1 || (i >= 2 && i % 2 == 1);
+    const bool average =
+        pools[i].description.find("average") != std::string::npos || (i >= 4 && i % 2 == 1);
     const char* op = average ? "AveragePool" : "MaxPool";
     const Tensor x = RandomFloatTensor(pools[i].shape, &rng, -4.f, 4.f);
     auto ref = RunKernel(op, KernelFlavor::kReference, pools[i].attrs, {In(x)});
