@@ -5,6 +5,7 @@
 
 #include "enclave/engine/activation.h"
 #include "enclave/engine/kernel.h"
+#include "enclave/engine/ops/batch_norm_params.h"
 #include "enclave/engine/ops/conv_params.h"
 #include "enclave/engine/thread_pool.h"
 
@@ -397,6 +398,96 @@ Status FuseResidualAdds(Graph* graph) {
 
 namespace {
 
+// Whether `conv` is a 1x1 Conv of stride 1, no pads and one group, over a
+// 4-D input, without an input BatchNormalization already.
+bool IsPlain1x1Conv(const Graph& graph, const Node& conv) {
+  if (conv.op_type != "Conv" || conv.outputs.size() != 1 || conv.inputs.size() < 2 ||
+      conv.inputs.size() > 4 || conv.attrs.has(kConvInputAffineAttr) ||
+      conv.attrs.GetInt("group", 1) != 1) {
+    return false;
+  }
+  const TensorInfo& x = graph.value(conv.inputs[0]).info;
+  const TensorInfo& w = graph.value(conv.inputs[1]).info;
+  if (x.dtype != DataType::kFloat32 || x.shape.size() != 4 || w.shape.size() != 4 ||
+      w.shape[2] != 1 || w.shape[3] != 1 || x.shape[1] < 2) {
+    return false;
+  }
+  for (int64_t s : conv.attrs.GetInts("strides")) {
+    if (s != 1) return false;
+  }
+  for (int64_t p : conv.attrs.GetInts("pads")) {
+    if (p != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status FuseInputBatchNorm(Graph* graph, Allocator* allocator) {
+  auto& nodes = graph->nodes();
+  const std::vector<int> uses = graph->UseCounts();
+  std::vector<bool> erase(nodes.size(), false);
+  for (size_t b = 0; b < nodes.size(); ++b) {
+    const Node& bn = nodes[b];
+    if (bn.op_type != "BatchNormalization" || bn.outputs.size() != 1 || bn.inputs.size() != 5 ||
+        bn.attrs.GetInt("training_mode", 0) != 0 ||
+        (graph->opset() < 9 && bn.attrs.GetInt("spatial", 1) != 1)) {
+      continue;
+    }
+    Result<Activation> act = Activation::FromAttributes(bn.attrs);
+    if (!act.ok() || (!act->is_none() && act->kind != Activation::Kind::kRelu)) continue;
+    const int c = SoleConsumer(*graph, uses, bn.outputs[0]);
+    if (c < 0 || !IsPlain1x1Conv(*graph, nodes[c]) || nodes[c].inputs[0] != bn.outputs[0]) continue;
+    const TensorInfo& x = graph->value(bn.inputs[0]).info;
+    if (x.dtype != DataType::kFloat32 || x.shape.size() != 4) continue;
+    const int64_t channels = x.shape[1];
+    const float* params[4];
+    bool constant = true;
+    for (int i = 0; i < 4; ++i) {
+      const Tensor* t = ConstantInput(*graph, bn, i + 1);
+      constant = constant && t != nullptr && t->dtype() == DataType::kFloat32 &&
+                 t->num_elements() == channels;
+      params[i] = constant ? t->data<float>() : nullptr;
+    }
+    if (!constant) continue;
+    const float eps = bn.attrs.GetFloat("epsilon", 1e-5f);
+    SERDAB_ASSIGN_OR_RETURN(Tensor a, Tensor::Create(DataType::kFloat32, {channels}, allocator));
+    SERDAB_ASSIGN_OR_RETURN(Tensor shift,
+                            Tensor::Create(DataType::kFloat32, {channels}, allocator));
+    for (int64_t i = 0; i < channels; ++i) {
+      const BatchNormCoefficients k =
+          ComputeBatchNormCoefficients(params[0][i], params[1][i], params[2][i], params[3][i], eps);
+      a.data<float>()[i] = k.a;
+      shift.data<float>()[i] = k.b;
+    }
+    Node& conv = nodes[c];
+    const std::vector<std::string> sources =
+        SourcesOf(*graph, std::vector<int>(bn.inputs.begin() + 1, bn.inputs.end()));
+    const int a_id = graph->AddValue(conv.name + ":input_bn_scale");
+    graph->value(a_id).info = a.info();
+    graph->value(a_id).constant = std::move(a);
+    graph->value(a_id).sources = sources;
+    const int b_id = graph->AddValue(conv.name + ":input_bn_shift");
+    graph->value(b_id).info = shift.info();
+    graph->value(b_id).constant = std::move(shift);
+    graph->value(b_id).sources = sources;
+    conv.inputs[0] = bn.inputs[0];
+    conv.inputs.resize(6, kNoValue);
+    conv.inputs[4] = a_id;
+    conv.inputs[5] = b_id;
+    conv.attrs.set(kConvInputAffineAttr, int64_t{1});
+    if (!act->is_none()) conv.attrs.set(kConvInputReluAttr, int64_t{1});
+    const std::string fused = conv.attrs.GetString(kFusedAttr, "");
+    const std::string before = act->is_none() ? "BatchNormalization" : "BatchNormalization+Relu";
+    conv.attrs.set(kFusedAttr, fused.empty() ? before + " before" : before + " before, " + fused);
+    erase[b] = true;
+  }
+  EraseNodes(graph, erase);
+  return Status::Ok();
+}
+
+namespace {
+
 // The pads of a Pad node that adds only zeros, and only around a 4-D
 // tensor's last two axes: {top, left, bottom, right}. Empty otherwise.
 std::vector<int64_t> ZeroSpatialPads(const Graph& graph, const Node& pad) {
@@ -516,6 +607,7 @@ Status OptimizeGraph(Graph* graph, bool fuse, Allocator* allocator) {
     SERDAB_RETURN_IF_ERROR(FuseBatchNorm(graph, allocator));
     SERDAB_RETURN_IF_ERROR(FuseActivations(graph));
     SERDAB_RETURN_IF_ERROR(FuseResidualAdds(graph));
+    SERDAB_RETURN_IF_ERROR(FuseInputBatchNorm(graph, allocator));
     SERDAB_RETURN_IF_ERROR(FusePadPool(graph));
   }
   return Status::Ok();

@@ -17,6 +17,12 @@
 //                    operand into its output before the activation, while
 //                    the block is in cache (ResNet's residual connections).
 //                    Of two Convs feeding the Add, the later one takes it.
+//   FuseInputBatchNorm  BatchNormalization (with or without its Relu) -> a
+//                    1x1 Conv of stride 1, no pads and one group that alone
+//                    reads it becomes that Conv, applying the
+//                    BatchNormalization to its input as it reads it (the ones
+//                    FuseBatchNorm cannot fold: DenseNet's, after each
+//                    Concat); same bits as the two layers.
 //   FusePadPool      Pad (zeros around the spatial axes) -> AveragePool with
 //                    no pads of its own, or pads it counts in its divisor,
 //                    becomes one AveragePool with both pads, counted: what
@@ -42,6 +48,7 @@ Status InferShapes(Graph* graph, Allocator* allocator);
 Status FuseBatchNorm(Graph* graph, Allocator* allocator);
 Status FuseActivations(Graph* graph);
 Status FuseResidualAdds(Graph* graph);
+Status FuseInputBatchNorm(Graph* graph, Allocator* allocator);
 Status FusePadPool(Graph* graph);
 Status RemoveIdentities(Graph* graph);
 

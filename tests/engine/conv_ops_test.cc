@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -821,6 +822,83 @@ TEST(ConvTest, RejectsAResidualOfTheWrongShapeOrWithoutItsAttribute) {
       // Not the output's shape: another channel count, a broadcast.
       {&residual, {In(x), Const(w), NoInput(), In(Ones({1, 1, 4, 4}))}},
       {&residual, {In(x), Const(w), NoInput(), In(Ones({1, 2, 1, 1}))}},
+  };
+  for (KernelFlavor flavor : kFlavors) {
+    for (size_t i = 0; i < cases.size(); ++i) {
+      SCOPED_TRACE(FlavorName(flavor) + " case " + std::to_string(i));
+      auto out = SetupKernel("Conv", flavor, *cases[i].attrs, cases[i].inputs);
+      ASSERT_FALSE(out.ok());
+      EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);
+    }
+  }
+}
+
+// An input BatchNormalization (graph_passes.h: FuseInputBatchNorm) on the
+// optimised 1x1 paths: units of 64 channels and more, fewer (copying into
+// panels all the same), dot columns; with and without its Relu and a
+// residual. The optimised kernel agrees with the reference and gives the
+// same bits at every thread count; a 3x3 one runs the reference.
+TEST(ConvOptimizedTest, AnInputBatchNormalizationMatchesTheReference) {
+  std::mt19937 rng(17);
+  struct Case {
+    int64_t cin, cout, side, kernel;
+    bool relu, residual;
+  };
+  const Case cases[] = {
+      {16, 64, 56, 1, true, false},  {32, 24, 14, 1, true, true}, {48, 16, 7, 1, false, false},
+      {24, 128, 28, 1, false, true}, {8, 8, 9, 3, true, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::to_string(c.cin) + "->" + std::to_string(c.cout) + " at " +
+                 std::to_string(c.side) + " kernel " + std::to_string(c.kernel) +
+                 (c.relu ? " relu" : "") + (c.residual ? " residual" : ""));
+    Attributes attrs = MakeAttrs({{"pads", std::vector<int64_t>(4, c.kernel / 2)}});
+    attrs.set(kConvInputAffineAttr, int64_t{1});
+    if (c.relu) attrs.set(kConvInputReluAttr, int64_t{1});
+    if (c.residual) attrs.set(kConvResidualAttr, int64_t{1});
+    std::vector<TestInput> inputs = {
+        In(RandomFloatTensor({1, c.cin, c.side, c.side}, &rng)),
+        Const(RandomFloatTensor({c.cout, c.cin, c.kernel, c.kernel}, &rng)),
+        Const(RandomFloatTensor({c.cout}, &rng)),
+        c.residual ? In(RandomFloatTensor({1, c.cout, c.side, c.side}, &rng)) : NoInput(),
+        Const(RandomFloatTensor({c.cin}, &rng)),
+        Const(RandomFloatTensor({c.cin}, &rng))};
+    auto ref = RunKernel("Conv", KernelFlavor::kReference, attrs, inputs, 13, 1);
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    std::optional<Tensor> first;
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE("threads " + std::to_string(threads));
+      auto opt = RunKernel("Conv", KernelFlavor::kOptimized, attrs, inputs, 13, threads);
+      ASSERT_TRUE(opt.ok()) << opt.status().ToString();
+      ExpectTensorNear((*opt)[0], (*ref)[0], 1e-4f, 1e-4f);
+      if (first.has_value()) {
+        ExpectTensorEqual((*opt)[0], *first);
+      } else {
+        first = (*opt)[0];
+      }
+    }
+  }
+}
+
+TEST(ConvTest, RejectsAMalformedInputBatchNormalization) {
+  Attributes affine;
+  affine.set(kConvInputAffineAttr, int64_t{1});
+  Attributes relu_alone;
+  relu_alone.set(kConvInputReluAttr, int64_t{1});
+  const Tensor x = Ramp(4, 4);
+  const Tensor w = Ones({2, 1, 1, 1});
+  struct Case {
+    const Attributes* attrs;
+    std::vector<TestInput> inputs;
+  };
+  const std::vector<Case> cases = {
+      // The attribute without its inputs, and a Relu without the attribute.
+      {&affine, {In(x), Const(w)}},
+      {&relu_alone, {In(x), Const(w)}},
+      // Coefficients of another size or type, and a fourth input without a residual.
+      {&affine, {In(x), Const(w), NoInput(), NoInput(), Const(Ones({2})), Const(Ones({1}))}},
+      {&affine,
+       {In(x), Const(w), NoInput(), In(Ones({1, 2, 4, 4})), Const(Ones({1})), Const(Ones({1}))}},
   };
   for (KernelFlavor flavor : kFlavors) {
     for (size_t i = 0; i < cases.size(); ++i) {

@@ -2,6 +2,9 @@
 // takes over that Add, and the Add's activation, when the Add's other operand
 // has the output's shape and exists before the Conv runs. The fused model
 // gives the plain graph's bits; every other Add stays a layer of its own.
+//
+// FuseInputBatchNorm: a 1x1 Conv that alone reads a BatchNormalization (and
+// its Relu) takes it over, with the same bits; other BatchNormalizations stay.
 #include <gtest/gtest.h>
 #include <onnx/onnx.pb.h>
 
@@ -58,7 +61,8 @@ class GraphBuilder {
     return node;
   }
 
-  void Initializer(const std::string& name, const std::vector<int64_t>& dims) {
+  void Initializer(const std::string& name, const std::vector<int64_t>& dims, float lo = -0.5f,
+                   float hi = 0.5f) {
     onnx::TensorProto* t = graph()->add_initializer();
     t->set_name(name);
     t->set_data_type(onnx::TensorProto::FLOAT);
@@ -67,8 +71,18 @@ class GraphBuilder {
       t->add_dims(d);
       n *= d;
     }
-    std::uniform_real_distribution<float> dist(-0.5f, 0.5f);
+    std::uniform_real_distribution<float> dist(lo, hi);
     for (int64_t i = 0; i < n; ++i) t->add_float_data(dist(rng_));
+  }
+
+  // out = BatchNormalization(in) with random statistics (a positive variance).
+  void BatchNorm(const std::string& in, const std::string& out, int64_t channels = kChannels) {
+    Initializer(out + ".scale", {channels}, 0.5f, 1.5f);
+    Initializer(out + ".bias", {channels});
+    Initializer(out + ".mean", {channels});
+    Initializer(out + ".var", {channels}, 0.1f, 2.f);
+    Node("BatchNormalization", {in, out + ".scale", out + ".bias", out + ".mean", out + ".var"},
+         out);
   }
 
   void Output(const std::string& name) { graph()->add_output()->set_name(name); }
@@ -203,6 +217,70 @@ TEST(ResidualFusionTest, OtherAddsStayLayersOfTheirOwn) {
       EXPECT_EQ(layer.fused.find("Add"), std::string::npos) << layer.name;
     }
     EXPECT_TRUE(add);
+    ExpectPlainGraphsBits(bytes);
+  }
+}
+
+// DenseNet's layer: the concatenated features, a BatchNormalization and its
+// Relu, then a 1x1 Conv, which takes the two over.
+TEST(InputBatchNormFusionTest, A1x1ConvTakesOverTheBatchNormalizationBeforeIt) {
+  GraphBuilder g;
+  g.Conv("x", "a", 3);
+  onnx::AttributeProto* axis = g.Node("Concat", {"x", "a"}, "features")->add_attribute();
+  axis->set_name("axis");
+  axis->set_type(onnx::AttributeProto::INT);
+  axis->set_i(1);
+  g.BatchNorm("features", "norm", 2 * kChannels);
+  g.Node("Relu", {"norm"}, "norm_relu");
+  g.Initializer("squeeze.w", {kChannels, 2 * kChannels, 1, 1});
+  g.Node("Conv", {"norm_relu", "squeeze.w"}, "y");
+  g.Output("y");
+  const std::string bytes = g.Bytes();
+  std::unique_ptr<Model> model = Load(bytes, true, true);
+  EXPECT_EQ(Layer(*model, "y"), "Conv+BatchNormalization+Relu before");
+  for (const LayerInfo& layer : model->layers()) {
+    EXPECT_NE(layer.op_type, "BatchNormalization") << layer.name;
+  }
+  ExpectPlainGraphsBits(bytes);
+}
+
+TEST(InputBatchNormFusionTest, OtherBatchNormalizationsStayLayersOfTheirOwn) {
+  struct Case {
+    const char* what;
+    void (*build)(GraphBuilder*);
+  };
+  const Case cases[] = {
+      {"a 3x3 Conv after it",
+       [](GraphBuilder* g) {
+         g->BatchNorm("x", "norm");
+         g->Conv("norm", "y", 3);
+       }},
+      {"its output read twice",
+       [](GraphBuilder* g) {
+         g->BatchNorm("x", "norm");
+         g->Conv("norm", "c", 1);
+         g->Node("Add", {"c", "norm"}, "y");
+       }},
+      {"an activation other than Relu",
+       [](GraphBuilder* g) {
+         g->BatchNorm("x", "norm");
+         g->Node("LeakyRelu", {"norm"}, "leaky");
+         g->Conv("leaky", "y", 1);
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    GraphBuilder g;
+    c.build(&g);
+    g.Output("y");
+    const std::string bytes = g.Bytes();
+    std::unique_ptr<Model> model = Load(bytes, true, true);
+    bool batch_norm = false;
+    for (const LayerInfo& layer : model->layers()) {
+      batch_norm = batch_norm || layer.op_type == "BatchNormalization";
+      EXPECT_EQ(layer.fused.find("before"), std::string::npos) << layer.name;
+    }
+    EXPECT_TRUE(batch_norm);
     ExpectPlainGraphsBits(bytes);
   }
 }

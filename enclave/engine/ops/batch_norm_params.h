@@ -35,12 +35,17 @@ struct BatchNormCoefficients {
   float a = 0.f;
   float b = 0.f;
 };
+// From one channel's scale, B, mean and var. Compiled once
+// (normalization_ops.cc), so that the kernels and a Conv that took over a
+// BatchNormalization (graph_passes.h: FuseInputBatchNorm) get the same bits.
+BatchNormCoefficients ComputeBatchNormCoefficients(float scale, float bias, float mean, float var,
+                                                   float epsilon);
 // From the kernel's inputs 1-4 (scale, B, mean, var).
 inline BatchNormCoefficients ChannelCoefficients(const BatchNormParams& p, const KernelIO& io,
                                                  int64_t c) {
-  const float a =
-      io.inputs[1]->data<float>()[c] / std::sqrt(io.inputs[4]->data<float>()[c] + p.epsilon);
-  return {a, io.inputs[2]->data<float>()[c] - io.inputs[3]->data<float>()[c] * a};
+  return ComputeBatchNormCoefficients(
+      io.inputs[1]->data<float>()[c], io.inputs[2]->data<float>()[c],
+      io.inputs[3]->data<float>()[c], io.inputs[4]->data<float>()[c], p.epsilon);
 }
 
 // Setup and Flops of both flavours; each implements Run.

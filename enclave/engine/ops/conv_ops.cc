@@ -29,6 +29,8 @@ class ConvReference : public Kernel {
     const float* w = io.inputs[1]->data<float>();
     const float* b = p_.has_bias && io.inputs[2] != nullptr ? io.inputs[2]->data<float>() : nullptr;
     const float* residual = p_.has_residual ? io.inputs[3]->data<float>() : nullptr;
+    const float* in_a = p_.has_input_affine ? io.inputs[4]->data<float>() : nullptr;
+    const float* in_b = p_.has_input_affine ? io.inputs[5]->data<float>() : nullptr;
     float* y = io.outputs[0]->data<float>();
     const int64_t cin_g = p_.in_channels_per_group();
     const int64_t cout_g = p_.out_channels_per_group();
@@ -54,7 +56,9 @@ class ConvReference : public Kernel {
                     for (int64_t kx = 0; kx < p_.kernel_w; ++kx) {
                       const int64_t ix = ox * p_.stride_w - p_.pad_left + kx * p_.dilation_w;
                       if (ix < 0 || ix >= p_.in_w) continue;
-                      acc += xp[iy * p_.in_w + ix] * wp[ky * p_.kernel_w + kx];
+                      float v = xp[iy * p_.in_w + ix];
+                      if (in_a != nullptr) v = ConvInputValue(v, in_a[ci], in_b[ci], p_.input_relu);
+                      acc += v * wp[ky * p_.kernel_w + kx];
                     }
                   }
                 }

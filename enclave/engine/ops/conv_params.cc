@@ -37,16 +37,30 @@ Result<std::vector<int64_t>> PositiveTriple(const KernelSetup& setup, const char
 
 Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
   const Attributes& attrs = setup.n().attrs;
-  SERDAB_RETURN_IF_ERROR(attrs.CheckKinds(setup.n().name, {"group", kConvResidualAttr},
-                                          {"kernel_shape", "strides", "pads", "dilations"}, {},
-                                          {"auto_pad"}));
+  SERDAB_RETURN_IF_ERROR(attrs.CheckKinds(
+      setup.n().name, {"group", kConvResidualAttr, kConvInputAffineAttr, kConvInputReluAttr},
+      {"kernel_shape", "strides", "pads", "dilations"}, {}, {"auto_pad"}));
   const bool residual = attrs.GetInt(kConvResidualAttr, 0) != 0;
-  if (residual && (setup.num_inputs() != 4 || !setup.has_input(3))) {
+  const bool affine = attrs.GetInt(kConvInputAffineAttr, 0) != 0;
+  if (residual && (setup.num_inputs() < 4 || !setup.has_input(3))) {
     return setup.Error("a fused residual needs a fourth input, got " +
                        std::to_string(setup.num_inputs()) + " inputs");
   }
-  if (setup.num_inputs() < 2 || setup.num_inputs() > (residual ? 4 : 3) || !setup.has_input(0) ||
-      !setup.has_input(1)) {
+  if (affine && !residual && setup.has_input(3)) {
+    return setup.Error("a fourth input needs a fused residual");
+  }
+  if (affine && (setup.num_inputs() != 6 || !setup.has_input(4) || !setup.has_input(5))) {
+    return setup.Error("a fused input BatchNormalization needs inputs 5 and 6, got " +
+                       std::to_string(setup.num_inputs()) + " inputs");
+  }
+  if (!affine && attrs.GetInt(kConvInputReluAttr, 0) != 0) {
+    return setup.Error("an input Relu needs a fused input BatchNormalization");
+  }
+  if (setup.num_inputs() < 2 ||
+      setup.num_inputs() > (affine     ? 6
+                            : residual ? 4
+                                       : 3) ||
+      !setup.has_input(0) || !setup.has_input(1)) {
     return setup.Error("expects inputs X, W and an optional B, got " +
                        std::to_string(setup.num_inputs()) + " inputs");
   }
@@ -194,6 +208,18 @@ Result<ConvParams> ParseConvParams(const KernelSetup& setup) {
                          ", got " + DataTypeName(r.dtype) + " " + ShapeToString(r.shape));
     }
     p.has_residual = true;
+  }
+  if (affine) {
+    for (int i : {4, 5}) {
+      const TensorInfo& t = setup.info(i);
+      if (t.dtype != DataType::kFloat32 || t.shape != Shape{p.in_channels}) {
+        return setup.Error("the fused input BatchNormalization's coefficients must be float32 [" +
+                           std::to_string(p.in_channels) + "], got " + DataTypeName(t.dtype) + " " +
+                           ShapeToString(t.shape));
+      }
+    }
+    p.has_input_affine = true;
+    p.input_relu = attrs.GetInt(kConvInputReluAttr, 0) != 0;
   }
 
   Result<Activation> act = Activation::FromAttributes(attrs);

@@ -10,6 +10,8 @@
 #ifndef SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_
 #define SERDAB_ENCLAVE_ENGINE_OPS_CONV_PARAMS_H_
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "enclave/common/status.h"
@@ -24,6 +26,22 @@ namespace serdab::engine {
 // Add's other operand, shaped as the output and summed into it before the
 // activation. ONNX's Conv has three inputs; a fourth without this is refused.
 inline constexpr const char* kConvResidualAttr = "serdab.residual";
+
+// Set (to 1) by the graph passes on a 1x1 Conv that took over the
+// BatchNormalization before it (graph_passes.h: FuseInputBatchNorm): inputs 4
+// and 5 are then A [C] and B [C], and the Conv reads each value x of input
+// channel c as ConvInputValue(x, A[c], B[c], relu), relu being
+// kConvInputReluAttr (a Relu fused after the BatchNormalization). Input 3 is
+// the residual or absent. A fifth or sixth input without this is refused.
+inline constexpr const char* kConvInputAffineAttr = "serdab.input_affine";
+inline constexpr const char* kConvInputReluAttr = "serdab.input_relu";
+
+// What BatchNormalization computes (one fused multiply-add, batch_norm_params.h),
+// then its Relu: the same bits as the two layers.
+inline float ConvInputValue(float x, float a, float b, bool relu) {
+  const float y = std::fma(x, a, b);
+  return relu ? std::max(y, 0.f) : y;
+}
 
 struct ConvParams {
   int64_t batch = 0;
@@ -54,8 +72,10 @@ struct ConvParams {
   int64_t pad_front = 0;
   int64_t pad_back = 0;
   int64_t out_d = 1;
-  Activation activation;      // fused by the graph passes; kNone when absent
-  bool has_residual = false;  // input 3 is added before the activation
+  Activation activation;          // fused by the graph passes; kNone when absent
+  bool has_residual = false;      // input 3 is added before the activation
+  bool has_input_affine = false;  // inputs 4 and 5 transform the input (kConvInputAffineAttr)
+  bool input_relu = false;
 
   int64_t in_channels_per_group() const { return in_channels / group; }
   int64_t out_channels_per_group() const { return out_channels / group; }

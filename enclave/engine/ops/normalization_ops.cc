@@ -126,6 +126,12 @@ class SoftmaxKernel final : public Kernel {
 
 }  // namespace
 
+BatchNormCoefficients ComputeBatchNormCoefficients(float scale, float bias, float mean, float var,
+                                                   float epsilon) {
+  const float a = scale / std::sqrt(var + epsilon);
+  return {a, bias - mean * a};
+}
+
 Result<BatchNormParams> ParseBatchNormParams(const KernelSetup& setup) {
   const Node& node = setup.n();
   if (setup.num_inputs() != 5) {

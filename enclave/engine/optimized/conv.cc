@@ -144,6 +144,26 @@ inline void CopyFloats(const float* src, int64_t n, float* dst) {
 #endif
 }
 
+// dst[i] = ConvInputValue(src[i], a, b, relu) for i in [0, n): an input
+// BatchNormalization (and Relu) taken over by a 1x1 Conv, with the
+// BatchNormalization kernel's fused multiply-add and the Relu's max.
+inline void TransformFloats(const float* src, int64_t n, float a, float b, bool relu, float* dst) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  const __m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b), zero = _mm512_setzero_ps();
+  auto one = [&](__m512 x) {
+    const __m512 y = _mm512_fmadd_ps(x, av, bv);
+    return relu ? _mm512_max_ps(zero, y) : y;  // std::max(y, 0) lane by lane
+  };
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, one(_mm512_loadu_ps(src + i)));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(dst + i, m, one(_mm512_maskz_loadu_ps(m, src + i)));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = ConvInputValue(src[i], a, b, relu);
+}
+
 inline void ZeroFloats(float* dst, int64_t n) {
 #if defined(__AVX512F__)
   int64_t i = 0;
@@ -602,7 +622,13 @@ class ConvOptimized : public Kernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_ASSIGN_OR_RETURN(p_, ParseConvParams(setup));
-    if (p_.spatial_rank == 3) {
+    // An input BatchNormalization is applied as a 1x1 unit copies its
+    // columns into its panel; the graph passes fuse one into no other Conv.
+    const bool plain_1x1 = p_.kernel_h == 1 && p_.kernel_w == 1 && p_.stride_h == 1 &&
+                           p_.stride_w == 1 && p_.pad_top == 0 && p_.pad_left == 0 &&
+                           p_.pad_bottom == 0 && p_.pad_right == 0 && p_.group == 1 &&
+                           p_.in_channels > 1;
+    if (p_.spatial_rank == 3 || (p_.has_input_affine && (!plain_1x1 || p_.spatial_rank != 2))) {
       reference_ = OpRegistry::Builtin().Create("Conv", KernelFlavor::kReference);
       return reference_->Setup(setup, outputs);
     }
@@ -743,7 +769,8 @@ class ConvOptimized : public Kernel {
     // its columns into a contiguous panel first (1x1 64->256 at 56x56 with
     // a cold input and output: 41 -> 60 GFLOP/s at 1 thread), if the unit
     // has enough output channels to pay for the copy (kMinPanelRows).
-    panel_mode_ = layout_.use_input && compact && m_block_tiles_ * kGemmMr >= kMinPanelRows;
+    panel_mode_ = layout_.use_input && compact &&
+                  (m_block_tiles_ * kGemmMr >= kMinPanelRows || p_.has_input_affine);
     panel_threads_ = threads;
     return Status::Ok();
   }
@@ -857,10 +884,10 @@ class ConvOptimized : public Kernel {
     const int64_t group_stride = p_.in_channels_per_group() * layout_.channel_stride();
     float* packed = planes + PlaneFloats();
     float* dots = packed + PackedFloats();
-    // Per thread, since units move between threads; a pool larger than
-    // Setup planned for reads B in place (the same sums).
-    float* panels =
-        panel_mode_ && io.pool->num_threads() <= panel_threads_ ? dots + DotFloats() : nullptr;
+    // Per thread, since units move between threads.
+    float* panels = panel_mode_ ? dots + DotFloats() : nullptr;
+    const float* in_a = p_.has_input_affine ? io.inputs[4]->data<float>() : nullptr;
+    const float* in_b = p_.has_input_affine ? io.inputs[5]->data<float>() : nullptr;
     if (packed_ || dot_columns_ > 0) {
       // One row of B (a tap) at a time: its tile columns packed densely, its
       // dot columns transposed so that each is a contiguous vector over taps.
@@ -878,16 +905,16 @@ class ConvOptimized : public Kernel {
             pixels = row;
           }
           for (int64_t j = 0; j < dot_columns_; ++j) {
-            dots[(g * dot_columns_ + j) * kg + k] = pixels[tile_columns_ + j];
+            float v = pixels[tile_columns_ + j];
+            if (in_a != nullptr) v = ConvInputValue(v, in_a[k], in_b[k], p_.input_relu);
+            dots[(g * dot_columns_ + j) * kg + k] = v;
           }
         }
       });
     }
     // Units are ordered column-major so that a chunk of consecutive units
     // shares the same input columns.
-    io.pool->ParallelFor(units, 1, [&](int64_t begin, int64_t end) {
-      float* panel =
-          panels != nullptr ? panels + ThreadPool::CurrentThread() * PanelFloats() : nullptr;
+    auto run_units = [&](int64_t begin, int64_t end, float* panel) {
       int64_t panel_columns = -1;  // g * position_blocks_ + pb of the panel's contents
       for (int64_t u = begin; u < end; ++u) {
         const int64_t g = u / (m_blocks_ * position_blocks_);
@@ -908,7 +935,12 @@ class ConvOptimized : public Kernel {
           if (panel_columns != g * position_blocks_ + pb) {
             const float* group_src = src + g * group_stride + q_begin;
             for (int64_t k = 0; k < kg; ++k) {
-              CopyFloats(group_src + offsets_[k], q_end - q_begin, panel + k * block_columns_);
+              if (in_a != nullptr) {
+                TransformFloats(group_src + offsets_[k], q_end - q_begin, in_a[k], in_b[k],
+                                p_.input_relu, panel + k * block_columns_);
+              } else {
+                CopyFloats(group_src + offsets_[k], q_end - q_begin, panel + k * block_columns_);
+              }
             }
             panel_columns = g * position_blocks_ + pb;
           }
@@ -924,6 +956,15 @@ class ConvOptimized : public Kernel {
         if (last && dot_columns_ > 0) source.dots = dots + g * dot_columns_ * kg;
         ComputeBlock(source, m_begin, m_end, q_begin, q_end, 0, w, bias, out);
       }
+    };
+    if (panels != nullptr && io.pool->num_threads() > panel_threads_) {
+      // A pool larger than Setup planned panels for (no Model makes one).
+      run_units(0, units, panels);
+      return;
+    }
+    io.pool->ParallelFor(units, 1, [&](int64_t begin, int64_t end) {
+      run_units(begin, end,
+                panels != nullptr ? panels + ThreadPool::CurrentThread() * PanelFloats() : nullptr);
     });
   }
 
