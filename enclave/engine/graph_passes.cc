@@ -129,6 +129,16 @@ void AppendFused(Node* node, const std::string& what) {
   node->attrs.set(kFusedAttr, prev.empty() ? what : prev + "+" + what);
 }
 
+// A new constant value computed from the file's tensors `sources`.
+int AddConstant(Graph* graph, const std::string& name, Tensor value,
+                const std::vector<std::string>& sources) {
+  const int id = graph->AddValue(name);
+  graph->value(id).info = value.info();
+  graph->value(id).constant = std::move(value);
+  graph->value(id).sources = sources;
+  return id;
+}
+
 const Tensor* ConstantInput(const Graph& graph, const Node& node, size_t i) {
   if (i >= node.inputs.size() || node.inputs[i] == kNoValue) return nullptr;
   const Value& v = graph.value(node.inputs[i]);
@@ -274,15 +284,9 @@ Status FuseBatchNorm(Graph* graph, Allocator* allocator) {
     std::vector<int> folded(bn.inputs.begin() + 1, bn.inputs.end());
     folded.push_back(conv.inputs[1]);
     if (has_bias_input) folded.push_back(conv.inputs[2]);
-    std::vector<std::string> sources = SourcesOf(*graph, folded);
-    const int w_id = graph->AddValue(conv.name + ":bn_weight");
-    graph->value(w_id).info = new_w.info();
-    graph->value(w_id).constant = std::move(new_w);
-    graph->value(w_id).sources = sources;
-    const int b_id = graph->AddValue(conv.name + ":bn_bias");
-    graph->value(b_id).info = new_b.info();
-    graph->value(b_id).constant = std::move(new_b);
-    graph->value(b_id).sources = std::move(sources);
+    const std::vector<std::string> sources = SourcesOf(*graph, folded);
+    const int w_id = AddConstant(graph, conv.name + ":bn_weight", std::move(new_w), sources);
+    const int b_id = AddConstant(graph, conv.name + ":bn_bias", std::move(new_b), sources);
     conv.inputs.resize(3);
     conv.inputs[1] = w_id;
     conv.inputs[2] = b_id;
@@ -463,14 +467,8 @@ Status FuseInputBatchNorm(Graph* graph, Allocator* allocator) {
     Node& conv = nodes[c];
     const std::vector<std::string> sources =
         SourcesOf(*graph, std::vector<int>(bn.inputs.begin() + 1, bn.inputs.end()));
-    const int a_id = graph->AddValue(conv.name + ":input_bn_scale");
-    graph->value(a_id).info = a.info();
-    graph->value(a_id).constant = std::move(a);
-    graph->value(a_id).sources = sources;
-    const int b_id = graph->AddValue(conv.name + ":input_bn_shift");
-    graph->value(b_id).info = shift.info();
-    graph->value(b_id).constant = std::move(shift);
-    graph->value(b_id).sources = sources;
+    const int a_id = AddConstant(graph, conv.name + ":input_bn_scale", std::move(a), sources);
+    const int b_id = AddConstant(graph, conv.name + ":input_bn_shift", std::move(shift), sources);
     conv.inputs[0] = bn.inputs[0];
     conv.inputs.resize(6, kNoValue);
     conv.inputs[4] = a_id;

@@ -134,6 +134,33 @@ void ExpectPlainGraphsBits(const std::string& bytes) {
   }
 }
 
+// A graph in which a fusion must not happen.
+struct UnfusedCase {
+  const char* what;
+  void (*build)(GraphBuilder*);
+};
+
+// Each case's graph, ending in "y", keeps a layer of `op` and no layer whose
+// fused ops mention `fused`, and gives the plain graph's bits.
+void ExpectUnfused(const std::vector<UnfusedCase>& cases, const std::string& op,
+                   const std::string& fused) {
+  for (const UnfusedCase& c : cases) {
+    SCOPED_TRACE(c.what);
+    GraphBuilder g;
+    c.build(&g);
+    g.Output("y");
+    const std::string bytes = g.Bytes();
+    std::unique_ptr<Model> model = Load(bytes, true, true);
+    bool kept = false;
+    for (const LayerInfo& layer : model->layers()) {
+      kept = kept || layer.op_type == op;
+      EXPECT_EQ(layer.fused.find(fused), std::string::npos) << layer.name;
+    }
+    EXPECT_TRUE(kept);
+    ExpectPlainGraphsBits(bytes);
+  }
+}
+
 TEST(ResidualFusionTest, AnIdentityBlocksAddGoesIntoItsSecondConv) {
   GraphBuilder g;
   g.Conv("x", "a", 3);
@@ -168,57 +195,40 @@ TEST(ResidualFusionTest, OfTwoConvsTheLaterTakesTheAdd) {
 }
 
 TEST(ResidualFusionTest, OtherAddsStayLayersOfTheirOwn) {
-  struct Case {
-    const char* what;
-    void (*build)(GraphBuilder*);
-  };
-  const Case cases[] = {
-      {"a broadcast operand",
-       [](GraphBuilder* g) {
-         g->Conv("x", "b", 3);
-         g->Initializer("scale", {1, kChannels, 1, 1});
-         g->Node("Add", {"b", "scale"}, "y");
-       }},
-      {"a Conv output that is also the model's",
-       [](GraphBuilder* g) {
-         g->Conv("x", "b", 3);
-         g->Node("Add", {"b", "x"}, "y");
-         g->Output("b");
-       }},
-      {"a Conv output read twice",
-       [](GraphBuilder* g) {
-         g->Conv("x", "b", 3);
-         g->Node("Add", {"b", "x"}, "sum");
-         g->Node("Mul", {"sum", "b"}, "y");
-       }},
-      {"an activation between the Conv and the Add",
-       [](GraphBuilder* g) {
-         g->Conv("x", "b", 3);
-         g->Node("Relu", {"b"}, "b_relu");
-         g->Node("Add", {"b_relu", "x"}, "y");
-       }},
-      {"an operand computed after the Conv, not by a Conv",
-       [](GraphBuilder* g) {
-         g->Conv("x", "b", 3);
-         g->Node("Sigmoid", {"x"}, "gate");
-         g->Node("Add", {"b", "gate"}, "y");
-       }},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.what);
-    GraphBuilder g;
-    c.build(&g);
-    g.Output("y");
-    const std::string bytes = g.Bytes();
-    std::unique_ptr<Model> model = Load(bytes, true, true);
-    bool add = false;
-    for (const LayerInfo& layer : model->layers()) {
-      add = add || layer.op_type == "Add";
-      EXPECT_EQ(layer.fused.find("Add"), std::string::npos) << layer.name;
-    }
-    EXPECT_TRUE(add);
-    ExpectPlainGraphsBits(bytes);
-  }
+  ExpectUnfused(
+      {
+          {"a broadcast operand",
+           [](GraphBuilder* g) {
+             g->Conv("x", "b", 3);
+             g->Initializer("scale", {1, kChannels, 1, 1});
+             g->Node("Add", {"b", "scale"}, "y");
+           }},
+          {"a Conv output that is also the model's",
+           [](GraphBuilder* g) {
+             g->Conv("x", "b", 3);
+             g->Node("Add", {"b", "x"}, "y");
+             g->Output("b");
+           }},
+          {"a Conv output read twice",
+           [](GraphBuilder* g) {
+             g->Conv("x", "b", 3);
+             g->Node("Add", {"b", "x"}, "sum");
+             g->Node("Mul", {"sum", "b"}, "y");
+           }},
+          {"an activation between the Conv and the Add",
+           [](GraphBuilder* g) {
+             g->Conv("x", "b", 3);
+             g->Node("Relu", {"b"}, "b_relu");
+             g->Node("Add", {"b_relu", "x"}, "y");
+           }},
+          {"an operand computed after the Conv, not by a Conv",
+           [](GraphBuilder* g) {
+             g->Conv("x", "b", 3);
+             g->Node("Sigmoid", {"x"}, "gate");
+             g->Node("Add", {"b", "gate"}, "y");
+           }},
+      },
+      "Add", "Add");
 }
 
 // DenseNet's layer: the concatenated features, a BatchNormalization and its
@@ -245,44 +255,27 @@ TEST(InputBatchNormFusionTest, A1x1ConvTakesOverTheBatchNormalizationBeforeIt) {
 }
 
 TEST(InputBatchNormFusionTest, OtherBatchNormalizationsStayLayersOfTheirOwn) {
-  struct Case {
-    const char* what;
-    void (*build)(GraphBuilder*);
-  };
-  const Case cases[] = {
-      {"a 3x3 Conv after it",
-       [](GraphBuilder* g) {
-         g->BatchNorm("x", "norm");
-         g->Conv("norm", "y", 3);
-       }},
-      {"its output read twice",
-       [](GraphBuilder* g) {
-         g->BatchNorm("x", "norm");
-         g->Conv("norm", "c", 1);
-         g->Node("Add", {"c", "norm"}, "y");
-       }},
-      {"an activation other than Relu",
-       [](GraphBuilder* g) {
-         g->BatchNorm("x", "norm");
-         g->Node("LeakyRelu", {"norm"}, "leaky");
-         g->Conv("leaky", "y", 1);
-       }},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.what);
-    GraphBuilder g;
-    c.build(&g);
-    g.Output("y");
-    const std::string bytes = g.Bytes();
-    std::unique_ptr<Model> model = Load(bytes, true, true);
-    bool batch_norm = false;
-    for (const LayerInfo& layer : model->layers()) {
-      batch_norm = batch_norm || layer.op_type == "BatchNormalization";
-      EXPECT_EQ(layer.fused.find("before"), std::string::npos) << layer.name;
-    }
-    EXPECT_TRUE(batch_norm);
-    ExpectPlainGraphsBits(bytes);
-  }
+  ExpectUnfused(
+      {
+          {"a 3x3 Conv after it",
+           [](GraphBuilder* g) {
+             g->BatchNorm("x", "norm");
+             g->Conv("norm", "y", 3);
+           }},
+          {"its output read twice",
+           [](GraphBuilder* g) {
+             g->BatchNorm("x", "norm");
+             g->Conv("norm", "c", 1);
+             g->Node("Add", {"c", "norm"}, "y");
+           }},
+          {"an activation other than Relu",
+           [](GraphBuilder* g) {
+             g->BatchNorm("x", "norm");
+             g->Node("LeakyRelu", {"norm"}, "leaky");
+             g->Conv("leaky", "y", 1);
+           }},
+      },
+      "BatchNormalization", "before");
 }
 
 }  // namespace
