@@ -1093,7 +1093,8 @@ class ConvOptimized : public Kernel {
       const int64_t c_begin = CompactIndex(p_, wq, fused ? q_end : q_begin);
       const int64_t c_end =
           CompactIndex(p_, wq, q_end) + (source.dots != nullptr ? dot_columns_ : 0);
-      for (int64_t m = m_begin; m < m_end; ++m) {
+      // Nothing left when the tiles applied it all (no dot columns).
+      for (int64_t m = m_begin; m < m_end && c_begin < c_end; ++m) {
         Epilogue(out, pixel_base + m * hw + c_begin, c_end - c_begin);
       }
     }

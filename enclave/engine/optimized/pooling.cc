@@ -283,7 +283,6 @@ class FastPoolKernel : public Kernel {
   void PlaneInRegisters(const float* in, float* columns, float* out) const {
 #if defined(__AVX512F__)
     const bool max = kind_ == PoolKind::kMax;
-    const __m512 identity = _mm512_set1_ps(max ? -std::numeric_limits<float>::infinity() : 0.f);
     const int64_t blocks = (p_.out_w + 15) / 16;
     for (int64_t y = 0; y < p_.in_h; ++y) {
       const float* row = in + y * p_.in_w;
@@ -292,12 +291,11 @@ class FastPoolKernel : public Kernel {
     for (int64_t oh = 0; oh < p_.out_h; ++oh) {
       const PoolWindow& r = p_.rows[oh];
       for (int64_t b = 0; b < blocks; ++b) {
-        __m512 acc = identity;
+        __m512 acc = Identity();
         for (int64_t i = r.first_tap; i < r.end_tap; ++i) {
           const __m512 tap =
               _mm512_load_ps(columns + ((r.start + i * p_.dilation_h) * blocks + b) * 16);
-          // As CombineInRegisters: std::max(acc, tap) lane by lane, or a sum.
-          acc = i == r.first_tap ? tap : max ? _mm512_max_ps(tap, acc) : _mm512_add_ps(acc, tap);
+          acc = i == r.first_tap ? tap : Combine(max, acc, tap);
         }
         if (!max) {
           acc = _mm512_mul_ps(
@@ -315,6 +313,18 @@ class FastPoolKernel : public Kernel {
 #endif
   }
 
+#if defined(__AVX512F__)
+  // The combine's identity: -inf for MaxPool, 0 for AveragePool.
+  __m512 Identity() const {
+    return _mm512_set1_ps(kind_ == PoolKind::kMax ? -std::numeric_limits<float>::infinity() : 0.f);
+  }
+
+  // std::max(acc, tap) lane by lane, NaNs included, or acc + tap.
+  static __m512 Combine(bool max, __m512 acc, __m512 tap) {
+    return max ? _mm512_max_ps(tap, acc) : _mm512_add_ps(acc, tap);
+  }
+#endif
+
   // The rows of a window (rows[0, row_count)) combined block by block, then
   // the column taps, times inverse_counts if set; stored to dst, the out_w
   // outputs (whole vectors if `whole`).
@@ -322,11 +332,8 @@ class FastPoolKernel : public Kernel {
                           float* dst, bool whole) const {
 #if defined(__AVX512F__)
     const bool max = kind_ == PoolKind::kMax;
-    const __m512 identity = _mm512_set1_ps(max ? -std::numeric_limits<float>::infinity() : 0.f);
-    auto combine = [&](__m512 acc, __m512 tap) {
-      // std::max(acc, tap) lane by lane, NaNs included.
-      return max ? _mm512_max_ps(tap, acc) : _mm512_add_ps(acc, tap);
-    };
+    const __m512 identity = Identity();
+    auto combine = [&](__m512 acc, __m512 tap) { return Combine(max, acc, tap); };
     auto block = [&](int64_t b) {
       const int64_t x = 16 * b - pad_left_;
       const __mmask16 m = static_cast<__mmask16>(LaneMask(-x, p_.in_w - x, 16));
