@@ -524,6 +524,9 @@ Result<std::vector<Tensor>> Model::Run(int begin, int end, const std::vector<Ten
     plan->slots[v] = cached;
   }
   Status status;
+  // The layers' loops follow each other closely: the pool's threads spin
+  // between them instead of sleeping.
+  const ThreadPool::BusyScope busy(pool_.get());
   for (int n = begin; n < end && status.ok(); ++n) {
     status = kernels_[n]->Run(plan->ios[n - begin]);
     if (!status.ok()) {

@@ -1,30 +1,26 @@
 #include "enclave/engine/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace serdab::engine {
 namespace {
 
-// Threads spin this many times (about 0.4 ms on the machines we measure)
-// for the next loop, or for the last pieces of one, before sleeping. A frame
-// issues several loops per layer back to back, and on a VM being woken costs
-// tens of microseconds; the bound keeps an idle pool from burning a core.
-constexpr int kSpinIterations = 20000;
+// Threads spin this long for the next loop, or for the last pieces of one,
+// before sleeping. A frame issues several loops per layer back to back, and
+// on a VM being woken costs tens of microseconds; the bound keeps an idle
+// pool from burning a core. Timed, not counted: a pause takes 10 cycles on
+// some cores and 140 on others.
+constexpr std::chrono::microseconds kSpin(400);
+// Within a BusyScope.
+constexpr std::chrono::microseconds kBusySpin(4000);
+// Pauses between looks at the clock.
+constexpr int kPausesPerClockRead = 64;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
-}
-
-// Spins until `ready()` or kSpinIterations have passed; returns ready().
-template <typename Ready>
-bool SpinUntil(Ready ready) {
-  for (int spin = 0; spin < kSpinIterations; ++spin) {
-    if (ready()) return true;
-    CpuRelax();
-  }
-  return ready();
 }
 
 // The index of the pool thread running a piece on this thread (see
@@ -118,6 +114,22 @@ bool ThreadPool::TakeBack(int64_t chunk, int64_t* piece) {
     }
   }
   return false;
+}
+
+template <typename Ready>
+bool ThreadPool::SpinUntil(Ready ready) const {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < kPausesPerClockRead; ++i) {
+      if (ready()) return true;
+      CpuRelax();
+    }
+    const auto spun = std::chrono::steady_clock::now() - start;
+    // A scope that ends while we spin shortens the spin to the short one.
+    if (spun >= kBusySpin || (spun >= kSpin && busy_scopes_.load(std::memory_order_relaxed) == 0)) {
+      return ready();
+    }
+  }
 }
 
 void ThreadPool::RunPieces(int self) {

@@ -54,6 +54,32 @@ class ThreadPool {
   // instead, indexed by CurrentThread().
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+  // While a BusyScope lives, the pool's threads wait for the next loop (and
+  // the caller for a loop's last pieces) spinning for a few milliseconds
+  // before they sleep, instead of a fraction of one: the owner is issuing
+  // loops back to back, the layers of one frame, and the gaps between them
+  // (a serial layer, a vCPU the host took away for a while) outlast the
+  // short spin. On a VM a sleeping vCPU takes from tens of microseconds to
+  // milliseconds to wake, and a worker that joins a layer late leaves its
+  // share to the caller. Scopes may nest; when the last one ends, an idle
+  // pool sleeps within the short spin again, so it burns no core between
+  // frames.
+  class BusyScope {
+   public:
+    explicit BusyScope(ThreadPool* pool) : pool_(pool) {
+      pool_->busy_scopes_.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~BusyScope() { pool_->busy_scopes_.fetch_sub(1, std::memory_order_relaxed); }
+    BusyScope(const BusyScope&) = delete;
+    BusyScope& operator=(const BusyScope&) = delete;
+
+   private:
+    ThreadPool* const pool_;
+  };
+
+  // Workers asleep now, waiting for a loop (for tests and diagnostics).
+  int SleepingWorkers() const { return sleeping_workers_.load(std::memory_order_seq_cst); }
+
   // Within fn of a ParallelFor: the index in [0, num_threads()) of the thread
   // running it, 0 being the caller. No two pieces run at once on one index.
   static int CurrentThread();
@@ -113,6 +139,11 @@ class ThreadPool {
   std::condition_variable done_;
   std::atomic<int> sleeping_workers_{0};
   std::atomic<bool> caller_sleeping_{false};
+  std::atomic<int> busy_scopes_{0};  // BusyScopes alive
+
+  // Spins until ready() or the spin allowed now has passed; returns ready().
+  template <typename Ready>
+  bool SpinUntil(Ready ready) const;
 };
 
 }  // namespace serdab::engine

@@ -146,5 +146,49 @@ TEST(ThreadPoolTest, ManyBackToBackLoops) {
   EXPECT_EQ(sum.load(), 6000);
 }
 
+// Polls for up to two seconds until `pool` has `n` sleeping workers.
+bool SleepersReach(const ThreadPool& pool, int n) {
+  for (int i = 0; i < 2000; ++i) {
+    if (pool.SleepingWorkers() == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+// A loop that returns only after the worker has run a piece of it: the
+// caller's piece waits for the worker's, so the caller cannot take it.
+void LoopWithTheWorker(ThreadPool* pool) {
+  std::atomic<bool> worker_ran{false};
+  pool->ParallelFor(2, 1, [&](int64_t, int64_t) {
+    if (ThreadPool::CurrentThread() != 0) {
+      worker_ran.store(true);
+      return;
+    }
+    while (!worker_ran.load()) std::this_thread::yield();
+  });
+}
+
+// Without a BusyScope an idle worker sleeps soon after a loop. Within one it
+// spins through a gap of a millisecond between loops (the layers of a
+// frame), and once the scope ends it sleeps again.
+TEST(ThreadPoolTest, ABusyScopeKeepsWorkersSpinningBetweenLoops) {
+  ThreadPool pool(2);
+  LoopWithTheWorker(&pool);
+  ASSERT_TRUE(SleepersReach(pool, 1)) << "an idle worker never went to sleep";
+  {
+    const ThreadPool::BusyScope busy(&pool);
+    // The gap is a quarter of the busy spin; a host that stalls this thread
+    // for longer gets another try.
+    bool stayed_awake = false;
+    for (int attempt = 0; attempt < 5 && !stayed_awake; ++attempt) {
+      LoopWithTheWorker(&pool);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      stayed_awake = pool.SleepingWorkers() == 0;
+    }
+    EXPECT_TRUE(stayed_awake) << "the worker slept between two loops of a busy scope";
+  }
+  EXPECT_TRUE(SleepersReach(pool, 1)) << "the worker kept spinning after the scope ended";
+}
+
 }  // namespace
 }  // namespace serdab::engine
