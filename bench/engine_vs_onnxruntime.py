@@ -62,6 +62,30 @@ ORT_INSTALL = f"npm install --ignore-scripts --no-save --prefix {ORT_PREFIX} onn
 ORT_SCRIPT = os.path.join(HERE, "onnxruntime_time.mjs")
 
 
+def cpu_ticks():
+    """(steal, total) jiffies of all CPUs from /proc/stat, or None off Linux.
+    Steal is time the hypervisor gave our vCPUs to someone else: a run that
+    loses much of it is slowed by the host, not by the engine."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal (guest times are inside user).
+    return fields[7], sum(fields[:8])
+
+
+def steal_share(run):
+    """run()'s result and the share of CPU time stolen while it ran (None if
+    unknown)."""
+    before = cpu_ticks()
+    result = run()
+    after = cpu_ticks()
+    if before is None or after is None or after[1] <= before[1]:
+        return result, None
+    return result, (after[0] - before[0]) / (after[1] - before[1])
+
+
 class Row:
     """One model at one thread count: each engine's median (None where its
     runs failed), serdab/ORT (the median of the rounds' ratios) and the
@@ -74,6 +98,8 @@ class Row:
         self.ort_ms = None
         self.ort_ratio = None
         self.torch_ms = None
+        self.serdab_steal = None  # median share of CPU time stolen during its rounds
+        self.ort_steal = None
         self.problems = []
 
 
@@ -136,12 +162,15 @@ def bench_model(name, threads_list, repeat, rounds, seed, workdir):
     for threads in threads_list:
         row = Row(name, threads)
         serdab_ms, ort_ms = [], []
+        serdab_steal, ort_steal = [], []
         serdab_out = ort_out = None
         def run_serdab():
             nonlocal serdab_out
-            timed = attempt(row, "serdab", lambda: st.serdab_infer(
+            timed, steal = steal_share(lambda: attempt(row, "serdab", lambda: st.serdab_infer(
                 path, x, workdir, output_shape, threads=threads, repeat=repeat,
-                timeout=3600, tag=name, warmup=WARMUP_RUNS))
+                timeout=3600, tag=name, warmup=WARMUP_RUNS)))
+            if steal is not None:
+                serdab_steal.append(steal)
             if timed is None:
                 serdab_out = None
                 return False
@@ -151,8 +180,10 @@ def bench_model(name, threads_list, repeat, rounds, seed, workdir):
 
         def run_ort():
             nonlocal ort_out
-            timed = attempt(row, "ONNX Runtime", lambda: time_ort(
-                path, ort_input, input_shape, ort_output, output_shape, threads, repeat))
+            timed, steal = steal_share(lambda: attempt(row, "ONNX Runtime", lambda: time_ort(
+                path, ort_input, input_shape, ort_output, output_shape, threads, repeat)))
+            if steal is not None:
+                ort_steal.append(steal)
             if timed is None:
                 ort_out = None
                 return False
@@ -173,6 +204,10 @@ def bench_model(name, threads_list, repeat, rounds, seed, workdir):
             row.serdab_ms = statistics.median(serdab_ms)
         if ort_ms:
             row.ort_ms = statistics.median(ort_ms)
+        if serdab_steal:
+            row.serdab_steal = statistics.median(serdab_steal)
+        if ort_steal:
+            row.ort_steal = statistics.median(ort_steal)
         if serdab_out is not None and ort_out is not None:
             row.ort_ratio = statistics.median(a / b for a, b in zip(serdab_ms, ort_ms))
         log(f"[{name}] threads {threads}: PyTorch, {repeat} runs")
@@ -185,7 +220,7 @@ def bench_model(name, threads_list, repeat, rounds, seed, workdir):
         log(f"[{name}] threads {threads}: serdab {fmt_ms(row.serdab_ms)} ms, "
             f"ORT {fmt_ms(row.ort_ms)} ms (serdab/ORT by round: "
             f"{', '.join(f'{a / b:.2f}' for a, b in zip(serdab_ms, ort_ms))}), "
-            f"PyTorch {row.torch_ms:.2f} ms")
+            f"PyTorch {row.torch_ms:.2f} ms; host steal {fmt_steal(row)}")
         rows.append(row)
     os.remove(path)
     return rows
@@ -193,6 +228,13 @@ def bench_model(name, threads_list, repeat, rounds, seed, workdir):
 
 def fmt_ms(ms):
     return "failed" if ms is None else f"{ms:.2f}"
+
+
+def fmt_steal(row):
+    """Median stolen share of CPU time in serdab's and ONNX Runtime's runs, in %."""
+    def pct(share):
+        return "-" if share is None else f"{100 * share:.0f}"
+    return f"{pct(row.serdab_steal)} / {pct(row.ort_steal)}"
 
 
 def fmt_ratio(num, den):
@@ -213,11 +255,14 @@ def markdown_table(rows, threads_list, repeat, rounds, load_before, load_after, 
         f"{cpu_name()} ({os.cpu_count()} CPUs); ONNX Runtime {ort_version()} "
         f"(onnxruntime-node, CPU EP, Node.js {node_version}); PyTorch {torch.__version__}, "
         f"torchvision {torchvision.__version__}; {time.strftime('%Y-%m-%d')}; "
-        f"1-minute load average {load_before:.2f} before, {load_after:.2f} after.",
+        f"1-minute load average {load_before:.2f} before, {load_after:.2f} after. "
+        f"Steal: the median share of the CPUs' time the hypervisor gave to other guests "
+        f"during serdab's / ONNX Runtime's runs, in % (/proc/stat); a row with much "
+        f"of it was slowed by the host.",
         "",
         "| model | threads | serdab ms | ORT ms | PyTorch ms | serdab/ORT | "
-        "serdab/PyTorch | outputs |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "serdab/PyTorch | steal % | outputs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         outputs = "; ".join(p.split(":", 1)[0] for p in row.problems) or "agree"
@@ -225,7 +270,7 @@ def markdown_table(rows, threads_list, repeat, rounds, load_before, load_after, 
             f"| {row.name} | {row.threads} | {fmt_ms(row.serdab_ms)} | "
             f"{fmt_ms(row.ort_ms)} | {row.torch_ms:.2f} | "
             f"{'-' if row.ort_ratio is None else f'{row.ort_ratio:.2f}'} | "
-            f"{fmt_ratio(row.serdab_ms, row.torch_ms)} | {outputs} |")
+            f"{fmt_ratio(row.serdab_ms, row.torch_ms)} | {fmt_steal(row)} | {outputs} |")
     lines.append("")
     for threads in threads_list:
         ratios = [(r.name, r.ort_ratio) for r in rows
