@@ -266,6 +266,7 @@ struct RandomPool {
   Shape shape;
   Attributes attrs;
   std::string description;
+  bool average = false;  // AveragePool, else MaxPool
 };
 
 RandomPool MakeRandomPool(std::mt19937* rng, bool average) {
@@ -273,6 +274,7 @@ RandomPool MakeRandomPool(std::mt19937* rng, bool average) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(*rng);
   };
   RandomPool p;
+  p.average = average;
   const int64_t kh = uniform(1, 4), kw = uniform(1, 4);
   const int64_t sh = uniform(1, 3), sw = uniform(1, 3);
   const int64_t dh = average ? 1 : uniform(1, 2), dw = average ? 1 : uniform(1, 2);
@@ -311,7 +313,8 @@ TEST(PoolingOpsRandomTest, OptimizedMatchesReference) {
                    MakeAttrs({{"kernel_shape", Ints{3, 3}},
                               {"pads", Ints{1, 1, 1, 1}},
                               {"count_include_pad", int64_t{1}}}),
-                   "3x3 average"});
+                   "3x3 average",
+                   true});
   // Maps pooled a plane at a time (googlenet's and inception_v3's branches).
   pools.push_back({{1, 16, 14, 14},
                    MakeAttrs({{"kernel_shape", Ints{3, 3}}, {"pads", Ints{1, 1, 1, 1}}}),
@@ -320,11 +323,26 @@ TEST(PoolingOpsRandomTest, OptimizedMatchesReference) {
                    MakeAttrs({{"kernel_shape", Ints{3, 3}},
                               {"pads", Ints{1, 1, 1, 1}},
                               {"count_include_pad", int64_t{1}}}),
-                   "3x3 average at 17x17"});
+                   "3x3 average at 17x17",
+                   true});
+  // Three and four blocks of 16 columns, and a window of five columns (the
+  // taps not spelled out at compile time).
+  pools.push_back({{1, 8, 35, 35},
+                   MakeAttrs({{"kernel_shape", Ints{3, 3}},
+                              {"pads", Ints{1, 1, 1, 1}},
+                              {"count_include_pad", int64_t{1}}}),
+                   "3x3 average at 35x35",
+                   true});
+  pools.push_back({{1, 4, 9, 56},
+                   MakeAttrs({{"kernel_shape", Ints{3, 3}}, {"pads", Ints{1, 1, 1, 1}}}),
+                   "3x3 max at 9x56"});
+  pools.push_back({{1, 4, 12, 40},
+                   MakeAttrs({{"kernel_shape", Ints{4, 5}}, {"pads", Ints{1, 2, 2, 2}}}),
+                   "4x5 average at 12x40",
+                   true});
   for (int i = 0; i < 30; ++i) pools.push_back(MakeRandomPool(&rng, i % 2 == 1));
   for (size_t i = 0; i < pools.size(); ++i) {
-    const bool average =
-        pools[i].description.find("average") != std::string::npos || (i >= 4 && i % 2 == 1);
+    const bool average = pools[i].average;
     const char* op = average ? "AveragePool" : "MaxPool";
     const Tensor x = RandomFloatTensor(pools[i].shape, &rng, -4.f, 4.f);
     auto ref = RunKernel(op, KernelFlavor::kReference, pools[i].attrs, {In(x)});

@@ -38,8 +38,9 @@ constexpr int64_t kGrain = 16 * 1024;
 constexpr int64_t kMaxRegisterTaps = 16;
 // Blocks of 16 output columns, at most, of a map pooled a plane at a time
 // (PlaneInRegisters) rather than a row at a time (RowInRegisters), at
-// stride 1 down the columns.
-constexpr int64_t kMaxPlaneBlocks = 2;
+// stride 1 down the columns: at stride 1 across as well, and at stride 2.
+constexpr int64_t kMaxPlaneBlocks = 4;
+constexpr int64_t kMaxPlaneBlocksStrideTwo = 2;
 
 // Asks for the cache lines of dst[0, count) in a writable state ahead of the
 // stores: a pooled plane is a few hundred bytes written after little work, and
@@ -89,7 +90,8 @@ class FastPoolKernel : public Kernel {
     if (padded_columns_) {
       // RowInRegisters goes from the input to the output in registers;
       // PlaneInRegisters keeps each input row's column taps, whole vectors.
-      plane_at_once_ = blocks <= kMaxPlaneBlocks && p_.stride_h == 1;
+      plane_at_once_ = p_.stride_h == 1 &&
+                       blocks <= (p_.stride_w == 1 ? kMaxPlaneBlocks : kMaxPlaneBlocksStrideTwo);
       row_floats_ = plane_at_once_ ? p_.in_h * blocks * 16 : 0;
       out_row_floats_ = 0;
     }
@@ -281,30 +283,36 @@ class FastPoolKernel : public Kernel {
   // at 28x28 and 14x14 were 1.3-1.4x slower in two passes, and inception_v3's
   // at 147x147 1.4x.
   void PlaneInRegisters(const float* in, float* columns, float* out) const {
-#if defined(__AVX512F__)
-    const bool max = kind_ == PoolKind::kMax;
-    const int64_t blocks = (p_.out_w + 15) / 16;
-    for (int64_t y = 0; y < p_.in_h; ++y) {
-      const float* row = in + y * p_.in_w;
-      CombineInRegisters(&row, 1, nullptr, columns + y * blocks * 16, true);
+    if (kind_ == PoolKind::kMax) {
+      PlaneInRegisters<true>(in, columns, out);
+    } else {
+      PlaneInRegisters<false>(in, columns, out);
     }
-    for (int64_t oh = 0; oh < p_.out_h; ++oh) {
-      const PoolWindow& r = p_.rows[oh];
-      for (int64_t b = 0; b < blocks; ++b) {
-        __m512 acc = Identity();
-        for (int64_t i = r.first_tap; i < r.end_tap; ++i) {
-          const __m512 tap =
-              _mm512_load_ps(columns + ((r.start + i * p_.dilation_h) * blocks + b) * 16);
-          acc = i == r.first_tap ? tap : Combine(max, acc, tap);
-        }
-        if (!max) {
-          acc = _mm512_mul_ps(
-              acc, _mm512_loadu_ps(inverse_counts_.data() + oh * col_counts_.size() + 16 * b));
-        }
-        const int64_t lanes = std::min<int64_t>(16, p_.out_w - 16 * b);
-        _mm512_mask_storeu_ps(out + oh * p_.out_w + 16 * b,
-                              static_cast<__mmask16>((1u << lanes) - 1), acc);
+  }
+
+  // The max or the sum fixed at compile time, so that neither pass tests it
+  // per vector.
+  template <bool kMax>
+  void PlaneInRegisters(const float* in, float* columns, float* out) const {
+#if defined(__AVX512F__)
+    const int64_t blocks = (p_.out_w + 15) / 16;
+    if (p_.stride_w == 1) {
+      ColumnsAtStrideOne<kMax>(blocks, in, columns);
+    } else {
+      for (int64_t y = 0; y < p_.in_h; ++y) {
+        const float* row = in + y * p_.in_w;
+        CombineInRegisters(&row, 1, nullptr, columns + y * blocks * 16, true);
       }
+    }
+    switch (blocks) {
+      case 1:
+        return RowsOfColumns<kMax, 1>(columns, out);
+      case 2:
+        return RowsOfColumns<kMax, 2>(columns, out);
+      case 3:
+        return RowsOfColumns<kMax, 3>(columns, out);
+      default:
+        return RowsOfColumns<kMax, 4>(columns, out);
     }
 #else
     (void)in;
@@ -312,6 +320,113 @@ class FastPoolKernel : public Kernel {
     (void)out;
 #endif
   }
+
+#if defined(__AVX512F__)
+  // The second pass of PlaneInRegisters: each output row's window of
+  // `columns` rows combined top to bottom, block by block, times the inverse
+  // counts. The usual three-row window is spelled out, so that the blocks of
+  // a row and the rows themselves are straight-line code the core overlaps.
+  template <bool kMax, int kBlocks>
+  void RowsOfColumns(const float* columns, float* out) const {
+    __mmask16 store_masks[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) {
+      store_masks[b] = static_cast<__mmask16>(LaneMask(0, p_.out_w - 16 * b, 16));
+    }
+    const int64_t step = p_.dilation_h * kBlocks * 16;
+    for (int64_t oh = 0; oh < p_.out_h; ++oh) {
+      const PoolWindow& r = p_.rows[oh];
+      const float* first = columns + (r.start + r.first_tap * p_.dilation_h) * kBlocks * 16;
+      const int64_t taps = r.end_tap - r.first_tap;
+      const float* inverse_counts = inverse_counts_.data() + oh * col_counts_.size();
+      float* dst = out + oh * p_.out_w;
+#pragma GCC unroll 4
+      for (int b = 0; b < kBlocks; ++b) {
+        const float* column = first + 16 * b;
+        __m512 acc = _mm512_load_ps(column);
+        if (taps == 3) {
+          acc = Combine(kMax, acc, _mm512_load_ps(column + step));
+          acc = Combine(kMax, acc, _mm512_load_ps(column + 2 * step));
+        } else {
+          for (int64_t i = 1; i < taps; ++i) {
+            acc = Combine(kMax, acc, _mm512_load_ps(column + i * step));
+          }
+        }
+        if (!kMax) acc = _mm512_mul_ps(acc, _mm512_loadu_ps(inverse_counts + 16 * b));
+        _mm512_mask_storeu_ps(dst + 16 * b, store_masks[b], acc);
+      }
+    }
+  }
+
+  // The first pass of PlaneInRegisters at stride 1 across: what
+  // CombineInRegisters computes for one row alone, every output block of
+  // the row cut from the same loaded input blocks, with the masks and the
+  // taps' permutations made once per plane. (Called per row, the masks,
+  // permutations and call took most of a 3x3 AveragePool at 17x17: about 80
+  // cycles per output vector.)
+  template <bool kMax>
+  void ColumnsAtStrideOne(int64_t blocks, const float* in, float* columns) const {
+    switch (blocks * 100 + (p_.kernel_w == 3 ? 3 : 0)) {
+      case 103:
+        return ColumnsAtStrideOne<kMax, 1, 3>(in, columns);
+      case 203:
+        return ColumnsAtStrideOne<kMax, 2, 3>(in, columns);
+      case 303:
+        return ColumnsAtStrideOne<kMax, 3, 3>(in, columns);
+      case 403:
+        return ColumnsAtStrideOne<kMax, 4, 3>(in, columns);
+      case 100:
+        return ColumnsAtStrideOne<kMax, 1, 0>(in, columns);
+      case 200:
+        return ColumnsAtStrideOne<kMax, 2, 0>(in, columns);
+      case 300:
+        return ColumnsAtStrideOne<kMax, 3, 0>(in, columns);
+      default:
+        return ColumnsAtStrideOne<kMax, 4, 0>(in, columns);
+    }
+  }
+
+  // kBlocks output blocks; kTaps column taps, or 0 for p_.kernel_w. Fixed at
+  // compile time, the input blocks and the taps' permutations stay in
+  // registers (indexed at run time, the compiler kept them on the stack).
+  template <bool kMax, int kBlocks, int kTaps>
+  void ColumnsAtStrideOne(const float* in, float* columns) const {
+    const int64_t taps = kTaps != 0 ? kTaps : p_.kernel_w;
+    const __m512 identity = Identity();
+    int64_t offsets[kBlocks + 1];
+    __mmask16 masks[kBlocks + 1];
+    for (int64_t b = 0; b <= kBlocks; ++b) {
+      offsets[b] = (16 * b - pad_left_) * static_cast<int64_t>(sizeof(float));
+      masks[b] =
+          static_cast<__mmask16>(LaneMask(pad_left_ - 16 * b, pad_left_ - 16 * b + p_.in_w, 16));
+    }
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i index[kTaps != 0 ? kTaps : kMaxRegisterTaps];
+    for (int64_t j = 0; j < taps; ++j) {
+      index[j] = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(j)));
+    }
+    for (int64_t y = 0; y < p_.in_h; ++y) {
+      // Lanes outside the row are masked off, never read: the address is
+      // formed as an integer, since a block may start before the row.
+      const uintptr_t row = reinterpret_cast<uintptr_t>(in + y * p_.in_w);
+      __m512 input[kBlocks + 1];
+#pragma GCC unroll 5
+      for (int b = 0; b <= kBlocks; ++b) {
+        input[b] = _mm512_mask_loadu_ps(identity, masks[b],
+                                        reinterpret_cast<const float*>(row + offsets[b]));
+      }
+      float* dst = columns + y * kBlocks * 16;
+#pragma GCC unroll 4
+      for (int b = 0; b < kBlocks; ++b) {
+        __m512 acc = identity;
+#pragma GCC unroll 16
+        for (int64_t j = 0; j < taps; ++j) {
+          acc = Combine(kMax, acc, _mm512_permutex2var_ps(input[b], index[j], input[b + 1]));
+        }
+        _mm512_store_ps(dst + 16 * b, acc);
+      }
+    }
+  }
+#endif
 
 #if defined(__AVX512F__)
   // The combine's identity: -inf for MaxPool, 0 for AveragePool.
