@@ -329,23 +329,34 @@ Status FuseActivations(Graph* graph) {
       erase[readers[0]] = true;
       continue;
     }
-    // x * sigmoid(x): one Sigmoid reading x, one Mul reading x and the Sigmoid.
+    // x * gate(x): one gate reading x, one Mul reading x and the gate. A
+    // Sigmoid gate is SiLU; a HardSigmoid of alpha 1/6 and beta 1/2 is
+    // HardSwish, which exports before opset 14 spell this way.
     if (readers.size() == 2 && uses[out] == 2) {
-      int sig = readers[0], mul = readers[1];
-      if (nodes[sig].op_type != "Sigmoid") std::swap(sig, mul);
-      const Node& s = nodes[sig];
+      int gate = readers[0], mul = readers[1];
+      if (nodes[gate].op_type == "Mul") std::swap(gate, mul);
+      const Node& s = nodes[gate];
       const Node& m = nodes[mul];
-      if (s.op_type != "Sigmoid" || m.op_type != "Mul" || erase[sig] || erase[mul]) continue;
+      if (m.op_type != "Mul" || erase[gate] || erase[mul]) continue;
+      Activation gate_act;
+      if (!AsActivation(*graph, s, &gate_act) || s.inputs[0] != out) continue;
+      if (gate_act.kind == Activation::Kind::kSigmoid) {
+        act.kind = Activation::Kind::kSilu;
+      } else if (gate_act.kind == Activation::Kind::kHardSigmoid && gate_act.alpha == 1.f / 6.f &&
+                 gate_act.beta == 0.5f) {
+        act.kind = Activation::Kind::kHardSwish;
+      } else {
+        continue;
+      }
       const int s_out = s.outputs[0];
       if (SoleConsumer(*graph, uses, s_out) != mul || m.inputs.size() != 2) continue;
       const bool operands = (m.inputs[0] == out && m.inputs[1] == s_out) ||
                             (m.inputs[0] == s_out && m.inputs[1] == out);
       if (!operands) continue;
-      act.kind = Activation::Kind::kSilu;
       act.ToAttributes(&nodes[n].attrs);
-      AppendFused(&nodes[n], "Sigmoid+Mul");
+      AppendFused(&nodes[n], s.op_type + "+Mul");
       nodes[n].outputs[0] = m.outputs[0];
-      erase[sig] = true;
+      erase[gate] = true;
       erase[mul] = true;
     }
   }

@@ -5,6 +5,10 @@
 //
 // FuseInputBatchNorm: a 1x1 Conv that alone reads a BatchNormalization (and
 // its Relu) takes it over, with the same bits; other BatchNormalizations stay.
+//
+// FuseActivations: x * HardSigmoid(x) with alpha 1/6 and beta 1/2 (HardSwish
+// as exports before opset 14 spell it) goes into the Conv computing x, with
+// the same bits; other HardSigmoids stay layers of their own.
 #include <gtest/gtest.h>
 #include <onnx/onnx.pb.h>
 
@@ -83,6 +87,17 @@ class GraphBuilder {
     Initializer(out + ".var", {channels}, 0.1f, 2.f);
     Node("BatchNormalization", {in, out + ".scale", out + ".bias", out + ".mean", out + ".var"},
          out);
+  }
+
+  // out = HardSigmoid(in) with these alpha and beta.
+  void HardSigmoid(const std::string& in, const std::string& out, float alpha, float beta) {
+    onnx::NodeProto* node = Node("HardSigmoid", {in}, out);
+    for (const auto& [name, value] : {std::pair{"alpha", alpha}, std::pair{"beta", beta}}) {
+      onnx::AttributeProto* attr = node->add_attribute();
+      attr->set_name(name);
+      attr->set_type(onnx::AttributeProto::FLOAT);
+      attr->set_f(value);
+    }
   }
 
   void Output(const std::string& name) { graph()->add_output()->set_name(name); }
@@ -276,6 +291,51 @@ TEST(InputBatchNormFusionTest, OtherBatchNormalizationsStayLayersOfTheirOwn) {
            }},
       },
       "BatchNormalization", "before");
+}
+
+TEST(HardSwishFusionTest, AConvTakesOverAHardSigmoidTimesItsOutput) {
+  for (bool gate_first : {false, true}) {
+    SCOPED_TRACE(gate_first ? "Mul(gate, x)" : "Mul(x, gate)");
+    GraphBuilder g;
+    g.Conv("x", "a", 3);
+    g.HardSigmoid("a", "gate", 1.f / 6.f, 0.5f);
+    g.Node(
+        "Mul",
+        gate_first ? std::vector<std::string>{"gate", "a"} : std::vector<std::string>{"a", "gate"},
+        "y");
+    g.Output("y");
+    const std::string bytes = g.Bytes();
+    std::unique_ptr<Model> model = Load(bytes, true, true);
+    EXPECT_EQ(Layer(*model, "a"), "Conv+HardSigmoid+Mul");
+    EXPECT_EQ(model->num_layers(), 1);
+    ExpectPlainGraphsBits(bytes);
+  }
+}
+
+TEST(HardSwishFusionTest, OtherHardSigmoidsStayLayersOfTheirOwn) {
+  ExpectUnfused(
+      {
+          {"ONNX's default alpha, 0.2",
+           [](GraphBuilder* g) {
+             g->Conv("x", "a", 1);
+             g->HardSigmoid("a", "gate", 0.2f, 0.5f);
+             g->Node("Mul", {"a", "gate"}, "y");
+           }},
+          {"a beta other than 1/2",
+           [](GraphBuilder* g) {
+             g->Conv("x", "a", 1);
+             g->HardSigmoid("a", "gate", 1.f / 6.f, 0.25f);
+             g->Node("Mul", {"a", "gate"}, "y");
+           }},
+          {"the gate times another tensor",
+           [](GraphBuilder* g) {
+             g->Conv("x", "a", 1);
+             g->HardSigmoid("a", "gate", 1.f / 6.f, 0.5f);
+             g->Node("Mul", {"x", "gate"}, "m");
+             g->Node("Add", {"m", "a"}, "y");
+           }},
+      },
+      "HardSigmoid", "HardSigmoid+Mul");
 }
 
 }  // namespace
