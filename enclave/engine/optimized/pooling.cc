@@ -304,16 +304,11 @@ class FastPoolKernel : public Kernel {
         CombineInRegisters(&row, 1, nullptr, columns + y * blocks * 16, true);
       }
     }
-    switch (blocks) {
-      case 1:
-        return RowsOfColumns<kMax, 1>(columns, out);
-      case 2:
-        return RowsOfColumns<kMax, 2>(columns, out);
-      case 3:
-        return RowsOfColumns<kMax, 3>(columns, out);
-      default:
-        return RowsOfColumns<kMax, 4>(columns, out);
-    }
+    using Fn = void (FastPoolKernel::*)(const float*, float*) const;
+    static constexpr Fn kRows[kMaxPlaneBlocks] = {
+        &FastPoolKernel::RowsOfColumns<kMax, 1>, &FastPoolKernel::RowsOfColumns<kMax, 2>,
+        &FastPoolKernel::RowsOfColumns<kMax, 3>, &FastPoolKernel::RowsOfColumns<kMax, 4>};
+    (this->*kRows[blocks - 1])(columns, out);
 #else
     (void)in;
     (void)columns;
@@ -365,24 +360,18 @@ class FastPoolKernel : public Kernel {
   // cycles per output vector.)
   template <bool kMax>
   void ColumnsAtStrideOne(int64_t blocks, const float* in, float* columns) const {
-    switch (blocks * 100 + (p_.kernel_w == 3 ? 3 : 0)) {
-      case 103:
-        return ColumnsAtStrideOne<kMax, 1, 3>(in, columns);
-      case 203:
-        return ColumnsAtStrideOne<kMax, 2, 3>(in, columns);
-      case 303:
-        return ColumnsAtStrideOne<kMax, 3, 3>(in, columns);
-      case 403:
-        return ColumnsAtStrideOne<kMax, 4, 3>(in, columns);
-      case 100:
-        return ColumnsAtStrideOne<kMax, 1, 0>(in, columns);
-      case 200:
-        return ColumnsAtStrideOne<kMax, 2, 0>(in, columns);
-      case 300:
-        return ColumnsAtStrideOne<kMax, 3, 0>(in, columns);
-      default:
-        return ColumnsAtStrideOne<kMax, 4, 0>(in, columns);
-    }
+    using Fn = void (FastPoolKernel::*)(const float*, float*) const;
+    // [three taps][blocks - 1]
+    static constexpr Fn kColumns[2][kMaxPlaneBlocks] = {
+        {&FastPoolKernel::ColumnsAtStrideOne<kMax, 1, 0>,
+         &FastPoolKernel::ColumnsAtStrideOne<kMax, 2, 0>,
+         &FastPoolKernel::ColumnsAtStrideOne<kMax, 3, 0>,
+         &FastPoolKernel::ColumnsAtStrideOne<kMax, 4, 0>},
+        { &FastPoolKernel::ColumnsAtStrideOne<kMax, 1, 3>,
+          &FastPoolKernel::ColumnsAtStrideOne<kMax, 2, 3>,
+          &FastPoolKernel::ColumnsAtStrideOne<kMax, 3, 3>,
+          &FastPoolKernel::ColumnsAtStrideOne<kMax, 4, 3> }};
+    (this->*kColumns[p_.kernel_w == 3][blocks - 1])(in, columns);
   }
 
   // kBlocks output blocks; kTaps column taps, or 0 for p_.kernel_w. Fixed at
