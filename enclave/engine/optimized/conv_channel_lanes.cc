@@ -102,9 +102,9 @@ class StridedPrefetch {
     for (int64_t i = 0; i < per_call_ && regions_left_ > 0; ++i) {
       _mm_prefetch(line_, _MM_HINT_T1);
       line_ += 64;
-      if (line_ >= region_ + bytes_) {
+      // Past the last region nothing is formed: it may lie past the array.
+      if (line_ >= region_ + bytes_ && --regions_left_ > 0) {
         region_ += stride_;
-        --regions_left_;
         StartRegion();
       }
     }
@@ -295,14 +295,18 @@ void ChannelLanesConv::RunUnit(const Unit& unit, float* scratch, const float* im
     // prefetched).
     const int64_t next = c + channels_per_step_;
     const int64_t next_channels = std::clamp<int64_t>(p_.in_channels - next, 0, channels_per_step_);
-    StridedPrefetch next_weights(w + unit.m_begin * k + next * taps_, k * sizeof(float),
+    // In the last block there is no next channel: no address past the
+    // weights or the image is formed.
+    const int64_t next_step = std::min(next, p_.in_channels) * taps_;
+    StridedPrefetch next_weights(w + unit.m_begin * k + next_step, k * sizeof(float),
                                  next_channels * taps_ * sizeof(float), m_count, tiles_per_block);
     const int64_t first_row = std::clamp<int64_t>(unit.row_begin - p_.pad_top, 0, p_.in_h);
     const int64_t end_row =
         std::clamp<int64_t>(unit.row_begin + unit.rows - p_.pad_top, 0, p_.in_h);
-    StridedPrefetch next_rows(
-        image + (next * p_.in_h + first_row) * p_.in_w, p_.in_h * p_.in_w * sizeof(float),
-        (end_row - first_row) * p_.in_w * sizeof(float), next_channels, tiles_per_block);
+    const float* next_image = next_channels > 0 ? image + next * p_.in_h * p_.in_w : image;
+    StridedPrefetch next_rows(next_image + first_row * p_.in_w, p_.in_h * p_.in_w * sizeof(float),
+                              (end_row - first_row) * p_.in_w * sizeof(float), next_channels,
+                              tiles_per_block);
     int64_t oy = unit.q_begin / p_.out_w, ox = unit.q_begin % p_.out_w;
     for (int64_t q = unit.q_begin; q < unit.q_end; q += kTilePositions) {
       next_weights.Next();
