@@ -20,6 +20,7 @@
 
 namespace serdab::engine {
 
+class Allocator;
 class ThreadPool;
 
 // What a kernel sees while it is set up for one node, once, at load time.
@@ -36,6 +37,9 @@ struct KernelSetup {
   // choice that changes rounding as they would for the whole layer, so that
   // the slices side by side are bit-identical to it. 0: the node is whole.
   int64_t whole_output_features = 0;
+  // Where a kernel keeps weights it prepares from constant inputs (see
+  // Kernel::PreparedWeightBytes): the model's weight memory. Null: the heap.
+  Allocator* weight_allocator = nullptr;
 
   const Node& n() const { return *node; }
   int num_inputs() const { return static_cast<int>(inputs.size()); }
@@ -85,6 +89,12 @@ class Kernel {
 
   // Scratch memory Run needs; after Setup.
   virtual size_t ScratchBytes() const { return 0; }
+
+  // Bytes of weights the kernel holds in a form of its own (transformed at
+  // Setup from constant inputs, in KernelSetup::weight_allocator), beside
+  // the constants themselves; after Setup. The layer view counts them with
+  // the layer's weights, since they are resident as long as it is.
+  virtual size_t PreparedWeightBytes() const { return 0; }
 };
 
 enum class KernelFlavor { kReference, kOptimized };

@@ -163,6 +163,7 @@ Status Model::Prepare(Graph graph) {
     setup.opset = graph_.opset();
     setup.num_threads = options_.num_threads;
     setup.limits = graph_.limits();
+    setup.weight_allocator = options_.weight_allocator;
     for (int in : node.inputs) setup.inputs.push_back(in == kNoValue ? nullptr : &graph_.value(in));
     return setup;
   };
@@ -285,6 +286,11 @@ Status Model::Prepare(Graph graph) {
     }
     layer.outputs = std::move(infos);
     layer.flops = kernel->Flops();
+    // A prepared copy is resident too; streaming the layer would drop it (a
+    // chunked layer's kernels take their weights at run time), so it counts
+    // as streamable where the weight is.
+    layer.weight_bytes += kernel->PreparedWeightBytes();
+    if (splits[n]) layer.streamable_weight_bytes += kernel->PreparedWeightBytes();
     layer.activation_bytes += kernel->ScratchBytes();
     layers_.push_back(std::move(layer));
     kernels_.push_back(std::move(kernel));

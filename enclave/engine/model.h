@@ -68,7 +68,9 @@ struct LayerInfo {
   std::string op_type;  // after fusion, e.g. "Conv"
   std::string fused;    // what was fused into it, e.g. "BatchNormalization+Relu", or ""
   std::vector<TensorInfo> outputs;
-  size_t weight_bytes = 0;  // bytes of constant inputs
+  // Bytes of constant inputs, and of the weights the layer's kernel prepared
+  // from them (Kernel::PreparedWeightBytes): what the layer keeps resident.
+  size_t weight_bytes = 0;
   // Of weight_bytes: what could be streamed through the enclave in chunks
   // (streamed_weights.h: the weight of a Gemm, MatMul or Conv, split along the
   // layer's output features), and what this model does stream, so that the

@@ -714,6 +714,76 @@ TEST(ConvOptimizedTest, ChannelLanes) {
   }
 }
 
+// 3x3 stride-1 layers with enough channels on maps of 28x28 and more run as
+// Winograd F(2x2, 3x3) (winograd.h). Bands of tiles start and end inside
+// tile rows; odd map sizes leave a last tile half outside; asymmetric pads
+// shift the patches; an activation that is not idempotent shows a band
+// applying it twice; a residual is summed per output row. 1, 2 and 3 threads
+// cut the tiles differently and must give the same bits, and so must a
+// run-time weight, transformed at every run, and the same weight as a
+// constant, transformed once at Setup.
+TEST(ConvOptimizedTest, WinogradLayers) {
+  std::mt19937 rng(5);
+  std::vector<RandomConv> cases = {
+      Make(100, 100, 28, 28, 3, 1, 1),
+      Make(104, 120, 29, 31, 3, 1, 1),
+      Make(128, 96, 30, 33, 3, 1, 0),
+      Make(72, 160, 37, 28, 3, 1, 1),
+  };
+  cases[1].pads = {0, 1, 2, 0};
+  cases[2].batch = 2;
+  cases[2].bias = false;
+  cases[0].activation = "sigmoid";
+  cases[1].activation = "relu";
+  cases[1].residual = true;
+  cases[3].activation = "tanh";
+  cases[3].residual = true;
+  for (const RandomConv& base : cases) {
+    const uint32_t seed = rng();
+    Tensor first;
+    for (bool const_weight : {true, false}) {
+      for (int threads : {1, 2, 3}) {
+        RandomConv c = base;
+        c.threads = threads;
+        c.const_weight = const_weight;
+        std::mt19937 same_inputs(seed);
+        Tensor out;
+        CheckAgainstReference(c, &same_inputs, &out);
+        if (::testing::Test::HasFatalFailure()) return;
+        if (!first.defined()) {
+          first = out;
+        } else {
+          SCOPED_TRACE(c.ToString() + " against the first");
+          ExpectTensorEqual(out, first);
+        }
+      }
+    }
+  }
+}
+
+// Which layers run as Winograd, seen through the weight they prepare: 16/9
+// of the layer's weight, held for a constant weight only.
+TEST(ConvOptimizedTest, WinogradPreparesAConstantWeightOnce) {
+  std::mt19937 rng(6);
+  const Attributes attrs = MakeAttrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  auto prepared = [&](int64_t cin, int64_t cout, int64_t size, bool constant) -> size_t {
+    const Tensor x = RandomFloatTensor({1, cin, size, size}, &rng);
+    const Tensor w = RandomFloatTensor({cout, cin, 3, 3}, &rng);
+    auto kut =
+        SetupKernel("Conv", KernelFlavor::kOptimized, attrs, {In(x), constant ? Const(w) : In(w)});
+    EXPECT_TRUE(kut.ok()) << kut.status().ToString();
+    return kut.ok() ? kut->kernel->PreparedWeightBytes() : 0;
+  };
+  EXPECT_EQ(prepared(128, 128, 28, true), size_t{16} * 128 * 128 * sizeof(float));
+  EXPECT_EQ(prepared(128, 128, 28, false), 0u);
+  EXPECT_EQ(prepared(64, 64, 112, true), size_t{16} * 64 * 64 * sizeof(float));
+  // Too few channels for the map (64 at 56x56, 32 at 147x147), too small a
+  // map (14x14): the lanes schedule.
+  EXPECT_EQ(prepared(64, 64, 56, true), 0u);
+  EXPECT_EQ(prepared(32, 32, 147, true), 0u);
+  EXPECT_EQ(prepared(256, 256, 14, true), 0u);
+}
+
 // Both schedules sum bias + w * x over (c, ky, kx) in order, one FMA a term:
 // a layer of 64 output channels (lanes) and its first 32 as a layer of their
 // own (the GEMM schedule: too few for lanes) agree to the bit, so that a

@@ -26,6 +26,11 @@
 //   packed densely from the planes, and a few leftover columns past a
 //   multiple of 16 are dot products rather than a mostly empty tile.
 //
+// 3x3 stride-1 layers with enough channels on maps of 28x28 and more run as
+// Winograd F(2x2, 3x3) (winograd.h; see SuitsWinograd), and many others
+// with many output channels on maps of 14x14 and more take a schedule with
+// output channels in the vector lanes (conv_channel_lanes.h).
+//
 // Depthwise convolutions (one input channel per group) use a direct kernel
 // vectorised along the output row that reads the input in place.
 //
@@ -46,6 +51,7 @@
 #include "enclave/engine/optimized/conv_channel_lanes.h"
 #include "enclave/engine/optimized/lane_mask.h"
 #include "enclave/engine/optimized/sgemm.h"
+#include "enclave/engine/optimized/winograd.h"
 #include "enclave/engine/thread_pool.h"
 
 namespace serdab::engine {
@@ -85,6 +91,30 @@ constexpr int64_t kMinPanelRows = 64;
 // The per-core L2 cache we plan blocks for (1 MiB on Zen 4 and 5, 1.25-2 MiB
 // on recent Xeons).
 constexpr int64_t kL2Bytes = 1 << 20;
+
+// Whether a 3x3 stride-1 layer runs as Winograd F(2x2, 3x3) (winograd.h)
+// rather than on the channel-lanes schedule. Its products save 5/9 of the
+// multiply-adds, but its transforms cost per input and per output channel,
+// and each band of tiles reads every transformed weight: it pays when
+// in * out / (in + out) is large, on maps of 28x28 or more, or on large maps
+// (112x112 and up) with 64 channels a side. Measured in the frame at 2
+// threads (Winograd / lanes): 128->128 at 28x28 0.90-0.92, 96->128 0.92,
+// 128->192 0.87, 80->192 at 71x71 0.87, vgg16's 64->64 at 224x224 0.91 and
+// 256->256 at 56x56 0.80, 512->512 at 28x28 0.74-0.77; but 64->64 at 56x56
+// 1.03-1.10, 96->96 at 35x35 1.07, 32->96 at 28x28 1.21, 32->32 at 147x147
+// 1.24 and 256->256 at 14x14 1.11-1.25. It depends on the input side and
+// the whole layer's output channels only, so that a slice of a layer's
+// output channels (output_slice.h) decides as the layer does.
+bool SuitsWinograd(const ConvParams& p, int64_t layer_out_channels) {
+  if (p.spatial_rank != 2 || p.group != 1 || p.kernel_h != 3 || p.kernel_w != 3 ||
+      p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 || p.dilation_w != 1) {
+    return false;
+  }
+  const int64_t pixels = p.out_h * p.out_w;
+  const int64_t in = p.in_channels, out = layer_out_channels;
+  const bool large_map = pixels >= 112 * 112 && std::min(in, out) >= 64;
+  return pixels >= 28 * 28 && (in * out >= 50 * (in + out) || large_map);
+}
 
 // The padded input split by stride phase. Plane (c, a, b) holds padded input
 // rows a, a + sh, ... and columns b, b + sw, ...; only phases that some tap
@@ -658,6 +688,16 @@ class ConvOptimized : public Kernel {
     const int64_t layer_channels = setup.whole_output_features > 0
                                        ? setup.whole_output_features / p_.group
                                        : p_.out_channels_per_group();
+    if (SuitsWinograd(p_, layer_channels)) {
+      winograd_ = std::make_unique<WinogradConv>(
+          WinogradShape{p_.in_channels, p_.out_channels, p_.in_h, p_.in_w, p_.out_h, p_.out_w,
+                        p_.pad_top, p_.pad_left},
+          threads);
+      if (const Tensor* w = setup.constant(1); w != nullptr) {
+        SERDAB_RETURN_IF_ERROR(winograd_->PrepareWeights(w->data<float>(), setup.weight_allocator));
+      }
+      return Status::Ok();
+    }
     if (ChannelLanesConv::Applies(p_, layer_channels)) {
       lanes_mode_ = true;
       lanes_.Setup(p_, threads);
@@ -788,7 +828,9 @@ class ConvOptimized : public Kernel {
     for (int64_t n = 0; n < p_.batch; ++n) {
       const float* image = x + n * in_image;
       const Output out{y + n * out_image, r != nullptr ? r + n * out_image : nullptr};
-      if (depthwise_) {
+      if (winograd_) {
+        winograd_->Run(io.pool, image, w, bias, p_.activation, out.residual, out.data, io.scratch);
+      } else if (depthwise_) {
         RunDepthwise(io, image, w, bias, out);
       } else if (lanes_mode_) {
         lanes_.Run(io.pool, io.scratch, image, w, bias, out.data, out.residual);
@@ -803,8 +845,11 @@ class ConvOptimized : public Kernel {
 
   int64_t Flops() const override { return p_.Flops(); }
 
+  size_t PreparedWeightBytes() const override { return winograd_ ? winograd_->PreparedBytes() : 0; }
+
   size_t ScratchBytes() const override {
     if (reference_ != nullptr) return reference_->ScratchBytes();
+    if (winograd_) return winograd_->ScratchBytes();
     if (depthwise_) return depthwise_chunks_ * PaddedFloats() * sizeof(float);
     if (lanes_mode_) return lanes_.ScratchBytes();
     if (band_mode_) return band_chunks_ * PlaneFloats() * sizeof(float);
@@ -1164,6 +1209,7 @@ class ConvOptimized : public Kernel {
   // Output channels in the vector lanes (conv_channel_lanes.h).
   bool lanes_mode_ = false;
   ChannelLanesConv lanes_;
+  std::unique_ptr<WinogradConv> winograd_;
   // GEMM: the planes' layout (in band mode, one band's) and the offset of
   // each row of B (tap) in a group's planes.
   PhasePlanes layout_;

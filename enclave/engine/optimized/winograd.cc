@@ -1,0 +1,333 @@
+#include "enclave/engine/optimized/winograd.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "enclave/engine/allocator.h"
+#include "enclave/engine/optimized/sgemm.h"
+#include "enclave/engine/thread_pool.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace serdab::engine {
+namespace {
+
+constexpr int64_t kXi = 16;  // positions of the 4x4 transform
+// Tiles a band aims at: its transformed input and products stay in L2.
+constexpr int64_t kBandTiles = 128;
+
+int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+}  // namespace
+
+WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) {
+  tiles_h_ = (s_.out_h + 1) / 2;
+  tiles_w_ = (s_.out_w + 1) / 2;
+  threads = std::max(1, threads);
+  // Bands of whole tile rows, so that every output row is written, and its
+  // activation applied, by one band: the vectorised activations round a
+  // row's tail differently from its body, and a row cut elsewhere would give
+  // bits that depend on the thread count. About kBandTiles tiles a band, and
+  // a count that splits evenly over the threads.
+  const int64_t rows_per_thread = (tiles_h_ + threads - 1) / threads;
+  const int64_t bands_per_thread =
+      std::max<int64_t>(1, (rows_per_thread * tiles_w_ + kBandTiles - 1) / kBandTiles);
+  const int64_t band_rows = (rows_per_thread + bands_per_thread - 1) / bands_per_thread;
+  band_tiles_ = band_rows * tiles_w_;
+  bands_ = (tiles_h_ + band_rows - 1) / band_rows;
+  slots_ = ThreadPool::NumChunks(bands_, 1, threads);
+  // A padded input row, read 16 tiles (34 floats) at a time.
+  row_floats_ = RoundUp(2 * tiles_w_ + 2, 16) + 32;
+}
+
+Status WinogradConv::PrepareWeights(const float* w, Allocator* allocator) {
+  SERDAB_ASSIGN_OR_RETURN(
+      transformed_,
+      Tensor::Create(DataType::kFloat32, {kXi, s_.out_channels, s_.in_channels}, allocator));
+  TransformWeights(w, 0, s_.out_channels, transformed_.data<float>());
+  return Status::Ok();
+}
+
+size_t WinogradConv::ScratchBytes() const {
+  const int64_t u = PreparedBytes() > 0 ? 0 : kXi * s_.out_channels * s_.in_channels;
+  return static_cast<size_t>(u + slots_ * SlotFloats()) * sizeof(float);
+}
+
+int64_t WinogradConv::SlotFloats() const {
+  return kXi * (s_.in_channels + s_.out_channels) * band_tiles_ + 8 * row_floats_;
+}
+
+// U[xi][k][c] = (G g G^T)[xi] for g = w[k][c], with
+// G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+void WinogradConv::TransformWeights(const float* w, int64_t k_begin, int64_t k_end,
+                                    float* u) const {
+  const int64_t channels = s_.in_channels;
+  const int64_t plane = s_.out_channels * channels;
+#if defined(__AVX512F__)
+  // 16 input channels at a time: tap j of channels c..c+15 is a gather of
+  // stride 9, and each of the 16 results a contiguous store.
+  const __m512i stride9 =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(9));
+  const __m512 half = _mm512_set1_ps(0.5f);
+#endif
+  for (int64_t k = k_begin; k < k_end; ++k) {
+    int64_t c = 0;
+#if defined(__AVX512F__)
+    for (; c + 16 <= channels; c += 16) {
+      const float* g = w + (k * channels + c) * 9;
+      __m512 t[4][3];
+      for (int j = 0; j < 3; ++j) {
+        const __m512 g0 = _mm512_i32gather_ps(stride9, g + j, 4);
+        const __m512 g1 = _mm512_i32gather_ps(stride9, g + 3 + j, 4);
+        const __m512 g2 = _mm512_i32gather_ps(stride9, g + 6 + j, 4);
+        t[0][j] = g0;
+        t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(g0, g1), g2));
+        t[2][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g0, g1), g2));
+        t[3][j] = g2;
+      }
+      float* out = u + k * channels + c;
+      for (int i = 0; i < 4; ++i) {
+        _mm512_storeu_ps(out + (4 * i + 0) * plane, t[i][0]);
+        _mm512_storeu_ps(
+            out + (4 * i + 1) * plane,
+            _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2])));
+        _mm512_storeu_ps(
+            out + (4 * i + 2) * plane,
+            _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[i][0], t[i][1]), t[i][2])));
+        _mm512_storeu_ps(out + (4 * i + 3) * plane, t[i][2]);
+      }
+    }
+#endif
+    for (; c < channels; ++c) {
+      const float* g = w + (k * channels + c) * 9;
+      float t[4][3];
+      for (int j = 0; j < 3; ++j) {
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+      }
+      float* out = u + k * channels + c;
+      for (int i = 0; i < 4; ++i) {
+        out[(4 * i + 0) * plane] = t[i][0];
+        out[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        out[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        out[(4 * i + 3) * plane] = t[i][2];
+      }
+    }
+  }
+}
+
+// V[xi][c][t] = (B^T d B)[xi] for the 4x4 patch d under each tile t of
+// [t_begin, t_end), with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]:
+// the row combination first, over whole padded rows (contiguous), then the
+// column combination, 16 tiles at a time.
+void WinogradConv::TransformBand(const float* image, int64_t t_begin, int64_t t_end, float* v,
+                                 float* rows) const {
+  const int64_t tiles = t_end - t_begin;
+  const int64_t channels = s_.in_channels;
+  const int64_t width = 2 * tiles_w_ + 2;
+  float* d[4];
+  float* r[4];
+  for (int i = 0; i < 4; ++i) {
+    d[i] = rows + i * row_floats_;
+    r[i] = rows + (4 + i) * row_floats_;
+  }
+  // The columns past `width` are read by the last group of tiles only for
+  // lanes that are not stored; zero, so that nothing uninitialised is read.
+  for (int i = 0; i < 4; ++i) std::fill(r[i] + width, r[i] + row_floats_, 0.f);
+  const int64_t x_begin = std::max<int64_t>(0, s_.pad_left);
+  const int64_t x_end = std::min<int64_t>(width, s_.pad_left + s_.in_w);
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = image + c * s_.in_h * s_.in_w;
+    for (int64_t ty = t_begin / tiles_w_; ty * tiles_w_ < t_end; ++ty) {
+      const int64_t tx_begin = std::max<int64_t>(0, t_begin - ty * tiles_w_);
+      const int64_t tx_end = std::min(tiles_w_, t_end - ty * tiles_w_);
+      for (int i = 0; i < 4; ++i) {
+        const int64_t y = 2 * ty - s_.pad_top + i;
+        if (y < 0 || y >= s_.in_h || x_end <= x_begin) {
+          std::fill(d[i], d[i] + width, 0.f);
+          continue;
+        }
+        std::fill(d[i], d[i] + x_begin, 0.f);
+        std::memcpy(d[i] + x_begin, plane + y * s_.in_w + (x_begin - s_.pad_left),
+                    static_cast<size_t>(x_end - x_begin) * sizeof(float));
+        std::fill(d[i] + x_end, d[i] + width, 0.f);
+      }
+      for (int64_t x = 0; x < width; ++x) {
+        r[0][x] = d[0][x] - d[2][x];
+        r[1][x] = d[1][x] + d[2][x];
+        r[2][x] = d[2][x] - d[1][x];
+        r[3][x] = d[1][x] - d[3][x];
+      }
+      const int64_t t0 = ty * tiles_w_ - t_begin;
+      for (int i = 0; i < 4; ++i) {
+        float* v0 = v + ((4 * i + 0) * channels + c) * tiles + t0;
+        float* v1 = v + ((4 * i + 1) * channels + c) * tiles + t0;
+        float* v2 = v + ((4 * i + 2) * channels + c) * tiles + t0;
+        float* v3 = v + ((4 * i + 3) * channels + c) * tiles + t0;
+        const float* row = r[i];
+        int64_t tx = tx_begin;
+#if defined(__AVX512F__)
+        const __m512i even =
+            _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i odd =
+            _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for (; tx < tx_end; tx += 16) {
+          const __mmask16 mask = tx_end - tx >= 16
+                                     ? static_cast<__mmask16>(0xffff)
+                                     : static_cast<__mmask16>((1u << (tx_end - tx)) - 1);
+          const float* at = row + 2 * tx;
+          const __m512 lo = _mm512_loadu_ps(at), hi = _mm512_loadu_ps(at + 16);
+          const __m512 lo2 = _mm512_loadu_ps(at + 2), hi2 = _mm512_loadu_ps(at + 18);
+          const __m512 a = _mm512_permutex2var_ps(lo, even, hi);
+          const __m512 b = _mm512_permutex2var_ps(lo, odd, hi);
+          const __m512 cc = _mm512_permutex2var_ps(lo2, even, hi2);
+          const __m512 dd = _mm512_permutex2var_ps(lo2, odd, hi2);
+          _mm512_mask_storeu_ps(v0 + tx, mask, _mm512_sub_ps(a, cc));
+          _mm512_mask_storeu_ps(v1 + tx, mask, _mm512_add_ps(b, cc));
+          _mm512_mask_storeu_ps(v2 + tx, mask, _mm512_sub_ps(cc, b));
+          _mm512_mask_storeu_ps(v3 + tx, mask, _mm512_sub_ps(b, dd));
+        }
+#endif
+        for (; tx < tx_end; ++tx) {
+          const float* at = row + 2 * tx;
+          v0[tx] = at[0] - at[2];
+          v1[tx] = at[1] + at[2];
+          v2[tx] = at[2] - at[1];
+          v3[tx] = at[1] - at[3];
+        }
+      }
+    }
+  }
+}
+
+// One band: its input transformed once, the 16 products for every output
+// channel, then Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) per tile with the
+// bias, written to the band's outputs, and the residual and activation over
+// them.
+void WinogradConv::RunBand(const float* image, const float* u, const float* bias,
+                           const Activation& activation, const float* residual, int64_t band,
+                           float* out, float* slot) const {
+  const int64_t t_begin = band * band_tiles_;
+  const int64_t t_end = std::min(tiles_h_ * tiles_w_, t_begin + band_tiles_);
+  const int64_t tiles = t_end - t_begin;
+  const int64_t channels = s_.in_channels;
+  const int64_t outs = s_.out_channels;
+  float* v = slot;
+  float* m = v + kXi * channels * band_tiles_;
+  float* rows = m + kXi * outs * band_tiles_;
+  TransformBand(image, t_begin, t_end, v, rows);
+  for (int64_t xi = 0; xi < kXi; ++xi) {
+    const float* uxi = u + xi * outs * channels;
+    float* mxi = m + xi * outs * tiles;
+    for (int64_t k = 0; k < outs; k += kGemmMr) {
+      const int64_t rows_k = std::min(kGemmMr, outs - k);
+      for (int64_t t = 0; t < tiles; t += kGemmNr) {
+        const GemmB b{v + xi * channels * tiles + t, nullptr, tiles};
+        // The next whole block of rows, while this one's tiles run (sgemm.h).
+        const float* next = k + 2 * kGemmMr <= outs ? uxi + (k + kGemmMr) * channels : nullptr;
+        GemmTile(rows_k, std::min(kGemmNr, tiles - t), channels, uxi + k * channels, channels, b,
+                 mxi + k * tiles + t, tiles, GemmInit::kZero, nullptr, t == 0 ? next : nullptr);
+      }
+    }
+  }
+  // s0[j] = m0j + m1j + m2j and s1[j] = m1j - m2j - m3j, per column j of
+  // each tile of one tile row.
+  float* s0 = rows;
+  float* s1 = rows + 4 * row_floats_;
+#if defined(__AVX512F__)
+  // 16 tiles' two columns, interleaved into 32 outputs.
+  const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i second =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+#endif
+  for (int64_t k = 0; k < outs; ++k) {
+    const float b0 = bias != nullptr ? bias[k] : 0.f;
+    float* plane = out + k * s_.out_h * s_.out_w;
+    for (int64_t ty = t_begin / tiles_w_; ty * tiles_w_ < t_end; ++ty) {
+      const int64_t tx_begin = std::max<int64_t>(0, t_begin - ty * tiles_w_);
+      const int64_t tx_end = std::min(tiles_w_, t_end - ty * tiles_w_);
+      const int64_t width = tx_end - tx_begin;
+      const int64_t t0 = ty * tiles_w_ + tx_begin - t_begin;
+      const float* mk[kXi];
+      for (int64_t xi = 0; xi < kXi; ++xi) mk[xi] = m + (xi * outs + k) * tiles + t0;
+      for (int j = 0; j < 4; ++j) {
+        float* a = s0 + j * row_floats_;
+        float* c = s1 + j * row_floats_;
+        for (int64_t i = 0; i < width; ++i) {
+          a[i] = mk[j][i] + mk[4 + j][i] + mk[8 + j][i];
+          c[i] = mk[4 + j][i] - mk[8 + j][i] - mk[12 + j][i];
+        }
+      }
+      // Output columns [2 tx_begin, x_end) of rows 2 ty and 2 ty + 1.
+      const int64_t x_begin = 2 * tx_begin;
+      const int64_t x_end = std::min(s_.out_w, 2 * tx_end);
+      const int64_t pairs = (x_end - x_begin) / 2;
+      for (int row = 0; row < 2; ++row) {
+        const int64_t y = 2 * ty + row;
+        if (y >= s_.out_h) break;
+        const float* src = row == 0 ? s0 : s1;
+        const float* c0 = src;
+        const float* c1 = src + row_floats_;
+        const float* c2 = src + 2 * row_floats_;
+        const float* c3 = src + 3 * row_floats_;
+        float* dst = plane + y * s_.out_w + x_begin;
+        int64_t i = 0;
+#if defined(__AVX512F__)
+        const __m512 vb = _mm512_set1_ps(b0);
+        for (; i + 16 <= pairs; i += 16) {
+          const __m512 a0 = _mm512_loadu_ps(c0 + i), a1 = _mm512_loadu_ps(c1 + i);
+          const __m512 a2 = _mm512_loadu_ps(c2 + i), a3 = _mm512_loadu_ps(c3 + i);
+          const __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(vb, a0), a1), a2);
+          const __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(_mm512_add_ps(vb, a1), a2), a3);
+          _mm512_storeu_ps(dst + 2 * i, _mm512_permutex2var_ps(y0, first, y1));
+          _mm512_storeu_ps(dst + 2 * i + 16, _mm512_permutex2var_ps(y0, second, y1));
+        }
+#endif
+        for (; i < pairs; ++i) {
+          dst[2 * i] = b0 + c0[i] + c1[i] + c2[i];
+          dst[2 * i + 1] = b0 + c1[i] - c2[i] - c3[i];
+        }
+        // An odd output width: the last tile's second column is outside.
+        if ((x_end - x_begin) % 2 != 0) dst[2 * pairs] = b0 + c0[pairs] + c1[pairs] + c2[pairs];
+        if (residual != nullptr) {
+          const int64_t at = (k * s_.out_h + y) * s_.out_w + x_begin;
+          ApplyActivationToSum(activation, residual + at, dst, x_end - x_begin);
+        } else if (!activation.is_none()) {
+          ApplyActivation(activation, dst, x_end - x_begin);
+        }
+      }
+    }
+  }
+}
+
+void WinogradConv::Run(ThreadPool* pool, const float* image, const float* w, const float* bias,
+                       const Activation& activation, const float* residual, float* out,
+                       void* scratch) const {
+  float* slots = static_cast<float*>(scratch);
+  const float* u = transformed_.data<float>();
+  if (PreparedBytes() == 0) {
+    float* transformed = slots;
+    slots += kXi * s_.out_channels * s_.in_channels;
+    pool->ParallelFor(s_.out_channels, 8, [&](int64_t begin, int64_t end) {
+      TransformWeights(w, begin, end, transformed);
+    });
+    u = transformed;
+  }
+  // One slot per thread: slot i runs its share of the bands in order.
+  pool->ParallelFor(slots_, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t first, last;
+      ThreadPool::ChunkRange(bands_, slots_, i, &first, &last);
+      for (int64_t band = first; band < last; ++band) {
+        RunBand(image, u, bias, activation, residual, band, out, slots + i * SlotFloats());
+      }
+    }
+  });
+}
+
+}  // namespace serdab::engine

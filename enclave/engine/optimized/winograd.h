@@ -1,0 +1,90 @@
+// WinogradConv: a 3x3, stride 1, dilation 1, ungrouped 2-D convolution by
+// Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms
+// for Convolutional Neural Networks", 2016).
+//
+// Each 2x2 block of outputs ("tile") of each output channel comes from the
+// 4x4 input patch under it: V = B^T d B per input channel, U = G g G^T per
+// (output, input) channel pair, and Y = A^T (sum over input channels of
+// U . V) A. The sum over input channels is 16 matrix products, one per
+// position of the 4x4 transform, of U[xi] (out x in channels) by V[xi] (in
+// channels x tiles), which run on the GEMM tiles of sgemm.h: 16 multiply-adds
+// per 2x2 outputs and input channel instead of 36. The transforms add and
+// subtract only (G halves), so rounding stays close to the direct sum's.
+//
+// A constant weight is transformed once, by PrepareWeights, into memory from
+// the model's weight allocator: 16/9 of the layer's weight, which the layer
+// view counts (Kernel::PreparedWeightBytes). A weight known only at run time
+// (a streamed chunk) is transformed at every run into scratch, by the same
+// code, so both give the same bits.
+//
+// Tiles go in bands of whole tile rows, one band per thread at a time, so
+// that a band's transformed input stays in cache while every output channel
+// uses it.
+#ifndef SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
+#define SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "enclave/common/status.h"
+#include "enclave/engine/activation.h"
+#include "enclave/engine/tensor.h"
+
+namespace serdab::engine {
+
+class Allocator;
+class ThreadPool;
+
+struct WinogradShape {
+  int64_t in_channels = 0;
+  int64_t out_channels = 0;
+  int64_t in_h = 0;
+  int64_t in_w = 0;
+  int64_t out_h = 0;
+  int64_t out_w = 0;
+  int64_t pad_top = 0;
+  int64_t pad_left = 0;
+};
+
+class WinogradConv {
+ public:
+  WinogradConv(const WinogradShape& shape, int threads);
+
+  // Transforms the ONNX weight [out, in, 3, 3] once, into memory from
+  // `allocator` (the heap if null); Run then ignores its `w`.
+  Status PrepareWeights(const float* w, Allocator* allocator);
+  // Bytes PrepareWeights holds: 0 before it.
+  size_t PreparedBytes() const { return transformed_.raw() != nullptr ? transformed_.bytes() : 0; }
+
+  // Scratch Run needs: per thread a band's transformed input and products,
+  // and the transformed weights unless they are prepared.
+  size_t ScratchBytes() const;
+
+  // out[k][y][x] = activation(bias[k] + residual[k][y][x] + sum_c,ky,kx
+  // w[k][c][ky][kx] * image[c][y + ky - pad_top][x + kx - pad_left]), zero
+  // outside the image. `w` is the ONNX weight [out, in, 3, 3]; bias and
+  // residual (laid out as out) may be null.
+  void Run(ThreadPool* pool, const float* image, const float* w, const float* bias,
+           const Activation& activation, const float* residual, float* out, void* scratch) const;
+
+ private:
+  void TransformWeights(const float* w, int64_t k_begin, int64_t k_end, float* u) const;
+  void TransformBand(const float* image, int64_t t_begin, int64_t t_end, float* v,
+                     float* rows) const;
+  void RunBand(const float* image, const float* u, const float* bias, const Activation& activation,
+               const float* residual, int64_t band, float* out, float* slot) const;
+  int64_t SlotFloats() const;
+
+  WinogradShape s_;
+  int64_t tiles_h_ = 0;
+  int64_t tiles_w_ = 0;
+  int64_t band_tiles_ = 0;  // tiles per band: whole tile rows, in row-major order
+  int64_t bands_ = 0;
+  int64_t slots_ = 0;  // bands in flight at once: one per thread
+  int64_t row_floats_ = 0;
+  Tensor transformed_;  // U, [16][out][in], once prepared
+};
+
+}  // namespace serdab::engine
+
+#endif  // SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
