@@ -26,6 +26,7 @@ void PrintJson(const engine::Model& model) {
         {"output_shapes", std::move(output_shapes)},
         {"weight_bytes", l.weight_bytes},
         {"streamable_weight_bytes", l.streamable_weight_bytes},
+        {"prepared_weight_bytes", l.prepared_weight_bytes},
         {"flops", l.flops},
         {"cut_bytes_before", cut.bytes},
         {"cut_tensors_before", cut.names},
@@ -44,7 +45,7 @@ void PrintJson(const engine::Model& model) {
 void PrintTable(const engine::Model& model) {
   std::printf("%5s  %-34s %-28s %-18s %10s %10s %10s %12s\n", "index", "name", "op", "output shape",
               "weight MiB", "stream MiB", "MFLOPs", "cut bytes");
-  size_t streamable = 0;
+  size_t streamable = 0, prepared = 0;
   for (const engine::LayerInfo& l : model.layers()) {
     std::string op = l.op_type;
     if (!l.fused.empty()) op += "+" + l.fused;
@@ -54,10 +55,13 @@ void PrintTable(const engine::Model& model) {
                 l.weight_bytes / kMiB, l.streamable_weight_bytes / kMiB, l.flops / 1e6,
                 model.cuts()[l.index].bytes);
     streamable += l.streamable_weight_bytes;
+    prepared += l.prepared_weight_bytes;
   }
-  std::printf("%d layers, %.2f MiB of weights (%.2f MiB streamable), output %zu bytes\n",
-              model.num_layers(), model.weight_bytes() / kMiB, streamable / kMiB,
-              model.cuts().back().bytes);
+  std::printf(
+      "%d layers, %.2f MiB of weights (%.2f MiB of them transformed copies that kernels "
+      "prepared, %.2f MiB streamable), output %zu bytes\n",
+      model.num_layers(), model.weight_bytes() / kMiB, prepared / kMiB, streamable / kMiB,
+      model.cuts().back().bytes);
 }
 
 }  // namespace
@@ -67,7 +71,8 @@ int RunLayersCommand(int argc, char** argv) {
   bool json = false;
   CLI::App app{
       "Lists the layers of a model after constant folding and fusion: index, name,\n"
-      "op, output shape, weight MiB, the MiB of those an enclave can stream instead of\n"
+      "op, output shape, weight MiB (the weights and any transformed copy a kernel\n"
+      "keeps, e.g. Winograd's), the MiB of those an enclave can stream instead of\n"
       "holding, MFLOPs and the bytes live across the cut before each layer (the data\n"
       "a pipeline stage starting there receives).",
       "layers"};

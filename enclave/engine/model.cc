@@ -289,8 +289,9 @@ Status Model::Prepare(Graph graph) {
     // A prepared copy is resident too; streaming the layer would drop it (a
     // chunked layer's kernels take their weights at run time), so it counts
     // as streamable where the weight is.
-    layer.weight_bytes += kernel->PreparedWeightBytes();
-    if (splits[n]) layer.streamable_weight_bytes += kernel->PreparedWeightBytes();
+    layer.prepared_weight_bytes = kernel->PreparedWeightBytes();
+    layer.weight_bytes += layer.prepared_weight_bytes;
+    if (splits[n]) layer.streamable_weight_bytes += layer.prepared_weight_bytes;
     layer.activation_bytes += kernel->ScratchBytes();
     layers_.push_back(std::move(layer));
     kernels_.push_back(std::move(kernel));

@@ -77,6 +77,8 @@ struct LayerInfo {
   // bytes resident in protected memory are weight_bytes - streamed_weight_bytes.
   size_t streamable_weight_bytes = 0;
   size_t streamed_weight_bytes = 0;
+  // Of weight_bytes: the copy the kernel prepared (Kernel::PreparedWeightBytes).
+  size_t prepared_weight_bytes = 0;
   int64_t flops = 0;  // 0 for layers outside a kept range
   // Non-constant input and output bytes, plus the kernel's scratch memory
   // when the layer is in the kept range: what it works in while it runs.

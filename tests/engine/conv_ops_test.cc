@@ -714,21 +714,19 @@ TEST(ConvOptimizedTest, ChannelLanes) {
   }
 }
 
-// 3x3 stride-1 layers with enough channels on maps of 28x28 and more run as
-// Winograd F(2x2, 3x3) (winograd.h). Bands of tiles start and end inside
-// tile rows; odd map sizes leave a last tile half outside; asymmetric pads
-// shift the patches; an activation that is not idempotent shows a band
-// applying it twice; a residual is summed per output row. 1, 2 and 3 threads
-// cut the tiles differently and must give the same bits, and so must a
-// run-time weight, transformed at every run, and the same weight as a
-// constant, transformed once at Setup.
+// 3x3 stride-1 layers with 64 channels a side on maps of 14x14 and more run
+// as Winograd F(2x2, 3x3) (winograd.h). Blocks of output channels end short
+// (70, 100, 120 and 160 are not multiples of 8); odd map sizes leave a last tile half outside;
+// asymmetric pads shift the patches; an activation that is not idempotent shows a band applying it
+// twice; a residual is summed per output row. 1, 2 and 3 threads cut the tiles differently and must
+// give the same bits, and so must a run-time weight, transformed at every run, and the same weight
+// as a constant, transformed once at Setup.
 TEST(ConvOptimizedTest, WinogradLayers) {
   std::mt19937 rng(5);
   std::vector<RandomConv> cases = {
-      Make(100, 100, 28, 28, 3, 1, 1),
-      Make(104, 120, 29, 31, 3, 1, 1),
-      Make(128, 96, 30, 33, 3, 1, 0),
-      Make(72, 160, 37, 28, 3, 1, 1),
+      Make(100, 100, 28, 28, 3, 1, 1), Make(104, 120, 29, 31, 3, 1, 1),
+      Make(128, 96, 30, 33, 3, 1, 0),  Make(72, 160, 37, 28, 3, 1, 1),
+      Make(64, 70, 15, 14, 3, 1, 1),
   };
   cases[1].pads = {0, 1, 2, 0};
   cases[2].batch = 2;
@@ -776,12 +774,11 @@ TEST(ConvOptimizedTest, WinogradPreparesAConstantWeightOnce) {
   };
   EXPECT_EQ(prepared(128, 128, 28, true), size_t{16} * 128 * 128 * sizeof(float));
   EXPECT_EQ(prepared(128, 128, 28, false), 0u);
-  EXPECT_EQ(prepared(64, 64, 112, true), size_t{16} * 64 * 64 * sizeof(float));
-  // Too few channels for the map (64 at 56x56, 32 at 147x147), too small a
-  // map (14x14): the lanes schedule.
-  EXPECT_EQ(prepared(64, 64, 56, true), 0u);
-  EXPECT_EQ(prepared(32, 32, 147, true), 0u);
-  EXPECT_EQ(prepared(256, 256, 14, true), 0u);
+  EXPECT_EQ(prepared(64, 96, 14, true), size_t{16} * 96 * 64 * sizeof(float));
+  // Fewer than 64 channels on a side, or a map under 14x14: the lanes schedule.
+  EXPECT_EQ(prepared(32, 128, 28, true), 0u);
+  EXPECT_EQ(prepared(128, 48, 28, true), 0u);
+  EXPECT_EQ(prepared(256, 256, 13, true), 0u);
 }
 
 // Both schedules sum bias + w * x over (c, ky, kx) in order, one FMA a term:

@@ -26,7 +26,7 @@
 //   packed densely from the planes, and a few leftover columns past a
 //   multiple of 16 are dot products rather than a mostly empty tile.
 //
-// 3x3 stride-1 layers with enough channels on maps of 28x28 and more run as
+// 3x3 stride-1 layers with enough channels on maps of 14x14 and more run as
 // Winograd F(2x2, 3x3) (winograd.h; see SuitsWinograd), and many others
 // with many output channels on maps of 14x14 and more take a schedule with
 // output channels in the vector lanes (conv_channel_lanes.h).
@@ -93,27 +93,21 @@ constexpr int64_t kMinPanelRows = 64;
 constexpr int64_t kL2Bytes = 1 << 20;
 
 // Whether a 3x3 stride-1 layer runs as Winograd F(2x2, 3x3) (winograd.h)
-// rather than on the channel-lanes schedule. Its products save 5/9 of the
-// multiply-adds, but its transforms cost per input and per output channel,
-// and each band of tiles reads every transformed weight: it pays when
-// in * out / (in + out) is large, on maps of 28x28 or more, or on large maps
-// (112x112 and up) with 64 channels a side. Measured in the frame at 2
-// threads (Winograd / lanes): 128->128 at 28x28 0.90-0.92, 96->128 0.92,
-// 128->192 0.87, 80->192 at 71x71 0.87, vgg16's 64->64 at 224x224 0.91 and
-// 256->256 at 56x56 0.80, 512->512 at 28x28 0.74-0.77; but 64->64 at 56x56
-// 1.03-1.10, 96->96 at 35x35 1.07, 32->96 at 28x28 1.21, 32->32 at 147x147
-// 1.24 and 256->256 at 14x14 1.11-1.25. It depends on the input side and
-// the whole layer's output channels only, so that a slice of a layer's
-// output channels (output_slice.h) decides as the layer does.
+// rather than on the channel-lanes schedule: with 64 channels a side or more
+// on maps of 14x14 or more. Its products save 5/9 of the multiply-adds, but
+// its transforms cost per input and per output channel, which fewer
+// channels do not repay. Measured in the frame at 2 threads (Winograd /
+// lanes, run in alternating order): 64->64 at 56x56 0.94-0.95, 128->128 at
+// 28x28 0.88-0.89, 256->256 at 14x14 0.83-0.87, vgg16's 0.68-0.91 (512->512
+// at 14x14 0.80-0.88), googlenet's 64->192 at 56x56 0.87 and 96->208 to
+// 160->320 at 14x14 0.92-0.96; but 32->96 at 28x28 1.15, 32->128 at 14x14
+// 1.66 and 32->32 at 147x147 1.14. It depends on the input side and the
+// whole layer's output channels only, so that a slice of a layer's output
+// channels (output_slice.h) decides as the layer does.
 bool SuitsWinograd(const ConvParams& p, int64_t layer_out_channels) {
-  if (p.spatial_rank != 2 || p.group != 1 || p.kernel_h != 3 || p.kernel_w != 3 ||
-      p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 || p.dilation_w != 1) {
-    return false;
-  }
-  const int64_t pixels = p.out_h * p.out_w;
-  const int64_t in = p.in_channels, out = layer_out_channels;
-  const bool large_map = pixels >= 112 * 112 && std::min(in, out) >= 64;
-  return pixels >= 28 * 28 && (in * out >= 50 * (in + out) || large_map);
+  return p.spatial_rank == 2 && p.group == 1 && p.kernel_h == 3 && p.kernel_w == 3 &&
+         p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
+         std::min(p.in_channels, layer_out_channels) >= 64 && p.out_h * p.out_w >= 14 * 14;
 }
 
 // The padded input split by stride phase. Plane (c, a, b) holds padded input

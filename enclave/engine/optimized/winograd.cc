@@ -15,8 +15,8 @@ namespace serdab::engine {
 namespace {
 
 constexpr int64_t kXi = 16;  // positions of the 4x4 transform
-// Tiles a band aims at: its transformed input and products stay in L2.
-constexpr int64_t kBandTiles = 128;
+// A band's transformed input, at most (unless one tile row takes more).
+constexpr int64_t kBandBytes = 1 << 20;
 
 int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
@@ -29,11 +29,14 @@ WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) 
   // Bands of whole tile rows, so that every output row is written, and its
   // activation applied, by one band: the vectorised activations round a
   // row's tail differently from its body, and a row cut elsewhere would give
-  // bits that depend on the thread count. About kBandTiles tiles a band, and
-  // a count that splits evenly over the threads.
+  // bits that depend on the thread count. A band's transformed input takes
+  // about kBandBytes at most (one tile row at least), so that it stays in L2
+  // while every block of output channels reads it, and the bands split
+  // evenly over the threads.
+  const int64_t row_bytes = kXi * s_.in_channels * tiles_w_ * static_cast<int64_t>(sizeof(float));
+  const int64_t fit_rows = std::max<int64_t>(1, kBandBytes / row_bytes);
   const int64_t rows_per_thread = (tiles_h_ + threads - 1) / threads;
-  const int64_t bands_per_thread =
-      std::max<int64_t>(1, (rows_per_thread * tiles_w_ + kBandTiles - 1) / kBandTiles);
+  const int64_t bands_per_thread = (rows_per_thread + fit_rows - 1) / fit_rows;
   const int64_t band_rows = (rows_per_thread + bands_per_thread - 1) / bands_per_thread;
   band_tiles_ = band_rows * tiles_w_;
   bands_ = (tiles_h_ + band_rows - 1) / band_rows;
@@ -45,7 +48,7 @@ WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) 
 Status WinogradConv::PrepareWeights(const float* w, Allocator* allocator) {
   SERDAB_ASSIGN_OR_RETURN(
       transformed_,
-      Tensor::Create(DataType::kFloat32, {kXi, s_.out_channels, s_.in_channels}, allocator));
+      Tensor::Create(DataType::kFloat32, {s_.out_channels, kXi, s_.in_channels}, allocator));
   TransformWeights(w, 0, s_.out_channels, transformed_.data<float>());
   return Status::Ok();
 }
@@ -56,15 +59,17 @@ size_t WinogradConv::ScratchBytes() const {
 }
 
 int64_t WinogradConv::SlotFloats() const {
-  return kXi * (s_.in_channels + s_.out_channels) * band_tiles_ + 8 * row_floats_;
+  return kXi * (s_.in_channels + kGemmMr) * band_tiles_ + 8 * row_floats_;
 }
 
-// U[xi][k][c] = (G g G^T)[xi] for g = w[k][c], with
-// G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+// U = G g G^T for g = w[k][c], with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
+// 0 0 1], in panels: for each block of kGemmMr output channels (the last
+// one may have fewer, `rows`), the 16 positions' [rows][in] matrices one
+// after the other, as the products read them (U[xi] of block k0 at
+// u + (k0 * 16 + xi * rows) * in).
 void WinogradConv::TransformWeights(const float* w, int64_t k_begin, int64_t k_end,
                                     float* u) const {
   const int64_t channels = s_.in_channels;
-  const int64_t plane = s_.out_channels * channels;
 #if defined(__AVX512F__)
   // 16 input channels at a time: tap j of channels c..c+15 is a gather of
   // stride 9, and each of the 16 results a contiguous store.
@@ -74,6 +79,9 @@ void WinogradConv::TransformWeights(const float* w, int64_t k_begin, int64_t k_e
   const __m512 half = _mm512_set1_ps(0.5f);
 #endif
   for (int64_t k = k_begin; k < k_end; ++k) {
+    const int64_t k0 = k / kGemmMr * kGemmMr;
+    const int64_t plane = std::min(kGemmMr, s_.out_channels - k0) * channels;
+    float* panel = u + (k0 * kXi + k - k0) * channels;
     int64_t c = 0;
 #if defined(__AVX512F__)
     for (; c + 16 <= channels; c += 16) {
@@ -88,7 +96,7 @@ void WinogradConv::TransformWeights(const float* w, int64_t k_begin, int64_t k_e
         t[2][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g0, g1), g2));
         t[3][j] = g2;
       }
-      float* out = u + k * channels + c;
+      float* out = panel + c;
       for (int i = 0; i < 4; ++i) {
         _mm512_storeu_ps(out + (4 * i + 0) * plane, t[i][0]);
         _mm512_storeu_ps(
@@ -110,7 +118,7 @@ void WinogradConv::TransformWeights(const float* w, int64_t k_begin, int64_t k_e
         t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
         t[3][j] = g[6 + j];
       }
-      float* out = u + k * channels + c;
+      float* out = panel + c;
       for (int i = 0; i < 4; ++i) {
         out[(4 * i + 0) * plane] = t[i][0];
         out[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
@@ -205,10 +213,8 @@ void WinogradConv::TransformBand(const float* image, int64_t t_begin, int64_t t_
   }
 }
 
-// One band: its input transformed once, the 16 products for every output
-// channel, then Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) per tile with the
-// bias, written to the band's outputs, and the residual and activation over
-// them.
+// One band: its input transformed once, then for each block of kGemmMr
+// output channels the 16 products and the outputs.
 void WinogradConv::RunBand(const float* image, const float* u, const float* bias,
                            const Activation& activation, const float* residual, int64_t band,
                            float* out, float* slot) const {
@@ -218,23 +224,38 @@ void WinogradConv::RunBand(const float* image, const float* u, const float* bias
   const int64_t channels = s_.in_channels;
   const int64_t outs = s_.out_channels;
   float* v = slot;
-  float* m = v + kXi * channels * band_tiles_;
-  float* rows = m + kXi * outs * band_tiles_;
+  float* m = v + kXi * channels * band_tiles_;  // [16][kGemmMr][tiles]
+  float* rows = m + kXi * kGemmMr * band_tiles_;
   TransformBand(image, t_begin, t_end, v, rows);
-  for (int64_t xi = 0; xi < kXi; ++xi) {
-    const float* uxi = u + xi * outs * channels;
-    float* mxi = m + xi * outs * tiles;
-    for (int64_t k = 0; k < outs; k += kGemmMr) {
-      const int64_t rows_k = std::min(kGemmMr, outs - k);
-      for (int64_t t = 0; t < tiles; t += kGemmNr) {
+  const int64_t u_floats = kXi * outs * channels;
+  for (int64_t k0 = 0; k0 < outs; k0 += kGemmMr) {
+    const int64_t rows_k = std::min(kGemmMr, outs - k0);
+    for (int64_t t = 0; t < tiles; t += kGemmNr) {
+      for (int64_t xi = 0; xi < kXi; ++xi) {
+        const int64_t at = (k0 * kXi + xi * rows_k) * channels;
+        // The next panel (of this block or the next), pulled into cache
+        // while this one's first tile runs (sgemm.h: kGemmMr rows of it);
+        // the later tiles find every panel of the block there.
+        const int64_t next = at + rows_k * channels;
+        const bool prefetch = t == 0 && next + kGemmMr * channels <= u_floats;
         const GemmB b{v + xi * channels * tiles + t, nullptr, tiles};
-        // The next whole block of rows, while this one's tiles run (sgemm.h).
-        const float* next = k + 2 * kGemmMr <= outs ? uxi + (k + kGemmMr) * channels : nullptr;
-        GemmTile(rows_k, std::min(kGemmNr, tiles - t), channels, uxi + k * channels, channels, b,
-                 mxi + k * tiles + t, tiles, GemmInit::kZero, nullptr, t == 0 ? next : nullptr);
+        GemmTile(rows_k, std::min(kGemmNr, tiles - t), channels, u + at, channels, b,
+                 m + xi * kGemmMr * tiles + t, tiles, GemmInit::kZero, nullptr,
+                 prefetch ? u + next : nullptr);
       }
     }
+    OutputRows(m, k0, rows_k, t_begin, t_end, bias, activation, residual, out, rows);
   }
+}
+
+// Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) per tile of [t_begin, t_end) for
+// output channels [k0, k0 + rows_k), whose products are m[16][kGemmMr][tiles],
+// plus the bias, written to the outputs, and the residual and activation
+// over each row.
+void WinogradConv::OutputRows(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin,
+                              int64_t t_end, const float* bias, const Activation& activation,
+                              const float* residual, float* out, float* rows) const {
+  const int64_t tiles = t_end - t_begin;
   // s0[j] = m0j + m1j + m2j and s1[j] = m1j - m2j - m3j, per column j of
   // each tile of one tile row.
   float* s0 = rows;
@@ -245,7 +266,8 @@ void WinogradConv::RunBand(const float* image, const float* u, const float* bias
   const __m512i second =
       _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 #endif
-  for (int64_t k = 0; k < outs; ++k) {
+  for (int64_t r = 0; r < rows_k; ++r) {
+    const int64_t k = k0 + r;
     const float b0 = bias != nullptr ? bias[k] : 0.f;
     float* plane = out + k * s_.out_h * s_.out_w;
     for (int64_t ty = t_begin / tiles_w_; ty * tiles_w_ < t_end; ++ty) {
@@ -254,7 +276,7 @@ void WinogradConv::RunBand(const float* image, const float* u, const float* bias
       const int64_t width = tx_end - tx_begin;
       const int64_t t0 = ty * tiles_w_ + tx_begin - t_begin;
       const float* mk[kXi];
-      for (int64_t xi = 0; xi < kXi; ++xi) mk[xi] = m + (xi * outs + k) * tiles + t0;
+      for (int64_t xi = 0; xi < kXi; ++xi) mk[xi] = m + (xi * kGemmMr + r) * tiles + t0;
       for (int j = 0; j < 4; ++j) {
         float* a = s0 + j * row_floats_;
         float* c = s1 + j * row_floats_;

@@ -18,8 +18,9 @@
 // code, so both give the same bits.
 //
 // Tiles go in bands of whole tile rows, one band per thread at a time, so
-// that a band's transformed input stays in cache while every output channel
-// uses it.
+// that a band's transformed input stays in L2 while every block of output
+// channels uses it; a block's 16 products take a few tiles of its band at a
+// time and are turned into outputs at once, from cache.
 #ifndef SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
 #define SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
 
@@ -73,6 +74,9 @@ class WinogradConv {
                      float* rows) const;
   void RunBand(const float* image, const float* u, const float* bias, const Activation& activation,
                const float* residual, int64_t band, float* out, float* slot) const;
+  void OutputRows(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin, int64_t t_end,
+                  const float* bias, const Activation& activation, const float* residual,
+                  float* out, float* rows) const;
   int64_t SlotFloats() const;
 
   WinogradShape s_;
@@ -82,7 +86,7 @@ class WinogradConv {
   int64_t bands_ = 0;
   int64_t slots_ = 0;  // bands in flight at once: one per thread
   int64_t row_floats_ = 0;
-  Tensor transformed_;  // U, [16][out][in], once prepared
+  Tensor transformed_;  // U in panels (TransformWeights), once prepared
 };
 
 }  // namespace serdab::engine
