@@ -166,6 +166,13 @@ class Proxy;
 // side the Upstream client reactor it owns. Each direction keeps one read
 // and one write in flight and reads the next message only when the last
 // one is written, so the proxy buffers nothing beyond a message or two.
+//
+// The caller's reactions start operations on the upstream stream (the next
+// write towards the worker, the next read from it once a message has been
+// written down). gRPC may end that stream, and free it, as soon as no
+// operation and no hold is outstanding, so the upstream hold is kept until
+// no caller reaction can start one again: until the writes towards the
+// worker are over and the reads from it are too, or the caller cancelled.
 class ProxyCall : public grpc::ServerGenericBidiReactor {
  public:
   ProxyCall(Proxy* proxy, grpc::GenericCallbackServerContext* context);
@@ -194,6 +201,8 @@ class ProxyCall : public grpc::ServerGenericBidiReactor {
   // read from the caller once everything read is written.
   void PumpUpLocked();
   void PumpDownLocked();
+  // Releases the upstream hold once both directions are over (see above).
+  void MaybeReleaseHoldLocked();
   void ReleaseHoldLocked();
   void Release();
 
@@ -214,6 +223,7 @@ class ProxyCall : public grpc::ServerGenericBidiReactor {
   bool caller_closed_ = false;
   bool hold_released_ = false;
   bool upstream_broken_ = false;  // no more upstream writes: it failed, or ended
+  bool writes_done_sent_ = false;
   bool upstream_reads_done_ = false;
   bool tamper_ = false;
   bool opened_ = false;
@@ -352,12 +362,13 @@ void ProxyCall::OnReadDone(bool ok) {
 }
 
 void ProxyCall::PumpUpLocked() {
-  if (upstream_broken_) return;
+  if (upstream_broken_ || hold_released_) return;
   if (to_upstream_.empty()) {
     if (caller_closed_) {
-      if (!hold_released_) {
+      if (!writes_done_sent_) {
+        writes_done_sent_ = true;
         upstream_.StartWritesDone();
-        ReleaseHoldLocked();
+        MaybeReleaseHoldLocked();
       }
     } else {
       StartRead(&from_caller_);
@@ -377,7 +388,7 @@ void ProxyCall::UpstreamWritten(bool ok) {
     // The worker's side is gone; its status arrives in UpstreamDone.
     upstream_broken_ = true;
     to_upstream_.clear();
-    ReleaseHoldLocked();
+    MaybeReleaseHoldLocked();
     return;
   }
   PumpUpLocked();
@@ -387,6 +398,7 @@ void ProxyCall::UpstreamRead(bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!ok) {
     upstream_reads_done_ = true;
+    MaybeReleaseHoldLocked();
     return;
   }
   proxy_->recorder().Append(from_upstream_);
@@ -401,7 +413,7 @@ void ProxyCall::PumpDownLocked() {
         finished_ = true;
         Finish(*upstream_status_);
       }
-    } else if (!upstream_reads_done_) {
+    } else if (!upstream_reads_done_ && !hold_released_) {
       upstream_.StartRead(&from_upstream_);
     }
     return;
@@ -443,6 +455,10 @@ void ProxyCall::UpstreamDone(const grpc::Status& status) {
     if (!writing_down_) PumpDownLocked();
   }
   Release();
+}
+
+void ProxyCall::MaybeReleaseHoldLocked() {
+  if ((writes_done_sent_ || upstream_broken_) && upstream_reads_done_) ReleaseHoldLocked();
 }
 
 void ProxyCall::ReleaseHoldLocked() {
