@@ -686,6 +686,41 @@ TEST(ConvOptimizedTest, LargerLayers) {
   }
 }
 
+// GEMM tiles whose columns are plane positions (padded or strided layers,
+// planes wider than the output) are stored straight to output rows at least
+// a tile wide, on both sides of a row's end (GemmEpilogue::row_gap): stems
+// with K = 27 as squeezenet's and VGG's, a 3x3 in bands, an activation the
+// tiles apply and one applied afterwards, no bias; and, with a residual,
+// through the tile buffer as before. Each must give the same bits at 1, 2
+// and 3 threads.
+TEST(ConvOptimizedTest, TilesStoredAcrossOutputRows) {
+  std::mt19937 rng(17);
+  std::vector<RandomConv> cases = {
+      Make(3, 16, 99, 99, 3, 2, 0),  // 49 wide from planes 50 wide
+      Make(3, 8, 60, 100, 3, 1, 1),  // 100 wide from 102
+      Make(5, 12, 40, 52, 3, 1, 1),   Make(4, 10, 64, 97, 5, 2, 2),
+      Make(16, 8, 100, 100, 3, 1, 1),  // planes over L2 / 4: in bands
+      Make(3, 16, 50, 98, 3, 1, 1),
+  };
+  cases[0].activation = "relu";
+  cases[1].activation = "clip";
+  cases[2].activation = "sigmoid";
+  cases[3].bias = false;
+  cases[4].activation = "relu";
+  cases[5].activation = "relu";
+  cases[5].residual = true;
+  for (const RandomConv& base : cases) {
+    std::vector<RandomConv> variants;
+    for (int threads : {1, 2, 3}) {
+      RandomConv c = base;
+      c.threads = threads;
+      variants.push_back(c);
+    }
+    CheckSameBits(variants, rng());
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 // The schedule with output channels in the vector lanes
 // (conv_channel_lanes.h): kernels of 7 taps or more, maps of 14x14 and more,
 // 64 output channels and more. Partial blocks of output channels (80, 130) and

@@ -1072,11 +1072,19 @@ class ConvOptimized : public Kernel {
     float* base = out.data + pixel_base;
     alignas(64) float tile[kGemmMr * kGemmNr];
     const GemmInit init = bias != nullptr ? GemmInit::kRowBias : GemmInit::kZero;
-    // Tiles written straight to the output apply the residual and a Relu
-    // or Clip in registers; the rest (other activations, tiles copied out of
-    // the planes' positions, dot columns) are applied over the block below.
-    const bool fused = compact && fusable_epilogue_;
-    GemmEpilogue epilogue = tile_epilogue_;
+    // Tiles are written straight to the output when its rows are the
+    // columns' (compact), or when the output rows are at least a tile wide,
+    // so that a tile crosses one row's end at most and stores its columns on
+    // either side of the gap (GemmEpilogue); with a residual, which those
+    // tiles do not read, they go through `tile` and are copied. (The stem of
+    // squeezenet1_1, 3x3 stride 2 with K = 27, spent a third of its time
+    // copying tiles and applying its Relu over the cold output afterwards.)
+    // Tiles written straight apply the residual and a Relu or Clip in
+    // registers; the rest (other activations, tiles copied out, dot columns)
+    // are applied over the block below.
+    const bool direct = compact || (p_.out_w >= kGemmNr && out.residual == nullptr);
+    const bool fused = direct && fusable_epilogue_;
+    GemmEpilogue epilogue = fused ? tile_epilogue_ : GemmEpilogue{};
     // One tile: output channels [m, m + 8) at columns [q, q + 48).
     auto compute_tile = [&](int64_t m, int64_t q) {
       const int64_t rows = std::min(kGemmMr, m_end - m);
@@ -1086,20 +1094,30 @@ class ConvOptimized : public Kernel {
       // The first tile of a row of tiles fetches the next row's weights.
       const float* next_a = q == q_begin && m + kGemmMr < m_end ? a + kGemmMr * kg : nullptr;
       b.data = source.b.data + (q - source.first_column);
-      if (compact) {
+      if (direct) {
+        // Where column q goes: output pixel (q / wq, q % wq), the columns
+        // past that row's end to the next row (GemmEpilogue).
+        const int64_t x = q % wq;
+        const int64_t pixel = q / wq * p_.out_w + x;
+        if (!compact) {
+          epilogue.row_end = p_.out_w - x;
+          epilogue.next_row = wq - x;
+          epilogue.row_gap = wq - p_.out_w;
+        }
         // The output rows of the tile below, owned for writing ahead of
         // time: a frame's output is cold, and eight rows of a tile are eight
         // pages whose stores would each wait for their line.
         if (m + kGemmMr < m_end) {
           const int64_t next_rows = std::min(kGemmMr, m_end - m - kGemmMr);
+          const int64_t pixels = std::min(cols, p_.out_h * p_.out_w - pixel_base - pixel);
           for (int64_t i = 0; i < next_rows; ++i) {
-            const float* row = base + (m + kGemmMr + i) * hw + q;
-            for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(row + j, 1, 3);
+            const float* row = base + (m + kGemmMr + i) * hw + pixel;
+            for (int64_t j = 0; j < pixels; j += 16) __builtin_prefetch(row + j, 1, 3);
           }
         }
         if (out.residual != nullptr) epilogue.residual = out.residual + pixel_base + m * hw + q;
-        GemmTile(rows, cols, kg, a, kg, b, base + m * hw + q, hw, init, row_bias, next_a,
-                 fused ? &epilogue : nullptr);
+        GemmTile(rows, cols, kg, a, kg, b, base + m * hw + pixel, hw, init, row_bias, next_a,
+                 fused || !compact ? &epilogue : nullptr);
         return;
       }
       GemmTile(rows, cols, kg, a, kg, b, tile, kGemmNr, init, row_bias, next_a);

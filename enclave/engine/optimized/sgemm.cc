@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "enclave/engine/optimized/lane_mask.h"
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -71,6 +73,25 @@ void Tile(int64_t k, const float* __restrict a, int64_t lda, const float* __rest
         if (epilogue->clamp) acc[i][v] = _mm512_min_ps(hi, _mm512_max_ps(lo, acc[i][v]));
       }
     }
+  }
+  if (epilogue != nullptr && epilogue->row_gap > 0) {
+    // Across a row of the output: each vector's lanes up to the row's end
+    // in place, those from the next row's start row_gap floats back.
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 lanes = v + 1 < NV ? __mmask16{0xFFFF} : mask;
+      const auto first =
+          static_cast<__mmask16>(lanes & LaneMask(0, epilogue->row_end - 16 * v, 16));
+      const auto second =
+          static_cast<__mmask16>(lanes & LaneMask(epilogue->next_row - 16 * v, 16, 16));
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        float* at = c + i * ldc + 16 * v;
+        _mm512_mask_storeu_ps(at, first, acc[i][v]);
+        if (second != 0) _mm512_mask_storeu_ps(at - epilogue->row_gap, second, acc[i][v]);
+      }
+    }
+    return;
   }
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -220,11 +241,16 @@ void GemmTile(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, cons
     }
     for (int64_t j = 0; j < n; ++j) {
       float x = acc[j];
+      int64_t at = i * ldc + j;
       if (epilogue != nullptr) {
-        if (epilogue->residual != nullptr) x += epilogue->residual[i * ldc + j];
+        if (epilogue->residual != nullptr) x += epilogue->residual[at];
         if (epilogue->clamp) x = std::min(std::max(x, epilogue->lo), epilogue->hi);
+        if (epilogue->row_gap > 0) {
+          if (j >= epilogue->row_end && j < epilogue->next_row) continue;
+          if (j >= epilogue->next_row) at -= epilogue->row_gap;
+        }
       }
-      c[i * ldc + j] = x;
+      c[at] = x;
     }
   }
 #endif

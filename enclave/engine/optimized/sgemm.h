@@ -36,11 +36,21 @@ enum class GemmInit {
 // [0, +inf], a Clip [alpha, beta]). Each step is the operation
 // ApplyActivationToSum does, in the same order, so the bits are the same as
 // storing C and applying it afterwards.
+//
+// It also says where the columns go when C is an output whose rows the
+// tile's columns cross with a gap (a padded or strided Conv's planes are
+// wider than its output, so some of their positions are no output pixel):
+// columns [0, row_end) go to c + j, columns [next_row, n) to c + j - row_gap,
+// and those between to nowhere. With row_gap 0 every column goes in place;
+// a residual is read only then.
 struct GemmEpilogue {
   const float* residual = nullptr;  // at C's [0, 0], or nullptr
   bool clamp = false;
   float lo = 0.f;
   float hi = 0.f;
+  int64_t row_end = 0;
+  int64_t next_row = 0;
+  int64_t row_gap = 0;
 };
 
 // C[i*ldc + j] = init + sum_{t<k} a[i*lda + t] * B_t[j], for i < m, j < n.
