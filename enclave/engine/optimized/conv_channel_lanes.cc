@@ -221,6 +221,9 @@ void ChannelLanesConv::Setup(const ConvParams& p, int threads) {
     chunk_rows_ = std::max(chunk_rows_, UnitAt(pc * channel_blocks_).rows);
   }
   threads_ = std::max(1, threads);
+  exact_activation_ = p.activation.kind == Activation::Kind::kNone ||
+                      p.activation.kind == Activation::Kind::kRelu ||
+                      p.activation.kind == Activation::Kind::kClip;
 }
 
 ChannelLanesConv::Unit ChannelLanesConv::UnitAt(int64_t u) const {
@@ -350,8 +353,17 @@ void ChannelLanesConv::RunUnit(const Unit& unit, float* scratch, const float* im
       if (residual != nullptr) {
         ApplyActivationToSum(p_.activation, residual + m * hw + unit.q_begin, row, positions);
         std::memcpy(y, row, positions * sizeof(float));
-      } else {
+      } else if (exact_activation_) {
         ApplyActivation(p_.activation, row, y, positions);
+      } else {
+        // Vector code rounds a sigmoid or tanh differently from the scalar
+        // code that takes what is left before an aligned destination and
+        // after the last whole vector. In `stage`, aligned where the unit's
+        // positions start (a multiple of 16), each output is rounded the same
+        // way however the positions are cut into units, that is for every
+        // thread count.
+        ApplyActivation(p_.activation, row, row, positions);
+        std::memcpy(y, row, positions * sizeof(float));
       }
     }
   }

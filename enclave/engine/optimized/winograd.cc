@@ -14,7 +14,7 @@
 namespace serdab::engine {
 namespace {
 
-constexpr int64_t kXi = 16;  // positions of the 4x4 transform
+constexpr int64_t kXi = 16;  // positions of F(2x2, 3x3)'s 4x4 transform
 // A band's transformed input, at most (unless one tile row takes more).
 constexpr int64_t kBandBytes = 1 << 20;
 
@@ -23,8 +23,16 @@ int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 }  // namespace
 
 WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) {
-  tiles_h_ = (s_.out_h + 1) / 2;
-  tiles_w_ = (s_.out_w + 1) / 2;
+  // F(4x4, 3x3) on maps of 28x28 and more. Measured on single layers at 2
+  // threads, F(4x4) / F(2x2), alternated: 64->64 at 224x224 0.85, 128 at
+  // 112x112 0.70, 64 at 56x56 0.69, 256 at 56x56 0.65, 128 at 28x28 0.65,
+  // 512 at 28x28 0.87, 64->96 at 35x35 0.69, 80->192 at 71x71 0.70; but 256
+  // at 14x14 1.26, whose 16 tiles of 4x4, in a band per thread, fill half of
+  // each vector of the products.
+  tile_ = s_.out_h * s_.out_w >= kWinogradTile4MinOutputs ? 4 : 2;
+  xi_ = (tile_ + 2) * (tile_ + 2);
+  tiles_h_ = (s_.out_h + tile_ - 1) / tile_;
+  tiles_w_ = (s_.out_w + tile_ - 1) / tile_;
   threads = std::max(1, threads);
   // Bands of whole tile rows, so that every output row is written, and its
   // activation applied, by one band: the vectorised activations round a
@@ -33,7 +41,7 @@ WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) 
   // about kBandBytes at most (one tile row at least), so that it stays in L2
   // while every block of output channels reads it, and the bands split
   // evenly over the threads.
-  const int64_t row_bytes = kXi * s_.in_channels * tiles_w_ * static_cast<int64_t>(sizeof(float));
+  const int64_t row_bytes = xi_ * s_.in_channels * tiles_w_ * static_cast<int64_t>(sizeof(float));
   const int64_t fit_rows = std::max<int64_t>(1, kBandBytes / row_bytes);
   const int64_t rows_per_thread = (tiles_h_ + threads - 1) / threads;
   const int64_t bands_per_thread = (rows_per_thread + fit_rows - 1) / fit_rows;
@@ -41,25 +49,30 @@ WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) 
   band_tiles_ = band_rows * tiles_w_;
   bands_ = (tiles_h_ + band_rows - 1) / band_rows;
   slots_ = ThreadPool::NumChunks(bands_, 1, threads);
-  // A padded input row, read 16 tiles (34 floats) at a time.
-  row_floats_ = RoundUp(2 * tiles_w_ + 2, 16) + 32;
+  // A padded input row, read 16 tiles (34 floats) at a time; with tiles of
+  // 4, four vectors from each of the 6 columns a tile starts at.
+  row_floats_ = tile_ == 2 ? RoundUp(2 * tiles_w_ + 2, 16) + 32 : RoundUp(4 * tiles_w_ + 70, 16);
 }
 
 Status WinogradConv::PrepareWeights(const float* w, Allocator* allocator) {
   SERDAB_ASSIGN_OR_RETURN(
       transformed_,
-      Tensor::Create(DataType::kFloat32, {s_.out_channels, kXi, s_.in_channels}, allocator));
-  TransformWeights(w, 0, s_.out_channels, transformed_.data<float>());
+      Tensor::Create(DataType::kFloat32, {s_.out_channels, xi_, s_.in_channels}, allocator));
+  if (tile_ == 4) {
+    TransformWeights4(w, 0, s_.out_channels, transformed_.data<float>());
+  } else {
+    TransformWeights(w, 0, s_.out_channels, transformed_.data<float>());
+  }
   return Status::Ok();
 }
 
 size_t WinogradConv::ScratchBytes() const {
-  const int64_t u = PreparedBytes() > 0 ? 0 : kXi * s_.out_channels * s_.in_channels;
+  const int64_t u = PreparedBytes() > 0 ? 0 : xi_ * s_.out_channels * s_.in_channels;
   return static_cast<size_t>(u + slots_ * SlotFloats()) * sizeof(float);
 }
 
 int64_t WinogradConv::SlotFloats() const {
-  return kXi * (s_.in_channels + kGemmMr) * band_tiles_ + 8 * row_floats_;
+  return xi_ * (s_.in_channels + kGemmMr) * band_tiles_ + (tile_ == 4 ? 12 : 8) * row_floats_;
 }
 
 // U = G g G^T for g = w[k][c], with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
@@ -213,6 +226,149 @@ void WinogradConv::TransformBand(const float* image, int64_t t_begin, int64_t t_
   }
 }
 
+// U = G g G^T for F(4x4, 3x3), G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+// 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1], in the panels TransformWeights
+// describes, of 36 positions.
+void WinogradConv::TransformWeights4(const float* w, int64_t k_begin, int64_t k_end,
+                                     float* u) const {
+  const int64_t channels = s_.in_channels;
+  auto columns = [](float g0, float g1, float g2, float* t) {
+    t[0] = g0 * 0.25f;
+    t[1] = -(g0 + g1 + g2) / 6.f;
+    t[2] = -(g0 - g1 + g2) / 6.f;
+    t[3] = g0 / 24.f + g1 / 12.f + g2 / 6.f;
+    t[4] = g0 / 24.f - g1 / 12.f + g2 / 6.f;
+    t[5] = g2;
+  };
+  for (int64_t k = k_begin; k < k_end; ++k) {
+    const int64_t k0 = k / kGemmMr * kGemmMr;
+    const int64_t plane = std::min(kGemmMr, s_.out_channels - k0) * channels;
+    float* panel = u + (k0 * xi_ + k - k0) * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* g = w + (k * channels + c) * 9;
+      float t[3][6];  // G g, column j of it as t[j]
+      for (int j = 0; j < 3; ++j) columns(g[j], g[3 + j], g[6 + j], t[j]);
+      for (int i = 0; i < 6; ++i) {
+        float row[6];
+        columns(t[0][i], t[1][i], t[2][i], row);
+        for (int j = 0; j < 6; ++j) panel[(6 * i + j) * plane + c] = row[j];
+      }
+    }
+  }
+}
+
+// V = B^T d B for F(4x4, 3x3) over the 6x6 patch under each tile, with B^T =
+// [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1
+// 0; 0 4 0 -5 0 1]: the row combination over whole padded rows, then the
+// column combination, 16 tiles at a time.
+void WinogradConv::TransformBand4(const float* image, int64_t t_begin, int64_t t_end, float* v,
+                                  float* rows) const {
+  const int64_t tiles = t_end - t_begin;
+  const int64_t channels = s_.in_channels;
+  const int64_t width = 4 * tiles_w_ + 2;
+  float* d[6];
+  float* r[6];
+  for (int i = 0; i < 6; ++i) {
+    d[i] = rows + i * row_floats_;
+    r[i] = rows + (6 + i) * row_floats_;
+  }
+  // Read past `width` only for lanes that are not stored: zero.
+  for (int i = 0; i < 6; ++i) std::fill(r[i] + width, r[i] + row_floats_, 0.f);
+  const int64_t x_begin = std::max<int64_t>(0, s_.pad_left);
+  const int64_t x_end = std::min<int64_t>(width, s_.pad_left + s_.in_w);
+#if defined(__AVX512F__)
+  // Lane t of 16 tiles from two pairs of vectors: column 4t of 64.
+  const __m512i every4 =
+      _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+  const __m512 four = _mm512_set1_ps(4.f), five = _mm512_set1_ps(5.f), two = _mm512_set1_ps(2.f);
+#endif
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = image + c * s_.in_h * s_.in_w;
+    for (int64_t ty = t_begin / tiles_w_; ty * tiles_w_ < t_end; ++ty) {
+      const int64_t tx_begin = std::max<int64_t>(0, t_begin - ty * tiles_w_);
+      const int64_t tx_end = std::min(tiles_w_, t_end - ty * tiles_w_);
+      for (int i = 0; i < 6; ++i) {
+        const int64_t y = 4 * ty - s_.pad_top + i;
+        if (y < 0 || y >= s_.in_h || x_end <= x_begin) {
+          std::fill(d[i], d[i] + width, 0.f);
+          continue;
+        }
+        std::fill(d[i], d[i] + x_begin, 0.f);
+        std::memcpy(d[i] + x_begin, plane + y * s_.in_w + (x_begin - s_.pad_left),
+                    static_cast<size_t>(x_end - x_begin) * sizeof(float));
+        std::fill(d[i] + x_end, d[i] + width, 0.f);
+      }
+      for (int64_t x = 0; x < width; ++x) {
+        r[0][x] = 4.f * d[0][x] - 5.f * d[2][x] + d[4][x];
+        r[1][x] = -4.f * d[1][x] - 4.f * d[2][x] + d[3][x] + d[4][x];
+        r[2][x] = 4.f * d[1][x] - 4.f * d[2][x] - d[3][x] + d[4][x];
+        r[3][x] = -2.f * d[1][x] - d[2][x] + 2.f * d[3][x] + d[4][x];
+        r[4][x] = 2.f * d[1][x] - d[2][x] - 2.f * d[3][x] + d[4][x];
+        r[5][x] = 4.f * d[1][x] - 5.f * d[3][x] + d[5][x];
+      }
+      const int64_t t0 = ty * tiles_w_ - t_begin;
+      for (int i = 0; i < 6; ++i) {
+        float* vi[6];
+        for (int j = 0; j < 6; ++j) vi[j] = v + ((6 * i + j) * channels + c) * tiles + t0;
+        const float* row = r[i];
+        int64_t tx = tx_begin;
+#if defined(__AVX512F__)
+        for (; tx < tx_end; tx += 16) {
+          const __mmask16 mask = tx_end - tx >= 16
+                                     ? static_cast<__mmask16>(0xffff)
+                                     : static_cast<__mmask16>((1u << (tx_end - tx)) - 1);
+          __m512 col[6];
+          for (int l = 0; l < 6; ++l) {
+            const float* at = row + 4 * tx + l;
+            const __m512 lo =
+                _mm512_permutex2var_ps(_mm512_loadu_ps(at), every4, _mm512_loadu_ps(at + 16));
+            const __m512 hi =
+                _mm512_permutex2var_ps(_mm512_loadu_ps(at + 32), every4, _mm512_loadu_ps(at + 48));
+            col[l] = _mm512_mask_blend_ps(0xFF00, lo, hi);
+          }
+          const __m512 x0 = _mm512_add_ps(
+              _mm512_sub_ps(_mm512_mul_ps(four, col[0]), _mm512_mul_ps(five, col[2])), col[4]);
+          const __m512 x1 =
+              _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(-4.f), col[1]),
+                                                        _mm512_mul_ps(four, col[2])),
+                                          col[3]),
+                            col[4]);
+          const __m512 x2 = _mm512_add_ps(
+              _mm512_sub_ps(_mm512_sub_ps(_mm512_mul_ps(four, col[1]), _mm512_mul_ps(four, col[2])),
+                            col[3]),
+              col[4]);
+          const __m512 x3 = _mm512_add_ps(
+              _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(-2.f), col[1]), col[2]),
+                            _mm512_mul_ps(two, col[3])),
+              col[4]);
+          const __m512 x4 =
+              _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(_mm512_mul_ps(two, col[1]), col[2]),
+                                          _mm512_mul_ps(two, col[3])),
+                            col[4]);
+          const __m512 x5 = _mm512_add_ps(
+              _mm512_sub_ps(_mm512_mul_ps(four, col[1]), _mm512_mul_ps(five, col[3])), col[5]);
+          _mm512_mask_storeu_ps(vi[0] + tx, mask, x0);
+          _mm512_mask_storeu_ps(vi[1] + tx, mask, x1);
+          _mm512_mask_storeu_ps(vi[2] + tx, mask, x2);
+          _mm512_mask_storeu_ps(vi[3] + tx, mask, x3);
+          _mm512_mask_storeu_ps(vi[4] + tx, mask, x4);
+          _mm512_mask_storeu_ps(vi[5] + tx, mask, x5);
+        }
+#endif
+        for (; tx < tx_end; ++tx) {
+          const float* col = row + 4 * tx;
+          vi[0][tx] = 4.f * col[0] - 5.f * col[2] + col[4];
+          vi[1][tx] = -4.f * col[1] - 4.f * col[2] + col[3] + col[4];
+          vi[2][tx] = 4.f * col[1] - 4.f * col[2] - col[3] + col[4];
+          vi[3][tx] = -2.f * col[1] - col[2] + 2.f * col[3] + col[4];
+          vi[4][tx] = 2.f * col[1] - col[2] - 2.f * col[3] + col[4];
+          vi[5][tx] = 4.f * col[1] - 5.f * col[3] + col[5];
+        }
+      }
+    }
+  }
+}
+
 // One band: its input transformed once, then for each block of kGemmMr
 // output channels the 16 products and the outputs.
 void WinogradConv::RunBand(const float* image, const float* u, const float* bias,
@@ -224,15 +380,19 @@ void WinogradConv::RunBand(const float* image, const float* u, const float* bias
   const int64_t channels = s_.in_channels;
   const int64_t outs = s_.out_channels;
   float* v = slot;
-  float* m = v + kXi * channels * band_tiles_;  // [16][kGemmMr][tiles]
-  float* rows = m + kXi * kGemmMr * band_tiles_;
-  TransformBand(image, t_begin, t_end, v, rows);
-  const int64_t u_floats = kXi * outs * channels;
+  float* m = v + xi_ * channels * band_tiles_;  // [xi][kGemmMr][tiles]
+  float* rows = m + xi_ * kGemmMr * band_tiles_;
+  if (tile_ == 4) {
+    TransformBand4(image, t_begin, t_end, v, rows);
+  } else {
+    TransformBand(image, t_begin, t_end, v, rows);
+  }
+  const int64_t u_floats = xi_ * outs * channels;
   for (int64_t k0 = 0; k0 < outs; k0 += kGemmMr) {
     const int64_t rows_k = std::min(kGemmMr, outs - k0);
     for (int64_t t = 0; t < tiles; t += kGemmNr) {
-      for (int64_t xi = 0; xi < kXi; ++xi) {
-        const int64_t at = (k0 * kXi + xi * rows_k) * channels;
+      for (int64_t xi = 0; xi < xi_; ++xi) {
+        const int64_t at = (k0 * xi_ + xi * rows_k) * channels;
         // The next panel (of this block or the next), pulled into cache
         // while this one's first tile runs (sgemm.h: kGemmMr rows of it);
         // the later tiles find every panel of the block there.
@@ -244,7 +404,11 @@ void WinogradConv::RunBand(const float* image, const float* u, const float* bias
                  prefetch ? u + next : nullptr);
       }
     }
-    OutputRows(m, k0, rows_k, t_begin, t_end, bias, activation, residual, out, rows);
+    if (tile_ == 4) {
+      OutputRows4(m, k0, rows_k, t_begin, t_end, bias, activation, residual, out);
+    } else {
+      OutputRows(m, k0, rows_k, t_begin, t_end, bias, activation, residual, out, rows);
+    }
   }
 }
 
@@ -327,6 +491,117 @@ void WinogradConv::OutputRows(const float* m, int64_t k0, int64_t rows_k, int64_
   }
 }
 
+// Y = A^T M A for F(4x4, 3x3), A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4
+// 0; 0 1 -1 8 -8 1], per tile of [t_begin, t_end) for output channels [k0,
+// k0 + rows_k), plus the bias; then the residual and activation over each
+// output row. The multiples of 2, 4 and 8 are exact, so the sums round as
+// plain additions do.
+void WinogradConv::OutputRows4(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin,
+                               int64_t t_end, const float* bias, const Activation& activation,
+                               const float* residual, float* out) const {
+  const int64_t tiles = t_end - t_begin;
+  // The four outputs of a tile row from its six sums s (A^T s).
+  auto combine = [](float s0, float s1, float s2, float s3, float s4, float s5, float* y) {
+    const float a = s1 + s2, b = s1 - s2, c = s3 + s4, d = s3 - s4;
+    y[0] = s0 + a + c;
+    y[1] = b + 2.f * d;
+    y[2] = a + 4.f * c;
+    y[3] = b + 8.f * d + s5;
+  };
+#if defined(__AVX512F__)
+  auto vcombine = [](__m512 s0, __m512 s1, __m512 s2, __m512 s3, __m512 s4, __m512 s5, __m512* y) {
+    const __m512 a = _mm512_add_ps(s1, s2), b = _mm512_sub_ps(s1, s2);
+    const __m512 c = _mm512_add_ps(s3, s4), d = _mm512_sub_ps(s3, s4);
+    y[0] = _mm512_add_ps(_mm512_add_ps(s0, a), c);
+    y[1] = _mm512_add_ps(b, _mm512_mul_ps(_mm512_set1_ps(2.f), d));
+    y[2] = _mm512_add_ps(a, _mm512_mul_ps(_mm512_set1_ps(4.f), c));
+    y[3] = _mm512_add_ps(_mm512_add_ps(b, _mm512_mul_ps(_mm512_set1_ps(8.f), d)), s5);
+  };
+  // Four vectors of 16 tiles' columns interleaved into 64 outputs.
+  const __m512i pair_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i pair_hi =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i quad_lo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const __m512i quad_hi =
+      _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+#endif
+  for (int64_t r = 0; r < rows_k; ++r) {
+    const int64_t k = k0 + r;
+    const float b0 = bias != nullptr ? bias[k] : 0.f;
+    float* plane = out + k * s_.out_h * s_.out_w;
+    for (int64_t ty = t_begin / tiles_w_; ty * tiles_w_ < t_end; ++ty) {
+      const int64_t tx_begin = std::max<int64_t>(0, t_begin - ty * tiles_w_);
+      const int64_t tx_end = std::min(tiles_w_, t_end - ty * tiles_w_);
+      const int64_t t0 = ty * tiles_w_ + tx_begin - t_begin;
+      const float* mk[36];
+      for (int64_t xi = 0; xi < 36; ++xi) mk[xi] = m + (xi * kGemmMr + r) * tiles + t0;
+      const int64_t x_begin = 4 * tx_begin;
+      const int64_t x_end = std::min(s_.out_w, 4 * tx_end);
+      const int64_t rows_out = std::min<int64_t>(4, s_.out_h - 4 * ty);
+      int64_t i = 0;
+#if defined(__AVX512F__)
+      const __m512 vb = _mm512_set1_ps(b0);
+      for (; i < tx_end - tx_begin; i += 16) {
+        // s[row][j]: the rows of A^T applied down each column j of the 6x6.
+        __m512 s[4][6];
+        for (int j = 0; j < 6; ++j) {
+          __m512 col[4];
+          vcombine(_mm512_loadu_ps(mk[j] + i), _mm512_loadu_ps(mk[6 + j] + i),
+                   _mm512_loadu_ps(mk[12 + j] + i), _mm512_loadu_ps(mk[18 + j] + i),
+                   _mm512_loadu_ps(mk[24 + j] + i), _mm512_loadu_ps(mk[30 + j] + i), col);
+          for (int row = 0; row < 4; ++row) s[row][j] = col[row];
+        }
+        const int64_t x = x_begin + 4 * i;
+        const int64_t count = std::min<int64_t>(64, x_end - x);
+        for (int64_t row = 0; row < rows_out; ++row) {
+          __m512 y[4];
+          vcombine(s[row][0], s[row][1], s[row][2], s[row][3], s[row][4], s[row][5], y);
+          for (int q = 0; q < 4; ++q) y[q] = _mm512_add_ps(vb, y[q]);
+          const __m512 ab_lo = _mm512_permutex2var_ps(y[0], pair_lo, y[1]);
+          const __m512 ab_hi = _mm512_permutex2var_ps(y[0], pair_hi, y[1]);
+          const __m512 cd_lo = _mm512_permutex2var_ps(y[2], pair_lo, y[3]);
+          const __m512 cd_hi = _mm512_permutex2var_ps(y[2], pair_hi, y[3]);
+          const __m512 o[4] = {_mm512_permutex2var_ps(ab_lo, quad_lo, cd_lo),
+                               _mm512_permutex2var_ps(ab_lo, quad_hi, cd_lo),
+                               _mm512_permutex2var_ps(ab_hi, quad_lo, cd_hi),
+                               _mm512_permutex2var_ps(ab_hi, quad_hi, cd_hi)};
+          float* dst = plane + (4 * ty + row) * s_.out_w + x;
+          for (int q = 0; q < 4 && 16 * q < count; ++q) {
+            const int64_t n = std::min<int64_t>(16, count - 16 * q);
+            _mm512_mask_storeu_ps(dst + 16 * q, static_cast<__mmask16>((1u << n) - 1), o[q]);
+          }
+        }
+      }
+#endif
+      for (int64_t tx = tx_begin + i; tx < tx_end; ++tx) {
+        const int64_t t = tx - tx_begin;
+        float s[4][6];
+        for (int j = 0; j < 6; ++j) {
+          float col[4];
+          combine(mk[j][t], mk[6 + j][t], mk[12 + j][t], mk[18 + j][t], mk[24 + j][t],
+                  mk[30 + j][t], col);
+          for (int row = 0; row < 4; ++row) s[row][j] = col[row];
+        }
+        for (int64_t row = 0; row < rows_out; ++row) {
+          float y[4];
+          combine(s[row][0], s[row][1], s[row][2], s[row][3], s[row][4], s[row][5], y);
+          float* dst = plane + (4 * ty + row) * s_.out_w + 4 * tx;
+          for (int64_t q = 0; q < 4 && 4 * tx + q < s_.out_w; ++q) dst[q] = b0 + y[q];
+        }
+      }
+      for (int64_t row = 0; row < rows_out; ++row) {
+        float* dst = plane + (4 * ty + row) * s_.out_w + x_begin;
+        if (residual != nullptr) {
+          const int64_t at = (k * s_.out_h + 4 * ty + row) * s_.out_w + x_begin;
+          ApplyActivationToSum(activation, residual + at, dst, x_end - x_begin);
+        } else if (!activation.is_none()) {
+          ApplyActivation(activation, dst, x_end - x_begin);
+        }
+      }
+    }
+  }
+}
+
 void WinogradConv::Run(ThreadPool* pool, const float* image, const float* w, const float* bias,
                        const Activation& activation, const float* residual, float* out,
                        void* scratch) const {
@@ -334,9 +609,13 @@ void WinogradConv::Run(ThreadPool* pool, const float* image, const float* w, con
   const float* u = transformed_.data<float>();
   if (PreparedBytes() == 0) {
     float* transformed = slots;
-    slots += kXi * s_.out_channels * s_.in_channels;
+    slots += xi_ * s_.out_channels * s_.in_channels;
     pool->ParallelFor(s_.out_channels, 8, [&](int64_t begin, int64_t end) {
-      TransformWeights(w, begin, end, transformed);
+      if (tile_ == 4) {
+        TransformWeights4(w, begin, end, transformed);
+      } else {
+        TransformWeights(w, begin, end, transformed);
+      }
     });
     u = transformed;
   }
