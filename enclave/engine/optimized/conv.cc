@@ -104,7 +104,11 @@ constexpr int64_t kL2Bytes = 1 << 20;
 // 1.66. F(4x4) against what ran before, on single layers: 32->96 at 28x28
 // 0.73, 32->64 at 147x147 0.69, 32->32 at 147x147 0.92, 128->32 at 28x28
 // 0.89, 16->64 at 55x55 0.91, 16->32 at 28x28 0.89 (and 0.65-0.87 on the
-// layers F(2x2) took, in WinogradConv's constructor). It depends on the
+// layers F(2x2) took, in WinogradConv's constructor); but on 14x14 maps
+// (F(4x4) split by output channels) 128->32 1.05, 32->64 1.12, 24->64 1.38.
+// Not taken either: 7x7 maps, by F(2x2) split by output channels
+// (googlenet's 160->320 and 192->384 1.22-1.34, resnet50's 512 0.94), and
+// 13x13 maps by F(2x2) in bands (squeezenet's 64->256 1.38). It depends on the
 // input side and the whole layer's output channels only, so that a slice of
 // a layer's output channels (output_slice.h) decides as the layer does.
 bool SuitsWinograd(const ConvParams& p, int64_t layer_out_channels) {

@@ -26,29 +26,49 @@ WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) 
   // F(4x4, 3x3) on maps of 28x28 and more. Measured on single layers at 2
   // threads, F(4x4) / F(2x2), alternated: 64->64 at 224x224 0.85, 128 at
   // 112x112 0.70, 64 at 56x56 0.69, 256 at 56x56 0.65, 128 at 28x28 0.65,
-  // 512 at 28x28 0.87, 64->96 at 35x35 0.69, 80->192 at 71x71 0.70; but 256
-  // at 14x14 1.26, whose 16 tiles of 4x4, in a band per thread, fill half of
-  // each vector of the products.
-  tile_ = s_.out_h * s_.out_w >= kWinogradTile4MinOutputs ? 4 : 2;
+  // 512 at 28x28 0.87, 64->96 at 35x35 0.69, 80->192 at 71x71 0.70. Smaller
+  // maps whose tiles of 4x4 fit the columns of one GEMM tile (14x14: 16
+  // tiles) take F(4x4) too, but split over the threads by output channels
+  // rather than by bands of tiles: in bands, 8 tiles a thread filled half of
+  // each vector of the products, and 256->256 at 14x14 took 1.26 times
+  // F(2x2)'s time.
+  const int64_t outputs = s_.out_h * s_.out_w;
+  const int64_t tiles4 = ((s_.out_h + 3) / 4) * ((s_.out_w + 3) / 4);
+  if (outputs >= kWinogradTile4MinOutputs) {
+    tile_ = 4;
+  } else if (outputs >= 14 * 14 && tiles4 <= kGemmNr) {
+    tile_ = 4;
+    split_outputs_ = true;
+  } else {
+    tile_ = 2;
+  }
   xi_ = (tile_ + 2) * (tile_ + 2);
   tiles_h_ = (s_.out_h + tile_ - 1) / tile_;
   tiles_w_ = (s_.out_w + tile_ - 1) / tile_;
   threads = std::max(1, threads);
-  // Bands of whole tile rows, so that every output row is written, and its
-  // activation applied, by one band: the vectorised activations round a
-  // row's tail differently from its body, and a row cut elsewhere would give
-  // bits that depend on the thread count. A band's transformed input takes
-  // about kBandBytes at most (one tile row at least), so that it stays in L2
-  // while every block of output channels reads it, and the bands split
-  // evenly over the threads.
-  const int64_t row_bytes = xi_ * s_.in_channels * tiles_w_ * static_cast<int64_t>(sizeof(float));
-  const int64_t fit_rows = std::max<int64_t>(1, kBandBytes / row_bytes);
-  const int64_t rows_per_thread = (tiles_h_ + threads - 1) / threads;
-  const int64_t bands_per_thread = (rows_per_thread + fit_rows - 1) / fit_rows;
-  const int64_t band_rows = (rows_per_thread + bands_per_thread - 1) / bands_per_thread;
-  band_tiles_ = band_rows * tiles_w_;
-  bands_ = (tiles_h_ + band_rows - 1) / band_rows;
-  slots_ = ThreadPool::NumChunks(bands_, 1, threads);
+  if (split_outputs_) {
+    // One band of every tile, whose input all threads transform (by input
+    // channels) and whose blocks of output channels they share.
+    band_tiles_ = tiles_h_ * tiles_w_;
+    bands_ = 1;
+    slots_ = threads;
+  } else {
+    // Bands of whole tile rows, so that every output row is written, and its
+    // activation applied, by one band: the vectorised activations round a
+    // row's tail differently from its body, and a row cut elsewhere would
+    // give bits that depend on the thread count. A band's transformed input
+    // takes about kBandBytes at most (one tile row at least), so that it
+    // stays in L2 while every block of output channels reads it, and the
+    // bands split evenly over the threads.
+    const int64_t row_bytes = xi_ * s_.in_channels * tiles_w_ * static_cast<int64_t>(sizeof(float));
+    const int64_t fit_rows = std::max<int64_t>(1, kBandBytes / row_bytes);
+    const int64_t rows_per_thread = (tiles_h_ + threads - 1) / threads;
+    const int64_t bands_per_thread = (rows_per_thread + fit_rows - 1) / fit_rows;
+    const int64_t band_rows = (rows_per_thread + bands_per_thread - 1) / bands_per_thread;
+    band_tiles_ = band_rows * tiles_w_;
+    bands_ = (tiles_h_ + band_rows - 1) / band_rows;
+    slots_ = ThreadPool::NumChunks(bands_, 1, threads);
+  }
   // A padded input row, read 16 tiles (34 floats) at a time; with tiles of
   // 4, four vectors from each of the 6 columns a tile starts at.
   row_floats_ = tile_ == 2 ? RoundUp(2 * tiles_w_ + 2, 16) + 32 : RoundUp(4 * tiles_w_ + 70, 16);
@@ -68,11 +88,16 @@ Status WinogradConv::PrepareWeights(const float* w, Allocator* allocator) {
 
 size_t WinogradConv::ScratchBytes() const {
   const int64_t u = PreparedBytes() > 0 ? 0 : xi_ * s_.out_channels * s_.in_channels;
-  return static_cast<size_t>(u + slots_ * SlotFloats()) * sizeof(float);
+  return static_cast<size_t>(u + SharedFloats() + slots_ * SlotFloats()) * sizeof(float);
+}
+
+int64_t WinogradConv::SharedFloats() const {
+  return split_outputs_ ? xi_ * s_.in_channels * band_tiles_ : 0;
 }
 
 int64_t WinogradConv::SlotFloats() const {
-  return xi_ * (s_.in_channels + kGemmMr) * band_tiles_ + (tile_ == 4 ? 12 : 8) * row_floats_;
+  const int64_t v = split_outputs_ ? 0 : xi_ * s_.in_channels * band_tiles_;
+  return v + xi_ * kGemmMr * band_tiles_ + (tile_ == 4 ? 12 : 8) * row_floats_;
 }
 
 // U = G g G^T for g = w[k][c], with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
@@ -257,12 +282,13 @@ void WinogradConv::TransformWeights4(const float* w, int64_t k_begin, int64_t k_
   }
 }
 
-// V = B^T d B for F(4x4, 3x3) over the 6x6 patch under each tile, with B^T =
+// V = B^T d B for F(4x4, 3x3) over the 6x6 patch under each tile and input
+// channels [c_begin, c_end), with B^T =
 // [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1
 // 0; 0 4 0 -5 0 1]: the row combination over whole padded rows, then the
 // column combination, 16 tiles at a time.
-void WinogradConv::TransformBand4(const float* image, int64_t t_begin, int64_t t_end, float* v,
-                                  float* rows) const {
+void WinogradConv::TransformBand4(const float* image, int64_t t_begin, int64_t t_end,
+                                  int64_t c_begin, int64_t c_end, float* v, float* rows) const {
   const int64_t tiles = t_end - t_begin;
   const int64_t channels = s_.in_channels;
   const int64_t width = 4 * tiles_w_ + 2;
@@ -282,7 +308,7 @@ void WinogradConv::TransformBand4(const float* image, int64_t t_begin, int64_t t
       _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
   const __m512 four = _mm512_set1_ps(4.f), five = _mm512_set1_ps(5.f), two = _mm512_set1_ps(2.f);
 #endif
-  for (int64_t c = 0; c < channels; ++c) {
+  for (int64_t c = c_begin; c < c_end; ++c) {
     const float* plane = image + c * s_.in_h * s_.in_w;
     for (int64_t ty = t_begin / tiles_w_; ty * tiles_w_ < t_end; ++ty) {
       const int64_t tx_begin = std::max<int64_t>(0, t_begin - ty * tiles_w_);
@@ -370,25 +396,36 @@ void WinogradConv::TransformBand4(const float* image, int64_t t_begin, int64_t t
 }
 
 // One band: its input transformed once, then for each block of kGemmMr
-// output channels the 16 products and the outputs.
+// output channels the products and the outputs.
 void WinogradConv::RunBand(const float* image, const float* u, const float* bias,
                            const Activation& activation, const float* residual, int64_t band,
                            float* out, float* slot) const {
   const int64_t t_begin = band * band_tiles_;
   const int64_t t_end = std::min(tiles_h_ * tiles_w_, t_begin + band_tiles_);
-  const int64_t tiles = t_end - t_begin;
-  const int64_t channels = s_.in_channels;
-  const int64_t outs = s_.out_channels;
   float* v = slot;
-  float* m = v + xi_ * channels * band_tiles_;  // [xi][kGemmMr][tiles]
+  float* m = v + xi_ * s_.in_channels * band_tiles_;
   float* rows = m + xi_ * kGemmMr * band_tiles_;
   if (tile_ == 4) {
-    TransformBand4(image, t_begin, t_end, v, rows);
+    TransformBand4(image, t_begin, t_end, 0, s_.in_channels, v, rows);
   } else {
     TransformBand(image, t_begin, t_end, v, rows);
   }
+  BlockOutputs(v, u, bias, activation, residual, t_begin, t_end, 0, s_.out_channels, out, m, rows);
+}
+
+// Output channels [k_begin, k_end) (whole blocks of kGemmMr but the last)
+// over tiles [t_begin, t_end), whose transformed input is v: per block of
+// kGemmMr output channels, the products into m[xi][kGemmMr][tiles], then the
+// outputs.
+void WinogradConv::BlockOutputs(const float* v, const float* u, const float* bias,
+                                const Activation& activation, const float* residual,
+                                int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end,
+                                float* out, float* m, float* rows) const {
+  const int64_t tiles = t_end - t_begin;
+  const int64_t channels = s_.in_channels;
+  const int64_t outs = s_.out_channels;
   const int64_t u_floats = xi_ * outs * channels;
-  for (int64_t k0 = 0; k0 < outs; k0 += kGemmMr) {
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kGemmMr) {
     const int64_t rows_k = std::min(kGemmMr, outs - k0);
     for (int64_t t = 0; t < tiles; t += kGemmNr) {
       for (int64_t xi = 0; xi < xi_; ++xi) {
@@ -618,6 +655,25 @@ void WinogradConv::Run(ThreadPool* pool, const float* image, const float* w, con
       }
     });
     u = transformed;
+  }
+  if (split_outputs_) {
+    // Every tile's input transformed by channels, then the blocks of output
+    // channels shared; a thread's slot holds its products and rows.
+    float* v = slots;
+    slots += SharedFloats();
+    const int64_t tiles = band_tiles_;
+    pool->ParallelFor(s_.in_channels, 1, [&](int64_t begin, int64_t end) {
+      float* slot = slots + ThreadPool::CurrentThread() * SlotFloats();
+      TransformBand4(image, 0, tiles, begin, end, v, slot + xi_ * kGemmMr * tiles);
+    });
+    const int64_t blocks = (s_.out_channels + kGemmMr - 1) / kGemmMr;
+    pool->ParallelFor(blocks, 1, [&](int64_t begin, int64_t end) {
+      float* slot = slots + ThreadPool::CurrentThread() * SlotFloats();
+      BlockOutputs(v, u, bias, activation, residual, 0, tiles, begin * kGemmMr,
+                   std::min(s_.out_channels, end * kGemmMr), out, slot,
+                   slot + xi_ * kGemmMr * tiles);
+    });
+    return;
   }
   // One slot per thread: slot i runs its share of the bands in order.
   pool->ParallelFor(slots_, 1, [&](int64_t begin, int64_t end) {

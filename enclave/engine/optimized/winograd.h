@@ -1,7 +1,8 @@
 // WinogradConv: a 3x3, stride 1, dilation 1, ungrouped 2-D convolution by
 // Winograd's minimal filtering F(m x m, 3x3) (Lavin and Gray, "Fast
 // Algorithms for Convolutional Neural Networks", 2016), m being 4 on maps of
-// 28x28 and more and 2 below.
+// 28x28 and more and on maps whose 4x4 tiles fit the columns of one GEMM tile
+// (up to 24x24), and 2 on the maps between.
 //
 // Each m x m block of outputs ("tile") of each output channel comes from the
 // (m + 2)^2 input patch under it: V = B^T d B per input channel, U = G g G^T
@@ -22,8 +23,10 @@
 //
 // Tiles go in bands of whole tile rows, one band per thread at a time, so
 // that a band's transformed input stays in L2 while every block of output
-// channels uses it; a block's (m + 2)^2 products take a few tiles of its band at a
-// time and are turned into outputs at once, from cache.
+// channels uses it; a block's (m + 2)^2 products take a few tiles of its
+// band at a time and are turned into outputs at once, from cache. A map of
+// few tiles (14x14: 16) is one band, whose input the threads transform by
+// input channels and whose blocks of output channels they then share.
 #ifndef SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
 #define SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
 
@@ -39,8 +42,8 @@ namespace serdab::engine {
 class Allocator;
 class ThreadPool;
 
-// Output pixels from which a layer runs as F(4x4, 3x3) rather than F(2x2,
-// 3x3) (measured in WinogradConv's constructor).
+// Output pixels from which a layer runs as F(4x4, 3x3) in bands (measured in
+// WinogradConv's constructor).
 inline constexpr int64_t kWinogradTile4MinOutputs = 28 * 28;
 
 struct WinogradShape {
@@ -80,21 +83,28 @@ class WinogradConv {
   void TransformWeights4(const float* w, int64_t k_begin, int64_t k_end, float* u) const;
   void TransformBand(const float* image, int64_t t_begin, int64_t t_end, float* v,
                      float* rows) const;
-  void TransformBand4(const float* image, int64_t t_begin, int64_t t_end, float* v,
-                      float* rows) const;
+  void TransformBand4(const float* image, int64_t t_begin, int64_t t_end, int64_t c_begin,
+                      int64_t c_end, float* v, float* rows) const;
   void RunBand(const float* image, const float* u, const float* bias, const Activation& activation,
                const float* residual, int64_t band, float* out, float* slot) const;
+  void BlockOutputs(const float* v, const float* u, const float* bias, const Activation& activation,
+                    const float* residual, int64_t t_begin, int64_t t_end, int64_t k_begin,
+                    int64_t k_end, float* out, float* m, float* rows) const;
   void OutputRows(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin, int64_t t_end,
                   const float* bias, const Activation& activation, const float* residual,
                   float* out, float* rows) const;
   void OutputRows4(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin, int64_t t_end,
                    const float* bias, const Activation& activation, const float* residual,
                    float* out) const;
+  int64_t SharedFloats() const;  // split_outputs_: the one band's transformed input
   int64_t SlotFloats() const;
 
   WinogradShape s_;
   int64_t tile_ = 2;  // outputs per tile side: F(2x2, 3x3) or F(4x4, 3x3)
   int64_t xi_ = 16;   // positions of the transform: (tile_ + 2)^2
+  // One band of every tile, its blocks of output channels split over the
+  // threads (maps under 28x28), rather than bands split over the threads.
+  bool split_outputs_ = false;
   int64_t tiles_h_ = 0;
   int64_t tiles_w_ = 0;
   int64_t band_tiles_ = 0;  // tiles per band: whole tile rows, in row-major order
