@@ -92,34 +92,30 @@ constexpr int64_t kMinPanelRows = 64;
 // on recent Xeons).
 constexpr int64_t kL2Bytes = 1 << 20;
 
-// Whether a 3x3 stride-1 layer runs as Winograd (winograd.h) rather than on
-// the channel-lanes or GEMM schedules: F(4x4, 3x3) on maps of 28x28 and more
-// with 16 channels a side or more, F(2x2, 3x3) on maps of 14x14 and more
-// with 64 or more. The products save 3/4 (F(4x4)) or 5/9 (F(2x2)) of the
-// multiply-adds, but the transforms cost per input and per output channel,
-// which fewer channels do not repay. Measured in the frame at 2 threads,
-// F(2x2) / lanes, in alternating order: 64->64 at 56x56 0.94-0.95, 128->128
-// at 28x28 0.88-0.89, 256->256 at 14x14 0.83-0.87, vgg16's 0.68-0.91,
-// googlenet's 96->208 to 160->320 at 14x14 0.92-0.96; but 32->128 at 14x14
-// 1.66. F(4x4) against what ran before, on single layers: 32->96 at 28x28
-// 0.73, 32->64 at 147x147 0.69, 32->32 at 147x147 0.92, 128->32 at 28x28
-// 0.89, 16->64 at 55x55 0.91, 16->32 at 28x28 0.89 (and 0.65-0.87 on the
-// layers F(2x2) took, in WinogradConv's constructor); but on 14x14 maps
-// (F(4x4) split by output channels) 128->32 1.05, 32->64 1.12, 24->64 1.38.
-// Not taken either: 7x7 maps, by F(2x2) split by output channels
-// (googlenet's 160->320 and 192->384 1.22-1.34, resnet50's 512 0.94), and
-// 13x13 maps by F(2x2) in bands (squeezenet's 64->256 1.38). It depends on the
-// input side and the whole layer's output channels only, so that a slice of
-// a layer's output channels (output_slice.h) decides as the layer does.
+// Whether a 3x3 stride-1 layer runs as Winograd F(4x4, 3x3) (winograd.h)
+// rather than on the channel-lanes or GEMM schedules: on maps of more tiles
+// than a GEMM tile's columns (49 and more: 25x25 and larger) with 16
+// channels a side or more, and on smaller maps of 14x14 and more with 64 or
+// more. The products save 3/4 of the multiply-adds, but the transforms cost
+// per input and per output channel, which fewer channels do not repay.
+// Measured on single layers at 2 threads against what ran before (the
+// lanes or GEMM schedules): 32->96 at 28x28 0.73, 32->64 at 147x147 0.69,
+// 32->32 at 147x147 0.92, 128->32 at 28x28 0.89, 16->64 at 55x55 0.91,
+// 16->32 at 28x28 0.89; but on 14x14 maps (split by output channels)
+// 128->32 1.05, 32->64 1.12, 24->64 1.38. Not taken either: 7x7 maps and
+// 13x13 ones, which F(2x2, 3x3) made slower (googlenet's 160->320 and
+// 192->384 at 7x7 1.22-1.34, squeezenet's 64->256 at 13x13 1.38; resnet50's
+// 512 at 7x7 0.94). It depends on the input side and the whole layer's
+// output channels only, so that a slice of a layer's output channels
+// (output_slice.h) decides as the layer does.
 bool SuitsWinograd(const ConvParams& p, int64_t layer_out_channels) {
   if (p.spatial_rank != 2 || p.group != 1 || p.kernel_h != 3 || p.kernel_w != 3 ||
       p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 || p.dilation_w != 1) {
     return false;
   }
   const int64_t channels = std::min(p.in_channels, layer_out_channels);
-  const int64_t outputs = p.out_h * p.out_w;
-  return (outputs >= kWinogradTile4MinOutputs && channels >= 16) ||
-         (outputs >= 14 * 14 && channels >= 64);
+  return (!WinogradSplitsOutputs(p.out_h, p.out_w) && channels >= 16) ||
+         (p.out_h * p.out_w >= 14 * 14 && channels >= 64);
 }
 
 // The padded input split by stride phase. Plane (c, a, b) holds padded input

@@ -14,7 +14,7 @@
 namespace serdab::engine {
 namespace {
 
-constexpr int64_t kXi = 16;  // positions of F(2x2, 3x3)'s 4x4 transform
+constexpr int64_t kXi = 36;  // positions of the 6x6 transform
 // A band's transformed input, at most (unless one tile row takes more).
 constexpr int64_t kBandBytes = 1 << 20;
 
@@ -23,28 +23,13 @@ int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 }  // namespace
 
 WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) {
-  // F(4x4, 3x3) on maps of 28x28 and more. Measured on single layers at 2
-  // threads, F(4x4) / F(2x2), alternated: 64->64 at 224x224 0.85, 128 at
-  // 112x112 0.70, 64 at 56x56 0.69, 256 at 56x56 0.65, 128 at 28x28 0.65,
-  // 512 at 28x28 0.87, 64->96 at 35x35 0.69, 80->192 at 71x71 0.70. Smaller
-  // maps whose tiles of 4x4 fit the columns of one GEMM tile (14x14: 16
-  // tiles) take F(4x4) too, but split over the threads by output channels
-  // rather than by bands of tiles: in bands, 8 tiles a thread filled half of
-  // each vector of the products, and 256->256 at 14x14 took 1.26 times
-  // F(2x2)'s time.
-  const int64_t outputs = s_.out_h * s_.out_w;
-  const int64_t tiles4 = ((s_.out_h + 3) / 4) * ((s_.out_w + 3) / 4);
-  if (outputs >= kWinogradTile4MinOutputs) {
-    tile_ = 4;
-  } else if (outputs >= 14 * 14 && tiles4 <= kGemmNr) {
-    tile_ = 4;
-    split_outputs_ = true;
-  } else {
-    tile_ = 2;
-  }
-  xi_ = (tile_ + 2) * (tile_ + 2);
-  tiles_h_ = (s_.out_h + tile_ - 1) / tile_;
-  tiles_w_ = (s_.out_w + tile_ - 1) / tile_;
+  tiles_h_ = (s_.out_h + 3) / 4;
+  tiles_w_ = (s_.out_w + 3) / 4;
+  // A map whose tiles fit the columns of one GEMM tile (14x14: 16 tiles) is
+  // split over the threads by output channels: in bands by tile rows, 8 tiles
+  // a thread filled half of each vector of the products (256->256 at 14x14
+  // took 1.26 times F(2x2, 3x3)'s time, and 0.64 split by output channels).
+  split_outputs_ = WinogradSplitsOutputs(s_.out_h, s_.out_w);
   threads = std::max(1, threads);
   if (split_outputs_) {
     // One band of every tile, whose input all threads transform (by input
@@ -60,7 +45,7 @@ WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) 
     // takes about kBandBytes at most (one tile row at least), so that it
     // stays in L2 while every block of output channels reads it, and the
     // bands split evenly over the threads.
-    const int64_t row_bytes = xi_ * s_.in_channels * tiles_w_ * static_cast<int64_t>(sizeof(float));
+    const int64_t row_bytes = kXi * s_.in_channels * tiles_w_ * static_cast<int64_t>(sizeof(float));
     const int64_t fit_rows = std::max<int64_t>(1, kBandBytes / row_bytes);
     const int64_t rows_per_thread = (tiles_h_ + threads - 1) / threads;
     const int64_t bands_per_thread = (rows_per_thread + fit_rows - 1) / fit_rows;
@@ -69,193 +54,40 @@ WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) 
     bands_ = (tiles_h_ + band_rows - 1) / band_rows;
     slots_ = ThreadPool::NumChunks(bands_, 1, threads);
   }
-  // A padded input row, read 16 tiles (34 floats) at a time; with tiles of
-  // 4, four vectors from each of the 6 columns a tile starts at.
-  row_floats_ = tile_ == 2 ? RoundUp(2 * tiles_w_ + 2, 16) + 32 : RoundUp(4 * tiles_w_ + 70, 16);
+  // A padded input row, read 16 tiles at a time: four vectors from each of
+  // the 6 columns a tile starts at.
+  row_floats_ = RoundUp(4 * tiles_w_ + 70, 16);
 }
 
 Status WinogradConv::PrepareWeights(const float* w, Allocator* allocator) {
   SERDAB_ASSIGN_OR_RETURN(
       transformed_,
-      Tensor::Create(DataType::kFloat32, {s_.out_channels, xi_, s_.in_channels}, allocator));
-  if (tile_ == 4) {
-    TransformWeights4(w, 0, s_.out_channels, transformed_.data<float>());
-  } else {
-    TransformWeights(w, 0, s_.out_channels, transformed_.data<float>());
-  }
+      Tensor::Create(DataType::kFloat32, {s_.out_channels, kXi, s_.in_channels}, allocator));
+  TransformWeights(w, 0, s_.out_channels, transformed_.data<float>());
   return Status::Ok();
 }
 
 size_t WinogradConv::ScratchBytes() const {
-  const int64_t u = PreparedBytes() > 0 ? 0 : xi_ * s_.out_channels * s_.in_channels;
+  const int64_t u = PreparedBytes() > 0 ? 0 : kXi * s_.out_channels * s_.in_channels;
   return static_cast<size_t>(u + SharedFloats() + slots_ * SlotFloats()) * sizeof(float);
 }
 
 int64_t WinogradConv::SharedFloats() const {
-  return split_outputs_ ? xi_ * s_.in_channels * band_tiles_ : 0;
+  return split_outputs_ ? kXi * s_.in_channels * band_tiles_ : 0;
 }
 
 int64_t WinogradConv::SlotFloats() const {
-  const int64_t v = split_outputs_ ? 0 : xi_ * s_.in_channels * band_tiles_;
-  return v + xi_ * kGemmMr * band_tiles_ + (tile_ == 4 ? 12 : 8) * row_floats_;
+  const int64_t v = split_outputs_ ? 0 : kXi * s_.in_channels * band_tiles_;
+  return v + kXi * kGemmMr * band_tiles_ + 12 * row_floats_;
 }
 
-// U = G g G^T for g = w[k][c], with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
-// 0 0 1], in panels: for each block of kGemmMr output channels (the last
-// one may have fewer, `rows`), the 16 positions' [rows][in] matrices one
-// after the other, as the products read them (U[xi] of block k0 at
-// u + (k0 * 16 + xi * rows) * in).
+// U = G g G^T for g = w[k][c], with G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6
+// -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1], in panels: for each block of
+// kGemmMr output channels (the last one may have fewer, `rows`), the 36
+// positions' [rows][in] matrices one after the other, as the products read
+// them (U[xi] of block k0 at u + (k0 * 36 + xi * rows) * in).
 void WinogradConv::TransformWeights(const float* w, int64_t k_begin, int64_t k_end,
                                     float* u) const {
-  const int64_t channels = s_.in_channels;
-#if defined(__AVX512F__)
-  // 16 input channels at a time: tap j of channels c..c+15 is a gather of
-  // stride 9, and each of the 16 results a contiguous store.
-  const __m512i stride9 =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(9));
-  const __m512 half = _mm512_set1_ps(0.5f);
-#endif
-  for (int64_t k = k_begin; k < k_end; ++k) {
-    const int64_t k0 = k / kGemmMr * kGemmMr;
-    const int64_t plane = std::min(kGemmMr, s_.out_channels - k0) * channels;
-    float* panel = u + (k0 * kXi + k - k0) * channels;
-    int64_t c = 0;
-#if defined(__AVX512F__)
-    for (; c + 16 <= channels; c += 16) {
-      const float* g = w + (k * channels + c) * 9;
-      __m512 t[4][3];
-      for (int j = 0; j < 3; ++j) {
-        const __m512 g0 = _mm512_i32gather_ps(stride9, g + j, 4);
-        const __m512 g1 = _mm512_i32gather_ps(stride9, g + 3 + j, 4);
-        const __m512 g2 = _mm512_i32gather_ps(stride9, g + 6 + j, 4);
-        t[0][j] = g0;
-        t[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(g0, g1), g2));
-        t[2][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g0, g1), g2));
-        t[3][j] = g2;
-      }
-      float* out = panel + c;
-      for (int i = 0; i < 4; ++i) {
-        _mm512_storeu_ps(out + (4 * i + 0) * plane, t[i][0]);
-        _mm512_storeu_ps(
-            out + (4 * i + 1) * plane,
-            _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2])));
-        _mm512_storeu_ps(
-            out + (4 * i + 2) * plane,
-            _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(t[i][0], t[i][1]), t[i][2])));
-        _mm512_storeu_ps(out + (4 * i + 3) * plane, t[i][2]);
-      }
-    }
-#endif
-    for (; c < channels; ++c) {
-      const float* g = w + (k * channels + c) * 9;
-      float t[4][3];
-      for (int j = 0; j < 3; ++j) {
-        t[0][j] = g[j];
-        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
-      }
-      float* out = panel + c;
-      for (int i = 0; i < 4; ++i) {
-        out[(4 * i + 0) * plane] = t[i][0];
-        out[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-        out[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-        out[(4 * i + 3) * plane] = t[i][2];
-      }
-    }
-  }
-}
-
-// V[xi][c][t] = (B^T d B)[xi] for the 4x4 patch d under each tile t of
-// [t_begin, t_end), with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]:
-// the row combination first, over whole padded rows (contiguous), then the
-// column combination, 16 tiles at a time.
-void WinogradConv::TransformBand(const float* image, int64_t t_begin, int64_t t_end, float* v,
-                                 float* rows) const {
-  const int64_t tiles = t_end - t_begin;
-  const int64_t channels = s_.in_channels;
-  const int64_t width = 2 * tiles_w_ + 2;
-  float* d[4];
-  float* r[4];
-  for (int i = 0; i < 4; ++i) {
-    d[i] = rows + i * row_floats_;
-    r[i] = rows + (4 + i) * row_floats_;
-  }
-  // The columns past `width` are read by the last group of tiles only for
-  // lanes that are not stored; zero, so that nothing uninitialised is read.
-  for (int i = 0; i < 4; ++i) std::fill(r[i] + width, r[i] + row_floats_, 0.f);
-  const int64_t x_begin = std::max<int64_t>(0, s_.pad_left);
-  const int64_t x_end = std::min<int64_t>(width, s_.pad_left + s_.in_w);
-  for (int64_t c = 0; c < channels; ++c) {
-    const float* plane = image + c * s_.in_h * s_.in_w;
-    for (int64_t ty = t_begin / tiles_w_; ty * tiles_w_ < t_end; ++ty) {
-      const int64_t tx_begin = std::max<int64_t>(0, t_begin - ty * tiles_w_);
-      const int64_t tx_end = std::min(tiles_w_, t_end - ty * tiles_w_);
-      for (int i = 0; i < 4; ++i) {
-        const int64_t y = 2 * ty - s_.pad_top + i;
-        if (y < 0 || y >= s_.in_h || x_end <= x_begin) {
-          std::fill(d[i], d[i] + width, 0.f);
-          continue;
-        }
-        std::fill(d[i], d[i] + x_begin, 0.f);
-        std::memcpy(d[i] + x_begin, plane + y * s_.in_w + (x_begin - s_.pad_left),
-                    static_cast<size_t>(x_end - x_begin) * sizeof(float));
-        std::fill(d[i] + x_end, d[i] + width, 0.f);
-      }
-      for (int64_t x = 0; x < width; ++x) {
-        r[0][x] = d[0][x] - d[2][x];
-        r[1][x] = d[1][x] + d[2][x];
-        r[2][x] = d[2][x] - d[1][x];
-        r[3][x] = d[1][x] - d[3][x];
-      }
-      const int64_t t0 = ty * tiles_w_ - t_begin;
-      for (int i = 0; i < 4; ++i) {
-        float* v0 = v + ((4 * i + 0) * channels + c) * tiles + t0;
-        float* v1 = v + ((4 * i + 1) * channels + c) * tiles + t0;
-        float* v2 = v + ((4 * i + 2) * channels + c) * tiles + t0;
-        float* v3 = v + ((4 * i + 3) * channels + c) * tiles + t0;
-        const float* row = r[i];
-        int64_t tx = tx_begin;
-#if defined(__AVX512F__)
-        const __m512i even =
-            _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        const __m512i odd =
-            _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        for (; tx < tx_end; tx += 16) {
-          const __mmask16 mask = tx_end - tx >= 16
-                                     ? static_cast<__mmask16>(0xffff)
-                                     : static_cast<__mmask16>((1u << (tx_end - tx)) - 1);
-          const float* at = row + 2 * tx;
-          const __m512 lo = _mm512_loadu_ps(at), hi = _mm512_loadu_ps(at + 16);
-          const __m512 lo2 = _mm512_loadu_ps(at + 2), hi2 = _mm512_loadu_ps(at + 18);
-          const __m512 a = _mm512_permutex2var_ps(lo, even, hi);
-          const __m512 b = _mm512_permutex2var_ps(lo, odd, hi);
-          const __m512 cc = _mm512_permutex2var_ps(lo2, even, hi2);
-          const __m512 dd = _mm512_permutex2var_ps(lo2, odd, hi2);
-          _mm512_mask_storeu_ps(v0 + tx, mask, _mm512_sub_ps(a, cc));
-          _mm512_mask_storeu_ps(v1 + tx, mask, _mm512_add_ps(b, cc));
-          _mm512_mask_storeu_ps(v2 + tx, mask, _mm512_sub_ps(cc, b));
-          _mm512_mask_storeu_ps(v3 + tx, mask, _mm512_sub_ps(b, dd));
-        }
-#endif
-        for (; tx < tx_end; ++tx) {
-          const float* at = row + 2 * tx;
-          v0[tx] = at[0] - at[2];
-          v1[tx] = at[1] + at[2];
-          v2[tx] = at[2] - at[1];
-          v3[tx] = at[1] - at[3];
-        }
-      }
-    }
-  }
-}
-
-// U = G g G^T for F(4x4, 3x3), G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
-// 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1], in the panels TransformWeights
-// describes, of 36 positions.
-void WinogradConv::TransformWeights4(const float* w, int64_t k_begin, int64_t k_end,
-                                     float* u) const {
   const int64_t channels = s_.in_channels;
   auto columns = [](float g0, float g1, float g2, float* t) {
     t[0] = g0 * 0.25f;
@@ -268,7 +100,7 @@ void WinogradConv::TransformWeights4(const float* w, int64_t k_begin, int64_t k_
   for (int64_t k = k_begin; k < k_end; ++k) {
     const int64_t k0 = k / kGemmMr * kGemmMr;
     const int64_t plane = std::min(kGemmMr, s_.out_channels - k0) * channels;
-    float* panel = u + (k0 * xi_ + k - k0) * channels;
+    float* panel = u + (k0 * kXi + k - k0) * channels;
     for (int64_t c = 0; c < channels; ++c) {
       const float* g = w + (k * channels + c) * 9;
       float t[3][6];  // G g, column j of it as t[j]
@@ -282,13 +114,13 @@ void WinogradConv::TransformWeights4(const float* w, int64_t k_begin, int64_t k_
   }
 }
 
-// V = B^T d B for F(4x4, 3x3) over the 6x6 patch under each tile and input
-// channels [c_begin, c_end), with B^T =
+// V[xi][c][t] = (B^T d B)[xi] for the 6x6 patch d under each tile t of
+// [t_begin, t_end) and input channel c of [c_begin, c_end), with B^T =
 // [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1
 // 0; 0 4 0 -5 0 1]: the row combination over whole padded rows, then the
 // column combination, 16 tiles at a time.
-void WinogradConv::TransformBand4(const float* image, int64_t t_begin, int64_t t_end,
-                                  int64_t c_begin, int64_t c_end, float* v, float* rows) const {
+void WinogradConv::TransformBand(const float* image, int64_t t_begin, int64_t t_end,
+                                 int64_t c_begin, int64_t c_end, float* v, float* rows) const {
   const int64_t tiles = t_end - t_begin;
   const int64_t channels = s_.in_channels;
   const int64_t width = 4 * tiles_w_ + 2;
@@ -403,14 +235,10 @@ void WinogradConv::RunBand(const float* image, const float* u, const float* bias
   const int64_t t_begin = band * band_tiles_;
   const int64_t t_end = std::min(tiles_h_ * tiles_w_, t_begin + band_tiles_);
   float* v = slot;
-  float* m = v + xi_ * s_.in_channels * band_tiles_;
-  float* rows = m + xi_ * kGemmMr * band_tiles_;
-  if (tile_ == 4) {
-    TransformBand4(image, t_begin, t_end, 0, s_.in_channels, v, rows);
-  } else {
-    TransformBand(image, t_begin, t_end, v, rows);
-  }
-  BlockOutputs(v, u, bias, activation, residual, t_begin, t_end, 0, s_.out_channels, out, m, rows);
+  float* m = v + kXi * s_.in_channels * band_tiles_;
+  float* rows = m + kXi * kGemmMr * band_tiles_;
+  TransformBand(image, t_begin, t_end, 0, s_.in_channels, v, rows);
+  BlockOutputs(v, u, bias, activation, residual, t_begin, t_end, 0, s_.out_channels, out, m);
 }
 
 // Output channels [k_begin, k_end) (whole blocks of kGemmMr but the last)
@@ -420,16 +248,16 @@ void WinogradConv::RunBand(const float* image, const float* u, const float* bias
 void WinogradConv::BlockOutputs(const float* v, const float* u, const float* bias,
                                 const Activation& activation, const float* residual,
                                 int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end,
-                                float* out, float* m, float* rows) const {
+                                float* out, float* m) const {
   const int64_t tiles = t_end - t_begin;
   const int64_t channels = s_.in_channels;
   const int64_t outs = s_.out_channels;
-  const int64_t u_floats = xi_ * outs * channels;
+  const int64_t u_floats = kXi * outs * channels;
   for (int64_t k0 = k_begin; k0 < k_end; k0 += kGemmMr) {
     const int64_t rows_k = std::min(kGemmMr, outs - k0);
     for (int64_t t = 0; t < tiles; t += kGemmNr) {
-      for (int64_t xi = 0; xi < xi_; ++xi) {
-        const int64_t at = (k0 * xi_ + xi * rows_k) * channels;
+      for (int64_t xi = 0; xi < kXi; ++xi) {
+        const int64_t at = (k0 * kXi + xi * rows_k) * channels;
         // The next panel (of this block or the next), pulled into cache
         // while this one's first tile runs (sgemm.h: kGemmMr rows of it);
         // the later tiles find every panel of the block there.
@@ -441,101 +269,18 @@ void WinogradConv::BlockOutputs(const float* v, const float* u, const float* bia
                  prefetch ? u + next : nullptr);
       }
     }
-    if (tile_ == 4) {
-      OutputRows4(m, k0, rows_k, t_begin, t_end, bias, activation, residual, out);
-    } else {
-      OutputRows(m, k0, rows_k, t_begin, t_end, bias, activation, residual, out, rows);
-    }
+    OutputRows(m, k0, rows_k, t_begin, t_end, bias, activation, residual, out);
   }
 }
 
-// Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) per tile of [t_begin, t_end) for
-// output channels [k0, k0 + rows_k), whose products are m[16][kGemmMr][tiles],
-// plus the bias, written to the outputs, and the residual and activation
-// over each row.
-void WinogradConv::OutputRows(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin,
-                              int64_t t_end, const float* bias, const Activation& activation,
-                              const float* residual, float* out, float* rows) const {
-  const int64_t tiles = t_end - t_begin;
-  // s0[j] = m0j + m1j + m2j and s1[j] = m1j - m2j - m3j, per column j of
-  // each tile of one tile row.
-  float* s0 = rows;
-  float* s1 = rows + 4 * row_floats_;
-#if defined(__AVX512F__)
-  // 16 tiles' two columns, interleaved into 32 outputs.
-  const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i second =
-      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-#endif
-  for (int64_t r = 0; r < rows_k; ++r) {
-    const int64_t k = k0 + r;
-    const float b0 = bias != nullptr ? bias[k] : 0.f;
-    float* plane = out + k * s_.out_h * s_.out_w;
-    for (int64_t ty = t_begin / tiles_w_; ty * tiles_w_ < t_end; ++ty) {
-      const int64_t tx_begin = std::max<int64_t>(0, t_begin - ty * tiles_w_);
-      const int64_t tx_end = std::min(tiles_w_, t_end - ty * tiles_w_);
-      const int64_t width = tx_end - tx_begin;
-      const int64_t t0 = ty * tiles_w_ + tx_begin - t_begin;
-      const float* mk[kXi];
-      for (int64_t xi = 0; xi < kXi; ++xi) mk[xi] = m + (xi * kGemmMr + r) * tiles + t0;
-      for (int j = 0; j < 4; ++j) {
-        float* a = s0 + j * row_floats_;
-        float* c = s1 + j * row_floats_;
-        for (int64_t i = 0; i < width; ++i) {
-          a[i] = mk[j][i] + mk[4 + j][i] + mk[8 + j][i];
-          c[i] = mk[4 + j][i] - mk[8 + j][i] - mk[12 + j][i];
-        }
-      }
-      // Output columns [2 tx_begin, x_end) of rows 2 ty and 2 ty + 1.
-      const int64_t x_begin = 2 * tx_begin;
-      const int64_t x_end = std::min(s_.out_w, 2 * tx_end);
-      const int64_t pairs = (x_end - x_begin) / 2;
-      for (int row = 0; row < 2; ++row) {
-        const int64_t y = 2 * ty + row;
-        if (y >= s_.out_h) break;
-        const float* src = row == 0 ? s0 : s1;
-        const float* c0 = src;
-        const float* c1 = src + row_floats_;
-        const float* c2 = src + 2 * row_floats_;
-        const float* c3 = src + 3 * row_floats_;
-        float* dst = plane + y * s_.out_w + x_begin;
-        int64_t i = 0;
-#if defined(__AVX512F__)
-        const __m512 vb = _mm512_set1_ps(b0);
-        for (; i + 16 <= pairs; i += 16) {
-          const __m512 a0 = _mm512_loadu_ps(c0 + i), a1 = _mm512_loadu_ps(c1 + i);
-          const __m512 a2 = _mm512_loadu_ps(c2 + i), a3 = _mm512_loadu_ps(c3 + i);
-          const __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(vb, a0), a1), a2);
-          const __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(_mm512_add_ps(vb, a1), a2), a3);
-          _mm512_storeu_ps(dst + 2 * i, _mm512_permutex2var_ps(y0, first, y1));
-          _mm512_storeu_ps(dst + 2 * i + 16, _mm512_permutex2var_ps(y0, second, y1));
-        }
-#endif
-        for (; i < pairs; ++i) {
-          dst[2 * i] = b0 + c0[i] + c1[i] + c2[i];
-          dst[2 * i + 1] = b0 + c1[i] - c2[i] - c3[i];
-        }
-        // An odd output width: the last tile's second column is outside.
-        if ((x_end - x_begin) % 2 != 0) dst[2 * pairs] = b0 + c0[pairs] + c1[pairs] + c2[pairs];
-        if (residual != nullptr) {
-          const int64_t at = (k * s_.out_h + y) * s_.out_w + x_begin;
-          ApplyActivationToSum(activation, residual + at, dst, x_end - x_begin);
-        } else if (!activation.is_none()) {
-          ApplyActivation(activation, dst, x_end - x_begin);
-        }
-      }
-    }
-  }
-}
-
-// Y = A^T M A for F(4x4, 3x3), A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4
+// Y = A^T M A, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4
 // 0; 0 1 -1 8 -8 1], per tile of [t_begin, t_end) for output channels [k0,
 // k0 + rows_k), plus the bias; then the residual and activation over each
 // output row. The multiples of 2, 4 and 8 are exact, so the sums round as
 // plain additions do.
-void WinogradConv::OutputRows4(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin,
-                               int64_t t_end, const float* bias, const Activation& activation,
-                               const float* residual, float* out) const {
+void WinogradConv::OutputRows(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin,
+                              int64_t t_end, const float* bias, const Activation& activation,
+                              const float* residual, float* out) const {
   const int64_t tiles = t_end - t_begin;
   // The four outputs of a tile row from its six sums s (A^T s).
   auto combine = [](float s0, float s1, float s2, float s3, float s4, float s5, float* y) {
@@ -646,13 +391,9 @@ void WinogradConv::Run(ThreadPool* pool, const float* image, const float* w, con
   const float* u = transformed_.data<float>();
   if (PreparedBytes() == 0) {
     float* transformed = slots;
-    slots += xi_ * s_.out_channels * s_.in_channels;
+    slots += kXi * s_.out_channels * s_.in_channels;
     pool->ParallelFor(s_.out_channels, 8, [&](int64_t begin, int64_t end) {
-      if (tile_ == 4) {
-        TransformWeights4(w, begin, end, transformed);
-      } else {
-        TransformWeights(w, begin, end, transformed);
-      }
+      TransformWeights(w, begin, end, transformed);
     });
     u = transformed;
   }
@@ -662,17 +403,25 @@ void WinogradConv::Run(ThreadPool* pool, const float* image, const float* w, con
     float* v = slots;
     slots += SharedFloats();
     const int64_t tiles = band_tiles_;
-    pool->ParallelFor(s_.in_channels, 1, [&](int64_t begin, int64_t end) {
-      float* slot = slots + ThreadPool::CurrentThread() * SlotFloats();
-      TransformBand4(image, 0, tiles, begin, end, v, slot + xi_ * kGemmMr * tiles);
-    });
+    // A pool larger than Setup planned slots for (no Model makes one) runs
+    // it all on the calling thread.
+    const bool serial = pool->num_threads() > slots_;
+    auto slot = [&] { return slots + (serial ? 0 : ThreadPool::CurrentThread()) * SlotFloats(); };
+    auto transform = [&](int64_t begin, int64_t end) {
+      TransformBand(image, 0, tiles, begin, end, v, slot() + kXi * kGemmMr * tiles);
+    };
     const int64_t blocks = (s_.out_channels + kGemmMr - 1) / kGemmMr;
-    pool->ParallelFor(blocks, 1, [&](int64_t begin, int64_t end) {
-      float* slot = slots + ThreadPool::CurrentThread() * SlotFloats();
+    auto outputs = [&](int64_t begin, int64_t end) {
       BlockOutputs(v, u, bias, activation, residual, 0, tiles, begin * kGemmMr,
-                   std::min(s_.out_channels, end * kGemmMr), out, slot,
-                   slot + xi_ * kGemmMr * tiles);
-    });
+                   std::min(s_.out_channels, end * kGemmMr), out, slot());
+    };
+    if (serial) {
+      transform(0, s_.in_channels);
+      outputs(0, blocks);
+    } else {
+      pool->ParallelFor(s_.in_channels, 1, transform);
+      pool->ParallelFor(blocks, 1, outputs);
+    }
     return;
   }
   // One slot per thread: slot i runs its share of the bands in order.

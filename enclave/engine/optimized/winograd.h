@@ -1,32 +1,31 @@
 // WinogradConv: a 3x3, stride 1, dilation 1, ungrouped 2-D convolution by
-// Winograd's minimal filtering F(m x m, 3x3) (Lavin and Gray, "Fast
-// Algorithms for Convolutional Neural Networks", 2016), m being 4 on maps of
-// 28x28 and more and on maps whose 4x4 tiles fit the columns of one GEMM tile
-// (up to 24x24), and 2 on the maps between.
+// Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms
+// for Convolutional Neural Networks", 2016).
 //
-// Each m x m block of outputs ("tile") of each output channel comes from the
-// (m + 2)^2 input patch under it: V = B^T d B per input channel, U = G g G^T
-// per (output, input) channel pair, and Y = A^T (sum over input channels of
-// U . V) A. The sum over input channels is (m + 2)^2 matrix products, one per
-// position of the transform, of U[xi] (out x in channels) by V[xi] (in
-// channels x tiles), which run on the GEMM tiles of sgemm.h: per input
-// channel, 16 multiply-adds per 2x2 outputs or 36 per 4x4, instead of 36 or
-// 144. F(2x2)'s transforms add and subtract only (G halves); F(4x4)'s
-// multiply by small integers and G's sixths, which round a little more
-// (within the direct sum's tolerance on the models).
+// Each 4x4 block of outputs ("tile") of each output channel comes from the
+// 6x6 input patch under it: V = B^T d B per input channel, U = G g G^T per
+// (output, input) channel pair, and Y = A^T (sum over input channels of
+// U . V) A. The sum over input channels is 36 matrix products, one per
+// position of the 6x6 transform, of U[xi] (out x in channels) by V[xi] (in
+// channels x tiles), which run on the GEMM tiles of sgemm.h: 36
+// multiply-adds per 4x4 outputs and input channel instead of 144. The
+// transforms multiply by small integers (B, A) and G's sixths, so the sums
+// round a little more than the direct sum's, within its tolerance on the
+// models. (F(2x2, 3x3), 16 products per 2x2 outputs, which an earlier
+// version ran, took 1.15-1.6 times as long on every layer measured.)
 //
 // A constant weight is transformed once, by PrepareWeights, into memory from
-// the model's weight allocator: 16/9 or 36/9 of the layer's weight, which
-// the layer view counts (Kernel::PreparedWeightBytes). A weight known only at
-// run time (a streamed chunk) is transformed at every run, into scratch, by
-// the same code, so both give the same bits.
+// the model's weight allocator: 36/9 of the layer's weight, which the layer
+// view counts (Kernel::PreparedWeightBytes). A weight known only at run time
+// (a streamed chunk) is transformed at every run, into scratch, by the same
+// code, so both give the same bits.
 //
 // Tiles go in bands of whole tile rows, one band per thread at a time, so
 // that a band's transformed input stays in L2 while every block of output
-// channels uses it; a block's (m + 2)^2 products take a few tiles of its
-// band at a time and are turned into outputs at once, from cache. A map of
-// few tiles (14x14: 16) is one band, whose input the threads transform by
-// input channels and whose blocks of output channels they then share.
+// channels uses it; a block's 36 products take a few tiles of its band at a
+// time and are turned into outputs at once, from cache. A map of few tiles
+// (14x14: 16) is one band, whose input the threads transform by input
+// channels and whose blocks of output channels they then share.
 #ifndef SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
 #define SERDAB_ENCLAVE_ENGINE_OPTIMIZED_WINOGRAD_H_
 
@@ -35,6 +34,7 @@
 
 #include "enclave/common/status.h"
 #include "enclave/engine/activation.h"
+#include "enclave/engine/optimized/sgemm.h"
 #include "enclave/engine/tensor.h"
 
 namespace serdab::engine {
@@ -42,9 +42,17 @@ namespace serdab::engine {
 class Allocator;
 class ThreadPool;
 
-// Output pixels from which a layer runs as F(4x4, 3x3) in bands (measured in
-// WinogradConv's constructor).
-inline constexpr int64_t kWinogradTile4MinOutputs = 28 * 28;
+// Tiles of 4x4 outputs over an out_h x out_w map.
+inline int64_t WinogradTiles(int64_t out_h, int64_t out_w) {
+  return ((out_h + 3) / 4) * ((out_w + 3) / 4);
+}
+
+// Whether the map's tiles fit the columns of one GEMM tile, so that
+// WinogradConv splits the layer over its threads by output channels rather
+// than by bands of tiles.
+inline bool WinogradSplitsOutputs(int64_t out_h, int64_t out_w) {
+  return WinogradTiles(out_h, out_w) <= kGemmNr;
+}
 
 struct WinogradShape {
   int64_t in_channels = 0;
@@ -80,30 +88,22 @@ class WinogradConv {
 
  private:
   void TransformWeights(const float* w, int64_t k_begin, int64_t k_end, float* u) const;
-  void TransformWeights4(const float* w, int64_t k_begin, int64_t k_end, float* u) const;
-  void TransformBand(const float* image, int64_t t_begin, int64_t t_end, float* v,
-                     float* rows) const;
-  void TransformBand4(const float* image, int64_t t_begin, int64_t t_end, int64_t c_begin,
-                      int64_t c_end, float* v, float* rows) const;
+  void TransformBand(const float* image, int64_t t_begin, int64_t t_end, int64_t c_begin,
+                     int64_t c_end, float* v, float* rows) const;
   void RunBand(const float* image, const float* u, const float* bias, const Activation& activation,
                const float* residual, int64_t band, float* out, float* slot) const;
   void BlockOutputs(const float* v, const float* u, const float* bias, const Activation& activation,
                     const float* residual, int64_t t_begin, int64_t t_end, int64_t k_begin,
-                    int64_t k_end, float* out, float* m, float* rows) const;
+                    int64_t k_end, float* out, float* m) const;
   void OutputRows(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin, int64_t t_end,
                   const float* bias, const Activation& activation, const float* residual,
-                  float* out, float* rows) const;
-  void OutputRows4(const float* m, int64_t k0, int64_t rows_k, int64_t t_begin, int64_t t_end,
-                   const float* bias, const Activation& activation, const float* residual,
-                   float* out) const;
+                  float* out) const;
   int64_t SharedFloats() const;  // split_outputs_: the one band's transformed input
   int64_t SlotFloats() const;
 
   WinogradShape s_;
-  int64_t tile_ = 2;  // outputs per tile side: F(2x2, 3x3) or F(4x4, 3x3)
-  int64_t xi_ = 16;   // positions of the transform: (tile_ + 2)^2
   // One band of every tile, its blocks of output channels split over the
-  // threads (maps under 28x28), rather than bands split over the threads.
+  // threads (WinogradSplitsOutputs), rather than bands split over them.
   bool split_outputs_ = false;
   int64_t tiles_h_ = 0;
   int64_t tiles_w_ = 0;
