@@ -100,8 +100,8 @@ std::string RunInEnclaveAndCompare(const Deployment& d, const std::string& name,
 
 TEST(BoundaryTest, RunsModelsExactlyAsNative) {
   Deployment d;
-  // mobilenet_v2 (13 MiB of weights) fits a 48 MiB EPC; resnet18's 61 MiB
-  // (45 of them its own, 16 Winograd-transformed copies) in 16 MiB pages on
+  // mobilenet_v2 (13 MiB of weights) fits a 48 MiB EPC; resnet18's 81 MiB
+  // (45 of them its own, 36 Winograd-transformed copies) in 16 MiB pages on
   // every frame.
   const std::string fits = RunInEnclaveAndCompare(d, "mobilenet_v2", 48);
   EXPECT_NE(fits.find("\"evictions\":0,"), std::string::npos) << fits;
