@@ -531,6 +531,20 @@ void CheckSameBits(const std::vector<RandomConv>& variants, uint32_t seed) {
   }
 }
 
+// Each case at 1, 2 and 3 threads, which cut the work differently and must
+// give the same bits (CheckSameBits).
+void CheckSameBitsAtEachThreadCount(const std::vector<RandomConv>& cases, std::mt19937* rng) {
+  for (const RandomConv& base : cases) {
+    std::vector<RandomConv> variants;
+    for (int threads : {1, 2, 3}) {
+      variants.push_back(base);
+      variants.back().threads = threads;
+    }
+    CheckSameBits(variants, (*rng)());
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 RandomConv Make(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k, int64_t s, int64_t pad,
                 int64_t group = 1) {
   RandomConv c{1, cin, cout, h, w, k, k, s, s, 1, 1, group, {pad, pad, pad, pad}};
@@ -715,9 +729,10 @@ TEST(ConvOptimizedTest, LargerLayers) {
 TEST(ConvOptimizedTest, TilesStoredAcrossOutputRows) {
   std::mt19937 rng(17);
   std::vector<RandomConv> cases = {
-      Make(3, 16, 99, 99, 3, 2, 0),  // 49 wide from planes 50 wide
-      Make(3, 8, 60, 100, 3, 1, 1),  // 100 wide from 102
-      Make(5, 12, 40, 52, 3, 1, 1),   Make(4, 10, 64, 97, 5, 2, 2),
+      Make(3, 16, 99, 99, 3, 2, 0),    // 49 wide from planes 50 wide
+      Make(3, 8, 60, 100, 3, 1, 1),    // 100 wide from 102
+      Make(5, 12, 40, 52, 3, 1, 1),    // 52 wide from 54
+      Make(4, 10, 64, 97, 5, 2, 2),    // 49 wide from 51
       Make(16, 8, 100, 100, 3, 1, 1),  // planes over L2 / 4: in bands
       Make(3, 16, 50, 98, 3, 1, 1),
   };
@@ -728,16 +743,7 @@ TEST(ConvOptimizedTest, TilesStoredAcrossOutputRows) {
   cases[4].activation = "relu";
   cases[5].activation = "relu";
   cases[5].residual = true;
-  for (const RandomConv& base : cases) {
-    std::vector<RandomConv> variants;
-    for (int threads : {1, 2, 3}) {
-      RandomConv c = base;
-      c.threads = threads;
-      variants.push_back(c);
-    }
-    CheckSameBits(variants, rng());
-    if (::testing::Test::HasFatalFailure()) return;
-  }
+  CheckSameBitsAtEachThreadCount(cases, &rng);
 }
 
 // The schedule with output channels in the vector lanes
@@ -770,15 +776,7 @@ TEST(ConvOptimizedTest, ChannelLanes) {
   cases[6].activation = "clip";
   cases[7].activation = "sigmoid";
   cases[7].bias = false;
-  for (const RandomConv& base : cases) {
-    std::vector<RandomConv> variants;
-    for (int threads : {1, 2, 3}) {
-      variants.push_back(base);
-      variants.back().threads = threads;
-    }
-    CheckSameBits(variants, rng());
-    if (::testing::Test::HasFatalFailure()) return;
-  }
+  CheckSameBitsAtEachThreadCount(cases, &rng);
 }
 
 // 3x3 stride-1 layers run as Winograd F(4x4, 3x3) (winograd.h): in bands of
