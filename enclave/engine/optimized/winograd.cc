@@ -20,6 +20,20 @@ constexpr int64_t kBandBytes = 1 << 20;
 
 int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
+// t = G (g0, g1, g2)^T, G being F(4x4, 3x3)'s 6x3 matrix, for one float or
+// 16 lanes of them, by the same operations in the same order (so both round
+// alike: the build does not contract them into FMAs).
+template <typename T>
+void GTimes(T g0, T g1, T g2, T* t) {
+  constexpr float kSixth = 1.f / 6.f, kTwelfth = 1.f / 12.f, kTwentyFourth = 1.f / 24.f;
+  t[0] = g0 * 0.25f;
+  t[1] = -((g0 + g1) + g2) * kSixth;
+  t[2] = -((g0 - g1) + g2) * kSixth;
+  t[3] = (g0 * kTwentyFourth + g1 * kTwelfth) + g2 * kSixth;
+  t[4] = (g0 * kTwentyFourth - g1 * kTwelfth) + g2 * kSixth;
+  t[5] = g2;
+}
+
 }  // namespace
 
 WinogradConv::WinogradConv(const WinogradShape& shape, int threads) : s_(shape) {
@@ -89,25 +103,41 @@ int64_t WinogradConv::SlotFloats() const {
 void WinogradConv::TransformWeights(const float* w, int64_t k_begin, int64_t k_end,
                                     float* u) const {
   const int64_t channels = s_.in_channels;
-  auto columns = [](float g0, float g1, float g2, float* t) {
-    t[0] = g0 * 0.25f;
-    t[1] = -(g0 + g1 + g2) / 6.f;
-    t[2] = -(g0 - g1 + g2) / 6.f;
-    t[3] = g0 / 24.f + g1 / 12.f + g2 / 6.f;
-    t[4] = g0 / 24.f - g1 / 12.f + g2 / 6.f;
-    t[5] = g2;
-  };
+#if defined(__AVX512F__)
+  // 16 input channels at a time: tap j of channels c..c+15 is a gather of
+  // stride 9, and each of the 36 results a contiguous store. (A weight that
+  // streams is transformed at every run.)
+  const __m512i stride9 =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(9));
+#endif
   for (int64_t k = k_begin; k < k_end; ++k) {
     const int64_t k0 = k / kGemmMr * kGemmMr;
     const int64_t plane = std::min(kGemmMr, s_.out_channels - k0) * channels;
     float* panel = u + (k0 * kXi + k - k0) * channels;
-    for (int64_t c = 0; c < channels; ++c) {
+    int64_t c = 0;
+#if defined(__AVX512F__)
+    for (; c + 16 <= channels; c += 16) {
       const float* g = w + (k * channels + c) * 9;
-      float t[3][6];  // G g, column j of it as t[j]
-      for (int j = 0; j < 3; ++j) columns(g[j], g[3 + j], g[6 + j], t[j]);
+      __m512 t[3][6];  // G g, column j of it as t[j]
+      for (int j = 0; j < 3; ++j) {
+        GTimes(_mm512_i32gather_ps(stride9, g + j, 4), _mm512_i32gather_ps(stride9, g + 3 + j, 4),
+               _mm512_i32gather_ps(stride9, g + 6 + j, 4), t[j]);
+      }
+      for (int i = 0; i < 6; ++i) {
+        __m512 row[6];
+        GTimes(t[0][i], t[1][i], t[2][i], row);
+        for (int j = 0; j < 6; ++j) _mm512_storeu_ps(panel + (6 * i + j) * plane + c, row[j]);
+      }
+    }
+#endif
+    for (; c < channels; ++c) {
+      const float* g = w + (k * channels + c) * 9;
+      float t[3][6];
+      for (int j = 0; j < 3; ++j) GTimes(g[j], g[3 + j], g[6 + j], t[j]);
       for (int i = 0; i < 6; ++i) {
         float row[6];
-        columns(t[0][i], t[1][i], t[2][i], row);
+        GTimes(t[0][i], t[1][i], t[2][i], row);
         for (int j = 0; j < 6; ++j) panel[(6 * i + j) * plane + c] = row[j];
       }
     }
