@@ -34,6 +34,12 @@ struct Activation {
   float beta = 0.f;
 
   bool is_none() const { return kind == Kind::kNone; }
+  // None, a Relu or a Clip: at most a clamp, which rounds nothing, so that
+  // vector and scalar code give the same bits and a GEMM tile may apply it
+  // in registers.
+  bool is_clamp() const {
+    return kind == Kind::kNone || kind == Kind::kRelu || kind == Kind::kClip;
+  }
 
   // Internal attribute names carried by fused Conv/Gemm nodes.
   static constexpr const char* kAttrKind = "serdab.activation";

@@ -751,18 +751,11 @@ class ConvOptimized : public Kernel {
         }
       }
     }
-    fusable_epilogue_ = true;
-    switch (p_.activation.kind) {
-      case Activation::Kind::kNone:
-        break;
-      case Activation::Kind::kRelu:
-        tile_epilogue_ = {nullptr, true, 0.f, std::numeric_limits<float>::infinity()};
-        break;
-      case Activation::Kind::kClip:
-        tile_epilogue_ = {nullptr, true, p_.activation.alpha, p_.activation.beta};
-        break;
-      default:
-        fusable_epilogue_ = false;
+    fusable_epilogue_ = p_.activation.is_clamp();
+    if (p_.activation.kind == Activation::Kind::kRelu) {
+      tile_epilogue_ = {nullptr, true, 0.f, std::numeric_limits<float>::infinity()};
+    } else if (p_.activation.kind == Activation::Kind::kClip) {
+      tile_epilogue_ = {nullptr, true, p_.activation.alpha, p_.activation.beta};
     }
     if (band_mode_) return Status::Ok();
     positions_ = (p_.out_h - 1) * layout_.wq + p_.out_w;

@@ -221,9 +221,6 @@ void ChannelLanesConv::Setup(const ConvParams& p, int threads) {
     chunk_rows_ = std::max(chunk_rows_, UnitAt(pc * channel_blocks_).rows);
   }
   threads_ = std::max(1, threads);
-  exact_activation_ = p.activation.kind == Activation::Kind::kNone ||
-                      p.activation.kind == Activation::Kind::kRelu ||
-                      p.activation.kind == Activation::Kind::kClip;
 }
 
 ChannelLanesConv::Unit ChannelLanesConv::UnitAt(int64_t u) const {
@@ -353,7 +350,7 @@ void ChannelLanesConv::RunUnit(const Unit& unit, float* scratch, const float* im
       if (residual != nullptr) {
         ApplyActivationToSum(p_.activation, residual + m * hw + unit.q_begin, row, positions);
         std::memcpy(y, row, positions * sizeof(float));
-      } else if (exact_activation_) {
+      } else if (p_.activation.is_clamp()) {
         ApplyActivation(p_.activation, row, y, positions);
       } else {
         // Vector code rounds a sigmoid or tanh differently from the scalar

@@ -81,9 +81,6 @@ class ChannelLanesConv {
   int64_t position_chunks_ = 0;
   int64_t units_ = 0;
   int threads_ = 1;  // slices of scratch, one per thread
-  // The activation rounds nothing (none, Relu, Clip): applied on the way
-  // to the output wherever a unit starts.
-  bool exact_activation_ = true;
 };
 
 }  // namespace serdab::engine
