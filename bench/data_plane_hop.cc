@@ -362,7 +362,7 @@ double RawTcp(size_t bytes, double seconds, bool sealed) {
   const auto a = Must(crypto::X25519KeyPair::Generate(), "key");
   const auto b = Must(crypto::X25519KeyPair::Generate(), "key");
   const crypto::Bytes transcript(32, 7);
-  const size_t message = bytes + (sealed ? crypto::kChannelOverheadBytes : 0);
+  const size_t message = sealed ? crypto::SealedMessageBytes(bytes) : bytes;
   int results[2];
   if (::pipe(results) != 0) Die("pipe", Status::IoError("pipe"));
   const pid_t child = ::fork();

@@ -1,5 +1,8 @@
 #include "cli/enclave_client.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "enclave/attestation/quote.h"
 #include "enclave/engine/tensor_codec.h"
 
@@ -107,9 +110,16 @@ Result<std::vector<engine::Tensor>> EnclaveClient::Infer(
   // faulted in every time). The frame is sealed from the input tensors where
   // they lie; the result's plaintext is wiped after each use.
   const uint64_t frame = next_frame_++;
-  SERDAB_RETURN_IF_ERROR(channel_.SealParts(kStreamId, frame, kToEnclaveHop,
-                                            engine::EncodedTensorParts(inputs, &frame_headers_),
-                                            &frame_message_));
+  const std::vector<crypto::ByteView> parts = engine::EncodedTensorParts(inputs, &frame_headers_);
+  size_t plaintext_size = 0;
+  for (const crypto::ByteView& part : parts) plaintext_size += part.size();
+  if (plaintext_size > crypto::kChannelRecordBytes && seal_pool_ == nullptr) {
+    seal_pool_ = std::make_unique<engine::ThreadPool>(
+        static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, kMaxSealThreads)),
+        engine::ThreadPool::IdleWorkers::kSleep);
+  }
+  SERDAB_RETURN_IF_ERROR(channel_.SealParts(kStreamId, frame, kToEnclaveHop, parts, &frame_message_,
+                                            engine::ForEachOn(seal_pool_.get())));
   SERDAB_ASSIGN_OR_RETURN(crypto::Bytes reply,
                           host_->Process(session_, kToEnclaveHop, session_, kFromEnclaveHop,
                                          kStreamId, frame_message_));

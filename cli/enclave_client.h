@@ -20,6 +20,7 @@
 #include "enclave/attestation/quote_verifier.h"
 #include "enclave/crypto/secure_channel.h"
 #include "enclave/engine/tensor.h"
+#include "enclave/engine/thread_pool.h"
 #include "worker/enclave_endpoint.h"
 
 namespace serdab::cli {
@@ -111,6 +112,7 @@ class EnclaveClient {
   static constexpr uint64_t kStreamId = 1;
   static constexpr uint32_t kToEnclaveHop = 0;
   static constexpr uint32_t kFromEnclaveHop = 1;
+  static constexpr unsigned kMaxSealThreads = 4;
 
   worker::EnclaveEndpoint* host_;
   attestation::VerifiedQuote verified_;
@@ -121,6 +123,9 @@ class EnclaveClient {
   crypto::Bytes frame_plaintext_;  // wiped after every frame
   crypto::Bytes frame_headers_;    // the input message's headers (no secrets)
   crypto::Bytes frame_message_;
+  // Seals a frame's records (crypto::RecordRunner), made for the first
+  // frame of more than one record; its workers sleep while the enclave runs.
+  std::unique_ptr<engine::ThreadPool> seal_pool_;
 };
 
 }  // namespace serdab::cli

@@ -83,9 +83,10 @@ static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == kAeadTagBytes);
 // Room for the larger nonce (XChaCha20's 24 bytes); AES-GCM reads the first 12.
 using NonceBuffer = std::array<uint8_t, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES>;
 
-NonceBuffer NonceFromCounter(uint64_t counter) {
+NonceBuffer ExpandNonce(AeadNonce n) {
   NonceBuffer nonce{};
-  for (int i = 0; i < 8; ++i) nonce[i] = static_cast<uint8_t>(counter >> (8 * i));
+  for (int i = 0; i < 8; ++i) nonce[i] = static_cast<uint8_t>(n.counter >> (8 * i));
+  for (int i = 0; i < 4; ++i) nonce[8 + i] = static_cast<uint8_t>(n.record >> (8 * i));
   return nonce;
 }
 
@@ -174,7 +175,7 @@ Aead& Aead::operator=(Aead&&) noexcept = default;
 
 Aead::~Aead() = default;
 
-Status Aead::Seal(uint64_t counter, ByteView associated_data, ByteView plaintext,
+Status Aead::Seal(AeadNonce n, ByteView associated_data, ByteView plaintext,
                   std::span<uint8_t> out) const {
   if (plaintext.size() > MaxMessageBytes(algorithm_)) {
     return Status::OutOfRange("AEAD plaintext of " + std::to_string(plaintext.size()) +
@@ -185,7 +186,7 @@ Status Aead::Seal(uint64_t counter, ByteView associated_data, ByteView plaintext
                                    " bytes, needs " +
                                    std::to_string(plaintext.size() + kAeadTagBytes));
   }
-  const NonceBuffer nonce = NonceFromCounter(counter);
+  const NonceBuffer nonce = ExpandNonce(n);
   uint8_t* tag = out.data() + plaintext.size();
   if (algorithm_ == AeadAlgorithm::kAes256Gcm) {
     GcmMessage message(aes_->keyed, /*encrypt=*/true, nonce.data(), associated_data);
@@ -201,7 +202,7 @@ Status Aead::Seal(uint64_t counter, ByteView associated_data, ByteView plaintext
   return Status::Ok();
 }
 
-Status Aead::Open(uint64_t counter, ByteView associated_data, ByteView ciphertext,
+Status Aead::Open(AeadNonce n, ByteView associated_data, ByteView ciphertext,
                   std::span<uint8_t> out) const {
   if (ciphertext.size() < kAeadTagBytes) return ShorterThanTag(ciphertext.size());
   const size_t plain_size = ciphertext.size() - kAeadTagBytes;
@@ -209,7 +210,7 @@ Status Aead::Open(uint64_t counter, ByteView associated_data, ByteView ciphertex
     return Status::InvalidArgument("AEAD open output buffer holds " + std::to_string(out.size()) +
                                    " bytes, needs " + std::to_string(plain_size));
   }
-  const NonceBuffer nonce = NonceFromCounter(counter);
+  const NonceBuffer nonce = ExpandNonce(n);
   const uint8_t* tag = ciphertext.data() + plain_size;
   int rc;
   if (algorithm_ == AeadAlgorithm::kAes256Gcm) {
@@ -245,14 +246,14 @@ void WipeParts(std::span<const std::span<uint8_t>> parts) {
 
 }  // namespace
 
-Status Aead::SealParts(uint64_t counter, ByteView associated_data, std::span<const ByteView> parts,
+Status Aead::SealParts(AeadNonce n, ByteView associated_data, std::span<const ByteView> parts,
                        std::span<uint8_t> out) const {
   const size_t plain_size = TotalSize(parts);
   if (algorithm_ != AeadAlgorithm::kAes256Gcm) {
     Bytes gathered;
     gathered.reserve(plain_size);
     for (const ByteView& part : parts) gathered.insert(gathered.end(), part.begin(), part.end());
-    Status s = Seal(counter, associated_data, gathered, out);
+    Status s = Seal(n, associated_data, gathered, out);
     SecureWipe(gathered.data(), gathered.size());
     return s;
   }
@@ -264,7 +265,7 @@ Status Aead::SealParts(uint64_t counter, ByteView associated_data, std::span<con
     return Status::InvalidArgument("AEAD seal output buffer holds " + std::to_string(out.size()) +
                                    " bytes, needs " + std::to_string(plain_size + kAeadTagBytes));
   }
-  const NonceBuffer nonce = NonceFromCounter(counter);
+  const NonceBuffer nonce = ExpandNonce(n);
   GcmMessage message(aes_->keyed, /*encrypt=*/true, nonce.data(), associated_data);
   size_t at = 0;
   bool ok = true;
@@ -279,9 +280,8 @@ Status Aead::SealParts(uint64_t counter, ByteView associated_data, std::span<con
   return Status::Ok();
 }
 
-Status Aead::SealPartsOut(uint64_t counter, ByteView associated_data,
-                          std::span<const ByteView> parts, std::span<uint8_t> out,
-                          Bytes* scratch) const {
+Status Aead::SealPartsOut(AeadNonce n, ByteView associated_data, std::span<const ByteView> parts,
+                          std::span<uint8_t> out, Bytes* scratch) const {
   const size_t plain_size = TotalSize(parts);
   if (out.size() != plain_size + kAeadTagBytes) {
     return Status::InvalidArgument("AEAD seal output buffer holds " + std::to_string(out.size()) +
@@ -290,7 +290,7 @@ Status Aead::SealPartsOut(uint64_t counter, ByteView associated_data,
   if (algorithm_ != AeadAlgorithm::kAes256Gcm) {
     // libsodium seals in one call: the whole message is made in scratch.
     scratch->resize(out.size());
-    Status s = SealParts(counter, associated_data, parts, *scratch);
+    Status s = SealParts(n, associated_data, parts, *scratch);
     if (s.ok()) std::copy(scratch->begin(), scratch->end(), out.begin());
     return s;
   }
@@ -301,7 +301,7 @@ Status Aead::SealPartsOut(uint64_t counter, ByteView associated_data,
   // Small enough to stay in L2 between the cipher writing it and the copy.
   constexpr size_t kSlice = 256 * 1024;
   scratch->resize(std::min(kSlice, std::max(plain_size, kAeadTagBytes)));
-  const NonceBuffer nonce = NonceFromCounter(counter);
+  const NonceBuffer nonce = ExpandNonce(n);
   GcmMessage message(aes_->keyed, /*encrypt=*/true, nonce.data(), associated_data);
   size_t at = 0;
   bool ok = true;
@@ -323,7 +323,7 @@ Status Aead::SealPartsOut(uint64_t counter, ByteView associated_data,
   return Status::Ok();
 }
 
-Status Aead::OpenParts(uint64_t counter, ByteView associated_data, ByteView ciphertext,
+Status Aead::OpenParts(AeadNonce n, ByteView associated_data, ByteView ciphertext,
                        std::span<const std::span<uint8_t>> parts) const {
   if (ciphertext.size() < kAeadTagBytes) return ShorterThanTag(ciphertext.size());
   const size_t plain_size = ciphertext.size() - kAeadTagBytes;
@@ -334,7 +334,7 @@ Status Aead::OpenParts(uint64_t counter, ByteView associated_data, ByteView ciph
   }
   if (algorithm_ != AeadAlgorithm::kAes256Gcm) {
     Bytes opened(plain_size);
-    Status s = Open(counter, associated_data, ciphertext, opened);
+    Status s = Open(n, associated_data, ciphertext, opened);
     size_t at = 0;
     for (const std::span<uint8_t>& part : parts) {
       if (s.ok()) std::copy_n(opened.begin() + at, part.size(), part.begin());
@@ -344,7 +344,7 @@ Status Aead::OpenParts(uint64_t counter, ByteView associated_data, ByteView ciph
     if (!s.ok()) WipeParts(parts);
     return s;
   }
-  const NonceBuffer nonce = NonceFromCounter(counter);
+  const NonceBuffer nonce = ExpandNonce(n);
   // GCM decrypts before it verifies: the parts hold unauthenticated
   // plaintext until CheckTag, and are wiped if the tag is wrong.
   GcmMessage message(aes_->keyed, /*encrypt=*/false, nonce.data(), associated_data);
@@ -361,16 +361,16 @@ Status Aead::OpenParts(uint64_t counter, ByteView associated_data, ByteView ciph
   return Status::Ok();
 }
 
-Result<Bytes> Aead::Seal(uint64_t counter, ByteView associated_data, ByteView plaintext) const {
+Result<Bytes> Aead::Seal(AeadNonce n, ByteView associated_data, ByteView plaintext) const {
   Bytes out(plaintext.size() + kAeadTagBytes);
-  SERDAB_RETURN_IF_ERROR(Seal(counter, associated_data, plaintext, out));
+  SERDAB_RETURN_IF_ERROR(Seal(n, associated_data, plaintext, out));
   return out;
 }
 
-Result<Bytes> Aead::Open(uint64_t counter, ByteView associated_data, ByteView ciphertext) const {
+Result<Bytes> Aead::Open(AeadNonce n, ByteView associated_data, ByteView ciphertext) const {
   if (ciphertext.size() < kAeadTagBytes) return ShorterThanTag(ciphertext.size());
   Bytes out(ciphertext.size() - kAeadTagBytes);
-  SERDAB_RETURN_IF_ERROR(Open(counter, associated_data, ciphertext, out));
+  SERDAB_RETURN_IF_ERROR(Open(n, associated_data, ciphertext, out));
   return out;
 }
 

@@ -2,11 +2,12 @@
 //
 // Two algorithms: AES-256-GCM (OpenSSL's libcrypto) where the CPU has AES-NI
 // and PCLMUL, XChaCha20-Poly1305 (libsodium) everywhere.
-// The caller supplies a 64-bit counter rather than a nonce; it is expanded
-// into the algorithm's nonce (little-endian in the first 8 bytes, zeros after).
-// A (key, counter) pair must never be used twice: SecureChannel uses a fresh
-// key per direction and a strictly increasing counter, sealing a fresh key per
-// blob.
+// The caller supplies an AeadNonce (a 64-bit counter and a 32-bit record
+// index) rather than a nonce; it is expanded into the algorithm's nonce
+// (little-endian, the counter in bytes 0-7, the record in bytes 8-11, zeros
+// after). A (key, nonce) pair must never be used twice: SecureChannel uses a
+// fresh key per direction, a strictly increasing counter per message and one
+// record index per record of a message; sealing uses a fresh key per blob.
 //
 // Output layout: ciphertext (same length as the plaintext) || 16-byte tag.
 #ifndef SERDAB_ENCLAVE_CRYPTO_AEAD_H_
@@ -46,6 +47,14 @@ inline constexpr size_t kAeadKeyBytes = 32;
 inline constexpr size_t kAeadTagBytes = 16;
 using AeadKey = SecretBytes<kAeadKeyBytes>;
 
+// A message's nonce. A plain counter converts to record 0: the nonce of
+// every message that is one record (sealed blobs, weight chunks).
+struct AeadNonce {
+  AeadNonce(uint64_t counter, uint32_t record = 0) : counter(counter), record(record) {}
+  uint64_t counter;
+  uint32_t record;
+};
+
 // A key bound to an algorithm. Seal and Open are const and thread-safe.
 class Aead {
  public:
@@ -62,7 +71,7 @@ class Aead {
   // plaintext.size() + kAeadTagBytes bytes. `out` may start where
   // `plaintext` starts (sealing in place) but may not overlap it otherwise,
   // nor overlap `associated_data`.
-  Status Seal(uint64_t counter, ByteView associated_data, ByteView plaintext,
+  Status Seal(AeadNonce nonce, ByteView associated_data, ByteView plaintext,
               std::span<uint8_t> out) const;
 
   // Verifies and decrypts ciphertext || tag into `out` (exactly
@@ -71,7 +80,7 @@ class Aead {
   // `out` may start where `ciphertext` starts (opening in place) but may not
   // overlap it otherwise. Ciphertext is read more than once, so it must be
   // memory no one else writes while Open runs.
-  Status Open(uint64_t counter, ByteView associated_data, ByteView ciphertext,
+  Status Open(AeadNonce nonce, ByteView associated_data, ByteView ciphertext,
               std::span<uint8_t> out) const;
 
   // Gather and scatter forms, for a frame whose plaintext lies in several
@@ -81,9 +90,9 @@ class Aead {
   // copy exists. On failure every part is left zeroed. AES-256-GCM streams
   // them; XChaCha20-Poly1305, which libsodium seals in one call, gathers
   // them into a scratch buffer that is wiped after.
-  Status SealParts(uint64_t counter, ByteView associated_data, std::span<const ByteView> parts,
+  Status SealParts(AeadNonce nonce, ByteView associated_data, std::span<const ByteView> parts,
                    std::span<uint8_t> out) const;
-  Status OpenParts(uint64_t counter, ByteView associated_data, ByteView ciphertext,
+  Status OpenParts(AeadNonce nonce, ByteView associated_data, ByteView ciphertext,
                    std::span<const std::span<uint8_t>> parts) const;
 
   // SealParts into `out` in memory another party may read and write (an
@@ -92,12 +101,12 @@ class Aead {
   // caller's own memory) a slice at a time, and each slice copied out while
   // it is in cache, so GCM hashes the ciphertext it made, not whatever the
   // other party put in `out` meanwhile. On failure `out` is zeroed.
-  Status SealPartsOut(uint64_t counter, ByteView associated_data, std::span<const ByteView> parts,
+  Status SealPartsOut(AeadNonce nonce, ByteView associated_data, std::span<const ByteView> parts,
                       std::span<uint8_t> out, Bytes* scratch) const;
 
   // Convenience forms that allocate the output.
-  Result<Bytes> Seal(uint64_t counter, ByteView associated_data, ByteView plaintext) const;
-  Result<Bytes> Open(uint64_t counter, ByteView associated_data, ByteView ciphertext) const;
+  Result<Bytes> Seal(AeadNonce nonce, ByteView associated_data, ByteView plaintext) const;
+  Result<Bytes> Open(AeadNonce nonce, ByteView associated_data, ByteView ciphertext) const;
 
  private:
   struct AesState;  // libcrypto's keyed AES-GCM context

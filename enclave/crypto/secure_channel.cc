@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <optional>
+#include <vector>
 
 namespace serdab::crypto {
 
 namespace {
 
 constexpr uint64_t kMaxCounter = std::numeric_limits<uint64_t>::max();
-constexpr size_t kAssociatedDataBytes = kChannelHeaderBytes + 8 + 4;
+constexpr size_t kAssociatedDataBytes = kChannelHeaderBytes + 8 + 4 + 4 + 4;
+constexpr size_t kFullRecordBytes = kChannelRecordBytes + kAeadTagBytes;
 
 constexpr std::array<std::string_view, 6> kRejectionNames = {
     "none", "truncated", "bad_version", "algorithm_mismatch", "replayed", "auth_failed"};
@@ -30,17 +33,90 @@ uint64_t GetLittleEndian64(const uint8_t* in) {
   return v;
 }
 
-// The header as it is on the wire, followed by the stream id and hop.
+// Record i of n: the header as it is on the wire, the stream id and hop,
+// i and n.
 std::array<uint8_t, kAssociatedDataBytes> AssociatedData(const uint8_t* header, uint64_t stream_id,
-                                                         uint32_t hop) {
+                                                         uint32_t hop, size_t record,
+                                                         size_t records) {
   std::array<uint8_t, kAssociatedDataBytes> ad;
   std::copy(header, header + kChannelHeaderBytes, ad.begin());
   PutLittleEndian(stream_id, 8, ad.data() + kChannelHeaderBytes);
   PutLittleEndian(hop, 4, ad.data() + kChannelHeaderBytes + 8);
+  PutLittleEndian(record, 4, ad.data() + kChannelHeaderBytes + 12);
+  PutLittleEndian(records, 4, ad.data() + kChannelHeaderBytes + 16);
   return ad;
 }
 
+size_t RecordCount(size_t plaintext_bytes) {
+  return std::max<size_t>(1, (plaintext_bytes + kChannelRecordBytes - 1) / kChannelRecordBytes);
+}
+
+// The plaintext size of a message of `message_bytes`, if a sealer makes
+// messages of that size.
+std::optional<size_t> PlaintextBytes(size_t message_bytes) {
+  if (message_bytes < kChannelOverheadBytes) return std::nullopt;
+  const size_t body = message_bytes - kChannelHeaderBytes;
+  const size_t records = (body + kFullRecordBytes - 1) / kFullRecordBytes;
+  const size_t plaintext = body - records * kAeadTagBytes;
+  if (RecordCount(plaintext) != records) return std::nullopt;
+  return plaintext;
+}
+
+// Where record i's plaintext lies in a plaintext of `plaintext_bytes`.
+std::pair<size_t, size_t> RecordRange(size_t record, size_t plaintext_bytes) {
+  const size_t begin = record * kChannelRecordBytes;
+  return {begin, std::min(plaintext_bytes, begin + kChannelRecordBytes)};
+}
+
+// The pieces of `parts`, buffers laid end to end, that hold bytes
+// [begin, end) of their concatenation.
+template <typename Byte>
+std::vector<std::span<Byte>> SliceParts(std::span<const std::span<Byte>> parts, size_t begin,
+                                        size_t end) {
+  std::vector<std::span<Byte>> slice;
+  size_t at = 0;
+  for (const std::span<Byte>& part : parts) {
+    const size_t part_end = at + part.size();
+    if (part_end > begin && at < end) {
+      const size_t from = std::max(begin, at) - at;
+      slice.push_back(part.subspan(from, std::min(end, part_end) - at - from));
+    }
+    at = part_end;
+    if (at >= end) break;
+  }
+  return slice;
+}
+
+template <typename Byte>
+size_t TotalBytes(std::span<const std::span<Byte>> parts) {
+  size_t n = 0;
+  for (const std::span<Byte>& part : parts) n += part.size();
+  return n;
+}
+
+// Runs body(i) for i in [0, count) on `runner`, or inline for one record
+// (waking threads for it would cost more than it saves) or no runner.
+void RunRecords(const RecordRunner& runner, size_t count, const std::function<void(size_t)>& body) {
+  if (count == 1 || !runner) {
+    for (size_t i = 0; i < count; ++i) body(i);
+  } else {
+    runner(count, body);
+  }
+}
+
+// The first failure among the records', or OK.
+Status FirstFailure(const std::vector<Status>& statuses) {
+  for (const Status& s : statuses) {
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+size_t SealedMessageBytes(size_t plaintext_bytes) {
+  return kChannelHeaderBytes + plaintext_bytes + RecordCount(plaintext_bytes) * kAeadTagBytes;
+}
 
 std::string_view ChannelRejectionName(ChannelRejection rejection) {
   return kRejectionNames[static_cast<size_t>(rejection)];
@@ -95,46 +171,63 @@ Result<uint64_t> SecureChannel::WriteHeader(uint64_t frame_seq, uint8_t* header)
 
 Status SecureChannel::Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop, ByteView plaintext,
                            Bytes* message) {
-  message->resize(plaintext.size() + kChannelOverheadBytes);
-  SERDAB_ASSIGN_OR_RETURN(const uint64_t counter, WriteHeader(frame_seq, message->data()));
-  const auto ad = AssociatedData(message->data(), stream_id, hop);
-  SERDAB_RETURN_IF_ERROR(
-      tx_.Seal(counter, ad, plaintext,
-               std::span(message->data() + kChannelHeaderBytes, plaintext.size() + kAeadTagBytes)));
-  next_tx_counter_ = counter + 1;
-  return Status::Ok();
+  const ByteView parts[] = {plaintext};
+  return SealParts(stream_id, frame_seq, hop, parts, message);
 }
 
 Status SecureChannel::SealParts(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
-                                std::span<const ByteView> parts, Bytes* message) {
-  size_t plaintext_size = 0;
-  for (const ByteView& part : parts) plaintext_size += part.size();
-  message->resize(plaintext_size + kChannelOverheadBytes);
-  SERDAB_ASSIGN_OR_RETURN(const uint64_t counter, WriteHeader(frame_seq, message->data()));
-  const auto ad = AssociatedData(message->data(), stream_id, hop);
-  SERDAB_RETURN_IF_ERROR(tx_.SealParts(
-      counter, ad, parts,
-      std::span(message->data() + kChannelHeaderBytes, plaintext_size + kAeadTagBytes)));
-  next_tx_counter_ = counter + 1;
+                                std::span<const ByteView> parts, Bytes* message,
+                                const RecordRunner& runner) {
+  message->resize(SealedMessageBytes(TotalBytes(parts)));
+  SERDAB_RETURN_IF_ERROR(
+      SealRecords(stream_id, frame_seq, hop, parts, *message, /*shared=*/false, runner));
   return Status::Ok();
 }
 
 Status SecureChannel::SealPartsOut(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
                                    std::span<const ByteView> parts, std::span<uint8_t> message,
-                                   Bytes* scratch) {
-  size_t plaintext_size = 0;
-  for (const ByteView& part : parts) plaintext_size += part.size();
-  if (message.size() != plaintext_size + kChannelOverheadBytes) {
+                                   const RecordRunner& runner) {
+  return SealRecords(stream_id, frame_seq, hop, parts, message, /*shared=*/true, runner);
+}
+
+Status SecureChannel::SealRecords(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
+                                  std::span<const ByteView> parts, std::span<uint8_t> message,
+                                  bool shared, const RecordRunner& runner) {
+  const size_t plaintext_size = TotalBytes(parts);
+  const size_t records = RecordCount(plaintext_size);
+  if (records > std::numeric_limits<uint32_t>::max()) {
+    return Status::OutOfRange("secure channel plaintext of " + std::to_string(plaintext_size) +
+                              " bytes needs more than 2^32 - 1 records");
+  }
+  if (message.size() != SealedMessageBytes(plaintext_size)) {
     return Status::InvalidArgument("secure channel message buffer holds " +
                                    std::to_string(message.size()) + " bytes, needs " +
-                                   std::to_string(plaintext_size + kChannelOverheadBytes));
+                                   std::to_string(SealedMessageBytes(plaintext_size)));
   }
   std::array<uint8_t, kChannelHeaderBytes> header;
   SERDAB_ASSIGN_OR_RETURN(const uint64_t counter, WriteHeader(frame_seq, header.data()));
-  next_tx_counter_ = counter + 1;
-  const auto ad = AssociatedData(header.data(), stream_id, hop);
+  // A message that went out in part has used its counter up.
+  if (shared) next_tx_counter_ = counter + 1;
   std::copy(header.begin(), header.end(), message.begin());
-  return tx_.SealPartsOut(counter, ad, parts, message.subspan(kChannelHeaderBytes), scratch);
+  std::vector<Status> statuses(records);
+  RunRecords(runner, records, [&](size_t i) {
+    const auto [begin, end] = RecordRange(i, plaintext_size);
+    const std::vector<ByteView> slice = SliceParts(parts, begin, end);
+    const auto ad = AssociatedData(header.data(), stream_id, hop, i, records);
+    const std::span<uint8_t> out =
+        message.subspan(kChannelHeaderBytes + i * kFullRecordBytes, end - begin + kAeadTagBytes);
+    const AeadNonce nonce(counter, static_cast<uint32_t>(i));
+    if (shared) {
+      // Each thread seals through a scratch buffer of its own.
+      thread_local Bytes scratch;
+      statuses[i] = tx_.SealPartsOut(nonce, ad, slice, out, &scratch);
+    } else {
+      statuses[i] = tx_.SealParts(nonce, ad, slice, out);
+    }
+  });
+  SERDAB_RETURN_IF_ERROR(FirstFailure(statuses));
+  next_tx_counter_ = counter + 1;
+  return Status::Ok();
 }
 
 Result<OpenedMessage> SecureChannel::Open(uint64_t stream_id, uint32_t hop, ByteView message,
@@ -146,13 +239,13 @@ Result<OpenedMessage> SecureChannel::Open(uint64_t stream_id, uint32_t hop, Byte
 
 // Rejections say what was wrong, never the header's values: the message comes
 // from the untrusted host.
-Result<OpenedMessage> SecureChannel::CheckHeader(ByteView message) const {
-  if (message.size() < kChannelOverheadBytes) {
+Result<OpenedMessage> SecureChannel::CheckHeader(const uint8_t* header,
+                                                 size_t message_bytes) const {
+  if (message_bytes < kChannelOverheadBytes) {
     return Reject(
         ChannelRejection::kTruncated,
         "shorter than the " + std::to_string(kChannelOverheadBytes) + "-byte header and tag");
   }
-  const uint8_t* header = message.data();
   if (header[0] != kChannelVersion) {
     return Reject(ChannelRejection::kBadVersion,
                   "unknown header version, expected " + std::to_string(kChannelVersion));
@@ -171,6 +264,10 @@ Result<OpenedMessage> SecureChannel::CheckHeader(ByteView message) const {
       return Reject(ChannelRejection::kReplayed,
                     "its counter is not above the last accepted one (replayed or reordered)");
     }
+  }
+  if (!PlaintextBytes(message_bytes)) {
+    return Reject(ChannelRejection::kTruncated,
+                  "no sealed message has its size: records were cut short, dropped or added");
   }
   // No sender ever uses the last counter (Seal refuses it), so a message that
   // claims it is forged; refusing it keeps next_rx_counter_ from wrapping.
@@ -194,23 +291,51 @@ Status AuthFailed(uint64_t stream_id, uint32_t hop) {
 Result<OpenedMessage> SecureChannel::OpenPending(uint64_t stream_id, uint32_t hop, ByteView message,
                                                  Bytes* plaintext) const {
   plaintext->clear();
-  SERDAB_ASSIGN_OR_RETURN(OpenedMessage opened, CheckHeader(message));
-  const auto ad = AssociatedData(message.data(), stream_id, hop);
-  plaintext->resize(message.size() - kChannelOverheadBytes);
-  if (!rx_.Open(opened.counter, ad, message.subspan(kChannelHeaderBytes), *plaintext).ok()) {
-    plaintext->clear();
-    return AuthFailed(stream_id, hop);
-  }
+  SERDAB_RETURN_IF_ERROR(CheckHeader(message.data(), message.size()).status());
+  plaintext->resize(*PlaintextBytes(message.size()));
+  const std::span<uint8_t> parts[] = {*plaintext};
+  auto opened = OpenPendingParts(stream_id, hop, message, parts);
+  if (!opened.ok()) plaintext->clear();
   return opened;
 }
 
-Result<OpenedMessage> SecureChannel::OpenPendingParts(
-    uint64_t stream_id, uint32_t hop, ByteView message,
-    std::span<const std::span<uint8_t>> parts) const {
-  SERDAB_ASSIGN_OR_RETURN(OpenedMessage opened, CheckHeader(message));
-  const auto ad = AssociatedData(message.data(), stream_id, hop);
-  if (!rx_.OpenParts(opened.counter, ad, message.subspan(kChannelHeaderBytes), parts).ok()) {
+Result<OpenedMessage> SecureChannel::OpenPendingParts(uint64_t stream_id, uint32_t hop,
+                                                      ByteView message,
+                                                      std::span<const std::span<uint8_t>> parts,
+                                                      const RecordRunner& runner,
+                                                      const MessageFetch& fetch) const {
+  auto wipe = [&] {
     for (const std::span<uint8_t>& part : parts) SecureWipe(part.data(), part.size());
+  };
+  if (fetch) fetch(0, std::min(message.size(), kChannelHeaderBytes));
+  auto checked = CheckHeader(message.data(), message.size());
+  if (!checked.ok()) {
+    wipe();
+    return checked.status();
+  }
+  const OpenedMessage opened = *checked;
+  const size_t plaintext_size = *PlaintextBytes(message.size());
+  if (TotalBytes(parts) != plaintext_size) {
+    wipe();
+    return Status::InvalidArgument(
+        "secure channel: the parts hold " + std::to_string(TotalBytes(parts)) +
+        " bytes, the message's plaintext " + std::to_string(plaintext_size));
+  }
+  const size_t records = RecordCount(plaintext_size);
+  std::vector<char> authentic(records, 0);
+  RunRecords(runner, records, [&](size_t i) {
+    const auto [begin, end] = RecordRange(i, plaintext_size);
+    const size_t at = kChannelHeaderBytes + i * kFullRecordBytes;
+    const size_t size = end - begin + kAeadTagBytes;
+    if (fetch) fetch(at, at + size);
+    const std::vector<std::span<uint8_t>> slice = SliceParts(parts, begin, end);
+    const auto ad = AssociatedData(message.data(), stream_id, hop, i, records);
+    authentic[i] = rx_.OpenParts(AeadNonce(opened.counter, static_cast<uint32_t>(i)), ad,
+                                 message.subspan(at, size), slice)
+                       .ok();
+  });
+  if (std::find(authentic.begin(), authentic.end(), 0) != authentic.end()) {
+    wipe();
     return AuthFailed(stream_id, hop);
   }
   return opened;

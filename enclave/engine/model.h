@@ -114,6 +114,9 @@ class Model {
   const std::vector<CutInfo>& cuts() const { return cuts_; }
   size_t weight_bytes() const;
   const ModelOptions& options() const { return options_; }
+  // The threads the layers run on. Between Runs, the model's owner may run
+  // loops of its own on them (an enclave opens a frame's records there).
+  ThreadPool* pool() const { return pool_.get(); }
 
   // The layers whose weights are held (all, unless ModelOptions kept a range).
   int kept_begin() const { return kept_begin_; }

@@ -44,8 +44,9 @@ constexpr uint64_t Back(uint64_t window) { return window >> 32; }
 
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads)
+ThreadPool::ThreadPool(int num_threads, IdleWorkers idle)
     : num_threads_(std::max(1, num_threads)),
+      idle_(idle),
       chunk_states_(new ChunkState[num_threads_]),
       worker_slots_(new WorkerSlot[num_threads_]) {
   for (int i = 1; i < num_threads_; ++i) {
@@ -231,7 +232,7 @@ void ThreadPool::WorkerLoop(int self) {
     return generation != seen && generation % 2 == 0;
   };
   for (;;) {
-    if (!SpinUntil(ready)) {
+    if (idle_ == IdleWorkers::kSleep || !SpinUntil(ready)) {
       std::unique_lock<std::mutex> lock(mu_);
       sleeping_workers_.fetch_add(1, std::memory_order_seq_cst);
       wake_.wait(lock, ready);
@@ -245,6 +246,19 @@ void ThreadPool::WorkerLoop(int self) {
     worker_slots_[self].reading.store(0, std::memory_order_seq_cst);
     if (stop) return;
   }
+}
+
+std::function<void(size_t, const std::function<void(size_t)>&)> ForEachOn(ThreadPool* pool) {
+  return [pool](size_t count, const std::function<void(size_t)>& body) {
+    auto items = [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) body(static_cast<size_t>(i));
+    };
+    if (pool == nullptr) {
+      items(0, static_cast<int64_t>(count));
+    } else {
+      pool->ParallelFor(static_cast<int64_t>(count), 1, items);
+    }
+  };
 }
 
 }  // namespace serdab::engine

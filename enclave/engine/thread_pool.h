@@ -32,9 +32,20 @@ namespace serdab::engine {
 
 class ThreadPool {
  public:
+  // How idle workers wait for the next loop.
+  enum class IdleWorkers {
+    // Spin a while (longer in a BusyScope), then sleep: loops come back to
+    // back, the layers of a frame.
+    kSpin,
+    // Sleep at once: loops are rare, and a spinning worker would take a core
+    // from other work (a client seals a frame, then waits while the enclave
+    // runs it on every core).
+    kSleep,
+  };
+
   // num_threads counts the caller: N starts N-1 worker threads. Values < 1
   // mean 1.
-  explicit ThreadPool(int num_threads);
+  explicit ThreadPool(int num_threads, IdleWorkers idle = IdleWorkers::kSpin);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -116,6 +127,7 @@ class ThreadPool {
   uint64_t EnterLoop(int self);
 
   const int num_threads_;
+  const IdleWorkers idle_;
   std::vector<std::thread> workers_;
   std::unique_ptr<ChunkState[]> chunk_states_;
   std::unique_ptr<WorkerSlot[]> worker_slots_;
@@ -145,6 +157,12 @@ class ThreadPool {
   template <typename Ready>
   bool SpinUntil(Ready ready) const;
 };
+
+// A loop runner over `pool`: run(count, body) calls body(i) for each i in
+// [0, count), one item per piece, on the pool's threads (inline when `pool`
+// is null). It is what crypto::RecordRunner takes, to seal or open a
+// message's records in parallel.
+std::function<void(size_t, const std::function<void(size_t)>&)> ForEachOn(ThreadPool* pool);
 
 }  // namespace serdab::engine
 

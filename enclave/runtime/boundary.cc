@@ -3,6 +3,7 @@
 // message. No exception leaves this file.
 #include "enclave/boundary.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -351,15 +352,23 @@ SERDAB_ECALL serdab_status serdab_ecall_process(serdab_enclave enclave, serdab_s
     }
     // Frames arrive at video rate: the copy reuses one buffer per thread
     // rather than mapping and faulting in a fresh one for every frame. It
-    // holds ciphertext only.
+    // holds ciphertext only. The enclave fills it a byte range at a time,
+    // each just before it reads it (a frame's records, on its threads).
     static thread_local crypto::Bytes in;
-    in.clear();
-    in.reserve(message_size);
-    for (const serdab_buffer& piece : pieces) {
-      in.insert(in.end(), piece.data, piece.data + piece.size);
-    }
-    Status s =
-        e->Process(in_session, in_hop, to, out_hop, stream_id, in, out, out_capacity, out_size);
+    if (in.size() < message_size) in.resize(message_size);
+    // Not `in` itself in the lambda: on another thread that names its own.
+    uint8_t* const copy = in.data();
+    const crypto::MessageFetch fetch = [&pieces, copy](size_t begin, size_t end) {
+      size_t at = 0;
+      for (const serdab_buffer& piece : pieces) {
+        const size_t from = std::max(begin, at), to = std::min(end, at + piece.size);
+        if (from < to) std::memcpy(copy + from, piece.data + (from - at), to - from);
+        at += piece.size;
+        if (at >= end) break;
+      }
+    };
+    Status s = e->Process(in_session, in_hop, to, out_hop, stream_id,
+                          crypto::ByteView(copy, message_size), fetch, out, out_capacity, out_size);
     return s.ok() ? SERDAB_OK : Fail(s);
   });
 }

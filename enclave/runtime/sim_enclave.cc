@@ -461,8 +461,9 @@ void SimEnclave::ReplaceRoutes(std::vector<attestation::Route> routes) {
 
 Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop,
                            const std::vector<uint64_t>& out_sessions, uint32_t out_hop,
-                           uint64_t stream_id, crypto::ByteView message, uint8_t* out,
-                           size_t capacity, size_t* out_size) {
+                           uint64_t stream_id, crypto::ByteView message,
+                           const crypto::MessageFetch& fetch, uint8_t* out, size_t capacity,
+                           size_t* out_size) {
   std::lock_guard<std::mutex> lock(mu_);
   *out_size = 0;
   if (!partition_) return Status::FailedPrecondition("no partition has been provisioned");
@@ -500,14 +501,14 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop,
     to.push_back(session);
   }
   const size_t sealed_size =
-      EncodedSize(partition_->model->cuts()[partition_->end]) + crypto::kChannelOverheadBytes;
+      crypto::SealedMessageBytes(EncodedSize(partition_->model->cuts()[partition_->end]));
   const size_t needed = sealed_size * to.size();
   if (capacity < needed) {
     *out_size = needed;
     return Status::OutOfRange("the result needs " + std::to_string(needed) + " bytes");
   }
   const size_t frame_size =
-      EncodedSize(partition_->model->cuts()[partition_->begin]) + crypto::kChannelOverheadBytes;
+      crypto::SealedMessageBytes(EncodedSize(partition_->model->cuts()[partition_->begin]));
   uint64_t frame_seq = 0;
   if (route->parts == 1) {
     // The frame is opened from the boundary's copy straight into the
@@ -521,7 +522,8 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop,
     const std::vector<std::span<uint8_t>> parts =
         engine::TensorDestinationParts(&partition_->inputs, &frame_headers_);
     SERDAB_ASSIGN_OR_RETURN(crypto::OpenedMessage opened,
-                            in->channel.OpenPendingParts(stream_id, in_hop, message, parts));
+                            in->channel.OpenPendingParts(stream_id, in_hop, message, parts,
+                                                         ThreadsForRecords(), fetch));
     if (Status s = engine::CheckOpenedHeaders(frame_headers_, partition_->inputs); !s.ok()) {
       for (const std::span<uint8_t>& part : parts) crypto::SecureWipe(part.data(), part.size());
       return s;
@@ -531,12 +533,17 @@ Status SimEnclave::Process(uint64_t in_session, uint32_t in_hop,
     *out_size = needed;
     return Status::Ok();
   }
+  fetch(0, message.size());
   SERDAB_ASSIGN_OR_RETURN(const bool complete, GatherPart(*in, in_hop, *route, stream_id, message,
                                                           frame_size, &frame_seq));
   if (!complete) return Status::Ok();  // *out_size 0: the part is kept, no result yet
   SERDAB_RETURN_IF_ERROR(RunAndSeal(stream_id, frame_seq, to, out_hop, out, needed));
   *out_size = needed;
   return Status::Ok();
+}
+
+crypto::RecordRunner SimEnclave::ThreadsForRecords() const {
+  return engine::ForEachOn(partition_->model->pool());
 }
 
 Status SimEnclave::RunAndSeal(uint64_t stream_id, uint64_t frame_seq,
@@ -546,8 +553,9 @@ Status SimEnclave::RunAndSeal(uint64_t stream_id, uint64_t frame_seq,
       std::vector<engine::Tensor> outputs,
       partition_->model->Run(partition_->begin, partition_->end, partition_->inputs));
   const std::vector<crypto::ByteView> result = engine::EncodedTensorParts(outputs, &frame_headers_);
-  size_t result_size = crypto::kChannelOverheadBytes;
-  for (const crypto::ByteView& part : result) result_size += part.size();
+  size_t plaintext_size = 0;
+  for (const crypto::ByteView& part : result) plaintext_size += part.size();
+  const size_t result_size = crypto::SealedMessageBytes(plaintext_size);
   if (result_size * to.size() != needed) {
     return Status::Internal("result size differs from its estimate");
   }
@@ -555,9 +563,9 @@ Status SimEnclave::RunAndSeal(uint64_t stream_id, uint64_t frame_seq,
   // enclave's own: the result's only copy out is of cache-hot ciphertext.
   // A fan-out (the shards of the next layer) gets one message per shard.
   for (size_t i = 0; i < to.size(); ++i) {
-    SERDAB_RETURN_IF_ERROR(
-        to[i]->channel.SealPartsOut(stream_id, frame_seq, out_hop, result,
-                                    std::span(out + i * result_size, result_size), &sealed_));
+    SERDAB_RETURN_IF_ERROR(to[i]->channel.SealPartsOut(
+        stream_id, frame_seq, out_hop, result, std::span(out + i * result_size, result_size),
+        ThreadsForRecords()));
   }
   return Status::Ok();
 }

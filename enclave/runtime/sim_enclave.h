@@ -72,10 +72,13 @@ class SimEnclave {
   Status UnsealPartition(crypto::ByteView blob);
   // See serdab_ecall_process. Needed output bytes are returned as
   // OutOfRange with *out_size set before any state changes. `message` must
-  // be the enclave's own copy of the frame: it is read more than once.
+  // be the enclave's own copy of the frame (it is read more than once), which
+  // `fetch` fills a byte range at a time before it is read
+  // (SecureChannel::OpenPendingParts).
   Status Process(uint64_t in_session, uint32_t in_hop, const std::vector<uint64_t>& out_sessions,
-                 uint32_t out_hop, uint64_t stream_id, crypto::ByteView message, uint8_t* out,
-                 size_t capacity, size_t* out_size);
+                 uint32_t out_hop, uint64_t stream_id, crypto::ByteView message,
+                 const crypto::MessageFetch& fetch, uint8_t* out, size_t capacity,
+                 size_t* out_size);
   // A coordinator enclave's step (serdab_ecall_coordinate): `session` is the
   // model owner's client session for a grant, else 0. FailedPrecondition in
   // an enclave that is not a coordinator. A reply larger than `capacity` is
@@ -128,7 +131,9 @@ class SimEnclave {
   // the stage on its input tensors and seals the result to each of `to`,
   // back to back in `out`. GatherPart opens one part of a frame (route.parts
   // > 1) and keeps it; true once the frame's parts are all here and side by
-  // side in the input tensor, *frame_seq set.
+  // side in the input tensor, *frame_seq set. ThreadsForRecords seals and
+  // opens a message's records on the partition's threads.
+  crypto::RecordRunner ThreadsForRecords() const;
   Status RunAndSeal(uint64_t stream_id, uint64_t frame_seq, const std::vector<Session*>& to,
                     uint32_t out_hop, uint8_t* out, size_t needed);
   Result<bool> GatherPart(Session& in, uint32_t in_hop, const attestation::Route& route,
@@ -163,8 +168,7 @@ class SimEnclave {
   // The root peer enclaves chain to: the configuration's, else the owner's.
   std::optional<crypto::Ed25519PublicKey> peer_root_;
   std::optional<Partition> partition_;
-  // A frame's message headers, and the slice of its result being sealed,
-  // reused frame after frame.
+  // A frame's message headers, reused frame after frame.
   crypto::Bytes frame_headers_;
   // Frames whose parts are being gathered, by (stream, frame): the shards
   // run in parallel, so the parts of the few frames in flight interleave.
@@ -182,7 +186,6 @@ class SimEnclave {
   static constexpr size_t kGatheredStreams = 1024;
   std::map<std::pair<uint64_t, uint64_t>, Gather> gathering_;
   std::map<uint64_t, uint64_t> gathered_through_;
-  crypto::Bytes sealed_;
 };
 
 }  // namespace serdab::enclave

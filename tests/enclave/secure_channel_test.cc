@@ -7,13 +7,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
+#include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "enclave/attestation/enclave_identity.h"
 #include "enclave/attestation/platform.h"
 #include "enclave/attestation/quote.h"
 #include "enclave/attestation/quote_verifier.h"
+#include "enclave/engine/thread_pool.h"
 
 namespace serdab::crypto {
 namespace {
@@ -93,7 +97,7 @@ TEST_P(SecureChannelTest, PartsFormsMatchTheOneBufferForms) {
                                        ByteView(plain).subspan(50017)};
   Bytes message;
   ASSERT_TRUE(sender_->SealParts(kStream, 7, kHop, parts, &message).ok());
-  ASSERT_EQ(message.size(), plain.size() + kChannelOverheadBytes);
+  ASSERT_EQ(message.size(), SealedMessageBytes(plain.size()));
   ExpectOpens(message, 7, plain.size());
 
   const Bytes second = SealFrame(8, plain.size());
@@ -116,21 +120,119 @@ TEST_P(SecureChannelTest, SealingOutMatchesSealing) {
   const std::vector<ByteView> parts = {ByteView(plain).subspan(0, 5), ByteView(),
                                        ByteView(plain).subspan(5, 300000),
                                        ByteView(plain).subspan(300005)};
-  Bytes message(plain.size() + kChannelOverheadBytes), scratch;
-  ASSERT_TRUE(sender_->SealPartsOut(kStream, 3, kHop, parts, message, &scratch).ok());
-  // AES-GCM streams through a slice; libsodium's XChaCha20 seals in one call.
-  if (GetParam() == AeadAlgorithm::kAes256Gcm) {
-    EXPECT_LT(scratch.size(), plain.size());
-  }
+  Bytes message(SealedMessageBytes(plain.size()));
+  ASSERT_TRUE(sender_->SealPartsOut(kStream, 3, kHop, parts, message).ok());
   ExpectOpens(message, 3, plain.size());
   // A tag-sized message, and a buffer of the wrong size.
   Bytes empty(kChannelOverheadBytes);
-  ASSERT_TRUE(sender_->SealPartsOut(kStream, 4, kHop, {}, empty, &scratch).ok());
+  ASSERT_TRUE(sender_->SealPartsOut(kStream, 4, kHop, {}, empty).ok());
   ExpectOpens(empty, 4, 0);
   Bytes wrong(kChannelOverheadBytes + 1);
-  EXPECT_EQ(sender_->SealPartsOut(kStream, 5, kHop, {}, wrong, &scratch).code(),
+  EXPECT_EQ(sender_->SealPartsOut(kStream, 5, kHop, {}, wrong).code(),
             Status::Code::kInvalidArgument);
   ExpectOpens(SealFrame(6), 6);
+}
+
+// A large message is several records, each bound to its index and to the
+// record count: records swapped, dropped, or taken from another message of
+// the same size are rejected, and so is a size no sealer makes.
+TEST_P(SecureChannelTest, RecordsCannotBeMovedDroppedOrSpliced) {
+  const size_t size = 3 * kChannelRecordBytes + 100;
+  const size_t full = kChannelRecordBytes + kAeadTagBytes;
+  const Bytes m = SealFrame(1, size), other = SealFrame(2, size);
+  ASSERT_EQ(m.size(), kChannelHeaderBytes + size + 4 * kAeadTagBytes);
+  ASSERT_EQ(m.size(), SealedMessageBytes(size));
+  auto record = [&](const Bytes& message, size_t i) {
+    const auto begin =
+        message.begin() + static_cast<std::ptrdiff_t>(kChannelHeaderBytes + i * full);
+    return Bytes(begin, std::min(message.end(), begin + static_cast<std::ptrdiff_t>(full)));
+  };
+  auto join = [&](const Bytes& header_from, const std::vector<Bytes>& records) {
+    Bytes out(header_from.begin(), header_from.begin() + kChannelHeaderBytes);
+    for (const Bytes& r : records) out.insert(out.end(), r.begin(), r.end());
+    return out;
+  };
+  const Bytes r0 = record(m, 0), r1 = record(m, 1), r2 = record(m, 2), r3 = record(m, 3);
+  ASSERT_EQ(join(m, {r0, r1, r2, r3}), m);
+  EXPECT_EQ(Rejection(join(m, {r1, r0, r2, r3})), ChannelRejection::kAuthFailed) << "swapped";
+  EXPECT_EQ(Rejection(join(m, {r0, r1, r2})), ChannelRejection::kAuthFailed) << "last dropped";
+  EXPECT_EQ(Rejection(join(m, {r0, r2, r3})), ChannelRejection::kAuthFailed) << "one dropped";
+  EXPECT_EQ(Rejection(join(m, {r0, r1, record(other, 2), r3})), ChannelRejection::kAuthFailed)
+      << "spliced from another message";
+  EXPECT_EQ(Rejection(join(m, {r0, r1, r2, r3, r3})), ChannelRejection::kAuthFailed) << "added";
+  EXPECT_EQ(Rejection(Bytes(m.begin(), m.end() - 110)), ChannelRejection::kTruncated)
+      << "a last record shorter than its tag";
+  ExpectOpens(m, 1, size);
+  ExpectOpens(other, 2, size);
+}
+
+// Records sealed and opened on several threads, in whatever order they run,
+// make and take the same messages as one thread.
+TEST_P(SecureChannelTest, RecordsSealAndOpenOnAnyRunner) {
+  engine::ThreadPool pool(3);
+  const RecordRunner threads = engine::ForEachOn(&pool);
+  const RecordRunner backwards = [](size_t count, const std::function<void(size_t)>& body) {
+    for (size_t i = count; i-- > 0;) body(i);
+  };
+  const size_t size = 5 * kChannelRecordBytes + 7;
+  const Bytes plain = Pattern(size, 4);
+  const std::vector<ByteView> parts = {ByteView(plain).subspan(0, 3),
+                                       ByteView(plain).subspan(3, kChannelRecordBytes),
+                                       ByteView(plain).subspan(3 + kChannelRecordBytes)};
+  for (const RecordRunner& sealer : {RecordRunner(), threads, backwards}) {
+    for (const RecordRunner& opener : {RecordRunner(), threads, backwards}) {
+      Bytes message;
+      ASSERT_TRUE(sender_->SealParts(kStream, 4, kHop, parts, &message, sealer).ok());
+      Bytes head(10), body(size - 10);
+      const std::vector<std::span<uint8_t>> into = {head, body};
+      auto opened = receiver_->OpenPendingParts(kStream, kHop, message, into, opener);
+      ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+      receiver_->Accept(*opened);
+      head.insert(head.end(), body.begin(), body.end());
+      EXPECT_EQ(head, plain);
+      // A record tampered with on a runner wipes every part.
+      Bytes m2;
+      ASSERT_TRUE(sender_->SealParts(kStream, 5, kHop, parts, &m2, sealer).ok());
+      m2[m2.size() - 1] ^= 1;
+      std::fill(body.begin(), body.end(), 0xEE);
+      const std::vector<std::span<uint8_t>> again = {std::span(head.data(), 10), body};
+      EXPECT_EQ(ChannelRejectionOf(
+                    receiver_->OpenPendingParts(kStream, kHop, m2, again, opener).status()),
+                ChannelRejection::kAuthFailed);
+      EXPECT_TRUE(std::all_of(body.begin(), body.end(), [](uint8_t b) { return b == 0; }));
+    }
+  }
+}
+
+// With a fetch, the receiver's copy of the message is filled a range at a
+// time, every byte exactly once and before it is read: what the host writes
+// into its own buffer after a range was fetched changes nothing.
+TEST_P(SecureChannelTest, FetchFillsTheReceiversCopyBeforeItIsRead) {
+  engine::ThreadPool pool(2);
+  const size_t size = 2 * kChannelRecordBytes + 500;
+  Bytes host = SealFrame(3, size);
+  Bytes copy(host.size(), 0xAA);
+  std::mutex mu;
+  std::vector<std::pair<size_t, size_t>> ranges;
+  const MessageFetch fetch = [&](size_t begin, size_t end) {
+    std::lock_guard<std::mutex> lock(mu);
+    std::copy(host.begin() + begin, host.begin() + end, copy.begin() + begin);
+    std::fill(host.begin() + begin, host.begin() + end, 0x55);  // the host changes it after
+    ranges.emplace_back(begin, end);
+  };
+  Bytes plain(size);
+  const std::vector<std::span<uint8_t>> into = {plain};
+  auto opened =
+      receiver_->OpenPendingParts(kStream, kHop, copy, into, engine::ForEachOn(&pool), fetch);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(plain, Pattern(size, 3));
+  std::sort(ranges.begin(), ranges.end());
+  size_t covered = 0;
+  for (const auto& [begin, end] : ranges) {
+    EXPECT_EQ(begin, covered) << "a range fetched twice, or a gap";
+    covered = end;
+  }
+  EXPECT_EQ(covered, copy.size());
 }
 
 TEST_P(SecureChannelTest, OpeningIntoPartsReleasesNothingFromATamperedOrReplayedMessage) {

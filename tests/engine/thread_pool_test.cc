@@ -190,5 +190,35 @@ TEST(ThreadPoolTest, ABusyScopeKeepsWorkersSpinningBetweenLoops) {
   EXPECT_TRUE(SleepersReach(pool, 1)) << "the worker kept spinning after the scope ended";
 }
 
+// A pool built to sleep at once puts its idle worker to sleep right after
+// a loop, even inside a BusyScope (where a spinning pool's worker spins for
+// 4 ms): a client that seals a frame leaves every core to the enclave.
+TEST(ThreadPoolTest, ASleepingPoolsWorkersSleepRightAfterALoop) {
+  ThreadPool pool(2, ThreadPool::IdleWorkers::kSleep);
+  const ThreadPool::BusyScope busy(&pool);
+  bool slept_at_once = false;
+  for (int attempt = 0; attempt < 5 && !slept_at_once; ++attempt) {
+    LoopWithTheWorker(&pool);
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2)) {
+      if (pool.SleepingWorkers() == 1) {
+        slept_at_once = true;
+        break;
+      }
+    }
+  }
+  EXPECT_TRUE(slept_at_once) << "the worker spun after its loop";
+}
+
+// ForEachOn runs each item once, on the pool's threads or inline.
+TEST(ThreadPoolTest, ForEachOnRunsEachItemOnce) {
+  ThreadPool pool(3);
+  for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
+    std::vector<std::atomic<int>> seen(11);
+    ForEachOn(p)(seen.size(), [&](size_t i) { seen[i].fetch_add(1); });
+    for (const std::atomic<int>& count : seen) EXPECT_EQ(count.load(), 1);
+  }
+}
+
 }  // namespace
 }  // namespace serdab::engine
