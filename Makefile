@@ -26,7 +26,7 @@ tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSERDAB_SANITIZE=thread \
 	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
 	cmake --build build-tsan -j $(JOBS) --target concurrency_tests
-	build-tsan/bin/concurrency_tests --gtest_filter='Epc*:*Stress*:ThreadPool*:ModelTest.TwoThreads*:ConcatPlacement*' \
+	build-tsan/bin/concurrency_tests --gtest_filter='Epc*:*Stress*:ThreadPool*:ModelTest.TwoThreads*:ConcatPlacement*:*SecureChannelTest.Records*:*SecureChannelTest.Fetch*' \
 	  --gtest_brief=1
 
 # Every parser of untrusted bytes under libFuzzer with AddressSanitizer and
