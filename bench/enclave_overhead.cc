@@ -6,9 +6,9 @@
 // ways, one ECALL per frame; the enclave's time is the client's whole frame:
 // seal the input tensors, the ECALL, open and decode the result)
 // with an EPC of 93.5 MiB under each cost profile (default `none` and
-// `sgx1`), with both of the enclave's clocks per frame (epc_stats.h): wall
-// time, and TEE-equivalent time, the wall time with the emulation's paging
-// replaced by the target's prices. Also the emulation's share of the wall
+// `sgx1`), on two clocks per frame: wall time on the client's clock, and
+// TEE-equivalent time, that wall time with the emulation's paging replaced
+// by the target's prices (from the enclave's clocks, epc_stats.h). Also the emulation's share of the wall
 // time, swaps, page faults and evictions per frame, and the calling thread's
 // CPU time per frame beside each wall time (with --threads 1 the whole frame
 // runs there, so wall minus CPU is the time the thread's CPU ran something
