@@ -8,11 +8,12 @@
 // with an EPC of 93.5 MiB under each cost profile (default `none` and
 // `sgx1`), on two clocks per frame: wall time on the client's clock, and
 // TEE-equivalent time, that wall time with the emulation's paging replaced
-// by the target's prices (from the enclave's clocks, epc_stats.h). Also the emulation's share of the wall
-// time, swaps, page faults and evictions per frame, and the calling thread's
-// CPU time per frame beside each wall time (with --threads 1 the whole frame
-// runs there, so wall minus CPU is the time the thread's CPU ran something
-// else: another tenant, or the hypervisor's steal). resnet18 and
+// by the target's prices (from the enclave's clocks, epc_stats.h). Also the
+// emulation's share of the wall time, swaps, page faults and evictions per
+// frame, and the calling thread's CPU time per frame beside each wall time
+// (with --threads 1 the whole frame runs there, so wall minus CPU is the
+// time the thread's CPU ran something else: another tenant, or the
+// hypervisor's steal). resnet18 and
 // mobilenet_v2 fit the EPC; resnet50 and vgg16 (528 MB of weights) page on
 // every frame, unless --streamed-mib has the enclave stream that many MiB of
 // the largest weights instead (engine/streamed_weights.h): a row per value,
