@@ -250,6 +250,7 @@ Status Aead::SealParts(AeadNonce n, ByteView associated_data, std::span<const By
                        std::span<uint8_t> out) const {
   const size_t plain_size = TotalSize(parts);
   if (algorithm_ != AeadAlgorithm::kAes256Gcm) {
+    if (parts.size() == 1) return Seal(n, associated_data, parts[0], out);
     Bytes gathered;
     gathered.reserve(plain_size);
     for (const ByteView& part : parts) gathered.insert(gathered.end(), part.begin(), part.end());
@@ -333,6 +334,7 @@ Status Aead::OpenParts(AeadNonce n, ByteView associated_data, ByteView ciphertex
                                    std::to_string(plain_size));
   }
   if (algorithm_ != AeadAlgorithm::kAes256Gcm) {
+    if (parts.size() == 1) return Open(n, associated_data, ciphertext, parts[0]);
     Bytes opened(plain_size);
     Status s = Open(n, associated_data, ciphertext, opened);
     size_t at = 0;

@@ -89,7 +89,8 @@ class Aead {
   // opening writes them where they belong, so no whole-message plaintext
   // copy exists. On failure every part is left zeroed. AES-256-GCM streams
   // them; XChaCha20-Poly1305, which libsodium seals in one call, gathers
-  // them into a scratch buffer that is wiped after.
+  // several parts into a scratch buffer that is wiped after (one part it
+  // seals or opens in place).
   Status SealParts(AeadNonce nonce, ByteView associated_data, std::span<const ByteView> parts,
                    std::span<uint8_t> out) const;
   Status OpenParts(AeadNonce nonce, ByteView associated_data, ByteView ciphertext,
