@@ -111,9 +111,8 @@ Result<std::vector<engine::Tensor>> EnclaveClient::Infer(
   // they lie; the result's plaintext is wiped after each use.
   const uint64_t frame = next_frame_++;
   const std::vector<crypto::ByteView> parts = engine::EncodedTensorParts(inputs, &frame_headers_);
-  size_t plaintext_size = 0;
-  for (const crypto::ByteView& part : parts) plaintext_size += part.size();
-  if (plaintext_size > crypto::kChannelRecordBytes && seal_pool_ == nullptr) {
+  if (crypto::TotalSize<crypto::ByteView>(parts) > crypto::kChannelRecordBytes &&
+      seal_pool_ == nullptr) {
     seal_pool_ = std::make_unique<engine::ThreadPool>(
         static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, kMaxSealThreads)),
         engine::ThreadPool::IdleWorkers::kSleep);

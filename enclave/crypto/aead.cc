@@ -231,21 +231,6 @@ Status Aead::Open(AeadNonce n, ByteView associated_data, ByteView ciphertext,
   return Status::Ok();
 }
 
-namespace {
-
-template <typename Span>
-size_t TotalSize(std::span<const Span> parts) {
-  size_t n = 0;
-  for (const Span& part : parts) n += part.size();
-  return n;
-}
-
-void WipeParts(std::span<const std::span<uint8_t>> parts) {
-  for (const std::span<uint8_t>& part : parts) SecureWipe(part.data(), part.size());
-}
-
-}  // namespace
-
 Status Aead::SealParts(AeadNonce n, ByteView associated_data, std::span<const ByteView> parts,
                        std::span<uint8_t> out) const {
   const size_t plain_size = TotalSize(parts);
@@ -343,7 +328,7 @@ Status Aead::OpenParts(AeadNonce n, ByteView associated_data, ByteView ciphertex
       at += part.size();
     }
     SecureWipe(opened.data(), opened.size());
-    if (!s.ok()) WipeParts(parts);
+    if (!s.ok()) SecureWipeParts(parts);
     return s;
   }
   const NonceBuffer nonce = ExpandNonce(n);
@@ -357,7 +342,7 @@ Status Aead::OpenParts(AeadNonce n, ByteView associated_data, ByteView ciphertex
     at += part.size();
   }
   if (!ok || !message.CheckTag(ciphertext.data() + plain_size)) {
-    WipeParts(parts);
+    SecureWipeParts(parts);
     return Status::Corruption(std::string(AeadName(algorithm_)) + " authentication failed");
   }
   return Status::Ok();

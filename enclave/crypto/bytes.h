@@ -31,6 +31,11 @@ using ByteArray = std::array<uint8_t, N>;
 // Overwrites memory in a way the compiler may not optimise away.
 void SecureWipe(void* data, size_t size);
 
+// SecureWipe of every buffer in `parts`.
+inline void SecureWipeParts(std::span<const std::span<uint8_t>> parts) {
+  for (const std::span<uint8_t>& part : parts) SecureWipe(part.data(), part.size());
+}
+
 // Fixed-size secret key material, wiped when destroyed. Copies are allowed
 // (each copy wipes itself) so that keys can live in value types.
 template <size_t N>
@@ -53,6 +58,14 @@ class SecretBytes {
 // Compares in time independent of the contents. Different sizes compare
 // unequal (the sizes themselves are not secret).
 bool ConstantTimeEqual(ByteView a, ByteView b);
+
+// The bytes in buffers laid end to end (a message's plaintext in parts).
+template <typename Span>
+size_t TotalSize(std::span<const Span> parts) {
+  size_t n = 0;
+  for (const Span& part : parts) n += part.size();
+  return n;
+}
 
 inline ByteView AsBytes(std::string_view s) {
   return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());

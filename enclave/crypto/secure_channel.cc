@@ -87,13 +87,6 @@ std::vector<std::span<Byte>> SliceParts(std::span<const std::span<Byte>> parts, 
   return slice;
 }
 
-template <typename Byte>
-size_t TotalBytes(std::span<const std::span<Byte>> parts) {
-  size_t n = 0;
-  for (const std::span<Byte>& part : parts) n += part.size();
-  return n;
-}
-
 // Runs body(i) for i in [0, count) on `runner`, or inline for one record
 // (waking threads for it would cost more than it saves) or no runner.
 void RunRecords(const RecordRunner& runner, size_t count, const std::function<void(size_t)>& body) {
@@ -178,7 +171,7 @@ Status SecureChannel::Seal(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
 Status SecureChannel::SealParts(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
                                 std::span<const ByteView> parts, Bytes* message,
                                 const RecordRunner& runner) {
-  message->resize(SealedMessageBytes(TotalBytes(parts)));
+  message->resize(SealedMessageBytes(TotalSize(parts)));
   SERDAB_RETURN_IF_ERROR(
       SealRecords(stream_id, frame_seq, hop, parts, *message, /*shared=*/false, runner));
   return Status::Ok();
@@ -193,7 +186,7 @@ Status SecureChannel::SealPartsOut(uint64_t stream_id, uint64_t frame_seq, uint3
 Status SecureChannel::SealRecords(uint64_t stream_id, uint64_t frame_seq, uint32_t hop,
                                   std::span<const ByteView> parts, std::span<uint8_t> message,
                                   bool shared, const RecordRunner& runner) {
-  const size_t plaintext_size = TotalBytes(parts);
+  const size_t plaintext_size = TotalSize(parts);
   const size_t records = RecordCount(plaintext_size);
   if (records > std::numeric_limits<uint32_t>::max()) {
     return Status::OutOfRange("secure channel plaintext of " + std::to_string(plaintext_size) +
@@ -290,9 +283,9 @@ Status AuthFailed(uint64_t stream_id, uint32_t hop) {
 
 Result<OpenedMessage> SecureChannel::OpenPending(uint64_t stream_id, uint32_t hop, ByteView message,
                                                  Bytes* plaintext) const {
-  plaintext->clear();
-  SERDAB_RETURN_IF_ERROR(CheckHeader(message.data(), message.size()).status());
-  plaintext->resize(*PlaintextBytes(message.size()));
+  // Sized for the plaintext the message's size implies; OpenPendingParts
+  // rejects a message whose size implies none.
+  plaintext->resize(PlaintextBytes(message.size()).value_or(0));
   const std::span<uint8_t> parts[] = {*plaintext};
   auto opened = OpenPendingParts(stream_id, hop, message, parts);
   if (!opened.ok()) plaintext->clear();
@@ -304,21 +297,18 @@ Result<OpenedMessage> SecureChannel::OpenPendingParts(uint64_t stream_id, uint32
                                                       std::span<const std::span<uint8_t>> parts,
                                                       const RecordRunner& runner,
                                                       const MessageFetch& fetch) const {
-  auto wipe = [&] {
-    for (const std::span<uint8_t>& part : parts) SecureWipe(part.data(), part.size());
-  };
   if (fetch) fetch(0, std::min(message.size(), kChannelHeaderBytes));
   auto checked = CheckHeader(message.data(), message.size());
   if (!checked.ok()) {
-    wipe();
+    SecureWipeParts(parts);
     return checked.status();
   }
   const OpenedMessage opened = *checked;
   const size_t plaintext_size = *PlaintextBytes(message.size());
-  if (TotalBytes(parts) != plaintext_size) {
-    wipe();
+  if (TotalSize(parts) != plaintext_size) {
+    SecureWipeParts(parts);
     return Status::InvalidArgument(
-        "secure channel: the parts hold " + std::to_string(TotalBytes(parts)) +
+        "secure channel: the parts hold " + std::to_string(TotalSize(parts)) +
         " bytes, the message's plaintext " + std::to_string(plaintext_size));
   }
   const size_t records = RecordCount(plaintext_size);
@@ -335,7 +325,7 @@ Result<OpenedMessage> SecureChannel::OpenPendingParts(uint64_t stream_id, uint32
                        .ok();
   });
   if (std::find(authentic.begin(), authentic.end(), 0) != authentic.end()) {
-    wipe();
+    SecureWipeParts(parts);
     return AuthFailed(stream_id, hop);
   }
   return opened;
