@@ -588,14 +588,15 @@ TEST(ConvOptimizedTest, ModelShapedLayers) {
   }
 }
 
-// The padded depthwise path computes four, two or one output rows at a time
-// with partial sums per kernel row: map heights that leave every remainder,
-// maps one vector wide (MnasNet's 7x7 and 14x14) and wider, stride 1 and 2.
+// Depthwise layers of every map size: up to 28 wide they take
+// DepthwiseChannelLanes, wider ones the padded row kernel, which computes
+// four, two or one output rows at a time with partial sums per kernel row
+// (map heights that leave every remainder), stride 1 and 2.
 TEST(ConvOptimizedTest, DepthwiseRowGroups) {
   std::mt19937 rng(11);
   for (int64_t k : {3, 5}) {
     for (int64_t s : {1, 2}) {
-      for (int64_t side : {3, 5, 7, 9, 13, 14, 15, 28, 35}) {
+      for (int64_t side : {3, 5, 7, 9, 13, 14, 15, 28, 29, 35, 57}) {
         for (int64_t channels : {1, 6, 17}) {
           RandomConv c = Make(channels, channels, side, side, k, s, k / 2, channels);
           c.threads = static_cast<int>(1 + channels % 3);
@@ -616,6 +617,37 @@ TEST(ConvOptimizedTest, DepthwiseRowGroups) {
       }
     }
   }
+}
+
+// DepthwiseChannelLanes: channel counts that leave every tail of a vector
+// of 16, maps tall enough to be cut into bands of rows (100x20), strides 1
+// and 2, a dilation, a 7x7 kernel (its general path), a residual and an
+// activation; the same bits at 1, 2 and 3 threads.
+TEST(ConvOptimizedTest, DepthwiseChannelLanes) {
+  std::mt19937 rng(13);
+  std::vector<RandomConv> cases;
+  for (int64_t channels : {1, 15, 16, 33}) {
+    for (const auto& [h, w] :
+         std::vector<std::pair<int64_t, int64_t>>{{7, 7}, {100, 20}, {28, 28}}) {
+      for (int64_t s : {1, 2}) cases.push_back(Make(channels, channels, h, w, 3, s, 1, channels));
+    }
+  }
+  RandomConv dilated = Make(24, 24, 14, 14, 3, 1, 2, 24);
+  dilated.dh = dilated.dw = 2;
+  cases.push_back(dilated);
+  cases.push_back(Make(20, 20, 11, 13, 7, 1, 3, 20));
+  RandomConv uneven = Make(18, 18, 9, 12, 5, 2, 2, 18);
+  uneven.pads = {1, 2, 2, 0};
+  uneven.residual = true;
+  uneven.activation = "silu";
+  cases.push_back(uneven);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    cases[i].bias = i % 4 != 3;
+    if (cases[i].activation == "none") cases[i].activation = i % 2 == 0 ? "relu" : "none";
+    CheckAgainstReference(cases[i], &rng);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  CheckSameBitsAtEachThreadCount(cases, &rng);
 }
 
 TEST(ConvOptimizedTest, RandomConfigurations) {

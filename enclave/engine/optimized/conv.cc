@@ -31,8 +31,10 @@
 // with many output channels on maps of 14x14 and more take a schedule with
 // output channels in the vector lanes (conv_channel_lanes.h).
 //
-// Depthwise convolutions (one input channel per group) use a direct kernel
-// vectorised along the output row that reads the input in place.
+// Depthwise convolutions (one input channel per group) on maps up to 28
+// wide keep 16 channels in the vector lanes (depthwise_channel_lanes.h);
+// wider ones, and channel multipliers above 1, use a direct kernel
+// vectorised along the output row.
 //
 // 3-D convolutions run the reference kernel.
 #include <algorithm>
@@ -49,6 +51,7 @@
 #include "enclave/engine/ops/conv_params.h"
 #include "enclave/engine/ops/register_ops.h"
 #include "enclave/engine/optimized/conv_channel_lanes.h"
+#include "enclave/engine/optimized/depthwise_channel_lanes.h"
 #include "enclave/engine/optimized/lane_mask.h"
 #include "enclave/engine/optimized/sgemm.h"
 #include "enclave/engine/optimized/winograd.h"
@@ -668,6 +671,11 @@ class ConvOptimized : public Kernel {
     const int threads = std::max(1, setup.num_threads);
     depthwise_ = p_.in_channels_per_group() == 1;
     if (depthwise_) {
+      if (DepthwiseChannelLanes::Applies(p_)) {
+        depthwise_lanes_mode_ = true;
+        depthwise_lanes_.Setup(p_, threads);
+        return Status::Ok();
+      }
       depthwise_plan_ = MakeDepthwisePlan(p_);
       depthwise_chunks_ = ThreadPool::NumChunks(p_.out_channels, 1, threads);
 #if defined(__AVX512F__)
@@ -825,6 +833,8 @@ class ConvOptimized : public Kernel {
       const Output out{y + n * out_image, r != nullptr ? r + n * out_image : nullptr};
       if (winograd_) {
         winograd_->Run(io.pool, image, w, bias, p_.activation, out.residual, out.data, io.scratch);
+      } else if (depthwise_lanes_mode_) {
+        depthwise_lanes_.Run(io.pool, io.scratch, image, w, bias, out.data, out.residual);
       } else if (depthwise_) {
         RunDepthwise(io, image, w, bias, out);
       } else if (lanes_mode_) {
@@ -845,6 +855,7 @@ class ConvOptimized : public Kernel {
   size_t ScratchBytes() const override {
     if (reference_ != nullptr) return reference_->ScratchBytes();
     if (winograd_) return winograd_->ScratchBytes();
+    if (depthwise_lanes_mode_) return depthwise_lanes_.ScratchBytes();
     if (depthwise_) return depthwise_chunks_ * PaddedFloats() * sizeof(float);
     if (lanes_mode_) return lanes_.ScratchBytes();
     if (band_mode_) return band_chunks_ * PlaneFloats() * sizeof(float);
@@ -1214,6 +1225,8 @@ class ConvOptimized : public Kernel {
   ConvParams p_;
   std::unique_ptr<Kernel> reference_;  // set for 3-D convolutions, which it runs
   bool depthwise_ = false;
+  bool depthwise_lanes_mode_ = false;
+  DepthwiseChannelLanes depthwise_lanes_;
   DepthwisePlan depthwise_plan_;
   int64_t depthwise_chunks_ = 0;
   bool padded_path_ = false;  // kernel width 3 or 5, stride 1 or 2

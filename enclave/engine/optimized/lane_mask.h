@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cstdint>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace serdab::engine {
 
 // Bits [lo, hi) of a mask of `width` lanes (at most 32), clamped to
@@ -16,6 +20,11 @@ inline uint32_t LaneMask(int64_t lo, int64_t hi, int64_t width) {
   const uint64_t bits = ((uint64_t{1} << (hi - lo)) - 1) << lo;
   return static_cast<uint32_t>(bits);
 }
+
+#if defined(__AVX512F__)
+// Lanes [0, n) of 16.
+inline __mmask16 FirstLanes(int64_t n) { return static_cast<__mmask16>(LaneMask(0, n, 16)); }
+#endif
 
 }  // namespace serdab::engine
 
