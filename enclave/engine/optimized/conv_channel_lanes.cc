@@ -26,9 +26,11 @@ constexpr int64_t kStepsPerBlock = 128;
 // KiB, in L2.
 constexpr int64_t kMaxChunkPositions = 1024;
 // Where this schedule pays, measured against the GEMM schedule on the same
-// layers (kernels_bench, alternated): 3x3 convolutions on maps of 14x14 and
-// more with 64 output channels or more (0.68-0.96x), and inception_v3's 1x7
-// and 7x1 on 17x17 maps (1.0x at 1 thread, 0.8-0.9x at 2). Left to the
+// layers (kernels_bench, alternated): 3x3 convolutions on maps of 13x13 and
+// more with 64 output channels or more (0.68-0.96x; squeezenet1_1's and
+// alexnet's 3x3 layers at 13x13 0.76-0.86x alone on a Zen 5 host, and the
+// whole of squeezenet1_1 0.94x), and inception_v3's 1x7 and 7x1 on 17x17
+// maps (1.0x at 1 thread, 0.8-0.9x at 2). Left to the
 // GEMM: 7x7 maps, where the packing is spread over too few positions
 // (1.1-1.3x); 32 output channels, two vectors a step (1.1-1.3x); 1x1
 // convolutions, even reading the input in place (0.95-1.4x, 1.9-2.4x at
@@ -36,7 +38,7 @@ constexpr int64_t kMaxChunkPositions = 1024;
 // K = 27 (2-3x).
 constexpr int64_t kMinTaps = 7;
 constexpr int64_t kMinReduction = kStepsPerBlock;
-constexpr int64_t kMinPositions = 14 * 14;
+constexpr int64_t kMinPositions = 13 * 13;
 constexpr int64_t kMinOutputChannels = 64;
 
 int64_t RoundUp(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
