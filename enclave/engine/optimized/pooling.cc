@@ -453,6 +453,39 @@ class FastPoolKernel : public Kernel {
       return v;
     };
     const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    auto store = [&](int64_t ox, __m512 acc) {
+      if (inverse_counts != nullptr) acc = _mm512_mul_ps(acc, _mm512_loadu_ps(inverse_counts + ox));
+      if (whole) {
+        _mm512_store_ps(dst + ox, acc);
+      } else {
+        const int64_t lanes = std::min<int64_t>(16, p_.out_w - ox);
+        _mm512_mask_storeu_ps(dst + ox, static_cast<__mmask16>((1u << lanes) - 1), acc);
+      }
+    };
+    if (p_.stride_w == 2 && p_.kernel_w == 3) {
+      // The usual 3-wide stride-2 window, its taps cut with fixed
+      // permutations: P[2i] and P[2i + 1] are the even and odd lanes of
+      // blocks 0 and 1, and P[2i + 2] the even lanes from lane 2 on, the
+      // last of them block 2's first. (The general loop below made each
+      // tap's permutation, and its lanes past block 1, per vector: 3x3
+      // stride-2 MaxPools took 1.7-3.3x ONNX Runtime's time.)
+      const __m512i even = _mm512_add_epi32(iota, iota);
+      const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+      const __m512i next = _mm512_add_epi32(even, _mm512_set1_epi32(2));
+      __m512 b0 = block(0);
+      for (int64_t ox = 0; ox < p_.out_w; ox += 16) {
+        const int64_t first = ox / 8;
+        const __m512 b1 = block(first + 1);
+        const __m512 b2 = block(first + 2);
+        __m512 acc = combine(identity, _mm512_permutex2var_ps(b0, even, b1));
+        acc = combine(acc, _mm512_permutex2var_ps(b0, odd, b1));
+        acc = combine(acc, _mm512_mask_broadcastss_ps(_mm512_permutex2var_ps(b0, next, b1), 0x8000,
+                                                      _mm512_castps512_ps128(b2)));
+        store(ox, acc);
+        b0 = b2;
+      }
+      return;
+    }
     const int64_t span = p_.stride_w == 1 ? 2 : 3;  // blocks one output block reads
     __m512 blocks[3];
     for (int64_t i = 0; i + 1 < span; ++i) blocks[i] = block(i);
@@ -477,13 +510,7 @@ class FastPoolKernel : public Kernel {
         }
         acc = combine(acc, tap);
       }
-      if (inverse_counts != nullptr) acc = _mm512_mul_ps(acc, _mm512_loadu_ps(inverse_counts + ox));
-      if (whole) {
-        _mm512_store_ps(dst + ox, acc);
-      } else {
-        const int64_t lanes = std::min<int64_t>(16, p_.out_w - ox);
-        _mm512_mask_storeu_ps(dst + ox, static_cast<__mmask16>((1u << lanes) - 1), acc);
-      }
+      store(ox, acc);
       if (p_.stride_w == 1) {
         blocks[0] = blocks[1];
       } else {
