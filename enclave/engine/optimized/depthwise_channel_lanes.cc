@@ -1,6 +1,7 @@
 #include "enclave/engine/optimized/depthwise_channel_lanes.h"
 
 #include <algorithm>
+#include <utility>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -63,27 +64,24 @@ inline void PixelRun(const float* in, int64_t row_step, int64_t kh, int64_t kw, 
   for (int j = 0; j < NX; ++j) _mm512_storeu_ps(sums + j * kLanes, acc[j]);
 }
 
+using PixelRunFn = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
+                            __m512, float*);
+
+// PixelRun<KW, SW, nx> for nx = 1 .. kMaxRun, so that a run's width, known
+// only at run time, still picks a loop whose accumulators are registers.
+template <int KW, int SW, size_t... N>
+void PixelRunOf(int nx, std::index_sequence<N...>, const float* in, int64_t row_step, int64_t kh,
+                int64_t kw, int64_t tap_step, int64_t pixel_step, const float* w, __m512 bias,
+                float* sums) {
+  static constexpr PixelRunFn kRuns[] = {&PixelRun<KW, SW, static_cast<int>(N) + 1>...};
+  kRuns[nx - 1](in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
+}
+
 template <int KW, int SW>
 void PixelRunOf(int nx, const float* in, int64_t row_step, int64_t kh, int64_t kw, int64_t tap_step,
                 int64_t pixel_step, const float* w, __m512 bias, float* sums) {
-  switch (nx) {
-    case 1:
-      return PixelRun<KW, SW, 1>(in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
-    case 2:
-      return PixelRun<KW, SW, 2>(in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
-    case 3:
-      return PixelRun<KW, SW, 3>(in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
-    case 4:
-      return PixelRun<KW, SW, 4>(in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
-    case 5:
-      return PixelRun<KW, SW, 5>(in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
-    case 6:
-      return PixelRun<KW, SW, 6>(in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
-    case 7:
-      return PixelRun<KW, SW, 7>(in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
-    default:
-      return PixelRun<KW, SW, 8>(in, row_step, kh, kw, tap_step, pixel_step, w, bias, sums);
-  }
+  PixelRunOf<KW, SW>(nx, std::make_index_sequence<kMaxRun>(), in, row_step, kh, kw, tap_step,
+                     pixel_step, w, bias, sums);
 }
 
 }  // namespace

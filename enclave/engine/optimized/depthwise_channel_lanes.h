@@ -13,10 +13,11 @@
 // back into the output's planes, where the residual and the activation are
 // applied a plane at a time as conv.cc's kernel applies them.
 //
-// Each output is bias + sum over (ky, kx) in that order, one FMA per term:
-// no result depends on the thread count, on how units are cut, or on which
-// lane a channel lands in, so a slice of a layer's channels computes the
-// same bits as the whole layer. The weights are read in their ONNX layout
+// Each output is bias + sum over (ky, kx) in that order, one FMA per term,
+// whatever lane its channel lands in; the bands, and so the stretches of a
+// plane the activation is applied to at once, depend on the geometry only.
+// So no result depends on the thread count, and a slice of a layer's
+// channels computes the same bits as the whole layer. The weights are read in their ONNX layout
 // (a unit gathers its block's 16 x taps into [tap][16] on the stack).
 #ifndef SERDAB_ENCLAVE_ENGINE_OPTIMIZED_DEPTHWISE_CHANNEL_LANES_H_
 #define SERDAB_ENCLAVE_ENGINE_OPTIMIZED_DEPTHWISE_CHANNEL_LANES_H_
