@@ -1,6 +1,7 @@
 #include "enclave/engine/optimized/depthwise_channel_lanes.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #if defined(__AVX512F__)
@@ -258,7 +259,16 @@ void DepthwiseChannelLanes::RunUnit(int64_t unit, float* scratch, const float* i
     }
   }
 
-  // Back to the output's planes, 16 pixels of 16 channels at a time.
+  // Back to the output's planes, 16 pixels of 16 channels at a time. A
+  // Relu or Clip with no residual is applied to the sums on the way, as the
+  // GEMM tiles apply it (the same bits as a pass over the planes, which
+  // then is not made); anything else a plane at a time after.
+  const Activation& act = p_.activation;
+  const bool clamp = residual == nullptr &&
+                     (act.kind == Activation::Kind::kRelu || act.kind == Activation::Kind::kClip);
+  const __m512 lo = _mm512_set1_ps(act.kind == Activation::Kind::kClip ? act.alpha : 0.f);
+  const __m512 hi = _mm512_set1_ps(
+      act.kind == Activation::Kind::kClip ? act.beta : std::numeric_limits<float>::infinity());
   const int64_t pixels = band_pixels;
   float* out_band = out + c0 * out_plane + oy0 * out_w;
   for (int64_t q = 0; q < pixels; q += kLanes) {
@@ -266,18 +276,20 @@ void DepthwiseChannelLanes::RunUnit(int64_t unit, float* scratch, const float* i
     __m512 r[16];
     for (int64_t j = 0; j < kLanes; ++j) {
       r[j] = _mm512_maskz_loadu_ps(j < n ? 0xFFFF : 0, sums + (q + (j < n ? j : 0)) * kLanes);
+      if (clamp) r[j] = _mm512_min_ps(hi, _mm512_max_ps(lo, r[j]));
     }
     Transpose16(r);
     const __mmask16 mask = FirstLanes(n);
     for (int64_t c = 0; c < nc; ++c)
       _mm512_mask_storeu_ps(out_band + c * out_plane + q, mask, r[c]);
   }
+  if (clamp || (residual == nullptr && act.is_none())) return;
   for (int64_t c = 0; c < nc; ++c) {
     float* plane = out_band + c * out_plane;
     if (residual != nullptr) {
-      ApplyActivationToSum(p_.activation, residual + (plane - out), plane, pixels);
-    } else if (!p_.activation.is_none()) {
-      ApplyActivation(p_.activation, plane, pixels);
+      ApplyActivationToSum(act, residual + (plane - out), plane, pixels);
+    } else {
+      ApplyActivation(act, plane, pixels);
     }
   }
 }
