@@ -41,6 +41,9 @@ constexpr int64_t kMaxRegisterTaps = 16;
 // stride 1 down the columns: at stride 1 across as well, and at stride 2.
 constexpr int64_t kMaxPlaneBlocks = 4;
 constexpr int64_t kMaxPlaneBlocksStrideTwo = 2;
+// Output planes of at least this many pixels are split into bands of rows
+// between the threads (see Setup).
+constexpr int64_t kMinBandedPlane = 48 * 48;
 
 // Asks for the cache lines of dst[0, count) in a writable state ahead of the
 // stores: a pooled plane is a few hundred bytes written after little work, and
@@ -94,6 +97,16 @@ class FastPoolKernel : public Kernel {
                        blocks <= (p_.stride_w == 1 ? kMaxPlaneBlocks : kMaxPlaneBlocksStrideTwo);
       row_floats_ = plane_at_once_ ? p_.in_h * blocks * 16 : 0;
       out_row_floats_ = 0;
+      // On large maps the threads split each plane's rows rather than the
+      // planes: the layer before, a GEMM over that many columns, split its
+      // output by columns, that is by rows of every plane, so each thread
+      // then reads what it wrote rather than lines the other core holds.
+      // In the frame at 2 threads: squeezenet1_1's first MaxPool 167-179 ->
+      // 123-145 us, googlenet's 214-217 -> 176-185. Not on small maps, whose
+      // producers split by channels and whose planes the two threads would
+      // write into the same lines: googlenet's 14x14 and 7x7 MaxPools took
+      // twice as long.
+      if (!plane_at_once_ && p_.out_h * p_.out_w >= kMinBandedPlane) row_bands_ = threads_;
     }
     auto count = [&](const PoolWindow& w) {
       return static_cast<float>(p_.count_include_pad ? w.padded_size : w.taps());
@@ -140,6 +153,31 @@ class FastPoolKernel : public Kernel {
     if (io.pool->num_threads() > threads_) {
       // A pool larger than Setup planned scratch for (no Model makes one).
       run_planes(0, p_.planes(), scratch);
+      return Status::Ok();
+    }
+    if (row_bands_ > 1) {
+      // Band-major units: thread t pools band t of every plane.
+      const int64_t units = row_bands_ * p_.planes();
+      io.pool->ParallelFor(units, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) {
+          const int64_t plane = u % p_.planes();
+          int64_t oh_begin, oh_end;
+          ThreadPool::ChunkRange(p_.out_h, row_bands_, u / p_.planes(), &oh_begin, &oh_end);
+          const float* in = x + plane * p_.in_h * p_.in_w;
+          float* out = y + plane * p_.out_h * p_.out_w;
+          if (u + 1 < end) {
+            const int64_t next = (u + 1) % p_.planes() * p_.out_h * p_.out_w;
+            PrefetchForWrite(y + next + oh_begin * p_.out_w, (oh_end - oh_begin) * p_.out_w);
+          }
+          for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+            RowInRegisters(in, oh,
+                           kind_ == PoolKind::kMax
+                               ? nullptr
+                               : inverse_counts_.data() + oh * col_counts_.size(),
+                           out + oh * p_.out_w);
+          }
+        }
+      });
       return Status::Ok();
     }
     io.pool->ParallelFor(p_.planes(), 1, [&](int64_t begin, int64_t end) {
@@ -535,6 +573,7 @@ class FastPoolKernel : public Kernel {
   int64_t out_row_floats_ = 0;  // out_w rounded up to whole cache lines, or 0 (RowInRegisters)
   // The path of RowInRegisters, and the left pad it reads.
   bool padded_columns_ = false;
+  int64_t row_bands_ = 1;       // bands of output rows per plane that threads share out
   bool plane_at_once_ = false;  // PlaneInRegisters: up to kMaxPlaneBlocks blocks
   int64_t pad_left_ = 0;
   // Output columns [full_begin_, full_end_) have every tap inside the input.
