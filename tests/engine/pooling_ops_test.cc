@@ -342,17 +342,17 @@ TEST(PoolingOpsRandomTest, OptimizedMatchesReference) {
                    true});
   // The 3-wide stride-2 window's fixed permutations: squeezenet's
   // ceil-mode windows past the last column, and an average.
-  pools.push_back({{1, 8, 111, 111},
-                   MakeAttrs({{"kernel_shape", Ints{3, 3}},
-                              {"strides", Ints{2, 2}},
-                              {"ceil_mode", int64_t{1}}}),
-                   "3x3 stride-2 ceil-mode max at 111x111"});
-  pools.push_back({{1, 4, 27, 40},
-                   MakeAttrs({{"kernel_shape", Ints{3, 3}},
-                              {"strides", Ints{2, 2}},
-                              {"pads", Ints{1, 1, 1, 1}}}),
-                   "3x3 stride-2 average at 27x40",
-                   true});
+  pools.push_back(
+      {{1, 8, 111, 111},
+       MakeAttrs(
+           {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"ceil_mode", int64_t{1}}}),
+       "3x3 stride-2 ceil-mode max at 111x111"});
+  pools.push_back(
+      {{1, 4, 27, 40},
+       MakeAttrs(
+           {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}}),
+       "3x3 stride-2 average at 27x40",
+       true});
   for (int i = 0; i < 30; ++i) pools.push_back(MakeRandomPool(&rng, i % 2 == 1));
   for (size_t i = 0; i < pools.size(); ++i) {
     const bool average = pools[i].average;
