@@ -269,10 +269,9 @@ void DepthwiseChannelLanes::RunUnit(int64_t unit, float* scratch, const float* i
   const __m512 lo = _mm512_set1_ps(act.kind == Activation::Kind::kClip ? act.alpha : 0.f);
   const __m512 hi = _mm512_set1_ps(
       act.kind == Activation::Kind::kClip ? act.beta : std::numeric_limits<float>::infinity());
-  const int64_t pixels = band_pixels;
   float* out_band = out + c0 * out_plane + oy0 * out_w;
-  for (int64_t q = 0; q < pixels; q += kLanes) {
-    const int64_t n = std::min(kLanes, pixels - q);
+  for (int64_t q = 0; q < band_pixels; q += kLanes) {
+    const int64_t n = std::min(kLanes, band_pixels - q);
     __m512 r[16];
     for (int64_t j = 0; j < kLanes; ++j) {
       r[j] = _mm512_maskz_loadu_ps(j < n ? 0xFFFF : 0, sums + (q + (j < n ? j : 0)) * kLanes);
@@ -287,9 +286,9 @@ void DepthwiseChannelLanes::RunUnit(int64_t unit, float* scratch, const float* i
   for (int64_t c = 0; c < nc; ++c) {
     float* plane = out_band + c * out_plane;
     if (residual != nullptr) {
-      ApplyActivationToSum(act, residual + (plane - out), plane, pixels);
+      ApplyActivationToSum(act, residual + (plane - out), plane, band_pixels);
     } else {
-      ApplyActivation(act, plane, pixels);
+      ApplyActivation(act, plane, band_pixels);
     }
   }
 }
