@@ -169,13 +169,7 @@ class FastPoolKernel : public Kernel {
             PrefetchForWrite(out + p_.out_h * p_.out_w + oh_begin * p_.out_w,
                              (oh_end - oh_begin) * p_.out_w);
           }
-          for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
-            RowInRegisters(in, oh,
-                           kind_ == PoolKind::kMax
-                               ? nullptr
-                               : inverse_counts_.data() + oh * col_counts_.size(),
-                           out + oh * p_.out_w);
-          }
+          RowsInRegisters(in, out, oh_begin, oh_end);
         }
       });
       return Status::Ok();
@@ -256,12 +250,9 @@ class FastPoolKernel : public Kernel {
   // whole model) does not yet hold, and each such read waits for memory.
   void MaxPlane(const float* in, float* out, float* row, float* out_row) const {
     if (plane_at_once_) return PlaneInRegisters(in, row, out);
+    if (padded_columns_) return RowsInRegisters(in, out, 0, p_.out_h);
     auto max = [](float a, float b) { return std::max(a, b); };
     for (int64_t oh = 0; oh < p_.out_h; ++oh) {
-      if (padded_columns_) {
-        RowInRegisters(in, oh, nullptr, out + oh * p_.out_w);
-        continue;
-      }
       CombineRows(in, oh, row, max);
       CombineColumns(row, out_row, max);
       std::copy(out_row, out_row + p_.out_w, out + oh * p_.out_w);
@@ -270,13 +261,9 @@ class FastPoolKernel : public Kernel {
 
   void AveragePlane(const float* in, float* out, float* row, float* out_row) const {
     if (plane_at_once_) return PlaneInRegisters(in, row, out);
+    if (padded_columns_) return RowsInRegisters(in, out, 0, p_.out_h);
     auto add = [](float a, float b) { return a + b; };
     for (int64_t oh = 0; oh < p_.out_h; ++oh) {
-      if (padded_columns_) {
-        RowInRegisters(in, oh, inverse_counts_.data() + oh * col_counts_.size(),
-                       out + oh * p_.out_w);
-        continue;
-      }
       CombineRows(in, oh, row, add);
       CombineColumns(row, out_row, add);
       float* __restrict dst = out + oh * p_.out_w;
@@ -284,6 +271,16 @@ class FastPoolKernel : public Kernel {
       const float* __restrict col_counts = col_counts_.data();
       for (int64_t ow = 0; ow < p_.out_w; ++ow)
         dst[ow] = out_row[ow] / (row_count * col_counts[ow]);
+    }
+  }
+
+  // Output rows [oh_begin, oh_end) of one plane, each by RowInRegisters;
+  // AveragePool's rows take their inverse counts.
+  void RowsInRegisters(const float* in, float* out, int64_t oh_begin, int64_t oh_end) const {
+    for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+      const float* inverse_counts =
+          kind_ == PoolKind::kMax ? nullptr : inverse_counts_.data() + oh * col_counts_.size();
+      RowInRegisters(in, oh, inverse_counts, out + oh * p_.out_w);
     }
   }
 
