@@ -1,4 +1,4 @@
-// serdab infer: runs a model on a raw float32 input file and writes the raw
+// serdab infer: runs a model on a raw float32 (or uint8) input file and writes the raw
 // float32 output; with --repeat, also reports the median time per run.
 //
 // --enclave sim runs the model inside a sim enclave, the way a deployment
@@ -36,16 +36,17 @@ Result<std::string> ReadFile(const std::string& path, const char* what) {
 
 Result<Tensor> ReadInput(const std::string& path, const engine::TensorInfo& info,
                          const std::string& name) {
-  if (info.dtype != DataType::kFloat32) {
+  if (info.dtype != DataType::kFloat32 && info.dtype != DataType::kUint8) {
     return Status::Unimplemented("model input '" + name + "' is " +
-                                 engine::DataTypeName(info.dtype) + "; serdab infer feeds float32");
+                                 engine::DataTypeName(info.dtype) +
+                                 "; serdab infer feeds float32 or uint8");
   }
   SERDAB_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path, "input file"));
   if (bytes.size() != info.bytes()) {
-    return Status::InvalidArgument(path + ": input file holds " + std::to_string(bytes.size()) +
-                                   " bytes, but model input '" + name + "' " +
-                                   engine::ShapeToString(info.shape) + " float32 needs " +
-                                   std::to_string(info.bytes()) + " bytes");
+    return Status::InvalidArgument(
+        path + ": input file holds " + std::to_string(bytes.size()) + " bytes, but model input '" +
+        name + "' " + engine::ShapeToString(info.shape) + " " + engine::DataTypeName(info.dtype) +
+        " needs " + std::to_string(info.bytes()) + " bytes");
   }
   SERDAB_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(info.dtype, info.shape));
   std::copy(bytes.begin(), bytes.end(), static_cast<char*>(t.raw()));
@@ -180,14 +181,16 @@ int RunInferCommand(int argc, char** argv) {
   EnclaveOptions eopts;
   CLI::App app{
       "Runs an ONNX model on one input. Input and output files are raw little-endian\n"
-      "float32 in the model's first input and output shapes.\n\n"
+      "float32 in the model's first input and output shapes (the input raw bytes when\n"
+      "the model takes uint8 pixels).\n\n"
       "With --enclave sim the model runs inside a simulated SGX enclave: it is attested,\n"
       "provisioned over an encrypted channel, its weights and activations live in an\n"
       "EPC of --epc-mib MiB that pages when full, and the frame travels encrypted.\n"
       "Without --ca/--platform a throwaway root and platform certificate are made.",
       "infer"};
   app.add_option("--model", model_path, "ONNX model file")->required();
-  app.add_option("--input", input_path, "raw float32 input file")->required();
+  app.add_option("--input", input_path, "raw float32 input file (uint8 for a pixel input)")
+      ->required();
   app.add_option("--output", output_path, "where to write the raw float32 output")->required();
   app.add_option("--threads", threads, "worker threads")
       ->capture_default_str()

@@ -14,6 +14,7 @@ int RunZooCommand(int argc, char** argv) {
   std::string name, out;
   int64_t seed = 0;
   bool list = false;
+  zoo::ZooOptions options;
   std::string models = "models:\n";
   for (const std::string& n : zoo::ModelNames()) {
     models += "  " + n + std::string(n.size() < 16 ? 16 - n.size() : 1, ' ') +
@@ -30,6 +31,10 @@ int RunZooCommand(int argc, char** argv) {
       ->capture_default_str()
       ->transform(DecimalInteger())
       ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
+  app.add_flag("--pixel-input", options.pixel_input,
+               "take a camera's uint8 RGB picture (1 x H x W x 3) and normalise it in the "
+               "model, as torchvision's ToTensor and Normalize do: a frame then crosses the "
+               "network and the enclave boundary at a byte per sample");
   app.add_flag("--list", list, "print the model names and exit");
   if (auto rc = ParseFlags(app, argc, argv)) return *rc;
   if (list) {
@@ -40,7 +45,7 @@ int RunZooCommand(int argc, char** argv) {
   if (name.empty() || out.empty()) {
     return ReportError("zoo", Status::InvalidArgument("--name and --out are required"), true);
   }
-  if (Status s = zoo::WriteModel(name, static_cast<uint64_t>(seed), out); !s.ok()) {
+  if (Status s = zoo::WriteModel(name, static_cast<uint64_t>(seed), out, options); !s.ok()) {
     return ReportError("zoo", s);
   }
   std::printf("wrote %s (seed %lld) to %s\n", name.c_str(), static_cast<long long>(seed),

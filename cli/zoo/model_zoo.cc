@@ -94,12 +94,29 @@ struct Feature {
 // is a bug in a definition, not a user mistake.
 class GraphWriter {
  public:
-  GraphWriter(const std::string& graph_name, uint64_t seed)
-      : builder_(std::make_unique<OnnxBuilder>(graph_name, kOpset)), seed_(seed) {}
+  GraphWriter(const std::string& graph_name, uint64_t seed, const ZooOptions& options)
+      : builder_(std::make_unique<OnnxBuilder>(graph_name, kOpset)),
+        seed_(seed),
+        pixel_input_(options.pixel_input) {}
 
   Feature Input(int64_t channels, int64_t height, int64_t width) {
-    Keep(builder_->AddInput("input", {1, channels, height, width}));
-    return {"input", channels, height, width};
+    if (!pixel_input_) {
+      Keep(builder_->AddInput("input", {1, channels, height, width}));
+      return {"input", channels, height, width};
+    }
+    // torchvision's ToTensor then Normalize with ImageNet's statistics, as
+    // PyTorch exports (x.permute(0, 3, 1, 2).float() / 255 - mean) / std.
+    if (channels != 3) return Fail("pixel input: the model does not take RGB");
+    Keep(builder_->AddInput("input", {1, height, width, channels}, OnnxBuilder::InputType::kUint8));
+    Keep(builder_->AddFloatConstant("pixel.scale", {}, {255.f}).status());
+    Keep(builder_->AddFloatConstant("pixel.mean", {1, 3, 1, 1}, {0.485f, 0.456f, 0.406f}).status());
+    Keep(builder_->AddFloatConstant("pixel.std", {1, 3, 1, 1}, {0.229f, 0.224f, 0.225f}).status());
+    std::string x = Node("Transpose", "pixel.planes", {"input"}, {{"perm", {0, 3, 1, 2}}});
+    x = Node("Cast", "pixel.float", {x}, {{"to", int64_t{1}}});
+    x = Node("Div", "pixel.unit", {x, "pixel.scale"});
+    x = Node("Sub", "pixel.centred", {x, "pixel.mean"});
+    x = Node("Div", "pixel.normalised", {x, "pixel.std"});
+    return {x, channels, height, width};
   }
 
   // nn.Conv2d padded by (kernel - 1) / 2 on every side, as all convs in these
@@ -289,6 +306,7 @@ class GraphWriter {
 
   std::unique_ptr<OnnxBuilder> builder_;
   uint64_t seed_;
+  bool pixel_input_;
   Status status_;
   bool relu6_bounds_defined_ = false;
 };
@@ -525,7 +543,8 @@ const ModelSpec* FindModel(const std::string& name) {
   return nullptr;
 }
 
-Result<std::unique_ptr<OnnxBuilder>> BuildGraph(const std::string& name, uint64_t seed) {
+Result<std::unique_ptr<OnnxBuilder>> BuildGraph(const std::string& name, uint64_t seed,
+                                                const ZooOptions& options) {
   const ModelSpec* spec = FindModel(name);
   if (spec == nullptr) {
     std::string known;
@@ -534,7 +553,7 @@ Result<std::unique_ptr<OnnxBuilder>> BuildGraph(const std::string& name, uint64_
     }
     return Status::NotFound("unknown zoo model '" + name + "' (known: " + known + ")");
   }
-  GraphWriter writer(name, seed);
+  GraphWriter writer(name, seed, options);
   SERDAB_RETURN_IF_ERROR(spec->build(writer).WithContext(name));
   Result<std::unique_ptr<OnnxBuilder>> builder = writer.Finish();
   if (!builder.ok()) return builder.status().WithContext(name);
@@ -554,13 +573,14 @@ std::string DescribeModel(const std::string& name) {
   return spec == nullptr ? "" : spec->description;
 }
 
-Result<std::string> BuildModel(const std::string& name, uint64_t seed) {
-  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<OnnxBuilder> builder, BuildGraph(name, seed));
+Result<std::string> BuildModel(const std::string& name, uint64_t seed, const ZooOptions& options) {
+  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<OnnxBuilder> builder, BuildGraph(name, seed, options));
   return builder->Serialize();
 }
 
-Status WriteModel(const std::string& name, uint64_t seed, const std::string& path) {
-  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<OnnxBuilder> builder, BuildGraph(name, seed));
+Status WriteModel(const std::string& name, uint64_t seed, const std::string& path,
+                  const ZooOptions& options) {
+  SERDAB_ASSIGN_OR_RETURN(std::unique_ptr<OnnxBuilder> builder, BuildGraph(name, seed, options));
   // Serializing straight to the file avoids holding a second copy of the
   // weights in memory.
   const std::string temp_path = path + ".tmp";

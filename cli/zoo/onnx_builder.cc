@@ -13,9 +13,10 @@ namespace {
 // IR version 7 is the one that introduced opset 13; nothing here needs newer.
 constexpr int64_t kIrVersion = 7;
 
-void SetShape(const std::vector<int64_t>& shape, onnx::ValueInfoProto* info) {
+void SetShape(const std::vector<int64_t>& shape, onnx::ValueInfoProto* info,
+              int32_t elem_type = onnx::TensorProto::FLOAT) {
   onnx::TypeProto_Tensor* type = info->mutable_type()->mutable_tensor_type();
-  type->set_elem_type(onnx::TensorProto::FLOAT);
+  type->set_elem_type(elem_type);
   onnx::TensorShapeProto* proto_shape = type->mutable_shape();
   for (int64_t dim : shape) proto_shape->add_dim()->set_dim_value(dim);
 }
@@ -105,12 +106,14 @@ Status OnnxBuilder::ClaimValueName(const std::string& name) {
   return Status::Ok();
 }
 
-Status OnnxBuilder::AddInput(const std::string& name, const std::vector<int64_t>& shape) {
+Status OnnxBuilder::AddInput(const std::string& name, const std::vector<int64_t>& shape,
+                             InputType type) {
   SERDAB_RETURN_IF_ERROR(ValidateShape(name, shape));
   SERDAB_RETURN_IF_ERROR(ClaimValueName(name));
   onnx::ValueInfoProto* input = impl_->model.mutable_graph()->add_input();
   input->set_name(name);
-  SetShape(shape, input);
+  SetShape(shape, input,
+           type == InputType::kUint8 ? onnx::TensorProto::UINT8 : onnx::TensorProto::FLOAT);
   return Status::Ok();
 }
 

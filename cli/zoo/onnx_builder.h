@@ -46,8 +46,11 @@ class OnnxBuilder {
   OnnxBuilder(const OnnxBuilder&) = delete;
   OnnxBuilder& operator=(const OnnxBuilder&) = delete;
 
-  // Graph inputs and outputs are float32 with fixed shapes.
-  Status AddInput(const std::string& name, const std::vector<int64_t>& shape);
+  // Graph inputs and outputs have fixed shapes; they are float32, except an
+  // input of camera pixels, which is uint8.
+  enum class InputType { kFloat32, kUint8 };
+  Status AddInput(const std::string& name, const std::vector<int64_t>& shape,
+                  InputType type = InputType::kFloat32);
   Status AddOutput(const std::string& name, const std::vector<int64_t>& shape);
 
   // Adds a float32 initializer. Its elements, in row-major order, are the

@@ -7,6 +7,7 @@
 #include "enclave/engine/kernel.h"
 #include "enclave/engine/ops/batch_norm_params.h"
 #include "enclave/engine/ops/conv_params.h"
+#include "enclave/engine/ops/pixel_table.h"
 #include "enclave/engine/thread_pool.h"
 
 namespace serdab::engine {
@@ -609,10 +610,121 @@ Status RemoveIdentities(Graph* graph) {
   return Status::Ok();
 }
 
+namespace {
+
+// Tables of more entries than this are not built: pixels have a few channels.
+constexpr int64_t kMaxPixelTableEntries = 64;
+
+// The op of a step FusePixelInput can fold, or 0.
+char PixelStepOp(const std::string& op_type) {
+  if (op_type == "Add") return '+';
+  if (op_type == "Sub") return '-';
+  if (op_type == "Mul") return '*';
+  if (op_type == "Div") return '/';
+  return 0;
+}
+
+// The axis of `shape` (rank `rank`) along which the constant `k` varies when
+// broadcast against it: -1 when k has one element, -2 when k is not a
+// per-axis constant of that shape (it varies along two axes, or would grow it).
+int ConstantAxis(const Tensor& k, const Shape& shape) {
+  const int rank = static_cast<int>(shape.size());
+  const int k_rank = static_cast<int>(k.shape().size());
+  if (k_rank > rank) return -2;
+  int axis = -1;
+  for (int j = 0; j < k_rank; ++j) {
+    const int64_t d = k.shape()[j];
+    if (d == 1) continue;
+    const int a = rank - k_rank + j;
+    if (axis != -1 || d != shape[a]) return -2;
+    axis = a;
+  }
+  return axis;
+}
+
+}  // namespace
+
+Status FusePixelInput(Graph* graph) {
+  constexpr int64_t kChannelsFirst[] = {0, 3, 1, 2};
+  const std::vector<int> uses = graph->UseCounts();
+  auto& nodes = graph->nodes();
+  std::vector<bool> erase(nodes.size(), false);
+  bool fused_any = false;
+  for (const int input : graph->inputs()) {
+    const Shape& in_shape = graph->value(input).info.shape;
+    if (graph->value(input).info.dtype != DataType::kUint8) continue;
+    bool cast = false, channels_first = false;
+    int axis = -1;  // the input axis the table runs along
+    std::vector<PixelStep> steps;
+    std::vector<int> chain;
+    int value = input;
+    for (;;) {
+      const int n = SoleConsumer(*graph, uses, value);
+      if (n < 0 || nodes[n].outputs.size() != 1 || nodes[n].attrs.has(kFusedAttr)) break;
+      const Node& node = nodes[n];
+      const char op = PixelStepOp(node.op_type);
+      if (node.op_type == "Transpose" && !channels_first && in_shape.size() == 4 &&
+          node.attrs.GetInts("perm") ==
+              std::vector<int64_t>(std::begin(kChannelsFirst), std::end(kChannelsFirst)) &&
+          (axis == -1 || axis == 3)) {
+        channels_first = true;
+      } else if (node.op_type == "Cast" && !cast && node.attrs.all().size() == 1 &&
+                 node.attrs.GetInt("to", 0) == static_cast<int64_t>(DataType::kFloat32)) {
+        cast = true;
+      } else if (op != 0 && cast && node.inputs.size() == 2 && node.inputs[0] != node.inputs[1] &&
+                 node.attrs.all().empty()) {
+        const bool constant_first = node.inputs[1] == value;
+        const Tensor* k = ConstantInput(*graph, node, constant_first ? 0 : 1);
+        if (k == nullptr || k->dtype() != DataType::kFloat32) break;
+        const int k_axis = ConstantAxis(*k, graph->value(value).info.shape);
+        if (k_axis == -2) break;
+        if (k_axis >= 0) {
+          const int in_axis = channels_first ? static_cast<int>(kChannelsFirst[k_axis]) : k_axis;
+          if ((axis != -1 && axis != in_axis) || (channels_first && in_axis != 3) ||
+              in_shape[in_axis] > kMaxPixelTableEntries) {
+            break;
+          }
+          axis = in_axis;
+        }
+        steps.push_back(
+            {op, constant_first,
+             std::vector<float>(k->data<float>(), k->data<float>() + k->num_elements())});
+      } else {
+        break;
+      }
+      chain.push_back(n);
+      value = node.outputs[0];
+    }
+    if (!cast) continue;  // a Transpose of bytes alone is left as it is
+    Node fused;
+    fused.op_type = "Cast";
+    fused.inputs = {input};
+    fused.outputs = nodes[chain.back()].outputs;
+    fused.attrs.set("to", static_cast<int64_t>(DataType::kFloat32));
+    fused.attrs.set(kPixelTableAttr, BuildPixelTable(axis < 0 ? 1 : in_shape[axis], steps));
+    fused.attrs.set(kPixelAxisAttr, static_cast<int64_t>(axis));
+    fused.attrs.set(kPixelChannelsFirstAttr, int64_t{channels_first ? 1 : 0});
+    for (const int n : chain) {
+      if (nodes[n].op_type == "Cast") {
+        fused.name = nodes[n].name;
+      } else {
+        AppendFused(&fused, nodes[n].op_type);
+      }
+      erase[n] = true;
+    }
+    erase[chain.back()] = false;
+    nodes[chain.back()] = std::move(fused);
+    fused_any = true;
+  }
+  if (fused_any) EraseNodes(graph, erase);
+  return Status::Ok();
+}
+
 Status OptimizeGraph(Graph* graph, bool fuse, Allocator* allocator) {
   SERDAB_RETURN_IF_ERROR(InferShapes(graph, allocator));
   SERDAB_RETURN_IF_ERROR(RemoveIdentities(graph));
   if (fuse) {
+    SERDAB_RETURN_IF_ERROR(FusePixelInput(graph));
     SERDAB_RETURN_IF_ERROR(FuseBatchNorm(graph, allocator));
     SERDAB_RETURN_IF_ERROR(FuseActivations(graph));
     SERDAB_RETURN_IF_ERROR(FuseResidualAdds(graph));

@@ -6,6 +6,12 @@
 //                    once here with the reference kernels and become constants.
 //                    Every shape and constant is held to the graph's
 //                    TensorLimits: a model's shapes are its author's choice.
+//   FusePixelInput   Cast of a uint8 graph input to float32, with a Transpose
+//                    from channels last to first before or after it and the
+//                    Add, Sub, Mul and Div by per-channel constants after it
+//                    ((x / 255 - mean) / std), becomes one Cast that looks
+//                    each byte up in a table per channel (ops/pixel_table.h);
+//                    same bits as the nodes it replaces.
 //   FuseBatchNorm    Conv -> BatchNormalization becomes one Conv with rescaled
 //                    weights and bias.
 //   FuseActivations  Conv/Gemm/Add/BatchNormalization -> Relu | Clip |
@@ -45,6 +51,7 @@ inline constexpr const char* kFusedAttr = "serdab.fused";
 
 // Constants created by folding and fusion are allocated from `allocator`.
 Status InferShapes(Graph* graph, Allocator* allocator);
+Status FusePixelInput(Graph* graph);
 Status FuseBatchNorm(Graph* graph, Allocator* allocator);
 Status FuseActivations(Graph* graph);
 Status FuseResidualAdds(Graph* graph);

@@ -353,7 +353,10 @@ Result<TensorInfo> DecodeValueInfo(const onnx_wire::ValueInfoProto& vi,
     return Status::Unimplemented(what + " has an element type the engine does not support");
   }
   if (!tt.has_shape) return Status::Unimplemented(what + " has no declared shape");
-  TensorInfo info{type.engine, {}};
+  // Pixels stay bytes (a quarter of a float32 frame on the wire and through
+  // the channel) until the model's own Cast; integer initializers, which feed
+  // shape arithmetic, become int64.
+  TensorInfo info{tt.elem_type == TensorProto::kUint8 ? DataType::kUint8 : type.engine, {}};
   for (const auto& dim : tt.shape.dim) {
     // Symbolic dimensions (a dynamic batch axis) are bound to 1: the engine
     // runs one frame at a time with static shapes.

@@ -8,6 +8,8 @@ size_t ElementSize(DataType type) {
   switch (type) {
     case DataType::kFloat32:
       return 4;
+    case DataType::kUint8:
+      return 1;
     case DataType::kInt64:
       return 8;
     case DataType::kUndefined:
@@ -20,6 +22,8 @@ const char* DataTypeName(DataType type) {
   switch (type) {
     case DataType::kFloat32:
       return "float32";
+    case DataType::kUint8:
+      return "uint8";
     case DataType::kInt64:
       return "int64";
     case DataType::kUndefined:

@@ -17,10 +17,15 @@
 
 namespace serdab::engine {
 
-// Values match onnx::TensorProto::DataType.
+// Values match onnx::TensorProto::DataType. The engine computes in float32,
+// with int64 for indices and shape arithmetic; uint8 is what a camera's
+// pixels are, and enters only as a graph input, so that a frame crosses the
+// network and the channel at a byte per sample. Ops that move data take it;
+// arithmetic takes it once a Cast has made it float32.
 enum class DataType : int32_t {
   kUndefined = 0,
   kFloat32 = 1,
+  kUint8 = 2,
   kInt64 = 7,
 };
 

@@ -155,7 +155,7 @@ Result<std::vector<Tensor>> DecodeTensors(std::span<const uint8_t> bytes, Alloca
     SERDAB_RETURN_IF_ERROR(c.Get("dtype", &dtype));
     SERDAB_RETURN_IF_ERROR(c.Get("rank", &rank));
     const DataType type = static_cast<DataType>(dtype);
-    if (type != DataType::kFloat32 && type != DataType::kInt64) {
+    if (type != DataType::kFloat32 && type != DataType::kUint8 && type != DataType::kInt64) {
       return Status::Corruption("tensor " + std::to_string(i) + " has unknown dtype " +
                                 std::to_string(dtype));
     }

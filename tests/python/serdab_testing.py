@@ -106,10 +106,13 @@ def serdab_ok(args, timeout=DEFAULT_TIMEOUT_S):
     return check_ok(run_serdab(args, timeout=timeout))
 
 
-def serdab_zoo(name, out_path, seed=None, timeout=DEFAULT_TIMEOUT_S):
+def serdab_zoo(name, out_path, seed=None, timeout=DEFAULT_TIMEOUT_S,
+               pixel_input=False):
     args = ["zoo", "--name", name, "--out", out_path]
     if seed is not None:
         args += ["--seed", str(seed)]
+    if pixel_input:
+        args += ["--pixel-input"]
     serdab_ok(args, timeout=timeout)
     return out_path
 
@@ -144,8 +147,10 @@ def parse_median_ms(stdout):
 
 
 def write_tensor(path, array):
-    """Writes a tensor as raw little-endian float32."""
-    np.ascontiguousarray(array, dtype="<f4").tofile(path)
+    """Writes a tensor as raw little-endian float32, or as raw bytes when it
+    holds uint8 pixels."""
+    dtype = "u1" if array.dtype == np.uint8 else "<f4"
+    np.ascontiguousarray(array, dtype=dtype).tofile(path)
 
 
 def read_tensor(path, shape):

@@ -44,6 +44,29 @@ def check_zoo_model(name):
         st.assert_close(actual, expected, f"zoo {name} (seed {SEED})")
 
 
+def test_zoo_pixel_input_normalises_as_torchvision_does():
+    """With --pixel-input the model takes uint8 RGB, N x H x W x 3, and
+    computes what torchvision's ToTensor and Normalize feeding the twin do."""
+    name = "mobilenet_v2"
+    with st.temp_dir() as tmp:
+        path = st.serdab_zoo(name, os.path.join(tmp, f"{name}.onnx"), seed=SEED,
+                             pixel_input=True)
+        input_shape, output_shape = st.onnx_io_shapes(path)
+        if input_shape != [1, 224, 224, 3]:
+            raise AssertionError(f"pixel input shape {input_shape}, not [1, 224, 224, 3]")
+        pixels = np.random.default_rng(SEED).integers(0, 256, size=input_shape, dtype=np.uint8)
+        twin = zoo_models.load_torch_twin(name, path)
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        planes = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+        with torch.no_grad():
+            expected = twin((planes - mean) / std).numpy()
+        actual, _, _ = st.serdab_infer(path, pixels, tmp, output_shape, threads=THREADS)
+        print(f"  zoo {name} pixel input: max|diff| {st.max_abs_diff(actual, expected):.3g}, "
+              f"max|ref| {np.abs(expected).max():.3g}", flush=True)
+        st.assert_close(actual, expected, f"zoo {name} with pixel input")
+
+
 def test_zoo_seed_is_deterministic():
     with st.temp_dir() as tmp:
         first = st.serdab_zoo("tiny", os.path.join(tmp, "a.onnx"), seed=SEED)

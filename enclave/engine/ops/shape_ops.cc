@@ -3,9 +3,11 @@
 // Concat, Split, Slice, Gather, Expand, Shape, Constant, ConstantOfShape, Cast,
 // Tile, DepthToSpace, GatherElements and TopK.
 //
-// Every kernel works on float32 and int64 alike: the constant folding pass runs
-// these kernels on the int64 shape arithmetic that exporters emit, and most
-// copy elements without looking at them. Inputs that decide an output shape
+// Every kernel works on float32, uint8 and int64 alike: the constant folding
+// pass runs these kernels on the int64 shape arithmetic that exporters emit,
+// a model may reorder its uint8 pixels before casting them, and most copy
+// elements without looking at them. A Cast that FusePixelInput made carries a
+// pixel table (pixel_table.h). Inputs that decide an output shape
 // (Reshape's shape, Slice's starts, ...) must be constants, so every output
 // shape is known after Setup.
 #include <algorithm>
@@ -13,10 +15,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "enclave/engine/kernel.h"
+#include "enclave/engine/ops/pixel_table.h"
 #include "enclave/engine/ops/register_ops.h"
 #include "enclave/engine/tensor.h"
 
@@ -44,13 +48,17 @@ template <typename Fn>
 void DispatchType(DataType dtype, Fn&& fn) {
   if (dtype == DataType::kInt64) {
     fn(int64_t{});
+  } else if (dtype == DataType::kUint8) {
+    fn(uint8_t{});
   } else {
     fn(float{});
   }
 }
 
+// The ops here move or select elements, which they do in any type the engine
+// has: a model may reorder its uint8 pixels before casting them.
 bool IsSupportedType(DataType dtype) {
-  return dtype == DataType::kFloat32 || dtype == DataType::kInt64;
+  return dtype == DataType::kFloat32 || dtype == DataType::kUint8 || dtype == DataType::kInt64;
 }
 
 Status CheckInputCount(const KernelSetup& setup, int min, int max) {
@@ -878,8 +886,16 @@ class CastKernel final : public Kernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
     SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 1, 1));
-    SERDAB_RETURN_IF_ERROR(setup.n().attrs.CheckKinds(setup.n().name, {"to"}));
+    SERDAB_RETURN_IF_ERROR(setup.n().attrs.CheckKinds(
+        setup.n().name, {"to", kPixelAxisAttr, kPixelChannelsFirstAttr}));
     if (!setup.n().attrs.has("to")) return setup.Error("attribute 'to' is missing");
+    if (PixelTableLookup::Present(setup.n())) {
+      pixels_.emplace();
+      TensorInfo out;
+      SERDAB_RETURN_IF_ERROR(pixels_->Setup(setup, &out));
+      outputs->push_back(std::move(out));
+      return Status::Ok();
+    }
     to_ = setup.n().attrs.GetInt("to", 0);
     switch (to_) {
       case kOnnxFloat:
@@ -908,11 +924,18 @@ class CastKernel final : public Kernel {
   Status Run(const KernelIO& io) const override {
     const Tensor& in = *io.inputs[0];
     Tensor& out = *io.outputs[0];
+    if (pixels_.has_value()) {
+      pixels_->Run(in, &out, io.pool);
+      return Status::Ok();
+    }
     const int64_t n = in.num_elements();
     if (out_type_ == DataType::kFloat32) {
       float* dst = out.data<float>();
       if (in.dtype() == DataType::kFloat32) {
         if (dst != in.data<float>() && n > 0) std::memcpy(dst, in.raw(), in.bytes());
+      } else if (in.dtype() == DataType::kUint8) {
+        const uint8_t* src = in.data<uint8_t>();
+        for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]);
       } else {
         const int64_t* src = in.data<int64_t>();
         for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]);
@@ -920,7 +943,10 @@ class CastKernel final : public Kernel {
       return Status::Ok();
     }
     int64_t* dst = out.data<int64_t>();
-    if (in.dtype() == DataType::kFloat32) {
+    if (in.dtype() == DataType::kUint8) {
+      const uint8_t* src = in.data<uint8_t>();
+      for (int64_t i = 0; i < n; ++i) dst[i] = Narrow(src[i]);
+    } else if (in.dtype() == DataType::kFloat32) {
       const float* src = in.data<float>();
       if (to_ == kOnnxBool) {
         for (int64_t i = 0; i < n; ++i) dst[i] = src[i] != 0.f ? 1 : 0;
@@ -969,6 +995,7 @@ class CastKernel final : public Kernel {
 
   int64_t to_ = 0;
   DataType out_type_ = DataType::kFloat32;
+  std::optional<PixelTableLookup> pixels_;  // a fused Cast (pixel_table.h)
 };
 
 // Tile: output dimension d is input dimension d repeated repeats[d] times.
