@@ -138,7 +138,10 @@ Result<crypto::Bytes> LoadPlanModel(const orchestrator::DeploymentPlan& plan,
                                     const std::string& plan_file) {
   crypto::Bytes bytes;
   if (!plan.model.zoo.empty()) {
-    SERDAB_ASSIGN_OR_RETURN(std::string built, zoo::BuildModel(plan.model.zoo, plan.model.seed));
+    zoo::ZooOptions options;
+    options.pixel_input = plan.model.pixel_input;
+    SERDAB_ASSIGN_OR_RETURN(std::string built,
+                            zoo::BuildModel(plan.model.zoo, plan.model.seed, options));
     bytes.assign(built.begin(), built.end());
   } else {
     const std::filesystem::path path(BesidePlanFile(plan.model.path, plan_file));

@@ -142,27 +142,31 @@ Result<orchestrator::DeploymentPlan> PlanFromFile(const Flags& flags) {
           : flags.plan_file + " holds no deployment named " + flags.deployment);
 }
 
-// The preprocessing the plan asks for, for a model whose input is
-// 1x3xHxW.
+// The preprocessing the plan asks for, for a model whose input is 1x3xHxW
+// floats, or 1xHxWx3 bytes (model.input.type uint8: the model normalises).
 Result<ingest::PreprocessOptions> Preprocessing(const orchestrator::DeploymentPlan& plan) {
   ingest::PreprocessOptions options;
   const std::vector<int64_t>& shape = plan.model.input_shape;
+  const bool pixels = plan.model.pixel_input;
+  // Where the input's height and width are.
+  const size_t h = pixels ? 1 : 2, w = pixels ? 2 : 3;
   if (plan.preprocess && plan.preprocess->resize.size() == 2) {
     options.height = static_cast<int>(plan.preprocess->resize[0]);
     options.width = static_cast<int>(plan.preprocess->resize[1]);
   } else if (shape.size() == 4) {
-    options.height = static_cast<int>(shape[2]);
-    options.width = static_cast<int>(shape[3]);
+    options.height = static_cast<int>(shape[h]);
+    options.width = static_cast<int>(shape[w]);
   } else {
     return orchestrator::PlanFieldError(
         plan, "preprocess", "the frame size is unknown: give preprocess.resize or model.input");
   }
-  if (shape.size() == 4 &&
-      (shape[0] != 1 || shape[1] != 3 || shape[2] != options.height || shape[3] != options.width)) {
-    return orchestrator::PlanFieldError(plan, "preprocess.resize",
-                                        "frames are resized to " + std::to_string(options.height) +
-                                            "x" + std::to_string(options.width) +
-                                            ", and the model takes 1x3xHxW inputs of that size");
+  if (shape.size() == 4 && (shape[0] != 1 || shape[pixels ? 3 : 1] != 3 ||
+                            shape[h] != options.height || shape[w] != options.width)) {
+    return orchestrator::PlanFieldError(
+        plan, "preprocess.resize",
+        "frames are resized to " + std::to_string(options.height) + "x" +
+            std::to_string(options.width) + ", and the model takes " +
+            (pixels ? "1xHxWx3" : "1x3xHxW") + " inputs of that size");
   }
   if (plan.preprocess) {
     options.center_crop = plan.preprocess->fit == orchestrator::PreprocessFit::kCrop;
@@ -252,12 +256,18 @@ std::string AnnotatedVideoPath(const std::string& path, const std::string& camer
   return file.string();
 }
 
-Status SaveInput(const std::string& dir, const std::string& camera, int64_t frame,
-                 const std::vector<float>& tensor) {
-  const std::string path = dir + "/" + camera + "-" + std::to_string(frame) + ".f32";
+Status SaveInput(const std::string& dir, const std::string& camera, const ingest::Frame& frame) {
+  const bool pixels = frame.tensor.empty();
+  const std::string path =
+      dir + "/" + camera + "-" + std::to_string(frame.number) + (pixels ? ".u8" : ".f32");
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(tensor.data()),
-            static_cast<std::streamsize>(tensor.size() * sizeof(float)));
+  if (pixels) {
+    out.write(reinterpret_cast<const char*>(frame.pixels.data()),
+              static_cast<std::streamsize>(frame.pixels.size()));
+  } else {
+    out.write(reinterpret_cast<const char*>(frame.tensor.data()),
+              static_cast<std::streamsize>(frame.tensor.size() * sizeof(float)));
+  }
   if (!out) return Status::IoError("cannot write " + path);
   return Status::Ok();
 }
@@ -461,6 +471,7 @@ int Run(const Flags& flags, bool top_k_given) {
   };
   ingest::ReaderOptions reader_options;
   reader_options.preprocess = *preprocess;
+  reader_options.pixel_input = plan.model.pixel_input;
   reader_options.loop = flags.loop;
   reader_options.realtime = flags.realtime;
   reader_options.watchdog_seconds = flags.watchdog_s;
@@ -704,12 +715,18 @@ int Run(const Flags& flags, bool top_k_given) {
             return;
           }
           if (!flags.save_inputs.empty()) {
-            (void)SaveInput(flags.save_inputs, camera->name, frame.number, frame.tensor);
+            (void)SaveInput(flags.save_inputs, camera->name, frame);
           }
-          auto tensor = engine::Tensor::Create(engine::DataType::kFloat32,
-                                               {frame.shape.begin(), frame.shape.end()});
+          const bool pixels = frame.tensor.empty();
+          auto tensor =
+              engine::Tensor::Create(pixels ? engine::DataType::kUint8 : engine::DataType::kFloat32,
+                                     {frame.shape.begin(), frame.shape.end()});
           if (!tensor.ok()) return;
-          std::copy(frame.tensor.begin(), frame.tensor.end(), tensor->data<float>());
+          if (pixels) {
+            std::copy(frame.pixels.begin(), frame.pixels.end(), tensor->data<uint8_t>());
+          } else {
+            std::copy(frame.tensor.begin(), frame.tensor.end(), tensor->data<float>());
+          }
           std::vector<engine::Tensor> inputs;
           inputs.push_back(std::move(tensor).value());
           FrameMeta meta;
@@ -870,7 +887,8 @@ int RunStreamCommand(int argc, char** argv) {
   app.add_option("--metrics-addr", flags.metrics_addr,
                  "serve Prometheus metrics (frames and latency per stream) on HOST:PORT");
   app.add_option("--save-inputs", flags.save_inputs,
-                 "also write each preprocessed frame here as raw float32 (for checks)");
+                 "also write each preprocessed frame here as raw float32 (NAME-N.f32), or as the "
+                 "bytes a model with a uint8 input takes (NAME-N.u8), for checks");
   if (auto code = ParseFlags(app, argc, argv)) return *code;
   return Run(flags, app.count("--top-k") > 0);
 }

@@ -52,6 +52,7 @@ constexpr std::pair<const char*, PreprocessFit> kFits[] = {
     {"letterbox", PreprocessFit::kLetterbox},
 };
 constexpr std::pair<const char*, bool> kChannelOrders[] = {{"rgb", false}, {"bgr", true}};
+constexpr std::pair<const char*, bool> kInputTypes[] = {{"float32", false}, {"uint8", true}};
 constexpr std::pair<const char*, postprocess::Kind> kPostprocessKinds[] = {
     {"classify", postprocess::Kind::kClassify},
     {"detect", postprocess::Kind::kDetect},
@@ -254,14 +255,20 @@ class PlanParser {
                       "expected a SHA-256 digest: 64 hex digits, got '" + sha256 + "'");
     }
     YAML::Node input;
-    SERDAB_RETURN_IF_ERROR(Section(model, "input", "model", false, "", {"shape"}, &input));
+    SERDAB_RETURN_IF_ERROR(Section(model, "input", "model", false, "", {"shape", "type"}, &input));
     if (!Present(input)) return Status::Ok();
-    SERDAB_RETURN_IF_ERROR(Require(input, "shape", "model.input", "a list of dimensions"));
+    SERDAB_RETURN_IF_ERROR(GetEnum(input, "type", "model.input", kInputTypes, &spec.pixel_input));
+    if (!Present(input["shape"])) return Status::Ok();
     SERDAB_RETURN_IF_ERROR(
         GetNumbers(input, "shape", "model.input", kDimension, &spec.input_shape));
     if (spec.input_shape.empty() || spec.input_shape.size() > kMaxShapeRank) {
       return r_.Error(input["shape"], "model.input.shape",
                       "expected 1 to 8 dimensions, got " + std::to_string(spec.input_shape.size()));
+    }
+    const std::vector<int64_t>& shape = spec.input_shape;
+    if (spec.pixel_input && (shape.size() != 4 || shape[0] != 1 || shape[3] != 3)) {
+      return r_.Error(input["shape"], "model.input.shape",
+                      "a uint8 input is the camera's RGB picture: expected [1, height, width, 3]");
     }
     return Status::Ok();
   }
@@ -280,6 +287,13 @@ class PlanParser {
     }
     SERDAB_RETURN_IF_ERROR(GetNumbers(node, "mean", "preprocess", kFinite, &spec.mean));
     SERDAB_RETURN_IF_ERROR(GetNumbers(node, "std", "preprocess", kPositive, &spec.std));
+    for (const char* key : {"mean", "std"}) {
+      if (plan_->model.pixel_input && Present(node[key])) {
+        return r_.Error(node[key], std::string("preprocess.") + key,
+                        "model.input.type is uint8: the model normalises its pixels itself, so "
+                        "the client sends them as they are; remove preprocess.mean and .std");
+      }
+    }
     if (!spec.mean.empty() && !spec.std.empty() && spec.mean.size() != spec.std.size()) {
       return r_.Error(node["std"], "preprocess.std",
                       "expected one value per channel, as many as preprocess.mean (" +
@@ -889,6 +903,7 @@ std::string CanonicalPlanJson(const DeploymentPlan& plan) {
   }
   if (!plan.model.sha256.empty()) model["sha256"] = plan.model.sha256;
   if (!plan.model.input_shape.empty()) model["input"]["shape"] = plan.model.input_shape;
+  if (plan.model.pixel_input) model["input"]["type"] = "uint8";
 
   json placement = json::object();
   placement["objective"] = ObjectiveName(plan.placement.objective);

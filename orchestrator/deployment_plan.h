@@ -13,7 +13,15 @@
 //     seed: 0                             # ... and its weight seed (zoo only; default 0)
 //     path: models/vgg16.onnx             # ... or an ONNX file, as written (not resolved here)
 //     sha256: "9f2c..."                   # optional: the model file's SHA-256, 64 hex digits
-//     input: {shape: [1, 3, 224, 224]}    # optional: 1..8 dimensions, each 1..2^20
+//     input:                              # optional
+//       shape: [1, 3, 224, 224]           # optional: 1..8 dimensions, each 1..2^20
+//       type: float32                     # float32 (default): the client normalises frames
+//                                         #   | uint8: the model takes the camera's RGB
+//                                         #   picture, [1, height, width, 3], and normalises
+//                                         #   it itself (a zoo model is then built with
+//                                         #   `serdab zoo --pixel-input`); frames cross the
+//                                         #   network and the first enclave's boundary at a
+//                                         #   byte per sample, and preprocess has no mean/std
 //   preprocess:                           # optional, each field optional
 //     resize: [224, 224]                  # [height, width], each 1..65536
 //     mean: [0.485, 0.456, 0.406]         # per channel, finite
@@ -158,6 +166,7 @@ struct ModelSpec {
   std::string path;
   std::string sha256;                // lowercase hex, or empty: any bytes
   std::vector<int64_t> input_shape;  // empty: the model's own
+  bool pixel_input = false;          // input.type: uint8
 };
 
 enum class PreprocessFit { kStretch, kCrop, kLetterbox };

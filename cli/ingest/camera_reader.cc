@@ -168,13 +168,19 @@ Status CameraReader::Deliver(const DecodedPicture& decoded, double pts_offset) {
   }
   last_width_ = picture.width;
   last_height_ = picture.height;
-  SERDAB_RETURN_IF_ERROR(preprocessor_.Run(picture, &frame.tensor).WithContext(spec_.url));
+  const int height = options_.preprocess.height, width = options_.preprocess.width;
+  if (options_.pixel_input) {
+    SERDAB_RETURN_IF_ERROR(preprocessor_.Pixels(picture, &frame.pixels).WithContext(spec_.url));
+    frame.shape = {1, height, width, 3};
+  } else {
+    SERDAB_RETURN_IF_ERROR(preprocessor_.Run(picture, &frame.tensor).WithContext(spec_.url));
+    frame.shape = {1, 3, height, width};
+  }
   if (options_.keep_picture) {
     auto rgb = std::make_shared<RgbImage>();
     SERDAB_RETURN_IF_ERROR(preprocessor_.Picture(picture, rgb.get()).WithContext(spec_.url));
     frame.picture = std::move(rgb);
   }
-  frame.shape = {1, 3, options_.preprocess.height, options_.preprocess.width};
 
   if (options_.realtime && !spec_.live()) {
     if (!pace_start_) {

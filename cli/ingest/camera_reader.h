@@ -55,9 +55,12 @@ struct Frame {
   std::chrono::system_clock::time_point captured_at;
   int source_width = 0;  // the decoded picture's size, before preprocessing
   int source_height = 0;
-  // 1 x 3 x height x width float32, NCHW, contiguous (PreprocessOptions).
+  // 1 x 3 x height x width float32, NCHW, contiguous (PreprocessOptions);
+  // with ReaderOptions::pixel_input, 1 x height x width x 3 uint8 in `pixels`
+  // instead, and `tensor` is empty.
   std::array<int64_t, 4> shape{};
   std::vector<float> tensor;
+  std::vector<uint8_t> pixels;
   // The decoded picture at its own size, with ReaderOptions::keep_picture
   // (for drawing results on); null otherwise.
   std::shared_ptr<const RgbImage> picture;
@@ -105,6 +108,9 @@ struct ReaderOptions {
   int decoder_threads = 1;
   // Also deliver each decoded picture as RGB (Frame::picture).
   bool keep_picture = false;
+  // Deliver the resized picture's bytes (Frame::pixels) for a model that
+  // normalises its own input, not the normalised tensor.
+  bool pixel_input = false;
 };
 
 // InvalidArgument naming the field that is out of range.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 extern "C" {
@@ -211,7 +212,7 @@ Status Preprocessor::Configure(const AVFrame& picture) {
   return Status::Ok();
 }
 
-Status Preprocessor::Run(const AVFrame& picture, std::vector<float>* out) {
+Result<const uint8_t*> Preprocessor::Resize(const AVFrame& picture) {
   SERDAB_RETURN_IF_ERROR(Configure(picture));
   uint8_t* const dst[4] = {packed_.get() +
                                static_cast<ptrdiff_t>(geometry_.pad_top) * packed_stride_ +
@@ -219,11 +220,24 @@ Status Preprocessor::Run(const AVFrame& picture, std::vector<float>* out) {
                            nullptr, nullptr, nullptr};
   const int dst_stride[4] = {packed_stride_, 0, 0, 0};
   sws_scale(scaler_, picture.data, picture.linesize, 0, picture.height, dst, dst_stride);
+  return packed_.get() + static_cast<ptrdiff_t>(geometry_.crop_top) * packed_stride_ +
+         static_cast<ptrdiff_t>(geometry_.crop_left) * 3;
+}
+
+Status Preprocessor::Run(const AVFrame& picture, std::vector<float>* out) {
+  SERDAB_ASSIGN_OR_RETURN(const uint8_t* window, Resize(picture));
   out->resize(static_cast<size_t>(3) * options_.height * options_.width);
-  const uint8_t* window = packed_.get() +
-                          static_cast<ptrdiff_t>(geometry_.crop_top) * packed_stride_ +
-                          static_cast<ptrdiff_t>(geometry_.crop_left) * 3;
   NormalizeToPlanar(window, packed_stride_, options_.height, options_.width, norm_, out->data());
+  return Status::Ok();
+}
+
+Status Preprocessor::Pixels(const AVFrame& picture, std::vector<uint8_t>* out) {
+  SERDAB_ASSIGN_OR_RETURN(const uint8_t* window, Resize(picture));
+  const size_t row = static_cast<size_t>(3) * options_.width;
+  out->resize(row * options_.height);
+  for (int y = 0; y < options_.height; ++y) {
+    std::memcpy(out->data() + row * y, window + static_cast<ptrdiff_t>(y) * packed_stride_, row);
+  }
   return Status::Ok();
 }
 

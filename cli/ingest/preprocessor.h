@@ -84,12 +84,20 @@ class Preprocessor {
   // InvalidArgument if swscale cannot convert the picture's pixel format.
   Status Run(const AVFrame& picture, std::vector<float>* out);
 
+  // As Run, for a model that normalises its own input: the resized picture's
+  // 1 x height x width x 3 bytes, in the channel order, to `out` (mean and
+  // std unused).
+  Status Pixels(const AVFrame& picture, std::vector<uint8_t>* out);
+
   // Writes the picture itself, at its own size, as RGB to `out` (what results
   // are drawn on).
   Status Picture(const AVFrame& picture, RgbImage* out);
 
  private:
   Status Configure(const AVFrame& picture);
+  // Resizes `picture` into packed_ and returns the model's window in it
+  // (rows packed_stride_ bytes apart).
+  Result<const uint8_t*> Resize(const AVFrame& picture);
 
   const PreprocessOptions options_;
   const Normalization norm_;

@@ -644,19 +644,19 @@ int ConstantAxis(const Tensor& k, const Shape& shape) {
 
 }  // namespace
 
-Status FusePixelInput(Graph* graph) {
+Status FusePixelInput(Graph* graph, Allocator* allocator) {
   constexpr int64_t kChannelsFirst[] = {0, 3, 1, 2};
   const std::vector<int> uses = graph->UseCounts();
   auto& nodes = graph->nodes();
   std::vector<bool> erase(nodes.size(), false);
   bool fused_any = false;
   for (const int input : graph->inputs()) {
-    const Shape& in_shape = graph->value(input).info.shape;
+    const Shape in_shape = graph->value(input).info.shape;
     if (graph->value(input).info.dtype != DataType::kUint8) continue;
     bool cast = false, channels_first = false;
     int axis = -1;  // the input axis the table runs along
     std::vector<PixelStep> steps;
-    std::vector<int> chain;
+    std::vector<int> chain, constants;
     int value = input;
     for (;;) {
       const int n = SoleConsumer(*graph, uses, value);
@@ -689,6 +689,7 @@ Status FusePixelInput(Graph* graph) {
         steps.push_back(
             {op, constant_first,
              std::vector<float>(k->data<float>(), k->data<float>() + k->num_elements())});
+        constants.push_back(node.inputs[constant_first ? 0 : 1]);
       } else {
         break;
       }
@@ -696,12 +697,14 @@ Status FusePixelInput(Graph* graph) {
       value = node.outputs[0];
     }
     if (!cast) continue;  // a Transpose of bytes alone is left as it is
+    SERDAB_ASSIGN_OR_RETURN(
+        Tensor table,
+        Tensor::Create(DataType::kFloat32, {axis < 0 ? 1 : in_shape[axis], 256}, allocator));
+    FillPixelTable(steps, &table);
     Node fused;
     fused.op_type = "Cast";
-    fused.inputs = {input};
     fused.outputs = nodes[chain.back()].outputs;
     fused.attrs.set("to", static_cast<int64_t>(DataType::kFloat32));
-    fused.attrs.set(kPixelTableAttr, BuildPixelTable(axis < 0 ? 1 : in_shape[axis], steps));
     fused.attrs.set(kPixelAxisAttr, static_cast<int64_t>(axis));
     fused.attrs.set(kPixelChannelsFirstAttr, int64_t{channels_first ? 1 : 0});
     for (const int n : chain) {
@@ -712,6 +715,8 @@ Status FusePixelInput(Graph* graph) {
       }
       erase[n] = true;
     }
+    fused.inputs = {input, AddConstant(graph, fused.name + ":pixel_table", std::move(table),
+                                       SourcesOf(*graph, constants))};
     erase[chain.back()] = false;
     nodes[chain.back()] = std::move(fused);
     fused_any = true;
@@ -724,7 +729,7 @@ Status OptimizeGraph(Graph* graph, bool fuse, Allocator* allocator) {
   SERDAB_RETURN_IF_ERROR(InferShapes(graph, allocator));
   SERDAB_RETURN_IF_ERROR(RemoveIdentities(graph));
   if (fuse) {
-    SERDAB_RETURN_IF_ERROR(FusePixelInput(graph));
+    SERDAB_RETURN_IF_ERROR(FusePixelInput(graph, allocator));
     SERDAB_RETURN_IF_ERROR(FuseBatchNorm(graph, allocator));
     SERDAB_RETURN_IF_ERROR(FuseActivations(graph));
     SERDAB_RETURN_IF_ERROR(FuseResidualAdds(graph));

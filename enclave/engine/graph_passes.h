@@ -51,7 +51,7 @@ inline constexpr const char* kFusedAttr = "serdab.fused";
 
 // Constants created by folding and fusion are allocated from `allocator`.
 Status InferShapes(Graph* graph, Allocator* allocator);
-Status FusePixelInput(Graph* graph);
+Status FusePixelInput(Graph* graph, Allocator* allocator);
 Status FuseBatchNorm(Graph* graph, Allocator* allocator);
 Status FuseActivations(Graph* graph);
 Status FuseResidualAdds(Graph* graph);

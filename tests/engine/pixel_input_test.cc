@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "enclave/engine/model.h"
+#include "enclave/engine/onnx_importer.h"
+#include "enclave/engine/partition_file.h"
 #include "enclave/engine/tensor_codec.h"
 #include "tests/engine/model_test_util.h"
 
@@ -209,6 +211,36 @@ TEST(PixelInputTest, FusionStopsWhereATableCannotFollow) {
   const std::string shared = PixelModel(shape, TorchvisionChain(), 3);
   ExpectFusedCast(shared, "Transpose+Div");
   ExpectSameResults(shared, shape);
+}
+
+// A pipeline's first stage is provisioned with a file that keeps only its
+// layers' weights: the constants the table was computed from are among them,
+// so the stage computes the whole model's table and results.
+TEST(PixelInputTest, AStagesFileKeepsTheConstantsOfItsTable) {
+  const std::vector<int64_t> shape = {1, 6, 9, 3};
+  const std::string file = PixelModel(shape, TorchvisionChain());
+  auto sources = LayerWeightSources::Of(file);
+  ASSERT_TRUE(sources.ok()) << sources.status().ToString();
+  auto stage_file = PartitionModelFile(file, *sources, 0, 1);
+  ASSERT_TRUE(stage_file.ok()) << stage_file.status().ToString();
+  ImportOptions import;
+  import.synthesize_absent_weights = true;  // as an enclave does for a partition
+  auto graph = ImportOnnxBytes(*stage_file, "stage.onnx", nullptr, {}, import);
+  ASSERT_TRUE(graph.ok()) << graph.status().ToString();
+  ModelOptions options;
+  options.partition = true;
+  options.keep_begin = 0;
+  options.keep_end = 1;
+  auto stage = Model::FromGraph(std::move(graph).value(), options);
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  ASSERT_TRUE(CheckPartitionWeights(**stage).ok());
+  std::unique_ptr<Model> whole = Load(file, true, 1);
+  const Tensor x = RandomPixels(shape);
+  auto want = whole->Run(0, 1, {x});
+  auto got = (*stage)->Run(0, 1, {x});
+  ASSERT_TRUE(want.ok() && got.ok()) << got.status().ToString();
+  ASSERT_EQ((*got)[0].bytes(), (*want)[0].bytes());
+  EXPECT_EQ(std::memcmp((*got)[0].raw(), (*want)[0].raw(), (*got)[0].bytes()), 0);
 }
 
 TEST(PixelInputTest, ArithmeticOnBytesIsRefusedAtLoadWithTheType) {

@@ -168,6 +168,32 @@ TEST(IngestPreprocessor, LetterboxPadsTheBorders) {
   EXPECT_FALSE(ValidatePreprocessOptions(options).ok());
 }
 
+TEST(IngestPreprocessor, PixelsAreTheBytesRunNormalises) {
+  // A gradient, cropped and in BGR order: Pixels gives the window Run
+  // normalises, packed 1 x H x W x 3, so a model that normalises its own
+  // input sees what Run would have given it.
+  FramePtr picture = MakeRgbPicture(90, 60, [](int x, int y) {
+    return std::array<uint8_t, 3>{static_cast<uint8_t>(2 * x), static_cast<uint8_t>(4 * y),
+                                  static_cast<uint8_t>(x + y)};
+  });
+  PreprocessOptions options;
+  options.height = 20;
+  options.width = 30;
+  options.center_crop = true;
+  options.channel_order = ChannelOrder::kBgr;
+  Preprocessor pre(options);
+  std::vector<float> tensor;
+  std::vector<uint8_t> pixels;
+  ASSERT_TRUE(pre.Run(*picture, &tensor).ok());
+  ASSERT_TRUE(pre.Pixels(*picture, &pixels).ok());
+  ASSERT_EQ(pixels.size(), 20u * 30 * 3);
+  std::vector<float> from_pixels(tensor.size());
+  NormalizeToPlanar(pixels.data(), 30 * 3, 20, 30, Normalization{}, from_pixels.data());
+  EXPECT_EQ(from_pixels, tensor);
+  // Not a flat picture: the gradient survived.
+  EXPECT_NE(pixels[0], pixels[3 * 29]);
+}
+
 TEST(IngestPreprocessor, ModelInputMapsBackToTheSource) {
   PreprocessOptions options;
   options.height = 64;

@@ -186,6 +186,25 @@ TEST(DeploymentPlanTest, SeveralDocumentsGiveSeveralPlans) {
   EXPECT_EQ((*plans)[1].locations.at("metadata.name").line, 21);
 }
 
+TEST(DeploymentPlanTest, AUint8InputIsTheCamerasPicture) {
+  std::string text = kPlan;
+  const std::string model = "  zoo: resnet50\n";
+  ASSERT_NE(text.find(model), std::string::npos);
+  text.replace(text.find(model), model.size(),
+               model + "  input: {shape: [1, 224, 224, 3], type: uint8}\n");
+  const DeploymentPlan plan = ParseOne(text);
+  EXPECT_TRUE(plan.model.pixel_input);
+  EXPECT_EQ(plan.model.input_shape, (std::vector<int64_t>{1, 224, 224, 3}));
+  EXPECT_FALSE(ParseOne(kPlan).model.pixel_input);
+  const std::string json = CanonicalPlanJson(plan);
+  EXPECT_NE(json.find("\"type\":\"uint8\""), std::string::npos) << json;
+  EXPECT_EQ(CanonicalPlanJson(ParseOne(kPlan)).find("uint8"), std::string::npos);
+  Result<DeploymentPlan> back = DeploymentPlanFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_TRUE(back->model.pixel_input);
+  EXPECT_NE(PlanDigest(plan), PlanDigest(ParseOne(kPlan)));
+}
+
 TEST(DeploymentPlanTest, CanonicalJsonRoundTrips) {
   for (const std::string& text : {std::string(kPlan), kFullPlan}) {
     const DeploymentPlan plan = ParseOne(text);
@@ -488,6 +507,14 @@ std::vector<BadPlan> BadPlans() {
           "max_stages: 4", "'placement.max_stages'", "given twice (first at line 12)"),
       bad("shape with a zero", "  zoo: resnet50", "  zoo: resnet50\n  input: {shape: [1, 0]}", "0]",
           "'model.input.shape[1]'", "from 1 to 2^20"),
+      bad("unknown input type", "  zoo: resnet50", "  zoo: resnet50\n  input: {type: int8}", "int8",
+          "'model.input.type'", "expected one of: float32, uint8; got 'int8'"),
+      bad("uint8 input not a picture", "  zoo: resnet50",
+          "  zoo: resnet50\n  input: {shape: [1, 3, 224, 224], type: uint8}", "[1, 3, 224",
+          "'model.input.shape'", "expected [1, height, width, 3]"),
+      bad("uint8 input normalised by the client", "  zoo: resnet50\n",
+          "  zoo: resnet50\n  input: {type: uint8}\npreprocess: {std: [1, 1, 1]}\n", "[1, 1, 1]",
+          "'preprocess.std'", "the model normalises its pixels itself"),
       bad("resize with three values", "streams:", "preprocess: {resize: [1, 2, 3]}\nstreams:",
           "[1, 2, 3]", "'preprocess.resize'", "expected [height, width], got 3 values"),
       bad("mean and std of different lengths",

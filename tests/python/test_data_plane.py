@@ -46,7 +46,10 @@ WIDE_HIDDEN = 1300
 WIDE_CLASSES = 2000
 
 
-def make_model(path, layers=None):
+def make_model(path, layers=None, pixels=False):
+    """Fully connected layers over a 1x3xHxW float input; with `pixels`, over
+    the camera's 1xHxWx3 uint8 picture, which the model normalises itself as
+    torchvision's ToTensor and Normalize would."""
     layers = layers or [HIDDEN, HIDDEN, CLASSES]
     sizes = [3 * HEIGHT * WIDTH] + layers
     body = ", torch.nn.ReLU(), ".join(
@@ -54,8 +57,20 @@ def make_model(path, layers=None):
     script = f"""
 import torch
 torch.manual_seed(0)
-model = torch.nn.Sequential(torch.nn.Flatten(), {body}).eval()
-torch.onnx.export(model, torch.zeros(1, 3, {HEIGHT}, {WIDTH}), {path!r}, opset_version=13)
+layers = torch.nn.Sequential(torch.nn.Flatten(), {body}).eval()
+class Pixels(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = layers
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+    def forward(self, x):
+        return self.layers((x.permute(0, 3, 1, 2).float() / 255 - self.mean) / self.std)
+if {pixels!r}:
+    torch.onnx.export(Pixels().eval(), torch.zeros(1, {HEIGHT}, {WIDTH}, 3, dtype=torch.uint8),
+                      {path!r}, opset_version=13)
+else:
+    torch.onnx.export(layers, torch.zeros(1, 3, {HEIGHT}, {WIDTH}), {path!r}, opset_version=13)
 """
     subprocess.run(["/usr/bin/python3", "-c", script], check=True, timeout=300)
     return path
@@ -68,14 +83,16 @@ def make_video(path, seconds, size="96x64", rate=15):
     return path
 
 
-def write_plan(c, name, model, placement, order="[edge, cloud]"):
+def write_plan(c, name, model, placement, order="[edge, cloud]", pixels=False):
     """A plan for `model` (a file in the cluster's directory) with the
-    test's preprocessing and `placement` in place of {max_stages: 3}."""
+    test's preprocessing and `placement` in place of {max_stages: 3}; with
+    `pixels`, for a model that takes uint8 pixels and normalises them."""
+    spec = f"{{path: {model}, input: {{type: uint8}}}}" if pixels else f"{{path: {model}}}"
+    normalise = "" if pixels else ", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]"
     return cp.write(c.path(name + ".yaml"), cp.plan_text(
-        name=name, model=f"{{path: {model}}}", order=order,
-        extra=f"preprocess: {{resize: [{HEIGHT}, {WIDTH}], mean: [0.485, 0.456, 0.406], "
-              f"std: [0.229, 0.224, 0.225]}}\n").replace("{max_stages: 3}", placement).replace(
-                  f"model: {{zoo: {{path: {model}}}}}", f"model: {{path: {model}}}"))
+        name=name, model=spec, order=order,
+        extra=f"preprocess: {{resize: [{HEIGHT}, {WIDTH}]{normalise}}}\n").replace(
+            "{max_stages: 3}", placement).replace(f"model: {{zoo: {spec}}}", f"model: {spec}"))
 
 
 def apply_pipeline(c):
@@ -101,11 +118,15 @@ def stream_a_file(c, plan, name):
     return r, inputs
 
 
-def check_top5(c, model, inputs, lines, classes):
+def check_top5(c, model, inputs, lines, classes, pixels=False):
     """Each line's top-5 is serdab infer's on the same preprocessed frame."""
     for line in lines:
-        frame = np.fromfile(os.path.join(inputs, f"cam1-{line['frame']}.f32"),
-                            dtype=np.float32).reshape(1, 3, HEIGHT, WIDTH)
+        if pixels:
+            frame = np.fromfile(os.path.join(inputs, f"cam1-{line['frame']}.u8"),
+                                dtype=np.uint8).reshape(1, HEIGHT, WIDTH, 3)
+        else:
+            frame = np.fromfile(os.path.join(inputs, f"cam1-{line['frame']}.f32"),
+                                dtype=np.float32).reshape(1, 3, HEIGHT, WIDTH)
         logits = st.serdab_infer(model, frame, c.dir, (1, classes))[0].reshape(-1)
         expected = list(np.argsort(-logits, kind="stable")[:5])
         assert [t["class"] for t in line["top"]] == expected, (line, logits)
@@ -203,6 +224,29 @@ def test_files_stream_through_the_pipeline():
         st.serdab_ok(["ca", "issue-user", "--ca", c.path("other-root"), "--name", "mallory",
                       "--role", "admin", "--out", c.path("other-admin")])
         cp.expect_failure(c.cli(["stream", "-f", plan, "--source", video], "other-admin"))
+
+
+def test_a_model_that_normalises_its_pixels_gets_them_as_bytes():
+    """model.input.type uint8: the client sends each resized frame as bytes,
+    the first enclave normalises it (the model's own Cast, Transpose and
+    scaling, fused into one lookup), and every frame still gets serdab
+    infer's answer on those bytes."""
+    with cp.Cluster() as c:
+        c.wait_ready(["edge-1", "edge-2", "cloud-1"])
+        make_model(c.path("fc3p.onnx"), pixels=True)
+        plan = write_plan(c, "porch", "fc3p.onnx", "{max_stages: 3, allow_paging: false}",
+                          pixels=True)
+        c.cli_ok(["apply", "-f", plan, "--wait", "--timeout", "300"])
+        r, inputs = stream_a_file(c, plan, "porch")
+        saved = sorted(os.listdir(inputs))
+        assert len(saved) == 30 and all(f.endswith(".u8") for f in saved), saved[:3]
+        assert os.path.getsize(os.path.join(inputs, saved[0])) == HEIGHT * WIDTH * 3
+        check_top5(c, c.path("fc3p.onnx"), inputs, results(r.stdout)[::7], CLASSES, pixels=True)
+
+        # A plan that would normalise twice is refused, naming the field.
+        twice = cp.write(c.path("twice.yaml"), open(plan).read().replace(
+            f"resize: [{HEIGHT}, {WIDTH}]", f"resize: [{HEIGHT}, {WIDTH}], std: [1, 1, 1]"))
+        cp.expect_failure(c.cli(["apply", "-f", twice]), "preprocess.std", "normalises")
 
 
 def camera_goes_away_and_comes_back(c, plan):

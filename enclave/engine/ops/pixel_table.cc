@@ -27,8 +27,9 @@ float Apply(char op, float a, float b) {
 
 }  // namespace
 
-std::vector<float> BuildPixelTable(int64_t entries, const std::vector<PixelStep>& steps) {
-  std::vector<float> table(static_cast<size_t>(entries) * 256);
+void FillPixelTable(const std::vector<PixelStep>& steps, Tensor* table) {
+  const int64_t entries = table->shape()[0];
+  float* out = table->data<float>();
   for (int64_t k = 0; k < entries; ++k) {
     for (int b = 0; b < 256; ++b) {
       float v = static_cast<float>(b);
@@ -36,10 +37,9 @@ std::vector<float> BuildPixelTable(int64_t entries, const std::vector<PixelStep>
         const float c = step.constant[step.constant.size() == 1 ? 0 : static_cast<size_t>(k)];
         v = step.constant_first ? Apply(step.op, c, v) : Apply(step.op, v, c);
       }
-      table[static_cast<size_t>(k) * 256 + static_cast<size_t>(b)] = v;
+      out[k * 256 + b] = v;
     }
   }
-  return table;
 }
 
 Status PixelTableLookup::Setup(const KernelSetup& setup, TensorInfo* output) {
@@ -65,11 +65,15 @@ Status PixelTableLookup::Setup(const KernelSetup& setup, TensorInfo* output) {
                        ShapeToString(in.shape));
   }
   axis_ = static_cast<int>(axis);
-  table_ = attrs.GetFloats(kPixelTableAttr);
+  table_ = setup.constant(1);
   const int64_t entries = axis_ < 0 ? 1 : in.shape[axis_];
-  if (table_.size() % 256 != 0 || static_cast<int64_t>(table_.size() / 256) != entries) {
-    return setup.Error("pixel table holds " + std::to_string(table_.size()) + " floats; " +
-                       std::to_string(entries) + " x 256 expected");
+  if (table_ == nullptr || table_->dtype() != DataType::kFloat32 ||
+      table_->shape() != Shape{entries, 256}) {
+    return setup.Error("a pixel table is a constant float32 [" + std::to_string(entries) +
+                       ",256] for input " + ShapeToString(in.shape) +
+                       (table_ == nullptr ? "; input 1 is not a constant"
+                                          : ", got " + std::string(DataTypeName(table_->dtype())) +
+                                                " " + ShapeToString(table_->shape())));
   }
   in_shape_ = in.shape;
   output->dtype = DataType::kFloat32;
@@ -81,7 +85,7 @@ Status PixelTableLookup::Setup(const KernelSetup& setup, TensorInfo* output) {
 void PixelTableLookup::Run(const Tensor& in, Tensor* out, ThreadPool* pool) const {
   const uint8_t* src = in.data<uint8_t>();
   float* dst = out->data<float>();
-  const float* table = table_.data();
+  const float* table = table_->data<float>();
   if (channels_first_) {
     // One row of W pixels of C channels becomes C rows of W floats.
     const int64_t n = in_shape_[0], h = in_shape_[1], w = in_shape_[2], c = in_shape_[3];

@@ -10,9 +10,11 @@
 // and its plaintext was a byte per sample until then (a quarter of the bytes
 // to send, seal and open of a float32 frame).
 //
-// The fused Cast's attributes, beside `to` (float32):
-//   serdab.pixel_table      K x 256 floats: [k * 256 + b] is the output for
-//                           byte b at index k of the table's axis
+// The fused Cast's second input is the table, a float32 constant [K, 256]:
+// [k, b] is the output for byte b at index k of the table's axis. The table
+// is a weight of the layer like any other, whose sources are the constants it
+// was computed from (a partition of the model keeps them). Its attributes,
+// beside `to` (float32):
 //   serdab.pixel_axis       the input axis that k runs along (K is its size),
 //                           or -1 with K = 1: the same table for every byte
 //   serdab.channels_first   1: the input is N x H x W x C and the output
@@ -30,7 +32,6 @@
 
 namespace serdab::engine {
 
-inline constexpr const char* kPixelTableAttr = "serdab.pixel_table";
 inline constexpr const char* kPixelAxisAttr = "serdab.pixel_axis";
 inline constexpr const char* kPixelChannelsFirstAttr = "serdab.channels_first";
 
@@ -43,23 +44,23 @@ struct PixelStep {
   std::vector<float> constant;
 };
 
-// The table for `entries` indices (K) after `steps` in order: what the Cast
-// and the steps compute, with the same float operations.
-std::vector<float> BuildPixelTable(int64_t entries, const std::vector<PixelStep>& steps);
+// Fills `table` ([K, 256] float32) with what the Cast and `steps` compute,
+// in order and with the same float operations.
+void FillPixelTable(const std::vector<PixelStep>& steps, Tensor* table);
 
 // The fused Cast: Setup validates its attributes against its input, Run
 // looks the input up (rows split between the pool's threads; each output
 // element has one value, so the bits do not depend on the split).
 class PixelTableLookup {
  public:
-  // True when the node carries a pixel table (then Setup must accept it).
-  static bool Present(const Node& node) { return node.attrs.has(kPixelTableAttr); }
+  // True when the node is a fused Cast (then Setup must accept it).
+  static bool Present(const Node& node) { return node.attrs.has(kPixelAxisAttr); }
 
   Status Setup(const KernelSetup& setup, TensorInfo* output);
   void Run(const Tensor& in, Tensor* out, ThreadPool* pool) const;
 
  private:
-  std::vector<float> table_;
+  const Tensor* table_ = nullptr;  // the node's constant input
   Shape in_shape_;
   int axis_ = -1;
   bool channels_first_ = false;

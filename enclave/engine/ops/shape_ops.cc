@@ -885,11 +885,12 @@ class ConstantOfShapeKernel final : public Kernel {
 class CastKernel final : public Kernel {
  public:
   Status Setup(const KernelSetup& setup, std::vector<TensorInfo>* outputs) override {
-    SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, 1, 1));
+    const bool pixels = PixelTableLookup::Present(setup.n());
+    SERDAB_RETURN_IF_ERROR(CheckInputCount(setup, pixels ? 2 : 1, pixels ? 2 : 1));
     SERDAB_RETURN_IF_ERROR(setup.n().attrs.CheckKinds(
         setup.n().name, {"to", kPixelAxisAttr, kPixelChannelsFirstAttr}));
     if (!setup.n().attrs.has("to")) return setup.Error("attribute 'to' is missing");
-    if (PixelTableLookup::Present(setup.n())) {
+    if (pixels) {
       pixels_.emplace();
       TensorInfo out;
       SERDAB_RETURN_IF_ERROR(pixels_->Setup(setup, &out));
