@@ -21,6 +21,7 @@
 #include <functional>
 #include <iterator>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -34,6 +35,7 @@
 #include "enclave/attestation/platform.h"
 #include "enclave/crypto/keys.h"
 #include "enclave/engine/onnx_importer.h"
+#include "enclave/engine/onnx_wire.h"
 #include "orchestrator/deployment_plan.h"
 #include "partitioner/yaml_reader.h"
 #include "serdab/v1/orchestrator.grpc.pb.h"
@@ -158,6 +160,53 @@ Result<crypto::Bytes> LoadPlanModel(const orchestrator::DeploymentPlan& plan,
                                         "the model's SHA-256 is " + sha256 + ", not this one");
   }
   return bytes;
+}
+
+// The plan's model.input against the input the model declares (its first
+// graph input that is not an initializer): the type the client will send,
+// and the shape where both give one. A mismatch would have every frame
+// refused by the first stage, so it is refused here, at the plan's field.
+Status CheckPlanModelInput(const orchestrator::DeploymentPlan& plan, const crypto::Bytes& bytes) {
+  SERDAB_ASSIGN_OR_RETURN(const engine::onnx_wire::ModelProto model,
+                          engine::onnx_wire::DecodeModel(std::string_view(
+                              reinterpret_cast<const char*>(bytes.data()), bytes.size())));
+  std::set<std::string_view> initializers;
+  for (const auto& init : model.graph.initializer) initializers.insert(init.name);
+  const engine::onnx_wire::ValueInfoProto* input = nullptr;
+  for (const auto& in : model.graph.input) {
+    if (initializers.count(in.name) == 0) {
+      input = &in;
+      break;
+    }
+  }
+  if (input == nullptr || !input->type.has_tensor_type) return Status::Ok();  // the engine says
+  const auto& type = input->type.tensor_type;
+  const bool pixels = type.elem_type == engine::onnx_wire::TensorProto::kUint8;
+  if (pixels != plan.model.pixel_input) {
+    return orchestrator::PlanFieldError(
+        plan, "model.input.type",
+        "the model's input '" + std::string(input->name) + "' is " +
+            (pixels ? "uint8 pixels: give model.input.type: uint8 (and no preprocess mean/std)"
+                    : std::string(engine::onnx_wire::DataTypeName(type.elem_type)) +
+                          ", not uint8 pixels: drop model.input.type: uint8"));
+  }
+  const std::vector<int64_t>& shape = plan.model.input_shape;
+  bool matches = !type.has_shape || shape.empty() || shape.size() == type.shape.dim.size();
+  for (size_t d = 0; matches && type.has_shape && d < shape.size(); ++d) {
+    const auto& dim = type.shape.dim[d];
+    matches = !dim.has_dim_value || dim.dim_value <= 0 || dim.dim_value == shape[d];
+  }
+  if (!matches) {
+    std::string declared;
+    for (const auto& dim : type.shape.dim) {
+      declared += (declared.empty() ? "" : ", ") +
+                  (dim.has_dim_value ? std::to_string(dim.dim_value) : std::string("?"));
+    }
+    return orchestrator::PlanFieldError(
+        plan, "model.input.shape",
+        "the model's input '" + std::string(input->name) + "' is [" + declared + "]");
+  }
+  return Status::Ok();
 }
 
 // Attests the coordinator enclave (its measurement must be this build's
@@ -299,6 +348,7 @@ int RunApplyCommand(int argc, char** argv) {
     const orchestrator::DeploymentPlan& plan = (*plans)[i];
     auto model = LoadPlanModel(plan, file);
     if (!model.ok()) return ReportError(cmd, model.status());
+    if (Status s = CheckPlanModelInput(plan, *model); !s.ok()) return ReportError(cmd, s);
     v1::ApplyRequest request;
     request.set_plan_yaml(*text);
     request.set_source(file);

@@ -21,7 +21,9 @@
 //                                         #   it itself (a zoo model is then built with
 //                                         #   `serdab zoo --pixel-input`); frames cross the
 //                                         #   network and the first enclave's boundary at a
-//                                         #   byte per sample, and preprocess has no mean/std
+//                                         #   byte per sample, and preprocess has no mean/std;
+//                                         #   `serdab apply` checks type and shape against the
+//                                         #   model's own input
 //   preprocess:                           # optional, each field optional
 //     resize: [224, 224]                  # [height, width], each 1..65536
 //     mean: [0.485, 0.456, 0.406]         # per channel, finite

@@ -243,10 +243,19 @@ def test_a_model_that_normalises_its_pixels_gets_them_as_bytes():
         assert os.path.getsize(os.path.join(inputs, saved[0])) == HEIGHT * WIDTH * 3
         check_top5(c, c.path("fc3p.onnx"), inputs, results(r.stdout)[::7], CLASSES, pixels=True)
 
-        # A plan that would normalise twice is refused, naming the field.
+        # A plan that would normalise twice, or whose input type is not the
+        # model's, is refused at apply, naming the field: its frames would
+        # all be refused by the first stage.
         twice = cp.write(c.path("twice.yaml"), open(plan).read().replace(
             f"resize: [{HEIGHT}, {WIDTH}]", f"resize: [{HEIGHT}, {WIDTH}], std: [1, 1, 1]"))
         cp.expect_failure(c.cli(["apply", "-f", twice]), "preprocess.std", "normalises")
+        make_model(c.path("fc3.onnx"))
+        floats_as_pixels = write_plan(c, "floats", "fc3.onnx", "{max_stages: 3}", pixels=True)
+        cp.expect_failure(c.cli(["apply", "-f", floats_as_pixels]), "model.input.type",
+                          "FLOAT, not uint8 pixels")
+        pixels_as_floats = write_plan(c, "pixels", "fc3p.onnx", "{max_stages: 3}")
+        cp.expect_failure(c.cli(["apply", "-f", pixels_as_floats]), "model.input.type",
+                          "is uint8 pixels")
 
 
 def camera_goes_away_and_comes_back(c, plan):
