@@ -96,8 +96,10 @@ cat >"$work/lobby.yaml" <<YAML
 apiVersion: serdab/v1
 kind: Deployment
 metadata: {name: lobby}
-model: {zoo: $model, seed: 1}
-preprocess: {resize: [224, 224], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
+# The model takes the camera's RGB bytes and normalises them itself (torchvision's
+# ImageNet mean and std), in the first stage's enclave: frames travel as bytes.
+model: {zoo: $model, seed: 1, input: {type: uint8}}
+preprocess: {resize: [224, 224]}
 workers: {selector: {site: home}, order: [edge, cloud]}
 placement: {objective: throughput, max_stages: 3}
 attestation:
