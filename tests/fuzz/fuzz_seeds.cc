@@ -171,10 +171,15 @@ Status WriteTensors(const SeedWriter& w) {
   SERDAB_ASSIGN_OR_RETURN(Tensor ids, Tensor::Zeros(DataType::kInt64, {2}));
   SERDAB_ASSIGN_OR_RETURN(Tensor scalar, Tensor::Zeros(DataType::kFloat32, {}));
   SERDAB_ASSIGN_OR_RETURN(Tensor empty, Tensor::Zeros(DataType::kFloat32, {3, 0}));
+  SERDAB_ASSIGN_OR_RETURN(Tensor pixels, Tensor::Zeros(DataType::kUint8, {1, 4, 4, 3}));
   frame.data<float>()[5] = 1.5f;
   ids.data<int64_t>()[1] = 7;
+  pixels.data<uint8_t>()[7] = 200;
   const std::pair<const char*, std::vector<Tensor>> messages[] = {
-      {"none", {}}, {"frame", {frame, ids}}, {"scalar_and_empty", {scalar, empty}}};
+      {"none", {}},
+      {"frame", {frame, ids}},
+      {"scalar_and_empty", {scalar, empty}},
+      {"pixels", {pixels}}};
   for (const auto& [name, tensors] : messages) {
     std::vector<uint8_t> bytes;
     engine::EncodeTensors(tensors, &bytes);

@@ -162,11 +162,34 @@ def typed_data():
     ])
 
 
+def pixels():
+    """A uint8 N x H x W x 3 input: Transpose -> Cast -> Div -> Sub -> Div, which
+    FusePixelInput folds into one table lookup, then a Conv."""
+    graph = helper.make_graph([
+        helper.make_node("Transpose", ["x"], ["planes"], perm=[0, 3, 1, 2]),
+        helper.make_node("Cast", ["planes"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Div", ["f", "scale"], ["unit"]),
+        helper.make_node("Sub", ["unit", "mean"], ["centred"]),
+        helper.make_node("Div", ["centred", "std"], ["normal"]),
+        helper.make_node("Conv", ["normal", "w"], ["y"], pads=[1, 1, 1, 1]),
+    ], "seed", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 4, 5, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[
+            numpy_helper.from_array(np.array(255, dtype=np.float32), "scale"),
+            numpy_helper.from_array(
+                np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1), "mean"),
+            numpy_helper.from_array(
+                np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1), "std"),
+            weights("w", [2, 3, 3, 3])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                             producer_name="serdab-fuzz-seeds")
+
+
 SEEDS = {
     "conv_net": conv_net, "shape_arithmetic": shape_arithmetic,
     "broadcasting": broadcasting, "resampling": resampling, "upsample": upsample,
     "reshuffling": reshuffling, "elementwise": elementwise, "constants": constants,
-    "typed_data": typed_data,
+    "typed_data": typed_data, "pixels": pixels,
 }
 
 
