@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/zoo/model_zoo.h"
 #include "enclave/engine/model.h"
 #include "enclave/engine/onnx_importer.h"
 #include "enclave/engine/partition_file.h"
@@ -214,11 +215,10 @@ TEST(PixelInputTest, FusionStopsWhereATableCannotFollow) {
 }
 
 // A pipeline's first stage is provisioned with a file that keeps only its
-// layers' weights: the constants the table was computed from are among them,
-// so the stage computes the whole model's table and results.
-TEST(PixelInputTest, AStagesFileKeepsTheConstantsOfItsTable) {
-  const std::vector<int64_t> shape = {1, 6, 9, 3};
-  const std::string file = PixelModel(shape, TorchvisionChain());
+// layers' weights: the constants the table was computed from are among them
+// (initializers here, Constant nodes in the zoo's models), so the stage
+// computes the whole model's table and results.
+void ExpectStageFileComputesTheSame(const std::string& file, const std::vector<int64_t>& shape) {
   auto sources = LayerWeightSources::Of(file);
   ASSERT_TRUE(sources.ok()) << sources.status().ToString();
   auto stage_file = PartitionModelFile(file, *sources, 0, 1);
@@ -241,6 +241,13 @@ TEST(PixelInputTest, AStagesFileKeepsTheConstantsOfItsTable) {
   ASSERT_TRUE(want.ok() && got.ok()) << got.status().ToString();
   ASSERT_EQ((*got)[0].bytes(), (*want)[0].bytes());
   EXPECT_EQ(std::memcmp((*got)[0].raw(), (*want)[0].raw(), (*got)[0].bytes()), 0);
+}
+
+TEST(PixelInputTest, AStagesFileKeepsTheConstantsOfItsTable) {
+  ExpectStageFileComputesTheSame(PixelModel({1, 6, 9, 3}, TorchvisionChain()), {1, 6, 9, 3});
+  zoo::ZooOptions pixels;
+  pixels.pixel_input = true;
+  ExpectStageFileComputesTheSame(zoo::BuildModel("tiny", 3, pixels).value(), {1, 32, 32, 3});
 }
 
 TEST(PixelInputTest, ArithmeticOnBytesIsRefusedAtLoadWithTheType) {
