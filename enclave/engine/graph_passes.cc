@@ -624,9 +624,9 @@ char PixelStepOp(const std::string& op_type) {
   return 0;
 }
 
-// The axis of `shape` (rank `rank`) along which the constant `k` varies when
-// broadcast against it: -1 when k has one element, -2 when k is not a
-// per-axis constant of that shape (it varies along two axes, or would grow it).
+// The axis of `shape` along which the constant `k` varies when broadcast
+// against it: -1 when k has one element, -2 when k is not a per-axis
+// constant of that shape (it varies along two axes, or would grow it).
 int ConstantAxis(const Tensor& k, const Shape& shape) {
   const int rank = static_cast<int>(shape.size());
   const int k_rank = static_cast<int>(k.shape().size());
