@@ -100,7 +100,11 @@ constexpr int64_t kMinPanelRows = 64;
 // to cross between cores stalls the kernel: mnasnet1_0's 3x3 layers at
 // 56x56 took 83-105 us without this and 57-62 with it. Asked for all at
 // once, at the start of a channel, the lines held up the loads of the
-// channel's own taps (70-78 us).
+// channel's own taps (70-78 us). Each slice also copies the input rows it
+// reads into the padded buffer just before its taps read them from L1:
+// copied whole first, a 112x112 channel's rows had left L1 by then
+// (mobilenet_v2's 3x3 stride-2 layer at 112x112 alone, 0.86x at 1 thread
+// and 0.81x at 2).
 constexpr int64_t kPrefetchSlices = 8;
 // The per-core L2 cache we plan blocks for (1 MiB on Zen 4 and 5, 1.25-2 MiB
 // on recent Xeons).
@@ -648,11 +652,12 @@ void PaddedChannel(const ConvParams& p, const float* padded, int64_t padded_w, c
   }
 }
 
-// Copies one input channel into the interior of a padded buffer whose
-// borders are already zero.
-void FillPadded(const ConvParams& p, const float* in, int64_t padded_w, float* padded) {
+// Copies input rows [y_begin, y_end) of one channel into the interior of a
+// padded buffer whose borders are already zero.
+void FillPadded(const ConvParams& p, const float* in, int64_t y_begin, int64_t y_end,
+                int64_t padded_w, float* padded) {
   const __mmask16 tail = static_cast<__mmask16>(LaneMask(0, p.in_w % 16, 16));
-  for (int64_t y = 0; y < p.in_h; ++y) {
+  for (int64_t y = std::max<int64_t>(0, y_begin); y < std::min(p.in_h, y_end); ++y) {
     const float* src = in + y * p.in_w;
     float* dst = padded + (p.pad_top + y) * padded_w + p.pad_left;
     int64_t x = 0;
@@ -1237,17 +1242,27 @@ class ConvOptimized : public Kernel {
           const float* wm = w + m * taps;
           float* om = out.data + m * out_plane;
           if (padded_path_) {
-#if defined(__AVX512F__)
-            if (c != filled) FillPadded(p_, in, padded_w_, padded);
-#endif
-            filled = c;
             // The rows in kPrefetchSlices slices, each followed by a slice
-            // of the next channel's input and output lines (see there).
+            // of the next channel's input and output lines (see there). A
+            // slice first copies the input rows it reads that are not in
+            // the buffer yet, which its taps then find in L1.
+            const bool fill = c != filled;
+            filled = c;
+            int64_t filled_rows = 0;  // input rows copied so far
             const bool next = m + 1 < end;
             const bool next_input = next && (m + 1) / multiplier != c;
             for (int64_t slice = 0; slice < kPrefetchSlices; ++slice) {
               const int64_t oy0 = PrefetchSliceRow(slice), oy1 = PrefetchSliceRow(slice + 1);
-              if (oy0 < oy1) RunPadded(padded, wm, b, oy0, oy1, om);
+              if (oy0 >= oy1) continue;
+              const int64_t rows_end =
+                  (oy1 - 1) * p_.stride_h + (p_.kernel_h - 1) * p_.dilation_h + 1 - p_.pad_top;
+              if (fill && rows_end > filled_rows) {
+#if defined(__AVX512F__)
+                FillPadded(p_, in, filled_rows, rows_end, padded_w_, padded);
+#endif
+                filled_rows = rows_end;
+              }
+              RunPadded(padded, wm, b, oy0, oy1, om);
               if (next_input) PrefetchSlice<0>(in + in_plane, in_plane, slice);
               if (next) PrefetchSlice<1>(om + out_plane, out_plane, slice);
             }
