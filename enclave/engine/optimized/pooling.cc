@@ -64,6 +64,21 @@ void PrefetchForWrite(const float* dst, int64_t count) {
   }
 }
 
+// Asks for the cache lines of src[0, count) ahead of the loads: a plane at a
+// time, the next plane's input while this one is pooled. Its lines are in
+// L3 or the other core's cache (the layer before wrote them), and a plane
+// of a few KiB is pooled in less time than they take to come one miss at
+// a time: in the frame at 2 threads, googlenet's 3x3 stride-1 MaxPools at
+// 14x14 took 27-40 us without this and 22-30 with it, inception_v3's 3x3
+// AveragePools at 35x35 93-143 and 72-101.
+void PrefetchForRead(const float* src, int64_t count) {
+  const char* begin = reinterpret_cast<const char*>(src);
+  const char* end = reinterpret_cast<const char*>(src + count);
+  for (const char* line = begin; line < end; line += kTensorAlignment) {
+    __builtin_prefetch(line, 0, 3);
+  }
+}
+
 // Chunks of whole blocks of `block` elements, at least kGrain elements each.
 int64_t BlockGrain(int64_t block) {
   return std::max<int64_t>(1, kGrain / std::max<int64_t>(block, 1));
@@ -149,7 +164,10 @@ class FastPoolKernel : public Kernel {
       for (int64_t plane = begin; plane < end; ++plane) {
         const float* in = x + plane * p_.in_h * p_.in_w;
         float* out = y + plane * p_.out_h * p_.out_w;
-        if (plane + 1 < end) PrefetchForWrite(out + p_.out_h * p_.out_w, p_.out_h * p_.out_w);
+        if (plane + 1 < end) {
+          PrefetchForWrite(out + p_.out_h * p_.out_w, p_.out_h * p_.out_w);
+          PrefetchForRead(in + p_.in_h * p_.in_w, p_.in_h * p_.in_w);
+        }
         if (kind_ == PoolKind::kMax) {
           MaxPlane(in, out, row, out_row);
         } else {
@@ -288,9 +306,7 @@ class FastPoolKernel : public Kernel {
       // The input rows kRowsAhead output rows on, asked for now (see there).
       const int64_t y_begin = std::min(p_.in_h, (oh + kRowsAhead) * p_.stride_h);
       const int64_t y_end = std::min(p_.in_h, (oh + kRowsAhead + 1) * p_.stride_h);
-      const char* line = reinterpret_cast<const char*>(in + y_begin * p_.in_w);
-      const char* lines_end = reinterpret_cast<const char*>(in + y_end * p_.in_w);
-      for (; line < lines_end; line += kTensorAlignment) __builtin_prefetch(line, 0, 3);
+      PrefetchForRead(in + y_begin * p_.in_w, (y_end - y_begin) * p_.in_w);
       const float* inverse_counts =
           kind_ == PoolKind::kMax ? nullptr : inverse_counts_.data() + oh * col_counts_.size();
       RowInRegisters(in, oh, inverse_counts, out + oh * p_.out_w);
