@@ -53,6 +53,7 @@
 #include "enclave/engine/optimized/conv_channel_lanes.h"
 #include "enclave/engine/optimized/depthwise_channel_lanes.h"
 #include "enclave/engine/optimized/lane_mask.h"
+#include "enclave/engine/optimized/prefetch.h"
 #include "enclave/engine/optimized/sgemm.h"
 #include "enclave/engine/optimized/winograd.h"
 #include "enclave/engine/thread_pool.h"
@@ -396,15 +397,13 @@ DepthwisePlan MakeDepthwisePlan(const ConvParams& p) {
 int64_t PaddedRowAlignment(const ConvParams& p) { return p.out_w <= 16 ? 4 : 2; }
 
 // Asks for the lines of slice `slice` of kPrefetchSlices of `floats` floats
-// at `data`: to read (kWrite 0) or to write (1).
-template <int kWrite>
+// at `data`.
+template <PrefetchFor kFor>
 void PrefetchSlice(const float* data, int64_t floats, int64_t slice) {
-  const char* bytes = reinterpret_cast<const char*>(data);
   const int64_t size = floats * static_cast<int64_t>(sizeof(float));
-  for (int64_t at = size * slice / kPrefetchSlices & ~int64_t{63};
-       at < size * (slice + 1) / kPrefetchSlices; at += 64) {
-    __builtin_prefetch(bytes + at, kWrite, 3);
-  }
+  const int64_t begin = size * slice / kPrefetchSlices & ~int64_t{63};
+  PrefetchLines<kFor>(reinterpret_cast<const char*>(data) + begin,
+                      size * (slice + 1) / kPrefetchSlices - begin);
 }
 
 #if defined(__AVX512F__)
@@ -1188,7 +1187,7 @@ class ConvOptimized : public Kernel {
           const int64_t pixels = std::min(cols, p_.out_h * p_.out_w - pixel_base - pixel);
           for (int64_t i = 0; i < next_rows; ++i) {
             const float* row = base + (m + kGemmMr + i) * hw + pixel;
-            for (int64_t j = 0; j < pixels; j += 16) __builtin_prefetch(row + j, 1, 3);
+            PrefetchLines<PrefetchFor::kWrite>(row, pixels * static_cast<int64_t>(sizeof(float)));
           }
         }
         if (out.residual != nullptr) epilogue.residual = out.residual + pixel_base + m * hw + q;
@@ -1276,8 +1275,8 @@ class ConvOptimized : public Kernel {
                 filled_rows = rows_end;
               }
               RunPadded(padded, wm, b, oy0, oy1, om);
-              if (next_input) PrefetchSlice<0>(in + in_plane, in_plane, slice);
-              if (next) PrefetchSlice<1>(om + out_plane, out_plane, slice);
+              if (next_input) PrefetchSlice<PrefetchFor::kRead>(in + in_plane, in_plane, slice);
+              if (next) PrefetchSlice<PrefetchFor::kWrite>(om + out_plane, out_plane, slice);
             }
           } else if (p_.stride_w == 1) {
             DepthwiseChannel<1>(p_, depthwise_plan_, in, wm, b, om);

@@ -26,6 +26,7 @@
 #include "enclave/engine/ops/pool_params.h"
 #include "enclave/engine/ops/register_ops.h"
 #include "enclave/engine/optimized/lane_mask.h"
+#include "enclave/engine/optimized/prefetch.h"
 #include "enclave/engine/thread_pool.h"
 
 namespace serdab::engine {
@@ -52,31 +53,23 @@ constexpr int64_t kMinBandedPlane = 48 * 48;
 // without this and 120-125 with it, googlenet's at 56x56 171-180 and 84.
 constexpr int64_t kRowsAhead = 4;
 
-// Asks for the cache lines of dst[0, count) in a writable state ahead of the
-// stores: a pooled plane is a few hundred bytes written after little work, and
-// in a whole model its lines are usually cold, so fetching them one store miss
+// Asks for the cache lines of count floats at dst, owned for the stores: a
+// pooled plane is a few hundred bytes written after little work, and in a
+// whole model its lines are usually cold, so fetching them one store miss
 // at a time would leave the core waiting on memory.
 void PrefetchForWrite(const float* dst, int64_t count) {
-  const char* begin = reinterpret_cast<const char*>(dst);
-  const char* end = reinterpret_cast<const char*>(dst + count);
-  for (const char* line = begin; line < end; line += kTensorAlignment) {
-    __builtin_prefetch(line, 1, 3);
-  }
+  PrefetchLines<PrefetchFor::kWrite>(dst, count * static_cast<int64_t>(sizeof(float)));
 }
 
-// Asks for the cache lines of src[0, count) ahead of the loads: a plane at a
-// time, the next plane's input while this one is pooled. Its lines are in
-// L3 or the other core's cache (the layer before wrote them), and a plane
-// of a few KiB is pooled in less time than they take to come one miss at
-// a time: in the frame at 2 threads, googlenet's 3x3 stride-1 MaxPools at
-// 14x14 took 27-40 us without this and 22-30 with it, inception_v3's 3x3
-// AveragePools at 35x35 93-143 and 72-101.
+// Asks for the cache lines of count floats at src ahead of the loads: a
+// plane at a time, the next plane's input while this one is pooled. Its
+// lines are in L3 or the other core's cache (the layer before wrote them),
+// and a plane of a few KiB is pooled in less time than they take to come
+// one miss at a time: in the frame at 2 threads, googlenet's 3x3 stride-1
+// MaxPools at 14x14 took 27-40 us without this and 22-30 with it,
+// inception_v3's 3x3 AveragePools at 35x35 93-143 and 72-101.
 void PrefetchForRead(const float* src, int64_t count) {
-  const char* begin = reinterpret_cast<const char*>(src);
-  const char* end = reinterpret_cast<const char*>(src + count);
-  for (const char* line = begin; line < end; line += kTensorAlignment) {
-    __builtin_prefetch(line, 0, 3);
-  }
+  PrefetchLines<PrefetchFor::kRead>(src, count * static_cast<int64_t>(sizeof(float)));
 }
 
 // Chunks of whole blocks of `block` elements, at least kGrain elements each.
