@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang-format clang libclang-rt-14-dev
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
-  libeigen3-dev libsodium-dev libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev
+  libeigen3-dev libsodium-dev libipsec-mb-dev libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc libcli11-dev nlohmann-json3-dev libsystemd-dev systemd
   libcpp-httplib-dev prometheus libfreetype-dev fonts-dejavu-core

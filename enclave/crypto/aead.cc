@@ -1,7 +1,6 @@
 #include "enclave/crypto/aead.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <intel-ipsec-mb.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -10,69 +9,85 @@
 
 namespace serdab::crypto {
 
-// AES-256-GCM comes from OpenSSL's libcrypto (what SGX enclaves link as
-// SGX-SSL): its stitched AES-NI/VAES code runs 2.5x faster than libsodium
-// 1.0.18's on the frames a pipeline moves (600 KB in 0.15 ms rather than
-// 0.4 ms). The state is a context keyed once; each message works on a copy,
-// so Seal and Open stay const and thread-safe.
+// AES-256-GCM comes from Intel's IPsec Multi-Buffer library (Debian's
+// libipsec-mb). Where the CPU has VAES and VPCLMULQDQ (Ice Lake and later
+// Xeons, AMD Zen 4 and 5) its AVX-512 code seals 19 GB/s on one core, four
+// times libcrypto 3.0's stitched AES-NI code (4.6 GB/s); elsewhere its
+// AES-NI code runs at least as fast as libcrypto's. A frame crosses two
+// seals and two opens per hop, so this is time every pipeline stage spends.
+// The library takes nothing from the host but CPUID: no environment
+// variable or configuration file can move it to another code path.
 struct Aead::AesState {
-  EVP_CIPHER_CTX* keyed = nullptr;
-  ~AesState() { EVP_CIPHER_CTX_free(keyed); }  // wipes the key schedule
+  // The AES key schedule and GHASH key powers. The library's AVX-512 code
+  // loads them with aligned moves.
+  alignas(64) gcm_key_data key;
+  ~AesState() { SecureWipe(reinterpret_cast<uint8_t*>(&key), sizeof(key)); }
 };
 
 namespace {
 
-// Initialises libcrypto without reading a configuration file: inside the
-// enclave image that file would be the host's to choose.
-bool InitLibcrypto() {
-  static const bool ok =
-      OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
-  return ok;
+// The library's dispatch table for this CPU, chosen once: its best code
+// path that uses AES-NI and PCLMULQDQ, or null where the CPU lacks them. Its
+// other path (IMB_ARCH_NOAESNI) does AES by table lookups, whose cache
+// timing leaks keys, and is never taken. The table is read-only once made,
+// so threads share it.
+const IMB_MGR* GcmCode() {
+  static const IMB_MGR* const code = []() -> const IMB_MGR* {
+    IMB_MGR* mgr = alloc_mb_mgr(0);
+    if (mgr == nullptr) return nullptr;
+    constexpr uint64_t kNeeded = IMB_FEATURE_AESNI | IMB_FEATURE_PCLMULQDQ;
+    IMB_ARCH arch = IMB_ARCH_NONE;
+    if ((mgr->features & kNeeded) == kNeeded) init_mb_mgr_auto(mgr, &arch);
+    if (arch < IMB_ARCH_SSE || imb_get_errno(mgr) != 0) {
+      free_mb_mgr(mgr);
+      return nullptr;
+    }
+    return mgr;
+  }();
+  return code;
 }
 
-// One message's context: a copy of the keyed one, with the nonce set and
-// the associated data absorbed.
+// One message: the nonce set and the associated data absorbed. The
+// library's calls cannot fail on the arguments given here (a 12-byte IV,
+// 16-byte tags, non-null pointers), so nothing is checked after them.
 class GcmMessage {
  public:
-  GcmMessage(const EVP_CIPHER_CTX* keyed, bool encrypt, const uint8_t* nonce, ByteView ad)
-      : ctx_(EVP_CIPHER_CTX_new()) {
-    int n = 0;
-    ok_ = ctx_ != nullptr && keyed != nullptr && EVP_CIPHER_CTX_copy(ctx_, keyed) == 1 &&
-          EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, encrypt ? 1 : 0) == 1 &&
-          (ad.empty() || EVP_CipherUpdate(ctx_, nullptr, &n, ad.data(), Int(ad.size())) == 1);
+  GcmMessage(const gcm_key_data* key, bool encrypt, const uint8_t* nonce, ByteView ad)
+      : code_(GcmCode()), key_(key), encrypt_(encrypt) {
+    IMB_AES256_GCM_INIT(code_, key_, &ctx_, nonce, ad.empty() ? &kNothing : ad.data(), ad.size());
   }
-  ~GcmMessage() { EVP_CIPHER_CTX_free(ctx_); }
+  ~GcmMessage() { SecureWipe(reinterpret_cast<uint8_t*>(&ctx_), sizeof(ctx_)); }
   GcmMessage(const GcmMessage&) = delete;
   GcmMessage& operator=(const GcmMessage&) = delete;
 
-  // EVP takes int lengths: larger inputs go through in slices.
-  bool Update(const uint8_t* in, size_t size, uint8_t* out) {
-    constexpr size_t kSlice = size_t{1} << 30;
-    for (size_t at = 0; ok_ && at < size; at += kSlice) {
-      const size_t n = std::min(kSlice, size - at);
-      int written = 0;
-      ok_ = EVP_CipherUpdate(ctx_, out + at, &written, in + at, Int(n)) == 1 &&
-            static_cast<size_t>(written) == n;
+  // Any sizes, in order; `out` may be `in`.
+  void Update(const uint8_t* in, size_t size, uint8_t* out) {
+    if (size == 0) return;
+    if (encrypt_) {
+      IMB_AES256_GCM_ENC_UPDATE(code_, key_, &ctx_, out, in, size);
+    } else {
+      IMB_AES256_GCM_DEC_UPDATE(code_, key_, &ctx_, out, in, size);
     }
-    return ok_;
   }
-  bool SealTag(uint8_t* tag) {
-    int n = 0;
-    return ok_ && EVP_CipherFinal_ex(ctx_, nullptr, &n) == 1 &&
-           EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_GET_TAG, kAeadTagBytes, tag) == 1;
+  void SealTag(uint8_t* tag) {
+    IMB_AES256_GCM_ENC_FINALIZE(code_, key_, &ctx_, tag, kAeadTagBytes);
   }
+  // Compares in constant time: a timing difference would tell a forger how
+  // many leading bytes of its tag were right.
   bool CheckTag(const uint8_t* tag) {
-    int n = 0;
-    return ok_ &&
-           EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_SET_TAG, kAeadTagBytes,
-                               const_cast<uint8_t*>(tag)) == 1 &&
-           EVP_CipherFinal_ex(ctx_, nullptr, &n) == 1;
+    uint8_t computed[kAeadTagBytes];
+    IMB_AES256_GCM_DEC_FINALIZE(code_, key_, &ctx_, computed, kAeadTagBytes);
+    const bool ok = sodium_memcmp(computed, tag, kAeadTagBytes) == 0;
+    SecureWipe(computed, sizeof(computed));
+    return ok;
   }
 
  private:
-  static int Int(size_t n) { return static_cast<int>(n); }
-  EVP_CIPHER_CTX* ctx_;
-  bool ok_;
+  static constexpr uint8_t kNothing = 0;
+  const IMB_MGR* const code_;
+  const gcm_key_data* const key_;
+  const bool encrypt_;
+  alignas(64) gcm_context_data ctx_;
 };
 
 static_assert(crypto_aead_aes256gcm_KEYBYTES == kAeadKeyBytes);
@@ -118,7 +133,7 @@ bool AeadAvailable(AeadAlgorithm algorithm) {
   if (!InitSodium().ok()) return false;
   switch (algorithm) {
     case AeadAlgorithm::kAes256Gcm:
-      return crypto_aead_aes256gcm_is_available() == 1;
+      return GcmCode() != nullptr;
     case AeadAlgorithm::kXChaCha20Poly1305:
       return true;
   }
@@ -146,25 +161,13 @@ Result<Aead> Aead::Create(AeadAlgorithm algorithm, const AeadKey& key) {
     return Status::Unimplemented(std::string(AeadName(algorithm)) +
                                  " is not available on this CPU (needs AES-NI and PCLMUL)");
   }
-  if (algorithm == AeadAlgorithm::kAes256Gcm && !InitLibcrypto()) {
-    return Status::Internal("libcrypto failed to initialise");
-  }
-  Aead aead(algorithm, key);
-  if (aead.aes_ != nullptr && aead.aes_->keyed == nullptr) {
-    return Status::Internal("libcrypto could not key aes-256-gcm");
-  }
-  return aead;
+  return Aead(algorithm, key);
 }
 
 Aead::Aead(AeadAlgorithm algorithm, const AeadKey& key) : algorithm_(algorithm) {
   if (algorithm == AeadAlgorithm::kAes256Gcm) {
     aes_ = std::make_unique<AesState>();
-    aes_->keyed = EVP_CIPHER_CTX_new();
-    if (aes_->keyed != nullptr &&
-        EVP_EncryptInit_ex(aes_->keyed, EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1) {
-      EVP_CIPHER_CTX_free(aes_->keyed);
-      aes_->keyed = nullptr;
-    }
+    IMB_AES256_GCM_PRE(GcmCode(), key.data(), &aes_->key);
   } else {
     key_ = key;
   }
@@ -189,11 +192,9 @@ Status Aead::Seal(AeadNonce n, ByteView associated_data, ByteView plaintext,
   const NonceBuffer nonce = ExpandNonce(n);
   uint8_t* tag = out.data() + plaintext.size();
   if (algorithm_ == AeadAlgorithm::kAes256Gcm) {
-    GcmMessage message(aes_->keyed, /*encrypt=*/true, nonce.data(), associated_data);
-    if (!message.Update(plaintext.data(), plaintext.size(), out.data()) || !message.SealTag(tag)) {
-      SecureWipe(out.data(), out.size());
-      return Status::Internal("aes-256-gcm seal failed in libcrypto");
-    }
+    GcmMessage message(&aes_->key, /*encrypt=*/true, nonce.data(), associated_data);
+    message.Update(plaintext.data(), plaintext.size(), out.data());
+    message.SealTag(tag);
   } else {
     crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
         out.data(), tag, nullptr, plaintext.data(), plaintext.size(), associated_data.data(),
@@ -216,9 +217,9 @@ Status Aead::Open(AeadNonce n, ByteView associated_data, ByteView ciphertext,
   if (algorithm_ == AeadAlgorithm::kAes256Gcm) {
     // GCM decrypts before it verifies: `out` holds unauthenticated plaintext
     // until CheckTag, and is wiped below if the tag is wrong.
-    GcmMessage message(aes_->keyed, /*encrypt=*/false, nonce.data(), associated_data);
-    rc =
-        message.Update(ciphertext.data(), plain_size, out.data()) && message.CheckTag(tag) ? 0 : -1;
+    GcmMessage message(&aes_->key, /*encrypt=*/false, nonce.data(), associated_data);
+    message.Update(ciphertext.data(), plain_size, out.data());
+    rc = message.CheckTag(tag) ? 0 : -1;
   } else {
     rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
         out.data(), nullptr, ciphertext.data(), plain_size, tag, associated_data.data(),
@@ -252,17 +253,13 @@ Status Aead::SealParts(AeadNonce n, ByteView associated_data, std::span<const By
                                    " bytes, needs " + std::to_string(plain_size + kAeadTagBytes));
   }
   const NonceBuffer nonce = ExpandNonce(n);
-  GcmMessage message(aes_->keyed, /*encrypt=*/true, nonce.data(), associated_data);
+  GcmMessage message(&aes_->key, /*encrypt=*/true, nonce.data(), associated_data);
   size_t at = 0;
-  bool ok = true;
   for (const ByteView& part : parts) {
-    ok = ok && message.Update(part.data(), part.size(), out.data() + at);
+    message.Update(part.data(), part.size(), out.data() + at);
     at += part.size();
   }
-  if (!ok || !message.SealTag(out.data() + plain_size)) {
-    SecureWipe(out.data(), out.size());
-    return Status::Internal("aes-256-gcm seal failed in libcrypto");
-  }
+  message.SealTag(out.data() + plain_size);
   return Status::Ok();
 }
 
@@ -288,23 +285,18 @@ Status Aead::SealPartsOut(AeadNonce n, ByteView associated_data, std::span<const
   constexpr size_t kSlice = 256 * 1024;
   scratch->resize(std::min(kSlice, std::max(plain_size, kAeadTagBytes)));
   const NonceBuffer nonce = ExpandNonce(n);
-  GcmMessage message(aes_->keyed, /*encrypt=*/true, nonce.data(), associated_data);
+  GcmMessage message(&aes_->key, /*encrypt=*/true, nonce.data(), associated_data);
   size_t at = 0;
-  bool ok = true;
   for (const ByteView& part : parts) {
-    for (size_t done = 0; ok && done < part.size();) {
+    for (size_t done = 0; done < part.size();) {
       const size_t n = std::min(scratch->size(), part.size() - done);
-      ok = message.Update(part.data() + done, n, scratch->data());
+      message.Update(part.data() + done, n, scratch->data());
       std::copy_n(scratch->data(), n, out.data() + at);
       done += n;
       at += n;
     }
   }
-  ok = ok && message.SealTag(scratch->data());
-  if (!ok) {
-    std::fill(out.begin(), out.end(), 0);
-    return Status::Internal("aes-256-gcm seal failed in libcrypto");
-  }
+  message.SealTag(scratch->data());
   std::copy_n(scratch->data(), kAeadTagBytes, out.data() + plain_size);
   return Status::Ok();
 }
@@ -334,14 +326,13 @@ Status Aead::OpenParts(AeadNonce n, ByteView associated_data, ByteView ciphertex
   const NonceBuffer nonce = ExpandNonce(n);
   // GCM decrypts before it verifies: the parts hold unauthenticated
   // plaintext until CheckTag, and are wiped if the tag is wrong.
-  GcmMessage message(aes_->keyed, /*encrypt=*/false, nonce.data(), associated_data);
+  GcmMessage message(&aes_->key, /*encrypt=*/false, nonce.data(), associated_data);
   size_t at = 0;
-  bool ok = true;
   for (const std::span<uint8_t>& part : parts) {
-    ok = ok && message.Update(ciphertext.data() + at, part.size(), part.data());
+    message.Update(ciphertext.data() + at, part.size(), part.data());
     at += part.size();
   }
-  if (!ok || !message.CheckTag(ciphertext.data() + plain_size)) {
+  if (!message.CheckTag(ciphertext.data() + plain_size)) {
     SecureWipeParts(parts);
     return Status::Corruption(std::string(AeadName(algorithm_)) + " authentication failed");
   }

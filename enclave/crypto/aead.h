@@ -1,7 +1,7 @@
 // Authenticated encryption with associated data (AEAD) over a 64-bit counter.
 //
-// Two algorithms: AES-256-GCM (OpenSSL's libcrypto) where the CPU has AES-NI
-// and PCLMUL, XChaCha20-Poly1305 (libsodium) everywhere.
+// Two algorithms: AES-256-GCM (Intel's IPsec Multi-Buffer library) where the
+// CPU has AES-NI and PCLMUL, XChaCha20-Poly1305 (libsodium) everywhere.
 // The caller supplies an AeadNonce (a 64-bit counter and a 32-bit record
 // index) rather than a nonce; it is expanded into the algorithm's nonce
 // (little-endian, the counter in bytes 0-7, the record in bytes 8-11, zeros
@@ -110,7 +110,7 @@ class Aead {
   Result<Bytes> Open(AeadNonce nonce, ByteView associated_data, ByteView ciphertext) const;
 
  private:
-  struct AesState;  // libcrypto's keyed AES-GCM context
+  struct AesState;  // the expanded AES-GCM key
 
   Aead(AeadAlgorithm algorithm, const AeadKey& key);
 

@@ -5,7 +5,6 @@
 #include <ctime>
 #include <random>
 
-#include <openssl/crypto.h>
 #include <nlohmann/json.hpp>
 
 #include "enclave/attestation/evidence.h"
@@ -56,41 +55,11 @@ crypto::ByteView AsBytes(std::string_view s) {
 }
 
 }  // namespace
-}  // namespace serdab::enclave
-
-// The image's own libcrypto's view of the CPU (its copy is linked in
-// statically; the word holds CPUID leaf 1's ECX).
-extern "C" unsigned int OPENSSL_ia32cap_P[];
-
-namespace serdab::enclave {
-namespace {
-
-// libcrypto picks its AES code from CPUID masked by the OPENSSL_ia32cap
-// environment variable, which in an enclave is the host's. Masking AES-NI
-// would put AES-GCM on a table-based path whose cache timing leaks keys, so
-// an enclave whose libcrypto lost AES-NI or PCLMUL on a CPU that has them
-// refuses to start.
-Status CheckLibcryptoUsesAesNi() {
-  if (!crypto::AeadAvailable(crypto::AeadAlgorithm::kAes256Gcm)) return Status::Ok();
-  if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, nullptr) != 1) {
-    return Status::Internal("libcrypto failed to initialise");
-  }
-  constexpr unsigned kAesNi = 1u << 25, kPclmul = 1u << 1;
-  if ((OPENSSL_ia32cap_P[1] & (kAesNi | kPclmul)) != (kAesNi | kPclmul)) {
-    return Status::FailedPrecondition(
-        "libcrypto runs without AES-NI or PCLMUL on a CPU that has them (the host's "
-        "OPENSSL_ia32cap masks them); refusing table-based AES, whose timing leaks keys");
-  }
-  return Status::Ok();
-}
-
-}  // namespace
 
 Result<std::unique_ptr<SimEnclave>> SimEnclave::Create(const crypto::Sha256Digest& image_digest,
                                                        std::string_view config_text,
                                                        const std::string& platform_dir,
                                                        crypto::ByteView sigstruct) {
-  SERDAB_RETURN_IF_ERROR(CheckLibcryptoUsesAesNi());
   std::unique_ptr<SimEnclave> e(new SimEnclave);
   SERDAB_ASSIGN_OR_RETURN(e->config_, EnclaveConfig::Parse(config_text));
   e->peer_root_ = e->config_.peer_root;
