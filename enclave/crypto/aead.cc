@@ -77,7 +77,7 @@ class GcmMessage {
   bool CheckTag(const uint8_t* tag) {
     uint8_t computed[kAeadTagBytes];
     IMB_AES256_GCM_DEC_FINALIZE(code_, key_, &ctx_, computed, kAeadTagBytes);
-    const bool ok = sodium_memcmp(computed, tag, kAeadTagBytes) == 0;
+    const bool ok = ConstantTimeEqual(computed, ByteView(tag, kAeadTagBytes));
     SecureWipe(computed, sizeof(computed));
     return ok;
   }
